@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Run every test: unit tests, the ONNX conformance suites (guarded passing lists), the model tests
+# against ONNX Runtime, first in a release build and then under AddressSanitizer + UBSan, and a
+# bounded fuzzing run of the model reader.
+# Environment: FUZZ_SECONDS (default 120), SKIP_SANITIZE=1 to skip the sanitizer build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc)
+wheel_data=$(.venv/bin/python -c 'import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), "backend/test/data"))')
+common=(-DSINTER_PYTHON="$PWD/.venv/bin/python" -DSINTER_WHEEL_DATA="$wheel_data")
+
+echo "== release build"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${common[@]}" >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+ctest --test-dir build --output-on-failure -j1
+
+if [ "${SKIP_SANITIZE:-0}" != "1" ]; then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSINTER_SANITIZE=ON "${common[@]}" >/dev/null
+  cmake --build build-asan -j"$jobs" >/dev/null
+  ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j1
+fi
+
+if [ "${FUZZ_SECONDS:-120}" != "0" ]; then
+  echo "== fuzzing the model reader for ${FUZZ_SECONDS:-120} s"
+  CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DSINTER_FUZZ=ON >/dev/null
+  cmake --build build-fuzz -j"$jobs" --target fuzz_reader >/dev/null
+  bash tests/fuzz/make_corpus.sh build-fuzz/corpus >/dev/null
+  ./build-fuzz/fuzz_reader -max_total_time="${FUZZ_SECONDS:-120}" -timeout=10 -rss_limit_mb=4096 \
+    -print_final_stats=1 build-fuzz/corpus 2>&1 | tail -n 15
+fi
+echo "== all tests passed"

@@ -1,0 +1,39 @@
+#include "core/alloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local uint64_t alloc_count;
+
+uint64_t sn_alloc_count(void) { return alloc_count; }
+
+void *sn_malloc(size_t n) {
+  alloc_count++;
+  return malloc(n ? n : 1);
+}
+void *sn_calloc(size_t count, size_t n) {
+  alloc_count++;
+  return calloc(count ? count : 1, n ? n : 1);
+}
+void *sn_realloc(void *p, size_t n) {
+  alloc_count++;
+  return realloc(p, n ? n : 1);
+}
+void sn_free(void *p) { free(p); }
+
+char *sn_strdup(const char *s) { return sn_strndup(s, strlen(s)); }
+char *sn_strndup(const char *s, size_t n) {
+  char *d = sn_malloc(n + 1);
+  if (!d) return NULL;
+  memcpy(d, s, n);
+  d[n] = 0;
+  return d;
+}
+
+void *sn_aligned_alloc(size_t n) {
+  alloc_count++;
+  size_t sz = (n + SN_PAD + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+  if (sz < n) return NULL; /* overflow */
+  return aligned_alloc(SN_ALIGN, sz);
+}
+void sn_aligned_free(void *p) { free(p); }

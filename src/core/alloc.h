@@ -1,0 +1,27 @@
+/* Every heap allocation Sinter makes for tensors and plans goes through here, so that it can be
+ * counted (the no-allocation-after-first-run test) and aligned for SIMD. */
+#ifndef SN_ALLOC_H
+#define SN_ALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SN_ALIGN 64
+/* Bytes past the end of every tensor buffer that SIMD kernels may read (never write). */
+#define SN_PAD 64
+
+void *sn_malloc(size_t n);
+void *sn_calloc(size_t count, size_t n);
+void *sn_realloc(void *p, size_t n);
+void sn_free(void *p);
+char *sn_strdup(const char *s);
+char *sn_strndup(const char *s, size_t n);
+/* 64-byte aligned, n rounded up and padded by SN_PAD; free with sn_aligned_free. */
+void *sn_aligned_alloc(size_t n);
+void sn_aligned_free(void *p);
+
+/* Number of allocations made so far by this thread through sn_malloc/sn_calloc/sn_realloc/
+ * sn_aligned_alloc (for tests). */
+uint64_t sn_alloc_count(void);
+
+#endif

@@ -1,0 +1,150 @@
+/* Liveness and greedy arena placement (see plan.h). */
+#include "plan/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+void sn_plan_free(sn_plan *p) {
+  if (!p) return;
+  sn_free(p->types);
+  sn_free(p->offset);
+  sn_free(p->bytes);
+  sn_free(p->first_step);
+  sn_free(p->last_step);
+  sn_free(p->release_start);
+  sn_free(p->release_list);
+  sn_free(p);
+}
+
+typedef struct {
+  int v;
+  size_t bytes;
+  int first, last;
+} rec;
+
+static int by_size_desc(const void *a, const void *b) {
+  const rec *x = a, *y = b;
+  if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+  return x->v - y->v;
+}
+
+static int by_offset(const void *a, const void *b) {
+  const int64_t *x = a, *y = b;
+  return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+static size_t align_up(size_t n) { return (n + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN; }
+
+sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
+  *out = NULL;
+  int nv = g->n_values, nn = g->n_nodes;
+  size_t nvs = (size_t)(nv ? nv : 1);
+  sn_plan *p = sn_calloc(1, sizeof *p);
+  if (!p) {
+    sn_free(types);
+    return SN_ERR_OOM();
+  }
+  p->g = g;
+  p->n_values = nv;
+  p->types = types;
+  p->offset = sn_malloc(sizeof(int64_t) * nvs);
+  p->bytes = sn_calloc(nvs, sizeof(size_t));
+  p->first_step = sn_malloc(sizeof(int) * nvs);
+  p->last_step = sn_malloc(sizeof(int) * nvs);
+  p->release_start = sn_calloc((size_t)nn + 2, sizeof(int));
+  rec *recs = NULL;
+  int64_t *live = NULL;
+  if (!p->offset || !p->bytes || !p->first_step || !p->last_step || !p->release_start) goto oom;
+  for (int v = 0; v < nv; v++) {
+    p->offset[v] = -1;
+    p->first_step[v] = -1;
+    p->last_step[v] = -1;
+  }
+  for (int i = 0; i < nn; i++) {
+    const sn_node *n = &g->nodes[i];
+    for (int k = 0; k < n->n_in + n->n_captures; k++) {
+      int v = k < n->n_in ? n->in[k] : n->captures[k - n->n_in];
+      if (v >= 0 && p->last_step[v] < i) p->last_step[v] = i;
+    }
+    for (int o = 0; o < n->n_out; o++) {
+      int v = n->out[o];
+      if (v < 0) continue;
+      p->first_step[v] = i;
+      if (p->last_step[v] < i) p->last_step[v] = i; /* unused outputs die where they are born */
+    }
+  }
+  for (int k = 0; k < g->n_outputs; k++) p->last_step[g->outputs[k]] = nn;
+  /* release lists: values produced by a step (or graph inputs) that die at step i */
+  for (int v = 0; v < nv; v++)
+    if (g->values[v].role == SN_VAL_INTERMEDIATE && p->last_step[v] >= 0 && p->last_step[v] < nn)
+      p->release_start[p->last_step[v] + 1]++;
+  for (int i = 0; i < nn + 1; i++) p->release_start[i + 1] += p->release_start[i];
+  p->release_list = sn_malloc(sizeof(int) * (size_t)(p->release_start[nn + 1] + 1));
+  if (!p->release_list) goto oom;
+  {
+    int *fill = sn_malloc(sizeof(int) * (size_t)(nn + 1));
+    if (!fill) goto oom;
+    memcpy(fill, p->release_start, sizeof(int) * (size_t)(nn + 1));
+    for (int v = 0; v < nv; v++)
+      if (g->values[v].role == SN_VAL_INTERMEDIATE && p->last_step[v] >= 0 && p->last_step[v] < nn)
+        p->release_list[fill[p->last_step[v]]++] = v;
+    sn_free(fill);
+  }
+  if (!types) {
+    *out = p;
+    return NULL;
+  }
+  /* arena candidates: intermediate dense tensors of known size, not graph outputs */
+  recs = sn_malloc(sizeof(rec) * nvs);
+  live = sn_malloc(sizeof(int64_t) * 2 * nvs);
+  if (!recs || !live) goto oom;
+  int nr = 0;
+  for (int v = 0; v < nv; v++) {
+    const sn_value *val = &g->values[v];
+    const sn_type *t = &types[v];
+    if (val->role != SN_VAL_INTERMEDIATE || val->is_output || p->first_step[v] < 0) continue;
+    if (t->kind != SN_KIND_TENSOR || !sn_dtype_valid(t->dtype) || t->dtype == SINTER_STRING || !sn_type_is_static(t))
+      continue;
+    int64_t dims[SN_MAX_RANK];
+    sn_type_dims(t, dims);
+    int64_t cnt = sn_shape_count(t->rank, dims);
+    if (cnt < 0) continue;
+    size_t b = (size_t)cnt * sn_dtype_size(t->dtype);
+    recs[nr++] = (rec){v, b, p->first_step[v], p->last_step[v]};
+    p->bytes[v] = b;
+    p->naive_size += align_up(b + SN_PAD);
+  }
+  qsort(recs, (size_t)nr, sizeof(rec), by_size_desc);
+  /* place each in the lowest gap among already-placed values whose lifetimes overlap */
+  for (int r = 0; r < nr; r++) {
+    size_t need = align_up(recs[r].bytes + SN_PAD);
+    int nl = 0;
+    for (int q = 0; q < r; q++) {
+      if (recs[q].last < recs[r].first || recs[r].last < recs[q].first) continue;
+      int v = recs[q].v;
+      live[2 * nl] = p->offset[v];
+      live[2 * nl + 1] = p->offset[v] + (int64_t)align_up(p->bytes[v] + SN_PAD);
+      nl++;
+    }
+    qsort(live, (size_t)nl, 2 * sizeof(int64_t), by_offset);
+    int64_t at = 0;
+    for (int k = 0; k < nl; k++) {
+      if (live[2 * k] - at >= (int64_t)need) break;
+      if (live[2 * k + 1] > at) at = live[2 * k + 1];
+    }
+    p->offset[recs[r].v] = at;
+    if ((size_t)at + need > p->arena_size) p->arena_size = (size_t)at + need;
+    p->n_planned++;
+  }
+  sn_free(recs);
+  sn_free(live);
+  *out = p;
+  return NULL;
+oom:
+  sn_free(recs);
+  sn_free(live);
+  sn_plan_free(p);
+  return SN_ERR_OOM();
+}

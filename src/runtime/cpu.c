@@ -1,0 +1,77 @@
+/* CPU feature detection (see cpu.h). */
+#include "runtime/cpu.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static unsigned long long xgetbv0(void) {
+  unsigned int lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return ((unsigned long long)hi << 32) | lo;
+}
+#endif
+
+static sn_cpu cpu;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void detect(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+  bool osxsave = (c >> 27) & 1;
+  cpu.fma = (c >> 12) & 1;
+  cpu.f16c = (c >> 29) & 1;
+  unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
+  bool ymm = (xcr0 & 6) == 6, zmm = (xcr0 & 0xe6) == 0xe6, tiles = (xcr0 & 0x60000) == 0x60000;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    cpu.avx2 = ymm && ((b >> 5) & 1);
+    cpu.avx512f = zmm && ((b >> 16) & 1);
+    cpu.avx512dq = zmm && ((b >> 17) & 1);
+    cpu.avx512bw = zmm && ((b >> 30) & 1);
+    cpu.avx512vl = zmm && ((b >> 31) & 1);
+    cpu.avx512_vnni = zmm && ((c >> 11) & 1);
+    cpu.avx512_fp16 = zmm && ((d >> 23) & 1);
+    cpu.amx_bf16 = tiles && ((d >> 22) & 1);
+    cpu.amx_tile = tiles && ((d >> 24) & 1);
+    cpu.amx_int8 = tiles && ((d >> 25) & 1);
+  }
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) cpu.avx512_bf16 = zmm && ((a >> 5) & 1);
+#endif
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  cpu.physical_cores = n > 0 ? (int)n : 1;
+}
+
+const sn_cpu *sn_cpu_info(void) {
+  pthread_once(&once, detect);
+  return &cpu;
+}
+
+int sn_isa_parse(const char *s) {
+  if (!s || !*s || !strcmp(s, "auto")) return 3;
+  if (!strcmp(s, "scalar")) return SN_ISA_SCALAR;
+  if (!strcmp(s, "avx2")) return SN_ISA_AVX2;
+  if (!strcmp(s, "avx512")) return SN_ISA_AVX512;
+  return -1;
+}
+
+const char *sn_isa_name(sn_isa isa) {
+  switch (isa) {
+    case SN_ISA_AVX512: return "avx512";
+    case SN_ISA_AVX2: return "avx2";
+    default: return "scalar";
+  }
+}
+
+sn_isa sn_cpu_isa(void) {
+  const sn_cpu *c = sn_cpu_info();
+  sn_isa best = SN_ISA_SCALAR;
+  if (c->avx2 && c->fma) best = SN_ISA_AVX2;
+  if (best == SN_ISA_AVX2 && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq) best = SN_ISA_AVX512;
+  int cap = sn_isa_parse(getenv("SINTER_ISA"));
+  if (cap >= 0 && cap < (int)best) best = (sn_isa)cap;
+  return best;
+}

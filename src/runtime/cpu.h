@@ -1,0 +1,22 @@
+/* CPU features, read once (CPUID + XGETBV), capped by SINTER_ISA or a session option. */
+#ifndef SN_CPU_H
+#define SN_CPU_H
+
+#include <stdbool.h>
+
+typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
+
+typedef struct sn_cpu {
+  bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx512_fp16, amx_tile,
+      amx_int8, amx_bf16;
+  int physical_cores;
+} sn_cpu;
+
+const sn_cpu *sn_cpu_info(void);
+/* The best ISA the machine and OS allow, capped by SINTER_ISA if set. */
+sn_isa sn_cpu_isa(void);
+/* Parse "scalar" / "avx2" / "avx512" / "auto"; -1 when unknown. */
+int sn_isa_parse(const char *s);
+const char *sn_isa_name(sn_isa isa);
+
+#endif

@@ -1,0 +1,311 @@
+/* The executor (see executor.h) and the kernel context that ops see (ops/op.h). */
+#include "runtime/executor.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+typedef struct step_impl {
+  sn_frame *f;
+  const sn_node *node;
+  sn_tensor discard_hdr[4];
+} step_impl;
+
+sn_error *sn_frame_init(sn_frame *f, const sn_graph *g, const sn_plan *plan, const sn_frame *parent,
+                        sn_threadpool *pool) {
+  memset(f, 0, sizeof *f);
+  f->g = g;
+  f->plan = plan;
+  f->parent = parent;
+  f->pool = pool;
+  size_t nv = (size_t)(g->n_values ? g->n_values : 1);
+  f->vals = sn_calloc(nv, sizeof(sn_tensor *));
+  f->hdrs = sn_calloc(nv, sizeof(sn_tensor));
+  f->owned = sn_calloc(nv, 1);
+  if (!f->vals || !f->hdrs || !f->owned) goto oom;
+  if (plan && plan->arena_size) {
+    f->arena = sn_aligned_alloc(plan->arena_size);
+    if (!f->arena) goto oom;
+  }
+  return NULL;
+oom:
+  sn_frame_destroy(f);
+  return SN_ERR_OOM();
+}
+
+static void release(sn_frame *f, int v) {
+  if (f->owned[v]) sn_tensor_free(f->vals[v]);
+  f->owned[v] = 0;
+  f->vals[v] = NULL;
+}
+
+void sn_frame_reset(sn_frame *f) {
+  if (!f->vals) return;
+  for (int v = 0; v < f->g->n_values; v++) release(f, v);
+  f->bind_out = NULL;
+}
+
+void sn_frame_destroy(sn_frame *f) {
+  if (f->vals) sn_frame_reset(f);
+  sn_free(f->vals);
+  sn_free(f->hdrs);
+  sn_free(f->owned);
+  sn_aligned_free(f->arena);
+  for (int i = 0; i < SN_SCRATCH_BLOCKS; i++) sn_aligned_free(f->scratch[i]);
+  sn_aligned_free(f->discard);
+  memset(f, 0, sizeof *f);
+}
+
+void sn_frame_bind(sn_frame *f, int v, const sn_tensor *t) {
+  release(f, v);
+  f->hdrs[v] = *t;
+  f->hdrs[v].owns_data = false;
+  f->vals[v] = &f->hdrs[v];
+}
+
+static sn_error *run_steps(sn_frame *f) {
+  const sn_graph *g = f->g;
+  char desc[512];
+  const sn_tensor *in[64];
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *n = &g->nodes[i];
+    for (int k = 0; k < n->n_in && k < 64; k++) {
+      int v = n->in[k];
+      in[k] = v >= 0 ? f->vals[v] : NULL;
+      if (v >= 0 && !in[k])
+        return sn_errorf(SINTER_ERR_RUNTIME, "%s: input '%s' has no value (not computed)",
+                         sn_node_desc(n, desc, sizeof desc), g->values[v].name);
+    }
+    step_impl st = {.f = f, .node = n};
+    sn_kernel_ctx c = {n, n->params, n->n_in, in, n->n_out, &st};
+    sn_error *e = n->op->run(&c);
+    for (int s = 0; s < SN_SCRATCH_BLOCKS; s++) f->scratch_used[s] = 0;
+    if (e) {
+      if (!strstr(e->msg, "node '")) e = sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
+      return e;
+    }
+    for (int o = 0; o < n->n_out; o++) {
+      int v = n->out[o];
+      if (v >= 0 && !f->vals[v])
+        return sn_errorf(SINTER_ERR_RUNTIME, "%s: kernel produced no value for output '%s'",
+                         sn_node_desc(n, desc, sizeof desc), g->values[v].name);
+    }
+    const sn_plan *p = f->plan;
+    for (int r = p->release_start[i]; r < p->release_start[i + 1]; r++) release(f, p->release_list[r]);
+  }
+  return NULL;
+}
+
+sn_error *sn_frame_run(sn_frame *f) {
+  const sn_graph *g = f->g;
+  for (int v = 0; v < g->n_values; v++) {
+    const sn_value *val = &g->values[v];
+    if (val->role == SN_VAL_INITIALIZER && val->data) {
+      f->vals[v] = val->data; /* kernels only read inputs */
+    } else if (val->role == SN_VAL_INPUT && !f->vals[v] && val->data) {
+      f->vals[v] = val->data;
+    } else if (val->role == SN_VAL_CAPTURE) {
+      sn_tensor *t = f->parent && val->outer >= 0 ? f->parent->vals[val->outer] : NULL;
+      if (!t)
+        return sn_errorf(SINTER_ERR_RUNTIME, "graph '%s': outer-scope value '%s' has no value", g->name, val->name);
+      f->vals[v] = t;
+    }
+  }
+  for (int k = 0; k < g->n_inputs; k++) {
+    int v = g->inputs[k];
+    if (!f->vals[v])
+      return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "graph '%s': input '%s' was not given", g->name,
+                       g->values[v].name);
+  }
+  return run_steps(f);
+}
+
+sn_error *sn_frame_take(sn_frame *f, int v, sn_tensor **out) {
+  *out = NULL;
+  if (!f->vals[v])
+    return sn_errorf(SINTER_ERR_RUNTIME, "graph '%s': output '%s' has no value", f->g->name, f->g->values[v].name);
+  if (f->owned[v]) {
+    *out = f->vals[v];
+    f->owned[v] = 0;
+    f->vals[v] = NULL;
+    return NULL;
+  }
+  return sn_tensor_clone(f->vals[v], out);
+}
+
+/* ---- the kernel context ---------------------------------------------------------------------- */
+
+sn_error *sn_kernel_output(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
+  step_impl *st = c->impl;
+  sn_frame *f = st->f;
+  const sn_node *n = st->node;
+  *out = NULL;
+  if (i < 0 || i >= n->n_out) {
+    /* an op may have fewer outputs in the model than the spec allows: treat as absent */
+    if (i < 0 || i >= 64) return sn_kernel_error(c, SINTER_ERR_RUNTIME, "output index %d out of range", i);
+  }
+  int v = i < n->n_out ? n->out[i] : -1;
+  if (v < 0) {
+    /* absent output: scratch memory the kernel may write and we drop */
+    sn_tensor *h = &st->discard_hdr[i < 4 ? i : 3];
+    memset(h, 0, sizeof *h);
+    SN_TRY(sn_tensor_set_shape(h, dt, rank, dims));
+    if (dt == SINTER_STRING) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "unused string outputs");
+    if (h->nbytes > f->discard_cap) {
+      sn_aligned_free(f->discard);
+      f->discard = sn_aligned_alloc(h->nbytes);
+      f->discard_cap = f->discard ? h->nbytes : 0;
+      if (!f->discard) return SN_ERR_OOM();
+    }
+    h->data = f->discard;
+    *out = h;
+    return NULL;
+  }
+  release(f, v);
+  sn_tensor *h = &f->hdrs[v];
+  memset(h, 0, sizeof *h);
+  SN_TRY(sn_tensor_set_shape(h, dt, rank, dims));
+  if (dt != SINTER_STRING) {
+    sn_tensor *b = f->bind_out ? f->bind_out[v] : NULL;
+    if (b && b->kind == SN_KIND_TENSOR && b->dtype == dt && b->rank == rank &&
+        (rank == 0 || !memcmp(b->dims, dims, sizeof(int64_t) * (size_t)rank))) {
+      h->data = b->data;
+      f->vals[v] = h;
+      *out = h;
+      return NULL;
+    }
+    const sn_plan *p = f->plan;
+    if (p && f->arena && p->offset[v] >= 0 && h->nbytes <= p->bytes[v]) {
+      h->data = f->arena + p->offset[v];
+      f->vals[v] = h;
+      *out = h;
+      return NULL;
+    }
+  }
+  sn_tensor *t;
+  SN_TRY(sn_tensor_new(dt, rank, dims, &t));
+  f->vals[v] = t;
+  f->owned[v] = 1;
+  *out = t;
+  return NULL;
+}
+
+sn_error *sn_kernel_set_output(sn_kernel_ctx *c, int i, sn_tensor *value) {
+  step_impl *st = c->impl;
+  int v = i < st->node->n_out ? st->node->out[i] : -1;
+  if (v < 0) {
+    sn_tensor_free(value);
+    return NULL;
+  }
+  release(st->f, v);
+  st->f->vals[v] = value;
+  st->f->owned[v] = 1;
+  return NULL;
+}
+
+bool sn_kernel_output_used(const sn_kernel_ctx *c, int i) {
+  const step_impl *st = c->impl;
+  return i < st->node->n_out && st->node->out[i] >= 0;
+}
+
+void *sn_kernel_scratch(sn_kernel_ctx *c, size_t bytes) {
+  step_impl *st = c->impl;
+  sn_frame *f = st->f;
+  size_t need = (bytes + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+  for (int s = 0; s < SN_SCRATCH_BLOCKS; s++) {
+    if (!f->scratch[s]) {
+      size_t cap = need > ((size_t)1 << 20) ? need : ((size_t)1 << 20);
+      f->scratch[s] = sn_aligned_alloc(cap);
+      if (!f->scratch[s]) return NULL;
+      f->scratch_cap[s] = cap;
+      f->scratch_used[s] = 0;
+    }
+    if (f->scratch_cap[s] - f->scratch_used[s] >= need) {
+      void *p = (uint8_t *)f->scratch[s] + f->scratch_used[s];
+      f->scratch_used[s] += need;
+      return p;
+    }
+    if (f->scratch_used[s] == 0) {
+      /* an empty block too small for this request: grow it */
+      sn_aligned_free(f->scratch[s]);
+      f->scratch[s] = sn_aligned_alloc(need);
+      if (!f->scratch[s]) {
+        f->scratch_cap[s] = 0;
+        return NULL;
+      }
+      f->scratch_cap[s] = need;
+      f->scratch_used[s] = need;
+      return f->scratch[s];
+    }
+  }
+  return NULL;
+}
+
+sn_threadpool *sn_kernel_pool(sn_kernel_ctx *c) { return ((step_impl *)c->impl)->f->pool; }
+
+sn_error *sn_kernel_error(const sn_kernel_ctx *c, sinter_code code, const char *fmt, ...) {
+  char msg[1024], desc[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return sn_errorf(code, "%s: %s", sn_node_desc(c->node, desc, sizeof desc), msg);
+}
+
+sn_error *sn_kernel_run_subgraph(sn_kernel_ctx *c, const sn_graph *g, int n_inputs, const sn_tensor *const *inputs,
+                                 sn_tensor **outputs) {
+  step_impl *st = c->impl;
+  if (n_inputs != g->n_inputs)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_GRAPH, "subgraph '%s' takes %d inputs, given %d", g->name,
+                           g->n_inputs, n_inputs);
+  sn_plan *p;
+  SN_TRY(sn_plan_build(g, NULL, &p));
+  sn_frame f;
+  sn_error *e = sn_frame_init(&f, g, p, st->f, st->f->pool);
+  if (e) {
+    sn_plan_free(p);
+    return e;
+  }
+  for (int k = 0; k < n_inputs; k++)
+    if (inputs[k]) sn_frame_bind(&f, g->inputs[k], inputs[k]);
+  e = sn_frame_run(&f);
+  int k = 0;
+  for (; !e && k < g->n_outputs; k++) e = sn_frame_take(&f, g->outputs[k], &outputs[k]);
+  if (e)
+    for (int j = 0; j < k; j++) {
+      sn_tensor_free(outputs[j]);
+      outputs[j] = NULL;
+    }
+  sn_frame_destroy(&f);
+  sn_plan_free(p);
+  return e;
+}
+
+sn_error *sn_exec_fold(void *ctx, const sn_graph *g, const sn_node *n, const sn_tensor *const *inputs,
+                       sn_tensor **outputs) {
+  (void)ctx;
+  sn_frame f;
+  SN_TRY(sn_frame_init(&f, g, NULL, NULL, NULL));
+  step_impl st = {.f = &f, .node = n};
+  sn_kernel_ctx c = {n, n->params, n->n_in, inputs, n->n_out, &st};
+  sn_error *e = n->op->run(&c);
+  for (int o = 0; o < n->n_out; o++) {
+    outputs[o] = NULL;
+    int v = n->out[o];
+    if (e || v < 0) continue;
+    if (!f.vals[v]) {
+      e = sn_errorf(SINTER_ERR_RUNTIME, "kernel produced no value for output %d", o);
+      continue;
+    }
+    e = sn_frame_take(&f, v, &outputs[o]);
+  }
+  if (e)
+    for (int o = 0; o < n->n_out; o++) {
+      sn_tensor_free(outputs[o]);
+      outputs[o] = NULL;
+    }
+  sn_frame_destroy(&f);
+  return e;
+}

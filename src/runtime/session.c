@@ -1,0 +1,389 @@
+/* Session creation (load -> resolve ops -> infer -> optimize), the plan cache, and runs. */
+#include "runtime/session.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "ir/infer.h"
+#include "onnx/onnx.h"
+#include "passes/pipeline.h"
+
+#define SN_FOLD_LIMIT_LOAD 4096
+#define SN_FOLD_LIMIT_PLAN 65536
+
+static sn_error *check_graph_outputs(sn_graph *g, const char *path) {
+  for (int k = 0; k < g->n_outputs; k++) {
+    const sn_value *v = &g->values[g->outputs[k]];
+    if (v->role == SN_VAL_INTERMEDIATE && v->producer < 0)
+      return sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: graph output '%s' is not produced by any node", path, v->name);
+  }
+  return NULL;
+}
+
+static sn_error *build_io(sn_session *s, int n, const int *ids, sn_io_info **out) {
+  sn_io_info *io = sn_calloc((size_t)(n ? n : 1), sizeof *io);
+  if (!io) return SN_ERR_OOM();
+  *out = io;
+  for (int i = 0; i < n; i++) {
+    const sn_value *v = &s->g->values[ids[i]];
+    int r = v->type.rank;
+    io[i].value = ids[i];
+    io[i].info.name = v->name;
+    io[i].info.dtype = v->type.dtype;
+    io[i].info.rank = r;
+    if (r > 0) {
+      io[i].dims = sn_malloc(sizeof(int64_t) * (size_t)r);
+      io[i].dim_names = sn_calloc((size_t)r, sizeof(char *));
+      if (!io[i].dims || !io[i].dim_names) return SN_ERR_OOM();
+      for (int d = 0; d < r; d++) {
+        io[i].dims[d] = v->type.dims[d].v >= 0 ? v->type.dims[d].v : -1;
+        io[i].dim_names[d] = v->type.dims[d].sym;
+      }
+    }
+    io[i].info.dims = io[i].dims;
+    io[i].info.dim_names = io[i].dim_names;
+  }
+  return NULL;
+}
+
+static void free_io(sn_io_info *io, int n) {
+  if (!io) return;
+  for (int i = 0; i < n; i++) {
+    sn_free(io[i].dims);
+    sn_free(io[i].dim_names);
+  }
+  sn_free(io);
+}
+
+void sinter_session_free(sinter_session *s) {
+  if (!s) return;
+  for (sn_plan_entry *e = s->plans, *next; e; e = next) {
+    next = e->next;
+    for (int i = 0; i < e->n_free; i++) {
+      sn_frame_destroy(e->free_frames[i]);
+      sn_free(e->free_frames[i]);
+    }
+    sn_free(e->free_frames);
+    sn_plan_free(e->plan);
+    sn_free(e->sig);
+    sn_free(e);
+  }
+  sn_threadpool_free(s->pool);
+  free_io(s->in, s->n_in);
+  free_io(s->out, s->n_out);
+  sn_model_free(s->model);
+  pthread_mutex_destroy(&s->mu);
+  sn_free(s);
+}
+
+sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts, sn_session **out) {
+  *out = NULL;
+  sn_session *s = sn_calloc(1, sizeof *s);
+  if (!s) {
+    sn_model_free(m);
+    return SN_ERR_OOM();
+  }
+  pthread_mutex_init(&s->mu, NULL);
+  s->model = m;
+  s->g = m->graph;
+  s->opts = opts ? *opts : (struct sinter_options){0, 3, 3};
+  s->isa = sn_cpu_isa();
+  if (s->opts.isa >= 0 && s->opts.isa < (int)s->isa) s->isa = (sn_isa)s->opts.isa;
+  const char *path = m->path ? m->path : "<memory>";
+  sn_error *e = NULL;
+  if (!s->g) {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: model has no graph", path);
+    goto fail;
+  }
+  if (s->g->n_outputs == 0) {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: graph has no outputs", path);
+    goto fail;
+  }
+  sn_infer_opts io = {true, sn_exec_fold, NULL, SN_FOLD_LIMIT_LOAD};
+  if ((e = check_graph_outputs(s->g, path))) goto fail;
+  if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
+  if ((e = sn_optimize(s->g, s->opts.opt_level))) goto fail;
+  s->n_in = s->g->n_inputs;
+  s->n_out = s->g->n_outputs;
+  if ((e = build_io(s, s->n_in, s->g->inputs, &s->in))) goto fail;
+  if ((e = build_io(s, s->n_out, s->g->outputs, &s->out))) goto fail;
+  int threads = s->opts.threads > 0 ? s->opts.threads : sn_cpu_info()->physical_cores;
+  if ((e = sn_threadpool_create(threads, &s->pool))) goto fail;
+  *out = s;
+  return NULL;
+fail:
+  if (e && m->path && !strstr(e->msg, m->path)) e = sn_error_wrap(e, "%s", m->path);
+  sinter_session_free(s);
+  return e;
+}
+
+/* ---- plans --------------------------------------------------------------------------------------- */
+
+/* signature: for each graph input, (fed?, dtype, kind, rank, dims...) */
+static size_t make_sig(const sn_session *s, const sn_tensor *const *bound, int64_t *sig) {
+  size_t k = 0;
+  for (int i = 0; i < s->n_in; i++) {
+    const sn_tensor *t = bound[i];
+    if (!t) {
+      if (sig) sig[k] = -1;
+      k++;
+      continue;
+    }
+    if (sig) {
+      sig[k] = t->dtype;
+      sig[k + 1] = t->kind;
+      sig[k + 2] = t->rank;
+      for (int d = 0; d < t->rank; d++) sig[k + 3 + d] = t->dims[d];
+    }
+    k += 3 + (size_t)(t->kind == SN_KIND_TENSOR ? t->rank : 0);
+  }
+  return k;
+}
+
+static sn_error *build_plan(sn_session *s, const sn_tensor *const *bound, sn_plan **out) {
+  sn_graph *g = s->g;
+  int nv = g->n_values;
+  sn_type *types = sn_malloc(sizeof(sn_type) * (size_t)(nv ? nv : 1));
+  sn_tensor **known = sn_calloc((size_t)(nv ? nv : 1), sizeof(sn_tensor *));
+  if (!types || !known) {
+    sn_free(types);
+    sn_free(known);
+    return SN_ERR_OOM();
+  }
+  for (int v = 0; v < nv; v++) {
+    types[v] = g->values[v].type;
+    if (g->values[v].role == SN_VAL_INITIALIZER) known[v] = g->values[v].data;
+  }
+  for (int i = 0; i < s->n_in; i++) {
+    const sn_tensor *t = bound[i];
+    int v = s->in[i].value;
+    if (!t) t = g->values[v].data;
+    if (t && t->kind == SN_KIND_TENSOR) sn_type_set_static(&types[v], t->dtype, t->rank, t->dims);
+  }
+  sn_infer_opts io = {false, sn_exec_fold, NULL, SN_FOLD_LIMIT_PLAN};
+  sn_error *e = sn_infer_graph(g, types, known, &io);
+  for (int v = 0; v < nv; v++)
+    if (known[v] && known[v] != g->values[v].data) sn_tensor_free(known[v]);
+  sn_free(known);
+  if (e) {
+    sn_free(types);
+    return e;
+  }
+  return sn_plan_build(g, types, out);
+}
+
+static sn_error *acquire(sn_session *s, const sn_tensor *const *bound, sn_plan_entry **entry_out, sn_frame **frame_out) {
+  int64_t sig_small[256];
+  size_t len = make_sig(s, bound, NULL);
+  int64_t *sig = len <= 256 ? sig_small : sn_malloc(sizeof(int64_t) * len);
+  if (!sig) return SN_ERR_OOM();
+  make_sig(s, bound, sig);
+  sn_error *e = NULL;
+  sn_plan_entry *entry = NULL;
+  sn_frame *frame = NULL;
+  pthread_mutex_lock(&s->mu);
+  for (sn_plan_entry *p = s->plans; p; p = p->next)
+    if (p->sig_len == len && !memcmp(p->sig, sig, len * sizeof(int64_t))) {
+      entry = p;
+      break;
+    }
+  if (entry && entry->n_free > 0) frame = entry->free_frames[--entry->n_free];
+  pthread_mutex_unlock(&s->mu);
+  if (!entry) {
+    sn_plan *plan = NULL;
+    if ((e = build_plan(s, bound, &plan))) goto done;
+    sn_plan_entry *ne = sn_calloc(1, sizeof *ne);
+    int64_t *nsig = sn_malloc(sizeof(int64_t) * (len ? len : 1));
+    if (!ne || !nsig) {
+      sn_free(ne);
+      sn_free(nsig);
+      sn_plan_free(plan);
+      e = SN_ERR_OOM();
+      goto done;
+    }
+    memcpy(nsig, sig, sizeof(int64_t) * len);
+    ne->sig = nsig;
+    ne->sig_len = len;
+    ne->plan = plan;
+    pthread_mutex_lock(&s->mu);
+    ne->next = s->plans;
+    s->plans = ne;
+    s->n_plans++;
+    pthread_mutex_unlock(&s->mu);
+    entry = ne;
+  }
+  if (!frame) {
+    frame = sn_malloc(sizeof *frame);
+    if (!frame) {
+      e = SN_ERR_OOM();
+      goto done;
+    }
+    if ((e = sn_frame_init(frame, s->g, entry->plan, NULL, s->pool))) {
+      sn_free(frame);
+      frame = NULL;
+      goto done;
+    }
+  }
+done:
+  if (sig != sig_small) sn_free(sig);
+  *entry_out = entry;
+  *frame_out = frame;
+  return e;
+}
+
+static void release_frame(sn_session *s, sn_plan_entry *entry, sn_frame *frame) {
+  sn_frame_reset(frame);
+  pthread_mutex_lock(&s->mu);
+  if (entry->n_free == entry->cap_free) {
+    int cap = entry->cap_free ? entry->cap_free * 2 : 4;
+    sn_frame **p = sn_realloc(entry->free_frames, sizeof(sn_frame *) * (size_t)cap);
+    if (p) {
+      entry->free_frames = p;
+      entry->cap_free = cap;
+    }
+  }
+  if (entry->n_free < entry->cap_free) {
+    entry->free_frames[entry->n_free++] = frame;
+    frame = NULL;
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (frame) {
+    sn_frame_destroy(frame);
+    sn_free(frame);
+  }
+}
+
+/* ---- runs ----------------------------------------------------------------------------------------- */
+
+static sn_error *check_input(const sn_session *s, int i, const sn_tensor *t) {
+  const sn_value *v = &s->g->values[s->in[i].value];
+  const sn_type *want = &v->type;
+  char a[256], b[256];
+  const char *path = s->model->path ? s->model->path : "<memory>";
+  if (t->kind != want->kind)
+    return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' expects %s, got %s", path, v->name,
+                     sn_type_str(want, a, sizeof a), sn_tensor_describe(t, b, sizeof b));
+  if (want->dtype && t->dtype != want->dtype)
+    return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' expects element type %s, got %s", path, v->name,
+                     sn_dtype_name(want->dtype), sn_dtype_name(t->dtype));
+  if (t->kind != SN_KIND_TENSOR || want->rank < 0) return NULL;
+  bool ok = t->rank == want->rank;
+  for (int d = 0; ok && d < t->rank; d++)
+    if (want->dims[d].v >= 0 && want->dims[d].v != t->dims[d]) ok = false;
+  if (!ok)
+    return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' expects shape %s, got %s", path, v->name,
+                     sn_type_str(want, a, sizeof a), sn_tensor_describe(t, b, sizeof b));
+  return NULL;
+}
+
+static sn_error *bind_inputs(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                             const sn_tensor **bound) {
+  for (int i = 0; i < s->n_in; i++) bound[i] = NULL;
+  for (int k = 0; k < n_inputs; k++) {
+    int i = 0;
+    while (i < s->n_in && s->in[i].value != input_values[k]) i++;
+    if (i == s->n_in)
+      return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "value %d is not a graph input", input_values[k]);
+    if (!inputs[k])
+      return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "input '%s' is NULL", s->in[i].info.name);
+    SN_TRY(check_input(s, i, inputs[k]));
+    bound[i] = inputs[k];
+  }
+  for (int i = 0; i < s->n_in; i++)
+    if (!bound[i] && !s->g->values[s->in[i].value].data)
+      return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' was not given",
+                       s->model->path ? s->model->path : "<memory>", s->in[i].info.name);
+  return NULL;
+}
+
+sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                          const sn_plan **out) {
+  const sn_tensor *bound_small[64];
+  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
+  if (!bound) return SN_ERR_OOM();
+  sn_error *e = bind_inputs(s, n_inputs, input_values, inputs, bound);
+  sn_plan_entry *entry = NULL;
+  sn_frame *frame = NULL;
+  if (!e) e = acquire(s, bound, &entry, &frame);
+  if (frame) release_frame(s, entry, frame);
+  *out = entry ? entry->plan : NULL;
+  if (bound != bound_small) sn_free(bound);
+  return e;
+}
+
+sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                         int n_outputs, const int *output_values, sn_tensor **outputs) {
+  const sn_tensor *bound_small[64];
+  sn_tensor *bind_small[64];
+  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
+  if (!bound) return SN_ERR_OOM();
+  sn_plan_entry *entry = NULL;
+  sn_frame *frame = NULL;
+  sn_tensor **bind = NULL;
+  sn_error *e = bind_inputs(s, n_inputs, input_values, inputs, bound);
+  if (e) goto done;
+  if ((e = acquire(s, bound, &entry, &frame))) goto done;
+  for (int i = 0; i < s->n_in; i++)
+    if (bound[i]) sn_frame_bind(frame, s->in[i].value, bound[i]);
+  /* caller-provided output buffers: kernels write straight into them when shapes match */
+  bool any_bound = false;
+  for (int k = 0; k < n_outputs; k++) any_bound |= outputs[k] != NULL;
+  if (any_bound) {
+    int nv = s->g->n_values;
+    bind = nv <= 64 ? bind_small : sn_calloc((size_t)nv, sizeof(sn_tensor *));
+    if (!bind) {
+      e = SN_ERR_OOM();
+      goto done;
+    }
+    if (bind == bind_small) memset(bind, 0, sizeof bind_small);
+    for (int k = 0; k < n_outputs; k++)
+      if (outputs[k]) bind[output_values[k]] = outputs[k];
+    frame->bind_out = bind;
+  }
+  if ((e = sn_frame_run(frame))) goto done;
+  for (int k = 0; k < n_outputs && !e; k++) {
+    int v = output_values[k];
+    sn_tensor *got = frame->vals[v];
+    if (!got) {
+      e = sn_errorf(SINTER_ERR_RUNTIME, "output '%s' was not computed", s->g->values[v].name);
+      break;
+    }
+    if (outputs[k]) {
+      sn_tensor *dst = outputs[k];
+      if (got->data == dst->data && got->kind == SN_KIND_TENSOR) continue; /* written in place */
+      char a[256], b[256];
+      if (got->kind != SN_KIND_TENSOR || dst->dtype != got->dtype || dst->rank != got->rank ||
+          (got->rank && memcmp(dst->dims, got->dims, sizeof(int64_t) * (size_t)got->rank))) {
+        e = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "output '%s' is %s but the caller's buffer is %s",
+                      s->g->values[v].name, sn_tensor_describe(got, a, sizeof a), sn_tensor_describe(dst, b, sizeof b));
+        break;
+      }
+      if (got->dtype == SINTER_STRING) {
+        e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "string output '%s' into a caller buffer", s->g->values[v].name);
+        break;
+      }
+      memcpy(dst->data, got->data, got->nbytes);
+    } else {
+      /* the same value requested twice gets a copy the second time */
+      e = sn_frame_take(frame, v, &outputs[k]);
+      if (!e && !frame->vals[v]) frame->vals[v] = outputs[k]; /* keep readable for repeats */
+    }
+  }
+  if (e)
+    for (int k = 0; k < n_outputs; k++)
+      if (outputs[k] && !(bind && bind[output_values[k]] == outputs[k])) {
+        sn_tensor_free(outputs[k]);
+        outputs[k] = NULL;
+      }
+done:
+  if (frame) {
+    /* values handed to the caller are no longer the frame's */
+    for (int k = 0; k < n_outputs; k++)
+      if (outputs[k] && frame->vals[output_values[k]] == outputs[k]) frame->vals[output_values[k]] = NULL;
+    release_frame(s, entry, frame);
+  }
+  if (bind && bind != bind_small) sn_free(bind);
+  if (bound != bound_small) sn_free(bound);
+  return e;
+}

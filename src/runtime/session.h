@@ -1,0 +1,60 @@
+/* Sessions: a loaded, optimized model plus a cache of plans (one per input-shape signature), each
+ * with a pool of frames so concurrent runs never share per-run state. */
+#ifndef SN_SESSION_H
+#define SN_SESSION_H
+
+#include <pthread.h>
+
+#include "ir/ir.h"
+#include "plan/plan.h"
+#include "runtime/cpu.h"
+#include "runtime/executor.h"
+#include "runtime/threadpool.h"
+
+struct sinter_options {
+  int threads;
+  int opt_level;
+  int isa; /* sn_isa, or 3 = auto */
+};
+
+typedef struct sn_plan_entry {
+  struct sn_plan_entry *next;
+  int64_t *sig;
+  size_t sig_len;
+  sn_plan *plan;
+  sn_frame **free_frames;
+  int n_free, cap_free;
+} sn_plan_entry;
+
+typedef struct sn_io_info {
+  sinter_value_info info;
+  int value; /* value id in the main graph */
+  int64_t *dims;
+  const char **dim_names;
+} sn_io_info;
+
+struct sinter_session {
+  sn_model *model;
+  sn_graph *g;
+  struct sinter_options opts;
+  sn_isa isa;
+  sn_threadpool *pool;
+  int n_in, n_out;
+  sn_io_info *in, *out;
+  pthread_mutex_t mu;
+  sn_plan_entry *plans;
+  int n_plans;
+};
+
+typedef struct sinter_session sn_session;
+
+/* Internal entry points used by the CLI and tests (the public API wraps these). */
+sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts, sn_session **out);
+/* Run with values addressed by graph value id; outputs receive owned tensors (or fill bound ones). */
+sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                         int n_outputs, const int *output_values, sn_tensor **outputs);
+/* The plan used for these input shapes (building it if needed); for inspection tools. */
+sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                          const sn_plan **out);
+
+#endif

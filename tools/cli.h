@@ -1,0 +1,10 @@
+/* The sinter command-line tool: one function per subcommand, dispatched by tools/sinter.c. */
+#ifndef SINTER_CLI_H
+#define SINTER_CLI_H
+
+int cmd_run(int argc, char **argv);      /* tools/cmd_run.c */
+int cmd_inspect(int argc, char **argv);  /* tools/cmd_inspect.c */
+int cmd_classify(int argc, char **argv); /* tools/cmd_classify.c */
+int cmd_test(int argc, char **argv);     /* tools/cmd_test.c: the ONNX conformance runner */
+
+#endif
