@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "ir/ir.h"
 #include "ops/op.h"
+#include "plan/plan.h"
 
 /* ---- model ---------------------------------------------------------------------------------- */
 
@@ -153,6 +154,7 @@ void sn_graph_free(sn_graph *g) {
   sn_free(g->outputs);
   sn_free(g->hash);
   sn_free(g->name);
+  sn_plan_free(g->exec_plan);
   sn_free(g);
 }
 

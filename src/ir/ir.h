@@ -130,6 +130,8 @@ typedef struct sn_graph {
   /* name -> value id hash (open addressing) */
   int hash_cap;
   int *hash;
+  /* the executor's liveness plan for this graph when run as a subgraph, built once on first use */
+  struct sn_plan *exec_plan;
 } sn_graph;
 
 /* A function from the model's functions list, kept for inlining at import. */

@@ -1,4 +1,643 @@
-/* Placeholder: this family's ops are not written yet. */
+/* Recurrent ops: LSTM, GRU and RNN (all directions, both layouts, every activation, sequence_lens). */
+#ifndef SN_RNN_T
+/* ================================================================================================
+ * Shared definitions. The numeric core further down is written once over an element type T and
+ * instantiated for float (float32, float16 and bfloat16 compute in float) and double by including
+ * this file into itself with SN_RNN_T defined.
+ * ================================================================================================ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "kernels/ref/gemm_ref.h"
 #include "ops/op.h"
 
-const sn_op sn_ops_rnn[] = {{0}};
+typedef enum rnn_cell { CELL_RNN = 0, CELL_GRU = 1, CELL_LSTM = 2 } rnn_cell;
+
+typedef enum rnn_act_kind {
+  ACT_RELU,
+  ACT_TANH,
+  ACT_SIGMOID,
+  ACT_AFFINE,
+  ACT_LEAKYRELU,
+  ACT_THRESHOLDEDRELU,
+  ACT_SCALEDTANH,
+  ACT_HARDSIGMOID,
+  ACT_ELU,
+  ACT_SOFTSIGN,
+  ACT_SOFTPLUS
+} rnn_act_kind;
+
+typedef struct rnn_act {
+  int kind;
+  float alpha, beta;
+} rnn_act;
+
+static const struct {
+  const char *name;
+  int kind;
+  int n_params; /* how many of alpha, beta it consumes */
+  float alpha, beta;
+} rnn_act_names[] = {
+    {"Relu", ACT_RELU, 0, 0, 0},
+    {"Tanh", ACT_TANH, 0, 0, 0},
+    {"Sigmoid", ACT_SIGMOID, 0, 0, 0},
+    {"Affine", ACT_AFFINE, 2, 1.0f, 0.0f},
+    {"LeakyRelu", ACT_LEAKYRELU, 1, 0.01f, 0},
+    {"ThresholdedRelu", ACT_THRESHOLDEDRELU, 1, 1.0f, 0},
+    {"ScaledTanh", ACT_SCALEDTANH, 2, 1.0f, 1.0f},
+    {"HardSigmoid", ACT_HARDSIGMOID, 2, 0.2f, 0.5f},
+    {"Elu", ACT_ELU, 1, 1.0f, 0},
+    {"Softsign", ACT_SOFTSIGN, 0, 0, 0},
+    {"Softplus", ACT_SOFTPLUS, 0, 0, 0},
+};
+
+typedef struct rnn_params {
+  int cell;     /* rnn_cell */
+  int gates;    /* 1 (RNN), 3 (GRU), 4 (LSTM) */
+  int n_act;    /* activations per direction: 1, 2, 3 */
+  int num_dir;  /* 1 or 2 */
+  int direction; /* 0 forward, 1 reverse, 2 bidirectional */
+  int64_t hidden; /* hidden_size attribute, or 0 when absent (taken from W) */
+  int layout;
+  float clip; /* <= 0: none */
+  int input_forget;
+  int linear_before_reset;
+  rnn_act act[2][3];
+} rnn_params;
+
+/* Sizes of one run, shared by both instantiations. */
+typedef struct rnn_shape {
+  const rnn_params *p;
+  int64_t seq, batch, input, hidden;
+  int nd; /* directions */
+  const int64_t *lens; /* per batch entry, each in [0, seq] */
+  int64_t max_len;
+  void *gemm_ws; /* workspace for the reference GEMM */
+} rnn_shape;
+
+/* Row of X (and of the projected inputs) holding time step t of batch entry b. */
+static inline int64_t rnn_xrow(const rnn_shape *s, int64_t t, int64_t b) {
+  return s->p->layout ? b * s->seq + t : t * s->batch + b;
+}
+/* Offset of Y[t, dir, b, :] (layout 0) or Y[b, t, dir, :] (layout 1). */
+static inline int64_t rnn_yoff(const rnn_shape *s, int64_t t, int dir, int64_t b) {
+  return (s->p->layout ? ((b * s->seq + t) * s->nd + dir) : ((t * s->nd + dir) * s->batch + b)) * s->hidden;
+}
+/* Offset of a state entry (initial_h, Y_h, ...) for (dir, b). */
+static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
+  return (s->p->layout ? (b * s->nd + dir) : (dir * s->batch + b)) * s->hidden;
+}
+
+/* ---- the numeric core, once per element type ---------------------------------------------------- */
+
+#define SN_RNN_T float
+#define SN_RNN_SFX(name) name##_f32
+#define SN_RNN_M(fn) fn##f
+#define SN_RNN_GEMM sn_sgemm_ref
+#include "ops/rnn.c"
+#undef SN_RNN_T
+#undef SN_RNN_SFX
+#undef SN_RNN_M
+#undef SN_RNN_GEMM
+
+#define SN_RNN_T double
+#define SN_RNN_SFX(name) name##_f64
+#define SN_RNN_M(fn) fn
+#define SN_RNN_GEMM sn_dgemm_ref
+#include "ops/rnn.c"
+#undef SN_RNN_T
+#undef SN_RNN_SFX
+#undef SN_RNN_M
+#undef SN_RNN_GEMM
+
+/* ---- attributes --------------------------------------------------------------------------------- */
+
+static sn_error *rnn_prepare_cell(sn_graph *g, sn_node *n, void **params, int cell) {
+  (void)g;
+  char nd[160];
+  rnn_params *p = sn_calloc(1, sizeof *p);
+  if (!p) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  p->cell = cell;
+  p->gates = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
+  p->n_act = cell == CELL_LSTM ? 3 : cell == CELL_GRU ? 2 : 1;
+
+  const char *dir = sn_attr_str(n, "direction", "forward");
+  if (!strcmp(dir, "forward")) {
+    p->direction = 0, p->num_dir = 1;
+  } else if (!strcmp(dir, "reverse")) {
+    p->direction = 1, p->num_dir = 1;
+  } else if (!strcmp(dir, "bidirectional")) {
+    p->direction = 2, p->num_dir = 2;
+  } else {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: direction '%s' is not forward, reverse or bidirectional",
+                  sn_node_desc(n, nd, sizeof nd), dir);
+    goto fail;
+  }
+  p->hidden = sn_attr_int(n, "hidden_size", 0);
+  if (p->hidden < 0) {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: hidden_size %lld is negative", sn_node_desc(n, nd, sizeof nd),
+                  (long long)p->hidden);
+    goto fail;
+  }
+  p->layout = n->opset >= 14 ? (int)sn_attr_int(n, "layout", 0) : 0;
+  if (p->layout != 0 && p->layout != 1) {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: layout %d is not 0 or 1", sn_node_desc(n, nd, sizeof nd), p->layout);
+    goto fail;
+  }
+  p->clip = sn_node_attr(n, "clip") ? sn_attr_float(n, "clip", 0) : 0;
+  if (sn_node_attr(n, "clip") && !(p->clip > 0)) {
+    e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: clip %g must be positive", sn_node_desc(n, nd, sizeof nd),
+                  (double)p->clip);
+    goto fail;
+  }
+  if (cell == CELL_LSTM) p->input_forget = sn_attr_int(n, "input_forget", 0) != 0;
+  if (cell == CELL_GRU) p->linear_before_reset = sn_attr_int(n, "linear_before_reset", 0) != 0;
+
+  /* defaults: LSTM f=Sigmoid g=Tanh h=Tanh; GRU f=Sigmoid g=Tanh; RNN Tanh */
+  static const int defaults[3][3] = {{ACT_TANH}, {ACT_SIGMOID, ACT_TANH}, {ACT_SIGMOID, ACT_TANH, ACT_TANH}};
+  for (int d = 0; d < 2; d++)
+    for (int k = 0; k < p->n_act; k++) p->act[d][k] = (rnn_act){defaults[cell][k], 0, 0};
+
+  const sn_attr *acts = sn_node_attr(n, "activations");
+  if (acts && acts->n > 0) {
+    int want = p->n_act * p->num_dir;
+    if (acts->n != want && !(p->num_dir == 2 && acts->n == p->n_act)) {
+      e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: %d activations given, expected %d (%d per direction)",
+                    sn_node_desc(n, nd, sizeof nd), acts->n, want, p->n_act);
+      goto fail;
+    }
+    const float *alphas = NULL, *betas = NULL;
+    int n_alpha = sn_attr_floats(n, "activation_alpha", &alphas);
+    int n_beta = sn_attr_floats(n, "activation_beta", &betas);
+    int ia = 0, ib = 0;
+    for (int i = 0; i < acts->n; i++) {
+      const char *name = acts->strings[i];
+      size_t j = 0, nn = sizeof rnn_act_names / sizeof *rnn_act_names;
+      while (j < nn && strcasecmp(rnn_act_names[j].name, name)) j++;
+      if (j == nn) {
+        e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation function '%s'",
+                      sn_node_desc(n, nd, sizeof nd), name);
+        goto fail;
+      }
+      rnn_act a = {rnn_act_names[j].kind, rnn_act_names[j].alpha, rnn_act_names[j].beta};
+      /* alpha/beta are consumed, in order, by the activations that take them */
+      if (rnn_act_names[j].n_params >= 1 && ia < n_alpha) a.alpha = alphas[ia++];
+      if (rnn_act_names[j].n_params >= 2 && ib < n_beta) a.beta = betas[ib++];
+      p->act[i / p->n_act][i % p->n_act] = a;
+    }
+    if (acts->n == p->n_act && p->num_dir == 2)
+      for (int k = 0; k < p->n_act; k++) p->act[1][k] = p->act[0][k];
+  }
+  *params = p;
+  return NULL;
+fail:
+  sn_free(p);
+  return e;
+}
+
+static sn_error *rnn_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_RNN); }
+static sn_error *gru_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_GRU); }
+static sn_error *lstm_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_LSTM); }
+static void rnn_free_params(void *p) { sn_free(p); }
+
+static int rnn_cell_of(const sn_node *n) {
+  return !strcmp(n->op_type, "LSTM") ? CELL_LSTM : !strcmp(n->op_type, "GRU") ? CELL_GRU : CELL_RNN;
+}
+
+/* ---- shape inference ---------------------------------------------------------------------------- */
+
+static sn_error *rnn_infer(sn_infer_ctx *c) {
+  char b1[128];
+  int cell = rnn_cell_of(c->node);
+  int gates = cell == CELL_LSTM ? 4 : cell == CELL_GRU ? 3 : 1;
+  const char *dir = sn_attr_str(c->node, "direction", "forward");
+  int nd = !strcmp(dir, "bidirectional") ? 2 : 1;
+  int layout = c->opset >= 14 ? (int)sn_attr_int(c->node, "layout", 0) : 0;
+  if (c->n_in < 3 || !c->in[0] || !c->in[1] || !c->in[2])
+    return sn_infer_error(c, "needs inputs X, W and R");
+  const sn_type *X = c->in[0], *W = c->in[1];
+  sn_dtype dt = X->dtype;
+  if (dt && dt != SINTER_FLOAT && dt != SINTER_FLOAT16 && dt != SINTER_DOUBLE && dt != SINTER_BFLOAT16)
+    return sn_infer_error(c, "input X has element type %s; expected float, float16, bfloat16 or double",
+                          sn_dtype_name(dt));
+  if (X->rank >= 0 && X->rank != 3)
+    return sn_infer_error(c, "input X must have rank 3, got %s", sn_type_str(X, b1, sizeof b1));
+  if (W->rank >= 0 && W->rank != 3)
+    return sn_infer_error(c, "input W must have rank 3, got %s", sn_type_str(W, b1, sizeof b1));
+  sn_dim seq = sn_dim_unknown(), batch = sn_dim_unknown(), hid = sn_dim_unknown();
+  if (X->rank == 3) {
+    seq = X->dims[layout ? 1 : 0];
+    batch = X->dims[layout ? 0 : 1];
+  }
+  int64_t hs = sn_attr_int(c->node, "hidden_size", 0);
+  if (hs > 0) {
+    hid = sn_dim_known(hs);
+    if (W->rank == 3 && W->dims[1].v >= 0 && W->dims[1].v != hs * gates)
+      return sn_infer_error(c, "W %s does not match hidden_size %lld (expected dim 1 = %lld)",
+                            sn_type_str(W, b1, sizeof b1), (long long)hs, (long long)(hs * gates));
+  } else if (W->rank == 3 && W->dims[1].v >= 0) {
+    if (W->dims[1].v % gates)
+      return sn_infer_error(c, "W %s: dim 1 is not a multiple of %d gates", sn_type_str(W, b1, sizeof b1), gates);
+    hid = sn_dim_known(W->dims[1].v / gates);
+  }
+  if (W->rank == 3 && W->dims[0].v >= 0 && W->dims[0].v != nd)
+    return sn_infer_error(c, "W %s: dim 0 must be the number of directions (%d)", sn_type_str(W, b1, sizeof b1), nd);
+  sn_dim ndim = sn_dim_known(nd);
+  if (c->n_out > 0 && c->out[0]) {
+    sn_dim d[4];
+    if (layout) {
+      d[0] = batch, d[1] = seq, d[2] = ndim, d[3] = hid;
+    } else {
+      d[0] = seq, d[1] = ndim, d[2] = batch, d[3] = hid;
+    }
+    sn_type_set(c->out[0], dt, 4, d);
+  }
+  for (int i = 1; i < c->n_out && i < (cell == CELL_LSTM ? 3 : 2); i++) {
+    if (!c->out[i]) continue;
+    sn_dim d[3];
+    if (layout) {
+      d[0] = batch, d[1] = ndim, d[2] = hid;
+    } else {
+      d[0] = ndim, d[1] = batch, d[2] = hid;
+    }
+    sn_type_set(c->out[i], dt, 3, d);
+  }
+  if (c->n_out > (cell == CELL_LSTM ? 3 : 2)) return sn_infer_error(c, "has %d outputs, at most %d allowed", c->n_out, cell == CELL_LSTM ? 3 : 2);
+  return NULL;
+}
+
+/* ---- kernel ------------------------------------------------------------------------------------- */
+
+/* Input data as the compute type: the tensor's own memory when it already is, else a converted
+ * scratch copy. */
+static sn_error *rnn_operand(sn_kernel_ctx *c, const sn_tensor *t, bool dbl, const void **out) {
+  *out = NULL;
+  if (!t) return NULL;
+  if ((!dbl && t->dtype == SINTER_FLOAT) || (dbl && t->dtype == SINTER_DOUBLE)) {
+    *out = t->data;
+    return NULL;
+  }
+  size_t es = dbl ? sizeof(double) : sizeof(float);
+  void *buf = sn_kernel_scratch(c, (size_t)t->count * es + 1);
+  if (!buf) return SN_ERR_OOM();
+  for (int64_t i = 0; i < t->count; i++) {
+    double v = sn_load_f64(t->dtype, t->data, i);
+    if (dbl)
+      ((double *)buf)[i] = v;
+    else
+      ((float *)buf)[i] = (float)v;
+  }
+  *out = buf;
+  return NULL;
+}
+
+static bool rnn_want(const sn_kernel_ctx *c, int i) { return i < c->n_out && c->node->out[i] >= 0; }
+
+static sn_error *rnn_shape_err(sn_kernel_ctx *c, const char *what, const sn_tensor *t, const char *expect) {
+  char b[128];
+  return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s has shape %s, expected %s", what,
+                         sn_tensor_describe(t, b, sizeof b), expect);
+}
+
+static bool rnn_dims_are(const sn_tensor *t, int rank, int64_t d0, int64_t d1, int64_t d2) {
+  if (t->rank != rank) return false;
+  int64_t d[3] = {d0, d1, d2};
+  for (int i = 0; i < rank; i++)
+    if (t->dims[i] != d[i]) return false;
+  return true;
+}
+
+static sn_error *rnn_run(sn_kernel_ctx *c) {
+  const rnn_params *p = c->params;
+  char b1[160];
+  const sn_tensor *X = c->in[0], *W = c->n_in > 1 ? c->in[1] : NULL, *R = c->n_in > 2 ? c->in[2] : NULL;
+  const sn_tensor *B = c->n_in > 3 ? c->in[3] : NULL, *SL = c->n_in > 4 ? c->in[4] : NULL;
+  const sn_tensor *H0 = c->n_in > 5 ? c->in[5] : NULL;
+  const sn_tensor *C0 = (p->cell == CELL_LSTM && c->n_in > 6) ? c->in[6] : NULL;
+  const sn_tensor *P = (p->cell == CELL_LSTM && c->n_in > 7) ? c->in[7] : NULL;
+  if (!X || !W || !R) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "inputs X, W and R are required");
+  sn_dtype dt = X->dtype;
+  if (dt != SINTER_FLOAT && dt != SINTER_FLOAT16 && dt != SINTER_DOUBLE && dt != SINTER_BFLOAT16)
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "element type %s is not supported", sn_dtype_name(dt));
+  if (X->rank != 3) return rnn_shape_err(c, "X", X, "rank 3");
+  const int G = p->gates, nd = p->num_dir;
+  rnn_shape s = {.p = p, .nd = nd};
+  s.seq = X->dims[p->layout ? 1 : 0];
+  s.batch = X->dims[p->layout ? 0 : 1];
+  s.input = X->dims[2];
+  if (W->rank != 3 || W->dims[0] != nd || W->dims[1] % G || W->dims[2] != s.input) {
+    snprintf(b1, sizeof b1, "[%d, %d*hidden_size, %lld]", nd, G, (long long)s.input);
+    return rnn_shape_err(c, "W", W, b1);
+  }
+  s.hidden = W->dims[1] / G;
+  if (p->hidden && p->hidden != s.hidden)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "W %s does not match hidden_size %lld",
+                           sn_tensor_describe(W, b1, sizeof b1), (long long)p->hidden);
+  const int64_t H = s.hidden;
+  /* X may be empty (input_size 0) with huge seq/batch dims: keep the workspace size from overflowing */
+  if ((double)s.seq * (double)s.batch * (double)(G * H + 4) > 1e15)
+    return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "X %s with hidden_size %lld needs too much memory",
+                           sn_tensor_describe(X, b1, sizeof b1), (long long)H);
+  if (!rnn_dims_are(R, 3, nd, G * H, H)) {
+    snprintf(b1, sizeof b1, "[%d,%lld,%lld]", nd, (long long)(G * H), (long long)H);
+    return rnn_shape_err(c, "R", R, b1);
+  }
+  if (B && !rnn_dims_are(B, 2, nd, 2 * G * H, 0)) {
+    snprintf(b1, sizeof b1, "[%d,%lld]", nd, (long long)(2 * G * H));
+    return rnn_shape_err(c, "B", B, b1);
+  }
+  int64_t sdims[3] = {nd, s.batch, H};
+  if (p->layout) sdims[0] = s.batch, sdims[1] = nd;
+  snprintf(b1, sizeof b1, "[%lld,%lld,%lld]", (long long)sdims[0], (long long)sdims[1], (long long)sdims[2]);
+  if (H0 && !rnn_dims_are(H0, 3, sdims[0], sdims[1], sdims[2])) return rnn_shape_err(c, "initial_h", H0, b1);
+  if (C0 && !rnn_dims_are(C0, 3, sdims[0], sdims[1], sdims[2])) return rnn_shape_err(c, "initial_c", C0, b1);
+  if (P && !rnn_dims_are(P, 2, nd, 3 * H, 0)) {
+    snprintf(b1, sizeof b1, "[%d,%lld]", nd, (long long)(3 * H));
+    return rnn_shape_err(c, "P", P, b1);
+  }
+  if (H0 && H0->dtype != dt) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "initial_h has element type %s, X has %s", sn_dtype_name(H0->dtype), sn_dtype_name(dt));
+
+  /* sequence lengths */
+  int64_t *lens = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)(s.batch + 1));
+  if (!lens) return SN_ERR_OOM();
+  s.max_len = 0;
+  for (int64_t b = 0; b < s.batch; b++) {
+    int64_t L = s.seq;
+    if (SL) {
+      if (SL->count != s.batch || (SL->dtype != SINTER_INT32 && SL->dtype != SINTER_INT64))
+        return rnn_shape_err(c, "sequence_lens", SL, "int32 of shape [batch_size]");
+      L = sn_load_i64(SL->dtype, SL->data, b);
+      if (L < 0 || L > s.seq)
+        return sn_kernel_error(c, SINTER_ERR_RUNTIME, "sequence_lens[%lld] = %lld is outside [0, %lld]",
+                               (long long)b, (long long)L, (long long)s.seq);
+    }
+    lens[b] = L;
+    if (L > s.max_len) s.max_len = L;
+  }
+  s.lens = lens;
+
+  /* outputs */
+  sn_tensor *Y = NULL, *Yh = NULL, *Yc = NULL;
+  int64_t ydims[4] = {s.seq, nd, s.batch, H};
+  if (p->layout) ydims[0] = s.batch, ydims[1] = s.seq, ydims[2] = nd;
+  if (rnn_want(c, 0)) SN_TRY(sn_kernel_output(c, 0, dt, 4, ydims, &Y));
+  if (rnn_want(c, 1)) SN_TRY(sn_kernel_output(c, 1, dt, 3, sdims, &Yh));
+  if (p->cell == CELL_LSTM && rnn_want(c, 2)) SN_TRY(sn_kernel_output(c, 2, dt, 3, sdims, &Yc));
+
+  const bool dbl = dt == SINTER_DOUBLE;
+  const size_t es = dbl ? sizeof(double) : sizeof(float);
+  const void *x, *w, *r, *bias = NULL, *peep = NULL, *h0 = NULL, *c0 = NULL;
+  SN_TRY(rnn_operand(c, X, dbl, &x));
+  SN_TRY(rnn_operand(c, W, dbl, &w));
+  SN_TRY(rnn_operand(c, R, dbl, &r));
+  SN_TRY(rnn_operand(c, B, dbl, &bias));
+  SN_TRY(rnn_operand(c, P, dbl, &peep));
+  SN_TRY(rnn_operand(c, H0, dbl, &h0));
+  SN_TRY(rnn_operand(c, C0, dbl, &c0));
+
+  /* output buffers in the compute type (the outputs themselves when the types match) */
+  const bool direct = dt == SINTER_FLOAT || dt == SINTER_DOUBLE;
+  void *y = NULL, *yh = NULL, *yc = NULL;
+  int64_t ycount = s.seq * nd * s.batch * H, scount = nd * s.batch * H;
+  if (Y) y = direct ? Y->data : sn_kernel_scratch(c, (size_t)ycount * es + 1);
+  if (Yh) yh = direct ? Yh->data : sn_kernel_scratch(c, (size_t)scount * es + 1);
+  if (Yc) yc = direct ? Yc->data : sn_kernel_scratch(c, (size_t)scount * es + 1);
+  if ((Y && !y) || (Yh && !yh) || (Yc && !yc)) return SN_ERR_OOM();
+  if (y) memset(y, 0, (size_t)ycount * es);
+
+  int64_t work_n = s.seq * s.batch * G * H + s.batch * G * H + 4 * s.batch * H + G * H + H;
+  void *work = sn_kernel_scratch(c, (size_t)work_n * es + 64);
+  if (!work) return SN_ERR_OOM();
+  s.gemm_ws = sn_kernel_scratch(c, sn_gemm_ref_workspace(dbl ? SINTER_DOUBLE : SINTER_FLOAT));
+
+  for (int d = 0; d < nd; d++) {
+    bool reverse = p->direction == 1 || d == 1;
+    if (dbl) {
+      const double *wd = w, *rd = r, *bd = bias, *pd = peep;
+      rnn_direction_f64(&s, d, reverse, x, wd + d * G * H * s.input, rd + d * G * H * H, bd ? bd + d * 2 * G * H : NULL,
+                        pd ? pd + d * 3 * H : NULL, h0, c0, y, yh, yc, work);
+    } else {
+      const float *wf = w, *rf = r, *bf = bias, *pf = peep;
+      rnn_direction_f32(&s, d, reverse, x, wf + d * G * H * s.input, rf + d * G * H * H, bf ? bf + d * 2 * G * H : NULL,
+                        pf ? pf + d * 3 * H : NULL, h0, c0, y, yh, yc, work);
+    }
+  }
+
+  if (!direct) {
+    if (Y)
+      for (int64_t i = 0; i < ycount; i++) sn_store_f64(dt, Y->data, i, ((float *)y)[i]);
+    if (Yh)
+      for (int64_t i = 0; i < scount; i++) sn_store_f64(dt, Yh->data, i, ((float *)yh)[i]);
+    if (Yc)
+      for (int64_t i = 0; i < scount; i++) sn_store_f64(dt, Yc->data, i, ((float *)yc)[i]);
+  }
+  return NULL;
+}
+
+/* Versions: RNN 1, 7, 14 (layout), 22; GRU 1, 3 (linear_before_reset), 7, 14 (layout), 22;
+ * LSTM 1, 7, 14 (layout), 22. Opset 1's output_sequence attribute is ignored (outputs are produced
+ * when consumed). The differences are handled inside by opset. */
+const sn_op sn_ops_rnn[] = {
+    {"", "RNN", 1, 0, rnn_infer, rnn_run, rnn_prepare, rnn_free_params, 0},
+    {"", "GRU", 1, 0, rnn_infer, rnn_run, gru_prepare, rnn_free_params, 0},
+    {"", "LSTM", 1, 0, rnn_infer, rnn_run, lstm_prepare, rnn_free_params, 0},
+    {0},
+};
+
+#else /* SN_RNN_T: the numeric core ------------------------------------------------------------------ */
+
+#define T SN_RNN_T
+#define SFX SN_RNN_SFX
+
+/* C = beta * C + A B^T  (B used transposed, as W and R are stored) */
+static void SFX(rnn_gemm_nt)(const rnn_shape *s, int64_t M, int64_t N, int64_t K, const T *A, int64_t lda, const T *B,
+                             int64_t ldb, T beta, T *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  SN_RNN_GEMM(false, true, M, N, K, 1, A, lda, B, ldb, beta, C, ldc, s->gemm_ws);
+}
+
+static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
+  if (clip > 0)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] < -clip ? -clip : x[i] > clip ? clip : x[i];
+  const T alpha = (T)a->alpha, beta = (T)a->beta;
+  switch (a->kind) {
+    case ACT_RELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
+      break;
+    case ACT_TANH:
+      for (int64_t i = 0; i < n; i++) x[i] = SN_RNN_M(tanh)(x[i]);
+      break;
+    case ACT_SIGMOID:
+      for (int64_t i = 0; i < n; i++) {
+        T v = x[i];
+        if (v >= 0) {
+          x[i] = 1 / (1 + SN_RNN_M(exp)(-v));
+        } else {
+          T e = SN_RNN_M(exp)(v);
+          x[i] = e / (1 + e);
+        }
+      }
+      break;
+    case ACT_AFFINE:
+      for (int64_t i = 0; i < n; i++) x[i] = alpha * x[i] + beta;
+      break;
+    case ACT_LEAKYRELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0 ? x[i] : alpha * x[i];
+      break;
+    case ACT_THRESHOLDEDRELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > alpha ? x[i] : 0;
+      break;
+    case ACT_SCALEDTANH:
+      for (int64_t i = 0; i < n; i++) x[i] = alpha * SN_RNN_M(tanh)(beta * x[i]);
+      break;
+    case ACT_HARDSIGMOID:
+      for (int64_t i = 0; i < n; i++) {
+        T v = alpha * x[i] + beta;
+        x[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      }
+      break;
+    case ACT_ELU:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] >= 0 ? x[i] : alpha * (SN_RNN_M(exp)(x[i]) - 1);
+      break;
+    case ACT_SOFTSIGN:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1 + SN_RNN_M(fabs)(x[i]));
+      break;
+    case ACT_SOFTPLUS:
+      for (int64_t i = 0; i < n; i++) {
+        T v = x[i];
+        x[i] = v > 0 ? v + SN_RNN_M(log1p)(SN_RNN_M(exp)(-v)) : SN_RNN_M(log1p)(SN_RNN_M(exp)(v));
+      }
+      break;
+    default: break;
+  }
+}
+
+/* One direction of one RNN/GRU/LSTM layer. w, r, bias, peep point at this direction's weights;
+ * x, h0, c0, y, yh, yc are whole tensors (NULL when absent). */
+static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const T *x, const T *w, const T *r,
+                               const T *bias, const T *peep, const T *h0, const T *c0, T *y, T *yh, T *yc, T *work) {
+  const rnn_params *p = s->p;
+  const int64_t H = s->hidden, G = p->gates, GH = G * H, batch = s->batch, rows = s->seq * batch;
+  const T clip = (T)p->clip;
+  const rnn_act *act = p->act[dir];
+  const bool lbr = p->cell == CELL_GRU && p->linear_before_reset;
+
+  T *xw = work;              /* [rows, G*H] projected inputs (X row order) */
+  T *gr = xw + rows * GH;    /* [batch, G*H] recurrent projections */
+  T *hs = gr + batch * GH;   /* [batch, H] hidden state */
+  T *cs = hs + batch * H;    /* [batch, H] cell state (LSTM) */
+  T *tmp = cs + batch * H;   /* [batch, H] r (.) H for GRU, h(C) scratch for LSTM */
+  T *hh = tmp + batch * H;   /* [batch, H] GRU candidate projection */
+  T *bsum = hh + batch * H;  /* [G*H] folded biases */
+  T *rbh = bsum + GH;        /* [H] GRU Rbh kept apart when linear_before_reset */
+
+  /* biases: Wb + Rb folded into the input projection, except GRU's Rbh with linear_before_reset */
+  for (int64_t i = 0; i < GH; i++) bsum[i] = bias ? bias[i] + bias[GH + i] : 0;
+  for (int64_t i = 0; i < H; i++) rbh[i] = 0;
+  if (lbr && bias)
+    for (int64_t i = 0; i < H; i++) {
+      bsum[2 * H + i] = bias[2 * H + i];
+      rbh[i] = bias[GH + 2 * H + i];
+    }
+
+  /* input projection of every time step at once: xw = X W^T + bias */
+  SFX(rnn_gemm_nt)(s, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
+  for (int64_t i = 0; i < rows; i++)
+    for (int64_t j = 0; j < GH; j++) xw[i * GH + j] += bsum[j];
+
+  for (int64_t b = 0; b < batch; b++) {
+    for (int64_t i = 0; i < H; i++) {
+      hs[b * H + i] = h0 ? h0[rnn_soff(s, dir, b) + i] : 0;
+      cs[b * H + i] = c0 ? c0[rnn_soff(s, dir, b) + i] : 0;
+      tmp[b * H + i] = 0;
+    }
+  }
+
+  const int64_t nr = (p->cell == CELL_GRU && !lbr) ? 2 * H : GH; /* recurrent columns before the gates */
+  const int64_t nadd = p->cell == CELL_GRU ? 2 * H : GH;             /* input columns added to them now */
+  for (int64_t step = 0; step < s->max_len; step++) {
+    SFX(rnn_gemm_nt)(s, batch, nr, H, hs, H, r, H, 0, gr, GH);
+    for (int64_t b = 0; b < batch; b++) {
+      const int64_t L = s->lens[b];
+      if (step >= L) continue;
+      const int64_t t = reverse ? L - 1 - step : step;
+      const T *xi = xw + rnn_xrow(s, t, b) * GH;
+      T *g = gr + b * GH, *hb = hs + b * H, *cb = cs + b * H;
+      for (int64_t j = 0; j < nadd; j++) g[j] += xi[j];
+      if (p->cell == CELL_RNN) {
+        SFX(rnn_activate)(&act[0], clip, g, H);
+        memcpy(hb, g, sizeof(T) * (size_t)H);
+      } else if (p->cell == CELL_LSTM) {
+        T *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+        if (peep)
+          for (int64_t j = 0; j < H; j++) gi[j] += peep[j] * cb[j];
+        SFX(rnn_activate)(&act[0], clip, gi, H);
+        if (p->input_forget) {
+          for (int64_t j = 0; j < H; j++) gf[j] = 1 - gi[j];
+        } else {
+          if (peep)
+            for (int64_t j = 0; j < H; j++) gf[j] += peep[2 * H + j] * cb[j];
+          SFX(rnn_activate)(&act[0], clip, gf, H);
+        }
+        SFX(rnn_activate)(&act[1], clip, gc, H);
+        for (int64_t j = 0; j < H; j++) cb[j] = gf[j] * cb[j] + gi[j] * gc[j];
+        if (peep)
+          for (int64_t j = 0; j < H; j++) go[j] += peep[H + j] * cb[j];
+        SFX(rnn_activate)(&act[0], clip, go, H);
+        T *hc = tmp + b * H;
+        memcpy(hc, cb, sizeof(T) * (size_t)H);
+        SFX(rnn_activate)(&act[2], 0, hc, H); /* clip applies to gate inputs, not to the cell state */
+        for (int64_t j = 0; j < H; j++) hb[j] = go[j] * hc[j];
+      } else {
+        /* GRU: z and r now; the candidate after all rows have r (needs (r . H) R_h^T) */
+        SFX(rnn_activate)(&act[0], clip, g, 2 * H);
+        if (lbr) {
+          T *gh = g + 2 * H;
+          for (int64_t j = 0; j < H; j++) gh[j] = xi[2 * H + j] + g[H + j] * (gh[j] + rbh[j]);
+        } else {
+          for (int64_t j = 0; j < H; j++) tmp[b * H + j] = g[H + j] * hb[j];
+        }
+      }
+    }
+    if (p->cell == CELL_GRU) {
+      if (!lbr) SFX(rnn_gemm_nt)(s, batch, H, H, tmp, H, r + 2 * H * H, H, 0, hh, H);
+      for (int64_t b = 0; b < batch; b++) {
+        const int64_t L = s->lens[b];
+        if (step >= L) continue;
+        const int64_t t = reverse ? L - 1 - step : step;
+        T *g = gr + b * GH, *hb = hs + b * H, *gh = g + 2 * H;
+        if (!lbr) {
+          const T *xi = xw + rnn_xrow(s, t, b) * GH;
+          for (int64_t j = 0; j < H; j++) gh[j] = xi[2 * H + j] + hh[b * H + j];
+        }
+        SFX(rnn_activate)(&act[1], clip, gh, H);
+        for (int64_t j = 0; j < H; j++) hb[j] = (1 - g[j]) * gh[j] + g[j] * hb[j];
+      }
+    }
+    if (y)
+      for (int64_t b = 0; b < batch; b++) {
+        const int64_t L = s->lens[b];
+        if (step >= L) continue;
+        const int64_t t = reverse ? L - 1 - step : step;
+        memcpy(y + rnn_yoff(s, t, dir, b), hs + b * H, sizeof(T) * (size_t)H);
+      }
+  }
+  for (int64_t b = 0; b < batch; b++) {
+    /* an empty sequence has zero final states (as ONNX Runtime) */
+    if (s->lens[b] == 0) {
+      if (yh) memset(yh + rnn_soff(s, dir, b), 0, sizeof(T) * (size_t)H);
+      if (yc) memset(yc + rnn_soff(s, dir, b), 0, sizeof(T) * (size_t)H);
+      continue;
+    }
+    if (yh) memcpy(yh + rnn_soff(s, dir, b), hs + b * H, sizeof(T) * (size_t)H);
+    if (yc) memcpy(yc + rnn_soff(s, dir, b), cs + b * H, sizeof(T) * (size_t)H);
+  }
+}
+
+#undef T
+#undef SFX
+#endif /* SN_RNN_T */

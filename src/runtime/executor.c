@@ -260,17 +260,22 @@ sn_error *sn_kernel_run_subgraph(sn_kernel_ctx *c, const sn_graph *g, int n_inpu
   if (n_inputs != g->n_inputs)
     return sn_kernel_error(c, SINTER_ERR_INVALID_GRAPH, "subgraph '%s' takes %d inputs, given %d", g->name,
                            g->n_inputs, n_inputs);
-  sn_plan *p;
-  SN_TRY(sn_plan_build(g, NULL, &p));
-  sn_frame f;
-  sn_error *e = sn_frame_init(&f, g, p, st->f, st->f->pool);
-  if (e) {
-    sn_plan_free(p);
-    return e;
+  /* the body's liveness is built once and shared (shapes may vary per iteration, so no arena) */
+  sn_plan *p = __atomic_load_n(&((sn_graph *)g)->exec_plan, __ATOMIC_ACQUIRE);
+  if (!p) {
+    SN_TRY(sn_plan_build(g, NULL, &p));
+    sn_plan *expected = NULL;
+    if (!__atomic_compare_exchange_n(&((sn_graph *)g)->exec_plan, &expected, p, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+      sn_plan_free(p);
+      p = expected;
+    }
   }
+  sn_frame f;
+  SN_TRY(sn_frame_init(&f, g, p, st->f, st->f->pool));
   for (int k = 0; k < n_inputs; k++)
     if (inputs[k]) sn_frame_bind(&f, g->inputs[k], inputs[k]);
-  e = sn_frame_run(&f);
+  sn_error *e = sn_frame_run(&f);
   int k = 0;
   for (; !e && k < g->n_outputs; k++) e = sn_frame_take(&f, g->outputs[k], &outputs[k]);
   if (e)
@@ -279,7 +284,6 @@ sn_error *sn_kernel_run_subgraph(sn_kernel_ctx *c, const sn_graph *g, int n_inpu
       outputs[j] = NULL;
     }
   sn_frame_destroy(&f);
-  sn_plan_free(p);
   return e;
 }
 
