@@ -6,5 +6,6 @@ int cmd_run(int argc, char **argv);      /* tools/cmd_run.c */
 int cmd_inspect(int argc, char **argv);  /* tools/cmd_inspect.c */
 int cmd_classify(int argc, char **argv); /* tools/cmd_classify.c */
 int cmd_test(int argc, char **argv);     /* tools/cmd_test.c: the ONNX conformance runner */
+int cmd_profile(int argc, char **argv);  /* tools/cmd_profile.c */
 
 #endif

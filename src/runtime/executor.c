@@ -4,8 +4,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
+
+uint64_t sn_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 typedef struct step_impl {
   sn_frame *f;
@@ -80,7 +87,12 @@ static sn_error *run_steps(sn_frame *f) {
     }
     step_impl st = {.f = f, .node = n};
     sn_kernel_ctx c = {n, n->params, n->n_in, in, n->n_out, &st};
+    uint64_t t0 = f->step_ns ? sn_now_ns() : 0;
     sn_error *e = n->op->run(&c);
+    if (f->step_ns) {
+      f->step_start_ns[i] = t0;
+      f->step_ns[i] = sn_now_ns() - t0;
+    }
     for (int s = 0; s < SN_SCRATCH_BLOCKS; s++) f->scratch_used[s] = 0;
     if (e) {
       if (!strstr(e->msg, "node '")) e = sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));

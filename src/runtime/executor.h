@@ -25,7 +25,12 @@ struct sn_frame {
   size_t scratch_cap[SN_SCRATCH_BLOCKS], scratch_used[SN_SCRATCH_BLOCKS];
   void *discard;
   size_t discard_cap;
+  uint64_t *step_start_ns; /* when non-NULL: each step's start time and duration (profiling) */
+  uint64_t *step_ns;
 };
+
+/* Monotonic nanoseconds. */
+uint64_t sn_now_ns(void);
 
 sn_error *sn_frame_init(sn_frame *f, const sn_graph *g, const sn_plan *plan, const sn_frame *parent,
                         sn_threadpool *pool);

@@ -314,6 +314,12 @@ sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, 
 
 sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
                          int n_outputs, const int *output_values, sn_tensor **outputs) {
+  return sn_session_run_timed(s, n_inputs, input_values, inputs, n_outputs, output_values, outputs, NULL);
+}
+
+sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                               int n_outputs, const int *output_values, sn_tensor **outputs, sn_run_timing *timing) {
+  uint64_t t_start = timing ? sn_now_ns() : 0;
   const sn_tensor *bound_small[64];
   sn_tensor *bind_small[64];
   const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
@@ -340,6 +346,10 @@ sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, c
     for (int k = 0; k < n_outputs; k++)
       if (outputs[k]) bind[output_values[k]] = outputs[k];
     frame->bind_out = bind;
+  }
+  if (timing) {
+    frame->step_start_ns = timing->step_start_ns;
+    frame->step_ns = timing->step_ns;
   }
   if ((e = sn_frame_run(frame))) goto done;
   for (int k = 0; k < n_outputs && !e; k++) {
@@ -378,6 +388,7 @@ sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, c
       }
 done:
   if (frame) {
+    frame->step_start_ns = frame->step_ns = NULL;
     /* values handed to the caller are no longer the frame's */
     for (int k = 0; k < n_outputs; k++)
       if (outputs[k] && frame->vals[output_values[k]] == outputs[k]) frame->vals[output_values[k]] = NULL;
@@ -385,5 +396,9 @@ done:
   }
   if (bind && bind != bind_small) sn_free(bind);
   if (bound != bound_small) sn_free(bound);
+  if (timing) {
+    timing->run_start_ns = t_start;
+    timing->run_ns = sn_now_ns() - t_start;
+  }
   return e;
 }

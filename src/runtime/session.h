@@ -53,6 +53,17 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
 /* Run with values addressed by graph value id; outputs receive owned tensors (or fill bound ones). */
 sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
                          int n_outputs, const int *output_values, sn_tensor **outputs);
+/* Per-step timing of one run (profiling): arrays of g->n_nodes entries the caller provides. */
+typedef struct sn_run_timing {
+  uint64_t *step_start_ns;
+  uint64_t *step_ns;
+  uint64_t run_start_ns, run_ns; /* the whole run, binding and output hand-off included */
+} sn_run_timing;
+
+/* sn_session_run with optional per-step timing (timing may be NULL). */
+sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                               int n_outputs, const int *output_values, sn_tensor **outputs, sn_run_timing *timing);
+
 /* The plan used for these input shapes (building it if needed); for inspection tools. */
 sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
                           const sn_plan **out);

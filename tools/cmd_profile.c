@@ -1,0 +1,333 @@
+/* `sinter profile`: run a model several times with per-step timing and print where the time goes,
+ * per node and per op type (calls, total and mean time, share of the run, GFLOP/s and bytes moved
+ * where meaningful, the kernel that ran), and optionally write a Chrome trace (JSON) that Perfetto
+ * and chrome://tracing open. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_util.h"
+#include "core/alloc.h"
+#include "feeds.h"
+#include "runtime/session.h"
+
+static const char *CMD = "profile";
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: sinter profile MODEL [options]\n"
+          "\n"
+          "Runs MODEL --warmup times untimed, then --runs times timing every step, and prints a table\n"
+          "per op type and the slowest nodes: calls, total and mean time, share of the run, GFLOP/s and\n"
+          "bytes moved where meaningful, and the kernel that ran.\n"
+          "\n"
+          "options:\n"
+          "%s"
+          "  --runs N                timed runs (default 10)\n"
+          "  --warmup N              untimed runs first (default 2)\n"
+          "  --top K                 slowest nodes to list (default 15)\n"
+          "  --trace FILE            write a Chrome trace (JSON) of the timed runs, one slice per step\n"
+          "  --threads N             intra-op threads (default: one per physical core)\n"
+          "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
+          "  -h, --help              this help\n",
+          sn_feed_usage);
+}
+
+typedef struct {
+  const char *op;
+  int64_t calls;
+  double ns, flops, bytes;
+} op_row;
+
+static int64_t type_count(const sn_type *t) {
+  if (!sn_type_is_static(t)) return -1;
+  int64_t d[SN_MAX_RANK];
+  sn_type_dims(t, d);
+  return sn_shape_count(t->rank, d);
+}
+
+/* Floating-point operations of one step, from the plan's concrete shapes (0 when not meaningful). */
+static double step_flops(const sn_graph *g, const sn_plan *p, const sn_node *n) {
+  if (n->domain && *n->domain) return 0;
+  const sn_type *out = n->n_out > 0 && n->out[0] >= 0 ? &p->types[n->out[0]] : NULL;
+  const sn_type *a = n->n_in > 0 && n->in[0] >= 0 ? &p->types[n->in[0]] : NULL;
+  const sn_type *b = n->n_in > 1 && n->in[1] >= 0 ? &p->types[n->in[1]] : NULL;
+  if (!out || !a) return 0;
+  int64_t nout = type_count(out);
+  if (nout < 0) return 0;
+  (void)g;
+  if (!strcmp(n->op_type, "Conv") && b && sn_type_is_static(b) && b->rank >= 3) {
+    double k = 1;
+    for (int i = 1; i < b->rank; i++) k *= (double)b->dims[i].v; /* Cin/group * kernel */
+    return 2.0 * (double)nout * k;
+  }
+  if (!strcmp(n->op_type, "ConvTranspose") && b && sn_type_is_static(b) && sn_type_is_static(a) && b->rank >= 3) {
+    double k = 1;
+    for (int i = 1; i < b->rank; i++) k *= (double)b->dims[i].v;
+    return 2.0 * (double)type_count(a) * k;
+  }
+  if ((!strcmp(n->op_type, "MatMul") || !strcmp(n->op_type, "Gemm")) && sn_type_is_static(a) && a->rank >= 1) {
+    int64_t kdim = a->dims[a->rank - 1].v;
+    if (!strcmp(n->op_type, "Gemm") && sn_attr_int(n, "transA", 0) && a->rank == 2) kdim = a->dims[0].v;
+    return 2.0 * (double)nout * (double)kdim;
+  }
+  if (!strcmp(n->op_type, "LSTM") || !strcmp(n->op_type, "GRU") || !strcmp(n->op_type, "RNN")) {
+    const sn_type *r = n->n_in > 2 && n->in[2] >= 0 ? &p->types[n->in[2]] : NULL;
+    if (!b || !r || !sn_type_is_static(a) || !sn_type_is_static(b) || !sn_type_is_static(r) || a->rank != 3) return 0;
+    double steps_batch = (double)a->dims[0].v * (double)a->dims[1].v;
+    double w = (double)type_count(b) + (double)type_count(r); /* all directions and gates */
+    return 2.0 * steps_batch * w;
+  }
+  return (double)nout; /* elementwise-like: one operation per output element */
+}
+
+static double step_bytes(const sn_plan *p, const sn_node *n) {
+  double b = 0;
+  for (int k = 0; k < n->n_in + n->n_out; k++) {
+    int v = k < n->n_in ? n->in[k] : n->out[k - n->n_in];
+    if (v < 0) continue;
+    int64_t c = type_count(&p->types[v]);
+    if (c > 0) b += (double)c * (double)sn_dtype_size(p->types[v].dtype);
+  }
+  return b;
+}
+
+static void json_escape(FILE *f, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\')
+      fprintf(f, "\\%c", c);
+    else if (c < 0x20)
+      fprintf(f, "\\u%04x", c);
+    else
+      fputc(c, f);
+  }
+}
+
+static int cmp_rows(const void *x, const void *y) {
+  const op_row *a = x, *b = y;
+  return (a->ns < b->ns) - (a->ns > b->ns);
+}
+
+int cmd_profile(int argc, char **argv) {
+  const char *model = NULL, *trace = NULL;
+  long long threads = -1, level = -1, runs = 10, warmup = 2, top = 15;
+  sn_feed_opts fo;
+  sn_feed_opts_init(&fo);
+  int rc = SN_EXIT_USAGE;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    int r;
+    if (sn_cli_is_help(argv[i])) {
+      usage(stdout);
+      rc = SN_EXIT_OK;
+      goto out_args;
+    }
+    if ((r = sn_feed_parse(CMD, &fo, argc, argv, &i)) != 0) {
+      if (r < 0) goto out_args;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--runs", &v))) {
+      if (r < 0 || !sn_cli_int(CMD, "--runs", v, 1, 1000000, &runs)) goto out_args;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--warmup", &v))) {
+      if (r < 0 || !sn_cli_int(CMD, "--warmup", v, 0, 1000000, &warmup)) goto out_args;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--top", &v))) {
+      if (r < 0 || !sn_cli_int(CMD, "--top", v, 0, 1000000, &top)) goto out_args;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--trace", &v))) {
+      if (r < 0) goto out_args;
+      trace = v;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--threads", &v))) {
+      if (r < 0 || !sn_cli_int(CMD, "--threads", v, 0, 4096, &threads)) goto out_args;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "-O", &v))) {
+      if (r < 0 || !sn_cli_int(CMD, "-O", v, 0, 3, &level)) goto out_args;
+    } else if (argv[i][0] == '-' && argv[i][1]) {
+      sn_cli_usage_error(CMD, "unknown option '%s'", argv[i]);
+      goto out_args;
+    } else if (!model) {
+      model = argv[i];
+    } else {
+      sn_cli_usage_error(CMD, "unexpected argument '%s' (one MODEL only)", argv[i]);
+      goto out_args;
+    }
+  }
+  if (!model) {
+    sn_cli_usage_error(CMD, "missing MODEL");
+    goto out_args;
+  }
+
+  rc = SN_EXIT_FAIL;
+  sinter_options *opts = NULL;
+  sinter_session *s = NULL;
+  sn_feeds feeds = {0};
+  int *in_ids = NULL, *out_ids = NULL;
+  sn_tensor **outs = NULL;
+  uint64_t *start = NULL, *dur = NULL, *run_ns = NULL;
+  double *node_ns = NULL;
+  op_row *rows = NULL, *nodes = NULL;
+  FILE *tf = NULL;
+  sinter_status *st = sn_cli_options((int)threads, (int)level, &opts);
+  if (!st) st = sinter_session_create(model, opts, &s);
+  if (!st) st = sn_feeds_make(CMD, s, &fo, false, &feeds);
+  if (st) goto fail;
+  const sn_graph *g = s->g;
+  int nn = g->n_nodes;
+  in_ids = sn_calloc(feeds.n + 1, sizeof(int));
+  out_ids = sn_calloc((size_t)s->n_out + 1, sizeof(int));
+  outs = sn_calloc((size_t)s->n_out + 1, sizeof(sn_tensor *));
+  start = sn_calloc((size_t)nn * (size_t)runs + 1, sizeof(uint64_t));
+  dur = sn_calloc((size_t)nn * (size_t)runs + 1, sizeof(uint64_t));
+  run_ns = sn_calloc((size_t)runs * 2 + 1, sizeof(uint64_t));
+  node_ns = sn_calloc((size_t)nn + 1, sizeof(double));
+  rows = sn_calloc((size_t)nn + 1, sizeof(op_row));
+  nodes = sn_calloc((size_t)nn + 1, sizeof(op_row));
+  if (!in_ids || !out_ids || !outs || !start || !dur || !run_ns || !node_ns || !rows || !nodes) {
+    st = SN_ERR_OOM();
+    goto fail;
+  }
+  for (size_t k = 0; k < feeds.n; k++) {
+    int i = 0;
+    while (i < s->n_in && strcmp(s->in[i].info.name, feeds.names[k])) i++;
+    if (i == s->n_in) {
+      st = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "the model has no input named '%s'", feeds.names[k]);
+      goto fail;
+    }
+    in_ids[k] = s->in[i].value;
+  }
+  for (int k = 0; k < s->n_out; k++) out_ids[k] = s->out[k].value;
+  const sn_plan *plan = NULL;
+  if ((st = sn_session_plan(s, (int)feeds.n, in_ids, (const sn_tensor *const *)feeds.tensors, &plan))) goto fail;
+  for (long long r = 0; r < warmup + runs; r++) {
+    sn_run_timing tm = {0};
+    long long t = r - warmup;
+    if (t >= 0) {
+      tm.step_start_ns = start + (size_t)t * (size_t)nn;
+      tm.step_ns = dur + (size_t)t * (size_t)nn;
+    }
+    st = sn_session_run_timed(s, (int)feeds.n, in_ids, (const sn_tensor *const *)feeds.tensors, s->n_out, out_ids, outs,
+                              t >= 0 ? &tm : NULL);
+    for (int k = 0; k < s->n_out; k++) {
+      sn_tensor_free(outs[k]);
+      outs[k] = NULL;
+    }
+    if (st) goto fail;
+    if (t >= 0) {
+      run_ns[2 * t] = tm.run_start_ns;
+      run_ns[2 * t + 1] = tm.run_ns;
+    }
+  }
+  /* aggregate */
+  double total_run = 0, total_steps = 0, total_flops = 0;
+  for (long long t = 0; t < runs; t++) total_run += (double)run_ns[2 * t + 1];
+  int n_rows = 0;
+  for (int i = 0; i < nn; i++) {
+    const sn_node *n = &g->nodes[i];
+    double ns = 0;
+    for (long long t = 0; t < runs; t++) ns += (double)dur[(size_t)t * (size_t)nn + (size_t)i];
+    node_ns[i] = ns;
+    total_steps += ns;
+    double fl = step_flops(g, plan, n), by = step_bytes(plan, n);
+    total_flops += fl;
+    nodes[i] = (op_row){n->op_type, runs, ns, fl, by};
+    int k = 0;
+    while (k < n_rows && strcmp(rows[k].op, n->op_type)) k++;
+    if (k == n_rows) rows[n_rows++] = (op_row){n->op_type, 0, 0, 0, 0};
+    rows[k].calls += runs;
+    rows[k].ns += ns;
+    rows[k].flops += fl * (double)runs;
+    rows[k].bytes += by * (double)runs;
+  }
+  qsort(rows, (size_t)n_rows, sizeof *rows, cmp_rows);
+  char tb[64];
+  printf("model: %s\n", model);
+  printf("runs: %lld timed (after %lld warm-up), %d steps per run, %d thread%s, ISA %s, kernels: portable C reference\n",
+         runs, warmup, nn, sn_threadpool_size(s->pool), sn_threadpool_size(s->pool) == 1 ? "" : "s", sn_isa_name(s->isa));
+  printf("mean run: %s; steps add up to %.1f%% of it; %.3f GFLOP per run, %.2f GFLOP/s\n",
+         sn_cli_fmt_time(total_run / (double)runs * 1e-9, tb, sizeof tb), 100.0 * total_steps / total_run,
+         total_flops * 1e-9, total_flops * (double)runs / total_run);
+  printf("arena: %zu bytes for %d planned tensors (naive sum %zu bytes)\n\n", plan->arena_size, plan->n_planned,
+         plan->naive_size);
+  printf("%-24s %8s %12s %12s %7s %10s %12s\n", "op type", "calls", "total", "mean", "share", "GFLOP/s", "MB moved");
+  for (int k = 0; k < n_rows; k++) {
+    char a[64], b[64];
+    double gf = rows[k].ns > 0 ? rows[k].flops / rows[k].ns : 0;
+    printf("%-24s %8lld %12s %12s %6.1f%% %10.2f %12.2f\n", rows[k].op, (long long)rows[k].calls,
+           sn_cli_fmt_time(rows[k].ns * 1e-9, a, sizeof a), sn_cli_fmt_time(rows[k].ns / (double)rows[k].calls * 1e-9, b, sizeof b),
+           100.0 * rows[k].ns / total_run, gf, rows[k].bytes / (double)rows[k].calls * 1e-6);
+  }
+  if (top > 0) {
+    printf("\n%-40s %-20s %12s %7s %10s %s\n", "slowest nodes", "op", "mean", "share", "GFLOP/s", "kernel");
+    int *order = sn_malloc(sizeof(int) * (size_t)(nn ? nn : 1));
+    if (!order) {
+      st = SN_ERR_OOM();
+      goto fail;
+    }
+    for (int i = 0; i < nn; i++) order[i] = i;
+    for (int i = 0; i < nn; i++) /* partial selection sort: only the top K are needed */
+      for (int j = i + 1; j < nn && i < top; j++)
+        if (node_ns[order[j]] > node_ns[order[i]]) {
+          int tmp = order[i];
+          order[i] = order[j];
+          order[j] = tmp;
+        }
+    for (int i = 0; i < nn && i < top; i++) {
+      const sn_node *n = &g->nodes[order[i]];
+      char a[64], name[48];
+      snprintf(name, sizeof name, "%s", n->name && *n->name ? n->name : "(unnamed)");
+      double gf = node_ns[order[i]] > 0 ? nodes[order[i]].flops * (double)runs / node_ns[order[i]] : 0;
+      printf("%-40s %-20s %12s %6.1f%% %10.2f %s_ref (opset %d)\n", name, n->op_type,
+             sn_cli_fmt_time(node_ns[order[i]] / (double)runs * 1e-9, a, sizeof a), 100.0 * node_ns[order[i]] / total_run,
+             gf, n->op_type, n->op ? n->op->since : 0);
+    }
+    sn_free(order);
+  }
+  if (trace) {
+    tf = fopen(trace, "w");
+    if (!tf) {
+      st = sn_errorf(SINTER_ERR_NO_SUCH_FILE, "cannot write the trace file '%s'", trace);
+      goto fail;
+    }
+    uint64_t t0 = run_ns[0];
+    fprintf(tf, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
+    fprintf(tf, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"sinter\"}}");
+    for (long long t = 0; t < runs; t++) {
+      fprintf(tf, ",\n{\"name\":\"run %lld\",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":0,\"ts\":%.3f,\"dur\":%.3f}", t,
+              (double)(run_ns[2 * t] - t0) / 1e3, (double)run_ns[2 * t + 1] / 1e3);
+      for (int i = 0; i < nn; i++) {
+        const sn_node *n = &g->nodes[i];
+        size_t at = (size_t)t * (size_t)nn + (size_t)i;
+        fprintf(tf, ",\n{\"name\":\"");
+        json_escape(tf, n->name && *n->name ? n->name : n->op_type);
+        fprintf(tf, "\",\"cat\":\"");
+        json_escape(tf, n->op_type);
+        fprintf(tf, "\",\"ph\":\"X\",\"pid\":1,\"tid\":1,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"op\":\"",
+                (double)(start[at] - t0) / 1e3, (double)dur[at] / 1e3);
+        json_escape(tf, n->op_type);
+        fprintf(tf, "\",\"step\":%d}}", i);
+      }
+    }
+    fprintf(tf, "\n]}\n");
+    fclose(tf);
+    tf = NULL;
+    printf("\ntrace: %s (open in https://ui.perfetto.dev or chrome://tracing)\n", trace);
+  }
+  rc = SN_EXIT_OK;
+  goto done;
+fail:
+  rc = sn_cli_fail(CMD, st);
+done:
+  if (tf) fclose(tf);
+  sn_free(in_ids);
+  sn_free(out_ids);
+  sn_free(outs);
+  sn_free(start);
+  sn_free(dur);
+  sn_free(run_ns);
+  sn_free(node_ns);
+  sn_free(rows);
+  sn_free(nodes);
+  sn_feeds_free(&feeds);
+  sinter_session_free(s);
+  sinter_options_free(opts);
+out_args:
+  sn_feed_opts_free(&fo);
+  return rc;
+}
