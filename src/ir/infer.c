@@ -116,9 +116,18 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
     sn_error *e = n->op->infer ? n->op->infer(&c) : NULL;
     if (e) return e;
     /* values a shape function produced, or fold the node when its inputs are all known */
-    bool have_data = false;
-    for (int o = 0; o < n->n_out; o++) have_data |= out_d[o] != NULL;
-    if (!have_data && all_known && n->n_captures == 0 && opts->fold && !(n->op->flags & SN_OP_NO_FOLD) &&
+    bool have_data = false, small = true;
+    for (int o = 0; o < n->n_out; o++) {
+      have_data |= out_d[o] != NULL;
+      /* never materialize a large constant (ConstantOfShape, Expand, Tile, Pad of tiny inputs) */
+      if (out_t[o] && out_t[o]->rank >= 0) {
+        int64_t cnt = 1;
+        for (int d = 0; d < out_t[o]->rank && cnt >= 0; d++)
+          cnt = out_t[o]->dims[d].v < 0 ? -1 : (cnt > opts->fold_limit ? cnt : cnt * out_t[o]->dims[d].v);
+        if (cnt > opts->fold_limit) small = false;
+      }
+    }
+    if (!have_data && small && all_known && n->n_captures == 0 && opts->fold && !(n->op->flags & SN_OP_NO_FOLD) &&
         elems <= opts->fold_limit && n->n_in > 0) {
       e = opts->fold(opts->fold_ctx, g, n, in_d, out_d);
       if (e) {

@@ -264,10 +264,12 @@ static sn_error *check_input(const sn_session *s, int i, const sn_tensor *t) {
   if (t->kind != want->kind)
     return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' expects %s, got %s", path, v->name,
                      sn_type_str(want, a, sizeof a), sn_tensor_describe(t, b, sizeof b));
-  if (want->dtype && t->dtype != want->dtype)
+  /* an empty sequence or a None optional carries no element type */
+  bool untyped = t->kind != SN_KIND_TENSOR && t->dtype == SINTER_UNDEFINED && t->n_items == 0;
+  if (want->dtype && t->dtype != want->dtype && !untyped)
     return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "%s: input '%s' expects element type %s, got %s", path, v->name,
                      sn_dtype_name(want->dtype), sn_dtype_name(t->dtype));
-  if (t->kind != SN_KIND_TENSOR || want->rank < 0) return NULL;
+  if (t->kind != SN_KIND_TENSOR || want->rank < 0 || s->relaxed_input_shapes) return NULL;
   bool ok = t->rank == want->rank;
   for (int d = 0; ok && d < t->rank; d++)
     if (want->dims[d].v >= 0 && want->dims[d].v != t->dims[d]) ok = false;
