@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cli_util.h"
+#include "plan_view.h"
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "ir/ir.h"
@@ -15,7 +16,7 @@ static const char *CMD = "inspect";
 
 static void inspect_usage(FILE *f) {
   fprintf(f,
-          "usage: sinter inspect MODEL [--json]\n"
+          "usage: sinter inspect MODEL [--json] [--plan [--svg FILE] [-O LEVEL] [input options]]\n"
           "\n"
           "Describes MODEL without running it: IR version, opset per domain, producer, graph name,\n"
           "inputs and outputs (dtype and shape, symbolic dimensions by name), a histogram of op types\n"
@@ -24,7 +25,14 @@ static void inspect_usage(FILE *f) {
           "\n"
           "options:\n"
           "  --json        machine-readable output (one JSON object)\n"
-          "  -h, --help    this help\n");
+          "  --plan        also load the model, optimize it and plan its memory at the input shapes given\n"
+          "                by the options below (random inputs: symbolic dims 1 unless set); print the\n"
+          "                arena size next to the naive sum of all intermediates and the weight bytes\n"
+          "  --svg FILE    with --plan: draw which tensor occupies which bytes at which step (SVG; a PNG\n"
+          "                beside it when rsvg-convert or ImageMagick is installed)\n"
+          "  -O LEVEL      with --plan: optimization level 0..3 (default 3)\n"
+          "%s"
+          "  -h, --help    this help\n", sn_feed_usage);
 }
 
 /* ---- gathering ---------------------------------------------------------------------------------- */
@@ -281,12 +289,29 @@ static void print_text(const char *path, long long fsize, const sn_model *m, con
 }
 
 int cmd_inspect(int argc, char **argv) {
-  const char *path = NULL;
-  bool json = false;
+  const char *path = NULL, *svg = NULL, *v;
+  bool json = false, plan = false;
+  long long level = -1;
+  sn_feed_opts fo;
+  sn_feed_opts_init(&fo);
+  int r;
   for (int i = 1; i < argc; i++) {
     if (sn_cli_is_help(argv[i])) {
       inspect_usage(stdout);
+      sn_feed_opts_free(&fo);
       return SN_EXIT_OK;
+    } else if ((r = sn_feed_parse(CMD, &fo, argc, argv, &i)) != 0) {
+      if (r < 0) {
+        sn_feed_opts_free(&fo);
+        return SN_EXIT_USAGE;
+      }
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--svg", &v)) != 0) {
+      if (r < 0) return SN_EXIT_USAGE;
+      svg = v;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "-O", &v)) != 0) {
+      if (r < 0 || !sn_cli_int(CMD, "-O", v, 0, 3, &level)) return SN_EXIT_USAGE;
+    } else if (strcmp(argv[i], "--plan") == 0) {
+      plan = true;
     } else if (strcmp(argv[i], "--json") == 0) {
       json = true;
     } else if (argv[i][0] == '-' && argv[i][1] != 0) {
@@ -319,5 +344,8 @@ int cmd_inspect(int argc, char **argv) {
   for (int i = 0; i < s.n_ops; i++) sn_free(s.ops[i].key);
   sn_free(s.ops);
   sn_model_free(m);
-  return SN_EXIT_OK;
+  int rc = SN_EXIT_OK;
+  if (plan) rc = sn_plan_view(CMD, path, (int)level, &fo, svg);
+  sn_feed_opts_free(&fo);
+  return rc;
 }
