@@ -7,5 +7,6 @@ int cmd_inspect(int argc, char **argv);  /* tools/cmd_inspect.c */
 int cmd_classify(int argc, char **argv); /* tools/cmd_classify.c */
 int cmd_test(int argc, char **argv);     /* tools/cmd_test.c: the ONNX conformance runner */
 int cmd_profile(int argc, char **argv);  /* tools/cmd_profile.c */
+int cmd_optimize(int argc, char **argv); /* tools/cmd_optimize.c */
 
 #endif

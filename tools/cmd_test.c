@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "core/alloc.h"
 #include "onnx/onnx.h"
+#include "onnx/writer.h"
 #include "runtime/session.h"
 
 #define RTOL 1e-3
@@ -263,6 +264,24 @@ done:
   return r;
 }
 
+/* Save the session's optimized model as ONNX and load it back (the writer's round trip). */
+static sinter_status *reload(sinter_session **s, const sinter_options *opts) {
+  uint8_t *bytes = NULL;
+  size_t len = 0;
+  sinter_status *st = sn_onnx_write_bytes((*s)->model, &bytes, &len);
+  if (st) return sn_error_wrap(st, "writing the optimized model");
+  sinter_session *s2 = NULL;
+  st = sinter_session_create_from_bytes(bytes, len, opts, &s2);
+  sn_free(bytes);
+  if (st) return sn_error_wrap(st, "loading the written model back");
+  s2->relaxed_input_shapes = (*s)->relaxed_input_shapes;
+  sinter_session_free(*s);
+  *s = s2;
+  return NULL;
+}
+
+static bool roundtrip;
+
 static result run_test(const char *dir, int threads, int opt_level, char *why, size_t wn) {
   char p[4096];
   snprintf(p, sizeof p, "%s/model.onnx", dir);
@@ -270,8 +289,9 @@ static result run_test(const char *dir, int threads, int opt_level, char *why, s
   sinter_status *st = sn_cli_options(threads, opt_level, &opts);
   sinter_session *s = NULL;
   if (!st) st = sinter_session_create(p, opts, &s);
-  sinter_options_free(opts);
   if (s) s->relaxed_input_shapes = true; /* as ONNX's own backend runner: data shapes win */
+  if (!st && roundtrip) st = reload(&s, opts);
+  sinter_options_free(opts);
   if (st) {
     snprintf(why, wn, "%s", sinter_status_message(st));
     result r = status_result(st);
@@ -330,6 +350,7 @@ static void usage(void) {
          "  --expect FILE     names of tests that must pass (one per line, '#' comments); fail naming any\n"
          "                    that does not\n"
          "  --write-passing FILE  write the names of the passing tests, sorted\n"
+         "  --roundtrip       write each optimized model as ONNX, load that back and test it instead\n"
          "  -q, --quiet       print only failures and the summary\n"
          "  -h, --help        this help\n");
 }
@@ -359,6 +380,8 @@ int cmd_test(int argc, char **argv) {
     } else if ((r = sn_cli_opt("test", argc, argv, &i, "--write-passing", &v))) {
       if (r < 0) return SN_EXIT_USAGE;
       write_file = v;
+    } else if (!strcmp(argv[i], "--roundtrip")) {
+      roundtrip = true;
     } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
       quiet = true;
     } else if (argv[i][0] == '-') {

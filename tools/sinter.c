@@ -15,6 +15,7 @@ static const struct {
     {"inspect", cmd_inspect, "describe a model: opsets, inputs/outputs, op histogram, parameters"},
     {"classify", cmd_classify, "classify a batch of images (.npy) and report accuracy and timing"},
     {"test", cmd_test, "run ONNX backend conformance test folders"},
+    {"optimize", cmd_optimize, "optimize a model's graph and save it as ONNX"},
     {"profile", cmd_profile, "time every step of a model: per node and per op type, Chrome trace"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
