@@ -15,6 +15,8 @@ static const struct {
     {"inspect", cmd_inspect, "describe a model: opsets, inputs/outputs, op histogram, parameters"},
     {"classify", cmd_classify, "classify a batch of images (.npy) and report accuracy and timing"},
     {"test", cmd_test, "run ONNX backend conformance test folders"},
+    {"bench", cmd_bench, "measure latency, throughput, memory and size (onnxruntime_perf_test's fields)"},
+    {"compare", cmd_compare, "check a model's outputs against reference outputs (errors, cosine, top-k)"},
     {"optimize", cmd_optimize, "optimize a model's graph and save it as ONNX"},
     {"profile", cmd_profile, "time every step of a model: per node and per op type, Chrome trace"},
 };

@@ -123,9 +123,10 @@ float sn_f8_to_f32(sn_dtype dt, uint8_t v) {
 
 uint8_t sn_f32_to_f8(sn_dtype dt, float x, bool saturate) {
   f8fmt f = f8_format(dt);
-  uint8_t nan = f.uz ? 0x80 : (f.has_inf ? 0x7f : 0x7f);
-  if (isnan(x)) return nan;
   int neg = signbit(x) ? 1 : 0;
+  /* NaN codes as ml_dtypes (the onnx reference) writes them: FNUZ 0x80; E5M2 and E4M3FN keep the sign */
+  uint8_t nan = f.uz ? 0x80 : (uint8_t)((f.has_inf ? 0x7e : 0x7f) | (neg << 7));
+  if (isnan(x)) return nan;
   float a = fabsf(x);
   /* largest finite magnitude code */
   uint8_t maxc = f.has_inf ? 0x7b : (f.uz ? 0x7f : 0x7e);
@@ -150,7 +151,9 @@ uint8_t sn_f32_to_f8(sn_dtype dt, float x, bool saturate) {
     /* beyond the largest finite value: rounding would go past it when a >= max + half ulp */
     float prev = sn_f8_to_f32(dt, (uint8_t)(maxc - 1));
     float half = (maxv - prev) / 2;
-    if (!saturate && a >= maxv + half) return f.has_inf ? (uint8_t)(0x7c | (neg << 7)) : nan;
+    /* the midpoint rounds to even: up (to inf/NaN) only when the max code's mantissa is odd */
+    if (!saturate && (a > maxv + half || (a == maxv + half && (maxc & 1))))
+      return f.has_inf ? (uint8_t)(0x7c | (neg << 7)) : nan;
     best = maxc;
   }
   if (best == 0 && f.uz) return 0; /* no negative zero */
@@ -165,9 +168,11 @@ float sn_f4e2m1_to_f32(uint8_t v) {
 }
 
 uint8_t sn_f32_to_f4e2m1(float x) {
-  if (isnan(x)) return 0x7; /* no NaN in FP4: the reference maps NaN to max */
+  /* no NaN in FP4: ml_dtypes (the onnx 1.19 reference data) writes 0x8 for NaN and 0x0 for -NaN */
+  if (isnan(x)) return signbit(x) ? 0x0 : 0x8;
   int neg = signbit(x) ? 1 : 0;
   float a = fabsf(x);
+  if (a > 6.0f) return (uint8_t)(0x7 | (neg << 3)); /* saturates (inf included) */
   int best = 0;
   float bestd = INFINITY;
   for (int c = 0; c < 8; c++) {

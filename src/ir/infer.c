@@ -156,21 +156,28 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
   return NULL;
 }
 
-static sn_error *resolve_graph(sn_graph *g) {
+sn_error *sn_node_resolve(sn_graph *g, sn_node *n) {
   char desc[512];
+  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
+  n->params = NULL;
+  n->op = NULL;
+  sn_error *e = sn_op_lookup(n->domain, n->op_type, n->opset, &n->op);
+  if (e) return sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
+  if (n->op->prepare) {
+    e = n->op->prepare(g, n, &n->params);
+    if (e) {
+      if (n->op->free_params && n->params) n->op->free_params(n->params);
+      n->params = NULL;
+      return sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
+    }
+  }
+  return NULL;
+}
+
+static sn_error *resolve_graph(sn_graph *g) {
   for (int ni = 0; ni < g->n_nodes; ni++) {
     sn_node *n = &g->nodes[ni];
-    if (!n->op) {
-      sn_error *e = sn_op_lookup(n->domain, n->op_type, n->opset, &n->op);
-      if (e) return sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
-      if (n->op->prepare) {
-        e = n->op->prepare(g, n, &n->params);
-        if (e) {
-          n->params = NULL;
-          return sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
-        }
-      }
-    }
+    if (!n->op) SN_TRY(sn_node_resolve(g, n));
     for (int a = 0; a < n->n_attrs; a++) {
       sn_attr *at = &n->attrs[a];
       if (at->g) SN_TRY(resolve_graph(at->g));

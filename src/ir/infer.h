@@ -24,6 +24,9 @@ typedef struct sn_infer_opts {
  * values, types[v] (and known[v]) must be filled by the caller from the enclosing graph. */
 sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const sn_infer_opts *opts);
 
+/* Resolve one node's op for its opset and run its prepare (after a pass created or changed it). */
+sn_error *sn_node_resolve(sn_graph *g, sn_node *n);
+
 /* Load-time inference: resolve every node's op for its opset (recursively into subgraphs), run each
  * op's prepare, infer every value's type in place (g->values[v].type), recursing into subgraphs. */
 sn_error *sn_graph_resolve_and_infer(sn_graph *g, const sn_infer_opts *opts);

@@ -51,6 +51,9 @@ struct sn_kernel_ctx {
 /* Output i as a dense tensor of this dtype and shape; *out stays owned by the runtime. The memory is
  * NOT zeroed. Absent outputs (node->out[i] < 0) still get scratch memory, so kernels need not check. */
 sn_error *sn_kernel_output(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out);
+/* The tensor output i currently holds (after sn_kernel_output), or NULL. Fused ops use it to apply
+ * their epilogue to what the base kernel wrote. */
+sn_tensor *sn_kernel_get_output(sn_kernel_ctx *c, int i);
 /* Output i as a value the kernel built on the heap (sequence, optional, string tensor, or anything
  * whose memory it allocated itself); ownership passes to the runtime. */
 sn_error *sn_kernel_set_output(sn_kernel_ctx *c, int i, sn_tensor *value);

@@ -680,7 +680,7 @@ static sn_error *constant_infer(sn_infer_ctx *c) {
 
 static sn_error *constant_run(sn_kernel_ctx *c) {
   const sn_attr *a;
-  int which;
+  int which = -1;
   sn_error *e = constant_attr(c->node, &a, &which);
   if (e) {
     sn_error *r = sn_kernel_error(c, e->code, "%s", e->msg);

@@ -1,4 +1,224 @@
-/* Placeholder: this family's ops are not written yet. */
+/* Softmax, LogSoftmax and Hardmax: coerced-2D semantics before opset 13, a single axis from 13. */
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/ref/nn_util.h"
+#include "kernels/ref/vmath_ref.h"
 #include "ops/op.h"
 
-const sn_op sn_ops_softmax[] = {{0}};
+enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
+
+static int sm_kind(const sn_node *n) {
+  if (!strcmp(n->op_type, "LogSoftmax")) return SM_LOGSOFTMAX;
+  if (!strcmp(n->op_type, "Hardmax")) return SM_HARDMAX;
+  return SM_SOFTMAX;
+}
+
+static bool float_type(sn_dtype dt) {
+  return dt == SINTER_FLOAT || dt == SINTER_DOUBLE || dt == SINTER_FLOAT16 || dt == SINTER_BFLOAT16;
+}
+
+static int64_t default_axis(int opset) { return opset >= 13 ? -1 : 1; }
+
+static sn_error *sm_infer(sn_infer_ctx *c) {
+  const sn_type *x = c->in[0];
+  if (!x) return sn_infer_error(c, "input is required");
+  if (x->dtype && !float_type(x->dtype))
+    return sn_infer_error(c, "element type %s is not supported (float types only)", sn_dtype_name(x->dtype));
+  if (x->rank >= 0) {
+    int64_t axis = sn_attr_int(c->node, "axis", default_axis(c->opset));
+    int r = x->rank;
+    /* before opset 13 axis may equal rank (coerced to [N, 1]); rank 0 has no axis to use */
+    bool ok = c->opset >= 13 ? (axis >= -r && axis < r) : (axis >= -r && axis <= r);
+    if (!ok && !(r == 0 && (axis == 0 || axis == -1)))
+      return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)axis, r);
+  }
+  if (c->out[0]) {
+    if (x->rank < 0)
+      sn_type_set_unknown(c->out[0], x->dtype);
+    else
+      sn_type_set(c->out[0], x->dtype, x->rank, x->dims);
+  }
+  return NULL;
+}
+
+#define DEFINE_SM(SFX, T, EXP, LOG, LOWEST, EXPSUM, EXPSUMONLY)                                                                    \
+  /* contiguous rows of n */                                                                                   \
+  static void sm_rows_##SFX(const T *x, T *y, int64_t rows, int64_t n, int kind) {                             \
+    for (int64_t r = 0; r < rows; r++) {                                                                       \
+      const T *xr = x + r * n;                                                                                 \
+      T *yr = y + r * n;                                                                                       \
+      if (kind == SM_HARDMAX) {                                                                                \
+        T mx = LOWEST;                                                                                         \
+        int64_t arg = 0;                                                                                       \
+        for (int64_t i = 0; i < n; i++)                                                                        \
+          if (xr[i] > mx || i == 0) {                                                                          \
+            mx = xr[i];                                                                                        \
+            arg = i;                                                                                           \
+          }                                                                                                    \
+        for (int64_t i = 0; i < n; i++) yr[i] = 0;                                                             \
+        if (n) yr[arg] = 1;                                                                                    \
+        continue;                                                                                              \
+      }                                                                                                        \
+      T mx = n ? xr[0] : (T)0;                                                                                 \
+      for (int64_t i = 1; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;                                            \
+      if (kind == SM_SOFTMAX) {                                                                                \
+        T sum = EXPSUM(xr, yr, n, mx);                                                                         \
+        T inv = (T)1 / sum;                                                                                    \
+        for (int64_t i = 0; i < n; i++) yr[i] *= inv;                                                          \
+      } else {                                                                                                 \
+        T sum = EXPSUMONLY(xr, n, mx);                                                                         \
+        T lse = mx + LOG(sum);                                                                                 \
+        for (int64_t i = 0; i < n; i++) yr[i] = xr[i] - lse;                                                   \
+      }                                                                                                        \
+    }                                                                                                          \
+  }                                                                                                            \
+  /* [outer, n, inner] with inner > 1: vectors across inner; acc holds 2 * inner */                           \
+  static void sm_strided_##SFX(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, int kind, T *acc) {  \
+    T *mx = acc, *sum = acc + inner;                                                                           \
+    int64_t *arg = (int64_t *)(acc + 2 * inner);                                                               \
+    for (int64_t o = 0; o < outer; o++) {                                                                      \
+      const T *xo = x + o * n * inner;                                                                         \
+      T *yo = y + o * n * inner;                                                                               \
+      for (int64_t i = 0; i < inner; i++) {                                                                    \
+        mx[i] = n ? xo[i] : (T)0;                                                                              \
+        sum[i] = 0;                                                                                            \
+        arg[i] = 0;                                                                                            \
+      }                                                                                                        \
+      for (int64_t k = 1; k < n; k++)                                                                          \
+        for (int64_t i = 0; i < inner; i++)                                                                    \
+          if (xo[k * inner + i] > mx[i]) {                                                                     \
+            mx[i] = xo[k * inner + i];                                                                         \
+            arg[i] = k;                                                                                        \
+          }                                                                                                    \
+      if (kind == SM_HARDMAX) {                                                                                \
+        for (int64_t k = 0; k < n; k++)                                                                        \
+          for (int64_t i = 0; i < inner; i++) yo[k * inner + i] = arg[i] == k ? (T)1 : (T)0;                   \
+        continue;                                                                                              \
+      }                                                                                                        \
+      for (int64_t k = 0; k < n; k++)                                                                          \
+        for (int64_t i = 0; i < inner; i++) {                                                                  \
+          T e = EXP(xo[k * inner + i] - mx[i]);                                                                \
+          if (kind == SM_SOFTMAX) yo[k * inner + i] = e;                                                       \
+          sum[i] += e;                                                                                         \
+        }                                                                                                      \
+      if (kind == SM_SOFTMAX) {                                                                                \
+        for (int64_t i = 0; i < inner; i++) sum[i] = (T)1 / sum[i];                                            \
+        for (int64_t k = 0; k < n; k++)                                                                        \
+          for (int64_t i = 0; i < inner; i++) yo[k * inner + i] *= sum[i];                                     \
+      } else {                                                                                                 \
+        for (int64_t i = 0; i < inner; i++) sum[i] = mx[i] + LOG(sum[i]);                                      \
+        for (int64_t k = 0; k < n; k++)                                                                        \
+          for (int64_t i = 0; i < inner; i++) yo[k * inner + i] = xo[k * inner + i] - sum[i];                  \
+      }                                                                                                        \
+    }                                                                                                          \
+  }
+
+/* double rows: exp(x - shift) into y, returning the sum */
+static double expsum_f64(const double *x, double *y, int64_t n, double shift) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    y[i] = exp(x[i] - shift);
+    s += y[i];
+  }
+  return s;
+}
+static double expsumonly_f64(const double *x, int64_t n, double shift) {
+  double s = 0;
+  for (int64_t i = 0; i < n; i++) s += exp(x[i] - shift);
+  return s;
+}
+
+DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum_f32, sn_vexp_shift_sumonly_f32)
+DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64)
+
+/* rows (outer slices) split over workers */
+typedef struct sm_job {
+  bool dbl;
+  int kind;
+  int64_t outer, n, inner;
+  const void *x;
+  void *y;
+  char *acc;
+  size_t acc_bytes;
+  int nw;
+} sm_job;
+
+static void sm_worker(void *p, int w) {
+  const sm_job *j = p;
+  int64_t o0 = w * j->outer / j->nw, o1 = (w + 1) * j->outer / j->nw, step = j->n * j->inner;
+  void *acc = j->acc ? j->acc + (size_t)w * j->acc_bytes : NULL;
+  if (j->dbl) {
+    const double *x = (const double *)j->x + o0 * step;
+    double *y = (double *)j->y + o0 * step;
+    if (j->inner == 1)
+      sm_rows_f64(x, y, o1 - o0, j->n, j->kind);
+    else
+      sm_strided_f64(x, y, o1 - o0, j->n, j->inner, j->kind, acc);
+  } else {
+    const float *x = (const float *)j->x + o0 * step;
+    float *y = (float *)j->y + o0 * step;
+    if (j->inner == 1)
+      sm_rows_f32(x, y, o1 - o0, j->n, j->kind);
+    else
+      sm_strided_f32(x, y, o1 - o0, j->n, j->inner, j->kind, acc);
+  }
+}
+
+static sn_error *sm_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0];
+  int opset = c->node->opset;
+  int kind = sm_kind(c->node);
+  int64_t axis = sn_attr_int(c->node, "axis", default_axis(opset));
+  int r = x->rank;
+  bool ok = opset >= 13 ? (axis >= -r && axis < r) : (axis >= -r && axis <= r);
+  if (r == 0 && (axis == 0 || axis == -1)) ok = true;
+  if (!ok) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, r);
+  int a = r == 0 ? 0 : (int)(axis < 0 ? axis + r : axis);
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int i = 0; i < r; i++) {
+    if (i < a)
+      outer *= x->dims[i];
+    else if (opset < 13 || i == a)
+      n *= x->dims[i];
+    else
+      inner *= x->dims[i];
+  }
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, x->rank, x->dims, &y));
+  if (y->count == 0) return NULL;
+  sm_job j = {x->dtype == SINTER_DOUBLE, kind, outer, n, inner, x->data, y->data, NULL, 0, 1};
+  if (!j.dbl && !sn_is_f32_family(x->dtype))
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "element type %s is not supported", sn_dtype_name(x->dtype));
+  float *yf = NULL;
+  if (!j.dbl) {
+    const float *xf;
+    SN_TRY(sn_nn_f32_in(c, x, &xf));
+    SN_TRY(sn_nn_f32_out(c, y, &yf));
+    j.x = xf;
+    j.y = yf;
+  }
+  j.nw = sn_nn_workers(c, 20.0 * (double)y->count);
+  if (j.nw > outer) j.nw = (int)outer;
+  if (inner > 1) {
+    j.acc_bytes = ((2 * sizeof(double) + sizeof(int64_t)) * (size_t)inner + 63) & ~(size_t)63;
+    j.acc = sn_kernel_scratch(c, j.acc_bytes * (size_t)j.nw);
+    if (!j.acc) return SN_ERR_OOM();
+  }
+  sn_nn_run(c, j.nw, sm_worker, &j);
+  if (yf) sn_nn_f32_out_done(y, yf);
+  return NULL;
+}
+
+const sn_op sn_ops_softmax[] = {
+    {"", "Softmax", 1, 12, sm_infer, sm_run, NULL, NULL, 0},
+    {"", "Softmax", 13, 0, sm_infer, sm_run, NULL, NULL, 0},
+    {"", "LogSoftmax", 1, 12, sm_infer, sm_run, NULL, NULL, 0},
+    {"", "LogSoftmax", 13, 0, sm_infer, sm_run, NULL, NULL, 0},
+    {"", "Hardmax", 1, 12, sm_infer, sm_run, NULL, NULL, 0},
+    {"", "Hardmax", 13, 0, sm_infer, sm_run, NULL, NULL, 0},
+    {0},
+};

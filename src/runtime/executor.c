@@ -217,6 +217,12 @@ sn_error *sn_kernel_set_output(sn_kernel_ctx *c, int i, sn_tensor *value) {
   return NULL;
 }
 
+sn_tensor *sn_kernel_get_output(sn_kernel_ctx *c, int i) {
+  step_impl *st = c->impl;
+  int v = i < st->node->n_out ? st->node->out[i] : -1;
+  return v >= 0 ? st->f->vals[v] : NULL;
+}
+
 bool sn_kernel_output_used(const sn_kernel_ctx *c, int i) {
   const step_impl *st = c->impl;
   return i < st->node->n_out && st->node->out[i] >= 0;

@@ -103,7 +103,7 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   sn_infer_opts io = {true, sn_exec_fold, NULL, SN_FOLD_LIMIT_LOAD};
   if ((e = check_graph_outputs(s->g, path))) goto fail;
   if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
-  if ((e = sn_optimize(s->g, s->opts.opt_level))) goto fail;
+  if ((e = sn_optimize(s->g, s->opts.opt_level, sn_exec_fold))) goto fail;
   s->n_in = s->g->n_inputs;
   s->n_out = s->g->n_outputs;
   if ((e = build_io(s, s->n_in, s->g->inputs, &s->in))) goto fail;

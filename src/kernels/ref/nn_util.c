@@ -1,0 +1,357 @@
+/* dtype staging for float16/bfloat16 kernels and sliding-window geometry for conv and pooling. */
+#include "kernels/ref/nn_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/ref/gemm_ref.h"
+#include "runtime/threadpool.h"
+
+void sn_cvt_to_f32(sn_dtype dt, const void *src, float *dst, int64_t n) {
+  switch (dt) {
+    case SINTER_FLOAT: memmove(dst, src, sizeof(float) * (size_t)n); return;
+    case SINTER_FLOAT16: {
+      const uint16_t *s = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = sn_f16_to_f32(s[i]);
+      return;
+    }
+    case SINTER_BFLOAT16: {
+      const uint16_t *s = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = sn_bf16_to_f32(s[i]);
+      return;
+    }
+    case SINTER_DOUBLE: {
+      const double *s = src;
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)s[i];
+      return;
+    }
+    default:
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)sn_load_f64(dt, src, i);
+      return;
+  }
+}
+
+void sn_cvt_from_f32(sn_dtype dt, const float *src, void *dst, int64_t n) {
+  switch (dt) {
+    case SINTER_FLOAT: memmove(dst, src, sizeof(float) * (size_t)n); return;
+    case SINTER_FLOAT16: {
+      uint16_t *d = dst;
+      for (int64_t i = 0; i < n; i++) d[i] = sn_f32_to_f16(src[i]);
+      return;
+    }
+    case SINTER_BFLOAT16: {
+      uint16_t *d = dst;
+      for (int64_t i = 0; i < n; i++) d[i] = sn_f32_to_bf16(src[i]);
+      return;
+    }
+    case SINTER_DOUBLE: {
+      double *d = dst;
+      for (int64_t i = 0; i < n; i++) d[i] = src[i];
+      return;
+    }
+    default:
+      for (int64_t i = 0; i < n; i++) sn_store_f64(dt, dst, i, src[i]);
+      return;
+  }
+}
+
+sn_error *sn_nn_f32_in(sn_kernel_ctx *c, const sn_tensor *t, const float **out) {
+  if (t->dtype == SINTER_FLOAT) {
+    *out = t->data;
+    return NULL;
+  }
+  float *buf = sn_kernel_scratch(c, sizeof(float) * (size_t)(t->count ? t->count : 1));
+  if (!buf) return SN_ERR_OOM();
+  sn_cvt_to_f32(t->dtype, t->data, buf, t->count);
+  *out = buf;
+  return NULL;
+}
+
+sn_error *sn_nn_f32_out(sn_kernel_ctx *c, sn_tensor *t, float **out) {
+  if (t->dtype == SINTER_FLOAT) {
+    *out = t->data;
+    return NULL;
+  }
+  float *buf = sn_kernel_scratch(c, sizeof(float) * (size_t)(t->count ? t->count : 1));
+  if (!buf) return SN_ERR_OOM();
+  *out = buf;
+  return NULL;
+}
+
+void sn_nn_f32_out_done(sn_tensor *t, const float *buf) {
+  if (t->dtype != SINTER_FLOAT) sn_cvt_from_f32(t->dtype, buf, t->data, t->count);
+}
+
+/* ---- threading ----------------------------------------------------------------------------------- */
+
+int sn_nn_workers(sn_kernel_ctx *c, double flops) {
+  sn_threadpool *tp = sn_kernel_pool(c);
+  int n = tp ? sn_threadpool_size(tp) : 1;
+  double per = 2e5; /* below this per worker, waking threads costs more than it saves */
+  if (flops < per * 2) return 1;
+  if (flops / per < n) n = (int)(flops / per);
+  return n < 1 ? 1 : n;
+}
+
+typedef struct run_job {
+  void (*fn)(void *arg, int w);
+  void *arg;
+} run_job;
+
+static void run_range(void *p, int64_t b, int64_t e) {
+  run_job *j = p;
+  for (int64_t w = b; w < e; w++) j->fn(j->arg, (int)w);
+}
+
+void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg) {
+  if (n <= 1) {
+    if (n == 1) fn(arg, 0);
+    return;
+  }
+  run_job j = {fn, arg};
+  sn_parallel_for(sn_kernel_pool(c), n, run_range, &j);
+}
+
+typedef struct gemm_job {
+  bool dbl, ta, tb, split_n;
+  int64_t M, N, K, lda, ldb, ldc, chunk;
+  double alpha, beta;
+  const void *A, *B;
+  void *C;
+  char *ws;
+  size_t ws_bytes;
+} gemm_job;
+
+static void gemm_worker(void *p, int w) {
+  gemm_job *j = p;
+  int64_t b = (int64_t)w * j->chunk, total = j->split_n ? j->N : j->M;
+  if (b >= total) return;
+  int64_t e = b + j->chunk < total ? b + j->chunk : total;
+  int64_t M = j->split_n ? j->M : e - b, N = j->split_n ? e - b : j->N;
+  size_t es = j->dbl ? sizeof(double) : sizeof(float);
+  const char *A = j->A, *B = j->B;
+  char *C = j->C;
+  if (j->split_n) {
+    B += (size_t)(j->tb ? b * j->ldb : b) * es;
+    C += (size_t)b * es;
+  } else {
+    A += (size_t)(j->ta ? b : b * j->lda) * es;
+    C += (size_t)(b * j->ldc) * es;
+  }
+  void *ws = j->ws + (size_t)w * j->ws_bytes;
+  if (j->dbl)
+    sn_dgemm_ref(j->ta, j->tb, M, N, j->K, j->alpha, (const double *)A, j->lda, (const double *)B, j->ldb, j->beta,
+                 (double *)C, j->ldc, ws);
+  else
+    sn_sgemm_ref(j->ta, j->tb, M, N, j->K, (float)j->alpha, (const float *)A, j->lda, (const float *)B, j->ldb,
+                 (float)j->beta, (float *)C, j->ldc, ws);
+}
+
+static size_t ws_bytes(bool dbl) {
+  return (sn_gemm_ref_workspace(dbl ? SINTER_DOUBLE : SINTER_FLOAT) + 63) & ~(size_t)63;
+}
+
+void *sn_nn_gemm_workspace(sn_kernel_ctx *c, bool dbl) {
+  sn_threadpool *tp = sn_kernel_pool(c);
+  int n = tp ? sn_threadpool_size(tp) : 1;
+  return sn_kernel_scratch(c, ws_bytes(dbl) * (size_t)(n < 1 ? 1 : n));
+}
+
+static sn_error *nn_gemm(sn_kernel_ctx *c, void *ws, bool dbl, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                         double alpha, const void *A, int64_t lda, const void *B, int64_t ldb, double beta, void *C,
+                         int64_t ldc) {
+  if (M <= 0 || N <= 0) return NULL;
+  int nw = sn_nn_workers(c, 2.0 * (double)M * (double)N * (double)K);
+  gemm_job j = {dbl, ta, tb, true, M, N, K, lda, ldb, ldc, 0, alpha, beta, A, B, C, NULL, 0};
+  /* split the larger side; N in multiples of 16, M in multiples of 4 */
+  j.split_n = N >= M || N >= 16 * nw;
+  int64_t total = j.split_n ? N : M, align = j.split_n ? 16 : 4;
+  int64_t chunk = (total + nw - 1) / nw;
+  chunk = (chunk + align - 1) / align * align;
+  if (chunk < 1) chunk = 1;
+  nw = (int)((total + chunk - 1) / chunk);
+  j.chunk = chunk;
+  j.ws_bytes = ws_bytes(dbl);
+  j.ws = ws ? ws : sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
+  if (!j.ws) return SN_ERR_OOM();
+  sn_nn_run(c, nw, gemm_worker, &j);
+  return NULL;
+}
+
+sn_error *sn_nn_sgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                      float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                      int64_t ldc) {
+  return nn_gemm(c, ws, false, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                      double alpha, const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C,
+                      int64_t ldc) {
+  return nn_gemm(c, ws, true, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- windows ------------------------------------------------------------------------------------ */
+
+static sn_error *ints_attr(const sn_node *n, const char *name, int max, bool positive, int *count, int64_t *dst) {
+  const int64_t *v;
+  int k = sn_attr_ints(n, name, &v);
+  *count = k;
+  if (k < 0) return NULL;
+  char buf[160];
+  if (k > max)
+    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: attribute %s has %d values; at most %d are supported",
+                     sn_node_desc(n, buf, sizeof buf), name, k, max);
+  for (int i = 0; i < k; i++) {
+    if (positive ? v[i] < 1 : v[i] < 0)
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: attribute %s[%d] = %lld must be %s",
+                       sn_node_desc(n, buf, sizeof buf), name, i, (long long)v[i], positive ? "positive" : ">= 0");
+    if (v[i] > INT32_MAX) /* keeps window arithmetic far from int64 overflow */
+      return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: attribute %s[%d] = %lld is too large",
+                       sn_node_desc(n, buf, sizeof buf), name, i, (long long)v[i]);
+    dst[i] = v[i];
+  }
+  return NULL;
+}
+
+sn_error *sn_window_parse(const sn_node *n, sn_window_attrs *w) {
+  memset(w, 0, sizeof *w);
+  SN_TRY(ints_attr(n, "kernel_shape", SN_MAX_RANK, true, &w->n_kernel, w->kernel));
+  SN_TRY(ints_attr(n, "strides", SN_MAX_RANK, true, &w->n_strides, w->strides));
+  SN_TRY(ints_attr(n, "dilations", SN_MAX_RANK, true, &w->n_dilations, w->dilations));
+  SN_TRY(ints_attr(n, "pads", 2 * SN_MAX_RANK, false, &w->n_pads, w->pads));
+  const char *ap = sn_attr_str(n, "auto_pad", "NOTSET");
+  char buf[160];
+  if (!strcmp(ap, "NOTSET") || !*ap)
+    w->auto_pad = SN_PAD_NOTSET;
+  else if (!strcmp(ap, "SAME_UPPER"))
+    w->auto_pad = SN_PAD_SAME_UPPER;
+  else if (!strcmp(ap, "SAME_LOWER"))
+    w->auto_pad = SN_PAD_SAME_LOWER;
+  else if (!strcmp(ap, "VALID"))
+    w->auto_pad = SN_PAD_VALID;
+  else
+    return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: unknown auto_pad '%s' (expected NOTSET, SAME_UPPER, SAME_LOWER or VALID)",
+                     sn_node_desc(n, buf, sizeof buf), ap);
+  int64_t cm = sn_attr_int(n, "ceil_mode", 0);
+  w->ceil_mode = cm != 0;
+  if (w->n_pads >= 0 && (w->n_pads & 1))
+    return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: pads has %d values; expected 2 per spatial dim",
+                     sn_node_desc(n, buf, sizeof buf), w->n_pads);
+  return NULL;
+}
+
+static int64_t div_floor(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int64_t div_ceil(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+bool sn_window_resolve(const sn_window_attrs *a, int nd, const int64_t *in, const int64_t *k, bool pool,
+                       sn_window *w, char *msg, size_t msg_len) {
+  memset(w, 0, sizeof *w);
+  w->nd = nd;
+  if (nd < 1 || nd > SN_MAX_RANK) {
+    snprintf(msg, msg_len, "%d spatial dims (expected 1 to %d)", nd, SN_MAX_RANK);
+    return false;
+  }
+  if (!k && a->n_kernel < 0) {
+    snprintf(msg, msg_len, "attribute kernel_shape is required");
+    return false;
+  }
+  if (a->n_kernel >= 0 && a->n_kernel != nd) {
+    snprintf(msg, msg_len, "kernel_shape has %d values for %d spatial dims", a->n_kernel, nd);
+    return false;
+  }
+  if (a->n_strides >= 0 && a->n_strides != nd) {
+    snprintf(msg, msg_len, "strides has %d values for %d spatial dims", a->n_strides, nd);
+    return false;
+  }
+  if (a->n_dilations >= 0 && a->n_dilations != nd) {
+    snprintf(msg, msg_len, "dilations has %d values for %d spatial dims", a->n_dilations, nd);
+    return false;
+  }
+  if (a->n_pads >= 0 && a->n_pads != 2 * nd) {
+    snprintf(msg, msg_len, "pads has %d values for %d spatial dims (expected %d)", a->n_pads, nd, 2 * nd);
+    return false;
+  }
+  for (int d = 0; d < nd; d++) {
+    w->k[d] = k ? k[d] : a->kernel[d];
+    if (k && a->n_kernel >= 0 && a->kernel[d] != k[d] && k[d] >= 0) {
+      snprintf(msg, msg_len, "kernel_shape[%d] = %lld does not match the weight's spatial dim %lld", d,
+               (long long)a->kernel[d], (long long)k[d]);
+      return false;
+    }
+    w->stride[d] = a->n_strides > 0 ? a->strides[d] : 1;
+    w->dil[d] = a->n_dilations > 0 ? a->dilations[d] : 1;
+    w->pad_begin[d] = a->n_pads > 0 ? a->pads[d] : 0;
+    w->pad_end[d] = a->n_pads > 0 ? a->pads[nd + d] : 0;
+    if (w->k[d] < 0 || in[d] < 0) {
+      w->out[d] = -1;
+      continue;
+    }
+    int64_t ek = (w->k[d] - 1) * w->dil[d] + 1, s = w->stride[d];
+    switch (a->auto_pad) {
+      case SN_PAD_SAME_UPPER:
+      case SN_PAD_SAME_LOWER: {
+        int64_t o = div_ceil(in[d], s);
+        if (pool) {
+          /* pooling keeps ONNX Runtime's legacy rule: the padding ignores dilation and may be
+           * negative; the output size follows from it */
+          int64_t need = (o - 1) * s + w->k[d] - in[d];
+          w->pad_begin[d] = a->auto_pad == SN_PAD_SAME_UPPER ? need / 2 : (need + 1) / 2;
+          w->pad_end[d] = need - w->pad_begin[d];
+          int64_t span = in[d] + need - ek;
+          w->out[d] = span >= 0 ? span / s + 1 : 0;
+          if (w->out[d] < 1) {
+            snprintf(msg, msg_len, "window of extent %lld is larger than the padded input along spatial dim %d",
+                     (long long)ek, d);
+            return false;
+          }
+          break;
+        }
+        int64_t total = (o - 1) * s + ek - in[d];
+        if (total < 0) total = 0;
+        if (a->auto_pad == SN_PAD_SAME_UPPER) {
+          w->pad_begin[d] = total / 2;
+          w->pad_end[d] = total - total / 2;
+        } else {
+          w->pad_end[d] = total / 2;
+          w->pad_begin[d] = total - total / 2;
+        }
+        w->out[d] = o;
+        break;
+      }
+      case SN_PAD_VALID:
+        w->pad_begin[d] = w->pad_end[d] = 0;
+        /* fallthrough */
+      default: {
+        int64_t span = in[d] + w->pad_begin[d] + w->pad_end[d] - ek;
+        if (span < 0) {
+          snprintf(msg, msg_len,
+                   "window of extent %lld (kernel %lld, dilation %lld) is larger than the padded input %lld along "
+                   "spatial dim %d",
+                   (long long)ek, (long long)w->k[d], (long long)w->dil[d],
+                   (long long)(in[d] + w->pad_begin[d] + w->pad_end[d]), d);
+          return false;
+        }
+        int64_t o;
+        if (pool && a->ceil_mode) {
+          o = div_ceil(span, s) + 1;
+          /* the last window must start inside the input or the leading padding */
+          if ((o - 1) * s >= in[d] + w->pad_begin[d]) o--;
+        } else {
+          o = div_floor(span, s) + 1;
+        }
+        w->out[d] = o;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+bool sn_window_keeps_size(const sn_window_attrs *a, const sn_window *w, int d, bool pool) {
+  if (w->stride[d] != 1 || w->k[d] < 1) return false;
+  int64_t ek = (w->k[d] - 1) * w->dil[d] + 1;
+  /* pooling's legacy SAME padding ignores dilation, so only undilated windows keep the size */
+  if (a->auto_pad == SN_PAD_SAME_UPPER || a->auto_pad == SN_PAD_SAME_LOWER) return !pool || ek == w->k[d];
+  if (a->auto_pad == SN_PAD_VALID) return ek == 1;
+  return w->pad_begin[d] + w->pad_end[d] == ek - 1;
+}

@@ -1,0 +1,81 @@
+/* Support shared by the neural-network op families (conv, pool, norm, matmul, softmax, reduce):
+ * float16/bfloat16 <-> float32 staging of kernel inputs and outputs, and sliding-window attribute
+ * parsing and output-size arithmetic for Conv/ConvTranspose/pooling. */
+#ifndef SN_NN_UTIL_H
+#define SN_NN_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ops/op.h"
+
+/* ---- dtype staging ---------------------------------------------------------------------------- */
+
+/* float32 <-> float16/bfloat16/float32 (and double, narrowing) element conversion. */
+void sn_cvt_to_f32(sn_dtype dt, const void *src, float *dst, int64_t n);
+void sn_cvt_from_f32(sn_dtype dt, const float *src, void *dst, int64_t n);
+
+/* true for float16/bfloat16/float32: the types computed in float32 */
+static inline bool sn_is_f32_family(sn_dtype dt) {
+  return dt == SINTER_FLOAT || dt == SINTER_FLOAT16 || dt == SINTER_BFLOAT16;
+}
+
+/* Tensor t (float16/bfloat16/float32) as float32: its own data when float32, else a converted copy
+ * in kernel scratch. */
+sn_error *sn_nn_f32_in(sn_kernel_ctx *c, const sn_tensor *t, const float **out);
+/* Where to write float32 results for output tensor t: its data when float32, else scratch;
+ * call sn_nn_f32_out_done afterwards to convert into t. */
+sn_error *sn_nn_f32_out(sn_kernel_ctx *c, sn_tensor *t, float **out);
+void sn_nn_f32_out_done(sn_tensor *t, const float *buf);
+
+/* ---- threading ----------------------------------------------------------------------------------- */
+
+/* Workers worth using for a job of about `flops` operations (1 when small or no pool). */
+int sn_nn_workers(sn_kernel_ctx *c, double flops);
+/* Run fn(arg, w) for w in [0, n) on the kernel's pool (workers may run several w in turn). */
+void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);
+
+/* GEMM through the reference kernels, split over the pool's threads. ws: from sn_nn_gemm_workspace
+ * (reuse it across calls in one kernel), or NULL to take a fresh one from scratch. */
+void *sn_nn_gemm_workspace(sn_kernel_ctx *c, bool dbl);
+sn_error *sn_nn_sgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                      float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                      int64_t ldc);
+sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                      double alpha, const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C,
+                      int64_t ldc);
+
+/* ---- sliding windows --------------------------------------------------------------------------- */
+
+enum { SN_PAD_NOTSET = 0, SN_PAD_SAME_UPPER = 1, SN_PAD_SAME_LOWER = 2, SN_PAD_VALID = 3 };
+
+/* Window attributes as written on the node (counts are -1 when absent). */
+typedef struct sn_window_attrs {
+  int n_kernel, n_strides, n_dilations, n_pads;
+  int64_t kernel[SN_MAX_RANK], strides[SN_MAX_RANK], dilations[SN_MAX_RANK], pads[2 * SN_MAX_RANK];
+  int auto_pad;
+  bool ceil_mode;
+} sn_window_attrs;
+
+/* Parse kernel_shape/strides/dilations/pads/auto_pad/ceil_mode from node n (validating values). */
+sn_error *sn_window_parse(const sn_node *n, sn_window_attrs *w);
+
+/* Resolved geometry for nd spatial dims. in[d] may be < 0 (unknown): out[d] is then -1. */
+typedef struct sn_window {
+  int nd;
+  int64_t k[SN_MAX_RANK], stride[SN_MAX_RANK], dil[SN_MAX_RANK];
+  int64_t pad_begin[SN_MAX_RANK], pad_end[SN_MAX_RANK];
+  int64_t out[SN_MAX_RANK];
+} sn_window;
+
+/* Check attribute counts against nd, take kernel sizes from k (or the kernel_shape attribute when k
+ * is NULL), compute pads (auto_pad) and output sizes. Pooling semantics when pool is true: ceil_mode,
+ * and the last window must start inside the input or the leading padding. On error fills msg. */
+bool sn_window_resolve(const sn_window_attrs *a, int nd, const int64_t *in, const int64_t *k, bool pool,
+                       sn_window *w, char *msg, size_t msg_len);
+
+/* true when spatial dim d keeps its size whatever it is (stride 1 and padding that covers the
+ * window), so a symbolic input dim passes through to the output */
+bool sn_window_keeps_size(const sn_window_attrs *a, const sn_window *w, int d, bool pool);
+
+#endif

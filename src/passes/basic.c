@@ -1,0 +1,346 @@
+/* Level 1 passes, each semantics-preserving on its own: constant folding, elimination of no-op
+ * nodes (Identity, inference Dropout, Cast to the same type, Reshape to the same shape, Transpose
+ * pairs that cancel, Unsqueeze+Squeeze of the same axes), common subexpressions, dead nodes and
+ * unused initializers. */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "passes/passes.h"
+
+static bool is_std(const sn_node *n, const char *op) {
+  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
+}
+
+static bool has_graph_attr(const sn_node *n) {
+  for (int a = 0; a < n->n_attrs; a++)
+    if (n->attrs[a].g || n->attrs[a].graphs) return true;
+  return false;
+}
+
+static int64_t type_bytes(const sn_type *t) {
+  if (!sn_type_is_static(t) || !sn_dtype_valid(t->dtype)) return -1;
+  int64_t d[SN_MAX_RANK];
+  sn_type_dims(t, d);
+  int64_t c = sn_shape_count(t->rank, d);
+  return c < 0 ? -1 : c * (int64_t)sn_dtype_size(t->dtype);
+}
+
+/* ---- constant folding ------------------------------------------------------------------------- */
+
+sn_error *sn_pass_fold_constants(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  const sn_tensor *in[64];
+  sn_tensor *out[64];
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!n->op_type || !n->op || (n->op->flags & SN_OP_NO_FOLD) || n->n_captures || has_graph_attr(n)) continue;
+    if (n->n_in > 64 || n->n_out > 64) continue;
+    bool ok = true;
+    int64_t in_bytes = 0;
+    for (int k = 0; k < n->n_in && ok; k++) {
+      if (n->in[k] < 0) {
+        in[k] = NULL;
+        continue;
+      }
+      in[k] = sn_graph_const(g, n->in[k]);
+      if (!in[k] || in[k]->dtype == SINTER_STRING) ok = false;
+      else in_bytes += (int64_t)in[k]->nbytes;
+    }
+    if (!ok || (n->n_in == 0 && !is_std(n, "Constant"))) continue;
+    /* folding may not blow a tiny input up into a large constant */
+    int64_t limit = in_bytes > (1 << 20) ? in_bytes : (1 << 20);
+    for (int o = 0; o < n->n_out && ok; o++) {
+      if (n->out[o] < 0) continue;
+      const sn_type *t = &g->values[n->out[o]].type;
+      int64_t b = type_bytes(t);
+      if (t->kind != SN_KIND_TENSOR || b < 0 || b > limit || t->dtype == SINTER_STRING) ok = false;
+    }
+    if (!ok) continue;
+    sn_error *e = c->fold(NULL, g, n, in, out);
+    if (e) { /* leave it to fail at run time with its own message */
+      sn_error_free(e);
+      continue;
+    }
+    for (int o = 0; o < n->n_out; o++) {
+      int v = n->out[o];
+      if (v < 0) {
+        sn_tensor_free(out[o]);
+        continue;
+      }
+      sn_value *val = &g->values[v];
+      val->role = SN_VAL_INITIALIZER;
+      val->data = out[o];
+      val->producer = -1;
+      sn_type_set_static(&val->type, out[o]->dtype, out[o]->rank, out[o]->dims);
+    }
+    sn_node_clear(n);
+    c->changed++;
+  }
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* ---- no-op nodes ------------------------------------------------------------------------------- */
+
+static bool same_static_shape(const sn_type *a, const sn_type *b) {
+  if (!sn_type_is_static(a) || !sn_type_is_static(b) || a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dims[i].v != b->dims[i].v) return false;
+  return true;
+}
+
+/* The node forwards its first input unchanged. */
+static bool is_noop(const sn_graph *g, const sn_node *n) {
+  if (n->n_in < 1 || n->in[0] < 0 || n->n_out < 1 || n->out[0] < 0) return false;
+  const sn_type *x = &g->values[n->in[0]].type, *y = &g->values[n->out[0]].type;
+  if (x->kind != SN_KIND_TENSOR || y->kind != SN_KIND_TENSOR) return false;
+  for (int o = 1; o < n->n_out; o++)
+    if (n->out[o] >= 0) return false; /* extra outputs (Dropout's mask) are in use */
+  if (is_std(n, "Identity")) return true;
+  if (is_std(n, "Dropout")) return !(n->n_in > 2 && n->in[2] >= 0); /* training_mode given: keep */
+  if (is_std(n, "Cast") || is_std(n, "CastLike")) return x->dtype && x->dtype == y->dtype;
+  if (is_std(n, "Reshape") || is_std(n, "Flatten") || is_std(n, "Squeeze") || is_std(n, "Unsqueeze") ||
+      is_std(n, "Expand"))
+    return x->dtype == y->dtype && same_static_shape(x, y);
+  return false;
+}
+
+sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!n->op_type || !is_noop(g, n)) continue;
+    int x = n->in[0], y = n->out[0];
+    if (g->values[y].is_output) {
+      /* keep the output's name: only possible when the input is an intermediate we can rename */
+      continue;
+    }
+    sn_graph_replace_uses(g, y, x);
+    sn_node_clear(n);
+    c->changed++;
+  }
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* Transpose(Transpose(x, p1), p2) with p1[p2[i]] == i: both go. */
+static int perm_of(const sn_graph *g, const sn_node *n, int64_t *perm) {
+  const sn_type *x = &g->values[n->in[0]].type;
+  if (x->rank < 0) return -1;
+  const int64_t *p;
+  int np = sn_attr_ints(n, "perm", &p);
+  if (np < 0) {
+    for (int i = 0; i < x->rank; i++) perm[i] = x->rank - 1 - i;
+    return x->rank;
+  }
+  if (np != x->rank) return -1;
+  memcpy(perm, p, sizeof(int64_t) * (size_t)np);
+  return np;
+}
+
+sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *a = &g->nodes[i];
+    if (!a->op_type || !is_std(a, "Transpose") || a->in[0] < 0) continue;
+    int j = sn_graph_sole_consumer(g, uses, a->out[0]);
+    if (j < 0 || !is_std(&g->nodes[j], "Transpose")) continue;
+    sn_node *b = &g->nodes[j];
+    if (g->values[b->out[0]].is_output) continue;
+    int64_t p1[SN_MAX_RANK], p2[SN_MAX_RANK];
+    int r1 = perm_of(g, a, p1), r2 = perm_of(g, b, p2);
+    if (r1 < 0 || r1 != r2) continue;
+    bool identity = true;
+    for (int k = 0; k < r1; k++)
+      if (p2[k] < 0 || p2[k] >= r1 || p1[p2[k]] != k) identity = false;
+    if (!identity) continue;
+    sn_graph_replace_uses(g, b->out[0], a->in[0]);
+    sn_node_clear(b);
+    sn_node_clear(a);
+    c->changed++;
+  }
+  sn_free(uses);
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* Unsqueeze then Squeeze (or the reverse) of the same axes, on a value with a known rank. */
+static int axes_of(const sn_graph *g, const sn_node *n, int rank, int64_t *axes) {
+  const int64_t *p;
+  int na = sn_attr_ints(n, "axes", &p);
+  if (na < 0 && n->n_in > 1 && n->in[1] >= 0) {
+    const sn_tensor *t = sn_graph_const(g, n->in[1]);
+    if (!t || t->dtype != SINTER_INT64 || t->rank != 1) return -1;
+    na = (int)t->count;
+    p = t->data;
+  }
+  if (na <= 0 || na > SN_MAX_RANK) return -1;
+  for (int i = 0; i < na; i++) {
+    int64_t a = p[i] < 0 ? p[i] + rank : p[i];
+    if (a < 0 || a >= rank) return -1;
+    axes[i] = a;
+  }
+  /* sort for comparison */
+  for (int i = 1; i < na; i++)
+    for (int k = i; k > 0 && axes[k - 1] > axes[k]; k--) {
+      int64_t t = axes[k];
+      axes[k] = axes[k - 1];
+      axes[k - 1] = t;
+    }
+  return na;
+}
+
+sn_error *sn_pass_cancel_squeezes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *a = &g->nodes[i];
+    if (!a->op_type || a->in[0] < 0 || !(is_std(a, "Unsqueeze") || is_std(a, "Squeeze"))) continue;
+    int j = sn_graph_sole_consumer(g, uses, a->out[0]);
+    if (j < 0) continue;
+    sn_node *b = &g->nodes[j];
+    bool pair = (is_std(a, "Unsqueeze") && is_std(b, "Squeeze")) || (is_std(a, "Squeeze") && is_std(b, "Unsqueeze"));
+    if (!pair || b->in[0] != a->out[0] || g->values[b->out[0]].is_output) continue;
+    int rmid = g->values[a->out[0]].type.rank;
+    if (rmid < 0) continue;
+    int64_t ax1[SN_MAX_RANK], ax2[SN_MAX_RANK];
+    /* Unsqueeze axes index the output (rank rmid); Squeeze axes index its input (rank rmid) */
+    int n1 = axes_of(g, a, is_std(a, "Unsqueeze") ? rmid : g->values[a->in[0]].type.rank, ax1);
+    int n2 = axes_of(g, b, is_std(b, "Squeeze") ? rmid : g->values[b->out[0]].type.rank, ax2);
+    if (n1 < 0 || n1 != n2 || memcmp(ax1, ax2, sizeof(int64_t) * (size_t)n1)) continue;
+    sn_graph_replace_uses(g, b->out[0], a->in[0]);
+    sn_node_clear(b);
+    sn_node_clear(a);
+    c->changed++;
+  }
+  sn_free(uses);
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* ---- common subexpressions ------------------------------------------------------------------------ */
+
+static bool tensors_equal(const sn_tensor *a, const sn_tensor *b) {
+  if (!a || !b) return a == b;
+  if (a->kind != SN_KIND_TENSOR || b->kind != SN_KIND_TENSOR || a->dtype != b->dtype || a->rank != b->rank ||
+      a->dtype == SINTER_STRING)
+    return false;
+  if (a->rank && memcmp(a->dims, b->dims, sizeof(int64_t) * (size_t)a->rank)) return false;
+  return !memcmp(a->data, b->data, a->nbytes);
+}
+
+static bool attrs_equal(const sn_node *a, const sn_node *b) {
+  if (a->n_attrs != b->n_attrs) return false;
+  for (int i = 0; i < a->n_attrs; i++) {
+    const sn_attr *x = &a->attrs[i], *y = sn_node_attr(b, x->name);
+    if (!y || x->type != y->type || x->n != y->n || x->ref_attr_name || y->ref_attr_name) return false;
+    switch (x->type) {
+      case SN_ATTR_FLOAT:
+        if (memcmp(&x->f, &y->f, sizeof x->f)) return false;
+        break;
+      case SN_ATTR_INT:
+        if (x->i != y->i) return false;
+        break;
+      case SN_ATTR_STRING:
+        if (x->s_len != y->s_len || (x->s_len && memcmp(x->s, y->s, x->s_len))) return false;
+        break;
+      case SN_ATTR_FLOATS:
+        if (x->n && memcmp(x->floats, y->floats, sizeof(float) * (size_t)x->n)) return false;
+        break;
+      case SN_ATTR_INTS:
+        if (x->n && memcmp(x->ints, y->ints, sizeof(int64_t) * (size_t)x->n)) return false;
+        break;
+      case SN_ATTR_TENSOR:
+        if (!tensors_equal(x->t, y->t)) return false;
+        break;
+      case SN_ATTR_STRINGS:
+        for (int k = 0; k < x->n; k++)
+          if (strcmp(x->strings[k], y->strings[k])) return false;
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+static uint64_t node_hash(const sn_node *n) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char *s = n->op_type; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  for (int k = 0; k < n->n_in; k++) h = (h ^ (uint64_t)(n->in[k] + 7)) * 1099511628211ull;
+  return h;
+}
+
+sn_error *sn_pass_cse(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int nn = g->n_nodes;
+  uint64_t *h = sn_malloc(sizeof(uint64_t) * (size_t)(nn ? nn : 1));
+  if (!h) return SN_ERR_OOM();
+  for (int i = 0; i < nn; i++) h[i] = g->nodes[i].op_type ? node_hash(&g->nodes[i]) : 0;
+  for (int j = 0; j < nn; j++) {
+    sn_node *b = &g->nodes[j];
+    if (!b->op_type || !b->op || (b->op->flags & SN_OP_NO_FOLD) || b->n_in == 0 || b->n_captures ||
+        has_graph_attr(b))
+      continue;
+    bool out_ok = true;
+    for (int o = 0; o < b->n_out; o++)
+      if (b->out[o] >= 0 && g->values[b->out[o]].is_output) out_ok = false;
+    if (!out_ok) continue;
+    for (int i = 0; i < j; i++) {
+      sn_node *a = &g->nodes[i];
+      if (!a->op_type || h[i] != h[j] || a->n_in != b->n_in || a->n_out != b->n_out || strcmp(a->op_type, b->op_type) ||
+          strcmp(a->domain ? a->domain : "", b->domain ? b->domain : "") || a->opset != b->opset)
+        continue;
+      if (memcmp(a->in, b->in, sizeof(int) * (size_t)a->n_in) || !attrs_equal(a, b)) continue;
+      bool outs = true;
+      for (int o = 0; o < b->n_out; o++)
+        if (b->out[o] >= 0 && a->out[o] < 0) outs = false;
+      if (!outs) continue;
+      for (int o = 0; o < b->n_out; o++)
+        if (b->out[o] >= 0) sn_graph_replace_uses(g, b->out[o], a->out[o]);
+      sn_node_clear(b);
+      c->changed++;
+      break;
+    }
+  }
+  sn_free(h);
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* ---- dead nodes and unused initializers ---------------------------------------------------------- */
+
+sn_error *sn_pass_eliminate_dead(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  for (int i = g->n_nodes - 1; i >= 0; i--) {
+    sn_node *n = &g->nodes[i];
+    if (!n->op_type || (n->op && (n->op->flags & SN_OP_NO_FOLD))) continue;
+    bool used = false;
+    for (int o = 0; o < n->n_out; o++)
+      if (n->out[o] >= 0 && uses[n->out[o]] > 0) used = true;
+    if (used) continue;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] >= 0) uses[n->in[k]]--;
+    for (int k = 0; k < n->n_captures; k++)
+      if (n->captures[k] >= 0) uses[n->captures[k]] -= 1000;
+    sn_node_clear(n);
+    c->changed++;
+  }
+  for (int v = 0; v < g->n_values; v++) {
+    sn_value *val = &g->values[v];
+    if (val->role == SN_VAL_INITIALIZER && uses[v] == 0 && val->data) {
+      sn_tensor_free(val->data);
+      val->data = NULL;
+      val->role = SN_VAL_INTERMEDIATE; /* no producer, no reader: ignored from here on */
+      c->changed++;
+    }
+  }
+  sn_free(uses);
+  sn_graph_compact(g);
+  return NULL;
+}

@@ -1,0 +1,421 @@
+/* Level 2 passes: fusions.
+ *  - BatchNormalization folded into the weights of the Conv before it;
+ *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form;
+ *  - Conv / Gemm / MatMul + bias Add + residual Add + activation into one sinter:Fused* node
+ *    (src/ops/fused.c), the activation being Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
+ *    HardSwish, Clip (Relu6), Gelu or SiLU (x * Sigmoid(x)). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "passes/passes.h"
+
+static bool is_std(const sn_node *n, const char *op) {
+  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
+}
+
+static bool is_f32(const sn_graph *g, int v) { return v >= 0 && g->values[v].type.dtype == SINTER_FLOAT; }
+
+/* The scalar value of a constant (any float/int dtype, one element), or NAN. */
+static double const_scalar(const sn_graph *g, int v) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (!t || t->count != 1 || t->dtype == SINTER_STRING) return NAN;
+  return sn_load_f64(t->dtype, t->data, 0);
+}
+
+/* For a binary node reading v, the other operand; -1 if v is not one of its two inputs. */
+static int other_input(const sn_node *n, int v) {
+  if (n->n_in != 2) return -1;
+  if (n->in[0] == v) return n->in[1];
+  if (n->in[1] == v) return n->in[0];
+  return -1;
+}
+
+static sn_error *finish(sn_pass_ctx *c) {
+  sn_graph_compact(c->g);
+  return NULL;
+}
+
+/* ---- BatchNormalization into Conv ----------------------------------------------------------------- */
+
+sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *conv = &g->nodes[i];
+    if (!is_std(conv, "Conv") || conv->n_in < 2 || !is_f32(g, conv->out[0])) continue;
+    int j = sn_graph_sole_consumer(g, uses, conv->out[0]);
+    if (j < 0) continue;
+    sn_node *bn = &g->nodes[j];
+    if (!is_std(bn, "BatchNormalization") || bn->n_in < 5 || bn->in[0] != conv->out[0]) continue;
+    bool extra = false;
+    for (int o = 1; o < bn->n_out; o++) extra |= bn->out[o] >= 0;
+    if (extra || sn_attr_int(bn, "training_mode", 0)) continue;
+    const sn_tensor *w = sn_graph_const(g, conv->in[1]);
+    const sn_tensor *b = conv->n_in > 2 && conv->in[2] >= 0 ? sn_graph_const(g, conv->in[2]) : NULL;
+    const sn_tensor *scale = sn_graph_const(g, bn->in[1]), *bias = sn_graph_const(g, bn->in[2]);
+    const sn_tensor *mean = sn_graph_const(g, bn->in[3]), *var = sn_graph_const(g, bn->in[4]);
+    if (!w || w->dtype != SINTER_FLOAT || w->rank < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b)) continue;
+    int64_t co = w->dims[0];
+    const sn_tensor *vs[4] = {scale, bias, mean, var};
+    bool ok = true;
+    for (int k = 0; k < 4; k++) ok &= vs[k] && vs[k]->dtype == SINTER_FLOAT && vs[k]->count == co;
+    if (!ok || (b && (b->dtype != SINTER_FLOAT || b->count != co))) continue;
+    float eps = sn_attr_float(bn, "epsilon", 1e-5f);
+    sn_tensor *nw = NULL, *nb = NULL;
+    if ((e = sn_tensor_new(SINTER_FLOAT, w->rank, w->dims, &nw))) break;
+    if ((e = sn_tensor_new(SINTER_FLOAT, 1, &co, &nb))) {
+      sn_tensor_free(nw);
+      break;
+    }
+    int64_t per = w->count / co;
+    const float *sw = w->data, *ss = scale->data, *sb = bias->data, *sm = mean->data, *sv = var->data;
+    float *dw = nw->data, *db = nb->data;
+    for (int64_t o = 0; o < co; o++) {
+      double s = (double)ss[o] / sqrt((double)sv[o] + (double)eps);
+      for (int64_t k = 0; k < per; k++) dw[o * per + k] = (float)((double)sw[o * per + k] * s);
+      double b0 = b ? (double)((const float *)b->data)[o] : 0.0;
+      db[o] = (float)((b0 - (double)sm[o]) * s + (double)sb[o]);
+    }
+    int wid, bid;
+    const char *base = g->values[conv->in[1]].name;
+    if ((e = sn_graph_add_initializer(g, base, "_bnfolded", nw, &wid))) {
+      sn_tensor_free(nb);
+      break;
+    }
+    if ((e = sn_graph_add_initializer(g, base, "_bnfolded_bias", nb, &bid))) break;
+    conv = &g->nodes[i]; /* (values may have moved; nodes did not) */
+    bn = &g->nodes[j];
+    conv->in[1] = wid;
+    if (conv->n_in > 2)
+      conv->in[2] = bid;
+    else if ((e = sn_node_add_input(conv, bid)))
+      break;
+    conv->out[0] = bn->out[0];
+    sn_node_clear(bn);
+    if ((e = sn_node_resolve(g, conv))) break;
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- GELU from x * 0.5 * (1 + erf(x / sqrt 2)) ---------------------------------------------------- */
+
+static bool near(double a, double b) { return fabs(a - b) <= 1e-4 * fabs(b); }
+
+static sn_error *make_unary(sn_pass_ctx *c, sn_node *n, const char *op, int x, int y) {
+  /* rewrite node n in place into op(x) -> y */
+  sn_graph *g = c->g;
+  int64_t opset = sn_model_opset(g->model, "");
+  bool std_op = !strcmp(op, "Gelu") ? opset >= 20 : opset >= 17;
+  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
+  n->params = NULL;
+  n->op = NULL;
+  for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
+  n->n_attrs = 0;
+  sn_free(n->op_type);
+  sn_free(n->domain);
+  n->op_type = sn_strdup(op);
+  n->domain = sn_strdup(std_op ? "" : "sinter");
+  if (!n->op_type || !n->domain) return SN_ERR_OOM();
+  n->opset = std_op ? (int)opset : 1;
+  n->in[0] = x;
+  n->n_in = 1;
+  n->out[0] = y;
+  n->n_out = 1;
+  return NULL;
+}
+
+sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *erf = &g->nodes[i];
+    if (!is_std(erf, "Erf") || !is_f32(g, erf->out[0])) continue;
+    /* the scaled input: Div(x, sqrt2) or Mul(x, 1/sqrt2) */
+    int sp = g->values[erf->in[0]].producer;
+    if (sp < 0 || uses[erf->in[0]] != 1) continue;
+    sn_node *sc = &g->nodes[sp];
+    int x = -1;
+    if (is_std(sc, "Div") && near(const_scalar(g, sc->in[1]), 1.4142135623730951)) x = sc->in[0];
+    if (is_std(sc, "Mul")) {
+      if (near(const_scalar(g, sc->in[1]), 0.7071067811865476)) x = sc->in[0];
+      else if (near(const_scalar(g, sc->in[0]), 0.7071067811865476)) x = sc->in[1];
+    }
+    if (x < 0) continue;
+    int ja = sn_graph_sole_consumer(g, uses, erf->out[0]);
+    if (ja < 0 || !is_std(&g->nodes[ja], "Add") || !near(const_scalar(g, other_input(&g->nodes[ja], erf->out[0])), 1.0))
+      continue;
+    int a = g->nodes[ja].out[0];
+    int jm = sn_graph_sole_consumer(g, uses, a);
+    if (jm < 0 || !is_std(&g->nodes[jm], "Mul")) continue;
+    int other = other_input(&g->nodes[jm], a);
+    int jh = -1, out = -1;
+    if (other == x) {
+      /* (x * (1 + erf)) * 0.5 */
+      jh = sn_graph_sole_consumer(g, uses, g->nodes[jm].out[0]);
+      if (jh < 0 || !is_std(&g->nodes[jh], "Mul") || !near(const_scalar(g, other_input(&g->nodes[jh], g->nodes[jm].out[0])), 0.5))
+        continue;
+      out = g->nodes[jh].out[0];
+    } else {
+      /* (x * 0.5) * (1 + erf) */
+      int hp = other >= 0 ? g->values[other].producer : -1;
+      if (hp < 0 || uses[other] != 1 || !is_std(&g->nodes[hp], "Mul") ||
+          !near(const_scalar(g, other_input(&g->nodes[hp], x)), 0.5))
+        continue;
+      jh = hp;
+      out = g->nodes[jm].out[0];
+    }
+    if ((e = make_unary(c, &g->nodes[jm], "Gelu", x, out))) break;
+    if ((e = sn_node_resolve(g, &g->nodes[jm]))) break;
+    /* the Gelu node sits where the last Mul was, after every node it replaces reads x */
+    sn_node_clear(&g->nodes[sp]);
+    sn_node_clear(&g->nodes[i]);
+    sn_node_clear(&g->nodes[ja]);
+    if (jh != jm) sn_node_clear(&g->nodes[jh]);
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- LayerNormalization from ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add --------------------- */
+
+static bool last_axis_reduce(const sn_graph *g, const sn_node *n) {
+  if (!is_std(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1)) return false;
+  int rank = g->values[n->in[0]].type.rank;
+  const int64_t *ax;
+  int na = sn_attr_ints(n, "axes", &ax);
+  if (na < 0 && n->n_in > 1 && n->in[1] >= 0) {
+    const sn_tensor *t = sn_graph_const(g, n->in[1]);
+    if (!t || t->dtype != SINTER_INT64) return false;
+    na = (int)t->count;
+    ax = t->data;
+  }
+  return na == 1 && rank > 0 && (ax[0] == -1 || ax[0] == rank - 1);
+}
+
+sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *m1 = &g->nodes[i];
+    if (!last_axis_reduce(g, m1) || !is_f32(g, m1->out[0])) continue;
+    int x = m1->in[0];
+    /* the Sub reading x and the mean; its output feeds Pow and Div */
+    int js = -1;
+    for (int k = 0; k < g->n_nodes && js < 0; k++) {
+      const sn_node *s = &g->nodes[k];
+      if (is_std(s, "Sub") && s->in[0] == x && s->in[1] == m1->out[0]) js = k;
+    }
+    if (js < 0 || uses[m1->out[0]] != 1 || uses[g->nodes[js].out[0]] != 2) continue;
+    int d = g->nodes[js].out[0];
+    int jp = -1, jdiv = -1;
+    for (int k = 0; k < g->n_nodes; k++) {
+      const sn_node *s = &g->nodes[k];
+      if (!s->op_type) continue;
+      if ((is_std(s, "Pow") && s->in[0] == d && near(const_scalar(g, s->in[1]), 2.0)) ||
+          (is_std(s, "Mul") && s->in[0] == d && s->in[1] == d))
+        jp = k;
+      if (is_std(s, "Div") && s->in[0] == d) jdiv = k;
+    }
+    if (jp < 0 || jdiv < 0) continue;
+    int jm2 = sn_graph_sole_consumer(g, uses, g->nodes[jp].out[0]);
+    if (jm2 < 0 || !last_axis_reduce(g, &g->nodes[jm2])) continue;
+    int jeps = sn_graph_sole_consumer(g, uses, g->nodes[jm2].out[0]);
+    if (jeps < 0 || !is_std(&g->nodes[jeps], "Add")) continue;
+    double eps = const_scalar(g, other_input(&g->nodes[jeps], g->nodes[jm2].out[0]));
+    if (!(eps >= 0)) continue;
+    int jsq = sn_graph_sole_consumer(g, uses, g->nodes[jeps].out[0]);
+    if (jsq < 0 || !is_std(&g->nodes[jsq], "Sqrt") || g->nodes[jdiv].in[1] != g->nodes[jsq].out[0] ||
+        uses[g->nodes[jsq].out[0]] != 1)
+      continue;
+    int jmul = sn_graph_sole_consumer(g, uses, g->nodes[jdiv].out[0]);
+    if (jmul < 0 || !is_std(&g->nodes[jmul], "Mul")) continue;
+    int gamma = other_input(&g->nodes[jmul], g->nodes[jdiv].out[0]);
+    int jadd = sn_graph_sole_consumer(g, uses, g->nodes[jmul].out[0]);
+    if (jadd < 0 || !is_std(&g->nodes[jadd], "Add")) continue;
+    int beta = other_input(&g->nodes[jadd], g->nodes[jmul].out[0]);
+    const sn_tensor *gt = sn_graph_const(g, gamma), *bt = sn_graph_const(g, beta);
+    int64_t last = g->values[x].type.rank > 0 ? g->values[x].type.dims[g->values[x].type.rank - 1].v : -1;
+    if (!gt || !bt || gt->rank != 1 || bt->rank != 1 || gt->count != last || bt->count != last ||
+        gt->dtype != SINTER_FLOAT || bt->dtype != SINTER_FLOAT)
+      continue;
+    int out = g->nodes[jadd].out[0];
+    sn_node *ln = &g->nodes[jadd];
+    if ((e = make_unary(c, ln, "LayerNormalization", x, out))) break;
+    if ((e = sn_node_add_input(ln, gamma)) || (e = sn_node_add_input(ln, beta))) break;
+    if ((e = sn_node_set_int(ln, "axis", -1)) || (e = sn_node_set_float(ln, "epsilon", (float)eps))) break;
+    if ((e = sn_node_resolve(g, ln))) break;
+    int dead[] = {i, js, jp, jm2, jeps, jsq, jdiv, jmul};
+    for (size_t k = 0; k < sizeof dead / sizeof *dead; k++) sn_node_clear(&g->nodes[dead[k]]);
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- Conv / Gemm / MatMul epilogues --------------------------------------------------------------- */
+
+typedef struct {
+  const char *act;
+  float alpha, beta;
+  bool has_alpha, has_beta;
+} act_info;
+
+/* Is node n an activation applied to v alone? Fills *a. */
+static bool activation_of(const sn_graph *g, const sn_node *n, int v, act_info *a) {
+  memset(a, 0, sizeof *a);
+  if (n->n_in < 1 || n->in[0] != v) return false;
+  static const char *simple[] = {"Relu", "Sigmoid", "Tanh", "HardSwish"};
+  for (size_t k = 0; k < sizeof simple / sizeof *simple; k++)
+    if (is_std(n, simple[k])) {
+      a->act = simple[k];
+      return true;
+    }
+  if (is_std(n, "LeakyRelu")) {
+    *a = (act_info){"LeakyRelu", sn_attr_float(n, "alpha", 0.01f), 0, true, false};
+    return true;
+  }
+  if (is_std(n, "HardSigmoid")) {
+    *a = (act_info){"HardSigmoid", sn_attr_float(n, "alpha", 0.2f), sn_attr_float(n, "beta", 0.5f), true, true};
+    return true;
+  }
+  if (is_std(n, "Gelu") || (n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, "Gelu"))) {
+    a->act = strcmp(sn_attr_str(n, "approximate", "none"), "tanh") ? "Gelu" : "GeluTanh";
+    return true;
+  }
+  if (is_std(n, "Clip")) {
+    float lo = -INFINITY, hi = INFINITY;
+    if (n->opset < 11) {
+      lo = sn_attr_float(n, "min", -INFINITY);
+      hi = sn_attr_float(n, "max", INFINITY);
+    } else {
+      double l = n->n_in > 1 && n->in[1] >= 0 ? const_scalar(g, n->in[1]) : -INFINITY;
+      double h = n->n_in > 2 && n->in[2] >= 0 ? const_scalar(g, n->in[2]) : INFINITY;
+      if (isnan(l) || isnan(h)) return false;
+      lo = (float)l;
+      hi = (float)h;
+    }
+    *a = (act_info){"Clip", lo, hi, true, true};
+    return true;
+  }
+  return false;
+}
+
+sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *n = &g->nodes[i];
+    const char *fused = is_std(n, "Conv") ? "FusedConv" : is_std(n, "Gemm") ? "FusedGemm" : is_std(n, "MatMul") ? "FusedMatMul" : NULL;
+    if (!fused || n->n_out != 1 || !is_f32(g, n->out[0])) continue;
+    const sn_type *yt = &g->values[n->out[0]].type;
+    if (yt->rank < 1) continue;
+    int y = n->out[0], bias = -1, residual = -1;
+    act_info act = {0};
+    int absorbed[3], n_abs = 0;
+    int j = sn_graph_sole_consumer(g, uses, y);
+    /* bias: Add of a 1-D constant over the last dimension (MatMul/Gemm only) */
+    if (j >= 0 && strcmp(fused, "FusedConv") && is_std(&g->nodes[j], "Add")) {
+      int o = other_input(&g->nodes[j], y);
+      const sn_tensor *bt = sn_graph_const(g, o);
+      const sn_type *st = &g->values[g->nodes[j].out[0]].type;
+      if (bt && bt->dtype == SINTER_FLOAT && bt->rank == 1 && bt->count == yt->dims[yt->rank - 1].v && st->rank == yt->rank) {
+        bias = o;
+        absorbed[n_abs++] = j;
+        y = g->nodes[j].out[0];
+        j = sn_graph_sole_consumer(g, uses, y);
+      }
+    }
+    /* residual: Add of a tensor of the same static shape */
+    if (j >= 0 && is_std(&g->nodes[j], "Add")) {
+      int o = other_input(&g->nodes[j], y);
+      const sn_type *ot = o >= 0 ? &g->values[o].type : NULL;
+      const sn_type *st = &g->values[g->nodes[j].out[0]].type;
+      /* the same shape: equal known sizes or the same named symbol, dimension by dimension */
+      bool same = o >= 0 && o != y && ot->dtype == SINTER_FLOAT && ot->rank == yt->rank && st->rank == yt->rank;
+      for (int d = 0; same && d < yt->rank; d++)
+        same = sn_dim_same(ot->dims[d], yt->dims[d]) && sn_dim_same(st->dims[d], yt->dims[d]);
+      if (same) {
+        residual = o;
+        absorbed[n_abs++] = j;
+        y = g->nodes[j].out[0];
+        j = sn_graph_sole_consumer(g, uses, y);
+      }
+    }
+    /* activation (SiLU: Mul(y, Sigmoid(y)), y read by exactly those two) */
+    int silu_sig = -1;
+    if (j >= 0 && activation_of(g, &g->nodes[j], y, &act)) {
+      absorbed[n_abs++] = j;
+      y = g->nodes[j].out[0];
+    } else if (uses[y] == 2) {
+      int jsig = -1, jmul = -1;
+      for (int k = 0; k < g->n_nodes; k++) {
+        const sn_node *s = &g->nodes[k];
+        if (is_std(s, "Sigmoid") && s->in[0] == y) jsig = k;
+        if (is_std(s, "Mul") && other_input(s, y) >= 0) jmul = k;
+      }
+      if (jsig >= 0 && jmul >= 0 && other_input(&g->nodes[jmul], y) == g->nodes[jsig].out[0] &&
+          uses[g->nodes[jsig].out[0]] == 1) {
+        act.act = "SiLU";
+        silu_sig = jsig;
+        absorbed[n_abs++] = jmul;
+        y = g->nodes[jmul].out[0];
+      }
+    }
+    if (n_abs == 0) continue;
+    int base_opset = n->opset;
+    if ((e = sn_node_set_int(n, "base_opset", base_opset))) break;
+    if (bias >= 0 && ((e = sn_node_add_input(n, bias)) || (e = sn_node_set_int(n, "has_bias", 1)))) break;
+    if (residual >= 0 && ((e = sn_node_add_input(n, residual)) || (e = sn_node_set_int(n, "has_residual", 1)))) break;
+    if (act.act && (e = sn_node_set_str(n, "activation", act.act))) break;
+    if (act.has_alpha && (e = sn_node_set_float(n, "alpha", act.alpha))) break;
+    if (act.has_beta && (e = sn_node_set_float(n, "beta", act.beta))) break;
+    sn_free(n->op_type);
+    sn_free(n->domain);
+    n->op_type = sn_strdup(fused);
+    n->domain = sn_strdup("sinter");
+    if (!n->op_type || !n->domain) {
+      e = SN_ERR_OOM();
+      break;
+    }
+    n->opset = 1;
+    n->out[0] = y;
+    for (int k = 0; k < n_abs; k++) sn_node_clear(&g->nodes[absorbed[k]]);
+    if (silu_sig >= 0) sn_node_clear(&g->nodes[silu_sig]);
+    /* the fused node must come after its residual's producer: it takes the place of the last node it absorbed */
+    int last = absorbed[n_abs - 1];
+    if (last > i) {
+      sn_node tmp = g->nodes[i];
+      g->nodes[i] = g->nodes[last];
+      g->nodes[last] = tmp;
+    }
+    if ((e = sn_node_resolve(g, &g->nodes[last > i ? last : i]))) break;
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}

@@ -1,0 +1,22 @@
+/* The graph passes, one function each (basic.c: level 1; fuse.c: level 2). pipeline.c lists which
+ * run at which optimization level. Each takes the pass context and counts its rewrites in
+ * c->changed. */
+#ifndef SN_PASSES_H
+#define SN_PASSES_H
+
+#include "passes/rewrite.h"
+
+/* level 1 */
+sn_error *sn_pass_fold_constants(sn_pass_ctx *c);
+sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c);
+sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c);
+sn_error *sn_pass_cancel_squeezes(sn_pass_ctx *c);
+sn_error *sn_pass_cse(sn_pass_ctx *c);
+sn_error *sn_pass_eliminate_dead(sn_pass_ctx *c);
+/* level 2 */
+sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c);
+sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c);
+sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c);
+sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c);
+
+#endif

@@ -1,0 +1,138 @@
+/* Helpers the graph passes share (see rewrite.h). */
+#include "passes/rewrite.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+
+static void replace_in_subgraph_captures(sn_graph *sub, int from, int to) {
+  for (int v = 0; v < sub->n_values; v++)
+    if (sub->values[v].role == SN_VAL_CAPTURE && sub->values[v].outer == from) sub->values[v].outer = to;
+}
+
+void sn_graph_replace_uses(sn_graph *g, int from, int to) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!n->op_type) continue;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] == from) n->in[k] = to;
+    for (int k = 0; k < n->n_captures; k++)
+      if (n->captures[k] == from) n->captures[k] = to;
+    for (int a = 0; a < n->n_attrs; a++) {
+      if (n->attrs[a].g) replace_in_subgraph_captures(n->attrs[a].g, from, to);
+      for (int k = 0; n->attrs[a].graphs && k < n->attrs[a].n; k++)
+        replace_in_subgraph_captures(n->attrs[a].graphs[k], from, to);
+    }
+  }
+}
+
+void sn_graph_compact(sn_graph *g) {
+  int w = 0;
+  for (int i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i].op_type) g->nodes[w++] = g->nodes[i];
+  g->n_nodes = w;
+  sn_graph_update_producers(g);
+}
+
+int *sn_graph_use_counts(const sn_graph *g) {
+  int *u = sn_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(int));
+  if (!u) return NULL;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *n = &g->nodes[i];
+    if (!n->op_type) continue;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] >= 0) u[n->in[k]]++;
+    for (int k = 0; k < n->n_captures; k++)
+      if (n->captures[k] >= 0) u[n->captures[k]] += 1000; /* captured: never "sole" */
+  }
+  for (int k = 0; k < g->n_outputs; k++) u[g->outputs[k]] += 1000;
+  return u;
+}
+
+int sn_graph_sole_consumer(const sn_graph *g, const int *uses, int v) {
+  if (v < 0 || uses[v] != 1) return -1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *n = &g->nodes[i];
+    if (!n->op_type) continue;
+    for (int k = 0; k < n->n_in; k++)
+      if (n->in[k] == v) return i;
+  }
+  return -1;
+}
+
+const sn_tensor *sn_graph_const(const sn_graph *g, int v) {
+  if (v < 0 || g->values[v].role != SN_VAL_INITIALIZER) return NULL;
+  const sn_tensor *t = g->values[v].data;
+  return t && t->kind == SN_KIND_TENSOR ? t : NULL;
+}
+
+sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id) {
+  char name[512];
+  for (int k = 0;; k++) {
+    if (k == 0)
+      snprintf(name, sizeof name, "%s%s", base, suffix);
+    else
+      snprintf(name, sizeof name, "%s%s_%d", base, suffix, k);
+    if (sn_graph_find(g, name) < 0) break;
+  }
+  sn_error *e = sn_graph_add_value(g, name, id);
+  if (e) {
+    sn_tensor_free(data);
+    return e;
+  }
+  sn_value *v = &g->values[*id];
+  v->role = SN_VAL_INITIALIZER;
+  v->data = data;
+  sn_type_set_static(&v->type, data->dtype, data->rank, data->dims);
+  return NULL;
+}
+
+static sn_attr *attr_slot(sn_node *n, const char *name) {
+  for (int i = 0; i < n->n_attrs; i++)
+    if (!strcmp(n->attrs[i].name, name)) {
+      sn_attr_clear(&n->attrs[i]);
+      n->attrs[i].name = sn_strdup(name);
+      return n->attrs[i].name ? &n->attrs[i] : NULL;
+    }
+  sn_attr *a = sn_realloc(n->attrs, sizeof(sn_attr) * (size_t)(n->n_attrs + 1));
+  if (!a) return NULL;
+  n->attrs = a;
+  memset(&a[n->n_attrs], 0, sizeof(sn_attr));
+  a[n->n_attrs].name = sn_strdup(name);
+  if (!a[n->n_attrs].name) return NULL;
+  return &a[n->n_attrs++];
+}
+
+sn_error *sn_node_set_int(sn_node *n, const char *name, int64_t v) {
+  sn_attr *a = attr_slot(n, name);
+  if (!a) return SN_ERR_OOM();
+  a->type = SN_ATTR_INT;
+  a->i = v;
+  return NULL;
+}
+
+sn_error *sn_node_set_float(sn_node *n, const char *name, float v) {
+  sn_attr *a = attr_slot(n, name);
+  if (!a) return SN_ERR_OOM();
+  a->type = SN_ATTR_FLOAT;
+  a->f = v;
+  return NULL;
+}
+
+sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v) {
+  sn_attr *a = attr_slot(n, name);
+  if (!a) return SN_ERR_OOM();
+  a->type = SN_ATTR_STRING;
+  a->s = sn_strdup(v);
+  a->s_len = strlen(v);
+  return a->s ? NULL : SN_ERR_OOM();
+}
+
+sn_error *sn_node_add_input(sn_node *n, int v) {
+  int *in = sn_realloc(n->in, sizeof(int) * (size_t)(n->n_in + 1));
+  if (!in) return SN_ERR_OOM();
+  n->in = in;
+  in[n->n_in++] = v;
+  return NULL;
+}

@@ -1,0 +1,34 @@
+/* Helpers the graph passes share: use counts, rewiring, node removal, new initializers. */
+#ifndef SN_REWRITE_H
+#define SN_REWRITE_H
+
+#include "ir/infer.h"
+
+typedef struct sn_pass_ctx {
+  sn_graph *g;
+  int level;
+  sn_fold_fn fold; /* evaluates a node on constant inputs */
+  int changed;     /* rewrites made by the pass that ran last */
+} sn_pass_ctx;
+
+/* Replace every read of value `from` with value `to` (node inputs, captures, subgraph captures). */
+void sn_graph_replace_uses(sn_graph *g, int from, int to);
+/* Drop nodes cleared with sn_node_clear (op_type NULL) and compact the node array. */
+void sn_graph_compact(sn_graph *g);
+/* uses[v]: how many node inputs/captures read v, plus one if it is a graph output. Caller frees. */
+int *sn_graph_use_counts(const sn_graph *g);
+/* The single node reading value v (via inputs), or -1 when v has another number of readers or is a
+ * graph output or is captured by a subgraph. */
+int sn_graph_sole_consumer(const sn_graph *g, const int *uses, int v);
+/* A constant (initializer) value's data, or NULL. */
+const sn_tensor *sn_graph_const(const sn_graph *g, int v);
+/* Add an initializer value owning `data`, named after `base` with a suffix; returns its id. */
+sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id);
+/* Set a node attribute (replacing one of the same name). */
+sn_error *sn_node_set_int(sn_node *n, const char *name, int64_t v);
+sn_error *sn_node_set_float(sn_node *n, const char *name, float v);
+sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v);
+/* Append an input to a node. */
+sn_error *sn_node_add_input(sn_node *n, int v);
+
+#endif
