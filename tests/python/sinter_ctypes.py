@@ -158,7 +158,8 @@ class Session:
         """feeds: {input name: numpy array}. Returns {output name: numpy array (a copy)}."""
         L = self._L
         names = list(feeds)
-        arrays = [np.ascontiguousarray(feeds[n]) for n in names]
+        # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+        arrays = [np.require(np.asarray(feeds[n]), requirements="C") for n in names]
         tensors = (C.c_void_p * max(len(names), 1))()
         keep = []
         try:
