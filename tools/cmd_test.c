@@ -394,6 +394,8 @@ int cmd_test(int argc, char **argv) {
   for (int i = 0; i < dirs.n; i++) {
     if (!is_dir(dirs.v[i])) {
       fprintf(stderr, "sinter test: error: '%s' is not a folder\n", dirs.v[i]);
+      sl_free(&dirs);
+      sl_free(&tests);
       return SN_EXIT_FAIL;
     }
     collect(dirs.v[i], &tests, 0);
@@ -402,6 +404,8 @@ int cmd_test(int argc, char **argv) {
     FILE *f = fopen(expect_file, "r");
     if (!f) {
       fprintf(stderr, "sinter test: error: cannot open %s: %s\n", expect_file, strerror(errno));
+      sl_free(&dirs);
+      sl_free(&tests);
       return SN_EXIT_FAIL;
     }
     char line[1024];
