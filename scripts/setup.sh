@@ -23,7 +23,7 @@ fi
 if [ "${1:-}" != "--build-only" ]; then
   if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import onnx, onnxruntime, numpy' 2>/dev/null ||
      [ requirements.txt -nt .venv/.installed ]; then
-    echo "setup: creating .venv with $(tr '\n' ' ' < requirements.txt | sed 's/#[^o]*//')"
+    echo "setup: creating .venv with the pinned requirements.txt"
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
     touch .venv/.installed

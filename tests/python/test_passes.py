@@ -1,0 +1,83 @@
+"""The graph optimizer on the benchmark-shaped models: after `sinter optimize -O2` the fusions the
+architecture allows are there (counted op by op), the written file is valid ONNX, and Sinter's
+outputs on it still match ONNX Runtime on the original model within 1e-4 of the output scale.
+
+Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
+folder (default ./build)."""
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_zoo  # noqa: E402
+import sinter_ctypes  # noqa: E402
+
+BUILD = os.environ.get("SINTER_BUILD", "build")
+SINTER = os.path.join(BUILD, "sinter")
+
+# what must be gone (count 0) or present (at least n) after -O2, per model
+EXPECT = {
+    "resnet": {"BatchNormalization": 0, "Relu": 0, "FusedConv": 1},
+    "mobilenetv2": {"BatchNormalization": 0, "Clip": 0, "FusedConv": 1},
+    "efficientnet": {"BatchNormalization": 0, "FusedConv": 1},
+    "squeezenet": {"Relu": 0, "FusedConv": 1},
+    # GELU is recognised and then fused into its MatMul's epilogue, so no Erf (nor Gelu) is left
+    "bert": {"Erf": 0, "ReduceMean": 0, "Sqrt": 0, "LayerNormalization": 5, "FusedMatMul": 6},
+    "digits": {"BatchNormalization": 0, "Relu": 0},
+}
+
+
+def counts(model):
+    return collections.Counter(n.op_type for n in model.graph.node)
+
+
+def main():
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in model_zoo.all_cases():
+            if case.name not in EXPECT:
+                continue
+            src = os.path.join(tmp, case.name + ".onnx")
+            dst = os.path.join(tmp, case.name + ".opt.onnx")
+            onnx.save(case.model, src)
+            problems = []
+            r = subprocess.run([SINTER, "optimize", src, dst, "-O2"], capture_output=True, text=True)
+            if r.returncode != 0:
+                problems.append("sinter optimize failed: " + r.stderr.strip())
+            else:
+                opt = onnx.load(dst)
+                try:
+                    onnx.checker.check_model(opt)
+                except Exception as e:  # noqa: BLE001
+                    problems.append(f"checker: {e}")
+                got = counts(opt)
+                for op, n in EXPECT[case.name].items():
+                    if (n == 0 and got[op] != 0) or (n > 0 and got[op] < n):
+                        problems.append(f"{op}: {got[op]} (want {'none' if n == 0 else f'at least {n}'})")
+                ref = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, case.feeds)
+                with sinter_ctypes.Session(dst) as s:
+                    out = s.run(case.feeds)
+                for name, want in zip([o.name for o in case.model.graph.output], ref):
+                    scale = float(np.max(np.abs(want))) or 1.0
+                    err = float(np.max(np.abs(out[name] - want))) / scale
+                    if not err <= 1e-4:
+                        problems.append(f"output {name}: relative error {err:.2e}")
+                summary = ", ".join(f"{k} {v}" for k, v in sorted(got.items()))
+            if problems:
+                failed += 1
+                print(f"FAIL {case.name}: " + "; ".join(problems))
+            else:
+                passed += 1
+                print(f"PASS {case.name}: {summary}")
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
