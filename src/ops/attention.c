@@ -1,0 +1,119 @@
+/* sinter:Attention, the fused multi-head attention that src/passes/attention.c recognises:
+ *   inputs  Q [B,Sq,H], K [B,Sk,H], V [B,Sk,H] (projections already applied, H = num_heads * head_size),
+ *           optional additive mask broadcastable to [B,num_heads,Sq,Sk]
+ *   output  [B,Sq,H]: per head, softmax(Q_h K_h^T * scale + mask) V_h, heads side by side
+ * Heads are read and written in place through GEMM strides, so no head transposes are materialised. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/ref/gemm_ref.h"
+#include "ops/op.h"
+#include "runtime/threadpool.h"
+
+typedef struct attn_job {
+  const float *q, *k, *v, *mask;
+  float *out, *scores; /* scores: one [Sq,Sk] block per thread chunk */
+  int64_t B, Sq, Sk, H, heads, dh;
+  int64_t ms[4]; /* mask strides for b, head, query, key (0 where broadcast) */
+  float scale;
+  size_t per_chunk; /* floats of score scratch per chunk */
+  uint8_t *ws;      /* GEMM workspace per chunk */
+  size_t ws_bytes;
+  int64_t chunks;
+} attn_job;
+
+static void attn_range(void *arg, int64_t begin, int64_t end) {
+  attn_job *j = arg;
+  /* each range gets its own scratch block: find which of the pool's `chunks` ranges this is (the
+   * pool splits [0,n) as sn_parallel_for documents: n/chunks each, the first n%chunks one more) */
+  int64_t n = j->B * j->heads, per = n / j->chunks, extra = n % j->chunks, idx = 0;
+  while (idx + 1 < j->chunks && idx + 1 <= n && (idx + 1) * per + (idx + 1 < extra ? idx + 1 : extra) <= begin) idx++;
+  float *S = j->scores + (size_t)idx * j->per_chunk;
+  void *ws = j->ws + (size_t)idx * j->ws_bytes;
+  for (int64_t bh = begin; bh < end; bh++) {
+    int64_t b = bh / j->heads, h = bh % j->heads;
+    const float *q = j->q + b * j->Sq * j->H + h * j->dh;
+    const float *k = j->k + b * j->Sk * j->H + h * j->dh;
+    const float *v = j->v + b * j->Sk * j->H + h * j->dh;
+    float *o = j->out + b * j->Sq * j->H + h * j->dh;
+    sn_sgemm_ref(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->H, k, j->H, 0.f, S, j->Sk, ws);
+    for (int64_t i = 0; i < j->Sq; i++) {
+      float *row = S + i * j->Sk;
+      if (j->mask) {
+        const float *m = j->mask + b * j->ms[0] + h * j->ms[1] + i * j->ms[2];
+        for (int64_t t = 0; t < j->Sk; t++) row[t] += m[t * j->ms[3]];
+      }
+      float mx = -INFINITY;
+      for (int64_t t = 0; t < j->Sk; t++) mx = row[t] > mx ? row[t] : mx;
+      double sum = 0;
+      for (int64_t t = 0; t < j->Sk; t++) {
+        row[t] = expf(row[t] - mx);
+        sum += row[t];
+      }
+      float inv = (float)(1.0 / sum);
+      for (int64_t t = 0; t < j->Sk; t++) row[t] *= inv;
+    }
+    sn_sgemm_ref(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->H, 0.f, o, j->H, ws);
+  }
+}
+
+static sn_error *attn_infer(sn_infer_ctx *c) {
+  const sn_type *q = c->in[0];
+  if (!q || q->dtype != SINTER_FLOAT) return sn_infer_error(c, "Attention takes float32 Q, K, V");
+  if (q->rank >= 0 && q->rank != 3) return sn_infer_error(c, "Q must be [batch, sequence, hidden]");
+  sn_type_set(c->out[0], SINTER_FLOAT, q->rank, q->dims);
+  return NULL;
+}
+
+static sn_error *attn_run(sn_kernel_ctx *c) {
+  const sn_tensor *q = c->in[0], *k = c->in[1], *v = c->in[2];
+  const sn_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
+  int64_t heads = sn_attr_int(c->node, "num_heads", 0);
+  float scale = sn_attr_float(c->node, "scale", 1.f);
+  if (!q || !k || !v || q->rank != 3 || k->rank != 3 || v->rank != 3 || q->dtype != SINTER_FLOAT ||
+      k->dtype != SINTER_FLOAT || v->dtype != SINTER_FLOAT)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Q, K, V must be float32 [batch, sequence, hidden]");
+  int64_t B = q->dims[0], Sq = q->dims[1], H = q->dims[2], Sk = k->dims[1];
+  if (heads <= 0 || H % heads || k->dims[0] != B || v->dims[0] != B || k->dims[2] != H || v->dims[2] != H ||
+      v->dims[1] != Sk)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
+                           "shapes Q [%lld,%lld,%lld], K [%lld,%lld,%lld], V [%lld,%lld,%lld] do not fit %lld heads",
+                           (long long)B, (long long)Sq, (long long)H, (long long)k->dims[0], (long long)Sk,
+                           (long long)k->dims[2], (long long)v->dims[0], (long long)v->dims[1], (long long)v->dims[2],
+                           (long long)heads);
+  attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, {0, 0, 0, 0}, scale, 0,
+                NULL, 0, 0};
+  if (m) {
+    /* broadcast the mask to [B, heads, Sq, Sk] by strides */
+    if (m->dtype != SINTER_FLOAT || m->rank > 4)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "the mask must be float32 of rank <= 4");
+    int64_t want[4] = {B, heads, Sq, Sk}, md[4] = {1, 1, 1, 1};
+    for (int d = 0; d < m->rank; d++) md[4 - m->rank + d] = m->dims[d];
+    int64_t stride = 1;
+    for (int d = 3; d >= 0; d--) {
+      if (md[d] != 1 && md[d] != want[d])
+        return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "the mask does not broadcast to [B,heads,Sq,Sk]");
+      j.ms[d] = md[d] == 1 ? 0 : stride;
+      stride *= md[d];
+    }
+    j.mask = m->data;
+  }
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 3, q->dims, &y));
+  j.out = y->data;
+  sn_threadpool *tp = sn_kernel_pool(c);
+  int64_t n = B * heads;
+  j.chunks = sn_threadpool_size(tp);
+  j.per_chunk = (size_t)(Sq * Sk);
+  j.scores = sn_kernel_scratch(c, sizeof(float) * j.per_chunk * (size_t)j.chunks);
+  j.ws_bytes = (sn_gemm_ref_workspace(SINTER_FLOAT) + 63) / 64 * 64;
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.chunks);
+  if (!j.scores || !j.ws) return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "no memory for attention scores");
+  sn_parallel_for(tp, n, attn_range, &j);
+  return NULL;
+}
+
+const sn_op sn_ops_attention[] = {
+    {"sinter", "Attention", 1, 0, attn_infer, attn_run, NULL, NULL, 0},
+    {0},
+};

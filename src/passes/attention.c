@@ -1,0 +1,224 @@
+/* Level 2: multi-head attention into one sinter:Attention node (src/ops/attention.c).
+ *
+ * The pattern, as exporters write it (projections q, k, v of shape [B,S,H] already computed):
+ *   Qh = Transpose(Reshape(q, [B,S,heads,dh]), perm 0,2,1,3)
+ *   Kt = Transpose(Reshape(k, ...), perm 0,2,3,1)   or the same through perm 0,2,1,3 then 0,1,3,2
+ *   Vh = Transpose(Reshape(v, ...), perm 0,2,1,3)
+ *   P  = Softmax(MatMul(Qh, Kt) [/ c or * c] [+ mask], axis -1)
+ *   y  = Reshape(Transpose(MatMul(P, Vh), perm 0,2,1,3), [B,S,H])
+ * becomes y = Attention(q, k, v [, mask]) with num_heads and scale; the head reshapes and
+ * transposes disappear, and so do the Shape arithmetic chains that fed them (dead afterwards). */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "passes/passes.h"
+
+static bool is_std(const sn_node *n, const char *op) {
+  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
+}
+
+static int producer(const sn_graph *g, int v) { return v >= 0 ? g->values[v].producer : -1; }
+
+static bool perm_is(const sn_node *n, const int64_t *want) {
+  const int64_t *p;
+  if (sn_attr_ints(n, "perm", &p) != 4) return false;
+  return !memcmp(p, want, sizeof(int64_t) * 4);
+}
+
+static const int64_t P0213[4] = {0, 2, 1, 3}, P0231[4] = {0, 2, 3, 1}, P0132[4] = {0, 1, 3, 2};
+
+/* The number of heads and head size a head-splitting Reshape uses: from a constant shape, a Concat
+ * whose last two parts are constants, or the Reshape's inferred output type. */
+static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_t *dh) {
+  const sn_type *t = &g->values[r->out[0]].type;
+  if (t->rank == 4 && t->dims[2].v > 0 && t->dims[3].v > 0) {
+    *heads = t->dims[2].v;
+    *dh = t->dims[3].v;
+    return true;
+  }
+  if (r->n_in < 2) return false;
+  const sn_tensor *s = sn_graph_const(g, r->in[1]);
+  if (s && s->dtype == SINTER_INT64 && s->count == 4) {
+    const int64_t *d = s->data;
+    if (d[2] > 0 && d[3] > 0) {
+      *heads = d[2];
+      *dh = d[3];
+      return true;
+    }
+  }
+  int pc = producer(g, r->in[1]);
+  if (pc < 0 || !is_std(&g->nodes[pc], "Concat") || g->nodes[pc].n_in != 4) return false;
+  const sn_tensor *a = sn_graph_const(g, g->nodes[pc].in[2]), *b = sn_graph_const(g, g->nodes[pc].in[3]);
+  if (!a || !b || a->count != 1 || b->count != 1 || a->dtype != SINTER_INT64 || b->dtype != SINTER_INT64) return false;
+  *heads = ((const int64_t *)a->data)[0];
+  *dh = ((const int64_t *)b->data)[0];
+  return *heads > 0 && *dh > 0;
+}
+
+/* Follow Transpose(perm) <- Reshape(x) back from v; returns x (rank 3) and the two nodes. */
+static int split_heads(const sn_graph *g, const int *uses, int v, const int64_t *perm, int *nodes, int64_t *heads,
+                       int64_t *dh) {
+  int t = producer(g, v);
+  if (t < 0 || uses[v] != 1 || !is_std(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
+  int rv = g->nodes[t].in[0];
+  int r = producer(g, rv);
+  if (r < 0 || uses[rv] != 1 || !is_std(&g->nodes[r], "Reshape")) return -1;
+  int x = g->nodes[r].in[0];
+  if (g->values[x].type.rank != 3 || g->values[x].type.dtype != SINTER_FLOAT) return -1;
+  if (!heads_of(g, &g->nodes[r], heads, dh)) return -1;
+  nodes[0] = t;
+  nodes[1] = r;
+  return x;
+}
+
+/* Exporters compute the final reshape's [B,S,H] from Shape(transposed context)[0] and [1]. Those two
+ * numbers are also Shape(q)[0] and [1], so such Shape nodes may read q instead. Returns how many
+ * Shape readers v has (all of that form), or -1 when some reader is anything else but `keep`. */
+static int shape_readers(const sn_graph *g, int v, int keep) {
+  int n = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *s = &g->nodes[i];
+    if (!s->op_type || i == keep) continue;
+    bool reads = false;
+    for (int k = 0; k < s->n_in; k++) reads |= s->in[k] == v;
+    if (!reads) continue;
+    if (!is_std(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end")) return -1;
+    for (int j = 0; j < g->n_nodes; j++) {
+      const sn_node *u = &g->nodes[j];
+      bool uses_s = false;
+      for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
+      if (!uses_s) continue;
+      if (!is_std(u, "Gather") || u->in[0] != s->out[0] || sn_attr_int(u, "axis", 0) != 0) return -1;
+      const sn_tensor *ix = sn_graph_const(g, u->in[1]);
+      if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return -1;
+      int64_t d = ((const int64_t *)ix->data)[0];
+      if (d != 0 && d != 1) return -1;
+    }
+    n++;
+  }
+  return n;
+}
+
+static double const_scalar(const sn_graph *g, int v) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (!t || t->count != 1 || t->dtype == SINTER_STRING) return NAN;
+  return sn_load_f64(t->dtype, t->data, 0);
+}
+
+static bool softmax_last_axis(const sn_graph *g, const sn_node *sm) {
+  int rank = g->values[sm->in[0]].type.rank;
+  if (rank != 4) return false;
+  int64_t axis = sn_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
+  return axis == -1 || axis == 3;
+}
+
+sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *sm = &g->nodes[i];
+    if (!is_std(sm, "Softmax") || g->values[sm->out[0]].type.dtype != SINTER_FLOAT || !softmax_last_axis(g, sm)) continue;
+    int dead[16], nd = 0;
+    dead[nd++] = i;
+    /* before the softmax: [Add mask] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
+    int s = sm->in[0], mask = -1;
+    double scale = 1.0;
+    int p = producer(g, s);
+    if (p < 0 || uses[s] != 1) continue;
+    if (is_std(&g->nodes[p], "Add")) {
+      const sn_node *add = &g->nodes[p];
+      for (int side = 0; side < 2 && mask < 0; side++) {
+        int a = add->in[side], pa = producer(g, a);
+        if (pa >= 0 && uses[a] == 1 &&
+            (is_std(&g->nodes[pa], "MatMul") || is_std(&g->nodes[pa], "Div") || is_std(&g->nodes[pa], "Mul"))) {
+          mask = add->in[1 - side];
+          s = a;
+        }
+      }
+      if (mask < 0 || g->values[mask].type.dtype != SINTER_FLOAT) continue;
+      dead[nd++] = p;
+      p = producer(g, s);
+    }
+    if (p >= 0 && (is_std(&g->nodes[p], "Div") || is_std(&g->nodes[p], "Mul"))) {
+      double k = const_scalar(g, g->nodes[p].in[1]);
+      if (!(k > 0) || !isfinite(k)) continue;
+      scale = is_std(&g->nodes[p], "Div") ? 1.0 / k : k;
+      dead[nd++] = p;
+      s = g->nodes[p].in[0];
+      if (uses[s] != 1) continue;
+      p = producer(g, s);
+    }
+    if (p < 0 || !is_std(&g->nodes[p], "MatMul")) continue;
+    int mm1 = p;
+    dead[nd++] = mm1;
+    int64_t hq, dq, hk, dk, hv, dv;
+    int qn[2], kn[3], vn[2];
+    int q = split_heads(g, uses, g->nodes[mm1].in[0], P0213, qn, &hq, &dq);
+    int k = split_heads(g, uses, g->nodes[mm1].in[1], P0231, kn, &hk, &dk);
+    int n_kn = 2;
+    if (k < 0) {
+      /* Kt = Transpose(Transpose(Reshape(k), 0,2,1,3), 0,1,3,2) */
+      int kt = g->nodes[mm1].in[1], t2 = producer(g, kt);
+      if (t2 >= 0 && uses[kt] == 1 && is_std(&g->nodes[t2], "Transpose") && perm_is(&g->nodes[t2], P0132)) {
+        k = split_heads(g, uses, g->nodes[t2].in[0], P0213, kn, &hk, &dk);
+        kn[2] = t2;
+        n_kn = 3;
+      }
+    }
+    if (q < 0 || k < 0 || hq != hk || dq != dk) continue;
+    /* after the softmax: MatMul(P, Vh) -> Transpose 0,2,1,3 -> Reshape [B,S,H] */
+    int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
+    if (mm2 < 0 || !is_std(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) continue;
+    int v = split_heads(g, uses, g->nodes[mm2].in[1], P0213, vn, &hv, &dv);
+    if (v < 0 || hv != hq || dv != dq) continue;
+    int tc = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
+    if (tc < 0 || !is_std(&g->nodes[tc], "Transpose") || !perm_is(&g->nodes[tc], P0213)) continue;
+    int tv = g->nodes[tc].out[0], rc = -1;
+    for (int r = 0; r < g->n_nodes && rc < 0; r++)
+      if (is_std(&g->nodes[r], "Reshape") && g->nodes[r].in[0] == tv) rc = r;
+    if (rc < 0 || g->values[tv].is_output) continue;
+    int n_shapes = shape_readers(g, tv, rc);
+    if (n_shapes < 0 || uses[tv] != 1 + n_shapes) continue;
+    int y = g->nodes[rc].out[0];
+    if (g->values[y].type.rank != 3) continue;
+    dead[nd++] = mm2;
+    dead[nd++] = tc;
+    for (int t = 0; t < 2; t++) dead[nd++] = qn[t];
+    for (int t = 0; t < n_kn; t++) dead[nd++] = kn[t];
+    for (int t = 0; t < 2; t++) dead[nd++] = vn[t];
+    /* the final Reshape becomes the Attention node, in place (after all of q, k, v and the mask) */
+    sn_node *at = &g->nodes[rc];
+    if (at->op && at->op->free_params && at->params) at->op->free_params(at->params);
+    at->params = NULL;
+    at->op = NULL;
+    for (int a = 0; a < at->n_attrs; a++) sn_attr_clear(&at->attrs[a]);
+    at->n_attrs = 0;
+    sn_free(at->op_type);
+    sn_free(at->domain);
+    at->op_type = sn_strdup("Attention");
+    at->domain = sn_strdup("sinter");
+    if (!at->op_type || !at->domain) {
+      e = SN_ERR_OOM();
+      break;
+    }
+    at->opset = 1;
+    at->n_in = 0;
+    if ((e = sn_node_add_input(at, q)) || (e = sn_node_add_input(at, k)) || (e = sn_node_add_input(at, v))) break;
+    if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;
+    if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;
+    if ((e = sn_node_resolve(g, at))) break;
+    for (int r = 0; r < g->n_nodes; r++)
+      if (is_std(&g->nodes[r], "Shape") && g->nodes[r].in[0] == tv) g->nodes[r].in[0] = q;
+    for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  sn_graph_compact(g);
+  return NULL;
+}
