@@ -780,7 +780,7 @@ static sn_error *infer_where(sn_infer_ctx *c) {
 
 /* ---- the table ---------------------------------------------------------------------------------- */
 
-#define BIN(name, since, until) {"", name, since, until, infer_binary, run_binary, prepare, free_params, 0}
+#define BIN(name, since, until) {"", name, since, until, infer_binary, run_binary, prepare, free_params, SN_OP_INPLACE}
 #define VAR(name, since, until) {"", name, since, until, infer_variadic, run_variadic, prepare, free_params, 0}
 
 const sn_op sn_ops_elementwise[] = {

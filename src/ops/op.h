@@ -74,6 +74,9 @@ sn_error *sn_kernel_error(const sn_kernel_ctx *c, sinter_code code, const char *
 
 enum {
   SN_OP_NO_FOLD = 1u << 0, /* never constant-fold (random ops) */
+  /* output 0 may take the memory of input 0 when both have the same size and input 0 dies at this
+   * node: the kernel reads each element of input 0 before it writes the same element of output 0 */
+  SN_OP_INPLACE = 1u << 1,
 };
 
 typedef struct sn_op {

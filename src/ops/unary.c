@@ -470,7 +470,7 @@ static sn_error *infer_unary(sn_infer_ctx *c) {
 
 /* ---- the table ------------------------------------------------------------------------------------ */
 
-#define UN(name, since, until) {"", name, since, until, infer_unary, run_unary, prepare, free_params, 0}
+#define UN(name, since, until) {"", name, since, until, infer_unary, run_unary, prepare, free_params, SN_OP_INPLACE}
 
 const sn_op sn_ops_unary[] = {
     /* opset 1-5 versions carry consumed_inputs (ignored); later versions widen type lists */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "ops/op.h"
 
 void sn_plan_free(sn_plan *p) {
   if (!p) return;
@@ -56,6 +57,7 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
   p->release_start = sn_calloc((size_t)nn + 2, sizeof(int));
   rec *recs = NULL;
   int64_t *live = NULL;
+  int *root = NULL;
   if (!p->offset || !p->bytes || !p->first_step || !p->last_step || !p->release_start) goto oom;
   for (int v = 0; v < nv; v++) {
     p->offset[v] = -1;
@@ -99,11 +101,12 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
   /* arena candidates: intermediate dense tensors of known size, not graph outputs */
   recs = sn_malloc(sizeof(rec) * nvs);
   live = sn_malloc(sizeof(int64_t) * 2 * nvs);
-  if (!recs || !live) goto oom;
-  int nr = 0;
+  root = sn_malloc(sizeof(int) * nvs);
+  if (!recs || !live || !root) goto oom;
   for (int v = 0; v < nv; v++) {
     const sn_value *val = &g->values[v];
     const sn_type *t = &types[v];
+    root[v] = -1;
     if (val->role != SN_VAL_INTERMEDIATE || val->is_output || p->first_step[v] < 0) continue;
     if (t->kind != SN_KIND_TENSOR || !sn_dtype_valid(t->dtype) || t->dtype == SINTER_STRING || !sn_type_is_static(t))
       continue;
@@ -111,11 +114,33 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
     sn_type_dims(t, dims);
     int64_t cnt = sn_shape_count(t->rank, dims);
     if (cnt < 0) continue;
-    size_t b = (size_t)cnt * sn_dtype_size(t->dtype);
-    recs[nr++] = (rec){v, b, p->first_step[v], p->last_step[v]};
-    p->bytes[v] = b;
-    p->naive_size += align_up(b + SN_PAD);
+    p->bytes[v] = (size_t)cnt * sn_dtype_size(t->dtype);
+    p->naive_size += align_up(p->bytes[v] + SN_PAD);
+    root[v] = v;
   }
+  /* in-place: an op's output takes its first input's memory when the input dies there and the
+   * sizes match; the pair (and chains of them) is placed as one block living over the union */
+  for (int i = 0; i < nn; i++) {
+    const sn_node *n = &g->nodes[i];
+    if (!n->op || !(n->op->flags & SN_OP_INPLACE) || n->n_in < 1 || n->n_out < 1) continue;
+    int x = n->in[0], y = n->out[0];
+    if (x < 0 || y < 0 || root[x] < 0 || root[y] != y || p->last_step[x] != i || p->bytes[x] != p->bytes[y]) continue;
+    bool read_twice = false;
+    for (int k = 1; k < n->n_in; k++) read_twice |= n->in[k] == x;
+    if (read_twice) continue;
+    root[y] = root[x];
+    p->n_inplace++;
+  }
+  int nr = 0;
+  for (int v = 0; v < nv; v++) {
+    if (root[v] != v) continue;
+    recs[nr++] = (rec){v, p->bytes[v], p->first_step[v], p->last_step[v]};
+  }
+  /* a group lives until its last member dies (members come after their root in value order is not
+   * guaranteed, so look the root's record up through a reverse index) */
+  for (int r = 0; r < nr; r++) live[recs[r].v] = r; /* live[] is free until placement */
+  for (int v = 0; v < nv; v++)
+    if (root[v] >= 0 && root[v] != v && p->last_step[v] > recs[live[root[v]]].last) recs[live[root[v]]].last = p->last_step[v];
   qsort(recs, (size_t)nr, sizeof(rec), by_size_desc);
   /* place each in the lowest gap among already-placed values whose lifetimes overlap */
   for (int r = 0; r < nr; r++) {
@@ -125,7 +150,7 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
       if (recs[q].last < recs[r].first || recs[r].last < recs[q].first) continue;
       int v = recs[q].v;
       live[2 * nl] = p->offset[v];
-      live[2 * nl + 1] = p->offset[v] + (int64_t)align_up(p->bytes[v] + SN_PAD);
+      live[2 * nl + 1] = p->offset[v] + (int64_t)align_up(recs[q].bytes + SN_PAD);
       nl++;
     }
     qsort(live, (size_t)nl, 2 * sizeof(int64_t), by_offset);
@@ -136,15 +161,21 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
     }
     p->offset[recs[r].v] = at;
     if ((size_t)at + need > p->arena_size) p->arena_size = (size_t)at + need;
-    p->n_planned++;
   }
+  for (int v = 0; v < nv; v++)
+    if (root[v] >= 0) {
+      p->offset[v] = p->offset[root[v]];
+      p->n_planned++;
+    }
   sn_free(recs);
   sn_free(live);
+  sn_free(root);
   *out = p;
   return NULL;
 oom:
   sn_free(recs);
   sn_free(live);
+  sn_free(root);
   sn_plan_free(p);
   return SN_ERR_OOM();
 }

@@ -20,6 +20,7 @@ typedef struct sn_plan {
   size_t arena_size;    /* bytes of the arena */
   size_t naive_size;    /* sum of planned intermediate sizes, for comparison */
   int n_planned;        /* values placed in the arena */
+  int n_inplace;        /* of which written in place over an input that died at their step */
 } sn_plan;
 
 /* Build the liveness (always) and the arena placement (only when types is non-NULL: concrete types
