@@ -27,6 +27,7 @@ typedef struct fused_params {
   const sn_op *base;
   void *base_params;
   int n_base; /* inputs of the base op */
+  int opset;  /* of the base op in ai.onnx */
   bool has_bias, has_residual;
   act_kind act;
   float alpha, beta;
@@ -44,6 +45,7 @@ static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *base_na
   if (!p) return SN_ERR_OOM();
   *params = p;
   int opset = (int)sn_attr_int(n, "base_opset", 13);
+  p->opset = opset;
   SN_TRY(sn_op_lookup("", base_name, opset, &p->base));
   p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
   p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
@@ -63,10 +65,12 @@ static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *base_na
   p->beta = sn_attr_float(n, "beta", db);
   if (p->base->prepare) {
     /* the base op parses the attributes it knows; the extra inputs are hidden from it */
-    int n_in = n->n_in;
+    int n_in = n->n_in, node_opset = n->opset;
     n->n_in = p->n_base;
+    n->opset = opset;
     sn_error *e = p->base->prepare(g, n, &p->base_params);
     n->n_in = n_in;
+    n->opset = node_opset;
     SN_TRY(e);
   }
   return NULL;
@@ -83,9 +87,11 @@ static sn_error *fused_infer(sn_infer_ctx *c) {
   sn_node base = *c->node;
   base.params = p->base_params;
   base.n_in = p->n_base;
+  base.opset = p->opset;
   sn_infer_ctx b = *c;
   b.node = &base;
   b.n_in = p->n_base;
+  b.opset = p->opset;
   return p->base->infer(&b);
 }
 
@@ -110,6 +116,7 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
   sn_node base = *c->node;
   base.params = p->base_params;
   base.n_in = p->n_base;
+  base.opset = p->opset;
   sn_kernel_ctx b = *c;
   b.node = &base;
   b.params = p->base_params;
@@ -149,6 +156,7 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
 typedef struct alias_params {
   const sn_op *op;
   void *params;
+  int opset;
 } alias_params;
 
 static void alias_free(void *p) {
@@ -161,8 +169,15 @@ static sn_error *alias_prepare(sn_graph *g, sn_node *n, int opset, void **params
   alias_params *a = sn_calloc(1, sizeof *a);
   if (!a) return SN_ERR_OOM();
   *params = a;
+  a->opset = opset;
   SN_TRY(sn_op_lookup("", n->op_type, opset, &a->op));
-  if (a->op->prepare) SN_TRY(a->op->prepare(g, n, &a->params));
+  if (a->op->prepare) {
+    int node_opset = n->opset;
+    n->opset = opset;
+    sn_error *e = a->op->prepare(g, n, &a->params);
+    n->opset = node_opset;
+    SN_TRY(e);
+  }
   return NULL;
 }
 static sn_error *gelu_prepare(sn_graph *g, sn_node *n, void **params) { return alias_prepare(g, n, 20, params); }
@@ -172,14 +187,17 @@ static sn_error *alias_infer(sn_infer_ctx *c) {
   if (!a) return sn_infer_error(c, "not prepared");
   sn_node base = *c->node;
   base.params = a->params;
+  base.opset = a->opset;
   sn_infer_ctx b = *c;
   b.node = &base;
+  b.opset = a->opset;
   return a->op->infer(&b);
 }
 static sn_error *alias_run(sn_kernel_ctx *c) {
   const alias_params *a = c->params;
   sn_node base = *c->node;
   base.params = a->params;
+  base.opset = a->opset;
   sn_kernel_ctx b = *c;
   b.node = &base;
   b.params = a->params;

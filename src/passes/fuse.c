@@ -3,7 +3,8 @@
  *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form;
  *  - Conv / Gemm / MatMul + bias Add + residual Add + activation into one sinter:Fused* node
  *    (src/ops/fused.c), the activation being Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
- *    HardSwish, Clip (Relu6), Gelu or SiLU (x * Sigmoid(x)). */
+ *    HardSwish, Clip (Relu6), Gelu or SiLU (x * Sigmoid(x));
+ *  - Transposes of 2-D Gemm operands folded into transA / transB. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -414,6 +415,40 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- Transpose folded into Gemm operands -------------------------------------------------------------- */
+
+/* Gemm(Transpose(A), B) = Gemm(A, B, transA toggled), likewise for B, when the Transpose swaps the
+ * two axes of a 2-D value that nothing else reads. */
+sn_error *sn_pass_fold_gemm_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!is_std(n, "Gemm") || n->opset < 7) continue;
+    for (int k = 0; k < 2 && !e; k++) {
+      int v = n->in[k], t = v >= 0 ? g->values[v].producer : -1;
+      if (t < 0 || uses[v] != 1 || !is_std(&g->nodes[t], "Transpose")) continue;
+      const sn_node *tr = &g->nodes[t];
+      const int64_t *perm;
+      int np = sn_attr_ints(tr, "perm", &perm);
+      if (g->values[tr->in[0]].type.rank != 2 || (np >= 0 && (np != 2 || perm[0] != 1 || perm[1] != 0))) continue;
+      const char *attr = k == 0 ? "transA" : "transB";
+      if ((e = sn_node_set_int(n, attr, !sn_attr_int(n, attr, 0)))) break;
+      n->in[k] = tr->in[0];
+      sn_node_clear(&g->nodes[t]);
+      if ((e = sn_node_resolve(g, &g->nodes[i]))) break;
+      c->changed++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
   }
   sn_free(uses);
   if (e) return e;

@@ -33,6 +33,36 @@ EXPECT = {
 }
 
 
+def extra_cases():
+    """Small graphs for passes the zoo models do not exercise."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(11)
+    cases = []
+    # Transpose of a 2-D operand folds into Gemm's transA; Identity/Dropout/no-op Cast vanish;
+    # a Transpose pair cancels; two identical Relu nodes become one (CSE).
+    w = nh.from_array(rng.standard_normal((4, 5)).astype(np.float32), "w")
+    nodes = [
+        h.make_node("Identity", ["x"], ["xi"]),
+        h.make_node("Cast", ["xi"], ["xc"], to=T.FLOAT),
+        h.make_node("Transpose", ["xc"], ["xt"], perm=[1, 0]),
+        h.make_node("Gemm", ["xt", "w"], ["g"]),
+        h.make_node("Transpose", ["g"], ["gt"], perm=[1, 0]),
+        h.make_node("Transpose", ["gt"], ["gtt"], perm=[1, 0]),
+        h.make_node("Relu", ["gtt"], ["r1"]),
+        h.make_node("Relu", ["gtt"], ["r2"]),
+        h.make_node("Dropout", ["r1"], ["d"]),
+        h.make_node("Add", ["d", "r2"], ["y"]),
+    ]
+    g = h.make_graph(nodes, "extra", [h.make_tensor_value_info("x", T.FLOAT, [4, 3])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [3, 5])], [w])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    feeds = {"x": rng.standard_normal((4, 3)).astype(np.float32)}
+    cases.append(model_zoo.Case("cleanups", m, feeds))
+    # the two Relu become one (CSE), which then fuses into the Gemm with the folded transpose
+    EXPECT["cleanups"] = {"Transpose": 0, "Identity": 0, "Cast": 0, "Dropout": 0, "Relu": 0, "FusedGemm": 1}
+    return cases
+
+
 def counts(model):
     return collections.Counter(n.op_type for n in model.graph.node)
 
@@ -40,7 +70,7 @@ def counts(model):
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for case in model_zoo.all_cases():
+        for case in model_zoo.all_cases() + extra_cases():
             if case.name not in EXPECT:
                 continue
             src = os.path.join(tmp, case.name + ".onnx")
