@@ -66,7 +66,17 @@ const char *sn_isa_name(sn_isa isa) {
   }
 }
 
-sn_isa sn_cpu_isa(void) {
+static _Thread_local int thread_cap = 3;
+
+int sn_cpu_set_thread_cap(int cap) {
+  int old = thread_cap;
+  thread_cap = cap;
+  return old;
+}
+
+int sn_cpu_thread_cap(void) { return thread_cap; }
+
+static sn_isa machine_isa(void) {
   const sn_cpu *c = sn_cpu_info();
   sn_isa best = SN_ISA_SCALAR;
   if (c->avx2 && c->fma) best = SN_ISA_AVX2;
@@ -74,4 +84,14 @@ sn_isa sn_cpu_isa(void) {
   int cap = sn_isa_parse(getenv("SINTER_ISA"));
   if (cap >= 0 && cap < (int)best) best = (sn_isa)cap;
   return best;
+}
+
+sn_isa sn_cpu_isa(void) {
+  static sn_isa machine = (sn_isa)-1;
+  sn_isa m = __atomic_load_n(&machine, __ATOMIC_RELAXED);
+  if ((int)m < 0) {
+    m = machine_isa();
+    __atomic_store_n(&machine, m, __ATOMIC_RELAXED);
+  }
+  return thread_cap < (int)m ? (sn_isa)thread_cap : m;
 }

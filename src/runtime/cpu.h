@@ -13,8 +13,12 @@ typedef struct sn_cpu {
 } sn_cpu;
 
 const sn_cpu *sn_cpu_info(void);
-/* The best ISA the machine and OS allow, capped by SINTER_ISA if set. */
+/* The best ISA the machine and OS allow, capped by SINTER_ISA if set and by this thread's cap (a
+ * session's ISA option, set for the duration of its runs and passed on to pool workers). */
 sn_isa sn_cpu_isa(void);
+/* This thread's cap (SN_ISA_AVX512 or above: none); returns the previous one. */
+int sn_cpu_set_thread_cap(int cap);
+int sn_cpu_thread_cap(void);
 /* Parse "scalar" / "avx2" / "avx512" / "auto"; -1 when unknown. */
 int sn_isa_parse(const char *s);
 const char *sn_isa_name(sn_isa isa);

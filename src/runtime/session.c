@@ -353,7 +353,10 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
     frame->step_start_ns = timing->step_start_ns;
     frame->step_ns = timing->step_ns;
   }
-  if ((e = sn_frame_run(frame))) goto done;
+  int old_cap = sn_cpu_set_thread_cap((int)s->isa); /* the session's ISA option, for its kernels */
+  e = sn_frame_run(frame);
+  sn_cpu_set_thread_cap(old_cap);
+  if (e) goto done;
   for (int k = 0; k < n_outputs && !e; k++) {
     int v = output_values[k];
     sn_tensor *got = frame->vals[v];

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "core/alloc.h"
+#include "runtime/cpu.h"
 
 struct sn_threadpool {
   int n;
@@ -18,6 +19,7 @@ struct sn_threadpool {
   sn_range_fn fn;
   void *arg;
   int64_t total;
+  int isa_cap; /* the caller's ISA cap, applied on the workers for the job */
 };
 
 static void run_chunk(sn_threadpool *tp, int idx) {
@@ -44,6 +46,7 @@ static void *worker(void *p) {
     if (tp->stop) break;
     seen = tp->generation;
     pthread_mutex_unlock(&tp->mu);
+    sn_cpu_set_thread_cap(tp->isa_cap);
     run_chunk(tp, idx);
     pthread_mutex_lock(&tp->mu);
     if (--tp->remaining == 0) pthread_cond_signal(&tp->done);
@@ -116,6 +119,7 @@ void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg) {
   tp->fn = fn;
   tp->arg = arg;
   tp->total = n;
+  tp->isa_cap = sn_cpu_thread_cap();
   tp->remaining = tp->n - 1;
   tp->generation++;
   pthread_cond_broadcast(&tp->wake);
