@@ -222,8 +222,18 @@ static sn_error *enc_attr(buf *b, const sn_attr *a) {
   return NULL;
 }
 
+/* A value's name as readers will resolve it: an outer-scope capture is written under the name of
+ * the value it captures (a pass may have pointed it at another one). */
+static const char *value_name(const sn_graph *g, int v) {
+  while (g->values[v].role == SN_VAL_CAPTURE && g->parent && g->values[v].outer >= 0) {
+    v = g->values[v].outer;
+    g = g->parent;
+  }
+  return g->values[v].name;
+}
+
 static sn_error *enc_node(buf *b, const sn_graph *g, const sn_node *n) {
-  for (int i = 0; i < n->n_in; i++) f_str(b, 1, n->in[i] >= 0 ? g->values[n->in[i]].name : "");
+  for (int i = 0; i < n->n_in; i++) f_str(b, 1, n->in[i] >= 0 ? value_name(g, n->in[i]) : "");
   for (int i = 0; i < n->n_out; i++) f_str(b, 2, n->out[i] >= 0 ? g->values[n->out[i]].name : "");
   if (n->name && *n->name) f_str(b, 3, n->name);
   f_str(b, 4, n->op_type);
@@ -260,7 +270,7 @@ static sn_error *enc_graph(buf *b, const sn_graph *g) {
   }
   for (int k = 0; k < g->n_inputs; k++) enc_value_info(b, 11, g->values[g->inputs[k]].name, &g->values[g->inputs[k]].type);
   for (int k = 0; k < g->n_outputs; k++)
-    enc_value_info(b, 12, g->values[g->outputs[k]].name, &g->values[g->outputs[k]].type);
+    enc_value_info(b, 12, value_name(g, g->outputs[k]), &g->values[g->outputs[k]].type);
   /* shapes of intermediates, so other tools see what Sinter inferred */
   for (int v = 0; v < g->n_values; v++) {
     const sn_value *val = &g->values[v];

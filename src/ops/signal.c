@@ -1,7 +1,7 @@
 /* Signal-processing ops: DFT (opset 17: axis attribute; 20: axis input), STFT (17), the Hann,
  * Hamming and Blackman windows (17) and MelWeightMatrix (17). Transforms run in double with
- * twiddles computed exactly per product index modulo N (radix-2 FFT for powers of two, direct
- * sums otherwise). */
+ * twiddles computed exactly per product index modulo N: direct sums for short lengths, a radix-2 FFT
+ * for powers of two, Bluestein's chirp convolution for long other lengths. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,22 +105,90 @@ static void cis_exact(int64_t j, int64_t n, double *cr, double *sr) {
   }
 }
 
+typedef enum { DFT_DIRECT, DFT_RADIX2, DFT_BLUESTEIN } dft_kind;
+
+/* A transform of length n. DIRECT sums with the twiddle table (small or odd lengths), RADIX2 is an
+ * iterative FFT, BLUESTEIN turns a long non-power-of-two transform into a power-of-two circular
+ * convolution of length m with the chirp exp(-i pi j^2 / n), its phases reduced exactly (j^2 mod 2n). */
 typedef struct dft_plan {
-  int64_t n;
-  bool pow2;
-  double *cr, *sr;   /* twiddles [n] */
-  double *wr, *wi;   /* work [n] (FFT) */
+  int64_t n, m;
+  dft_kind kind;
+  double *cr, *sr; /* twiddles cos/sin(2 pi j / len), len = n (DIRECT, RADIX2) or m (BLUESTEIN) */
+  double *wr, *wi; /* work [len] */
+  double *chr, *chi; /* BLUESTEIN: chirp [n] */
+  double *bfr, *bfi; /* BLUESTEIN: FFT of the conjugate chirp filter [m] */
 } dft_plan;
 
+/* In-place radix-2 FFT of length len (a power of two) with twiddle table cr/sr of that length. */
+static void fft_pow2(const double *cr, const double *sr, int64_t len, double *ar, double *ai, bool inverse) {
+  const double sg = inverse ? 1.0 : -1.0;
+  for (int64_t i = 1, j = 0; i < len; i++) { /* bit reversal */
+    int64_t bit = len >> 1;
+    for (; j & bit; bit >>= 1) j ^= bit;
+    j ^= bit;
+    if (i < j) {
+      double t = ar[i];
+      ar[i] = ar[j], ar[j] = t;
+      t = ai[i];
+      ai[i] = ai[j], ai[j] = t;
+    }
+  }
+  for (int64_t m = 2; m <= len; m <<= 1) {
+    int64_t h = m / 2, step = len / m;
+    for (int64_t s = 0; s < len; s += m)
+      for (int64_t j = 0; j < h; j++) {
+        double wc = cr[j * step], ws = sg * sr[j * step];
+        int64_t a = s + j, b = a + h;
+        double tr = ar[b] * wc - ai[b] * ws, ti = ar[b] * ws + ai[b] * wc;
+        ar[b] = ar[a] - tr;
+        ai[b] = ai[a] - ti;
+        ar[a] += tr;
+        ai[a] += ti;
+      }
+  }
+}
+
 static sn_error *dft_plan_init(sn_kernel_ctx *c, dft_plan *p, int64_t n) {
+  memset(p, 0, sizeof *p);
   p->n = n;
-  p->pow2 = n > 0 && (n & (n - 1)) == 0;
-  p->cr = sn_kernel_scratch(c, (size_t)n * sizeof(double));
-  p->sr = sn_kernel_scratch(c, (size_t)n * sizeof(double));
-  p->wr = sn_kernel_scratch(c, (size_t)n * sizeof(double));
-  p->wi = sn_kernel_scratch(c, (size_t)n * sizeof(double));
+  bool pow2 = n > 0 && (n & (n - 1)) == 0;
+  p->kind = pow2 ? (n >= 16 ? DFT_RADIX2 : DFT_DIRECT) : (n > 128 && n < ((int64_t)1 << 30) ? DFT_BLUESTEIN : DFT_DIRECT);
+  int64_t len = n;
+  if (p->kind == DFT_BLUESTEIN) {
+    p->m = 1;
+    while (p->m < 2 * n - 1) p->m <<= 1;
+    len = p->m;
+  }
+  p->cr = sn_kernel_scratch(c, (size_t)len * sizeof(double));
+  p->sr = sn_kernel_scratch(c, (size_t)len * sizeof(double));
+  p->wr = sn_kernel_scratch(c, (size_t)len * sizeof(double));
+  p->wi = sn_kernel_scratch(c, (size_t)len * sizeof(double));
   if (!p->cr || !p->sr || !p->wr || !p->wi) return SN_ERR_OOM();
-  for (int64_t j = 0; j < n; j++) cis_exact(j, n, &p->cr[j], &p->sr[j]);
+  for (int64_t j = 0; j < len; j++) cis_exact(j, len, &p->cr[j], &p->sr[j]);
+  if (p->kind != DFT_BLUESTEIN) return NULL;
+  const int64_t m = p->m;
+  p->chr = sn_kernel_scratch(c, (size_t)n * sizeof(double));
+  p->chi = sn_kernel_scratch(c, (size_t)n * sizeof(double));
+  p->bfr = sn_kernel_scratch(c, (size_t)m * sizeof(double));
+  p->bfi = sn_kernel_scratch(c, (size_t)m * sizeof(double));
+  if (!p->chr || !p->chi || !p->bfr || !p->bfi) return SN_ERR_OOM();
+  for (int64_t j = 0; j < n; j++) {
+    /* exp(-i pi j^2 / n) = exp(-2 pi i (j^2 mod 2n) / 2n); n < 2^30 keeps j^2 in range */
+    double cc, ss;
+    cis_exact((int64_t)(((uint64_t)j * (uint64_t)j) % (uint64_t)(2 * n)), 2 * n, &cc, &ss);
+    p->chr[j] = cc;
+    p->chi[j] = -ss;
+  }
+  for (int64_t j = 0; j < m; j++) p->bfr[j] = p->bfi[j] = 0;
+  for (int64_t j = 0; j < n; j++) { /* conj(chirp) at j and at -j (mod m) */
+    p->bfr[j] = p->chr[j];
+    p->bfi[j] = -p->chi[j];
+    if (j) {
+      p->bfr[m - j] = p->chr[j];
+      p->bfi[m - j] = -p->chi[j];
+    }
+  }
+  fft_pow2(p->cr, p->sr, m, p->bfr, p->bfi, false);
   return NULL;
 }
 
@@ -130,30 +198,36 @@ static void dft_exec(const dft_plan *p, const double *xr, const double *xi, doub
                      bool inverse) {
   const int64_t N = p->n;
   const double sg = inverse ? 1.0 : -1.0;
-  if (p->pow2 && N >= 16) {
+  if (p->kind == DFT_RADIX2) {
+    for (int64_t i = 0; i < N; i++) p->wr[i] = xr[i], p->wi[i] = xi ? xi[i] : 0.0;
+    fft_pow2(p->cr, p->sr, N, p->wr, p->wi, inverse);
+    for (int64_t k = 0; k < K; k++) yr[k] = p->wr[k], yi[k] = p->wi[k];
+    return;
+  }
+  if (p->kind == DFT_BLUESTEIN) {
+    /* the inverse transform is conj(DFT(conj(x))) */
+    const int64_t m = p->m;
+    const double cj = inverse ? -1.0 : 1.0;
     double *ar = p->wr, *ai = p->wi;
-    int bits = 0;
-    while (((int64_t)1 << bits) < N) bits++;
-    for (int64_t i = 0; i < N; i++) {
-      int64_t r = 0;
-      for (int b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
-      ar[r] = xr[i];
-      ai[r] = xi ? xi[i] : 0.0;
+    for (int64_t j = 0; j < N; j++) {
+      double a = xr[j], b = xi ? cj * xi[j] : 0.0;
+      ar[j] = a * p->chr[j] - b * p->chi[j];
+      ai[j] = a * p->chi[j] + b * p->chr[j];
     }
-    for (int64_t m = 2; m <= N; m <<= 1) {
-      int64_t h = m / 2, step = N / m;
-      for (int64_t s = 0; s < N; s += m)
-        for (int64_t j = 0; j < h; j++) {
-          double wc = p->cr[j * step], ws = sg * p->sr[j * step];
-          int64_t a = s + j, b = a + h;
-          double tr = ar[b] * wc - ai[b] * ws, ti = ar[b] * ws + ai[b] * wc;
-          ar[b] = ar[a] - tr;
-          ai[b] = ai[a] - ti;
-          ar[a] += tr;
-          ai[a] += ti;
-        }
+    for (int64_t j = N; j < m; j++) ar[j] = ai[j] = 0;
+    fft_pow2(p->cr, p->sr, m, ar, ai, false);
+    for (int64_t j = 0; j < m; j++) {
+      double a = ar[j], b = ai[j];
+      ar[j] = a * p->bfr[j] - b * p->bfi[j];
+      ai[j] = a * p->bfi[j] + b * p->bfr[j];
     }
-    for (int64_t k = 0; k < K; k++) yr[k] = ar[k], yi[k] = ai[k];
+    fft_pow2(p->cr, p->sr, m, ar, ai, true);
+    const double inv_m = 1.0 / (double)m;
+    for (int64_t k = 0; k < K; k++) {
+      double a = ar[k] * inv_m, b = ai[k] * inv_m;
+      yr[k] = a * p->chr[k] - b * p->chi[k];
+      yi[k] = cj * (a * p->chi[k] + b * p->chr[k]);
+    }
     return;
   }
   for (int64_t k = 0; k < K; k++) {
@@ -165,7 +239,7 @@ static void dft_exec(const dft_plan *p, const double *xr, const double *xi, doub
       sr += a * c - b * s;
       si += a * s + b * c;
       idx += k;
-      if (idx >= N) idx %= N;
+      if (idx >= N) idx -= N;
     }
     yr[k] = sr;
     yi[k] = si;
