@@ -1,0 +1,138 @@
+/* The memory planner on synthetic graphs: values alive at the same time never share bytes, values
+ * whose lifetimes do not overlap do share, in-place chains share one block, graph outputs and
+ * values of unknown size stay out of the arena, and the release lists free each value right after
+ * its last reader. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "ops/op.h"
+#include "plan/plan.h"
+
+static int passed, failed;
+#define CHECK(cond, ...)                                                                           \
+  do {                                                                                             \
+    if (cond) {                                                                                    \
+      passed++;                                                                                    \
+    } else {                                                                                       \
+      failed++;                                                                                    \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                 \
+      printf(__VA_ARGS__);                                                                         \
+      printf("\n");                                                                                \
+    }                                                                                              \
+  } while (0)
+
+static const sn_op inplace_op = {"", "Relu", 1, 0, NULL, NULL, NULL, NULL, SN_OP_INPLACE};
+static const sn_op plain_op = {"", "Conv", 1, 0, NULL, NULL, NULL, NULL, 0};
+
+static int value(sn_graph *g, const char *name, int64_t elems) {
+  int id;
+  sn_error *e = sn_graph_add_value(g, name, &id);
+  if (e) {
+    sn_error_free(e);
+    return -1;
+  }
+  sn_type_set_static(&g->values[id].type, SINTER_FLOAT, 1, &elems);
+  return id;
+}
+
+static void node(sn_graph *g, const sn_op *op, int n_in, const int *in, int out) {
+  int idx;
+  sn_error *e = sn_graph_add_node(g, &idx);
+  if (e) {
+    sn_error_free(e);
+    return;
+  }
+  sn_node *n = &g->nodes[idx];
+  n->op_type = sn_strdup(op->op_type);
+  n->domain = sn_strdup("");
+  n->op = op;
+  n->n_in = n_in;
+  n->in = sn_malloc(sizeof(int) * (size_t)n_in);
+  memcpy(n->in, in, sizeof(int) * (size_t)n_in);
+  n->n_out = 1;
+  n->out = sn_malloc(sizeof(int));
+  n->out[0] = out;
+}
+
+static bool overlap(const sn_plan *p, int a, int b) {
+  int64_t a0 = p->offset[a], a1 = a0 + (int64_t)p->bytes[a], b0 = p->offset[b], b1 = b0 + (int64_t)p->bytes[b];
+  return a0 < b1 && b0 < a1;
+}
+
+static bool alive_together(const sn_plan *p, int a, int b) {
+  return !(p->last_step[a] < p->first_step[b] || p->last_step[b] < p->first_step[a]);
+}
+
+int main(void) {
+  sn_model *m = sn_model_new();
+  sn_graph *g = sn_graph_new(m, NULL, "g");
+  m->graph = g;
+  /* x -> a(1000) -> b(1000) -> c(10) ; a,b -> d = f(a, c) ... a long-lived skip connection */
+  int x = value(g, "x", 100);
+  g->values[x].role = SN_VAL_INPUT;
+  int a = value(g, "a", 1000), b = value(g, "b", 1000), c = value(g, "c", 10), d = value(g, "d", 1000);
+  int e = value(g, "e", 1000), f = value(g, "f", 1000), y = value(g, "y", 1000), u = value(g, "u", 7);
+  node(g, &plain_op, 1, (int[]){x}, a);     /* 0: a = conv(x) */
+  node(g, &plain_op, 1, (int[]){a}, b);     /* 1: b = conv(a) */
+  node(g, &plain_op, 1, (int[]){b}, c);     /* 2: c = conv(b)     b dies */
+  node(g, &plain_op, 2, (int[]){a, c}, d);  /* 3: d = conv(a, c)  a, c die */
+  node(g, &inplace_op, 1, (int[]){d}, e);   /* 4: e = relu(d)     in place over d */
+  node(g, &inplace_op, 1, (int[]){e}, f);   /* 5: f = relu(e)     in place over e */
+  node(g, &plain_op, 2, (int[]){f, x}, y);  /* 6: y = conv(f, x)  graph output */
+  g->values[y].is_output = true;
+  g->outputs = sn_malloc(sizeof(int));
+  g->outputs[0] = y;
+  g->n_outputs = 1;
+  g->inputs = sn_malloc(sizeof(int));
+  g->inputs[0] = x;
+  g->n_inputs = 1;
+  (void)u; /* never produced: stays out of the plan */
+  sn_graph_update_producers(g);
+
+  sn_type *types = sn_malloc(sizeof(sn_type) * (size_t)g->n_values);
+  for (int v = 0; v < g->n_values; v++) types[v] = g->values[v].type;
+  sn_plan *p = NULL;
+  sn_error *err = sn_plan_build(g, types, &p);
+  CHECK(!err && p, "plan built");
+  if (!p) return 1;
+
+  int planned[] = {a, b, c, d, e, f};
+  for (int i = 0; i < 6; i++) CHECK(p->offset[planned[i]] >= 0, "value %d placed", planned[i]);
+  CHECK(p->offset[y] < 0, "the graph output is not in the arena");
+  CHECK(p->offset[x] < 0, "the graph input is not in the arena");
+  CHECK(p->offset[u] < 0, "a value nobody produces is not in the arena");
+  for (int i = 0; i < 6; i++)
+    for (int j = i + 1; j < 6; j++) {
+      int vi = planned[i], vj = planned[j];
+      bool same_block = p->offset[vi] == p->offset[vj] && ((vi == d || vi == e || vi == f) && (vj == d || vj == e || vj == f));
+      if (alive_together(p, vi, vj) && !same_block)
+        CHECK(!overlap(p, vi, vj), "values %s and %s are alive together but share bytes", g->values[vi].name,
+              g->values[vj].name);
+    }
+  CHECK(p->offset[d] == p->offset[e] && p->offset[e] == p->offset[f], "d, e, f run in place in one block");
+  CHECK(p->n_inplace == 2, "two in-place steps (got %d)", p->n_inplace);
+  /* b dies at step 2 and d is born at step 3: d's block can reuse b's bytes */
+  CHECK(p->offset[d] == p->offset[b], "d reuses b's bytes (d at %lld, b at %lld)", (long long)p->offset[d],
+        (long long)p->offset[b]);
+  /* the arena holds at most two 1000-float blocks plus the small one (a and b, then a and d) */
+  size_t block = (4000 + SN_PAD + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+  CHECK(p->arena_size <= 2 * block + (40 + SN_PAD + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN, "arena %zu bytes",
+        p->arena_size);
+  CHECK(p->naive_size > p->arena_size, "naive sum %zu > arena %zu", p->naive_size, p->arena_size);
+  /* release lists: each intermediate released exactly once, after its last reader */
+  int released[16] = {0};
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int r = p->release_start[i]; r < p->release_start[i + 1]; r++) {
+      int v = p->release_list[r];
+      released[v]++;
+      CHECK(p->last_step[v] == i, "%s released at step %d, last read at %d", g->values[v].name, i, p->last_step[v]);
+    }
+  for (int i = 0; i < 6; i++) CHECK(released[planned[i]] == 1, "%s released once", g->values[planned[i]].name);
+  CHECK(released[y] == 0, "the graph output is never released");
+
+  sn_plan_free(p);
+  sn_model_free(m);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
