@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "passes/passes.h"
 
@@ -34,9 +35,14 @@ sn_error *sn_optimize(sn_graph *g, int level, sn_fold_fn fold) {
   for (size_t i = 0; i < sizeof passes / sizeof *passes; i++) {
     if (passes[i].level > level) continue;
     c.changed = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     sn_error *e = passes[i].run(&c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     if (e) return sn_error_wrap(e, "optimization pass %s", passes[i].name);
-    if (log && *log == '1') fprintf(stderr, "sinter: pass %-18s %d rewrites, %d nodes\n", passes[i].name, c.changed, g->n_nodes);
+    if (log && *log == '1')
+      fprintf(stderr, "sinter: pass %-20s %5d rewrites, %5d nodes, %8.2f ms\n", passes[i].name, c.changed, g->n_nodes,
+              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6);
   }
   return NULL;
 }
