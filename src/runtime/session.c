@@ -12,6 +12,19 @@
 #define SN_FOLD_LIMIT_LOAD 4096
 #define SN_FOLD_LIMIT_PLAN 65536
 
+/* The newest opset of the default domain Sinter implements (onnx 1.19). A model that needs a newer
+ * one is refused at load, naming the version, rather than run with older semantics. */
+#define SN_MAX_OPSET 24
+
+static sn_error *check_opsets(const sn_model *m, const char *path) {
+  int64_t v = sn_model_opset(m, "");
+  if (v > SN_MAX_OPSET)
+    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED,
+                     "%s: the model imports opset %lld of the ai.onnx domain; Sinter implements opsets 1 to %d",
+                     path, (long long)v, SN_MAX_OPSET);
+  return NULL;
+}
+
 static sn_error *check_graph_outputs(sn_graph *g, const char *path) {
   for (int k = 0; k < g->n_outputs; k++) {
     const sn_value *v = &g->values[g->outputs[k]];
@@ -101,6 +114,7 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
     goto fail;
   }
   sn_infer_opts io = {true, sn_exec_fold, NULL, SN_FOLD_LIMIT_LOAD};
+  if ((e = check_opsets(m, path))) goto fail;
   if ((e = check_graph_outputs(s->g, path))) goto fail;
   if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
   if ((e = sn_optimize(s->g, s->opts.opt_level, sn_exec_fold))) goto fail;

@@ -1,0 +1,128 @@
+"""Bad models and bad inputs get clear errors naming what is wrong and where, never a crash: each
+case runs `sinter run` and checks the exit status (1), that no signal killed it, and that the
+message names the node / value / op at fault.
+
+Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
+folder (default ./build)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper as h
+
+BUILD = os.environ.get("SINTER_BUILD", "build")
+SINTER = os.path.join(BUILD, "sinter")
+
+
+def model(nodes, inputs, outputs, inits=(), opset=17, ir=8, check=False):
+    g = h.make_graph(nodes, "bad", inputs, outputs, list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], ir_version=ir)
+    if check:
+        onnx.checker.check_model(m)
+    return m.SerializeToString()
+
+
+X = h.make_tensor_value_info("x", T.FLOAT, [2, 3])
+Y = h.make_tensor_value_info("y", T.FLOAT, [2, 3])
+
+
+def cases():
+    ok_relu = model([h.make_node("Relu", ["x"], ["y"], name="act")], [X], [Y])
+    yield "unknown op", model([h.make_node("Frobnicate", ["x"], ["y"], name="frob")], [X], [Y]), \
+        ["Frobnicate", "frob"]
+    yield "unsupported opset", model([h.make_node("Relu", ["x"], ["y"], name="act")], [X], [Y], opset=99), \
+        ["opset 99"]
+    yield "unknown domain", model([h.make_node("Relu", ["x"], ["y"], name="act", domain="com.example")], [X], [Y]), \
+        ["com.example"]
+    yield "cycle", model([h.make_node("Relu", ["z"], ["w"], name="a"), h.make_node("Relu", ["w"], ["z"], name="b"),
+                          h.make_node("Add", ["x", "z"], ["y"], name="c")], [X], [Y]), ["cycle"]
+    yield "missing value", model([h.make_node("Add", ["x", "nowhere"], ["y"], name="adder")], [X], [Y]), \
+        ["nowhere", "adder"]
+    yield "shapes that do not broadcast", model(
+        [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y],
+        [h.make_tensor("b", T.FLOAT, [4, 5], np.zeros(20, np.float32))]), ["adder", "[2,3]", "[4,5]"]
+    yield "conv channel mismatch", model(
+        [h.make_node("Conv", ["img", "w"], ["out"], name="conv1")],
+        [h.make_tensor_value_info("img", T.FLOAT, [1, 3, 8, 8])], [h.make_tensor_value_info("out", T.FLOAT, None)],
+        [h.make_tensor("w", T.FLOAT, [4, 2, 3, 3], np.zeros(72, np.float32))]), ["conv1", "Conv"]
+    yield "truncated file", ok_relu[: len(ok_relu) // 2], ["malformed protobuf"]
+    yield "random bytes", bytes(np.random.default_rng(1).integers(0, 256, 4096, dtype=np.uint8)), []
+    yield "empty file", b"", []
+    short = h.make_tensor("b", T.FLOAT, [2, 3], np.zeros(6, np.float32).tobytes(), raw=True)
+    short.raw_data = short.raw_data[:12]
+    yield "initializer too short", model(
+        [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y], [short]), ["'b'"]
+    yield "external data outside the folder", model(
+        [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y],
+        [external("b", "../../etc/passwd")]), ["b", ".."]
+    yield "external data absolute path", model(
+        [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y],
+        [external("b", "/etc/passwd")]), ["b"]
+
+
+def external(name, location):
+    t = h.make_tensor(name, T.FLOAT, [2, 3], np.zeros(6, np.float32).tobytes(), raw=True)
+    t.ClearField("raw_data")
+    t.data_location = T.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", location
+    return t
+
+
+def input_cases(tmp):
+    """Wrong input names, dtypes and shapes on a good model."""
+    path = os.path.join(tmp, "good.onnx")
+    with open(path, "wb") as f:
+        f.write(model([h.make_node("Relu", ["x"], ["y"], name="act")], [X], [Y]))
+    bad = {
+        "wrong input name": ("z", np.zeros((2, 3), np.float32), ["'z'", "'x'"]),
+        "wrong input dtype": ("x", np.zeros((2, 3), np.int32), ["int32", "float32"]),
+        "wrong input shape": ("x", np.zeros((2, 4), np.float32), ["[2,4]", "[2,3]"]),
+    }
+    for label, (name, arr, want) in bad.items():
+        npy = os.path.join(tmp, label.replace(" ", "_") + ".npy")
+        np.save(npy, arr)
+        yield label, [SINTER, "run", path, "--input", f"{name}={npy}"], want
+
+
+def main():
+    passed = failed = 0
+
+    def check(label, argv, want):
+        nonlocal passed, failed
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        msg = (r.stdout + r.stderr).strip().replace("\n", " ")
+        problems = []
+        if r.returncode < 0:
+            problems.append(f"killed by signal {-r.returncode}")
+        elif r.returncode != 1:
+            problems.append(f"exit status {r.returncode}, expected 1")
+        for w in want:
+            if w not in msg:
+                problems.append(f"message lacks {w!r}")
+        if problems:
+            failed += 1
+            print(f"FAIL {label}: {'; '.join(problems)}: {msg[:300]}")
+        else:
+            passed += 1
+            print(f"PASS {label}: {msg[:160]}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sub = os.path.join(tmp, "models")
+        os.makedirs(sub)
+        for i, (label, data, want) in enumerate(cases()):
+            path = os.path.join(sub, f"case{i}.onnx")
+            with open(path, "wb") as f:
+                f.write(data)
+            check(label, [SINTER, "run", path], want)
+        for label, argv, want in input_cases(tmp):
+            check(label, argv, want)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
