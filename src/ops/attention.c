@@ -6,7 +6,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/ref/gemm_ref.h"
+#include "kernels/gemm.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 #include "runtime/threadpool.h"
 
@@ -36,7 +37,7 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
     const float *k = j->k + b * j->Sk * j->H + h * j->dh;
     const float *v = j->v + b * j->Sk * j->H + h * j->dh;
     float *o = j->out + b * j->Sq * j->H + h * j->dh;
-    sn_sgemm_ref(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->H, k, j->H, 0.f, S, j->Sk, ws);
+    sn_sgemm(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->H, k, j->H, 0.f, S, j->Sk, ws);
     for (int64_t i = 0; i < j->Sq; i++) {
       float *row = S + i * j->Sk;
       if (j->mask) {
@@ -45,15 +46,10 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
       }
       float mx = -INFINITY;
       for (int64_t t = 0; t < j->Sk; t++) mx = row[t] > mx ? row[t] : mx;
-      double sum = 0;
-      for (int64_t t = 0; t < j->Sk; t++) {
-        row[t] = expf(row[t] - mx);
-        sum += row[t];
-      }
-      float inv = (float)(1.0 / sum);
+      float inv = 1.f / sn_vexp_shift_sum(row, row, j->Sk, mx);
       for (int64_t t = 0; t < j->Sk; t++) row[t] *= inv;
     }
-    sn_sgemm_ref(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->H, 0.f, o, j->H, ws);
+    sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->H, 0.f, o, j->H, ws);
   }
 }
 
@@ -106,7 +102,7 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   j.chunks = sn_threadpool_size(tp);
   j.per_chunk = (size_t)(Sq * Sk);
   j.scores = sn_kernel_scratch(c, sizeof(float) * j.per_chunk * (size_t)j.chunks);
-  j.ws_bytes = (sn_gemm_ref_workspace(SINTER_FLOAT) + 63) / 64 * 64;
+  j.ws_bytes = (sn_sgemm_workspace() + 63) / 64 * 64;
   j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.chunks);
   if (!j.scores || !j.ws) return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "no memory for attention scores");
   sn_parallel_for(tp, n, attn_range, &j);

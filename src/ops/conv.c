@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/im2col_ref.h"
 #include "kernels/ref/nn_util.h"
@@ -431,7 +432,7 @@ static int64_t col_block(int64_t rows, int64_t total) {
     j.nblk = (O + blk - 1) / blk;                                                                              \
     j.tasks = s->N * s->G * j.nblk;                                                                            \
     j.nw = nw < j.tasks ? nw : (int)j.tasks;                                                                   \
-    j.ws_bytes = (T)0.5 == 0 ? 64 : (sn_gemm_ref_workspace(sizeof(T) == 8 ? SINTER_DOUBLE : SINTER_FLOAT) + 63) & ~(size_t)63; \
+    j.ws_bytes = (T)0.5 == 0 ? 64 : ((sizeof(T) == 8 ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace()) + 63) & ~(size_t)63; \
     j.col_bytes = j.direct ? 64 : (sizeof(T) * (size_t)(j.rows * blk) + 63) & ~(size_t)63;                     \
     j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);                                                    \
     j.col = sn_kernel_scratch(c, j.col_bytes * (size_t)j.nw);                                                  \
@@ -471,7 +472,7 @@ static int64_t col_block(int64_t rows, int64_t total) {
     return NULL;                                                                                               \
   }
 
-DEFINE_CONV(f32, float, sn_sgemm_ref)
+DEFINE_CONV(f32, float, sn_sgemm)
 DEFINE_CONV(f64, double, sn_dgemm_ref)
 DEFINE_CONVT(f32, float, sn_nn_sgemm)
 DEFINE_CONVT(f64, double, sn_nn_dgemm)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
@@ -163,7 +164,7 @@ static void mm_worker(void *p, int w) {
       sn_dgemm_ref(false, false, j->M, j->N, j->K, 1, (const double *)j->a + j->aoff[i] * j->asz, j->K,
                    (const double *)j->b + j->boff[i] * j->bsz, j->N, 0, (double *)j->y + i * j->ysz, j->N, ws);
     else
-      sn_sgemm_ref(false, false, j->M, j->N, j->K, 1, (const float *)j->a + j->aoff[i] * j->asz, j->K,
+      sn_sgemm(false, false, j->M, j->N, j->K, 1, (const float *)j->a + j->aoff[i] * j->asz, j->K,
                    (const float *)j->b + j->boff[i] * j->bsz, j->N, 0, (float *)j->y + i * j->ysz, j->N, ws);
   }
 }
@@ -214,7 +215,7 @@ static sn_error *matmul_run(sn_kernel_ctx *c) {
     int nw = sn_nn_workers(c, 2.0 * (double)nbatch * (double)M * (double)N * (double)K);
     if (nbatch >= nw && nw > 1) { /* whole matrices per worker */
       j.nw = nw;
-      j.ws_bytes = (sn_gemm_ref_workspace(dbl ? SINTER_DOUBLE : SINTER_FLOAT) + 63) & ~(size_t)63;
+      j.ws_bytes = ((dbl ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace()) + 63) & ~(size_t)63;
       j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
       if (!j.ws) return SN_ERR_OOM();
       sn_nn_run(c, nw, mm_worker, &j);

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "ops/op.h"
 
@@ -96,7 +97,7 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_T float
 #define SN_RNN_SFX(name) name##_f32
 #define SN_RNN_M(fn) fn##f
-#define SN_RNN_GEMM sn_sgemm_ref
+#define SN_RNN_GEMM sn_sgemm
 #include "ops/rnn.c"
 #undef SN_RNN_T
 #undef SN_RNN_SFX
@@ -412,7 +413,7 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
   int64_t work_n = s.seq * s.batch * G * H + s.batch * G * H + 4 * s.batch * H + G * H + H;
   void *work = sn_kernel_scratch(c, (size_t)work_n * es + 64);
   if (!work) return SN_ERR_OOM();
-  s.gemm_ws = sn_kernel_scratch(c, sn_gemm_ref_workspace(dbl ? SINTER_DOUBLE : SINTER_FLOAT));
+  s.gemm_ws = sn_kernel_scratch(c, dbl ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace());
 
   for (int d = 0; d < nd; d++) {
     bool reverse = p->direction == 1 || d == 1;

@@ -1,5 +1,6 @@
 /* dtype staging for float16/bfloat16 kernels and sliding-window geometry for conv and pooling. */
 #include "kernels/ref/nn_util.h"
+#include "kernels/gemm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -143,12 +144,12 @@ static void gemm_worker(void *p, int w) {
     sn_dgemm_ref(j->ta, j->tb, M, N, j->K, j->alpha, (const double *)A, j->lda, (const double *)B, j->ldb, j->beta,
                  (double *)C, j->ldc, ws);
   else
-    sn_sgemm_ref(j->ta, j->tb, M, N, j->K, (float)j->alpha, (const float *)A, j->lda, (const float *)B, j->ldb,
+    sn_sgemm(j->ta, j->tb, M, N, j->K, (float)j->alpha, (const float *)A, j->lda, (const float *)B, j->ldb,
                  (float)j->beta, (float *)C, j->ldc, ws);
 }
 
 static size_t ws_bytes(bool dbl) {
-  return (sn_gemm_ref_workspace(dbl ? SINTER_DOUBLE : SINTER_FLOAT) + 63) & ~(size_t)63;
+  return ((dbl ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace()) + 63) & ~(size_t)63;
 }
 
 void *sn_nn_gemm_workspace(sn_kernel_ctx *c, bool dbl) {

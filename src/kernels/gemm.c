@@ -1,0 +1,43 @@
+/* Run-time dispatch of the float32 GEMM to the best implementation the CPU (and SINTER_ISA) allow. */
+#include "kernels/gemm.h"
+
+#include "kernels/ref/gemm_ref.h"
+#include "runtime/cpu.h"
+
+typedef void (*sn_sgemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
+                            int64_t, float, float *, int64_t, void *);
+
+/* Chosen per call from sn_cpu_isa(), which is read once from the CPU but honours the cap of the
+ * calling thread (a session's ISA option) and SINTER_ISA; the check is a thread-local load. */
+static sn_sgemm_fn pick(const char **name) {
+  sn_isa isa = sn_cpu_isa();
+  if (isa >= SN_ISA_AVX512) {
+    *name = sn_sgemm_avx512_name;
+    return sn_sgemm_avx512;
+  }
+  if (isa >= SN_ISA_AVX2) {
+    *name = sn_sgemm_avx2_name;
+    return sn_sgemm_avx2;
+  }
+  *name = "f32_gemm_4x16_ref";
+  return sn_sgemm_ref;
+}
+
+size_t sn_sgemm_workspace(void) {
+  size_t w = sn_gemm_ref_workspace(SINTER_FLOAT);
+  if (sn_sgemm_avx512_workspace() > w) w = sn_sgemm_avx512_workspace();
+  if (sn_sgemm_avx2_workspace() > w) w = sn_sgemm_avx2_workspace();
+  return w;
+}
+
+void sn_sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
+  const char *name;
+  pick(&name)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+}
+
+const char *sn_sgemm_kernel_name(void) {
+  const char *name;
+  pick(&name);
+  return name;
+}
