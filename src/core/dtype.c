@@ -197,7 +197,11 @@ double sn_load_f64(sn_dtype dt, const void *base, int64_t i) {
     case SINTER_FLOAT8E5M2FNUZ: return sn_f8_to_f32(dt, ((const uint8_t *)base)[i]);
     case SINTER_FLOAT4E2M1: return sn_f4e2m1_to_f32(((const uint8_t *)base)[i]);
     case SINTER_UINT64: return (double)((const uint64_t *)base)[i];
-    default: return (double)sn_load_i64(dt, base, i);
+    case SINTER_COMPLEX64: return ((const float *)base)[2 * i]; /* the real part */
+    case SINTER_COMPLEX128: return ((const double *)base)[2 * i];
+    default:
+      if (sn_dt(dt)->is_int || dt == SINTER_BOOL) return (double)sn_load_i64(dt, base, i);
+      return 0; /* strings and undefined types have no numeric value */
   }
 }
 
@@ -214,7 +218,11 @@ void sn_store_f64(sn_dtype dt, void *base, int64_t i, double v) {
     case SINTER_FLOAT4E2M1: ((uint8_t *)base)[i] = sn_f32_to_f4e2m1((float)v); return;
     case SINTER_BOOL: ((uint8_t *)base)[i] = v != 0; return;
     case SINTER_UINT64: ((uint64_t *)base)[i] = (uint64_t)v; return;
-    default: sn_store_i64(dt, base, i, (int64_t)v); return;
+    case SINTER_COMPLEX64: ((float *)base)[2 * i] = (float)v; ((float *)base)[2 * i + 1] = 0; return;
+    case SINTER_COMPLEX128: ((double *)base)[2 * i] = v; ((double *)base)[2 * i + 1] = 0; return;
+    default:
+      if (sn_dt(dt)->is_int) sn_store_i64(dt, base, i, v != v ? 0 : v >= 9.2233720368547758e18 ? INT64_MAX : v <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)v);
+      return; /* strings and undefined types: nothing to store */
   }
 }
 
@@ -231,7 +239,15 @@ int64_t sn_load_i64(sn_dtype dt, const void *base, int64_t i) {
     case SINTER_INT64: return ((const int64_t *)base)[i];
     case SINTER_UINT32: return ((const uint32_t *)base)[i];
     case SINTER_UINT64: return (int64_t)((const uint64_t *)base)[i];
-    default: return (int64_t)sn_load_f64(dt, base, i);
+    default: {
+      if (!sn_dt(dt)->is_float && dt != SINTER_COMPLEX64 && dt != SINTER_COMPLEX128) return 0;
+      double v = sn_load_f64(dt, base, i);
+      /* saturate instead of the undefined out-of-range conversion */
+      if (!(v == v)) return 0;
+      if (v >= 9.2233720368547758e18) return INT64_MAX;
+      if (v <= -9.2233720368547758e18) return INT64_MIN;
+      return (int64_t)v;
+    }
   }
 }
 
@@ -248,6 +264,8 @@ void sn_store_i64(sn_dtype dt, void *base, int64_t i, int64_t v) {
     case SINTER_INT64: ((int64_t *)base)[i] = v; return;
     case SINTER_UINT32: ((uint32_t *)base)[i] = (uint32_t)v; return;
     case SINTER_UINT64: ((uint64_t *)base)[i] = (uint64_t)v; return;
-    default: sn_store_f64(dt, base, i, (double)v); return;
+    default:
+      if (sn_dt(dt)->is_float || dt == SINTER_COMPLEX64 || dt == SINTER_COMPLEX128) sn_store_f64(dt, base, i, (double)v);
+      return;
   }
 }

@@ -85,10 +85,11 @@ static int64_t known_elems(const sn_tensor *t) {
 }
 
 sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const sn_infer_opts *opts) {
-  const sn_type *in_t[64];
-  const sn_tensor *in_d[64];
+  const sn_type *in_t[64] = {0};
+  const sn_tensor *in_d[64] = {0};
   sn_type *out_t[64];
-  sn_tensor *out_d[64];
+  sn_tensor *out_d[64] = {0};
+  sn_type discard[64]; /* absent or missing outputs: shape functions may write here harmlessly */
   char desc[512];
   for (int ni = 0; ni < g->n_nodes; ni++) {
     sn_node *n = &g->nodes[ni];
@@ -99,6 +100,10 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
       return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: op not resolved", sn_node_desc(n, desc, sizeof desc));
     bool all_known = true;
     int64_t elems = 0;
+    for (int i = n->n_in; i < 64; i++) { /* past the node's inputs: NULL, as absent */
+      in_t[i] = NULL;
+      in_d[i] = NULL;
+    }
     for (int i = 0; i < n->n_in; i++) {
       int v = n->in[i];
       in_t[i] = v >= 0 ? &types[v] : NULL;
@@ -106,10 +111,12 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
       if (v >= 0 && !in_d[i]) all_known = false;
       elems += known_elems(in_d[i]);
     }
-    for (int o = 0; o < n->n_out; o++) {
-      int v = n->out[o];
-      out_t[o] = v >= 0 ? &types[v] : NULL;
-      if (v >= 0) sn_type_set_unknown(&types[v], 0);
+    if (n->n_out == 0 && n->op->infer)
+      return sn_errorf(SINTER_ERR_INVALID_MODEL, "%s has no outputs", sn_node_desc(n, desc, sizeof desc));
+    for (int o = 0; o < 64; o++) {
+      int v = o < n->n_out ? n->out[o] : -1;
+      out_t[o] = v >= 0 ? &types[v] : &discard[o];
+      sn_type_set_unknown(out_t[o], 0);
       out_d[o] = NULL;
     }
     sn_infer_ctx c = {g, n, n->opset, n->n_in, in_t, in_d, n->n_out, out_t, out_d};
@@ -120,7 +127,7 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
     for (int o = 0; o < n->n_out; o++) {
       have_data |= out_d[o] != NULL;
       /* never materialize a large constant (ConstantOfShape, Expand, Tile, Pad of tiny inputs) */
-      if (out_t[o] && out_t[o]->rank >= 0) {
+      if (n->out[o] >= 0 && out_t[o]->rank >= 0) {
         int64_t cnt = 1;
         for (int d = 0; d < out_t[o]->rank && cnt >= 0; d++)
           cnt = out_t[o]->dims[d].v < 0 ? -1 : (cnt > opts->fold_limit ? cnt : cnt * out_t[o]->dims[d].v);
@@ -136,6 +143,7 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
         return sn_error_wrap(e, "evaluating %s on constant inputs", sn_node_desc(n, desc, sizeof desc));
       }
     }
+    for (int o = n->n_out; o < 64; o++) sn_tensor_free(out_d[o]); /* values for outputs the node lacks */
     for (int o = 0; o < n->n_out; o++) {
       int v = n->out[o];
       if (v < 0) {

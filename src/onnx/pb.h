@@ -10,9 +10,6 @@
 /* Wire types. Groups (3, 4) are rejected. */
 enum { SN_PB_VARINT = 0, SN_PB_I64 = 1, SN_PB_LEN = 2, SN_PB_I32 = 5 };
 
-/* Nesting limit for messages inside messages (graphs inside attributes inside nodes ...). */
-#define SN_PB_MAX_DEPTH 64
-
 /* Result codes of the reader (negative = error). */
 typedef enum sn_pb_status {
   SN_PB_OK = 0,

@@ -285,7 +285,8 @@ sn_error *sn_onnx_write_bytes(const sn_model *m, uint8_t **out, size_t *len) {
   *len = 0;
   if (!m->graph) return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "model has no graph");
   buf b = {0}, sub = {0};
-  f_int(&b, 1, m->ir_version > 0 ? m->ir_version : 8);
+  /* initializers are written apart from the inputs, which IR 4 introduced */
+  f_int(&b, 1, m->ir_version >= 4 ? m->ir_version : 4);
   f_str(&b, 2, "sinter");
   f_str(&b, 3, SINTER_VERSION);
   if (m->domain && *m->domain) f_str(&b, 4, m->domain);

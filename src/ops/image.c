@@ -241,7 +241,8 @@ static sn_error *gs_infer(sn_infer_ctx *c) {
     return sn_infer_error(c, "X must be 4-D (N, C, H, W) at opset %d, got rank %d", c->opset, X->rank);
   if (X->rank >= 0 && G->rank >= 0 && G->rank != X->rank)
     return sn_infer_error(c, "grid must have rank %d (as X), got %d", X->rank, G->rank);
-  if (G->rank >= 0 && G->dims[G->rank - 1].v >= 0 && G->dims[G->rank - 1].v != G->rank - 2)
+  if (G->rank == 0) return sn_infer_error(c, "grid must have rank >= 3");
+  if (G->rank > 0 && G->dims[G->rank - 1].v >= 0 && G->dims[G->rank - 1].v != G->rank - 2)
     return sn_infer_error(c, "grid's last dim must be %d (spatial rank), got %lld", G->rank - 2,
                           (long long)G->dims[G->rank - 1].v);
   sn_type *Y = tout(c, 0);

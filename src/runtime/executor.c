@@ -75,9 +75,11 @@ void sn_frame_bind(sn_frame *f, int v, const sn_tensor *t) {
 static sn_error *run_steps(sn_frame *f) {
   const sn_graph *g = f->g;
   char desc[512];
-  const sn_tensor *in[64];
+  const sn_tensor *in[64] = {0}; /* entries past a node's inputs stay NULL, as absent inputs */
   for (int i = 0; i < g->n_nodes; i++) {
     const sn_node *n = &g->nodes[i];
+    if (n->n_in > 64)
+      return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s has more than 64 inputs", sn_node_desc(n, desc, sizeof desc));
     for (int k = 0; k < n->n_in && k < 64; k++) {
       int v = n->in[k];
       in[k] = v >= 0 ? f->vals[v] : NULL;
@@ -94,6 +96,7 @@ static sn_error *run_steps(sn_frame *f) {
       f->step_ns[i] = sn_now_ns() - t0;
     }
     for (int s = 0; s < SN_SCRATCH_BLOCKS; s++) f->scratch_used[s] = 0;
+    for (int k = 0; k < n->n_in; k++) in[k] = NULL;
     if (e) {
       if (!strstr(e->msg, "node '")) e = sn_error_wrap(e, "%s", sn_node_desc(n, desc, sizeof desc));
       return e;

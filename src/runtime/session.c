@@ -115,6 +115,20 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   }
   sn_infer_opts io = {true, sn_exec_fold, NULL, SN_FOLD_LIMIT_LOAD};
   if ((e = check_opsets(m, path))) goto fail;
+  /* IR < 4 lists every weight as a graph input with an initializer of the same name: treat those as
+   * the initializers they are, so callers see (and must feed) only the real inputs and the passes
+   * can fold them */
+  {
+    int w = 0;
+    for (int k = 0; k < s->g->n_inputs; k++) {
+      sn_value *v = &s->g->values[s->g->inputs[k]];
+      if (v->data)
+        v->role = SN_VAL_INITIALIZER;
+      else
+        s->g->inputs[w++] = s->g->inputs[k];
+    }
+    s->g->n_inputs = w;
+  }
   if ((e = check_graph_outputs(s->g, path))) goto fail;
   if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
   if ((e = sn_optimize(s->g, s->opts.opt_level, sn_exec_fold))) goto fail;

@@ -1164,6 +1164,123 @@ static void test_sparse(void) {
   free(m.p);
 }
 
+/* attribute kinds not covered above: strings, tensors, type protos, sparse tensor, untyped (old IR) */
+static void test_attrs(void) {
+  int64_t d2[1] = {2};
+  float v[2] = {1, 2};
+  buf a_strs = {0}, a_ts = {0}, a_tp = {0}, a_sp = {0}, a_old = {0}, a_s = {0}, a_fl = {0};
+  f_str(&a_strs, 1, "strs");
+  f_int(&a_strs, 20, 8);
+  f_str(&a_strs, 9, "a");
+  f_bytes(&a_strs, 9, "b\0c", 3);
+  f_str(&a_ts, 1, "ts");
+  f_int(&a_ts, 20, 9);
+  buf t1 = tensor_raw(NULL, 1, 1, d2, v, 8), t2 = tensor_raw(NULL, 1, 1, d2, v, 8);
+  f_msg(&a_ts, 10, &t1);
+  f_msg(&a_ts, 10, &t2);
+  f_str(&a_tp, 1, "tps");
+  f_int(&a_tp, 20, 14);
+  { /* seq(tensor(float)[2]) and optional(tensor(int64)) */
+    buf vi = value_info("unused", 1, 1, d2, NULL);
+    /* reuse value_info's TypeProto: field 2 of the ValueInfoProto */
+    sn_pb r = sn_pb_init(vi.p, vi.p, vi.n);
+    sn_pb_field f;
+    while (sn_pb_next(&r, &f) > 0)
+      if (f.num == 2) {
+        buf seq = {0}, tp = {0};
+        f_bytes(&seq, 1, f.data, f.len);
+        f_msg(&tp, 4, &seq);
+        f_msg(&a_tp, 15, &tp);
+      }
+    free(vi.p);
+    buf tt = {0}, opt = {0}, tp2 = {0}, inner = {0};
+    f_int(&tt, 1, SINTER_INT64);
+    f_msg(&inner, 1, &tt);
+    f_msg(&opt, 1, &inner);
+    f_msg(&tp2, 9, &opt);
+    f_msg(&a_tp, 15, &tp2);
+  }
+  { /* sparse tensor [2,2] with one value at linear index 3 */
+    buf sp = {0}, sv = {0}, si = {0};
+    int64_t one[1] = {1}, idx[1] = {3};
+    float val = 9;
+    sv = tensor_raw(NULL, 1, 1, one, &val, 4);
+    si = tensor_raw(NULL, SINTER_INT64, 1, one, idx, 8);
+    f_msg(&sp, 1, &sv);
+    f_msg(&sp, 2, &si);
+    f_int(&sp, 3, 2);
+    f_int(&sp, 3, 2);
+    f_str(&a_sp, 1, "sparse_value");
+    f_int(&a_sp, 20, 11);
+    f_msg(&a_sp, 22, &sp);
+  }
+  f_str(&a_old, 1, "old"); /* no type field: inferred from the value present */
+  f_int(&a_old, 8, 4);
+  f_int(&a_old, 8, 5);
+  f_str(&a_s, 1, "mode");
+  f_int(&a_s, 20, 3);
+  f_str(&a_s, 4, "linear");
+  f_str(&a_fl, 1, "scales");
+  f_int(&a_fl, 20, 6);
+  float fl[3] = {0.5f, 1, 2};
+  f_bytes(&a_fl, 7, fl, sizeof fl);
+  buf *attrs[] = {&a_strs, &a_ts, &a_tp, &a_sp, &a_old, &a_s, &a_fl, NULL};
+  const char *outs[] = {"y", NULL};
+  buf g = {0}, n = node("Constant", "k", NULL, outs, attrs);
+  f_msg(&g, 1, &n);
+  buf m = model(8, &g, NULL);
+  sn_model *mo = load(&m, NULL, NULL);
+  CHECK(mo != NULL);
+  if (mo) {
+    const sn_node *nd = &mo->graph->nodes[0];
+    const sn_attr *a = sn_node_attr(nd, "strs");
+    CHECK(a && a->type == SN_ATTR_STRINGS && a->n == 2 && !strcmp(a->strings[0], "a") && a->string_lens[1] == 3 &&
+          a->strings[1][2] == 'c');
+    a = sn_node_attr(nd, "ts");
+    CHECK(a && a->type == SN_ATTR_TENSORS && a->n == 2 && ((float *)a->tensors[1]->data)[1] == 2);
+    a = sn_node_attr(nd, "tps");
+    CHECK(a && a->type == SN_ATTR_TYPE_PROTOS && a->n == 2);
+    if (a && a->n == 2) {
+      CHECK(a->types[0].kind == SN_KIND_SEQUENCE && a->types[0].dtype == SINTER_FLOAT && a->types[0].rank == 1 &&
+            a->types[0].dims[0].v == 2);
+      CHECK(a->types[1].kind == SN_KIND_OPTIONAL && a->types[1].elem_kind == SN_KIND_TENSOR &&
+            a->types[1].dtype == SINTER_INT64 && a->types[1].rank == -1);
+    }
+    a = sn_node_attr(nd, "sparse_value");
+    CHECK(a && a->type == SN_ATTR_SPARSE_TENSOR && a->t && a->t->count == 4 && ((float *)a->t->data)[3] == 9);
+    const int64_t *iv;
+    CHECK(sn_attr_ints(nd, "old", &iv) == 2 && iv[1] == 5);
+    CHECK(!strcmp(sn_attr_str(nd, "mode", ""), "linear"));
+    const float *fv;
+    CHECK(sn_attr_floats(nd, "scales", &fv) == 3 && fv[0] == 0.5f);
+    sn_model_free(mo);
+  }
+  free(m.p);
+  /* ref_attr_name outside a function */
+  buf r = attr_ref("alpha", "beta", 1);
+  buf *rattrs[] = {&r, NULL};
+  const char *xs[] = {"x", NULL};
+  g = (buf){0};
+  n = node("LeakyRelu", "lr", xs, outs, rattrs);
+  f_msg(&g, 1, &n);
+  buf xi = value_info("x", 1, 1, d2, NULL);
+  f_msg(&g, 11, &xi);
+  m = model(8, &g, NULL);
+  EXPECT_ERROR(&m, NULL, "node 'lr' (LeakyRelu): attribute 'alpha' refers to 'beta' (ref_attr_name) outside a function");
+  free(m.p);
+  /* map-typed graph input is not supported */
+  g = (buf){0};
+  buf vi = {0}, tp = {0}, mp = {0};
+  f_str(&vi, 1, "m");
+  f_int(&mp, 1, SINTER_STRING);
+  f_msg(&tp, 5, &mp);
+  f_msg(&vi, 2, &tp);
+  f_msg(&g, 11, &vi);
+  m = model(8, &g, NULL);
+  EXPECT_ERROR(&m, NULL, "input 'm' is a map, which is not supported");
+  free(m.p);
+}
+
 /* ---- real files (optional arguments) ---------------------------------------------------------------- */
 
 static int load_paths(int argc, char **argv) {
@@ -1203,6 +1320,7 @@ int main(int argc, char **argv) {
   test_external();
   test_functions();
   test_sparse();
+  test_attrs();
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
