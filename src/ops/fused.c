@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 
 typedef enum { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH, ACT_HSIGMOID, ACT_HSWISH, ACT_CLIP, ACT_GELU,
@@ -145,7 +146,11 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
     const float *rv = r->data;
     for (int64_t i = 0; i < n; i++) d[i] += rv[i];
   }
-  if (p->act != ACT_NONE)
+  sn_vmath_fn vf = p->act == ACT_SIGMOID ? sn_vsigmoid : p->act == ACT_TANH ? sn_vtanh : p->act == ACT_GELU ? sn_vgelu
+                   : p->act == ACT_GELU_TANH ? sn_vgelu_tanh : p->act == ACT_SILU ? sn_vsilu : NULL;
+  if (vf)
+    vf(d, d, n);
+  else if (p->act != ACT_NONE)
     for (int64_t i = 0; i < n; i++) d[i] = act_apply(p, d[i]);
   return NULL;
 }

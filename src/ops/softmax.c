@@ -6,7 +6,7 @@
 
 #include "core/alloc.h"
 #include "kernels/ref/nn_util.h"
-#include "kernels/ref/vmath_ref.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 
 enum { SM_SOFTMAX, SM_LOGSOFTMAX, SM_HARDMAX };
@@ -132,7 +132,7 @@ static double expsumonly_f64(const double *x, int64_t n, double shift) {
   return s;
 }
 
-DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum_f32, sn_vexp_shift_sumonly_f32)
+DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum, sn_vexp_shift_sumonly)
 DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64)
 
 /* rows (outer slices) split over workers */

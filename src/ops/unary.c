@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "kernels/ref/elementwise_ref.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 
 typedef enum uop {
@@ -262,6 +263,15 @@ static bool isinf_sel(double x, const un_params *p) { return isinf(x) && (x > 0 
 
 /* The unary loop for every op but Clip; false when the type is not supported. */
 static bool un_loop(int op, sn_dtype dt, const void *pin, void *pout, int64_t cnt, const un_params *p) {
+  if (dt == SINTER_FLOAT) { /* contiguous float32: the vector kernels */
+    sn_vmath_fn vf = op == U_EXP ? sn_vexp : op == U_LOG ? sn_vlog : op == U_SIGMOID ? sn_vsigmoid
+                     : op == U_TANH ? sn_vtanh : op == U_ERF ? sn_verf
+                     : op == U_GELU ? (p->gelu_tanh ? sn_vgelu_tanh : sn_vgelu) : NULL;
+    if (vf) {
+      vf(pin, pout, cnt);
+      return true;
+    }
+  }
   switch (op) {
     NUMERIC(U_ABS, abs)
     NUMERIC(U_NEG, neg)

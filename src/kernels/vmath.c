@@ -1,0 +1,117 @@
+/* Vector math dispatch (AVX-512 > AVX2+FMA > portable C calling libm per element) and exp-sum helpers. */
+#include "kernels/vmath.h"
+
+#include <math.h>
+#include <stddef.h>
+
+/* ---- portable kernels: libm per element, with the same conventions as the SIMD ones ------------ */
+
+static void c_exp(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+static void c_log(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]);
+}
+static void c_tanh(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+}
+/* x * sigmoid(v), relative-accurate for v of either sign; x = -inf gives -0 */
+static inline float c_xsig(float x, float v) {
+  if (x == -INFINITY) return -0.0f;
+  float e = expf(-fabsf(v));
+  return x * (v >= 0 ? 1.0f : e) / (1.0f + e);
+}
+static void c_sigmoid(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float e = expf(-fabsf(x[i]));
+    y[i] = (x[i] >= 0 ? 1.0f : e) / (1.0f + e);
+  }
+}
+static void c_erf(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = erff(x[i]);
+}
+static void c_gelu(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    y[i] = v == -INFINITY ? -0.0f : 0.5f * v * erfcf(-v * 0.70710678118654752f);
+  }
+}
+static void c_gelu_tanh(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    float u = 0.7978845608028654f * (v + 0.044715f * v * v * v);
+    y[i] = c_xsig(v, u + u);
+  }
+}
+static void c_silu(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = c_xsig(x[i], x[i]);
+}
+
+static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu};
+
+const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
+  const sn_cpu *c = sn_cpu_info();
+  switch (isa) {
+    case SN_ISA_AVX512: return c->avx2 && c->fma && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq ? &sn_vmath_avx512 : NULL;
+    case SN_ISA_AVX2: return c->avx2 && c->fma ? &sn_vmath_avx2 : NULL;
+    default: return &portable;
+  }
+}
+
+/* sn_cpu_isa() is an atomic load plus the thread's cap, cheap enough to read per call */
+static inline const sn_vmath_kernels *kernels(void) {
+  switch (sn_cpu_isa()) {
+    case SN_ISA_AVX512: return &sn_vmath_avx512;
+    case SN_ISA_AVX2: return &sn_vmath_avx2;
+    default: return &portable;
+  }
+}
+
+void sn_vexp(const float *x, float *y, int64_t n) { kernels()->exp(x, y, n); }
+void sn_vlog(const float *x, float *y, int64_t n) { kernels()->log(x, y, n); }
+void sn_vtanh(const float *x, float *y, int64_t n) { kernels()->tanh(x, y, n); }
+void sn_vsigmoid(const float *x, float *y, int64_t n) { kernels()->sigmoid(x, y, n); }
+void sn_verf(const float *x, float *y, int64_t n) { kernels()->erf(x, y, n); }
+void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
+void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
+void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
+
+/* ---- exp(x - shift) with the sum, in chunks -------------------------------------------------------- */
+
+enum { CHUNK = 256 };
+
+/* sum in 8 partial lanes (vectorizable, and closer to the exact sum than one running total) */
+static float sum8(const float *v, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int u = 0; u < 8; u++) acc[u] += v[i + u];
+  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+  for (; i < n; i++) s += v[i];
+  return s;
+}
+
+float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift) {
+  const sn_vmath_kernels *k = kernels();
+  float s = 0;
+  for (int64_t i = 0; i < n; i += CHUNK) {
+    int64_t m = n - i < CHUNK ? n - i : CHUNK;
+    for (int64_t j = 0; j < m; j++) y[i + j] = x[i + j] - shift;
+    k->exp(y + i, y + i, m);
+    s += sum8(y + i, m);
+  }
+  return s;
+}
+
+float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift) {
+  const sn_vmath_kernels *k = kernels();
+  float buf[CHUNK];
+  float s = 0;
+  for (int64_t i = 0; i < n; i += CHUNK) {
+    int64_t m = n - i < CHUNK ? n - i : CHUNK;
+    for (int64_t j = 0; j < m; j++) buf[j] = x[i + j] - shift;
+    k->exp(buf, buf, m);
+    s += sum8(buf, m);
+  }
+  return s;
+}

@@ -1,0 +1,55 @@
+/* Vectorized float32 math over arrays (exp, log, tanh, sigmoid, erf, GELU, SiLU), dispatched by ISA. */
+#ifndef SN_VMATH_H
+#define SN_VMATH_H
+
+#include <stdint.h>
+
+#include "runtime/cpu.h"
+
+/* y[i] = f(x[i]) for i < n; y may equal x (in place), otherwise the arrays must not overlap.
+ * The ISA is the best sn_cpu_isa() allows (AVX-512 > AVX2+FMA > portable C calling libm), looked
+ * up per call (an atomic load), so SINTER_ISA and per-session caps apply.
+ *
+ * Error bounds, asserted by tests/unit/test_vmath.c over every 97th float32 bit pattern plus
+ * special values, against double-precision libm; "ulp" is the float32 spacing at the exact result
+ * (2^-149 for denormal results). An element passes when it is within the ulp bound OR within the
+ * absolute bound:
+ *   sn_vexp        3 ulp                       (overflow to +inf past 88.7228, underflow through
+ *                                               denormals to +0 below -103.97, as expf)
+ *   sn_vlog        3 ulp                       (log(0) = -inf, log(x<0) = NaN, log(+inf) = +inf)
+ *   sn_vsigmoid    4 ulp                       (relative also for tiny results: exp(x)/(1+exp(x)))
+ *   sn_vtanh       4 ulp or 1e-6 absolute
+ *   sn_verf        4 ulp or 1e-6 absolute
+ *   sn_vgelu       4 ulp or 1e-6 absolute      0.5*x*(1+erf(x/sqrt 2)), via erfc for x < 0
+ *   sn_vgelu_tanh  4 ulp or 1e-6 absolute      0.5*x*(1+tanh(0.79788456*(x+0.044715*x^3)))
+ *   sn_vsilu       4 ulp or 1e-6 absolute      x*sigmoid(x)
+ * NaN in gives NaN out; +-inf give the limits (gelu, gelu_tanh, silu of -inf are -0, not NaN);
+ * signed zeros are kept by the odd functions. The measured maxima are printed by test_vmath. */
+void sn_vexp(const float *x, float *y, int64_t n);
+void sn_vlog(const float *x, float *y, int64_t n);
+void sn_vtanh(const float *x, float *y, int64_t n);
+void sn_vsigmoid(const float *x, float *y, int64_t n);
+void sn_verf(const float *x, float *y, int64_t n);
+void sn_vgelu(const float *x, float *y, int64_t n);
+void sn_vgelu_tanh(const float *x, float *y, int64_t n);
+void sn_vsilu(const float *x, float *y, int64_t n);
+
+/* y[i] = exp(x[i] - shift) (y may equal x); returns the float sum of the results. */
+float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift);
+/* The same sum without storing the results. */
+float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift);
+
+/* One ISA's kernels, for tests and benchmarks. */
+typedef void (*sn_vmath_fn)(const float *x, float *y, int64_t n);
+typedef struct sn_vmath_kernels {
+  sn_vmath_fn exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, silu;
+} sn_vmath_kernels;
+
+/* The kernels for isa, or NULL when this CPU and OS cannot run them (SINTER_ISA is not applied). */
+const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa);
+
+/* Defined in src/kernels/x86/vmath_avx2.c and vmath_avx512.c; call only where the CPU has the ISA. */
+extern const sn_vmath_kernels sn_vmath_avx2;
+extern const sn_vmath_kernels sn_vmath_avx512;
+
+#endif

@@ -1,0 +1,66 @@
+/* AVX2+FMA float32 vector math (exp, log, tanh, sigmoid, erf, GELU, SiLU), 8 lanes; bodies in vmath_simd.h. */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/vmath.h"
+
+#define VF __m256
+#define VI __m256i
+#define VM __m256
+#define F1(c) _mm256_set1_ps(c)
+#define I1(c) _mm256_set1_epi32(c)
+#define ADD _mm256_add_ps
+#define SUB _mm256_sub_ps
+#define MUL _mm256_mul_ps
+#define DIV _mm256_div_ps
+#define FMA _mm256_fmadd_ps
+#define MINF _mm256_min_ps
+#define MAXF _mm256_max_ps
+#define ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define CVTI _mm256_cvtps_epi32
+#define CVTF _mm256_cvtepi32_ps
+#define ADDI _mm256_add_epi32
+#define SUBI _mm256_sub_epi32
+#define SRAI _mm256_srai_epi32
+#define SRLI _mm256_srli_epi32
+#define SLLI _mm256_slli_epi32
+#define ANDI _mm256_and_si256
+#define ORI _mm256_or_si256
+#define CASTF _mm256_castsi256_ps
+#define CASTI _mm256_castps_si256
+#define ANDF _mm256_and_ps
+#define ORF _mm256_or_ps
+#define XORF _mm256_xor_ps
+#define CMPLT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define CMPGT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
+#define CMPGE(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
+#define CMPEQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
+#define CMPUNORD(a, b) _mm256_cmp_ps(a, b, _CMP_UNORD_Q)
+#define SEL(m, a, b) _mm256_blendv_ps(b, a, m)
+
+#include "kernels/x86/vmath_simd.h"
+
+/* whole vectors, then the tail through a zero-padded buffer */
+#define LOOP(NAME, FN)                                                                             \
+  static void NAME(const float *x, float *y, int64_t n) {                                          \
+    int64_t i = 0;                                                                                 \
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, FN(_mm256_loadu_ps(x + i)));                \
+    if (i < n) {                                                                                   \
+      float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                     \
+      memcpy(buf, x + i, (size_t)(n - i) * sizeof *buf);                                           \
+      _mm256_storeu_ps(buf, FN(_mm256_loadu_ps(buf)));                                             \
+      memcpy(y + i, buf, (size_t)(n - i) * sizeof *buf);                                           \
+    }                                                                                              \
+  }
+
+LOOP(vexp, v_exp)
+LOOP(vlog, v_log)
+LOOP(vtanh, v_tanh)
+LOOP(vsigmoid, v_sigmoid)
+LOOP(verf, v_erf)
+LOOP(vgelu, v_gelu)
+LOOP(vgelu_tanh, v_gelu_tanh)
+LOOP(vsilu, v_silu)
+
+const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu};

@@ -1,0 +1,63 @@
+/* AVX-512 float32 vector math (exp, log, tanh, sigmoid, erf, GELU, SiLU), 16 lanes; bodies in vmath_simd.h. */
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "kernels/vmath.h"
+
+#define VF __m512
+#define VI __m512i
+#define VM __mmask16
+#define F1(c) _mm512_set1_ps(c)
+#define I1(c) _mm512_set1_epi32(c)
+#define ADD _mm512_add_ps
+#define SUB _mm512_sub_ps
+#define MUL _mm512_mul_ps
+#define DIV _mm512_div_ps
+#define FMA _mm512_fmadd_ps
+#define MINF _mm512_min_ps
+#define MAXF _mm512_max_ps
+#define ROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define CVTI _mm512_cvtps_epi32
+#define CVTF _mm512_cvtepi32_ps
+#define ADDI _mm512_add_epi32
+#define SUBI _mm512_sub_epi32
+#define SRAI _mm512_srai_epi32
+#define SRLI _mm512_srli_epi32
+#define SLLI _mm512_slli_epi32
+#define ANDI _mm512_and_si512
+#define ORI _mm512_or_si512
+#define CASTF _mm512_castsi512_ps
+#define CASTI _mm512_castps_si512
+#define ANDF _mm512_and_ps
+#define ORF _mm512_or_ps
+#define XORF _mm512_xor_ps
+#define CMPLT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)
+#define CMPGT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
+#define CMPGE(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
+#define CMPEQ(a, b) _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ)
+#define CMPUNORD(a, b) _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q)
+#define SEL(m, a, b) _mm512_mask_blend_ps(m, b, a)
+
+#include "kernels/x86/vmath_simd.h"
+
+/* whole vectors, then the tail under a lane mask */
+#define LOOP(NAME, FN)                                                                             \
+  static void NAME(const float *x, float *y, int64_t n) {                                          \
+    int64_t i = 0;                                                                                 \
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, FN(_mm512_loadu_ps(x + i)));              \
+    if (i < n) {                                                                                   \
+      __mmask16 m = (__mmask16)((1u << (unsigned)(n - i)) - 1u);                                   \
+      _mm512_mask_storeu_ps(y + i, m, FN(_mm512_maskz_loadu_ps(m, x + i)));                        \
+    }                                                                                              \
+  }
+
+LOOP(vexp, v_exp)
+LOOP(vlog, v_log)
+LOOP(vtanh, v_tanh)
+LOOP(vsigmoid, v_sigmoid)
+LOOP(verf, v_erf)
+LOOP(vgelu, v_gelu)
+LOOP(vgelu_tanh, v_gelu_tanh)
+LOOP(vsilu, v_silu)
+
+const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu};

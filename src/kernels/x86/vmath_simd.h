@@ -1,0 +1,164 @@
+/* The vector math bodies shared by vmath_avx2.c and vmath_avx512.c, written over per-ISA macros. */
+/* The including file defines: VF (float vector), VI (int32 vector), VM (compare mask), F1/I1 (broadcast),
+ * ADD SUB MUL DIV FMA(a,b,c)=a*b+c, MINF/MAXF (x86 semantics: the second operand when either is NaN),
+ * ROUND (to nearest), CVTI (float->int32), CVTF (int32->float), ADDI SUBI SRAI SRLI SLLI ANDI ORI,
+ * CASTF/CASTI (bit casts), ANDF ORF XORF, CMPLT CMPGT CMPGE CMPEQ CMPUNORD, SEL(m,a,b) = m ? a : b. */
+#ifndef SN_VMATH_SIMD_H
+#define SN_VMATH_SIMD_H
+
+#include <math.h>
+
+#define V_SIGN CASTF(I1(INT32_MIN))
+
+/* exp: n = round(x/ln2), r = x - n*ln2 (two-part ln2), degree-6 polynomial, times 2^n applied as
+ * 2^(n/2) * 2^(n - n/2) so that results overflow to inf and underflow through denormals correctly. */
+static inline VF v_exp(VF x) {
+  VF xc = MINF(F1(89.0f), MAXF(F1(-104.0f), x)); /* NaN stays NaN */
+  VF n = ROUND(MUL(xc, F1(1.44269504088896341f)));
+  VF r = FMA(n, F1(-0.693359375f), xc);
+  r = FMA(n, F1(2.12194440e-4f), r);
+  VF p = F1(1.9875691500e-4f);
+  p = FMA(p, r, F1(1.3981999507e-3f));
+  p = FMA(p, r, F1(8.3334519073e-3f));
+  p = FMA(p, r, F1(4.1665795894e-2f));
+  p = FMA(p, r, F1(1.6666665459e-1f));
+  p = FMA(p, r, F1(5.0000001201e-1f));
+  p = ADD(FMA(p, MUL(r, r), r), F1(1.0f));
+  VI ni = CVTI(n);
+  VI n1 = SRAI(ni, 1);
+  VI n2 = SUBI(ni, n1);
+  VF s1 = CASTF(SLLI(ADDI(n1, I1(127)), 23));
+  VF s2 = CASTF(SLLI(ADDI(n2, I1(127)), 23));
+  return MUL(MUL(p, s1), s2);
+}
+
+/* log: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 + f^3 P(f), plus e*ln2. */
+static inline VF v_log(VF x) {
+  VM sub = CMPLT(x, F1(1.17549435e-38f));
+  VF xs = SEL(sub, MUL(x, F1(8388608.0f)), x);
+  VF e = SEL(sub, F1(-23.0f), F1(0.0f));
+  VI bits = CASTI(xs);
+  e = ADD(e, CVTF(SUBI(SRLI(bits, 23), I1(127))));
+  VF m = CASTF(ORI(ANDI(bits, I1(0x007fffff)), I1(0x3f800000)));
+  VM big = CMPGT(m, F1(1.41421356f));
+  m = SEL(big, MUL(m, F1(0.5f)), m);
+  e = ADD(e, SEL(big, F1(1.0f), F1(0.0f)));
+  VF f = SUB(m, F1(1.0f));
+  VF z = MUL(f, f);
+  VF p = F1(7.0376836292e-2f);
+  p = FMA(p, f, F1(-1.1514610310e-1f));
+  p = FMA(p, f, F1(1.1676998740e-1f));
+  p = FMA(p, f, F1(-1.2420140846e-1f));
+  p = FMA(p, f, F1(1.4249322787e-1f));
+  p = FMA(p, f, F1(-1.6668057665e-1f));
+  p = FMA(p, f, F1(2.0000714765e-1f));
+  p = FMA(p, f, F1(-2.4999993993e-1f));
+  p = FMA(p, f, F1(3.3333331174e-1f));
+  VF y = MUL(MUL(p, f), z);
+  y = FMA(e, F1(-2.12194440e-4f), y);
+  y = FMA(z, F1(-0.5f), y);
+  VF r = ADD(f, y);
+  r = FMA(e, F1(0.693359375f), r);
+  r = SEL(CMPEQ(x, F1(INFINITY)), x, r);
+  r = SEL(CMPEQ(x, F1(0.0f)), F1(-INFINITY), r);
+  r = SEL(CMPLT(x, F1(0.0f)), F1(NAN), r);
+  return SEL(CMPUNORD(x, x), x, r);
+}
+
+/* tanh: odd polynomial below |x| = 0.625, else sign(x) * (1 - 2/(exp(2|x|) + 1)). */
+static inline VF v_tanh(VF x) {
+  VF sign = ANDF(x, V_SIGN);
+  VF a = XORF(x, sign);
+  VF z = MUL(x, x);
+  VF p = F1(-5.70498872745e-3f);
+  p = FMA(p, z, F1(2.06390887954e-2f));
+  p = FMA(p, z, F1(-5.37397155531e-2f));
+  p = FMA(p, z, F1(1.33314422036e-1f));
+  p = FMA(p, z, F1(-3.33332819422e-1f));
+  VF ts = FMA(MUL(p, z), x, x);
+  VF e = v_exp(ADD(a, a));
+  VF tb = ORF(SUB(F1(1.0f), DIV(F1(2.0f), ADD(e, F1(1.0f)))), sign);
+  return SEL(CMPLT(a, F1(0.625f)), ts, tb); /* NaN: tb is NaN */
+}
+
+/* sigmoid(v) as num/den: e = exp(-|v|), num = v >= 0 ? 1 : e, den = 1 + e (relative accuracy both ways). */
+static inline void v_sigmoid_parts(VF v, VF *num, VF *den) {
+  VF e = v_exp(ORF(v, V_SIGN));
+  *num = SEL(CMPGE(v, F1(0.0f)), F1(1.0f), e);
+  *den = ADD(F1(1.0f), e);
+}
+
+static inline VF v_sigmoid(VF x) {
+  VF num, den;
+  v_sigmoid_parts(x, &num, &den);
+  return DIV(num, den);
+}
+
+static inline VF v_silu(VF x) {
+  VF num, den;
+  v_sigmoid_parts(x, &num, &den);
+  VF y = DIV(MUL(x, num), den);
+  return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
+}
+
+/* erf of a = |z| in two parts: es = erf(a) for a < 0.921875 (a * P(a^2), degree 6), and
+ * ec = erfc(a) = exp(Q(a - 2.4609375)) for a in [0.921875, 4] (degree 9, least squares), 0 above. */
+static inline void v_erf_parts(VF a, VF *es, VF *ec) {
+  VF z = MUL(a, a);
+  VF p = F1(8.392696327e-05f);
+  p = FMA(p, z, F1(-8.148506167e-04f));
+  p = FMA(p, z, F1(5.201591644e-03f));
+  p = FMA(p, z, F1(-2.685964666e-02f));
+  p = FMA(p, z, F1(1.128370017e-01f));
+  p = FMA(p, z, F1(-3.761263490e-01f));
+  p = FMA(p, z, F1(1.128379226e+00f));
+  *es = MUL(a, p);
+  VF u = SUB(MINF(a, F1(4.0f)), F1(2.4609375f));
+  VF q = F1(-3.990489006e-08f);
+  q = FMA(q, u, F1(1.613101858e-06f));
+  q = FMA(q, u, F1(-1.360056376e-05f));
+  q = FMA(q, u, F1(8.110696217e-05f));
+  q = FMA(q, u, F1(-4.390957474e-04f));
+  q = FMA(q, u, F1(2.249013400e-03f));
+  q = FMA(q, u, F1(-1.120307669e-02f));
+  q = FMA(q, u, F1(-9.426010847e-01f));
+  q = FMA(q, u, F1(-5.278989315e+00f));
+  q = FMA(q, u, F1(-7.599165916e+00f));
+  *ec = SEL(CMPGT(a, F1(4.0f)), F1(0.0f), v_exp(q));
+}
+
+static inline VF v_erf(VF x) {
+  VF sign = ANDF(x, V_SIGN);
+  VF a = XORF(x, sign);
+  VF es, ec;
+  v_erf_parts(a, &es, &ec);
+  VF r = SEL(CMPLT(a, F1(0.921875f)), es, SUB(F1(1.0f), ec));
+  r = ORF(r, sign);
+  return SEL(CMPUNORD(x, x), x, r);
+}
+
+/* gelu = 0.5 * x * t with t = 1 + erf(x/sqrt 2): 1 +- es for small |x|, else 2 - ec (x > 0) or ec (x < 0). */
+static inline VF v_gelu(VF x) {
+  VF z = MUL(x, F1(0.70710678118654752f));
+  VF neg = ANDF(z, V_SIGN);
+  VF a = XORF(z, neg);
+  VF es, ec;
+  v_erf_parts(a, &es, &ec);
+  VM xneg = CMPLT(x, F1(0.0f));
+  VF ts = ADD(F1(1.0f), XORF(es, neg));
+  VF tb = SEL(xneg, ec, SUB(F1(2.0f), ec));
+  VF t = SEL(CMPLT(a, F1(0.921875f)), ts, tb);
+  VF y = MUL(MUL(F1(0.5f), x), t);
+  return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
+}
+
+/* gelu_tanh = x * sigmoid(2u), u = 0.79788456 * (x + 0.044715 x^3), since 1 + tanh(u) = 2 sigmoid(2u). */
+static inline VF v_gelu_tanh(VF x) {
+  VF u = MUL(F1(0.7978845608028654f), FMA(MUL(F1(0.044715f), x), MUL(x, x), x));
+  VF num, den;
+  v_sigmoid_parts(ADD(u, u), &num, &den);
+  VF y = DIV(MUL(x, num), den);
+  return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
+}
+
+#endif

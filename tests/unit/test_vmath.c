@@ -1,0 +1,299 @@
+/* Error bounds of the vector math kernels (every ISA the CPU has) against double-precision libm. */
+#include <float.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels/vmath.h"
+
+/* every STRIDE-th float32 bit pattern (a sanitizer build takes a coarser sweep: it runs ~10x slower) */
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_STRIDE 997u
+#else
+#define DEFAULT_STRIDE 97u
+#endif
+
+static int passed, failed;
+
+static void expect(int ok, const char *what) {
+  if (ok)
+    passed++;
+  else {
+    failed++;
+    printf("FAIL: %s\n", what);
+  }
+}
+
+/* ---- double-precision references --------------------------------------------------------------- */
+
+static double r_exp(double x) { return exp(x); }
+static double r_log(double x) { return log(x); }
+static double r_tanh(double x) { return tanh(x); }
+static double r_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double r_erf(double x) { return erf(x); }
+static double r_gelu(double x) { return x == -INFINITY ? 0.0 : 0.5 * x * erfc(-x * 0.70710678118654752440); }
+static double r_gelu_tanh(double x) {
+  if (x == -INFINITY) return 0.0;
+  double u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  return x / (1.0 + exp(-2.0 * u));
+}
+static double r_silu(double x) { return x == -INFINITY ? 0.0 : x / (1.0 + exp(-x)); }
+
+/* The bounds stated in vmath.h: an element passes within ulp_tol ulp OR within abs_tol absolute. */
+typedef struct {
+  const char *name;
+  size_t slot; /* offset of the function in sn_vmath_kernels */
+  double (*ref)(double);
+  double ulp_tol, abs_tol;
+} fn_case;
+
+#define SLOT(f) offsetof(sn_vmath_kernels, f)
+static const fn_case cases[] = {
+    {"exp", SLOT(exp), r_exp, 3, 0},
+    {"log", SLOT(log), r_log, 3, 0},
+    {"sigmoid", SLOT(sigmoid), r_sigmoid, 4, 0},
+    {"tanh", SLOT(tanh), r_tanh, 4, 1e-6},
+    {"erf", SLOT(erf), r_erf, 4, 1e-6},
+    {"gelu", SLOT(gelu), r_gelu, 4, 1e-6},
+    {"gelu_tanh", SLOT(gelu_tanh), r_gelu_tanh, 4, 1e-6},
+    {"silu", SLOT(silu), r_silu, 4, 1e-6},
+};
+#define NCASES (sizeof cases / sizeof *cases)
+
+static sn_vmath_fn get_fn(const sn_vmath_kernels *k, size_t slot) {
+  sn_vmath_fn f;
+  memcpy(&f, (const char *)k + slot, sizeof f);
+  return f;
+}
+
+/* ---- comparison ---------------------------------------------------------------------------------- */
+
+static double ulp_of(double v) {
+  double a = fabs(v);
+  if (a < FLT_MIN) return ldexp(1.0, -149);
+  if (a >= FLT_MAX) return ldexp(1.0, 104);
+  int e;
+  frexp((double)(float)a, &e); /* the float spacing where the rounded result lies */
+  return ldexp(1.0, e - 24);
+}
+
+typedef struct {
+  double max_ulp, max_abs;
+  float worst_x, worst_y;
+  double worst_ref;
+  long long fails, n;
+} stats;
+
+/* false where the result misses the bound */
+static int compare(const fn_case *c, float x, float y, double ref, stats *s) {
+  s->n++;
+  int ok;
+  double ulps = 0, err = 0;
+  if (isnan(ref)) {
+    ok = isnan(y);
+    if (!ok) ulps = err = INFINITY;
+  } else if (isnan(y)) {
+    ok = 0;
+    ulps = err = INFINITY;
+  } else if (isinf(y) || isinf((float)ref)) {
+    ok = y == (float)ref;
+    if (!ok) ulps = err = INFINITY;
+  } else {
+    err = fabs((double)y - ref);
+    ulps = err / ulp_of(ref);
+    ok = ulps <= c->ulp_tol || err <= c->abs_tol;
+  }
+  if (ulps > s->max_ulp) {
+    s->max_ulp = ulps;
+    s->worst_x = x;
+    s->worst_y = y;
+    s->worst_ref = ref;
+  }
+  if (err > s->max_abs) s->max_abs = err;
+  if (!ok) {
+    if (s->fails < 5)
+      printf("  %s(%a = %.9g) = %.9g, expected %.17g (%.3g ulp)\n", c->name, (double)x, (double)x, (double)y, ref, ulps);
+    s->fails++;
+  }
+  return ok;
+}
+
+static float from_bits(uint32_t b) {
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+static uint32_t to_bits(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+/* special values and function-specific edges; each edge also brings its 16 neighbours either side */
+static int specials(float *out) {
+  static const float edges[] = {0.0f, FLT_MIN, FLT_MAX, 1.0f, 88.7228317f, 88.3762626f, -87.3365448f, -103.972076f,
+                                -103.278931f, 89.0f, -104.0f, 0.625f, 0.921875f, 3.9192059f, 4.0f, 5.6568542f,
+                                0.70710678f, 1.41421356f, 2.0f, 0.5f, 9.01f, 16.0f, 44.36f};
+  static const uint32_t bits[] = {0x7fc00000u, 0xffc00000u, 0x7f800001u, 0x7f800000u, 0xff800000u, 0x00000001u,
+                                  0x80000001u, 0x007fffffu, 0x807fffffu, 0x00400000u, 0x80000000u};
+  int n = 0;
+  for (size_t i = 0; i < sizeof bits / sizeof *bits; i++) out[n++] = from_bits(bits[i]);
+  for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+    for (int sgn = 0; sgn < 2; sgn++) {
+      uint32_t b = to_bits(sgn ? -edges[i] : edges[i]);
+      for (int d = -16; d <= 16; d++) {
+        uint32_t v = b + (uint32_t)d;
+        if ((b & 0x7fffffffu) < 16 && d < 0) continue;
+        float f = from_bits(v);
+        if (!isnan(f)) out[n++] = f;
+      }
+    }
+  return n;
+}
+
+enum { BATCH = 1 << 16 };
+
+/* Sweep every case over the specials and every stride-th bit pattern, for each ISA's kernels. */
+static void sweep(const sn_vmath_kernels *const *ks, const char *const *names, int nk, uint32_t stride) {
+  float *x = malloc(BATCH * sizeof *x), *y = malloc(BATCH * sizeof *y);
+  double *ref = malloc(BATCH * sizeof *ref);
+  float *sp = malloc(4096 * sizeof *sp);
+  int nsp = specials(sp);
+  for (size_t ci = 0; ci < NCASES; ci++) {
+    const fn_case *c = &cases[ci];
+    stats st[3];
+    memset(st, 0, sizeof st);
+    uint64_t next = 0;
+    int first = 1;
+    for (;;) {
+      int m = 0;
+      if (first) {
+        memcpy(x, sp, (size_t)nsp * sizeof *x);
+        m = nsp;
+        first = 0;
+      } else {
+        while (m < BATCH && next < (1ull << 32)) {
+          x[m++] = from_bits((uint32_t)next);
+          next += stride;
+        }
+        if (!m) break;
+      }
+      for (int i = 0; i < m; i++) ref[i] = c->ref((double)x[i]);
+      for (int k = 0; k < nk; k++) {
+        get_fn(ks[k], c->slot)(x, y, m);
+        for (int i = 0; i < m; i++) compare(c, x[i], y[i], ref[i], &st[k]);
+      }
+    }
+    for (int k = 0; k < nk; k++) {
+      char what[256];
+      snprintf(what, sizeof what, "%s/%s within %g ulp or %g absolute", names[k], c->name, c->ulp_tol, c->abs_tol);
+      printf("%-7s %-10s %lld points: max %.3f ulp (x=%.9g: %.9g vs %.12g), max abs %.3g, %lld over bound\n",
+             names[k], c->name, st[k].n, st[k].max_ulp, (double)st[k].worst_x, (double)st[k].worst_y, st[k].worst_ref,
+             st[k].max_abs, st[k].fails);
+      expect(st[k].fails == 0, what);
+    }
+  }
+  free(x);
+  free(y);
+  free(ref);
+  free(sp);
+}
+
+/* Every length up to 40, in place and out of place, matches the long-array result bit for bit and
+ * writes nothing past n. */
+static void tails(const sn_vmath_kernels *k, const char *name) {
+  float in[48], full[48], a[48], b[48];
+  for (int i = 0; i < 48; i++) in[i] = (float)(i - 20) * 0.37f;
+  for (size_t ci = 0; ci < NCASES; ci++) {
+    sn_vmath_fn f = get_fn(k, cases[ci].slot);
+    f(in, full, 48);
+    int ok = 1;
+    for (int n = 0; n <= 40; n++) {
+      for (int i = 0; i < 48; i++) a[i] = b[i] = -7.0f;
+      memcpy(b, in, (size_t)n * sizeof *b);
+      f(in, a, n);
+      f(b, b, n);
+      for (int i = 0; i < 48; i++) {
+        float want = i < n ? full[i] : -7.0f;
+        if (memcmp(&a[i], &want, 4) || (i < n ? memcmp(&b[i], &want, 4) : b[i] != -7.0f)) ok = 0;
+      }
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%s/%s: tails and in-place", name, cases[ci].name);
+    expect(ok, what);
+  }
+}
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* elements per second over 1M floats in [-10, 10] (best of 5) */
+static void bench(const sn_vmath_kernels *k, const char *name) {
+  enum { N = 1 << 20 };
+  float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+  for (int i = 0; i < N; i++) x[i] = -10.0f + 20.0f * (float)i / (float)N;
+  const char *which[] = {"exp", "tanh", "erf", "sigmoid", "gelu"};
+  size_t slots[] = {SLOT(exp), SLOT(tanh), SLOT(erf), SLOT(sigmoid), SLOT(gelu)};
+  printf("%-7s", name);
+  for (int w = 0; w < 5; w++) {
+    sn_vmath_fn f = get_fn(k, slots[w]);
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+      double t0 = now();
+      f(x, y, N);
+      double t = now() - t0;
+      if (t < best) best = t;
+    }
+    printf("  %s %.3g/s", which[w], N / best);
+  }
+  printf("\n");
+  free(x);
+  free(y);
+}
+
+int main(int argc, char **argv) {
+  uint32_t stride = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : DEFAULT_STRIDE;
+  if (!stride) stride = DEFAULT_STRIDE;
+  const sn_isa isas[] = {SN_ISA_SCALAR, SN_ISA_AVX2, SN_ISA_AVX512};
+  const sn_vmath_kernels *ks[3];
+  const char *names[3];
+  int nk = 0;
+  for (int i = 0; i < 3; i++) {
+    const sn_vmath_kernels *k = sn_vmath_kernels_for(isas[i]);
+    if (!k) {
+      printf("note: this CPU has no %s; its kernels are not tested\n", sn_isa_name(isas[i]));
+      continue;
+    }
+    ks[nk] = k;
+    names[nk++] = sn_isa_name(isas[i]);
+  }
+  printf("sweep: every %u-th float32 bit pattern plus special values\n", stride);
+  sweep(ks, names, nk, stride);
+  for (int k = 0; k < nk; k++) tails(ks[k], names[k]);
+
+  /* the dispatched entry points run the kernels of sn_cpu_isa() */
+  float x[5] = {-2.5f, -0.0f, 0.3f, 1.0f, 60.0f}, a[5], b[5];
+  const sn_vmath_kernels *cur = sn_vmath_kernels_for(sn_cpu_isa());
+  sn_vexp(x, a, 5);
+  cur->exp(x, b, 5);
+  expect(!memcmp(a, b, sizeof a), "sn_vexp dispatches to sn_cpu_isa()'s kernels");
+  sn_vgelu(x, a, 5);
+  cur->gelu(x, b, 5);
+  expect(!memcmp(a, b, sizeof a), "sn_vgelu dispatches to sn_cpu_isa()'s kernels");
+  float s = sn_vexp_shift_sum(x, a, 5, 60.0f), s2 = sn_vexp_shift_sumonly(x, 5, 60.0f);
+  double want = 0;
+  for (int i = 0; i < 5; i++) want += exp((double)x[i] - 60.0);
+  expect(fabs(s - want) <= 1e-6 * want && s == s2 && a[4] == 1.0f, "sn_vexp_shift_sum / sumonly");
+
+  if (!getenv("SN_VMATH_NO_BENCH"))
+    for (int k = 0; k < nk; k++) bench(ks[k], names[k]);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
