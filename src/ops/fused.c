@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "kernels/vmath.h"
 #include "ops/op.h"
+#include "runtime/threadpool.h"
 
 typedef enum { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH, ACT_HSIGMOID, ACT_HSWISH, ACT_CLIP, ACT_GELU,
                ACT_GELU_TANH, ACT_SILU } act_kind;
@@ -96,20 +97,65 @@ static sn_error *fused_infer(sn_infer_ctx *c) {
   return p->base->infer(&b);
 }
 
-static inline float act_apply(const fused_params *p, float x) {
-  switch (p->act) {
-    case ACT_RELU: return x > 0 ? x : 0;
-    case ACT_LEAKY: return x >= 0 ? x : p->alpha * x;
-    case ACT_SIGMOID: return 1.f / (1.f + expf(-x));
-    case ACT_TANH: return tanhf(x);
-    case ACT_HSIGMOID: return fmaxf(0.f, fminf(1.f, p->alpha * x + p->beta));
-    case ACT_HSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    case ACT_CLIP: return fminf(fmaxf(x, p->alpha), p->beta);
-    case ACT_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case ACT_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case ACT_SILU: return x / (1.f + expf(-x));
-    default: return x;
+typedef struct epi_job {
+  const fused_params *p;
+  float *d;
+  const float *bias; /* [cols], or NULL */
+  int64_t cols;
+  const float *res; /* like d, or NULL */
+  int64_t n, chunk;
+} epi_job;
+
+/* The epilogue over elements [b, e): add bias and residual, then the activation, in one pass for
+ * the piecewise-linear activations (loops the compiler vectorizes) and through the vector math
+ * kernels for the transcendental ones. */
+static void epi_span(const epi_job *j, int64_t b, int64_t e) {
+  const fused_params *p = j->p;
+  float *d = j->d;
+  if (j->bias) {
+    int64_t col = b % j->cols;
+    for (int64_t i = b; i < e;) {
+      int64_t run = j->cols - col < e - i ? j->cols - col : e - i;
+      const float *bv = j->bias + col;
+      for (int64_t k = 0; k < run; k++) d[i + k] += bv[k];
+      i += run;
+      col = 0;
+    }
   }
+  if (j->res) {
+    const float *r = j->res;
+    for (int64_t i = b; i < e; i++) d[i] += r[i];
+  }
+  float a = p->alpha, bt = p->beta;
+  switch (p->act) {
+    case ACT_NONE: break;
+    case ACT_RELU:
+      for (int64_t i = b; i < e; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;
+      break;
+    case ACT_CLIP:
+      for (int64_t i = b; i < e; i++) d[i] = fminf(fmaxf(d[i], a), bt);
+      break;
+    case ACT_LEAKY:
+      for (int64_t i = b; i < e; i++) d[i] = d[i] >= 0.f ? d[i] : a * d[i];
+      break;
+    case ACT_HSIGMOID:
+      for (int64_t i = b; i < e; i++) d[i] = fmaxf(0.f, fminf(1.f, a * d[i] + bt));
+      break;
+    case ACT_HSWISH:
+      for (int64_t i = b; i < e; i++) d[i] = d[i] * fmaxf(0.f, fminf(1.f, d[i] * (1.f / 6.f) + 0.5f));
+      break;
+    case ACT_SIGMOID: sn_vsigmoid(d + b, d + b, e - b); break;
+    case ACT_TANH: sn_vtanh(d + b, d + b, e - b); break;
+    case ACT_GELU: sn_vgelu(d + b, d + b, e - b); break;
+    case ACT_GELU_TANH: sn_vgelu_tanh(d + b, d + b, e - b); break;
+    case ACT_SILU: sn_vsilu(d + b, d + b, e - b); break;
+  }
+}
+
+static void epi_range(void *arg, int64_t cb, int64_t ce) {
+  const epi_job *j = arg;
+  int64_t b = cb * j->chunk, e = ce * j->chunk < j->n ? ce * j->chunk : j->n;
+  if (b < e) epi_span(j, b, e);
 }
 
 static sn_error *fused_run(sn_kernel_ctx *c) {
@@ -129,29 +175,28 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
   float *d = y->data;
   int64_t n = y->count;
   int at = p->n_base;
+  epi_job j = {p, d, NULL, 1, NULL, n, n};
   if (p->has_bias) {
     const sn_tensor *bias = c->in[at++];
-    int64_t cols = y->rank ? y->dims[y->rank - 1] : 1;
-    if (!bias || bias->dtype != SINTER_FLOAT || bias->count != cols)
+    j.cols = y->rank ? y->dims[y->rank - 1] : 1;
+    if (!bias || bias->dtype != SINTER_FLOAT || bias->count != j.cols || j.cols < 1)
       return sn_kernel_error(c, SINTER_ERR_INVALID_GRAPH, "bias does not match the output's last dimension %lld",
-                             (long long)cols);
-    const float *bv = bias->data;
-    for (int64_t i = 0; i < n; i += cols)
-      for (int64_t j = 0; j < cols; j++) d[i + j] += bv[j];
+                             (long long)j.cols);
+    j.bias = bias->data;
   }
   if (p->has_residual) {
     const sn_tensor *r = c->in[at++];
     if (!r || r->dtype != SINTER_FLOAT || r->count != n)
       return sn_kernel_error(c, SINTER_ERR_INVALID_GRAPH, "residual does not match the output shape");
-    const float *rv = r->data;
-    for (int64_t i = 0; i < n; i++) d[i] += rv[i];
+    j.res = r->data;
   }
-  sn_vmath_fn vf = p->act == ACT_SIGMOID ? sn_vsigmoid : p->act == ACT_TANH ? sn_vtanh : p->act == ACT_GELU ? sn_vgelu
-                   : p->act == ACT_GELU_TANH ? sn_vgelu_tanh : p->act == ACT_SILU ? sn_vsilu : NULL;
-  if (vf)
-    vf(d, d, n);
-  else if (p->act != ACT_NONE)
-    for (int64_t i = 0; i < n; i++) d[i] = act_apply(p, d[i]);
+  if (!j.bias && !j.res && p->act == ACT_NONE) return NULL;
+  /* chunks of at least 16K elements, spread over the pool */
+  int64_t chunks = n / 16384 + 1;
+  sn_threadpool *tp = sn_kernel_pool(c);
+  if (chunks > sn_threadpool_size(tp)) chunks = sn_threadpool_size(tp);
+  j.chunk = (n + chunks - 1) / chunks;
+  sn_parallel_for(tp, chunks, epi_range, &j);
   return NULL;
 }
 
