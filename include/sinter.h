@@ -86,7 +86,8 @@ typedef enum sinter_dtype {
   SINTER_UINT4 = 21, /* one byte per element in memory (unpacked) */
   SINTER_INT4 = 22,  /* one byte per element in memory (unpacked) */
   SINTER_FLOAT4E2M1 = 23,
-  SINTER_DTYPE_COUNT = 24
+  SINTER_FLOAT8E8M0 = 24, /* exponent only: 2^(v-127), 0xFF is NaN */
+  SINTER_DTYPE_COUNT = 25
 } sinter_dtype;
 
 SINTER_API const char *sinter_dtype_name(sinter_dtype dt); /* "float32", "int64", ... */

@@ -30,6 +30,7 @@ const sn_dtype_info sn_dtype_table[SINTER_DTYPE_COUNT] = {
     [SINTER_UINT4] = {"uint4", "uint4", 1, N, F, N},
     [SINTER_INT4] = {"int4", "int4", 1, N, F, F},
     [SINTER_FLOAT4E2M1] = {"float4e2m1", "float4e2m1", 1, F, N, F},
+    [SINTER_FLOAT8E8M0] = {"float8e8m0", "float8e8m0", 1, F, N, N},
 };
 #undef F
 #undef N
@@ -185,6 +186,28 @@ uint8_t sn_f32_to_f4e2m1(float x) {
   return (uint8_t)(best | (neg << 3));
 }
 
+float sn_e8m0_to_f32(uint8_t v) {
+  if (v == 0xFF) return NAN;
+  uint32_t u = v ? (uint32_t)v << 23 : 0x00400000u; /* 2^-127 is a float subnormal */
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+uint8_t sn_f32_to_e8m0(float f, bool saturate, int round_mode) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  uint32_t e = (u >> 23) & 0xFF, m = u & 0x7FFFFF;
+  if (e == 0xFF) return 0xFF; /* NaN and infinities */
+  bool up = false;
+  if (round_mode == SN_E8M0_ROUND_UP)
+    up = m != 0;
+  else if (round_mode == SN_E8M0_ROUND_NEAREST) /* ties away from the exponent, except for subnormals */
+    up = m > 0x400000u || (m == 0x400000u && e > 0);
+  if (up && e == 0xFE && saturate) up = false;
+  return (uint8_t)(e + (up ? 1 : 0));
+}
+
 double sn_load_f64(sn_dtype dt, const void *base, int64_t i) {
   switch (dt) {
     case SINTER_FLOAT: return ((const float *)base)[i];
@@ -196,6 +219,7 @@ double sn_load_f64(sn_dtype dt, const void *base, int64_t i) {
     case SINTER_FLOAT8E5M2:
     case SINTER_FLOAT8E5M2FNUZ: return sn_f8_to_f32(dt, ((const uint8_t *)base)[i]);
     case SINTER_FLOAT4E2M1: return sn_f4e2m1_to_f32(((const uint8_t *)base)[i]);
+    case SINTER_FLOAT8E8M0: return sn_e8m0_to_f32(((const uint8_t *)base)[i]);
     case SINTER_UINT64: return (double)((const uint64_t *)base)[i];
     case SINTER_COMPLEX64: return ((const float *)base)[2 * i]; /* the real part */
     case SINTER_COMPLEX128: return ((const double *)base)[2 * i];
@@ -216,6 +240,7 @@ void sn_store_f64(sn_dtype dt, void *base, int64_t i, double v) {
     case SINTER_FLOAT8E5M2:
     case SINTER_FLOAT8E5M2FNUZ: ((uint8_t *)base)[i] = sn_f32_to_f8(dt, (float)v, true); return;
     case SINTER_FLOAT4E2M1: ((uint8_t *)base)[i] = sn_f32_to_f4e2m1((float)v); return;
+    case SINTER_FLOAT8E8M0: ((uint8_t *)base)[i] = sn_f32_to_e8m0((float)v, true, SN_E8M0_ROUND_UP); return;
     case SINTER_BOOL: ((uint8_t *)base)[i] = v != 0; return;
     case SINTER_UINT64: ((uint64_t *)base)[i] = (uint64_t)v; return;
     case SINTER_COMPLEX64: ((float *)base)[2 * i] = (float)v; ((float *)base)[2 * i + 1] = 0; return;

@@ -38,6 +38,11 @@ float sn_f8_to_f32(sn_dtype dt, uint8_t v);
 uint8_t sn_f32_to_f8(sn_dtype dt, float f, bool saturate);
 float sn_f4e2m1_to_f32(uint8_t v);
 uint8_t sn_f32_to_f4e2m1(float f);
+/* float8e8m0 (exponent only, unsigned: 2^(v-127), 0xFF = NaN). Converting from float ignores the sign and
+ * rounds the exponent per Cast's round_mode; saturate keeps finite values from rounding up into NaN. */
+enum { SN_E8M0_ROUND_UP = 0, SN_E8M0_ROUND_DOWN = 1, SN_E8M0_ROUND_NEAREST = 2 };
+float sn_e8m0_to_f32(uint8_t v);
+uint8_t sn_f32_to_e8m0(float f, bool saturate, int round_mode);
 
 /* Generic slow-path element access, for ops where speed does not matter (Cast, folding, tests).
  * Strings are not handled here. */

@@ -17,7 +17,14 @@ typedef struct cast_params {
   sn_dtype to; /* 0 for CastLike (the second input's type) */
   bool saturate;
   bool like;
+  int round_mode; /* SN_E8M0_ROUND_*: rounding into float8e8m0 */
 } cast_params;
+
+/* How narrow float targets round: float8 saturation and the float8e8m0 round_mode. */
+typedef struct cvt_mode {
+  bool sat;
+  int round;
+} cvt_mode;
 
 static const struct {
   const char *name;
@@ -37,6 +44,15 @@ static bool castable(sn_dtype dt) {
 static sn_error *parse(const sn_node *n, cast_params *p) {
   memset(p, 0, sizeof *p);
   p->saturate = sn_attr_int(n, "saturate", 1) != 0;
+  const char *rm = sn_attr_str(n, "round_mode", "up");
+  if (!strcmp(rm, "up"))
+    p->round_mode = SN_E8M0_ROUND_UP;
+  else if (!strcmp(rm, "down"))
+    p->round_mode = SN_E8M0_ROUND_DOWN;
+  else if (!strcmp(rm, "nearest"))
+    p->round_mode = SN_E8M0_ROUND_NEAREST;
+  else
+    return sn_ew_errorf(n, SINTER_ERR_INVALID_MODEL, "round_mode must be 'up', 'down' or 'nearest', got '%s'", rm);
   if (!strcmp(n->op_type, "CastLike")) {
     p->like = true;
     if (n->n_in != 2 || n->in[0] < 0 || n->in[1] < 0)
@@ -54,8 +70,6 @@ static sn_error *parse(const sn_node *n, cast_params *p) {
   } else {
     to = a->i;
   }
-  if (to == 24)
-    return sn_ew_errorf(n, SINTER_ERR_NOT_IMPLEMENTED, "Cast to FLOAT8E8M0 (type 24) is not supported");
   if (!castable((sn_dtype)to))
     return sn_ew_errorf(n, to > 0 && to < 32 ? SINTER_ERR_NOT_IMPLEMENTED : SINTER_ERR_INVALID_MODEL,
                         "Cast to element type %lld (%s) is not supported", (long long)to,
@@ -127,7 +141,7 @@ static inline int8_t wrap_i4(int64_t v) { return (int8_t)(((v & 15) ^ 8) - 8); }
 
 /* Store n converted values from an int64 (k == K_I64 or K_U64, bit-identical for integer targets)
  * or double buffer. */
-static void store_chunk(sn_dtype dt, void *dst, int64_t off, int n, kind k, const void *buf, bool sat) {
+static void store_chunk(sn_dtype dt, void *dst, int64_t off, int n, kind k, const void *buf, cvt_mode sat) {
   const int64_t *bi = buf;
   const uint64_t *bu = buf;
   const double *bd = buf;
@@ -149,8 +163,9 @@ static void store_chunk(sn_dtype dt, void *dst, int64_t off, int n, kind k, cons
 #define CV_F64(v) (v)
 #define CV_F16(v) sn_f32_to_f16(sn_d2f_odd(v))
 #define CV_BF16(v) sn_f32_to_bf16(sn_d2f_odd(v))
-#define CV_F8(v) sn_f32_to_f8(dt, sn_d2f_odd(v), sat)
+#define CV_F8(v) sn_f32_to_f8(dt, sn_d2f_odd(v), sat.sat)
 #define CV_F4(v) sn_f32_to_f4e2m1(sn_d2f_odd(v))
+#define CV_E8M0(v) sn_f32_to_e8m0(sn_d2f_odd(v), sat.sat, sat.round)
   switch (dt) {
     case SINTER_INT8: ST_INT(int8_t);
     case SINTER_INT16: ST_INT(int16_t);
@@ -195,6 +210,7 @@ static void store_chunk(sn_dtype dt, void *dst, int64_t off, int n, kind k, cons
     case SINTER_FLOAT8E5M2:
     case SINTER_FLOAT8E5M2FNUZ: ST_FLT(uint8_t, CV_F8);
     case SINTER_FLOAT4E2M1: ST_FLT(uint8_t, CV_F4);
+    case SINTER_FLOAT8E8M0: ST_FLT(uint8_t, CV_E8M0);
     default: return;
   }
 #undef ST_INT
@@ -240,7 +256,7 @@ static bool cast_fast(sn_dtype from, sn_dtype to, const void *src, void *dst, in
 #undef PAIR
 }
 
-static void cast_numeric(sn_dtype from, sn_dtype to, const void *src, void *dst, int64_t n, bool sat) {
+static void cast_numeric(sn_dtype from, sn_dtype to, const void *src, void *dst, int64_t n, cvt_mode sat) {
   if (cast_fast(from, to, src, dst, n)) return;
   kind k = kind_of(from);
   union {
@@ -358,7 +374,7 @@ static sn_error *bad_string(const sn_node *n, const char *s, sn_dtype to) {
   return sn_ew_errorf(n, SINTER_ERR_RUNTIME, "cannot convert string '%.64s' to %s", s, sn_dtype_name(to));
 }
 
-static sn_error *from_strings(const sn_node *n, char *const *src, sn_dtype to, void *dst, int64_t cnt, bool sat) {
+static sn_error *from_strings(const sn_node *n, char *const *src, sn_dtype to, void *dst, int64_t cnt, cvt_mode sat) {
   for (int64_t i = 0; i < cnt; i++) {
     const char *s = src[i] ? src[i] : "";
     char *end;
@@ -408,7 +424,7 @@ static sn_error *from_strings(const sn_node *n, char *const *src, sn_dtype to, v
 
 /* ---- compute ------------------------------------------------------------------------------------ */
 
-static sn_error *cast_any(const sn_node *n, const sn_tensor *x, sn_dtype to, bool sat, sn_tensor *out) {
+static sn_error *cast_any(const sn_node *n, const sn_tensor *x, sn_dtype to, cvt_mode sat, sn_tensor *out) {
   sn_dtype from = x->dtype;
   int64_t cnt = x->count;
   if (!castable(from))
@@ -461,9 +477,9 @@ static sn_error *compute_cast(const sn_node *n, const void *pp, int n_in, const 
     memcpy(t, x->data, x->nbytes);
     sn_tensor view = *x;
     view.data = t;
-    return cast_any(n, &view, to, p->saturate, out);
+    return cast_any(n, &view, to, (cvt_mode){p->saturate, p->round_mode}, out);
   }
-  return cast_any(n, x, to, p->saturate, out);
+  return cast_any(n, x, to, (cvt_mode){p->saturate, p->round_mode}, out);
 }
 
 static sn_error *run_cast(sn_kernel_ctx *c) { return sn_ew_run(c, c->params, compute_cast); }
@@ -489,7 +505,7 @@ static sn_error *infer_cast(sn_infer_ctx *c) {
 
 const sn_op sn_ops_cast[] = {
     /* 1-5: `to` is a type name string; 6+: a TensorProto data type; 19+: saturate (float8);
-     * 21+: int4/uint4; 23+: float4e2m1 (24: float8e8m0, not supported) */
+     * 21+: int4/uint4; 23+: float4e2m1; 24+: float8e8m0 with round_mode */
     {"", "Cast", 1, 5, infer_cast, run_cast, prepare, free_params, 0},
     {"", "Cast", 6, 0, infer_cast, run_cast, prepare, free_params, 0},
     {"", "CastLike", 15, 0, infer_cast, run_cast, prepare, free_params, 0},
