@@ -470,6 +470,18 @@ static sn_error *compute_cast(const sn_node *n, const void *pp, int n_in, const 
   SN_TRY(sn_ew_output(o, to, x->rank, x->dims, &out));
   if (out->data == x->data && x->dtype != to && sn_dtype_size(x->dtype) != sn_dtype_size(to))
     return sn_ew_errorf(n, SINTER_ERR_RUNTIME, "internal: output aliases the input");
+  if (n->opset < 19 && x->dtype == SINTER_FLOAT && to == SINTER_BFLOAT16) {
+    /* Cast and CastLike before opset 19 narrowed float to bfloat16 by truncation, as the reference
+     * of their time did (ONNX 1.12's test data expects it); from opset 19 on it rounds to nearest
+     * even. NaN stays NaN. */
+    const uint32_t *s = x->data;
+    uint16_t *d = out->data;
+    for (int64_t i = 0; i < x->count; i++) {
+      uint32_t u = s[i];
+      d[i] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40 : u >> 16);
+    }
+    return NULL;
+  }
   if (out->data == x->data && x->dtype != to) {
     /* same element size in place: go through scratch */
     void *t = sn_ew_scratch(o, x->nbytes);
