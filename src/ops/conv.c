@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/dwconv.h"
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/im2col_ref.h"
@@ -302,7 +303,31 @@ static int64_t col_block(int64_t rows, int64_t total) {
   return b & ~(int64_t)15 ? b & ~(int64_t)15 : b;
 }
 
-#define DEFINE_CONV(SFX, T, GEMM)                                                                              \
+/* float32 2-D depthwise with channel multiplier 1: planes [t0, t1) (t = n * M + m) through the
+ * vectorized kernel; false when the shape is not one it covers */
+static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, const float *b, float *y, int64_t t0,
+                          int64_t t1) {
+  const sn_conv_geom *g = &s->geom;
+  if (g->nd != 2 || s->Mg != 1 || s->C != s->M) return false;
+  sn_dwconv2d_geom d;
+  d.in_h = g->in[0], d.in_w = g->in[1], d.k_h = g->k[0], d.k_w = g->k[1];
+  d.stride_h = g->stride[0], d.stride_w = g->stride[1], d.dil_h = g->dil[0], d.dil_w = g->dil[1];
+  d.pad_t = g->pad[0], d.pad_l = g->pad[1];
+  /* end pads that give exactly the planned output size */
+  d.pad_b = (g->out[0] - 1) * d.stride_h + d.dil_h * (d.k_h - 1) + 1 - d.in_h - d.pad_t;
+  d.pad_r = (g->out[1] - 1) * d.stride_w + d.dil_w * (d.k_w - 1) + 1 - d.in_w - d.pad_l;
+  if (sn_dwconv2d_out_h(&d) != g->out[0] || sn_dwconv2d_out_w(&d) != g->out[1]) return false;
+  const int64_t insz = d.in_h * d.in_w, outsz = g->out[0] * g->out[1];
+  for (int64_t t = t0; t < t1;) {
+    int64_t n = t / s->M, c0 = t % s->M, c1 = c0 + (t1 - t) < s->M ? c0 + (t1 - t) : s->M;
+    sn_dwconv2d_f32(&d, x + n * s->C * insz, w, b, y + n * s->M * outsz, c0, c1);
+    t += c1 - c0;
+  }
+  return true;
+}
+#define CONV_DW2D_NONE(s, x, w, b, y, t0, t1) false
+
+#define DEFINE_CONV(SFX, T, GEMM, DW2D)                                                                        \
   /* depthwise (one input channel per group): direct accumulation row by row, last dim vectorizable */      \
   static void conv_depthwise_##SFX(const conv_shape *s, const T *x, const T *w, const T *b, T *y,       \
                                           int64_t t0, int64_t t1) {                                           \
@@ -379,6 +404,7 @@ static int64_t col_block(int64_t rows, int64_t total) {
     T *col = (T *)(j->col + (size_t)wk * j->col_bytes);                                                        \
     void *ws = j->ws + (size_t)wk * j->ws_bytes;                                                               \
     if (s->Cg == 1 && (s->G > 1 || s->M == 1)) {                                                               \
+      if (DW2D(s, j->x, j->w, j->b, j->y, wk * j->tasks / j->nw, (wk + 1) * j->tasks / j->nw)) return;           \
       conv_depthwise_##SFX(s, j->x, j->w, j->b, j->y, wk * j->tasks / j->nw, (wk + 1) * j->tasks / j->nw);     \
       return;                                                                                                  \
     }                                                                                                          \
@@ -472,13 +498,13 @@ static int64_t col_block(int64_t rows, int64_t total) {
     return NULL;                                                                                               \
   }
 
-DEFINE_CONV(f32, float, sn_sgemm)
-DEFINE_CONV(f64, double, sn_dgemm_ref)
+DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32)
+DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE)
 DEFINE_CONVT(f32, float, sn_nn_sgemm)
 DEFINE_CONVT(f64, double, sn_nn_dgemm)
 #define IGEMM32(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc, ws)                                             \
   ((void)(ws), sn_igemm_ref(SINTER_INT32, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc))
-DEFINE_CONV(i32, int32_t, IGEMM32)
+DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE)
 
 static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   const conv_params *p;

@@ -127,22 +127,37 @@ static void epi_span(const epi_job *j, int64_t b, int64_t e) {
     for (int64_t i = b; i < e; i++) d[i] += r[i];
   }
   float a = p->alpha, bt = p->beta;
+  /* comparisons rather than fminf/fmaxf, which gcc will not inline (their NaN rules differ from
+   * minps/maxps) and so cannot vectorize; a NaN input stays NaN either way */
   switch (p->act) {
     case ACT_NONE: break;
     case ACT_RELU:
       for (int64_t i = b; i < e; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;
       break;
     case ACT_CLIP:
-      for (int64_t i = b; i < e; i++) d[i] = fminf(fmaxf(d[i], a), bt);
+      for (int64_t i = b; i < e; i++) {
+        float v = d[i];
+        v = v < a ? a : v;
+        d[i] = v > bt ? bt : v;
+      }
       break;
     case ACT_LEAKY:
       for (int64_t i = b; i < e; i++) d[i] = d[i] >= 0.f ? d[i] : a * d[i];
       break;
     case ACT_HSIGMOID:
-      for (int64_t i = b; i < e; i++) d[i] = fmaxf(0.f, fminf(1.f, a * d[i] + bt));
+      for (int64_t i = b; i < e; i++) {
+        float v = a * d[i] + bt;
+        v = v > 1.f ? 1.f : v;
+        d[i] = v < 0.f ? 0.f : v;
+      }
       break;
     case ACT_HSWISH:
-      for (int64_t i = b; i < e; i++) d[i] = d[i] * fmaxf(0.f, fminf(1.f, d[i] * (1.f / 6.f) + 0.5f));
+      for (int64_t i = b; i < e; i++) {
+        float v = d[i] * (1.f / 6.f) + 0.5f;
+        v = v > 1.f ? 1.f : v;
+        v = v < 0.f ? 0.f : v;
+        d[i] = d[i] * v;
+      }
       break;
     case ACT_SIGMOID: sn_vsigmoid(d + b, d + b, e - b); break;
     case ACT_TANH: sn_vtanh(d + b, d + b, e - b); break;
