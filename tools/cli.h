@@ -10,5 +10,6 @@ int cmd_bench(int argc, char **argv);    /* tools/cmd_bench.c: latency, throughp
 int cmd_compare(int argc, char **argv);  /* tools/cmd_compare.c: accuracy against reference outputs */
 int cmd_profile(int argc, char **argv);  /* tools/cmd_profile.c */
 int cmd_optimize(int argc, char **argv); /* tools/cmd_optimize.c */
+int cmd_quantize(int argc, char **argv); /* tools/cmd_quantize.c */
 
 #endif

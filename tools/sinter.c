@@ -18,6 +18,7 @@ static const struct {
     {"bench", cmd_bench, "measure latency, throughput, memory and size (onnxruntime_perf_test's fields)"},
     {"compare", cmd_compare, "check a model's outputs against reference outputs (errors, cosine, top-k)"},
     {"optimize", cmd_optimize, "optimize a model's graph and save it as ONNX"},
+    {"quantize", cmd_quantize, "quantize a float model to INT8 (dynamic or static QDQ) with an error report"},
     {"profile", cmd_profile, "time every step of a model: per node and per op type, Chrome trace"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

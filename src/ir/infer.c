@@ -128,10 +128,20 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
       have_data |= out_d[o] != NULL;
       /* never materialize a large constant (ConstantOfShape, Expand, Tile, Pad of tiny inputs) */
       if (n->out[o] >= 0 && out_t[o]->rank >= 0) {
-        int64_t cnt = 1;
-        for (int d = 0; d < out_t[o]->rank && cnt >= 0; d++)
-          cnt = out_t[o]->dims[d].v < 0 ? -1 : (cnt > opts->fold_limit ? cnt : cnt * out_t[o]->dims[d].v);
-        if (cnt > opts->fold_limit) small = false;
+        /* element count, saturating just above the limit (dims may be huge in hostile models) */
+        int64_t cnt = 1, lim = opts->fold_limit;
+        for (int d = 0; d < out_t[o]->rank && cnt >= 0; d++) {
+          int64_t dv = out_t[o]->dims[d].v;
+          if (dv < 0)
+            cnt = -1;
+          else if (dv == 0)
+            cnt = 0;
+          else if (cnt > lim || dv > lim || cnt * dv > lim)
+            cnt = cnt == 0 ? 0 : lim + 1;
+          else
+            cnt *= dv;
+        }
+        if (cnt > lim) small = false;
       }
     }
     if (!have_data && small && all_known && n->n_captures == 0 && opts->fold && !(n->op->flags & SN_OP_NO_FOLD) &&
