@@ -4,15 +4,12 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
-/* ---- shared helpers (exported ones are declared where used: shape.c, indexing.c) ------------------- */
+/* ---- shared helpers (sn_copy_strided and sn_fill_elems are declared in ops/common.h) ------------- */
 
 #define CP_MAX (2 * SN_MAX_RANK + 4)
 
-void sn_copy_strided(int rank, const int64_t *dims, void *dst, const int64_t *dst_strides, const void *src,
-                     const int64_t *src_strides, size_t es);
-void sn_fill_elems(void *dst, int64_t n, const void *elem, size_t es);
 
 static const sn_type *tin(const sn_infer_ctx *c, int i) { return i < c->n_in ? c->in[i] : NULL; }
 static const sn_tensor *cin(const sn_infer_ctx *c, int i) { return (i < c->n_in && c->in_data) ? c->in_data[i] : NULL; }
@@ -64,40 +61,6 @@ static int64_t prod64(const int64_t *d, int from, int to) {
   uint64_t p = 1;
   for (int i = from; i < to; i++) p *= (uint64_t)d[i];
   return (int64_t)p;
-}
-
-/* Normalize an axis against rank; false when out of [-rank, rank). */
-static bool norm_axis(int64_t a, int rank, int *out) {
-  if (a < -rank || a >= rank) return false;
-  *out = (int)(a < 0 ? a + rank : a);
-  return true;
-}
-
-/* Output i as a tensor of this dtype and shape. String tensors are built on the heap; the kernel
- * fills them with borrowed pointers and out_finish duplicates them and hands the tensor over. */
-static sn_error *out_alloc(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
-  if (dt == SINTER_STRING) return sn_tensor_new(dt, rank, dims, out);
-  return sn_kernel_output(c, i, dt, rank, dims, out);
-}
-
-static sn_error *out_finish(sn_kernel_ctx *c, int i, sn_tensor *t, sn_error *e) {
-  if (!t || t->dtype != SINTER_STRING) return e;
-  char **s = t->data;
-  if (e) {
-    memset(s, 0, sizeof(char *) * (size_t)t->count);
-    sn_tensor_free(t);
-    return e;
-  }
-  for (int64_t k = 0; k < t->count; k++) {
-    char *d = sn_strdup(s[k] ? s[k] : "");
-    if (!d) {
-      memset(s + k, 0, sizeof(char *) * (size_t)(t->count - k));
-      sn_tensor_free(t);
-      return SN_ERR_OOM();
-    }
-    s[k] = d;
-  }
-  return sn_kernel_set_output(c, i, t);
 }
 
 static sn_error *unsupported_kind(const sn_kernel_ctx *c, const sn_tensor *x) {
@@ -338,9 +301,9 @@ static sn_error *transpose_run(sn_kernel_ctx *c) {
   }
   contiguous_strides(r, od, dst);
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   if (x->count) sn_copy_strided(r, od, y->data, dst, x->data, ss, sn_dtype_size(x->dtype));
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- Concat -------------------------------------------------------------------------------------- */
@@ -367,7 +330,7 @@ static sn_error *concat_infer(sn_infer_ctx *c) {
   if (rank == 0) return sn_infer_error(c, "cannot concatenate scalars");
   int axis;
   int64_t a = concat_axis_attr(c->node);
-  if (!norm_axis(a, rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, rank);
+  if (!sn_norm_axis(a, rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, rank);
   sn_dim d[SN_MAX_RANK];
   for (int k = 0; k < rank; k++) {
     if (k == axis) {
@@ -413,7 +376,7 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
   char b1[256], b2[256];
   if (r == 0) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "cannot concatenate scalars");
   int64_t a = concat_axis_attr(c->node);
-  if (!norm_axis(a, r, &axis))
+  if (!sn_norm_axis(a, r, &axis))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)a, r);
   int64_t od[SN_MAX_RANK];
   memcpy(od, x0->dims, sizeof(int64_t) * (size_t)r);
@@ -429,8 +392,8 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
     od[axis] += x->dims[axis];
   }
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x0->dtype, r, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x0->dtype, r, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x0->dtype);
   int64_t outer = prod64(od, 0, axis), inner = prod64(od, axis + 1, r), orow = od[axis] * inner, off = 0;
   for (int i = 0; i < c->n_in; i++) {
@@ -442,7 +405,7 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
     }
     off += row;
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- Split --------------------------------------------------------------------------------------- */
@@ -510,7 +473,7 @@ static sn_error *split_infer(sn_infer_ctx *c) {
   }
   int axis;
   int64_t a = sn_attr_int(c->node, "axis", 0);
-  if (!norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+  if (!sn_norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
   int64_t sizes[64];
   int ns;
   char why[256];
@@ -543,7 +506,7 @@ static sn_error *split_run(sn_kernel_ctx *c) {
   int r = x->rank, axis;
   char b[256];
   int64_t a = sn_attr_int(c->node, "axis", 0);
-  if (!norm_axis(a, r, &axis))
+  if (!sn_norm_axis(a, r, &axis))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for input %s", (long long)a,
                            sn_tensor_describe(x, b, sizeof b));
   int64_t sizes[64];
@@ -575,14 +538,14 @@ static sn_error *split_run(sn_kernel_ctx *c) {
     memcpy(od, x->dims, sizeof(int64_t) * (size_t)r);
     od[axis] = sizes[i];
     sn_tensor *y;
-    SN_TRY(out_alloc(c, i, x->dtype, r, od, &y));
+    SN_TRY(sn_op_out_alloc(c, i, x->dtype, r, od, &y));
     int64_t row = sizes[i] * inner;
     if (row && outer) {
       int64_t dims[2] = {outer, row}, dst[2] = {row, 1}, sst[2] = {irow, 1};
       sn_copy_strided(2, dims, y->data, dst, (const char *)x->data + off * (int64_t)es, sst, es);
     }
     off += row;
-    SN_TRY(out_finish(c, i, y, NULL));
+    SN_TRY(sn_op_out_finish(c, i, y, NULL));
   }
   return NULL;
 }
@@ -637,7 +600,7 @@ static int slice_params(const sn_node *n, int rank, const sn_tensor *const *in, 
   for (int i = 0; i < ns; i++) {
     int64_t a = na >= 0 ? s->axes[i] : i;
     int ax;
-    if (!norm_axis(a, rank, &ax)) {
+    if (!sn_norm_axis(a, rank, &ax)) {
       snprintf(why, why_len, "axis %lld is out of range for rank %d", (long long)a, rank);
       return -1;
     }
@@ -761,10 +724,10 @@ static sn_error *slice_run(sn_kernel_ctx *c) {
   for (int i = 0; i < r && !empty; i++) off += first[i] * ist[i];
   contiguous_strides(r, od, dst);
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   size_t es = sn_dtype_size(x->dtype);
   if (!empty) sn_copy_strided(r, od, y->data, dst, (const char *)x->data + off * (int64_t)es, ss, es);
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- Pad ----------------------------------------------------------------------------------------- */
@@ -820,7 +783,7 @@ static int pad_amounts(const sn_node *n, int r, const sn_tensor *pads_in, bool p
   }
   for (int i = 0; i < na; i++) {
     int ax;
-    if (!norm_axis(axes[i], r, &ax)) {
+    if (!sn_norm_axis(axes[i], r, &ax)) {
       snprintf(why, why_len, "axis %lld is out of range for rank %d", (long long)axes[i], r);
       return -1;
     }
@@ -909,8 +872,8 @@ static sn_error *pad_run(sn_kernel_ctx *c) {
   }
   size_t es = sn_dtype_size(x->dtype);
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   int64_t ist[SN_MAX_RANK], ost[SN_MAX_RANK];
   contiguous_strides(r, x->dims, ist);
   contiguous_strides(r, od, ost);
@@ -920,7 +883,7 @@ static sn_error *pad_run(sn_kernel_ctx *c) {
     if (cv && cv->kind == SN_KIND_TENSOR && cv->count >= 1) {
       if (cv->dtype != x->dtype) {
         char b2[256];
-        return out_finish(c, 0, y,
+        return sn_op_out_finish(c, 0, y,
                           sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "constant_value %s does not match data %s",
                                           sn_tensor_describe(cv, b2, sizeof b2), sn_tensor_describe(x, b, sizeof b)));
       }
@@ -934,22 +897,22 @@ static sn_error *pad_run(sn_kernel_ctx *c) {
     for (int i = 0; i < r; i++) {
       int64_t s0 = pads[i] < 0 ? -pads[i] : 0, s1 = x->dims[i] - (pads[r + i] < 0 ? -pads[r + i] : 0);
       n[i] = s1 - s0;
-      if (n[i] <= 0) return out_finish(c, 0, y, NULL);
+      if (n[i] <= 0) return sn_op_out_finish(c, 0, y, NULL);
       soff += s0 * ist[i];
       doff += (s0 + pads[i]) * ost[i];
     }
     sn_copy_strided(r, n, (char *)y->data + doff * (int64_t)es, ost, (const char *)x->data + soff * (int64_t)es, ist, es);
-    return out_finish(c, 0, y, NULL);
+    return sn_op_out_finish(c, 0, y, NULL);
   }
   if (r == 0) {
     memcpy(y->data, x->data, es);
-    return out_finish(c, 0, y, NULL);
+    return sn_op_out_finish(c, 0, y, NULL);
   }
   /* edge / reflect / wrap: per-axis source index maps */
   int64_t total = 0;
   for (int i = 0; i < r; i++) total += od[i];
   int64_t *maps = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)total);
-  if (!maps) return out_finish(c, 0, y, SN_ERR_OOM());
+  if (!maps) return sn_op_out_finish(c, 0, y, SN_ERR_OOM());
   int64_t *map[SN_MAX_RANK];
   int64_t *m = maps;
   for (int i = 0; i < r; i++) {
@@ -981,7 +944,7 @@ static sn_error *pad_run(sn_kernel_ctx *c) {
     }
     if (k < 0) break;
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- Tile ---------------------------------------------------------------------------------------- */
@@ -998,7 +961,7 @@ static int tile_repeats(const sn_node *n, int r, const sn_tensor *rep, const sn_
       return -1;
     }
     int ax;
-    if (!norm_axis(a[0], r, &ax)) {
+    if (!sn_norm_axis(a[0], r, &ax)) {
       snprintf(why, why_len, "axis %lld is out of range for rank %d", (long long)a[0], r);
       return -1;
     }
@@ -1062,7 +1025,7 @@ static sn_error *tile_run(sn_kernel_ctx *c) {
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "repeat %lld on axis %d of input %s overflows",
                              (long long)reps[i], i, sn_tensor_describe(x, b, sizeof b));
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   contiguous_strides(r, x->dims, ist);
   contiguous_strides(r, od, ost);
   if (y->count) {
@@ -1077,7 +1040,7 @@ static sn_error *tile_run(sn_kernel_ctx *c) {
     }
     sn_copy_strided(2 * r, dims, y->data, ds, x->data, ss, sn_dtype_size(x->dtype));
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- DepthToSpace / SpaceToDepth ---------------------------------------------------------------- */
@@ -1154,8 +1117,8 @@ static sn_error *space_run(sn_kernel_ctx *c, bool to_space) {
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "blocksize %lld overflows the output of input %s", (long long)bs,
                            sn_tensor_describe(x, b, sizeof b));
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, 4, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, 4, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   /* non-empty: every product below is at most the element count */
   int64_t dims6[6], ss6[6], ds6[6];
   if (to_space) {
@@ -1181,7 +1144,7 @@ static sn_error *space_run(sn_kernel_ctx *c, bool to_space) {
   }
   contiguous_strides(6, dims6, ds6);
   sn_copy_strided(6, dims6, y->data, ds6, x->data, ss6, sn_dtype_size(x->dtype));
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 static sn_error *d2s_run(sn_kernel_ctx *c) { return space_run(c, true); }
@@ -1221,15 +1184,15 @@ static sn_error *trilu_run(sn_kernel_ctx *c) {
   int r = x->rank;
   if (x->count == 0) {
     sn_tensor *y;
-    SN_TRY(out_alloc(c, 0, x->dtype, r, x->dims, &y));
-    return out_finish(c, 0, y, NULL);
+    SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, x->dims, &y));
+    return sn_op_out_finish(c, 0, y, NULL);
   }
   int64_t N = x->dims[r - 2], M = x->dims[r - 1], batch = prod64(x->dims, 0, r - 2);
   int64_t lim = N + M + 1;
   if (k > lim) k = lim;
   if (k < -lim) k = -lim;
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, x->dims, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, x->dims, &y));
   size_t es = sn_dtype_size(x->dtype);
   if (y->data != x->data && x->nbytes) memcpy(y->data, x->data, x->nbytes);
   char *d = y->data;
@@ -1248,7 +1211,7 @@ static sn_error *trilu_run(sn_kernel_ctx *c) {
       if (z1 > M) z1 = M;
       if (z1 > z0) memset(row + z0 * (int64_t)es, 0, (size_t)(z1 - z0) * es);
     }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 static sn_error *revseq_axes(const sn_node *n, int rank, int *bax, int *tax) {
@@ -1293,13 +1256,13 @@ static sn_error *revseq_run(sn_kernel_ctx *c) {
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "sequence_lens %s must have one entry per batch of input %s",
                            sn_tensor_describe(lens, b2, sizeof b2), sn_tensor_describe(x, b, sizeof b));
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, x->rank, x->dims, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, x->rank, x->dims, &y));
   size_t es = sn_dtype_size(x->dtype);
   size_t blk = (size_t)inner * es;
   for (int64_t bi = 0; bi < B; bi++) {
     int64_t L = sn_load_i64(lens->dtype, lens->data, bi);
     if (L < 0 || L > T)
-      return out_finish(c, 0, y,
+      return sn_op_out_finish(c, 0, y,
                         sn_kernel_error(c, SINTER_ERR_RUNTIME, "sequence_lens[%lld] = %lld is outside [0, %lld]",
                                         (long long)bi, (long long)L, (long long)T));
     for (int64_t t = 0; t < T; t++) {
@@ -1308,7 +1271,7 @@ static sn_error *revseq_run(sn_kernel_ctx *c) {
       memcpy((char *)y->data + dpos * (int64_t)blk, (const char *)x->data + spos * (int64_t)blk, blk);
     }
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- CenterCropPad ------------------------------------------------------------------------------- */
@@ -1329,7 +1292,7 @@ static int ccp_targets(const sn_node *n, int r, const sn_tensor *shape, int64_t 
   for (int i = 0; i < want; i++) {
     int a;
     int64_t av = na >= 0 ? ax[i] : i;
-    if (!norm_axis(av, r, &a)) {
+    if (!sn_norm_axis(av, r, &a)) {
       snprintf(why, why_len, "axis %lld is out of range for rank %d", (long long)av, r);
       return -1;
     }
@@ -1380,7 +1343,7 @@ static sn_error *ccp_run(sn_kernel_ctx *c) {
   int64_t od[SN_MAX_RANK], n[SN_MAX_RANK], ist[SN_MAX_RANK], ost[SN_MAX_RANK], soff = 0, doff = 0;
   for (int i = 0; i < r; i++) od[i] = tg[i] >= 0 ? tg[i] : x->dims[i];
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   contiguous_strides(r, x->dims, ist);
   contiguous_strides(r, od, ost);
   for (int i = 0; i < r; i++) {
@@ -1399,7 +1362,7 @@ static sn_error *ccp_run(sn_kernel_ctx *c) {
     if (sn_shape_count(r, n) > 0)
       sn_copy_strided(r, n, (char *)y->data + doff * (int64_t)es, ost, (const char *)x->data + soff * (int64_t)es, ist, es);
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- the table ----------------------------------------------------------------------------------- */

@@ -5,10 +5,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
 /* defined in src/ops/data.c */
-void sn_fill_elems(void *dst, int64_t n, const void *elem, size_t es);
 
 /* ---- helpers ------------------------------------------------------------------------------------- */
 
@@ -30,12 +29,6 @@ static void set_out_rank(sn_infer_ctx *c, int i, sn_dtype dt, int rank) {
   sn_dim d[SN_MAX_RANK];
   for (int k = 0; k < rank && k < SN_MAX_RANK; k++) d[k] = sn_dim_unknown();
   set_out(c, i, dt, rank, d);
-}
-
-static bool norm_axis(int64_t a, int rank, int *out) {
-  if (a < -rank || a >= rank) return false;
-  *out = (int)(a < 0 ? a + rank : a);
-  return true;
 }
 
 /* Product of dims (wrapping; exact whenever the tensor is non-empty). */
@@ -70,32 +63,6 @@ static inline int64_t idx_at(const sn_tensor *t, int64_t i) {
   return sn_load_i64(t->dtype, t->data, i);
 }
 
-static sn_error *out_alloc(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
-  if (dt == SINTER_STRING) return sn_tensor_new(dt, rank, dims, out);
-  return sn_kernel_output(c, i, dt, rank, dims, out);
-}
-
-/* String tensors hold borrowed pointers until here: duplicate them and hand the tensor over. */
-static sn_error *out_finish(sn_kernel_ctx *c, int i, sn_tensor *t, sn_error *e) {
-  if (!t || t->dtype != SINTER_STRING) return e;
-  char **s = t->data;
-  if (e) {
-    memset(s, 0, sizeof(char *) * (size_t)t->count);
-    sn_tensor_free(t);
-    return e;
-  }
-  for (int64_t k = 0; k < t->count; k++) {
-    char *d = sn_strdup(s[k] ? s[k] : "");
-    if (!d) {
-      memset(s + k, 0, sizeof(char *) * (size_t)(t->count - k));
-      sn_tensor_free(t);
-      return SN_ERR_OOM();
-    }
-    s[k] = d;
-  }
-  return sn_kernel_set_output(c, i, t);
-}
-
 static sn_error *need_tensor(const sn_kernel_ctx *c, const sn_tensor *x, const char *what) {
   char b[128];
   if (!x) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input '%s' is missing", what);
@@ -121,7 +88,7 @@ static sn_error *gather_infer(sn_infer_ctx *c) {
   }
   int axis;
   int64_t a = sn_attr_int(c->node, "axis", 0);
-  if (!norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+  if (!sn_norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
   int r = x->rank + ind->rank - 1;
   if (r > SN_MAX_RANK) return sn_infer_error(c, "output rank %d exceeds %d", r, SN_MAX_RANK);
   sn_dim d[SN_MAX_RANK];
@@ -140,7 +107,7 @@ static sn_error *gather_run(sn_kernel_ctx *c) {
   char b1[256], b2[256];
   int axis;
   int64_t a = sn_attr_int(c->node, "axis", 0);
-  if (!norm_axis(a, x->rank, &axis) || x->rank + ind->rank - 1 > SN_MAX_RANK || !sn_dt(ind->dtype)->is_int)
+  if (!sn_norm_axis(a, x->rank, &axis) || x->rank + ind->rank - 1 > SN_MAX_RANK || !sn_dt(ind->dtype)->is_int)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "cannot gather from %s with indices %s on axis %lld",
                            sn_tensor_describe(x, b1, sizeof b1), sn_tensor_describe(ind, b2, sizeof b2), (long long)a);
   int64_t D = x->dims[axis], outer = prod64(x->dims, 0, axis), inner = prod64(x->dims, axis + 1, x->rank);
@@ -157,8 +124,8 @@ static sn_error *gather_run(sn_kernel_ctx *c) {
   for (int i = 0; i < ind->rank; i++) od[k++] = ind->dims[i];
   for (int i = axis + 1; i < x->rank; i++) od[k++] = x->dims[i];
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, k, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, k, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t blk = (size_t)inner * sn_dtype_size(x->dtype);
   char *dst = y->data;
   const char *src = x->data;
@@ -179,7 +146,7 @@ static sn_error *gather_run(sn_kernel_ctx *c) {
     default: GATHER(blk)
   }
 #undef GATHER
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- GatherElements ------------------------------------------------------------------------------ */
@@ -193,7 +160,7 @@ static sn_error *gather_elements_infer(sn_infer_ctx *c) {
   if (r >= 0) {
     int axis;
     int64_t a = sn_attr_int(c->node, "axis", 0);
-    if (!norm_axis(a, r, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, r);
+    if (!sn_norm_axis(a, r, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, r);
   }
   if (ind->rank >= 0)
     set_out(c, 0, x->dtype, ind->rank, ind->dims);
@@ -209,14 +176,14 @@ static sn_error *gather_elements_run(sn_kernel_ctx *c) {
   char b1[256], b2[256];
   int r = x->rank, axis;
   int64_t a = sn_attr_int(c->node, "axis", 0);
-  bool bad = ind->rank != r || !norm_axis(a, r, &axis) || !is_index_type(ind->dtype);
+  bool bad = ind->rank != r || !sn_norm_axis(a, r, &axis) || !is_index_type(ind->dtype);
   for (int i = 0; !bad && i < r; i++) bad = i != axis && ind->dims[i] > x->dims[i];
   if (bad)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "indices %s do not fit data %s on axis %lld",
                            sn_tensor_describe(ind, b2, sizeof b2), sn_tensor_describe(x, b1, sizeof b1), (long long)a);
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, ind->dims, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, ind->dims, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x->dtype);
   int64_t xst[SN_MAX_RANK], idx[SN_MAX_RANK] = {0}, D = x->dims[axis];
   contiguous_strides(r, x->dims, xst);
@@ -228,7 +195,7 @@ static sn_error *gather_elements_run(sn_kernel_ctx *c) {
     for (int64_t j = 0; j < L; j++, pos++) {
       int64_t v = idx_at(ind, pos);
       if (v < -D || v >= D)
-        return out_finish(c, 0, y,
+        return sn_op_out_finish(c, 0, y,
                           sn_kernel_error(c, SINTER_ERR_RUNTIME, "index %lld is out of range for axis %d of data %s",
                                           (long long)v, axis, sn_tensor_describe(x, b1, sizeof b1)));
       if (v < 0) v += D;
@@ -244,7 +211,7 @@ static sn_error *gather_elements_run(sn_kernel_ctx *c) {
     }
     if (k < 0) break;
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- GatherND ------------------------------------------------------------------------------------ */
@@ -290,8 +257,8 @@ static sn_error *gather_nd_run(sn_kernel_ctx *c) {
   for (int i = 0; i < q - 1; i++) od[n++] = ind->dims[i];
   for (int i = bi + ki; i < x->rank; i++) od[n++] = x->dims[i];
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, n, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, n, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x->dtype);
   int64_t B = prod64(x->dims, 0, bi), S = prod64(x->dims, bi + ki, x->rank), per_batch = prod64(x->dims, bi, x->rank);
   int64_t NQ = prod64(ind->dims, bi, q - 1); /* index tuples per batch */
@@ -304,14 +271,14 @@ static sn_error *gather_nd_run(sn_kernel_ctx *c) {
       for (int j = 0; j < ki; j++) {
         int64_t v = idx_at(ind, tuple * ki + j), D = x->dims[bi + j];
         if (v < -D || v >= D)
-          return out_finish(c, 0, y,
+          return sn_op_out_finish(c, 0, y,
                             sn_kernel_error(c, SINTER_ERR_RUNTIME, "index %lld is out of range for axis %d of data %s",
                                             (long long)v, bi + j, sn_tensor_describe(x, b1, sizeof b1)));
         off += (v < 0 ? v + D : v) * st[j];
       }
       memcpy((char *)y->data + tuple * (int64_t)blk, (const char *)x->data + (bb * per_batch + off) * (int64_t)es, blk);
     }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- reductions for the scatter ops -------------------------------------------------------------- */
@@ -443,7 +410,7 @@ static sn_error *scatter_check_infer(sn_infer_ctx *c, bool elements) {
     if (x->rank >= 0) {
       int axis;
       int64_t a = sn_attr_int(c->node, "axis", 0);
-      if (!norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
+      if (!sn_norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
     }
   }
   set_out(c, 0, x->dtype, x->rank, x->dims);
@@ -466,16 +433,16 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
   if (red < 0 || !reduction_supported(x->dtype, red))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "reduction '%s' is not supported for %s",
                            sn_attr_str(c->node, "reduction", ""), sn_dtype_name(x->dtype));
-  bool bad = ind->rank != r || u->rank != r || u->dtype != x->dtype || !norm_axis(a, r, &axis) || !is_index_type(ind->dtype);
+  bool bad = ind->rank != r || u->rank != r || u->dtype != x->dtype || !sn_norm_axis(a, r, &axis) || !is_index_type(ind->dtype);
   for (int i = 0; !bad && i < r; i++) bad = u->dims[i] != ind->dims[i] || (i != axis && ind->dims[i] > x->dims[i]);
   if (bad)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "indices %s / updates %s do not fit data %s on axis %lld",
                            sn_tensor_describe(ind, b2, sizeof b2), sn_tensor_describe(u, b3, sizeof b3),
                            sn_tensor_describe(x, b1, sizeof b1), (long long)a);
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, x->dims, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, x->dims, &y));
   if (y->data != x->data && x->nbytes) memcpy(y->data, x->data, x->nbytes);
-  if (ind->count == 0 || r == 0) return out_finish(c, 0, y, NULL);
+  if (ind->count == 0 || r == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x->dtype);
   int64_t xst[SN_MAX_RANK], idx[SN_MAX_RANK] = {0}, D = x->dims[axis];
   contiguous_strides(r, x->dims, xst);
@@ -486,7 +453,7 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
     for (int64_t j = 0; j < L; j++, pos++) {
       int64_t v = idx_at(ind, pos);
       if (v < -D || v >= D)
-        return out_finish(c, 0, y,
+        return sn_op_out_finish(c, 0, y,
                           sn_kernel_error(c, SINTER_ERR_RUNTIME, "index %lld is out of range for axis %d of data %s",
                                           (long long)v, axis, sn_tensor_describe(x, b1, sizeof b1)));
       if (v < 0) v += D;
@@ -502,7 +469,7 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
     }
     if (k < 0) break;
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- ScatterND ----------------------------------------------------------------------------------- */
@@ -528,7 +495,7 @@ static sn_error *scatter_nd_run(sn_kernel_ctx *c) {
                            sn_tensor_describe(ind, b2, sizeof b2), sn_tensor_describe(u, b3, sizeof b3),
                            sn_tensor_describe(x, b1, sizeof b1));
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, x->dims, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, x->dims, &y));
   if (y->data != x->data && x->nbytes) memcpy(y->data, x->data, x->nbytes);
   int ki = (int)k;
   size_t es = sn_dtype_size(x->dtype);
@@ -539,14 +506,14 @@ static sn_error *scatter_nd_run(sn_kernel_ctx *c) {
     for (int j = 0; j < ki; j++) {
       int64_t v = idx_at(ind, t * ki + j), D = x->dims[j];
       if (v < -D || v >= D)
-        return out_finish(c, 0, y,
+        return sn_op_out_finish(c, 0, y,
                           sn_kernel_error(c, SINTER_ERR_RUNTIME, "index %lld is out of range for axis %d of data %s",
                                           (long long)v, j, sn_tensor_describe(x, b1, sizeof b1)));
       off += (v < 0 ? v + D : v) * st[j];
     }
     if (S) reduce_into(x->dtype, red, (char *)y->data + off * (int64_t)es, (const char *)u->data + t * S * (int64_t)es, S);
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- OneHot -------------------------------------------------------------------------------------- */
@@ -562,7 +529,7 @@ static sn_error *onehot_infer(sn_infer_ctx *c) {
   if (r > SN_MAX_RANK) return sn_infer_error(c, "output rank %d exceeds %d", r, SN_MAX_RANK);
   int axis;
   int64_t a = sn_attr_int(c->node, "axis", -1);
-  if (!norm_axis(a, r, &axis)) return sn_infer_error(c, "axis %lld is out of range for output rank %d", (long long)a, r);
+  if (!sn_norm_axis(a, r, &axis)) return sn_infer_error(c, "axis %lld is out of range for output rank %d", (long long)a, r);
   sn_dim depth = sn_dim_unknown();
   const sn_tensor *dd = cin(c, 1);
   if (dd && dd->kind == SN_KIND_TENSOR && dd->count == 1) {
@@ -588,14 +555,14 @@ static sn_error *onehot_run(sn_kernel_ctx *c) {
   int64_t depth = sn_dt(dep->dtype)->is_float ? (int64_t)sn_load_f64(dep->dtype, dep->data, 0) : sn_load_i64(dep->dtype, dep->data, 0);
   int r = ind->rank + 1, axis;
   int64_t a = sn_attr_int(c->node, "axis", -1);
-  if (depth < 1 || r > SN_MAX_RANK || !norm_axis(a, r, &axis))
+  if (depth < 1 || r > SN_MAX_RANK || !sn_norm_axis(a, r, &axis))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "depth %lld / axis %lld do not fit indices %s", (long long)depth,
                            (long long)a, sn_tensor_describe(ind, b, sizeof b));
   int64_t od[SN_MAX_RANK];
   for (int i = 0, j = 0; i < r; i++) od[i] = i == axis ? depth : ind->dims[j++];
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, val->dtype, r, od, &y));
-  if (y->count == 0) return out_finish(c, 0, y, NULL);
+  SN_TRY(sn_op_out_alloc(c, 0, val->dtype, r, od, &y));
+  if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(val->dtype);
   const char *off_v = val->data, *on_v = (const char *)val->data + es;
   sn_fill_elems(y->data, y->count, off_v, es);
@@ -609,7 +576,7 @@ static sn_error *onehot_run(sn_kernel_ctx *c) {
       if (v < 0 || v >= depth) continue;
       memcpy((char *)y->data + ((o * depth + v) * inner + i) * (int64_t)es, on_v, es);
     }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- NonZero ------------------------------------------------------------------------------------- */
@@ -701,7 +668,7 @@ static sn_error *compress_infer(sn_infer_ctx *c) {
     return NULL;
   }
   int axis;
-  if (!norm_axis(aa->i, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)aa->i, x->rank);
+  if (!sn_norm_axis(aa->i, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)aa->i, x->rank);
   sn_dim d[SN_MAX_RANK];
   memcpy(d, x->dims, sizeof(sn_dim) * (size_t)x->rank);
   d[axis] = sn_dim_unknown();
@@ -717,7 +684,7 @@ static sn_error *compress_run(sn_kernel_ctx *c) {
   const sn_attr *aa = sn_node_attr(c->node, "axis");
   int axis = 0;
   int64_t outer, D, inner;
-  if (cond->rank != 1 || cond->dtype == SINTER_STRING || (aa && !norm_axis(aa->i, x->rank, &axis)))
+  if (cond->rank != 1 || cond->dtype == SINTER_STRING || (aa && !sn_norm_axis(aa->i, x->rank, &axis)))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "condition %s / axis do not fit input %s",
                            sn_tensor_describe(cond, b2, sizeof b2), sn_tensor_describe(x, b1, sizeof b1));
   if (aa) {
@@ -749,7 +716,7 @@ static sn_error *compress_run(sn_kernel_ctx *c) {
     od[0] = sel;
   }
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   size_t blk = (size_t)inner * sn_dtype_size(x->dtype);
   char *dst = y->data;
   if (y->count) {
@@ -761,7 +728,7 @@ static sn_error *compress_run(sn_kernel_ctx *c) {
           dst += blk;
         }
   }
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- Unique -------------------------------------------------------------------------------------- */
@@ -863,7 +830,7 @@ static sn_error *unique_infer(sn_infer_ctx *c) {
       set_out(c, 0, x->dtype, -1, NULL);
     } else {
       int axis;
-      if (!norm_axis(aa->i, x->rank, &axis))
+      if (!sn_norm_axis(aa->i, x->rank, &axis))
         return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)aa->i, x->rank);
       sn_dim d[SN_MAX_RANK];
       memcpy(d, x->dims, sizeof(sn_dim) * (size_t)x->rank);
@@ -895,7 +862,7 @@ static sn_error *unique_run(sn_kernel_ctx *c) {
   uq_ctx u = {x->dtype, sn_dtype_size(x->dtype), x->data, 1, x->count, 1};
   int axis = 0;
   if (aa) {
-    if (!norm_axis(aa->i, x->rank, &axis))
+    if (!sn_norm_axis(aa->i, x->rank, &axis))
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for input %s", (long long)aa->i,
                              sn_tensor_describe(x, b, sizeof b));
     u.outer = prod64(x->dims, 0, axis);
@@ -945,13 +912,13 @@ static sn_error *unique_run(sn_kernel_ctx *c) {
     od[0] = U;
   }
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   size_t blk = (size_t)u.inner * u.es;
   for (int64_t o = 0; o < u.outer; o++)
     for (int64_t j = 0; j < U; j++)
       memcpy((char *)y->data + (o * U + j) * (int64_t)blk, (const char *)x->data + (o * u.D + gfirst[order[j]]) * (int64_t)blk,
              blk);
-  SN_TRY(out_finish(c, 0, y, NULL));
+  SN_TRY(sn_op_out_finish(c, 0, y, NULL));
   if (output_wanted(c, 1)) {
     sn_tensor *t;
     SN_TRY(sn_kernel_output(c, 1, SINTER_INT64, 1, &U, &t));

@@ -5,12 +5,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
 /* defined in src/ops/data.c */
-void sn_copy_strided(int rank, const int64_t *dims, void *dst, const int64_t *dst_strides, const void *src,
-                     const int64_t *src_strides, size_t es);
-void sn_fill_elems(void *dst, int64_t n, const void *elem, size_t es);
 
 /* ---- helpers ------------------------------------------------------------------------------------- */
 
@@ -47,44 +44,12 @@ static int read_ints(const sn_tensor *t, int64_t *out, int max) {
   return (int)t->count;
 }
 
-static bool norm_axis(int64_t a, int rank, int *out) {
-  if (a < -rank || a >= rank) return false;
-  *out = (int)(a < 0 ? a + rank : a);
-  return true;
-}
-
-static sn_error *out_alloc(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
-  if (dt == SINTER_STRING) return sn_tensor_new(dt, rank, dims, out);
-  return sn_kernel_output(c, i, dt, rank, dims, out);
-}
-
-/* String tensors hold borrowed pointers until here: duplicate them and hand the tensor over. */
-static sn_error *out_finish(sn_kernel_ctx *c, int i, sn_tensor *t, sn_error *e) {
-  if (!t || t->dtype != SINTER_STRING) return e;
-  char **s = t->data;
-  if (e) {
-    memset(s, 0, sizeof(char *) * (size_t)t->count);
-    sn_tensor_free(t);
-    return e;
-  }
-  for (int64_t k = 0; k < t->count; k++) {
-    char *d = sn_strdup(s[k] ? s[k] : "");
-    if (!d) {
-      memset(s + k, 0, sizeof(char *) * (size_t)(t->count - k));
-      sn_tensor_free(t);
-      return SN_ERR_OOM();
-    }
-    s[k] = d;
-  }
-  return sn_kernel_set_output(c, i, t);
-}
-
 /* Output i = the data of x under a new shape (same element count). */
 static sn_error *emit_copy(sn_kernel_ctx *c, int i, const sn_tensor *x, int rank, const int64_t *dims) {
   sn_tensor *y;
-  SN_TRY(out_alloc(c, i, x->dtype, rank, dims, &y));
+  SN_TRY(sn_op_out_alloc(c, i, x->dtype, rank, dims, &y));
   if (y->data != x->data && x->nbytes) memcpy(y->data, x->data, x->nbytes);
-  return out_finish(c, i, y, NULL);
+  return sn_op_out_finish(c, i, y, NULL);
 }
 
 static sn_error *need_tensor(const sn_kernel_ctx *c, const sn_tensor *x, const char *what) {
@@ -425,7 +390,7 @@ static sn_error *squeeze_infer(sn_infer_ctx *c) {
   bool drop[SN_MAX_RANK] = {0};
   for (int i = 0; i < na; i++) {
     int a;
-    if (!norm_axis(axes[i], x->rank, &a)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)axes[i], x->rank);
+    if (!sn_norm_axis(axes[i], x->rank, &a)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)axes[i], x->rank);
     if (x->dims[a].v >= 0 && x->dims[a].v != 1)
       return sn_infer_error(c, "cannot squeeze axis %d of size %lld", a, (long long)x->dims[a].v);
     drop[a] = true;
@@ -450,7 +415,7 @@ static sn_error *squeeze_run(sn_kernel_ctx *c) {
   } else {
     for (int i = 0; i < na; i++) {
       int a;
-      if (!norm_axis(axes[i], x->rank, &a) || x->dims[a] != 1)
+      if (!sn_norm_axis(axes[i], x->rank, &a) || x->dims[a] != 1)
         return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "cannot squeeze axis %lld of input %s", (long long)axes[i],
                                sn_tensor_describe(x, b, sizeof b));
       drop[a] = true;
@@ -468,7 +433,7 @@ static bool unsqueeze_plan(int rank, const int64_t *axes, int na, bool *is_new, 
   for (int i = 0; i < r; i++) is_new[i] = false;
   for (int i = 0; i < na; i++) {
     int a;
-    if (!norm_axis(axes[i], r, &a) || is_new[a]) return false;
+    if (!sn_norm_axis(axes[i], r, &a) || is_new[a]) return false;
     is_new[a] = true;
   }
   *out_rank = r;
@@ -1020,14 +985,14 @@ static sn_error *expand_run(sn_kernel_ctx *c) {
     ss[i] = (ia >= 0 && a == od[i]) ? ist[ia] : 0;
   }
   sn_tensor *y;
-  SN_TRY(out_alloc(c, 0, x->dtype, r, od, &y));
+  SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
   st = 1;
   for (int i = r - 1; i >= 0; i--) {
     ds[i] = (int64_t)st;
     st *= (uint64_t)od[i];
   }
   if (y->count) sn_copy_strided(r, od, y->data, ds, x->data, ss, sn_dtype_size(x->dtype));
-  return out_finish(c, 0, y, NULL);
+  return sn_op_out_finish(c, 0, y, NULL);
 }
 
 /* ---- the table ----------------------------------------------------------------------------------- */

@@ -8,11 +8,7 @@
 #include <string.h>
 
 #include "core/tensor.h"
-
-/* defined in src/ops/data.c */
-void sn_copy_strided(int rank, const int64_t *dims, void *dst, const int64_t *dst_strides, const void *src,
-                     const int64_t *src_strides, size_t es);
-void sn_fill_elems(void *dst, int64_t n, const void *elem, size_t es);
+#include "ops/common.h"
 
 static int passed, failed;
 static uint64_t rng = 0x243F6A8885A308D3ull;
