@@ -14,10 +14,6 @@
 #include "core/alloc.h"
 #include "passes/passes.h"
 
-static bool is_std(const sn_node *n, const char *op) {
-  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
-}
-
 static int producer(const sn_graph *g, int v) { return v >= 0 ? g->values[v].producer : -1; }
 
 static bool perm_is(const sn_node *n, const int64_t *want) {
@@ -48,7 +44,7 @@ static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_
     }
   }
   int pc = producer(g, r->in[1]);
-  if (pc < 0 || !is_std(&g->nodes[pc], "Concat") || g->nodes[pc].n_in != 4) return false;
+  if (pc < 0 || !sn_node_is(&g->nodes[pc], "Concat") || g->nodes[pc].n_in != 4) return false;
   const sn_tensor *a = sn_graph_const(g, g->nodes[pc].in[2]), *b = sn_graph_const(g, g->nodes[pc].in[3]);
   if (!a || !b || a->count != 1 || b->count != 1 || a->dtype != SINTER_INT64 || b->dtype != SINTER_INT64) return false;
   *heads = ((const int64_t *)a->data)[0];
@@ -60,10 +56,10 @@ static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_
 static int split_heads(const sn_graph *g, const int *uses, int v, const int64_t *perm, int *nodes, int64_t *heads,
                        int64_t *dh) {
   int t = producer(g, v);
-  if (t < 0 || uses[v] != 1 || !is_std(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
+  if (t < 0 || uses[v] != 1 || !sn_node_is(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
   int rv = g->nodes[t].in[0];
   int r = producer(g, rv);
-  if (r < 0 || uses[rv] != 1 || !is_std(&g->nodes[r], "Reshape")) return -1;
+  if (r < 0 || uses[rv] != 1 || !sn_node_is(&g->nodes[r], "Reshape")) return -1;
   int x = g->nodes[r].in[0];
   if (g->values[x].type.rank != 3 || g->values[x].type.dtype != SINTER_FLOAT) return -1;
   if (!heads_of(g, &g->nodes[r], heads, dh)) return -1;
@@ -83,13 +79,13 @@ static int shape_readers(const sn_graph *g, int v, int keep) {
     bool reads = false;
     for (int k = 0; k < s->n_in; k++) reads |= s->in[k] == v;
     if (!reads) continue;
-    if (!is_std(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end")) return -1;
+    if (!sn_node_is(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end")) return -1;
     for (int j = 0; j < g->n_nodes; j++) {
       const sn_node *u = &g->nodes[j];
       bool uses_s = false;
       for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
       if (!uses_s) continue;
-      if (!is_std(u, "Gather") || u->in[0] != s->out[0] || sn_attr_int(u, "axis", 0) != 0) return -1;
+      if (!sn_node_is(u, "Gather") || u->in[0] != s->out[0] || sn_attr_int(u, "axis", 0) != 0) return -1;
       const sn_tensor *ix = sn_graph_const(g, u->in[1]);
       if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return -1;
       int64_t d = ((const int64_t *)ix->data)[0];
@@ -98,12 +94,6 @@ static int shape_readers(const sn_graph *g, int v, int keep) {
     n++;
   }
   return n;
-}
-
-static double const_scalar(const sn_graph *g, int v) {
-  const sn_tensor *t = sn_graph_const(g, v);
-  if (!t || t->count != 1 || t->dtype == SINTER_STRING) return NAN;
-  return sn_load_f64(t->dtype, t->data, 0);
 }
 
 static bool softmax_last_axis(const sn_graph *g, const sn_node *sm) {
@@ -120,7 +110,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *sm = &g->nodes[i];
-    if (!is_std(sm, "Softmax") || g->values[sm->out[0]].type.dtype != SINTER_FLOAT || !softmax_last_axis(g, sm)) continue;
+    if (!sn_node_is(sm, "Softmax") || g->values[sm->out[0]].type.dtype != SINTER_FLOAT || !softmax_last_axis(g, sm)) continue;
     int dead[16], nd = 0;
     dead[nd++] = i;
     /* before the softmax: [Add mask] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
@@ -128,12 +118,12 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     double scale = 1.0;
     int p = producer(g, s);
     if (p < 0 || uses[s] != 1) continue;
-    if (is_std(&g->nodes[p], "Add")) {
+    if (sn_node_is(&g->nodes[p], "Add")) {
       const sn_node *add = &g->nodes[p];
       for (int side = 0; side < 2 && mask < 0; side++) {
         int a = add->in[side], pa = producer(g, a);
         if (pa >= 0 && uses[a] == 1 &&
-            (is_std(&g->nodes[pa], "MatMul") || is_std(&g->nodes[pa], "Div") || is_std(&g->nodes[pa], "Mul"))) {
+            (sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") || sn_node_is(&g->nodes[pa], "Mul"))) {
           mask = add->in[1 - side];
           s = a;
         }
@@ -142,16 +132,16 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
       dead[nd++] = p;
       p = producer(g, s);
     }
-    if (p >= 0 && (is_std(&g->nodes[p], "Div") || is_std(&g->nodes[p], "Mul"))) {
-      double k = const_scalar(g, g->nodes[p].in[1]);
+    if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
+      double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
       if (!(k > 0) || !isfinite(k)) continue;
-      scale = is_std(&g->nodes[p], "Div") ? 1.0 / k : k;
+      scale = sn_node_is(&g->nodes[p], "Div") ? 1.0 / k : k;
       dead[nd++] = p;
       s = g->nodes[p].in[0];
       if (uses[s] != 1) continue;
       p = producer(g, s);
     }
-    if (p < 0 || !is_std(&g->nodes[p], "MatMul")) continue;
+    if (p < 0 || !sn_node_is(&g->nodes[p], "MatMul")) continue;
     int mm1 = p;
     dead[nd++] = mm1;
     int64_t hq, dq, hk, dk, hv, dv;
@@ -162,7 +152,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if (k < 0) {
       /* Kt = Transpose(Transpose(Reshape(k), 0,2,1,3), 0,1,3,2) */
       int kt = g->nodes[mm1].in[1], t2 = producer(g, kt);
-      if (t2 >= 0 && uses[kt] == 1 && is_std(&g->nodes[t2], "Transpose") && perm_is(&g->nodes[t2], P0132)) {
+      if (t2 >= 0 && uses[kt] == 1 && sn_node_is(&g->nodes[t2], "Transpose") && perm_is(&g->nodes[t2], P0132)) {
         k = split_heads(g, uses, g->nodes[t2].in[0], P0213, kn, &hk, &dk);
         kn[2] = t2;
         n_kn = 3;
@@ -171,14 +161,14 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if (q < 0 || k < 0 || hq != hk || dq != dk) continue;
     /* after the softmax: MatMul(P, Vh) -> Transpose 0,2,1,3 -> Reshape [B,S,H] */
     int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
-    if (mm2 < 0 || !is_std(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) continue;
+    if (mm2 < 0 || !sn_node_is(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) continue;
     int v = split_heads(g, uses, g->nodes[mm2].in[1], P0213, vn, &hv, &dv);
     if (v < 0 || hv != hq || dv != dq) continue;
     int tc = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
-    if (tc < 0 || !is_std(&g->nodes[tc], "Transpose") || !perm_is(&g->nodes[tc], P0213)) continue;
+    if (tc < 0 || !sn_node_is(&g->nodes[tc], "Transpose") || !perm_is(&g->nodes[tc], P0213)) continue;
     int tv = g->nodes[tc].out[0], rc = -1;
     for (int r = 0; r < g->n_nodes && rc < 0; r++)
-      if (is_std(&g->nodes[r], "Reshape") && g->nodes[r].in[0] == tv) rc = r;
+      if (sn_node_is(&g->nodes[r], "Reshape") && g->nodes[r].in[0] == tv) rc = r;
     if (rc < 0 || g->values[tv].is_output) continue;
     int n_shapes = shape_readers(g, tv, rc);
     if (n_shapes < 0 || uses[tv] != 1 + n_shapes) continue;
@@ -211,7 +201,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;
     if ((e = sn_node_resolve(g, at))) break;
     for (int r = 0; r < g->n_nodes; r++)
-      if (is_std(&g->nodes[r], "Shape") && g->nodes[r].in[0] == tv) g->nodes[r].in[0] = q;
+      if (sn_node_is(&g->nodes[r], "Shape") && g->nodes[r].in[0] == tv) g->nodes[r].in[0] = q;
     for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
     c->changed++;
     sn_free(uses);

@@ -8,10 +8,6 @@
 #include "core/alloc.h"
 #include "passes/passes.h"
 
-static bool is_std(const sn_node *n, const char *op) {
-  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
-}
-
 static bool has_graph_attr(const sn_node *n) {
   for (int a = 0; a < n->n_attrs; a++)
     if (n->attrs[a].g || n->attrs[a].graphs) return true;
@@ -47,7 +43,7 @@ sn_error *sn_pass_fold_constants(sn_pass_ctx *c) {
       if (!in[k] || in[k]->dtype == SINTER_STRING) ok = false;
       else in_bytes += (int64_t)in[k]->nbytes;
     }
-    if (!ok || (n->n_in == 0 && !is_std(n, "Constant"))) continue;
+    if (!ok || (n->n_in == 0 && !sn_node_is(n, "Constant"))) continue;
     /* folding may not blow a tiny input up into a large constant */
     int64_t limit = in_bytes > (1 << 20) ? in_bytes : (1 << 20);
     for (int o = 0; o < n->n_out && ok; o++) {
@@ -97,11 +93,11 @@ static bool is_noop(const sn_graph *g, const sn_node *n) {
   if (x->kind != SN_KIND_TENSOR || y->kind != SN_KIND_TENSOR) return false;
   for (int o = 1; o < n->n_out; o++)
     if (n->out[o] >= 0) return false; /* extra outputs (Dropout's mask) are in use */
-  if (is_std(n, "Identity")) return true;
-  if (is_std(n, "Dropout")) return !(n->n_in > 2 && n->in[2] >= 0); /* training_mode given: keep */
-  if (is_std(n, "Cast") || is_std(n, "CastLike")) return x->dtype && x->dtype == y->dtype;
-  if (is_std(n, "Reshape") || is_std(n, "Flatten") || is_std(n, "Squeeze") || is_std(n, "Unsqueeze") ||
-      is_std(n, "Expand"))
+  if (sn_node_is(n, "Identity")) return true;
+  if (sn_node_is(n, "Dropout")) return !(n->n_in > 2 && n->in[2] >= 0); /* training_mode given: keep */
+  if (sn_node_is(n, "Cast") || sn_node_is(n, "CastLike")) return x->dtype && x->dtype == y->dtype;
+  if (sn_node_is(n, "Reshape") || sn_node_is(n, "Flatten") || sn_node_is(n, "Squeeze") || sn_node_is(n, "Unsqueeze") ||
+      sn_node_is(n, "Expand"))
     return x->dtype == y->dtype && same_static_shape(x, y);
   return false;
 }
@@ -145,9 +141,9 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
   if (!uses) return SN_ERR_OOM();
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *a = &g->nodes[i];
-    if (!a->op_type || !is_std(a, "Transpose") || a->in[0] < 0) continue;
+    if (!a->op_type || !sn_node_is(a, "Transpose") || a->in[0] < 0) continue;
     int j = sn_graph_sole_consumer(g, uses, a->out[0]);
-    if (j < 0 || !is_std(&g->nodes[j], "Transpose")) continue;
+    if (j < 0 || !sn_node_is(&g->nodes[j], "Transpose")) continue;
     sn_node *b = &g->nodes[j];
     if (g->values[b->out[0]].is_output) continue;
     int64_t p1[SN_MAX_RANK], p2[SN_MAX_RANK];
@@ -199,18 +195,18 @@ sn_error *sn_pass_cancel_squeezes(sn_pass_ctx *c) {
   if (!uses) return SN_ERR_OOM();
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *a = &g->nodes[i];
-    if (!a->op_type || a->in[0] < 0 || !(is_std(a, "Unsqueeze") || is_std(a, "Squeeze"))) continue;
+    if (!a->op_type || a->in[0] < 0 || !(sn_node_is(a, "Unsqueeze") || sn_node_is(a, "Squeeze"))) continue;
     int j = sn_graph_sole_consumer(g, uses, a->out[0]);
     if (j < 0) continue;
     sn_node *b = &g->nodes[j];
-    bool pair = (is_std(a, "Unsqueeze") && is_std(b, "Squeeze")) || (is_std(a, "Squeeze") && is_std(b, "Unsqueeze"));
+    bool pair = (sn_node_is(a, "Unsqueeze") && sn_node_is(b, "Squeeze")) || (sn_node_is(a, "Squeeze") && sn_node_is(b, "Unsqueeze"));
     if (!pair || b->in[0] != a->out[0] || g->values[b->out[0]].is_output) continue;
     int rmid = g->values[a->out[0]].type.rank;
     if (rmid < 0) continue;
     int64_t ax1[SN_MAX_RANK], ax2[SN_MAX_RANK];
     /* Unsqueeze axes index the output (rank rmid); Squeeze axes index its input (rank rmid) */
-    int n1 = axes_of(g, a, is_std(a, "Unsqueeze") ? rmid : g->values[a->in[0]].type.rank, ax1);
-    int n2 = axes_of(g, b, is_std(b, "Squeeze") ? rmid : g->values[b->out[0]].type.rank, ax2);
+    int n1 = axes_of(g, a, sn_node_is(a, "Unsqueeze") ? rmid : g->values[a->in[0]].type.rank, ax1);
+    int n2 = axes_of(g, b, sn_node_is(b, "Squeeze") ? rmid : g->values[b->out[0]].type.rank, ax2);
     if (n1 < 0 || n1 != n2 || memcmp(ax1, ax2, sizeof(int64_t) * (size_t)n1)) continue;
     sn_graph_replace_uses(g, b->out[0], a->in[0]);
     sn_node_clear(b);

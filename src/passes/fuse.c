@@ -12,19 +12,9 @@
 #include "core/alloc.h"
 #include "passes/passes.h"
 
-static bool is_std(const sn_node *n, const char *op) {
-  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
-}
-
 static bool is_f32(const sn_graph *g, int v) { return v >= 0 && g->values[v].type.dtype == SINTER_FLOAT; }
 
 /* The scalar value of a constant (any float/int dtype, one element), or NAN. */
-static double const_scalar(const sn_graph *g, int v) {
-  const sn_tensor *t = sn_graph_const(g, v);
-  if (!t || t->count != 1 || t->dtype == SINTER_STRING) return NAN;
-  return sn_load_f64(t->dtype, t->data, 0);
-}
-
 /* For a binary node reading v, the other operand; -1 if v is not one of its two inputs. */
 static int other_input(const sn_node *n, int v) {
   if (n->n_in != 2) return -1;
@@ -47,11 +37,11 @@ sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *conv = &g->nodes[i];
-    if (!is_std(conv, "Conv") || conv->n_in < 2 || !is_f32(g, conv->out[0])) continue;
+    if (!sn_node_is(conv, "Conv") || conv->n_in < 2 || !is_f32(g, conv->out[0])) continue;
     int j = sn_graph_sole_consumer(g, uses, conv->out[0]);
     if (j < 0) continue;
     sn_node *bn = &g->nodes[j];
-    if (!is_std(bn, "BatchNormalization") || bn->n_in < 5 || bn->in[0] != conv->out[0]) continue;
+    if (!sn_node_is(bn, "BatchNormalization") || bn->n_in < 5 || bn->in[0] != conv->out[0]) continue;
     bool extra = false;
     for (int o = 1; o < bn->n_out; o++) extra |= bn->out[o] >= 0;
     if (extra || sn_attr_int(bn, "training_mode", 0)) continue;
@@ -141,37 +131,37 @@ sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *erf = &g->nodes[i];
-    if (!is_std(erf, "Erf") || !is_f32(g, erf->out[0])) continue;
+    if (!sn_node_is(erf, "Erf") || !is_f32(g, erf->out[0])) continue;
     /* the scaled input: Div(x, sqrt2) or Mul(x, 1/sqrt2) */
     int sp = g->values[erf->in[0]].producer;
     if (sp < 0 || uses[erf->in[0]] != 1) continue;
     sn_node *sc = &g->nodes[sp];
     int x = -1;
-    if (is_std(sc, "Div") && near(const_scalar(g, sc->in[1]), 1.4142135623730951)) x = sc->in[0];
-    if (is_std(sc, "Mul")) {
-      if (near(const_scalar(g, sc->in[1]), 0.7071067811865476)) x = sc->in[0];
-      else if (near(const_scalar(g, sc->in[0]), 0.7071067811865476)) x = sc->in[1];
+    if (sn_node_is(sc, "Div") && near(sn_graph_const_scalar(g, sc->in[1]), 1.4142135623730951)) x = sc->in[0];
+    if (sn_node_is(sc, "Mul")) {
+      if (near(sn_graph_const_scalar(g, sc->in[1]), 0.7071067811865476)) x = sc->in[0];
+      else if (near(sn_graph_const_scalar(g, sc->in[0]), 0.7071067811865476)) x = sc->in[1];
     }
     if (x < 0) continue;
     int ja = sn_graph_sole_consumer(g, uses, erf->out[0]);
-    if (ja < 0 || !is_std(&g->nodes[ja], "Add") || !near(const_scalar(g, other_input(&g->nodes[ja], erf->out[0])), 1.0))
+    if (ja < 0 || !sn_node_is(&g->nodes[ja], "Add") || !near(sn_graph_const_scalar(g, other_input(&g->nodes[ja], erf->out[0])), 1.0))
       continue;
     int a = g->nodes[ja].out[0];
     int jm = sn_graph_sole_consumer(g, uses, a);
-    if (jm < 0 || !is_std(&g->nodes[jm], "Mul")) continue;
+    if (jm < 0 || !sn_node_is(&g->nodes[jm], "Mul")) continue;
     int other = other_input(&g->nodes[jm], a);
     int jh = -1, out = -1;
     if (other == x) {
       /* (x * (1 + erf)) * 0.5 */
       jh = sn_graph_sole_consumer(g, uses, g->nodes[jm].out[0]);
-      if (jh < 0 || !is_std(&g->nodes[jh], "Mul") || !near(const_scalar(g, other_input(&g->nodes[jh], g->nodes[jm].out[0])), 0.5))
+      if (jh < 0 || !sn_node_is(&g->nodes[jh], "Mul") || !near(sn_graph_const_scalar(g, other_input(&g->nodes[jh], g->nodes[jm].out[0])), 0.5))
         continue;
       out = g->nodes[jh].out[0];
     } else {
       /* (x * 0.5) * (1 + erf) */
       int hp = other >= 0 ? g->values[other].producer : -1;
-      if (hp < 0 || uses[other] != 1 || !is_std(&g->nodes[hp], "Mul") ||
-          !near(const_scalar(g, other_input(&g->nodes[hp], x)), 0.5))
+      if (hp < 0 || uses[other] != 1 || !sn_node_is(&g->nodes[hp], "Mul") ||
+          !near(sn_graph_const_scalar(g, other_input(&g->nodes[hp], x)), 0.5))
         continue;
       jh = hp;
       out = g->nodes[jm].out[0];
@@ -195,7 +185,7 @@ sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c) {
 /* ---- LayerNormalization from ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add --------------------- */
 
 static bool last_axis_reduce(const sn_graph *g, const sn_node *n) {
-  if (!is_std(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1)) return false;
+  if (!sn_node_is(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1)) return false;
   int rank = g->values[n->in[0]].type.rank;
   const int64_t *ax;
   int na = sn_attr_ints(n, "axes", &ax);
@@ -221,7 +211,7 @@ sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c) {
     int js = -1;
     for (int k = 0; k < g->n_nodes && js < 0; k++) {
       const sn_node *s = &g->nodes[k];
-      if (is_std(s, "Sub") && s->in[0] == x && s->in[1] == m1->out[0]) js = k;
+      if (sn_node_is(s, "Sub") && s->in[0] == x && s->in[1] == m1->out[0]) js = k;
     }
     if (js < 0 || uses[m1->out[0]] != 1 || uses[g->nodes[js].out[0]] != 2) continue;
     int d = g->nodes[js].out[0];
@@ -229,27 +219,27 @@ sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c) {
     for (int k = 0; k < g->n_nodes; k++) {
       const sn_node *s = &g->nodes[k];
       if (!s->op_type) continue;
-      if ((is_std(s, "Pow") && s->in[0] == d && near(const_scalar(g, s->in[1]), 2.0)) ||
-          (is_std(s, "Mul") && s->in[0] == d && s->in[1] == d))
+      if ((sn_node_is(s, "Pow") && s->in[0] == d && near(sn_graph_const_scalar(g, s->in[1]), 2.0)) ||
+          (sn_node_is(s, "Mul") && s->in[0] == d && s->in[1] == d))
         jp = k;
-      if (is_std(s, "Div") && s->in[0] == d) jdiv = k;
+      if (sn_node_is(s, "Div") && s->in[0] == d) jdiv = k;
     }
     if (jp < 0 || jdiv < 0) continue;
     int jm2 = sn_graph_sole_consumer(g, uses, g->nodes[jp].out[0]);
     if (jm2 < 0 || !last_axis_reduce(g, &g->nodes[jm2])) continue;
     int jeps = sn_graph_sole_consumer(g, uses, g->nodes[jm2].out[0]);
-    if (jeps < 0 || !is_std(&g->nodes[jeps], "Add")) continue;
-    double eps = const_scalar(g, other_input(&g->nodes[jeps], g->nodes[jm2].out[0]));
+    if (jeps < 0 || !sn_node_is(&g->nodes[jeps], "Add")) continue;
+    double eps = sn_graph_const_scalar(g, other_input(&g->nodes[jeps], g->nodes[jm2].out[0]));
     if (!(eps >= 0)) continue;
     int jsq = sn_graph_sole_consumer(g, uses, g->nodes[jeps].out[0]);
-    if (jsq < 0 || !is_std(&g->nodes[jsq], "Sqrt") || g->nodes[jdiv].in[1] != g->nodes[jsq].out[0] ||
+    if (jsq < 0 || !sn_node_is(&g->nodes[jsq], "Sqrt") || g->nodes[jdiv].in[1] != g->nodes[jsq].out[0] ||
         uses[g->nodes[jsq].out[0]] != 1)
       continue;
     int jmul = sn_graph_sole_consumer(g, uses, g->nodes[jdiv].out[0]);
-    if (jmul < 0 || !is_std(&g->nodes[jmul], "Mul")) continue;
+    if (jmul < 0 || !sn_node_is(&g->nodes[jmul], "Mul")) continue;
     int gamma = other_input(&g->nodes[jmul], g->nodes[jdiv].out[0]);
     int jadd = sn_graph_sole_consumer(g, uses, g->nodes[jmul].out[0]);
-    if (jadd < 0 || !is_std(&g->nodes[jadd], "Add")) continue;
+    if (jadd < 0 || !sn_node_is(&g->nodes[jadd], "Add")) continue;
     int beta = other_input(&g->nodes[jadd], g->nodes[jmul].out[0]);
     const sn_tensor *gt = sn_graph_const(g, gamma), *bt = sn_graph_const(g, beta);
     int64_t last = g->values[x].type.rank > 0 ? g->values[x].type.dims[g->values[x].type.rank - 1].v : -1;
@@ -287,30 +277,30 @@ static bool activation_of(const sn_graph *g, const sn_node *n, int v, act_info *
   if (n->n_in < 1 || n->in[0] != v) return false;
   static const char *simple[] = {"Relu", "Sigmoid", "Tanh", "HardSwish"};
   for (size_t k = 0; k < sizeof simple / sizeof *simple; k++)
-    if (is_std(n, simple[k])) {
+    if (sn_node_is(n, simple[k])) {
       a->act = simple[k];
       return true;
     }
-  if (is_std(n, "LeakyRelu")) {
+  if (sn_node_is(n, "LeakyRelu")) {
     *a = (act_info){"LeakyRelu", sn_attr_float(n, "alpha", 0.01f), 0, true, false};
     return true;
   }
-  if (is_std(n, "HardSigmoid")) {
+  if (sn_node_is(n, "HardSigmoid")) {
     *a = (act_info){"HardSigmoid", sn_attr_float(n, "alpha", 0.2f), sn_attr_float(n, "beta", 0.5f), true, true};
     return true;
   }
-  if (is_std(n, "Gelu") || (n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, "Gelu"))) {
+  if (sn_node_is(n, "Gelu") || (n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, "Gelu"))) {
     a->act = strcmp(sn_attr_str(n, "approximate", "none"), "tanh") ? "Gelu" : "GeluTanh";
     return true;
   }
-  if (is_std(n, "Clip")) {
+  if (sn_node_is(n, "Clip")) {
     float lo = -INFINITY, hi = INFINITY;
     if (n->opset < 11) {
       lo = sn_attr_float(n, "min", -INFINITY);
       hi = sn_attr_float(n, "max", INFINITY);
     } else {
-      double l = n->n_in > 1 && n->in[1] >= 0 ? const_scalar(g, n->in[1]) : -INFINITY;
-      double h = n->n_in > 2 && n->in[2] >= 0 ? const_scalar(g, n->in[2]) : INFINITY;
+      double l = n->n_in > 1 && n->in[1] >= 0 ? sn_graph_const_scalar(g, n->in[1]) : -INFINITY;
+      double h = n->n_in > 2 && n->in[2] >= 0 ? sn_graph_const_scalar(g, n->in[2]) : INFINITY;
       if (isnan(l) || isnan(h)) return false;
       lo = (float)l;
       hi = (float)h;
@@ -328,7 +318,7 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *n = &g->nodes[i];
-    const char *fused = is_std(n, "Conv") ? "FusedConv" : is_std(n, "Gemm") ? "FusedGemm" : is_std(n, "MatMul") ? "FusedMatMul" : NULL;
+    const char *fused = sn_node_is(n, "Conv") ? "FusedConv" : sn_node_is(n, "Gemm") ? "FusedGemm" : sn_node_is(n, "MatMul") ? "FusedMatMul" : NULL;
     if (!fused || n->n_out != 1 || !is_f32(g, n->out[0])) continue;
     const sn_type *yt = &g->values[n->out[0]].type;
     if (yt->rank < 1) continue;
@@ -337,7 +327,7 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
     int absorbed[3], n_abs = 0;
     int j = sn_graph_sole_consumer(g, uses, y);
     /* bias: Add of a 1-D constant over the last dimension (MatMul/Gemm only) */
-    if (j >= 0 && strcmp(fused, "FusedConv") && is_std(&g->nodes[j], "Add")) {
+    if (j >= 0 && strcmp(fused, "FusedConv") && sn_node_is(&g->nodes[j], "Add")) {
       int o = other_input(&g->nodes[j], y);
       const sn_tensor *bt = sn_graph_const(g, o);
       const sn_type *st = &g->values[g->nodes[j].out[0]].type;
@@ -349,7 +339,7 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
       }
     }
     /* residual: Add of a tensor of the same static shape */
-    if (j >= 0 && is_std(&g->nodes[j], "Add")) {
+    if (j >= 0 && sn_node_is(&g->nodes[j], "Add")) {
       int o = other_input(&g->nodes[j], y);
       const sn_type *ot = o >= 0 ? &g->values[o].type : NULL;
       const sn_type *st = &g->values[g->nodes[j].out[0]].type;
@@ -373,8 +363,8 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
       int jsig = -1, jmul = -1;
       for (int k = 0; k < g->n_nodes; k++) {
         const sn_node *s = &g->nodes[k];
-        if (is_std(s, "Sigmoid") && s->in[0] == y) jsig = k;
-        if (is_std(s, "Mul") && other_input(s, y) >= 0) jmul = k;
+        if (sn_node_is(s, "Sigmoid") && s->in[0] == y) jsig = k;
+        if (sn_node_is(s, "Mul") && other_input(s, y) >= 0) jmul = k;
       }
       if (jsig >= 0 && jmul >= 0 && other_input(&g->nodes[jmul], y) == g->nodes[jsig].out[0] &&
           uses[g->nodes[jsig].out[0]] == 1) {
@@ -432,10 +422,10 @@ sn_error *sn_pass_fold_gemm_transposes(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *n = &g->nodes[i];
-    if (!is_std(n, "Gemm") || n->opset < 7) continue;
+    if (!sn_node_is(n, "Gemm") || n->opset < 7) continue;
     for (int k = 0; k < 2 && !e; k++) {
       int v = n->in[k], t = v >= 0 ? g->values[v].producer : -1;
-      if (t < 0 || uses[v] != 1 || !is_std(&g->nodes[t], "Transpose")) continue;
+      if (t < 0 || uses[v] != 1 || !sn_node_is(&g->nodes[t], "Transpose")) continue;
       const sn_node *tr = &g->nodes[t];
       const int64_t *perm;
       int np = sn_attr_ints(tr, "perm", &perm);

@@ -1,6 +1,7 @@
 /* Helpers the graph passes share (see rewrite.h). */
 #include "passes/rewrite.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,16 @@ int sn_graph_sole_consumer(const sn_graph *g, const int *uses, int v) {
       if (n->in[k] == v) return i;
   }
   return -1;
+}
+
+bool sn_node_is(const sn_node *n, const char *op) {
+  return n->op_type && !(n->domain && *n->domain) && !strcmp(n->op_type, op);
+}
+
+double sn_graph_const_scalar(const sn_graph *g, int v) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (!t || t->count != 1 || t->dtype == SINTER_STRING) return NAN;
+  return sn_load_f64(t->dtype, t->data, 0);
 }
 
 const sn_tensor *sn_graph_const(const sn_graph *g, int v) {

@@ -20,6 +20,10 @@ int *sn_graph_use_counts(const sn_graph *g);
 /* The single node reading value v (via inputs), or -1 when v has another number of readers or is a
  * graph output or is captured by a subgraph. */
 int sn_graph_sole_consumer(const sn_graph *g, const int *uses, int v);
+/* Is n the default-domain op `op` (and not cleared)? */
+bool sn_node_is(const sn_node *n, const char *op);
+/* The single element of a constant value as a double (any numeric dtype), or NAN. */
+double sn_graph_const_scalar(const sn_graph *g, int v);
 /* A constant (initializer) value's data, or NULL. */
 const sn_tensor *sn_graph_const(const sn_graph *g, int v);
 /* Add an initializer value owning `data`, named after `base` with a suffix; returns its id. */
