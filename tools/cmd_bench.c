@@ -10,10 +10,10 @@
 
 #include "cli.h"
 #include "cli_util.h"
-#include "feeds.h"
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "feeds.h"
 #include "npy.h"
 #include "runtime/cpu.h"
 #include "runtime/session.h"
@@ -63,8 +63,8 @@ static void bench_usage(FILE *f) {
 typedef struct bench_cfg {
   const char *model;
   sn_feed_opts *fo;
-  long long warmup, runs; /* runs: -1 = not given */
-  double time_s;          /* -1 = not given */
+  long long warmup, runs;   /* runs: -1 = not given */
+  double time_s;            /* -1 = not given */
   long long threads, level; /* -1 = default */
   bool progress;
 } bench_cfg;
@@ -115,8 +115,12 @@ static sinter_status *make_feeds(sinter_session *sess, const bench_cfg *c, long 
                        name, c->fo->inputs[i].value, (long long)first);
     int k = snprintf(sb, sizeof sb, "%s %s%s ", name, sn_dtype_name(sinter_tensor_dtype(t)),
                      sn_cli_fmt_shape(sinter_tensor_rank(t), sinter_tensor_dims(t), NULL, db, sizeof db));
-    if (from_file) snprintf(sb + k, sizeof sb - (size_t)k, "from %s", c->fo->inputs[i].value);
-    else snprintf(sb + k, sizeof sb - (size_t)k, "random (seed %lld)", c->fo->seed);
+    if (k < 0) k = 0;
+    if ((size_t)k >= sizeof sb) k = (int)sizeof sb - 1;
+    if (from_file)
+      snprintf(sb + k, sizeof sb - (size_t)k, "from %s", c->fo->inputs[i].value);
+    else
+      snprintf(sb + k, sizeof sb - (size_t)k, "random (seed %lld)", c->fo->seed);
     if (!(f->describe[i] = sn_strdup(sb))) return SN_ERR_OOM();
   }
   return NULL;
@@ -296,9 +300,13 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
     r->arena = plan ? plan->arena_size : 0;
   }
 
-  double w0 = sn_cli_now();
+  double w0 = sn_cli_now(), last_progress = 0;
   for (long long i = 0; i < c->warmup; i++) {
-    progress(c, "warm-up", (size_t)i, c->warmup, sn_cli_now() - w0, 0);
+    double t = sn_cli_now();
+    if (c->progress && t - last_progress > 0.25) {
+      progress(c, "warm-up", (size_t)i, c->warmup, t - w0, 0);
+      last_progress = t;
+    }
     if ((st = run_once(sess, &f, n_out, outs))) goto done;
   }
   r->warmup = (size_t)c->warmup;
@@ -308,7 +316,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
   size_t min_runs = by_count || by_time ? 1 : 10;
   double min_time = by_count || by_time ? 0.0 : 2.0;
   double progress_budget = by_time ? c->time_s : (by_count ? 0 : min_time);
-  double last_progress = 0;
+  last_progress = 0;
   double cpu0 = cpu_seconds();
   double start = sn_cli_now(), now = start;
   for (;;) {
@@ -422,19 +430,26 @@ static void print_table(const model_facts *m, const bench_cfg *c, const bench_re
 static void json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-    else if (*p == '\n') fputs("\\n", f);
-    else if (*p == '\t') fputs("\\t", f);
-    else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-    else fputc(*p, f);
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p == '\n')
+      fputs("\\n", f);
+    else if (*p == '\t')
+      fputs("\\t", f);
+    else if (*p < 0x20)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
   }
   fputc('"', f);
 }
 
 /* JSON numbers: finite doubles with 17 significant digits would be noisy; 9 keep nanoseconds. */
 static void json_num(FILE *f, double v) {
-  if (isfinite(v)) fprintf(f, "%.9g", v);
-  else fputs("null", f);
+  if (isfinite(v))
+    fprintf(f, "%.9g", v);
+  else
+    fputs("null", f);
 }
 
 static void cpu_model(char *buf, size_t n) {
@@ -472,19 +487,23 @@ static void write_json(FILE *f, const model_facts *m, const bench_cfg *c, const 
   fprintf(f, "  \"precision\": \"fp32\",\n  \"optimization_level\": %lld,\n  \"warmup_runs\": %lld,\n",
           c->level >= 0 ? c->level : 3, c->warmup);
   fprintf(f, "  \"run_limit\": {\"runs\": ");
-  if (c->runs >= 0) fprintf(f, "%lld", c->runs);
-  else fputs("null", f);
+  if (c->runs >= 0)
+    fprintf(f, "%lld", c->runs);
+  else
+    fputs("null", f);
   fprintf(f, ", \"seconds\": ");
-  if (c->time_s >= 0) json_num(f, c->time_s);
-  else fputs("null", f);
+  if (c->time_s >= 0)
+    json_num(f, c->time_s);
+  else
+    fputs("null", f);
   fprintf(f, ", \"min_runs\": %d, \"min_seconds\": %d},\n", c->runs < 0 && c->time_s < 0 ? 10 : 0,
           c->runs < 0 && c->time_s < 0 ? 2 : 0);
   fprintf(f, "  \"sweep\": %s,\n  \"results\": [", sweep ? "true" : "false");
   for (size_t i = 0; i < n; i++) {
     const bench_result *r = &rs[i];
     fprintf(f, "%s\n    {\n", i ? "," : "");
-    fprintf(f, "      \"batch\": %lld,\n      \"threads\": %d,\n      \"isa\": \"%s\",\n", (long long)r->batch, r->threads,
-            sn_isa_name(r->isa));
+    fprintf(f, "      \"batch\": %lld,\n      \"threads\": %d,\n      \"isa\": \"%s\",\n", (long long)r->batch,
+            r->threads, sn_isa_name(r->isa));
     fprintf(f, "      \"inputs\": [");
     for (size_t k = 0; k < r->n_inputs; k++) {
       if (k) fputs(", ", f);
@@ -500,7 +519,8 @@ static void write_json(FILE *f, const model_facts *m, const bench_cfg *c, const 
     json_num(f, r->wall_s);
     fprintf(f, ",\n      \"latency_s\": {");
     const char *names[] = {"mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max"};
-    double vals[] = {r->st.mean, r->st.std, r->st.min, r->st.p50, r->st.p90, r->st.p95, r->st.p99, r->st.p999, r->st.max};
+    double vals[] = {r->st.mean, r->st.std, r->st.min,  r->st.p50, r->st.p90,
+                     r->st.p95,  r->st.p99, r->st.p999, r->st.max};
     for (int k = 0; k < 9; k++) {
       fprintf(f, "%s\"%s\": ", k ? ", " : "", names[k]);
       json_num(f, vals[k]);
@@ -511,7 +531,8 @@ static void write_json(FILE *f, const model_facts *m, const bench_cfg *c, const 
     json_num(f, samples_per_s(r));
     fprintf(f, ",\n      \"avg_cpu_usage_percent\": ");
     json_num(f, r->cpu_pct);
-    fprintf(f, ",\n      \"peak_working_set_bytes\": %llu,\n      \"arena_bytes\": %llu,\n      \"weight_bytes\": %llu,\n",
+    fprintf(f,
+            ",\n      \"peak_working_set_bytes\": %llu,\n      \"arena_bytes\": %llu,\n      \"weight_bytes\": %llu,\n",
             (unsigned long long)r->peak_rss, (unsigned long long)r->arena, (unsigned long long)r->weights);
     fprintf(f, "      \"latencies_s\": [");
     for (size_t k = 0; k < r->runs; k++) {
@@ -684,11 +705,14 @@ int cmd_bench(int argc, char **argv) {
     }
   for (int k = 0; k < fo.n_dims; k++)
     if (!fo.dims[k].used)
-      fprintf(stderr, "sinter bench: warning: --dim %s matches no symbolic dimension of a random input\n", fo.dims[k].name);
+      fprintf(stderr, "sinter bench: warning: --dim %s matches no symbolic dimension of a random input\n",
+              fo.dims[k].name);
 
   if (!quiet) {
-    if (sweep) print_table(&mf, &c, results, n_results);
-    else print_report(&mf, &c, &results[0]);
+    if (sweep)
+      print_table(&mf, &c, results, n_results);
+    else
+      print_report(&mf, &c, &results[0]);
   }
   if (json_path) {
     bool to_stdout = strcmp(json_path, "-") == 0;

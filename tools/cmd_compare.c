@@ -183,9 +183,12 @@ static void compare_tensor(sinter_tensor *got, const sn_npy *ref, double rtol, d
     nb += b * b;
   }
   r->mean_abs = n_finite ? sum_abs / (double)n_finite : 0;
-  if (na == 0 && nb == 0) r->cosine = 1.0;
-  else if (na == 0 || nb == 0) r->cosine = 0.0;
-  else r->cosine = dot / (sqrt(na) * sqrt(nb));
+  if (na == 0 && nb == 0)
+    r->cosine = 1.0;
+  else if (na == 0 || nb == 0)
+    r->cosine = 0.0;
+  else
+    r->cosine = dot / (sqrt(na) * sqrt(nb));
   if (ti->is_float && rank == 2 && dims[1] >= 2) {
     r->classes = true;
     r->rows = dims[0];
@@ -268,7 +271,8 @@ int cmd_compare(int argc, char **argv) {
     st = SN_ERR_OOM();
     goto fail;
   }
-  if (!quiet) printf("model: %s (session created in %s)\nreference: %s\n", model, sn_cli_fmt_time(t_create, tb, sizeof tb), ref);
+  if (!quiet)
+    printf("model: %s (session created in %s)\nreference: %s\n", model, sn_cli_fmt_time(t_create, tb, sizeof tb), ref);
   for (size_t i = 0; i < n_in; i++) {
     sinter_value_info info;
     if ((st = sinter_session_input_info(sess, i, &info))) goto fail;

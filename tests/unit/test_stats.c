@@ -77,8 +77,8 @@ int main(void) {
   /* Degenerate sizes. */
   double one[] = {0.25}, s1[1];
   sn_stats_summarize(one, 1, s1, &st);
-  check_true("n=1 all equal", st.mean == 0.25 && st.std == 0 && st.min == 0.25 && st.max == 0.25 && st.p50 == 0.25 &&
-                                  st.p999 == 0.25);
+  check_true("n=1 all equal",
+             st.mean == 0.25 && st.std == 0 && st.min == 0.25 && st.max == 0.25 && st.p50 == 0.25 && st.p999 == 0.25);
   sn_stats_summarize(NULL, 0, NULL, &st);
   check_true("n=0 zeros", st.n == 0 && st.mean == 0 && st.std == 0 && st.p99 == 0);
   check_near("two values p50 midpoint", sn_stats_percentile_sorted((double[]){1, 2}, 2, 50), 1.5, 0);
