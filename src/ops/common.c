@@ -35,3 +35,20 @@ sn_error *sn_op_out_finish(sn_kernel_ctx *c, int i, sn_tensor *t, sn_error *e) {
   }
   return sn_kernel_set_output(c, i, t);
 }
+
+sn_error *sn_op_f64_view(sn_kernel_ctx *c, const sn_tensor *t, const double **out) {
+  if (t->dtype == SINTER_DOUBLE) {
+    *out = t->data;
+    return NULL;
+  }
+  double *b = sn_kernel_scratch(c, (size_t)(t->count ? t->count : 1) * sizeof(double));
+  if (!b) return SN_ERR_OOM();
+  if (t->dtype == SINTER_FLOAT) {
+    const float *s = t->data;
+    for (int64_t i = 0; i < t->count; i++) b[i] = s[i];
+  } else {
+    for (int64_t i = 0; i < t->count; i++) b[i] = sn_load_f64(t->dtype, t->data, i);
+  }
+  *out = b;
+  return NULL;
+}

@@ -22,4 +22,17 @@ sn_error *sn_op_out_alloc(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const 
  * runtime (or free it when e is an error). Returns e or a new error. */
 sn_error *sn_op_out_finish(sn_kernel_ctx *c, int i, sn_tensor *t, sn_error *e);
 
+/* A tensor's elements as doubles: its own memory when it is double, else a scratch copy (valid until
+ * the kernel returns). */
+sn_error *sn_op_f64_view(sn_kernel_ctx *c, const sn_tensor *t, const double **out);
+/* Store element i of a float-typed tensor from a double (float/double fast, others converted). */
+static inline void sn_op_store_f64(sn_tensor *t, int64_t i, double v) {
+  if (t->dtype == SINTER_FLOAT)
+    ((float *)t->data)[i] = (float)v;
+  else if (t->dtype == SINTER_DOUBLE)
+    ((double *)t->data)[i] = v;
+  else
+    sn_store_f64(t->dtype, t->data, i, v);
+}
+
 #endif

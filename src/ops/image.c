@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------- */
 
@@ -23,32 +23,6 @@ static bool img_float_type(sn_dtype dt) {
 }
 static bool img_numeric_type(sn_dtype dt) {
   return img_float_type(dt) || (sn_dt(dt)->is_int && dt != SINTER_INT4 && dt != SINTER_UINT4);
-}
-
-static sn_error *to_f64(sn_kernel_ctx *c, const sn_tensor *t, const double **out) {
-  if (t->dtype == SINTER_DOUBLE) {
-    *out = t->data;
-    return NULL;
-  }
-  double *b = sn_kernel_scratch(c, (size_t)(t->count ? t->count : 1) * sizeof(double));
-  if (!b) return SN_ERR_OOM();
-  if (t->dtype == SINTER_FLOAT) {
-    const float *s = t->data;
-    for (int64_t i = 0; i < t->count; i++) b[i] = s[i];
-  } else {
-    for (int64_t i = 0; i < t->count; i++) b[i] = sn_load_f64(t->dtype, t->data, i);
-  }
-  *out = b;
-  return NULL;
-}
-
-static void store(sn_tensor *t, int64_t i, double v) {
-  if (t->dtype == SINTER_FLOAT)
-    ((float *)t->data)[i] = (float)v;
-  else if (t->dtype == SINTER_DOUBLE)
-    ((double *)t->data)[i] = v;
-  else
-    sn_store_f64(t->dtype, t->data, i, v);
 }
 
 /* Small integer vector from a known tensor; -1 if it does not fit or is not integer. */
@@ -137,8 +111,8 @@ static sn_error *nms_run(sn_kernel_ctx *c) {
   if (max_out < 0) max_out = 0;
   if (max_out > nbox) max_out = nbox;
   const double *boxes, *scores;
-  SN_TRY(to_f64(c, B, &boxes));
-  SN_TRY(to_f64(c, S, &scores));
+  SN_TRY(sn_op_f64_view(c, B, &boxes));
+  SN_TRY(sn_op_f64_view(c, S, &scores));
   double *corners = sn_kernel_scratch(c, (size_t)(nbox ? nbox : 1) * 4 * sizeof(double));
   nms_cand *cand = sn_kernel_scratch(c, (size_t)(nbox ? nbox : 1) * sizeof(nms_cand));
   int64_t *sel = sn_kernel_scratch(c, (size_t)(max_out ? max_out : 1) * sizeof(int64_t));
@@ -332,8 +306,8 @@ static sn_error *gs_run(sn_kernel_ctx *c) {
     if (D[i] == 0) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X %s has an empty spatial dim",
                                           sn_tensor_describe(X, b1, sizeof b1));
   const double *x, *grid;
-  SN_TRY(to_f64(c, X, &x));
-  SN_TRY(to_f64(c, G, &grid));
+  SN_TRY(sn_op_f64_view(c, X, &x));
+  SN_TRY(sn_op_f64_view(c, G, &grid));
   const int ntap1 = p->mode == GS_CUBIC ? 4 : p->mode == GS_LINEAR ? 2 : 1;
   int ntaps = 1;
   for (int i = 0; i < nsp; i++) ntaps *= ntap1;
@@ -407,7 +381,7 @@ static sn_error *gs_run(sn_kernel_ctx *c) {
         const double *xp = x + (n * C + ch) * in_plane;
         double s = 0;
         for (int t = 0; t < nt; t++) s += tw[t] * xp[toff[t]];
-        store(Y, (n * C + ch) * out_plane + o, s);
+        sn_op_store_f64(Y, (n * C + ch) * out_plane + o, s);
       }
     }
   return NULL;
@@ -489,8 +463,8 @@ static sn_error *roi_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, X->dtype, 4, od, &Y));
   if (Y->count == 0) return NULL;
   const double *x, *rois;
-  SN_TRY(to_f64(c, X, &x));
-  SN_TRY(to_f64(c, R, &rois));
+  SN_TRY(sn_op_f64_view(c, X, &x));
+  SN_TRY(sn_op_f64_view(c, R, &rois));
   const double off = p->half_pixel ? 0.5 : 0.0;
   for (int64_t n = 0; n < nr; n++) {
     int64_t bi = sn_load_i64(BI->dtype, BI->data, n);
@@ -564,7 +538,7 @@ static sn_error *roi_run(sn_kernel_ctx *c) {
             }
           }
           if (!p->max_mode) v /= count;
-          store(Y, ((n * C + ch) * PH + ph) * PW + pw, v);
+          sn_op_store_f64(Y, ((n * C + ch) * PH + ph) * PW + pw, v);
         }
       }
   }
@@ -616,8 +590,8 @@ static sn_error *mrp_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, X->dtype, 4, od, &Y));
   if (Y->count == 0) return NULL;
   const double *x, *rois;
-  SN_TRY(to_f64(c, X, &x));
-  SN_TRY(to_f64(c, R, &rois));
+  SN_TRY(sn_op_f64_view(c, X, &x));
+  SN_TRY(sn_op_f64_view(c, R, &rois));
   for (int64_t n = 0; n < nr; n++) {
     const double *roi = rois + n * 5;
     for (int k = 0; k < 5; k++)
@@ -651,7 +625,7 @@ static sn_error *mrp_run(sn_kernel_ctx *c) {
               for (int64_t w = ws; w < we; w++)
                 if (xp[h * W + w] > m) m = xp[h * W + w];
           }
-          store(Y, ((n * C + ch) * PH + ph) * PW + pw, m);
+          sn_op_store_f64(Y, ((n * C + ch) * PH + ph) * PW + pw, m);
         }
       }
   }
@@ -727,7 +701,7 @@ static sn_error *ag_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, T->dtype, ns, od, &Y));
   if (Y->count == 0) return NULL;
   const double *th;
-  SN_TRY(to_f64(c, T, &th));
+  SN_TRY(sn_op_f64_view(c, T, &th));
   const int64_t Dd = nd == 3 ? sz[2] : 1, Hh = sz[ns - 2], Ww = sz[ns - 1];
   int64_t at = 0;
   for (int64_t n = 0; n < sz[0]; n++) {
@@ -742,7 +716,7 @@ static sn_error *ag_run(sn_kernel_ctx *c) {
           for (int r = 0; r < nd; r++) {
             double s = 0;
             for (int k = 0; k <= nd; k++) s += m[r * (nd + 1) + k] * base[k];
-            store(Y, at++, s);
+            sn_op_store_f64(Y, at++, s);
           }
         }
       }
@@ -874,7 +848,7 @@ static sn_error *col2im_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, X->dtype, nd + 2, od, &Y));
   if (Y->count == 0) return NULL;
   const double *x;
-  SN_TRY(to_f64(c, X, &x));
+  SN_TRY(sn_op_f64_view(c, X, &x));
   double *acc = sn_kernel_scratch(c, (size_t)Y->count * sizeof(double));
   if (!acc) return SN_ERR_OOM();
   memset(acc, 0, (size_t)Y->count * sizeof(double));
@@ -908,7 +882,7 @@ static sn_error *col2im_run(sn_kernel_ctx *c) {
       }
     }
   }
-  for (int64_t i = 0; i < Y->count; i++) store(Y, i, acc[i]);
+  for (int64_t i = 0; i < Y->count; i++) sn_op_store_f64(Y, i, acc[i]);
   return NULL;
 }
 

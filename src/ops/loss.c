@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
 typedef enum { RED_NONE, RED_SUM, RED_MEAN } loss_reduction;
 
@@ -96,33 +96,6 @@ static sn_error *loss_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
-/* The tensor's elements as doubles (its own memory when double, else a scratch copy). */
-static sn_error *loss_f64_in(sn_kernel_ctx *c, const sn_tensor *t, const double **out) {
-  if (t->dtype == SINTER_DOUBLE) {
-    *out = t->data;
-    return NULL;
-  }
-  double *b = sn_kernel_scratch(c, (size_t)(t->count ? t->count : 1) * sizeof(double));
-  if (!b) return SN_ERR_OOM();
-  if (t->dtype == SINTER_FLOAT) {
-    const float *s = t->data;
-    for (int64_t i = 0; i < t->count; i++) b[i] = s[i];
-  } else {
-    for (int64_t i = 0; i < t->count; i++) b[i] = sn_load_f64(t->dtype, t->data, i);
-  }
-  *out = b;
-  return NULL;
-}
-
-static void loss_store(sn_tensor *t, int64_t i, double v) {
-  if (t->dtype == SINTER_FLOAT)
-    ((float *)t->data)[i] = (float)v;
-  else if (t->dtype == SINTER_DOUBLE)
-    ((double *)t->data)[i] = v;
-  else
-    sn_store_f64(t->dtype, t->data, i, v);
-}
-
 static sn_error *loss_run(sn_kernel_ctx *c) {
   const loss_params *p = c->params;
   const sn_tensor *X = c->in[0], *T = c->n_in > 1 ? c->in[1] : NULL, *W = c->n_in > 2 ? c->in[2] : NULL;
@@ -150,8 +123,8 @@ static sn_error *loss_run(sn_kernel_ctx *c) {
                            sn_tensor_describe(W, b1, sizeof b1), sn_dtype_name(X->dtype));
 
   const double *x, *w = NULL;
-  SN_TRY(loss_f64_in(c, X, &x));
-  if (W) SN_TRY(loss_f64_in(c, W, &w));
+  SN_TRY(sn_op_f64_view(c, X, &x));
+  if (W) SN_TRY(sn_op_f64_view(c, W, &w));
 
   /* log-probabilities for SoftmaxCrossEntropyLoss: log_softmax over axis 1 */
   const double *lp = x;
@@ -174,7 +147,7 @@ static sn_error *loss_run(sn_kernel_ctx *c) {
     if (c->n_out > 1 && sn_kernel_output_used(c, 1)) {
       sn_tensor *LP;
       SN_TRY(sn_kernel_output(c, 1, X->dtype, X->rank, X->dims, &LP));
-      for (int64_t i = 0; i < X->count; i++) loss_store(LP, i, lp[i]);
+      for (int64_t i = 0; i < X->count; i++) sn_op_store_f64(LP, i, lp[i]);
     }
   }
 
@@ -198,16 +171,16 @@ static sn_error *loss_run(sn_kernel_ctx *c) {
         l = -lp[(n * C + t) * D + d] * wt;
       }
       if (p->reduction == RED_NONE)
-        loss_store(Y, i, l);
+        sn_op_store_f64(Y, i, l);
       sum += l;
       wsum += wt;
     }
   if (p->reduction == RED_SUM) {
-    loss_store(Y, 0, sum);
+    sn_op_store_f64(Y, 0, sum);
   } else if (p->reduction == RED_MEAN) {
     /* with weights or ignore_index: weighted mean; otherwise the plain mean over N*d1*... */
     double den = (w || p->has_ignore) ? wsum : (double)(N * D);
-    loss_store(Y, 0, sum / den);
+    sn_op_store_f64(Y, 0, sum / den);
   }
   return NULL;
 }

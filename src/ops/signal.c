@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "ops/op.h"
+#include "ops/common.h"
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -48,32 +48,6 @@ static sn_error *need_scalar_i64(sn_kernel_ctx *c, int i, const char *name, int6
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s must be an integer scalar, got %s", name,
                            sn_tensor_describe(t, b, sizeof b));
   return NULL;
-}
-
-static sn_error *to_f64(sn_kernel_ctx *c, const sn_tensor *t, const double **out) {
-  if (t->dtype == SINTER_DOUBLE) {
-    *out = t->data;
-    return NULL;
-  }
-  double *b = sn_kernel_scratch(c, (size_t)(t->count ? t->count : 1) * sizeof(double));
-  if (!b) return SN_ERR_OOM();
-  if (t->dtype == SINTER_FLOAT) {
-    const float *s = t->data;
-    for (int64_t i = 0; i < t->count; i++) b[i] = s[i];
-  } else {
-    for (int64_t i = 0; i < t->count; i++) b[i] = sn_load_f64(t->dtype, t->data, i);
-  }
-  *out = b;
-  return NULL;
-}
-
-static void store(sn_tensor *t, int64_t i, double v) {
-  if (t->dtype == SINTER_FLOAT)
-    ((float *)t->data)[i] = (float)v;
-  else if (t->dtype == SINTER_DOUBLE)
-    ((double *)t->data)[i] = v;
-  else
-    sn_store_f64(t->dtype, t->data, i, v);
 }
 
 /* ---- the transform engine ------------------------------------------------------------------------ */
@@ -368,7 +342,7 @@ static sn_error *dft_run(sn_kernel_ctx *c) {
   for (int i = 0; i < a; i++) outer *= X->dims[i];
   for (int i = a + 1; i < r - 1; i++) inner *= X->dims[i];
   const double *x;
-  SN_TRY(to_f64(c, X, &x));
+  SN_TRY(sn_op_f64_view(c, X, &x));
   dft_plan plan;
   SN_TRY(dft_plan_init(c, &plan, L));
   double *xr = sn_kernel_scratch(c, (size_t)L * sizeof(double)), *xi = sn_kernel_scratch(c, (size_t)L * sizeof(double));
@@ -390,8 +364,8 @@ static sn_error *dft_run(sn_kernel_ctx *c) {
       dft_exec(&plan, xr, comp == 2 ? xi : NULL, yr, yi, K, p->inverse);
       for (int64_t k = 0; k < K; k++) {
         int64_t at = ((o * K + k) * inner + i) * 2;
-        store(Y, at, yr[k] * scale);
-        store(Y, at + 1, yi[k] * scale);
+        sn_op_store_f64(Y, at, yr[k] * scale);
+        sn_op_store_f64(Y, at + 1, yi[k] * scale);
       }
     }
   return NULL;
@@ -462,8 +436,8 @@ static sn_error *stft_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, X->dtype, 4, od, &Y));
   if (Y->count == 0) return NULL;
   const double *x, *w = NULL;
-  SN_TRY(to_f64(c, X, &x));
-  if (W) SN_TRY(to_f64(c, W, &w));
+  SN_TRY(sn_op_f64_view(c, X, &x));
+  if (W) SN_TRY(sn_op_f64_view(c, W, &w));
   dft_plan plan;
   SN_TRY(dft_plan_init(c, &plan, fl));
   double *xr = sn_kernel_scratch(c, (size_t)fl * sizeof(double)), *xi = sn_kernel_scratch(c, (size_t)fl * sizeof(double));
@@ -480,8 +454,8 @@ static sn_error *stft_run(sn_kernel_ctx *c) {
       dft_exec(&plan, xr, comp == 2 ? xi : NULL, yr, yi, K, false);
       for (int64_t k = 0; k < K; k++) {
         int64_t at = ((bi * frames + f) * K + k) * 2;
-        store(Y, at, yr[k]);
-        store(Y, at + 1, yi[k]);
+        sn_op_store_f64(Y, at, yr[k]);
+        sn_op_store_f64(Y, at + 1, yi[k]);
       }
     }
   return NULL;
@@ -551,7 +525,7 @@ static sn_error *window_run(sn_kernel_ctx *c) {
   sn_tensor *Y;
   SN_TRY(sn_kernel_output(c, 0, dt, 1, &n, &Y));
   int64_t n1 = periodic ? n : n - 1;
-  for (int64_t i = 0; i < n; i++) store(Y, i, n1 > 0 ? window_value(kind, i, n1) : 1.0);
+  for (int64_t i = 0; i < n; i++) sn_op_store_f64(Y, i, n1 > 0 ? window_value(kind, i, n1) : 1.0);
   return NULL;
 }
 
@@ -615,7 +589,7 @@ static sn_error *mel_run(sn_kernel_ctx *c) {
     if (h > ctr)
       for (int64_t j = ctr; j < h; j++) m[j * nmel + i] = (double)(h - j) / (double)(h - ctr);
   }
-  for (int64_t i = 0; i < Y->count; i++) store(Y, i, m[i]);
+  for (int64_t i = 0; i < Y->count; i++) sn_op_store_f64(Y, i, m[i]);
   return NULL;
 }
 
