@@ -194,15 +194,7 @@ int cmd_profile(int argc, char **argv) {
     st = SN_ERR_OOM();
     goto fail;
   }
-  for (size_t k = 0; k < feeds.n; k++) {
-    int i = 0;
-    while (i < s->n_in && strcmp(s->in[i].info.name, feeds.names[k])) i++;
-    if (i == s->n_in) {
-      st = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "the model has no input named '%s'", feeds.names[k]);
-      goto fail;
-    }
-    in_ids[k] = s->in[i].value;
-  }
+  if ((st = sn_feeds_value_ids(s, &feeds, in_ids))) goto fail;
   for (int k = 0; k < s->n_out; k++) out_ids[k] = s->out[k].value;
   const sn_plan *plan = NULL;
   if ((st = sn_session_plan(s, (int)feeds.n, in_ids, (const sn_tensor *const *)feeds.tensors, &plan))) goto fail;

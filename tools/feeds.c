@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/tensor.h"
+#include "runtime/session.h"
 
 const char sn_feed_usage[] =
     "  --input NAME=FILE.npy   feed input NAME from a .npy file (repeatable)\n"
@@ -237,4 +238,14 @@ sinter_status *sn_feeds_make(const char *cmd, sinter_session *s, sn_feed_opts *o
 fail:
   sn_feeds_free(out);
   return st;
+}
+
+sinter_status *sn_feeds_value_ids(const sinter_session *s, const sn_feeds *f, int *ids) {
+  for (size_t k = 0; k < f->n; k++) {
+    int i = 0;
+    while (i < s->n_in && strcmp(s->in[i].info.name, f->names[k])) i++;
+    if (i == s->n_in) return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "the model has no input named '%s'", f->names[k]);
+    ids[k] = s->in[i].value;
+  }
+  return NULL;
 }

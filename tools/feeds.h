@@ -47,6 +47,9 @@ typedef struct sn_feeds {
  * those), then random data for the rest. verbose prints a line per input. */
 sinter_status *sn_feeds_make(const char *cmd, sinter_session *s, sn_feed_opts *o, bool verbose, sn_feeds *out);
 void sn_feeds_free(sn_feeds *f);
+/* The graph value id of each fed input (ids[k] for f->names[k]), for the internal run and plan
+ * entry points; an error names a feed the model has no input for. */
+sinter_status *sn_feeds_value_ids(const sinter_session *s, const sn_feeds *f, int *ids);
 /* The first dimension of the first fed input (the batch size, for samples/s); 1 if none. */
 long long sn_feeds_batch(const sn_feeds *f);
 

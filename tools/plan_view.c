@@ -76,14 +76,7 @@ int sn_plan_view(const char *cmd, const char *model, int opt_level, sn_feed_opts
   if (!st) st = sinter_session_create(model, opts, &s);
   if (!st) st = sn_feeds_make(cmd, s, fo, false, &feeds);
   if (!st && !(ids = sn_calloc(feeds.n + 1, sizeof(int)))) st = SN_ERR_OOM();
-  for (size_t k = 0; !st && k < feeds.n; k++) {
-    int i = 0;
-    while (i < s->n_in && strcmp(s->in[i].info.name, feeds.names[k])) i++;
-    if (i == s->n_in)
-      st = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "the model has no input named '%s'", feeds.names[k]);
-    else
-      ids[k] = s->in[i].value;
-  }
+  if (!st) st = sn_feeds_value_ids(s, &feeds, ids);
   if (!st) st = sn_session_plan(s, (int)feeds.n, ids, (const sn_tensor *const *)feeds.tensors, &p);
   int rc = SN_EXIT_OK;
   if (st) {
