@@ -12,6 +12,7 @@
 #include "feeds.h"
 #include "kernels/gemm.h"
 #include "runtime/session.h"
+#include "runtime/threadpool.h"
 
 static const char *CMD = "profile";
 
@@ -28,7 +29,8 @@ static void usage(FILE *f) {
           "  --runs N                timed runs (default 10)\n"
           "  --warmup N              untimed runs first (default 2)\n"
           "  --top K                 slowest nodes to list (default 15)\n"
-          "  --trace FILE            write a Chrome trace (JSON) of the timed runs, one slice per step\n"
+          "  --trace FILE            write a Chrome trace (JSON) of the timed runs: one slice per step, and\n"
+          "                          per step one slice for each intra-op thread that worked in it\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
           "  -h, --help              this help\n",
@@ -171,7 +173,7 @@ int cmd_profile(int argc, char **argv) {
   sn_feeds feeds = {0};
   int *in_ids = NULL, *out_ids = NULL;
   sn_tensor **outs = NULL;
-  uint64_t *start = NULL, *dur = NULL, *run_ns = NULL;
+  uint64_t *start = NULL, *dur = NULL, *run_ns = NULL, *tfirst = NULL, *tlast = NULL;
   double *node_ns = NULL;
   op_row *rows = NULL, *nodes = NULL;
   FILE *tf = NULL;
@@ -187,6 +189,16 @@ int cmd_profile(int argc, char **argv) {
   start = sn_calloc((size_t)nn * (size_t)runs + 1, sizeof(uint64_t));
   dur = sn_calloc((size_t)nn * (size_t)runs + 1, sizeof(uint64_t));
   run_ns = sn_calloc((size_t)runs * 2 + 1, sizeof(uint64_t));
+  const int nthr = sn_threadpool_size(s->pool);
+  const size_t per_run = (size_t)nn * (size_t)nthr;
+  if (trace) {
+    tfirst = sn_calloc(per_run * (size_t)runs + 1, sizeof(uint64_t));
+    tlast = sn_calloc(per_run * (size_t)runs + 1, sizeof(uint64_t));
+    if (!tfirst || !tlast) {
+      st = SN_ERR_OOM();
+      goto fail;
+    }
+  }
   node_ns = sn_calloc((size_t)nn + 1, sizeof(double));
   rows = sn_calloc((size_t)nn + 1, sizeof(op_row));
   nodes = sn_calloc((size_t)nn + 1, sizeof(op_row));
@@ -204,6 +216,10 @@ int cmd_profile(int argc, char **argv) {
     if (t >= 0) {
       tm.step_start_ns = start + (size_t)t * (size_t)nn;
       tm.step_ns = dur + (size_t)t * (size_t)nn;
+      if (tfirst) {
+        tm.thread_first_ns = tfirst + (size_t)t * per_run;
+        tm.thread_last_ns = tlast + (size_t)t * per_run;
+      }
     }
     st = sn_session_run_timed(s, (int)feeds.n, in_ids, (const sn_tensor *const *)feeds.tensors, s->n_out, out_ids, outs,
                               t >= 0 ? &tm : NULL);
@@ -298,6 +314,11 @@ int cmd_profile(int argc, char **argv) {
     uint64_t t0 = run_ns[0];
     fprintf(tf, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[\n");
     fprintf(tf, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"args\":{\"name\":\"sinter\"}}");
+    fprintf(tf, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{\"name\":\"runs\"}}");
+    fprintf(tf, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"steps\"}}");
+    for (int w = 0; w < nthr; w++)
+      fprintf(tf, ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":\"thread %d%s\"}}",
+              2 + w, w, w ? "" : " (caller)");
     for (long long t = 0; t < runs; t++) {
       fprintf(tf, ",\n{\"name\":\"run %lld\",\"cat\":\"run\",\"ph\":\"X\",\"pid\":1,\"tid\":0,\"ts\":%.3f,\"dur\":%.3f}", t,
               (double)(run_ns[2 * t] - t0) / 1e3, (double)run_ns[2 * t + 1] / 1e3);
@@ -312,6 +333,17 @@ int cmd_profile(int argc, char **argv) {
                 (double)(start[at] - t0) / 1e3, (double)dur[at] / 1e3);
         json_escape(tf, n->op_type);
         fprintf(tf, "\",\"step\":%d}}", i);
+        /* what each intra-op thread did in this step: its first chunk's start to its last's end */
+        for (int w = 0; w < nthr; w++) {
+          size_t k = (size_t)t * per_run + (size_t)i * (size_t)nthr + (size_t)w;
+          if (!tfirst[k]) continue;
+          fprintf(tf, ",\n{\"name\":\"");
+          json_escape(tf, n->name && *n->name ? n->name : n->op_type);
+          fprintf(tf, "\",\"cat\":\"");
+          json_escape(tf, n->op_type);
+          fprintf(tf, "\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"thread\":%d}}",
+                  2 + w, (double)(tfirst[k] - t0) / 1e3, (double)(tlast[k] - tfirst[k]) / 1e3, i, w);
+        }
       }
     }
     fprintf(tf, "\n]}\n");
@@ -331,6 +363,8 @@ done:
   sn_free(start);
   sn_free(dur);
   sn_free(run_ns);
+  sn_free(tfirst);
+  sn_free(tlast);
   sn_free(node_ns);
   sn_free(rows);
   sn_free(nodes);

@@ -299,26 +299,25 @@ sn_error *sn_onnx_write_bytes(const sn_model *m, uint8_t **out, size_t *len) {
     return e;
   }
   f_msg(&b, 7, &sub);
-  bool have_sinter = false;
   for (int i = 0; i < m->n_opsets; i++) {
     buf os = {0};
-    const char *d = m->opsets[i].domain ? m->opsets[i].domain : "";
-    have_sinter |= !strcmp(d, "sinter");
-    f_str(&os, 1, d);
+    f_str(&os, 1, m->opsets[i].domain ? m->opsets[i].domain : "");
     f_int(&os, 2, m->opsets[i].version);
     f_msg(&b, 8, &os);
   }
-  if (!have_sinter) {
-    /* fused nodes live in the sinter domain; declaring it unused is harmless */
-    bool used = false;
-    for (int i = 0; i < m->graph->n_nodes && !used; i++)
-      used = m->graph->nodes[i].domain && !strcmp(m->graph->nodes[i].domain, "sinter");
-    if (used) {
-      buf os = {0};
-      f_str(&os, 1, "sinter");
-      f_int(&os, 2, 1);
-      f_msg(&b, 8, &os);
-    }
+  /* domains the passes introduced (sinter's fused ops, com.microsoft's SkipLayerNormalization): all
+   * their ops are registered at version 1 */
+  for (int i = 0; i < m->graph->n_nodes; i++) {
+    const char *d = m->graph->nodes[i].domain;
+    if (!d || !*d || !strcmp(d, "ai.onnx")) continue;
+    bool seen = false;
+    for (int k = 0; k < m->n_opsets && !seen; k++) seen = m->opsets[k].domain && !strcmp(m->opsets[k].domain, d);
+    for (int k = 0; k < i && !seen; k++) seen = m->graph->nodes[k].domain && !strcmp(m->graph->nodes[k].domain, d);
+    if (seen) continue;
+    buf os = {0};
+    f_str(&os, 1, d);
+    f_int(&os, 2, 1);
+    f_msg(&b, 8, &os);
   }
   for (int i = 0; i < m->n_meta; i++) {
     buf kv = {0};

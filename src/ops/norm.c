@@ -1,10 +1,15 @@
 /* Normalization ops: BatchNormalization, InstanceNormalization, LayerNormalization, GroupNormalization,
- * RMSNormalization, LRN, MeanVarianceNormalization, LpNormalization. Statistics accumulate in double. */
+ * RMSNormalization, LRN, MeanVarianceNormalization, LpNormalization, and com.microsoft's
+ * SkipLayerNormalization (also what the fuse-skip-layernorm pass produces). Statistics accumulate
+ * in double, except float32 layer normalization over the last axis, which runs the vectorized row
+ * kernel of kernels/layernorm.h (float32 accumulation, two-pass variance). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/layernorm.h"
+#include "kernels/ref/broadcast.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
 
@@ -432,6 +437,12 @@ typedef struct ln_job {
 static void ln_worker(void *p, int w) {
   const ln_job *j = p;
   int64_t r0 = w * j->rows / j->nw, r1 = (w + 1) * j->rows / j->nw;
+  if (!j->dbl && !j->rms && !j->mo && !j->io) { /* the vectorized row kernel */
+    sn_ln_rows a = {.x = (const float *)j->x + r0 * j->inner, .gamma = j->sc, .beta = j->b,
+                    .y = (float *)j->y + r0 * j->inner, .rows = r1 - r0, .n = j->inner, .eps = (float)j->eps};
+    sn_layernorm_f32(&a);
+    return;
+  }
   double *mo = j->mo ? j->mo + r0 : NULL, *io = j->io ? j->io + r0 : NULL;
   if (j->dbl)
     ln_rows_f64((const double *)j->x + r0 * j->inner, (double *)j->y + r0 * j->inner, r1 - r0, j->inner, j->sc, j->b,
@@ -483,6 +494,115 @@ static sn_error *ln_run(sn_kernel_ctx *c) {
       for (int64_t r = 0; r < rows; r++) sn_store_f64(st, t->data, r, o == 1 ? mo[r] : io[r]);
     }
   }
+  return NULL;
+}
+
+/* ---- SkipLayerNormalization (com.microsoft) ------------------------------------------------------------
+ * output = LayerNorm(input + skip [+ bias]) * gamma [+ beta] over the last axis; optional outputs mean,
+ * inv_std_var ([..., 1]) and input_skip_bias_sum. input and skip broadcast (numpy rules) to the output
+ * shape; the common case of equal shapes runs fused in one pass over each row. */
+
+static sn_error *sln_infer(sn_infer_ctx *c) {
+  if (c->n_in < 3 || !c->in[0] || !c->in[1] || !c->in[2]) return sn_infer_error(c, "needs inputs input, skip and gamma");
+  for (int i = 0; i < c->n_in && i < 5; i++)
+    if (c->in[i] && c->in[i]->dtype && c->in[i]->dtype != SINTER_FLOAT)
+      return sn_infer_error(c, "input %d has element type %s; float32 only", i, sn_dtype_name(c->in[i]->dtype));
+  sn_type y;
+  SN_TRY(sn_infer_broadcast(c, c->in[0], c->in[1], &y));
+  y.dtype = SINTER_FLOAT;
+  if (y.rank == 0) return sn_infer_error(c, "input and skip are scalars; the normalized axis is missing");
+  if (c->out[0]) *c->out[0] = y;
+  if (c->n_out > 3 && c->out[3]) *c->out[3] = y;
+  for (int o = 1; o < 3 && o < c->n_out; o++) {
+    if (!c->out[o]) continue;
+    if (y.rank < 0) {
+      sn_type_set_unknown(c->out[o], SINTER_FLOAT);
+      continue;
+    }
+    sn_dim d[SN_MAX_RANK];
+    for (int i = 0; i < y.rank; i++) d[i] = i < y.rank - 1 ? y.dims[i] : sn_dim_known(1);
+    sn_type_set(c->out[o], SINTER_FLOAT, y.rank, d);
+  }
+  return NULL;
+}
+
+typedef struct sln_job {
+  sn_ln_rows a;
+  int nw;
+} sln_job;
+
+static void sln_worker(void *p, int w) {
+  const sln_job *j = p;
+  int64_t r0 = w * j->a.rows / j->nw, r1 = (w + 1) * j->a.rows / j->nw, n = j->a.n;
+  sn_ln_rows a = j->a;
+  a.x += r0 * n;
+  if (a.skip) a.skip += r0 * n;
+  a.y += r0 * n;
+  if (a.sum) a.sum += r0 * n;
+  if (a.mean) a.mean += r0;
+  if (a.inv_std) a.inv_std += r0;
+  a.rows = r1 - r0;
+  sn_layernorm_f32(&a);
+}
+
+static sn_error *sln_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0], *sk = c->in[1], *gm = c->in[2];
+  const sn_tensor *bt = c->n_in > 3 ? c->in[3] : NULL, *bias = c->n_in > 4 ? c->in[4] : NULL;
+  char b1[128], b2[128];
+  for (int i = 0; i < c->n_in && i < 5; i++)
+    if (c->in[i] && c->in[i]->dtype != SINTER_FLOAT)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %d is %s; float32 only", i,
+                             sn_tensor_describe(c->in[i], b1, sizeof b1));
+  int rank;
+  int64_t d[SN_MAX_RANK];
+  sn_error *e = sn_broadcast_shape2(x->rank, x->dims, sk->rank, sk->dims, &rank, d);
+  if (e) return sn_error_wrap(e, "%s (SkipLayerNormalization): input and skip", c->node->name ? c->node->name : "");
+  if (rank == 0)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input and skip are scalars; the normalized axis is missing");
+  const int64_t n = d[rank - 1];
+  const sn_tensor *params[3] = {gm, bt, bias};
+  static const char *pname[3] = {"gamma", "beta", "bias"};
+  for (int i = 0; i < 3; i++)
+    if (params[i] && params[i]->count != n)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s %s must have the %lld elements of the hidden axis of %s",
+                             pname[i], sn_tensor_describe(params[i], b1, sizeof b1), (long long)n,
+                             sn_tensor_describe(x, b2, sizeof b2));
+  sn_tensor *y, *sum = NULL, *mean = NULL, *inv = NULL;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, rank, d, &y));
+  if (c->n_out > 3 && sn_kernel_output_used(c, 3)) SN_TRY(sn_kernel_output(c, 3, SINTER_FLOAT, rank, d, &sum));
+  int64_t sd[SN_MAX_RANK];
+  memcpy(sd, d, sizeof(int64_t) * (size_t)rank);
+  sd[rank - 1] = 1;
+  if (c->n_out > 1 && sn_kernel_output_used(c, 1)) SN_TRY(sn_kernel_output(c, 1, SINTER_FLOAT, rank, sd, &mean));
+  if (c->n_out > 2 && sn_kernel_output_used(c, 2)) SN_TRY(sn_kernel_output(c, 2, SINTER_FLOAT, rank, sd, &inv));
+  if (y->count == 0) return NULL;
+  sln_job j = {{.x = x->data, .skip = sk->data, .bias = bias ? bias->data : NULL, .gamma = gm->data,
+                .beta = bt ? bt->data : NULL, .y = y->data, .sum = sum ? sum->data : NULL,
+                .mean = mean ? mean->data : NULL, .inv_std = inv ? inv->data : NULL, .rows = y->count / n, .n = n,
+                .eps = sn_attr_float(c->node, "epsilon", 1e-12f)},
+               1};
+  if (x->count != y->count || sk->count != y->count) {
+    /* input and skip differ in shape: materialize their broadcast sum, then normalize it alone */
+    float *s = sum ? sum->data : sn_kernel_scratch(c, sizeof(float) * (size_t)y->count);
+    if (!s) return SN_ERR_OOM();
+    sn_bcast b;
+    const int ranks[2] = {x->rank, sk->rank};
+    const int64_t *dims[2] = {x->dims, sk->dims};
+    SN_TRY(sn_bcast_init(&b, rank, d, 2, ranks, dims));
+    sn_bcast_iter it;
+    sn_bcast_iter_start(&it, &b, 0);
+    const float *xa = x->data, *sa = sk->data;
+    for (int64_t r = 0; r < b.rows; r++, sn_bcast_iter_next(&it)) {
+      float *o = s + r * b.inner;
+      for (int64_t i = 0; i < b.inner; i++)
+        o[i] = xa[it.off[0] + i * b.inner_stride[0]] + sa[it.off[1] + i * b.inner_stride[1]];
+    }
+    j.a.x = s;
+    j.a.skip = NULL;
+  }
+  j.nw = sn_nn_workers(c, 8.0 * (double)y->count);
+  if (j.nw > j.a.rows) j.nw = (int)j.a.rows;
+  sn_nn_run(c, j.nw, sln_worker, &j);
   return NULL;
 }
 
@@ -755,5 +875,6 @@ const sn_op sn_ops_norm[] = {
     {"", "LRN", 1, 0, lrn_infer, lrn_run, NULL, NULL, 0},
     {"", "MeanVarianceNormalization", 1, 0, mvn_infer, mvn_run, NULL, NULL, 0},
     {"", "LpNormalization", 1, 0, lpn_infer, lpn_run, NULL, NULL, 0},
+    {"com.microsoft", "SkipLayerNormalization", 1, 0, sln_infer, sln_run, NULL, NULL, SN_OP_INPLACE},
     {0},
 };

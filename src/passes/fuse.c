@@ -1,6 +1,7 @@
 /* Level 2 passes: fusions.
  *  - BatchNormalization folded into the weights of the Conv before it;
- *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form;
+ *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form, and a residual
+ *    Add before a LayerNormalization folded into com.microsoft SkipLayerNormalization;
  *  - Conv / Gemm / MatMul + bias Add + residual Add + activation into one sinter:Fused* node
  *    (src/ops/fused.c), the activation being Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
  *    HardSwish, Clip (Relu6), Gelu or SiLU (x * Sigmoid(x));
@@ -254,6 +255,87 @@ sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c) {
     if ((e = sn_node_resolve(g, ln))) break;
     int dead[] = {i, js, jp, jm2, jeps, jsq, jdiv, jmul};
     for (size_t k = 0; k < sizeof dead / sizeof *dead; k++) sn_node_clear(&g->nodes[dead[k]]);
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- SkipLayerNormalization from Add -> LayerNormalization -------------------------------------------- */
+
+/* LayerNormalization(Add(a, b)) over the last axis, with constant 1-D gamma (and beta), becomes one
+ * com.microsoft SkipLayerNormalization(a, b, gamma, beta): the residual add runs inside the
+ * normalization's first pass over each row. When the sum is also read elsewhere (pre-norm
+ * transformers), it becomes the op's input_skip_bias_sum output. The fused node takes the Add's
+ * place, so every reader of the sum still comes after it. */
+sn_error *sn_pass_fuse_skip_layernorm(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *ln = &g->nodes[i];
+    if (!ln->op_type || strcmp(ln->op_type, "LayerNormalization") ||
+        (ln->domain && *ln->domain && strcmp(ln->domain, "sinter") && strcmp(ln->domain, "ai.onnx")))
+      continue;
+    if (ln->n_in < 2 || ln->in[0] < 0 || !is_f32(g, ln->out[0])) continue;
+    bool extra = false;
+    for (int o = 1; o < ln->n_out; o++) extra |= ln->out[o] >= 0 && uses[ln->out[o]] > 0;
+    if (extra) continue;
+    int x = ln->in[0], rank = g->values[x].type.rank;
+    int64_t axis = sn_attr_int(ln, "axis", -1);
+    if (rank < 1 || (axis != -1 && axis != rank - 1)) continue;
+    int p = g->values[x].producer;
+    if (p < 0 || !sn_node_is(&g->nodes[p], "Add") || g->nodes[p].n_in != 2) continue;
+    sn_node *add = &g->nodes[p];
+    int a = add->in[0], b = add->in[1];
+    if (!is_f32(g, a) || !is_f32(g, b)) continue;
+    const sn_tensor *gamma = sn_graph_const(g, ln->in[1]);
+    const sn_tensor *beta = ln->n_in > 2 && ln->in[2] >= 0 ? sn_graph_const(g, ln->in[2]) : NULL;
+    if (!gamma || gamma->rank != 1 || gamma->dtype != SINTER_FLOAT || (ln->n_in > 2 && ln->in[2] >= 0 && !beta) ||
+        (beta && (beta->rank != 1 || beta->dtype != SINTER_FLOAT || beta->count != gamma->count)))
+      continue;
+    if (g->values[b].type.rank == rank && g->values[a].type.rank != rank) { /* the full-shape operand first */
+      int t = a;
+      a = b;
+      b = t;
+    }
+    int y = ln->out[0], gid = ln->in[1], bid = beta ? ln->in[2] : -1;
+    float eps = sn_attr_float(ln, "epsilon", 1e-5f);
+    bool sum_used = uses[x] > 1;
+    /* rebuild the Add node (the earlier of the two) as the fused op; drop the LayerNormalization */
+    sn_node_clear(ln);
+    add = &g->nodes[p];
+    if (add->op && add->op->free_params && add->params) add->op->free_params(add->params);
+    add->params = NULL;
+    add->op = NULL;
+    for (int k = 0; k < add->n_attrs; k++) sn_attr_clear(&add->attrs[k]);
+    add->n_attrs = 0;
+    sn_free(add->op_type);
+    sn_free(add->domain);
+    add->op_type = sn_strdup("SkipLayerNormalization");
+    add->domain = sn_strdup("com.microsoft");
+    if (!add->op_type || !add->domain) {
+      e = SN_ERR_OOM();
+      break;
+    }
+    add->opset = 1;
+    add->in[0] = a;
+    add->in[1] = b;
+    if ((e = sn_node_add_input(add, gid))) break;
+    if (bid >= 0 && (e = sn_node_add_input(add, bid))) break;
+    if ((e = sn_node_set_float(add, "epsilon", eps))) break;
+    if (sum_used) {
+      if ((e = sn_node_set_outputs(add, 4))) break;
+      add->out[3] = x;
+      add->out[1] = add->out[2] = -1;
+    }
+    add->out[0] = y;
+    sn_graph_update_producers(g);
+    if ((e = sn_node_resolve(g, add))) break;
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();

@@ -22,6 +22,7 @@ static const pass passes[] = {
     {"fold-batchnorm", 2, sn_pass_fold_batchnorm},
     {"fuse-gelu", 2, sn_pass_fuse_gelu},
     {"fuse-layernorm", 2, sn_pass_fuse_layernorm},
+    {"fuse-skip-layernorm", 2, sn_pass_fuse_skip_layernorm},
     {"fold-gemm-transposes", 2, sn_pass_fold_gemm_transposes},
     {"fuse-attention", 2, sn_pass_fuse_attention},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},

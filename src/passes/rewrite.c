@@ -147,3 +147,13 @@ sn_error *sn_node_add_input(sn_node *n, int v) {
   in[n->n_in++] = v;
   return NULL;
 }
+
+sn_error *sn_node_set_outputs(sn_node *n, int count) {
+  if (count <= n->n_out) return NULL;
+  int *out = sn_realloc(n->out, sizeof(int) * (size_t)count);
+  if (!out) return SN_ERR_OOM();
+  n->out = out;
+  for (int k = n->n_out; k < count; k++) out[k] = -1;
+  n->n_out = count;
+  return NULL;
+}

@@ -34,5 +34,7 @@ sn_error *sn_node_set_float(sn_node *n, const char *name, float v);
 sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v);
 /* Append an input to a node. */
 sn_error *sn_node_add_input(sn_node *n, int v);
+/* Grow a node's outputs to count (new ones absent, -1). */
+sn_error *sn_node_set_outputs(sn_node *n, int count);
 
 #endif

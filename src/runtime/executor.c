@@ -90,10 +90,15 @@ static sn_error *run_steps(sn_frame *f) {
     step_impl st = {.f = f, .node = n};
     sn_kernel_ctx c = {n, n->params, n->n_in, in, n->n_out, &st};
     uint64_t t0 = f->step_ns ? sn_now_ns() : 0;
+    if (f->thread_first_ns) sn_threadpool_trace_begin(f->pool);
     sn_error *e = n->op->run(&c);
     if (f->step_ns) {
       f->step_start_ns[i] = t0;
       f->step_ns[i] = sn_now_ns() - t0;
+    }
+    if (f->thread_first_ns) {
+      size_t at = (size_t)i * (size_t)sn_threadpool_size(f->pool);
+      sn_threadpool_trace_end(f->pool, f->thread_first_ns + at, f->thread_last_ns + at);
     }
     for (int s = 0; s < SN_SCRATCH_BLOCKS; s++) f->scratch_used[s] = 0;
     for (int k = 0; k < n->n_in; k++) in[k] = NULL;

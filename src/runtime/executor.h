@@ -27,6 +27,9 @@ struct sn_frame {
   size_t discard_cap;
   uint64_t *step_start_ns; /* when non-NULL: each step's start time and duration (profiling) */
   uint64_t *step_ns;
+  /* when non-NULL (with step_ns): per step and pool thread, its first chunk's start and last chunk's
+   * end (step i, thread t at [i * threads + t]; 0 when the thread ran nothing) */
+  uint64_t *thread_first_ns, *thread_last_ns;
 };
 
 /* Monotonic nanoseconds. */

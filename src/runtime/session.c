@@ -380,6 +380,10 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
   if (timing) {
     frame->step_start_ns = timing->step_start_ns;
     frame->step_ns = timing->step_ns;
+    if (s->pool) {
+      frame->thread_first_ns = timing->thread_first_ns;
+      frame->thread_last_ns = timing->thread_last_ns;
+    }
   }
   int old_cap = sn_cpu_set_thread_cap((int)s->isa); /* the session's ISA option, for its kernels */
   e = sn_frame_run(frame);
@@ -422,6 +426,7 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
 done:
   if (frame) {
     frame->step_start_ns = frame->step_ns = NULL;
+    frame->thread_first_ns = frame->thread_last_ns = NULL;
     /* values handed to the caller are no longer the frame's */
     for (int k = 0; k < n_outputs; k++)
       if (outputs[k] && frame->vals[output_values[k]] == outputs[k]) frame->vals[output_values[k]] = NULL;

@@ -61,6 +61,9 @@ typedef struct sn_run_timing {
   uint64_t *step_start_ns;
   uint64_t *step_ns;
   uint64_t run_start_ns, run_ns; /* the whole run, binding and output hand-off included */
+  /* optional: per step and intra-op thread, first chunk start and last chunk end (g->n_nodes x
+   * pool size entries each, see sn_frame) */
+  uint64_t *thread_first_ns, *thread_last_ns;
 } sn_run_timing;
 
 /* sn_session_run with optional per-step timing (timing may be NULL). */

@@ -1,11 +1,17 @@
-/* A small pthread pool (see threadpool.h). Workers block on a condition variable between jobs, so an
- * idle session uses no CPU. */
+/* A small pthread pool (see threadpool.h): a job is published by bumping `generation`; workers spin
+ * on it for a bounded time, then sleep on `wake`. The caller spins on `remaining`, then sleeps on
+ * `done`. Both counters are read atomically while spinning and changed with the mutex held (so a
+ * sleeper cannot miss its wake-up). */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "runtime/cpu.h"
+
+#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
 
 struct sn_threadpool {
   int n;
@@ -18,15 +24,43 @@ struct sn_threadpool {
   int stop;
   sn_range_fn fn;
   void *arg;
-  int64_t total;
+  int64_t total, grain; /* grain > 0: dynamic partitioning, next item in `next` */
+  int64_t next;
   int isa_cap; /* the caller's ISA cap, applied on the workers for the job */
+  int tracing;
+  uint64_t *tr_first, *tr_last;
 };
 
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 static void run_chunk(sn_threadpool *tp, int idx) {
-  int64_t per = tp->total / tp->n, extra = tp->total % tp->n;
-  int64_t b = idx * per + (idx < extra ? idx : extra);
-  int64_t e = b + per + (idx < extra ? 1 : 0);
-  if (b < e) tp->fn(tp->arg, b, e);
+  uint64_t t0 = tp->tracing ? now_ns() : 0;
+  if (tp->grain > 0) {
+    for (;;) {
+      int64_t b = __atomic_fetch_add(&tp->next, tp->grain, __ATOMIC_RELAXED);
+      if (b >= tp->total) break;
+      tp->fn(tp->arg, b, b + tp->grain < tp->total ? b + tp->grain : tp->total);
+    }
+  } else {
+    int64_t per = tp->total / tp->n, extra = tp->total % tp->n;
+    int64_t b = idx * per + (idx < extra ? idx : extra);
+    int64_t e = b + per + (idx < extra ? 1 : 0);
+    if (b < e) tp->fn(tp->arg, b, e);
+  }
+  if (tp->tracing) {
+    if (!tp->tr_first[idx]) tp->tr_first[idx] = t0;
+    tp->tr_last[idx] = now_ns();
+  }
 }
 
 typedef struct {
@@ -40,18 +74,29 @@ static void *worker(void *p) {
   int idx = wa->idx;
   sn_free(wa);
   uint64_t seen = 0;
-  pthread_mutex_lock(&tp->mu);
   for (;;) {
+    /* bounded spin for the next job, then sleep */
+    uint64_t t0 = now_ns();
+    for (int k = 1; __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED); k++) {
+      cpu_relax();
+      if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
+    }
+    pthread_mutex_lock(&tp->mu);
     while (!tp->stop && tp->generation == seen) pthread_cond_wait(&tp->wake, &tp->mu);
-    if (tp->stop) break;
+    if (tp->stop) {
+      pthread_mutex_unlock(&tp->mu);
+      break;
+    }
     seen = tp->generation;
     pthread_mutex_unlock(&tp->mu);
     sn_cpu_set_thread_cap(tp->isa_cap);
     run_chunk(tp, idx);
-    pthread_mutex_lock(&tp->mu);
-    if (--tp->remaining == 0) pthread_cond_signal(&tp->done);
+    if (__atomic_sub_fetch(&tp->remaining, 1, __ATOMIC_ACQ_REL) == 0) {
+      pthread_mutex_lock(&tp->mu);
+      pthread_cond_signal(&tp->done);
+      pthread_mutex_unlock(&tp->mu);
+    }
   }
-  pthread_mutex_unlock(&tp->mu);
   return NULL;
 }
 
@@ -65,9 +110,17 @@ sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
   pthread_mutex_init(&tp->busy, NULL);
   pthread_cond_init(&tp->wake, NULL);
   pthread_cond_init(&tp->done, NULL);
+  tp->tr_first = sn_calloc((size_t)n_threads * 2, sizeof(uint64_t));
+  if (!tp->tr_first) {
+    tp->n = 1;
+    sn_threadpool_free(tp);
+    return SN_ERR_OOM();
+  }
+  tp->tr_last = tp->tr_first + n_threads;
   if (n_threads > 1) {
     tp->threads = sn_calloc((size_t)n_threads, sizeof(pthread_t));
     if (!tp->threads) {
+      tp->n = 1;
       sn_threadpool_free(tp);
       return SN_ERR_OOM();
     }
@@ -95,11 +148,12 @@ sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
 void sn_threadpool_free(sn_threadpool *tp) {
   if (!tp) return;
   pthread_mutex_lock(&tp->mu);
-  tp->stop = 1;
+  __atomic_store_n(&tp->stop, 1, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&tp->wake);
   pthread_mutex_unlock(&tp->mu);
   for (int i = 1; i < tp->n && tp->threads; i++) pthread_join(tp->threads[i], NULL);
   sn_free(tp->threads);
+  sn_free(tp->tr_first);
   pthread_mutex_destroy(&tp->mu);
   pthread_mutex_destroy(&tp->busy);
   pthread_cond_destroy(&tp->wake);
@@ -109,24 +163,57 @@ void sn_threadpool_free(sn_threadpool *tp) {
 
 int sn_threadpool_size(const sn_threadpool *tp) { return tp ? tp->n : 1; }
 
-void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg) {
+static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn, void *arg) {
   if (n <= 0) return;
   if (!tp || tp->n == 1 || n == 1 || pthread_mutex_trylock(&tp->busy) != 0) {
+    uint64_t t0 = tp && tp->tracing ? now_ns() : 0;
     fn(arg, 0, n);
+    if (t0) { /* (a busy pool's tracing belongs to the run that holds it; only the owner reads it) */
+      if (!tp->tr_first[0]) tp->tr_first[0] = t0;
+      tp->tr_last[0] = now_ns();
+    }
     return;
   }
   pthread_mutex_lock(&tp->mu);
   tp->fn = fn;
   tp->arg = arg;
   tp->total = n;
+  tp->grain = grain;
+  tp->next = 0;
   tp->isa_cap = sn_cpu_thread_cap();
-  tp->remaining = tp->n - 1;
-  tp->generation++;
+  __atomic_store_n(&tp->remaining, tp->n - 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->generation, tp->generation + 1, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&tp->wake);
   pthread_mutex_unlock(&tp->mu);
   run_chunk(tp, 0);
-  pthread_mutex_lock(&tp->mu);
-  while (tp->remaining > 0) pthread_cond_wait(&tp->done, &tp->mu);
-  pthread_mutex_unlock(&tp->mu);
+  uint64_t t0 = now_ns();
+  for (int k = 1; __atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0; k++) {
+    cpu_relax();
+    if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
+  }
+  if (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) {
+    pthread_mutex_lock(&tp->mu);
+    while (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&tp->done, &tp->mu);
+    pthread_mutex_unlock(&tp->mu);
+  }
   pthread_mutex_unlock(&tp->busy);
+}
+
+void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg) { run_job(tp, n, 0, fn, arg); }
+
+void sn_parallel_for_dynamic(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn, void *arg) {
+  run_job(tp, n, grain < 1 ? 1 : grain, fn, arg);
+}
+
+void sn_threadpool_trace_begin(sn_threadpool *tp) {
+  if (!tp) return;
+  memset(tp->tr_first, 0, sizeof(uint64_t) * 2 * (size_t)tp->n);
+  tp->tracing = 1;
+}
+
+void sn_threadpool_trace_end(sn_threadpool *tp, uint64_t *first, uint64_t *last) {
+  if (!tp) return;
+  tp->tracing = 0;
+  memcpy(first, tp->tr_first, sizeof(uint64_t) * (size_t)tp->n);
+  memcpy(last, tp->tr_last, sizeof(uint64_t) * (size_t)tp->n);
 }

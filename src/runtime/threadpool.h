@@ -1,5 +1,7 @@
-/* The intra-op thread pool: persistent workers that sleep when idle; parallel_for splits a range
- * into contiguous chunks, one per thread, the calling thread taking the first. */
+/* The intra-op thread pool: exactly n_threads threads (the caller plus n_threads - 1 persistent
+ * workers). Between jobs a worker spins briefly (about 50 microseconds, so back-to-back parallel
+ * loops of one run do not pay a futex wake-up each) and then sleeps on a condition variable, so an
+ * idle session uses no CPU (tests/unit/test_threadpool.c measures it). */
 #ifndef SN_THREADPOOL_H
 #define SN_THREADPOOL_H
 
@@ -14,8 +16,19 @@ typedef void (*sn_range_fn)(void *arg, int64_t begin, int64_t end);
 sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out);
 void sn_threadpool_free(sn_threadpool *tp);
 int sn_threadpool_size(const sn_threadpool *tp);
-/* Run fn over [0, n) in chunks; runs inline when tp is NULL, single-threaded, n is small, or the pool
- * is busy with another run. */
+
+/* Static partitioning: fn over [0, n) in one contiguous chunk per thread (n/threads each, the first
+ * n%threads one more), the calling thread taking the first. Runs inline when tp is NULL,
+ * single-threaded, n is 1, or the pool is busy with another run (concurrent runs on one session). */
 void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg);
+/* Dynamic partitioning: fn over [0, n) in chunks of `grain` items handed out on demand, so threads
+ * that finish early take more (for work of uneven cost). The same inline rules apply. */
+void sn_parallel_for_dynamic(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn, void *arg);
+
+/* Profiling: between trace_begin and trace_end each thread records when it started its first chunk
+ * and finished its last (CLOCK_MONOTONIC ns, sn_now_ns); trace_end copies sn_threadpool_size()
+ * entries into first/last (0 for a thread that ran nothing) and stops recording. */
+void sn_threadpool_trace_begin(sn_threadpool *tp);
+void sn_threadpool_trace_end(sn_threadpool *tp, uint64_t *first, uint64_t *last);
 
 #endif

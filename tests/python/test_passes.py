@@ -28,7 +28,10 @@ EXPECT = {
     "efficientnet": {"BatchNormalization": 0, "FusedConv": 1},
     "squeezenet": {"Relu": 0, "FusedConv": 1},
     # GELU is recognised and then fused into its MatMul's epilogue, so no Erf (nor Gelu) is left
-    "bert": {"Erf": 0, "ReduceMean": 0, "Sqrt": 0, "LayerNormalization": 5, "FusedMatMul": 6},
+    # each layer: one Attention and two SkipLayerNormalization (the residual Add folded in); the
+    # embedding sum + LayerNorm is a fifth
+    "bert": {"Erf": 0, "ReduceMean": 0, "Sqrt": 0, "Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 5,
+             "Attention": 2, "FusedMatMul": 6},
     "digits": {"BatchNormalization": 0, "Relu": 0},
 }
 
@@ -60,6 +63,24 @@ def extra_cases():
     cases.append(model_zoo.Case("cleanups", m, feeds))
     # the two Relu become one (CSE), which then fuses into the Gemm with the folded transpose
     EXPECT["cleanups"] = {"Transpose": 0, "Identity": 0, "Cast": 0, "Dropout": 0, "Relu": 0, "FusedGemm": 1}
+    # pre-norm residual: the sum feeds the LayerNormalization and is read again (input_skip_bias_sum);
+    # and a skip that broadcasts ([8] onto [2,3,8]) through the op's general path
+    g1 = nh.from_array(rng.standard_normal(8).astype(np.float32), "g1")
+    b1 = nh.from_array(rng.standard_normal(8).astype(np.float32), "b1")
+    bb = nh.from_array(rng.standard_normal(8).astype(np.float32), "bb")
+    nodes = [
+        h.make_node("Add", ["a", "b"], ["s"]),
+        h.make_node("LayerNormalization", ["s", "g1", "b1"], ["n"], axis=-1, epsilon=1e-6),
+        h.make_node("Mul", ["s", "n"], ["y"]),
+        h.make_node("Add", ["y", "bb"], ["t"]),
+        h.make_node("LayerNormalization", ["t", "g1"], ["z"], axis=2),
+    ]
+    vi = [h.make_tensor_value_info(n, T.FLOAT, [2, 3, 8]) for n in ("a", "b")]
+    g = h.make_graph(nodes, "skipln", vi, [h.make_tensor_value_info("z", T.FLOAT, [2, 3, 8])], [g1, b1, bb])
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    feeds = {k: rng.standard_normal((2, 3, 8)).astype(np.float32) for k in ("a", "b")}
+    cases.append(model_zoo.Case("skip_layernorm", m, feeds))
+    EXPECT["skip_layernorm"] = {"Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 2}
     return cases
 
 
