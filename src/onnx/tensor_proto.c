@@ -2,6 +2,8 @@
  * field, raw data (zero-copy when aligned), 4-bit unpacking, external data, all sizes checked. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "onnx/onnx.h"
@@ -183,9 +185,21 @@ static sn_error *scan_fields(sn_onnx_ctx *c, sn_pb r, tfields *t) {
   return NULL;
 }
 
-/* Raw little-endian bytes -> tensor (view when allowed, else a copy; 4-bit types unpacked). */
+/* Bytes of our own read-only private file mapping that were copied out are not needed again: let the
+ * kernel drop the whole pages inside them from the process's resident set (they stay in the page
+ * cache, and any later read faults them back in, so this is safe for bytes still to be parsed).
+ * Without it, a model whose weights are mostly unaligned is resident twice: mapped and copied. */
+static void drop_copied_pages(const uint8_t *p, size_t len) {
+  long pg = sysconf(_SC_PAGESIZE);
+  if (pg <= 0) return;
+  uintptr_t b = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
+  if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
+/* Raw little-endian bytes -> tensor (view when allowed, else a copy; 4-bit types unpacked).
+ * mapped: p lies in a file mapping of the reader's own (see drop_copied_pages). */
 static sn_error *from_raw(const tfields *t, const sn_tensor *hdr, const uint8_t *p, size_t len,
-                          const uint8_t *readable_end, bool zero_copy, const char *desc, const char *src,
+                          const uint8_t *readable_end, bool zero_copy, bool mapped, const char *desc, const char *src,
                           sn_tensor **out) {
   char sbuf[256];
   sn_dtype dt = hdr->dtype;
@@ -217,6 +231,7 @@ static sn_error *from_raw(const tfields *t, const sn_tensor *hdr, const uint8_t 
   }
   SN_TRY(sn_tensor_new(dt, t->rank, t->dims, &o));
   if (len) memcpy(o->data, p, len);
+  if (mapped) drop_copied_pages(p, len);
   if (dt == SINTER_BOOL && !bool_ok) {
     uint8_t *d = o->data;
     for (size_t i = 0; i < len; i++) d[i] = d[i] != 0;
@@ -376,7 +391,7 @@ sn_error *sn_onnx_parse_tensor(sn_onnx_ctx *c, sn_pb r, const char *what, bool z
     }
     static const uint8_t empty[1];
     if (!p) p = empty;
-    e = from_raw(&t, &hdr, p, expect, readable ? p + readable : NULL, zero_copy, desc, "external data", out);
+    e = from_raw(&t, &hdr, p, expect, readable ? p + readable : NULL, zero_copy, false, desc, "external data", out);
   } else if (t.location != 0) {
     e = sn_errorf(SINTER_ERR_INVALID_MODEL, "%s: invalid data_location %lld", desc, (long long)t.location);
   } else if (t.has_raw) {
@@ -390,7 +405,7 @@ sn_error *sn_onnx_parse_tensor(sn_onnx_ctx *c, sn_pb r, const char *what, bool z
     }
     const uint8_t *lim = NULL;
     if (c && c->buf && t.raw >= c->buf && t.raw <= c->buf + c->buf_len) lim = c->buf + c->buf_readable;
-    e = from_raw(&t, &hdr, t.raw, t.raw_len, lim, zero_copy, desc, "raw_data", out);
+    e = from_raw(&t, &hdr, t.raw, t.raw_len, lim, zero_copy, lim && c->m && c->m->bytes_mapped, desc, "raw_data", out);
   } else if (typed_total || hdr.count == 0) {
     e = from_typed(c, r, &t, &hdr, field, per, desc, out);
   } else {
