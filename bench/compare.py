@@ -1,6 +1,6 @@
 """Side-by-side benchmark: Sinter, ONNX Runtime, OpenVINO and PyTorch on the same models and inputs.
 
-    .venv-bench/bin/python bench/compare.py [--quick] [--only resnet50,mlp] [--threads 2]
+    .venv-bench/bin/python bench/compare.py [--quick] [--only resnet50,mlp] [--threads 1,2] [--batch 1,8]
         [--models-dir build/bench-models] [--build build] [--out bench/results]
         [--benchmarks-md BENCHMARKS.md] [--previous bench/results/compare-1.json]
     .venv-bench/bin/python bench/compare.py --render bench/results/compare.json --benchmarks-md BENCHMARKS.md
@@ -31,6 +31,12 @@ Reported per model and runtime: latency p50 / p99 / mean over all timed runs, th
 and that minus its resident size after importing the runtime, before loading the model), session
 creation time, first-run time, model size, and the max difference of the outputs from the reference
 (PyTorch eager when it runs, else ONNX Runtime): max |out - ref| and that divided by max |ref|.
+
+--threads and --batch take lists: every model is measured at every (batch, threads) point of the
+grid, each point a separate interleaved comparison. A batch of B sets the model's symbolic `batch`
+dimension (the LSTM's is its second axis). The summary table adds the model's GFLOP per run at that
+batch (as `sinter profile` counts them) and each runtime's share of the machine's float32 peak
+(GFLOP/s over the FMA peak per core that build/gemm_bench measures, times the thread count).
 
 Writes OUT/compare.json (the figures, and up to 300 latencies per runtime and model), OUT/compare.md
 (the table), OUT/latency_p50.png and OUT/latency_dist.png; with --benchmarks-md, the BENCHMARKS.md
@@ -281,16 +287,51 @@ def max_diff(ref_dir, out_dir, names):
     return worst_abs, worst_rel
 
 
-def bench_model(name, entry, args, runtimes, log):
+def batched_inputs(name, entry, batch):
+    """The model's input spec with its symbolic batch axis set to `batch` (models.py's dynamic axes)."""
+    import copy
+    import models
+    spec = copy.deepcopy(entry["inputs"])
+    if batch != 1:
+        axes = models.MODELS[name][3] if name in models.MODELS else {}
+        for inp, d in spec.items():
+            for ax, label in axes.get(inp, {}).items():
+                if label == "batch":
+                    d["shape"][ax] = batch
+    return spec
+
+
+def model_gflop(build, model_path, batch):
+    """GFLOP of one run at this batch, as sinter profile counts them (None when it cannot say)."""
+    r = subprocess.run([os.path.join(build, "sinter"), "profile", model_path, "--runs", "1", "--warmup", "0",
+                        "--dim", f"batch={batch}", "--threads", "1"], capture_output=True, text=True, timeout=900)
+    import re
+    m = re.search(r"([\d.]+) GFLOP per run", r.stdout)
+    return float(m.group(1)) if m else None
+
+
+def fp32_peak(build):
+    """Measured float32 FMA peak of one core, GFLOP/s (build/gemm_bench --peak), or None."""
+    exe = os.path.join(build, "gemm_bench")
+    if not os.path.exists(exe):
+        return None
+    r = subprocess.run([exe, "--peak"], capture_output=True, text=True, timeout=300)
+    import re
+    m = re.search(r"peak[^\n]*?([\d.]+) GFLOP/s", r.stdout)
+    return float(m.group(1)) if m else None
+
+
+def bench_model(name, entry, args, runtimes, log, batch=1, threads=1):
     import models
     model_path = os.path.join(args.models_dir, entry["file"])
-    feeds = models.numpy_inputs(entry["inputs"], seed=0)
+    feeds = models.numpy_inputs(batched_inputs(name, entry, batch), seed=0)
     work = tempfile.mkdtemp(prefix=f"sinter-compare-{name}-")
     inputs_dir = os.path.join(work, "inputs")
     os.makedirs(inputs_dir)
     for n, a in feeds.items():
         np.save(os.path.join(inputs_dir, n + ".npy"), a)
-    res = {"model": name, "description": entry.get("description", ""), "file": entry["file"],
+    res = {"model": name, "batch": batch, "threads": threads, "description": entry.get("description", ""),
+           "file": entry["file"],
            "model_size_bytes": os.path.getsize(model_path),
            "inputs": {n: {"shape": list(a.shape), "dtype": a.dtype.name} for n, a in feeds.items()}, "runtimes": {}}
     workers = {}
@@ -298,7 +339,7 @@ def bench_model(name, entry, args, runtimes, log):
     for rt in runtimes:
         if rt in TORCH_ONLY and not os.path.exists(os.path.join(args.models_dir, name + ".pt")):
             continue
-        w = Worker(rt, model_path, inputs_dir, os.path.join(work, rt), args.threads, name, args.models_dir,
+        w = Worker(rt, model_path, inputs_dir, os.path.join(work, rt), threads, name, args.models_dir,
                    args.build)
         try:
             ready = w.recv()
@@ -404,6 +445,33 @@ def fmt_diff(d):
     return f"{d['max_abs_diff']:.1e} ({d['max_rel_diff']:.0e})"
 
 
+def cfg_label(m, results):
+    """The model's name, with its batch and thread count when the run covered a grid."""
+    if len(results.get("batches", [1])) > 1 or len(results.get("thread_counts", [results.get("threads", 1)])) > 1:
+        return f"{m['model']} b{m.get('batch', 1)} t{m.get('threads', results.get('threads', 1))}"
+    return m["model"]
+
+
+def summary_table(results):
+    """Sinter against ONNX Runtime per model and grid point: p50, ratio, GFLOP, share of peak."""
+    peak = results.get("peak_gflops_per_core")
+    rows = ["| model | batch | threads | GFLOP | Sinter p50 ms | ORT p50 ms | Sinter/ORT | Sinter % of peak | "
+            "ORT % of peak |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in results["models"]:
+        s, o = m["runtimes"].get("sinter", {}), m["runtimes"].get("onnxruntime", {})
+        gf, t = m.get("gflop"), m.get("threads", results.get("threads", 1))
+
+        def share(d):
+            if not (gf and peak and d.get("p50_s")):
+                return "–"
+            return f"{gf / d['p50_s'] / (peak * t) * 100:.0f}%"
+        r = m.get("sinter_ort_ratio")
+        rows.append(f"| {m['model']} | {m.get('batch', 1)} | {t} | {f'{gf:.3g}' if gf is not None else '–'} | "
+                    f"{fmt_ms(s.get('p50_s'))} | {fmt_ms(o.get('p50_s'))} | {f'{r:.2f}×' if r else '–'} | "
+                    f"{share(s)} | {share(o)} |")
+    return "\n".join(rows)
+
+
 def markdown_table(results):
     rows = ["| model | runtime | precision | p50 ms | p99 ms | runs/s | peak MB (model) | create s | diff vs ref "
             "(rel) | Sinter/ORT |",
@@ -414,7 +482,7 @@ def markdown_table(results):
             d = m["runtimes"].get(rt)
             if d is None:
                 continue
-            head = f"**{m['model']}** ({m['model_size_bytes'] / 1e6:.1f} MB)" if first else ""
+            head = f"**{cfg_label(m, results)}** ({m['model_size_bytes'] / 1e6:.1f} MB)" if first else ""
             ratio = f"{m['sinter_ort_ratio']:.1f}×" if first and m.get("sinter_ort_ratio") else ""
             first = False
             if "error" in d:
@@ -450,9 +518,11 @@ def charts(results, out_dir):
                error_kw={"elinewidth": 0.6})
     ax.set_yscale("log")
     ax.set_xticks(range(len(models)))
-    ax.set_xticklabels([m["model"] for m in models], rotation=20, fontsize=8)
+    ax.set_xticklabels([cfg_label(m, results) for m in models], rotation=20, fontsize=8)
     ax.set_ylabel("latency, ms (bar p50, whisker p99)")
-    ax.set_title(f"Latency per model, batch 1, {results['threads']} thread(s) — lower is better", fontsize=10)
+    grid = len(results.get("batches", [1])) > 1 or len(results.get("thread_counts", [1])) > 1
+    ax.set_title("Latency per model (bN: batch, tN: threads) — lower is better" if grid else
+                 f"Latency per model, batch 1, {results['threads']} thread(s) — lower is better", fontsize=10)
     ax.grid(axis="y", which="both", alpha=0.25)
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
@@ -482,7 +552,7 @@ def charts(results, out_dir):
         ax.set_xticklabels(labels, fontsize=7)
         ax.set_yscale("log")
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(m["model"], fontsize=9)
+        ax.set_title(cfg_label(m, results), fontsize=9)
         ax.grid(axis="y", which="both", alpha=0.25)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
@@ -532,15 +602,17 @@ def environment(args):
 
 def ratio_table(cur, prev):
     rows = ["| model | Sinter/ORT, this run | previous run | change |", "|---|---:|---:|---:|"]
-    pm = {m["model"]: m for m in prev["models"]}
+    def key(m, res):
+        return (m["model"], m.get("batch", 1), m.get("threads", res.get("threads", 1)))
+    pm = {key(m, prev): m for m in prev["models"]}
     worst = 0.0
     for m in cur["models"]:
         a = m.get("sinter_ort_ratio")
-        b = pm.get(m["model"], {}).get("sinter_ort_ratio")
+        b = pm.get(key(m, cur), {}).get("sinter_ort_ratio")
         if a and b:
             ch = (a - b) / b * 100
             worst = max(worst, abs(ch))
-            rows.append(f"| {m['model']} | {a:.2f} | {b:.2f} | {ch:+.1f}% |")
+            rows.append(f"| {cfg_label(m, cur)} | {a:.2f} | {b:.2f} | {ch:+.1f}% |")
     return "\n".join(rows), worst
 
 
@@ -575,7 +647,11 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
         lines.append(f"- PyTorch {versions['torch']} (Debian's python3-torch{note})")
     lines += [f"- Python {env['python']}, numpy {env['numpy']}", "",
               "## How it was measured", "",
-              f"Batch 1, {results['threads']} intra-op thread(s) for every runtime, the same seeded inputs. Each "
+              (f"Batches {', '.join(map(str, results['batches']))} and "
+               f"{', '.join(map(str, results['thread_counts']))} intra-op thread(s), every point of that grid measured "
+               "on its own, the same thread count and seeded inputs for every runtime. Each "
+               if "batches" in results else
+               f"Batch 1, {results['threads']} intra-op thread(s) for every runtime, the same seeded inputs. Each ") +
               "runtime runs in its own process; timing is interleaved round-robin (each round gives every runtime "
               f"a turn of at least {results['turn_seconds']} s), so machine drift hits all alike; each runtime gets "
               "an equal share of the model's time budget (see `bench/compare.py --help`). "
@@ -590,13 +666,14 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
               "## Results", "", markdown_table(results), "",
               f"![p50 latency per runtime per model]({rel}/latency_p50.png)", "",
               f"![latency distributions]({rel}/latency_dist.png)", ""]
+    peak = results.get("peak_gflops_per_core")
     lines += ["## Sinter / ONNX Runtime", "",
               "Sinter's p50 latency divided by ONNX Runtime's, both fp32 with the same thread count (above 1: "
-              "Sinter is slower). Later performance work is measured against these ratios.", ""]
-    ratios = [(m["model"], m.get("sinter_ort_ratio")) for m in results["models"]]
-    lines += ["| model | Sinter p50 / ORT p50 |", "|---|---:|"]
-    lines += [f"| {n} | {r:.1f}× |" if r else f"| {n} | – |" for n, r in ratios]
-    lines.append("")
+              "Sinter is slower), and each one's share of the machine's float32 peak: the model's GFLOP per run "
+              "(as `sinter profile` counts them) over the p50 latency, divided by the FMA peak per core "
+              + (f"measured by `build/gemm_bench --peak` in this run ({peak:.0f} GFLOP/s with AVX-512) "
+                 if peak else "(not measured in this run) ")
+              + "times the thread count.", "", summary_table(results), ""]
     if prev is not None:
         table, worst = ratio_table(results, prev)
         lines += ["### Run-to-run stability", "",
@@ -624,9 +701,9 @@ def main():
                     help="folder with libsinter.so (default $SINTER_BUILD or build)")
     ap.add_argument("--only", default="", help="comma-separated model names (default: every model in models.json)")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES))
-    ap.add_argument("--threads", type=int, default=1,
-                    help="intra-op threads for every runtime (default 1: on a small shared machine, spinning "
-                         "thread pools make multi-threaded timings erratic)")
+    ap.add_argument("--threads", default="1",
+                    help="intra-op threads for every runtime, or a comma-separated list for a grid (default 1)")
+    ap.add_argument("--batch", default="1", help="batch size, or a comma-separated list for a grid (default 1)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and shorter turns")
     ap.add_argument("--max-rounds", type=int, default=None, help="rounds per model at most (default 60; quick 30)")
     ap.add_argument("--min-samples", type=int, default=None,
@@ -650,7 +727,10 @@ def main():
     ap.add_argument("--torch-name", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
+        args.threads = int(args.threads)
         return worker_main(args)
+    thread_counts = [int(t) for t in str(args.threads).split(",") if t]
+    batches = [int(b) for b in str(args.batch).split(",") if b]
 
     q = args.quick
     args.max_rounds = args.max_rounds or (30 if q else 60)
@@ -689,12 +769,21 @@ def main():
 
     cmd = " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, ROOT) if sys.executable.startswith(ROOT)
                                             else sys.executable, "bench/compare.py"] + sys.argv[1:])
-    results = {"schema": "sinter-compare/1", "environment": environment(args), "threads": args.threads,
+    results = {"schema": "sinter-compare/1", "environment": environment(args), "threads": thread_counts[0],
+               "thread_counts": thread_counts, "batches": batches,
+               "peak_gflops_per_core": fp32_peak(args.build),
                "turn_seconds": args.turn_seconds, "quick": q, "command": cmd, "models": [], "versions": {}}
     t0 = time.time()
-    for name in names:
-        log(f"{name}:")
-        m = bench_model(name, manifest[name], args, runtimes, log)
+    grid = [(name, b, t) for name in names for b in batches for t in thread_counts]
+    gflops = {}
+    for name, b, t in grid:
+        log(f"{name}, batch {b}, {t} thread(s):")
+        # the slow PyTorch and OpenVINO rows only at the first grid point
+        rts = runtimes if (b, t) == (batches[0], thread_counts[0]) else [r for r in runtimes if r in ("sinter", "onnxruntime")]
+        m = bench_model(name, manifest[name], args, rts, log, batch=b, threads=t)
+        if (name, b) not in gflops:
+            gflops[(name, b)] = model_gflop(args.build, os.path.join(args.models_dir, manifest[name]["file"]), b)
+        m["gflop"] = gflops[(name, b)]
         results["models"].append(m)
         for rt, d in m["runtimes"].items():
             if "version" in d:
