@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 
 typedef enum rnn_cell { CELL_RNN = 0, CELL_GRU = 1, CELL_LSTM = 2 } rnn_cell;
@@ -98,7 +99,9 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_SFX(name) name##_f32
 #define SN_RNN_M(fn) fn##f
 #define SN_RNN_GEMM sn_sgemm
+#define SN_RNN_VMATH
 #include "ops/rnn.c"
+#undef SN_RNN_VMATH
 #undef SN_RNN_T
 #undef SN_RNN_SFX
 #undef SN_RNN_M
@@ -470,9 +473,17 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
       for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
       break;
     case ACT_TANH:
+#ifdef SN_RNN_VMATH
+      sn_vtanh(x, x, n); /* the vectorized kernels (kernels/vmath.h, within 4 ulp of libm) */
+#else
       for (int64_t i = 0; i < n; i++) x[i] = SN_RNN_M(tanh)(x[i]);
+#endif
       break;
     case ACT_SIGMOID:
+#ifdef SN_RNN_VMATH
+      sn_vsigmoid(x, x, n);
+      break;
+#endif
       for (int64_t i = 0; i < n; i++) {
         T v = x[i];
         if (v >= 0) {
