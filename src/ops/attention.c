@@ -1,6 +1,7 @@
 /* sinter:Attention, the fused multi-head attention that src/passes/attention.c recognises:
  *   inputs  Q [B,Sq,H], K [B,Sk,H], V [B,Sk,H] (projections already applied, H = num_heads * head_size),
- *           optional additive mask broadcastable to [B,num_heads,Sq,Sk]
+ *           optional additive mask broadcastable to [B,num_heads,Sq,Sk];
+ *           or, with qkv_packed=1, one input [B,S,3H] holding Q, K and V side by side (K and V absent)
  *   output  [B,Sq,H]: per head, softmax(Q_h K_h^T * scale + mask) V_h, heads side by side
  * Heads are read and written in place through GEMM strides, so no head transposes are materialised. */
 #include <math.h>
@@ -15,6 +16,7 @@ typedef struct attn_job {
   const float *q, *k, *v, *mask;
   float *out, *scores; /* scores: one [Sq,Sk] block per thread chunk */
   int64_t B, Sq, Sk, H, heads, dh;
+  int64_t lq, lk, lv; /* row strides of Q, K, V (H, or 3H when packed) */
   int64_t ms[4]; /* mask strides for b, head, query, key (0 where broadcast) */
   float scale;
   size_t per_chunk; /* floats of score scratch per chunk */
@@ -33,11 +35,11 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
   void *ws = j->ws + (size_t)idx * j->ws_bytes;
   for (int64_t bh = begin; bh < end; bh++) {
     int64_t b = bh / j->heads, h = bh % j->heads;
-    const float *q = j->q + b * j->Sq * j->H + h * j->dh;
-    const float *k = j->k + b * j->Sk * j->H + h * j->dh;
-    const float *v = j->v + b * j->Sk * j->H + h * j->dh;
+    const float *q = j->q + b * j->Sq * j->lq + h * j->dh;
+    const float *k = j->k + b * j->Sk * j->lk + h * j->dh;
+    const float *v = j->v + b * j->Sk * j->lv + h * j->dh;
     float *o = j->out + b * j->Sq * j->H + h * j->dh;
-    sn_sgemm(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->H, k, j->H, 0.f, S, j->Sk, ws);
+    sn_sgemm(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->lq, k, j->lk, 0.f, S, j->Sk, ws);
     for (int64_t i = 0; i < j->Sq; i++) {
       float *row = S + i * j->Sk;
       if (j->mask) {
@@ -49,7 +51,7 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
       float inv = 1.f / sn_vexp_shift_sum(row, row, j->Sk, mx);
       for (int64_t t = 0; t < j->Sk; t++) row[t] *= inv;
     }
-    sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->H, 0.f, o, j->H, ws);
+    sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, o, j->H, ws);
   }
 }
 
@@ -58,6 +60,11 @@ static sn_error *attn_infer(sn_infer_ctx *c) {
   if (!q || q->dtype != SINTER_FLOAT) return sn_infer_error(c, "Attention takes float32 Q, K, V");
   if (q->rank >= 0 && q->rank != 3) return sn_infer_error(c, "Q must be [batch, sequence, hidden]");
   sn_type_set(c->out[0], SINTER_FLOAT, q->rank, q->dims);
+  if (sn_attr_int(c->node, "qkv_packed", 0) && q->rank == 3) {
+    sn_dim h = q->dims[2];
+    if (h.v >= 0 && h.v % 3) return sn_infer_error(c, "packed QKV's last dimension %lld is not a multiple of 3", (long long)h.v);
+    c->out[0]->dims[2] = h.v >= 0 ? sn_dim_known(h.v / 3) : sn_dim_unknown();
+  }
   return NULL;
 }
 
@@ -66,19 +73,30 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   const sn_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
   int64_t heads = sn_attr_int(c->node, "num_heads", 0);
   float scale = sn_attr_float(c->node, "scale", 1.f);
+  bool packed = sn_attr_int(c->node, "qkv_packed", 0) != 0;
+  if (packed) {
+    if (!q || q->rank != 3 || q->dtype != SINTER_FLOAT || q->dims[2] % 3)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed QKV must be float32 [batch, sequence, 3 * hidden]");
+    k = v = q;
+  }
   if (!q || !k || !v || q->rank != 3 || k->rank != 3 || v->rank != 3 || q->dtype != SINTER_FLOAT ||
       k->dtype != SINTER_FLOAT || v->dtype != SINTER_FLOAT)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Q, K, V must be float32 [batch, sequence, hidden]");
-  int64_t B = q->dims[0], Sq = q->dims[1], H = q->dims[2], Sk = k->dims[1];
-  if (heads <= 0 || H % heads || k->dims[0] != B || v->dims[0] != B || k->dims[2] != H || v->dims[2] != H ||
+  int64_t B = q->dims[0], Sq = q->dims[1], H = packed ? q->dims[2] / 3 : q->dims[2], Sk = k->dims[1];
+  if (heads <= 0 || H % heads || k->dims[0] != B || v->dims[0] != B || (!packed && (k->dims[2] != H || v->dims[2] != H)) ||
       v->dims[1] != Sk)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "shapes Q [%lld,%lld,%lld], K [%lld,%lld,%lld], V [%lld,%lld,%lld] do not fit %lld heads",
                            (long long)B, (long long)Sq, (long long)H, (long long)k->dims[0], (long long)Sk,
                            (long long)k->dims[2], (long long)v->dims[0], (long long)v->dims[1], (long long)v->dims[2],
                            (long long)heads);
-  attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, {0, 0, 0, 0}, scale, 0,
-                NULL, 0, 0};
+  attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, H, H, H, {0, 0, 0, 0},
+                scale, 0, NULL, 0, 0};
+  if (packed) {
+    j.k = (const float *)q->data + H;
+    j.v = (const float *)q->data + 2 * H;
+    j.lq = j.lk = j.lv = 3 * H;
+  }
   if (m) {
     /* broadcast the mask to [B, heads, Sq, Sk] by strides */
     if (m->dtype != SINTER_FLOAT || m->rank > 4)
@@ -95,7 +113,8 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
     j.mask = m->data;
   }
   sn_tensor *y;
-  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 3, q->dims, &y));
+  int64_t yd[3] = {B, Sq, H};
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 3, yd, &y));
   j.out = y->data;
   sn_threadpool *tp = sn_kernel_pool(c);
   int64_t n = B * heads;

@@ -7,7 +7,12 @@
  *   P  = Softmax(MatMul(Qh, Kt) [/ c or * c] [+ mask], axis -1)
  *   y  = Reshape(Transpose(MatMul(P, Vh), perm 0,2,1,3), [B,S,H])
  * becomes y = Attention(q, k, v [, mask]) with num_heads and scale; the head reshapes and
- * transposes disappear, and so do the Shape arithmetic chains that fed them (dead afterwards). */
+ * transposes disappear, and so do the Shape arithmetic chains that fed them (dead afterwards).
+ *
+ * Then pack-qkv: when q, k and v are projections of one x by constant weights (MatMul [+ bias Add]),
+ * the three become one MatMul by the weights side by side, [K, 3N] (and one bias Add), and the
+ * Attention reads heads straight out of the packed [B,S,3N] result (qkv_packed=1): one GEMM that
+ * packs x once instead of three. */
 #include <math.h>
 #include <string.h>
 
@@ -203,6 +208,121 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     for (int r = 0; r < g->n_nodes; r++)
       if (sn_node_is(&g->nodes[r], "Shape") && g->nodes[r].in[0] == tv) g->nodes[r].in[0] = q;
     for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* ---- pack-qkv ------------------------------------------------------------------------------------------ */
+
+typedef struct proj {
+  int mm, add;   /* MatMul node, bias Add node (-1 without) */
+  int x, w, b;   /* input, constant weight [K,N], constant bias [N] or -1 */
+} proj;
+
+/* v = [Add(] MatMul(x, W) [, b)] with W and b constants, each intermediate read once. */
+static bool projection_of(const sn_graph *g, const int *uses, int v, proj *p) {
+  p->add = -1;
+  p->b = -1;
+  int n = producer(g, v);
+  if (n < 0) return false;
+  if (sn_node_is(&g->nodes[n], "Add")) {
+    const sn_node *a = &g->nodes[n];
+    for (int side = 0; side < 2; side++) {
+      int m = producer(g, a->in[side]);
+      const sn_tensor *b = sn_graph_const(g, a->in[1 - side]);
+      if (m >= 0 && sn_node_is(&g->nodes[m], "MatMul") && uses[a->in[side]] == 1 && b && b->rank == 1 &&
+          b->dtype == SINTER_FLOAT) {
+        p->add = n;
+        p->b = a->in[1 - side];
+        n = m;
+        break;
+      }
+    }
+    if (p->add < 0) return false;
+  }
+  if (!sn_node_is(&g->nodes[n], "MatMul")) return false;
+  const sn_tensor *w = sn_graph_const(g, g->nodes[n].in[1]);
+  if (!w || w->rank != 2 || w->dtype != SINTER_FLOAT) return false;
+  if (p->b >= 0 && sn_graph_const(g, p->b)->count != w->dims[1]) return false;
+  p->mm = n;
+  p->x = g->nodes[n].in[0];
+  p->w = g->nodes[n].in[1];
+  return true;
+}
+
+sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *at = &g->nodes[i];
+    if (!at->op_type || strcmp(at->op_type, "Attention") || !at->domain || strcmp(at->domain, "sinter") ||
+        sn_attr_int(at, "qkv_packed", 0) || at->n_in < 3)
+      continue;
+    int q = at->in[0], k = at->in[1], v = at->in[2];
+    if (q == k || k == v || q == v) continue;
+    /* q may also be read by the Shape nodes fuse-attention pointed at it (they take dims 0 and 1,
+     * which the packed tensor shares) */
+    int n_shapes = shape_readers(g, q, i);
+    if (n_shapes < 0 || uses[q] != 1 + n_shapes || uses[k] != 1 || uses[v] != 1) continue;
+    proj pq, pk, pv;
+    if (!projection_of(g, uses, q, &pq) || !projection_of(g, uses, k, &pk) || !projection_of(g, uses, v, &pv)) continue;
+    if (pq.x != pk.x || pq.x != pv.x || (pq.b < 0) != (pk.b < 0) || (pq.b < 0) != (pv.b < 0)) continue;
+    const sn_tensor *wq = sn_graph_const(g, pq.w), *wk = sn_graph_const(g, pk.w), *wv = sn_graph_const(g, pv.w);
+    int64_t K = wq->dims[0], N = wq->dims[1];
+    if (wk->dims[0] != K || wv->dims[0] != K || wk->dims[1] != N || wv->dims[1] != N) continue;
+    int64_t wd[2] = {K, 3 * N}, bd = 3 * N;
+    sn_tensor *w3 = NULL, *b3 = NULL;
+    if ((e = sn_tensor_new(SINTER_FLOAT, 2, wd, &w3))) break;
+    const float *src[3] = {wq->data, wk->data, wv->data};
+    float *dw = w3->data;
+    for (int64_t r = 0; r < K; r++)
+      for (int t = 0; t < 3; t++) memcpy(dw + r * 3 * N + t * N, src[t] + r * N, sizeof(float) * (size_t)N);
+    if (pq.b >= 0) {
+      if ((e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3))) {
+        sn_tensor_free(w3);
+        break;
+      }
+      const int bs[3] = {pq.b, pk.b, pv.b};
+      for (int t = 0; t < 3; t++)
+        memcpy((float *)b3->data + t * N, sn_graph_const(g, bs[t])->data, sizeof(float) * (size_t)N);
+    }
+    int wid, bid = -1;
+    const char *base = g->values[pq.w].name;
+    if ((e = sn_graph_add_initializer(g, base, "_qkv", w3, &wid))) {
+      sn_tensor_free(b3);
+      break;
+    }
+    if (b3 && (e = sn_graph_add_initializer(g, g->values[pq.b].name, "_qkv", b3, &bid))) break;
+    /* the Q projection becomes the packed one (its values' types widen to 3N); K's and V's go */
+    g->nodes[pq.mm].in[1] = wid;
+    for (int t = 0; t < 2; t++) {
+      int val = t == 0 ? g->nodes[pq.mm].out[0] : pq.add >= 0 ? g->nodes[pq.add].out[0] : -1;
+      sn_type *ty = val >= 0 ? &g->values[val].type : NULL;
+      if (ty && ty->rank > 0) ty->dims[ty->rank - 1] = sn_dim_known(3 * N);
+    }
+    if ((e = sn_node_resolve(g, &g->nodes[pq.mm]))) break;
+    if (pq.add >= 0) {
+      sn_node *a = &g->nodes[pq.add];
+      a->in[0] = g->nodes[pq.mm].out[0];
+      a->in[1] = bid;
+      if ((e = sn_node_resolve(g, a))) break;
+    }
+    sn_node_clear(&g->nodes[pk.mm]);
+    sn_node_clear(&g->nodes[pv.mm]);
+    if (pk.add >= 0) sn_node_clear(&g->nodes[pk.add]);
+    if (pv.add >= 0) sn_node_clear(&g->nodes[pv.add]);
+    at = &g->nodes[i];
+    at->in[1] = at->in[2] = -1;
+    if ((e = sn_node_set_int(at, "qkv_packed", 1))) break;
+    if ((e = sn_node_resolve(g, at))) break;
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();

@@ -25,6 +25,10 @@ static const pass passes[] = {
     {"fuse-skip-layernorm", 2, sn_pass_fuse_skip_layernorm},
     {"fold-gemm-transposes", 2, sn_pass_fold_gemm_transposes},
     {"fuse-attention", 2, sn_pass_fuse_attention},
+    /* the head-reshape shape arithmetic that fuse-attention orphaned still reads k and v: drop it
+     * so that pack-qkv sees them read by the Attention alone */
+    {"eliminate-dead", 2, sn_pass_eliminate_dead},
+    {"pack-qkv", 2, sn_pass_pack_qkv},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},
     {"eliminate-dead", 1, sn_pass_eliminate_dead},
 };
