@@ -62,9 +62,14 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 
-RUNTIMES = ["sinter", "onnxruntime", "openvino", "openvino-f32", "torch", "torchscript"]
+RUNTIMES = ["sinter", "onnxruntime", "openvino", "openvino-f32", "torch", "torchscript", "sinter-bf16", "sinter-int8",
+            "onnxruntime-int8"]
 LABELS = {"sinter": "Sinter", "onnxruntime": "ONNX Runtime", "openvino": "OpenVINO (default precision)",
-          "openvino-f32": "OpenVINO f32", "torch": "PyTorch eager", "torchscript": "TorchScript"}
+          "openvino-f32": "OpenVINO f32", "torch": "PyTorch eager", "torchscript": "TorchScript",
+          "sinter-bf16": "Sinter --precision bf16", "sinter-int8": "Sinter, INT8 model",
+          "onnxruntime-int8": "ONNX Runtime, INT8 model"}
+INT8 = {"sinter-int8", "onnxruntime-int8"}  # run the model quantized by ONNX Runtime's quantizer (quantize_int8)
+DEFAULT_RUNTIMES = ["sinter", "onnxruntime", "openvino", "openvino-f32", "torch", "torchscript"]
 TORCH_ONLY = {"torch", "torchscript"}
 MAX_KEPT = 300  # latencies per runtime and model kept in the JSON (the statistics use all of them)
 
@@ -88,12 +93,16 @@ class _Runner:
     def __init__(self, runtime, model, feeds, threads, torch_name, models_dir):
         self.runtime, self.feeds, self.info = runtime, feeds, {}
         t0 = time.perf_counter()
-        if runtime == "sinter":
+        if runtime in ("sinter", "sinter-bf16", "sinter-int8"):
             import sinter_ctypes
-            self.sess = sinter_ctypes.Session(model, threads=threads)
-            self.info = {"version": sinter_ctypes.version(), "precision": "fp32"}
+            if runtime == "sinter-bf16":
+                self.sess = sinter_ctypes.Session(model, threads=threads, precision="bf16")
+            else:
+                self.sess = sinter_ctypes.Session(model, threads=threads)
+            self.info = {"version": sinter_ctypes.version(),
+                         "precision": {"sinter": "fp32", "sinter-bf16": "bf16", "sinter-int8": "int8"}[runtime]}
             self._run = lambda: self.sess.run(self.feeds)
-        elif runtime == "onnxruntime":
+        elif runtime in ("onnxruntime", "onnxruntime-int8"):
             import onnxruntime as ort
             so = ort.SessionOptions()
             so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -102,7 +111,7 @@ class _Runner:
             so.inter_op_num_threads = 1
             self.sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
             names = [o.name for o in self.sess.get_outputs()]
-            self.info = {"version": ort.__version__, "precision": "fp32"}
+            self.info = {"version": ort.__version__, "precision": "int8" if runtime in INT8 else "fp32"}
             self._run = lambda: dict(zip(names, self.sess.run(names, self.feeds)))
         elif runtime in ("openvino", "openvino-f32"):
             import openvino as ov
@@ -191,6 +200,14 @@ def worker_main(args):
             warm.append(time.perf_counter() - t0)
             if time.perf_counter() > t_end:
                 break
+        if args.acc_inputs:  # the accuracy batch: run once more on it, keep its outputs
+            r.feeds, main_feeds = {n[:-4]: np.load(os.path.join(args.acc_inputs, n))
+                                   for n in sorted(os.listdir(args.acc_inputs))}, r.feeds
+            acc = r.run()
+            r.feeds = main_feeds
+            os.makedirs(os.path.join(args.outputs, "acc"), exist_ok=True)
+            for n, a in acc.items():
+                np.save(os.path.join(args.outputs, "acc", n.replace("/", "_") + ".npy"), a)
         send({"ready": True, "create_s": r.create_s, "first_s": first_s, "warmup_s": warm, "base_kb": base_kb,
               "outputs": sorted(out), **r.info})
     except Exception as e:  # report, then exit: the coordinator marks the runtime failed for this model
@@ -218,10 +235,12 @@ def worker_main(args):
 # ==== coordinator side =================================================================================
 
 class Worker:
-    def __init__(self, runtime, model, inputs_dir, outputs_dir, threads, torch_name, models_dir, build):
+    def __init__(self, runtime, model, inputs_dir, outputs_dir, threads, torch_name, models_dir, build, acc_inputs=None):
         self.runtime = runtime
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", runtime, "--model", model, "--inputs",
                inputs_dir, "--outputs", outputs_dir, "--threads", str(threads), "--models-dir", models_dir]
+        if acc_inputs:
+            cmd += ["--acc-inputs", acc_inputs]
         if torch_name:
             cmd += ["--torch-name", torch_name]
         env = dict(os.environ, SINTER_BUILD=build, PYTHONUNBUFFERED="1")
@@ -321,15 +340,80 @@ def fp32_peak(build):
     return float(m.group(1)) if m else None
 
 
+ACC_SAMPLES = 8
+
+
+def quantized_model(name, entry, args, log):
+    """The model quantized by ONNX Runtime's own tools (cached beside it as <name>.int8.onnx): static QDQ
+    (per-channel int8 weights, uint8 activations, min-max calibration on 8 seeded samples) for the CNNs,
+    quantize_dynamic (int8 weights) for the rest, as ORT documents for each kind of model."""
+    import models
+    src = os.path.join(args.models_dir, entry["file"])
+    dst = os.path.join(args.models_dir, name + ".int8.onnx")
+    if os.path.exists(dst) and os.path.getmtime(dst) >= os.path.getmtime(src):
+        return dst
+    from onnxruntime import quantization as q
+    static = "image" in entry["inputs"]
+    try:
+        if static:
+            class Reader(q.CalibrationDataReader):
+                def __init__(self):
+                    self.it = iter([models.numpy_inputs(batched_inputs(name, entry, 1), seed=100 + i) for i in range(8)])
+
+                def get_next(self):
+                    return next(self.it, None)
+            pre = dst + ".pre.onnx"
+            q.quant_pre_process(src, pre, skip_symbolic_shape=True)
+            q.quantize_static(pre, dst, Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                              activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8)
+            os.remove(pre)
+        else:
+            q.quantize_dynamic(src, dst, weight_type=q.QuantType.QInt8)
+    except Exception as e:  # noqa: BLE001
+        log(f"  quantization failed: {type(e).__name__}: {e}"[:300])
+        return None
+    log(f"  quantized with onnxruntime.quantization.{'quantize_static (QDQ)' if static else 'quantize_dynamic'}"
+        f" -> {os.path.basename(dst)}")
+    return dst
+
+
+def agreement(ref_dir, out_dir, names):
+    """Top-1 agreement (logits outputs) or mean cosine similarity (others) with the reference outputs."""
+    res = {}
+    for n in names:
+        f = n.replace("/", "_") + ".npy"
+        a, b = os.path.join(ref_dir, f), os.path.join(out_dir, f)
+        if not (os.path.exists(a) and os.path.exists(b)):
+            continue
+        r, o = np.load(a).astype(np.float64), np.load(b).astype(np.float64)
+        if r.shape != o.shape:
+            continue
+        if n == "logits" and r.ndim == 2:
+            res["top1"] = float(np.mean(np.argmax(r, 1) == np.argmax(o, 1)))
+        else:
+            rr, oo = r.reshape(r.shape[0], -1), o.reshape(o.shape[0], -1)
+            cos = np.sum(rr * oo, 1) / np.maximum(np.linalg.norm(rr, axis=1) * np.linalg.norm(oo, axis=1), 1e-30)
+            res.setdefault("cosine", {})[n] = float(np.min(cos))
+    return res
+
+
 def bench_model(name, entry, args, runtimes, log, batch=1, threads=1):
     import models
     model_path = os.path.join(args.models_dir, entry["file"])
     feeds = models.numpy_inputs(batched_inputs(name, entry, batch), seed=0)
+    int8_path = quantized_model(name, entry, args, log) if any(rt in INT8 for rt in runtimes) else None
     work = tempfile.mkdtemp(prefix=f"sinter-compare-{name}-")
     inputs_dir = os.path.join(work, "inputs")
     os.makedirs(inputs_dir)
     for n, a in feeds.items():
         np.save(os.path.join(inputs_dir, n + ".npy"), a)
+    # the accuracy batch: ACC_SAMPLES other seeded samples, run once by every runtime (top-1 agreement)
+    acc_dir = None
+    if args.accuracy:
+        acc_dir = os.path.join(work, "acc-inputs")
+        os.makedirs(acc_dir)
+        for n, a in models.numpy_inputs(batched_inputs(name, entry, ACC_SAMPLES), seed=1).items():
+            np.save(os.path.join(acc_dir, n + ".npy"), a)
     res = {"model": name, "batch": batch, "threads": threads, "description": entry.get("description", ""),
            "file": entry["file"],
            "model_size_bytes": os.path.getsize(model_path),
@@ -339,8 +423,10 @@ def bench_model(name, entry, args, runtimes, log, batch=1, threads=1):
     for rt in runtimes:
         if rt in TORCH_ONLY and not os.path.exists(os.path.join(args.models_dir, name + ".pt")):
             continue
-        w = Worker(rt, model_path, inputs_dir, os.path.join(work, rt), threads, name, args.models_dir,
-                   args.build)
+        if rt in INT8 and not int8_path:
+            continue
+        w = Worker(rt, int8_path if rt in INT8 else model_path, inputs_dir, os.path.join(work, rt), threads, name,
+                   args.models_dir, args.build, acc_dir)
         try:
             ready = w.recv()
         except RuntimeError as e:
@@ -418,8 +504,16 @@ def bench_model(name, entry, args, runtimes, log, batch=1, threads=1):
         d["lat"] = [float(f"{x:.4g}") for x in lat]
         if ref:
             d["max_abs_diff"], d["max_rel_diff"] = max_diff(os.path.join(work, ref), os.path.join(work, rt), out_names)
+    if acc_dir:  # agreement of every runtime with ONNX Runtime fp32 on the accuracy batch
+        base = os.path.join(work, "onnxruntime", "acc")
+        for rt, d in res["runtimes"].items():
+            if "error" in d or rt == "onnxruntime" or not os.path.isdir(base):
+                continue
+            d["accuracy"] = agreement(base, os.path.join(work, rt, "acc"), out_names)
     s, o = res["runtimes"].get("sinter", {}), res["runtimes"].get("onnxruntime", {})
     res["sinter_ort_ratio"] = s["p50_s"] / o["p50_s"] if "p50_s" in s and "p50_s" in o else None
+    si, oi = res["runtimes"].get("sinter-int8", {}), res["runtimes"].get("onnxruntime-int8", {})
+    res["int8_ratio"] = si["p50_s"] / oi["p50_s"] if "p50_s" in si and "p50_s" in oi else None
     shutil.rmtree(work, ignore_errors=True)
     return res
 
@@ -472,6 +566,39 @@ def summary_table(results):
     return "\n".join(rows)
 
 
+def fmt_acc(d):
+    a = d.get("accuracy") or {}
+    if "top1" in a:
+        return f"top-1 {a['top1'] * 100:.0f}%"
+    if "cosine" in a:
+        return f"cos {min(a['cosine'].values()):.4f}"
+    return "–"
+
+
+def lowp_table(results):
+    """Low precision against float32: Sinter fp32, bf16 and INT8, and ONNX Runtime on the same INT8 model."""
+    rows = ["| model | batch | threads | Sinter fp32 ms | Sinter bf16 ms (speed-up) | Sinter INT8 ms (speed-up) | "
+            "ORT INT8 ms | Sinter INT8 / ORT INT8 | agreement with ORT fp32: bf16, INT8 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    any_row = False
+    for m in results["models"]:
+        r = m["runtimes"]
+        f32, bf, i8, oi8 = (r.get(k, {}) for k in ("sinter", "sinter-bf16", "sinter-int8", "onnxruntime-int8"))
+        if "p50_s" not in bf and "p50_s" not in i8:
+            continue
+        any_row = True
+
+        def sp(d):
+            if "p50_s" not in d:
+                return "–"
+            return f"{fmt_ms(d['p50_s'])} ({f32['p50_s'] / d['p50_s']:.2f}×)" if "p50_s" in f32 else fmt_ms(d["p50_s"])
+        ratio = m.get("int8_ratio")
+        rows.append(f"| {m['model']} | {m.get('batch', 1)} | {m.get('threads', results.get('threads', 1))} | "
+                    f"{fmt_ms(f32.get('p50_s'))} | {sp(bf)} | {sp(i8)} | {fmt_ms(oi8.get('p50_s'))} | "
+                    f"{f'{ratio:.2f}×' if ratio else '–'} | {fmt_acc(bf)}, {fmt_acc(i8)} |")
+    return "\n".join(rows) if any_row else None
+
+
 def markdown_table(results):
     rows = ["| model | runtime | precision | p50 ms | p99 ms | runs/s | peak MB (model) | create s | diff vs ref "
             "(rel) | Sinter/ORT |",
@@ -501,7 +628,8 @@ def charts(results, out_dir):
     import matplotlib.pyplot as plt
     models = [m for m in results["models"] if any("p50_s" in d for d in m["runtimes"].values())]
     rts = [rt for rt in RUNTIMES if any("p50_s" in m["runtimes"].get(rt, {}) for m in models)]
-    colors = dict(zip(RUNTIMES, ["#d62728", "#1f77b4", "#2ca02c", "#98df8a", "#ff7f0e", "#ffbb78"]))
+    colors = dict(zip(RUNTIMES, ["#d62728", "#1f77b4", "#2ca02c", "#98df8a", "#ff7f0e", "#ffbb78", "#e377c2",
+                                 "#8c564b", "#17becf"]))
     paths = []
     # 1: p50 latency per runtime per model (log scale)
     fig, ax = plt.subplots(figsize=(10, 4.2))
@@ -674,6 +802,15 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
               + (f"measured by `build/gemm_bench --peak` in this run ({peak:.0f} GFLOP/s with AVX-512) "
                  if peak else "(not measured in this run) ")
               + "times the thread count.", "", summary_table(results), ""]
+    low = lowp_table(results)
+    if low:
+        lines += ["## Low precision", "",
+                  "Sinter's `--precision bf16` (float32 models, GEMM and convolution operands in bfloat16 with float32 "
+                  "sums) and INT8 against its own float32, and ONNX Runtime on the same INT8 model: the float32 model "
+                  "quantized by ONNX Runtime's own `quantize_static` (QDQ, per-channel, min-max calibration on 8 seeded "
+                  "samples) for the CNNs and `quantize_dynamic` for the others. Agreement: top-1 agreement with ONNX "
+                  f"Runtime fp32 over {ACC_SAMPLES} other seeded samples (classifiers), or the worst cosine similarity "
+                  "of an output row (encoders, LSTM).", "", low, ""]
     if prev is not None:
         table, worst = ratio_table(results, prev)
         lines += ["### Run-to-run stability", "",
@@ -700,7 +837,8 @@ def main():
     ap.add_argument("--build", default=os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build")),
                     help="folder with libsinter.so (default $SINTER_BUILD or build)")
     ap.add_argument("--only", default="", help="comma-separated model names (default: every model in models.json)")
-    ap.add_argument("--runtimes", default=",".join(RUNTIMES))
+    ap.add_argument("--runtimes", default=",".join(DEFAULT_RUNTIMES),
+                    help=f"comma-separated, from {', '.join(RUNTIMES)} (default: {','.join(DEFAULT_RUNTIMES)})")
     ap.add_argument("--threads", default="1",
                     help="intra-op threads for every runtime, or a comma-separated list for a grid (default 1)")
     ap.add_argument("--batch", default="1", help="batch size, or a comma-separated list for a grid (default 1)")
@@ -719,12 +857,16 @@ def main():
     ap.add_argument("--benchmarks-md", default=None, help="also write this BENCHMARKS.md")
     ap.add_argument("--previous", default=None, help="an earlier compare.json: report the ratio changes")
     ap.add_argument("--render", default=None, metavar="JSON", help="only redraw the reports from a compare.json")
+    ap.add_argument("--accuracy", action="store_true",
+                    help=f"also run every runtime once on {ACC_SAMPLES} other seeded samples and report its top-1 "
+                         "agreement (classifiers) or worst cosine similarity (others) with ONNX Runtime fp32")
     # worker mode (internal)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--inputs", help=argparse.SUPPRESS)
     ap.add_argument("--outputs", help=argparse.SUPPRESS)
     ap.add_argument("--torch-name", help=argparse.SUPPRESS)
+    ap.add_argument("--acc-inputs", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         args.threads = int(args.threads)
@@ -779,7 +921,8 @@ def main():
     for name, b, t in grid:
         log(f"{name}, batch {b}, {t} thread(s):")
         # the slow PyTorch and OpenVINO rows only at the first grid point
-        rts = runtimes if (b, t) == (batches[0], thread_counts[0]) else [r for r in runtimes if r in ("sinter", "onnxruntime")]
+        rts = runtimes if (b, t) == (batches[0], thread_counts[0]) else [
+            r for r in runtimes if r.startswith("sinter") or r.startswith("onnxruntime")]
         m = bench_model(name, manifest[name], args, rts, log, batch=b, threads=t)
         if (name, b) not in gflops:
             gflops[(name, b)] = model_gflop(args.build, os.path.join(args.models_dir, manifest[name]["file"]), b)
