@@ -5,8 +5,8 @@
 
 #define SG_MR 14
 #define SG_NR 32
-#define SG_KC 512
-#define SG_MC 448
+#define SG_KC 384
+#define SG_MC 336
 #define SG_NC 1024
 
 /* one row of the tile: c[0:32] = alpha * x + beta * c (c not read when beta == 0), masked columns */
