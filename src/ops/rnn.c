@@ -14,6 +14,7 @@
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/nn_util.h"
+#include "kernels/vmath.h"
 #include "ops/op.h"
 
 typedef enum rnn_cell { CELL_RNN = 0, CELL_GRU = 1, CELL_LSTM = 2 } rnn_cell;
@@ -102,9 +103,9 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_SFX(name) name##_f32
 #define SN_RNN_M(fn) fn##f
 #define SN_RNN_GEMM sn_sgemm
-#define SN_RNN_PACKED 1
+#define SN_RNN_F32 1
 #include "ops/rnn.c"
-#undef SN_RNN_PACKED
+#undef SN_RNN_F32
 #undef SN_RNN_T
 #undef SN_RNN_SFX
 #undef SN_RNN_M
@@ -114,9 +115,9 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_SFX(name) name##_f64
 #define SN_RNN_M(fn) fn
 #define SN_RNN_GEMM sn_dgemm_ref
-#define SN_RNN_PACKED 0
+#define SN_RNN_F32 0
 #include "ops/rnn.c"
-#undef SN_RNN_PACKED
+#undef SN_RNN_F32
 #undef SN_RNN_T
 #undef SN_RNN_SFX
 #undef SN_RNN_M
@@ -485,7 +486,7 @@ static void SFX(rnn_gemm_nt)(const rnn_shape *s, int64_t M, int64_t N, int64_t K
 /* the same with B's packed form when there is one covering all N columns (float32 only) */
 static void SFX(rnn_gemm_nt_p)(const rnn_shape *s, const sn_sgemm_packed *pk, int64_t M, int64_t N, int64_t K,
                                const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {
-#if SN_RNN_PACKED
+#if SN_RNN_F32
   if (pk && M > 0 && pk->cols == N && pk->rows == K) {
     sn_error *e = sn_nn_sgemm_pb(s->c, s->gemm_ws, false, M, 1.0f, A, lda, pk, beta, C, ldc);
     if (!e) return;
@@ -506,9 +507,17 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
       for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
       break;
     case ACT_TANH:
+#if SN_RNN_F32 /* float: the vectorized kernels (4 ulp) */
+      sn_vtanh(x, x, n);
+      break;
+#endif
       for (int64_t i = 0; i < n; i++) x[i] = SN_RNN_M(tanh)(x[i]);
       break;
     case ACT_SIGMOID:
+#if SN_RNN_F32
+      sn_vsigmoid(x, x, n);
+      break;
+#endif
       for (int64_t i = 0; i < n; i++) {
         T v = x[i];
         if (v >= 0) {
