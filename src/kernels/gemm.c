@@ -45,6 +45,10 @@ const char *sn_sgemm_kernel_name(void) {
 
 /* ---- prepacked operands --------------------------------------------------------------------------- */
 
+static uint64_t live_bytes;
+
+uint64_t sn_sgemm_packed_live_bytes(void) { return __atomic_load_n(&live_bytes, __ATOMIC_RELAXED); }
+
 const sn_sgemm_impl *sn_sgemm_impl_for(int isa) {
   if (isa >= SN_ISA_AVX512) return &sn_sgemm_avx512_impl;
   if (isa >= SN_ISA_AVX2) return &sn_sgemm_avx2_impl;
@@ -79,6 +83,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
     im->pack_b(trans, p->rows, p->cols, src, ld, d);
   p->data = d;
   p->bytes = bytes;
+  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
   p->panel = panel;
   p->isa = im->isa;
   return p;
@@ -86,6 +91,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
 
 void sn_sgemm_packed_free(sn_sgemm_packed *p) {
   if (!p) return;
+  if (p->data) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
   sn_aligned_free(p->data);
   sn_free(p);
 }

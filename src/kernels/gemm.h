@@ -45,6 +45,8 @@ typedef struct sn_sgemm_packed {
  * micro-kernel of the ISA this thread may use now. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
+/* Bytes of packed operand data alive in this process (weights packed by sessions' kernels). */
+uint64_t sn_sgemm_packed_live_bytes(void);
 /* Column alignment for splitting sn_sgemm_pb over N (the packed panel width; 16 when not packed). */
 int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B);
 
