@@ -331,7 +331,7 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
 }
 #define CONV_DW2D_NONE(s, x, w, b, y, t0, t1) false
 
-#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA)                                                                      \
+#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA)                                                                    \
   /* depthwise (one input channel per group): direct accumulation row by row, last dim vectorizable */      \
   static void conv_depthwise_##SFX(const conv_shape *s, const T *x, const T *w, const T *b, T *y,       \
                                           int64_t t0, int64_t t1) {                                           \
@@ -445,7 +445,7 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
     if (O == 0 || s->N == 0 || s->M == 0) return NULL;                                                         \
     conv_job_##SFX j;                                                                                          \
     memset(&j, 0, sizeof j);                                                                                   \
-    j.s = s, j.x = x, j.w = w, j.b = b, j.y = y, j.pw = pw;                                                           \
+    j.s = s, j.x = x, j.w = w, j.b = b, j.y = y, j.pw = pw;                                                    \
     j.rows = s->Cg * K;                                                                                        \
     int nw = sn_nn_workers(c, 2.0 * (double)s->N * (double)s->M * (double)O * (double)j.rows);                 \
     if (s->Cg == 1 && (s->G > 1 || s->M == 1)) {                                                               \
@@ -551,9 +551,10 @@ static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   SN_TRY(sn_nn_f32_in(c, wt, &wf));
   if (b) SN_TRY(sn_nn_f32_in(c, b, &bf));
   SN_TRY(sn_nn_f32_out(c, y, &yf));
-  /* a constant weight of an ungrouped, non-depthwise Conv: packed once as the GEMM's left operand */
+  /* the constant weight of an ungrouped Conv that takes the GEMM path (not the depthwise one of a
+   * single input and output channel): packed once as the GEMM's left operand */
   const sn_sgemm_packed *pw = NULL;
-  if (!transpose && s.G == 1 && s.Cg > 1 && p == c->params && s.M > 0) {
+  if (!transpose && s.G == 1 && !(s.Cg == 1 && s.M == 1) && p == c->params && s.M > 0) {
     int64_t rows = s.Cg * sn_geom_k_size(&s.geom);
     pw = sn_nn_packed(c, &p->wpack, 1, SN_GEMM_A, false, s.M, rows, wf, rows);
   }
