@@ -15,6 +15,7 @@
 #include "core/tensor.h"
 #include "feeds.h"
 #include "npy.h"
+#include "kernels/gemm.h"
 #include "runtime/cpu.h"
 #include "runtime/session.h"
 #include "sinter.h"
@@ -200,7 +201,7 @@ typedef struct bench_result {
   double *lat; /* seconds, in run order */
   sn_stats st;
   double wall_s, cpu_pct;
-  uint64_t peak_rss, arena, weights;
+  uint64_t peak_rss, arena, weights, packed;
   size_t n_inputs;
   char **inputs; /* descriptions, owned */
 } bench_result;
@@ -251,6 +252,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
   size_t cap = 0;
 
   reset_peak_rss();
+  uint64_t packed0 = sn_sgemm_packed_live_bytes();
   if ((st = sn_cli_options((int)threads, (int)c->level, &opts))) goto done;
   double t0 = sn_cli_now();
   st = sinter_session_create(c->model, opts, &sess);
@@ -281,6 +283,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
   st = run_once(sess, &f, n_out, outs);
   r->first_s = sn_cli_now() - t0;
   if (st) goto done;
+  r->packed = sn_sgemm_packed_live_bytes() - packed0; /* the first run packs the constant GEMM weights */
   {
     int vals_small[64];
     int *vals = f.f.n <= 64 ? vals_small : sn_malloc(f.f.n * sizeof *vals);
@@ -381,6 +384,7 @@ static void print_report(const model_facts *m, const bench_cfg *c, const bench_r
   printf("Model: %s\n", m->path);
   printf("Model file size: %llu bytes (%.2f MB)\n", (unsigned long long)m->file_bytes, (double)m->file_bytes / 1e6);
   printf("Weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->weights, (double)r->weights / 1e6);
+  printf("Prepacked weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->packed, (double)r->packed / 1e6);
   printf("Arena size: %llu bytes (%.2f MB)\n", (unsigned long long)r->arena, (double)r->arena / 1e6);
   printf("ISA: %s  Precision: fp32  Threads: %d  Optimization level: %lld\n", sn_isa_name(r->isa), r->threads,
          c->level >= 0 ? c->level : 3);

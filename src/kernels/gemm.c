@@ -1,6 +1,7 @@
 /* Run-time dispatch of the float32 GEMM to the best implementation the CPU (and SINTER_ISA) allow. */
 #include "kernels/gemm.h"
 
+#include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
 
@@ -40,4 +41,93 @@ const char *sn_sgemm_kernel_name(void) {
   const char *name;
   pick(&name);
   return name;
+}
+
+/* ---- prepacked operands --------------------------------------------------------------------------- */
+
+static uint64_t live_bytes;
+
+uint64_t sn_sgemm_packed_live_bytes(void) { return __atomic_load_n(&live_bytes, __ATOMIC_RELAXED); }
+
+const sn_sgemm_impl *sn_sgemm_impl_for(int isa) {
+  if (isa >= SN_ISA_AVX512) return &sn_sgemm_avx512_impl;
+  if (isa >= SN_ISA_AVX2) return &sn_sgemm_avx2_impl;
+  return NULL;
+}
+
+sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
+  sn_sgemm_packed *p = sn_calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->side = side;
+  p->trans = trans;
+  p->rows = rows < 0 ? 0 : rows;
+  p->cols = cols < 0 ? 0 : cols;
+  p->src = src;
+  p->ld = ld;
+  p->isa = SN_ISA_SCALAR;
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  if (!im || p->rows == 0 || p->cols == 0) return p; /* nothing to pack: the source serves */
+  int panel = side == SN_GEMM_A ? im->mr : im->nr;
+  int64_t outer = side == SN_GEMM_A ? p->rows : p->cols, K = side == SN_GEMM_A ? p->cols : p->rows;
+  int64_t slivers = (outer + panel - 1) / panel;
+  if (K > INT64_MAX / 4 / panel / slivers) return p;
+  size_t bytes = sizeof(float) * (size_t)(slivers * panel * K);
+  float *d = sn_aligned_alloc(bytes);
+  if (!d) {
+    sn_free(p);
+    return NULL;
+  }
+  if (side == SN_GEMM_A)
+    im->pack_a(trans, p->rows, p->cols, src, ld, d);
+  else
+    im->pack_b(trans, p->rows, p->cols, src, ld, d);
+  p->data = d;
+  p->bytes = bytes;
+  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+  p->panel = panel;
+  p->isa = im->isa;
+  return p;
+}
+
+void sn_sgemm_packed_free(sn_sgemm_packed *p) {
+  if (!p) return;
+  if (p->data) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
+  sn_aligned_free(p->data);
+  sn_free(p);
+}
+
+int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B) { return B && B->data ? B->panel : 16; }
+
+/* the packed data when the calling thread may use the ISA it was packed for */
+static const sn_sgemm_impl *usable(const sn_sgemm_packed *p) {
+  if (!p->data) return NULL;
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  return im && im->isa == p->isa ? im : NULL;
+}
+
+void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, const float *A, int64_t lda,
+                 const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws) {
+  int64_t K = B->rows, N = B->cols;
+  if (n1 > N) n1 = N;
+  if (n0 < 0) n0 = 0;
+  if (M <= 0 || n1 <= n0) return;
+  const sn_sgemm_impl *im = usable(B);
+  if (im) {
+    im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
+    return;
+  }
+  const float *src = B->src + (B->trans ? n0 * B->ld : n0);
+  sn_sgemm(transA, B->trans, M, n1 - n0, K, alpha, A, lda, src, B->ld, beta, C + n0, ldc, ws);
+}
+
+void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
+                 float beta, float *C, int64_t ldc, void *ws) {
+  int64_t M = A->rows, K = A->cols;
+  if (M <= 0 || N <= 0) return;
+  const sn_sgemm_impl *im = usable(A);
+  if (im) {
+    im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
+    return;
+  }
+  sn_sgemm(A->trans, transB, M, N, K, alpha, A->src, A->ld, B, ldb, beta, C, ldc, ws);
 }

@@ -1,5 +1,11 @@
-/* Fast float32 GEMM: picks the best micro-kernel (AVX-512, AVX2+FMA, portable reference) once per
- * process from sn_cpu_isa(); same contract as sn_sgemm_ref (see kernels/ref/gemm_ref.h). */
+/* Fast float32 GEMM: picks the best micro-kernel (AVX-512, AVX2+FMA, portable reference) from
+ * sn_cpu_isa(); same contract as sn_sgemm_ref (see kernels/ref/gemm_ref.h).
+ *
+ * Constant operands (weights) can be packed once into the panel layout of the micro-kernel
+ * (sn_sgemm_pack) and then used by sn_sgemm_pb / sn_sgemm_pa without repacking on every call. A packed
+ * operand records the ISA it was packed for; when the ISA the calling thread may use differs (a
+ * session's ISA cap, SINTER_ISA), the calls fall back to the unpacked source, which must therefore
+ * stay alive and unchanged as long as the packed object. */
 #ifndef SN_GEMM_H
 #define SN_GEMM_H
 
@@ -7,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes of workspace sn_sgemm needs (a constant covering every implementation; 64-byte aligned
- * memory expected). */
+/* Bytes of workspace sn_sgemm (and sn_sgemm_pb / sn_sgemm_pa) need (a constant covering every
+ * implementation; 64-byte aligned memory expected). */
 size_t sn_sgemm_workspace(void);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major; when beta == 0, C is not read. ws: workspace of
@@ -18,6 +24,63 @@ void sn_sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float a
 
 /* Name of the micro-kernel sn_sgemm uses, e.g. "f32_gemm_14x32_avx512" (for the profiler). */
 const char *sn_sgemm_kernel_name(void);
+
+/* ---- prepacked operands ---------------------------------------------------------------------------- */
+
+typedef enum sn_gemm_side { SN_GEMM_A = 0, SN_GEMM_B = 1 } sn_gemm_side;
+
+typedef struct sn_sgemm_packed {
+  int isa;           /* sn_isa it was packed for (SN_ISA_SCALAR: not packed, the source is used) */
+  sn_gemm_side side; /* left (A, rows x K) or right (B, K x cols) operand */
+  int panel;         /* MR (side A) or NR (side B) of the micro-kernel */
+  bool trans;        /* the source is stored transposed */
+  int64_t rows, cols; /* op(source): M x K for side A, K x N for side B */
+  const float *src;  /* the source (kept for the fallback) and its row stride */
+  int64_t ld;
+  float *data;       /* full-K slivers (see kernels/x86/sgemm_blocked.h); NULL when not packed */
+  size_t bytes;      /* of data */
+} sn_sgemm_packed;
+
+/* Pack op(src) (rows x cols; src is stored cols x rows with row stride ld when trans) for the
+ * micro-kernel of the ISA this thread may use now. NULL on OOM. */
+sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
+void sn_sgemm_packed_free(sn_sgemm_packed *p);
+/* Bytes of packed operand data alive in this process (weights packed by sessions' kernels). */
+uint64_t sn_sgemm_packed_live_bytes(void);
+/* Column alignment for splitting sn_sgemm_pb over N (the packed panel width; 16 when not packed). */
+int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B);
+
+/* C[:, n0:n1] = alpha * op(A) * B[:, n0:n1] + beta * C[:, n0:n1] for a packed right operand B
+ * (K x N); C and A as in sn_sgemm (C points at column 0); n0 a multiple of sn_sgemm_pb_align(B).
+ * M <= 8 takes the small-M path (A read in place, no packing at all). */
+void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, const float *A, int64_t lda,
+                 const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws);
+/* C = alpha * A * op(B) + beta * C for a packed left operand A (M x K); B is K x N (N x K when
+ * transB). */
+void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
+                 float beta, float *C, int64_t ldc, void *ws);
+
+/* ---- per-ISA implementations ------------------------------------------------------------------------ */
+
+typedef struct sn_sgemm_impl {
+  const char *name;
+  int isa, mr, nr, small_m;
+  void (*gemm)(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
+  /* op(A) (M x K) / op(B) (K x N) into full-K slivers; dst holds ceil(M / mr) * mr * K floats
+   * (ceil(N / nr) * nr * K) */
+  void (*pack_a)(bool transA, int64_t M, int64_t K, const float *A, int64_t lda, float *dst);
+  void (*pack_b)(bool transB, int64_t K, int64_t N, const float *B, int64_t ldb, float *dst);
+  void (*gemm_pb)(bool transA, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1, float alpha, const float *A,
+                  int64_t lda, const float *pb, float beta, float *C, int64_t ldc, void *ws);
+  void (*gemm_pa)(int64_t M, int64_t N, int64_t K, float alpha, const float *pa, bool transB, const float *B,
+                  int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
+  size_t (*workspace)(void);
+} sn_sgemm_impl;
+
+extern const sn_sgemm_impl sn_sgemm_avx512_impl, sn_sgemm_avx2_impl;
+/* The implementation for an ISA level (NULL for scalar: the reference). */
+const sn_sgemm_impl *sn_sgemm_impl_for(int isa);
 
 /* Per-ISA entry points, same contract as sn_sgemm (call only when sn_cpu_isa() allows the ISA).
  * Their workspace needs are at most sn_sgemm_workspace(). */

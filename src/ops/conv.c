@@ -18,6 +18,7 @@ typedef struct conv_params {
   int64_t group;
   int n_out_pad, n_out_shape; /* ConvTranspose; -1 when absent */
   int64_t out_pad[SN_MAX_RANK], out_shape[SN_MAX_RANK + 2];
+  sn_pack_slot wpack; /* Conv: the constant float32 weight packed as the GEMM's left operand (group 1) */
 } conv_params;
 
 static sn_error *parse_params(const sn_node *n, conv_params *p) {
@@ -60,7 +61,10 @@ static sn_error *conv_prepare(sn_graph *g, sn_node *n, void **params) {
   return NULL;
 }
 
-static void conv_free(void *p) { sn_free(p); }
+static void conv_free(void *p) {
+  if (p) sn_pack_slot_clear(&((conv_params *)p)->wpack);
+  sn_free(p);
+}
 
 /* params from prepare, or parsed now into *tmp */
 static sn_error *get_params(const sn_node *n, const void *params, conv_params *tmp, const conv_params **out) {
@@ -327,7 +331,7 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
 }
 #define CONV_DW2D_NONE(s, x, w, b, y, t0, t1) false
 
-#define DEFINE_CONV(SFX, T, GEMM, DW2D)                                                                        \
+#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA)                                                                    \
   /* depthwise (one input channel per group): direct accumulation row by row, last dim vectorizable */      \
   static void conv_depthwise_##SFX(const conv_shape *s, const T *x, const T *w, const T *b, T *y,       \
                                           int64_t t0, int64_t t1) {                                           \
@@ -389,6 +393,7 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
     const conv_shape *s;                                                                                       \
     const T *x, *w, *b;                                                                                        \
     T *y;                                                                                                      \
+    const sn_sgemm_packed *pw; /* W packed (group 1), or NULL */                                              \
     bool direct;                                                                                               \
     int64_t blk, nblk, rows, tasks;                                                                            \
     int nw;                                                                                                    \
@@ -415,10 +420,16 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
       const T *wg = j->w + gi * s->Mg * rows;                                                                  \
       T *yg = j->y + (n * s->M + gi * s->Mg) * O;                                                              \
       if (j->direct) {                                                                                         \
-        GEMM(false, false, s->Mg, p1 - p0, rows, 1, wg, rows, xg + p0, insz, 0, yg + p0, O, ws);               \
+        if (j->pw)                                                                                             \
+          PA(j->pw, p1 - p0, xg + p0, insz, yg + p0, O, ws);                                                   \
+        else                                                                                                   \
+          GEMM(false, false, s->Mg, p1 - p0, rows, 1, wg, rows, xg + p0, insz, 0, yg + p0, O, ws);             \
       } else {                                                                                                 \
         sn_im2col_##SFX(g, s->Cg, xg, p0, p1, col);                                                            \
-        GEMM(false, false, s->Mg, p1 - p0, rows, 1, wg, rows, col, p1 - p0, 0, yg + p0, O, ws);                \
+        if (j->pw)                                                                                             \
+          PA(j->pw, p1 - p0, col, p1 - p0, yg + p0, O, ws);                                                    \
+        else                                                                                                   \
+          GEMM(false, false, s->Mg, p1 - p0, rows, 1, wg, rows, col, p1 - p0, 0, yg + p0, O, ws);              \
       }                                                                                                        \
       if (j->b)                                                                                                \
         for (int64_t m = 0; m < s->Mg; m++) {                                                                  \
@@ -427,14 +438,14 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
         }                                                                                                      \
     }                                                                                                          \
   }                                                                                                            \
-  static sn_error *conv_run_##SFX(sn_kernel_ctx *c, const conv_shape *s, const T *x, const T *w, const T *b,   \
-                                  T *y) {                                                                      \
+  static sn_error *conv_run_pw_##SFX(sn_kernel_ctx *c, const conv_shape *s, const T *x, const T *w,            \
+                                     const T *b, T *y, const sn_sgemm_packed *pw) {                            \
     const sn_conv_geom *g = &s->geom;                                                                          \
     const int64_t O = sn_geom_out_size(g), K = sn_geom_k_size(g);                                              \
     if (O == 0 || s->N == 0 || s->M == 0) return NULL;                                                         \
     conv_job_##SFX j;                                                                                          \
     memset(&j, 0, sizeof j);                                                                                   \
-    j.s = s, j.x = x, j.w = w, j.b = b, j.y = y;                                                               \
+    j.s = s, j.x = x, j.w = w, j.b = b, j.y = y, j.pw = pw;                                                    \
     j.rows = s->Cg * K;                                                                                        \
     int nw = sn_nn_workers(c, 2.0 * (double)s->N * (double)s->M * (double)O * (double)j.rows);                 \
     if (s->Cg == 1 && (s->G > 1 || s->M == 1)) {                                                               \
@@ -465,6 +476,10 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
     if (!j.ws || !j.col) return SN_ERR_OOM();                                                                  \
     sn_nn_run(c, j.nw, conv_task_##SFX, &j);                                                                   \
     return NULL;                                                                                               \
+  }                                                                                                            \
+  __attribute__((unused)) static sn_error *conv_run_##SFX(sn_kernel_ctx *c, const conv_shape *s, const T *x,    \
+                                                          const T *w, const T *b, T *y) {                      \
+    return conv_run_pw_##SFX(c, s, x, w, b, y, NULL);                                                          \
   }                                                                                                            \
 
 #define DEFINE_CONVT(SFX, T, TGEMM)                                                                            \
@@ -498,13 +513,16 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
     return NULL;                                                                                               \
   }
 
-DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32)
-DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE)
+/* C = W * B with W packed (float32 only; the other instantiations never get a packed W) */
+#define CONV_PA_F32(pw, n, B, ldb, C, ldc, ws) sn_sgemm_pa(pw, false, n, 1.0f, B, ldb, 0.0f, C, ldc, ws)
+#define CONV_PA_NONE(pw, n, B, ldb, C, ldc, ws) ((void)(pw), (void)(B), (void)(C), (void)(ws))
+DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32, CONV_PA_F32)
+DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE, CONV_PA_NONE)
 DEFINE_CONVT(f32, float, sn_nn_sgemm)
 DEFINE_CONVT(f64, double, sn_nn_dgemm)
 #define IGEMM32(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc, ws)                                             \
   ((void)(ws), sn_igemm_ref(SINTER_INT32, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc))
-DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE)
+DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE, CONV_PA_NONE)
 
 static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   const conv_params *p;
@@ -533,7 +551,14 @@ static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   SN_TRY(sn_nn_f32_in(c, wt, &wf));
   if (b) SN_TRY(sn_nn_f32_in(c, b, &bf));
   SN_TRY(sn_nn_f32_out(c, y, &yf));
-  SN_TRY(transpose ? convt_run_f32(c, &s, xf, wf, bf, yf) : conv_run_f32(c, &s, xf, wf, bf, yf));
+  /* the constant weight of an ungrouped Conv that takes the GEMM path (not the depthwise one of a
+   * single input and output channel): packed once as the GEMM's left operand */
+  const sn_sgemm_packed *pw = NULL;
+  if (!transpose && s.G == 1 && !(s.Cg == 1 && s.M == 1) && p == c->params && s.M > 0) {
+    int64_t rows = s.Cg * sn_geom_k_size(&s.geom);
+    pw = sn_nn_packed(c, &p->wpack, 1, SN_GEMM_A, false, s.M, rows, wf, rows);
+  }
+  SN_TRY(transpose ? convt_run_f32(c, &s, xf, wf, bf, yf) : conv_run_pw_f32(c, &s, xf, wf, bf, yf, pw));
   sn_nn_f32_out_done(y, yf);
   return NULL;
 }

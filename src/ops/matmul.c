@@ -144,6 +144,28 @@ static sn_error *matmul_infer(sn_infer_ctx *c) {
   return mm_infer_shape(c, a, b, dt);
 }
 
+/* MatMul / Gemm params: the cache of the packed constant B */
+typedef struct mm_params {
+  sn_pack_slot b;
+} mm_params;
+
+static sn_error *mm_prepare(sn_graph *g, sn_node *n, void **params) {
+  (void)g, (void)n;
+  *params = sn_calloc(1, sizeof(mm_params));
+  return *params ? NULL : SN_ERR_OOM();
+}
+
+static void mm_free(void *p) {
+  if (!p) return;
+  sn_pack_slot_clear(&((mm_params *)p)->b);
+  sn_free(p);
+}
+
+static const sn_pack_slot *mm_slot(const sn_kernel_ctx *c) {
+  const mm_params *p = c->params;
+  return p ? &p->b : NULL;
+}
+
 /* batched float GEMMs split by whole matrices over workers */
 typedef struct mm_job {
   bool dbl;
@@ -211,6 +233,14 @@ static sn_error *matmul_run(sn_kernel_ctx *c) {
       SN_TRY(sn_nn_f32_in(c, b, &bf));
       SN_TRY(sn_nn_f32_out(c, y, &yf));
       j.a = af, j.b = bf, j.y = yf;
+    }
+    if (!dbl && nbatch == 1 && b->rank >= 2 && b->count == K * N) { /* one constant K x N weight: packed once */
+      const sn_sgemm_packed *pb = sn_nn_packed(c, mm_slot(c), 1, SN_GEMM_B, false, K, N, j.b, N);
+      if (pb) {
+        SN_TRY(sn_nn_sgemm_pb(c, NULL, false, M, 1.0f, j.a, K, pb, 0.0f, j.y, N));
+        sn_nn_f32_out_done(y, yf);
+        return NULL;
+      }
     }
     int nw = sn_nn_workers(c, 2.0 * (double)nbatch * (double)M * (double)N * (double)K);
     if (nbatch >= nw && nw > 1) { /* whole matrices per worker */
@@ -335,8 +365,11 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
             ((float *)yp)[i * N + j] = (float)v;
         }
     }
+    const sn_sgemm_packed *pb = dbl ? NULL : sn_nn_packed(c, mm_slot(c), 1, SN_GEMM_B, tb, K, N, bp, ldb);
     if (dbl)
       SN_TRY(sn_nn_dgemm(c, NULL, ta, tb, M, N, K, alpha, ap, lda, bp, ldb, use_c ? 1.0 : 0.0, yp, N));
+    else if (pb) /* constant B, packed once */
+      SN_TRY(sn_nn_sgemm_pb(c, NULL, ta, M, (float)alpha, ap, lda, pb, use_c ? 1.0f : 0.0f, yp, N));
     else
       SN_TRY(sn_nn_sgemm(c, NULL, ta, tb, M, N, K, (float)alpha, ap, lda, bp, ldb, use_c ? 1.0f : 0.0f, yp, N));
     if (!dbl) sn_nn_f32_out_done(y, yp);
@@ -488,8 +521,8 @@ static sn_error *qlmm_run(sn_kernel_ctx *c) {
 }
 
 const sn_op sn_ops_matmul[] = {
-    {"", "Gemm", 1, 0, gemm_infer, gemm_run, NULL, NULL, 0},
-    {"", "MatMul", 1, 0, matmul_infer, matmul_run, NULL, NULL, 0},
+    {"", "Gemm", 1, 0, gemm_infer, gemm_run, mm_prepare, mm_free, 0},
+    {"", "MatMul", 1, 0, matmul_infer, matmul_run, mm_prepare, mm_free, 0},
     {"", "MatMulInteger", 10, 0, mmint_infer, mmint_run, NULL, NULL, 0},
     {"", "QLinearMatMul", 10, 0, qlmm_infer, qlmm_run, NULL, NULL, 0},
     {0},

@@ -59,6 +59,10 @@ sn_tensor *sn_kernel_get_output(sn_kernel_ctx *c, int i);
 sn_error *sn_kernel_set_output(sn_kernel_ctx *c, int i, sn_tensor *value);
 /* true when output i is consumed or is a graph output */
 bool sn_kernel_output_used(const sn_kernel_ctx *c, int i);
+/* true when input i is a constant initializer of the graph being run (its data stays the same for the
+ * session's lifetime, so a kernel may cache a transformed copy, e.g. prepacked weights); false in
+ * constant folding and for anything computed or fed. */
+bool sn_kernel_input_const(const sn_kernel_ctx *c, int i);
 /* Temporary memory valid until the kernel returns (64-byte aligned); NULL on OOM. */
 void *sn_kernel_scratch(sn_kernel_ctx *c, size_t bytes);
 /* The intra-op thread pool of this run. */

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
+#include "kernels/ref/nn_util.h"
 #include "kernels/vmath.h"
 #include "ops/op.h"
 
@@ -68,6 +69,7 @@ typedef struct rnn_params {
   int input_forget;
   int linear_before_reset;
   rnn_act act[2][3];
+  sn_pack_slot pw[2], pr[2]; /* per direction: constant float32 W and R packed as GEMM right operands */
 } rnn_params;
 
 /* Sizes of one run, shared by both instantiations. */
@@ -77,7 +79,9 @@ typedef struct rnn_shape {
   int nd; /* directions */
   const int64_t *lens; /* per batch entry, each in [0, seq] */
   int64_t max_len;
-  void *gemm_ws; /* workspace for the reference GEMM */
+  void *gemm_ws; /* workspace for the GEMM (float: one per pool thread) */
+  sn_kernel_ctx *c;
+  const sn_sgemm_packed *pw, *pr; /* this direction's packed W and R (float32), or NULL */
 } rnn_shape;
 
 /* Row of X (and of the projected inputs) holding time step t of batch entry b. */
@@ -99,9 +103,9 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_SFX(name) name##_f32
 #define SN_RNN_M(fn) fn##f
 #define SN_RNN_GEMM sn_sgemm
-#define SN_RNN_VMATH
+#define SN_RNN_F32 1
 #include "ops/rnn.c"
-#undef SN_RNN_VMATH
+#undef SN_RNN_F32
 #undef SN_RNN_T
 #undef SN_RNN_SFX
 #undef SN_RNN_M
@@ -111,7 +115,9 @@ static inline int64_t rnn_soff(const rnn_shape *s, int dir, int64_t b) {
 #define SN_RNN_SFX(name) name##_f64
 #define SN_RNN_M(fn) fn
 #define SN_RNN_GEMM sn_dgemm_ref
+#define SN_RNN_F32 0
 #include "ops/rnn.c"
+#undef SN_RNN_F32
 #undef SN_RNN_T
 #undef SN_RNN_SFX
 #undef SN_RNN_M
@@ -206,7 +212,15 @@ fail:
 static sn_error *rnn_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_RNN); }
 static sn_error *gru_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_GRU); }
 static sn_error *lstm_prepare(sn_graph *g, sn_node *n, void **params) { return rnn_prepare_cell(g, n, params, CELL_LSTM); }
-static void rnn_free_params(void *p) { sn_free(p); }
+static void rnn_free_params(void *p) {
+  rnn_params *rp = p;
+  if (rp)
+    for (int d = 0; d < 2; d++) {
+      sn_pack_slot_clear(&rp->pw[d]);
+      sn_pack_slot_clear(&rp->pr[d]);
+    }
+  sn_free(p);
+}
 
 static int rnn_cell_of(const sn_node *n) {
   return !strcmp(n->op_type, "LSTM") ? CELL_LSTM : !strcmp(n->op_type, "GRU") ? CELL_GRU : CELL_RNN;
@@ -416,7 +430,9 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
   int64_t work_n = s.seq * s.batch * G * H + s.batch * G * H + 4 * s.batch * H + G * H + H;
   void *work = sn_kernel_scratch(c, (size_t)work_n * es + 64);
   if (!work) return SN_ERR_OOM();
-  s.gemm_ws = sn_kernel_scratch(c, dbl ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace());
+  s.gemm_ws = dbl ? sn_kernel_scratch(c, sn_gemm_ref_workspace(SINTER_DOUBLE)) : sn_nn_gemm_workspace(c, false);
+  if (!s.gemm_ws) return SN_ERR_OOM();
+  s.c = c;
 
   for (int d = 0; d < nd; d++) {
     bool reverse = p->direction == 1 || d == 1;
@@ -426,6 +442,9 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
                         pd ? pd + d * 3 * H : NULL, h0, c0, y, yh, yc, work);
     } else {
       const float *wf = w, *rf = r, *bf = bias, *pf = peep;
+      const float *wd = wf + d * G * H * s.input, *rd = rf + d * G * H * H;
+      s.pw = sn_nn_packed(c, &p->pw[d], 1, SN_GEMM_B, true, s.input, G * H, wd, s.input);
+      s.pr = sn_nn_packed(c, &p->pr[d], 2, SN_GEMM_B, true, H, G * H, rd, H);
       rnn_direction_f32(&s, d, reverse, x, wf + d * G * H * s.input, rf + d * G * H * H, bf ? bf + d * 2 * G * H : NULL,
                         pf ? pf + d * 3 * H : NULL, h0, c0, y, yh, yc, work);
     }
@@ -464,6 +483,21 @@ static void SFX(rnn_gemm_nt)(const rnn_shape *s, int64_t M, int64_t N, int64_t K
   SN_RNN_GEMM(false, true, M, N, K, 1, A, lda, B, ldb, beta, C, ldc, s->gemm_ws);
 }
 
+/* the same with B's packed form when there is one covering all N columns (float32 only) */
+static void SFX(rnn_gemm_nt_p)(const rnn_shape *s, const sn_sgemm_packed *pk, int64_t M, int64_t N, int64_t K,
+                               const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {
+#if SN_RNN_F32
+  if (pk && M > 0 && pk->cols == N && pk->rows == K) {
+    sn_error *e = sn_nn_sgemm_pb(s->c, s->gemm_ws, false, M, 1.0f, A, lda, pk, beta, C, ldc);
+    if (!e) return;
+    sn_error_free(e); /* cannot happen with a workspace given; the plain GEMM is always there */
+  }
+#else
+  (void)pk;
+#endif
+  SFX(rnn_gemm_nt)(s, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
 static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
   if (clip > 0)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] < -clip ? -clip : x[i] > clip ? clip : x[i];
@@ -473,14 +507,14 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
       for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
       break;
     case ACT_TANH:
-#ifdef SN_RNN_VMATH
-      sn_vtanh(x, x, n); /* the vectorized kernels (kernels/vmath.h, within 4 ulp of libm) */
-#else
-      for (int64_t i = 0; i < n; i++) x[i] = SN_RNN_M(tanh)(x[i]);
+#if SN_RNN_F32 /* float: the vectorized kernels (4 ulp) */
+      sn_vtanh(x, x, n);
+      break;
 #endif
+      for (int64_t i = 0; i < n; i++) x[i] = SN_RNN_M(tanh)(x[i]);
       break;
     case ACT_SIGMOID:
-#ifdef SN_RNN_VMATH
+#if SN_RNN_F32
       sn_vsigmoid(x, x, n);
       break;
 #endif
@@ -557,7 +591,7 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
     }
 
   /* input projection of every time step at once: xw = X W^T + bias */
-  SFX(rnn_gemm_nt)(s, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
+  SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < GH; j++) xw[i * GH + j] += bsum[j];
 
@@ -572,7 +606,7 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
   const int64_t nr = (p->cell == CELL_GRU && !lbr) ? 2 * H : GH; /* recurrent columns before the gates */
   const int64_t nadd = p->cell == CELL_GRU ? 2 * H : GH;             /* input columns added to them now */
   for (int64_t step = 0; step < s->max_len; step++) {
-    SFX(rnn_gemm_nt)(s, batch, nr, H, hs, H, r, H, 0, gr, GH);
+    SFX(rnn_gemm_nt_p)(s, s->pr, batch, nr, H, hs, H, r, H, 0, gr, GH);
     for (int64_t b = 0; b < batch; b++) {
       const int64_t L = s->lens[b];
       if (step >= L) continue;

@@ -50,6 +50,46 @@ const sn_cpu *sn_cpu_info(void) {
   return &cpu;
 }
 
+/* ---- cache sizes ---- */
+
+static sn_cache_sizes caches;
+static pthread_once_t caches_once = PTHREAD_ONCE_INIT;
+
+static void detect_caches(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d, leaf = 4;
+  if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x8000001D && __get_cpuid(0x80000001, &a, &b, &c, &d) &&
+      ((c >> 22) & 1)) /* AMD topology extensions: the same format at 0x8000001D */
+    leaf = 0x8000001D;
+  else if (!__get_cpuid(0, &a, &b, &c, &d) || a < 4)
+    leaf = 0;
+  for (unsigned sub = 0; leaf && sub < 16; sub++) {
+    __cpuid_count(leaf, sub, a, b, c, d);
+    unsigned type = a & 31, level = (a >> 5) & 7;
+    if (type == 0) break;
+    if (type != 1 && type != 3) continue; /* data or unified */
+    size_t size = (size_t)((b >> 22) + 1) * (((b >> 12) & 0x3FF) + 1) * ((b & 0xFFF) + 1) * ((size_t)c + 1);
+    if (level == 1) caches.l1d = size;
+    if (level == 2) caches.l2 = size;
+    if (level == 3) caches.l3 = size;
+  }
+#endif
+#ifdef _SC_LEVEL1_DCACHE_SIZE
+  long v;
+  if (!caches.l1d && (v = sysconf(_SC_LEVEL1_DCACHE_SIZE)) > 0) caches.l1d = (size_t)v;
+  if (!caches.l2 && (v = sysconf(_SC_LEVEL2_CACHE_SIZE)) > 0) caches.l2 = (size_t)v;
+  if (!caches.l3 && (v = sysconf(_SC_LEVEL3_CACHE_SIZE)) > 0) caches.l3 = (size_t)v;
+#endif
+  if (caches.l1d < 4096 || caches.l1d > ((size_t)1 << 24)) caches.l1d = 32 << 10;
+  if (caches.l2 < caches.l1d || caches.l2 > ((size_t)1 << 28)) caches.l2 = 1 << 20;
+  if (caches.l3 < caches.l2) caches.l3 = caches.l2 > ((size_t)8 << 20) ? caches.l2 : (size_t)8 << 20;
+}
+
+sn_cache_sizes sn_cpu_cache_sizes(void) {
+  pthread_once(&caches_once, detect_caches);
+  return caches;
+}
+
 int sn_isa_parse(const char *s) {
   if (!s || !*s || !strcmp(s, "auto")) return 3;
   if (!strcmp(s, "scalar")) return SN_ISA_SCALAR;

@@ -3,6 +3,7 @@
 #define SN_CPU_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
 
@@ -13,6 +14,13 @@ typedef struct sn_cpu {
 } sn_cpu;
 
 const sn_cpu *sn_cpu_info(void);
+
+/* Per-core data cache sizes in bytes (CPUID deterministic cache parameters, leaf 4 or AMD's
+ * 0x8000001D; sysconf or 32 KiB / 1 MiB / 8 MiB defaults when unavailable), read once. */
+typedef struct sn_cache_sizes {
+  size_t l1d, l2, l3;
+} sn_cache_sizes;
+sn_cache_sizes sn_cpu_cache_sizes(void);
 /* The best ISA the machine and OS allow, capped by SINTER_ISA if set and by this thread's cap (a
  * session's ISA option, set for the duration of its runs and passed on to pool workers). */
 sn_isa sn_cpu_isa(void);

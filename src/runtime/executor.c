@@ -20,6 +20,15 @@ typedef struct step_impl {
   sn_tensor discard_hdr[4];
 } step_impl;
 
+bool sn_kernel_input_const(const sn_kernel_ctx *c, int i) {
+  const step_impl *st = c->impl;
+  if (!st || !st->f || !st->f->plan || i < 0 || i >= c->n_in || i >= c->node->n_in) return false;
+  int v = c->node->in[i];
+  const sn_graph *g = st->f->g;
+  return v >= 0 && v < g->n_values && g->values[v].role == SN_VAL_INITIALIZER && g->values[v].data &&
+         c->in[i] && c->in[i]->data == g->values[v].data->data;
+}
+
 sn_error *sn_frame_init(sn_frame *f, const sn_graph *g, const sn_plan *plan, const sn_frame *parent,
                         sn_threadpool *pool) {
   memset(f, 0, sizeof *f);

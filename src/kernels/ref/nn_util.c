@@ -3,9 +3,11 @@
 #include "kernels/gemm.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/ref/gemm_ref.h"
+#include "runtime/cpu.h"
 #include "runtime/threadpool.h"
 
 void sn_cvt_to_f32(sn_dtype dt, const void *src, float *dst, int64_t n) {
@@ -189,6 +191,107 @@ sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int6
                       double alpha, const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C,
                       int64_t ldc) {
   return nn_gemm(c, ws, true, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* ---- prepacked constant operands ------------------------------------------------------------------ */
+
+static bool prepack_enabled(void) {
+  static int on = -1;
+  int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
+  if (v < 0) {
+    const char *e = getenv("SINTER_PREPACK");
+    v = !(e && !strcmp(e, "0"));
+    __atomic_store_n(&on, v, __ATOMIC_RELAXED);
+  }
+  return v != 0;
+}
+
+static bool pack_matches(const sn_sgemm_packed *p, sn_gemm_side side, bool trans, int64_t rows, int64_t cols,
+                         const float *src, int64_t ld) {
+  return p->side == side && p->trans == trans && p->rows == rows && p->cols == cols && p->src == src && p->ld == ld;
+}
+
+const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, int input, sn_gemm_side side,
+                                    bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
+  if (!slot || input >= c->n_in || !c->in[input] || c->in[input]->dtype != SINTER_FLOAT || rows <= 0 || cols <= 0)
+    return NULL;
+  if (!prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
+  sn_sgemm_packed **at = &((sn_pack_slot *)slot)->p; /* the params' one mutable field: the cache */
+  sn_sgemm_packed *p = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+  if (!p) {
+    sn_sgemm_packed *mine = sn_sgemm_pack(side, trans, rows, cols, src, ld);
+    if (!mine) return NULL;
+    sn_sgemm_packed *expected = NULL;
+    if (__atomic_compare_exchange_n(at, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      p = mine;
+    } else {
+      sn_sgemm_packed_free(mine);
+      p = expected;
+    }
+  }
+  return pack_matches(p, side, trans, rows, cols, src, ld) ? p : NULL;
+}
+
+void sn_pack_slot_clear(sn_pack_slot *slot) {
+  if (!slot) return;
+  sn_sgemm_packed_free(slot->p);
+  slot->p = NULL;
+}
+
+typedef struct pb_job {
+  bool ta, split_n;
+  int64_t M, chunk, lda, ldc;
+  float alpha, beta;
+  const float *A;
+  const sn_sgemm_packed *B;
+  float *C;
+  char *ws;
+  size_t ws_bytes;
+} pb_job;
+
+static void pb_worker(void *p, int w) {
+  const pb_job *j = p;
+  void *ws = j->ws ? j->ws + (size_t)w * j->ws_bytes : NULL;
+  int64_t b = (int64_t)w * j->chunk, total = j->split_n ? j->B->cols : j->M;
+  if (b >= total) return;
+  int64_t e = b + j->chunk < total ? b + j->chunk : total;
+  if (j->split_n) {
+    sn_sgemm_pb(j->ta, j->M, b, e, j->alpha, j->A, j->lda, j->B, j->beta, j->C, j->ldc, ws);
+  } else {
+    const float *A = j->A + (j->ta ? b : b * j->lda);
+    sn_sgemm_pb(j->ta, e - b, 0, j->B->cols, j->alpha, A, j->lda, j->B, j->beta, j->C + b * j->ldc, j->ldc, ws);
+  }
+}
+
+sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
+                         const sn_sgemm_packed *B, float beta, float *C, int64_t ldc) {
+  int64_t N = B->cols, K = B->rows;
+  if (M <= 0 || N <= 0) return NULL;
+  double flops = 2.0 * (double)M * (double)N * (double)K;
+  int nw = sn_nn_workers(c, flops);
+  /* the small-M path streams B at memory speed: waking a worker (tens of microseconds through the
+   * pool's condition variable) pays off only from about 2 MFLOP per worker (measured on the MLP) */
+  if (M <= 8 && flops < 2e6 * nw) nw = flops >= 4e6 ? (int)(flops / 2e6) : 1;
+  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0};
+  int64_t align = sn_sgemm_pb_align(B);
+  /* split N (no operand packed twice) unless it is too narrow to give every worker a panel */
+  j.split_n = N >= align * nw || N >= M;
+  int64_t total = j.split_n ? N : M, al = j.split_n ? align : 16;
+  int64_t chunk = (total + nw - 1) / nw;
+  chunk = (chunk + al - 1) / al * al;
+  if (chunk < 1) chunk = 1;
+  nw = (int)((total + chunk - 1) / chunk);
+  j.chunk = chunk;
+  int64_t rows = j.split_n ? M : chunk;
+  /* above the small-M path (or when the pack cannot serve this thread's ISA) the GEMM needs a
+   * workspace */
+  if (rows > 8 || !B->data || B->isa != (int)sn_cpu_isa()) {
+    j.ws_bytes = ws_bytes(false);
+    j.ws = ws ? ws : sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
+    if (!j.ws) return SN_ERR_OOM();
+  }
+  sn_nn_run(c, nw, pb_worker, &j);
+  return NULL;
 }
 
 /* ---- windows ------------------------------------------------------------------------------------ */

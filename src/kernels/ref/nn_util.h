@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "kernels/gemm.h"
 #include "ops/op.h"
 
 /* ---- dtype staging ---------------------------------------------------------------------------- */
@@ -44,6 +45,29 @@ sn_error *sn_nn_sgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int6
 sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
                       double alpha, const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C,
                       int64_t ldc);
+
+/* ---- prepacked constant operands ------------------------------------------------------------------ */
+
+/* A cache slot for one packed weight, kept in an op's params (zeroed at prepare, cleared by its
+ * free hook). Filled on the first run that sees the weight as a constant initializer; concurrent
+ * first runs race with a compare-and-swap and the loser frees its copy. */
+typedef struct sn_pack_slot {
+  sn_sgemm_packed *p;
+} sn_pack_slot;
+
+/* The packed form of input `input` (float32, a constant initializer, src its data as the GEMM
+ * reads it: op(src) is rows x cols) for this slot, packing it on first use; NULL when the input is
+ * not constant, the slot already holds a different operand, packing is switched off
+ * (SINTER_PREPACK=0), or memory ran out: the caller then uses the plain GEMM. */
+const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, int input, sn_gemm_side side,
+                                    bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
+void sn_pack_slot_clear(sn_pack_slot *slot);
+
+/* C = alpha * op(A) * B + beta * C with B packed (K x N), split over the pool's threads (over N in
+ * multiples of the panel width, or over M when N is narrow). ws: from sn_nn_gemm_workspace, or NULL
+ * to take one from scratch when the shape needs it (M above the small-M path). */
+sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
+                         const sn_sgemm_packed *B, float beta, float *C, int64_t ldc);
 
 /* ---- sliding windows --------------------------------------------------------------------------- */
 

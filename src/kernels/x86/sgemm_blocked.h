@@ -1,6 +1,14 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
- * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC and the micro-kernel sg_ukr() (and optionally
- * SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed A). */
+ * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
+ * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
+ * the small-M kernel sg_small_rows() (SG_SMALL_M rows at most; see sg_small), SG_ISA, SG_NAME and
+ * SG_PREFIX (the names of the exported entry points), and optionally SG_PACK_A_FULL(src, lda, kc,
+ * dst), packing one full MR-row sliver of a non-transposed A.
+ *
+ * Prepacked operands (kernels/gemm.h) use "full-K slivers": op(A) as ceil(M / MR) slivers of K x MR
+ * floats (k-major, rows past M zero), op(B) as ceil(N / NR) slivers of K x NR floats (columns past N
+ * zero). The kc x MR (or kc x NR) block the micro-kernel reads at depth p0 is then the contiguous
+ * run at sliver + p0 * MR (NR), so a packed operand serves every K blocking. */
 #ifndef SN_SGEMM_BLOCKED_H
 #define SN_SGEMM_BLOCKED_H
 
@@ -11,14 +19,16 @@
 
 #include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
+#include "runtime/cpu.h"
 
 #define SG_ROUND64(x) (((x) + 63) & ~(size_t)63)
 #define SG_A_BYTES SG_ROUND64(sizeof(float) * SG_MC * SG_KC)
 #define SG_WS_BYTES (SG_A_BYTES + SG_ROUND64(sizeof(float) * SG_KC * SG_NC))
 
-/* pack op(A)[i0:i0+mc, p0:p0+kc] into MR-tall slivers, k-major inside a sliver, zero padded */
+/* pack op(A)[i0:i0+mc, p0:p0+kc] into MR-tall slivers of `stride` floats each (k-major inside a
+ * sliver), zero padded */
 static void sg_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int64_t p0, int64_t mc, int64_t kc,
-                      float *restrict dst) {
+                      float *restrict dst, int64_t stride) {
   for (int64_t ir = 0; ir < mc; ir += SG_MR) {
     int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
     if (!ta) {
@@ -48,13 +58,13 @@ static void sg_pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int64_t 
         }
       }
     }
-    dst += SG_MR * kc;
+    dst += stride;
   }
 }
 
-/* pack op(B)[p0:p0+kc, j0:j0+nc] into NR-wide slivers, zero padded */
+/* pack op(B)[p0:p0+kc, j0:j0+nc] into NR-wide slivers of `stride` floats each, zero padded */
 static void sg_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t j0, int64_t kc, int64_t nc,
-                      float *restrict dst) {
+                      float *restrict dst, int64_t stride) {
   for (int64_t jr = 0; jr < nc; jr += SG_NR) {
     int64_t nr = nc - jr < SG_NR ? nc - jr : SG_NR;
     if (!tb) {
@@ -79,16 +89,125 @@ static void sg_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t 
         }
       }
     }
-    dst += SG_NR * kc;
+    dst += stride;
   }
 }
 
+/* Block sizes from the data caches (read once). kc scales with L1d: 3/4 of it in 64-byte units
+ * (384 for 32 KiB), the best of a sweep on Zen 4 with bench/gemm_bench for both the 14x32 and 6x16
+ * tiles (a smaller kc, e.g. a B sliver in half of L1, was 5-8% slower: more C tile updates, while
+ * both panels stream well from L2). mc: the packed mc x kc block of A in a quarter of L2. Both
+ * rounded to the tile and capped by the compile-time maxima that size the workspace. */
+typedef struct sg_blocking {
+  int64_t kc, mc, nc;
+} sg_blocking;
+
+static sg_blocking sg_blocks(void) {
+  static sg_blocking b; /* written once; a race writes the same values */
+  if (__atomic_load_n(&b.kc, __ATOMIC_ACQUIRE)) return b;
+  sn_cache_sizes cs = sn_cpu_cache_sizes();
+  int64_t kc = (int64_t)(cs.l1d * 3 / 4) / 64;
+  kc &= ~(int64_t)7;
+  if (kc < 128) kc = 128;
+  if (kc > SG_KC) kc = SG_KC;
+  int64_t mc = (int64_t)(cs.l2 / 4) / (int64_t)(sizeof(float) * kc);
+  mc = mc / SG_MR * SG_MR;
+  if (mc < SG_MR) mc = SG_MR;
+  if (mc > SG_MC) mc = SG_MC / SG_MR * SG_MR;
+  sg_blocking r = {kc, mc, SG_NC / SG_NR * SG_NR};
+  b.mc = r.mc;
+  b.nc = r.nc;
+  __atomic_store_n(&b.kc, r.kc, __ATOMIC_RELEASE);
+  return r;
+}
+
+/* C = alpha * op(A) * op(B) + beta * C, where op(A) comes from pa (full-K slivers) when not NULL and
+ * op(B) from pb likewise; the raw operand is packed per block otherwise. */
+static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, const float *A, int64_t lda,
+                     const float *pa, bool tb, const float *B, int64_t ldb, const float *pb, float beta, float *C,
+                     int64_t ldc, void *ws) {
+  sg_blocking bl = sg_blocks();
+  float *wa = (float *)ws;
+  float *wb = (float *)((char *)ws + SG_A_BYTES);
+  /* split K into equal blocks of at most kc (multiples of 4) so a K just above kc is not left with a
+   * tiny tail block */
+  int64_t nkb = (K + bl.kc - 1) / bl.kc;
+  int64_t kcb = ((K + nkb - 1) / nkb + 3) & ~(int64_t)3;
+  if (kcb > bl.kc) kcb = bl.kc;
+  for (int64_t j0 = 0; j0 < N; j0 += bl.nc) {
+    int64_t nc = N - j0 < bl.nc ? N - j0 : bl.nc;
+    for (int64_t p0 = 0; p0 < K; p0 += kcb) {
+      int64_t kc = K - p0 < kcb ? K - p0 : kcb;
+      float bet = p0 == 0 ? beta : 1.0f;
+      const float *bpan; /* sliver jr / NR of this block at bpan + (jr / NR) * bstr */
+      int64_t bstr;
+      if (pb) {
+        bpan = pb + (j0 / SG_NR) * K * SG_NR + p0 * SG_NR;
+        bstr = K * SG_NR;
+      } else {
+        sg_pack_b(tb, B, ldb, p0, j0, kc, nc, wb, SG_NR * kc);
+        bpan = wb;
+        bstr = SG_NR * kc;
+      }
+      for (int64_t i0 = 0; i0 < M; i0 += bl.mc) {
+        int64_t mc = M - i0 < bl.mc ? M - i0 : bl.mc;
+        const float *apan;
+        int64_t astr;
+        if (pa) {
+          apan = pa + (i0 / SG_MR) * K * SG_MR + p0 * SG_MR;
+          astr = K * SG_MR;
+        } else {
+          sg_pack_a(ta, A, lda, i0, p0, mc, kc, wa, SG_MR * kc);
+          apan = wa;
+          astr = SG_MR * kc;
+        }
+        for (int64_t jr = 0; jr < nc; jr += SG_NR) {
+          int64_t nr = nc - jr < SG_NR ? nc - jr : SG_NR;
+          const float *bs = bpan + (jr / SG_NR) * bstr;
+          for (int64_t ir = 0; ir < mc; ir += SG_MR) {
+            int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
+            sg_ukr(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* Few rows (M <= SG_SMALL_M per call of sg_small_rows): no packing of A; B read in place, from
+ * full-K slivers (pb) or row-major K x N (B, ldb), in groups of slivers so there are enough
+ * independent accumulators. */
+static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, const float *pb, float beta, float *C, int64_t ldc) {
+  int64_t as = ta ? 1 : lda, ak = ta ? lda : 1;
+  for (int64_t i0 = 0; i0 < M; i0 += SG_SMALL_M) {
+    int m = (int)(M - i0 < SG_SMALL_M ? M - i0 : SG_SMALL_M);
+    const float *a = A + i0 * as;
+    float *c = C + i0 * ldc;
+    if (pb)
+      sg_small_rows(m, N, K, alpha, a, as, ak, pb, SG_NR, K * SG_NR, true, beta, c, ldc);
+    else
+      sg_small_rows(m, N, K, alpha, a, as, ak, B, ldb, SG_NR, false, beta, c, ldc);
+  }
+}
+
+static bool sg_trivial(int64_t M, int64_t N, int64_t K, float alpha) { return M <= 0 || N <= 0 || K <= 0 || alpha == 0; }
+
+/* the plain entry point: same contract as sn_sgemm_ref */
 static void sg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
   if (M <= 0 || N <= 0) return;
-  /* empty K, alpha == 0, very few rows or one column: the reference's scaling / GEMV paths (which
-   * touch no workspace) */
-  if (K <= 0 || alpha == 0 || M < 4 || N == 1) {
+  /* empty K, alpha == 0, or one column: the reference's scaling / GEMV paths (which touch no
+   * workspace) */
+  if (sg_trivial(M, N, K, alpha) || N == 1) {
+    sn_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    return;
+  }
+  if (M <= SG_SMALL_M && !tb) {
+    sg_small(M, N, K, alpha, ta, A, lda, B, ldb, NULL, beta, C, ldc);
+    return;
+  }
+  if (M < 4) {
     sn_sgemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
     return;
   }
@@ -100,39 +219,81 @@ static void sg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       return;
     }
   }
-  float *pa = (float *)ws;
-  float *pb = (float *)((char *)ws + SG_A_BYTES);
-  /* split K into equal blocks of at most KC (multiples of 4) so a K just above KC is not left with a
-   * tiny tail block */
-  int64_t nkb = (K + SG_KC - 1) / SG_KC;
-  int64_t kcb = ((K + nkb - 1) / nkb + 3) & ~(int64_t)3;
-  if (kcb > SG_KC) kcb = SG_KC;
-  for (int64_t j0 = 0; j0 < N; j0 += SG_NC) {
-    int64_t nc = N - j0 < SG_NC ? N - j0 : SG_NC;
-    for (int64_t p0 = 0; p0 < K; p0 += kcb) {
-      int64_t kc = K - p0 < kcb ? K - p0 : kcb;
-      float bet = p0 == 0 ? beta : 1.0f;
-      sg_pack_b(tb, B, ldb, p0, j0, kc, nc, pb);
-      for (int64_t i0 = 0; i0 < M; i0 += SG_MC) {
-        int64_t mc = M - i0 < SG_MC ? M - i0 : SG_MC;
-        sg_pack_a(ta, A, lda, i0, p0, mc, kc, pa);
-        for (int64_t jr = 0; jr < nc; jr += SG_NR) {
-          int64_t nr = nc - jr < SG_NR ? nc - jr : SG_NR;
-          const float *bs = pb + (jr / SG_NR) * SG_NR * kc;
-          for (int64_t ir = 0; ir < mc; ir += SG_MR) {
-            int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
-            sg_ukr(kc, pa + (ir / SG_MR) * SG_MR * kc, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr);
-          }
-        }
-      }
-    }
-  }
+  sg_drive(M, N, K, alpha, ta, A, lda, NULL, tb, B, ldb, NULL, beta, C, ldc, ws);
   if (own) sn_aligned_free(own);
 }
 
 static size_t sg_workspace(void) {
   size_t r = sn_gemm_ref_workspace(SINTER_FLOAT);
   return SG_WS_BYTES > r ? SG_WS_BYTES : r;
+}
+
+/* ---- prepacked operands (the sn_sgemm_impl entry points) ------------------------------------------- */
+
+static void sg_pack_full_a(bool ta, int64_t M, int64_t K, const float *A, int64_t lda, float *dst) {
+  /* in blocks of kc columns so the vectorized transpose sees whole 16-column groups */
+  for (int64_t p0 = 0; p0 < K; p0 += SG_KC) {
+    int64_t kc = K - p0 < SG_KC ? K - p0 : SG_KC;
+    sg_pack_a(ta, A, lda, 0, p0, M, kc, dst + p0 * SG_MR, K * SG_MR);
+  }
+}
+
+static void sg_pack_full_b(bool tb, int64_t K, int64_t N, const float *B, int64_t ldb, float *dst) {
+  sg_pack_b(tb, B, ldb, 0, 0, K, N, dst, K * SG_NR);
+}
+
+/* C[:, n0:n1] = alpha * op(A) * PB[:, n0:n1] + beta * C[:, n0:n1] (n0 a multiple of NR; C, PB at
+ * column 0) */
+static void sg_gemm_pb(bool ta, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1, float alpha, const float *A,
+                       int64_t lda, const float *pb, float beta, float *C, int64_t ldc, void *ws) {
+  if (n1 > N) n1 = N;
+  if (M <= 0 || n1 <= n0) return;
+  const float *p = pb + (n0 / SG_NR) * K * SG_NR;
+  if (sg_trivial(M, n1 - n0, K, alpha)) {
+    sn_sgemm_ref(ta, false, M, n1 - n0, K, alpha, A, lda, NULL, 1, beta, C + n0, ldc, NULL);
+    return;
+  }
+  if (M <= SG_SMALL_M) {
+    sg_small(M, n1 - n0, K, alpha, ta, A, lda, NULL, 0, p, beta, C + n0, ldc);
+    return;
+  }
+  void *own = NULL;
+  if (!ws) {
+    own = ws = sn_aligned_alloc(SG_WS_BYTES);
+    if (!ws) { /* unpack nothing: walk the packed slivers with the small-M kernel */
+      sg_small(M, n1 - n0, K, alpha, ta, A, lda, NULL, 0, p, beta, C + n0, ldc);
+      return;
+    }
+  }
+  sg_drive(M, n1 - n0, K, alpha, ta, A, lda, NULL, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  if (own) sn_aligned_free(own);
+}
+
+/* C = alpha * PA * op(B) + beta * C (PA is M x K) */
+static void sg_gemm_pa(int64_t M, int64_t N, int64_t K, float alpha, const float *pa, bool tb, const float *B,
+                       int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
+  if (M <= 0 || N <= 0) return;
+  if (sg_trivial(M, N, K, alpha)) {
+    sn_sgemm_ref(false, tb, M, N, K, alpha, NULL, 1, B, ldb, beta, C, ldc, NULL);
+    return;
+  }
+  void *own = NULL;
+  if (!ws) {
+    own = ws = sn_aligned_alloc(SG_WS_BYTES);
+    if (!ws) {
+      /* no memory for the B panel: dot products straight from the packed slivers */
+      for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+          const float *as = pa + (i / SG_MR) * K * SG_MR + i % SG_MR;
+          float s = 0;
+          for (int64_t p = 0; p < K; p++) s += as[p * SG_MR] * (tb ? B[j * ldb + p] : B[p * ldb + j]);
+          C[i * ldc + j] = alpha * s + (beta != 0 ? beta * C[i * ldc + j] : 0.f);
+        }
+      return;
+    }
+  }
+  sg_drive(M, N, K, alpha, false, NULL, 0, pa, tb, B, ldb, NULL, beta, C, ldc, ws);
+  if (own) sn_aligned_free(own);
 }
 
 #endif
