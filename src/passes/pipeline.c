@@ -25,6 +25,7 @@ static const pass passes[] = {
     {"fold-gemm-transposes", 2, sn_pass_fold_gemm_transposes},
     {"fuse-attention", 2, sn_pass_fuse_attention},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},
+    {"layout-nchwc", 3, sn_pass_layout_nchwc},
     {"eliminate-dead", 1, sn_pass_eliminate_dead},
 };
 
