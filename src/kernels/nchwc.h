@@ -19,6 +19,7 @@ enum { SN_NCHWC_ACT_NONE = 0, SN_NCHWC_ACT_RELU = 1, SN_NCHWC_ACT_CLIP = 2 };
 
 typedef struct sn_nchwc_conv_geom {
   int64_t block;                /* b */
+  int64_t in_block;             /* lanes per input pixel: b, or 1 for an NCHW input (cbi is then C) */
   int64_t n;                    /* images */
   int64_t cbi, cbo;             /* input / output channel blocks (equal for depthwise) */
   int64_t ih, iw, oh, ow;       /* spatial sizes */
@@ -46,10 +47,12 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
 void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
                               int64_t t1);
 
-/* Weight packing from the NCHW weight [M, C/group, kh, kw] (dst zero-filled here). Sizes in floats. */
-int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, bool depthwise);
-void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, bool depthwise,
-                          float *dst);
+/* Weight packing from the NCHW weight [M, C/group, kh, kw] (dst zero-filled here). Sizes in floats.
+ * in_block: the input's lanes per pixel (block, or 1 for an NCHW input: [MB, C, kh, kw, 1, b]). */
+int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, int64_t in_block,
+                             bool depthwise);
+void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
+                          int64_t in_block, bool depthwise, float *dst);
 
 /* ---- reorders ---------------------------------------------------------------------------------- */
 

@@ -4,7 +4,9 @@
  *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
  *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
- *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv
+ *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
+ *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
+ *       layout straight away, no reorder before it)
  *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
  * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
  * op here keeps finite values finite in them, so padded input lanes (whose weights are zero) add
@@ -22,7 +24,7 @@ enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG };
 
 typedef struct nchwc_params {
   int kind;
-  int64_t block, channels;
+  int64_t block, channels, in_block;
   sn_window_attrs w;
   bool depthwise, has_bias, has_residual, count_include_pad;
   int act;
@@ -61,6 +63,10 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
   }
   if (p->kind == OP_CONV) {
     p->depthwise = sn_attr_int(n, "depthwise", 0) != 0;
+    p->in_block = sn_attr_int(n, "input_block", p->block);
+    if (p->in_block != p->block && (p->in_block != 1 || p->depthwise))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: input_block = %lld must be the block or 1 (NCHW input, group 1)",
+                       sn_node_desc(n, buf, sizeof buf), (long long)p->in_block);
     p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
     p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
     if (n->n_in != 2 + p->has_bias + p->has_residual)
@@ -109,8 +115,11 @@ static sn_error *nchwc_infer(sn_infer_ctx *c) {
     sn_type_set(y, SINTER_FLOAT, 5, d);
     return NULL;
   }
-  if (x->rank != 5 || (x->dims[4].v >= 0 && x->dims[4].v != B))
+  if (p->kind == OP_CONV && p->in_block == 1) {
+    if (x->rank != 4) return sn_infer_error(c, "input must be 4-D [N, C, H, W] (input_block 1), not rank %d", x->rank);
+  } else if (x->rank != 5 || (x->dims[4].v >= 0 && x->dims[4].v != B)) {
     return sn_infer_error(c, "input must be blocked [N, CB, H, W, %lld]", (long long)B);
+  }
   if (p->kind == OP_ROUT) {
     if (x->dims[1].v >= 0 && x->dims[1].v != cdiv(p->channels, B))
       return sn_infer_error(c, "%lld blocks do not hold %lld channels", (long long)x->dims[1].v, (long long)p->channels);
@@ -229,7 +238,14 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   const int64_t B = p->block;
   const sn_tensor *x = c->in[0], *w = c->in[1];
   char b1[128], b2[128], msg[256];
-  SN_TRY(check_blocked(c, x, B));
+  const int64_t BI = p->in_block;
+  if (BI == 1) {
+    if (!x || x->dtype != SINTER_FLOAT || x->rank != 4)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 [N, C, H, W] tensor",
+                             x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)");
+  } else {
+    SN_TRY(check_blocked(c, x, B));
+  }
   const int64_t N = x->dims[0], CBI = x->dims[1], CBO = cdiv(p->channels, B);
   const int64_t kh = p->w.kernel[0], kw = p->w.kernel[1];
   bool wok = w && w->dtype == SINTER_FLOAT;
@@ -237,7 +253,7 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
     wok = w->rank == 4 && w->dims[0] == CBO && w->dims[1] == kh && w->dims[2] == kw && w->dims[3] == B && CBI == CBO;
   else if (wok)
     wok = w->rank == 6 && w->dims[0] == CBO && w->dims[1] == CBI && w->dims[2] == kh && w->dims[3] == kw &&
-          w->dims[4] == B && w->dims[5] == B;
+          w->dims[4] == BI && w->dims[5] == B;
   if (!wok)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed weight %s does not fit input %s, %lld outputs, %s",
                            w ? sn_tensor_describe(w, b1, sizeof b1) : "(absent)", sn_tensor_describe(x, b2, sizeof b2),
@@ -263,7 +279,7 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
     res = r->data;
   }
   if (!y->count) return NULL;
-  sn_nchwc_conv_geom g = {.block = B, .n = N, .cbi = CBI, .cbo = CBO, .ih = x->dims[2], .iw = x->dims[3],
+  sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CBI, .cbo = CBO, .ih = x->dims[2], .iw = x->dims[3],
                           .oh = win.out[0], .ow = win.out[1], .kh = kh, .kw = kw, .sh = win.stride[0],
                           .sw = win.stride[1], .dh = win.dil[0], .dw = win.dil[1], .ph = win.pad_begin[0],
                           .pw = win.pad_begin[1], .depthwise = p->depthwise, .bias = bias, .res = res,
@@ -285,7 +301,7 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   }
   conv_job j = {&g, p, x->data, w->data, y->data, 0, 0, 0, 1};
   j.items = sn_nchwc_conv_items(&g, &j.rpi, &j.bpi);
-  double flops = 2.0 * (double)y->count * (double)kh * (double)kw * (p->depthwise ? 1.0 : (double)(CBI * B));
+  double flops = 2.0 * (double)y->count * (double)kh * (double)kw * (p->depthwise ? 1.0 : (double)(CBI * BI));
   int nw = sn_nn_workers(c, flops);
   j.nw = nw < j.items ? nw : (int)j.items;
   sn_nn_run(c, j.nw, conv_task, &j);

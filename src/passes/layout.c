@@ -50,7 +50,7 @@ static int classify(const sn_node *n) {
 typedef struct conv_info {
   int x, w, b, res; /* value ids (-1 absent) */
   int64_t M, C, kh, kw;
-  bool depthwise;
+  bool depthwise, nchw_in; /* nchw_in: reads its NCHW input directly (input_block 1) */
 } conv_info;
 
 /* Is n a convolution the blocked kernels take (and is it worth it)? */
@@ -94,10 +94,13 @@ static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_i
   const int64_t *ks;
   int nk = sn_attr_ints(n, "kernel_shape", &ks);
   if (nk >= 0 && (nk != 2 || ks[0] != ci->kh || ks[1] != ci->kw)) return false;
-  /* few input channels read from NCHW: the blocked kernel would mostly multiply padding and need a
-   * reorder (the stem convolution on RGB stays NCHW, like MLAS); inside a region (squeeze-excitation
+  /* few input channels read from NCHW (the stem convolution on RGB): read the NCHW input as it is
+   * rather than reorder it into mostly padding (as MLAS does); inside a region (squeeze-excitation
    * expansions) the padding costs less than leaving it */
-  if (ci->C < 16 && !blk[ci->x]) return false;
+  if (ci->C < 16 && !blk[ci->x]) {
+    if (ci->depthwise) return false;
+    ci->nchw_in = true;
+  }
   return true;
 }
 
@@ -188,10 +191,11 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   const int64_t B = L->B, MB = (ci->M + B - 1) / B, CB = (ci->C + B - 1) / B;
   const sn_tensor *w = sn_graph_const(g, ci->w);
   sn_tensor *pw = NULL, *pb = NULL;
-  int64_t wd[6] = {MB, CB, ci->kh, ci->kw, B, B};
+  const int64_t BI = ci->nchw_in ? 1 : B;
+  int64_t wd[6] = {MB, ci->nchw_in ? ci->C : CB, ci->kh, ci->kw, BI, B};
   if (ci->depthwise) wd[1] = ci->kh, wd[2] = ci->kw, wd[3] = B;
   SN_TRY(sn_tensor_new(SINTER_FLOAT, ci->depthwise ? 4 : 6, wd, &pw));
-  sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, ci->depthwise, pw->data);
+  sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, BI, ci->depthwise, pw->data);
   int wid, bid = -1;
   SN_TRY(sn_graph_add_initializer(g, g->values[ci->w].name, "_nchwc", pw, &wid));
   if (ci->b >= 0) {
@@ -201,8 +205,8 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
     memcpy(pb->data, sn_graph_const(g, ci->b)->data, sizeof(float) * (size_t)ci->M);
     SN_TRY(sn_graph_add_initializer(g, g->values[ci->b].name, "_nchwc", pb, &bid));
   }
-  int xin, rin = -1;
-  SN_TRY(blocked_in(L, ci->x, &xin));
+  int xin = ci->x, rin = -1;
+  if (!ci->nchw_in) SN_TRY(blocked_in(L, ci->x, &xin));
   if (ci->res >= 0) SN_TRY(blocked_in(L, ci->res, &rin));
   sn_node *n = &g->nodes[i];
   int ins[4], k = 0;
@@ -215,14 +219,13 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   n->in = in;
   memcpy(n->in, ins, sizeof(int) * (size_t)k);
   n->n_in = k;
-  int64_t ks[2] = {ci->kh, ci->kw};
-  (void)ks;
   SN_TRY(set_op(n, "sinter", "NchwcConv"));
   SN_TRY(sn_node_set_int(n, "block", B));
   SN_TRY(sn_node_set_int(n, "channels", ci->M));
   SN_TRY(sn_node_set_int(n, "depthwise", ci->depthwise));
   SN_TRY(sn_node_set_int(n, "has_bias", bid >= 0));
   SN_TRY(sn_node_set_int(n, "has_residual", rin >= 0));
+  if (ci->nchw_in) SN_TRY(sn_node_set_int(n, "input_block", 1));
   /* kernel_shape: the packed weight no longer says it in its dims 2..3 for group 1 */
   if (sn_attr_ints(n, "kernel_shape", &(const int64_t *){NULL}) < 0) {
     sn_attr *a = sn_realloc(n->attrs, sizeof(sn_attr) * (size_t)(n->n_attrs + 1));

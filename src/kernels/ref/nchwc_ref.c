@@ -41,10 +41,11 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
                 const float *wp = w + ((cb * g->kh + ky) * g->kw + kx) * B;
                 for (int64_t l = 0; l < B; l++) acc[l] += xp[l] * wp[l];
               } else {
+                const int64_t BI = g->in_block;
                 for (int64_t ci = 0; ci < g->cbi; ci++) {
-                  const float *xp = x + (((n * g->cbi + ci) * g->ih + iy) * g->iw + ix) * B;
-                  const float *wp = w + (((cb * g->cbi + ci) * g->kh + ky) * g->kw + kx) * B * B;
-                  for (int64_t i = 0; i < B; i++) {
+                  const float *xp = x + (((n * g->cbi + ci) * g->ih + iy) * g->iw + ix) * BI;
+                  const float *wp = w + (((cb * g->cbi + ci) * g->kh + ky) * g->kw + kx) * BI * B;
+                  for (int64_t i = 0; i < BI; i++) {
                     float xv = xp[i];
                     for (int64_t l = 0; l < B; l++) acc[l] += xv * wp[i * B + l];
                   }
@@ -58,15 +59,16 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
   }
 }
 
-int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, bool depthwise) {
-  int64_t mb = (M + block - 1) / block, cbk = (C + block - 1) / block;
-  return depthwise ? mb * kh * kw * block : mb * cbk * kh * kw * block * block;
+int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, int64_t in_block,
+                             bool depthwise) {
+  int64_t mb = (M + block - 1) / block, cbk = (C + in_block - 1) / in_block;
+  return depthwise ? mb * kh * kw * block : mb * cbk * kh * kw * in_block * block;
 }
 
-void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, bool depthwise,
-                          float *dst) {
-  const int64_t B = block, cbk = (C + B - 1) / B, K = kh * kw;
-  memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_weight_size(M, C, kh, kw, block, depthwise));
+void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
+                          int64_t in_block, bool depthwise, float *dst) {
+  const int64_t B = block, BI = in_block, cbk = (C + BI - 1) / BI, K = kh * kw;
+  memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_weight_size(M, C, kh, kw, block, in_block, depthwise));
   for (int64_t m = 0; m < M; m++)
     for (int64_t k = 0; k < K; k++) {
       if (depthwise) {
@@ -74,7 +76,7 @@ void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int6
         continue;
       }
       for (int64_t c = 0; c < C; c++)
-        dst[((((m / B) * cbk + c / B) * K + k) * B + c % B) * B + m % B] = w[(m * C + c) * K + k];
+        dst[((((m / B) * cbk + c / BI) * K + k) * BI + c % BI) * B + m % B] = w[(m * C + c) * K + k];
     }
 }
 

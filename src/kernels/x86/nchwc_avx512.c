@@ -39,11 +39,12 @@ typedef struct conv_ctx {
   int64_t wstride;  /* floats between the weights of consecutive output blocks */
 } conv_ctx;
 
-/* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1); checked: NT == 1 with bounds */
-AI void conv_tile(const conv_ctx *c, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0,
-                  int64_t c1, bool first, bool last) {
+/* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1) of BI lanes (16, or 1 for an
+ * NCHW input); checked: NT == 1 with bounds */
+AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0,
+                  int64_t c0, int64_t c1, bool first, bool last) {
   const sn_nchwc_conv_geom *g = c->g;
-  const int64_t plane = g->oh * g->ow * 16, ipl = g->ih * g->iw * 16, K = g->kh * g->kw;
+  const int64_t plane = g->oh * g->ow * 16, ipl = g->ih * g->iw * BI, K = g->kh * g->kw;
   float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * 16;
   __m512 acc[4][14];
 #pragma GCC unroll 4
@@ -56,21 +57,21 @@ AI void conv_tile(const conv_ctx *c, int NB, int NT, bool checked, int64_t cb0, 
         acc[b][t] = g->bias ? _mm512_loadu_ps(g->bias + (cb0 + b) * 16) : _mm512_setzero_ps();
     }
   }
-  const int64_t xs = g->sw * 16;
+  const int64_t xs = g->sw * BI;
   for (int64_t ci = c0; ci < c1; ci++) {
     const float *xc = c->x + ci * ipl;
-    const float *wc = c->w + (cb0 * g->cbi + ci) * K * 256;
+    const float *wc = c->w + (cb0 * g->cbi + ci) * K * BI * 16;
     for (int64_t ky = 0; ky < g->kh; ky++) {
       const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
       if (iy < 0 || iy >= g->ih) continue;
-      const float *xr = xc + iy * g->iw * 16;
+      const float *xr = xc + iy * g->iw * BI;
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
         if (checked && (ix < 0 || ix >= g->iw)) continue;
-        const float *xp = xr + ix * 16;
-        const float *wp = wc + (ky * g->kw + kx) * 256;
+        const float *xp = xr + ix * BI;
+        const float *wp = wc + (ky * g->kw + kx) * BI * 16;
 #pragma GCC unroll 4
-        for (int l = 0; l < 16; l++) {
+        for (int l = 0; l < BI; l++) {
           __m512 wv[4];
 #pragma GCC unroll 4
           for (int b = 0; b < NB; b++) wv[b] = _mm512_loadu_ps(wp + b * c->wstride + l * 16);
@@ -104,9 +105,15 @@ typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0,
 #define TILE(NB, NT)                                                                                          \
   static void tile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
                                bool first, bool last) {                                                       \
-    conv_tile(c, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                           \
+    conv_tile(c, 16, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                       \
   }
-#define TILES(NB) TILE(NB, 1) TILE(NB, 2) TILE(NB, 3) TILE(NB, 4) TILE(NB, 5) TILE(NB, 6)
+#define TILE1(NB, NT)                                                                                         \
+  static void nchw_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                               bool first, bool last) {                                                       \
+    conv_tile(c, 1, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }
+#define TILES(NB) TILE(NB, 1) TILE(NB, 2) TILE(NB, 3) TILE(NB, 4) TILE(NB, 5) TILE(NB, 6) \
+  TILE1(NB, 1) TILE1(NB, 2) TILE1(NB, 3) TILE1(NB, 4) TILE1(NB, 5) TILE1(NB, 6)
 TILES(1)
 TILES(2)
 TILES(3)
@@ -117,7 +124,11 @@ TILE(2, 7) TILE(2, 8) TILE(2, 9) TILE(2, 10) TILE(2, 11) TILE(2, 12)
 #define CHECKED(NB)                                                                                          \
   static void checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,  \
                            bool first, bool last) {                                                         \
-    conv_tile(c, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                           \
+    conv_tile(c, 16, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                       \
+  }                                                                                                         \
+  static void nchw_checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                                bool first, bool last) {                                                    \
+    conv_tile(c, 1, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                        \
   }
 CHECKED(1)
 CHECKED(2)
@@ -135,6 +146,11 @@ static const tile_fn tiles[4][14] = {
 };
 static const int max_nt[4] = {14, 12, 6, 6};
 static const tile_fn checked[4] = {checked_1, checked_2, checked_3, checked_4};
+/* NCHW input (in_block 1): up to 6 pixels whatever NB */
+static const tile_fn nchw_tiles[4][6] = {
+    {nchw_1x1, nchw_1x2, nchw_1x3, nchw_1x4, nchw_1x5, nchw_1x6}, {nchw_2x1, nchw_2x2, nchw_2x3, nchw_2x4, nchw_2x5, nchw_2x6},
+    {nchw_3x1, nchw_3x2, nchw_3x3, nchw_3x4, nchw_3x5, nchw_3x6}, {nchw_4x1, nchw_4x2, nchw_4x3, nchw_4x4, nchw_4x5, nchw_4x6}};
+static const tile_fn nchw_checked[4] = {nchw_checked_1, nchw_checked_2, nchw_checked_3, nchw_checked_4};
 
 /* depthwise: NT pixels of block cb */
 AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, int NT,
@@ -190,8 +206,9 @@ void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const
   const int64_t K = g->kh * g->kw;
   int64_t lo, hi;
   interior(g->ow, g->iw, g->kw, g->sw, g->dw, g->pw, &lo, &hi);
+  const int64_t BI = g->in_block;
   /* input blocks per chunk: the chunk's weights for one item near 128 KiB */
-  int64_t chunk = (128 * 1024 / 4) / (bpi * K * 256);
+  int64_t chunk = (128 * 1024 / 4) / (bpi * K * BI * 16);
   if (chunk < 1) chunk = 1;
   if (chunk > g->cbi) chunk = g->cbi;
   /* even chunks */
@@ -201,7 +218,7 @@ void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const
     const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
     const int64_t cb0 = gi * bpi, nb = cb0 + bpi < g->cbo ? bpi : g->cbo - cb0;
     const int64_t r0 = ri * rpi, r1 = r0 + rpi < g->oh ? r0 + rpi : g->oh;
-    const float *xn = x + n * g->cbi * g->ih * g->iw * 16;
+    const float *xn = x + n * g->cbi * g->ih * g->iw * BI;
     float *yn = y + n * g->cbo * g->oh * g->ow * 16;
     const float *rn = g->res ? g->res + (yn - y) : NULL;
     if (g->depthwise) {
@@ -217,20 +234,21 @@ void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const
         }
       continue;
     }
-    conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * 256};
-    const tile_fn *row = tiles[nb - 1];
-    const int mt = max_nt[nb - 1];
+    conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * BI * 16};
+    const tile_fn *row = BI == 1 ? nchw_tiles[nb - 1] : tiles[nb - 1];
+    const tile_fn chk = BI == 1 ? nchw_checked[nb - 1] : checked[nb - 1];
+    const int mt = BI == 1 ? 6 : max_nt[nb - 1];
     for (int64_t c0 = 0; c0 < g->cbi; c0 += chunk) {
       const int64_t c1 = c0 + chunk < g->cbi ? c0 + chunk : g->cbi;
       const bool first = c0 == 0, last = c1 == g->cbi;
       for (int64_t oy = r0; oy < r1; oy++) {
-        for (int64_t ox = 0; ox < lo; ox++) checked[nb - 1](&c, cb0, oy, ox, c0, c1, first, last);
+        for (int64_t ox = 0; ox < lo; ox++) chk(&c, cb0, oy, ox, c0, c1, first, last);
         for (int64_t ox = lo; ox < hi;) {
           int64_t k = hi - ox < mt ? hi - ox : mt;
           row[k - 1](&c, cb0, oy, ox, c0, c1, first, last);
           ox += k;
         }
-        for (int64_t ox = hi; ox < g->ow; ox++) checked[nb - 1](&c, cb0, oy, ox, c0, c1, first, last);
+        for (int64_t ox = hi; ox < g->ow; ox++) chk(&c, cb0, oy, ox, c0, c1, first, last);
       }
     }
   }
