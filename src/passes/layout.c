@@ -160,6 +160,27 @@ static sn_error *add_reorder(sn_graph *g, const char *op, int in, int out, int64
   return sn_node_resolve(g, n);
 }
 
+/* For Mul(a, b) with both inputs blocked twins of 4-D values: the index (0 or 1) of the operand
+ * that is scaled per channel by the other ([N, C, 1, 1] against the same N and C), or -1 */
+static int channel_scale_of(const sn_graph *g, int nv0, const sn_node *n) {
+  int orig[2];
+  for (int k = 0; k < 2; k++) {
+    /* the inputs were already replaced by blocked twins (5-D); their types say the shapes */
+    const sn_type *t = &g->values[n->in[k]].type;
+    if (t->rank != 5) return -1;
+    orig[k] = n->in[k];
+  }
+  (void)nv0;
+  const sn_type *a = &g->values[orig[0]].type, *b = &g->values[orig[1]].type;
+  for (int k = 0; k < 2; k++) {
+    const sn_type *big = k == 0 ? a : b, *sc = k == 0 ? b : a;
+    if (sc->dims[2].v == 1 && sc->dims[3].v == 1 && !(big->dims[2].v == 1 && big->dims[3].v == 1) &&
+        sn_dim_same(sc->dims[0], big->dims[0]) && sc->dims[1].v == big->dims[1].v)
+      return k;
+  }
+  return -1;
+}
+
 typedef struct lay {
   sn_graph *g;
   int64_t B;
@@ -319,6 +340,19 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         if ((e = set_op(n, "sinter", op)) || (e = sn_node_set_int(n, "block", B))) break;
       }
       if (kind[i] == K_CONCAT && (e = sn_node_set_int(n, "axis", 1))) break;
+      /* Mul by a per-channel scale of the same images (squeeze-excitation): the blocked channel
+       * scale, the big operand first */
+      if (kind[i] == K_BINARY && sn_node_is(n, "Mul")) {
+        int big = channel_scale_of(g, L.nv0, n);
+        if (big >= 0) {
+          if (big == 1) {
+            int t = n->in[0];
+            n->in[0] = n->in[1];
+            n->in[1] = t;
+          }
+          if ((e = set_op(n, "sinter", "NchwcChannelMul")) || (e = sn_node_set_int(n, "block", B))) break;
+        }
+      }
     }
     if ((e = new_value(g, y, "_nchwc", &yb))) break;
     blocked_type(&g->values[y].type, B, chans(g, y), &g->values[yb].type);
