@@ -6,7 +6,8 @@
  *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
  *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
  *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
- *       layout straight away, no reorder before it)
+ *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
+ *       scales X's channels first (squeeze-excitation folded in: conv(X * S))
  *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
  *   NchwcChannelMul(X [N,CB,H,W,b], S [N,CB,1,1,b]) = X * S  (squeeze-excitation's channel scale)
  * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
@@ -27,7 +28,7 @@ typedef struct nchwc_params {
   int kind;
   int64_t block, channels, in_block;
   sn_window_attrs w;
-  bool depthwise, has_bias, has_residual, count_include_pad;
+  bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
   int act;
   float alpha, beta;
 } nchwc_params;
@@ -71,9 +72,13 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
                        sn_node_desc(n, buf, sizeof buf), (long long)p->in_block);
     p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
     p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
-    if (n->n_in != 2 + p->has_bias + p->has_residual)
-      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: %d inputs do not match has_bias/has_residual",
+    p->has_scale = sn_attr_int(n, "has_scale", 0) != 0;
+    if (n->n_in != 2 + p->has_bias + p->has_residual + p->has_scale)
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: %d inputs do not match has_bias/has_residual/has_scale",
                        sn_node_desc(n, buf, sizeof buf), n->n_in);
+    if (p->has_scale && (p->depthwise || p->in_block != p->block))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: has_scale needs a group-1 convolution on a blocked input",
+                       sn_node_desc(n, buf, sizeof buf));
     const char *a = sn_attr_str(n, "activation", "");
     float da, db;
     p->act = sn_act_lookup(a, &da, &db);
@@ -243,6 +248,18 @@ static void conv_task(void *arg, int wk) {
   }
 }
 
+/* the convolution of g's images over the pool */
+static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
+                        const float *w, float *y) {
+  conv_job j = {g, p, x, w, y, 0, 0, 0, 1};
+  j.items = sn_nchwc_conv_items(g, &j.rpi, &j.bpi);
+  double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * (double)(g->kh * g->kw) *
+                 (p->depthwise ? 1.0 : (double)(g->cbi * g->in_block));
+  int nw = sn_nn_workers(c, flops);
+  j.nw = nw < j.items ? nw : (int)j.items;
+  sn_nn_run(c, j.nw, conv_task, &j);
+}
+
 static sn_error *conv_run(sn_kernel_ctx *c) {
   const nchwc_params *p = c->params;
   const int64_t B = p->block;
@@ -309,12 +326,41 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
     g.ih = g.oh = hw / cols;
     g.iw = g.ow = cols;
   }
-  conv_job j = {&g, p, x->data, w->data, y->data, 0, 0, 0, 1};
-  j.items = sn_nchwc_conv_items(&g, &j.rpi, &j.bpi);
-  double flops = 2.0 * (double)y->count * (double)kh * (double)kw * (p->depthwise ? 1.0 : (double)(CBI * BI));
-  int nw = sn_nn_workers(c, flops);
-  j.nw = nw < j.items ? nw : (int)j.items;
-  sn_nn_run(c, j.nw, conv_task, &j);
+  const sn_tensor *sc = p->has_scale ? c->in[at++] : NULL;
+  if (!sc) {
+    conv_images(c, &g, p, x->data, w->data, y->data);
+    return NULL;
+  }
+  if (sc->dtype != SINTER_FLOAT || sc->rank != 5 || sc->dims[0] != N || sc->dims[1] != CBI || sc->dims[2] != 1 ||
+      sc->dims[3] != 1 || sc->dims[4] != B)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "scale %s does not fit input %s",
+                           sn_tensor_describe(sc, b1, sizeof b1), sn_tensor_describe(x, b2, sizeof b2));
+  /* per image: scale the packed weights by S when they are smaller than the image, else the image */
+  const int64_t xsz = CBI * g.ih * g.iw * B, ysz = CBO * g.oh * g.ow * B, K = kh * kw;
+  const bool scale_w = w->count < xsz;
+  float *tmp = sn_kernel_scratch(c, sizeof(float) * (size_t)(scale_w ? w->count : xsz));
+  if (!tmp) return SN_ERR_OOM();
+  sn_nchwc_conv_geom gi = g;
+  gi.n = 1;
+  for (int64_t n = 0; n < N; n++) {
+    const float *sv = (const float *)sc->data + n * CBI * B, *xn = (const float *)x->data + n * xsz;
+    gi.res = res ? res + n * ysz : NULL;
+    if (scale_w) {
+      const float *wv = w->data;
+      for (int64_t q = 0; q < CBO * CBI * K; q++) { /* q = (mb * CBI + cb) * K + k */
+        const float *s16 = sv + ((q / K) % CBI) * B;
+        for (int64_t i = 0; i < B; i++)
+          for (int64_t l = 0; l < B; l++) tmp[(q * B + i) * B + l] = wv[(q * B + i) * B + l] * s16[i];
+      }
+      conv_images(c, &gi, p, xn, tmp, (float *)y->data + n * ysz);
+    } else {
+      for (int64_t q = 0; q < CBI * g.ih * g.iw; q++) { /* q = cb * hw + pixel */
+        const float *s16 = sv + (q / (g.ih * g.iw)) * B;
+        for (int64_t l = 0; l < B; l++) tmp[q * B + l] = xn[q * B + l] * s16[l];
+      }
+      conv_images(c, &gi, p, tmp, w->data, (float *)y->data + n * ysz);
+    }
+  }
   return NULL;
 }
 

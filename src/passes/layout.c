@@ -270,6 +270,34 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   return NULL;
 }
 
+/* A channel scale read only by a group-1 convolution as its input becomes that convolution's
+ * has_scale input: conv(X * S) scales the packed weights (or X) per image instead of writing X * S. */
+static sn_error *fold_channel_scales(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *m = &g->nodes[i];
+    if (!is_sinter(m, "NchwcChannelMul")) continue;
+    int j = sn_graph_sole_consumer(g, uses, m->out[0]);
+    if (j < 0) continue;
+    sn_node *cv = &g->nodes[j];
+    if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
+        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 16) != 16 || sn_attr_int(cv, "has_scale", 0))
+      continue;
+    cv->in[0] = m->in[0];
+    if ((e = sn_node_add_input(cv, m->in[1])) || (e = sn_node_set_int(cv, "has_scale", 1))) break;
+    sn_node_clear(m);
+    if ((e = set_op(cv, "sinter", "NchwcConv")) || (e = sn_node_resolve(g, cv))) break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
 sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   const char *env = getenv("SINTER_NCHWC");
@@ -373,6 +401,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       if (L.bid[v] >= 0 && uses[v] > 0) e = add_reorder(g, "ReorderOutput", L.bid[v], v, B, chans(g, v));
     sn_free(uses);
   }
+  if (!e) e = fold_channel_scales(c);
   if (!e && c->changed) {
     sn_graph_update_producers(g);
     e = sn_graph_toposort(g);
