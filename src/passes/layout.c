@@ -2,7 +2,7 @@
  *
  * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1 or depthwise) whose shapes the
  * blocked kernels serve well, and grows regions from them through the ops that have a blocked form:
- * MaxPool/AveragePool/GlobalAveragePool (sinter:Nchwc*), and the plain ai.onnx ops that work
+ * MaxPool/AveragePool/GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that work
  * unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked tensors of
  * the same channels (broadcast over the spatial dims included, as in squeeze-excitation), Concat
  * on the channel axis when every part but the last fills whole blocks. Each convolution becomes
@@ -34,6 +34,26 @@ static bool f32_4d(const sn_graph *g, int v) {
 }
 
 static int64_t chans(const sn_graph *g, int v) { return g->values[v].type.dims[1].v; }
+
+/* ReduceMean over the two spatial axes of a 4-D value, keeping them: a global average pool */
+static bool spatial_mean(const sn_graph *g, const sn_node *n) {
+  if (!sn_node_is(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1) || n->n_in < 1) return false;
+  const int64_t *ax;
+  int na = sn_attr_ints(n, "axes", &ax);
+  if (na < 0 && n->n_in > 1 && n->in[1] >= 0) {
+    const sn_tensor *t = sn_graph_const(g, n->in[1]);
+    if (!t || t->dtype != SINTER_INT64) return false;
+    na = (int)t->count;
+    ax = t->data;
+  }
+  if (na != 2) return false;
+  bool h = false, w = false;
+  for (int k = 0; k < 2; k++) {
+    h |= ax[k] == 2 || ax[k] == -2;
+    w |= ax[k] == 3 || ax[k] == -1;
+  }
+  return h && w;
+}
 
 static int classify(const sn_node *n) {
   if (sn_node_is(n, "Conv") || is_sinter(n, "FusedConv")) return K_CONV;
@@ -319,6 +339,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   for (int i = 0; i < nn; i++) {
     const sn_node *n = &g->nodes[i];
     int k = n->op_type ? classify(n) : K_NONE;
+    if (k == K_NONE && n->op_type && spatial_mean(g, n)) k = K_GAP;
     bool ok = false;
     switch (k) {
       case K_CONV: ok = conv_ok(g, n, blk, &ci[i]); break;
@@ -354,7 +375,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       if ((e = rewrite_conv(&L, i, &ci[i]))) break;
     } else {
       sn_node *n = &g->nodes[i];
-      int nin = kind[i] == K_UNARY ? 1 : n->n_in;
+      int nin = kind[i] == K_UNARY || kind[i] == K_GAP || kind[i] == K_POOL ? 1 : n->n_in;
       for (int j = 0; j < nin && !e; j++) {
         int b;
         if ((e = blocked_in(&L, g->nodes[i].in[j], &b))) break;
@@ -364,7 +385,8 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       n = &g->nodes[i];
       if (kind[i] == K_POOL || kind[i] == K_GAP) {
         char op[64];
-        snprintf(op, sizeof op, "Nchwc%s", n->op_type);
+        snprintf(op, sizeof op, "Nchwc%s", sn_node_is(n, "ReduceMean") ? "GlobalAveragePool" : n->op_type);
+        n->n_in = 1; /* (ReduceMean's axes input, if any) */
         if ((e = set_op(n, "sinter", op)) || (e = sn_node_set_int(n, "block", B))) break;
       }
       if (kind[i] == K_CONCAT && (e = sn_node_set_int(n, "axis", 1))) break;
