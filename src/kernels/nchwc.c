@@ -17,22 +17,32 @@ int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item,
   return g->n * groups * ((oh + rpi - 1) / rpi);
 }
 
+/* 2: AVX-512 at block 16, 1: AVX2 at block 8, 0: portable */
+static int path(int64_t block) {
+  sn_isa isa = sn_cpu_isa();
+  if (block == 16 && isa >= SN_ISA_AVX512) return 2;
+  if (block == 8 && isa >= SN_ISA_AVX2) return 1;
+  return 0;
+}
+
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
-  if (g->block == 16 && sn_cpu_isa() >= SN_ISA_AVX512)
-    sn_nchwc_conv_f32_avx512(g, x, w, y, t0, t1);
-  else
-    sn_nchwc_conv_f32_ref(g, x, w, y, t0, t1);
+  switch (path(g->block)) {
+    case 2: sn_nchwc_conv_f32_avx512(g, x, w, y, t0, t1); break;
+    case 1: sn_nchwc_conv_f32_avx2(g, x, w, y, t0, t1); break;
+    default: sn_nchwc_conv_f32_ref(g, x, w, y, t0, t1); break;
+  }
 }
 
 const char *sn_nchwc_conv_f32_name(const sn_nchwc_conv_geom *g) {
-  bool simd = g->block == 16 && sn_cpu_isa() >= SN_ISA_AVX512;
-  if (g->depthwise) return simd ? "f32_nchwc16_dwconv_avx512" : "f32_nchwc_dwconv_ref";
-  return simd ? "f32_nchwc16_conv_avx512" : "f32_nchwc_conv_ref";
+  static const char *names[2][3] = {{"f32_nchwc_conv_ref", "f32_nchwc8_conv_avx2", "f32_nchwc16_conv_avx512"},
+                                    {"f32_nchwc_dwconv_ref", "f32_nchwc8_dwconv_avx2", "f32_nchwc16_dwconv_avx512"}};
+  return names[g->depthwise][path(g->block)];
 }
 
 void sn_nchwc_pool_f32(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
-  if (g->block == 16 && sn_cpu_isa() >= SN_ISA_AVX512)
-    sn_nchwc_pool_f32_avx512(g, x, y, t0, t1);
-  else
-    sn_nchwc_pool_f32_ref(g, x, y, t0, t1);
+  switch (path(g->block)) {
+    case 2: sn_nchwc_pool_f32_avx512(g, x, y, t0, t1); break;
+    case 1: sn_nchwc_pool_f32_avx2(g, x, y, t0, t1); break;
+    default: sn_nchwc_pool_f32_ref(g, x, y, t0, t1); break;
+  }
 }

@@ -4,8 +4,8 @@
  *   regular (group 1): [ceil(M / b), ceil(C / b), kh, kw, b (input channel), b (output channel)]
  *   depthwise (group = C = M): [ceil(C / b), kh, kw, b]
  * with zeros for the padded channels, so the padded lanes of an output stay 0 + bias pad (0).
- * Each entry point has a portable version (_ref, any block) and an AVX-512 one (block 16); the
- * unsuffixed name dispatches on sn_cpu_isa() and the block. */
+ * Each entry point has a portable version (_ref, any block), an AVX-512 one (block 16) and an AVX2
+ * one (block 8); the unsuffixed name dispatches on sn_cpu_isa() and the block. */
 #ifndef SN_NCHWC_H
 #define SN_NCHWC_H
 
@@ -41,11 +41,13 @@ typedef struct sn_nchwc_conv_geom {
 int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item, int64_t *blocks_per_item);
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1);
 const char *sn_nchwc_conv_f32_name(const sn_nchwc_conv_geom *g);
-/* per-implementation entry points (tests); the AVX-512 one needs block 16 and the ISA */
+/* per-implementation entry points (tests); AVX-512 needs block 16 and the ISA, AVX2 block 8 and the ISA */
 void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
                            int64_t t1);
 void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
                               int64_t t1);
+void sn_nchwc_conv_f32_avx2(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
+                            int64_t t1);
 
 /* Weight packing from the NCHW weight [M, C/group, kh, kw] (dst zero-filled here). Sizes in floats.
  * in_block: the input's lanes per pixel (block, or 1 for an NCHW input: [MB, C, kh, kw, 1, b]). */
@@ -75,6 +77,7 @@ typedef struct sn_nchwc_pool_geom {
 void sn_nchwc_pool_f32(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
 void sn_nchwc_pool_f32_ref(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
 void sn_nchwc_pool_f32_avx512(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
+void sn_nchwc_pool_f32_avx2(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
 /* global average over hw pixels of planes [t0, t1): y[t][lane] = mean over x[t][p][lane] */
 void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1);
 

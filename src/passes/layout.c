@@ -9,8 +9,9 @@
  * sinter:NchwcConv with its weights packed now into a new initializer (so a saved model carries
  * them packed) and its bias padded; sinter:ReorderInput goes where a region reads an NCHW value and
  * sinter:ReorderOutput where something outside a region (or the graph's output) reads a blocked
- * one. The block is the session ISA's vector width: 16 at AVX-512; below AVX-512 the pass leaves
- * the graph alone (no block-8 AVX2 kernels yet). SINTER_NCHWC=0 turns the pass off. */
+ * one. The block is the session ISA's vector width: 16 at AVX-512, 8 at AVX2; at scalar the pass
+ * leaves the graph alone (the portable kernels run any block, so a saved model still loads there).
+ * SINTER_NCHWC=0 turns the pass off. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,7 +306,7 @@ static sn_error *fold_channel_scales(sn_pass_ctx *c) {
     if (j < 0) continue;
     sn_node *cv = &g->nodes[j];
     if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
-        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 16) != 16 || sn_attr_int(cv, "has_scale", 0))
+        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0))
       continue;
     cv->in[0] = m->in[0];
     if ((e = sn_node_add_input(cv, m->in[1])) || (e = sn_node_set_int(cv, "has_scale", 1))) break;
@@ -322,8 +323,9 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   const char *env = getenv("SINTER_NCHWC");
   if (env && *env == '0') return NULL;
-  if (sn_cpu_isa() < SN_ISA_AVX512) return NULL;
-  const int64_t B = 16;
+  const sn_isa isa = sn_cpu_isa();
+  if (isa < SN_ISA_AVX2) return NULL;
+  const int64_t B = isa >= SN_ISA_AVX512 ? 16 : 8;
   const int nn = g->n_nodes, nv0 = g->n_values;
   lay L = {g, B, nv0, sn_malloc(sizeof(int) * (size_t)(nv0 + 1)), sn_malloc(sizeof(int) * (size_t)(nv0 + 1))};
   int *kind = sn_calloc((size_t)(nn + 1), sizeof(int));

@@ -1,6 +1,6 @@
 /* Unit test: the blocked-layout (NCHWc) kernels - reorders, weight packing, convolution (group 1 and
  * depthwise, with the bias / residual / Relu / Clip epilogue) and pooling - at every block and ISA
- * the CPU allows (portable at blocks 8 and 16, AVX-512 at 16), against naive double-precision NCHW
+ * the CPU allows (portable at blocks 8 and 16, AVX-512 at 16, AVX2 at 8), against naive double-precision NCHW
  * loops on awkward shapes: channels that are not a multiple of the block, 1x1 to 7x7 kernels,
  * strides, pads, dilations, odd sizes. Also checks the padded channels of outputs stay zero. */
 #include <math.h>
@@ -47,7 +47,9 @@ static const impl impls[] = {
     {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
     {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
     {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, SN_ISA_AVX512},
+    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, SN_ISA_AVX2},
     {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
+    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
 };
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
