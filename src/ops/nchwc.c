@@ -1,7 +1,8 @@
 /* Ops of the "sinter" domain on the blocked channel layout NCHWc (see kernels/nchwc.h), produced by
  * the layout pass (src/passes/layout.c) at level 3:
  *   ReorderInput(X [N,C,H,W]) -> [N, ceil(C/b), H, W, b]          attribute block
- *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels
+ *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels; nhwc=1:
+ *       [N, H, W, channels] (a Transpose to channels-last folded in)
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
  *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
  *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
@@ -27,6 +28,7 @@ enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
 typedef struct nchwc_params {
   int kind;
   int64_t block, channels, in_block;
+  bool nhwc; /* ReorderOutput: write [N, H, W, C] */
   sn_window_attrs w;
   bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
   int act;
@@ -52,6 +54,7 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
   p->kind = kind_of(n->op_type);
   p->block = sn_attr_int(n, "block", 16);
   p->channels = sn_attr_int(n, "channels", -1);
+  p->nhwc = p->kind == OP_ROUT && sn_attr_int(n, "nhwc", 0) != 0;
   if (p->block < 1 || p->block > 64)
     return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: block = %lld must be in [1, 64]", sn_node_desc(n, buf, sizeof buf),
                      (long long)p->block);
@@ -131,6 +134,7 @@ static sn_error *nchwc_infer(sn_infer_ctx *c) {
     if (x->dims[1].v >= 0 && x->dims[1].v != cdiv(p->channels, B))
       return sn_infer_error(c, "%lld blocks do not hold %lld channels", (long long)x->dims[1].v, (long long)p->channels);
     d[0] = x->dims[0], d[1] = sn_dim_known(p->channels), d[2] = x->dims[2], d[3] = x->dims[3];
+    if (p->nhwc) d[1] = x->dims[2], d[2] = x->dims[3], d[3] = sn_dim_known(p->channels);
     sn_type_set(y, SINTER_FLOAT, 4, d);
     return NULL;
   }
@@ -173,7 +177,7 @@ typedef struct reorder_job {
   const float *x;
   float *y;
   int64_t C, hw, B, items;
-  bool in;
+  bool in, nhwc;
   int nw;
 } reorder_job;
 
@@ -182,6 +186,8 @@ static void reorder_task(void *arg, int wk) {
   int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
   if (j->in)
     sn_nchwc_reorder_in_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
+  else if (j->nhwc)
+    sn_nchwc_reorder_out_nhwc_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
   else
     sn_nchwc_reorder_out_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
 }
@@ -205,8 +211,10 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%lld blocks do not hold %lld channels",
                              (long long)x->dims[1], (long long)p->channels);
     dims[0] = x->dims[0], dims[1] = p->channels, dims[2] = x->dims[2], dims[3] = x->dims[3];
+    if (p->nhwc) dims[1] = x->dims[2], dims[2] = x->dims[3], dims[3] = p->channels;
     j.C = p->channels;
-    j.items = x->dims[0] * x->dims[1];
+    j.items = p->nhwc ? x->dims[0] * x->dims[2] * x->dims[3] : x->dims[0] * x->dims[1];
+    j.nhwc = p->nhwc;
   }
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));

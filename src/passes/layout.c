@@ -319,6 +319,33 @@ static sn_error *fold_channel_scales(sn_pass_ctx *c) {
   return e;
 }
 
+/* ReorderOutput whose result only a Transpose to channels-last reads (ConvNeXt's depthwise
+ * convolution before its LayerNorm) writes [N, H, W, C] itself. */
+static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *r = &g->nodes[i];
+    if (!is_sinter(r, "ReorderOutput")) continue;
+    int j = sn_graph_sole_consumer(g, uses, r->out[0]);
+    if (j < 0 || uses[r->out[0]] != 1 || !sn_node_is(&g->nodes[j], "Transpose")) continue;
+    const int64_t *perm;
+    if (sn_attr_ints(&g->nodes[j], "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 3 || perm[3] != 1)
+      continue;
+    r->out[0] = g->nodes[j].out[0];
+    sn_node_clear(&g->nodes[j]);
+    if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderOutput")) || (e = sn_node_resolve(g, r)))
+      break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
 sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   const char *env = getenv("SINTER_NCHWC");
@@ -426,6 +453,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
     sn_free(uses);
   }
   if (!e) e = fold_channel_scales(c);
+  if (!e) e = fold_nhwc_transposes(c);
   if (!e && c->changed) {
     sn_graph_update_producers(g);
     e = sn_graph_toposort(g);

@@ -91,6 +91,14 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
   im->conv(&g, xb, wb, yb, items / 3, items);
   sn_nchwc_reorder_out_f32(yb, y, M, OH * OW, B, 0, N * MB);
   int ok = 1;
+  /* the channels-last reorder agrees with the NCHW one */
+  float *yh = falloc(N * M * OH * OW);
+  sn_nchwc_reorder_out_nhwc_f32(yb, yh, M, OH * OW, B, 0, N * OH * OW);
+  for (int64_t n = 0; n < N && ok; n++)
+    for (int64_t m = 0; m < M && ok; m++)
+      for (int64_t q = 0; q < OH * OW && ok; q++)
+        if (memcmp(&yh[(n * OH * OW + q) * M + m], &y[(n * M + m) * OH * OW + q], sizeof(float))) ok = 0;
+  free(yh);
   /* padded channels are exactly 0 (relu / no act; clip of 0 is 0 too as lo < 0 < hi) */
   for (int64_t n = 0; n < N && ok; n++)
     for (int64_t m = M; m < MB * B && ok; m++)

@@ -115,6 +115,20 @@ void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, i
   }
 }
 
+void sn_nchwc_reorder_out_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                   int64_t t1) {
+  const int64_t B = block, cb = (C + B - 1) / B;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t n = t / hw, p = t % hw;
+    float *yp = y + t * C;
+    for (int64_t b = 0; b < cb; b++) {
+      const float *xp = x + ((n * cb + b) * hw + p) * B;
+      const int64_t lanes = C - b * B < B ? C - b * B : B;
+      for (int64_t l = 0; l < lanes; l++) yp[b * B + l] = xp[l];
+    }
+  }
+}
+
 void sn_nchwc_pool_f32_ref(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
   const int64_t B = g->block;
   float acc[64];
