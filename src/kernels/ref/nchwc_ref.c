@@ -67,16 +67,23 @@ int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64
 
 void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
                           int64_t in_block, bool depthwise, float *dst) {
-  const int64_t B = block, BI = in_block, cbk = (C + BI - 1) / BI, K = kh * kw;
+  const int64_t B = block, BI = in_block, cbk = (C + BI - 1) / BI, mbk = (M + B - 1) / B, K = kh * kw;
   memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_weight_size(M, C, kh, kw, block, in_block, depthwise));
-  for (int64_t m = 0; m < M; m++)
-    for (int64_t k = 0; k < K; k++) {
-      if (depthwise) {
-        dst[((m / B) * K + k) * B + m % B] = w[m * K + k];
-        continue;
-      }
-      for (int64_t c = 0; c < C; c++)
-        dst[((((m / B) * cbk + c / BI) * K + k) * BI + c % BI) * B + m % B] = w[(m * C + c) * K + k];
+  if (depthwise) {
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t k = 0; k < K; k++) dst[((m / B) * K + k) * B + m % B] = w[m * K + k];
+    return;
+  }
+  /* one (output block, input block) tile at a time: B rows of BI * K source floats, written into a
+   * K * BI * B destination tile, both small enough to stay in L1 */
+  for (int64_t mb = 0; mb < mbk; mb++)
+    for (int64_t cb = 0; cb < cbk; cb++) {
+      float *tile = dst + (mb * cbk + cb) * K * BI * B;
+      for (int64_t l = 0; l < B && mb * B + l < M; l++)
+        for (int64_t i = 0; i < BI && cb * BI + i < C; i++) {
+          const float *src = w + ((mb * B + l) * C + cb * BI + i) * K;
+          for (int64_t k = 0; k < K; k++) tile[(k * BI + i) * B + l] = src[k];
+        }
     }
 }
 
