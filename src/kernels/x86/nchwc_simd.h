@@ -238,28 +238,41 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
   }
 }
 
+/* taps [lo, hi) of a window starting at s0 (stride of taps d, k taps) that land inside [0, n) */
+static inline void tap_range(int64_t s0, int64_t d, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+  int64_t l = s0 >= 0 ? 0 : (-s0 + d - 1) / d;
+  int64_t h = n - s0 > 0 ? (n - s0 + d - 1) / d : 0;
+  if (h > k) h = k;
+  if (l > h) l = h;
+  *lo = l, *hi = h;
+}
+
 void NC_POOL(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; t++) {
     const float *xp = x + t * g->ih * g->iw * V;
     float *yp = y + t * g->oh * g->ow * V;
     for (int64_t oy = 0; oy < g->oh; oy++) {
       const int64_t y0 = oy * g->sh - g->ph;
+      int64_t ky0, ky1;
+      tap_range(y0, g->dh, g->kh, g->ih, &ky0, &ky1);
       for (int64_t ox = 0; ox < g->ow; ox++) {
         const int64_t x0 = ox * g->sw - g->pw;
-        NC_VEC acc = g->max ? NC_SET1(-__builtin_inff()) : NC_ZERO();
-        int64_t cnt = 0;
-        for (int64_t ky = 0; ky < g->kh; ky++) {
-          const int64_t iy = y0 + ky * g->dh;
-          if (iy < 0 || iy >= g->ih) continue;
-          for (int64_t kx = 0; kx < g->kw; kx++) {
-            const int64_t ix = x0 + kx * g->dw;
-            if (ix < 0 || ix >= g->iw) continue;
-            NC_VEC v = NC_LOAD(xp + (iy * g->iw + ix) * V);
-            cnt++;
-            acc = g->max ? NC_MAX_NAN(v, acc) : NC_ADD(acc, v);
+        int64_t kx0, kx1;
+        tap_range(x0, g->dw, g->kw, g->iw, &kx0, &kx1);
+        NC_VEC acc;
+        if (g->max) {
+          acc = NC_SET1(-__builtin_inff());
+          for (int64_t ky = ky0; ky < ky1; ky++) {
+            const float *row = xp + (y0 + ky * g->dh) * g->iw * V;
+            for (int64_t kx = kx0; kx < kx1; kx++) acc = NC_MAX_NAN(NC_LOAD(row + (x0 + kx * g->dw) * V), acc);
           }
-        }
-        if (!g->max) {
+        } else {
+          acc = NC_ZERO();
+          for (int64_t ky = ky0; ky < ky1; ky++) {
+            const float *row = xp + (y0 + ky * g->dh) * g->iw * V;
+            for (int64_t kx = kx0; kx < kx1; kx++) acc = NC_ADD(acc, NC_LOAD(row + (x0 + kx * g->dw) * V));
+          }
+          int64_t cnt = (ky1 - ky0) * (kx1 - kx0);
           if (g->count_include_pad) {
             int64_t y1 = y0 + (g->kh - 1) * g->dh + 1, x1 = x0 + (g->kw - 1) * g->dw + 1;
             int64_t ye = g->ih + g->pad_end_h, xe = g->iw + g->pad_end_w;
