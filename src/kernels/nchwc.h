@@ -58,9 +58,10 @@ void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int6
 
 /* ---- reorders ---------------------------------------------------------------------------------- */
 
-/* NCHW [planes of hw floats, C channels per image] -> blocked; images [n0, n1) of a tensor with C
- * channels and hw pixels per plane; padded channels are zeroed. */
-void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t n0, int64_t n1);
+/* NCHW [planes of hw floats, C channels per image] -> blocked; (image, block) pairs [t0, t1),
+ * t = n * ceil(C/b) + cb, of a tensor with C channels and hw pixels per plane; padded channels are
+ * zeroed. */
+void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1);
 /* blocked -> NCHW cropping to C channels; (image, block) pairs [t0, t1), t = n * ceil(C/b) + cb */
 void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1);
 /* blocked -> NHWC [N, H, W, C]; (image, pixel) pairs [t0, t1), t = n * hw + p */

@@ -204,7 +204,7 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
                              x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)");
     dims[0] = x->dims[0], dims[1] = cdiv(x->dims[1], B), dims[2] = x->dims[2], dims[3] = x->dims[3], dims[4] = B;
     j.C = x->dims[1];
-    j.items = x->dims[0];
+    j.items = x->dims[0] * dims[1];
   } else {
     SN_TRY(check_blocked(c, x, B));
     if (x->dims[1] != cdiv(p->channels, B))
@@ -220,7 +220,7 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));
   j.x = x->data, j.y = y->data, j.hw = x->dims[2] * x->dims[3], j.B = B, j.in = in;
   if (!j.items || !j.hw || !j.C) return NULL;
-  /* by image for the input reorder (its blocks need every channel plane), by block for the output */
+  /* by (image, block), or by (image, pixel) for the channels-last output */
   int nw = sn_nn_workers(c, 8.0 * (double)y->count);
   j.nw = nw < j.items ? nw : (int)j.items;
   sn_nn_run(c, j.nw, reorder_task, &j);

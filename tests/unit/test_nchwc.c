@@ -78,8 +78,9 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
   if (BI == 1)
     memcpy(xb, x, sizeof(float) * (size_t)(N * C * H * W));
   else
-    sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N);
-  sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, N);
+    sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N * CB);
+  sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 1, N * MB); /* in two calls */
+  sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, 1);
   sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, dw, wb);
   sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
                           .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .depthwise = dw,
@@ -145,7 +146,7 @@ static void pool_case(const impl *im, int64_t N, int64_t C, int64_t H, int64_t W
   float *x = falloc(N * C * H * W), *xb = falloc(N * CB * H * W * B), *yb = falloc(N * CB * OH * OW * B);
   float *y = falloc(N * C * OH * OW);
   for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
-  sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N);
+  sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N * CB);
   sn_nchwc_pool_geom g = {.block = B, .n = N, .cb = CB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = k, .kw = k,
                           .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .max = max, .count_include_pad = cip,
                           .pad_end_h = pe, .pad_end_w = pe};

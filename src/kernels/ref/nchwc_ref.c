@@ -87,23 +87,23 @@ void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int6
     }
 }
 
-void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t n0, int64_t n1) {
+void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
   const int64_t B = block, cb = (C + B - 1) / B;
-  for (int64_t n = n0; n < n1; n++)
-    for (int64_t b = 0; b < cb; b++) {
-      float *yb = y + (n * cb + b) * hw * B;
-      const int64_t lanes = C - b * B < B ? C - b * B : B;
-      /* tiles of 16 pixels keep the reads of each channel sequential */
-      for (int64_t p0 = 0; p0 < hw; p0 += 16) {
-        const int64_t p1 = p0 + 16 < hw ? p0 + 16 : hw;
-        for (int64_t l = 0; l < lanes; l++) {
-          const float *xc = x + (n * C + b * B + l) * hw;
-          for (int64_t p = p0; p < p1; p++) yb[p * B + l] = xc[p];
-        }
-        for (int64_t p = p0; p < p1; p++)
-          for (int64_t l = lanes; l < B; l++) yb[p * B + l] = 0.f;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t n = t / cb, b = t % cb;
+    float *yb = y + t * hw * B;
+    const int64_t lanes = C - b * B < B ? C - b * B : B;
+    /* tiles of 16 pixels keep the reads of each channel sequential */
+    for (int64_t p0 = 0; p0 < hw; p0 += 16) {
+      const int64_t p1 = p0 + 16 < hw ? p0 + 16 : hw;
+      for (int64_t l = 0; l < lanes; l++) {
+        const float *xc = x + (n * C + b * B + l) * hw;
+        for (int64_t p = p0; p < p1; p++) yb[p * B + l] = xc[p];
       }
+      for (int64_t p = p0; p < p1; p++)
+        for (int64_t l = lanes; l < B; l++) yb[p * B + l] = 0.f;
     }
+  }
 }
 
 void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
