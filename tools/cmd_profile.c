@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "feeds.h"
 #include "kernels/gemm.h"
+#include "runtime/cpu.h"
 #include "runtime/session.h"
 #include "runtime/threadpool.h"
 
@@ -69,6 +70,12 @@ static double step_flops(const sn_graph *g, const sn_plan *p, const sn_node *n) 
     const sn_type *k = n->n_in > 1 && n->in[1] >= 0 ? &p->types[n->in[1]] : NULL;
     if (!k || !sn_type_is_static(a) || !sn_type_is_static(k) || a->rank != 3) return 0;
     return 4.0 * (double)a->dims[0].v * (double)a->dims[1].v * (double)k->dims[1].v * (double)a->dims[2].v;
+  }
+  if (sinter && !strcmp(op, "NchwcConv") && b && sn_type_is_static(b) && (b->rank == 6 || b->rank == 4)) {
+    /* packed weights: [MB, CB, kh, kw, b, b] (per output: CB * kh * kw * b MACs) or depthwise [CB, kh, kw, b] */
+    double k = b->rank == 6 ? (double)b->dims[1].v * (double)b->dims[2].v * (double)b->dims[3].v * (double)b->dims[4].v
+                            : (double)b->dims[1].v * (double)b->dims[2].v;
+    return 2.0 * (double)nout * k;
   }
   if (!strcmp(op, "Conv") && b && sn_type_is_static(b) && b->rank >= 3) {
     double k = 1;
@@ -297,11 +304,12 @@ int cmd_profile(int argc, char **argv) {
       double gf = node_ns[order[i]] > 0 ? nodes[order[i]].flops * (double)runs / node_ns[order[i]] : 0;
       /* GEMM-based ops run the dispatched GEMM; the rest their portable C kernel */
       const char *op = n->op_type;
-      bool uses_gemm = strstr(op, "Conv") || strstr(op, "MatMul") || strstr(op, "Gemm") || !strcmp(op, "Attention") ||
+      bool nchwc = !strcmp(op, "NchwcConv");
+      bool uses_gemm = (!nchwc && strstr(op, "Conv")) || strstr(op, "MatMul") || strstr(op, "Gemm") || !strcmp(op, "Attention") ||
                        !strcmp(op, "LSTM") || !strcmp(op, "GRU") || !strcmp(op, "RNN");
       printf("%-40s %-20s %12s %6.1f%% %10.2f %s\n", name, n->op_type,
              sn_cli_fmt_time(node_ns[order[i]] / (double)runs * 1e-9, a, sizeof a), 100.0 * node_ns[order[i]] / total_run,
-             gf, uses_gemm ? gemm : "portable C");
+             gf, nchwc ? (sn_cpu_isa() >= SN_ISA_AVX512 ? "f32_nchwc16_direct_avx512" : "portable C") : uses_gemm ? gemm : "portable C");
     }
     sn_free(order);
   }

@@ -12,11 +12,22 @@
 
 #include "core/alloc.h"
 #include "kernels/vmath.h"
+#include "ops/fused.h"
 #include "ops/op.h"
 #include "runtime/threadpool.h"
 
-typedef enum { ACT_NONE, ACT_RELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH, ACT_HSIGMOID, ACT_HSWISH, ACT_CLIP, ACT_GELU,
-               ACT_GELU_TANH, ACT_SILU } act_kind;
+typedef sn_act_kind act_kind;
+#define ACT_NONE SN_ACT_NONE
+#define ACT_RELU SN_ACT_RELU
+#define ACT_LEAKY SN_ACT_LEAKY
+#define ACT_SIGMOID SN_ACT_SIGMOID
+#define ACT_TANH SN_ACT_TANH
+#define ACT_HSIGMOID SN_ACT_HSIGMOID
+#define ACT_HSWISH SN_ACT_HSWISH
+#define ACT_CLIP SN_ACT_CLIP
+#define ACT_GELU SN_ACT_GELU
+#define ACT_GELU_TANH SN_ACT_GELU_TANH
+#define ACT_SILU SN_ACT_SILU
 
 static const struct {
   const char *name;
@@ -56,13 +67,10 @@ static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *base_na
     return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: %d inputs are too few for its bias/residual flags", n->op_type,
                      n->n_in);
   const char *a = sn_attr_str(n, "activation", "");
-  size_t k = 0;
-  while (k < sizeof acts / sizeof *acts && strcmp(acts[k].name, a)) k++;
-  if (k == sizeof acts / sizeof *acts)
-    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation '%s'", n->op_type, a);
-  p->act = acts[k].k;
-  float da = p->act == ACT_LEAKY ? 0.01f : p->act == ACT_HSIGMOID ? 0.2f : p->act == ACT_CLIP ? -INFINITY : 0.f;
-  float db = p->act == ACT_HSIGMOID ? 0.5f : p->act == ACT_CLIP ? INFINITY : 0.f;
+  float da, db;
+  int k = sn_act_lookup(a, &da, &db);
+  if (k < 0) return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation '%s'", n->op_type, a);
+  p->act = (act_kind)k;
   p->alpha = sn_attr_float(n, "alpha", da);
   p->beta = sn_attr_float(n, "beta", db);
   if (p->base->prepare) {
@@ -126,10 +134,24 @@ static void epi_span(const epi_job *j, int64_t b, int64_t e) {
     const float *r = j->res;
     for (int64_t i = b; i < e; i++) d[i] += r[i];
   }
-  float a = p->alpha, bt = p->beta;
+  sn_act_apply(p->act, p->alpha, p->beta, d + b, e - b);
+}
+
+int sn_act_lookup(const char *name, float *alpha, float *beta) {
+  size_t k = 0;
+  while (k < sizeof acts / sizeof *acts && strcmp(acts[k].name, name)) k++;
+  if (k == sizeof acts / sizeof *acts) return -1;
+  act_kind a = acts[k].k;
+  *alpha = a == ACT_LEAKY ? 0.01f : a == ACT_HSIGMOID ? 0.2f : a == ACT_CLIP ? -INFINITY : 0.f;
+  *beta = a == ACT_HSIGMOID ? 0.5f : a == ACT_CLIP ? INFINITY : 0.f;
+  return (int)a;
+}
+
+void sn_act_apply(sn_act_kind k, float a, float bt, float *d, int64_t n) {
+  const int64_t b = 0, e = n;
   /* comparisons rather than fminf/fmaxf, which gcc will not inline (their NaN rules differ from
    * minps/maxps) and so cannot vectorize; a NaN input stays NaN either way */
-  switch (p->act) {
+  switch (k) {
     case ACT_NONE: break;
     case ACT_RELU:
       for (int64_t i = b; i < e; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;

@@ -30,6 +30,7 @@ static const pass passes[] = {
     {"eliminate-dead", 2, sn_pass_eliminate_dead},
     {"pack-qkv", 2, sn_pass_pack_qkv},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},
+    {"layout-nchwc", 3, sn_pass_layout_nchwc},
     {"eliminate-dead", 1, sn_pass_eliminate_dead},
 };
 

@@ -25,6 +25,39 @@ def model(nodes, inputs, outputs, inits=(), opset=17, ir=8, check=False):
     return m.SerializeToString()
 
 
+def sinter_model(nodes, inputs, outputs, inits=()):
+    """A model using the sinter domain's blocked-layout ops (as a saved -O3 model does)."""
+    g = h.make_graph(nodes, "bad", inputs, outputs, list(inits))
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("sinter", 1)], ir_version=8)
+    return m.SerializeToString()
+
+
+def blocked_cases():
+    """Hand-made (hostile) blocked-layout nodes: wrong packed weights, ranks, blocks, scales."""
+    xb = h.make_tensor_value_info("xb", T.FLOAT, [1, 2, 8, 8, 16])
+    out = h.make_tensor_value_info("out", T.FLOAT, None)
+    w = h.make_tensor("w", T.FLOAT, [1, 1, 3, 3, 16, 16], np.zeros(2304, np.float32))
+    yield "blocked conv weights do not fit", sinter_model(
+        [h.make_node("NchwcConv", ["xb", "w"], ["out"], name="nconv", domain="sinter", kernel_shape=[3, 3],
+                     pads=[1, 1, 1, 1], channels=32, block=16)], [xb], [out], [w]), ["nconv", "packed weight"]
+    yield "blocked conv without channels", sinter_model(
+        [h.make_node("NchwcConv", ["xb", "w"], ["out"], name="nconv", domain="sinter", kernel_shape=[3, 3],
+                     block=16)], [xb], [out], [w]), ["nconv", "channels"]
+    yield "blocked conv input not blocked", sinter_model(
+        [h.make_node("NchwcConv", ["x4", "w"], ["out"], name="nconv", domain="sinter", kernel_shape=[3, 3],
+                     channels=16, block=16)], [h.make_tensor_value_info("x4", T.FLOAT, [1, 16, 8, 8])], [out], [w]), \
+        ["nconv", "blocked"]
+    yield "reorder block out of range", sinter_model(
+        [h.make_node("ReorderInput", ["x4"], ["out"], name="rin", domain="sinter", block=0)],
+        [h.make_tensor_value_info("x4", T.FLOAT, [1, 16, 8, 8])], [out]), ["rin", "block"]
+    yield "reorder out of too few blocks", sinter_model(
+        [h.make_node("ReorderOutput", ["xb"], ["out"], name="rout", domain="sinter", channels=64, block=16)],
+        [xb], [out]), ["rout", "channels"]
+    yield "channel scale of the wrong shape", sinter_model(
+        [h.make_node("NchwcChannelMul", ["xb", "s"], ["out"], name="cmul", domain="sinter", block=16)],
+        [xb, h.make_tensor_value_info("s", T.FLOAT, [1, 2, 2, 2, 16])], [out]), ["cmul", "scale"]
+
+
 X = h.make_tensor_value_info("x", T.FLOAT, [2, 3])
 Y = h.make_tensor_value_info("y", T.FLOAT, [2, 3])
 
@@ -113,7 +146,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         sub = os.path.join(tmp, "models")
         os.makedirs(sub)
-        for i, (label, data, want) in enumerate(cases()):
+        for i, (label, data, want) in enumerate(list(cases()) + list(blocked_cases())):
             path = os.path.join(sub, f"case{i}.onnx")
             with open(path, "wb") as f:
                 f.write(data)

@@ -1,6 +1,9 @@
 """The graph optimizer on the benchmark-shaped models: after `sinter optimize -O2` the fusions the
 architecture allows are there (counted op by op), the written file is valid ONNX, and Sinter's
 outputs on it still match ONNX Runtime on the original model within 1e-4 of the output scale.
+After -O3 the CNNs run on the blocked layout with reorders only at the edges (exact counts, for the
+zoo models and the exported ResNet-50 when bench/ has made it), and the saved -O3 model loads and
+matches ORT, at the machine's ISA and at SINTER_ISA scalar.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default ./build)."""
@@ -88,6 +91,88 @@ def counts(model):
     return collections.Counter(n.op_type for n in model.graph.node)
 
 
+# after -O3 on a CPU with AVX-512 (layout-nchwc, block 16; AVX2: block 8, the convolutions are checked):
+# every convolution runs on the blocked
+# layout, the RGB stem reading its NCHW input directly (input_block 1), so a chain needs no reorder
+# in and one reorder out (before Flatten), and the pools in between are blocked too
+EXPECT_O3 = {
+    "resnet": {"Conv": 0, "FusedConv": 0, "NchwcConv": 10, "ReorderInput": 0, "ReorderOutput": 1,
+               "NchwcMaxPool": 1, "MaxPool": 0, "NchwcGlobalAveragePool": 1},
+    "mobilenetv2": {"Conv": 0, "FusedConv": 0, "ReorderInput": 0, "ReorderOutput": 1, "NchwcGlobalAveragePool": 1},
+    # the last fire module concatenates 24 + 24 channels, not block-aligned: that Concat runs in NCHW,
+    # with its two parts reordered out and its result back in
+    "squeezenet": {"Conv": 0, "FusedConv": 0, "NchwcConv": 11, "ReorderInput": 1, "ReorderOutput": 3,
+                   "NchwcMaxPool": 2, "NchwcAveragePool": 1, "NchwcGlobalAveragePool": 1},
+    # squeeze-excitation: its channel Mul folds into the projection convolution (has_scale)
+    "efficientnet": {"Conv": 0, "FusedConv": 0, "Mul": 0, "NchwcChannelMul": 0, "ReorderInput": 0, "ReorderOutput": 1},
+}
+# the exported torchvision ResNet-50 (bench/): all 53 convolutions and the max pool blocked, one
+# reorder (before Flatten)
+RESNET50 = os.environ.get("SINTER_BENCH_MODELS", "/work/main/build/bench-models") + "/resnet50.onnx"
+EXPECT_RESNET50 = {"NchwcConv": 53, "FusedConv": 0, "Conv": 0, "ReorderInput": 0, "ReorderOutput": 1,
+                   "NchwcGlobalAveragePool": 1, "NchwcMaxPool": 1, "MaxPool": 0}
+
+
+def isa_level():
+    """The ISA sessions here get: 'avx512', 'avx2' or 'scalar' (SINTER_ISA caps it)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(f.read().split())
+    except OSError:
+        flags = set()
+    best = "scalar"
+    if {"avx2", "fma"} <= flags:
+        best = "avx2"
+    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
+        best = "avx512"
+    order = ["scalar", "avx2", "avx512"]
+    cap = os.environ.get("SINTER_ISA", "")
+    if cap in order and order.index(cap) < order.index(best):
+        best = cap
+    return best
+
+
+def check_o3(tmp, name, src, feeds, expect):
+    """-O3: the written model is valid ONNX, loads back, matches ONNX Runtime on the original, and
+    (with AVX-512) has the expected op counts (exact)."""
+    dst = os.path.join(tmp, name + ".O3.onnx")
+    r = subprocess.run([SINTER, "optimize", src, dst, "-O3"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return ["sinter optimize -O3 failed: " + r.stderr.strip()], ""
+    problems = []
+    opt = onnx.load(dst)
+    got = counts(opt)
+    isa = isa_level()
+    if isa == "avx512":
+        for op, n in expect.items():
+            if got[op] != n:
+                problems.append(f"O3 {op}: {got[op]} (want {n})")
+    elif isa == "avx2":  # block 8: other Concats align, so only the convolutions are counted
+        if got["NchwcConv"] != expect.get("NchwcConv", got["NchwcConv"]) or got["Conv"] or got["FusedConv"]:
+            problems.append(f"O3 at AVX2: NchwcConv {got['NchwcConv']}, Conv {got['Conv']}, FusedConv {got['FusedConv']}")
+    elif got["NchwcConv"] or got["ReorderInput"]:
+        problems.append("O3 rewrote to the blocked layout at ISA scalar")
+    ref = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, feeds)
+    names = [o.name for o in onnx.load(src).graph.output]
+    for lvl_src in (dst, src):  # the saved -O3 model, and the original optimized at load (default O3)
+        with sinter_ctypes.Session(lvl_src) as s:
+            out = s.run(feeds)
+        for name_o, want in zip(names, ref):
+            scale = float(np.max(np.abs(want))) or 1.0
+            err = float(np.max(np.abs(out[name_o] - want))) / scale
+            if not err <= 1e-4:
+                problems.append(f"O3 output {name_o} ({os.path.basename(lvl_src)}): relative error {err:.2e}")
+    # the saved blocked model must also load and run where there is no AVX-512
+    with sinter_ctypes.Session(dst, isa="scalar") as s:
+        out = s.run(feeds)
+    for name_o, want in zip(names, ref):
+        scale = float(np.max(np.abs(want))) or 1.0
+        err = float(np.max(np.abs(out[name_o] - want))) / scale
+        if not err <= 1e-4:
+            problems.append(f"O3 output {name_o} at ISA scalar: relative error {err:.2e}")
+    return problems, ", ".join(f"{k} {v}" for k, v in sorted(got.items()) if k in expect or k.startswith("Nchwc"))
+
+
 def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,6 +211,30 @@ def main():
             else:
                 passed += 1
                 print(f"PASS {case.name}: {summary}")
+        # level 3: the blocked layout
+        o3 = [(c.name, c) for c in model_zoo.all_cases() if c.name in EXPECT_O3]
+        for name, case in o3:
+            src = os.path.join(tmp, name + ".onnx")
+            onnx.save(case.model, src)
+            problems, summary = check_o3(tmp, name, src, case.feeds, EXPECT_O3[name])
+            if problems:
+                failed += 1
+                print(f"FAIL {name} -O3: " + "; ".join(problems))
+            else:
+                passed += 1
+                print(f"PASS {name} -O3: {summary}")
+        if os.path.exists(RESNET50):
+            rng = np.random.default_rng(0)
+            feeds = {"image": rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)}
+            problems, summary = check_o3(tmp, "resnet50", RESNET50, feeds, EXPECT_RESNET50)
+            if problems:
+                failed += 1
+                print("FAIL resnet50 -O3: " + "; ".join(problems))
+            else:
+                passed += 1
+                print(f"PASS resnet50 -O3: {summary}")
+        else:
+            print(f"skip resnet50 -O3: {RESNET50} not found")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

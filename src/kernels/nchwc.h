@@ -1,0 +1,88 @@
+/* Kernels on the blocked channel layout NCHWc: a float32 tensor [N, C, H, W] is held as
+ * [N, ceil(C / b), H, W, b] with the channels past C zero (b = 16 for AVX-512, 8 for AVX2, any
+ * block for the portable kernels). Convolution weights are pre-packed at load:
+ *   regular (group 1): [ceil(M / b), ceil(C / b), kh, kw, b (input channel), b (output channel)]
+ *   depthwise (group = C = M): [ceil(C / b), kh, kw, b]
+ * with zeros for the padded channels, so the padded lanes of an output stay 0 + bias pad (0).
+ * Each entry point has a portable version (_ref, any block), an AVX-512 one (block 16) and an AVX2
+ * one (block 8); the unsuffixed name dispatches on sn_cpu_isa() and the block. */
+#ifndef SN_NCHWC_H
+#define SN_NCHWC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- convolution ------------------------------------------------------------------------------- */
+
+/* Activation applied in the kernel's epilogue (others are applied by the caller afterwards). */
+enum { SN_NCHWC_ACT_NONE = 0, SN_NCHWC_ACT_RELU = 1, SN_NCHWC_ACT_CLIP = 2 };
+
+typedef struct sn_nchwc_conv_geom {
+  int64_t block;                /* b */
+  int64_t in_block;             /* lanes per input pixel: b, or 1 for an NCHW input (cbi is then C) */
+  int64_t n;                    /* images */
+  int64_t cbi, cbo;             /* input / output channel blocks (equal for depthwise) */
+  int64_t ih, iw, oh, ow;       /* spatial sizes */
+  int64_t kh, kw, sh, sw, dh, dw, ph, pw; /* kernel, strides, dilations, leading pads */
+  bool depthwise;
+  /* epilogue, in order: + bias[cbo * b] (NULL: none), + res (like y, NULL: none), activation
+   * (SN_NCHWC_ACT_*; CLIP clamps to [lo, hi]) */
+  const float *bias;
+  const float *res;
+  int act;
+  float lo, hi;
+} sn_nchwc_conv_geom;
+
+/* Work items of a convolution: sn_nchwc_conv_f32 computes items [t0, t1) of y. Items split the
+ * output by image, output channel block group and rows; *rows_per_item receives how many output
+ * rows an item spans and *blocks_per_item how many output blocks, so the caller can find what an
+ * item wrote (item t covers image t / (groups * row_items), block group (t / row_items) % groups,
+ * row item t % row_items). */
+int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item, int64_t *blocks_per_item);
+void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1);
+const char *sn_nchwc_conv_f32_name(const sn_nchwc_conv_geom *g);
+/* per-implementation entry points (tests); AVX-512 needs block 16 and the ISA, AVX2 block 8 and the ISA */
+void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
+                           int64_t t1);
+void sn_nchwc_conv_f32_avx512(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
+                              int64_t t1);
+void sn_nchwc_conv_f32_avx2(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0,
+                            int64_t t1);
+
+/* Weight packing from the NCHW weight [M, C/group, kh, kw] (dst zero-filled here). Sizes in floats.
+ * in_block: the input's lanes per pixel (block, or 1 for an NCHW input: [MB, C, kh, kw, 1, b]). */
+int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block, int64_t in_block,
+                             bool depthwise);
+void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
+                          int64_t in_block, bool depthwise, float *dst);
+
+/* ---- reorders ---------------------------------------------------------------------------------- */
+
+/* NCHW [planes of hw floats, C channels per image] -> blocked; (image, block) pairs [t0, t1),
+ * t = n * ceil(C/b) + cb, of a tensor with C channels and hw pixels per plane; padded channels are
+ * zeroed. */
+void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1);
+/* blocked -> NCHW cropping to C channels; (image, block) pairs [t0, t1), t = n * ceil(C/b) + cb */
+void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1);
+/* blocked -> NHWC [N, H, W, C]; (image, pixel) pairs [t0, t1), t = n * hw + p */
+void sn_nchwc_reorder_out_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                   int64_t t1);
+
+/* ---- pooling ----------------------------------------------------------------------------------- */
+
+typedef struct sn_nchwc_pool_geom {
+  int64_t block, n, cb, ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+  bool max;               /* else average */
+  bool count_include_pad; /* average: divide by the full window (pads inside the input's padded extent) */
+  int64_t pad_end_h, pad_end_w;
+} sn_nchwc_pool_geom;
+
+/* planes t = n * cb + c in [t0, t1) */
+void sn_nchwc_pool_f32(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
+void sn_nchwc_pool_f32_ref(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
+void sn_nchwc_pool_f32_avx512(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
+void sn_nchwc_pool_f32_avx2(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
+/* global average over hw pixels of planes [t0, t1): y[t][lane] = mean over x[t][p][lane] */
+void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1);
+
+#endif

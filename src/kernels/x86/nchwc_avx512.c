@@ -1,0 +1,48 @@
+/* AVX-512 kernels on the blocked channel layout, block 16 (see kernels/nchwc.h and nchwc_simd.h):
+ * register tiles of up to 4 output blocks x 6 pixels (2 x 12, 1 x 14) in the 32 zmm registers. */
+#include <immintrin.h>
+
+#define NC_V 16
+#define NC_VEC __m512
+#define NC_LOAD(p) _mm512_loadu_ps(p)
+#define NC_STORE(p, v) _mm512_storeu_ps(p, v)
+#define NC_SET1(f) _mm512_set1_ps(f)
+#define NC_ZERO() _mm512_setzero_ps()
+#define NC_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define NC_ADD(a, b) _mm512_add_ps(a, b)
+#define NC_MUL(a, b) _mm512_mul_ps(a, b)
+#define NC_MAX(a, b) _mm512_max_ps(a, b)
+#define NC_MIN(a, b) _mm512_min_ps(a, b)
+#define NC_MAX_NAN(v, acc) _mm512_mask_mov_ps(acc, _mm512_cmp_ps_mask(v, acc, _CMP_NLE_UQ), v)
+#define NC_NB_MAX 4
+#define NC_CONV sn_nchwc_conv_f32_avx512
+#define NC_POOL sn_nchwc_pool_f32_avx512
+#define NC_TILES                                                                                              \
+  TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8) TILE(1, 9) TILE(1, 10) \
+  TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14)                                                             \
+  TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5) TILE(2, 6) TILE(2, 7) TILE(2, 8) TILE(2, 9) TILE(2, 10) \
+  TILE(2, 11) TILE(2, 12)                                                                                     \
+  TILE(3, 1) TILE(3, 2) TILE(3, 3) TILE(3, 4) TILE(3, 5) TILE(3, 6)                                           \
+  TILE(4, 1) TILE(4, 2) TILE(4, 3) TILE(4, 4) TILE(4, 5) TILE(4, 6)                                           \
+  TILE1(1, 1) TILE1(1, 2) TILE1(1, 3) TILE1(1, 4) TILE1(1, 5) TILE1(1, 6)                                     \
+  TILE1(2, 1) TILE1(2, 2) TILE1(2, 3) TILE1(2, 4) TILE1(2, 5) TILE1(2, 6)                                     \
+  TILE1(3, 1) TILE1(3, 2) TILE1(3, 3) TILE1(3, 4) TILE1(3, 5) TILE1(3, 6)                                     \
+  TILE1(4, 1) TILE1(4, 2) TILE1(4, 3) TILE1(4, 4) TILE1(4, 5) TILE1(4, 6)                                     \
+  CHECKED(1) CHECKED(2) CHECKED(3) CHECKED(4)                                                                 \
+  static const tile_fn tiles[4][14] = {                                                                       \
+      {tile_1x1, tile_1x2, tile_1x3, tile_1x4, tile_1x5, tile_1x6, tile_1x7, tile_1x8, tile_1x9, tile_1x10,   \
+       tile_1x11, tile_1x12, tile_1x13, tile_1x14},                                                           \
+      {tile_2x1, tile_2x2, tile_2x3, tile_2x4, tile_2x5, tile_2x6, tile_2x7, tile_2x8, tile_2x9, tile_2x10,   \
+       tile_2x11, tile_2x12},                                                                                 \
+      {tile_3x1, tile_3x2, tile_3x3, tile_3x4, tile_3x5, tile_3x6},                                           \
+      {tile_4x1, tile_4x2, tile_4x3, tile_4x4, tile_4x5, tile_4x6}};                                          \
+  static const int max_nt[4] = {14, 12, 6, 6};                                                                \
+  static const tile_fn nchw_tiles[4][6] = {{nchw_1x1, nchw_1x2, nchw_1x3, nchw_1x4, nchw_1x5, nchw_1x6},      \
+                                           {nchw_2x1, nchw_2x2, nchw_2x3, nchw_2x4, nchw_2x5, nchw_2x6},      \
+                                           {nchw_3x1, nchw_3x2, nchw_3x3, nchw_3x4, nchw_3x5, nchw_3x6},      \
+                                           {nchw_4x1, nchw_4x2, nchw_4x3, nchw_4x4, nchw_4x5, nchw_4x6}};     \
+  static const int nchw_max_nt[4] = {6, 6, 6, 6};                                                             \
+  static const tile_fn checked[4] = {checked_1, checked_2, checked_3, checked_4};                             \
+  static const tile_fn nchw_checked[4] = {nchw_checked_1, nchw_checked_2, nchw_checked_3, nchw_checked_4};
+
+#include "kernels/x86/nchwc_simd.h"

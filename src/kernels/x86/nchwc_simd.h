@@ -1,0 +1,288 @@
+/* Blocked-layout (NCHWc) kernels written once over a vector of NC_V float lanes (the block), and
+ * included by nchwc_avx512.c (16 lanes) and nchwc_avx2.c (8 lanes) with the ISA's intrinsics:
+ *   NC_V NC_VEC NC_LOAD(p) NC_STORE(p, v) NC_SET1(f) NC_ZERO() NC_FMA(a, b, c) NC_ADD NC_MUL NC_MAX NC_MIN
+ *   NC_MAX_NAN(v, acc): v where v > acc or v is NaN, else acc
+ *   NC_NB_MAX: output blocks per register tile (4 with 32 registers, 2 with 16), NC_NT_MAX[NB]
+ *   NC_CONV / NC_POOL: the names of the entry points.
+ *
+ * Regular convolution: a register tile of NB output channel blocks x NT output pixels of one row;
+ * for every input channel of every tap, NB weight vectors are loaded and each pixel's input scalar
+ * is broadcast into NB FMAs. Input channels are taken in chunks whose packed weights stay in L2
+ * across all the tiles of an item's rows; the partial sums go through y between chunks. Pixels
+ * whose window reaches into the padding go one at a time with bounds checks. An NCHW input
+ * (in_block 1) is the same loop with one lane per input pixel.
+ * Depthwise: NT pixels of one block per tile, a vector load of input and weight per tap. */
+#include <string.h>
+
+#include "kernels/nchwc.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* the valid (interior) output columns [lo, hi): every tap of the row lands inside the input */
+static void interior(int64_t ow, int64_t iw, int64_t kw, int64_t sw, int64_t dw, int64_t pw, int64_t *lo, int64_t *hi) {
+  int64_t l = (pw + sw - 1) / sw;
+  int64_t num = iw - 1 + pw - (kw - 1) * dw;
+  int64_t h = num >= 0 ? num / sw + 1 : 0;
+  if (l > ow) l = ow;
+  if (h > ow) h = ow;
+  if (h < l) h = l;
+  *lo = l, *hi = h;
+}
+
+AI NC_VEC act_v(const sn_nchwc_conv_geom *g, NC_VEC v) {
+  if (g->act == SN_NCHWC_ACT_RELU) return NC_MAX(v, NC_ZERO());
+  if (g->act == SN_NCHWC_ACT_CLIP) return NC_MIN(NC_MAX(v, NC_SET1(g->lo)), NC_SET1(g->hi));
+  return v;
+}
+
+typedef struct conv_ctx {
+  const sn_nchwc_conv_geom *g;
+  const float *x; /* this image */
+  const float *w;
+  float *y;         /* this image */
+  const float *res; /* this image, or NULL */
+  int64_t wstride;  /* floats between the weights of consecutive output blocks */
+} conv_ctx;
+
+#define V NC_V
+
+/* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1) of BI lanes (V, or 1 for an
+ * NCHW input); checked: NT == 1 with bounds */
+AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0,
+                  int64_t c0, int64_t c1, bool first, bool last) {
+  const sn_nchwc_conv_geom *g = c->g;
+  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * BI, K = g->kh * g->kw;
+  float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
+  NC_VEC acc[4][14];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      if (!first)
+        acc[b][t] = NC_LOAD(yp + b * plane + t * V);
+      else
+        acc[b][t] = g->bias ? NC_LOAD(g->bias + (cb0 + b) * V) : NC_ZERO();
+    }
+  }
+  const int64_t xs = g->sw * BI;
+  for (int64_t ci = c0; ci < c1; ci++) {
+    const float *xc = c->x + ci * ipl;
+    const float *wc = c->w + (cb0 * g->cbi + ci) * K * BI * V;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+      if (iy < 0 || iy >= g->ih) continue;
+      const float *xr = xc + iy * g->iw * BI;
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
+        if (checked && (ix < 0 || ix >= g->iw)) continue;
+        const float *xp = xr + ix * BI;
+        const float *wp = wc + (ky * g->kw + kx) * BI * V;
+#pragma GCC unroll 4
+        for (int l = 0; l < BI; l++) {
+          NC_VEC wv[4];
+#pragma GCC unroll 4
+          for (int b = 0; b < NB; b++) wv[b] = NC_LOAD(wp + b * c->wstride + l * V);
+#pragma GCC unroll 14
+          for (int t = 0; t < NT; t++) {
+            NC_VEC xb = NC_SET1(xp[t * xs + l]);
+#pragma GCC unroll 4
+            for (int b = 0; b < NB; b++) acc[b][t] = NC_FMA(xb, wv[b], acc[b][t]);
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      NC_VEC v = acc[b][t];
+      if (last) {
+        if (c->res) v = NC_ADD(v, NC_LOAD(c->res + (yp - c->y) + b * plane + t * V));
+        v = act_v(g, v);
+      }
+      NC_STORE(yp + b * plane + t * V, v);
+    }
+  }
+}
+
+typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, bool first,
+                        bool last);
+
+#define TILE(NB, NT)                                                                                          \
+  static void tile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                               bool first, bool last) {                                                       \
+    conv_tile(c, V, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }
+#define TILE1(NB, NT)                                                                                         \
+  static void nchw_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                               bool first, bool last) {                                                       \
+    conv_tile(c, 1, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }
+#define CHECKED(NB)                                                                                          \
+  static void checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,  \
+                           bool first, bool last) {                                                         \
+    conv_tile(c, V, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }                                                                                                         \
+  static void nchw_checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                                bool first, bool last) {                                                    \
+    conv_tile(c, 1, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }
+
+NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], max_nt[], nchw_tiles[][], checked[],
+          * nchw_checked[] */
+
+/* depthwise: NT pixels of block cb */
+AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, int NT,
+                bool checked, int64_t cb, int64_t oy, int64_t ox0) {
+  NC_VEC acc[16];
+  const NC_VEC bias = g->bias ? NC_LOAD(g->bias + cb * V) : NC_ZERO();
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; t++) acc[t] = bias;
+  const float *xc = x + cb * g->ih * g->iw * V;
+  const float *wc = w + cb * g->kh * g->kw * V;
+  const int64_t xs = g->sw * V;
+  for (int64_t ky = 0; ky < g->kh; ky++) {
+    const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+    if (iy < 0 || iy >= g->ih) continue;
+    const float *xr = xc + iy * g->iw * V;
+    for (int64_t kx = 0; kx < g->kw; kx++) {
+      const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
+      if (checked && (ix < 0 || ix >= g->iw)) continue;
+      const NC_VEC wv = NC_LOAD(wc + (ky * g->kw + kx) * V);
+      const float *xp = xr + ix * V;
+#pragma GCC unroll 16
+      for (int t = 0; t < NT; t++) acc[t] = NC_FMA(NC_LOAD(xp + t * xs), wv, acc[t]);
+    }
+  }
+  const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; t++) {
+    NC_VEC v = acc[t];
+    if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
+    NC_STORE(y + off + t * V, act_v(g, v));
+  }
+}
+
+typedef void (*dw_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
+                      int64_t cb, int64_t oy, int64_t ox0);
+#define DW(NT)                                                                                                 \
+  static void dw_##NT(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, \
+                      int64_t cb, int64_t oy, int64_t ox0) {                                                   \
+    dw_tile(g, x, w, y, res, NT, false, cb, oy, ox0);                                                          \
+  }
+DW(1) DW(2) DW(3) DW(4) DW(5) DW(6) DW(7) DW(8)
+static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
+static void dw_checked(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
+                       int64_t cb, int64_t oy, int64_t ox0) {
+  dw_tile(g, x, w, y, res, 1, true, cb, oy, ox0);
+}
+
+void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
+  int64_t rpi, bpi;
+  sn_nchwc_conv_items(g, &rpi, &bpi);
+  const int64_t row_items = (g->oh + rpi - 1) / rpi, groups = (g->cbo + bpi - 1) / bpi;
+  const int64_t K = g->kh * g->kw;
+  int64_t lo, hi;
+  interior(g->ow, g->iw, g->kw, g->sw, g->dw, g->pw, &lo, &hi);
+  const int64_t BI = g->in_block;
+  /* input blocks per chunk: the chunk's weights for one register tile's blocks near 128 KiB */
+  int64_t tb = bpi < NC_NB_MAX ? bpi : NC_NB_MAX;
+  int64_t chunk = (128 * 1024 / 4) / (tb * K * BI * V);
+  if (chunk < 1) chunk = 1;
+  if (chunk > g->cbi) chunk = g->cbi;
+  /* even chunks */
+  int64_t nch = (g->cbi + chunk - 1) / chunk;
+  chunk = (g->cbi + nch - 1) / nch;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
+    const int64_t cb0 = gi * bpi, nb = cb0 + bpi < g->cbo ? bpi : g->cbo - cb0;
+    const int64_t r0 = ri * rpi, r1 = r0 + rpi < g->oh ? r0 + rpi : g->oh;
+    const float *xn = x + n * g->cbi * g->ih * g->iw * BI;
+    float *yn = y + n * g->cbo * g->oh * g->ow * V;
+    const float *rn = g->res ? g->res + (yn - y) : NULL;
+    if (g->depthwise) {
+      for (int64_t cb = cb0; cb < cb0 + nb; cb++)
+        for (int64_t oy = r0; oy < r1; oy++) {
+          for (int64_t ox = 0; ox < lo; ox++) dw_checked(g, xn, w, yn, rn, cb, oy, ox);
+          for (int64_t ox = lo; ox < hi;) {
+            int64_t k = hi - ox < 8 ? hi - ox : 8;
+            dws[k - 1](g, xn, w, yn, rn, cb, oy, ox);
+            ox += k;
+          }
+          for (int64_t ox = hi; ox < g->ow; ox++) dw_checked(g, xn, w, yn, rn, cb, oy, ox);
+        }
+      continue;
+    }
+    conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * BI * V};
+    /* the item's blocks in register tiles of at most NC_NB_MAX */
+    for (int64_t sb = cb0; sb < cb0 + nb; sb += NC_NB_MAX) {
+      const int64_t snb = cb0 + nb - sb < NC_NB_MAX ? cb0 + nb - sb : NC_NB_MAX;
+      const tile_fn *row = BI == 1 ? nchw_tiles[snb - 1] : tiles[snb - 1];
+      const tile_fn chk = BI == 1 ? nchw_checked[snb - 1] : checked[snb - 1];
+      const int mt = BI == 1 ? nchw_max_nt[snb - 1] : max_nt[snb - 1];
+      for (int64_t c0 = 0; c0 < g->cbi; c0 += chunk) {
+        const int64_t c1 = c0 + chunk < g->cbi ? c0 + chunk : g->cbi;
+        const bool first = c0 == 0, last = c1 == g->cbi;
+        for (int64_t oy = r0; oy < r1; oy++) {
+          for (int64_t ox = 0; ox < lo; ox++) chk(&c, sb, oy, ox, c0, c1, first, last);
+          for (int64_t ox = lo; ox < hi;) {
+            int64_t k = hi - ox < mt ? hi - ox : mt;
+            row[k - 1](&c, sb, oy, ox, c0, c1, first, last);
+            ox += k;
+          }
+          for (int64_t ox = hi; ox < g->ow; ox++) chk(&c, sb, oy, ox, c0, c1, first, last);
+        }
+      }
+    }
+  }
+}
+
+/* taps [lo, hi) of a window starting at s0 (stride of taps d, k taps) that land inside [0, n) */
+static inline void tap_range(int64_t s0, int64_t d, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+  int64_t l = s0 >= 0 ? 0 : (-s0 + d - 1) / d;
+  int64_t h = n - s0 > 0 ? (n - s0 + d - 1) / d : 0;
+  if (h > k) h = k;
+  if (l > h) l = h;
+  *lo = l, *hi = h;
+}
+
+void NC_POOL(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; t++) {
+    const float *xp = x + t * g->ih * g->iw * V;
+    float *yp = y + t * g->oh * g->ow * V;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+      const int64_t y0 = oy * g->sh - g->ph;
+      int64_t ky0, ky1;
+      tap_range(y0, g->dh, g->kh, g->ih, &ky0, &ky1);
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const int64_t x0 = ox * g->sw - g->pw;
+        int64_t kx0, kx1;
+        tap_range(x0, g->dw, g->kw, g->iw, &kx0, &kx1);
+        NC_VEC acc;
+        if (g->max) {
+          acc = NC_SET1(-__builtin_inff());
+          for (int64_t ky = ky0; ky < ky1; ky++) {
+            const float *row = xp + (y0 + ky * g->dh) * g->iw * V;
+            for (int64_t kx = kx0; kx < kx1; kx++) acc = NC_MAX_NAN(NC_LOAD(row + (x0 + kx * g->dw) * V), acc);
+          }
+        } else {
+          acc = NC_ZERO();
+          for (int64_t ky = ky0; ky < ky1; ky++) {
+            const float *row = xp + (y0 + ky * g->dh) * g->iw * V;
+            for (int64_t kx = kx0; kx < kx1; kx++) acc = NC_ADD(acc, NC_LOAD(row + (x0 + kx * g->dw) * V));
+          }
+          int64_t cnt = (ky1 - ky0) * (kx1 - kx0);
+          if (g->count_include_pad) {
+            int64_t y1 = y0 + (g->kh - 1) * g->dh + 1, x1 = x0 + (g->kw - 1) * g->dw + 1;
+            int64_t ye = g->ih + g->pad_end_h, xe = g->iw + g->pad_end_w;
+            int64_t hy = (y1 < ye ? y1 : ye) - y0, hx = (x1 < xe ? x1 : xe) - x0;
+            cnt = ((hy + g->dh - 1) / g->dh) * ((hx + g->dw - 1) / g->dw);
+          }
+          acc = NC_MUL(acc, NC_SET1(cnt ? 1.f / (float)cnt : 0.f));
+        }
+        NC_STORE(yp + (oy * g->ow + ox) * V, acc);
+      }
+    }
+  }
+}

@@ -1,0 +1,478 @@
+/* Ops of the "sinter" domain on the blocked channel layout NCHWc (see kernels/nchwc.h), produced by
+ * the layout pass (src/passes/layout.c) at level 3:
+ *   ReorderInput(X [N,C,H,W]) -> [N, ceil(C/b), H, W, b]          attribute block
+ *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels; nhwc=1:
+ *       [N, H, W, channels] (a Transpose to channels-last folded in)
+ *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
+ *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
+ *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
+ *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
+ *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
+ *       scales X's channels first (squeeze-excitation folded in: conv(X * S))
+ *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
+ *   NchwcChannelMul(X [N,CB,H,W,b], S [N,CB,1,1,b]) = X * S  (squeeze-excitation's channel scale)
+ * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
+ * op here keeps finite values finite in them, so padded input lanes (whose weights are zero) add
+ * nothing to a convolution. */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/nchwc.h"
+#include "kernels/ref/nn_util.h"
+#include "ops/fused.h"
+#include "ops/op.h"
+
+enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
+
+typedef struct nchwc_params {
+  int kind;
+  int64_t block, channels, in_block;
+  bool nhwc; /* ReorderOutput: write [N, H, W, C] */
+  sn_window_attrs w;
+  bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
+  int act;
+  float alpha, beta;
+} nchwc_params;
+
+static int kind_of(const char *t) {
+  if (!strcmp(t, "ReorderInput")) return OP_RIN;
+  if (!strcmp(t, "ReorderOutput")) return OP_ROUT;
+  if (!strcmp(t, "NchwcConv")) return OP_CONV;
+  if (!strcmp(t, "NchwcMaxPool")) return OP_MAXPOOL;
+  if (!strcmp(t, "NchwcAveragePool")) return OP_AVGPOOL;
+  if (!strcmp(t, "NchwcChannelMul")) return OP_CMUL;
+  return OP_GAVG;
+}
+
+static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
+  (void)g;
+  char buf[160];
+  nchwc_params *p = sn_calloc(1, sizeof *p);
+  if (!p) return SN_ERR_OOM();
+  *params = p;
+  p->kind = kind_of(n->op_type);
+  p->block = sn_attr_int(n, "block", 16);
+  p->channels = sn_attr_int(n, "channels", -1);
+  p->nhwc = p->kind == OP_ROUT && sn_attr_int(n, "nhwc", 0) != 0;
+  if (p->block < 1 || p->block > 64)
+    return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: block = %lld must be in [1, 64]", sn_node_desc(n, buf, sizeof buf),
+                     (long long)p->block);
+  if ((p->kind == OP_ROUT || p->kind == OP_CONV) && p->channels < 1)
+    return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: attribute channels (a positive count) is required",
+                     sn_node_desc(n, buf, sizeof buf));
+  if (p->kind == OP_CONV || p->kind == OP_MAXPOOL || p->kind == OP_AVGPOOL) {
+    SN_TRY(sn_window_parse(n, &p->w));
+    if (p->w.n_kernel != 2)
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: kernel_shape with 2 values is required",
+                       sn_node_desc(n, buf, sizeof buf));
+  }
+  if (p->kind == OP_CONV) {
+    p->depthwise = sn_attr_int(n, "depthwise", 0) != 0;
+    p->in_block = sn_attr_int(n, "input_block", p->block);
+    if (p->in_block != p->block && (p->in_block != 1 || p->depthwise))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: input_block = %lld must be the block or 1 (NCHW input, group 1)",
+                       sn_node_desc(n, buf, sizeof buf), (long long)p->in_block);
+    p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
+    p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
+    p->has_scale = sn_attr_int(n, "has_scale", 0) != 0;
+    if (n->n_in != 2 + p->has_bias + p->has_residual + p->has_scale)
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: %d inputs do not match has_bias/has_residual/has_scale",
+                       sn_node_desc(n, buf, sizeof buf), n->n_in);
+    if (p->has_scale && (p->depthwise || p->in_block != p->block))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: has_scale needs a group-1 convolution on a blocked input",
+                       sn_node_desc(n, buf, sizeof buf));
+    const char *a = sn_attr_str(n, "activation", "");
+    float da, db;
+    p->act = sn_act_lookup(a, &da, &db);
+    if (p->act < 0)
+      return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation '%s'", sn_node_desc(n, buf, sizeof buf), a);
+    p->alpha = sn_attr_float(n, "alpha", da);
+    p->beta = sn_attr_float(n, "beta", db);
+  }
+  if (p->kind == OP_AVGPOOL) p->count_include_pad = sn_attr_int(n, "count_include_pad", 0) != 0;
+  if (p->kind == OP_MAXPOOL && n->n_out > 1 && n->out[1] >= 0)
+    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: no Indices output on the blocked layout",
+                     sn_node_desc(n, buf, sizeof buf));
+  return NULL;
+}
+
+static void nchwc_free(void *p) { sn_free(p); }
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* ---- shape functions ------------------------------------------------------------------------------ */
+
+static sn_error *nchwc_infer(sn_infer_ctx *c) {
+  const nchwc_params *p = c->node->params;
+  if (!p) return sn_infer_error(c, "not prepared");
+  const sn_type *x = c->in[0];
+  sn_type *y = c->out[0];
+  if (!x) return sn_infer_error(c, "input X is required");
+  if (x->dtype && x->dtype != SINTER_FLOAT) return sn_infer_error(c, "float32 only, not %s", sn_dtype_name(x->dtype));
+  if (!y) return NULL;
+  if (x->rank < 0) {
+    sn_type_set_unknown(y, SINTER_FLOAT);
+    return NULL;
+  }
+  const int64_t B = p->block;
+  sn_dim d[5];
+  if (p->kind == OP_RIN) {
+    if (x->rank != 4) return sn_infer_error(c, "input must be 4-D [N, C, H, W], not rank %d", x->rank);
+    d[0] = x->dims[0];
+    d[1] = x->dims[1].v >= 0 ? sn_dim_known(cdiv(x->dims[1].v, B)) : sn_dim_unknown();
+    d[2] = x->dims[2], d[3] = x->dims[3], d[4] = sn_dim_known(B);
+    sn_type_set(y, SINTER_FLOAT, 5, d);
+    return NULL;
+  }
+  if (p->kind == OP_CONV && p->in_block == 1) {
+    if (x->rank != 4) return sn_infer_error(c, "input must be 4-D [N, C, H, W] (input_block 1), not rank %d", x->rank);
+  } else if (x->rank != 5 || (x->dims[4].v >= 0 && x->dims[4].v != B)) {
+    return sn_infer_error(c, "input must be blocked [N, CB, H, W, %lld]", (long long)B);
+  }
+  if (p->kind == OP_ROUT) {
+    if (x->dims[1].v >= 0 && x->dims[1].v != cdiv(p->channels, B))
+      return sn_infer_error(c, "%lld blocks do not hold %lld channels", (long long)x->dims[1].v, (long long)p->channels);
+    d[0] = x->dims[0], d[1] = sn_dim_known(p->channels), d[2] = x->dims[2], d[3] = x->dims[3];
+    if (p->nhwc) d[1] = x->dims[2], d[2] = x->dims[3], d[3] = sn_dim_known(p->channels);
+    sn_type_set(y, SINTER_FLOAT, 4, d);
+    return NULL;
+  }
+  d[0] = x->dims[0], d[1] = x->dims[1], d[4] = sn_dim_known(B);
+  if (p->kind == OP_CMUL) {
+    const sn_type *sc = c->n_in > 1 ? c->in[1] : NULL;
+    if (!sc || (sc->rank >= 0 && (sc->rank != 5 || (sc->dims[2].v >= 0 && sc->dims[2].v != 1) ||
+                                  (sc->dims[3].v >= 0 && sc->dims[3].v != 1))))
+      return sn_infer_error(c, "the scale must be blocked [N, CB, 1, 1, %lld]", (long long)B);
+    sn_type_set(y, SINTER_FLOAT, 5, x->dims);
+    return NULL;
+  }
+  if (p->kind == OP_GAVG) {
+    d[2] = d[3] = sn_dim_known(1);
+    sn_type_set(y, SINTER_FLOAT, 5, d);
+    return NULL;
+  }
+  int64_t in[2] = {x->dims[2].v, x->dims[3].v};
+  sn_window w;
+  char msg[256];
+  if (!sn_window_resolve(&p->w, 2, in, NULL, p->kind != OP_CONV, &w, msg, sizeof msg)) return sn_infer_error(c, "%s", msg);
+  if (p->kind == OP_CONV) d[1] = sn_dim_known(cdiv(p->channels, B));
+  d[2] = w.out[0] >= 0 ? sn_dim_known(w.out[0]) : sn_dim_unknown();
+  d[3] = w.out[1] >= 0 ? sn_dim_known(w.out[1]) : sn_dim_unknown();
+  sn_type_set(y, SINTER_FLOAT, 5, d);
+  return NULL;
+}
+
+/* ---- kernels -------------------------------------------------------------------------------------- */
+
+static sn_error *check_blocked(sn_kernel_ctx *c, const sn_tensor *x, int64_t B) {
+  char b1[128];
+  if (!x || x->dtype != SINTER_FLOAT || x->rank != 5 || x->dims[4] != B)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 blocked tensor [N, CB, H, W, %lld]",
+                           x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)", (long long)B);
+  return NULL;
+}
+
+typedef struct reorder_job {
+  const float *x;
+  float *y;
+  int64_t C, hw, B, items;
+  bool in, nhwc;
+  int nw;
+} reorder_job;
+
+static void reorder_task(void *arg, int wk) {
+  const reorder_job *j = arg;
+  int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
+  if (j->in)
+    sn_nchwc_reorder_in_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
+  else if (j->nhwc)
+    sn_nchwc_reorder_out_nhwc_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
+  else
+    sn_nchwc_reorder_out_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
+}
+
+static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
+  const sn_tensor *x = c->in[0];
+  char b1[128];
+  const int64_t B = p->block;
+  reorder_job j = {0};
+  int64_t dims[5];
+  if (in) {
+    if (!x || x->dtype != SINTER_FLOAT || x->rank != 4)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 [N, C, H, W] tensor",
+                             x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)");
+    dims[0] = x->dims[0], dims[1] = cdiv(x->dims[1], B), dims[2] = x->dims[2], dims[3] = x->dims[3], dims[4] = B;
+    j.C = x->dims[1];
+    j.items = x->dims[0] * dims[1];
+  } else {
+    SN_TRY(check_blocked(c, x, B));
+    if (x->dims[1] != cdiv(p->channels, B))
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%lld blocks do not hold %lld channels",
+                             (long long)x->dims[1], (long long)p->channels);
+    dims[0] = x->dims[0], dims[1] = p->channels, dims[2] = x->dims[2], dims[3] = x->dims[3];
+    if (p->nhwc) dims[1] = x->dims[2], dims[2] = x->dims[3], dims[3] = p->channels;
+    j.C = p->channels;
+    j.items = p->nhwc ? x->dims[0] * x->dims[2] * x->dims[3] : x->dims[0] * x->dims[1];
+    j.nhwc = p->nhwc;
+  }
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));
+  j.x = x->data, j.y = y->data, j.hw = x->dims[2] * x->dims[3], j.B = B, j.in = in;
+  if (!j.items || !j.hw || !j.C) return NULL;
+  /* by (image, block), or by (image, pixel) for the channels-last output */
+  int nw = sn_nn_workers(c, 8.0 * (double)y->count);
+  j.nw = nw < j.items ? nw : (int)j.items;
+  sn_nn_run(c, j.nw, reorder_task, &j);
+  return NULL;
+}
+
+static sn_error *rin_run(sn_kernel_ctx *c) { return reorder_run(c, c->params, true); }
+static sn_error *rout_run(sn_kernel_ctx *c) { return reorder_run(c, c->params, false); }
+
+typedef struct conv_job {
+  const sn_nchwc_conv_geom *g;
+  const nchwc_params *p;
+  const float *x, *w;
+  float *y;
+  int64_t items, rpi, bpi;
+  int nw;
+} conv_job;
+
+static void conv_task(void *arg, int wk) {
+  const conv_job *j = arg;
+  const sn_nchwc_conv_geom *g = j->g;
+  int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
+  for (int64_t t = t0; t < t1; t++) {
+    sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
+    if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
+    /* activations the kernel does not apply: over what this item wrote, while it is in cache */
+    const int64_t row_items = cdiv(g->oh, j->rpi), groups = cdiv(g->cbo, j->bpi);
+    const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
+    const int64_t r0 = ri * j->rpi, r1 = r0 + j->rpi < g->oh ? r0 + j->rpi : g->oh;
+    for (int64_t cb = gi * j->bpi; cb < (gi + 1) * j->bpi && cb < g->cbo; cb++)
+      sn_act_apply((sn_act_kind)j->p->act, j->p->alpha, j->p->beta,
+                   j->y + (((n * g->cbo + cb) * g->oh + r0) * g->ow) * g->block, (r1 - r0) * g->ow * g->block);
+  }
+}
+
+/* the convolution of g's images over the pool */
+static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
+                        const float *w, float *y) {
+  conv_job j = {g, p, x, w, y, 0, 0, 0, 1};
+  j.items = sn_nchwc_conv_items(g, &j.rpi, &j.bpi);
+  double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * (double)(g->kh * g->kw) *
+                 (p->depthwise ? 1.0 : (double)(g->cbi * g->in_block));
+  int nw = sn_nn_workers(c, flops);
+  j.nw = nw < j.items ? nw : (int)j.items;
+  sn_nn_run(c, j.nw, conv_task, &j);
+}
+
+static sn_error *conv_run(sn_kernel_ctx *c) {
+  const nchwc_params *p = c->params;
+  const int64_t B = p->block;
+  const sn_tensor *x = c->in[0], *w = c->in[1];
+  char b1[128], b2[128], msg[256];
+  const int64_t BI = p->in_block;
+  if (BI == 1) {
+    if (!x || x->dtype != SINTER_FLOAT || x->rank != 4)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 [N, C, H, W] tensor",
+                             x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)");
+  } else {
+    SN_TRY(check_blocked(c, x, B));
+  }
+  const int64_t N = x->dims[0], CBI = x->dims[1], CBO = cdiv(p->channels, B);
+  const int64_t kh = p->w.kernel[0], kw = p->w.kernel[1];
+  bool wok = w && w->dtype == SINTER_FLOAT;
+  if (wok && p->depthwise)
+    wok = w->rank == 4 && w->dims[0] == CBO && w->dims[1] == kh && w->dims[2] == kw && w->dims[3] == B && CBI == CBO;
+  else if (wok)
+    wok = w->rank == 6 && w->dims[0] == CBO && w->dims[1] == CBI && w->dims[2] == kh && w->dims[3] == kw &&
+          w->dims[4] == BI && w->dims[5] == B;
+  if (!wok)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed weight %s does not fit input %s, %lld outputs, %s",
+                           w ? sn_tensor_describe(w, b1, sizeof b1) : "(absent)", sn_tensor_describe(x, b2, sizeof b2),
+                           (long long)p->channels, p->depthwise ? "depthwise" : "group 1");
+  int at = 2;
+  const float *bias = NULL, *res = NULL;
+  if (p->has_bias) {
+    const sn_tensor *b = c->in[at++];
+    if (!b || b->dtype != SINTER_FLOAT || b->count != CBO * B)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "bias must hold %lld floats (padded)", (long long)(CBO * B));
+    bias = b->data;
+  }
+  sn_window win;
+  if (!sn_window_resolve(&p->w, 2, x->dims + 2, NULL, false, &win, msg, sizeof msg))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (X %s)", msg, sn_tensor_describe(x, b1, sizeof b1));
+  int64_t dims[5] = {N, CBO, win.out[0], win.out[1], B};
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 5, dims, &y));
+  if (p->has_residual) {
+    const sn_tensor *r = c->in[at++];
+    if (!r || r->dtype != SINTER_FLOAT || r->count != y->count)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "residual must have the output's shape");
+    res = r->data;
+  }
+  if (!y->count) return NULL;
+  sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CBI, .cbo = CBO, .ih = x->dims[2], .iw = x->dims[3],
+                          .oh = win.out[0], .ow = win.out[1], .kh = kh, .kw = kw, .sh = win.stride[0],
+                          .sw = win.stride[1], .dh = win.dil[0], .dw = win.dil[1], .ph = win.pad_begin[0],
+                          .pw = win.pad_begin[1], .depthwise = p->depthwise, .bias = bias, .res = res,
+                          .act = SN_NCHWC_ACT_NONE, .lo = -INFINITY, .hi = INFINITY};
+  if (p->act == SN_ACT_RELU) g.act = SN_NCHWC_ACT_RELU;
+  if (p->act == SN_ACT_CLIP) g.act = SN_NCHWC_ACT_CLIP, g.lo = p->alpha, g.hi = p->beta;
+  /* 1x1, stride 1, no padding: the pixels are one sequence; view them as rows of a width that
+   * gives long register tiles and enough rows to share out */
+  if (kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.oh == g.ih && g.ow == g.iw) {
+    int64_t hw = g.ih * g.iw, cols = hw;
+    if (hw > 256)
+      for (int64_t k = 256; k >= 48; k--)
+        if (hw % k == 0) {
+          cols = k;
+          break;
+        }
+    g.ih = g.oh = hw / cols;
+    g.iw = g.ow = cols;
+  }
+  const sn_tensor *sc = p->has_scale ? c->in[at++] : NULL;
+  if (!sc) {
+    conv_images(c, &g, p, x->data, w->data, y->data);
+    return NULL;
+  }
+  if (sc->dtype != SINTER_FLOAT || sc->rank != 5 || sc->dims[0] != N || sc->dims[1] != CBI || sc->dims[2] != 1 ||
+      sc->dims[3] != 1 || sc->dims[4] != B)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "scale %s does not fit input %s",
+                           sn_tensor_describe(sc, b1, sizeof b1), sn_tensor_describe(x, b2, sizeof b2));
+  /* per image: scale the packed weights by S when they are smaller than the image, else the image */
+  const int64_t xsz = CBI * g.ih * g.iw * B, ysz = CBO * g.oh * g.ow * B, K = kh * kw;
+  const bool scale_w = w->count < xsz;
+  float *tmp = sn_kernel_scratch(c, sizeof(float) * (size_t)(scale_w ? w->count : xsz));
+  if (!tmp) return SN_ERR_OOM();
+  sn_nchwc_conv_geom gi = g;
+  gi.n = 1;
+  for (int64_t n = 0; n < N; n++) {
+    const float *sv = (const float *)sc->data + n * CBI * B, *xn = (const float *)x->data + n * xsz;
+    gi.res = res ? res + n * ysz : NULL;
+    if (scale_w) {
+      const float *wv = w->data;
+      for (int64_t q = 0; q < CBO * CBI * K; q++) { /* q = (mb * CBI + cb) * K + k */
+        const float *s16 = sv + ((q / K) % CBI) * B;
+        for (int64_t i = 0; i < B; i++)
+          for (int64_t l = 0; l < B; l++) tmp[(q * B + i) * B + l] = wv[(q * B + i) * B + l] * s16[i];
+      }
+      conv_images(c, &gi, p, xn, tmp, (float *)y->data + n * ysz);
+    } else {
+      for (int64_t q = 0; q < CBI * g.ih * g.iw; q++) { /* q = cb * hw + pixel */
+        const float *s16 = sv + (q / (g.ih * g.iw)) * B;
+        for (int64_t l = 0; l < B; l++) tmp[q * B + l] = xn[q * B + l] * s16[l];
+      }
+      conv_images(c, &gi, p, tmp, w->data, (float *)y->data + n * ysz);
+    }
+  }
+  return NULL;
+}
+
+typedef struct pool_job {
+  const sn_nchwc_pool_geom *g;
+  const float *x;
+  float *y;
+  int64_t items, hw;
+  bool global;
+  int nw;
+} pool_job;
+
+static void pool_task(void *arg, int wk) {
+  const pool_job *j = arg;
+  int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
+  if (j->global)
+    sn_nchwc_gavg_f32(j->x, j->y, j->hw, j->g->block, t0, t1);
+  else
+    sn_nchwc_pool_f32(j->g, j->x, j->y, t0, t1);
+}
+
+static sn_error *pool_run(sn_kernel_ctx *c) {
+  const nchwc_params *p = c->params;
+  const int64_t B = p->block;
+  const sn_tensor *x = c->in[0];
+  char b1[128], msg[256];
+  SN_TRY(check_blocked(c, x, B));
+  sn_nchwc_pool_geom g = {.block = B, .n = x->dims[0], .cb = x->dims[1], .ih = x->dims[2], .iw = x->dims[3]};
+  pool_job j = {&g, x->data, NULL, x->dims[0] * x->dims[1], x->dims[2] * x->dims[3], p->kind == OP_GAVG, 1};
+  if (j.global) {
+    g.oh = g.ow = 1;
+  } else {
+    sn_window win;
+    if (!sn_window_resolve(&p->w, 2, x->dims + 2, NULL, true, &win, msg, sizeof msg))
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (X %s)", msg, sn_tensor_describe(x, b1, sizeof b1));
+    g.oh = win.out[0], g.ow = win.out[1], g.kh = win.k[0], g.kw = win.k[1], g.sh = win.stride[0], g.sw = win.stride[1];
+    g.dh = win.dil[0], g.dw = win.dil[1], g.ph = win.pad_begin[0], g.pw = win.pad_begin[1];
+    g.pad_end_h = win.pad_end[0], g.pad_end_w = win.pad_end[1];
+    g.max = p->kind == OP_MAXPOOL;
+    g.count_include_pad = p->count_include_pad;
+  }
+  int64_t dims[5] = {g.n, g.cb, g.oh, g.ow, B};
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 5, dims, &y));
+  j.y = y->data;
+  if (!y->count || !j.items) return NULL;
+  double work = j.global ? (double)x->count : (double)y->count * (double)(g.kh * g.kw);
+  int nw = sn_nn_workers(c, 2.0 * work);
+  j.nw = nw < j.items ? nw : (int)j.items;
+  sn_nn_run(c, j.nw, pool_task, &j);
+  return NULL;
+}
+
+typedef struct cmul_job {
+  const float *x, *s;
+  float *y;
+  int64_t planes, hw, B;
+  int nw;
+} cmul_job;
+
+static void cmul_task(void *arg, int wk) {
+  const cmul_job *j = arg;
+  const int64_t B = j->B;
+  for (int64_t t = wk * j->planes / j->nw; t < (wk + 1) * j->planes / j->nw; t++) {
+    const float *restrict xs = j->x + t * j->hw * B, *restrict sv = j->s + t * B;
+    float *restrict ys = j->y + t * j->hw * B;
+    if (B == 16) { /* (a constant inner trip count the compiler vectorizes) */
+      for (int64_t p = 0; p < j->hw; p++)
+        for (int l = 0; l < 16; l++) ys[p * 16 + l] = xs[p * 16 + l] * sv[l];
+    } else {
+      for (int64_t p = 0; p < j->hw; p++)
+        for (int64_t l = 0; l < B; l++) ys[p * B + l] = xs[p * B + l] * sv[l];
+    }
+  }
+}
+
+static sn_error *cmul_run(sn_kernel_ctx *c) {
+  const nchwc_params *p = c->params;
+  const int64_t B = p->block;
+  const sn_tensor *x = c->in[0], *s = c->n_in > 1 ? c->in[1] : NULL;
+  char b1[128], b2[128];
+  SN_TRY(check_blocked(c, x, B));
+  if (!s || s->dtype != SINTER_FLOAT || s->rank != 5 || s->dims[0] != x->dims[0] || s->dims[1] != x->dims[1] ||
+      s->dims[2] != 1 || s->dims[3] != 1 || s->dims[4] != B)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "scale %s does not fit input %s (want [N, CB, 1, 1, %lld])",
+                           s ? sn_tensor_describe(s, b1, sizeof b1) : "(absent)", sn_tensor_describe(x, b2, sizeof b2),
+                           (long long)B);
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 5, x->dims, &y));
+  cmul_job j = {x->data, s->data, y->data, x->dims[0] * x->dims[1], x->dims[2] * x->dims[3], B, 1};
+  if (!y->count) return NULL;
+  int nw = sn_nn_workers(c, 4.0 * (double)y->count);
+  j.nw = nw < j.planes ? nw : (int)j.planes;
+  sn_nn_run(c, j.nw, cmul_task, &j);
+  return NULL;
+}
+
+const sn_op sn_ops_nchwc[] = {
+    {"sinter", "ReorderInput", 1, 0, nchwc_infer, rin_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "ReorderOutput", 1, 0, nchwc_infer, rout_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "NchwcConv", 1, 0, nchwc_infer, conv_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "NchwcMaxPool", 1, 0, nchwc_infer, pool_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "NchwcAveragePool", 1, 0, nchwc_infer, pool_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "NchwcGlobalAveragePool", 1, 0, nchwc_infer, pool_run, nchwc_prepare, nchwc_free, 0},
+    {"sinter", "NchwcChannelMul", 1, 0, nchwc_infer, cmul_run, nchwc_prepare, nchwc_free, SN_OP_INPLACE},
+    {0},
+};

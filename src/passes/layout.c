@@ -1,0 +1,468 @@
+/* Level 3: the blocked channel layout (NCHWc) for convolution chains (`layout-nchwc`).
+ *
+ * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1 or depthwise) whose shapes the
+ * blocked kernels serve well, and grows regions from them through the ops that have a blocked form:
+ * MaxPool/AveragePool/GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that work
+ * unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked tensors of
+ * the same channels (broadcast over the spatial dims included, as in squeeze-excitation), Concat
+ * on the channel axis when every part but the last fills whole blocks. Each convolution becomes
+ * sinter:NchwcConv with its weights packed now into a new initializer (so a saved model carries
+ * them packed) and its bias padded; sinter:ReorderInput goes where a region reads an NCHW value and
+ * sinter:ReorderOutput where something outside a region (or the graph's output) reads a blocked
+ * one. The block is the session ISA's vector width: 16 at AVX-512, 8 at AVX2; at scalar the pass
+ * leaves the graph alone (the portable kernels run any block, so a saved model still loads there).
+ * SINTER_NCHWC=0 turns the pass off. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/nchwc.h"
+#include "ops/fused.h"
+#include "passes/passes.h"
+#include "runtime/cpu.h"
+
+enum { K_NONE, K_CONV, K_POOL, K_GAP, K_UNARY, K_BINARY, K_CONCAT };
+
+static bool is_sinter(const sn_node *n, const char *op) {
+  return n->op_type && n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, op);
+}
+
+static bool f32_4d(const sn_graph *g, int v) {
+  if (v < 0) return false;
+  const sn_type *t = &g->values[v].type;
+  return t->dtype == SINTER_FLOAT && t->rank == 4 && t->dims[1].v > 0;
+}
+
+static int64_t chans(const sn_graph *g, int v) { return g->values[v].type.dims[1].v; }
+
+/* ReduceMean over the two spatial axes of a 4-D value, keeping them: a global average pool */
+static bool spatial_mean(const sn_graph *g, const sn_node *n) {
+  if (!sn_node_is(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1) || n->n_in < 1) return false;
+  const int64_t *ax;
+  int na = sn_attr_ints(n, "axes", &ax);
+  if (na < 0 && n->n_in > 1 && n->in[1] >= 0) {
+    const sn_tensor *t = sn_graph_const(g, n->in[1]);
+    if (!t || t->dtype != SINTER_INT64) return false;
+    na = (int)t->count;
+    ax = t->data;
+  }
+  if (na != 2) return false;
+  bool h = false, w = false;
+  for (int k = 0; k < 2; k++) {
+    h |= ax[k] == 2 || ax[k] == -2;
+    w |= ax[k] == 3 || ax[k] == -1;
+  }
+  return h && w;
+}
+
+static int classify(const sn_node *n) {
+  if (sn_node_is(n, "Conv") || is_sinter(n, "FusedConv")) return K_CONV;
+  if (sn_node_is(n, "MaxPool") || sn_node_is(n, "AveragePool")) return K_POOL;
+  if (sn_node_is(n, "GlobalAveragePool")) return K_GAP;
+  static const char *unary[] = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip"};
+  for (size_t k = 0; k < sizeof unary / sizeof *unary; k++)
+    if (sn_node_is(n, unary[k])) return K_UNARY;
+  if (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul")) return K_BINARY;
+  if (sn_node_is(n, "Concat")) return K_CONCAT;
+  return K_NONE;
+}
+
+typedef struct conv_info {
+  int x, w, b, res; /* value ids (-1 absent) */
+  int64_t M, C, kh, kw;
+  bool depthwise, nchw_in; /* nchw_in: reads its NCHW input directly (input_block 1) */
+} conv_info;
+
+/* Is n a convolution the blocked kernels take (and is it worth it)? */
+static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_info *ci) {
+  memset(ci, 0, sizeof *ci);
+  ci->b = ci->res = -1;
+  if (n->n_out != 1 || n->n_in < 2) return false;
+  int n_base = n->n_in;
+  if (is_sinter(n, "FusedConv")) {
+    if (sn_attr_int(n, "has_bias", 0)) return false; /* (never made for Conv) */
+    bool has_res = sn_attr_int(n, "has_residual", 0) != 0;
+    n_base -= has_res;
+    if (has_res) ci->res = n->in[n_base];
+    float a, b;
+    if (sn_act_lookup(sn_attr_str(n, "activation", ""), &a, &b) < 0) return false;
+  }
+  if (n_base < 2 || n_base > 3) return false;
+  ci->x = n->in[0];
+  ci->w = n->in[1];
+  ci->b = n_base > 2 ? n->in[2] : -1;
+  if (!f32_4d(g, ci->x) || !f32_4d(g, n->out[0])) return false;
+  if (ci->res >= 0 && !f32_4d(g, ci->res)) return false;
+  const sn_tensor *w = sn_graph_const(g, ci->w);
+  if (!w || w->dtype != SINTER_FLOAT || w->rank != 4) return false;
+  if (ci->b >= 0) {
+    const sn_tensor *b = sn_graph_const(g, ci->b);
+    if (!b || b->dtype != SINTER_FLOAT || b->count != w->dims[0]) return false;
+  }
+  ci->M = w->dims[0];
+  ci->C = chans(g, ci->x);
+  ci->kh = w->dims[2];
+  ci->kw = w->dims[3];
+  int64_t group = sn_attr_int(n, "group", 1);
+  if (group == 1 && w->dims[1] == ci->C)
+    ci->depthwise = false;
+  else if (group == ci->C && ci->M == ci->C && w->dims[1] == 1)
+    ci->depthwise = true;
+  else
+    return false;
+  if (chans(g, n->out[0]) != ci->M) return false;
+  const int64_t *ks;
+  int nk = sn_attr_ints(n, "kernel_shape", &ks);
+  if (nk >= 0 && (nk != 2 || ks[0] != ci->kh || ks[1] != ci->kw)) return false;
+  /* few input channels read from NCHW (the stem convolution on RGB): read the NCHW input as it is
+   * rather than reorder it into mostly padding (as MLAS does); inside a region (squeeze-excitation
+   * expansions) the padding costs less than leaving it */
+  if (ci->C < 16 && !blk[ci->x]) {
+    if (ci->depthwise) return false;
+    ci->nchw_in = true;
+  }
+  return true;
+}
+
+static sn_error *new_value(sn_graph *g, int like, const char *suffix, int *id) {
+  char name[512];
+  for (int k = 0;; k++) {
+    if (k == 0)
+      snprintf(name, sizeof name, "%s%s", g->values[like].name, suffix);
+    else
+      snprintf(name, sizeof name, "%s%s_%d", g->values[like].name, suffix, k);
+    if (sn_graph_find(g, name) < 0) break;
+  }
+  return sn_graph_add_value(g, name, id);
+}
+
+/* the blocked type of a 4-D value */
+static void blocked_type(const sn_type *t, int64_t B, int64_t C, sn_type *out) {
+  sn_dim d[5] = {t->dims[0], sn_dim_known((C + B - 1) / B), t->dims[2], t->dims[3], sn_dim_known(B)};
+  sn_type_set(out, SINTER_FLOAT, 5, d);
+}
+
+static sn_error *set_op(sn_node *n, const char *domain, const char *op) {
+  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
+  n->params = NULL;
+  n->op = NULL;
+  char *d = sn_strdup(domain), *o = sn_strdup(op);
+  if (!d || !o) {
+    sn_free(d);
+    sn_free(o);
+    return SN_ERR_OOM();
+  }
+  sn_free(n->domain);
+  sn_free(n->op_type);
+  n->domain = d;
+  n->op_type = o;
+  n->opset = 1;
+  return NULL;
+}
+
+/* a new one-in one-out sinter node */
+static sn_error *add_reorder(sn_graph *g, const char *op, int in, int out, int64_t B, int64_t C) {
+  int idx;
+  SN_TRY(sn_graph_add_node(g, &idx));
+  sn_node *n = &g->nodes[idx];
+  char name[512];
+  snprintf(name, sizeof name, "%s_%s", op, g->values[out].name);
+  n->name = sn_strdup(name);
+  n->in = sn_malloc(sizeof(int));
+  n->out = sn_malloc(sizeof(int));
+  if (!n->name || !n->in || !n->out) return SN_ERR_OOM();
+  n->n_in = n->n_out = 1;
+  n->in[0] = in;
+  n->out[0] = out;
+  SN_TRY(set_op(n, "sinter", op));
+  SN_TRY(sn_node_set_int(n, "block", B));
+  if (!strcmp(op, "ReorderOutput")) SN_TRY(sn_node_set_int(n, "channels", C));
+  return sn_node_resolve(g, n);
+}
+
+/* For Mul(a, b) with both inputs blocked twins of 4-D values: the index (0 or 1) of the operand
+ * that is scaled per channel by the other ([N, C, 1, 1] against the same N and C), or -1 */
+static int channel_scale_of(const sn_graph *g, int nv0, const sn_node *n) {
+  int orig[2];
+  for (int k = 0; k < 2; k++) {
+    /* the inputs were already replaced by blocked twins (5-D); their types say the shapes */
+    const sn_type *t = &g->values[n->in[k]].type;
+    if (t->rank != 5) return -1;
+    orig[k] = n->in[k];
+  }
+  (void)nv0;
+  const sn_type *a = &g->values[orig[0]].type, *b = &g->values[orig[1]].type;
+  for (int k = 0; k < 2; k++) {
+    const sn_type *big = k == 0 ? a : b, *sc = k == 0 ? b : a;
+    if (sc->dims[2].v == 1 && sc->dims[3].v == 1 && !(big->dims[2].v == 1 && big->dims[3].v == 1) &&
+        sn_dim_same(sc->dims[0], big->dims[0]) && sc->dims[1].v == big->dims[1].v)
+      return k;
+  }
+  return -1;
+}
+
+typedef struct lay {
+  sn_graph *g;
+  int64_t B;
+  int nv0;
+  int *bid; /* blocked twin of an original value, or -1 */
+  int *rin; /* ReorderInput output made for an NCHW value, or -1 */
+} lay;
+
+/* the blocked form of value v for a reader inside a region */
+static sn_error *blocked_in(lay *L, int v, int *out) {
+  if (L->bid[v] >= 0) {
+    *out = L->bid[v];
+    return NULL;
+  }
+  if (L->rin[v] < 0) {
+    sn_graph *g = L->g;
+    int id;
+    SN_TRY(new_value(g, v, "_nchwc_in", &id));
+    blocked_type(&g->values[v].type, L->B, chans(g, v), &g->values[id].type);
+    SN_TRY(add_reorder(g, "ReorderInput", v, id, L->B, chans(g, v)));
+    L->rin[v] = id;
+  }
+  *out = L->rin[v];
+  return NULL;
+}
+
+static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
+  sn_graph *g = L->g;
+  const int64_t B = L->B, MB = (ci->M + B - 1) / B, CB = (ci->C + B - 1) / B;
+  const sn_tensor *w = sn_graph_const(g, ci->w);
+  sn_tensor *pw = NULL, *pb = NULL;
+  const int64_t BI = ci->nchw_in ? 1 : B;
+  int64_t wd[6] = {MB, ci->nchw_in ? ci->C : CB, ci->kh, ci->kw, BI, B};
+  if (ci->depthwise) wd[1] = ci->kh, wd[2] = ci->kw, wd[3] = B;
+  SN_TRY(sn_tensor_new(SINTER_FLOAT, ci->depthwise ? 4 : 6, wd, &pw));
+  sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, BI, ci->depthwise, pw->data);
+  int wid, bid = -1;
+  SN_TRY(sn_graph_add_initializer(g, g->values[ci->w].name, "_nchwc", pw, &wid));
+  if (ci->b >= 0) {
+    int64_t n = MB * B;
+    SN_TRY(sn_tensor_new(SINTER_FLOAT, 1, &n, &pb));
+    memset(pb->data, 0, sizeof(float) * (size_t)n);
+    memcpy(pb->data, sn_graph_const(g, ci->b)->data, sizeof(float) * (size_t)ci->M);
+    SN_TRY(sn_graph_add_initializer(g, g->values[ci->b].name, "_nchwc", pb, &bid));
+  }
+  int xin = ci->x, rin = -1;
+  if (!ci->nchw_in) SN_TRY(blocked_in(L, ci->x, &xin));
+  if (ci->res >= 0) SN_TRY(blocked_in(L, ci->res, &rin));
+  sn_node *n = &g->nodes[i];
+  int ins[4], k = 0;
+  ins[k++] = xin;
+  ins[k++] = wid;
+  if (bid >= 0) ins[k++] = bid;
+  if (rin >= 0) ins[k++] = rin;
+  int *in = sn_realloc(n->in, sizeof(int) * 4);
+  if (!in) return SN_ERR_OOM();
+  n->in = in;
+  memcpy(n->in, ins, sizeof(int) * (size_t)k);
+  n->n_in = k;
+  SN_TRY(set_op(n, "sinter", "NchwcConv"));
+  SN_TRY(sn_node_set_int(n, "block", B));
+  SN_TRY(sn_node_set_int(n, "channels", ci->M));
+  SN_TRY(sn_node_set_int(n, "depthwise", ci->depthwise));
+  SN_TRY(sn_node_set_int(n, "has_bias", bid >= 0));
+  SN_TRY(sn_node_set_int(n, "has_residual", rin >= 0));
+  if (ci->nchw_in) SN_TRY(sn_node_set_int(n, "input_block", 1));
+  /* kernel_shape: the packed weight no longer says it in its dims 2..3 for group 1 */
+  if (sn_attr_ints(n, "kernel_shape", &(const int64_t *){NULL}) < 0) {
+    sn_attr *a = sn_realloc(n->attrs, sizeof(sn_attr) * (size_t)(n->n_attrs + 1));
+    if (!a) return SN_ERR_OOM();
+    n->attrs = a;
+    a = &n->attrs[n->n_attrs];
+    memset(a, 0, sizeof *a);
+    a->name = sn_strdup("kernel_shape");
+    a->ints = sn_malloc(sizeof(int64_t) * 2);
+    if (!a->name || !a->ints) {
+      sn_free(a->name);
+      sn_free(a->ints);
+      return SN_ERR_OOM();
+    }
+    a->type = SN_ATTR_INTS;
+    a->n = 2;
+    a->ints[0] = ci->kh;
+    a->ints[1] = ci->kw;
+    n->n_attrs++;
+  }
+  return NULL;
+}
+
+/* A channel scale read only by a group-1 convolution as its input becomes that convolution's
+ * has_scale input: conv(X * S) scales the packed weights (or X) per image instead of writing X * S. */
+static sn_error *fold_channel_scales(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *m = &g->nodes[i];
+    if (!is_sinter(m, "NchwcChannelMul")) continue;
+    int j = sn_graph_sole_consumer(g, uses, m->out[0]);
+    if (j < 0) continue;
+    sn_node *cv = &g->nodes[j];
+    if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
+        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0))
+      continue;
+    cv->in[0] = m->in[0];
+    if ((e = sn_node_add_input(cv, m->in[1])) || (e = sn_node_set_int(cv, "has_scale", 1))) break;
+    sn_node_clear(m);
+    if ((e = set_op(cv, "sinter", "NchwcConv")) || (e = sn_node_resolve(g, cv))) break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
+/* ReorderOutput whose result only a Transpose to channels-last reads (ConvNeXt's depthwise
+ * convolution before its LayerNorm) writes [N, H, W, C] itself. */
+static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *r = &g->nodes[i];
+    if (!is_sinter(r, "ReorderOutput")) continue;
+    int j = sn_graph_sole_consumer(g, uses, r->out[0]);
+    if (j < 0 || uses[r->out[0]] != 1 || !sn_node_is(&g->nodes[j], "Transpose")) continue;
+    const int64_t *perm;
+    if (sn_attr_ints(&g->nodes[j], "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 3 || perm[3] != 1)
+      continue;
+    r->out[0] = g->nodes[j].out[0];
+    sn_node_clear(&g->nodes[j]);
+    if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderOutput")) || (e = sn_node_resolve(g, r)))
+      break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
+sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  const char *env = getenv("SINTER_NCHWC");
+  if (env && *env == '0') return NULL;
+  const sn_isa isa = sn_cpu_isa();
+  if (isa < SN_ISA_AVX2) return NULL;
+  const int64_t B = isa >= SN_ISA_AVX512 ? 16 : 8;
+  const int nn = g->n_nodes, nv0 = g->n_values;
+  lay L = {g, B, nv0, sn_malloc(sizeof(int) * (size_t)(nv0 + 1)), sn_malloc(sizeof(int) * (size_t)(nv0 + 1))};
+  int *kind = sn_calloc((size_t)(nn + 1), sizeof(int));
+  bool *blk = sn_calloc((size_t)(nv0 + 1), sizeof(bool)); /* value is produced in a region */
+  conv_info *ci = sn_calloc((size_t)(nn + 1), sizeof(conv_info));
+  sn_error *e = NULL;
+  if (!L.bid || !L.rin || !kind || !blk || !ci) {
+    e = SN_ERR_OOM();
+    goto done;
+  }
+  for (int v = 0; v < nv0; v++) L.bid[v] = L.rin[v] = -1;
+  /* decide, in topological order: convolutions start or extend regions; the others only extend */
+  for (int i = 0; i < nn; i++) {
+    const sn_node *n = &g->nodes[i];
+    int k = n->op_type ? classify(n) : K_NONE;
+    if (k == K_NONE && n->op_type && spatial_mean(g, n)) k = K_GAP;
+    bool ok = false;
+    switch (k) {
+      case K_CONV: ok = conv_ok(g, n, blk, &ci[i]); break;
+      case K_POOL: {
+        bool idx_out = n->n_out > 1 && n->out[1] >= 0;
+        const int64_t *ks;
+        ok = !idx_out && blk[n->in[0]] && f32_4d(g, n->out[0]) && sn_attr_ints(n, "kernel_shape", &ks) == 2;
+        break;
+      }
+      case K_GAP:
+      case K_UNARY: ok = n->n_out == 1 && blk[n->in[0]] && f32_4d(g, n->out[0]); break;
+      case K_BINARY:
+        ok = n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && blk[n->in[0]] && blk[n->in[1]] &&
+             f32_4d(g, n->out[0]) && chans(g, n->in[0]) == chans(g, n->in[1]);
+        break;
+      case K_CONCAT: {
+        int64_t ax = sn_attr_int(n, "axis", 0);
+        ok = n->n_out == 1 && (ax == 1 || ax == -3) && n->n_in >= 1 && f32_4d(g, n->out[0]);
+        for (int j = 0; ok && j < n->n_in; j++)
+          ok = n->in[j] >= 0 && blk[n->in[j]] && (j == n->n_in - 1 || chans(g, n->in[j]) % B == 0);
+        break;
+      }
+      default: break;
+    }
+    kind[i] = ok ? k : K_NONE;
+    if (ok) blk[n->out[0]] = true;
+  }
+  /* rewrite the region nodes (in order, so a blocked input's twin exists when it is read) */
+  for (int i = 0; i < nn && !e; i++) {
+    if (kind[i] == K_NONE) continue;
+    int y = g->nodes[i].out[0], yb;
+    if (kind[i] == K_CONV) {
+      if ((e = rewrite_conv(&L, i, &ci[i]))) break;
+    } else {
+      sn_node *n = &g->nodes[i];
+      int nin = kind[i] == K_UNARY || kind[i] == K_GAP || kind[i] == K_POOL ? 1 : n->n_in;
+      for (int j = 0; j < nin && !e; j++) {
+        int b;
+        if ((e = blocked_in(&L, g->nodes[i].in[j], &b))) break;
+        g->nodes[i].in[j] = b;
+      }
+      if (e) break;
+      n = &g->nodes[i];
+      if (kind[i] == K_POOL || kind[i] == K_GAP) {
+        char op[64];
+        snprintf(op, sizeof op, "Nchwc%s", sn_node_is(n, "ReduceMean") ? "GlobalAveragePool" : n->op_type);
+        n->n_in = 1; /* (ReduceMean's axes input, if any) */
+        if ((e = set_op(n, "sinter", op)) || (e = sn_node_set_int(n, "block", B))) break;
+      }
+      if (kind[i] == K_CONCAT && (e = sn_node_set_int(n, "axis", 1))) break;
+      /* Mul by a per-channel scale of the same images (squeeze-excitation): the blocked channel
+       * scale, the big operand first */
+      if (kind[i] == K_BINARY && sn_node_is(n, "Mul")) {
+        int big = channel_scale_of(g, L.nv0, n);
+        if (big >= 0) {
+          if (big == 1) {
+            int t = n->in[0];
+            n->in[0] = n->in[1];
+            n->in[1] = t;
+          }
+          if ((e = set_op(n, "sinter", "NchwcChannelMul")) || (e = sn_node_set_int(n, "block", B))) break;
+        }
+      }
+    }
+    if ((e = new_value(g, y, "_nchwc", &yb))) break;
+    blocked_type(&g->values[y].type, B, chans(g, y), &g->values[yb].type);
+    g->nodes[i].out[0] = yb;
+    L.bid[y] = yb;
+    if ((e = sn_node_resolve(g, &g->nodes[i]))) break;
+    c->changed++;
+  }
+  if (e) goto done;
+  /* reorders back wherever an original value is still read (outside the regions) or is an output */
+  {
+    int *uses = sn_graph_use_counts(g);
+    if (!uses) {
+      e = SN_ERR_OOM();
+      goto done;
+    }
+    for (int v = 0; v < nv0 && !e; v++)
+      if (L.bid[v] >= 0 && uses[v] > 0) e = add_reorder(g, "ReorderOutput", L.bid[v], v, B, chans(g, v));
+    sn_free(uses);
+  }
+  if (!e) e = fold_channel_scales(c);
+  if (!e) e = fold_nhwc_transposes(c);
+  if (!e && c->changed) {
+    sn_graph_update_producers(g);
+    e = sn_graph_toposort(g);
+  }
+done:
+  sn_free(L.bid);
+  sn_free(L.rin);
+  sn_free(kind);
+  sn_free(blk);
+  sn_free(ci);
+  return e;
+}

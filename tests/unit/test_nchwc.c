@@ -1,0 +1,250 @@
+/* Unit test: the blocked-layout (NCHWc) kernels - reorders, weight packing, convolution (group 1 and
+ * depthwise, with the bias / residual / Relu / Clip epilogue) and pooling - at every block and ISA
+ * the CPU allows (portable at blocks 8 and 16, AVX-512 at 16, AVX2 at 8), against naive double-precision NCHW
+ * loops on awkward shapes: channels that are not a multiple of the block, 1x1 to 7x7 kernels,
+ * strides, pads, dilations, odd sizes. Also checks the padded channels of outputs stay zero. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/nchwc.h"
+#include "runtime/cpu.h"
+
+static int passed, failed;
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next(void) {
+  rng ^= rng >> 12;
+  rng ^= rng << 25;
+  rng ^= rng >> 27;
+  return rng * 2685821657736338717ull;
+}
+static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
+
+static float *falloc(int64_t n) {
+  float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
+  if (!p) {
+    printf("out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+typedef void (*conv_fn)(const sn_nchwc_conv_geom *, const float *, const float *, float *, int64_t, int64_t);
+typedef void (*pool_fn)(const sn_nchwc_pool_geom *, const float *, float *, int64_t, int64_t);
+
+typedef struct impl {
+  const char *name;
+  int64_t block;
+  conv_fn conv;
+  pool_fn pool;
+  sn_isa need;
+} impl;
+
+static const impl impls[] = {
+    {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
+    {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
+    {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, SN_ISA_AVX512},
+    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, SN_ISA_AVX2},
+    {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
+    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
+};
+
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
+  int64_t ek = (k - 1) * d + 1;
+  return in + pb + pe < ek ? 0 : (in + pb + pe - ek) / s + 1;
+}
+
+/* one convolution case: N images, C -> M channels (depthwise: M = C), H x W, kernel kh x kw */
+static bool nchw_input; /* conv_case: feed X as NCHW (input_block 1) */
+
+static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                      int64_t s, int64_t d, int64_t p, bool dw, bool bias, bool res, int act) {
+  const int64_t B = im->block, MB = (M + B - 1) / B;
+  const int64_t BI = nchw_input && !dw ? 1 : B, CB = (C + BI - 1) / BI;
+  const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* asymmetric: right pad p */
+  if (OH <= 0 || OW <= 0) return;
+  const int64_t Cg = dw ? 1 : C, K = kh * kw;
+  float *x = falloc(N * C * H * W), *w = falloc(M * Cg * K), *b = falloc(MB * B), *r = falloc(N * M * OH * OW);
+  for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
+  for (int64_t i = 0; i < M * Cg * K; i++) w[i] = urand();
+  for (int64_t i = 0; i < MB * B; i++) b[i] = i < M ? urand() : 0.f;
+  for (int64_t i = 0; i < N * M * OH * OW; i++) r[i] = urand();
+  float *xb = falloc(N * CB * H * W * B), *rb = falloc(N * MB * OH * OW * B);
+  float *wb = falloc(sn_nchwc_weight_size(M, C, kh, kw, B, BI, dw)), *yb = falloc(N * MB * OH * OW * B);
+  float *y = falloc(N * M * OH * OW);
+  if (BI == 1)
+    memcpy(xb, x, sizeof(float) * (size_t)(N * C * H * W));
+  else
+    sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N * CB);
+  sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 1, N * MB); /* in two calls */
+  sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, 1);
+  sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, dw, wb);
+  sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
+                          .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .depthwise = dw,
+                          .bias = bias ? b : NULL, .res = res ? rb : NULL, .act = act, .lo = -0.5f, .hi = 0.75f};
+  for (int64_t i = 0; i < N * MB * OH * OW * B; i++) yb[i] = NAN;
+  int64_t rpi, bpi, items = sn_nchwc_conv_items(&g, &rpi, &bpi);
+  /* in two calls, to check that items split the work */
+  im->conv(&g, xb, wb, yb, 0, items / 3);
+  im->conv(&g, xb, wb, yb, items / 3, items);
+  sn_nchwc_reorder_out_f32(yb, y, M, OH * OW, B, 0, N * MB);
+  int ok = 1;
+  /* the channels-last reorder agrees with the NCHW one */
+  float *yh = falloc(N * M * OH * OW);
+  sn_nchwc_reorder_out_nhwc_f32(yb, yh, M, OH * OW, B, 0, N * OH * OW);
+  for (int64_t n = 0; n < N && ok; n++)
+    for (int64_t m = 0; m < M && ok; m++)
+      for (int64_t q = 0; q < OH * OW && ok; q++)
+        if (memcmp(&yh[(n * OH * OW + q) * M + m], &y[(n * M + m) * OH * OW + q], sizeof(float))) ok = 0;
+  free(yh);
+  /* padded channels are exactly 0 (relu / no act; clip of 0 is 0 too as lo < 0 < hi) */
+  for (int64_t n = 0; n < N && ok; n++)
+    for (int64_t m = M; m < MB * B && ok; m++)
+      for (int64_t q = 0; q < OH * OW && ok; q++)
+        if (yb[((n * MB + m / B) * OH * OW + q) * B + m % B] != 0.f) ok = 0;
+  double maxerr = 0;
+  for (int64_t n = 0; n < N && ok; n++)
+    for (int64_t m = 0; m < M && ok; m++)
+      for (int64_t oy = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++) {
+          double acc = bias ? b[m] : 0, mag = fabs(acc);
+          for (int64_t ci = 0; ci < Cg; ci++) {
+            int64_t c = dw ? m : ci;
+            for (int64_t ky = 0; ky < kh; ky++)
+              for (int64_t kx = 0; kx < kw; kx++) {
+                int64_t iy = oy * s - p + ky * d, ix = ox * s - p + kx * d;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                double t = (double)x[((n * C + c) * H + iy) * W + ix] * (double)w[((m * Cg + ci) * kh + ky) * kw + kx];
+                acc += t, mag += fabs(t);
+              }
+          }
+          int64_t yi = ((n * M + m) * OH + oy) * OW + ox;
+          if (res) acc += r[yi], mag += fabs(r[yi]);
+          if (act == SN_NCHWC_ACT_RELU) acc = acc > 0 ? acc : 0;
+          if (act == SN_NCHWC_ACT_CLIP) acc = acc < -0.5 ? -0.5 : acc > 0.75 ? 0.75 : acc;
+          double err = fabs((double)y[yi] - acc);
+          if (!(err <= 1e-5 * mag + 1e-6)) ok = 0;
+          if (err > maxerr) maxerr = err;
+        }
+  if (ok)
+    passed++;
+  else if (++failed <= 20)
+    printf("FAIL conv %s%s: N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld dw=%d bias=%d res=%d act=%d (max err %g)\n",
+           im->name, BI == 1 ? " (NCHW input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
+           (long long)s, (long long)d, (long long)p, dw, bias, res, act, maxerr);
+  free(x), free(w), free(b), free(r), free(xb), free(rb), free(wb), free(yb), free(y);
+}
+
+static void pool_case(const impl *im, int64_t N, int64_t C, int64_t H, int64_t W, int64_t k, int64_t s, int64_t d,
+                      int64_t p, int64_t pe, bool max, bool cip) {
+  const int64_t B = im->block, CB = (C + B - 1) / B;
+  const int64_t OH = out_size(H, k, s, d, p, pe), OW = out_size(W, k, s, d, p, pe);
+  if (OH <= 0 || OW <= 0) return;
+  float *x = falloc(N * C * H * W), *xb = falloc(N * CB * H * W * B), *yb = falloc(N * CB * OH * OW * B);
+  float *y = falloc(N * C * OH * OW);
+  for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
+  sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N * CB);
+  sn_nchwc_pool_geom g = {.block = B, .n = N, .cb = CB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = k, .kw = k,
+                          .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .max = max, .count_include_pad = cip,
+                          .pad_end_h = pe, .pad_end_w = pe};
+  im->pool(&g, xb, yb, 0, N * CB / 2);
+  im->pool(&g, xb, yb, N * CB / 2, N * CB);
+  sn_nchwc_reorder_out_f32(yb, y, C, OH * OW, B, 0, N * CB);
+  int ok = 1;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t oy = 0; oy < OH; oy++)
+        for (int64_t ox = 0; ox < OW; ox++) {
+          double acc = max ? -INFINITY : 0;
+          int64_t cnt = 0, cntp = 0;
+          for (int64_t ky = 0; ky < k; ky++)
+            for (int64_t kx = 0; kx < k; kx++) {
+              int64_t iy = oy * s - p + ky * d, ix = ox * s - p + kx * d;
+              if (iy < H + pe && ix < W + pe) cntp++;
+              if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+              double v = x[((n * C + c) * H + iy) * W + ix];
+              cnt++;
+              acc = max ? (v > acc ? v : acc) : acc + v;
+            }
+          if (!max) acc /= (double)(cip ? cntp : cnt);
+          if (!(fabs((double)y[((n * C + c) * OH + oy) * OW + ox] - acc) <= 1e-5 * (fabs(acc) + 1))) ok = 0;
+        }
+  /* global average */
+  float *gb = falloc(N * CB * B);
+  sn_nchwc_gavg_f32(xb, gb, H * W, B, 0, N * CB);
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < CB * B; c++) {
+      double acc = 0;
+      if (c < C)
+        for (int64_t q = 0; q < H * W; q++) acc += x[(n * C + c) * H * W + q];
+      acc /= (double)(H * W);
+      if (!(fabs((double)gb[(n * CB + c / B) * B + c % B] - acc) <= 1e-5 * (fabs(acc) + 1))) ok = 0;
+    }
+  if (ok)
+    passed++;
+  else if (++failed <= 20)
+    printf("FAIL pool %s: N=%lld C=%lld %lldx%lld k=%lld s=%lld d=%lld p=%lld pe=%lld max=%d cip=%d\n", im->name,
+           (long long)N, (long long)C, (long long)H, (long long)W, (long long)k, (long long)s, (long long)d,
+           (long long)p, (long long)pe, max, cip);
+  free(x), free(xb), free(yb), free(y), free(gb);
+}
+
+int main(void) {
+  for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
+    const impl *im = &impls[i];
+    if (sn_cpu_isa() < im->need) {
+      printf("skip %s (CPU lacks the ISA)\n", im->name);
+      continue;
+    }
+    static const int64_t chans[][2] = {{1, 1}, {3, 5}, {16, 16}, {17, 33}, {40, 24}, {96, 144}, {160, 20}};
+    static const int64_t ks[][4] = {/* kh, kw, stride, dilation */
+                                    {1, 1, 1, 1}, {1, 1, 2, 1}, {3, 3, 1, 1}, {3, 3, 2, 1}, {5, 5, 1, 1},
+                                    {7, 7, 2, 1}, {3, 3, 1, 2}, {1, 3, 1, 1}, {5, 5, 2, 1}};
+    static const int64_t hw[][2] = {{1, 1}, {7, 7}, {5, 13}, {17, 9}, {23, 31}};
+    int cnt = 0;
+    for (size_t a = 0; a < sizeof chans / sizeof *chans; a++)
+      for (size_t b = 0; b < sizeof ks / sizeof *ks; b++)
+        for (size_t h = 0; h < sizeof hw / sizeof *hw; h++) {
+          cnt++;
+          int64_t k0 = ks[b][0], k1 = ks[b][1], p = (cnt % 3 == 0) ? 0 : (k0 / 2);
+          int64_t N = cnt % 5 == 0 ? 2 : 1;
+          int act = cnt % 3;
+          bool bias = cnt % 2, res = ks[b][2] == 1 && cnt % 4 < 2 && p == k0 / 2 && k0 == k1;
+          if (res && (p * 2 != k0 - 1 || ks[b][3] != 1)) res = false;
+          conv_case(im, N, chans[a][0], chans[a][1], hw[h][0], hw[h][1], k0, k1, ks[b][2], ks[b][3], p, false, bias,
+                    false, act);
+          conv_case(im, N, chans[a][0], chans[a][0], hw[h][0], hw[h][1], k0, k1, ks[b][2], ks[b][3], p, true, !bias,
+                    false, act);
+          (void)res;
+        }
+    /* the residual epilogue: stride 1 'same' convolutions (right pad p + 1 adds a column, so use p = k / 2 only
+     * where the output width then matches: residual shaped like the output by construction) */
+    conv_case(im, 1, 64, 64, 14, 14, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU);
+    conv_case(im, 2, 20, 36, 9, 11, 1, 1, 1, 1, 0, false, true, true, SN_NCHWC_ACT_NONE);
+    conv_case(im, 1, 48, 48, 10, 10, 3, 3, 1, 1, 1, true, true, true, SN_NCHWC_ACT_CLIP);
+    conv_case(im, 1, 520, 72, 7, 7, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU); /* several input chunks */
+    conv_case(im, 1, 2048, 16, 3, 3, 1, 1, 1, 1, 0, false, true, false, SN_NCHWC_ACT_NONE);
+    /* NCHW input (the stem convolutions: RGB in, blocked out) */
+    nchw_input = true;
+    static const int64_t stems[][6] = {/* C, M, H, k, stride, pad */
+                                       {3, 64, 29, 7, 2, 3}, {3, 32, 23, 3, 2, 1}, {1, 5, 9, 3, 1, 1},
+                                       {5, 80, 12, 5, 1, 2}, {15, 17, 8, 1, 1, 0}, {3, 24, 17, 4, 4, 0}};
+    for (size_t a = 0; a < sizeof stems / sizeof *stems; a++)
+      conv_case(im, a % 2 + 1, stems[a][0], stems[a][1], stems[a][2], stems[a][2] + 2, stems[a][3], stems[a][3],
+                stems[a][4], 1, stems[a][5], false, a % 2 == 0, false, (int)(a % 3));
+    nchw_input = false;
+    static const int64_t pools[][5] = {/* k, s, d, p, pe */
+                                       {3, 2, 1, 1, 1}, {2, 2, 1, 0, 0}, {3, 1, 1, 1, 1}, {3, 2, 1, 0, 1},
+                                       {3, 3, 2, 1, 2}, {5, 1, 1, 2, 2}, {1, 1, 1, 0, 0}};
+    for (size_t a = 0; a < sizeof pools / sizeof *pools; a++)
+      for (int m = 0; m < 3; m++) {
+        pool_case(im, 1, 17, 13, 13, pools[a][0], pools[a][1], pools[a][2], pools[a][3], pools[a][4], m == 0, m == 2);
+        pool_case(im, 2, 64, 8, 9, pools[a][0], pools[a][1], pools[a][2], pools[a][3], pools[a][4], m == 0, m == 2);
+      }
+  }
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
