@@ -1,0 +1,138 @@
+/* INT8 GEMM with AVX512-VNNI (vpdpbusd: 4 u8 x s8 products summed into each int32 lane, no
+ * saturation): register tile of up to 6 rows x 64 columns (24 accumulators), A broadcast 4 bytes at
+ * a time, B from the 16-column packed panels; then the epilogue of qgemm.h in vectors, bit-identical
+ * to sn_qgemm_epilogue_ref. Compiled with -mavx512vnni (see CMakeLists.txt). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/qgemm.h"
+
+#define MR 6
+#define NV 4
+
+static inline __attribute__((always_inline)) __m512i bcast4(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* the last K % 4 bytes of a row, zero-extended to a quad */
+static inline __m512i bcast_tail(const uint8_t *p, int r) {
+  uint8_t q[4] = {0, 0, 0, 0};
+  memcpy(q, p, (size_t)r);
+  return bcast4(q);
+}
+
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const bool a_signed, int64_t K,
+                                                       const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                                                       int64_t pstride, int32_t out[MR][NV * 16]) {
+  __m512i c[MR][NV];
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) c[i][j] = _mm512_setzero_si512();
+  int64_t kq = K / 4;
+  for (int64_t q = 0; q < kq; q++) {
+    __m512i b[NV];
+    for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + q * 64));
+    for (int i = 0; i < mr; i++) {
+      __m512i a = bcast4(A + i * lda + 4 * q);
+      for (int j = 0; j < nv; j++)
+        c[i][j] = a_signed ? _mm512_dpbusd_epi32(c[i][j], b[j], a) : _mm512_dpbusd_epi32(c[i][j], a, b[j]);
+    }
+  }
+  int r = (int)(K & 3);
+  if (r) {
+    __m512i b[NV];
+    for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + kq * 64));
+    for (int i = 0; i < mr; i++) {
+      __m512i a = bcast_tail(A + i * lda + 4 * kq, r);
+      for (int j = 0; j < nv; j++)
+        c[i][j] = a_signed ? _mm512_dpbusd_epi32(c[i][j], b[j], a) : _mm512_dpbusd_epi32(c[i][j], a, b[j]);
+    }
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) _mm512_storeu_si512((void *)(out[i] + 16 * j), c[i][j]);
+}
+
+static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+/* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref) */
+static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
+                     int64_t ldc) {
+  __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m] : 0);
+  bool rank1 = e->row_f && e->col_f && e->row_f[m];
+  __m512i rf = _mm512_set1_epi32(rank1 ? e->row_f[m] : 0);
+  __m512 sc = _mm512_set1_ps(e->out != SN_QOUT_I32 && e->scale_axis != 2 ? e->scale[e->scale_axis == 1 ? m : 0] : 0);
+  __m512 fb = _mm512_set1_ps(e->fbias && e->fbias_axis != 2 ? e->fbias[e->fbias_axis == 1 ? m : 0] : 0);
+  __m512 zy = _mm512_set1_ps(e->zy), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 k = tail_mask(n - j);
+    int64_t col = n0 + j;
+    __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + j)), roff);
+    if (e->col_off) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(k, e->col_off + col));
+    if (rank1) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(rf, _mm512_maskz_loadu_epi32(k, e->col_f + col)));
+    size_t at = (size_t)(m * ldc + col);
+    if (e->out == SN_QOUT_I32) {
+      _mm512_mask_storeu_epi32((int32_t *)C + at, k, v);
+      continue;
+    }
+    __m512 s = e->scale_axis == 2 ? _mm512_maskz_loadu_ps(k, e->scale + col) : sc;
+    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), s);
+    if (e->out == SN_QOUT_F32) {
+      if (e->fbias) t = _mm512_add_ps(t, e->fbias_axis == 2 ? _mm512_maskz_loadu_ps(k, e->fbias + col) : fb);
+      _mm512_mask_storeu_ps((float *)C + at, k, t);
+      continue;
+    }
+    t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_add_ps(t, zy);
+    t = _mm512_max_ps(t, lo);
+    t = _mm512_min_ps(t, hi);
+    __m128i q = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t));
+    _mm_mask_storeu_epi8((uint8_t *)C + at, k, q);
+  }
+}
+
+static inline __attribute__((always_inline)) void block(const int mr, const bool a_signed, int64_t K,
+                                                        const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                                                        const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m,
+                                                        int64_t n0, int64_t n1) {
+  int64_t pstride = sn_qgemm_kp(K) * 16;
+  int32_t out[MR][NV * 16] __attribute__((aligned(64)));
+  for (int64_t n = n0; n < n1; n += NV * 16) {
+    int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
+    int nv = (int)((w + 15) / 16);
+    const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
+    switch (nv) {
+      case 4: tile(mr, 4, a_signed, K, a, lda, bp, pstride, out); break;
+      case 3: tile(mr, 3, a_signed, K, a, lda, bp, pstride, out); break;
+      case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
+      default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
+    }
+    for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
+  }
+}
+
+#define ROWS(SGN)                                                                     \
+  static void rows_##SGN(int mr, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, \
+                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m, int64_t n0, int64_t n1) { \
+    switch (mr) {                                                                     \
+      case 6: block(6, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 5: block(5, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 4: block(4, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 3: block(3, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 2: block(2, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      default: block(1, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;             \
+    }                                                                                 \
+  }
+ROWS(true)
+ROWS(false)
+
+void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t m = m0; m < m1; m += MR) {
+    int mr = (int)(m1 - m < MR ? m1 - m : MR);
+    if (a_signed)
+      rows_true(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+    else
+      rows_false(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+  }
+}
