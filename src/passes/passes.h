@@ -20,5 +20,6 @@ sn_error *sn_pass_fuse_layernorm(sn_pass_ctx *c);
 sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c);
 sn_error *sn_pass_fold_gemm_transposes(sn_pass_ctx *c);
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c); /* attention.c */
+sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c);       /* qdq.c */
 
 #endif
