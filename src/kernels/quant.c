@@ -53,3 +53,27 @@ void sn_minmax0_f32(const float *x, int64_t n, float *mn, float *mx) {
   else
     sn_minmax0_f32_ref(x, n, mn, mx);
 }
+
+void sn_qlinear_add_ref(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc,
+                        float fixed, bool is_signed, void *y) {
+  const float lo = is_signed ? -128.0f : 0.0f, hi = is_signed ? 127.0f : 255.0f;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t ia = i * astep, ib = i * bstep;
+    float va = is_signed ? (float)((const int8_t *)a)[ia] : (float)((const uint8_t *)a)[ia];
+    float vb = is_signed ? (float)((const int8_t *)b)[ib] : (float)((const uint8_t *)b)[ib];
+    float v = rintf(fmaf(va, rac, fmaf(vb, rbc, fixed))); /* fused, as ONNX Runtime's MLAS */
+    v = v >= lo ? (v <= hi ? v : hi) : lo;
+    if (is_signed)
+      ((int8_t *)y)[i] = (int8_t)(int)v;
+    else
+      ((uint8_t *)y)[i] = (uint8_t)(int)v;
+  }
+}
+
+void sn_qlinear_add(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc, float fixed,
+                    bool is_signed, void *y) {
+  if (sn_cpu_isa() >= SN_ISA_AVX512)
+    sn_qlinear_add_avx512(a, astep, b, bstep, n, rac, rbc, fixed, is_signed, y);
+  else
+    sn_qlinear_add_ref(a, astep, b, bstep, n, rac, rbc, fixed, is_signed, y);
+}

@@ -182,15 +182,14 @@ static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
   for (int64_t r = 0; r < bc.rows; r++, sn_bcast_iter_next(&it)) {
     const uint8_t *pa = ad + it.off[0], *pb = bd + it.off[1];
     uint8_t *py = yd + r * bc.inner;
+    if (!mul) {
+      sn_qlinear_add(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, rac, rbc, fixed, s8, py);
+      continue;
+    }
     for (int64_t i = 0; i < bc.inner; i++) {
       int32_t va = s8 ? (int32_t)(int8_t)pa[i * bc.inner_stride[0]] : pa[i * bc.inner_stride[0]];
       int32_t vb = s8 ? (int32_t)(int8_t)pb[i * bc.inner_stride[1]] : pb[i * bc.inner_stride[1]];
-      if (mul) {
-        py[i] = requant((float)((va - az) * (vb - bz)) * rm, cz, s8);
-      } else {
-        float v = ((float)va * rac + (float)vb * rbc) + fixed;
-        py[i] = requant(v, 0.0f, s8);
-      }
+      py[i] = requant((float)((va - az) * (vb - bz)) * rm, cz, s8);
     }
   }
   return NULL;

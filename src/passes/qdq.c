@@ -7,8 +7,12 @@
  *   the same without the final QuantizeLinear => integer op with a float output (dequantized in the
  *     epilogue, float bias and Relu applied there).
  * A float bias becomes int32 in units of x_scale * w_scale (as ONNX Runtime's quantizer makes it)
- * for a quantized output, and stays float for a float output. Runs before constant folding, which
- * would otherwise turn DQ(w) into float weights. */
+ * for a quantized output, and stays float for a float output. Also:
+ *   DQ(a), DQ(b) -> Add -> QuantizeLinear  =>  com.microsoft:QLinearAdd (ops/qlinear_ms.c);
+ *   DynamicQuantizeLinear(x) -> MatMulInteger(., W) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add bias]
+ *     =>  com.microsoft:DynamicQuantizeMatMul(x, W, w_scale, w_zero_point, bias), whose epilogue does
+ *     the same float32 operations, so the result is unchanged.
+ * Runs before constant folding, which would otherwise turn DQ(w) into float weights. */
 #include <math.h>
 #include <string.h>
 
@@ -67,11 +71,11 @@ static sn_error *set_inputs(sn_node *n, const int *in, int k) {
   return NULL;
 }
 
-static sn_error *retype(sn_node *n, const char *op) {
+static sn_error *retype_in(sn_node *n, const char *op, const char *domain) {
   if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
   n->params = NULL;
   n->op = NULL;
-  char *t = sn_strdup(op), *d = sn_strdup("sinter");
+  char *t = sn_strdup(op), *d = sn_strdup(domain);
   if (!t || !d) {
     sn_free(t);
     sn_free(d);
@@ -84,6 +88,8 @@ static sn_error *retype(sn_node *n, const char *op) {
   n->opset = 1;
   return NULL;
 }
+
+static sn_error *retype(sn_node *n, const char *op) { return retype_in(n, op, "sinter"); }
 
 static void drop_attrs(sn_node *n) {
   for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
@@ -219,11 +225,106 @@ out:
   return e;
 }
 
-/* DequantizeLinear nodes left without readers (constant folding would turn them into float copies) */
-static void drop_dead_dq(sn_graph *g, const int *uses) {
+/* DQ(a), DQ(b) -> Add -> Q, all per tensor with zero points, one 8-bit type => QLinearAdd */
+static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!sn_node_is(n, "Add") || n->n_in != 2 || n->out[0] < 0) return NULL;
+  dq a, b;
+  if (!get_dq(g, n->in[0], &a) || !get_dq(g, n->in[1], &b)) return NULL;
+  if (a.st->count != 1 || b.st->count != 1 || !a.zt || !b.zt || a.zt->count != 1 || b.zt->count != 1 ||
+      a.zt->dtype != b.zt->dtype)
+    return NULL;
+  /* a constant operand (a bias) stays a float Add of the folded constant, as ONNX Runtime runs it */
+  if (sn_graph_const(g, a.q) || sn_graph_const(g, b.q)) return NULL;
+  int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+  if (q < 0) return NULL;
+  const sn_node *qn = &g->nodes[q];
+  const sn_tensor *ys = qn->n_in > 1 ? sn_graph_const(g, qn->in[1]) : NULL;
+  const sn_tensor *yz = qn->n_in > 2 && qn->in[2] >= 0 ? sn_graph_const(g, qn->in[2]) : NULL;
+  if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !(*(const float *)ys->data > 0) || !yz ||
+      yz->count != 1 || yz->dtype != a.zt->dtype || sn_attr_int(qn, "block_size", 0))
+    return NULL;
+  int in[8] = {a.q, a.s, a.z, b.q, b.s, b.z, qn->in[1], qn->in[2]};
+  int out = qn->out[0];
+  sn_error *e;
+  if ((e = set_inputs(n, in, 8)) || (e = retype_in(n, "QLinearAdd", "com.microsoft"))) return e;
+  drop_attrs(n);
+  n->out[0] = out;
+  sn_node_clear(&g->nodes[q]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scale) [-> Add bias] => DynamicQuantizeMatMul */
+static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!sn_node_is(n, "MatMulInteger") || n->n_in < 2 || n->out[0] < 0) return NULL;
+  int dp = g->values[n->in[0]].producer;
+  if (dp < 0) return NULL;
+  const sn_node *d = &g->nodes[dp];
+  if (!sn_node_is(d, "DynamicQuantizeLinear") || d->n_out < 3 || d->out[0] != n->in[0]) return NULL;
+  if (n->n_in > 2 && n->in[2] >= 0 && n->in[2] != d->out[2]) return NULL;
+  const sn_tensor *wt = sn_graph_const(g, n->in[1]);
+  if (!wt || !q8(wt->dtype) || wt->rank != 2) return NULL;
+  int64_t N = wt->dims[1];
+  const sn_tensor *wz = n->n_in > 3 && n->in[3] >= 0 ? sn_graph_const(g, n->in[3]) : NULL;
+  if (n->n_in > 3 && n->in[3] >= 0 && (!wz || wz->dtype != wt->dtype || (wz->count != 1 && wz->count != N))) return NULL;
+  int cast = next_op(g, uses, n->out[0], "Cast");
+  if (cast < 0 || sn_attr_int(&g->nodes[cast], "to", 0) != SINTER_FLOAT) return NULL;
+  int mul = next_op(g, uses, g->nodes[cast].out[0], "Mul");
+  if (mul < 0 || g->nodes[mul].n_in != 2) return NULL;
+  const sn_node *mn = &g->nodes[mul];
+  int sv = mn->in[0] == g->nodes[cast].out[0] ? mn->in[1] : mn->in[0];
+  int sp = g->values[sv].producer;
+  if (sp < 0 || !sn_node_is(&g->nodes[sp], "Mul") || g->nodes[sp].n_in != 2) return NULL;
+  const sn_node *sm = &g->nodes[sp];
+  int wsv = sm->in[0] == d->out[1] ? sm->in[1] : sm->in[1] == d->out[1] ? sm->in[0] : -1;
+  const sn_tensor *ws = wsv >= 0 ? sn_graph_const(g, wsv) : NULL;
+  if (!ws || ws->dtype != SINTER_FLOAT || (ws->count != 1 && ws->count != N)) return NULL;
+  /* the product must keep the MatMulInteger's shape (a per-column scale broadcast along the last dim) */
+  const sn_type *mt = &g->values[mn->out[0]].type, *it = &g->values[n->out[0]].type;
+  if (mt->rank != it->rank || (ws->count != 1 && ws->rank > 1)) return NULL;
+  int tail = mn->out[0], add = next_op(g, uses, tail, "Add"), bias = -1;
+  if (add >= 0) {
+    const sn_node *an = &g->nodes[add];
+    int other = an->in[0] == tail ? an->in[1] : an->in[0];
+    if (an->n_in == 2 && const_vec(g, other, N) && g->values[an->out[0]].type.rank == mt->rank) {
+      bias = other;
+      tail = an->out[0];
+    } else {
+      add = -1;
+    }
+  }
+  int in[5] = {d->in[0], n->in[1], wsv, wz ? n->in[3] : -1, bias};
+  int k = bias >= 0 ? 5 : wz ? 4 : 3;
+  sn_error *e;
+  if ((e = set_inputs(n, in, k)) || (e = retype_in(n, "DynamicQuantizeMatMul", "com.microsoft"))) return e;
+  drop_attrs(n);
+  n->out[0] = tail;
+  sn_node_clear(&g->nodes[cast]);
+  sn_node_clear(&g->nodes[mul]);
+  if (add >= 0) sn_node_clear(&g->nodes[add]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* nodes left without readers whose work would be wasted (the scale Mul, DynamicQuantizeLinear) or
+ * that constant folding would turn into float copies (DequantizeLinear) */
+static void drop_dead(sn_graph *g, const int *uses) {
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *n = &g->nodes[i];
-    if (sn_node_is(n, "DequantizeLinear") && n->out[0] >= 0 && uses[n->out[0]] == 0) sn_node_clear(n);
+    if (!sn_node_is(n, "DequantizeLinear") && !sn_node_is(n, "DynamicQuantizeLinear") && !sn_node_is(n, "Mul")) continue;
+    bool used = false;
+    for (int o = 0; o < n->n_out; o++) used |= n->out[o] >= 0 && (uses[n->out[o]] > 0 || g->values[n->out[o]].is_output);
+    if (!used) sn_node_clear(n);
   }
 }
 
@@ -236,6 +337,8 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   for (int i = 0; i < g->n_nodes && !e; i++) {
     bool done;
     e = fuse_one(c, i, uses, &done);
+    if (!e && !done) e = fuse_add(c, i, uses, &done);
+    if (!e && !done) e = fuse_dynamic(c, i, uses, &done);
     if (done) {
       fused++;
       sn_free(uses);
@@ -243,10 +346,11 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
     }
   }
   if (!e && fused) {
-    drop_dead_dq(g, uses);
-    sn_free(uses);
-    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
-    drop_dead_dq(g, uses); /* a DQ chain: the scale's own producers */
+    for (int round = 0; round < 2; round++) { /* a chain: the scale Mul, then its DynamicQuantizeLinear */
+      drop_dead(g, uses);
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
   }
   sn_free(uses);
   if (e) return e;

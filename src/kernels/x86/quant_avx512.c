@@ -40,3 +40,23 @@ void sn_minmax0_f32_avx512(const float *x, int64_t n, float *mn, float *mx) {
   *mn = _mm512_reduce_min_ps(a);
   *mx = _mm512_reduce_max_ps(b);
 }
+
+static inline __m512 load8(const void *p, int step, __mmask16 k, bool is_signed) {
+  __m128i b = step ? _mm_maskz_loadu_epi8(k, p) : _mm_set1_epi8(*(const char *)p);
+  return _mm512_cvtepi32_ps(is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
+}
+
+void sn_qlinear_add_avx512(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc,
+                           float fixed, bool is_signed, void *y) {
+  const __m512 ra = _mm512_set1_ps(rac), rb = _mm512_set1_ps(rbc), f = _mm512_set1_ps(fixed);
+  const __m512 lo = _mm512_set1_ps(is_signed ? -128.0f : 0.0f), hi = _mm512_set1_ps(is_signed ? 127.0f : 255.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 k = mask_of(n - i);
+    __m512 va = load8((const uint8_t *)a + i * astep, astep, k, is_signed);
+    __m512 vb = load8((const uint8_t *)b + i * bstep, bstep, k, is_signed);
+    __m512 v = _mm512_fmadd_ps(va, ra, _mm512_fmadd_ps(vb, rb, f));
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    _mm_mask_storeu_epi8((uint8_t *)y + i, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
+  }
+}
