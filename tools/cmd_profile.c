@@ -30,6 +30,7 @@ static void usage(FILE *f) {
           "  --top K                 slowest nodes to list (default 15)\n"
           "  --trace FILE            write a Chrome trace (JSON) of the timed runs, one slice per step\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
+          "  --precision P           fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
           "  -h, --help              this help\n",
           sn_feed_usage);
@@ -241,7 +242,7 @@ int cmd_profile(int argc, char **argv) {
   qsort(rows, (size_t)n_rows, sizeof *rows, cmp_rows);
   char tb[64];
   printf("model: %s\n", model);
-  int old_cap = sn_cpu_set_thread_cap((int)s->isa);
+  int old_cap = sn_cpu_set_thread_cap(sn_session_cap(s));
   const char *gemm = sn_sgemm_kernel_name();
   sn_cpu_set_thread_cap(old_cap);
   printf("runs: %lld timed (after %lld warm-up), %d steps per run, %d thread%s, ISA %s, float32 GEMM %s\n", runs,

@@ -96,7 +96,8 @@ sn_isa sn_cpu_isa(void) {
     m = machine_isa();
     __atomic_store_n(&machine, m, __ATOMIC_RELAXED);
   }
-  return thread_cap < (int)m ? (sn_isa)thread_cap : m;
+  int cap = thread_cap & 0xff;
+  return cap < (int)m ? (sn_isa)cap : m;
 }
 
 bool sn_cpu_has_vnni(void) {
@@ -108,6 +109,8 @@ bool sn_cpu_has_bf16(void) {
   const sn_cpu *c = sn_cpu_info();
   return c->avx512_bf16 && sn_cpu_isa() >= SN_ISA_AVX512;
 }
+
+bool sn_cpu_use_bf16(void) { return (thread_cap & SN_CAP_BF16) && sn_cpu_has_bf16(); }
 
 /* Linux keeps AMX tile data off until a process asks for it (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023,
  * XFEATURE_XTILEDATA = 18); without it the first tile instruction faults. */

@@ -28,6 +28,10 @@ const char *sn_isa_name(sn_isa isa);
  * when sn_cpu_isa() is avx512 for this thread and the CPU has the extension. */
 bool sn_cpu_has_vnni(void);
 bool sn_cpu_has_bf16(void);
+/* The thread cap may carry SN_CAP_BF16 (a session's `precision = bf16` option, passed on to pool
+ * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16(). */
+#define SN_CAP_BF16 0x100
+bool sn_cpu_use_bf16(void);
 /* AMX (tiles, INT8): detected from CPUID/XCR0, then the Linux permission request
  * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) made once; true only when both succeed and the
  * ISA level is avx512. No kernel uses AMX yet (this machine has none to test on). */
