@@ -214,13 +214,7 @@ static void qconv_task(void *arg, int w) {
         if (j->need_xsum && k < j->R)
           for (int64_t i = 0; i < np; i++) xsum[i] += dst[i];
       }
-      const uint8_t *r0 = rows, *r1 = rows + npp, *r2 = rows + 2 * npp, *r3 = rows + 3 * npp;
-      for (int64_t pn = 0; pn < npp; pn += 16) {
-        uint32_t *d = (uint32_t *)(packed + (pn / 16) * j->Kp * 16 + k0 * 16);
-        for (int i = 0; i < 16; i++)
-          d[i] = (uint32_t)r0[pn + i] | (uint32_t)r1[pn + i] << 8 | (uint32_t)r2[pn + i] << 16 |
-                 (uint32_t)r3[pn + i] << 24;
-      }
+      sn_qgemm_pack4(rows, rows + npp, rows + 2 * npp, rows + 3 * npp, npp, packed + k0 * 16, j->Kp * 16);
     }
     sn_qgemm_epi e = j->e;
     int64_t r0 = gi * j->Mg;

@@ -89,9 +89,11 @@ def main():
         os.mkdir(cal)
         np.save(os.path.join(cal, "image.npy"), CAL)
         models = {}
-        for mode in ("static", "dynamic"):
+        for mode in ("static", "static-s8", "dynamic"):
             out = os.path.join(tmp, f"sn_{mode}.onnx")
-            args = ["--mode", mode] + (["--calibration", cal] if mode == "static" else [])
+            args = ["--mode", mode.split("-")[0]] + (["--calibration", cal] if mode != "dynamic" else [])
+            if mode == "static-s8":  # symmetric int8 activations (the +128 path of the kernels)
+                args += ["--activation-type", "int8"]
             r = subprocess.run([SINTER, "quantize", MODEL, out] + args + ["--report", os.devnull],
                                capture_output=True, text=True)
             check(f"sinter quantize {mode}", r.returncode == 0, r.stderr.strip())

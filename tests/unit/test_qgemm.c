@@ -62,6 +62,7 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
   int32_t *colsum = sn_malloc(sizeof(int32_t) * (size_t)N);
   sn_qgemm_pack_b(B, N, false, K, N, 0, !a_signed, Bp, colsum);
   sn_qgemm_epi e = {out, roff, coff, rf, cf, out == SN_QOUT_F32 ? cs : rs, out == SN_QOUT_F32 ? 2 : 1, fb, 2, 0, 0, 0};
+  if (out == SN_QOUT_F32) e.lo = (K & 1) ? 0.0f : -INFINITY, e.hi = (M & 1) ? INFINITY : 0.5f; /* Relu / Clip */
   if (out == SN_QOUT_U8) e.zy = 3, e.lo = 3, e.hi = 255;
   if (out == SN_QOUT_S8) e.zy = -5, e.lo = -128, e.hi = 100, e.scale = cs, e.scale_axis = 2, e.row_f = NULL;
   char what[200];
@@ -87,6 +88,26 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     for (int64_t k = 0; k < K; k++) cs2 += a_signed ? B[k * N] : (int8_t)B[k * N];
     snprintf(what + strlen(what), sizeof what - strlen(what), " (ref vs int64 loop)");
     check(ok && colsum[0] == (int32_t)cs2, what);
+  }
+  if (out == SN_QOUT_F32) { /* the float epilogue against its definition, clamp included */
+    bool ok = true;
+    for (int64_t m = 0; m < M && ok; m++)
+      for (int64_t n = 0; n < N && ok; n++) {
+        int64_t s = 0;
+        for (int64_t k = 0; k < K; k++) {
+          int64_t a = a_signed ? (int8_t)A[m * lda + k] : A[m * lda + k];
+          int64_t b = a_signed ? B[k * N + n] : (int8_t)B[k * N + n];
+          s += a * b;
+        }
+        int32_t acc = (int32_t)(uint32_t)(uint64_t)(s + roff[m] + coff[n] - (int64_t)rf[m] * cf[n]);
+        float f = (float)acc * cs[n] + fb[n];
+        if (f < e.lo) f = e.lo;
+        if (f > e.hi) f = e.hi;
+        ok = ((float *)C0)[m * ldc + n] == f;
+      }
+    snprintf(what + strlen(what), sizeof what - strlen(what), " (float epilogue vs definition)");
+    check(ok, what);
+    what[strlen(what) - strlen(" (float epilogue vs definition)")] = 0;
   }
   if (sn_cpu_has_vnni()) {
     /* the whole range, then split ranges (as the ops split them over threads) */

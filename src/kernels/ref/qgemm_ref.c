@@ -25,6 +25,8 @@ void sn_qgemm_epilogue_ref(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t
       case SN_QOUT_F32: {
         float f = (float)a * epi_scale(e, m, col);
         if (e->fbias) f = f + e->fbias[e->fbias_axis == 1 ? m : e->fbias_axis == 2 ? col : 0];
+        if (e->lo > -INFINITY) f = f >= e->lo ? f : e->lo; /* Relu/Clip (NaN -> lo, as vmaxps) */
+        if (e->hi < INFINITY) f = f <= e->hi ? f : e->hi;
         ((float *)C)[at] = f;
         break;
       }

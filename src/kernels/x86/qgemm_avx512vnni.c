@@ -3,6 +3,7 @@
  * a time, B from the 16-column packed panels; then the epilogue of qgemm.h in vectors, bit-identical
  * to sn_qgemm_epilogue_ref. Compiled with -mavx512vnni (see CMakeLists.txt). */
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "kernels/qgemm.h"
@@ -53,6 +54,66 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     for (int j = 0; j < nv; j++) _mm512_storeu_si512((void *)(out[i] + 16 * j), c[i][j]);
 }
 
+/* The full 6 x 64 tile with the 24 accumulators as named variables: GCC keeps an array of vectors in
+ * memory across the loop (a store per accumulator per step), which halves the speed. */
+#define DECL4(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0
+#define ROW4(i, a)                                                                                         \
+  do {                                                                                                     \
+    __m512i a_ = (a);                                                                                      \
+    c##i##0 = a_signed ? _mm512_dpbusd_epi32(c##i##0, b0, a_) : _mm512_dpbusd_epi32(c##i##0, a_, b0);    \
+    c##i##1 = a_signed ? _mm512_dpbusd_epi32(c##i##1, b1, a_) : _mm512_dpbusd_epi32(c##i##1, a_, b1);    \
+    c##i##2 = a_signed ? _mm512_dpbusd_epi32(c##i##2, b2, a_) : _mm512_dpbusd_epi32(c##i##2, a_, b2);    \
+    c##i##3 = a_signed ? _mm512_dpbusd_epi32(c##i##3, b3, a_) : _mm512_dpbusd_epi32(c##i##3, a_, b3);    \
+  } while (0)
+#define STORE4(i)                                                                                          \
+  do {                                                                                                     \
+    _mm512_storeu_si512((void *)(out[i] + 0), c##i##0);                                                    \
+    _mm512_storeu_si512((void *)(out[i] + 16), c##i##1);                                                   \
+    _mm512_storeu_si512((void *)(out[i] + 32), c##i##2);                                                   \
+    _mm512_storeu_si512((void *)(out[i] + 48), c##i##3);                                                   \
+  } while (0)
+
+static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, int64_t K, const uint8_t *A,
+                                                          int64_t lda, const uint8_t *Bp, int64_t pstride,
+                                                          int32_t out[MR][NV * 16]) {
+  DECL4(0);
+  DECL4(1);
+  DECL4(2);
+  DECL4(3);
+  DECL4(4);
+  DECL4(5);
+  const uint8_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
+  const uint8_t *p0 = Bp, *p1 = Bp + pstride, *p2 = Bp + 2 * pstride, *p3 = Bp + 3 * pstride;
+  int64_t kq = K / 4;
+  for (int64_t q = 0; q < kq; q++) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + q * 64)), b1 = _mm512_load_si512((const void *)(p1 + q * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + q * 64)), b3 = _mm512_load_si512((const void *)(p3 + q * 64));
+    ROW4(0, bcast4(a0 + 4 * q));
+    ROW4(1, bcast4(a1 + 4 * q));
+    ROW4(2, bcast4(a2 + 4 * q));
+    ROW4(3, bcast4(a3 + 4 * q));
+    ROW4(4, bcast4(a4 + 4 * q));
+    ROW4(5, bcast4(a5 + 4 * q));
+  }
+  int r = (int)(K & 3);
+  if (r) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + kq * 64)), b1 = _mm512_load_si512((const void *)(p1 + kq * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + kq * 64)), b3 = _mm512_load_si512((const void *)(p3 + kq * 64));
+    ROW4(0, bcast_tail(a0 + 4 * kq, r));
+    ROW4(1, bcast_tail(a1 + 4 * kq, r));
+    ROW4(2, bcast_tail(a2 + 4 * kq, r));
+    ROW4(3, bcast_tail(a3 + 4 * kq, r));
+    ROW4(4, bcast_tail(a4 + 4 * kq, r));
+    ROW4(5, bcast_tail(a5 + 4 * kq, r));
+  }
+  STORE4(0);
+  STORE4(1);
+  STORE4(2);
+  STORE4(3);
+  STORE4(4);
+  STORE4(5);
+}
+
 static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
 /* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref) */
@@ -79,6 +140,8 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
     __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), s);
     if (e->out == SN_QOUT_F32) {
       if (e->fbias) t = _mm512_add_ps(t, e->fbias_axis == 2 ? _mm512_maskz_loadu_ps(k, e->fbias + col) : fb);
+      if (e->lo > -INFINITY) t = _mm512_max_ps(t, lo);
+      if (e->hi < INFINITY) t = _mm512_min_ps(t, hi);
       _mm512_mask_storeu_ps((float *)C + at, k, t);
       continue;
     }
@@ -102,7 +165,12 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
     int nv = (int)((w + 15) / 16);
     const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
     switch (nv) {
-      case 4: tile(mr, 4, a_signed, K, a, lda, bp, pstride, out); break;
+      case 4:
+        if (mr == MR)
+          tile6x4(a_signed, K, a, lda, bp, pstride, out);
+        else
+          tile(mr, 4, a_signed, K, a, lda, bp, pstride, out);
+        break;
       case 3: tile(mr, 3, a_signed, K, a, lda, bp, pstride, out); break;
       case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
       default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
@@ -134,5 +202,16 @@ void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda
       rows_true(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
     else
       rows_false(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+  }
+}
+
+void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
+                               uint8_t *dst, int64_t panel_stride) {
+  for (int64_t p = 0; p < n; p += 16) {
+    __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r0 + p)));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r1 + p))), 8));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r2 + p))), 16));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(r3 + p))), 24));
+    _mm512_store_si512((void *)(dst + (p / 16) * panel_stride), v);
   }
 }
