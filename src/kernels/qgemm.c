@@ -21,16 +21,17 @@ void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int6
   }
 }
 
-void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t *dst,
-                    int64_t panel_stride) {
+void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t flip,
+                    uint8_t *dst, int64_t panel_stride) {
   if (sn_cpu_has_vnni()) {
-    sn_qgemm_pack4_avx512vnni(r0, r1, r2, r3, n, dst, panel_stride);
+    sn_qgemm_pack4_avx512vnni(r0, r1, r2, r3, n, flip, dst, panel_stride);
     return;
   }
   for (int64_t p = 0; p < n; p += 16) {
     uint32_t *d = (uint32_t *)(void *)(dst + (p / 16) * panel_stride);
     for (int i = 0; i < 16; i++)
-      d[i] = (uint32_t)r0[p + i] | (uint32_t)r1[p + i] << 8 | (uint32_t)r2[p + i] << 16 | (uint32_t)r3[p + i] << 24;
+      d[i] = (uint32_t)(r0[p + i] ^ flip) | (uint32_t)(r1[p + i] ^ flip) << 8 | (uint32_t)(r2[p + i] ^ flip) << 16 |
+             (uint32_t)(r3[p + i] ^ flip) << 24;
   }
 }
 

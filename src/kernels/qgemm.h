@@ -65,12 +65,13 @@ void sn_qgemm_ref(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const
 void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp,
                          const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
 
-/* Pack 4 consecutive k rows of n (a multiple of 16) columns into one k-quad of the packed layout:
- * dst is the quad's place in the first panel, panel_stride the bytes between panels (Kp * 16). */
-void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t *dst,
-                    int64_t panel_stride);
+/* Pack 4 consecutive k rows of n (a multiple of 16) columns, each byte XORed with flip, into one
+ * k-quad of the packed layout: dst is the quad's place in the first panel, panel_stride the bytes
+ * between panels (Kp * 16). Reads n bytes of every row. */
+void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t flip,
+                    uint8_t *dst, int64_t panel_stride);
 void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
-                               uint8_t *dst, int64_t panel_stride);
+                               uint8_t flip, uint8_t *dst, int64_t panel_stride);
 
 /* The epilogue of one row segment: acc[0..n) are the raw sums of columns [n0, n0 + n) of row m
  * (shared by the reference and the SIMD kernels' tails; the SIMD epilogues match it bit for bit). */

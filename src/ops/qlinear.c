@@ -149,6 +149,8 @@ typedef struct qconv_job {
   const uint8_t *x, *w; /* w: s8 rows (M x R) */
   uint8_t xflip, pad;   /* pad: the flipped zero point */
   bool need_xsum;
+  bool direct;          /* 1x1, stride 1, no padding: the rows of X are the im2col rows */
+  int64_t x_count;      /* bytes of X (direct rows are read in place only when the read stays inside) */
   sn_qgemm_epi e;       /* row arrays for all M channels */
   uint8_t *y;
   size_t es, ws_bytes;
@@ -203,9 +205,21 @@ static void qconv_task(void *arg, int w) {
     const uint8_t *xg = j->x + (n * j->C + gi * j->Cg) * in_sz;
     if (j->need_xsum) memset(xsum, 0, sizeof(int32_t) * (size_t)npp);
     for (int64_t k0 = 0; k0 < j->R; k0 += 4) {
+      const uint8_t *src[4];
       for (int r = 0; r < 4; r++) {
         uint8_t *dst = rows + r * npp;
         int64_t k = k0 + r;
+        src[r] = dst;
+        if (j->direct) { /* X's own row (flipped by the packer), staged only at the end of X */
+          const uint8_t *row = xg + k * in_sz + p0;
+          if (k < j->R && row + npp <= j->x + j->x_count) {
+            src[r] = row;
+          } else {
+            if (k < j->R) memcpy(dst, row, (size_t)np);
+            memset(dst + (k < j->R ? np : 0), 0, (size_t)(npp - (k < j->R ? np : 0)));
+          }
+          continue;
+        }
         if (k < j->R)
           gather_row(j, xg + (k / KK) * in_sz, k % KK, p0, p1, dst);
         else
@@ -214,7 +228,7 @@ static void qconv_task(void *arg, int w) {
         if (j->need_xsum && k < j->R)
           for (int64_t i = 0; i < np; i++) xsum[i] += dst[i];
       }
-      sn_qgemm_pack4(rows, rows + npp, rows + 2 * npp, rows + 3 * npp, npp, packed + k0 * 16, j->Kp * 16);
+      sn_qgemm_pack4(src[0], src[1], src[2], src[3], npp, j->direct ? j->xflip : 0, packed + k0 * 16, j->Kp * 16);
     }
     sn_qgemm_epi e = j->e;
     int64_t r0 = gi * j->Mg;
@@ -277,6 +291,10 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.pad = (uint8_t)p.zx;
   j.need_xsum = p.zw_any;
   j.x = a->x->data;
+  j.x_count = a->x->count;
+  j.direct = !j.need_xsum && sn_geom_k_size(g) == 1;
+  for (int d = 0; d < g->nd; d++)
+    if (g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d] || g->k[d] != 1) j.direct = false;
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
   j.y = a->y->data;
