@@ -175,14 +175,17 @@ static void gather_row(const qconv_job *j, const uint8_t *xc, int64_t t, int64_t
     } else {
       const uint8_t *row = xc + ih * W;
       int64_t iw0 = ow * sw - pw + kw * dw;
-      if (sw == 1 && iw0 >= 0 && iw0 + n <= W) {
-        for (int64_t i = 0; i < n; i++) dst[i] = row[iw0 + i] ^ f;
-      } else {
-        for (int64_t i = 0; i < n; i++) {
-          int64_t iw = iw0 + i * sw;
-          dst[i] = iw >= 0 && iw < W ? (uint8_t)(row[iw] ^ f) : pad;
-        }
-      }
+      /* [0, lo) and [hi, n) fall in the padding, [lo, hi) reads row[iw0 + i * sw] */
+      int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw, hi = W - iw0 <= 0 ? 0 : (W - iw0 + sw - 1) / sw;
+      if (lo > n) lo = n;
+      if (hi > n) hi = n;
+      if (hi < lo) hi = lo;
+      memset(dst, pad, (size_t)lo);
+      if (sw == 1)
+        for (int64_t i = lo; i < hi; i++) dst[i] = row[iw0 + i] ^ f;
+      else
+        for (int64_t i = lo; i < hi; i++) dst[i] = row[iw0 + i * sw] ^ f;
+      memset(dst + hi, pad, (size_t)(n - hi));
     }
     dst += n;
     p += n;
@@ -234,8 +237,8 @@ static void qconv_task(void *arg, int w) {
     int64_t r0 = gi * j->Mg;
     if (e.row_off) e.row_off += r0;
     if (e.row_f) e.row_f += r0;
-    if (e.scale_axis == 1) e.scale += r0;
-    if (e.fbias_axis == 1) e.fbias += r0;
+    if (e.scale && e.scale_axis == 1) e.scale += r0;
+    if (e.fbias && e.fbias_axis == 1) e.fbias += r0;
     e.col_f = j->need_xsum ? xsum : NULL;
     int64_t mper = (j->Mg + j->mchunks - 1) / j->mchunks;
     mper = (mper + 5) / 6 * 6;

@@ -8,7 +8,9 @@
     exact;
   - models made by onnxruntime.quantization.quantize_static (QDQ and QOperator, with com.microsoft
     QGemm) run in Sinter and match ONNX Runtime;
-  - bf16 logits close to float32.
+  - bf16 logits close to float32;
+  - QLinearConv / QLinearMatMul through the INT8 GEMM equal to ONNX Runtime on awkward shapes (u8 and
+    s8 activations, zero points, padding, strides, dilation, groups, 1x1, odd sizes).
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default ./build)."""
@@ -75,6 +77,65 @@ def ops_after_optimize(path, tmp):
         return None, r.stderr
     m = onnx.load(out)
     return [(n.domain, n.op_type) for n in m.graph.node], ""
+
+
+def qlinear_cases(tmp):
+    from onnx import TensorProto as T, helper, numpy_helper as nh
+    rng = np.random.default_rng(7)
+    convs = [  # C, M, H, W, k, pad, stride, dil, group
+        (16, 32, 12, 12, 3, 1, 1, 1, 1), (3, 8, 9, 11, 3, 0, 2, 1, 1), (64, 64, 7, 7, 1, 0, 1, 1, 1),
+        (5, 7, 11, 13, 3, 1, 2, 1, 1), (3, 16, 23, 23, 7, 3, 2, 1, 1), (8, 12, 10, 9, 3, 2, 1, 2, 1),
+        (12, 12, 8, 8, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 0, 1, 1, 1), (17, 5, 5, 6, 2, 0, 1, 1, 1)]
+    for xdt in (T.UINT8, T.INT8):
+        npx = np.int8 if xdt == T.INT8 else np.uint8
+        lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
+        for (C, M, H, W, k, pad, stride, dil, group) in convs:
+            for xz in ((0 if xdt == T.INT8 else 128), 5):
+                x = rng.integers(lo, hi, (2, C, H, W)).astype(npx)
+                w = rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8)
+                inits = [nh.from_array(np.array(0.05, np.float32), "xs"), nh.from_array(np.array(xz, npx), "xz"),
+                         nh.from_array(w, "w"), nh.from_array(rng.uniform(0.001, 0.01, M).astype(np.float32), "ws"),
+                         nh.from_array(np.zeros(M, np.int8), "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
+                         nh.from_array(np.array(3, npx), "yz"),
+                         nh.from_array(rng.integers(-1000, 1000, M).astype(np.int32), "b")]
+                node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                                        pads=[pad] * 4, strides=[stride] * 2, dilations=[dil] * 2, group=group)
+                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", xdt, list(x.shape))],
+                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qlc.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"x": x}).values())[0]
+                        for isa in ("scalar", "avx512")]
+                ok = all(np.array_equal(o, ref) for o in outs)
+                check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
+                      f"g{group} xz{xz} == ORT", ok,
+                      "" if ok else f"{int(max((o != ref).sum() for o in outs))} of {ref.size} differ")
+        for (M, K, N) in ((1, 1, 1), (7, 33, 17), (128, 256, 65), (3, 1000, 129)):
+            for bz in (0, 7):
+                a = rng.integers(lo, hi, (2, M, K)).astype(npx)
+                b = rng.integers(-128, 128, (K, N)).astype(np.int8)
+                inits = [nh.from_array(np.array(0.02, np.float32), "as"), nh.from_array(np.array(9, npx), "az"),
+                         nh.from_array(b, "b"), nh.from_array(rng.uniform(0.001, 0.01, N).astype(np.float32), "bs"),
+                         nh.from_array(np.full(N, bz, np.int8), "bz"), nh.from_array(np.array(1.5, np.float32), "ys"),
+                         nh.from_array(np.array(-2 if xdt == T.INT8 else 100, npx), "yz")]
+                node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", xdt, list(a.shape))],
+                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qlm.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"a": a}).values())[0]
+                        for isa in ("scalar", "avx512")]
+                diff = max(int(np.abs(o.astype(int) - ref.astype(int)).max()) for o in outs)
+                same = np.array_equal(outs[0], outs[1])
+                # ORT rounds the requantization in its own order: at most one step apart, rarely
+                check(f"QLinearMatMul {'s8' if xdt == T.INT8 else 'u8'} {M}x{K}x{N} bz{bz} vs ORT", same and diff <= 1,
+                      f"max diff {diff}, scalar == avx512: {same}")
 
 
 def main():
@@ -144,6 +205,7 @@ def main():
             check(f"{label}: Sinter vs ORT", d <= tol * max(scale, 1e-6) and agree >= 0.99,
                   f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
 
+        qlinear_cases(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
         for label in ("sinter static", "ORT QDQ"):
             if label not in models:
