@@ -31,6 +31,7 @@ size_t sn_sgemm_workspace(void) {
   size_t w = sn_gemm_ref_workspace(SINTER_FLOAT);
   if (sn_sgemm_avx512_workspace() > w) w = sn_sgemm_avx512_workspace();
   if (sn_sgemm_avx2_workspace() > w) w = sn_sgemm_avx2_workspace();
+  if (sn_sgemm_avx512bf16_workspace() > w) w = sn_sgemm_avx512bf16_workspace();
   return w;
 }
 

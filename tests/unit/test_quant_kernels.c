@@ -114,7 +114,9 @@ static void bf16_gemm(void) {
       for (int64_t i = 0; i < (tb ? N : K) * ldb; i++) B[i] = urand();
       for (int64_t i = 0; i < M * ldc; i++) C0[i] = C1[i] = urand();
       sn_sgemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc);
-      sn_sgemm_avx512bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc, NULL);
+      void *ws = (t & 1) ? sn_aligned_alloc(sn_sgemm_workspace()) : NULL; /* caller workspace, or its own */
+      sn_sgemm_avx512bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C1, ldc, ws);
+      sn_aligned_free(ws);
       bool ok = true, exact = true;
       for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {

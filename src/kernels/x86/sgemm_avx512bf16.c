@@ -1,7 +1,8 @@
 /* float32 GEMM computed in bfloat16 with AVX512-BF16 (vdpbf16ps: two bf16 products per lane added
  * to a float32 accumulator): the `--precision bf16` path of sn_sgemm. Operands are rounded to bf16
  * (round to nearest even) while they are packed, the sums stay float32. Same contract as sn_sgemm;
- * K is blocked so a packed B block stays in L2. Compiled with -mavx512bf16 (see CMakeLists.txt). */
+ * K is blocked so a packed B block stays in L2; A is converted one 6-row panel at a time. Uses the
+ * caller's workspace (no allocation) when given. Compiled with -mavx512bf16 (see CMakeLists.txt). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -13,6 +14,8 @@
 #define NV 4
 #define KB 512 /* k per block (even) */
 #define NB 256 /* columns per packed B block */
+#define PB_BYTES ((size_t)(KB / 2) * NB * 4)
+#define PA_BYTES ((size_t)MR * KB * 2)
 
 /* acc += pairs of a . b in place (asm: GCC 12 copies the accumulator of _mm512_dpbf16_ps around
  * every instruction and spills, at less than half the speed) */
@@ -187,30 +190,35 @@ void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t
     sn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
     return;
   }
-  int64_t kbmax = K < KB ? (K + 1) & ~(int64_t)1 : KB;
-  int64_t nbmax = N < NB ? (N + 15) & ~(int64_t)15 : NB;
-  uint16_t *pa = sn_aligned_alloc(sizeof(uint16_t) * (size_t)(M * kbmax));
-  uint32_t *pb = sn_aligned_alloc(sizeof(uint32_t) * (size_t)(kbmax / 2 * nbmax));
-  if (!pa || !pb) { /* out of memory: the float32 path needs none */
-    sn_aligned_free(pa);
-    sn_aligned_free(pb);
-    sn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
-    return;
+  /* packing buffers: B block (KB x NB) and one MR-row panel of A; from ws when given (it holds
+   * sn_sgemm_workspace() bytes, which covers them), else allocated for this call */
+  uint32_t *pb;
+  uint16_t *pa;
+  void *own = NULL;
+  if (ws) {
+    pb = ws;
+  } else {
+    if (!(own = sn_aligned_alloc(sn_sgemm_avx512bf16_workspace()))) { /* the float32 path needs none */
+      sn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+      return;
+    }
+    pb = own;
   }
+  pa = (uint16_t *)(void *)((uint8_t *)pb + PB_BYTES);
   for (int64_t k0 = 0; k0 < K; k0 += KB) {
     int64_t kb = K - k0 < KB ? K - k0 : KB, kbp = (kb + 1) & ~(int64_t)1;
     bool first = k0 == 0;
-    pack_a(transA, A, lda, M, k0, kb, kbp, pa);
     for (int64_t n0 = 0; n0 < N; n0 += NB) {
       int64_t nb = N - n0 < NB ? N - n0 : NB;
       pack_b(transB, B, ldb, k0, kb, n0, nb, pb, kbp);
       int64_t pstride = kbp / 2 * 16;
       for (int64_t m = 0; m < M; m += MR) {
         int mr = (int)(M - m < MR ? M - m : MR);
+        pack_a(transA, transA ? A + m : A + m * lda, lda, mr, k0, kb, kbp, pa);
         for (int64_t n = 0; n < nb; n += NV * 16) {
           int64_t w = nb - n < NV * 16 ? nb - n : NV * 16;
           int nv = (int)((w + 15) / 16);
-          const uint16_t *a = pa + m * kbp;
+          const uint16_t *a = pa;
           const uint32_t *bp = pb + (n / 16) * pstride;
           float *cp = C + m * ldc + n0 + n;
           if (mr == MR && w == NV * 16) {
@@ -229,6 +237,7 @@ void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t
       }
     }
   }
-  sn_aligned_free(pa);
-  sn_aligned_free(pb);
+  sn_aligned_free(own);
 }
+
+size_t sn_sgemm_avx512bf16_workspace(void) { return PB_BYTES + PA_BYTES; }
