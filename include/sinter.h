@@ -105,6 +105,10 @@ SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_threads(sinter_opti
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_opt_level(sinter_options *opts, int level);
 /* Cap the kernel ISA: "scalar", "avx2", "avx512" or "auto" (default; also SINTER_ISA in the env). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_isa(sinter_options *opts, const char *isa);
+/* Arithmetic of float32 Conv/MatMul/Gemm (and the fused ops built on them): "fp32" (default), "bf16"
+ * (operands rounded to bfloat16, float32 sums; AVX512-BF16 only, float32 elsewhere) or "auto"
+ * (SINTER_PRECISION in the env, else fp32). */
+SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_precision(sinter_options *opts, const char *precision);
 
 /* ---- tensors --------------------------------------------------------------------------------- */
 

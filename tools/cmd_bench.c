@@ -43,6 +43,7 @@ static void bench_usage(FILE *f) {
           "%s"
           "                          (--batch N: also the samples per run for samples/s)\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
+          "  --precision P           fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
           "  --sweep KEY=V,V,...     measure every point of a grid and print one table; KEY is batch or\n"
           "                          threads; further KEY=LIST words may follow (--sweep batch=1,2,4,8\n"
@@ -195,6 +196,7 @@ typedef struct bench_result {
   int threads;                      /* the pool's size */
   int64_t batch;                    /* samples per run */
   sn_isa isa;
+  bool bf16; /* the session computes float32 GEMMs in bf16 */
   double create_s, first_s;
   size_t warmup;
   size_t runs;
@@ -260,6 +262,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
   if (st) goto done;
   r->threads = sess->pool ? sn_threadpool_size(sess->pool) : 1;
   r->isa = sess->isa;
+  r->bf16 = sess->bf16;
   r->weights = graph_weight_bytes(sess->g);
   if ((st = make_feeds(sess, c, batch, &f))) goto done;
   r->batch = f.batch;
@@ -386,7 +389,7 @@ static void print_report(const model_facts *m, const bench_cfg *c, const bench_r
   printf("Weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->weights, (double)r->weights / 1e6);
   printf("Prepacked weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->packed, (double)r->packed / 1e6);
   printf("Arena size: %llu bytes (%.2f MB)\n", (unsigned long long)r->arena, (double)r->arena / 1e6);
-  printf("ISA: %s  Precision: fp32  Threads: %d  Optimization level: %lld\n", sn_isa_name(r->isa), r->threads,
+  printf("ISA: %s  Precision: %s  Threads: %d  Optimization level: %lld\n", sn_isa_name(r->isa), r->bf16 ? "bf16" : "fp32", r->threads,
          c->level >= 0 ? c->level : 3);
   for (size_t i = 0; i < r->n_inputs; i++) printf("Input: %s\n", r->inputs[i]);
   printf("Batch size: %lld\n", (long long)r->batch);
@@ -416,7 +419,7 @@ static void print_table(const model_facts *m, const bench_cfg *c, const bench_re
   printf("Model file size: %llu bytes (%.2f MB)\n", (unsigned long long)m->file_bytes, (double)m->file_bytes / 1e6);
   if (n) {
     printf("Weight size: %llu bytes (%.2f MB)\n", (unsigned long long)rs[0].weights, (double)rs[0].weights / 1e6);
-    printf("ISA: %s  Precision: fp32  Optimization level: %lld  Warm-up runs: %zu\n", sn_isa_name(rs[0].isa),
+    printf("ISA: %s  Precision: %s  Optimization level: %lld  Warm-up runs: %zu\n", sn_isa_name(rs[0].isa), rs[0].bf16 ? "bf16" : "fp32",
            c->level >= 0 ? c->level : 3, rs[0].warmup);
   }
   printf("\n%5s %7s %6s %10s %10s %10s %10s %10s %10s %11s %11s %10s %10s %10s\n", "batch", "threads", "runs",
@@ -488,8 +491,8 @@ static void write_json(FILE *f, const model_facts *m, const bench_cfg *c, const 
   fprintf(f, "  \"host\": {\"cpu\": ");
   json_str(f, cpu);
   fprintf(f, ", \"logical_cores\": %d, \"physical_cores\": %d},\n", online_cores(), sn_cpu_info()->physical_cores);
-  fprintf(f, "  \"precision\": \"fp32\",\n  \"optimization_level\": %lld,\n  \"warmup_runs\": %lld,\n",
-          c->level >= 0 ? c->level : 3, c->warmup);
+  fprintf(f, "  \"precision\": \"%s\",\n  \"optimization_level\": %lld,\n  \"warmup_runs\": %lld,\n",
+          n && rs[0].bf16 ? "bf16" : "fp32", c->level >= 0 ? c->level : 3, c->warmup);
   fprintf(f, "  \"run_limit\": {\"runs\": ");
   if (c->runs >= 0)
     fprintf(f, "%lld", c->runs);

@@ -33,6 +33,7 @@ static void usage(FILE *f) {
           "  --trace FILE            write a Chrome trace (JSON) of the timed runs: one slice per step, and\n"
           "                          per step one slice for each intra-op thread that worked in it\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
+          "  --precision P           fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
           "  -h, --help              this help\n",
           sn_feed_usage);
@@ -264,7 +265,7 @@ int cmd_profile(int argc, char **argv) {
   qsort(rows, (size_t)n_rows, sizeof *rows, cmp_rows);
   char tb[64];
   printf("model: %s\n", model);
-  int old_cap = sn_cpu_set_thread_cap((int)s->isa);
+  int old_cap = sn_cpu_set_thread_cap(sn_session_cap(s));
   const char *gemm = sn_sgemm_kernel_name();
   sn_cpu_set_thread_cap(old_cap);
   printf("runs: %lld timed (after %lld warm-up), %d steps per run, %d thread%s, ISA %s, float32 GEMM %s\n", runs,

@@ -31,6 +31,7 @@ static void run_usage(FILE *f) {
           "  --output-dir DIR        write each output to DIR/<output name>.npy (created if missing)\n"
           "  --show K                print the first K values of each output (default 8)\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
+          "  --precision P           fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
           "  -q, --quiet             print nothing but errors\n"
           "  -h, --help              this help\n"

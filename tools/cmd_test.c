@@ -355,6 +355,7 @@ static void usage(void) {
          "  -j N              run N tests at once (default: number of CPUs)\n"
          "  --timeout S       seconds before a test counts as hung and fails (default 60)\n"
          "  --threads N       intra-op threads per session (default 1)\n"
+         "  --precision P     fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
          "  -O LEVEL          optimization level 0..3 (default 3)\n"
          "  --expect FILE     names of tests that must pass (one per line, '#' comments); fail naming any\n"
          "                    that does not\n"

@@ -11,6 +11,10 @@ typedef void (*sn_sgemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const 
 /* Chosen per call from sn_cpu_isa(), which is read once from the CPU but honours the cap of the
  * calling thread (a session's ISA option) and SINTER_ISA; the check is a thread-local load. */
 static sn_sgemm_fn pick(const char **name) {
+  if (sn_cpu_use_bf16()) { /* the session's precision option (bf16) on a CPU with AVX512-BF16 */
+    *name = sn_sgemm_avx512bf16_name;
+    return sn_sgemm_avx512bf16;
+  }
   sn_isa isa = sn_cpu_isa();
   if (isa >= SN_ISA_AVX512) {
     *name = sn_sgemm_avx512_name;
@@ -28,6 +32,7 @@ size_t sn_sgemm_workspace(void) {
   size_t w = sn_gemm_ref_workspace(SINTER_FLOAT);
   if (sn_sgemm_avx512_workspace() > w) w = sn_sgemm_avx512_workspace();
   if (sn_sgemm_avx2_workspace() > w) w = sn_sgemm_avx2_workspace();
+  if (sn_sgemm_avx512bf16_workspace() > w) w = sn_sgemm_avx512bf16_workspace();
   return w;
 }
 

@@ -93,4 +93,12 @@ void sn_sgemm_avx2(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
 size_t sn_sgemm_avx2_workspace(void);
 extern const char sn_sgemm_avx2_name[];
 
+/* float32 GEMM in bfloat16 (AVX512-BF16; `--precision bf16`): operands rounded to bf16, float32
+ * sums. sn_sgemm takes it when sn_cpu_use_bf16() says so for the calling thread. Its workspace
+ * need is at most sn_sgemm_workspace() (with ws NULL it allocates one per call). */
+void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
+extern const char sn_sgemm_avx512bf16_name[];
+size_t sn_sgemm_avx512bf16_workspace(void);
+
 #endif

@@ -10,6 +10,7 @@
 #include "kernels/ref/im2col_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "ops/qlinear.h"
 
 /* ---- attributes ---------------------------------------------------------------------------------- */
 
@@ -570,6 +571,40 @@ static sn_error *convt_run(sn_kernel_ctx *c) { return conv_kernel(c, true); }
 
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
+/* Integer convs keep their weights packed for the INT8 GEMM (ops/qlinear.c) next to the attributes. */
+typedef struct qconv_params {
+  conv_params base; /* first: get_params reads it as conv_params */
+  sn_qweights *packed;
+  int act;
+} qconv_params;
+
+static void qconv_free(void *p) {
+  if (!p) return;
+  sn_qweights_free(((qconv_params *)p)->packed);
+  sn_free(p);
+}
+
+static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
+  qconv_params *p = sn_calloc(1, sizeof *p);
+  if (!p) return SN_ERR_OOM();
+  sn_error *e = parse_params(n, &p->base);
+  const char *act = sn_attr_str(n, "activation", "");
+  p->act = !strcmp(act, "Relu") ? SN_QACT_RELU : SN_QACT_NONE;
+  if (!e && *act && p->act == SN_QACT_NONE)
+    e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "activation '%s' is not supported", act);
+  int wi = !strcmp(n->op_type, "ConvInteger") ? 1 : 3;
+  if (!e && n->n_in > wi && n->in[wi] >= 0) {
+    const sn_value *v = &g->values[n->in[wi]];
+    if (v->role == SN_VAL_INITIALIZER && v->data) e = sn_qweights_conv(v->data, &p->packed);
+  }
+  if (e) {
+    qconv_free(p);
+    return e;
+  }
+  *params = p;
+  return NULL;
+}
+
 static sn_error *convint_infer(sn_infer_ctx *c) {
   if (c->n_in < 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs inputs x and w");
   if ((c->in[0]->dtype && !q8(c->in[0]->dtype)) || (c->in[1]->dtype && !q8(c->in[1]->dtype)))
@@ -579,11 +614,12 @@ static sn_error *convint_infer(sn_infer_ctx *c) {
 
 static sn_error *qlconv_infer(sn_infer_ctx *c) {
   if (c->n_in < 8) return sn_infer_error(c, "needs at least 8 inputs, got %d", c->n_in);
+  bool fout = !strcmp(c->node->domain, "sinter") && !c->in[6]; /* sinter:QLinearConv without y_scale: float */
   for (int i = 0; i < 8; i++)
-    if (!c->in[i] && i != 2 && i != 5 && i != 7) return sn_infer_error(c, "input %d is required", i);
+    if (!c->in[i] && i != 2 && i != 5 && i != 7 && !(fout && i == 6)) return sn_infer_error(c, "input %d is required", i);
   if ((c->in[0]->dtype && !q8(c->in[0]->dtype)) || (c->in[3]->dtype && !q8(c->in[3]->dtype)))
     return sn_infer_error(c, "x and w must be int8 or uint8");
-  sn_dtype ydt = c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : c->in[0]->dtype;
+  sn_dtype ydt = fout ? SINTER_FLOAT : c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : c->in[0]->dtype;
   return conv_infer_common(c, false, ydt, 0, 3, 8);
 }
 
@@ -627,6 +663,9 @@ static sn_error *convint_run(sn_kernel_ctx *c) {
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_INT32, x->rank, s.ydims, &y));
   if (y->count == 0) return NULL;
+  sn_qargs qa = {x, NULL, zx, w, NULL, zw, NULL, NULL, NULL, 0, c->params ? ((const qconv_params *)c->params)->packed : NULL, y};
+  sn_error *e;
+  if (c->params && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) return e;
   return int_conv(c, p, x, zx, w, zw, NULL, &s, y->data);
 }
 
@@ -638,14 +677,22 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
   const sn_tensor *sy = c->in[6], *zy = c->in[7], *b = c->n_in > 8 ? c->in[8] : NULL;
   conv_shape s;
   SN_TRY(conv_shape_of(c, p, false, x, w, b, &s));
-  sn_dtype ydt = zy ? zy->dtype : x->dtype;
-  if (!q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
-  if (sx->count != 1 || sy->count != 1 || (sw->count != 1 && sw->count != s.M))
+  bool fout = !sy; /* sinter:QLinearConv with a float output */
+  sn_dtype ydt = fout ? SINTER_FLOAT : zy ? zy->dtype : x->dtype;
+  if (!fout && !q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
+  if (sx->count != 1 || (sy && sy->count != 1) || (sw->count != 1 && sw->count != s.M))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "x_scale and y_scale must be scalars, w_scale a scalar or one per output channel");
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, ydt, x->rank, s.ydims, &y));
   if (y->count == 0) return NULL;
+  const qconv_params *qp = c->params;
+  int act = qp ? qp->act : SN_QACT_NONE;
+  sn_qargs qa = {x, sx, zx, w, sw, zw, sy, zy, b, act, qp ? qp->packed : NULL, y};
+  sn_error *e;
+  if (qp && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) return e;
+  if (fout || act != SN_QACT_NONE || (b && b->dtype != SINTER_INT32))
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "fused integer convolution: unsupported operand layout");
   int32_t *acc = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)y->count);
   if (!acc) return SN_ERR_OOM();
   SN_TRY(int_conv(c, p, x, zx, w, zw, b, &s, acc));
@@ -809,8 +856,11 @@ static sn_error *deform_run(sn_kernel_ctx *c) {
 const sn_op sn_ops_conv[] = {
     {"", "Conv", 1, 0, conv_infer, conv_run, conv_prepare, conv_free, 0},
     {"", "ConvTranspose", 1, 0, convt_infer, convt_run, conv_prepare, conv_free, 0},
-    {"", "ConvInteger", 10, 0, convint_infer, convint_run, conv_prepare, conv_free, 0},
-    {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, conv_prepare, conv_free, 0},
+    {"", "ConvInteger", 10, 0, convint_infer, convint_run, qconv_prepare, qconv_free, 0},
+    {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0},
+    /* the QDQ pass's fused form: QLinearConv's inputs (bias int32, or float with a float output),
+     * y_scale/y_zero_point absent for a float output, attribute activation = "Relu" */
+    {"sinter", "QLinearConv", 1, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0},
     {"", "DeformConv", 19, 0, deform_infer, deform_run, conv_prepare, conv_free, 0},
     {0},
 };

@@ -8,6 +8,7 @@
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "ops/qlinear.h"
 
 static bool gemm_type(sn_dtype dt) {
   switch (dt) {
@@ -389,6 +390,54 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
 
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
+/* Integer matmuls keep a constant B packed for the INT8 GEMM (ops/qlinear.c). The sinter-domain
+ * QLinearMatMul (made by the QDQ pass) adds transB (B is [N, K], from Gemm), a bias input 8 (int32,
+ * or float with a float output), a float output when y_scale is absent, and activation = "Relu". */
+typedef struct qmm_params {
+  sn_qweights *packed;
+  int act;
+  bool transB;
+} qmm_params;
+
+static void qmm_free(void *p) {
+  if (!p) return;
+  sn_qweights_free(((qmm_params *)p)->packed);
+  sn_free(p);
+}
+
+static sn_error *qmm_prepare(sn_graph *g, sn_node *n, void **params) {
+  qmm_params *p = sn_calloc(1, sizeof *p);
+  if (!p) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  const char *act = sn_attr_str(n, "activation", "");
+  p->act = !strcmp(act, "Relu") ? SN_QACT_RELU : SN_QACT_NONE;
+  p->transB = sn_attr_int(n, "transB", 0) != 0;
+  if (*act && p->act == SN_QACT_NONE) e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "activation '%s' is not supported", act);
+  int wi = !strcmp(n->op_type, "MatMulInteger") ? 1 : 3;
+  if (!e && n->n_in > wi && n->in[wi] >= 0) {
+    const sn_value *v = &g->values[n->in[wi]];
+    if (v->role == SN_VAL_INITIALIZER && v->data) e = sn_qweights_matmul(v->data, p->transB, &p->packed);
+  }
+  if (e) {
+    qmm_free(p);
+    return e;
+  }
+  *params = p;
+  return NULL;
+}
+
+/* The fast path over every batch; false when it does not apply. */
+static bool fast_matmul(sn_kernel_ctx *c, sn_qargs *qa, const mm_shape *s, bool transB, sn_error **err) {
+  const qmm_params *p = c->params;
+  if (!p) return false;
+  qa->pw = p->packed;
+  qa->act = p->act;
+  int64_t *aoff = sn_kernel_scratch(c, sizeof(int64_t) * 2 * (size_t)(s->nbatch ? s->nbatch : 1));
+  if (!aoff) return (*err = SN_ERR_OOM()), true;
+  mm_offsets(s, aoff, aoff + s->nbatch);
+  return sn_qmatmul(c, qa, s->M, s->N, s->K, transB, s->nbatch, aoff, aoff + s->nbatch, err);
+}
+
 static sn_error *mmint_infer(sn_infer_ctx *c) {
   if (c->n_in < 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs inputs A and B");
   const sn_type *a = c->in[0], *b = c->in[1];
@@ -455,6 +504,9 @@ static sn_error *mmint_run(sn_kernel_ctx *c) {
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_INT32, s.out_rank, s.out, &y));
   if (y->count == 0) return NULL;
+  sn_qargs qa = {a, NULL, za, b, NULL, zb, NULL, NULL, NULL, 0, NULL, y};
+  sn_error *e;
+  if (fast_matmul(c, &qa, &s, false, &e)) return e;
   return int_matmul(c, a, b, za, zb, &s, y->data);
 }
 
@@ -463,12 +515,21 @@ static bool qlinear_type(sn_dtype dt) { return q8(dt); }
 static sn_error *qlmm_infer(sn_infer_ctx *c) {
   if (c->n_in < 8) return sn_infer_error(c, "needs 8 inputs, got %d", c->n_in);
   for (int i = 0; i < 8; i++)
-    if (!c->in[i] && i != 2 && i != 5 && i != 7) return sn_infer_error(c, "input %d is required", i);
+    if (!c->in[i] && i != 2 && i != 5 && i != 7 && !(i == 6 && !strcmp(c->node->domain, "sinter")))
+      return sn_infer_error(c, "input %d is required", i);
   const sn_type *a = c->in[0], *b = c->in[3];
   if ((a->dtype && !qlinear_type(a->dtype)) || (b->dtype && !qlinear_type(b->dtype)))
     return sn_infer_error(c, "only int8 and uint8 operands are supported");
-  sn_dtype ydt = c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : a->dtype;
-  return mm_infer_shape(c, a, b, ydt);
+  bool fused = !strcmp(c->node->domain, "sinter");
+  sn_dtype ydt = fused && !c->in[6] ? SINTER_FLOAT : c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : a->dtype;
+  sn_type bt = *b;
+  if (fused && sn_attr_int(c->node, "transB", 0)) {
+    if (bt.rank != 2) return sn_infer_error(c, "transB needs a 2-D B");
+    sn_dim d = bt.dims[0];
+    bt.dims[0] = bt.dims[1];
+    bt.dims[1] = d;
+  }
+  return mm_infer_shape(c, a, &bt, ydt);
 }
 
 /* A scale value rounded to its tensor's precision after each operation, as numpy would. */
@@ -481,23 +542,33 @@ static double round_to(sn_dtype dt, double v) {
 
 static sn_error *qlmm_run(sn_kernel_ctx *c) {
   const sn_tensor *a = c->in[0], *sa = c->in[1], *za = c->in[2], *b = c->in[3], *sb = c->in[4], *zb = c->in[5];
-  const sn_tensor *sy = c->in[6], *zy = c->n_in > 7 ? c->in[7] : NULL;
+  const sn_tensor *sy = c->in[6], *zy = c->n_in > 7 ? c->in[7] : NULL, *bias = c->n_in > 8 ? c->in[8] : NULL;
   char msg[256], b1[128], b2[128];
   mm_shape s;
-  if (!mm_shape_of(a->rank, a->dims, b->rank, b->dims, &s, msg, sizeof msg))
+  const qmm_params *qp = c->params;
+  bool transB = qp && qp->transB;
+  int64_t bd[2];
+  if (transB && b->rank == 2) bd[0] = b->dims[1], bd[1] = b->dims[0];
+  if (!mm_shape_of(a->rank, a->dims, b->rank, transB && b->rank == 2 ? bd : b->dims, &s, msg, sizeof msg))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (a %s, b %s)", msg, sn_tensor_describe(a, b1, sizeof b1),
                            sn_tensor_describe(b, b2, sizeof b2));
   if (!q8(a->dtype) || !q8(b->dtype))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "only int8 and uint8 operands are supported (got %s, %s)",
                            sn_dtype_name(a->dtype), sn_dtype_name(b->dtype));
-  sn_dtype ydt = zy ? zy->dtype : a->dtype;
-  if (!q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
-  if ((sa->count != 1 && sa->count != s.M) || (sb->count != 1 && sb->count != s.N) || sy->count != 1)
+  bool fout = !sy; /* sinter:QLinearMatMul with a float output */
+  sn_dtype ydt = fout ? SINTER_FLOAT : zy ? zy->dtype : a->dtype;
+  if (!fout && !q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
+  if ((sa->count != 1 && sa->count != s.M) || (sb->count != 1 && sb->count != s.N) || (sy && sy->count != 1))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "scales must be per tensor (a_scale may be per row, b_scale per column)");
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, ydt, s.out_rank, s.out, &y));
   if (y->count == 0) return NULL;
+  sn_qargs qa = {a, sa, za, b, sb, zb, sy, zy, bias, 0, NULL, y};
+  sn_error *e;
+  if (fast_matmul(c, &qa, &s, transB, &e)) return e;
+  if (fout || transB || bias || (qp && qp->act))
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "fused integer matmul: unsupported operand layout");
   int32_t *acc = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)y->count);
   if (!acc) return SN_ERR_OOM();
   SN_TRY(int_matmul(c, a, b, za, zb, &s, acc));
@@ -523,7 +594,8 @@ static sn_error *qlmm_run(sn_kernel_ctx *c) {
 const sn_op sn_ops_matmul[] = {
     {"", "Gemm", 1, 0, gemm_infer, gemm_run, mm_prepare, mm_free, 0},
     {"", "MatMul", 1, 0, matmul_infer, matmul_run, mm_prepare, mm_free, 0},
-    {"", "MatMulInteger", 10, 0, mmint_infer, mmint_run, NULL, NULL, 0},
-    {"", "QLinearMatMul", 10, 0, qlmm_infer, qlmm_run, NULL, NULL, 0},
+    {"", "MatMulInteger", 10, 0, mmint_infer, mmint_run, qmm_prepare, qmm_free, 0},
+    {"", "QLinearMatMul", 10, 0, qlmm_infer, qlmm_run, qmm_prepare, qmm_free, 0},
+    {"sinter", "QLinearMatMul", 1, 0, qlmm_infer, qlmm_run, qmm_prepare, qmm_free, 0},
     {0},
 };

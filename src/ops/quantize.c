@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/quant.h"
 #include "ops/op.h"
 
 /* ---- attributes ---------------------------------------------------------------------------------- */
@@ -278,6 +279,10 @@ static sn_error *q_run(sn_kernel_ctx *c) {
   if (x->dtype == SINTER_FLOAT && ct == SINTER_FLOAT && (odt == SINTER_UINT8 || odt == SINTER_INT8)) {
     const float *xf = x->data;
     const float flo = (float)lo, fhi = (float)hi;
+    if (s->count == 1) { /* per tensor: the vectorized loop (identical results) */
+      sn_quantize_f32(xf, x->count, (float)sv[0], zv ? (float)zv[0] : 0.0f, odt == SINTER_INT8, y8);
+      return NULL;
+    }
     for (int64_t o = 0; o < L.outer; o++)
       for (int64_t a = 0; a < L.len; a++) {
         const int64_t base = (o * L.len + a) * L.inner, sb = o * L.so + (a / L.blk) * L.sa;
@@ -375,6 +380,10 @@ static sn_error *dq_run(sn_kernel_ctx *c) {
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, odt, x->rank, x->dims, &y));
   const bool int_in = sn_dt(x->dtype)->is_int;
+  if (s->count == 1 && odt == SINTER_FLOAT && (x->dtype == SINTER_UINT8 || x->dtype == SINTER_INT8)) {
+    sn_dequantize_f32(x->data, x->count, x->dtype == SINTER_INT8, zv ? (int32_t)zv[0] : 0, (float)sv[0], y->data);
+    return NULL;
+  }
   for (int64_t o = 0; o < L.outer; o++)
     for (int64_t a = 0; a < L.len; a++) {
       const int64_t base = (o * L.len + a) * L.inner, sb = o * L.so + (a / L.blk) * L.sa;
@@ -419,23 +428,15 @@ static sn_error *dyn_run(sn_kernel_ctx *c) {
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be a float tensor, got %s",
                            x ? sn_tensor_describe(x, b1, sizeof b1) : "nothing");
   const float *xf = x->data;
-  float mx = 0.0f, mn = 0.0f;
-  for (int64_t i = 0; i < x->count; i++) {
-    if (xf[i] > mx) mx = xf[i];
-    if (xf[i] < mn) mn = xf[i];
-  }
+  float mx, mn;
+  sn_minmax0_f32(xf, x->count, &mn, &mx);
   const float scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
   float zp = 0.0f - mn / scale;
   zp = zp < 0.0f ? 0.0f : (zp > 255.0f ? 255.0f : zp);
   zp = rintf(zp);
   sn_tensor *y, *ys, *yz;
   SN_TRY(sn_kernel_output(c, 0, SINTER_UINT8, x->rank, x->dims, &y));
-  uint8_t *yd = y->data;
-  for (int64_t i = 0; i < x->count; i++) {
-    float v = rintf(xf[i] / scale) + zp;
-    v = v >= 0.0f ? (v <= 255.0f ? v : 255.0f) : 0.0f;
-    yd[i] = (uint8_t)(int)v;
-  }
+  sn_quantize_f32(xf, x->count, scale, zp, false, y->data);
   SN_TRY(sn_kernel_output(c, 1, SINTER_FLOAT, 0, NULL, &ys));
   *(float *)ys->data = scale;
   SN_TRY(sn_kernel_output(c, 2, SINTER_UINT8, 0, NULL, &yz));

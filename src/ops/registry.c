@@ -7,7 +7,7 @@
 #define FAMILIES(X)                                                                                \
   X(elementwise) X(unary) X(cast) X(shape) X(data) X(indexing) X(conv) X(pool) X(norm) X(matmul)  \
   X(softmax) X(reduce) X(rnn) X(resize) X(control) X(sequence) X(quantize) X(loss) X(signal) X(image)      \
-  X(strings) X(random) X(misc) X(fused) X(attention) X(transformer) X(ml) X(nchwc)
+  X(strings) X(random) X(misc) X(fused) X(attention) X(transformer) X(ml) X(nchwc) X(qlinear_ms)
 
 #define DECLARE(f) extern const sn_op sn_ops_##f[];
 FAMILIES(DECLARE)

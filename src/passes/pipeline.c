@@ -14,6 +14,8 @@ typedef struct {
 } pass;
 
 static const pass passes[] = {
+    /* first: constant folding would turn DequantizeLinear(int8 weights) into float weights */
+    {"fuse-qdq", 2, sn_pass_fuse_qdq},
     {"fold-constants", 1, sn_pass_fold_constants},
     {"eliminate-noops", 1, sn_pass_eliminate_noops},
     {"cancel-transposes", 1, sn_pass_cancel_transposes},

@@ -401,7 +401,7 @@ static sn_error *calib_pass(calib *c, act_stat *st, int n_st, int pass) {
     g->values[v].is_output = true;
   }
   sn_session *s = NULL;
-  struct sinter_options so = {0, 0, 3};
+  struct sinter_options so = {0, 0, 3, 0}; /* calibration in float32 whatever SINTER_PRECISION says */
   if ((e = sn_session_create_model(m, &so, &s))) return e;
   int *in_ids = sn_malloc(sizeof(int) * (size_t)(o->n_calib + 1));
   int *out_ids = sn_malloc(sizeof(int) * (size_t)(n_st + 1));

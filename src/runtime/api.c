@@ -21,6 +21,7 @@ sinter_status *sinter_options_create(sinter_options **out) {
   (*out)->threads = 0;
   (*out)->opt_level = 3;
   (*out)->isa = 3;
+  (*out)->precision = -1;
   return NULL;
 }
 
@@ -37,6 +38,14 @@ sinter_status *sinter_options_set_opt_level(sinter_options *opts, int level) {
   CHECK_ARG(opts, "sinter_options_set_opt_level: options is NULL");
   CHECK_ARG(level >= 0 && level <= 3, "optimization level %d is out of range 0..3", level);
   opts->opt_level = level;
+  return NULL;
+}
+
+sinter_status *sinter_options_set_precision(sinter_options *opts, const char *precision) {
+  CHECK_ARG(opts, "sinter_options_set_precision: options is NULL");
+  int v = sn_precision_parse(precision);
+  CHECK_ARG(v >= -1, "unknown precision '%s' (expected fp32, bf16 or auto)", precision ? precision : "(null)");
+  opts->precision = v;
   return NULL;
 }
 

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -133,5 +136,36 @@ sn_isa sn_cpu_isa(void) {
     m = machine_isa();
     __atomic_store_n(&machine, m, __ATOMIC_RELAXED);
   }
-  return thread_cap < (int)m ? (sn_isa)thread_cap : m;
+  int cap = thread_cap & 0xff;
+  return cap < (int)m ? (sn_isa)cap : m;
+}
+
+bool sn_cpu_has_vnni(void) {
+  const sn_cpu *c = sn_cpu_info();
+  return c->avx512_vnni && sn_cpu_isa() >= SN_ISA_AVX512;
+}
+
+bool sn_cpu_has_bf16(void) {
+  const sn_cpu *c = sn_cpu_info();
+  return c->avx512_bf16 && sn_cpu_isa() >= SN_ISA_AVX512;
+}
+
+bool sn_cpu_use_bf16(void) { return (thread_cap & SN_CAP_BF16) && sn_cpu_has_bf16(); }
+
+/* Linux keeps AMX tile data off until a process asks for it (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023,
+ * XFEATURE_XTILEDATA = 18); without it the first tile instruction faults. */
+static bool amx_permitted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void amx_request(void) {
+  const sn_cpu *c = sn_cpu_info();
+  if (!c->amx_tile || !c->amx_int8) return;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  amx_permitted = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#endif
+}
+
+bool sn_cpu_has_amx_int8(void) {
+  pthread_once(&amx_once, amx_request);
+  return amx_permitted && sn_cpu_isa() >= SN_ISA_AVX512;
 }

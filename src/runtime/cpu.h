@@ -31,4 +31,18 @@ int sn_cpu_thread_cap(void);
 int sn_isa_parse(const char *s);
 const char *sn_isa_name(sn_isa isa);
 
+/* Extensions counted under the avx512 level (SINTER_ISA=avx512 or no cap allows them; avx2 and
+ * scalar turn them off): AVX512-VNNI (vpdpbusd, INT8 GEMM) and AVX512-BF16 (vdpbf16ps). True only
+ * when sn_cpu_isa() is avx512 for this thread and the CPU has the extension. */
+bool sn_cpu_has_vnni(void);
+bool sn_cpu_has_bf16(void);
+/* The thread cap may carry SN_CAP_BF16 (a session's `precision = bf16` option, passed on to pool
+ * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16(). */
+#define SN_CAP_BF16 0x100
+bool sn_cpu_use_bf16(void);
+/* AMX (tiles, INT8): detected from CPUID/XCR0, then the Linux permission request
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) made once; true only when both succeed and the
+ * ISA level is avx512. No kernel uses AMX yet (this machine has none to test on). */
+bool sn_cpu_has_amx_int8(void);
+
 #endif

@@ -1,6 +1,7 @@
 /* Session creation (load -> resolve ops -> infer -> optimize), the plan cache, and runs. */
 #include "runtime/session.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,9 +101,12 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   pthread_mutex_init(&s->mu, NULL);
   s->model = m;
   s->g = m->graph;
-  s->opts = opts ? *opts : (struct sinter_options){0, 3, 3};
+  s->opts = opts ? *opts : (struct sinter_options){0, 3, 3, -1};
   s->isa = sn_cpu_isa();
   if (s->opts.isa >= 0 && s->opts.isa < (int)s->isa) s->isa = (sn_isa)s->opts.isa;
+  int prec = s->opts.precision;
+  if (prec < 0) prec = sn_precision_parse(getenv("SINTER_PRECISION")) == 1 ? 1 : 0;
+  s->bf16 = prec == 1 && sn_cpu_info()->avx512_bf16 && s->isa >= SN_ISA_AVX512; /* else float32 */
   const char *path = m->path ? m->path : "<memory>";
   sn_error *e = NULL;
   if (!s->g) {
@@ -391,7 +395,7 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
       frame->thread_last_ns = timing->thread_last_ns;
     }
   }
-  int old_cap = sn_cpu_set_thread_cap((int)s->isa); /* the session's ISA option, for its kernels */
+  int old_cap = sn_cpu_set_thread_cap(sn_session_cap(s)); /* the session's ISA and precision options */
   e = sn_frame_run(frame);
   sn_cpu_set_thread_cap(old_cap);
   if (e) goto done;
@@ -445,4 +449,11 @@ done:
     timing->run_ns = sn_now_ns() - t_start;
   }
   return e;
+}
+
+int sn_precision_parse(const char *s) {
+  if (!s || !*s || !strcmp(s, "auto")) return -1;
+  if (!strcmp(s, "fp32") || !strcmp(s, "float32")) return 0;
+  if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) return 1;
+  return -2;
 }

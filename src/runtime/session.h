@@ -15,6 +15,7 @@ struct sinter_options {
   int threads;
   int opt_level;
   int isa; /* sn_isa, or 3 = auto */
+  int precision; /* 0 fp32, 1 bf16 (float32 GEMMs in bfloat16), -1 auto: SINTER_PRECISION or fp32 */
 };
 
 typedef struct sn_plan_entry {
@@ -38,6 +39,7 @@ struct sinter_session {
   sn_graph *g;
   struct sinter_options opts;
   sn_isa isa;
+  bool bf16; /* precision bf16 asked for and the CPU has AVX512-BF16 */
   sn_threadpool *pool;
   int n_in, n_out;
   sn_io_info *in, *out;
@@ -50,6 +52,11 @@ struct sinter_session {
 };
 
 typedef struct sinter_session sn_session;
+
+/* The thread cap a run of s sets: its ISA, plus SN_CAP_BF16 for precision bf16. */
+static inline int sn_session_cap(const struct sinter_session *s) { return (int)s->isa | (s->bf16 ? SN_CAP_BF16 : 0); }
+/* "fp32" / "bf16" / "auto" -> 0 / 1 / -1; -2 when unknown */
+int sn_precision_parse(const char *s);
 
 /* Internal entry points used by the CLI and tests (the public API wraps these). */
 sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts, sn_session **out);

@@ -1,0 +1,59 @@
+/* INT8 GEMM dispatch and packing (see qgemm.h). */
+#include "kernels/qgemm.h"
+
+#include <string.h>
+
+#include "runtime/cpu.h"
+
+void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int64_t N, uint8_t flip, bool b_signed,
+                     uint8_t *packed, int32_t *colsum) {
+  int64_t Kp = sn_qgemm_kp(K), Np = sn_qgemm_np(N);
+  memset(packed, 0, (size_t)(Kp * Np));
+  for (int64_t n = 0; n < N; n++) {
+    uint8_t *panel = packed + (n / 16) * Kp * 16 + (n % 16) * 4;
+    uint32_t sum = 0;
+    for (int64_t k = 0; k < K; k++) {
+      uint8_t v = (uint8_t)(B[transB ? n * ldb + k : k * ldb + n] ^ flip);
+      panel[(k / 4) * 64 + (k % 4)] = v;
+      sum += b_signed ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)v;
+    }
+    if (colsum) colsum[n] = (int32_t)sum;
+  }
+}
+
+void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t flip,
+                    uint8_t *dst, int64_t panel_stride) {
+  if (sn_cpu_has_vnni()) {
+    sn_qgemm_pack4_avx512vnni(r0, r1, r2, r3, n, flip, dst, panel_stride);
+    return;
+  }
+  for (int64_t p = 0; p < n; p += 16) {
+    uint32_t *d = (uint32_t *)(void *)(dst + (p / 16) * panel_stride);
+    for (int i = 0; i < 16; i++)
+      d[i] = (uint32_t)(r0[p + i] ^ flip) | (uint32_t)(r1[p + i] ^ flip) << 8 | (uint32_t)(r2[p + i] ^ flip) << 16 |
+             (uint32_t)(r3[p + i] ^ flip) << 24;
+  }
+}
+
+void sn_qgemm_row_sums(const uint8_t *A, int64_t lda, int64_t M, int64_t K, bool a_signed, int32_t *out) {
+  for (int64_t m = 0; m < M; m++) {
+    const uint8_t *a = A + m * lda;
+    uint32_t s = 0;
+    if (a_signed)
+      for (int64_t k = 0; k < K; k++) s += (uint32_t)(int32_t)(int8_t)a[k];
+    else
+      for (int64_t k = 0; k < K; k++) s += a[k];
+    out[m] = (int32_t)s;
+  }
+}
+
+void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
+              void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m1 <= m0 || n1 <= n0) return;
+  if (sn_cpu_has_vnni())
+    sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
+  else
+    sn_qgemm_ref(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
+}
+
+const char *sn_qgemm_kernel_name(void) { return sn_cpu_has_vnni() ? "i8_gemm_6x64_avx512vnni" : "i8_gemm_1x16_ref"; }

@@ -1,0 +1,228 @@
+/* INT8 GEMM with AVX512-VNNI (vpdpbusd: 4 u8 x s8 products summed into each int32 lane, no
+ * saturation): register tile of up to 6 rows x 64 columns (24 accumulators), A broadcast 4 bytes at
+ * a time, B from the 16-column packed panels; then the epilogue of qgemm.h in vectors, bit-identical
+ * to sn_qgemm_epilogue_ref. Compiled with -mavx512vnni (see CMakeLists.txt). */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/qgemm.h"
+
+#define MR 6
+#define NV 4
+
+/* acc += u8 . s8 in place. GCC 12 does not tie _mm512_dpbusd_epi32's accumulator to its output
+ * register: it copies every accumulator around every vpdpbusd and spills them, at less than half
+ * the speed; the asm form keeps the 24 accumulators in registers. */
+static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  __asm__("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u8), [s] "v"(s8));
+  return acc;
+}
+
+static inline __attribute__((always_inline)) __m512i bcast4(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* the last K % 4 bytes of a row, zero-extended to a quad */
+static inline __m512i bcast_tail(const uint8_t *p, int r) {
+  uint8_t q[4] = {0, 0, 0, 0};
+  memcpy(q, p, (size_t)r);
+  return bcast4(q);
+}
+
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const bool a_signed, int64_t K,
+                                                       const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                                                       int64_t pstride, int32_t out[MR][NV * 16]) {
+  __m512i c[MR][NV];
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) c[i][j] = _mm512_setzero_si512();
+  int64_t kq = K / 4;
+  for (int64_t q = 0; q < kq; q++) {
+    __m512i b[NV];
+    for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + q * 64));
+    for (int i = 0; i < mr; i++) {
+      __m512i a = bcast4(A + i * lda + 4 * q);
+      for (int j = 0; j < nv; j++)
+        c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
+    }
+  }
+  int r = (int)(K & 3);
+  if (r) {
+    __m512i b[NV];
+    for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + kq * 64));
+    for (int i = 0; i < mr; i++) {
+      __m512i a = bcast_tail(A + i * lda + 4 * kq, r);
+      for (int j = 0; j < nv; j++)
+        c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
+    }
+  }
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nv; j++) _mm512_storeu_si512((void *)(out[i] + 16 * j), c[i][j]);
+}
+
+/* The full 6 x 64 tile with the 24 accumulators as named variables: GCC keeps an array of vectors in
+ * memory across the loop (a store per accumulator per step), which halves the speed. */
+#define DECL4(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0
+#define ROW4(i, a)                                                                                         \
+  do {                                                                                                     \
+    __m512i a_ = (a);                                                                                      \
+    c##i##0 = a_signed ? dpbusd(c##i##0, b0, a_) : dpbusd(c##i##0, a_, b0);                              \
+    c##i##1 = a_signed ? dpbusd(c##i##1, b1, a_) : dpbusd(c##i##1, a_, b1);                              \
+    c##i##2 = a_signed ? dpbusd(c##i##2, b2, a_) : dpbusd(c##i##2, a_, b2);                              \
+    c##i##3 = a_signed ? dpbusd(c##i##3, b3, a_) : dpbusd(c##i##3, a_, b3);                              \
+  } while (0)
+#define STORE4(i)                                                                                          \
+  do {                                                                                                     \
+    _mm512_storeu_si512((void *)(out[i] + 0), c##i##0);                                                    \
+    _mm512_storeu_si512((void *)(out[i] + 16), c##i##1);                                                   \
+    _mm512_storeu_si512((void *)(out[i] + 32), c##i##2);                                                   \
+    _mm512_storeu_si512((void *)(out[i] + 48), c##i##3);                                                   \
+  } while (0)
+
+static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, int64_t K, const uint8_t *A,
+                                                          int64_t lda, const uint8_t *Bp, int64_t pstride,
+                                                          int32_t out[MR][NV * 16]) {
+  DECL4(0);
+  DECL4(1);
+  DECL4(2);
+  DECL4(3);
+  DECL4(4);
+  DECL4(5);
+  const uint8_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
+  const uint8_t *p0 = Bp, *p1 = Bp + pstride, *p2 = Bp + 2 * pstride, *p3 = Bp + 3 * pstride;
+  int64_t kq = K / 4;
+  for (int64_t q = 0; q < kq; q++) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + q * 64)), b1 = _mm512_load_si512((const void *)(p1 + q * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + q * 64)), b3 = _mm512_load_si512((const void *)(p3 + q * 64));
+    ROW4(0, bcast4(a0 + 4 * q));
+    ROW4(1, bcast4(a1 + 4 * q));
+    ROW4(2, bcast4(a2 + 4 * q));
+    ROW4(3, bcast4(a3 + 4 * q));
+    ROW4(4, bcast4(a4 + 4 * q));
+    ROW4(5, bcast4(a5 + 4 * q));
+  }
+  int r = (int)(K & 3);
+  if (r) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + kq * 64)), b1 = _mm512_load_si512((const void *)(p1 + kq * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + kq * 64)), b3 = _mm512_load_si512((const void *)(p3 + kq * 64));
+    ROW4(0, bcast_tail(a0 + 4 * kq, r));
+    ROW4(1, bcast_tail(a1 + 4 * kq, r));
+    ROW4(2, bcast_tail(a2 + 4 * kq, r));
+    ROW4(3, bcast_tail(a3 + 4 * kq, r));
+    ROW4(4, bcast_tail(a4 + 4 * kq, r));
+    ROW4(5, bcast_tail(a5 + 4 * kq, r));
+  }
+  STORE4(0);
+  STORE4(1);
+  STORE4(2);
+  STORE4(3);
+  STORE4(4);
+  STORE4(5);
+}
+
+static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+/* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref) */
+static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
+                     int64_t ldc) {
+  __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m] : 0);
+  bool rank1 = e->row_f && e->col_f && e->row_f[m];
+  __m512i rf = _mm512_set1_epi32(rank1 ? e->row_f[m] : 0);
+  __m512 sc = _mm512_set1_ps(e->out != SN_QOUT_I32 && e->scale_axis != 2 ? e->scale[e->scale_axis == 1 ? m : 0] : 0);
+  __m512 fb = _mm512_set1_ps(e->fbias && e->fbias_axis != 2 ? e->fbias[e->fbias_axis == 1 ? m : 0] : 0);
+  __m512 zy = _mm512_set1_ps(e->zy), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
+  for (int64_t j = 0; j < n; j += 16) {
+    __mmask16 k = tail_mask(n - j);
+    int64_t col = n0 + j;
+    __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + j)), roff);
+    if (e->col_off) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(k, e->col_off + col));
+    if (rank1) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(rf, _mm512_maskz_loadu_epi32(k, e->col_f + col)));
+    size_t at = (size_t)(m * ldc + col);
+    if (e->out == SN_QOUT_I32) {
+      _mm512_mask_storeu_epi32((int32_t *)C + at, k, v);
+      continue;
+    }
+    __m512 s = e->scale_axis == 2 ? _mm512_maskz_loadu_ps(k, e->scale + col) : sc;
+    __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), s);
+    if (e->out == SN_QOUT_F32) {
+      if (e->fbias) t = _mm512_add_ps(t, e->fbias_axis == 2 ? _mm512_maskz_loadu_ps(k, e->fbias + col) : fb);
+      if (e->lo > -INFINITY) t = _mm512_max_ps(t, lo);
+      if (e->hi < INFINITY) t = _mm512_min_ps(t, hi);
+      _mm512_mask_storeu_ps((float *)C + at, k, t);
+      continue;
+    }
+    t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    t = _mm512_add_ps(t, zy);
+    t = _mm512_max_ps(t, lo);
+    t = _mm512_min_ps(t, hi);
+    __m128i q = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t));
+    _mm_mask_storeu_epi8((uint8_t *)C + at, k, q);
+  }
+}
+
+static inline __attribute__((always_inline)) void block(const int mr, const bool a_signed, int64_t K,
+                                                        const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                                                        const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m,
+                                                        int64_t n0, int64_t n1) {
+  int64_t pstride = sn_qgemm_kp(K) * 16;
+  int32_t out[MR][NV * 16] __attribute__((aligned(64)));
+  for (int64_t n = n0; n < n1; n += NV * 16) {
+    int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
+    int nv = (int)((w + 15) / 16);
+    const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
+    switch (nv) {
+      case 4:
+        if (mr == MR)
+          tile6x4(a_signed, K, a, lda, bp, pstride, out);
+        else
+          tile(mr, 4, a_signed, K, a, lda, bp, pstride, out);
+        break;
+      case 3: tile(mr, 3, a_signed, K, a, lda, bp, pstride, out); break;
+      case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
+      default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
+    }
+    for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
+  }
+}
+
+#define ROWS(SGN)                                                                     \
+  static void rows_##SGN(int mr, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, \
+                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m, int64_t n0, int64_t n1) { \
+    switch (mr) {                                                                     \
+      case 6: block(6, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 5: block(5, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 4: block(4, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 3: block(3, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      case 2: block(2, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
+      default: block(1, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;             \
+    }                                                                                 \
+  }
+ROWS(true)
+ROWS(false)
+
+void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp,
+                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t m = m0; m < m1; m += MR) {
+    int mr = (int)(m1 - m < MR ? m1 - m : MR);
+    if (a_signed)
+      rows_true(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+    else
+      rows_false(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+  }
+}
+
+void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
+                               uint8_t flip, uint8_t *dst, int64_t panel_stride) {
+  const __m128i f = _mm_set1_epi8((char)flip);
+#define LD(r) _mm512_cvtepu8_epi32(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + p)), f))
+  for (int64_t p = 0; p < n; p += 16) {
+    __m512i v = LD(r0);
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r1), 8));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r2), 16));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r3), 24));
+    _mm512_store_si512((void *)(dst + (p / 16) * panel_stride), v);
+  }
+#undef LD
+}

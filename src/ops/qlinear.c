@@ -1,0 +1,443 @@
+/* Integer Conv / MatMul through the INT8 GEMM (see qlinear.h).
+ *
+ * Signedness: the GEMM multiplies u8 by s8. Conv puts W (s8) in the row operand and the im2col
+ * columns of X (u8) in the packed operand; MatMul puts X (u8) in the row operand and W (s8, packed)
+ * in the other. An operand of the other signedness gets its top bit flipped (s8 + 128 -> u8,
+ * u8 - 128 -> s8) and its zero point moved by the same 128, so
+ *   sum (x - zx)(w - zw) = sum x'w' - zx' sum w' - zw' sum x' + K zx' zw'
+ * holds exactly in int32; the last three terms become the epilogue's row/column offsets. */
+#include "ops/qlinear.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/qgemm.h"
+#include "kernels/ref/nn_util.h"
+
+struct sn_qweights {
+  const void *src; /* the data it was made from: used only when the run's W is the same */
+  sn_dtype dt;
+  int64_t rows, cols; /* conv: M x R; matmul: K x N */
+  bool transB;
+  uint8_t *data;      /* conv: W as s8, row-major M x R; matmul: packed B (s8) */
+  int32_t *sums;      /* conv: row sums (M); matmul: column sums (N) */
+};
+
+void sn_qweights_free(sn_qweights *q) {
+  if (!q) return;
+  sn_aligned_free(q->data);
+  sn_free(q->sums);
+  sn_free(q);
+}
+
+static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+static uint8_t flip_of(sn_dtype dt, bool want_signed) { return (dt == SINTER_INT8) == want_signed ? 0 : 0x80; }
+
+sn_error *sn_qweights_conv(const sn_tensor *w, sn_qweights **out) {
+  *out = NULL;
+  if (!w || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
+  sn_qweights *q = sn_calloc(1, sizeof *q);
+  if (!q) return SN_ERR_OOM();
+  q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0];
+  q->data = sn_aligned_alloc((size_t)w->count);
+  q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
+  if (!q->data || !q->sums) {
+    sn_qweights_free(q);
+    return SN_ERR_OOM();
+  }
+  uint8_t f = flip_of(w->dtype, true);
+  const uint8_t *s = w->data;
+  for (int64_t i = 0; i < w->count; i++) q->data[i] = s[i] ^ f;
+  sn_qgemm_row_sums(q->data, q->cols, q->rows, q->cols, true, q->sums);
+  *out = q;
+  return NULL;
+}
+
+sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out) {
+  *out = NULL;
+  if (!b || !q8(b->dtype) || b->rank != 2 || b->count <= 0) return NULL;
+  sn_qweights *q = sn_calloc(1, sizeof *q);
+  if (!q) return SN_ERR_OOM();
+  int64_t K = transB ? b->dims[1] : b->dims[0], N = transB ? b->dims[0] : b->dims[1];
+  q->src = b->data, q->dt = b->dtype, q->rows = K, q->cols = N, q->transB = transB;
+  q->data = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
+  q->sums = sn_malloc(sizeof(int32_t) * (size_t)N);
+  if (!q->data || !q->sums) {
+    sn_qweights_free(q);
+    return SN_ERR_OOM();
+  }
+  sn_qgemm_pack_b(b->data, b->dims[1], transB, K, N, flip_of(b->dtype, true), true, q->data, q->sums);
+  *out = q;
+  return NULL;
+}
+
+/* ---- quantization parameters shared by conv and matmul ---------------------------------------------- */
+
+typedef struct qparams {
+  int out;           /* SN_QOUT_* */
+  int32_t zx;        /* x zero point after the flip to u8 */
+  int32_t *zw;       /* per channel, after the flip to s8 */
+  bool zw_any;       /* some zw != 0: the rank-1 term is needed */
+  float *scale;      /* per channel: requantization multiplier or dequantization scale */
+  float *fbias;      /* float bias (float output) */
+  int32_t *ibias;    /* int32 bias, or NULL */
+  float zy, lo, hi;
+} qparams;
+
+static float ld_f(const sn_tensor *t, int64_t i) { return (float)sn_load_f64(t->dtype, t->data, t->count == 1 ? 0 : i); }
+static int32_t ld_i(const sn_tensor *t, int64_t i) {
+  return t ? (int32_t)sn_load_i64(t->dtype, t->data, t->count == 1 ? 0 : i) : 0;
+}
+
+/* nch output channels; false when the fast path does not apply */
+static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qparams *p, sn_error **err) {
+  memset(p, 0, sizeof *p);
+  const sn_tensor *x = a->x, *w = a->w;
+  if (!q8(x->dtype) || !q8(w->dtype)) return false;
+  if (a->xz && (a->xz->count != 1 || !q8(a->xz->dtype))) return false;
+  if (a->wz && ((a->wz->count != 1 && a->wz->count != nch) || !q8(a->wz->dtype))) return false;
+  if (a->xs && a->xs->count != 1) return false;
+  if (a->ws && a->ws->count != 1 && a->ws->count != nch) return false;
+  if (a->ys && a->ys->count != 1) return false;
+  if (a->bias && a->bias->count != nch) return false;
+  bool fout = a->xs && !a->ys;
+  if (a->bias && !(a->bias->dtype == SINTER_INT32 || (fout && a->bias->dtype == SINTER_FLOAT))) return false;
+  if (a->xs && !a->ws) return false;
+  p->out = !a->xs ? SN_QOUT_I32 : fout ? SN_QOUT_F32 : a->y->dtype == SINTER_UINT8 ? SN_QOUT_U8 : SN_QOUT_S8;
+  if (p->out == SN_QOUT_I32 ? a->y->dtype != SINTER_INT32 : p->out == SN_QOUT_F32 ? a->y->dtype != SINTER_FLOAT : !q8(a->y->dtype))
+    return false;
+  size_t n = (size_t)(nch ? nch : 1);
+  p->zw = sn_kernel_scratch(c, sizeof(int32_t) * n);
+  p->scale = sn_kernel_scratch(c, sizeof(float) * n);
+  if (!p->zw || !p->scale) {
+    *err = SN_ERR_OOM();
+    return true;
+  }
+  p->zx = ld_i(a->xz, 0) + (x->dtype == SINTER_INT8 ? 128 : 0);
+  for (int64_t m = 0; m < nch; m++) {
+    p->zw[m] = ld_i(a->wz, m) - (w->dtype == SINTER_UINT8 ? 128 : 0);
+    p->zw_any |= p->zw[m] != 0;
+  }
+  if (a->xs) {
+    float xs = ld_f(a->xs, 0), ys = a->ys ? ld_f(a->ys, 0) : 1;
+    for (int64_t m = 0; m < nch; m++) {
+      float s = xs * ld_f(a->ws, m); /* float32 steps, as ONNX Runtime computes the multiplier */
+      p->scale[m] = a->ys ? s / ys : s;
+    }
+  }
+  if (a->bias && a->bias->dtype == SINTER_INT32) p->ibias = a->bias->data;
+  if (a->bias && a->bias->dtype == SINTER_FLOAT) p->fbias = a->bias->data;
+  p->lo = -INFINITY, p->hi = INFINITY;
+  if (p->out == SN_QOUT_U8 || p->out == SN_QOUT_S8) {
+    p->zy = (float)ld_i(a->yz, 0);
+    p->lo = p->out == SN_QOUT_U8 ? 0 : -128;
+    p->hi = p->out == SN_QOUT_U8 ? 255 : 127;
+    if (a->act == SN_QACT_RELU && p->zy > p->lo) p->lo = p->zy;
+  } else if (p->out == SN_QOUT_F32 && a->act == SN_QACT_RELU) {
+    p->lo = 0;
+  }
+  return true;
+}
+
+/* ---- Conv ---------------------------------------------------------------------------------------------- */
+
+typedef struct qconv_job {
+  const sn_conv_geom *g;
+  int64_t N, C, M, G, Cg, Mg, O, R, Kp, blk, nblk, mchunks, tasks;
+  int nw;
+  const uint8_t *x, *w; /* w: s8 rows (M x R) */
+  uint8_t xflip, pad;   /* pad: the flipped zero point */
+  bool need_xsum;
+  bool direct;          /* 1x1, stride 1, no padding: the rows of X are the im2col rows */
+  int64_t x_count;      /* bytes of X (direct rows are read in place only when the read stays inside) */
+  sn_qgemm_epi e;       /* row arrays for all M channels */
+  uint8_t *y;
+  size_t es, ws_bytes;
+  uint8_t *ws;          /* per worker: packed block, 4 gather rows, xsum */
+} qconv_job;
+
+/* one im2col row (input channel plane xc, kernel tap t) over output positions [p0, p1) */
+static void gather_row(const qconv_job *j, const uint8_t *xc, int64_t t, int64_t p0, int64_t p1, uint8_t *dst) {
+  const sn_conv_geom *g = j->g;
+  int64_t H = g->nd == 2 ? g->in[0] : 1, W = g->in[g->nd - 1], OW = g->out[g->nd - 1];
+  int64_t KW = g->k[g->nd - 1], kh = g->nd == 2 ? t / KW : 0, kw = t % KW;
+  int64_t sh = g->nd == 2 ? g->stride[0] : 1, sw = g->stride[g->nd - 1];
+  int64_t dh = g->nd == 2 ? g->dil[0] : 1, dw = g->dil[g->nd - 1];
+  int64_t ph = g->nd == 2 ? g->pad[0] : 0, pw = g->pad[g->nd - 1];
+  uint8_t f = j->xflip, pad = j->pad;
+  int64_t p = p0, oh = p0 / OW, ow = p0 % OW;
+  while (p < p1) {
+    int64_t n = OW - ow < p1 - p ? OW - ow : p1 - p;
+    int64_t ih = oh * sh - ph + kh * dh;
+    if (ih < 0 || ih >= H) {
+      memset(dst, pad, (size_t)n);
+    } else {
+      const uint8_t *row = xc + ih * W;
+      int64_t iw0 = ow * sw - pw + kw * dw;
+      /* [0, lo) and [hi, n) fall in the padding, [lo, hi) reads row[iw0 + i * sw] */
+      int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw, hi = W - iw0 <= 0 ? 0 : (W - iw0 + sw - 1) / sw;
+      if (lo > n) lo = n;
+      if (hi > n) hi = n;
+      if (hi < lo) hi = lo;
+      memset(dst, pad, (size_t)lo);
+      if (sw == 1)
+        for (int64_t i = lo; i < hi; i++) dst[i] = row[iw0 + i] ^ f;
+      else
+        for (int64_t i = lo; i < hi; i++) dst[i] = row[iw0 + i * sw] ^ f;
+      memset(dst + hi, pad, (size_t)(n - hi));
+    }
+    dst += n;
+    p += n;
+    oh++;
+    ow = 0;
+  }
+}
+
+static void qconv_task(void *arg, int w) {
+  qconv_job *j = arg;
+  uint8_t *packed = j->ws + (size_t)w * j->ws_bytes;
+  int64_t npp = (j->blk + 15) & ~(int64_t)15;
+  uint8_t *rows = packed + (size_t)(j->Kp * npp);
+  int32_t *xsum = (int32_t *)(rows + 4 * npp);
+  int64_t KK = j->R / j->Cg, in_sz = sn_geom_in_size(j->g);
+  for (int64_t t = w; t < j->tasks; t += j->nw) {
+    int64_t mc = t % j->mchunks, rest = t / j->mchunks;
+    int64_t pb = rest % j->nblk, ng = rest / j->nblk, gi = ng % j->G, n = ng / j->G;
+    int64_t p0 = pb * j->blk, p1 = p0 + j->blk < j->O ? p0 + j->blk : j->O, np = p1 - p0;
+    const uint8_t *xg = j->x + (n * j->C + gi * j->Cg) * in_sz;
+    if (j->need_xsum) memset(xsum, 0, sizeof(int32_t) * (size_t)npp);
+    for (int64_t k0 = 0; k0 < j->R; k0 += 4) {
+      const uint8_t *src[4];
+      for (int r = 0; r < 4; r++) {
+        uint8_t *dst = rows + r * npp;
+        int64_t k = k0 + r;
+        src[r] = dst;
+        if (j->direct) { /* X's own row (flipped by the packer), staged only at the end of X */
+          const uint8_t *row = xg + k * in_sz + p0;
+          if (k < j->R && row + npp <= j->x + j->x_count) {
+            src[r] = row;
+          } else {
+            if (k < j->R) memcpy(dst, row, (size_t)np);
+            memset(dst + (k < j->R ? np : 0), 0, (size_t)(npp - (k < j->R ? np : 0)));
+          }
+          continue;
+        }
+        if (k < j->R)
+          gather_row(j, xg + (k / KK) * in_sz, k % KK, p0, p1, dst);
+        else
+          memset(dst, 0, (size_t)np);
+        memset(dst + np, 0, (size_t)(npp - np));
+        if (j->need_xsum && k < j->R)
+          for (int64_t i = 0; i < np; i++) xsum[i] += dst[i];
+      }
+      sn_qgemm_pack4(src[0], src[1], src[2], src[3], npp, j->direct ? j->xflip : 0, packed + k0 * 16, j->Kp * 16);
+    }
+    sn_qgemm_epi e = j->e;
+    int64_t r0 = gi * j->Mg;
+    if (e.row_off) e.row_off += r0;
+    if (e.row_f) e.row_f += r0;
+    if (e.scale && e.scale_axis == 1) e.scale += r0;
+    if (e.fbias && e.fbias_axis == 1) e.fbias += r0;
+    e.col_f = j->need_xsum ? xsum : NULL;
+    int64_t mper = (j->Mg + j->mchunks - 1) / j->mchunks;
+    mper = (mper + 5) / 6 * 6;
+    int64_t m0 = mc * mper, m1 = m0 + mper < j->Mg ? m0 + mper : j->Mg;
+    uint8_t *C = j->y + ((n * j->M + r0) * j->O + p0) * j->es;
+    sn_qgemm(true, j->R, j->w + r0 * j->R, j->R, packed, &e, C, j->O, m0, m1, 0, np);
+  }
+}
+
+bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
+              sn_error **err) {
+  *err = NULL;
+  if (g->nd < 1 || g->nd > 2 || M <= 0 || G <= 0 || M % G || C % G) return false;
+  qparams p;
+  if (!qparams_make(c, a, M, &p, err)) return false;
+  if (*err) return true;
+  qconv_job j;
+  memset(&j, 0, sizeof j);
+  j.g = g, j.N = N, j.C = C, j.M = M, j.G = G, j.Cg = C / G, j.Mg = M / G;
+  j.O = sn_geom_out_size(g);
+  j.R = j.Cg * sn_geom_k_size(g);
+  if (j.O == 0 || N == 0) return true;
+  if (a->w->count != M * j.R) return false;
+  j.Kp = sn_qgemm_kp(j.R);
+  /* W as s8 rows and their sums: packed at load, or now */
+  const sn_qweights *pw = a->pw && a->pw->src == a->w->data && a->pw->dt == a->w->dtype && a->pw->rows == M &&
+                                  a->pw->cols == j.R
+                              ? a->pw
+                              : NULL;
+  const int32_t *wsum;
+  if (pw) {
+    j.w = pw->data;
+    wsum = pw->sums;
+  } else {
+    uint8_t *wt = sn_kernel_scratch(c, (size_t)a->w->count);
+    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+    if (!wt || !ws) return (*err = SN_ERR_OOM()), true;
+    uint8_t f = flip_of(a->w->dtype, true);
+    const uint8_t *s = a->w->data;
+    for (int64_t i = 0; i < a->w->count; i++) wt[i] = s[i] ^ f;
+    sn_qgemm_row_sums(wt, j.R, M, j.R, true, ws);
+    j.w = wt;
+    wsum = ws;
+  }
+  int32_t *roff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+  if (!roff) return (*err = SN_ERR_OOM()), true;
+  for (int64_t m = 0; m < M; m++) {
+    uint32_t v = (uint32_t)(-(int64_t)p.zx * wsum[m]) + (uint32_t)((int64_t)j.R * p.zx * p.zw[m]);
+    if (p.ibias) v += (uint32_t)p.ibias[m];
+    roff[m] = (int32_t)v;
+  }
+  j.xflip = flip_of(a->x->dtype, false);
+  j.pad = (uint8_t)p.zx;
+  j.need_xsum = p.zw_any;
+  j.x = a->x->data;
+  j.x_count = a->x->count;
+  j.direct = !j.need_xsum && sn_geom_k_size(g) == 1;
+  for (int d = 0; d < g->nd; d++)
+    if (g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d] || g->k[d] != 1) j.direct = false;
+  j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
+  j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
+  j.y = a->y->data;
+  /* column blocks: the packed block (Kp x blk bytes) about a fifth of a 1 MiB L2 */
+  int64_t blk = (192 * 1024) / j.Kp;
+  blk = blk < 64 ? 64 : blk & ~(int64_t)15;
+  if (blk > j.O) blk = (j.O + 15) & ~(int64_t)15;
+  int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)j.O * (double)j.R);
+  int64_t nb = (j.O + blk - 1) / blk;
+  if (N * G * nb < nw && nb > 0) { /* smaller blocks so every worker has one */
+    int64_t want = (nw + N * G - 1) / (N * G);
+    int64_t b2 = ((j.O + want - 1) / want + 15) & ~(int64_t)15;
+    if (b2 >= 32) blk = b2 < blk ? b2 : blk;
+  }
+  j.blk = blk;
+  j.nblk = (j.O + blk - 1) / blk;
+  j.mchunks = 1;
+  if (N * G * j.nblk < nw && j.Mg >= 12 * nw) j.mchunks = nw;
+  j.tasks = N * G * j.nblk * j.mchunks;
+  j.nw = nw < j.tasks ? nw : (int)j.tasks;
+  int64_t npp = (blk + 15) & ~(int64_t)15;
+  j.ws_bytes = ((size_t)(j.Kp * npp + 4 * npp) + sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63;
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
+  if (!j.ws) return (*err = SN_ERR_OOM()), true;
+  sn_nn_run(c, j.nw, qconv_task, &j);
+  return true;
+}
+
+/* ---- MatMul -------------------------------------------------------------------------------------------- */
+
+typedef struct qmm_job {
+  int64_t M, N, K, nbatch, mblk, nblk, nmb, nnb, tasks;
+  int nw;
+  const int64_t *aoff, *boff;
+  const uint8_t *A;  /* u8 rows of every A matrix */
+  const uint8_t *Bp; /* packed B matrices, one per distinct boff */
+  size_t bstride;    /* bytes between packed B matrices */
+  const int32_t *coff, *rsum; /* per B matrix: N column offsets; per A row: row sums (or NULL) */
+  sn_qgemm_epi e;
+  uint8_t *y;
+  size_t es;
+} qmm_job;
+
+static void qmm_task(void *arg, int w) {
+  qmm_job *j = arg;
+  for (int64_t t = w; t < j->tasks; t += j->nw) {
+    int64_t nb = t % j->nnb, rest = t / j->nnb, mb = rest % j->nmb, b = rest / j->nmb;
+    int64_t m0 = mb * j->mblk, m1 = m0 + j->mblk < j->M ? m0 + j->mblk : j->M;
+    int64_t n0 = nb * j->nblk, n1 = n0 + j->nblk < j->N ? n0 + j->nblk : j->N;
+    sn_qgemm_epi e = j->e;
+    e.col_off = j->coff + j->boff[b] * j->N;
+    if (e.row_f) e.row_f = j->rsum + j->aoff[b] * j->M;
+    sn_qgemm(false, j->K, j->A + j->aoff[b] * j->M * j->K, j->K, j->Bp + (size_t)j->boff[b] * j->bstride, &e,
+             j->y + (size_t)(b * j->M * j->N) * j->es, j->N, m0, m1, n0, n1);
+  }
+}
+
+bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64_t K, bool transB, int64_t nbatch,
+                const int64_t *aoff, const int64_t *boff, sn_error **err) {
+  *err = NULL;
+  if (M <= 0 || N <= 0 || nbatch <= 0) return false;
+  qparams p;
+  if (!qparams_make(c, a, N, &p, err)) return false;
+  if (*err) return true;
+  if (K <= 0) return false;
+  qmm_job j;
+  memset(&j, 0, sizeof j);
+  j.M = M, j.N = N, j.K = K, j.nbatch = nbatch, j.aoff = aoff, j.boff = boff;
+  /* A as u8 */
+  int64_t na = 0, nbm = 0;
+  for (int64_t b = 0; b < nbatch; b++) {
+    if (aoff[b] + 1 > na) na = aoff[b] + 1;
+    if (boff[b] + 1 > nbm) nbm = boff[b] + 1;
+  }
+  if (a->x->count < na * M * K || a->w->count < nbm * K * N) return false;
+  uint8_t af = flip_of(a->x->dtype, false);
+  if (af) {
+    uint8_t *t = sn_kernel_scratch(c, (size_t)(na * M * K));
+    if (!t) return (*err = SN_ERR_OOM()), true;
+    const uint8_t *s = a->x->data;
+    for (int64_t i = 0; i < na * M * K; i++) t[i] = s[i] ^ af;
+    j.A = t;
+  } else {
+    j.A = a->x->data;
+  }
+  /* B packed: at load, or now */
+  const sn_qweights *pw = a->pw && nbm == 1 && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+                                  a->pw->rows == K && a->pw->cols == N && a->pw->transB == transB
+                              ? a->pw
+                              : NULL;
+  const int32_t *csum;
+  j.bstride = sn_qgemm_packed_size(K, N);
+  if (pw) {
+    j.Bp = pw->data;
+    csum = pw->sums;
+  } else {
+    uint8_t *bp = sn_kernel_scratch(c, j.bstride * (size_t)nbm);
+    int32_t *cs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(nbm * N));
+    if (!bp || !cs) return (*err = SN_ERR_OOM()), true;
+    uint8_t f = flip_of(a->w->dtype, true);
+    for (int64_t b = 0; b < nbm; b++)
+      sn_qgemm_pack_b((const uint8_t *)a->w->data + b * K * N, transB ? K : N, transB, K, N, f, true,
+                      bp + (size_t)b * j.bstride, cs + b * N);
+    j.Bp = bp;
+    csum = cs;
+  }
+  int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(nbm * N));
+  if (!coff) return (*err = SN_ERR_OOM()), true;
+  for (int64_t b = 0; b < nbm; b++)
+    for (int64_t n = 0; n < N; n++) {
+      uint32_t v = (uint32_t)(-(int64_t)p.zx * csum[b * N + n]) + (uint32_t)((int64_t)K * p.zx * p.zw[n]);
+      if (p.ibias) v += (uint32_t)p.ibias[n];
+      coff[b * N + n] = (int32_t)v;
+    }
+  j.coff = coff;
+  if (p.zw_any) {
+    int32_t *rs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(na * M));
+    if (!rs) return (*err = SN_ERR_OOM()), true;
+    sn_qgemm_row_sums(j.A, K, na * M, K, false, rs);
+    j.rsum = rs;
+  }
+  j.e = (sn_qgemm_epi){p.out, NULL, NULL, p.zw_any ? j.rsum : NULL, p.zw_any ? p.zw : NULL, p.scale, 2, p.fbias, 2,
+                       p.zy, p.lo, p.hi};
+  j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
+  j.y = a->y->data;
+  /* column blocks of about 256 KiB of packed B, row blocks of 6 rows' multiples */
+  int64_t nblk = ((256 * 1024) / sn_qgemm_kp(K)) & ~(int64_t)63;
+  if (nblk < 64) nblk = 64;
+  if (nblk > N) nblk = (N + 15) & ~(int64_t)15;
+  int nw = sn_nn_workers(c, 2.0 * (double)nbatch * (double)M * (double)N * (double)K);
+  int64_t mblk = 48;
+  if (mblk > M) mblk = M;
+  int64_t nmb = (M + mblk - 1) / mblk, nnb = (N + nblk - 1) / nblk;
+  while (nbatch * nmb * nnb < 2 * nw && nblk > 64) { /* enough tasks to balance */
+    nblk = ((nblk / 2) + 15) & ~(int64_t)15;
+    nnb = (N + nblk - 1) / nblk;
+  }
+  j.mblk = mblk, j.nblk = nblk, j.nmb = nmb, j.nnb = nnb;
+  j.tasks = nbatch * nmb * nnb;
+  j.nw = nw < j.tasks ? nw : (int)j.tasks;
+  sn_nn_run(c, j.nw, qmm_task, &j);
+  return true;
+}

@@ -1,0 +1,42 @@
+/* Fast paths of the integer Conv and MatMul ops (ConvInteger, QLinearConv, MatMulInteger,
+ * QLinearMatMul and the sinter-domain fused forms the QDQ pass makes) through the INT8 GEMM of
+ * kernels/qgemm.h, with weights packed once at load. conv.c and matmul.c call these from their
+ * integer sections and keep their reference code for what the fast path does not cover. */
+#ifndef SN_OPS_QLINEAR_H
+#define SN_OPS_QLINEAR_H
+
+#include <stdbool.h>
+
+#include "kernels/ref/im2col_ref.h"
+#include "ops/op.h"
+
+/* Weights packed at load (from a constant W): conv: W as s8 rows with their sums; matmul: B packed
+ * in panels with its column sums. */
+typedef struct sn_qweights sn_qweights;
+/* NULL (no error) when w is not a usable constant; conv: w [M, Cg, k...]; matmul: b [K, N] (or
+ * [N, K] when transB). */
+sn_error *sn_qweights_conv(const sn_tensor *w, sn_qweights **out);
+sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out);
+void sn_qweights_free(sn_qweights *q);
+
+enum { SN_QACT_NONE = 0, SN_QACT_RELU = 1 };
+
+/* Quantization of an integer Conv/MatMul. xs/ys NULL: int32 output (ConvInteger/MatMulInteger);
+ * ys NULL with xs set: float output (dequantized: acc * xs * ws + bias); else u8/s8 output like y's
+ * dtype. bias: int32 (added to the accumulator) or, with float output, float. */
+typedef struct sn_qargs {
+  const sn_tensor *x, *xs, *xz, *w, *ws, *wz, *ys, *yz, *bias;
+  int act;
+  const sn_qweights *pw; /* packed W, or NULL */
+  sn_tensor *y;          /* the output, already allocated */
+} sn_qargs;
+
+/* Both return false when the fast path does not apply (the caller runs its reference code); when
+ * they return true, *err holds the outcome. */
+bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
+              sn_error **err);
+/* y[b] = x[aoff[b]] (M x K) * w[boff[b]] (K x N, or N x K when transB) for b < nbatch. */
+bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64_t K, bool transB, int64_t nbatch,
+                const int64_t *aoff, const int64_t *boff, sn_error **err);
+
+#endif

@@ -1,0 +1,369 @@
+/* com.microsoft quantized ops that ONNX Runtime's quantizer emits (QOperator format and dynamic
+ * MatMul): QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat (through the INT8 GEMM of
+ * ops/qlinear.c), QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat and
+ * QLinearSoftmax (dequantize, compute in float32, requantize, as ONNX Runtime does). */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/quant.h"
+#include "kernels/ref/broadcast.h"
+#include "kernels/ref/nn_util.h"
+#include "ops/op.h"
+#include "ops/qlinear.h"
+
+static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+static float ldf(const sn_tensor *t) { return t ? (float)sn_load_f64(t->dtype, t->data, 0) : 1.0f; }
+static int32_t ldz(const sn_tensor *t) { return t ? (int32_t)sn_load_i64(t->dtype, t->data, 0) : 0; }
+static const sn_tensor *opt_in(const sn_kernel_ctx *c, int i) { return c->n_in > i ? c->in[i] : NULL; }
+
+static sn_tensor scalar_view(sn_dtype dt, void *p) {
+  sn_tensor t;
+  memset(&t, 0, sizeof t);
+  t.kind = SN_KIND_TENSOR, t.dtype = dt, t.rank = 0, t.count = 1, t.nbytes = sn_dtype_size(dt), t.data = p;
+  return t;
+}
+
+static uint8_t requant(float v, float zp, bool s8) {
+  float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
+  v = rintf(v) + zp;
+  v = v >= lo ? (v <= hi ? v : hi) : lo;
+  return s8 ? (uint8_t)(int8_t)(int)v : (uint8_t)(int)v;
+}
+
+/* ---- matmul-like: QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat ---------------------------------- */
+
+typedef struct qmm_params {
+  sn_qweights *packed;
+  bool transB;
+} qmm_params;
+
+static void qmm_free(void *p) {
+  if (!p) return;
+  sn_qweights_free(((qmm_params *)p)->packed);
+  sn_free(p);
+}
+
+static sn_error *qmm_prepare(sn_graph *g, sn_node *n, void **params) {
+  qmm_params *p = sn_calloc(1, sizeof *p);
+  if (!p) return SN_ERR_OOM();
+  bool qgemm = !strcmp(n->op_type, "QGemm");
+  p->transB = qgemm && sn_attr_int(n, "transB", 0);
+  int wi = qgemm ? 3 : 1;
+  sn_error *e = NULL;
+  char buf[160];
+  if (qgemm && (sn_attr_int(n, "transA", 0) || sn_attr_float(n, "alpha", 1.0f) != 1.0f))
+    e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: only transA = 0 and alpha = 1 are supported", sn_node_desc(n, buf, sizeof buf));
+  if (!e && n->n_in > wi && n->in[wi] >= 0) {
+    const sn_value *v = &g->values[n->in[wi]];
+    if (v->role == SN_VAL_INITIALIZER && v->data) e = sn_qweights_matmul(v->data, p->transB, &p->packed);
+  }
+  if (e) {
+    qmm_free(p);
+    return e;
+  }
+  *params = p;
+  return NULL;
+}
+
+/* y: A [..., K] x B [K, N] (or [N, K] with transB) -> [..., N] */
+static sn_error *mm_infer(sn_infer_ctx *c, int ia, int ib, bool transB, sn_dtype ydt) {
+  const sn_type *a = c->n_in > ia ? c->in[ia] : NULL, *b = c->n_in > ib ? c->in[ib] : NULL;
+  if (!a || !b) return sn_infer_error(c, "inputs A and B are required");
+  if (!c->out[0]) return NULL;
+  if (a->rank < 1 || b->rank != 2) {
+    sn_type_set_unknown(c->out[0], ydt);
+    if (b->rank >= 0 && b->rank != 2) return sn_infer_error(c, "B must be 2-D");
+    return NULL;
+  }
+  sn_dim d[SN_MAX_RANK];
+  for (int i = 0; i < a->rank; i++) d[i] = a->dims[i];
+  d[a->rank - 1] = transB ? b->dims[0] : b->dims[1];
+  sn_type_set(c->out[0], ydt, a->rank, d);
+  return NULL;
+}
+
+static sn_error *run_mm(sn_kernel_ctx *c, sn_qargs *qa, bool transB, sn_dtype ydt) {
+  const sn_tensor *a = qa->x, *b = qa->w;
+  char b1[128], b2[128];
+  if (b->rank != 2 || a->rank < 1 || a->dims[a->rank - 1] != (transB ? b->dims[1] : b->dims[0]))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A %s and B %s do not multiply", sn_tensor_describe(a, b1, sizeof b1),
+                           sn_tensor_describe(b, b2, sizeof b2));
+  int64_t K = a->dims[a->rank - 1], N = transB ? b->dims[0] : b->dims[1], M = K ? a->count / K : 0;
+  int64_t dims[SN_MAX_RANK];
+  memcpy(dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+  dims[a->rank - 1] = N;
+  SN_TRY(sn_kernel_output(c, 0, ydt, a->rank, dims, &qa->y));
+  if (qa->y->count == 0) return NULL;
+  const qmm_params *p = c->params;
+  qa->pw = p ? p->packed : NULL;
+  int64_t zero = 0;
+  sn_error *e = NULL;
+  if (!sn_qmatmul(c, qa, M, N, K, transB, 1, &zero, &zero, &e))
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED,
+                           "unsupported operands (8-bit A and B, per-tensor A quantization, per-tensor or per-column B, bias of N values)");
+  return e;
+}
+
+static sn_error *qgemm_infer(sn_infer_ctx *c) {
+  sn_dtype ydt = c->n_in > 7 && c->in[7] ? (c->n_in > 8 && c->in[8] ? c->in[8]->dtype : SINTER_UINT8) : SINTER_FLOAT;
+  return mm_infer(c, 0, 3, sn_attr_int(c->node, "transB", 0) != 0, ydt);
+}
+
+static sn_error *qgemm_run(sn_kernel_ctx *c) {
+  const sn_tensor *ys = opt_in(c, 7), *yz = opt_in(c, 8);
+  sn_qargs qa = {c->in[0], c->in[1], opt_in(c, 2), c->in[3], c->in[4], opt_in(c, 5), ys, yz, opt_in(c, 6), 0, NULL, NULL};
+  if (!qa.x || !qa.xs || !qa.w || !qa.ws) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A, a_scale, B, b_scale are required");
+  const qmm_params *p = c->params;
+  return run_mm(c, &qa, p && p->transB, ys ? (yz ? yz->dtype : SINTER_UINT8) : SINTER_FLOAT);
+}
+
+static sn_error *dqmm_infer(sn_infer_ctx *c) { return mm_infer(c, 0, 1, false, SINTER_FLOAT); }
+
+/* DynamicQuantizeMatMul: A float quantized per tensor at run time as DynamicQuantizeLinear does */
+static sn_error *dqmm_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0], *w = opt_in(c, 1), *ws = opt_in(c, 2);
+  if (!x || x->dtype != SINTER_FLOAT || !w || !ws)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "needs a float A, B and b_scale");
+  float mn, mx;
+  sn_minmax0_f32(x->data, x->count, &mn, &mx);
+  float scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
+  float zp = 0.0f - mn / scale;
+  zp = rintf(zp < 0.0f ? 0.0f : (zp > 255.0f ? 255.0f : zp));
+  uint8_t *xq = sn_kernel_scratch(c, (size_t)(x->count ? x->count : 1));
+  if (!xq) return SN_ERR_OOM();
+  sn_quantize_f32(x->data, x->count, scale, zp, false, xq);
+  uint8_t z8 = (uint8_t)(int)zp;
+  sn_tensor xt = *x, st = scalar_view(SINTER_FLOAT, &scale), zt = scalar_view(SINTER_UINT8, &z8);
+  xt.dtype = SINTER_UINT8, xt.nbytes = (size_t)x->count, xt.data = xq, xt.owns_data = false;
+  sn_qargs qa = {&xt, &st, &zt, w, ws, opt_in(c, 3), NULL, NULL, opt_in(c, 4), 0, NULL, NULL};
+  return run_mm(c, &qa, false, SINTER_FLOAT);
+}
+
+static sn_error *mmitf_run(sn_kernel_ctx *c) {
+  sn_qargs qa = {c->in[0], opt_in(c, 2), opt_in(c, 4), opt_in(c, 1), opt_in(c, 3), opt_in(c, 5), NULL, NULL, opt_in(c, 6), 0, NULL, NULL};
+  if (!qa.x || !qa.xs || !qa.w || !qa.ws) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A, B, a_scale, b_scale are required");
+  return run_mm(c, &qa, false, SINTER_FLOAT);
+}
+
+/* ---- QLinearAdd / QLinearMul ------------------------------------------------------------------------------ */
+
+static sn_error *qbin_infer(sn_infer_ctx *c) {
+  if (c->n_in < 7 || !c->in[0] || !c->in[3]) return sn_infer_error(c, "needs A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale");
+  if (!c->out[0]) return NULL;
+  SN_TRY(sn_infer_broadcast(c, c->in[0], c->in[3], c->out[0]));
+  c->out[0]->dtype = c->in[0]->dtype;
+  return NULL;
+}
+
+static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
+  const sn_tensor *a = c->in[0], *b = c->in[3];
+  if (!q8(a->dtype) || b->dtype != a->dtype || !c->in[1] || !c->in[4] || !c->in[6])
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A and B must both be int8 or uint8, scales given");
+  const sn_tensor *in2[2] = {a, b};
+  sn_bcast bc;
+  int rank;
+  int64_t dims[SN_MAX_RANK];
+  SN_TRY(sn_bcast_init_tensors(&bc, 2, in2, &rank, dims));
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, a->dtype, rank, dims, &y));
+  if (y->count == 0) return NULL;
+  bool s8 = a->dtype == SINTER_INT8;
+  float as = ldf(c->in[1]), bs = ldf(c->in[4]), cs = ldf(c->in[6]);
+  int32_t az = ldz(opt_in(c, 2)), bz = ldz(opt_in(c, 5));
+  float cz = (float)ldz(opt_in(c, 7));
+  float rac = as / cs, rbc = bs / cs, rm = as * bs / cs;
+  /* Add as ONNX Runtime's MLAS computes it: the zero points folded into one constant */
+  float fixed = (cz - rac * (float)az) - rbc * (float)bz;
+  const uint8_t *ad = a->data, *bd = b->data;
+  uint8_t *yd = y->data;
+  sn_bcast_iter it;
+  sn_bcast_iter_start(&it, &bc, 0);
+  for (int64_t r = 0; r < bc.rows; r++, sn_bcast_iter_next(&it)) {
+    const uint8_t *pa = ad + it.off[0], *pb = bd + it.off[1];
+    uint8_t *py = yd + r * bc.inner;
+    if (!mul) {
+      sn_qlinear_add(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, rac, rbc, fixed, s8, py);
+      continue;
+    }
+    for (int64_t i = 0; i < bc.inner; i++) {
+      int32_t va = s8 ? (int32_t)(int8_t)pa[i * bc.inner_stride[0]] : pa[i * bc.inner_stride[0]];
+      int32_t vb = s8 ? (int32_t)(int8_t)pb[i * bc.inner_stride[1]] : pb[i * bc.inner_stride[1]];
+      py[i] = requant((float)((va - az) * (vb - bz)) * rm, cz, s8);
+    }
+  }
+  return NULL;
+}
+
+static sn_error *qadd_run(sn_kernel_ctx *c) { return qbin_run(c, false); }
+static sn_error *qmul_run(sn_kernel_ctx *c) { return qbin_run(c, true); }
+
+/* ---- QLinearGlobalAveragePool -------------------------------------------------------------------------------- */
+
+static sn_error *qgap_infer(sn_infer_ctx *c) {
+  const sn_type *x = c->in[0];
+  if (!x) return sn_infer_error(c, "needs X");
+  if (!c->out[0]) return NULL;
+  if (x->rank < 3) {
+    sn_type_set_unknown(c->out[0], x->dtype);
+    return x->rank >= 0 ? sn_infer_error(c, "X must have rank >= 3") : NULL;
+  }
+  bool last = sn_attr_int(c->node, "channels_last", 0) != 0;
+  *c->out[0] = *x;
+  for (int d = 1; d < x->rank; d++)
+    if (last ? d < x->rank - 1 : d >= 2) c->out[0]->dims[d] = sn_dim_known(1);
+  return NULL;
+}
+
+static sn_error *qgap_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0];
+  if (!q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 3)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8/uint8 of rank >= 3 with x_scale and y_scale");
+  bool last = sn_attr_int(c->node, "channels_last", 0) != 0, s8 = x->dtype == SINTER_INT8;
+  int64_t dims[SN_MAX_RANK], N = x->dims[0], C = last ? x->dims[x->rank - 1] : x->dims[1];
+  int64_t S = N > 0 && C > 0 ? x->count / (N * C) : 0;
+  for (int d = 0; d < x->rank; d++) dims[d] = (d == 0 || d == (last ? x->rank - 1 : 1)) ? x->dims[d] : 1;
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, x->rank, dims, &y));
+  float xs = ldf(c->in[1]), ys = ldf(c->in[3]), yz = (float)ldz(opt_in(c, 4));
+  int32_t xz = ldz(opt_in(c, 2));
+  const uint8_t *xd = x->data;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t ch = 0; ch < C; ch++) {
+      int64_t sum = 0;
+      for (int64_t i = 0; i < S; i++) {
+        int64_t k = last ? (n * S + i) * C + ch : (n * C + ch) * S + i;
+        sum += (s8 ? (int32_t)(int8_t)xd[k] : xd[k]) - xz;
+      }
+      float v = S ? (float)sum * (xs / ys) / (float)S : 0.0f;
+      ((uint8_t *)y->data)[n * C + ch] = requant(v, yz, s8);
+    }
+  return NULL;
+}
+
+/* ---- QLinearConcat: Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input --------------------------- */
+
+static sn_error *qcat_infer(sn_infer_ctx *c) {
+  if (c->n_in < 5 || (c->n_in - 2) % 3) return sn_infer_error(c, "needs Y_scale, Y_zero_point and (X, scale, zero point) triples");
+  int n = (c->n_in - 2) / 3;
+  const sn_type *x0 = c->in[2];
+  if (!x0 || !c->out[0]) return NULL;
+  if (x0->rank < 1) {
+    sn_type_set_unknown(c->out[0], x0->dtype);
+    return NULL;
+  }
+  int64_t axis = sn_attr_int(c->node, "axis", 0);
+  if (axis < 0) axis += x0->rank;
+  if (axis < 0 || axis >= x0->rank) return sn_infer_error(c, "axis out of range");
+  *c->out[0] = *x0;
+  int64_t tot = 0;
+  for (int i = 0; i < n; i++) {
+    const sn_type *t = c->in[2 + 3 * i];
+    if (!t || t->rank != x0->rank || t->dims[axis].v < 0) {
+      tot = -1;
+      break;
+    }
+    tot += t->dims[axis].v;
+  }
+  c->out[0]->dims[axis] = tot >= 0 ? sn_dim_known(tot) : sn_dim_unknown();
+  return NULL;
+}
+
+static sn_error *qcat_run(sn_kernel_ctx *c) {
+  if (c->n_in < 5 || (c->n_in - 2) % 3) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "bad input count");
+  int n = (c->n_in - 2) / 3;
+  const sn_tensor *x0 = c->in[2];
+  int64_t axis = sn_attr_int(c->node, "axis", 0);
+  if (axis < 0) axis += x0->rank;
+  if (axis < 0 || axis >= x0->rank) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis out of range");
+  int64_t dims[SN_MAX_RANK], outer = 1, inner = 1, tot = 0;
+  memcpy(dims, x0->dims, sizeof(int64_t) * (size_t)x0->rank);
+  for (int d = 0; d < axis; d++) outer *= x0->dims[d];
+  for (int d = (int)axis + 1; d < x0->rank; d++) inner *= x0->dims[d];
+  for (int i = 0; i < n; i++) {
+    const sn_tensor *t = c->in[2 + 3 * i];
+    if (!t || !q8(t->dtype) || t->dtype != x0->dtype || t->rank != x0->rank || !c->in[3 + 3 * i])
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %d must match the first in type and rank", i);
+    for (int d = 0; d < x0->rank; d++)
+      if (d != axis && t->dims[d] != x0->dims[d]) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %d shape differs off the axis", i);
+    tot += t->dims[axis];
+  }
+  dims[axis] = tot;
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x0->dtype, x0->rank, dims, &y));
+  bool s8 = x0->dtype == SINTER_INT8;
+  float ys = ldf(c->in[0]), yz = (float)ldz(c->in[1]);
+  int64_t off = 0;
+  for (int i = 0; i < n; i++) {
+    const sn_tensor *t = c->in[2 + 3 * i];
+    float r = ldf(c->in[3 + 3 * i]) / ys;
+    int32_t z = ldz(c->in[4 + 3 * i]);
+    int64_t run = t->dims[axis] * inner;
+    for (int64_t o = 0; o < outer; o++) {
+      const uint8_t *src = (const uint8_t *)t->data + o * run;
+      uint8_t *dst = (uint8_t *)y->data + o * tot * inner + off;
+      for (int64_t k = 0; k < run; k++) dst[k] = requant((float)((s8 ? (int32_t)(int8_t)src[k] : src[k]) - z) * r, yz, s8);
+    }
+    off += run;
+  }
+  return NULL;
+}
+
+/* ---- QLinearSoftmax (axis; opset < 13: over the flattened trailing dims from axis) ----------------------------- */
+
+static sn_error *qsm_infer(sn_infer_ctx *c) {
+  if (!c->in[0]) return sn_infer_error(c, "needs X");
+  if (c->out[0]) *c->out[0] = *c->in[0];
+  return NULL;
+}
+
+static sn_error *qsm_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0];
+  if (!q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 1)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8/uint8 with x_scale and y_scale");
+  int64_t axis = sn_attr_int(c->node, "axis", -1), ver = sn_attr_int(c->node, "opset", 13);
+  if (axis < 0) axis += x->rank;
+  if (axis < 0 || axis >= x->rank) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis out of range");
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, x->rank, x->dims, &y));
+  int64_t outer = 1, len = 1, inner = 1;
+  for (int d = 0; d < axis; d++) outer *= x->dims[d];
+  if (ver < 13)
+    for (int d = (int)axis; d < x->rank; d++) len *= x->dims[d];
+  else {
+    len = x->dims[axis];
+    for (int d = (int)axis + 1; d < x->rank; d++) inner *= x->dims[d];
+  }
+  bool s8 = x->dtype == SINTER_INT8;
+  float xs = ldf(c->in[1]), ys = ldf(c->in[3]), yz = (float)ldz(opt_in(c, 4));
+  int32_t xz = ldz(opt_in(c, 2));
+  float *buf = sn_kernel_scratch(c, sizeof(float) * (size_t)(len ? len : 1));
+  if (!buf) return SN_ERR_OOM();
+  const uint8_t *xd = x->data;
+  uint8_t *yd = y->data;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t in = 0; in < inner; in++) {
+      int64_t base = o * len * inner + in;
+      float mx = -INFINITY, sum = 0;
+      for (int64_t k = 0; k < len; k++) {
+        int64_t q = base + k * inner;
+        buf[k] = (float)((s8 ? (int32_t)(int8_t)xd[q] : xd[q]) - xz) * xs;
+        if (buf[k] > mx) mx = buf[k];
+      }
+      for (int64_t k = 0; k < len; k++) sum += buf[k] = expf(buf[k] - mx);
+      for (int64_t k = 0; k < len; k++) yd[base + k * inner] = requant(buf[k] / sum / ys, yz, s8);
+    }
+  return NULL;
+}
+
+const sn_op sn_ops_qlinear_ms[] = {
+    {"com.microsoft", "QGemm", 1, 0, qgemm_infer, qgemm_run, qmm_prepare, qmm_free, 0},
+    {"com.microsoft", "DynamicQuantizeMatMul", 1, 0, dqmm_infer, dqmm_run, qmm_prepare, qmm_free, 0},
+    {"com.microsoft", "MatMulIntegerToFloat", 1, 0, dqmm_infer, mmitf_run, qmm_prepare, qmm_free, 0},
+    {"com.microsoft", "QLinearAdd", 1, 0, qbin_infer, qadd_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearMul", 1, 0, qbin_infer, qmul_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearGlobalAveragePool", 1, 0, qgap_infer, qgap_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearConcat", 1, 0, qcat_infer, qcat_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearSoftmax", 1, 0, qsm_infer, qsm_run, NULL, NULL, 0},
+    {0},
+};

@@ -1,0 +1,359 @@
+/* Level 2: QDQ fusion. A float Conv / MatMul / Gemm whose activation comes through
+ * DequantizeLinear (per-tensor) and whose weight is a constant 8-bit tensor through
+ * DequantizeLinear (per tensor or per output channel) becomes one integer op, sinter:QLinearConv or
+ * sinter:QLinearMatMul (ops/conv.c, ops/matmul.c), that runs on the INT8 GEMM:
+ *   DQ(x), DQ(w) [, bias or DQ(bias)] -> Conv/MatMul/Gemm [-> Add bias] [-> Relu] -> QuantizeLinear
+ *     => integer op with a u8/s8 output (requantized in the GEMM epilogue, Relu as a clamp);
+ *   the same without the final QuantizeLinear => integer op with a float output (dequantized in the
+ *     epilogue, float bias and Relu applied there).
+ * A float bias becomes int32 in units of x_scale * w_scale (as ONNX Runtime's quantizer makes it)
+ * for a quantized output, and stays float for a float output. Also:
+ *   DQ(a), DQ(b) -> Add -> QuantizeLinear  =>  com.microsoft:QLinearAdd (ops/qlinear_ms.c);
+ *   DynamicQuantizeLinear(x) -> MatMulInteger(., W) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add bias]
+ *     =>  com.microsoft:DynamicQuantizeMatMul(x, W, w_scale, w_zero_point, bias), whose epilogue does
+ *     the same float32 operations, so the result is unchanged.
+ * Runs before constant folding, which would otherwise turn DQ(w) into float weights. */
+#include <math.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "passes/passes.h"
+
+typedef struct dq {
+  int node, q, s, z;          /* the DQ node and its inputs (z -1 when absent) */
+  const sn_tensor *st, *zt;   /* constant scale and zero point */
+  int axis;
+} dq;
+
+static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+
+static bool get_dq(const sn_graph *g, int v, dq *d) {
+  if (v < 0) return false;
+  int p = g->values[v].producer;
+  if (p < 0) return false;
+  const sn_node *n = &g->nodes[p];
+  if (!sn_node_is(n, "DequantizeLinear") || n->n_in < 2 || sn_attr_int(n, "block_size", 0)) return false;
+  d->node = p, d->q = n->in[0], d->s = n->in[1], d->z = n->n_in > 2 ? n->in[2] : -1;
+  d->st = sn_graph_const(g, d->s);
+  d->zt = d->z >= 0 ? sn_graph_const(g, d->z) : NULL;
+  d->axis = (int)sn_attr_int(n, "axis", 1);
+  sn_dtype qt = g->values[d->q].type.dtype;
+  if (!d->st || d->st->dtype != SINTER_FLOAT || !q8(qt) || (d->z >= 0 && (!d->zt || d->zt->dtype != qt))) return false;
+  for (int64_t i = 0; i < d->st->count; i++) {
+    float s = ((const float *)d->st->data)[i];
+    if (!(s > 0) || !isfinite(s)) return false;
+  }
+  return true;
+}
+
+/* the sole consumer of v if it is op `op`, else -1 */
+static int next_op(const sn_graph *g, const int *uses, int v, const char *op) {
+  int c = sn_graph_sole_consumer(g, uses, v);
+  return c >= 0 && sn_node_is(&g->nodes[c], op) ? c : -1;
+}
+
+/* a constant float 1-D (or scalar-broadcast-free) vector of n values, or NULL */
+static const float *const_vec(const sn_graph *g, int v, int64_t n) {
+  const sn_tensor *t = v >= 0 ? sn_graph_const(g, v) : NULL;
+  if (!t || t->dtype != SINTER_FLOAT || t->count != n) return NULL;
+  for (int d = 0; d < t->rank - 1; d++)
+    if (t->dims[d] != 1) return NULL;
+  return t->data;
+}
+
+static sn_error *set_inputs(sn_node *n, const int *in, int k) {
+  int *ni = sn_malloc(sizeof(int) * (size_t)k);
+  if (!ni) return SN_ERR_OOM();
+  memcpy(ni, in, sizeof(int) * (size_t)k);
+  sn_free(n->in);
+  n->in = ni;
+  n->n_in = k;
+  return NULL;
+}
+
+static sn_error *retype_in(sn_node *n, const char *op, const char *domain) {
+  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
+  n->params = NULL;
+  n->op = NULL;
+  char *t = sn_strdup(op), *d = sn_strdup(domain);
+  if (!t || !d) {
+    sn_free(t);
+    sn_free(d);
+    return SN_ERR_OOM();
+  }
+  sn_free(n->op_type);
+  sn_free(n->domain);
+  n->op_type = t;
+  n->domain = d;
+  n->opset = 1;
+  return NULL;
+}
+
+static sn_error *retype(sn_node *n, const char *op) { return retype_in(n, op, "sinter"); }
+
+static void drop_attrs(sn_node *n) {
+  for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
+  n->n_attrs = 0;
+}
+
+static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  bool conv = sn_node_is(n, "Conv"), gemm = sn_node_is(n, "Gemm"), mm = sn_node_is(n, "MatMul");
+  if ((!conv && !gemm && !mm) || n->n_in < 2 || n->out[0] < 0 || g->values[n->out[0]].type.dtype != SINTER_FLOAT)
+    return NULL;
+  dq x, w;
+  if (!get_dq(g, n->in[0], &x) || !get_dq(g, n->in[1], &w)) return NULL;
+  if (x.st->count != 1 || (x.zt && x.zt->count != 1)) return NULL;
+  const sn_tensor *wt = sn_graph_const(g, w.q);
+  if (!wt || !q8(wt->dtype)) return NULL;
+  bool transB = false;
+  int64_t nch, axis;
+  if (conv) {
+    if (wt->rank < 3 || wt->rank > 4) return NULL; /* the fast path covers 1-D and 2-D convolutions */
+    nch = wt->dims[0], axis = 0;
+  } else {
+    if (wt->rank != 2) return NULL;
+    if (gemm) {
+      if (sn_attr_int(n, "transA", 0) || sn_attr_float(n, "alpha", 1) != 1 || sn_attr_float(n, "beta", 1) != 1) return NULL;
+      const sn_type *at = &g->values[n->in[0]].type;
+      if (at->rank != 2) return NULL;
+      transB = sn_attr_int(n, "transB", 0) != 0;
+    }
+    nch = transB ? wt->dims[0] : wt->dims[1], axis = transB ? 0 : 1;
+  }
+  int waxis = w.axis < 0 ? w.axis + wt->rank : w.axis;
+  if (w.st->count != 1 && (w.st->count != nch || waxis != axis)) return NULL;
+  if (w.zt && w.zt->count != w.st->count) return NULL;
+  /* bias: Conv/Gemm input 2 (constant, or DQ of a constant), or MatMul's following Add */
+  int bias_v = (conv || gemm) && n->n_in > 2 ? n->in[2] : -1;
+  float *fb = NULL;
+  int add = -1, tail = n->out[0];
+  sn_error *e = NULL;
+  if (bias_v >= 0) {
+    if (!(fb = sn_malloc(sizeof(float) * (size_t)nch))) return SN_ERR_OOM();
+    const float *bf = const_vec(g, bias_v, nch);
+    dq b;
+    if (bf) {
+      memcpy(fb, bf, sizeof(float) * (size_t)nch);
+    } else if (get_dq(g, bias_v, &b) && sn_graph_const(g, b.q) && sn_graph_const(g, b.q)->count == nch &&
+               (b.st->count == 1 || b.st->count == nch)) {
+      /* DQ of an 8-bit bias is rare; ORT's is int32, which get_dq refuses (not 8-bit): handled below */
+      sn_free(fb);
+      return NULL;
+    } else {
+      int p = g->values[bias_v].producer;
+      const sn_node *bn = p >= 0 ? &g->nodes[p] : NULL;
+      const sn_tensor *bq = bn && sn_node_is(bn, "DequantizeLinear") && bn->n_in >= 2 ? sn_graph_const(g, bn->in[0]) : NULL;
+      const sn_tensor *bs = bq ? sn_graph_const(g, bn->in[1]) : NULL;
+      const sn_tensor *bz = bq && bn->n_in > 2 && bn->in[2] >= 0 ? sn_graph_const(g, bn->in[2]) : NULL;
+      if (!bq || bq->dtype != SINTER_INT32 || bq->count != nch || !bs || bs->dtype != SINTER_FLOAT ||
+          (bs->count != 1 && bs->count != nch) || (bn->n_in > 2 && bn->in[2] >= 0 && (!bz || bz->dtype != SINTER_INT32))) {
+        sn_free(fb);
+        return NULL;
+      }
+      for (int64_t m = 0; m < nch; m++) {
+        int32_t z = bz ? ((const int32_t *)bz->data)[bz->count == 1 ? 0 : m] : 0;
+        fb[m] = (float)(((const int32_t *)bq->data)[m] - z) * ((const float *)bs->data)[bs->count == 1 ? 0 : m];
+      }
+    }
+  } else if (mm) {
+    int a = next_op(g, uses, tail, "Add");
+    if (a >= 0) {
+      const sn_node *an = &g->nodes[a];
+      int other = an->in[0] == tail ? an->in[1] : an->in[0];
+      const float *bf = an->n_in == 2 ? const_vec(g, other, nch) : NULL;
+      const sn_type *ot = &g->values[an->out[0]].type, *mt = &g->values[tail].type;
+      if (bf && ot->rank == mt->rank) {
+        if (!(fb = sn_malloc(sizeof(float) * (size_t)nch))) return SN_ERR_OOM();
+        memcpy(fb, bf, sizeof(float) * (size_t)nch);
+        add = a;
+        tail = an->out[0];
+      }
+    }
+  }
+  int relu = next_op(g, uses, tail, "Relu");
+  if (relu >= 0) tail = g->nodes[relu].out[0];
+  int q = next_op(g, uses, tail, "QuantizeLinear");
+  const sn_tensor *ys = NULL, *yz = NULL;
+  if (q >= 0) {
+    const sn_node *qn = &g->nodes[q];
+    ys = qn->n_in > 1 ? sn_graph_const(g, qn->in[1]) : NULL;
+    yz = qn->n_in > 2 && qn->in[2] >= 0 ? sn_graph_const(g, qn->in[2]) : NULL;
+    float s = ys && ys->dtype == SINTER_FLOAT && ys->count == 1 ? *(const float *)ys->data : 0;
+    if (!(s > 0) || !isfinite(s) || !yz || yz->count != 1 || !q8(yz->dtype) || sn_attr_int(qn, "block_size", 0) ||
+        g->values[qn->out[0]].type.dtype != yz->dtype)
+      q = -1;
+  }
+  /* the new inputs */
+  int in[9] = {x.q, x.s, x.z, w.q, w.s, w.z, -1, -1, -1};
+  if (q >= 0) in[6] = g->nodes[q].in[1], in[7] = g->nodes[q].in[2];
+  if (fb) {
+    sn_tensor *bt;
+    if (q >= 0) { /* int32 in units of x_scale * w_scale[m] */
+      if ((e = sn_tensor_new(SINTER_INT32, 1, &nch, &bt))) goto out;
+      float xs = *(const float *)x.st->data;
+      for (int64_t m = 0; m < nch; m++) {
+        float s = xs * ((const float *)w.st->data)[w.st->count == 1 ? 0 : m];
+        double v = nearbyint((double)fb[m] / (double)s);
+        ((int32_t *)bt->data)[m] = v > 2147483647.0 ? INT32_MAX : v < -2147483648.0 ? INT32_MIN : (int32_t)v;
+      }
+    } else {
+      if ((e = sn_tensor_new(SINTER_FLOAT, 1, &nch, &bt))) goto out;
+      memcpy(bt->data, fb, sizeof(float) * (size_t)nch);
+    }
+    const char *base = g->values[n->out[0]].name;
+    if ((e = sn_graph_add_initializer(g, base, q >= 0 ? "_qbias" : "_fbias", bt, &in[8]))) goto out;
+    n = &g->nodes[i];
+  }
+  int out = q >= 0 ? g->nodes[q].out[0] : tail;
+  if ((e = set_inputs(n, in, 9))) goto out;
+  if ((e = retype(n, conv ? "QLinearConv" : "QLinearMatMul"))) goto out;
+  if (!conv) drop_attrs(n);
+  if (!conv && transB && (e = sn_node_set_int(n, "transB", 1))) goto out;
+  if (relu >= 0 && (e = sn_node_set_str(n, "activation", "Relu"))) goto out;
+  n->out[0] = out;
+  if (add >= 0) sn_node_clear(&g->nodes[add]);
+  if (relu >= 0) sn_node_clear(&g->nodes[relu]);
+  if (q >= 0) sn_node_clear(&g->nodes[q]);
+  if ((e = sn_node_resolve(g, n))) goto out;
+  *done = true;
+  c->changed++;
+out:
+  sn_free(fb);
+  return e;
+}
+
+/* DQ(a), DQ(b) -> Add -> Q, all per tensor with zero points, one 8-bit type => QLinearAdd */
+static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!sn_node_is(n, "Add") || n->n_in != 2 || n->out[0] < 0) return NULL;
+  dq a, b;
+  if (!get_dq(g, n->in[0], &a) || !get_dq(g, n->in[1], &b)) return NULL;
+  if (a.st->count != 1 || b.st->count != 1 || !a.zt || !b.zt || a.zt->count != 1 || b.zt->count != 1 ||
+      a.zt->dtype != b.zt->dtype)
+    return NULL;
+  /* a constant operand (a bias) stays a float Add of the folded constant, as ONNX Runtime runs it */
+  if (sn_graph_const(g, a.q) || sn_graph_const(g, b.q)) return NULL;
+  int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+  if (q < 0) return NULL;
+  const sn_node *qn = &g->nodes[q];
+  const sn_tensor *ys = qn->n_in > 1 ? sn_graph_const(g, qn->in[1]) : NULL;
+  const sn_tensor *yz = qn->n_in > 2 && qn->in[2] >= 0 ? sn_graph_const(g, qn->in[2]) : NULL;
+  if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !(*(const float *)ys->data > 0) || !yz ||
+      yz->count != 1 || yz->dtype != a.zt->dtype || sn_attr_int(qn, "block_size", 0))
+    return NULL;
+  int in[8] = {a.q, a.s, a.z, b.q, b.s, b.z, qn->in[1], qn->in[2]};
+  int out = qn->out[0];
+  sn_error *e;
+  if ((e = set_inputs(n, in, 8)) || (e = retype_in(n, "QLinearAdd", "com.microsoft"))) return e;
+  drop_attrs(n);
+  n->out[0] = out;
+  sn_node_clear(&g->nodes[q]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scale) [-> Add bias] => DynamicQuantizeMatMul */
+static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!sn_node_is(n, "MatMulInteger") || n->n_in < 2 || n->out[0] < 0) return NULL;
+  int dp = g->values[n->in[0]].producer;
+  if (dp < 0) return NULL;
+  const sn_node *d = &g->nodes[dp];
+  if (!sn_node_is(d, "DynamicQuantizeLinear") || d->n_out < 3 || d->out[0] != n->in[0]) return NULL;
+  if (n->n_in > 2 && n->in[2] >= 0 && n->in[2] != d->out[2]) return NULL;
+  const sn_tensor *wt = sn_graph_const(g, n->in[1]);
+  if (!wt || !q8(wt->dtype) || wt->rank != 2) return NULL;
+  int64_t N = wt->dims[1];
+  const sn_tensor *wz = n->n_in > 3 && n->in[3] >= 0 ? sn_graph_const(g, n->in[3]) : NULL;
+  if (n->n_in > 3 && n->in[3] >= 0 && (!wz || wz->dtype != wt->dtype || (wz->count != 1 && wz->count != N))) return NULL;
+  int cast = next_op(g, uses, n->out[0], "Cast");
+  if (cast < 0 || sn_attr_int(&g->nodes[cast], "to", 0) != SINTER_FLOAT) return NULL;
+  int mul = next_op(g, uses, g->nodes[cast].out[0], "Mul");
+  if (mul < 0 || g->nodes[mul].n_in != 2) return NULL;
+  const sn_node *mn = &g->nodes[mul];
+  int sv = mn->in[0] == g->nodes[cast].out[0] ? mn->in[1] : mn->in[0];
+  int sp = g->values[sv].producer;
+  if (sp < 0 || !sn_node_is(&g->nodes[sp], "Mul") || g->nodes[sp].n_in != 2) return NULL;
+  const sn_node *sm = &g->nodes[sp];
+  int wsv = sm->in[0] == d->out[1] ? sm->in[1] : sm->in[1] == d->out[1] ? sm->in[0] : -1;
+  const sn_tensor *ws = wsv >= 0 ? sn_graph_const(g, wsv) : NULL;
+  if (!ws || ws->dtype != SINTER_FLOAT || (ws->count != 1 && ws->count != N)) return NULL;
+  /* the product must keep the MatMulInteger's shape (a per-column scale broadcast along the last dim) */
+  const sn_type *mt = &g->values[mn->out[0]].type, *it = &g->values[n->out[0]].type;
+  if (mt->rank != it->rank || (ws->count != 1 && ws->rank > 1)) return NULL;
+  int tail = mn->out[0], add = next_op(g, uses, tail, "Add"), bias = -1;
+  if (add >= 0) {
+    const sn_node *an = &g->nodes[add];
+    int other = an->in[0] == tail ? an->in[1] : an->in[0];
+    if (an->n_in == 2 && const_vec(g, other, N) && g->values[an->out[0]].type.rank == mt->rank) {
+      bias = other;
+      tail = an->out[0];
+    } else {
+      add = -1;
+    }
+  }
+  int in[5] = {d->in[0], n->in[1], wsv, wz ? n->in[3] : -1, bias};
+  int k = bias >= 0 ? 5 : wz ? 4 : 3;
+  sn_error *e;
+  if ((e = set_inputs(n, in, k)) || (e = retype_in(n, "DynamicQuantizeMatMul", "com.microsoft"))) return e;
+  drop_attrs(n);
+  n->out[0] = tail;
+  sn_node_clear(&g->nodes[cast]);
+  sn_node_clear(&g->nodes[mul]);
+  if (add >= 0) sn_node_clear(&g->nodes[add]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* nodes left without readers whose work would be wasted (the scale Mul, DynamicQuantizeLinear) or
+ * that constant folding would turn into float copies (DequantizeLinear) */
+static void drop_dead(sn_graph *g, const int *uses) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!sn_node_is(n, "DequantizeLinear") && !sn_node_is(n, "DynamicQuantizeLinear") && !sn_node_is(n, "Mul")) continue;
+    bool used = false;
+    for (int o = 0; o < n->n_out; o++) used |= n->out[o] >= 0 && (uses[n->out[o]] > 0 || g->values[n->out[o]].is_output);
+    if (!used) sn_node_clear(n);
+  }
+}
+
+sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  int fused = 0;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    bool done;
+    e = fuse_one(c, i, uses, &done);
+    if (!e && !done) e = fuse_add(c, i, uses, &done);
+    if (!e && !done) e = fuse_dynamic(c, i, uses, &done);
+    if (done) {
+      fused++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
+  }
+  if (!e && fused) {
+    for (int round = 0; round < 2; round++) { /* a chain: the scale Mul, then its DynamicQuantizeLinear */
+      drop_dead(g, uses);
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
+  }
+  sn_free(uses);
+  if (e) return e;
+  sn_graph_compact(g);
+  return NULL;
+}

@@ -1,0 +1,230 @@
+"""INT8 and BF16 execution on the digits classifier (models/digits):
+  - held-out accuracy of Sinter's static INT8 model and of --precision bf16 within 0.5 points of
+    float32 (calibration: the first half of test_images.npy; held out: the second half);
+  - ISA independence: INT8 outputs bit-identical at ISA scalar, avx2 and avx512 (Sinter's static and
+    dynamic models, ONNX Runtime's QDQ and QOperator models);
+  - QDQ fusion on (-O3) vs off (-O1): the fused graph holds the integer ops and no float Conv/Gemm,
+    and gives the same classes with logits within a few quantization steps; the dynamic fusion is
+    exact;
+  - models made by onnxruntime.quantization.quantize_static (QDQ and QOperator, with com.microsoft
+    QGemm) run in Sinter and match ONNX Runtime;
+  - bf16 logits close to float32;
+  - QLinearConv / QLinearMatMul through the INT8 GEMM equal to ONNX Runtime on awkward shapes (u8 and
+    s8 activations, zero points, padding, strides, dilation, groups, 1x1, odd sizes).
+
+Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
+folder (default ./build)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sinter_ctypes  # noqa: E402
+
+BUILD = os.environ.get("SINTER_BUILD", "build")
+SINTER = os.path.join(BUILD, "sinter")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+MODEL = os.path.join(ROOT, "models", "digits", "digits.onnx")
+IMAGES = np.load(os.path.join(ROOT, "models", "digits", "test_images.npy"))
+LABELS = np.load(os.path.join(ROOT, "models", "digits", "test_labels.npy"))
+HALF = len(IMAGES) // 2
+CAL, HELD, HELD_Y = IMAGES[:HALF], IMAGES[HALF:], LABELS[HALF:]
+
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {name} {detail}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+def ort_logits(path, x):
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+def sinter_logits(path, x, **kw):
+    s = sinter_ctypes.Session(path, threads=kw.pop("threads", 2), **kw)
+    return list(s.run({"image": x}).values())[0]
+
+
+def accuracy(logits, y=HELD_Y):
+    return 100.0 * float((logits.argmax(1) == y).mean())
+
+
+class Reader:
+    def __init__(self):
+        self.it = iter([{"image": CAL[i:i + 1]} for i in range(len(CAL))])
+
+    def get_next(self):
+        return next(self.it, None)
+
+
+def ops_after_optimize(path, tmp):
+    out = os.path.join(tmp, "opt_" + os.path.basename(path))
+    r = subprocess.run([SINTER, "optimize", path, out], capture_output=True, text=True)
+    if r.returncode:
+        return None, r.stderr
+    m = onnx.load(out)
+    return [(n.domain, n.op_type) for n in m.graph.node], ""
+
+
+def qlinear_cases(tmp):
+    from onnx import TensorProto as T, helper, numpy_helper as nh
+    rng = np.random.default_rng(7)
+    convs = [  # C, M, H, W, k, pad, stride, dil, group
+        (16, 32, 12, 12, 3, 1, 1, 1, 1), (3, 8, 9, 11, 3, 0, 2, 1, 1), (64, 64, 7, 7, 1, 0, 1, 1, 1),
+        (5, 7, 11, 13, 3, 1, 2, 1, 1), (3, 16, 23, 23, 7, 3, 2, 1, 1), (8, 12, 10, 9, 3, 2, 1, 2, 1),
+        (12, 12, 8, 8, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 0, 1, 1, 1), (17, 5, 5, 6, 2, 0, 1, 1, 1)]
+    for xdt in (T.UINT8, T.INT8):
+        npx = np.int8 if xdt == T.INT8 else np.uint8
+        lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
+        for (C, M, H, W, k, pad, stride, dil, group) in convs:
+            for xz in ((0 if xdt == T.INT8 else 128), 5):
+                x = rng.integers(lo, hi, (2, C, H, W)).astype(npx)
+                w = rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8)
+                inits = [nh.from_array(np.array(0.05, np.float32), "xs"), nh.from_array(np.array(xz, npx), "xz"),
+                         nh.from_array(w, "w"), nh.from_array(rng.uniform(0.001, 0.01, M).astype(np.float32), "ws"),
+                         nh.from_array(np.zeros(M, np.int8), "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
+                         nh.from_array(np.array(3, npx), "yz"),
+                         nh.from_array(rng.integers(-1000, 1000, M).astype(np.int32), "b")]
+                node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                                        pads=[pad] * 4, strides=[stride] * 2, dilations=[dil] * 2, group=group)
+                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", xdt, list(x.shape))],
+                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qlc.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"x": x}).values())[0]
+                        for isa in ("scalar", "avx512")]
+                ok = all(np.array_equal(o, ref) for o in outs)
+                check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
+                      f"g{group} xz{xz} == ORT", ok,
+                      "" if ok else f"{int(max((o != ref).sum() for o in outs))} of {ref.size} differ")
+        for (M, K, N) in ((1, 1, 1), (7, 33, 17), (128, 256, 65), (3, 1000, 129)):
+            for bz in (0, 7):
+                a = rng.integers(lo, hi, (2, M, K)).astype(npx)
+                b = rng.integers(-128, 128, (K, N)).astype(np.int8)
+                inits = [nh.from_array(np.array(0.02, np.float32), "as"), nh.from_array(np.array(9, npx), "az"),
+                         nh.from_array(b, "b"), nh.from_array(rng.uniform(0.001, 0.01, N).astype(np.float32), "bs"),
+                         nh.from_array(np.full(N, bz, np.int8), "bz"), nh.from_array(np.array(1.5, np.float32), "ys"),
+                         nh.from_array(np.array(-2 if xdt == T.INT8 else 100, npx), "yz")]
+                node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
+                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", xdt, list(a.shape))],
+                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qlm.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"a": a}).values())[0]
+                        for isa in ("scalar", "avx512")]
+                diff = max(int(np.abs(o.astype(int) - ref.astype(int)).max()) for o in outs)
+                same = np.array_equal(outs[0], outs[1])
+                # ORT rounds the requantization in its own order: at most one step apart, rarely
+                check(f"QLinearMatMul {'s8' if xdt == T.INT8 else 'u8'} {M}x{K}x{N} bz{bz} vs ORT", same and diff <= 1,
+                      f"max diff {diff}, scalar == avx512: {same}")
+
+
+def main():
+    if not os.path.exists(SINTER):
+        print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
+        return 1
+    fp32 = sinter_logits(MODEL, HELD)
+    acc32 = accuracy(fp32)
+    print(f"fp32 held-out accuracy: {acc32:.2f}%")
+    with tempfile.TemporaryDirectory() as tmp:
+        cal = os.path.join(tmp, "cal")
+        os.mkdir(cal)
+        np.save(os.path.join(cal, "image.npy"), CAL)
+        models = {}
+        for mode in ("static", "static-s8", "dynamic"):
+            out = os.path.join(tmp, f"sn_{mode}.onnx")
+            args = ["--mode", mode.split("-")[0]] + (["--calibration", cal] if mode != "dynamic" else [])
+            if mode == "static-s8":  # symmetric int8 activations (the +128 path of the kernels)
+                args += ["--activation-type", "int8"]
+            r = subprocess.run([SINTER, "quantize", MODEL, out] + args + ["--report", os.devnull],
+                               capture_output=True, text=True)
+            check(f"sinter quantize {mode}", r.returncode == 0, r.stderr.strip())
+            if r.returncode == 0:
+                models[f"sinter {mode}"] = out
+        try:
+            from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+            for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):
+                out = os.path.join(tmp, f"ort_{tag}.onnx")
+                quantize_static(MODEL, out, Reader(), quant_format=fmt, per_channel=True,
+                                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                models[f"ORT {tag}"] = out
+        except Exception as e:  # noqa: BLE001
+            check("onnxruntime quantize_static", False, f"{type(e).__name__}: {e}")
+
+        # accuracy: static INT8 and bf16 within 0.5 points of float32
+        if "sinter static" in models:
+            q = sinter_logits(models["sinter static"], HELD)
+            check("static INT8 accuracy", accuracy(q) >= acc32 - 0.5, f"{accuracy(q):.2f}% (fp32 {acc32:.2f}%)")
+        b = sinter_logits(MODEL, HELD, precision="bf16")
+        check("bf16 accuracy", accuracy(b) >= acc32 - 0.5, f"{accuracy(b):.2f}% (fp32 {acc32:.2f}%)")
+        scale = float(np.abs(fp32).max())
+        d = float(np.abs(b - fp32).max())
+        # bf16 keeps 8 significant bits: products err by ~2^-8 relative, sums of them by a few times that
+        check("bf16 logits near float32", d <= 3e-2 * scale, f"max diff {d:.3g} (logit scale {scale:.3g})")
+        check("fp32 precision option is float32", np.array_equal(sinter_logits(MODEL, HELD, precision="fp32"), fp32))
+
+        for label, path in models.items():
+            # ISA independence
+            outs = {isa: sinter_logits(path, HELD, isa=isa) for isa in ("scalar", "avx2", "avx512")}
+            same = all(np.array_equal(outs["scalar"], o) for o in outs.values())
+            check(f"{label}: bit-identical at scalar/avx2/avx512", same,
+                  "" if same else f"max diff {max(float(np.abs(outs['scalar'] - o).max()) for o in outs.values()):.3g}")
+            fused = outs["avx512"]
+            # fusion on vs off
+            plain = sinter_logits(path, HELD, opt_level=1)
+            scale = float(np.abs(plain).max())
+            d = float(np.abs(fused - plain).max())
+            agree = float((fused.argmax(1) == plain.argmax(1)).mean())
+            tol = 1e-5 if "dynamic" in label else 5e-2
+            check(f"{label}: fused (-O3) vs unfused (-O1)", d <= tol * scale and agree >= 0.99,
+                  f"max diff {d:.3g} (scale {scale:.3g}), top-1 agreement {agree:.3f}")
+            # against ONNX Runtime
+            o = ort_logits(path, HELD)
+            d = float(np.abs(fused - o).max())
+            agree = float((fused.argmax(1) == o.argmax(1)).mean())
+            tol = 1e-5 if label.startswith("ORT") else 5e-2
+            check(f"{label}: Sinter vs ORT", d <= tol * max(scale, 1e-6) and agree >= 0.99,
+                  f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
+
+        qlinear_cases(tmp)
+        # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
+        for label in ("sinter static", "ORT QDQ"):
+            if label not in models:
+                continue
+            ops, err = ops_after_optimize(models[label], tmp)
+            if ops is None:
+                check(f"{label}: sinter optimize", False, err)
+                continue
+            fused_ops = [o for o in ops if o[0] == "sinter" and o[1] in ("QLinearConv", "QLinearMatMul")]
+            floats = [o for o in ops if o[0] == "" and o[1] in ("Conv", "Gemm", "MatMul")]
+            check(f"{label}: QDQ fused into integer ops", len(fused_ops) >= 3 and not floats,
+                  f"{len(fused_ops)} fused, float left: {floats}")
+        if "sinter dynamic" in models:
+            ops, err = ops_after_optimize(models["sinter dynamic"], tmp)
+            ok = ops is not None and ("com.microsoft", "DynamicQuantizeMatMul") in ops
+            check("sinter dynamic: MatMulInteger chain fused", ok, err or str(sorted(set(ops or []))))
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
