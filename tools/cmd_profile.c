@@ -342,16 +342,18 @@ int cmd_profile(int argc, char **argv) {
                 (double)(start[at] - t0) / 1e3, (double)dur[at] / 1e3);
         json_escape(tf, n->op_type);
         fprintf(tf, "\",\"step\":%d}}", i);
-        /* what each intra-op thread did in this step: its first chunk's start to its last's end */
+        /* what each intra-op thread did in this step: the caller runs the kernel, so the whole
+         * step; a worker, from its first chunk's start to its last's end */
         for (int w = 0; w < nthr; w++) {
           size_t k = (size_t)t * per_run + (size_t)i * (size_t)nthr + (size_t)w;
-          if (!tfirst[k]) continue;
+          uint64_t b = w ? tfirst[k] : start[at], e = w ? tlast[k] : start[at] + dur[at];
+          if (!b) continue;
           fprintf(tf, ",\n{\"name\":\"");
           json_escape(tf, n->name && *n->name ? n->name : n->op_type);
           fprintf(tf, "\",\"cat\":\"");
           json_escape(tf, n->op_type);
           fprintf(tf, "\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"step\":%d,\"thread\":%d}}",
-                  2 + w, (double)(tfirst[k] - t0) / 1e3, (double)(tlast[k] - tfirst[k]) / 1e3, i, w);
+                  2 + w, (double)(b - t0) / 1e3, (double)(e - b) / 1e3, i, w);
         }
       }
     }
