@@ -297,3 +297,20 @@ void NC_POOL(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, 
     }
   }
 }
+
+void NC_GAVG(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1) {
+  const NC_VEC inv = NC_SET1(hw ? 1.f / (float)hw : 0.f);
+  for (int64_t t = t0; t < t1; t++) {
+    const float *xp = x + t * hw * V;
+    NC_VEC a0 = NC_ZERO(), a1 = NC_ZERO(), a2 = NC_ZERO(), a3 = NC_ZERO();
+    int64_t p = 0;
+    for (; p + 4 <= hw; p += 4) {
+      a0 = NC_ADD(a0, NC_LOAD(xp + p * V));
+      a1 = NC_ADD(a1, NC_LOAD(xp + (p + 1) * V));
+      a2 = NC_ADD(a2, NC_LOAD(xp + (p + 2) * V));
+      a3 = NC_ADD(a3, NC_LOAD(xp + (p + 3) * V));
+    }
+    for (; p < hw; p++) a0 = NC_ADD(a0, NC_LOAD(xp + p * V));
+    NC_STORE(y + t * V, NC_MUL(NC_ADD(NC_ADD(a0, a1), NC_ADD(a2, a3)), inv));
+  }
+}
