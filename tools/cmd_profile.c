@@ -305,12 +305,16 @@ int cmd_profile(int argc, char **argv) {
       double gf = node_ns[order[i]] > 0 ? nodes[order[i]].flops * (double)runs / node_ns[order[i]] : 0;
       /* GEMM-based ops run the dispatched GEMM; the rest their portable C kernel */
       const char *op = n->op_type;
-      bool nchwc = !strcmp(op, "NchwcConv");
+      /* the blocked-layout kernels (conv, pools; the reorders and channel scale are portable C) */
+      bool nchwc = !strncmp(op, "Nchwc", 5) && strcmp(op, "NchwcChannelMul");
+      const char *nk = sn_cpu_isa() >= SN_ISA_AVX512 ? "f32_nchwc16_avx512"
+                       : sn_cpu_isa() >= SN_ISA_AVX2 ? "f32_nchwc8_avx2"
+                                                     : "portable C";
       bool uses_gemm = (!nchwc && strstr(op, "Conv")) || strstr(op, "MatMul") || strstr(op, "Gemm") || !strcmp(op, "Attention") ||
                        !strcmp(op, "LSTM") || !strcmp(op, "GRU") || !strcmp(op, "RNN");
       printf("%-40s %-20s %12s %6.1f%% %10.2f %s\n", name, n->op_type,
              sn_cli_fmt_time(node_ns[order[i]] / (double)runs * 1e-9, a, sizeof a), 100.0 * node_ns[order[i]] / total_run,
-             gf, nchwc ? (sn_cpu_isa() >= SN_ISA_AVX512 ? "f32_nchwc16_direct_avx512" : "portable C") : uses_gemm ? gemm : "portable C");
+             gf, nchwc ? nk : uses_gemm ? gemm : "portable C");
     }
     sn_free(order);
   }

@@ -46,3 +46,11 @@ void sn_nchwc_pool_f32(const sn_nchwc_pool_geom *g, const float *x, float *y, in
     default: sn_nchwc_pool_f32_ref(g, x, y, t0, t1); break;
   }
 }
+
+void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+  switch (path(block)) {
+    case 2: sn_nchwc_gavg_f32_avx512(x, y, hw, t0, t1); break;
+    case 1: sn_nchwc_gavg_f32_avx2(x, y, hw, t0, t1); break;
+    default: sn_nchwc_gavg_f32_ref(x, y, hw, block, t0, t1); break;
+  }
+}

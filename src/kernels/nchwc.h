@@ -84,5 +84,8 @@ void sn_nchwc_pool_f32_avx512(const sn_nchwc_pool_geom *g, const float *x, float
 void sn_nchwc_pool_f32_avx2(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1);
 /* global average over hw pixels of planes [t0, t1): y[t][lane] = mean over x[t][p][lane] */
 void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1);
+void sn_nchwc_gavg_f32_ref(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1);
+void sn_nchwc_gavg_f32_avx512(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1); /* block 16 */
+void sn_nchwc_gavg_f32_avx2(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1);   /* block 8 */
 
 #endif

@@ -1,15 +1,18 @@
 /* Level 3: the blocked channel layout (NCHWc) for convolution chains (`layout-nchwc`).
  *
- * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1 or depthwise) whose shapes the
- * blocked kernels serve well, and grows regions from them through the ops that have a blocked form:
- * MaxPool/AveragePool/GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that work
- * unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked tensors of
- * the same channels (broadcast over the spatial dims included, as in squeeze-excitation), Concat
- * on the channel axis when every part but the last fills whole blocks. Each convolution becomes
- * sinter:NchwcConv with its weights packed now into a new initializer (so a saved model carries
- * them packed) and its bias padded; sinter:ReorderInput goes where a region reads an NCHW value and
- * sinter:ReorderOutput where something outside a region (or the graph's output) reads a blocked
- * one. The block is the session ISA's vector width: 16 at AVX-512, 8 at AVX2; at scalar the pass
+ * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1 or depthwise) and grows
+ * regions from them through the ops that have a blocked form: MaxPool / AveragePool /
+ * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that
+ * work unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked
+ * tensors of the same channels (broadcast over the spatial dims included), Concat on the channel
+ * axis when every part but the last fills whole blocks. Each convolution becomes sinter:NchwcConv
+ * with its weights packed now into a new initializer (so a saved model carries them packed) and its
+ * bias padded; sinter:ReorderInput goes where a region reads an NCHW value and sinter:ReorderOutput
+ * where something outside a region (or the graph's output) reads a blocked one. A convolution on
+ * fewer than 16 channels read from NCHW (the RGB stem) reads that input directly. Then:
+ * squeeze-excitation's channel Mul folds into the convolution that reads it (has_scale), and a
+ * ReorderOutput read only by a Transpose to NHWC writes NHWC itself.
+ * The block is the session ISA's vector width: 16 at AVX-512, 8 at AVX2; at scalar the pass
  * leaves the graph alone (the portable kernels run any block, so a saved model still loads there).
  * SINTER_NCHWC=0 turns the pass off. */
 #include <stdio.h>

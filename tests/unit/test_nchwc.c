@@ -35,21 +35,33 @@ static float *falloc(int64_t n) {
 typedef void (*conv_fn)(const sn_nchwc_conv_geom *, const float *, const float *, float *, int64_t, int64_t);
 typedef void (*pool_fn)(const sn_nchwc_pool_geom *, const float *, float *, int64_t, int64_t);
 
+typedef void (*gavg_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t);
+
 typedef struct impl {
   const char *name;
   int64_t block;
   conv_fn conv;
   pool_fn pool;
+  gavg_fn gavg;
   sn_isa need;
 } impl;
 
+static void gavg_avx512(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+  (void)block;
+  sn_nchwc_gavg_f32_avx512(x, y, hw, t0, t1);
+}
+static void gavg_avx2(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+  (void)block;
+  sn_nchwc_gavg_f32_avx2(x, y, hw, t0, t1);
+}
+
 static const impl impls[] = {
-    {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
-    {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, SN_ISA_SCALAR},
-    {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, SN_ISA_AVX512},
-    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, SN_ISA_AVX2},
-    {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
-    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, SN_ISA_SCALAR},
+    {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR},
+    {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR},
+    {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, gavg_avx512, SN_ISA_AVX512},
+    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, gavg_avx2, SN_ISA_AVX2},
+    {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR},
+    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR},
 };
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
@@ -174,7 +186,7 @@ static void pool_case(const impl *im, int64_t N, int64_t C, int64_t H, int64_t W
         }
   /* global average */
   float *gb = falloc(N * CB * B);
-  sn_nchwc_gavg_f32(xb, gb, H * W, B, 0, N * CB);
+  im->gavg(xb, gb, H * W, B, 0, N * CB);
   for (int64_t n = 0; n < N; n++)
     for (int64_t c = 0; c < CB * B; c++) {
       double acc = 0;

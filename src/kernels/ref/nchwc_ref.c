@@ -179,7 +179,7 @@ void sn_nchwc_pool_f32_ref(const sn_nchwc_pool_geom *g, const float *x, float *y
   }
 }
 
-void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+void sn_nchwc_gavg_f32_ref(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
   const int64_t B = block;
   float acc[64];
   for (int64_t t = t0; t < t1; t++) {

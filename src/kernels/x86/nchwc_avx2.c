@@ -17,21 +17,24 @@
 #define NC_NB_MAX 2
 #define NC_CONV sn_nchwc_conv_f32_avx2
 #define NC_POOL sn_nchwc_pool_f32_avx2
+#define NC_GAVG sn_nchwc_gavg_f32_avx2
 #define NC_TILES                                                                                              \
   TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8) TILE(1, 9) TILE(1, 10) \
   TILE(1, 11) TILE(1, 12)                                                                                     \
   TILE(2, 1) TILE(2, 2) TILE(2, 3) TILE(2, 4) TILE(2, 5) TILE(2, 6)                                           \
   TILE1(1, 1) TILE1(1, 2) TILE1(1, 3) TILE1(1, 4) TILE1(1, 5) TILE1(1, 6)                                     \
   TILE1(2, 1) TILE1(2, 2) TILE1(2, 3) TILE1(2, 4) TILE1(2, 5) TILE1(2, 6)                                     \
-  CHECKED(1) CHECKED(2)                                                                                       \
   static const tile_fn tiles[2][12] = {{tile_1x1, tile_1x2, tile_1x3, tile_1x4, tile_1x5, tile_1x6, tile_1x7,  \
                                         tile_1x8, tile_1x9, tile_1x10, tile_1x11, tile_1x12},                 \
                                        {tile_2x1, tile_2x2, tile_2x3, tile_2x4, tile_2x5, tile_2x6}};         \
+  static const tile_fn ctiles[2][12] = {{ctile_1x1, ctile_1x2, ctile_1x3, ctile_1x4, ctile_1x5, ctile_1x6,     \
+                                         ctile_1x7, ctile_1x8, ctile_1x9, ctile_1x10, ctile_1x11, ctile_1x12}, \
+                                        {ctile_2x1, ctile_2x2, ctile_2x3, ctile_2x4, ctile_2x5, ctile_2x6}};  \
   static const int max_nt[2] = {12, 6};                                                                       \
   static const tile_fn nchw_tiles[2][6] = {{nchw_1x1, nchw_1x2, nchw_1x3, nchw_1x4, nchw_1x5, nchw_1x6},      \
                                            {nchw_2x1, nchw_2x2, nchw_2x3, nchw_2x4, nchw_2x5, nchw_2x6}};     \
-  static const int nchw_max_nt[2] = {6, 6};                                                                   \
-  static const tile_fn checked[2] = {checked_1, checked_2};                                                   \
-  static const tile_fn nchw_checked[2] = {nchw_checked_1, nchw_checked_2};
+  static const tile_fn nchw_ctiles[2][6] = {{cnchw_1x1, cnchw_1x2, cnchw_1x3, cnchw_1x4, cnchw_1x5, cnchw_1x6}, \
+                                            {cnchw_2x1, cnchw_2x2, cnchw_2x3, cnchw_2x4, cnchw_2x5, cnchw_2x6}}; \
+  static const int nchw_max_nt[2] = {6, 6};
 
 #include "kernels/x86/nchwc_simd.h"

@@ -46,8 +46,12 @@ typedef struct conv_ctx {
 
 #define V NC_V
 
+/* what a tap outside the input reads in a checked tile (one pixel of any block) */
+static const float nc_zeros[16] __attribute__((aligned(64)));
+
 /* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1) of BI lanes (V, or 1 for an
- * NCHW input); checked: NT == 1 with bounds */
+ * NCHW input); checked: some pixels' windows reach into the left / right padding, whose taps read
+ * zeros (so border tiles run as wide as the others) */
 AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0,
                   int64_t c0, int64_t c1, bool first, bool last) {
   const sn_nchwc_conv_geom *g = c->g;
@@ -74,8 +78,15 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
       const float *xr = xc + iy * g->iw * BI;
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
-        if (checked && (ix < 0 || ix >= g->iw)) continue;
         const float *xp = xr + ix * BI;
+        const float *xt[14];
+        if (checked) {
+#pragma GCC unroll 14
+          for (int t = 0; t < NT; t++) {
+            const int64_t it = ix + t * g->sw;
+            xt[t] = it < 0 || it >= g->iw ? nc_zeros : xr + it * BI;
+          }
+        }
         const float *wp = wc + (ky * g->kw + kx) * BI * V;
 #pragma GCC unroll 4
         for (int l = 0; l < BI; l++) {
@@ -84,7 +95,7 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
           for (int b = 0; b < NB; b++) wv[b] = NC_LOAD(wp + b * c->wstride + l * V);
 #pragma GCC unroll 14
           for (int t = 0; t < NT; t++) {
-            NC_VEC xb = NC_SET1(xp[t * xs + l]);
+            NC_VEC xb = NC_SET1(checked ? xt[t][l] : xp[t * xs + l]);
 #pragma GCC unroll 4
             for (int b = 0; b < NB; b++) acc[b][t] = NC_FMA(xb, wv[b], acc[b][t]);
           }
@@ -113,24 +124,23 @@ typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0,
   static void tile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
                                bool first, bool last) {                                                       \
     conv_tile(c, V, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }                                                                                                           \
+  static void ctile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                                bool first, bool last) {                                                      \
+    conv_tile(c, V, NB, NT, true, cb0, oy, ox0, c0, c1, first, last);                                         \
   }
 #define TILE1(NB, NT)                                                                                         \
   static void nchw_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
                                bool first, bool last) {                                                       \
     conv_tile(c, 1, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                        \
-  }
-#define CHECKED(NB)                                                                                          \
-  static void checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,  \
-                           bool first, bool last) {                                                         \
-    conv_tile(c, V, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                        \
-  }                                                                                                         \
-  static void nchw_checked_##NB(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
-                                bool first, bool last) {                                                    \
-    conv_tile(c, 1, NB, 1, true, cb0, oy, ox0, c0, c1, first, last);                                        \
+  }                                                                                                           \
+  static void cnchw_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                                bool first, bool last) {                                                      \
+    conv_tile(c, 1, NB, NT, true, cb0, oy, ox0, c0, c1, first, last);                                         \
   }
 
-NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], max_nt[], nchw_tiles[][], checked[],
-          * nchw_checked[] */
+NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], ctiles[][] (checked), max_nt[],
+          * nchw_tiles[][], nchw_ctiles[][], nchw_max_nt[] */
 
 /* depthwise: NT pixels of block cb */
 AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, int NT,
@@ -148,11 +158,14 @@ AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, flo
     const float *xr = xc + iy * g->iw * V;
     for (int64_t kx = 0; kx < g->kw; kx++) {
       const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
-      if (checked && (ix < 0 || ix >= g->iw)) continue;
       const NC_VEC wv = NC_LOAD(wc + (ky * g->kw + kx) * V);
       const float *xp = xr + ix * V;
 #pragma GCC unroll 16
-      for (int t = 0; t < NT; t++) acc[t] = NC_FMA(NC_LOAD(xp + t * xs), wv, acc[t]);
+      for (int t = 0; t < NT; t++) {
+        const int64_t it = ix + t * g->sw;
+        const float *p = !checked ? xp + t * xs : it < 0 || it >= g->iw ? nc_zeros : xr + it * V;
+        acc[t] = NC_FMA(NC_LOAD(p), wv, acc[t]);
+      }
     }
   }
   const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
@@ -171,12 +184,15 @@ typedef void (*dw_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *
                       int64_t cb, int64_t oy, int64_t ox0) {                                                   \
     dw_tile(g, x, w, y, res, NT, false, cb, oy, ox0);                                                          \
   }
+#define DWC(NT)                                                                                                 \
+  static void dwc_##NT(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, \
+                       int64_t cb, int64_t oy, int64_t ox0) {                                                   \
+    dw_tile(g, x, w, y, res, NT, true, cb, oy, ox0);                                                            \
+  }
 DW(1) DW(2) DW(3) DW(4) DW(5) DW(6) DW(7) DW(8)
+DWC(1) DWC(2) DWC(3) DWC(4) DWC(5) DWC(6) DWC(7) DWC(8)
 static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
-static void dw_checked(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
-                       int64_t cb, int64_t oy, int64_t ox0) {
-  dw_tile(g, x, w, y, res, 1, true, cb, oy, ox0);
-}
+static const dw_fn dwcs[8] = {dwc_1, dwc_2, dwc_3, dwc_4, dwc_5, dwc_6, dwc_7, dwc_8};
 
 void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
   int64_t rpi, bpi;
@@ -203,15 +219,12 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
     const float *rn = g->res ? g->res + (yn - y) : NULL;
     if (g->depthwise) {
       for (int64_t cb = cb0; cb < cb0 + nb; cb++)
-        for (int64_t oy = r0; oy < r1; oy++) {
-          for (int64_t ox = 0; ox < lo; ox++) dw_checked(g, xn, w, yn, rn, cb, oy, ox);
-          for (int64_t ox = lo; ox < hi;) {
-            int64_t k = hi - ox < 8 ? hi - ox : 8;
-            dws[k - 1](g, xn, w, yn, rn, cb, oy, ox);
+        for (int64_t oy = r0; oy < r1; oy++)
+          for (int64_t ox = 0; ox < g->ow;) {
+            const int64_t k = g->ow - ox < 8 ? g->ow - ox : 8;
+            (ox < lo || ox + k > hi ? dwcs : dws)[k - 1](g, xn, w, yn, rn, cb, oy, ox);
             ox += k;
           }
-          for (int64_t ox = hi; ox < g->ow; ox++) dw_checked(g, xn, w, yn, rn, cb, oy, ox);
-        }
       continue;
     }
     conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * BI * V};
@@ -219,20 +232,18 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
     for (int64_t sb = cb0; sb < cb0 + nb; sb += NC_NB_MAX) {
       const int64_t snb = cb0 + nb - sb < NC_NB_MAX ? cb0 + nb - sb : NC_NB_MAX;
       const tile_fn *row = BI == 1 ? nchw_tiles[snb - 1] : tiles[snb - 1];
-      const tile_fn chk = BI == 1 ? nchw_checked[snb - 1] : checked[snb - 1];
+      const tile_fn *crow = BI == 1 ? nchw_ctiles[snb - 1] : ctiles[snb - 1];
       const int mt = BI == 1 ? nchw_max_nt[snb - 1] : max_nt[snb - 1];
       for (int64_t c0 = 0; c0 < g->cbi; c0 += chunk) {
         const int64_t c1 = c0 + chunk < g->cbi ? c0 + chunk : g->cbi;
         const bool first = c0 == 0, last = c1 == g->cbi;
-        for (int64_t oy = r0; oy < r1; oy++) {
-          for (int64_t ox = 0; ox < lo; ox++) chk(&c, sb, oy, ox, c0, c1, first, last);
-          for (int64_t ox = lo; ox < hi;) {
-            int64_t k = hi - ox < mt ? hi - ox : mt;
-            row[k - 1](&c, sb, oy, ox, c0, c1, first, last);
+        for (int64_t oy = r0; oy < r1; oy++)
+          for (int64_t ox = 0; ox < g->ow;) {
+            const int64_t k = g->ow - ox < mt ? g->ow - ox : mt;
+            /* tiles that reach a padded column read zeros there */
+            (ox < lo || ox + k > hi ? crow : row)[k - 1](&c, sb, oy, ox, c0, c1, first, last);
             ox += k;
           }
-          for (int64_t ox = hi; ox < g->ow; ox++) chk(&c, sb, oy, ox, c0, c1, first, last);
-        }
       }
     }
   }
@@ -284,5 +295,22 @@ void NC_POOL(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, 
         NC_STORE(yp + (oy * g->ow + ox) * V, acc);
       }
     }
+  }
+}
+
+void NC_GAVG(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1) {
+  const NC_VEC inv = NC_SET1(hw ? 1.f / (float)hw : 0.f);
+  for (int64_t t = t0; t < t1; t++) {
+    const float *xp = x + t * hw * V;
+    NC_VEC a0 = NC_ZERO(), a1 = NC_ZERO(), a2 = NC_ZERO(), a3 = NC_ZERO();
+    int64_t p = 0;
+    for (; p + 4 <= hw; p += 4) {
+      a0 = NC_ADD(a0, NC_LOAD(xp + p * V));
+      a1 = NC_ADD(a1, NC_LOAD(xp + (p + 1) * V));
+      a2 = NC_ADD(a2, NC_LOAD(xp + (p + 2) * V));
+      a3 = NC_ADD(a3, NC_LOAD(xp + (p + 3) * V));
+    }
+    for (; p < hw; p++) a0 = NC_ADD(a0, NC_LOAD(xp + p * V));
+    NC_STORE(y + t * V, NC_MUL(NC_ADD(NC_ADD(a0, a1), NC_ADD(a2, a3)), inv));
   }
 }
