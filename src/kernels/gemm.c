@@ -10,8 +10,8 @@ typedef void (*sn_sgemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const 
 
 /* Chosen per call from sn_cpu_isa(), which is read once from the CPU but honours the cap of the
  * calling thread (a session's ISA option) and SINTER_ISA; the check is a thread-local load. */
-static sn_sgemm_fn pick(const char **name) {
-  if (sn_cpu_use_bf16()) { /* the session's precision option (bf16) on a CPU with AVX512-BF16 */
+static sn_sgemm_fn pick(const char **name, bool bf16_ok) {
+  if (bf16_ok && sn_cpu_use_bf16()) { /* the session's precision option (bf16) on a CPU with AVX512-BF16 */
     *name = sn_sgemm_avx512bf16_name;
     return sn_sgemm_avx512bf16;
   }
@@ -39,12 +39,14 @@ size_t sn_sgemm_workspace(void) {
 void sn_sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
   const char *name;
-  pick(&name)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+  /* bf16 converts both operands while packing, every call: for a thin product (a batch-1 MLP or
+   * RNN step) that costs more than it saves, so those stay float32 */
+  pick(&name, M >= 16 && N >= 16)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
 }
 
 const char *sn_sgemm_kernel_name(void) {
   const char *name;
-  pick(&name);
+  pick(&name, true);
   return name;
 }
 

@@ -106,13 +106,14 @@ static sn_error *run_mm(sn_kernel_ctx *c, sn_qargs *qa, bool transB, sn_dtype yd
 }
 
 static sn_error *qgemm_infer(sn_infer_ctx *c) {
+  if (c->n_in < 5) return sn_infer_error(c, "needs A, a_scale, a_zero_point, B, b_scale, got %d inputs", c->n_in);
   sn_dtype ydt = c->n_in > 7 && c->in[7] ? (c->n_in > 8 && c->in[8] ? c->in[8]->dtype : SINTER_UINT8) : SINTER_FLOAT;
   return mm_infer(c, 0, 3, sn_attr_int(c->node, "transB", 0) != 0, ydt);
 }
 
 static sn_error *qgemm_run(sn_kernel_ctx *c) {
   const sn_tensor *ys = opt_in(c, 7), *yz = opt_in(c, 8);
-  sn_qargs qa = {c->in[0], c->in[1], opt_in(c, 2), c->in[3], c->in[4], opt_in(c, 5), ys, yz, opt_in(c, 6), 0, NULL, NULL};
+  sn_qargs qa = {c->in[0], opt_in(c, 1), opt_in(c, 2), opt_in(c, 3), opt_in(c, 4), opt_in(c, 5), ys, yz, opt_in(c, 6), 0, NULL, NULL};
   if (!qa.x || !qa.xs || !qa.w || !qa.ws) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A, a_scale, B, b_scale are required");
   const qmm_params *p = c->params;
   return run_mm(c, &qa, p && p->transB, ys ? (yz ? yz->dtype : SINTER_UINT8) : SINTER_FLOAT);
@@ -201,8 +202,8 @@ static sn_error *qmul_run(sn_kernel_ctx *c) { return qbin_run(c, true); }
 /* ---- QLinearGlobalAveragePool -------------------------------------------------------------------------------- */
 
 static sn_error *qgap_infer(sn_infer_ctx *c) {
+  if (c->n_in < 4 || !c->in[0]) return sn_infer_error(c, "needs X, x_scale, x_zero_point, y_scale");
   const sn_type *x = c->in[0];
-  if (!x) return sn_infer_error(c, "needs X");
   if (!c->out[0]) return NULL;
   if (x->rank < 3) {
     sn_type_set_unknown(c->out[0], x->dtype);
@@ -312,7 +313,7 @@ static sn_error *qcat_run(sn_kernel_ctx *c) {
 /* ---- QLinearSoftmax (axis; opset < 13: over the flattened trailing dims from axis) ----------------------------- */
 
 static sn_error *qsm_infer(sn_infer_ctx *c) {
-  if (!c->in[0]) return sn_infer_error(c, "needs X");
+  if (c->n_in < 4 || !c->in[0]) return sn_infer_error(c, "needs X, X_scale, x_zero_point, y_scale");
   if (c->out[0]) *c->out[0] = *c->in[0];
   return NULL;
 }

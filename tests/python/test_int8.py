@@ -138,6 +138,46 @@ def qlinear_cases(tmp):
                       f"max diff {diff}, scalar == avx512: {same}")
 
 
+def bad_models(tmp):
+    """malformed quantized models are refused with a message, never a crash"""
+    from onnx import TensorProto as T, helper, numpy_helper as nh
+    cases = []
+    # com.microsoft ops with too few inputs
+    for op, n_in in (("QGemm", 2), ("QLinearAdd", 3), ("QLinearGlobalAveragePool", 1), ("QLinearSoftmax", 1),
+                     ("QLinearConcat", 3), ("DynamicQuantizeMatMul", 1)):
+        node = helper.make_node(op, ["x"] * n_in, ["y"], domain="com.microsoft")
+        cases.append((f"{op} with {n_in} inputs", node, [], T.UINT8))
+    # QLinearMatMul whose inner dimensions differ
+    inits = [nh.from_array(np.array(0.1, np.float32), "s"), nh.from_array(np.array(0, np.uint8), "z"),
+             nh.from_array(np.ones((5, 3), np.int8), "w"), nh.from_array(np.array(0, np.int8), "wz")]
+    cases.append(("QLinearMatMul K mismatch", helper.make_node("QLinearMatMul", ["x", "s", "z", "w", "s", "wz", "s", "z"], ["y"]),
+                  inits, T.UINT8))
+    for label, node, inits, dt in cases:
+        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", dt, [2, 4])],
+                              [helper.make_tensor_value_info("y", dt, None)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
+        m.ir_version = 8
+        path = os.path.join(tmp, "bad.onnx")
+        onnx.save(m, path)
+        r = subprocess.run([SINTER, "run", path, "-q"], capture_output=True, text=True)
+        check(f"bad model refused: {label}", r.returncode == 1 and r.stderr.strip() != "", r.stderr.strip()[-160:])
+    # zero and infinite scales: runs, output clamped, identical at every ISA
+    for ys in (0.0, float("inf")):
+        inits = [nh.from_array(np.array(0.1, np.float32), "s"), nh.from_array(np.array(3, np.uint8), "z"),
+                 nh.from_array(np.ones((4, 3), np.int8), "w"), nh.from_array(np.array(0, np.int8), "wz"),
+                 nh.from_array(np.array(ys, np.float32), "ys")]
+        node = helper.make_node("QLinearMatMul", ["x", "s", "z", "w", "s", "wz", "ys", "z"], ["y"])
+        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", T.UINT8, [2, 4])],
+                              [helper.make_tensor_value_info("y", T.UINT8, None)], inits)
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        path = os.path.join(tmp, "zs.onnx")
+        onnx.save(m, path)
+        x = np.arange(8, dtype=np.uint8).reshape(2, 4)
+        outs = [list(sinter_ctypes.Session(path, threads=1, isa=isa).run({"x": x}).values())[0] for isa in ("scalar", "avx512")]
+        check(f"y_scale {ys}: runs, same at every ISA", np.array_equal(outs[0], outs[1]), str(outs[0].ravel()))
+
+
 def main():
     if not os.path.exists(SINTER):
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
@@ -180,6 +220,8 @@ def main():
         d = float(np.abs(b - fp32).max())
         # bf16 keeps 8 significant bits: products err by ~2^-8 relative, sums of them by a few times that
         check("bf16 logits near float32", d <= 3e-2 * scale, f"max diff {d:.3g} (logit scale {scale:.3g})")
+        has_bf16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+        check("bf16 path taken where the CPU has AVX512-BF16", (d > 0) == has_bf16, f"cpu bf16 {has_bf16}, diff {d:.3g}")
         check("fp32 precision option is float32", np.array_equal(sinter_logits(MODEL, HELD, precision="fp32"), fp32))
 
         for label, path in models.items():
@@ -206,6 +248,7 @@ def main():
                   f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
 
         qlinear_cases(tmp)
+        bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
         for label in ("sinter static", "ORT QDQ"):
             if label not in models:

@@ -34,8 +34,8 @@ void sn_qgemm_epilogue_ref(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t
         float t = (float)a * epi_scale(e, m, col);
         t = nearbyintf(t);
         t = t + e->zy;
-        t = t < e->lo ? e->lo : t;
-        t = t > e->hi ? e->hi : t;
+        t = t >= e->lo ? t : e->lo; /* NaN (from a zero or infinite scale) -> lo, as vmaxps */
+        t = t <= e->hi ? t : e->hi;
         if (e->out == SN_QOUT_U8)
           ((uint8_t *)C)[at] = (uint8_t)(int)t;
         else
