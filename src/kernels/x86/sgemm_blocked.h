@@ -191,6 +191,14 @@ static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
   }
 }
 
+/* Rows past the last full MR tile that the small-M kernel takes instead of a mostly empty tile (a
+ * 14-row tile computing 2 rows costs as much as 14; the small kernel streams B once more from cache
+ * at a fraction of that): M % MR when it is at most SG_SMALL_M and M has a full tile. */
+static int64_t sg_row_rest(int64_t M) {
+  int64_t r = M % SG_MR;
+  return M > SG_MR && r <= SG_SMALL_M ? r : 0;
+}
+
 static bool sg_trivial(int64_t M, int64_t N, int64_t K, float alpha) { return M <= 0 || N <= 0 || K <= 0 || alpha == 0; }
 
 /* the plain entry point: same contract as sn_sgemm_ref */
@@ -219,7 +227,9 @@ static void sg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       return;
     }
   }
-  sg_drive(M, N, K, alpha, ta, A, lda, NULL, tb, B, ldb, NULL, beta, C, ldc, ws);
+  int64_t rest = tb ? 0 : sg_row_rest(M);
+  sg_drive(M - rest, N, K, alpha, ta, A, lda, NULL, tb, B, ldb, NULL, beta, C, ldc, ws);
+  if (rest) sg_small(rest, N, K, alpha, ta, A + (M - rest) * (ta ? 1 : lda), lda, B, ldb, NULL, beta, C + (M - rest) * ldc, ldc);
   if (own) sn_aligned_free(own);
 }
 
@@ -265,7 +275,11 @@ static void sg_gemm_pb(bool ta, int64_t M, int64_t N, int64_t K, int64_t n0, int
       return;
     }
   }
-  sg_drive(M, n1 - n0, K, alpha, ta, A, lda, NULL, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  int64_t rest = sg_row_rest(M);
+  sg_drive(M - rest, n1 - n0, K, alpha, ta, A, lda, NULL, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  if (rest)
+    sg_small(rest, n1 - n0, K, alpha, ta, A + (M - rest) * (ta ? 1 : lda), lda, NULL, 0, p, beta,
+             C + (M - rest) * ldc + n0, ldc);
   if (own) sn_aligned_free(own);
 }
 
