@@ -1,9 +1,10 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
  * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
  * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
- * the small-M kernel sg_small_rows() (SG_SMALL_M rows at most; see sg_small), SG_ISA, SG_NAME and
- * SG_PREFIX (the names of the exported entry points), and optionally SG_PACK_A_FULL(src, lda, kc,
- * dst), packing one full MR-row sliver of a non-transposed A.
+ * and the small-M kernel sg_small_rows() with SG_SMALL_M (its most rows; see sg_small), and
+ * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
+ * A. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
+ * its sn_sgemm_impl table.
  *
  * Prepacked operands (kernels/gemm.h) use "full-K slivers": op(A) as ceil(M / MR) slivers of K x MR
  * floats (k-major, rows past M zero), op(B) as ceil(N / NR) slivers of K x NR floats (columns past N
@@ -185,9 +186,9 @@ static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
     const float *a = A + i0 * as;
     float *c = C + i0 * ldc;
     if (pb)
-      sg_small_rows(m, N, K, alpha, a, as, ak, pb, SG_NR, K * SG_NR, true, beta, c, ldc);
+      sg_small_rows(m, N, K, alpha, a, as, ak, pb, SG_NR, K * SG_NR, beta, c, ldc);
     else
-      sg_small_rows(m, N, K, alpha, a, as, ak, B, ldb, SG_NR, false, beta, c, ldc);
+      sg_small_rows(m, N, K, alpha, a, as, ak, B, ldb, SG_NR, beta, c, ldc);
   }
 }
 
