@@ -307,7 +307,13 @@ static void sg_gemm_pa(int64_t M, int64_t N, int64_t K, float alpha, const float
       return;
     }
   }
-  sg_drive(M, N, K, alpha, false, NULL, 0, pa, tb, B, ldb, NULL, beta, C, ldc, ws);
+  /* rows past the last full tile: the small-M kernel reads them from their packed sliver as a
+   * transposed A (row i at sliver + i, step MR per k) when B is not transposed */
+  int64_t rest = tb ? 0 : sg_row_rest(M);
+  sg_drive(M - rest, N, K, alpha, false, NULL, 0, pa, tb, B, ldb, NULL, beta, C, ldc, ws);
+  if (rest)
+    sg_small(rest, N, K, alpha, true, pa + ((M - rest) / SG_MR) * K * SG_MR, SG_MR, B, ldb, NULL, beta,
+             C + (M - rest) * ldc, ldc);
   if (own) sn_aligned_free(own);
 }
 
