@@ -132,8 +132,7 @@ static const int sm_wide[SG_SMALL_M + 1] = {1, 4, 2, 2, 2, 1, 1, 1, 1};
 /* m rows (1..SG_SMALL_M) x N columns; B sliver js at b + js * ss, row stride rs; a partial last
  * sliver is read and written under masks (packed or not) */
 static void sg_small_rows(int m, int64_t N, int64_t K, float alpha, const float *a, int64_t as, int64_t ak,
-                          const float *b, int64_t rs, int64_t ss, bool packed, float beta, float *c, int64_t ldc) {
-  (void)packed;
+                          const float *b, int64_t rs, int64_t ss, float beta, float *c, int64_t ldc) {
   int64_t nfull = N / 16, nsl = (N + 15) / 16;
   int wide = sm_wide[m];
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

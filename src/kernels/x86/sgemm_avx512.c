@@ -146,11 +146,10 @@ static inline __mmask16 sm_mask(int64_t valid) {
   return valid >= 16 ? (__mmask16)0xFFFF : valid <= 0 ? (__mmask16)0 : (__mmask16)((1u << valid) - 1);
 }
 
-/* m rows (1..SG_SMALL_M) x N columns; B sliver js at b + js * ss, row stride rs (packed flag unused:
- * masks cover both layouts) */
+/* m rows (1..SG_SMALL_M) x N columns; B sliver js at b + js * ss, row stride rs (packed slivers or
+ * raw rows alike: the masks keep loads and stores inside the N valid columns) */
 static void sg_small_rows(int m, int64_t N, int64_t K, float alpha, const float *a, int64_t as, int64_t ak,
-                          const float *b, int64_t rs, int64_t ss, bool packed, float beta, float *c, int64_t ldc) {
-  (void)packed;
+                          const float *b, int64_t rs, int64_t ss, float beta, float *c, int64_t ldc) {
   int64_t nsl = (N + 31) / 32;
   int wide = sm_wide[m];
   for (int64_t js = 0; js < nsl;) {

@@ -1,9 +1,10 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
  * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
  * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
- * the small-M kernel sg_small_rows() (SG_SMALL_M rows at most; see sg_small), SG_ISA, SG_NAME and
- * SG_PREFIX (the names of the exported entry points), and optionally SG_PACK_A_FULL(src, lda, kc,
- * dst), packing one full MR-row sliver of a non-transposed A.
+ * and the small-M kernel sg_small_rows() with SG_SMALL_M (its most rows; see sg_small), and
+ * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
+ * A. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
+ * its sn_sgemm_impl table.
  *
  * Prepacked operands (kernels/gemm.h) use "full-K slivers": op(A) as ceil(M / MR) slivers of K x MR
  * floats (k-major, rows past M zero), op(B) as ceil(N / NR) slivers of K x NR floats (columns past N
@@ -185,10 +186,18 @@ static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
     const float *a = A + i0 * as;
     float *c = C + i0 * ldc;
     if (pb)
-      sg_small_rows(m, N, K, alpha, a, as, ak, pb, SG_NR, K * SG_NR, true, beta, c, ldc);
+      sg_small_rows(m, N, K, alpha, a, as, ak, pb, SG_NR, K * SG_NR, beta, c, ldc);
     else
-      sg_small_rows(m, N, K, alpha, a, as, ak, B, ldb, SG_NR, false, beta, c, ldc);
+      sg_small_rows(m, N, K, alpha, a, as, ak, B, ldb, SG_NR, beta, c, ldc);
   }
+}
+
+/* Rows past the last full MR tile that the small-M kernel takes instead of a mostly empty tile (a
+ * 14-row tile computing 2 rows costs as much as 14; the small kernel streams B once more from cache
+ * at a fraction of that): M % MR when it is at most SG_SMALL_M and M has a full tile. */
+static int64_t sg_row_rest(int64_t M) {
+  int64_t r = M % SG_MR;
+  return M > SG_MR && r <= SG_SMALL_M ? r : 0;
 }
 
 static bool sg_trivial(int64_t M, int64_t N, int64_t K, float alpha) { return M <= 0 || N <= 0 || K <= 0 || alpha == 0; }
@@ -219,7 +228,9 @@ static void sg_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
       return;
     }
   }
-  sg_drive(M, N, K, alpha, ta, A, lda, NULL, tb, B, ldb, NULL, beta, C, ldc, ws);
+  int64_t rest = tb ? 0 : sg_row_rest(M);
+  sg_drive(M - rest, N, K, alpha, ta, A, lda, NULL, tb, B, ldb, NULL, beta, C, ldc, ws);
+  if (rest) sg_small(rest, N, K, alpha, ta, A + (M - rest) * (ta ? 1 : lda), lda, B, ldb, NULL, beta, C + (M - rest) * ldc, ldc);
   if (own) sn_aligned_free(own);
 }
 
@@ -265,7 +276,11 @@ static void sg_gemm_pb(bool ta, int64_t M, int64_t N, int64_t K, int64_t n0, int
       return;
     }
   }
-  sg_drive(M, n1 - n0, K, alpha, ta, A, lda, NULL, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  int64_t rest = sg_row_rest(M);
+  sg_drive(M - rest, n1 - n0, K, alpha, ta, A, lda, NULL, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  if (rest)
+    sg_small(rest, n1 - n0, K, alpha, ta, A + (M - rest) * (ta ? 1 : lda), lda, NULL, 0, p, beta,
+             C + (M - rest) * ldc + n0, ldc);
   if (own) sn_aligned_free(own);
 }
 
@@ -292,7 +307,13 @@ static void sg_gemm_pa(int64_t M, int64_t N, int64_t K, float alpha, const float
       return;
     }
   }
-  sg_drive(M, N, K, alpha, false, NULL, 0, pa, tb, B, ldb, NULL, beta, C, ldc, ws);
+  /* rows past the last full tile: the small-M kernel reads them from their packed sliver as a
+   * transposed A (row i at sliver + i, step MR per k) when B is not transposed */
+  int64_t rest = tb ? 0 : sg_row_rest(M);
+  sg_drive(M - rest, N, K, alpha, false, NULL, 0, pa, tb, B, ldb, NULL, beta, C, ldc, ws);
+  if (rest)
+    sg_small(rest, N, K, alpha, true, pa + ((M - rest) / SG_MR) * K * SG_MR, SG_MR, B, ldb, NULL, beta,
+             C + (M - rest) * ldc, ldc);
   if (own) sn_aligned_free(own);
 }
 
