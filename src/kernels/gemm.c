@@ -118,7 +118,8 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (n1 > N) n1 = N;
   if (n0 < 0) n0 = 0;
   if (M <= 0 || n1 <= n0) return;
-  const sn_sgemm_impl *im = usable(B);
+  /* --precision bf16: the bf16 kernel, which converts operands as it packs them (see sn_sgemm) */
+  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && n1 - n0 >= 16 ? NULL : usable(B);
   if (im) {
     im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
     return;
@@ -131,7 +132,7 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;
   if (M <= 0 || N <= 0) return;
-  const sn_sgemm_impl *im = usable(A);
+  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && N >= 16 ? NULL : usable(A);
   if (im) {
     im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
     return;

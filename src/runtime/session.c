@@ -136,8 +136,8 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   if ((e = check_graph_outputs(s->g, path))) goto fail;
   if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
   {
-    /* passes that choose layouts or kernels (layout-nchwc) see the session's ISA */
-    int prev_cap = sn_cpu_set_thread_cap((int)s->isa);
+    /* passes that choose layouts or kernels (layout-nchwc) see the session's ISA and precision */
+    int prev_cap = sn_cpu_set_thread_cap(sn_session_cap(s));
     e = sn_optimize(s->g, s->opts.opt_level, sn_exec_fold);
     sn_cpu_set_thread_cap(prev_cap);
     if (e) goto fail;
