@@ -1,7 +1,8 @@
 /* gemm_bench: this core's float32 FMA peak (register-only FMA loops, AVX-512 and AVX2) and the
  * single-thread GFLOP/s of the float32 GEMM as the runtime uses it (constant B prepacked with
  * sn_sgemm_pack, then sn_sgemm_pb), next to the plain sn_sgemm that packs both operands per call.
- * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] */
+ * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] [--peak]
+ * (--peak: only the peak line). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -91,9 +92,12 @@ static double time_gemm(const shape *s, bool packed, const float *A, const float
 
 int main(int argc, char **argv) {
   int reps = 5;
+  bool peak_only = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc)
       reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--peak"))
+      peak_only = true;
     else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
       int cap = sn_isa_parse(argv[++i]);
       if (cap < 0) {
@@ -102,7 +106,7 @@ int main(int argc, char **argv) {
       }
       sn_cpu_set_thread_cap(cap);
     } else {
-      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512]\n");
+      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512] [--peak]\n");
       return 2;
     }
   }
@@ -115,6 +119,7 @@ int main(int argc, char **argv) {
   if (cpu->avx2 && cpu->fma) p256 = peak(false);
   if (cpu->avx512f && cpu->fma) p512 = peak(true);
   printf("FMA peak, one core: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n", p512, p256);
+  if (peak_only) return 0; /* (bench/compare.py reads the peak from this line) */
   double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
   const shape shapes[] = {{1024, 1024, 1024, "square"},         {128, 768, 768, "BERT-base QKV/out"},
                           {128, 3072, 768, "BERT-base FFN up"}, {128, 768, 3072, "BERT-base FFN down"},
