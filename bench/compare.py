@@ -200,7 +200,9 @@ def worker_main(args):
             warm.append(time.perf_counter() - t0)
             if time.perf_counter() > t_end:
                 break
-        if args.acc_inputs:  # the accuracy batch: run once more on it, keep its outputs
+        if args.acc_inputs and not args.worker.startswith("openvino"):
+            # the accuracy batch: run once more on it, keep its outputs (not OpenVINO, whose model is
+            # compiled for the timed inputs' shapes)
             r.feeds, main_feeds = {n[:-4]: np.load(os.path.join(args.acc_inputs, n))
                                    for n in sorted(os.listdir(args.acc_inputs))}, r.feeds
             acc = r.run()
@@ -578,7 +580,7 @@ def fmt_acc(d):
 def lowp_table(results):
     """Low precision against float32: Sinter fp32, bf16 and INT8, and ONNX Runtime on the same INT8 model."""
     rows = ["| model | batch | threads | Sinter fp32 ms | Sinter bf16 ms (speed-up) | Sinter INT8 ms (speed-up) | "
-            "ORT INT8 ms | Sinter INT8 / ORT INT8 | agreement with ORT fp32: bf16, INT8 |",
+            "ORT INT8 ms | Sinter INT8 / ORT INT8 | agreement with ORT fp32: Sinter bf16, Sinter INT8, ORT INT8 |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     any_row = False
     for m in results["models"]:
@@ -589,13 +591,15 @@ def lowp_table(results):
         any_row = True
 
         def sp(d):
+            if "error" in d:
+                return "failed: " + d["error"].split(": ", 2)[-1][:90]
             if "p50_s" not in d:
                 return "–"
             return f"{fmt_ms(d['p50_s'])} ({f32['p50_s'] / d['p50_s']:.2f}×)" if "p50_s" in f32 else fmt_ms(d["p50_s"])
         ratio = m.get("int8_ratio")
         rows.append(f"| {m['model']} | {m.get('batch', 1)} | {m.get('threads', results.get('threads', 1))} | "
                     f"{fmt_ms(f32.get('p50_s'))} | {sp(bf)} | {sp(i8)} | {fmt_ms(oi8.get('p50_s'))} | "
-                    f"{f'{ratio:.2f}×' if ratio else '–'} | {fmt_acc(bf)}, {fmt_acc(i8)} |")
+                    f"{f'{ratio:.2f}×' if ratio else '–'} | {fmt_acc(bf)}, {fmt_acc(i8)}, {fmt_acc(oi8)} |")
     return "\n".join(rows) if any_row else None
 
 
@@ -775,8 +779,8 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
         lines.append(f"- PyTorch {versions['torch']} (Debian's python3-torch{note})")
     lines += [f"- Python {env['python']}, numpy {env['numpy']}", "",
               "## How it was measured", "",
-              (f"Batches {', '.join(map(str, results['batches']))} and "
-               f"{', '.join(map(str, results['thread_counts']))} intra-op thread(s), every point of that grid measured "
+              (f"Batch sizes {' and '.join(map(str, results['batches']))}, "
+               f"{' and '.join(map(str, results['thread_counts']))} intra-op thread(s), every point of that grid measured "
                "on its own, the same thread count and seeded inputs for every runtime. Each "
                if "batches" in results else
                f"Batch 1, {results['threads']} intra-op thread(s) for every runtime, the same seeded inputs. Each ") +
@@ -787,9 +791,11 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
               "their Python APIs). Peak MB is the worker process's VmHWM; in parentheses, that minus its resident "
               "size after importing the runtime and before loading the model. The diff column is max |out − ref| "
               "over all outputs (in parentheses divided by max |ref|) against PyTorch eager (or ONNX Runtime "
-              "where PyTorch does not run). OpenVINO's default precision on this CPU is "
-              f"{results.get('openvino_default_precision', '?')}, so its row is not an fp32 result; "
-              "the `OpenVINO f32` row sets INFERENCE_PRECISION_HINT=f32.", "",
+              "where PyTorch does not run)."
+              + (f" OpenVINO's default precision on this CPU is {results['openvino_default_precision']}, so its "
+                 "row is not an fp32 result; the `OpenVINO f32` row sets INFERENCE_PRECISION_HINT=f32."
+                 if "openvino_default_precision" in results else
+                 " The `OpenVINO f32` row sets INFERENCE_PRECISION_HINT=f32."), "",
               "Reproduce:", "", "```sh", results["command"], "```", "",
               "## Results", "", markdown_table(results), "",
               f"![p50 latency per runtime per model]({rel}/latency_p50.png)", "",
