@@ -223,7 +223,9 @@ static void rnn_free_params(void *p) {
 }
 
 static int rnn_cell_of(const sn_node *n) {
-  return !strcmp(n->op_type, "LSTM") ? CELL_LSTM : !strcmp(n->op_type, "GRU") ? CELL_GRU : CELL_RNN;
+  return !strcmp(n->op_type, "LSTM") || !strcmp(n->op_type, "DynamicQuantizeLSTM") ? CELL_LSTM
+         : !strcmp(n->op_type, "GRU")                                             ? CELL_GRU
+                                                                                  : CELL_RNN;
 }
 
 /* ---- shape inference ---------------------------------------------------------------------------- */
@@ -461,6 +463,91 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* ---- com.microsoft DynamicQuantizeLSTM ------------------------------------------------------------
+ * What onnxruntime's quantize_dynamic makes of an LSTM: inputs as LSTM's, except that W [dirs, input,
+ * 4H] and R [dirs, H, 4H] are 8-bit, stored transposed, with scales and zero points (inputs 8 to 11,
+ * one per direction or one per direction and column). Sinter dequantizes W and R into float32 in
+ * LSTM's layout, per run into scratch memory, and runs the float32 LSTM: the result differs from
+ * ONNX Runtime's, which also quantizes the activations, by that rounding only. */
+
+static sn_error *dqlstm_types(const sn_infer_ctx *c, sn_type *w, sn_type *r) {
+  for (int k = 1; k <= 2; k++) {
+    const sn_type *t = c->in[k];
+    sn_type *o = k == 1 ? w : r;
+    if (t->dtype && t->dtype != SINTER_INT8 && t->dtype != SINTER_UINT8)
+      return sn_infer_error(c, "input %s has element type %s; int8 or uint8 expected", k == 1 ? "W" : "R",
+                            sn_dtype_name(t->dtype));
+    if (t->rank < 0) {
+      sn_type_set_unknown(o, SINTER_FLOAT);
+      continue;
+    }
+    if (t->rank != 3) return sn_infer_error(c, "input %s must have rank 3", k == 1 ? "W" : "R");
+    sn_dim d[3] = {t->dims[0], t->dims[2], t->dims[1]};
+    sn_type_set(o, SINTER_FLOAT, 3, d);
+  }
+  return NULL;
+}
+
+static sn_error *dqlstm_infer(sn_infer_ctx *c) {
+  if (c->n_in < 12 || !c->in[0] || !c->in[1] || !c->in[2] || !c->in[8] || !c->in[9] || !c->in[10] || !c->in[11])
+    return sn_infer_error(c, "needs inputs X, W, R and W_scale, W_zero_point, R_scale, R_zero_point (inputs 8 to 11)");
+  sn_type w, r;
+  SN_TRY(dqlstm_types(c, &w, &r));
+  const sn_type *in[8];
+  for (int k = 0; k < 8; k++) in[k] = k == 1 ? &w : k == 2 ? &r : c->in[k];
+  sn_infer_ctx c2 = *c;
+  c2.n_in = 8;
+  c2.in = in;
+  return rnn_infer(&c2);
+}
+
+/* q [dirs, K, G] with scale / zero point per direction or per (direction, column) -> f [dirs, G, K] */
+static sn_error *dqlstm_dequant(sn_kernel_ctx *c, const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp,
+                                const char *what, sn_tensor *hdr) {
+  char b1[128], b2[128], b3[128];
+  if (q->rank != 3 || (q->dtype != SINTER_INT8 && q->dtype != SINTER_UINT8) || sc->dtype != SINTER_FLOAT ||
+      zp->dtype != q->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s %s with scale %s and zero point %s: expected 8-bit "
+                           "[dirs, rows, columns], float32 scales and zero points of the weight's type", what,
+                           sn_tensor_describe(q, b1, sizeof b1), sn_tensor_describe(sc, b2, sizeof b2),
+                           sn_tensor_describe(zp, b3, sizeof b3));
+  const int64_t D = q->dims[0], K = q->dims[1], G = q->dims[2];
+  bool per_col = sc->count == D * G;
+  if ((sc->count != D && !per_col) || zp->count != sc->count)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s %s: scale %s and zero point %s must hold one value per "
+                           "direction or per direction and column", what, sn_tensor_describe(q, b1, sizeof b1),
+                           sn_tensor_describe(sc, b2, sizeof b2), sn_tensor_describe(zp, b3, sizeof b3));
+  float *f = sn_kernel_scratch(c, sizeof(float) * (size_t)(q->count ? q->count : 1));
+  if (!f) return SN_ERR_OOM();
+  const float *s = sc->data;
+  for (int64_t d = 0; d < D; d++)
+    for (int64_t g = 0; g < G; g++) {
+      int64_t si = per_col ? d * G + g : d;
+      float scale = s[si], z = (float)sn_load_f64(zp->dtype, zp->data, si);
+      float *row = f + (d * G + g) * K;
+      for (int64_t k = 0; k < K; k++) row[k] = ((float)sn_load_f64(q->dtype, q->data, (d * K + k) * G + g) - z) * scale;
+    }
+  int64_t dims[3] = {D, G, K};
+  memset(hdr, 0, sizeof *hdr);
+  SN_TRY(sn_tensor_set_shape(hdr, SINTER_FLOAT, 3, dims));
+  hdr->data = f;
+  return NULL;
+}
+
+static sn_error *dqlstm_run(sn_kernel_ctx *c) {
+  if (c->n_in < 12 || !c->in[8] || !c->in[9] || !c->in[10] || !c->in[11])
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "the scales and zero points of W and R are required");
+  sn_tensor w, r;
+  SN_TRY(dqlstm_dequant(c, c->in[1], c->in[8], c->in[9], "W", &w));
+  SN_TRY(dqlstm_dequant(c, c->in[2], c->in[10], c->in[11], "R", &r));
+  const sn_tensor *in[8];
+  for (int k = 0; k < 8; k++) in[k] = k == 1 ? &w : k == 2 ? &r : c->in[k];
+  sn_kernel_ctx c2 = *c;
+  c2.n_in = 8;
+  c2.in = in;
+  return rnn_run(&c2);
+}
+
 /* Versions: RNN 1, 7, 14 (layout), 22; GRU 1, 3 (linear_before_reset), 7, 14 (layout), 22;
  * LSTM 1, 7, 14 (layout), 22. Opset 1's output_sequence attribute is ignored (outputs are produced
  * when consumed). The differences are handled inside by opset. */
@@ -468,6 +555,7 @@ const sn_op sn_ops_rnn[] = {
     {"", "RNN", 1, 0, rnn_infer, rnn_run, rnn_prepare, rnn_free_params, 0},
     {"", "GRU", 1, 0, rnn_infer, rnn_run, gru_prepare, rnn_free_params, 0},
     {"", "LSTM", 1, 0, rnn_infer, rnn_run, lstm_prepare, rnn_free_params, 0},
+    {"com.microsoft", "DynamicQuantizeLSTM", 1, 0, dqlstm_infer, dqlstm_run, lstm_prepare, rnn_free_params, 0},
     {0},
 };
 

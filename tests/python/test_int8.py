@@ -178,6 +178,67 @@ def bad_models(tmp):
         check(f"y_scale {ys}: runs, same at every ISA", np.array_equal(outs[0], outs[1]), str(outs[0].ravel()))
 
 
+def dynamic_lstm_cases(tmp):
+    """ONNX Runtime's quantize_dynamic turns an LSTM into com.microsoft DynamicQuantizeLSTM (int8
+    weights stored transposed, per-direction scales): Sinter runs it and agrees with ONNX Runtime within
+    the activation rounding ORT adds, for one and two directions, per-tensor and per-channel weights."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    rng = np.random.default_rng(7)
+    S, B, I, H = 7, 2, 16, 32
+    for dirs, direction in ((1, "forward"), (2, "bidirectional")):
+        for per_channel in (False, True):
+            inits = [nh.from_array((rng.standard_normal((dirs, 4 * H, I)) * 0.3).astype(np.float32), "W"),
+                     nh.from_array((rng.standard_normal((dirs, 4 * H, H)) * 0.3).astype(np.float32), "R"),
+                     nh.from_array((rng.standard_normal((dirs, 8 * H)) * 0.1).astype(np.float32), "B")]
+            node = h.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["y", "yh", "yc"], hidden_size=H,
+                               direction=direction)
+            g = h.make_graph([node], "lstm", [h.make_tensor_value_info("x", T.FLOAT, [S, B, I]),
+                                              h.make_tensor_value_info("h0", T.FLOAT, [dirs, B, H]),
+                                              h.make_tensor_value_info("c0", T.FLOAT, [dirs, B, H])],
+                             [h.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "yh", "yc")], inits)
+            src = os.path.join(tmp, f"lstm{dirs}.onnx")
+            dst = os.path.join(tmp, f"lstm{dirs}_{per_channel}.dq.onnx")
+            onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 14)]), src)
+            quantize_dynamic(src, dst, weight_type=QuantType.QInt8, per_channel=per_channel)
+            tag = f"DynamicQuantizeLSTM {direction}{' per-channel' if per_channel else ''}"
+            ops = {n.op_type for n in onnx.load(dst).graph.node}
+            if "DynamicQuantizeLSTM" not in ops:
+                check(f"{tag}: quantize_dynamic wrote it", False, f"ops {sorted(ops)}")
+                continue
+            feeds = {"x": rng.standard_normal((S, B, I)).astype(np.float32),
+                     "h0": (rng.standard_normal((dirs, B, H)) * 0.1).astype(np.float32),
+                     "c0": (rng.standard_normal((dirs, B, H)) * 0.1).astype(np.float32)}
+            want = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, feeds)
+            fp32 = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, feeds)
+            try:
+                with sinter_ctypes.Session(dst) as sess:
+                    got = sess.run(feeds)
+            except sinter_ctypes.SinterError as e:
+                check(tag, False, str(e)[:300])
+                continue
+            # exactly what Sinter computes: the float LSTM on the dequantized weights (numpy, then ORT)
+            qm = onnx.load(dst)
+            qn = next(n for n in qm.graph.node if n.op_type == "DynamicQuantizeLSTM")
+            arr = {t.name: nh.to_array(t) for t in qm.graph.initializer}
+
+            def deq(qi, si, zi):  # input indices of the weight, its scale and its zero point
+                q8, sc, zp = arr[qn.input[qi]], arr[qn.input[si]], arr[qn.input[zi]]
+                sc = sc.reshape(dirs, 1, -1) if sc.size > dirs else sc.reshape(dirs, 1, 1)
+                zp = zp.reshape(sc.shape).astype(np.float32)
+                return np.ascontiguousarray(((q8.astype(np.float32) - zp) * sc).transpose(0, 2, 1))
+            g2 = h.make_graph([node], "lstm", list(g.input), list(g.output),
+                              [nh.from_array(deq(1, 8, 9), "W"), nh.from_array(deq(2, 10, 11), "R"), inits[2]])
+            deq_ref = ort.InferenceSession(h.make_model(g2, opset_imports=[h.make_opsetid("", 14)]).SerializeToString(),
+                                           providers=["CPUExecutionProvider"]).run(None, feeds)
+            for name, w, f, e in zip(("y", "yh", "yc"), want, fp32, deq_ref):
+                d = float(np.max(np.abs(got[name] - w)))
+                q = float(np.max(np.abs(f - w)))  # what quantization itself changes in ORT
+                check(f"{tag} {name} vs ORT", d <= max(2 * q, 1e-3), f"max diff {d:.3g} (ORT int8 vs fp32: {q:.3g})")
+                d2 = float(np.max(np.abs(got[name] - e)))
+                check(f"{tag} {name} = float LSTM on the dequantized weights", d2 <= 1e-5, f"max diff {d2:.3g}")
+
+
 def main():
     if not os.path.exists(SINTER):
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
@@ -200,6 +261,7 @@ def main():
             check(f"sinter quantize {mode}", r.returncode == 0, r.stderr.strip())
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
+        dynamic_lstm_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):
