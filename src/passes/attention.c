@@ -186,20 +186,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     for (int t = 0; t < 2; t++) dead[nd++] = vn[t];
     /* the final Reshape becomes the Attention node, in place (after all of q, k, v and the mask) */
     sn_node *at = &g->nodes[rc];
-    if (at->op && at->op->free_params && at->params) at->op->free_params(at->params);
-    at->params = NULL;
-    at->op = NULL;
-    for (int a = 0; a < at->n_attrs; a++) sn_attr_clear(&at->attrs[a]);
-    at->n_attrs = 0;
-    sn_free(at->op_type);
-    sn_free(at->domain);
-    at->op_type = sn_strdup("Attention");
-    at->domain = sn_strdup("sinter");
-    if (!at->op_type || !at->domain) {
-      e = SN_ERR_OOM();
-      break;
-    }
-    at->opset = 1;
+    if ((e = sn_node_retype(at, "sinter", "Attention", 1, true))) break;
     at->n_in = 0;
     if ((e = sn_node_add_input(at, q)) || (e = sn_node_add_input(at, k)) || (e = sn_node_add_input(at, v))) break;
     if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;

@@ -107,17 +107,7 @@ static sn_error *make_unary(sn_pass_ctx *c, sn_node *n, const char *op, int x, i
   sn_graph *g = c->g;
   int64_t opset = sn_model_opset(g->model, "");
   bool std_op = !strcmp(op, "Gelu") ? opset >= 20 : opset >= 17;
-  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
-  n->params = NULL;
-  n->op = NULL;
-  for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
-  n->n_attrs = 0;
-  sn_free(n->op_type);
-  sn_free(n->domain);
-  n->op_type = sn_strdup(op);
-  n->domain = sn_strdup(std_op ? "" : "sinter");
-  if (!n->op_type || !n->domain) return SN_ERR_OOM();
-  n->opset = std_op ? (int)opset : 1;
+  SN_TRY(sn_node_retype(n, std_op ? "" : "sinter", op, std_op ? (int)opset : 1, true));
   n->in[0] = x;
   n->n_in = 1;
   n->out[0] = y;
@@ -309,20 +299,7 @@ sn_error *sn_pass_fuse_skip_layernorm(sn_pass_ctx *c) {
     /* rebuild the Add node (the earlier of the two) as the fused op; drop the LayerNormalization */
     sn_node_clear(ln);
     add = &g->nodes[p];
-    if (add->op && add->op->free_params && add->params) add->op->free_params(add->params);
-    add->params = NULL;
-    add->op = NULL;
-    for (int k = 0; k < add->n_attrs; k++) sn_attr_clear(&add->attrs[k]);
-    add->n_attrs = 0;
-    sn_free(add->op_type);
-    sn_free(add->domain);
-    add->op_type = sn_strdup("SkipLayerNormalization");
-    add->domain = sn_strdup("com.microsoft");
-    if (!add->op_type || !add->domain) {
-      e = SN_ERR_OOM();
-      break;
-    }
-    add->opset = 1;
+    if ((e = sn_node_retype(add, "com.microsoft", "SkipLayerNormalization", 1, true))) break;
     add->in[0] = a;
     add->in[1] = b;
     if ((e = sn_node_add_input(add, gid))) break;
@@ -464,15 +441,7 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
     if (act.act && (e = sn_node_set_str(n, "activation", act.act))) break;
     if (act.has_alpha && (e = sn_node_set_float(n, "alpha", act.alpha))) break;
     if (act.has_beta && (e = sn_node_set_float(n, "beta", act.beta))) break;
-    sn_free(n->op_type);
-    sn_free(n->domain);
-    n->op_type = sn_strdup(fused);
-    n->domain = sn_strdup("sinter");
-    if (!n->op_type || !n->domain) {
-      e = SN_ERR_OOM();
-      break;
-    }
-    n->opset = 1;
+    if ((e = sn_node_retype(n, "sinter", fused, 1, false))) break; /* the base op's attributes stay */
     n->out[0] = y;
     for (int k = 0; k < n_abs; k++) sn_node_clear(&g->nodes[absorbed[k]]);
     if (silu_sig >= 0) sn_node_clear(&g->nodes[silu_sig]);

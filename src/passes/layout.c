@@ -146,23 +146,7 @@ static void blocked_type(const sn_type *t, int64_t B, int64_t C, sn_type *out) {
   sn_type_set(out, SINTER_FLOAT, 5, d);
 }
 
-static sn_error *set_op(sn_node *n, const char *domain, const char *op) {
-  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
-  n->params = NULL;
-  n->op = NULL;
-  char *d = sn_strdup(domain), *o = sn_strdup(op);
-  if (!d || !o) {
-    sn_free(d);
-    sn_free(o);
-    return SN_ERR_OOM();
-  }
-  sn_free(n->domain);
-  sn_free(n->op_type);
-  n->domain = d;
-  n->op_type = o;
-  n->opset = 1;
-  return NULL;
-}
+static sn_error *set_op(sn_node *n, const char *domain, const char *op) { return sn_node_retype(n, domain, op, 1, false); }
 
 /* a new one-in one-out sinter node */
 static sn_error *add_reorder(sn_graph *g, const char *op, int in, int out, int64_t B, int64_t C) {

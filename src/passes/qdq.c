@@ -72,21 +72,7 @@ static sn_error *set_inputs(sn_node *n, const int *in, int k) {
 }
 
 static sn_error *retype_in(sn_node *n, const char *op, const char *domain) {
-  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
-  n->params = NULL;
-  n->op = NULL;
-  char *t = sn_strdup(op), *d = sn_strdup(domain);
-  if (!t || !d) {
-    sn_free(t);
-    sn_free(d);
-    return SN_ERR_OOM();
-  }
-  sn_free(n->op_type);
-  sn_free(n->domain);
-  n->op_type = t;
-  n->domain = d;
-  n->opset = 1;
-  return NULL;
+  return sn_node_retype(n, domain, op, 1, false);
 }
 
 static sn_error *retype(sn_node *n, const char *op) { return retype_in(n, op, "sinter"); }

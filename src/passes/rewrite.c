@@ -157,3 +157,25 @@ sn_error *sn_node_set_outputs(sn_node *n, int count) {
   n->n_out = count;
   return NULL;
 }
+
+sn_error *sn_node_retype(sn_node *n, const char *domain, const char *op_type, int opset, bool clear_attrs) {
+  char *d = sn_strdup(domain), *o = sn_strdup(op_type);
+  if (!d || !o) {
+    sn_free(d);
+    sn_free(o);
+    return SN_ERR_OOM();
+  }
+  if (n->op && n->op->free_params && n->params) n->op->free_params(n->params);
+  n->params = NULL;
+  n->op = NULL;
+  if (clear_attrs) {
+    for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
+    n->n_attrs = 0;
+  }
+  sn_free(n->domain);
+  sn_free(n->op_type);
+  n->domain = d;
+  n->op_type = o;
+  n->opset = opset;
+  return NULL;
+}

@@ -34,6 +34,9 @@ sn_error *sn_node_set_float(sn_node *n, const char *name, float v);
 sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v);
 /* Append an input to a node. */
 sn_error *sn_node_add_input(sn_node *n, int v);
+/* Turn node n into (domain, op_type) at opset, in place: its resolved op and params are dropped (and
+ * with clear_attrs its attributes); sn_node_resolve then looks the new op up. */
+sn_error *sn_node_retype(sn_node *n, const char *domain, const char *op_type, int opset, bool clear_attrs);
 /* Grow a node's outputs to count (new ones absent, -1). */
 sn_error *sn_node_set_outputs(sn_node *n, int count);
 

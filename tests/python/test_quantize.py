@@ -18,14 +18,7 @@ import onnxruntime as ort
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sinter_ctypes  # noqa: E402
 
-BUILD = os.environ.get("SINTER_BUILD", "build")
-SINTER = os.path.join(BUILD, "sinter")
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-MODEL = os.path.join(ROOT, "models", "digits", "digits.onnx")
-IMAGES = np.load(os.path.join(ROOT, "models", "digits", "test_images.npy"))
-LABELS = np.load(os.path.join(ROOT, "models", "digits", "test_labels.npy"))
-HALF = len(IMAGES) // 2
-CAL, HELD, HELD_Y = IMAGES[:HALF], IMAGES[HALF:], LABELS[HALF:]
+from digits import CAL, HELD, HELD_Y, MODEL, SINTER, accuracy, ort_logits, sinter_logits  # noqa: E402,F401
 
 passed = failed = 0
 
@@ -40,18 +33,7 @@ def check(name, ok, detail=""):
         print(f"FAIL {name} {detail}")
 
 
-def ort_logits(path, x):
-    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return s.run(None, {s.get_inputs()[0].name: x})[0]
 
-
-def sinter_logits(path, x):
-    s = sinter_ctypes.Session(path, threads=1)
-    return list(s.run({"image": x}).values())[0]
-
-
-def accuracy(logits):
-    return 100.0 * float((logits.argmax(1) == HELD_Y).mean())
 
 
 def quantize(args, out, tmp):
