@@ -1,6 +1,6 @@
 """INT8 and BF16 against float32, in Sinter and ONNX Runtime, interleaved in rounds.
 
-    /work/main/.venv/bin/python bench/int8.py [--models resnet50,bert_small,bert_base] [--threads 2]
+    .venv/bin/python bench/int8.py [--models resnet50,bert_small,bert_base] [--threads 2]
         [--rounds 3] [--seconds 3] [--models-dir build/bench-models] [--build build] [--work /tmp/sinter-int8]
 
 For each model (inputs from models-dir/models.json) it first makes, once, in --work:
@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -96,7 +97,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--models-dir", default="build/bench-models")
     ap.add_argument("--build", default=os.environ.get("SINTER_BUILD", "build"))
-    ap.add_argument("--work", default="/tmp/sinter-int8")
+    ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "sinter-int8"))
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     specs = json.load(open(os.path.join(args.models_dir, "models.json")))

@@ -108,7 +108,8 @@ EXPECT_O3 = {
 }
 # the exported torchvision ResNet-50 (bench/): all 53 convolutions and the max pool blocked, one
 # reorder (before Flatten)
-RESNET50 = os.environ.get("SINTER_BENCH_MODELS", "/work/main/build/bench-models") + "/resnet50.onnx"
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+RESNET50 = os.path.join(os.environ.get("SINTER_BENCH_MODELS", os.path.join(ROOT, "build", "bench-models")), "resnet50.onnx")
 EXPECT_RESNET50 = {"NchwcConv": 53, "FusedConv": 0, "Conv": 0, "ReorderInput": 0, "ReorderOutput": 1,
                    "NchwcGlobalAveragePool": 1, "NchwcMaxPool": 1, "MaxPool": 0}
 
