@@ -49,6 +49,7 @@ int cmd_optimize(int argc, char **argv) {
   sinter_session *s = NULL;
   double t0 = sn_cli_now();
   sinter_status *st = sn_cli_options(1, (int)level, &opts);
+  if (!st) opts->keep_weights = true; /* written out below: no weight may move into a packed copy */
   if (!st) st = sinter_session_create(in, opts, &s);
   int before = 0;
   if (!st) {

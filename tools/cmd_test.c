@@ -288,7 +288,9 @@ static result run_test(const char *dir, int threads, int opt_level, char *why, s
   sinter_options *opts = NULL;
   sinter_status *st = sn_cli_options(threads, opt_level, &opts);
   sinter_session *s = NULL;
+  if (!st && roundtrip) opts->keep_weights = true; /* the optimized model is written back whole */
   if (!st) st = sinter_session_create(p, opts, &s);
+  if (!st && roundtrip) opts->keep_weights = false; /* the reloaded session runs as any other */
   if (s) s->relaxed_input_shapes = true; /* as ONNX's own backend runner: data shapes win */
   if (!st && roundtrip) st = reload(&s, opts);
   sinter_options_free(opts);

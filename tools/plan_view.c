@@ -87,7 +87,7 @@ int sn_plan_view(const char *cmd, const char *model, int opt_level, sn_feed_opts
   long long weights = 0, dynamic = 0, inputs_bytes = 0;
   for (int v = 0; v < g->n_values; v++) {
     const sn_value *val = &g->values[v];
-    if (val->role == SN_VAL_INITIALIZER && val->data) weights += (long long)val->data->nbytes;
+    if (val->role == SN_VAL_INITIALIZER && val->data && val->data->data) weights += (long long)val->data->nbytes;
     if (val->role == SN_VAL_INTERMEDIATE && p->first_step[v] >= 0 && p->offset[v] < 0 && !val->is_output) dynamic++;
   }
   for (size_t k = 0; k < feeds.n; k++) inputs_bytes += (long long)sinter_tensor_nbytes(feeds.tensors[k]);

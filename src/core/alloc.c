@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static _Thread_local uint64_t alloc_count;
 
@@ -37,3 +39,10 @@ void *sn_aligned_alloc(size_t n) {
   return aligned_alloc(SN_ALIGN, sz);
 }
 void sn_aligned_free(void *p) { free(p); }
+
+void sn_drop_pages(const void *p, size_t len) {
+  long pg = sysconf(_SC_PAGESIZE);
+  if (pg <= 0 || !p) return;
+  uintptr_t b = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
+  if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
+}

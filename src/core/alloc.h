@@ -20,6 +20,11 @@ char *sn_strndup(const char *s, size_t n);
 void *sn_aligned_alloc(size_t n);
 void sn_aligned_free(void *p);
 
+/* Drop the whole pages inside [p, p + len) of a read-only private FILE mapping from the process's
+ * resident set: they stay in the page cache and any later read faults them back in unchanged.
+ * Never call it on anonymous memory (it would read back as zeros). */
+void sn_drop_pages(const void *p, size_t len);
+
 /* Number of allocations made so far by this thread through sn_malloc/sn_calloc/sn_realloc/
  * sn_aligned_alloc (for tests). */
 uint64_t sn_alloc_count(void);

@@ -24,6 +24,9 @@ struct sinter_tensor {
   uint8_t kind;      /* sn_kind */
   bool owns_data;    /* data is freed with the tensor (strings too, each one) */
   bool aligned_data; /* owned data came from sn_aligned_alloc (else sn_malloc) */
+  /* data is a view into the reader's read-only private mapping of the model file: its pages may
+   * be dropped from memory (sn_drop_pages) and fault back in unchanged */
+  bool file_view;
   sn_dtype dtype;    /* element type; for sequences/optionals the element tensor type */
   int rank;
   int64_t dims[SN_MAX_RANK];

@@ -1,6 +1,9 @@
 /* Run-time dispatch of the float32 GEMM to the best implementation the CPU (and SINTER_ISA) allow. */
 #include "kernels/gemm.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
@@ -112,6 +115,14 @@ static const sn_sgemm_impl *usable(const sn_sgemm_packed *p) {
   return im && im->isa == p->isa ? im : NULL;
 }
 
+/* An operand packed at session creation may have given up its source (sn_nn_prepack); sessions
+ * never change ISA, so reaching the fallback with it is a bug of ours. */
+static void no_source_check(const sn_sgemm_packed *p) {
+  if (p->src) return;
+  fprintf(stderr, "sinter: internal error: a packed GEMM operand without source used outside its ISA\n");
+  abort();
+}
+
 void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, const float *A, int64_t lda,
                  const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws) {
   int64_t K = B->rows, N = B->cols;
@@ -119,11 +130,12 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (n0 < 0) n0 = 0;
   if (M <= 0 || n1 <= n0) return;
   /* --precision bf16: the bf16 kernel, which converts operands as it packs them (see sn_sgemm) */
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && n1 - n0 >= 16 ? NULL : usable(B);
+  const sn_sgemm_impl *im = sn_cpu_use_bf16() && B->src && M >= 16 && n1 - n0 >= 16 ? NULL : usable(B);
   if (im) {
     im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
     return;
   }
+  no_source_check(B);
   const float *src = B->src + (B->trans ? n0 * B->ld : n0);
   sn_sgemm(transA, B->trans, M, n1 - n0, K, alpha, A, lda, src, B->ld, beta, C + n0, ldc, ws);
 }
@@ -132,10 +144,11 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;
   if (M <= 0 || N <= 0) return;
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && N >= 16 ? NULL : usable(A);
+  const sn_sgemm_impl *im = sn_cpu_use_bf16() && A->src && M >= 16 && N >= 16 ? NULL : usable(A);
   if (im) {
     im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
     return;
   }
+  no_source_check(A);
   sn_sgemm(A->trans, transB, M, N, K, alpha, A->src, A->ld, B, ldb, beta, C, ldc, ws);
 }

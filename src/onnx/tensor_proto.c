@@ -2,8 +2,6 @@
  * field, raw data (zero-copy when aligned), 4-bit unpacking, external data, all sizes checked. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
 #include "onnx/onnx.h"
@@ -185,17 +183,10 @@ static sn_error *scan_fields(sn_onnx_ctx *c, sn_pb r, tfields *t) {
   return NULL;
 }
 
-/* Bytes of our own read-only private file mapping that were copied out are not needed again: let the
- * kernel drop the whole pages inside them from the process's resident set (they stay in the page
- * cache, and any later read faults them back in, so this is safe for bytes still to be parsed).
- * Without it, a model whose weights are mostly unaligned is resident twice: mapped and copied. */
-static void drop_copied_pages(const uint8_t *p, size_t len) {
-  long pg = sysconf(_SC_PAGESIZE);
-  if (pg <= 0) return;
-  uintptr_t b = ((uintptr_t)p + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1), e = ((uintptr_t)p + len) & ~((uintptr_t)pg - 1);
-  if (e > b) madvise((void *)b, e - b, MADV_DONTNEED);
-}
-
+/* Bytes of our own read-only private file mapping that were copied out are not needed again: the
+ * kernel may drop the whole pages inside them from the resident set (sn_drop_pages; safe for bytes
+ * still to be parsed). Without it, a model whose weights are mostly unaligned is resident twice:
+ * mapped and copied. */
 /* Raw little-endian bytes -> tensor (view when allowed, else a copy; 4-bit types unpacked).
  * mapped: p lies in a file mapping of the reader's own (see drop_copied_pages). */
 static sn_error *from_raw(const tfields *t, const sn_tensor *hdr, const uint8_t *p, size_t len,
@@ -226,12 +217,13 @@ static sn_error *from_raw(const tfields *t, const sn_tensor *hdr, const uint8_t 
   if (zero_copy && bool_ok && len && ((uintptr_t)p % esz) == 0 && readable_end &&
       (size_t)(readable_end - p) >= len + SN_PAD) {
     SN_TRY(sn_tensor_new_view(dt, t->rank, t->dims, (void *)p, &o));
+    o->file_view = mapped;
     *out = o;
     return NULL;
   }
   SN_TRY(sn_tensor_new(dt, t->rank, t->dims, &o));
   if (len) memcpy(o->data, p, len);
-  if (mapped) drop_copied_pages(p, len);
+  if (mapped) sn_drop_pages(p, len);
   if (dt == SINTER_BOOL && !bool_ok) {
     uint8_t *d = o->data;
     for (size_t i = 0; i < len; i++) d[i] = d[i] != 0;

@@ -125,6 +125,11 @@ static sn_error *enc_tensor(buf *b, const sn_tensor *t, const char *name) {
   if (t->kind != SN_KIND_TENSOR)
     return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "writing a %s constant ('%s') is not supported",
                      t->kind == SN_KIND_SEQUENCE ? "sequence" : "optional", name ? name : "");
+  if (!t->data && t->nbytes)
+    return sn_errorf(SINTER_ERR_INVALID_ARGUMENT,
+                     "weight '%s' lives only in its packed form in this session: create the session that writes "
+                     "the model with keep_weights",
+                     name ? name : "");
   for (int i = 0; i < t->rank; i++) f_int(b, 1, t->dims[i]);
   f_int(b, 2, t->dtype);
   if (name) f_str(b, 8, name);

@@ -67,6 +67,18 @@ static void conv_free(void *p) {
   sn_free(p);
 }
 
+/* The weight of an ungrouped float32 Conv taking the GEMM path, packed at session creation as the
+ * GEMM's left operand [M, C * k] (the source stays: other paths of the kernel read it). */
+static sn_error *conv_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  (void)take;
+  conv_params *p = params;
+  const sn_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].data : NULL;
+  if (!p || p->group != 1 || !w || w->rank < 3 || w->dims[0] <= 0) return NULL;
+  int64_t rows = w->count / w->dims[0];
+  if (w->dims[1] == 1 && w->dims[0] == 1) return NULL; /* the depthwise path of one channel */
+  return sn_nn_prepack(g, n, &p->wpack, 1, 0, SN_GEMM_A, false, w->dims[0], rows, rows, false);
+}
+
 /* params from prepare, or parsed now into *tmp */
 static sn_error *get_params(const sn_node *n, const void *params, conv_params *tmp, const conv_params **out) {
   if (params) {
@@ -854,7 +866,7 @@ static sn_error *deform_run(sn_kernel_ctx *c) {
 }
 
 const sn_op sn_ops_conv[] = {
-    {"", "Conv", 1, 0, conv_infer, conv_run, conv_prepare, conv_free, 0},
+    {"", "Conv", 1, 0, conv_infer, conv_run, conv_prepare, conv_free, 0, conv_prepack},
     {"", "ConvTranspose", 1, 0, convt_infer, convt_run, conv_prepare, conv_free, 0},
     {"", "ConvInteger", 10, 0, convint_infer, convint_run, qconv_prepare, qconv_free, 0},
     {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0},

@@ -90,6 +90,18 @@ static sn_error *prep_conv(sn_graph *g, sn_node *n, void **p) { return fused_pre
 static sn_error *prep_gemm(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "Gemm", p); }
 static sn_error *prep_matmul(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "MatMul", p); }
 
+/* the base op packs its weight into its own params (the weight input keeps its index) */
+static sn_error *fused_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  fused_params *p = params;
+  if (!p || !p->base->prepack) return NULL;
+  /* the extra inputs (bias, residual) are hidden from the base op */
+  int n_in = n->n_in;
+  n->n_in = p->n_base;
+  sn_error *e = p->base->prepack(g, n, p->base_params, take);
+  n->n_in = n_in;
+  return e;
+}
+
 static sn_error *fused_infer(sn_infer_ctx *c) {
   const fused_params *p = c->node->params;
   if (!p) return sn_infer_error(c, "not prepared");
@@ -292,9 +304,9 @@ static sn_error *alias_run(sn_kernel_ctx *c) {
 }
 
 const sn_op sn_ops_fused[] = {
-    {"sinter", "FusedConv", 1, 0, fused_infer, fused_run, prep_conv, fused_free, 0},
-    {"sinter", "FusedGemm", 1, 0, fused_infer, fused_run, prep_gemm, fused_free, 0},
-    {"sinter", "FusedMatMul", 1, 0, fused_infer, fused_run, prep_matmul, fused_free, 0},
+    {"sinter", "FusedConv", 1, 0, fused_infer, fused_run, prep_conv, fused_free, 0, fused_prepack},
+    {"sinter", "FusedGemm", 1, 0, fused_infer, fused_run, prep_gemm, fused_free, 0, fused_prepack},
+    {"sinter", "FusedMatMul", 1, 0, fused_infer, fused_run, prep_matmul, fused_free, 0, fused_prepack},
     {"sinter", "Gelu", 1, 0, alias_infer, alias_run, gelu_prepare, alias_free, 0},
     {"sinter", "LayerNormalization", 1, 0, alias_infer, alias_run, ln_prepare, alias_free, 0},
     {0},

@@ -162,6 +162,24 @@ static void mm_free(void *p) {
   sn_free(p);
 }
 
+/* A constant 2-D float32 B is packed at session creation and may take over the weight's buffer:
+ * both run paths then read only the packed copy (MatMul folds A's batches into M, since a 2-D B is
+ * shared by all of them). */
+static sn_error *matmul_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  const sn_tensor *b = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].data : NULL;
+  if (!params || !b || b->rank != 2) return NULL;
+  return sn_nn_prepack(g, n, &((mm_params *)params)->b, 1, 0, SN_GEMM_B, false, b->dims[0], b->dims[1], b->dims[1],
+                       take);
+}
+
+static sn_error *gemm_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  const sn_tensor *b = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].data : NULL;
+  if (!params || !b || b->rank != 2) return NULL;
+  bool tb = sn_attr_int(n, "transB", 0) != 0;
+  return sn_nn_prepack(g, n, &((mm_params *)params)->b, 1, 0, SN_GEMM_B, tb, b->dims[tb ? 1 : 0], b->dims[tb ? 0 : 1],
+                       b->dims[1], take);
+}
+
 static const sn_pack_slot *mm_slot(const sn_kernel_ctx *c) {
   const mm_params *p = c->params;
   return p ? &p->b : NULL;
@@ -592,8 +610,8 @@ static sn_error *qlmm_run(sn_kernel_ctx *c) {
 }
 
 const sn_op sn_ops_matmul[] = {
-    {"", "Gemm", 1, 0, gemm_infer, gemm_run, mm_prepare, mm_free, 0},
-    {"", "MatMul", 1, 0, matmul_infer, matmul_run, mm_prepare, mm_free, 0},
+    {"", "Gemm", 1, 0, gemm_infer, gemm_run, mm_prepare, mm_free, 0, gemm_prepack},
+    {"", "MatMul", 1, 0, matmul_infer, matmul_run, mm_prepare, mm_free, 0, matmul_prepack},
     {"", "MatMulInteger", 10, 0, mmint_infer, mmint_run, qmm_prepare, qmm_free, 0},
     {"", "QLinearMatMul", 10, 0, qlmm_infer, qlmm_run, qmm_prepare, qmm_free, 0},
     {"sinter", "QLinearMatMul", 1, 0, qlmm_infer, qlmm_run, qmm_prepare, qmm_free, 0},

@@ -94,6 +94,11 @@ typedef struct sn_op {
   sn_error *(*prepare)(sn_graph *g, sn_node *n, void **params);
   void (*free_params)(void *params);
   unsigned flags;
+  /* optional: at session creation, after the passes, transform constant inputs (weights) into the
+   * form the kernel reads (prepacked GEMM operands) once, under the session's ISA, so that no run
+   * does it. take: the hook may move a weight's buffer into its packed copy when the node is the
+   * weight's only reader (sn_nn_prepack checks), leaving the initializer without data. */
+  sn_error *(*prepack)(sn_graph *g, sn_node *n, void *params, bool take);
 } sn_op;
 
 /* Find the entry for (domain, op_type) at opset `version`. On failure returns an error naming the

@@ -70,6 +70,7 @@ typedef struct rnn_params {
   int linear_before_reset;
   rnn_act act[2][3];
   sn_pack_slot pw[2], pr[2]; /* per direction: constant float32 W and R packed as GEMM right operands */
+  float *dq[2]; /* DynamicQuantizeLSTM: its constant W and R dequantized once at load (LSTM's layout) */
 } rnn_params;
 
 /* Sizes of one run, shared by both instantiations. */
@@ -218,8 +219,27 @@ static void rnn_free_params(void *p) {
     for (int d = 0; d < 2; d++) {
       sn_pack_slot_clear(&rp->pw[d]);
       sn_pack_slot_clear(&rp->pr[d]);
+      sn_aligned_free(rp->dq[d]);
     }
   sn_free(p);
+}
+
+/* float32 W [dirs, G*H, input] and R [dirs, G*H, H], packed per direction at session creation
+ * (the sources stay: both directions' slices live in one tensor) */
+static sn_error *rnn_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  (void)take;
+  rnn_params *p = params;
+  const sn_tensor *w = n->n_in > 1 && n->in[1] >= 0 ? g->values[n->in[1]].data : NULL;
+  const sn_tensor *r = n->n_in > 2 && n->in[2] >= 0 ? g->values[n->in[2]].data : NULL;
+  if (!p || !w || !r || w->rank != 3 || r->rank != 3 || w->dims[0] != p->num_dir || r->dims[0] != p->num_dir ||
+      w->dims[1] != r->dims[1])
+    return NULL;
+  int64_t gh = w->dims[1], input = w->dims[2], H = r->dims[2];
+  for (int d = 0; d < p->num_dir && d < 2; d++) {
+    SN_TRY(sn_nn_prepack(g, n, &p->pw[d], 1, d * gh * input, SN_GEMM_B, true, input, gh, input, false));
+    SN_TRY(sn_nn_prepack(g, n, &p->pr[d], 2, d * gh * H, SN_GEMM_B, true, H, gh, H, false));
+  }
+  return NULL;
 }
 
 static int rnn_cell_of(const sn_node *n) {
@@ -501,24 +521,31 @@ static sn_error *dqlstm_infer(sn_infer_ctx *c) {
   return rnn_infer(&c2);
 }
 
-/* q [dirs, K, G] with scale / zero point per direction or per (direction, column) -> f [dirs, G, K] */
-static sn_error *dqlstm_dequant(sn_kernel_ctx *c, const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp,
-                                const char *what, sn_tensor *hdr) {
+/* q [dirs, K, G] with scale / zero point per direction or per (direction, column) -> f [dirs, G, K];
+ * false (with the reason in msg) when the tensors do not fit together */
+static bool dqlstm_check(const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp, const char *what, char *msg,
+                         size_t len) {
   char b1[128], b2[128], b3[128];
   if (q->rank != 3 || (q->dtype != SINTER_INT8 && q->dtype != SINTER_UINT8) || sc->dtype != SINTER_FLOAT ||
-      zp->dtype != q->dtype)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s %s with scale %s and zero point %s: expected 8-bit "
-                           "[dirs, rows, columns], float32 scales and zero points of the weight's type", what,
-                           sn_tensor_describe(q, b1, sizeof b1), sn_tensor_describe(sc, b2, sizeof b2),
-                           sn_tensor_describe(zp, b3, sizeof b3));
+      zp->dtype != q->dtype) {
+    snprintf(msg, len, "%s %s with scale %s and zero point %s: expected 8-bit [dirs, rows, columns], float32 scales "
+             "and zero points of the weight's type", what, sn_tensor_describe(q, b1, sizeof b1),
+             sn_tensor_describe(sc, b2, sizeof b2), sn_tensor_describe(zp, b3, sizeof b3));
+    return false;
+  }
+  const int64_t D = q->dims[0], G = q->dims[2];
+  if ((sc->count != D && sc->count != D * G) || zp->count != sc->count) {
+    snprintf(msg, len, "%s %s: scale %s and zero point %s must hold one value per direction or per direction and "
+             "column", what, sn_tensor_describe(q, b1, sizeof b1), sn_tensor_describe(sc, b2, sizeof b2),
+             sn_tensor_describe(zp, b3, sizeof b3));
+    return false;
+  }
+  return true;
+}
+
+static void dqlstm_dequant_into(const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp, float *f) {
   const int64_t D = q->dims[0], K = q->dims[1], G = q->dims[2];
   bool per_col = sc->count == D * G;
-  if ((sc->count != D && !per_col) || zp->count != sc->count)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s %s: scale %s and zero point %s must hold one value per "
-                           "direction or per direction and column", what, sn_tensor_describe(q, b1, sizeof b1),
-                           sn_tensor_describe(sc, b2, sizeof b2), sn_tensor_describe(zp, b3, sizeof b3));
-  float *f = sn_kernel_scratch(c, sizeof(float) * (size_t)(q->count ? q->count : 1));
-  if (!f) return SN_ERR_OOM();
   const float *s = sc->data;
   for (int64_t d = 0; d < D; d++)
     for (int64_t g = 0; g < G; g++) {
@@ -527,19 +554,76 @@ static sn_error *dqlstm_dequant(sn_kernel_ctx *c, const sn_tensor *q, const sn_t
       float *row = f + (d * G + g) * K;
       for (int64_t k = 0; k < K; k++) row[k] = ((float)sn_load_f64(q->dtype, q->data, (d * K + k) * G + g) - z) * scale;
     }
-  int64_t dims[3] = {D, G, K};
+}
+
+/* header of the float32 [dirs, G, K] form of q over data f */
+static sn_error *dqlstm_header(const sn_tensor *q, float *f, sn_tensor *hdr) {
+  int64_t dims[3] = {q->dims[0], q->dims[2], q->dims[1]};
   memset(hdr, 0, sizeof *hdr);
   SN_TRY(sn_tensor_set_shape(hdr, SINTER_FLOAT, 3, dims));
   hdr->data = f;
   return NULL;
 }
 
+/* W and R (with their scales and zero points) are constants: dequantized once here and packed like
+ * LSTM's float32 weights, so a run neither dequantizes nor packs */
+static sn_error *dqlstm_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  (void)take;
+  rnn_params *p = params;
+  if (!p || n->n_in < 12) return NULL;
+  const int idx[2][3] = {{1, 8, 9}, {2, 10, 11}};
+  const sn_tensor *t[2][3];
+  for (int k = 0; k < 2; k++)
+    for (int j = 0; j < 3; j++) {
+      int v = n->in[idx[k][j]];
+      if (v < 0 || g->values[v].role != SN_VAL_INITIALIZER || !g->values[v].data || !g->values[v].data->data) return NULL;
+      t[k][j] = g->values[v].data;
+    }
+  char msg[512];
+  for (int k = 0; k < 2; k++)
+    if (!dqlstm_check(t[k][0], t[k][1], t[k][2], k ? "R" : "W", msg, sizeof msg))
+      return NULL; /* the run reports it */
+  const sn_tensor *w = t[0][0], *r = t[1][0];
+  if (w->dims[0] != p->num_dir || r->dims[0] != p->num_dir || w->dims[2] != r->dims[2]) return NULL;
+  for (int k = 0; k < 2; k++) {
+    if (!p->dq[k]) {
+      p->dq[k] = sn_aligned_alloc(sizeof(float) * (size_t)t[k][0]->count);
+      if (!p->dq[k]) return SN_ERR_OOM();
+      dqlstm_dequant_into(t[k][0], t[k][1], t[k][2], p->dq[k]);
+    }
+  }
+  const int64_t gh = w->dims[2], input = w->dims[1], H = r->dims[1];
+  for (int d = 0; d < p->num_dir && d < 2; d++) {
+    SN_TRY(sn_nn_prepack_data(&p->pw[d], SN_GEMM_B, true, input, gh, p->dq[0] + d * gh * input, input));
+    SN_TRY(sn_nn_prepack_data(&p->pr[d], SN_GEMM_B, true, H, gh, p->dq[1] + d * gh * H, H));
+  }
+  return NULL;
+}
+
+/* per run, into scratch memory (weights that are not constants) */
+static sn_error *dqlstm_dequant(sn_kernel_ctx *c, const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp,
+                                const char *what, sn_tensor *hdr) {
+  char msg[512];
+  if (!dqlstm_check(q, sc, zp, what, msg, sizeof msg))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s", msg);
+  float *f = sn_kernel_scratch(c, sizeof(float) * (size_t)(q->count ? q->count : 1));
+  if (!f) return SN_ERR_OOM();
+  dqlstm_dequant_into(q, sc, zp, f);
+  return dqlstm_header(q, f, hdr);
+}
+
 static sn_error *dqlstm_run(sn_kernel_ctx *c) {
   if (c->n_in < 12 || !c->in[8] || !c->in[9] || !c->in[10] || !c->in[11])
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "the scales and zero points of W and R are required");
   sn_tensor w, r;
-  SN_TRY(dqlstm_dequant(c, c->in[1], c->in[8], c->in[9], "W", &w));
-  SN_TRY(dqlstm_dequant(c, c->in[2], c->in[10], c->in[11], "R", &r));
+  const rnn_params *p = c->params;
+  if (p && p->dq[0] && p->dq[1] && sn_kernel_input_const(c, 1) && sn_kernel_input_const(c, 2)) {
+    SN_TRY(dqlstm_header(c->in[1], p->dq[0], &w)); /* dequantized at load (dqlstm_prepack) */
+    SN_TRY(dqlstm_header(c->in[2], p->dq[1], &r));
+  } else {
+    SN_TRY(dqlstm_dequant(c, c->in[1], c->in[8], c->in[9], "W", &w));
+    SN_TRY(dqlstm_dequant(c, c->in[2], c->in[10], c->in[11], "R", &r));
+  }
   const sn_tensor *in[8];
   for (int k = 0; k < 8; k++) in[k] = k == 1 ? &w : k == 2 ? &r : c->in[k];
   sn_kernel_ctx c2 = *c;
@@ -552,10 +636,11 @@ static sn_error *dqlstm_run(sn_kernel_ctx *c) {
  * LSTM 1, 7, 14 (layout), 22. Opset 1's output_sequence attribute is ignored (outputs are produced
  * when consumed). The differences are handled inside by opset. */
 const sn_op sn_ops_rnn[] = {
-    {"", "RNN", 1, 0, rnn_infer, rnn_run, rnn_prepare, rnn_free_params, 0},
-    {"", "GRU", 1, 0, rnn_infer, rnn_run, gru_prepare, rnn_free_params, 0},
-    {"", "LSTM", 1, 0, rnn_infer, rnn_run, lstm_prepare, rnn_free_params, 0},
-    {"com.microsoft", "DynamicQuantizeLSTM", 1, 0, dqlstm_infer, dqlstm_run, lstm_prepare, rnn_free_params, 0},
+    {"", "RNN", 1, 0, rnn_infer, rnn_run, rnn_prepare, rnn_free_params, 0, rnn_prepack},
+    {"", "GRU", 1, 0, rnn_infer, rnn_run, gru_prepare, rnn_free_params, 0, rnn_prepack},
+    {"", "LSTM", 1, 0, rnn_infer, rnn_run, lstm_prepare, rnn_free_params, 0, rnn_prepack},
+    {"com.microsoft", "DynamicQuantizeLSTM", 1, 0, dqlstm_infer, dqlstm_run, lstm_prepare, rnn_free_params, 0,
+     dqlstm_prepack},
     {0},
 };
 

@@ -91,6 +91,23 @@ void sinter_session_free(sinter_session *s) {
   sn_free(s);
 }
 
+/* Ops' prepack hooks over the optimized graph. A packed weight may take over its initializer's
+ * buffer (held once) unless the session must keep the graph writable (keep_weights) or runs GEMMs
+ * in bf16, which converts from the float32 source. */
+static sn_error *prepack_weights(sn_session *s) {
+  bool take = !s->opts.keep_weights && !s->bf16;
+  for (int i = 0; i < s->g->n_nodes; i++) {
+    sn_node *n = &s->g->nodes[i];
+    if (!n->op || !n->op->prepack) continue;
+    sn_error *e = n->op->prepack(s->g, n, n->params, take);
+    if (e) {
+      char desc[512];
+      return sn_error_wrap(e, "packing the weights of %s", sn_node_desc(n, desc, sizeof desc));
+    }
+  }
+  return NULL;
+}
+
 sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts, sn_session **out) {
   *out = NULL;
   sn_session *s = sn_calloc(1, sizeof *s);
@@ -139,6 +156,8 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
     /* passes that choose layouts or kernels (layout-nchwc) see the session's ISA and precision */
     int prev_cap = sn_cpu_set_thread_cap(sn_session_cap(s));
     e = sn_optimize(s->g, s->opts.opt_level, sn_exec_fold);
+    /* weights into the form their kernels read, once, under the same ISA as every run */
+    if (!e) e = prepack_weights(s);
     sn_cpu_set_thread_cap(prev_cap);
     if (e) goto fail;
   }

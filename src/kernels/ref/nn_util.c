@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
 #include "runtime/threadpool.h"
@@ -215,9 +216,11 @@ const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, 
                                     bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
   if (!slot || input >= c->n_in || !c->in[input] || c->in[input]->dtype != SINTER_FLOAT || rows <= 0 || cols <= 0)
     return NULL;
-  if (!prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
   sn_sgemm_packed **at = &((sn_pack_slot *)slot)->p; /* the params' one mutable field: the cache */
   sn_sgemm_packed *p = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+  /* packed at session creation (sn_nn_prepack, or by the op from data of its own) or by an earlier run */
+  if (p) return pack_matches(p, side, trans, rows, cols, src, ld) ? p : NULL;
+  if (!prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
   if (!p) {
     sn_sgemm_packed *mine = sn_sgemm_pack(side, trans, rows, cols, src, ld);
     if (!mine) return NULL;
@@ -230,6 +233,65 @@ const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, 
     }
   }
   return pack_matches(p, side, trans, rows, cols, src, ld) ? p : NULL;
+}
+
+static bool has_subgraphs(const sn_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int a = 0; a < g->nodes[i].n_attrs; a++)
+      if (g->nodes[i].attrs[a].type == SN_ATTR_GRAPH || g->nodes[i].attrs[a].type == SN_ATTR_GRAPHS) return true;
+  return false;
+}
+
+/* n reads value v at exactly one input, nothing else in the graph reads it, and it is no output */
+static bool sole_reader(const sn_graph *g, const sn_node *n, int v) {
+  if (g->values[v].is_output || has_subgraphs(g)) return false;
+  int uses = 0;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++) uses += g->nodes[i].in[k] == v;
+  int mine = 0;
+  for (int k = 0; k < n->n_in; k++) mine += n->in[k] == v;
+  return uses == 1 && mine == 1;
+}
+
+sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
+                        bool trans, int64_t rows, int64_t cols, int64_t ld, bool take) {
+  if (!slot || slot->p || input < 0 || input >= n->n_in || !prepack_enabled()) return NULL;
+  int v = n->in[input];
+  if (v < 0 || v >= g->n_values) return NULL;
+  sn_value *val = &g->values[v];
+  sn_tensor *t = val->data;
+  if (val->role != SN_VAL_INITIALIZER || !t || !t->data || t->dtype != SINTER_FLOAT) return NULL;
+  /* the operand as stored: srows x scols with row stride ld, inside the tensor */
+  int64_t srows = trans ? cols : rows, scols = trans ? rows : cols;
+  if (off < 0 || rows <= 0 || cols <= 0 || ld < scols || (srows - 1) > (t->count - off - scols) / ld) return NULL;
+  SN_TRY(sn_nn_prepack_data(slot, side, trans, rows, cols, (const float *)t->data + off, ld));
+  sn_sgemm_packed *p = slot->p;
+  if (!p) return NULL;
+  if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sole_reader(g, n, v)) {
+    if (p->bytes <= t->nbytes) {
+      /* the packed form replaces the weight in its own buffer: memory the process has already
+       * touched, so creation faults in no new pages for it */
+      memcpy(t->data, p->data, p->bytes);
+      sn_aligned_free(p->data);
+      p->data = t->data;
+    } else {
+      sn_aligned_free(t->data); /* padded panels: the packed copy stays where it is */
+    }
+    p->src = NULL;
+    t->data = NULL;
+    t->owns_data = false;
+  } else if (take && p->data && t->file_view && sole_reader(g, n, v)) {
+    /* a view of the model file: its pages leave the resident set (a read would fault them back) */
+    sn_drop_pages(t->data, t->nbytes);
+  }
+  return NULL;
+}
+
+sn_error *sn_nn_prepack_data(sn_pack_slot *slot, sn_gemm_side side, bool trans, int64_t rows, int64_t cols,
+                             const float *src, int64_t ld) {
+  if (!slot || slot->p || !src || rows <= 0 || cols <= 0 || !prepack_enabled()) return NULL;
+  slot->p = sn_sgemm_pack(side, trans, rows, cols, src, ld);
+  return slot->p ? NULL : SN_ERR_OOM();
 }
 
 void sn_pack_slot_clear(sn_pack_slot *slot) {

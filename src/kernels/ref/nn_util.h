@@ -62,6 +62,22 @@ typedef struct sn_pack_slot {
 const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, int input, sn_gemm_side side,
                                     bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_pack_slot_clear(sn_pack_slot *slot);
+/* Fill the slot at session creation from float32 data the op keeps alive and unchanged as long as
+ * its params (e.g. weights it dequantized at load); sn_nn_packed then finds it for that src. */
+sn_error *sn_nn_prepack_data(sn_pack_slot *slot, sn_gemm_side side, bool trans, int64_t rows, int64_t cols,
+                             const float *src, int64_t ld);
+/* Fill the slot at session creation (an op's prepack hook): input `input` of node n must be a
+ * float32 initializer whose data, at element offset `off`, is the operand (op(data) rows x cols,
+ * row stride ld). With take, when n is the initializer's only reader (no other node, no graph
+ * output, no subgraph in the graph) and the initializer owns its buffer, the initializer gives up
+ * its data (the packed data moves into that buffer when it fits, else the buffer is freed): the
+ * weight is then held once, and the packed operand has no source (src NULL) to fall back to. When
+ * the weight is a view of the mapped model file, its pages leave the resident set instead. Does
+ * nothing (NULL) when
+ * the input is not such an initializer, packing is off (SINTER_PREPACK=0) or the ISA has no packed
+ * form; the first run then packs as before. */
+sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
+                        bool trans, int64_t rows, int64_t cols, int64_t ld, bool take);
 
 /* C = alpha * op(A) * B + beta * C with B packed (K x N), split over the pool's threads (over N in
  * multiples of the panel width, or over M when N is narrow). ws: from sn_nn_gemm_workspace, or NULL

@@ -1,0 +1,192 @@
+"""Weights packed at session creation, and the packed copy taking over the weight's buffer.
+
+    SINTER_BUILD=build .venv/bin/python tests/python/test_prepack.py
+
+A float32 GEMM weight that one node alone reads is packed when the session is created and the packed
+form moves into the weight's own buffer (the weight is then held once). This test builds a model
+whose weights cover each case, with float_data (so the reader copies every weight into a buffer of
+its own, as it does for unaligned raw data):
+  W1  read by two MatMuls              -> packed for each, never taken (two readers)
+  W2  Gemm transB=1, one reader        -> taken
+  W3  MatMul, also a graph output      -> packed, never taken (the caller gets it back)
+  W4  FusedMatMul after fusion (+bias) -> taken
+and checks: outputs against numpy at -O0 and -O3 and at every ISA level, including runs on two
+threads of one session at once; `sinter bench --json` weight_bytes drops by exactly the taken
+weights and prepacked_bytes covers them; SINTER_PREPACK=0 keeps every weight; `sinter optimize`
+writes every initializer back unchanged (it must keep them); an LSTM's W and R packed at load give
+the same results as without packing. Prints "N passed, M failed"; exits 1 on any failure.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sinter_ctypes as sc  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+passed = failed = 0
+
+
+def check(what, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"PASS {what}{': ' + detail if detail else ''}")
+    else:
+        failed += 1
+        print(f"FAIL {what}{': ' + detail if detail else ''}")
+
+
+def sinter_bin():
+    return os.path.join(os.path.abspath(os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build"))), "sinter")
+
+
+def typed(name, a):
+    """an initializer stored as float_data (not raw_data)"""
+    return helper.make_tensor(name, TensorProto.FLOAT, a.shape, a.flatten().tolist(), raw=False)
+
+
+rng = np.random.default_rng(7)
+W1 = rng.standard_normal((64, 64)).astype(np.float32) * 0.1
+W2 = rng.standard_normal((48, 64)).astype(np.float32) * 0.1  # Gemm transB: [N, K]
+C2 = rng.standard_normal((48,)).astype(np.float32)
+W3 = rng.standard_normal((48, 40)).astype(np.float32) * 0.1
+W4 = rng.standard_normal((40, 72)).astype(np.float32) * 0.1
+B4 = rng.standard_normal((72,)).astype(np.float32)
+
+
+def gemm_model():
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["y1"]),
+        helper.make_node("MatMul", ["y1", "W1"], ["y2"]),
+        helper.make_node("Gemm", ["y2", "W2", "C2"], ["y3"], transB=1),
+        helper.make_node("MatMul", ["y3", "W3"], ["y4"]),
+        helper.make_node("MatMul", ["y4", "W4"], ["y5"]),
+        helper.make_node("Add", ["y5", "B4"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes, "prepack",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 72]),
+         helper.make_tensor_value_info("W3", TensorProto.FLOAT, [48, 40])],
+        [typed("W1", W1), typed("W2", W2), typed("C2", C2), typed("W3", W3), typed("W4", W4), typed("B4", B4)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m
+
+
+def reference(x):
+    y = ((x @ W1) @ W1) @ W2.T + C2
+    return (y @ W3) @ W4 + B4
+
+
+def bench_json(path, env=None):
+    r = subprocess.run([sinter_bin(), "bench", path, "--runs", "2", "--warmup", "0", "--threads", "1",
+                        "--json", "-", "-q"], capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, **(env or {})))
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    return json.loads(r.stdout)["results"][0]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="sinter-prepack-")
+    path = os.path.join(tmp, "gemms.onnx")
+    onnx.save(gemm_model(), path)
+    x = rng.standard_normal((5, 64)).astype(np.float32)
+    want = reference(x)
+    for isa in ["scalar", "avx2", "avx512"]:
+        for level in [0, 3]:
+            with sc.Session(path, threads=2, opt_level=level, isa=isa) as s:
+                got = s.run({"x": x})
+                err = float(np.max(np.abs(got["y"] - want)))
+                check(f"outputs -O{level} {isa}", err < 1e-4 * max(1.0, float(np.max(np.abs(want)))), f"max diff {err:.2e}")
+                check(f"weight output W3 returned unchanged -O{level} {isa}", np.array_equal(got["W3"], W3))
+                # again: the second run reads the same packed weights
+                got2 = s.run({"x": x})
+                check(f"second run identical -O{level} {isa}", np.array_equal(got2["y"], got["y"]))
+    # concurrent runs on one session
+    with sc.Session(path, threads=1) as s:
+        res, errs = [None] * 4, []
+
+        def worker(k):
+            try:
+                res[k] = s.run({"x": x})["y"]
+            except Exception as e:  # noqa: BLE001
+                errs.append(e)
+        ts = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check("concurrent runs", not errs and all(r is not None and np.array_equal(r, res[0]) for r in res),
+              str(errs[:1]))
+
+    # memory: the taken weights leave the initializers
+    total = sum(a.nbytes for a in [W1, W2, C2, W3, W4, B4])
+    on = bench_json(path)
+    off = bench_json(path, {"SINTER_PREPACK": "0"})
+    check("SINTER_PREPACK=0 keeps every weight", off["weight_bytes"] == total and off["prepacked_bytes"] == 0,
+          f"{off['weight_bytes']} of {total}, prepacked {off['prepacked_bytes']}")
+    taken = W2.nbytes + W4.nbytes  # Gemm's B and the FusedMatMul's B (read by one node each)
+    check("taken weights leave the initializers", on["weight_bytes"] == total - taken,
+          f"weight_bytes {on['weight_bytes']}, expected {total - taken} (total {total})")
+    check("prepacked bytes cover the taken and the shared weights", on["prepacked_bytes"] >= taken + 2 * W1.nbytes,
+          f"{on['prepacked_bytes']}")
+    # bf16 sessions convert from the float32 source: nothing is taken
+    bf = bench_json(path, {"SINTER_PRECISION": "bf16"})
+    if bf.get("isa") == "avx512" and "avx512_bf16" in open("/proc/cpuinfo").read():
+        check("bf16 keeps the sources", bf["weight_bytes"] == total, f"{bf['weight_bytes']}")
+
+    # sinter optimize writes every weight back (its session keeps them)
+    out = os.path.join(tmp, "opt.onnx")
+    r = subprocess.run([sinter_bin(), "optimize", path, out, "-O3"], capture_output=True, text=True, timeout=300)
+    check("sinter optimize runs", r.returncode == 0, r.stderr[-300:])
+    if r.returncode == 0:
+        m = onnx.load(out)
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        for name, a in [("W2", W2), ("W4", W4), ("W1", W1)]:
+            found = [v for k, v in inits.items() if k == name or k.startswith(name)]
+            check(f"optimized model keeps {name}", any(v.shape == a.shape and np.array_equal(v, a) for v in found),
+                  str([(k, v.shape) for k, v in inits.items()]))
+        with sc.Session(out, threads=1) as s:
+            err = float(np.max(np.abs(s.run({"x": x})["y"] - want)))
+            check("optimized model runs", err < 1e-4 * max(1.0, float(np.max(np.abs(want)))), f"max diff {err:.2e}")
+
+    # LSTM: W and R packed per direction at load
+    H, I, T, B = 24, 10, 7, 3
+    Wl = (rng.standard_normal((2, 4 * H, I)) * 0.3).astype(np.float32)
+    Rl = (rng.standard_normal((2, 4 * H, H)) * 0.3).astype(np.float32)
+    Bl = (rng.standard_normal((2, 8 * H)) * 0.1).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y", "Yh"], hidden_size=H, direction="bidirectional")],
+        "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, B, I])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("Yh", TensorProto.FLOAT, None)],
+        [typed("W", Wl), typed("R", Rl), typed("B", Bl)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    lp = os.path.join(tmp, "lstm.onnx")
+    onnx.save(m, lp)
+    xl = rng.standard_normal((T, B, I)).astype(np.float32)
+    import onnxruntime as ort
+    ref = ort.InferenceSession(lp, providers=["CPUExecutionProvider"]).run(None, {"x": xl})
+    with sc.Session(lp, threads=2) as s:
+        got = s.run({"x": xl})
+        for name, r in zip(["Y", "Yh"], ref):
+            err = float(np.max(np.abs(got[name] - r)))
+            check(f"LSTM {name} with W, R packed at load vs ORT", err < 1e-5, f"max diff {err:.2e}")
+
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
