@@ -33,7 +33,7 @@ sn_error *sn_tensor_set_shape(sn_tensor *t, sn_dtype dt, int rank, const int64_t
   return NULL;
 }
 
-sn_error *sn_tensor_new(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
+static sn_error *tensor_new(sn_dtype dt, int rank, const int64_t *dims, bool zero, sn_tensor **out) {
   *out = NULL;
   sn_tensor *t = sn_calloc(1, sizeof *t);
   if (!t) return SN_ERR_OOM();
@@ -47,11 +47,19 @@ sn_error *sn_tensor_new(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **
     sn_free(t);
     return SN_ERR_OOM();
   }
-  memset(t->data, 0, t->nbytes);
+  if (zero || dt == SINTER_STRING) memset(t->data, 0, t->nbytes);
   t->owns_data = true;
   t->aligned_data = true;
   *out = t;
   return NULL;
+}
+
+sn_error *sn_tensor_new(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
+  return tensor_new(dt, rank, dims, true, out);
+}
+
+sn_error *sn_tensor_new_uninit(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out) {
+  return tensor_new(dt, rank, dims, false, out);
 }
 
 sn_error *sn_tensor_new_view(sn_dtype dt, int rank, const int64_t *dims, void *data, sn_tensor **out) {

@@ -45,6 +45,8 @@ sn_error *sn_tensor_set_shape(sn_tensor *t, sn_dtype dt, int rank, const int64_t
 
 /* New tensor with owned, zeroed, 64-byte aligned data. */
 sn_error *sn_tensor_new(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out);
+/* The same without zeroing the data, for a caller that writes every byte at once (not STRING). */
+sn_error *sn_tensor_new_uninit(sn_dtype dt, int rank, const int64_t *dims, sn_tensor **out);
 /* New tensor header over borrowed memory. */
 sn_error *sn_tensor_new_view(sn_dtype dt, int rank, const int64_t *dims, void *data, sn_tensor **out);
 /* Deep copy (strings, sequences and optionals included). */

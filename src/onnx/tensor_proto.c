@@ -221,7 +221,7 @@ static sn_error *from_raw(const tfields *t, const sn_tensor *hdr, const uint8_t 
     *out = o;
     return NULL;
   }
-  SN_TRY(sn_tensor_new(dt, t->rank, t->dims, &o));
+  SN_TRY(sn_tensor_new_uninit(dt, t->rank, t->dims, &o)); /* every byte copied next */
   if (len) memcpy(o->data, p, len);
   if (mapped) sn_drop_pages(p, len);
   if (dt == SINTER_BOOL && !bool_ok) {

@@ -36,20 +36,20 @@ sn_error *sn_op_lookup(const char *domain, const char *op_type, int version, con
   char versions[256];
   size_t k = 0;
   versions[0] = 0;
-  for (int i = 0;; i++) {
-    const sn_op *op = sn_op_at(i);
-    if (!op) break;
-    if (!domain_eq(op->domain, domain) || strcmp(op->op_type, op_type)) continue;
-    if (k < sizeof versions - 32) {
-      if (op->until)
-        k += (size_t)snprintf(versions + k, sizeof versions - k, "%s%d-%d", k ? ", " : "", op->since, op->until);
-      else
-        k += (size_t)snprintf(versions + k, sizeof versions - k, "%s%d+", k ? ", " : "", op->since);
+  /* one pass over the families' rows (sn_op_at(i) walks from the start on every call) */
+  for (size_t f = 0; f < sizeof families / sizeof *families; f++)
+    for (const sn_op *op = families[f]; op->op_type; op++) {
+      if (strcmp(op->op_type, op_type) || !domain_eq(op->domain, domain)) continue;
+      if (k < sizeof versions - 32) {
+        if (op->until)
+          k += (size_t)snprintf(versions + k, sizeof versions - k, "%s%d-%d", k ? ", " : "", op->since, op->until);
+        else
+          k += (size_t)snprintf(versions + k, sizeof versions - k, "%s%d+", k ? ", " : "", op->since);
+      }
+      if (op->since <= version && (op->until == 0 || version <= op->until)) {
+        if (!best || op->since > best->since) best = op;
+      }
     }
-    if (op->since <= version && (op->until == 0 || version <= op->until)) {
-      if (!best || op->since > best->since) best = op;
-    }
-  }
   *out = best;
   if (best) return NULL;
   const char *d = (domain && *domain) ? domain : "ai.onnx";

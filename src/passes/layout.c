@@ -223,7 +223,7 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   const int64_t BI = ci->nchw_in ? 1 : B;
   int64_t wd[6] = {MB, ci->nchw_in ? ci->C : CB, ci->kh, ci->kw, BI, B};
   if (ci->depthwise) wd[1] = ci->kh, wd[2] = ci->kw, wd[3] = B;
-  SN_TRY(sn_tensor_new(SINTER_FLOAT, ci->depthwise ? 4 : 6, wd, &pw));
+  SN_TRY(sn_tensor_new_uninit(SINTER_FLOAT, ci->depthwise ? 4 : 6, wd, &pw)); /* the packing writes it all */
   sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, BI, ci->depthwise, pw->data);
   int wid, bid = -1;
   SN_TRY(sn_graph_add_initializer(g, g->values[ci->w].name, "_nchwc", pw, &wid));

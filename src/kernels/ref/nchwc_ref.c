@@ -68,7 +68,9 @@ int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64
 void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
                           int64_t in_block, bool depthwise, float *dst) {
   const int64_t B = block, BI = in_block, cbk = (C + BI - 1) / BI, mbk = (M + B - 1) / B, K = kh * kw;
-  memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_weight_size(M, C, kh, kw, block, in_block, depthwise));
+  /* padded channels must read as zeros; without any, every element is written below */
+  if (M % B || (!depthwise && C % BI))
+    memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_weight_size(M, C, kh, kw, block, in_block, depthwise));
   if (depthwise) {
     for (int64_t m = 0; m < M; m++)
       for (int64_t k = 0; k < K; k++) dst[((m / B) * K + k) * B + m % B] = w[m * K + k];

@@ -331,9 +331,9 @@ sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, flo
   if (M <= 0 || N <= 0) return NULL;
   double flops = 2.0 * (double)M * (double)N * (double)K;
   int nw = sn_nn_workers(c, flops);
-  /* the small-M path streams B at memory speed: waking a worker (tens of microseconds through the
-   * pool's condition variable) pays off only from about 2 MFLOP per worker (measured on the MLP) */
-  if (M <= 8 && flops < 2e6 * nw) nw = flops >= 4e6 ? (int)(flops / 2e6) : 1;
+  /* the small-M path too splits from 2e5 FLOP per worker: the pool's workers spin between the
+   * steps of a run, so waking one costs a few microseconds, and each worker then streams only its
+   * share of B (the LSTM's 1 MB recurrent weights fit the two cores' L2 caches, not one) */
   pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0};
   int64_t align = sn_sgemm_pb_align(B);
   /* split N (no operand packed twice) unless it is too narrow to give every worker a panel */
