@@ -590,6 +590,28 @@ static void drop_unused_initializers(sn_graph *g) {
   sn_free(uses);
 }
 
+/* Weights exported as Constant nodes (value = a tensor; PaddlePaddle's and older PyTorch exports)
+ * are initializers for the quantizer: the node is dropped and its output holds the tensor. */
+static void constants_to_initializers(sn_graph *g) {
+  bool any = false;
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!sn_node_is(n, "Constant") || n->n_out != 1 || n->out[0] < 0 || n->n_attrs != 1) continue;
+    sn_attr *a = &n->attrs[0];
+    if (a->type != SN_ATTR_TENSOR || !a->t || strcmp(a->name, "value")) continue;
+    sn_value *v = &g->values[n->out[0]];
+    if (v->is_output) continue;
+    v->role = SN_VAL_INITIALIZER;
+    v->data = a->t;
+    v->producer = -1;
+    sn_type_set_static(&v->type, a->t->dtype, a->t->rank, a->t->dims);
+    a->t = NULL;
+    sn_node_clear(n);
+    any = true;
+  }
+  if (any) sn_graph_compact(g);
+}
+
 sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_quantized) {
   *n_quantized = 0;
   sn_graph *g = m->graph;
@@ -610,6 +632,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       g->inputs[w++] = g->inputs[k];
   }
   g->n_inputs = w;
+  constants_to_initializers(g);
   /* select */
   int *sel = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *kinds = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
   int n_sel = 0;

@@ -1,11 +1,16 @@
 """Real trained models that PyPI packages ship inside their wheels, for tests that need more than
 random weights: PaddleOCR's PP-OCRv4 text detector and recognizer and its direction classifier
-(rapidocr_onnxruntime) and the Silero voice-activity detector (silero-vad). The wheels are pinned
-and fetched once with `pip download` into build/real-models (override: SINTER_REAL_MODELS); only
-their .onnx files are extracted.
+(rapidocr_onnxruntime), the Silero voice-activity detector (silero-vad), ddddocr's CNN+LSTM
+captcha recognizer (float32, and its older version that ONNX Runtime's dynamic quantization made
+INT8: ConvInteger, DynamicQuantizeLinear, com.microsoft DynamicQuantizeLSTM) and its YOLOX text
+detector, NudeNet's YOLOv8n detector and Google's Magika file-type classifier. The wheels are
+pinned and fetched once with `pip download` into build/real-models (override:
+SINTER_REAL_MODELS); only their .onnx files are extracted.
 
 models() returns [(name, path, feeds, kind)] where kind says how outputs compare: "prob" (outputs
-are probabilities: absolute error) or "value" (relative to the output's scale)."""
+are probabilities: absolute error), "value" (relative to the output's scale) or "int8" (a model
+quantized with dynamic activation quantization, whose kernels ONNX Runtime and Sinter round
+differently: relative error and agreement of the class picked per position)."""
 import os
 import subprocess
 import sys
@@ -13,7 +18,8 @@ import zipfile
 
 import numpy as np
 
-WHEELS = {"rapidocr_onnxruntime": "1.4.4", "silero-vad": "6.2.3"}
+WHEELS = {"rapidocr_onnxruntime": "1.4.4", "silero-vad": "6.2.3", "ddddocr": "1.6.1", "nudenet": "3.4.2",
+          "magika": "1.0.3"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
@@ -57,6 +63,29 @@ def text_image(h, w, seed=0):
     return ((np.clip(img, 0, 255) / 255.0 - 0.5) / 0.5)[None].astype(np.float32)
 
 
+def photo(h, w, seed=0):
+    """A smooth synthetic RGB picture in [0, 1] (gradients, blobs and some texture), [1, 3, h, w]."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([0.5 + 0.4 * np.sin(6 * xx + c + 3 * yy * c) for c in range(3)])
+    for _ in range(6):
+        cy, cx, r = rng.random(), rng.random(), 0.05 + 0.2 * rng.random()
+        img += (rng.random((3, 1, 1)) - 0.5) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / r ** 2)
+    img += rng.normal(0, 0.03, img.shape)
+    return np.clip(img, 0, 1)[None].astype(np.float32)
+
+
+def file_bytes(n=2048, seed=0):
+    """Magika's input: the first and last 1024 bytes of a (synthetic, Python-like) text file as
+    int32 byte values."""
+    rng = np.random.default_rng(seed)
+    words = ["def", "return", "import", "self", "for", "in", "if", "else:", "print(", "x", "=", "numpy", "np.",
+             "(", ")", ":", "0", "1", "+", "# comment"]
+    text = "\n".join(" ".join(rng.choice(words, int(rng.integers(2, 9)))) for _ in range(400)).encode()
+    b = np.frombuffer(text[:n // 2] + text[-n // 2:], np.uint8).astype(np.int32)
+    return b[None]
+
+
 def models():
     x = fetch()
     ocr = os.path.join(x, "rapidocr_onnxruntime", "models")
@@ -76,4 +105,35 @@ def models():
         ("silero-vad-16k-sequence", os.path.join(vad, "silero_vad_16k_sequence.onnx"),
          {"input": rng.standard_normal((4, 576)).astype(np.float32) * 0.1, "h": np.zeros((1, 1, 128), np.float32),
           "c": np.zeros((1, 1, 128), np.float32)}, "value"),
+        ("ddddocr-rec", os.path.join(x, "ddddocr", "common.onnx"), {"input1": text_image(64, 192, 5)[:, :1]}, "value"),
+        ("ddddocr-rec-int8", os.path.join(x, "ddddocr", "common_old.onnx"), {"input1": text_image(64, 192, 5)[:, :1]},
+         "int8"),
+        ("ddddocr-det-yolox", os.path.join(x, "ddddocr", "common_det.onnx"),
+         {"images": ((text_image(416, 416, 6) * 0.5 + 0.5) * 255).astype(np.float32)}, "value"),
+        ("nudenet-yolov8n", os.path.join(x, "nudenet", "320n.onnx"), {"images": photo(320, 320, 7)}, "value"),
+        ("magika", os.path.join(x, "magika", "models", "standard_v3_3", "model.onnx"), {"bytes": file_bytes()}, "prob"),
     ]
+
+
+def calibration(name, n=8):
+    """n further inputs of the same kind as models()' feeds for `name` (for static quantization)."""
+    out = []
+    for k in range(n):
+        seed = 100 + k
+        if name.startswith("pp-ocrv4-det"):
+            out.append({"x": text_image(320, 448, seed)})
+        elif name.startswith("pp-ocrv4-rec"):
+            out.append({"x": text_image(48, 320, seed)})
+        elif name.startswith("ppocr-cls"):
+            out.append({"x": np.concatenate([text_image(48, 192, seed), text_image(48, 192, seed + 50)])})
+        elif name.startswith("ddddocr-rec"):
+            out.append({"input1": text_image(64, 192, seed)[:, :1]})
+        elif name.startswith("ddddocr-det"):
+            out.append({"images": ((text_image(416, 416, seed) * 0.5 + 0.5) * 255).astype(np.float32)})
+        elif name.startswith("nudenet"):
+            out.append({"images": photo(320, 320, seed)})
+        elif name == "magika":
+            out.append({"bytes": file_bytes(seed=seed)})
+        else:
+            return None
+    return out
