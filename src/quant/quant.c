@@ -66,6 +66,11 @@ static sn_error *add_const(sn_graph *g, const char *base, const char *suffix, sn
 
 static const float *const_f32(const sn_graph *g, int v, const sn_tensor **t) {
   if (v < 0) return NULL;
+  /* inside a subgraph, a weight read from the enclosing graph (its initializer, captured) */
+  while (g->parent && g->values[v].role == SN_VAL_CAPTURE && g->values[v].outer >= 0) {
+    v = g->values[v].outer;
+    g = g->parent;
+  }
   const sn_tensor *c = sn_graph_const(g, v);
   if (!c || c->kind != SN_KIND_TENSOR || c->dtype != SINTER_FLOAT) return NULL;
   if (t) *t = c;
@@ -612,6 +617,78 @@ static void constants_to_initializers(sn_graph *g) {
   if (any) sn_graph_compact(g);
 }
 
+/* Dynamic quantization inside the bodies of If / Loop / Scan (Silero VAD keeps its whole network
+ * in If branches): weights there are the body's own constants; the rewrite needs no calibration. */
+static sn_error *dynamic_subgraphs(sn_graph *g, const sn_quant_opts *o, FILE *rep, int *n_quantized) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    for (int a = 0; a < g->nodes[i].n_attrs; a++) {
+      sn_attr *at = &g->nodes[i].attrs[a];
+      int ng = at->type == SN_ATTR_GRAPH ? 1 : at->type == SN_ATTR_GRAPHS ? at->n : 0;
+      for (int k = 0; k < ng; k++) {
+        sn_graph *sg = at->type == SN_ATTR_GRAPH ? at->g : at->graphs[k];
+        if (!sg) continue;
+        constants_to_initializers(sg);
+        int n0 = sg->n_nodes;
+        for (int j = 0; j < n0; j++) {
+          int kind = quant_kind(sg, &sg->nodes[j]);
+          if (!kind || excluded(o->exclude, sg->nodes[j].name)) continue;
+          SN_TRY(rewrite_dynamic(sg, j, kind, o, rep));
+          (*n_quantized)++;
+        }
+        sn_graph_compact(sg);
+        sn_graph_update_producers(sg);
+        drop_unused_initializers(sg);
+        SN_TRY(sn_graph_toposort(sg));
+        SN_TRY(dynamic_subgraphs(sg, o, rep, n_quantized));
+      }
+    }
+  }
+  return NULL;
+}
+
+/* mark the values of `root` that nodes inside subgraph sg (and deeper) read through captures */
+static void mark_captured(const sn_graph *sg, const sn_graph *root, bool *used) {
+  for (int i = 0; i < sg->n_nodes; i++) {
+    const sn_node *n = &sg->nodes[i];
+    if (!n->op_type) continue;
+    for (int k = 0; k < n->n_in; k++) {
+      const sn_graph *g = sg;
+      int v = n->in[k];
+      while (v >= 0 && g != root && g->parent && g->values[v].role == SN_VAL_CAPTURE) {
+        v = g->values[v].outer;
+        g = g->parent;
+      }
+      if (v >= 0 && g == root) used[v] = true;
+    }
+    for (int a = 0; a < n->n_attrs; a++) {
+      const sn_attr *at = &n->attrs[a];
+      if (at->type == SN_ATTR_GRAPH && at->g) mark_captured(at->g, root, used);
+      if (at->type == SN_ATTR_GRAPHS)
+        for (int k = 0; k < at->n; k++)
+          if (at->graphs[k]) mark_captured(at->graphs[k], root, used);
+    }
+  }
+}
+
+/* Initializers of the main graph that nothing reads any more, directly or from a subgraph (the
+ * float weights that subgraph nodes read before they were quantized) leave the model. */
+static sn_error *drop_uncaptured_initializers(sn_graph *g) {
+  bool *used = sn_calloc((size_t)(g->n_values + 1), sizeof(bool));
+  if (!used) return SN_ERR_OOM();
+  mark_captured(g, g, used);
+  for (int k = 0; k < g->n_outputs; k++) used[g->outputs[k]] = true;
+  for (int v = 0; v < g->n_values; v++) {
+    sn_value *val = &g->values[v];
+    if (val->role == SN_VAL_INITIALIZER && !used[v] && !val->is_output) {
+      sn_tensor_free(val->data);
+      val->data = NULL;
+      val->role = SN_VAL_INTERMEDIATE;
+    }
+  }
+  sn_free(used);
+  return NULL;
+}
+
 sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_quantized) {
   *n_quantized = 0;
   sn_graph *g = m->graph;
@@ -729,6 +806,11 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   sn_graph_update_producers(g);
   drop_unused_initializers(g);
   e = sn_graph_toposort(g);
+  if (!e && o->mode == SN_QUANT_DYNAMIC) {
+    int before = *n_quantized;
+    e = dynamic_subgraphs(g, o, rep, n_quantized);
+    if (!e && *n_quantized > before) e = drop_uncaptured_initializers(g);
+  }
 out:
   for (int k = 0; k < n_st; k++) {
     sn_free(st[k].name);

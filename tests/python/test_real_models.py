@@ -10,9 +10,11 @@
 2. Low precision against Sinter float32 on the same inputs, per model: BF16 (`--precision bf16`,
    when the CPU has AVX512-BF16), INT8 dynamic and INT8 static (`sinter quantize`, static
    calibrated on 8 further inputs of the same kind): cosine similarity of every output and its max
-   difference relative to the output's scale, printed for each; the test asserts cosine >= 0.999
-   for BF16, >= 0.99 for INT8 dynamic and >= 0.98 for INT8 static (these are the levels a user
-   notices: below them detections and decoded text start to change); the PP-OCRv4 detector keeps
+   difference relative to the output's scale, printed for each; the test asserts, on the model's
+   first output (its result; later ones are recurrent states), cosine >= 0.999 for BF16, >= 0.99
+   for INT8 dynamic and >= 0.98 for INT8 static (these are the levels a user notices: below them
+   detections and decoded text start to change), or for an output of fewer than 16 values (a
+   speech probability) an absolute difference within 1 - 0.95 * floor; the PP-OCRv4 detector keeps
    its depthwise convolutions in float (see KEEP_GROUPED_CONVS) and must reach 0.95.
 
 Prints "N passed, M failed"; exits 1 on any failure."""
@@ -80,11 +82,6 @@ def against_ort(name, path, feeds, kind, isas):
         report(ok, f"{name} -O{level} ISA {isa}", msg)
 
 
-# Models whose compute the quantizer cannot reach: their quantized copies equal the float model.
-UNQUANTIZABLE = {"silero-vad": "its network sits inside If branches, which sinter quantize does not rewrite",
-                 "silero-vad-ifless": "its network sits inside If branches, which sinter quantize does not rewrite"}
-
-
 # INT8-sensitive layers a user would keep in float after reading the quantization report: the
 # PP-OCRv4 detector's depthwise convolutions (quantizing them, activations per tensor, takes the
 # probability map's cosine to the float one from 0.97 to 0.87); its floor is then 0.95.
@@ -108,10 +105,7 @@ def quantize(name, args, label):
     words = r.stdout.split()
     n = int(words[words.index("nodes") - 1]) if "nodes" in words else -1
     if n <= 0:
-        if name in UNQUANTIZABLE:
-            print(f"NOTE {name} quantize {label}: no node quantized ({UNQUANTIZABLE[name]}); not compared")
-        else:
-            report(False, f"{name} quantize {label}", f"no node quantized: {r.stdout.strip()}")
+        report(False, f"{name} quantize {label}", f"no node quantized: {r.stdout.strip()}")
         return None
     return args[1]
 
@@ -143,15 +137,19 @@ def low_precision(name, path, feeds, tmp, has_bf16):
         try:
             with sinter_ctypes.Session(p, precision=precision) as s:
                 got = s.run(feeds)
-            parts, worst = [], 1.0
-            for n, b in base.items():
+            parts, ok = [], True
+            for i, (n, b) in enumerate(base.items()):
                 if b.dtype.kind != "f" or not b.size:
                     continue
                 c = cosine(got[n], b)
-                rel = float(np.max(np.abs(got[n].astype(np.float64) - b))) / (float(np.max(np.abs(b))) or 1.0)
-                worst = min(worst, c)
+                d = float(np.max(np.abs(got[n].astype(np.float64) - b)))
+                rel = d / (float(np.max(np.abs(b))) or 1.0)
                 parts.append(f"{n[:16]}: cos {c:.5f} max rel {rel:.2e}")
-            report(worst >= floor, f"{name} {label} vs float32", "; ".join(parts[:3]) + f" (floor {floor})")
+                if i == 0:  # the model's result; later outputs (recurrent states) are printed only
+                    # a handful of values (a speech probability) make cosine meaningless: absolute
+                    ok = c >= floor if b.size >= 16 else d <= 1 - floor * 0.95
+                    parts[-1] += f" [{'cos' if b.size >= 16 else 'abs'}]"
+            report(ok, f"{name} {label} vs float32", "; ".join(parts[:3]) + f" (floor {floor})")
         except sinter_ctypes.SinterError as e:
             report(False, f"{name} {label}", str(e)[:300])
 
