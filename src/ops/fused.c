@@ -207,6 +207,26 @@ static void epi_range(void *arg, int64_t cb, int64_t ce) {
   if (b < e) epi_span(j, b, e);
 }
 
+/* The epilogue as the base kernel applies it tile by tile (sn_epilogue): checks the output it
+ * finds against the bias and residual first (a mismatch is left to fused_run, which reports it). */
+typedef struct tile_epi {
+  sn_kernel_ctx *c;
+  const fused_params *p;
+  const sn_tensor *bias, *res;
+} tile_epi;
+
+static void epi_tile(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const tile_epi *t = arg;
+  const sn_tensor *y = sn_kernel_get_output(t->c, 0);
+  if (!y || y->dtype != SINTER_FLOAT || y->rank < 1) return;
+  int64_t cols = y->dims[y->rank - 1];
+  if (cols < 1 || c1 > cols || r1 * cols > y->count) return;
+  if (t->bias && (t->bias->dtype != SINTER_FLOAT || t->bias->count != cols)) return;
+  if (t->res && (t->res->dtype != SINTER_FLOAT || t->res->count != y->count)) return;
+  epi_job j = {t->p, y->data, t->bias ? t->bias->data : NULL, cols, t->res ? t->res->data : NULL, y->count, 0};
+  for (int64_t r = r0; r < r1; r++) epi_span(&j, r * cols + c0, r * cols + c1);
+}
+
 static sn_error *fused_run(sn_kernel_ctx *c) {
   const fused_params *p = c->params;
   sn_node base = *c->node;
@@ -217,6 +237,12 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
   b.node = &base;
   b.params = p->base_params;
   b.n_in = p->n_base;
+  /* MatMul and Gemm apply the epilogue to each tile of their output as they finish it */
+  int at0 = p->n_base;
+  tile_epi te = {c, p, p->has_bias && at0 < c->n_in ? c->in[at0] : NULL, NULL};
+  if (p->has_residual && at0 + p->has_bias < c->n_in) te.res = c->in[at0 + p->has_bias];
+  sn_epilogue epi = {epi_tile, &te, false};
+  if (te.bias || te.res || p->act != ACT_NONE) b.epi = &epi;
   SN_TRY(p->base->run(&b));
   sn_tensor *y = sn_kernel_get_output(c, 0);
   if (!y) return sn_kernel_error(c, SINTER_ERR_RUNTIME, "base op produced no output");
@@ -239,7 +265,7 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
       return sn_kernel_error(c, SINTER_ERR_INVALID_GRAPH, "residual does not match the output shape");
     j.res = r->data;
   }
-  if (!j.bias && !j.res && p->act == ACT_NONE) return NULL;
+  if ((!j.bias && !j.res && p->act == ACT_NONE) || epi.done) return NULL;
   /* chunks of at least 16K elements, spread over the pool */
   int64_t chunks = n / 16384 + 1;
   sn_threadpool *tp = sn_kernel_pool(c);

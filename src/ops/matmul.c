@@ -256,7 +256,7 @@ static sn_error *matmul_run(sn_kernel_ctx *c) {
     if (!dbl && nbatch == 1 && b->rank >= 2 && b->count == K * N) { /* one constant K x N weight: packed once */
       const sn_sgemm_packed *pb = sn_nn_packed(c, mm_slot(c), 1, SN_GEMM_B, false, K, N, j.b, N);
       if (pb) {
-        SN_TRY(sn_nn_sgemm_pb(c, NULL, false, M, 1.0f, j.a, K, pb, 0.0f, j.y, N));
+        SN_TRY(sn_nn_sgemm_pb_epi(c, NULL, false, M, 1.0f, j.a, K, pb, 0.0f, j.y, N));
         sn_nn_f32_out_done(y, yf);
         return NULL;
       }
@@ -388,7 +388,7 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
     if (dbl)
       SN_TRY(sn_nn_dgemm(c, NULL, ta, tb, M, N, K, alpha, ap, lda, bp, ldb, use_c ? 1.0 : 0.0, yp, N));
     else if (pb) /* constant B, packed once */
-      SN_TRY(sn_nn_sgemm_pb(c, NULL, ta, M, (float)alpha, ap, lda, pb, use_c ? 1.0f : 0.0f, yp, N));
+      SN_TRY(sn_nn_sgemm_pb_epi(c, NULL, ta, M, (float)alpha, ap, lda, pb, use_c ? 1.0f : 0.0f, yp, N));
     else
       SN_TRY(sn_nn_sgemm(c, NULL, ta, tb, M, N, K, (float)alpha, ap, lda, bp, ldb, use_c ? 1.0f : 0.0f, yp, N));
     if (!dbl) sn_nn_f32_out_done(y, yp);

@@ -39,13 +39,26 @@ sn_error *sn_infer_broadcast(const sn_infer_ctx *c, const sn_type *a, const sn_t
 typedef struct sn_kernel_ctx sn_kernel_ctx;
 typedef struct sn_threadpool sn_threadpool;
 
+/* An elementwise epilogue that a fused op (sinter:FusedMatMul / FusedGemm) offers its base
+ * kernel, to apply to output 0 as the kernel writes it, while those rows are still in cache:
+ * fn(arg, r0, r1, c0, c1) covers rows [r0, r1) and columns [c0, c1) of the output seen as a matrix
+ * of its last dimension's columns (row stride = that dimension). Calls for disjoint tiles may run
+ * at the same time. A kernel that applied it to every element sets done; otherwise the fused op
+ * makes its own pass afterwards. */
+typedef struct sn_epilogue {
+  void (*fn)(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+  void *arg;
+  bool done;
+} sn_epilogue;
+
 struct sn_kernel_ctx {
   const sn_node *node;
   const void *params; /* node->params */
   int n_in;
   const sn_tensor *const *in; /* NULL for an absent optional input */
   int n_out;
-  void *impl; /* runtime-private */
+  void *impl;       /* runtime-private */
+  sn_epilogue *epi; /* NULL, or the epilogue a fused op offers (see above) */
 };
 
 /* Output i as a dense tensor of this dtype and shape; *out stays owned by the runtime. The memory is

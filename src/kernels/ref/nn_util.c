@@ -309,7 +309,18 @@ typedef struct pb_job {
   float *C;
   char *ws;
   size_t ws_bytes;
+  const sn_epilogue *epi; /* applied per row panel as it is finished, or NULL */
 } pb_job;
+
+/* rows [m0, m1) x columns [n0, n1) of C */
+static void pb_tile(const pb_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *ws) {
+  const float *A = j->A + (j->ta ? m0 : m0 * j->lda);
+  sn_sgemm_pb(j->ta, m1 - m0, n0, n1, j->alpha, A, j->lda, j->B, j->beta, j->C + m0 * j->ldc, j->ldc, ws);
+}
+
+/* Rows per panel when an epilogue follows: the panel (rows x the worker's columns) is still in L2
+ * when the epilogue reads it back; a multiple of both micro-kernels' row counts (14 and 6). */
+#define PB_EPI_ROWS 84
 
 static void pb_worker(void *p, int w) {
   const pb_job *j = p;
@@ -317,16 +328,22 @@ static void pb_worker(void *p, int w) {
   int64_t b = (int64_t)w * j->chunk, total = j->split_n ? j->B->cols : j->M;
   if (b >= total) return;
   int64_t e = b + j->chunk < total ? b + j->chunk : total;
-  if (j->split_n) {
-    sn_sgemm_pb(j->ta, j->M, b, e, j->alpha, j->A, j->lda, j->B, j->beta, j->C, j->ldc, ws);
-  } else {
-    const float *A = j->A + (j->ta ? b : b * j->lda);
-    sn_sgemm_pb(j->ta, e - b, 0, j->B->cols, j->alpha, A, j->lda, j->B, j->beta, j->C + b * j->ldc, j->ldc, ws);
+  int64_t m0 = j->split_n ? 0 : b, m1 = j->split_n ? j->M : e;
+  int64_t n0 = j->split_n ? b : 0, n1 = j->split_n ? e : j->B->cols;
+  if (!j->epi) {
+    pb_tile(j, m0, m1, n0, n1, ws);
+    return;
+  }
+  for (int64_t r = m0; r < m1; r += PB_EPI_ROWS) {
+    int64_t r1 = r + PB_EPI_ROWS < m1 ? r + PB_EPI_ROWS : m1;
+    pb_tile(j, r, r1, n0, n1, ws);
+    j->epi->fn(j->epi->arg, r, r1, n0, n1);
   }
 }
 
-sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
-                         const sn_sgemm_packed *B, float beta, float *C, int64_t ldc) {
+static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
+                         int64_t lda, const sn_sgemm_packed *B, float beta, float *C, int64_t ldc,
+                         const sn_epilogue *epi) {
   int64_t N = B->cols, K = B->rows;
   if (M <= 0 || N <= 0) return NULL;
   double flops = 2.0 * (double)M * (double)N * (double)K;
@@ -334,7 +351,7 @@ sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, flo
   /* the small-M path too splits from 2e5 FLOP per worker: the pool's workers spin between the
    * steps of a run, so waking one costs a few microseconds, and each worker then streams only its
    * share of B (the LSTM's 1 MB recurrent weights fit the two cores' L2 caches, not one) */
-  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0};
+  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi};
   int64_t align = sn_sgemm_pb_align(B);
   /* split N (no operand packed twice) unless it is too narrow to give every worker a panel */
   j.split_n = N >= align * nw || N >= M;
@@ -353,6 +370,19 @@ sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, flo
     if (!j.ws) return SN_ERR_OOM();
   }
   sn_nn_run(c, nw, pb_worker, &j);
+  return NULL;
+}
+
+sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
+                         const sn_sgemm_packed *B, float beta, float *C, int64_t ldc) {
+  return sgemm_pb(c, ws, transA, M, alpha, A, lda, B, beta, C, ldc, NULL);
+}
+
+sn_error *sn_nn_sgemm_pb_epi(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
+                             int64_t lda, const sn_sgemm_packed *B, float beta, float *C, int64_t ldc) {
+  sn_epilogue *epi = c->epi && c->epi->fn && ldc == B->cols ? c->epi : NULL;
+  SN_TRY(sgemm_pb(c, ws, transA, M, alpha, A, lda, B, beta, C, ldc, epi));
+  if (epi && M > 0 && B->cols > 0) epi->done = true;
   return NULL;
 }
 
