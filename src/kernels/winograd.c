@@ -102,6 +102,22 @@ sn_wino_weights *sn_wino_weights_create(const float *w, int64_t cbi, int64_t cbo
   return wt;
 }
 
+void sn_wino_weights_drop_source(sn_wino_weights *wt) {
+  if (!wt || !wt->u) return;
+  for (int p = 0; p < SN_WINO_POINTS; p++)
+    if (!wt->pk[p]->data) return;
+  for (int p = 0; p < SN_WINO_POINTS; p++) wt->pk[p]->src = NULL;
+  sn_aligned_free(wt->u);
+  wt->u = NULL;
+}
+
+bool sn_wino_usable(const sn_wino_weights *wt) {
+  if (!wt) return false;
+  if (wt->u) return true;
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  return im && im->isa == wt->pk[0]->isa && !sn_cpu_use_bf16();
+}
+
 /* ---- the convolution ----------------------------------------------------------------------------- */
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }

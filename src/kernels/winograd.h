@@ -68,6 +68,12 @@ typedef struct sn_wino_weights {
 /* NULL on OOM */
 sn_wino_weights *sn_wino_weights_create(const float *w, int64_t cbi, int64_t cbo, int64_t block);
 void sn_wino_weights_free(sn_wino_weights *wt);
+/* Free the plain U when every point is packed (halves the memory); the weights then serve only
+ * threads that may use the packed data (sn_wino_usable). */
+void sn_wino_weights_drop_source(sn_wino_weights *wt);
+/* true when the calling thread can run sn_wino_conv_f32 with wt: U is kept, or this thread's ISA is
+ * the one the points were packed for and float32 GEMMs do not run in bf16 */
+bool sn_wino_usable(const sn_wino_weights *wt);
 
 /* ---- the convolution ----------------------------------------------------------------------------- */
 
@@ -80,7 +86,7 @@ typedef struct sn_wino_split {
 
 /* Cut g for `threads` workers (tg: tiles per group, <= 0 for the default). */
 sn_wino_split sn_wino_plan(const sn_nchwc_conv_geom *g, const sn_wino_weights *wt, int threads, int64_t tg);
-/* Items [i0, i1) of the convolution; ws: 64-byte aligned scratch of split->ws_floats floats. */
+/* Items [i0, i1) of the convolution (only where sn_wino_usable(wt)); ws: 64-byte aligned scratch of split->ws_floats floats. */
 void sn_wino_conv_f32(const sn_nchwc_conv_geom *g, const sn_wino_weights *wt, const sn_wino_split *s, const float *x,
                       float *y, int64_t i0, int64_t i1, float *ws);
 /* "f32_nchwc16_wino4x4_avx512" etc. */

@@ -22,6 +22,7 @@
 #include "kernels/nchwc.h"
 #include "kernels/ref/nn_util.h"
 #include "kernels/winograd.h"
+#include "runtime/cpu.h"
 #include "ops/fused.h"
 #include "ops/op.h"
 
@@ -304,13 +305,15 @@ static void wino_task(void *arg, int wk) {
 static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                       const float *w, float *y) {
   int mode = wino_mode();
-  if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1)) return false;
+  /* (bf16 GEMMs would need the plain U, which is dropped once packed; they keep the direct kernel) */
+  if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1) || sn_cpu_use_bf16()) return false;
   if (mode == 1 && !wino_wins(g)) return false;
   sn_wino_weights **at = &((nchwc_params *)p)->wino; /* the params' one mutable field: the cache */
   sn_wino_weights *wt = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   if (!wt) {
     sn_wino_weights *mine = sn_wino_weights_create(w, g->cbi, g->cbo, g->block);
     if (!mine) return false;
+    sn_wino_weights_drop_source(mine);
     sn_wino_weights *expected = NULL;
     if (__atomic_compare_exchange_n(at, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
       wt = mine;
@@ -319,7 +322,8 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
       wt = expected;
     }
   }
-  if (wt->src != w || wt->cbi != g->cbi || wt->cbo != g->cbo || wt->block != g->block) return false;
+  if (wt->src != w || wt->cbi != g->cbi || wt->cbo != g->cbo || wt->block != g->block || !sn_wino_usable(wt))
+    return false;
   wino_job j = {g, wt, {0}, p, x, y, NULL, 0, 1};
   const double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * 9.0 * (double)(g->cbi * g->block);
   int nw = sn_nn_workers(c, flops);

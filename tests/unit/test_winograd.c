@@ -61,7 +61,10 @@ static double rel_err(const float *a, const float *ref, const float *mag, int64_
   return err / mx;
 }
 
-static void run_case(const shape *s, int64_t B, int isa_pack, int isa_run, int threads, int64_t tg, bool perturb) {
+/* drop: free the plain U after packing (as the op does); the weights must then be usable at the
+ * packing ISA and refused at another */
+static void run_case(const shape *s, int64_t B, int isa_pack, int isa_run, int threads, int64_t tg, bool perturb,
+                     bool drop) {
   const int64_t cbi = (s->c + B - 1) / B, cbo = (s->m + B - 1) / B;
   const int64_t oh = s->ih + s->ph + s->pe_h - 2, ow = s->iw + s->pw + s->pe_w - 2;
   if (oh < 1 || ow < 1) return;
@@ -90,10 +93,24 @@ static void run_case(const shape *s, int64_t B, int isa_pack, int isa_run, int t
   if (perturb) w[((cbo / 2) * cbi * 9 + 4) * B * B] += 0.02f; /* one weight (centre tap), by about 4% */
   int prev = sn_cpu_set_thread_cap(isa_pack);
   sn_wino_weights *wt = sn_wino_weights_create(w, cbi, cbo, B);
-  sn_cpu_set_thread_cap(isa_run);
   if (!wt) {
     printf("out of memory\n");
     exit(1);
+  }
+  if (drop) sn_wino_weights_drop_source(wt);
+  sn_cpu_set_thread_cap(isa_run);
+  const bool usable = sn_wino_usable(wt), want_usable = !drop || isa_pack == isa_run || isa_pack == SN_ISA_SCALAR;
+  if (usable != want_usable) {
+    failed++;
+    printf("FAIL usable %d, want %d (isa %d/%d, drop %d)\n", usable, want_usable, isa_pack, isa_run, drop);
+  }
+  if (!usable) { /* (refused as it should be) */
+    if (usable == want_usable) passed++;
+    sn_cpu_set_thread_cap(prev);
+    sn_wino_weights_free(wt);
+    sn_aligned_free(xn), sn_aligned_free(x), sn_aligned_free(wn), sn_aligned_free(w), sn_aligned_free(bias);
+    sn_aligned_free(res), sn_aligned_free(y), sn_aligned_free(yref), sn_aligned_free(ymag);
+    return;
   }
   sn_wino_split sp = sn_wino_plan(&g, wt, threads, tg);
   float *ws = falloc((int64_t)sp.ws_floats);
@@ -144,17 +161,21 @@ int main(void) {
     for (int bi = 0; bi < 3; bi++)
       for (int ii = 0; ii < n_isa; ii++) {
         const shape *s = &shapes[si];
-        run_case(s, blocks[bi], isas[ii], isas[ii], 1, 0, false);
-        run_case(s, blocks[bi], isas[ii], isas[ii], 4, 3, false); /* small groups, split columns */
-        run_case(s, blocks[bi], isas[ii], isas[ii], 2, 1, false);
+        run_case(s, blocks[bi], isas[ii], isas[ii], 1, 0, false, true);
+        run_case(s, blocks[bi], isas[ii], isas[ii], 4, 3, false, false); /* small groups, split columns */
+        run_case(s, blocks[bi], isas[ii], isas[ii], 2, 1, false, true);
       }
   /* packed at the best ISA, run at a lower one (a session's ISA cap): the GEMM uses the source */
   for (int si = 0; si < ns; si++)
-    if (n_isa > 1) run_case(&shapes[si], 16, isas[n_isa - 1], SN_ISA_SCALAR, 1, 0, false);
+    if (n_isa > 1) {
+      run_case(&shapes[si], 16, isas[n_isa - 1], SN_ISA_SCALAR, 1, 0, false, false);
+      run_case(&shapes[si], 8, isas[n_isa - 1], isas[n_isa - 2], 1, 0, false, false);
+      run_case(&shapes[si], 16, isas[n_isa - 1], SN_ISA_SCALAR, 1, 0, false, true); /* refused */
+    }
   /* negative control: a 0.1% change of one weight must fail the tolerance */
   for (int ii = 0; ii < n_isa; ii++) {
-    run_case(&shapes[6], 16, isas[ii], isas[ii], 1, 0, true);
-    run_case(&shapes[2], 8, isas[ii], isas[ii], 1, 0, true);
+    run_case(&shapes[6], 16, isas[ii], isas[ii], 1, 0, true, false);
+    run_case(&shapes[2], 8, isas[ii], isas[ii], 1, 0, true, true);
   }
   /* eligibility */
   sn_nchwc_conv_geom g = {.block = 16, .in_block = 16, .n = 1, .cbi = 1, .cbo = 1, .ih = 8, .iw = 8, .oh = 8,
