@@ -75,23 +75,28 @@ sn_wino_weights *sn_wino_weights_create(const float *w, int64_t cbi, int64_t cbo
     sn_wino_weights_free(wt);
     return NULL;
   }
-  /* w [cbo][cbi][3][3][B in][B out] -> U[p][ci][co] */
-  for (int64_t ob = 0; ob < cbo; ob++)
-    for (int64_t ib = 0; ib < cbi; ib++)
-      for (int64_t i = 0; i < B; i++)
-        for (int64_t l = 0; l < B; l++) {
-          const float *wp = w + ((ob * cbi + ib) * 9 * B + i) * B + l;
-          double gg[3][3], tmp[6][3];
-          for (int k = 0; k < 9; k++) gg[k / 3][k % 3] = wp[k * B * B];
-          for (int a = 0; a < 6; a++)
-            for (int c = 0; c < 3; c++)
-              tmp[a][c] = wg_G[a][0] * gg[0][c] + wg_G[a][1] * gg[1][c] + wg_G[a][2] * gg[2][c];
-          float *up = wt->u + (ib * B + i) * N + ob * B + l;
-          for (int a = 0; a < 6; a++)
-            for (int b = 0; b < 6; b++)
-              up[(a * 6 + b) * K * N] =
-                  (float)(tmp[a][0] * wg_G[b][0] + tmp[a][1] * wg_G[b][1] + tmp[a][2] * wg_G[b][2]);
-        }
+  /* w [cbo][cbi][3][3][B in][B out] -> U[p][ci][co]: one row of U (input channel) at a time, its
+   * B-lane runs of output channels computed together so every point's row is written in order */
+  float gl[9][64];
+  double tmp[6][3][64];
+  for (int64_t ib = 0; ib < cbi; ib++)
+    for (int64_t i = 0; i < B; i++)
+      for (int64_t ob = 0; ob < cbo; ob++) {
+        const float *wp = w + ((ob * cbi + ib) * 9 * B + i) * B;
+        for (int k = 0; k < 9; k++)
+          for (int64_t l = 0; l < B; l++) gl[k][l] = wp[k * B * B + l];
+        for (int a = 0; a < 6; a++)
+          for (int c = 0; c < 3; c++)
+            for (int64_t l = 0; l < B; l++)
+              tmp[a][c][l] = wg_G[a][0] * gl[c][l] + wg_G[a][1] * gl[3 + c][l] + wg_G[a][2] * gl[6 + c][l];
+        float *up = wt->u + (ib * B + i) * N + ob * B;
+        for (int a = 0; a < 6; a++)
+          for (int b = 0; b < 6; b++) {
+            float *row = up + (a * 6 + b) * K * N;
+            for (int64_t l = 0; l < B; l++)
+              row[l] = (float)(tmp[a][0][l] * wg_G[b][0] + tmp[a][1][l] * wg_G[b][1] + tmp[a][2][l] * wg_G[b][2]);
+          }
+      }
   for (int p = 0; p < SN_WINO_POINTS; p++) {
     wt->pk[p] = sn_sgemm_pack(SN_GEMM_B, false, K, N, wt->u + p * K * N, N);
     if (!wt->pk[p]) {
