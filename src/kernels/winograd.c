@@ -140,6 +140,13 @@ sn_wino_split sn_wino_plan(const sn_nchwc_conv_geom *g, const sn_wino_weights *w
   if (tg > s.tiles) tg = s.tiles;
   s.groups = cdiv(s.tiles, tg);
   s.tg = cdiv(s.tiles, s.groups);
+  /* whole register tiles of the GEMM's rows (a remainder runs on the slower small-rows path) */
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  const int64_t mr = im ? im->mr : 1;
+  if (s.tg > mr && s.tg % mr && (s.tg + mr - 1) / mr * mr <= s.tiles) {
+    s.tg = (s.tg + mr - 1) / mr * mr;
+    s.groups = cdiv(s.tiles, s.tg);
+  }
   /* too few groups for the threads: also split the output channels (whole blocks and GEMM panels) */
   int64_t unit = sn_sgemm_pb_align(wt->pk[0]);
   while (unit % B) unit += sn_sgemm_pb_align(wt->pk[0]);
