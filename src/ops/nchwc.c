@@ -15,16 +15,19 @@
  * op here keeps finite values finite in them, so padded input lanes (whose weights are zero) add
  * nothing to a convolution. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "kernels/nchwc.h"
 #include "kernels/ref/nn_util.h"
 #include "kernels/winograd.h"
-#include "runtime/cpu.h"
 #include "ops/fused.h"
+#include "ops/nchwc_tune.h"
 #include "ops/op.h"
+#include "runtime/cpu.h"
 
 enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
 
@@ -300,14 +303,45 @@ static void wino_task(void *arg, int wk) {
   sn_wino_conv_f32(j->g, j->wt, &j->s, j->x, j->y, i0, i1, j->ws + (size_t)wk * j->ws_stride);
 }
 
-/* Run g as Winograd when it is eligible and chosen; false when the caller should run the direct
- * kernel (not chosen, the weight is not a constant, out of memory). */
+static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
+                        const float *w, float *y);
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void wino_exec(sn_kernel_ctx *c, const wino_job *j) {
+  sn_nn_run(c, j->nw, wino_task, (void *)j);
+  /* activations the transform does not apply */
+  const sn_nchwc_conv_geom *g = j->g;
+  if (g->act == SN_NCHWC_ACT_NONE && j->p->act != SN_ACT_NONE)
+    sn_act_apply((sn_act_kind)j->p->act, j->p->alpha, j->p->beta, j->y, g->n * g->cbo * g->oh * g->ow * g->block);
+}
+
+/* Run g as Winograd when it is eligible and chosen (by wino_wins, or with SINTER_TUNE by timing
+ * both kernels once per shape); false when the caller should run the direct kernel (not chosen,
+ * the weight is not a constant, out of memory). */
 static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                       const float *w, float *y) {
   int mode = wino_mode();
   /* (bf16 GEMMs would need the plain U, which is dropped once packed; they keep the direct kernel) */
   if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1) || sn_cpu_use_bf16()) return false;
-  if (mode == 1 && !wino_wins(g)) return false;
+  const bool tune = mode == 1 && sn_tune_enabled();
+  if (mode == 1 && !tune && !wino_wins(g)) return false;
+  const double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * 9.0 * (double)(g->cbi * g->block);
+  int nw = sn_nn_workers(c, flops);
+  char key[200];
+  int choice = -1;
+  if (tune) {
+    snprintf(key, sizeof key, "nchwc-conv3x3 direct|wino4x4 %s block %lld threads %d n %lld cin %lld cout %lld in %lldx%lld pads %lld,%lld out %lldx%lld",
+             sn_isa_name(sn_cpu_isa()), (long long)g->block, nw, (long long)g->n, (long long)(g->cbi * g->block),
+             (long long)(g->cbo * g->block), (long long)g->ih, (long long)g->iw, (long long)g->ph, (long long)g->pw,
+             (long long)g->oh, (long long)g->ow);
+    choice = sn_tune_lookup(key);
+    if (choice == 0) return false;
+  }
   sn_wino_weights **at = &((nchwc_params *)p)->wino; /* the params' one mutable field: the cache */
   sn_wino_weights *wt = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   if (!wt) {
@@ -325,17 +359,27 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   if (wt->src != w || wt->cbi != g->cbi || wt->cbo != g->cbo || wt->block != g->block || !sn_wino_usable(wt))
     return false;
   wino_job j = {g, wt, {0}, p, x, y, NULL, 0, 1};
-  const double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * 9.0 * (double)(g->cbi * g->block);
-  int nw = sn_nn_workers(c, flops);
   j.s = sn_wino_plan(g, wt, nw, 0);
   j.nw = nw < j.s.items ? nw : (int)j.s.items;
   j.ws_stride = (j.s.ws_floats + 15) / 16 * 16;
   j.ws = sn_kernel_scratch(c, sizeof(float) * j.ws_stride * (size_t)j.nw);
   if (!j.ws) return false;
-  sn_nn_run(c, j.nw, wino_task, &j);
-  /* activations the transform does not apply */
-  if (g->act == SN_NCHWC_ACT_NONE && p->act != SN_ACT_NONE)
-    sn_act_apply((sn_act_kind)p->act, p->alpha, p->beta, y, g->n * g->cbo * g->oh * g->ow * g->block);
+  if (tune && choice < 0) {
+    /* time both twice, interleaved, and keep the faster; y then holds Winograd's (correct) result */
+    uint64_t td = UINT64_MAX, tw = UINT64_MAX;
+    for (int r = 0; r < 2; r++) {
+      uint64_t t0 = now_ns();
+      conv_images(c, g, p, x, w, y);
+      uint64_t t1 = now_ns();
+      wino_exec(c, &j);
+      uint64_t t2 = now_ns();
+      if (t1 - t0 < td) td = t1 - t0;
+      if (t2 - t1 < tw) tw = t2 - t1;
+    }
+    sn_tune_store(key, tw < td);
+    return true;
+  }
+  wino_exec(c, &j);
   return true;
 }
 

@@ -15,6 +15,7 @@
 #include "kernels/gemm.h"
 #include "kernels/nchwc.h"
 #include "kernels/winograd.h"
+#include "ops/nchwc_tune.h"
 #include "runtime/cpu.h"
 
 static int passed, failed;
@@ -139,7 +140,41 @@ static void run_case(const shape *s, int64_t B, int isa_pack, int isa_run, int t
   sn_aligned_free(res), sn_aligned_free(y), sn_aligned_free(yref), sn_aligned_free(ymag);
 }
 
+/* the tuning cache: a file with good and broken lines is read, new choices are appended */
+static void check_tune_cache(void) {
+  char path[] = "/tmp/sinter_test_tune_XXXXXX";
+  int fd = mkstemp(path);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f) {
+    printf("FAIL tune: cannot make a temporary file\n");
+    failed++;
+    return;
+  }
+  fprintf(f, "1 shape a\n0 shape b\ngarbage\n7 shape c\n1\n0 shape d");
+  fclose(f);
+  setenv("SINTER_TUNE_FILE", path, 1);
+  bool ok = sn_tune_enabled() && sn_tune_lookup("shape a") == 1 && sn_tune_lookup("shape b") == 0 &&
+            sn_tune_lookup("shape c") == -1 && sn_tune_lookup("shape d") == 0 && sn_tune_lookup("shape e") == -1;
+  sn_tune_store("shape e", 1);
+  ok = ok && sn_tune_lookup("shape e") == 1;
+  char line[256] = "";
+  f = fopen(path, "r");
+  while (f && fgets(line, sizeof line, f)) {
+  }
+  if (f) fclose(f);
+  ok = ok && !strcmp(line, "1 shape e\n");
+  unsetenv("SINTER_TUNE_FILE");
+  remove(path);
+  if (ok) {
+    passed++;
+  } else {
+    failed++;
+    printf("FAIL tune cache (last line '%s')\n", line);
+  }
+}
+
 int main(void) {
+  check_tune_cache();
   const shape shapes[] = {
       {1, 8, 8, 8, 8, 1, 1, 1, 1, false, false, SN_NCHWC_ACT_NONE},
       {1, 3, 5, 1, 1, 1, 1, 1, 1, true, false, SN_NCHWC_ACT_NONE},      /* 1x1 spatial */
