@@ -8,7 +8,10 @@
  *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
  *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
  *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
- *       scales X's channels first (squeeze-excitation folded in: conv(X * S))
+ *       scales X's channels first (squeeze-excitation folded in: conv(X * S)); a 3x3 stride-1
+ *       group-1 convolution with a constant weight runs as Winograd F(4x4, 3x3) where wino_wins
+ *       (or, with SINTER_TUNE, a timing at the first run) picks it (kernels/winograd.h; its
+ *       transformed weights are made on that run and kept in the params)
  *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
  *   NchwcChannelMul(X [N,CB,H,W,b], S [N,CB,1,1,b]) = X * S  (squeeze-excitation's channel scale)
  * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
