@@ -107,6 +107,50 @@ sn_wino_weights *sn_wino_weights_create(const float *w, int64_t cbi, int64_t cbo
   return wt;
 }
 
+sn_wino_weights *sn_wino_weights_new(const float *w, int64_t cbi, int64_t cbo, int64_t block) {
+  if (cbi < 1 || cbo < 1 || block < 1) return NULL;
+  sn_wino_weights *wt = sn_calloc(1, sizeof *wt);
+  if (!wt) return NULL;
+  wt->src = w, wt->cbi = cbi, wt->cbo = cbo, wt->block = block;
+  return wt;
+}
+
+size_t sn_wino_weights_buf_floats(const sn_wino_weights *wt) {
+  return (size_t)(wt->cbi * wt->block) * (size_t)(wt->cbo * wt->block);
+}
+
+bool sn_wino_weights_make_points(sn_wino_weights *wt, int p0, int p1, float *buf) {
+  const int64_t B = wt->block, cbi = wt->cbi, cbo = wt->cbo, K = cbi * B, N = cbo * B;
+  for (int p = p0; p < p1; p++) {
+    /* U_p[ci][co] = sum over the taps (ky, kx) of G[a][ky] G[b][kx] g[ky][kx] */
+    float cf[9];
+    for (int k = 0; k < 9; k++) cf[k] = (float)(wg_G[p / 6][k / 3] * wg_G[p % 6][k % 3]);
+    for (int64_t ib = 0; ib < cbi; ib++)
+      for (int64_t i = 0; i < B; i++)
+        for (int64_t ob = 0; ob < cbo; ob++) {
+          const float *wp = wt->src + ((ob * cbi + ib) * 9 * B + i) * B;
+          float *up = buf + (ib * B + i) * N + ob * B;
+          for (int64_t l = 0; l < B; l++) up[l] = 0.f;
+          for (int k = 0; k < 9; k++)
+            for (int64_t l = 0; l < B; l++) up[l] += cf[k] * wp[k * B * B + l];
+        }
+    sn_sgemm_packed *pk = sn_sgemm_pack(SN_GEMM_B, false, K, N, buf, N);
+    if (!pk || !pk->data) {
+      sn_sgemm_packed_free(pk);
+      return false;
+    }
+    pk->src = NULL; /* buf is scratch: the packed data alone serves (sn_wino_usable) */
+    wt->pk[p] = pk;
+  }
+  return true;
+}
+
+bool sn_wino_weights_ready(const sn_wino_weights *wt) {
+  for (int p = 0; p < SN_WINO_POINTS; p++)
+    if (!wt->pk[p]) return false;
+  return true;
+}
+
 void sn_wino_weights_drop_source(sn_wino_weights *wt) {
   if (!wt || !wt->u) return;
   for (int p = 0; p < SN_WINO_POINTS; p++)

@@ -68,6 +68,15 @@ typedef struct sn_wino_weights {
 /* NULL on OOM */
 sn_wino_weights *sn_wino_weights_create(const float *w, int64_t cbi, int64_t cbo, int64_t block);
 void sn_wino_weights_free(sn_wino_weights *wt);
+/* Without the plain U (less memory and time at load): sn_wino_weights_new makes the empty set,
+ * sn_wino_weights_make_points transforms points [p0, p1) one at a time into buf (a scratch of
+ * sn_wino_weights_buf_floats floats) and packs each for this thread's ISA (callers may share the
+ * points out between threads); false on OOM or when this ISA has no packed GEMM (scalar: use
+ * sn_wino_weights_create). The set is usable once every point is made (sn_wino_weights_ready). */
+sn_wino_weights *sn_wino_weights_new(const float *w, int64_t cbi, int64_t cbo, int64_t block);
+size_t sn_wino_weights_buf_floats(const sn_wino_weights *wt);
+bool sn_wino_weights_make_points(sn_wino_weights *wt, int p0, int p1, float *buf);
+bool sn_wino_weights_ready(const sn_wino_weights *wt);
 /* Free the plain U when every point is packed (halves the memory); the weights then serve only
  * threads that may use the packed data (sn_wino_usable). */
 void sn_wino_weights_drop_source(sn_wino_weights *wt);

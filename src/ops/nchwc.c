@@ -323,6 +323,41 @@ static void wino_exec(sn_kernel_ctx *c, const wino_job *j) {
     sn_act_apply((sn_act_kind)j->p->act, j->p->alpha, j->p->beta, j->y, g->n * g->cbo * g->oh * g->ow * g->block);
 }
 
+typedef struct wino_make_job {
+  sn_wino_weights *wt;
+  float *buf;
+  size_t buf_floats;
+  int nw;
+  int failed;
+} wino_make_job;
+
+static void wino_make_task(void *arg, int wk) {
+  wino_make_job *j = arg;
+  int p0 = wk * SN_WINO_POINTS / j->nw, p1 = (wk + 1) * SN_WINO_POINTS / j->nw;
+  if (!sn_wino_weights_make_points(j->wt, p0, p1, j->buf + (size_t)wk * j->buf_floats))
+    __atomic_store_n(&j->failed, 1, __ATOMIC_RELAXED);
+}
+
+/* The Winograd weights of w: the 36 points transformed and packed one by one, shared out over the
+ * pool (no plain copy kept); at the scalar level, where nothing is packed, the plain U. NULL on
+ * OOM. */
+static sn_wino_weights *wino_make_weights(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const float *w) {
+  if (!sn_sgemm_impl_for(sn_cpu_isa())) return sn_wino_weights_create(w, g->cbi, g->cbo, g->block);
+  wino_make_job j = {sn_wino_weights_new(w, g->cbi, g->cbo, g->block), NULL, 0, 1, 0};
+  if (!j.wt) return NULL;
+  j.buf_floats = (sn_wino_weights_buf_floats(j.wt) + 15) / 16 * 16;
+  int nw = sn_nn_workers(c, 18.0 * SN_WINO_POINTS * (double)j.buf_floats);
+  j.nw = nw < SN_WINO_POINTS ? nw : SN_WINO_POINTS;
+  j.buf = sn_aligned_alloc(sizeof(float) * j.buf_floats * (size_t)j.nw);
+  if (j.buf) sn_nn_run(c, j.nw, wino_make_task, &j);
+  sn_aligned_free(j.buf);
+  if (!j.buf || j.failed || !sn_wino_weights_ready(j.wt)) {
+    sn_wino_weights_free(j.wt);
+    return NULL;
+  }
+  return j.wt;
+}
+
 /* Run g as Winograd when it is eligible and chosen (by wino_wins, or with SINTER_TUNE by timing
  * both kernels once per shape); false when the caller should run the direct kernel (not chosen,
  * the weight is not a constant, out of memory). */
@@ -348,9 +383,8 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   sn_wino_weights **at = &((nchwc_params *)p)->wino; /* the params' one mutable field: the cache */
   sn_wino_weights *wt = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   if (!wt) {
-    sn_wino_weights *mine = sn_wino_weights_create(w, g->cbi, g->cbo, g->block);
+    sn_wino_weights *mine = wino_make_weights(c, g, w);
     if (!mine) return false;
-    sn_wino_weights_drop_source(mine);
     sn_wino_weights *expected = NULL;
     if (__atomic_compare_exchange_n(at, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
       wt = mine;

@@ -93,12 +93,26 @@ static void run_case(const shape *s, int64_t B, int isa_pack, int isa_run, int t
 
   if (perturb) w[((cbo / 2) * cbi * 9 + 4) * B * B] += 0.02f; /* one weight (centre tap), by about 4% */
   int prev = sn_cpu_set_thread_cap(isa_pack);
-  sn_wino_weights *wt = sn_wino_weights_create(w, cbi, cbo, B);
+  sn_wino_weights *wt = NULL;
+  if (drop && isa_pack != SN_ISA_SCALAR && ((int)next() & 1)) {
+    /* as the op makes them: point by point into a scratch, in two uneven shares */
+    wt = sn_wino_weights_new(w, cbi, cbo, B);
+    float *buf = wt ? falloc((int64_t)sn_wino_weights_buf_floats(wt)) : NULL;
+    bool ok = wt && sn_wino_weights_make_points(wt, 0, 13, buf) && !sn_wino_weights_ready(wt) &&
+              sn_wino_weights_make_points(wt, 13, SN_WINO_POINTS, buf) && sn_wino_weights_ready(wt);
+    if (buf) sn_aligned_free(buf);
+    if (!ok) {
+      printf("FAIL making the points one by one\n");
+      exit(1);
+    }
+  } else {
+    wt = sn_wino_weights_create(w, cbi, cbo, B);
+    if (wt && drop) sn_wino_weights_drop_source(wt);
+  }
   if (!wt) {
     printf("out of memory\n");
     exit(1);
   }
-  if (drop) sn_wino_weights_drop_source(wt);
   sn_cpu_set_thread_cap(isa_run);
   const bool usable = sn_wino_usable(wt), want_usable = !drop || isa_pack == isa_run || isa_pack == SN_ISA_SCALAR;
   if (usable != want_usable) {
@@ -211,6 +225,21 @@ int main(void) {
   for (int ii = 0; ii < n_isa; ii++) {
     run_case(&shapes[6], 16, isas[ii], isas[ii], 1, 0, true, false);
     run_case(&shapes[2], 8, isas[ii], isas[ii], 1, 0, true, true);
+  }
+  /* point by point needs a packed GEMM: refused at the scalar level */
+  {
+    float wz[9 * 64] = {0}, buf[64];
+    int prev = sn_cpu_set_thread_cap(SN_ISA_SCALAR);
+    sn_wino_weights *wt = sn_wino_weights_new(wz, 1, 1, 8);
+    bool made = wt && sn_wino_weights_make_points(wt, 0, 1, buf);
+    sn_cpu_set_thread_cap(prev);
+    if (wt && !made && !sn_wino_weights_ready(wt)) {
+      passed++;
+    } else {
+      failed++;
+      printf("FAIL point by point at the scalar level\n");
+    }
+    sn_wino_weights_free(wt);
   }
   /* eligibility */
   sn_nchwc_conv_geom g = {.block = 16, .in_block = 16, .n = 1, .cbi = 1, .cbo = 1, .ih = 8, .iw = 8, .oh = 8,
