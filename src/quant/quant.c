@@ -16,6 +16,7 @@
 #include "runtime/session.h"
 
 #define HIST_BINS 4096
+#define ENT_BINS 2048 /* |x| histogram of entropy calibration */
 
 /* ---- small graph-building helpers ---------------------------------------------------------------- */
 
@@ -301,7 +302,8 @@ typedef struct act_stat {
   float lo, hi;     /* chosen range */
   float scale;
   int zp;
-  uint64_t *hist;   /* percentile */
+  uint64_t *hist;   /* percentile: x over [mn, mx]; entropy: |x| over [0, max |x|] */
+  bool entropy;
   uint64_t count;
   double num, den;  /* error accumulators */
 } act_stat;
@@ -338,6 +340,16 @@ static void observe(act_stat *a, const float *x, int64_t n, int pass, bool int8)
       if (!isfinite(x[i])) continue;
       if (x[i] < a->mn) a->mn = x[i];
       if (x[i] > a->mx) a->mx = x[i];
+    }
+  } else if (pass == 1 && a->entropy) {
+    float amax = fmaxf(fabsf(a->mn), fabsf(a->mx));
+    float w = amax > 0.f ? amax / ENT_BINS : 1.f;
+    for (int64_t i = 0; i < n; i++) {
+      if (!isfinite(x[i])) continue;
+      int b = (int)(fabsf(x[i]) / w);
+      b = b >= ENT_BINS ? ENT_BINS - 1 : b;
+      a->hist[b]++;
+      a->count++;
     }
   } else if (pass == 1) {
     float w = a->mx > a->mn ? (a->mx - a->mn) / HIST_BINS : 1.f;
@@ -516,6 +528,14 @@ static void choose_range(act_stat *a, const sn_quant_opts *o) {
     a->lo = a->mn + w * (float)blo;
     a->hi = a->mn + w * (float)(bhi + 1);
     if (a->hi > a->mx) a->hi = a->mx;
+  } else if (o->method == SN_CALIB_ENTROPY && a->count > 0 && a->mx > a->mn) {
+    /* symmetric threshold T on |x|: 128 levels on each side, or 256 for non-negative data into
+     * uint8 (after Relu) */
+    int levels = !o->act_int8 && a->mn >= 0.f ? 256 : 128;
+    double amax = fmax(fabs((double)a->mn), fabs((double)a->mx));
+    float t = (float)sn_quant_entropy_threshold(a->hist, ENT_BINS, amax, levels);
+    if (a->lo < -t) a->lo = -t;
+    if (a->hi > t) a->hi = t;
   }
   qparams(a, o->act_int8);
 }
@@ -594,12 +614,19 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   *n_quantized = 0;
   sn_graph *g = m->graph;
   if (!g) return sn_errorf(SINTER_ERR_INVALID_MODEL, "model has no graph");
+  if (rep) fprintf(rep, "%-40s %-16s %-28s %5s %12s\n", "tensor", "kind", "scale", "zp", "rel_rms_err");
+  /* static per-axis QDQ needs opset-13 QuantizeLinear/DequantizeLinear (axis), dynamic needs
+   * DynamicQuantizeLinear (11): models importing opset 10..12 are upgraded to 13 first. Static
+   * --per-tensor only writes opset-10 QDQ, so those models keep their opset. */
   int64_t opset = sn_model_opset(m, "");
-  int64_t need = o->mode == SN_QUANT_STATIC ? 13 : 11;
-  if (opset < need)
-    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s quantization writes opset-%lld ops; the model imports opset %lld",
-                     o->mode == SN_QUANT_STATIC ? "static (QDQ, per-axis)" : "dynamic", (long long)need,
-                     (long long)opset);
+  int64_t need = o->mode == SN_QUANT_STATIC ? (o->per_tensor ? 10 : 13) : 11;
+  if (opset < 0) return sn_errorf(SINTER_ERR_INVALID_MODEL, "the model imports no default-domain opset");
+  if (opset < need) {
+    int changed = 0;
+    sn_error *ue = sn_quant_upgrade_opset13(m, o->model_path, &changed);
+    if (ue) return ue;
+    if (rep) fprintf(rep, "# upgraded from opset %lld to 13 (%d nodes rewritten)\n", (long long)opset, changed);
+  }
   /* IR < 4: weights listed as inputs with initializers are initializers */
   int w = 0;
   for (int k = 0; k < g->n_inputs; k++) {
@@ -621,7 +648,11 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   for (int i = 0; i < g->n_nodes; i++) {
     int k = quant_kind(g, &g->nodes[i]);
     if (!k) continue;
-    if (excluded(o->exclude, g->nodes[i].name)) continue;
+    if (excluded(o->exclude, g->nodes[i].name) || excluded(o->exclude_ops, g->nodes[i].op_type)) {
+      if (rep)
+        fprintf(rep, "# kept in float: %s (%s)\n", g->nodes[i].name ? g->nodes[i].name : "", g->nodes[i].op_type);
+      continue;
+    }
     sel[n_sel] = i;
     kinds[n_sel++] = k;
   }
@@ -635,7 +666,6 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   int n_st = 0;
   calib c = {0};
   c.o = o;
-  if (rep) fprintf(rep, "%-40s %-16s %-28s %5s %12s\n", "tensor", "kind", "scale", "zp", "rel_rms_err");
   if (o->mode == SN_QUANT_DYNAMIC) {
     for (int j = first; j < last && !e; j++) {
       e = rewrite_dynamic(g, sel[j], kinds[j], o, rep);
@@ -664,7 +694,8 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
         e = SN_ERR_OOM();
         goto out;
       }
-      if (o->method == SN_CALIB_PERCENTILE && !(st[n_st].hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
+      st[n_st].entropy = o->method == SN_CALIB_ENTROPY;
+      if (o->method != SN_CALIB_MINMAX && !(st[n_st].hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
         e = SN_ERR_OOM();
         goto out;
       }
@@ -672,7 +703,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     }
     if ((e = calib_load(&c, m))) goto out;
     if ((e = calib_pass(&c, st, n_st, 0))) goto out;
-    if (o->method == SN_CALIB_PERCENTILE && (e = calib_pass(&c, st, n_st, 1))) goto out;
+    if (o->method != SN_CALIB_MINMAX && (e = calib_pass(&c, st, n_st, 1))) goto out;
     for (int k = 0; k < n_st; k++) choose_range(&st[k], o);
     if (rep && (e = calib_pass(&c, st, n_st, 2))) goto out;
     int *dq = sn_malloc(sizeof(int) * (size_t)(n_st + 1));
