@@ -188,6 +188,70 @@ def test_old_opsets(tmp):
           r.stderr.strip())
 
 
+def test_subgraph_and_resize(tmp):
+    """An opset-11 If whose branches Squeeze with an axes attribute (sub-graphs are upgraded too),
+    and opset-10 Resize (nearest, then linear) that becomes Resize-13 with the asymmetric transform:
+    the upgrade alone reproduces the original exactly, the quantized model stays within 4%."""
+    rng = np.random.default_rng(2)
+    then = helper.make_graph([helper.make_node("Squeeze", ["c"], ["t"], axes=[0], name="sq_then")], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 8, 8])])
+    els = helper.make_graph([helper.make_node("Squeeze", ["c"], ["e0"], axes=[0], name="sq_else"),
+                             helper.make_node("Neg", ["e0"], ["e"], name="neg")], "else", [],
+                            [helper.make_tensor_value_info("e", TensorProto.FLOAT, [4, 8, 8])])
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+         helper.make_node("ReduceSum", ["c"], ["rs"], keepdims=0, name="rs"),
+         helper.make_node("Greater", ["rs", "zero"], ["cond"], name="gt"),
+         helper.make_node("If", ["cond"], ["iff"], then_branch=then, else_branch=els, name="if"),
+         helper.make_node("MatMul", ["iff", "wm"], ["y"], name="mm")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8, 5])],
+        [numpy_helper.from_array((rng.standard_normal((4, 3, 3, 3)) * 0.4).astype(np.float32), "w"),
+         numpy_helper.from_array((rng.standard_normal((8, 5)) * 0.4).astype(np.float32), "wm"),
+         numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    m_if = helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)])
+    m_if.ir_version = 6
+    g = helper.make_graph(
+        [helper.make_node("Resize", ["x", "sc"], ["r"], mode="nearest", name="rz"),
+         helper.make_node("Resize", ["r", "sc2"], ["r2"], mode="linear", name="rz2"),
+         helper.make_node("Conv", ["r2", "w"], ["y"], name="conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 10, 28])],
+        [numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "sc"),
+         numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "sc2"),
+         numpy_helper.from_array((rng.standard_normal((4, 2, 3, 3)) * 0.4).astype(np.float32), "w")])
+    m_rs = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
+    m_rs.ir_version = 5
+    cases = (("If opset 11", m_if, rng.standard_normal((1, 3, 8, 8)).astype(np.float32), 8),
+             ("Resize opset 10", m_rs, rng.standard_normal((4, 2, 3, 5)).astype(np.float32), 1))
+    for label, m, x, reps in cases:
+        onnx.checker.check_model(m, full_check=True)
+        src = os.path.join(tmp, f"{label[:2]}.onnx")
+        onnx.save(m, src)
+        cal = os.path.join(tmp, f"cal_{label[:2]}")
+        os.makedirs(cal, exist_ok=True)
+        np.save(os.path.join(cal, "x.npy"), np.concatenate([x] * reps))
+        ref = run_ort(src, x)[0]
+        for args, tol in ((["--exclude-op-types", "Conv,MatMul"], 1e-5), ([], 0.04)):
+            out = os.path.join(tmp, f"{label[:2]}_q.onnx")
+            r = quantize(src, out, ["--mode", "static", "--calibration", cal] + args)
+            if r.returncode:
+                check(f"{label} {args}", False, r.stderr.strip())
+                continue
+            try:
+                q = onnx.load(out)
+                onnx.checker.check_model(q, full_check=True)
+                o = run_ort(out, x)[0]
+                s_ = list(sinter_ctypes.Session(out, threads=1).run({"x": x}).values())[0]
+                d_o = float(np.abs(o - ref).max() / np.abs(ref).max())
+                d_s = float(np.abs(s_ - ref).max() / np.abs(ref).max())
+                check(f"{label} {args or 'static'}: opset 13, ORT and Sinter within {tol} of the original",
+                      q.opset_import[0].version == 13 and d_o <= tol and d_s <= tol,
+                      f"rel diff ORT {d_o:.3g}, Sinter {d_s:.3g}")
+            except Exception as e:  # noqa: BLE001
+                check(f"{label} {args}", False, f"{type(e).__name__}: {e}")
+
+
 def test_digits_opset11(tmp):
     """The digits classifier converted to opset 11 by onnx's version converter, quantized statically."""
     # its ops (Conv, BatchNormalization, Relu, MaxPool, Flatten, Gemm) read the same at 11 and 13
@@ -288,7 +352,7 @@ def main():
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        for t in (test_old_opsets, test_digits_opset11, test_entropy, test_exclude_op_types):
+        for t in (test_old_opsets, test_subgraph_and_resize, test_digits_opset11, test_entropy, test_exclude_op_types):
             try:
                 t(tmp)
             except Exception as e:  # noqa: BLE001
