@@ -169,6 +169,16 @@ def test_old_opsets(tmp):
                 check(f"opset {opset}: per-tensor runs", False, str(e))
         else:
             check(f"opset {opset}: per-tensor quantize", False, r.stderr.strip())
+        # dynamic needs DynamicQuantizeLinear (opset 11): opset 10 is upgraded to 13, 11/12 kept
+        dq = os.path.join(tmp, f"old{opset}_dyn.onnx")
+        r = quantize(src, dq, ["--mode", "dynamic"])
+        if r.returncode == 0:
+            ver = [o.version for o in onnx.load(dq).opset_import if o.domain in ("", "ai.onnx")]
+            d, ds = rel(run_ort(dq, x), ref), rel(run_sinter(dq, x), ref)
+            check(f"opset {opset}: dynamic", ver == [13 if opset < 11 else opset] and d <= 0.04 and ds <= 0.04,
+                  f"opset {ver}, rel diff ORT {d:.3g} Sinter {ds:.3g}")
+        else:
+            check(f"opset {opset}: dynamic", False, r.stderr.strip())
     # an op the upgrade does not convert is refused, naming the node
     # a node of a removed experimental op
     g = helper.make_graph([helper.make_node("ImageScaler", ["x"], ["y"], name="scaler", scale=2.0),
