@@ -596,6 +596,26 @@ static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int *dq_out)
 
 /* ---- driver ------------------------------------------------------------------------------------- */
 
+/* Constant nodes holding a tensor (`value`) become initializers, so weights that exporters such as
+ * paddle2onnx emit as Constant nodes are seen as constant (and the quantized weights replace them). */
+static void constants_to_initializers(sn_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!sn_node_is(n, "Constant") || n->n_out != 1 || n->out[0] < 0 || n->n_attrs != 1) continue;
+    sn_attr *a = &n->attrs[0];
+    if (strcmp(a->name, "value") || a->type != SN_ATTR_TENSOR || !a->t || a->t->kind != SN_KIND_TENSOR) continue;
+    sn_value *v = &g->values[n->out[0]];
+    if (v->is_output) continue;
+    v->data = a->t;
+    a->t = NULL;
+    v->role = SN_VAL_INITIALIZER;
+    sn_type_set_static(&v->type, v->data->dtype, v->data->rank, v->data->dims);
+    sn_node_clear(n);
+  }
+  sn_graph_compact(g);
+  sn_graph_update_producers(g);
+}
+
 static void drop_unused_initializers(sn_graph *g) {
   int *uses = sn_graph_use_counts(g);
   if (!uses) return;
@@ -615,6 +635,17 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   sn_graph *g = m->graph;
   if (!g) return sn_errorf(SINTER_ERR_INVALID_MODEL, "model has no graph");
   if (rep) fprintf(rep, "%-40s %-16s %-28s %5s %12s\n", "tensor", "kind", "scale", "zp", "rel_rms_err");
+  /* IR < 4: weights listed as inputs with initializers are initializers */
+  int w = 0;
+  for (int k = 0; k < g->n_inputs; k++) {
+    sn_value *v = &g->values[g->inputs[k]];
+    if (v->data)
+      v->role = SN_VAL_INITIALIZER;
+    else
+      g->inputs[w++] = g->inputs[k];
+  }
+  g->n_inputs = w;
+  constants_to_initializers(g);
   /* static per-axis QDQ needs opset-13 QuantizeLinear/DequantizeLinear (axis), dynamic needs
    * DynamicQuantizeLinear (11): models importing opset 10..12 are upgraded to 13 first. Static
    * --per-tensor only writes opset-10 QDQ, so those models keep their opset. */
@@ -627,16 +658,6 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     if (ue) return ue;
     if (rep) fprintf(rep, "# upgraded from opset %lld to 13 (%d nodes rewritten)\n", (long long)opset, changed);
   }
-  /* IR < 4: weights listed as inputs with initializers are initializers */
-  int w = 0;
-  for (int k = 0; k < g->n_inputs; k++) {
-    sn_value *v = &g->values[g->inputs[k]];
-    if (v->data)
-      v->role = SN_VAL_INITIALIZER;
-    else
-      g->inputs[w++] = g->inputs[k];
-  }
-  g->n_inputs = w;
   /* select */
   int *sel = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *kinds = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
   int n_sel = 0;

@@ -278,12 +278,20 @@ static sn_error *up_resize(up_ctx *c, sn_graph *g, int ni) {
 
 static sn_error *up_graph(up_ctx *c, sn_graph *g, const sn_graph *pg);
 
+/* The probe's node that produces the same first output (the probe was loaded from the same file). */
+static const sn_node *probe_node(const sn_graph *pg, const sn_graph *g, const sn_node *n) {
+  if (!pg || n->n_out < 1 || n->out[0] < 0) return NULL;
+  int v = sn_graph_find(pg, g->values[n->out[0]].name);
+  if (v < 0 || pg->values[v].producer < 0 || pg->values[v].producer >= pg->n_nodes) return NULL;
+  return &pg->nodes[pg->values[v].producer];
+}
+
 static sn_error *up_node(up_ctx *c, sn_graph *g, const sn_graph *pg, int ni) {
   sn_node *n = &g->nodes[ni];
   char buf[160];
   sn_error *e = NULL;
   /* sub-graphs first (their nodes carry the same opset) */
-  const sn_node *pn = pg && ni < pg->n_nodes ? &pg->nodes[ni] : NULL;
+  const sn_node *pn = probe_node(pg, g, n);
   for (int a = 0; a < n->n_attrs && !e; a++) {
     sn_attr *at = &n->attrs[a];
     const sn_attr *pat = pn && a < pn->n_attrs && !strcmp(pn->attrs[a].name, at->name) ? &pn->attrs[a] : NULL;
