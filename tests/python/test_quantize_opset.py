@@ -262,6 +262,51 @@ def test_subgraph_and_resize(tmp):
                 check(f"{label} {args}", False, f"{type(e).__name__}: {e}")
 
 
+def test_pad_upsample_opset10(tmp):
+    """Opset 10: Pad with pads/value attributes and the deprecated Upsample (not valid at opset 10
+    for ORT or Sinter, so only dynamic mode, which needs no float run, can take it) become Pad-13
+    and Resize-13 (asymmetric, floor); checked against numpy's pad + repeat followed by the Conv
+    in ORT."""
+    rng = np.random.default_rng(3)
+    w = (rng.standard_normal((4, 2, 3, 3)) * 0.4).astype(np.float32)
+    g = helper.make_graph(
+        [helper.make_node("Pad", ["x"], ["p"], pads=[0, 0, 1, 2, 0, 0, 2, 1], value=0.5, name="pad"),
+         helper.make_node("Upsample", ["p", "sc"], ["u"], mode="nearest", name="up"),
+         helper.make_node("Conv", ["u", "w"], ["y"], name="conv")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 10, 22])],
+        [numpy_helper.from_array(np.array([1, 1, 2, 3], np.float32), "sc"), numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
+    m.ir_version = 5
+    src = os.path.join(tmp, "up10.onnx")
+    onnx.save(m, src)
+    cg = helper.make_graph([helper.make_node("Conv", ["u", "w"], ["y"])], "c",
+                           [helper.make_tensor_value_info("u", TensorProto.FLOAT, ["N", 2, 12, 24])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 10, 22])],
+                           [numpy_helper.from_array(w, "w")])
+    cm = helper.make_model(cg, opset_imports=[helper.make_opsetid("", 13)])
+    cm.ir_version = 7
+    conv = os.path.join(tmp, "conv_only.onnx")
+    onnx.save(cm, conv)
+    x = rng.standard_normal((4, 2, 3, 5)).astype(np.float32)
+    ref = run_ort(conv, np.pad(x, ((0, 0), (0, 0), (1, 2), (2, 1)), constant_values=0.5).repeat(2, 2).repeat(3, 3))[0]
+    for args, tol in ((["--exclude-op-types", "Conv"], 1e-5), ([], 0.02)):
+        out = os.path.join(tmp, "up10_q.onnx")
+        r = quantize(src, out, ["--mode", "dynamic"] + args)
+        if r.returncode:
+            check(f"Pad/Upsample opset 10 {args}", False, r.stderr.strip())
+            continue
+        try:
+            o = run_ort(out, x)[0]
+            s_ = list(sinter_ctypes.Session(out, threads=1).run({"x": x}).values())[0]
+            d_o = float(np.abs(o - ref).max() / np.abs(ref).max())
+            d_s = float(np.abs(s_ - ref).max() / np.abs(ref).max())
+            check(f"Pad/Upsample opset 10 dynamic {args}: within {tol} of numpy", d_o <= tol and d_s <= tol,
+                  f"rel diff ORT {d_o:.3g}, Sinter {d_s:.3g}")
+        except Exception as e:  # noqa: BLE001
+            check(f"Pad/Upsample opset 10 {args}", False, f"{type(e).__name__}: {e}")
+
+
 def test_digits_opset11(tmp):
     """The digits classifier converted to opset 11 by onnx's version converter, quantized statically."""
     # its ops (Conv, BatchNormalization, Relu, MaxPool, Flatten, Gemm) read the same at 11 and 13
@@ -396,7 +441,7 @@ def main():
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
         return 1
     with tempfile.TemporaryDirectory() as tmp:
-        for t in (test_old_opsets, test_subgraph_and_resize, test_digits_opset11, test_entropy, test_exclude_op_types,
+        for t in (test_old_opsets, test_subgraph_and_resize, test_pad_upsample_opset10, test_digits_opset11, test_entropy, test_exclude_op_types,
                   test_real_opset11):
             try:
                 t(tmp)
