@@ -9,9 +9,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "onnx/onnx.h"
+#include "onnx/writer.h"
 #include "passes/rewrite.h"
 #include "runtime/session.h"
 
@@ -310,6 +312,7 @@ typedef struct act_stat {
 
 typedef struct calib {
   const sn_quant_opts *o;
+  const char *path; /* the float model calibration runs */
   int64_t n_samples;
 } calib;
 
@@ -396,7 +399,7 @@ static sn_error *calib_load(calib *c, sn_model *probe) {
 static sn_error *calib_pass(calib *c, act_stat *st, int n_st, int pass) {
   const sn_quant_opts *o = c->o;
   sn_model *m = NULL;
-  sn_error *e = sn_onnx_load_file(o->model_path, &m);
+  sn_error *e = sn_onnx_load_file(c->path, &m);
   if (e) return e;
   sn_graph *g = m->graph;
   /* graph inputs are observed from the feeds; everything else becomes an extra graph output */
@@ -650,6 +653,8 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
    * DynamicQuantizeLinear (11): models importing opset 10..12 are upgraded to 13 first. Static
    * --per-tensor only writes opset-10 QDQ, so those models keep their opset. */
   int64_t opset = sn_model_opset(m, "");
+  bool upgraded = false;
+  char tmp_path[4096] = "";
   int64_t need = o->mode == SN_QUANT_STATIC ? (o->per_tensor ? 10 : 13) : 11;
   if (opset < 0) return sn_errorf(SINTER_ERR_INVALID_MODEL, "the model imports no default-domain opset");
   if (opset < need) {
@@ -657,6 +662,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     sn_error *ue = sn_quant_upgrade_opset13(m, o->model_path, &changed);
     if (ue) return ue;
     if (rep) fprintf(rep, "# upgraded from opset %lld to 13 (%d nodes rewritten)\n", (long long)opset, changed);
+    upgraded = true;
   }
   /* select */
   int *sel = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *kinds = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
@@ -687,6 +693,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   int n_st = 0;
   calib c = {0};
   c.o = o;
+  c.path = o->model_path;
   if (o->mode == SN_QUANT_DYNAMIC) {
     for (int j = first; j < last && !e; j++) {
       e = rewrite_dynamic(g, sel[j], kinds[j], o, rep);
@@ -723,6 +730,21 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       n_st++;
     }
     if ((e = calib_load(&c, m))) goto out;
+    if (upgraded) {
+      /* calibrate the upgraded float model (what gets quantized; it also runs where the original
+       * does not, e.g. the deprecated Upsample in an opset-10 model), saved to a temporary file */
+      const char *td = getenv("TMPDIR");
+      snprintf(tmp_path, sizeof tmp_path, "%s/sinter-quant-XXXXXX", td && *td ? td : "/tmp");
+      int fd = mkstemp(tmp_path);
+      if (fd < 0) {
+        e = sn_errorf(SINTER_ERR_RUNTIME, "cannot create a temporary file '%s' for calibration", tmp_path);
+        tmp_path[0] = 0;
+        goto out;
+      }
+      close(fd);
+      if ((e = sn_onnx_write_file(m, tmp_path))) goto out;
+      c.path = tmp_path;
+    }
     if ((e = calib_pass(&c, st, n_st, 0))) goto out;
     if (o->method != SN_CALIB_MINMAX && (e = calib_pass(&c, st, n_st, 1))) goto out;
     for (int k = 0; k < n_st; k++) choose_range(&st[k], o);
@@ -759,6 +781,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   drop_unused_initializers(g);
   e = sn_graph_toposort(g);
 out:
+  if (tmp_path[0]) remove(tmp_path);
   for (int k = 0; k < n_st; k++) {
     sn_free(st[k].name);
     sn_free(st[k].hist);

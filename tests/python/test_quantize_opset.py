@@ -264,9 +264,8 @@ def test_subgraph_and_resize(tmp):
 
 def test_pad_upsample_opset10(tmp):
     """Opset 10: Pad with pads/value attributes and the deprecated Upsample (not valid at opset 10
-    for ORT or Sinter, so only dynamic mode, which needs no float run, can take it) become Pad-13
-    and Resize-13 (asymmetric, floor); checked against numpy's pad + repeat followed by the Conv
-    in ORT."""
+    for ORT or Sinter: static calibration runs the upgraded model) become Pad-13 and Resize-13
+    (asymmetric, floor); checked against numpy's pad + repeat followed by the Conv in ORT."""
     rng = np.random.default_rng(3)
     w = (rng.standard_normal((4, 2, 3, 3)) * 0.4).astype(np.float32)
     g = helper.make_graph(
@@ -290,9 +289,14 @@ def test_pad_upsample_opset10(tmp):
     onnx.save(cm, conv)
     x = rng.standard_normal((4, 2, 3, 5)).astype(np.float32)
     ref = run_ort(conv, np.pad(x, ((0, 0), (0, 0), (1, 2), (2, 1)), constant_values=0.5).repeat(2, 2).repeat(3, 3))[0]
-    for args, tol in ((["--exclude-op-types", "Conv"], 1e-5), ([], 0.02)):
+    cal = os.path.join(tmp, "cal_up10")
+    os.makedirs(cal, exist_ok=True)
+    np.save(os.path.join(cal, "x.npy"), x)
+    static = ["--mode", "static", "--calibration", cal]
+    for args, tol in ((["--mode", "dynamic", "--exclude-op-types", "Conv"], 1e-5), (["--mode", "dynamic"], 0.02),
+                      (static + ["--exclude-op-types", "Conv"], 1e-5), (static, 0.02)):
         out = os.path.join(tmp, "up10_q.onnx")
-        r = quantize(src, out, ["--mode", "dynamic"] + args)
+        r = quantize(src, out, args)
         if r.returncode:
             check(f"Pad/Upsample opset 10 {args}", False, r.stderr.strip())
             continue
@@ -301,7 +305,7 @@ def test_pad_upsample_opset10(tmp):
             s_ = list(sinter_ctypes.Session(out, threads=1).run({"x": x}).values())[0]
             d_o = float(np.abs(o - ref).max() / np.abs(ref).max())
             d_s = float(np.abs(s_ - ref).max() / np.abs(ref).max())
-            check(f"Pad/Upsample opset 10 dynamic {args}: within {tol} of numpy", d_o <= tol and d_s <= tol,
+            check(f"Pad/Upsample opset 10 {' '.join(a for a in args if a != cal)}: within {tol} of numpy", d_o <= tol and d_s <= tol,
                   f"rel diff ORT {d_o:.3g}, Sinter {d_s:.3g}")
         except Exception as e:  # noqa: BLE001
             check(f"Pad/Upsample opset 10 {args}", False, f"{type(e).__name__}: {e}")
