@@ -26,17 +26,31 @@ static void usage(FILE *f) {
           "           activations are quantized at run time (like onnxruntime's quantize_dynamic).\n"
           "  static:  QDQ model: QuantizeLinear/DequantizeLinear on the activations feeding those nodes,\n"
           "           with ranges calibrated by running IN on --calibration data, and DequantizeLinear on\n"
-          "           the int8 weights (needs opset >= 13).\n"
+          "           the int8 weights. Per-axis QDQ needs opset 13: a model importing opset 10..12 is\n"
+          "           upgraded to 13 on the way (Squeeze/Unsqueeze/ReduceSum axes and Split split become\n"
+          "           inputs, Softmax/LogSoftmax/Hardmax keep their 2-D semantics via Flatten/Reshape\n"
+          "           where needed, Clip/Pad attributes become inputs, Resize-10/Upsample become\n"
+          "           Resize-13, sub-graphs too; an op it does not convert is refused, named). With\n"
+          "           --per-tensor the model keeps its opset (10 or newer). Calibration runs the\n"
+          "           upgraded float model (saved under $TMPDIR). Dynamic mode upgrades\n"
+          "           opset 10 models the same way.\n"
           "\n"
           "options:\n"
           "  --mode M               dynamic or static (required)\n"
           "  --per-tensor           one weight scale per tensor instead of per output channel\n"
           "  --calibration DIR      static: DIR holds one <input name>.npy per model input, the samples\n"
           "                         stacked along axis 0 (e.g. image.npy of shape [S,1,8,8])\n"
-          "  --method M             static: minmax or percentile (default minmax)\n"
+          "  --method M             static: minmax, percentile or entropy (default minmax)\n"
+          "                         entropy: KL-divergence calibration (TensorRT style): a 2048-bin\n"
+          "                         histogram of |x| over all calibration data; the threshold T minimizing\n"
+          "                         KL(P||Q), P the histogram clipped at T (outliers into the last bin), Q\n"
+          "                         P quantized to 128 levels (256 for non-negative uint8 activations);\n"
+          "                         the range is then [max(min,-T), min(max,T)]\n"
           "  --percentile P         percentile kept by --method percentile (default 99.99)\n"
           "  --activation-type T    static: uint8 (asymmetric, default) or int8 (symmetric)\n"
           "  --exclude-nodes A,B    node names to keep in float\n"
+          "  --exclude-op-types A,B op types to keep in float, e.g. Conv,MatMul (the report lists\n"
+          "                         every node kept in float as a '# kept in float' line)\n"
           "  --keep-first-last      keep the first and the last quantizable nodes in float\n"
           "  --calibration-batch N  samples per calibration run (default 32)\n"
           "  --report FILE          write the per-tensor report to FILE (default: print it)\n"
@@ -76,8 +90,10 @@ int cmd_quantize(int argc, char **argv) {
         o.method = SN_CALIB_MINMAX;
       else if (!strcmp(v, "percentile"))
         o.method = SN_CALIB_PERCENTILE;
+      else if (!strcmp(v, "entropy"))
+        o.method = SN_CALIB_ENTROPY;
       else
-        return sn_cli_usage_error(CMD, "--method must be minmax or percentile, not '%s'", v);
+        return sn_cli_usage_error(CMD, "--method must be minmax, percentile or entropy, not '%s'", v);
     } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--percentile", &v))) {
       if (r < 0) return SN_EXIT_USAGE;
       char *end;
@@ -93,6 +109,9 @@ int cmd_quantize(int argc, char **argv) {
     } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--exclude-nodes", &v))) {
       if (r < 0) return SN_EXIT_USAGE;
       o.exclude = v;
+    } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--exclude-op-types", &v))) {
+      if (r < 0) return SN_EXIT_USAGE;
+      o.exclude_ops = v;
     } else if ((r = sn_cli_opt(CMD, argc, argv, &i, "--calibration-batch", &v))) {
       long long b;
       if (r < 0 || !sn_cli_int(CMD, "--calibration-batch", v, 1, 1 << 20, &b)) return SN_EXIT_USAGE;

@@ -9,13 +9,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "onnx/onnx.h"
+#include "onnx/writer.h"
 #include "passes/rewrite.h"
 #include "runtime/session.h"
 
 #define HIST_BINS 4096
+#define ENT_BINS 2048 /* |x| histogram of entropy calibration */
 
 /* ---- small graph-building helpers ---------------------------------------------------------------- */
 
@@ -306,13 +309,15 @@ typedef struct act_stat {
   float lo, hi;     /* chosen range */
   float scale;
   int zp;
-  uint64_t *hist;   /* percentile */
+  uint64_t *hist;   /* percentile: x over [mn, mx]; entropy: |x| over [0, max |x|] */
+  bool entropy;
   uint64_t count;
   double num, den;  /* error accumulators */
 } act_stat;
 
 typedef struct calib {
   const sn_quant_opts *o;
+  const char *path; /* the float model calibration runs */
   int64_t n_samples;
 } calib;
 
@@ -343,6 +348,16 @@ static void observe(act_stat *a, const float *x, int64_t n, int pass, bool int8)
       if (!isfinite(x[i])) continue;
       if (x[i] < a->mn) a->mn = x[i];
       if (x[i] > a->mx) a->mx = x[i];
+    }
+  } else if (pass == 1 && a->entropy) {
+    float amax = fmaxf(fabsf(a->mn), fabsf(a->mx));
+    float w = amax > 0.f ? amax / ENT_BINS : 1.f;
+    for (int64_t i = 0; i < n; i++) {
+      if (!isfinite(x[i])) continue;
+      int b = (int)(fabsf(x[i]) / w);
+      b = b >= ENT_BINS ? ENT_BINS - 1 : b;
+      a->hist[b]++;
+      a->count++;
     }
   } else if (pass == 1) {
     float w = a->mx > a->mn ? (a->mx - a->mn) / HIST_BINS : 1.f;
@@ -389,7 +404,7 @@ static sn_error *calib_load(calib *c, sn_model *probe) {
 static sn_error *calib_pass(calib *c, act_stat *st, int n_st, int pass) {
   const sn_quant_opts *o = c->o;
   sn_model *m = NULL;
-  sn_error *e = sn_onnx_load_file(o->model_path, &m);
+  sn_error *e = sn_onnx_load_file(c->path, &m);
   if (e) return e;
   sn_graph *g = m->graph;
   /* graph inputs are observed from the feeds; everything else becomes an extra graph output */
@@ -521,6 +536,14 @@ static void choose_range(act_stat *a, const sn_quant_opts *o) {
     a->lo = a->mn + w * (float)blo;
     a->hi = a->mn + w * (float)(bhi + 1);
     if (a->hi > a->mx) a->hi = a->mx;
+  } else if (o->method == SN_CALIB_ENTROPY && a->count > 0 && a->mx > a->mn) {
+    /* symmetric threshold T on |x|: 128 levels on each side, or 256 for non-negative data into
+     * uint8 (after Relu) */
+    int levels = !o->act_int8 && a->mn >= 0.f ? 256 : 128;
+    double amax = fmax(fabs((double)a->mn), fabs((double)a->mx));
+    float t = (float)sn_quant_entropy_threshold(a->hist, ENT_BINS, amax, levels);
+    if (a->lo < -t) a->lo = -t;
+    if (a->hi > t) a->hi = t;
   }
   qparams(a, o->act_int8);
 }
@@ -581,6 +604,26 @@ static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int *dq_out)
 
 /* ---- driver ------------------------------------------------------------------------------------- */
 
+/* Constant nodes holding a tensor (`value`) become initializers, so weights that exporters such as
+ * paddle2onnx emit as Constant nodes are seen as constant (and the quantized weights replace them). */
+static void constants_to_initializers(sn_graph *g) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!sn_node_is(n, "Constant") || n->n_out != 1 || n->out[0] < 0 || n->n_attrs != 1) continue;
+    sn_attr *a = &n->attrs[0];
+    if (strcmp(a->name, "value") || a->type != SN_ATTR_TENSOR || !a->t || a->t->kind != SN_KIND_TENSOR) continue;
+    sn_value *v = &g->values[n->out[0]];
+    if (v->is_output) continue;
+    v->data = a->t;
+    a->t = NULL;
+    v->role = SN_VAL_INITIALIZER;
+    sn_type_set_static(&v->type, v->data->dtype, v->data->rank, v->data->dims);
+    sn_node_clear(n);
+  }
+  sn_graph_compact(g);
+  sn_graph_update_producers(g);
+}
+
 static void drop_unused_initializers(sn_graph *g) {
   int *uses = sn_graph_use_counts(g);
   if (!uses) return;
@@ -593,28 +636,6 @@ static void drop_unused_initializers(sn_graph *g) {
     }
   }
   sn_free(uses);
-}
-
-/* Weights exported as Constant nodes (value = a tensor; PaddlePaddle's and older PyTorch exports)
- * are initializers for the quantizer: the node is dropped and its output holds the tensor. */
-static void constants_to_initializers(sn_graph *g) {
-  bool any = false;
-  for (int i = 0; i < g->n_nodes; i++) {
-    sn_node *n = &g->nodes[i];
-    if (!sn_node_is(n, "Constant") || n->n_out != 1 || n->out[0] < 0 || n->n_attrs != 1) continue;
-    sn_attr *a = &n->attrs[0];
-    if (a->type != SN_ATTR_TENSOR || !a->t || strcmp(a->name, "value")) continue;
-    sn_value *v = &g->values[n->out[0]];
-    if (v->is_output) continue;
-    v->role = SN_VAL_INITIALIZER;
-    v->data = a->t;
-    v->producer = -1;
-    sn_type_set_static(&v->type, a->t->dtype, a->t->rank, a->t->dims);
-    a->t = NULL;
-    sn_node_clear(n);
-    any = true;
-  }
-  if (any) sn_graph_compact(g);
 }
 
 /* Dynamic quantization inside the bodies of If / Loop / Scan (Silero VAD keeps its whole network
@@ -693,12 +714,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   *n_quantized = 0;
   sn_graph *g = m->graph;
   if (!g) return sn_errorf(SINTER_ERR_INVALID_MODEL, "model has no graph");
-  int64_t opset = sn_model_opset(m, "");
-  int64_t need = o->mode == SN_QUANT_STATIC ? 13 : 11;
-  if (opset < need)
-    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s quantization writes opset-%lld ops; the model imports opset %lld",
-                     o->mode == SN_QUANT_STATIC ? "static (QDQ, per-axis)" : "dynamic", (long long)need,
-                     (long long)opset);
+  if (rep) fprintf(rep, "%-40s %-16s %-28s %5s %12s\n", "tensor", "kind", "scale", "zp", "rel_rms_err");
   /* IR < 4: weights listed as inputs with initializers are initializers */
   int w = 0;
   for (int k = 0; k < g->n_inputs; k++) {
@@ -710,6 +726,21 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   }
   g->n_inputs = w;
   constants_to_initializers(g);
+  /* static per-axis QDQ needs opset-13 QuantizeLinear/DequantizeLinear (axis), dynamic needs
+   * DynamicQuantizeLinear (11): models importing opset 10..12 are upgraded to 13 first. Static
+   * --per-tensor only writes opset-10 QDQ, so those models keep their opset. */
+  int64_t opset = sn_model_opset(m, "");
+  bool upgraded = false;
+  char tmp_path[4096] = "";
+  int64_t need = o->mode == SN_QUANT_STATIC ? (o->per_tensor ? 10 : 13) : 11;
+  if (opset < 0) return sn_errorf(SINTER_ERR_INVALID_MODEL, "the model imports no default-domain opset");
+  if (opset < need) {
+    int changed = 0;
+    sn_error *ue = sn_quant_upgrade_opset13(m, o->model_path, &changed);
+    if (ue) return ue;
+    if (rep) fprintf(rep, "# upgraded from opset %lld to 13 (%d nodes rewritten)\n", (long long)opset, changed);
+    upgraded = true;
+  }
   /* select */
   int *sel = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1)), *kinds = sn_malloc(sizeof(int) * (size_t)(g->n_nodes + 1));
   int n_sel = 0;
@@ -721,7 +752,11 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   for (int i = 0; i < g->n_nodes; i++) {
     int k = quant_kind(g, &g->nodes[i]);
     if (!k) continue;
-    if (excluded(o->exclude, g->nodes[i].name)) continue;
+    if (excluded(o->exclude, g->nodes[i].name) || excluded(o->exclude_ops, g->nodes[i].op_type)) {
+      if (rep)
+        fprintf(rep, "# kept in float: %s (%s)\n", g->nodes[i].name ? g->nodes[i].name : "", g->nodes[i].op_type);
+      continue;
+    }
     sel[n_sel] = i;
     kinds[n_sel++] = k;
   }
@@ -735,7 +770,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   int n_st = 0;
   calib c = {0};
   c.o = o;
-  if (rep) fprintf(rep, "%-40s %-16s %-28s %5s %12s\n", "tensor", "kind", "scale", "zp", "rel_rms_err");
+  c.path = o->model_path;
   if (o->mode == SN_QUANT_DYNAMIC) {
     for (int j = first; j < last && !e; j++) {
       e = rewrite_dynamic(g, sel[j], kinds[j], o, rep);
@@ -764,15 +799,31 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
         e = SN_ERR_OOM();
         goto out;
       }
-      if (o->method == SN_CALIB_PERCENTILE && !(st[n_st].hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
+      st[n_st].entropy = o->method == SN_CALIB_ENTROPY;
+      if (o->method != SN_CALIB_MINMAX && !(st[n_st].hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
         e = SN_ERR_OOM();
         goto out;
       }
       n_st++;
     }
     if ((e = calib_load(&c, m))) goto out;
+    if (upgraded) {
+      /* calibrate the upgraded float model (what gets quantized; it also runs where the original
+       * does not, e.g. the deprecated Upsample in an opset-10 model), saved to a temporary file */
+      const char *td = getenv("TMPDIR");
+      snprintf(tmp_path, sizeof tmp_path, "%s/sinter-quant-XXXXXX", td && *td ? td : "/tmp");
+      int fd = mkstemp(tmp_path);
+      if (fd < 0) {
+        e = sn_errorf(SINTER_ERR_RUNTIME, "cannot create a temporary file '%s' for calibration", tmp_path);
+        tmp_path[0] = 0;
+        goto out;
+      }
+      close(fd);
+      if ((e = sn_onnx_write_file(m, tmp_path))) goto out;
+      c.path = tmp_path;
+    }
     if ((e = calib_pass(&c, st, n_st, 0))) goto out;
-    if (o->method == SN_CALIB_PERCENTILE && (e = calib_pass(&c, st, n_st, 1))) goto out;
+    if (o->method != SN_CALIB_MINMAX && (e = calib_pass(&c, st, n_st, 1))) goto out;
     for (int k = 0; k < n_st; k++) choose_range(&st[k], o);
     if (rep && (e = calib_pass(&c, st, n_st, 2))) goto out;
     int *dq = sn_malloc(sizeof(int) * (size_t)(n_st + 1));
@@ -812,6 +863,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     if (!e && *n_quantized > before) e = drop_uncaptured_initializers(g);
   }
 out:
+  if (tmp_path[0]) remove(tmp_path);
   for (int k = 0; k < n_st; k++) {
     sn_free(st[k].name);
     sn_free(st[k].hist);
