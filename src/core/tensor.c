@@ -171,6 +171,9 @@ void sn_tensor_clear(sn_tensor *t) {
 
 void sn_tensor_free(sn_tensor *t) {
   if (!t) return;
+  /* a weight viewed in the mapped model file that is no longer needed (a pass replaced it): its
+   * pages leave the resident set (reads would fault them back unchanged) */
+  if (t->file_view && !t->owns_data && t->data) sn_drop_pages(t->data, t->nbytes);
   sn_tensor_clear(t);
   sn_free(t);
 }
