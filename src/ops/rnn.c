@@ -12,12 +12,32 @@
 
 #include "core/alloc.h"
 #include "kernels/gemm.h"
+#include "kernels/qgemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "kernels/vmath.h"
 #include "ops/op.h"
 
 typedef enum rnn_cell { CELL_RNN = 0, CELL_GRU = 1, CELL_LSTM = 2 } rnn_cell;
+
+/* One direction's 8-bit weight of com.microsoft DynamicQuantizeLSTM (K x N, N = 4H columns),
+ * packed for the INT8 GEMM (kernels/qgemm.h) as s8 (uint8 weights flipped by 0x80), with its
+ * column sums and per-column scale and zero point (after the flip). */
+typedef struct rnn_qw {
+  int64_t K, N;
+  uint8_t *packed;
+  int32_t *colsum, *zb;
+  float *scale;
+} rnn_qw;
+
+static void rnn_qw_free(rnn_qw *q) {
+  if (!q) return;
+  sn_aligned_free(q->packed);
+  sn_free(q->colsum);
+  sn_free(q->zb);
+  sn_free(q->scale);
+  sn_free(q);
+}
 
 typedef enum rnn_act_kind {
   ACT_RELU,
@@ -71,6 +91,7 @@ typedef struct rnn_params {
   rnn_act act[2][3];
   sn_pack_slot pw[2], pr[2]; /* per direction: constant float32 W and R packed as GEMM right operands */
   float *dq[2]; /* DynamicQuantizeLSTM: its constant W and R dequantized once at load (LSTM's layout) */
+  rnn_qw *qw[2][2]; /* DynamicQuantizeLSTM: [W, R][direction] packed for the INT8 GEMM at load */
 } rnn_params;
 
 /* Sizes of one run, shared by both instantiations. */
@@ -83,7 +104,88 @@ typedef struct rnn_shape {
   void *gemm_ws; /* workspace for the GEMM (float: one per pool thread) */
   sn_kernel_ctx *c;
   const sn_sgemm_packed *pw, *pr; /* this direction's packed W and R (float32), or NULL */
+  const rnn_qw *qw, *qr;          /* DynamicQuantizeLSTM: this direction's INT8 W and R, or NULL */
+  uint8_t *qa;                    /* with them: scratch for the quantized A, its row sums, */
+  int32_t *qrow, *qcol;           /* the column offsets and the column scales of one GEMM */
+  float *qscale;
 } rnn_shape;
+
+/* C (M x N, row stride ldc) = A (M x K floats, row stride lda) x W for an INT8 weight, the way
+ * ONNX Runtime's DynamicQuantizeLSTM computes its projections: A quantized per call to uint8 as
+ * DynamicQuantizeLinear does (range widened to include 0), int32 sums, each column rescaled by A's
+ * scale times the weight's, zero points of both compensated exactly. */
+typedef struct rnn_q_job {
+  const rnn_shape *s;
+  const rnn_qw *q;
+  const sn_qgemm_epi *e;
+  float *C;
+  int64_t M, ldc, chunk;
+} rnn_q_job;
+
+static void rnn_q_worker(void *arg, int w) {
+  const rnn_q_job *j = arg;
+  int64_t n0 = (int64_t)w * j->chunk, n1 = n0 + j->chunk < j->q->N ? n0 + j->chunk : j->q->N;
+  if (n0 < n1) sn_qgemm(false, j->q->K, j->s->qa, j->q->K, j->q->packed, j->e, j->C, j->ldc, 0, j->M, n0, n1);
+}
+
+static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
+                      int64_t ldc);
+
+/* the recurrent projection: each batch row's hidden state quantized with its own range */
+static void rnn_qgemm_rows(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
+                           int64_t ldc) {
+  for (int64_t m = 0; m < M; m++) rnn_qgemm(s, q, 1, A + m * lda, lda, C + m * ldc, ldc);
+}
+
+static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
+                      int64_t ldc) {
+  const int64_t K = q->K, N = q->N;
+  if (M <= 0 || N <= 0) return;
+  float mn = 0, mx = 0;
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t k = 0; k < K; k++) {
+      float v = A[m * lda + k];
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+    }
+  float sa = (mx - mn) / 255.0f;
+  int32_t za = 0;
+  if (!(sa > 0) || !isfinite(sa)) {
+    sa = 1.0f; /* all zeros (or not finite: the float result is undefined anyway) */
+  } else {
+    float z = nearbyintf(-mn / sa);
+    za = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
+  }
+  const float inv = 1.0f / sa;
+  for (int64_t m = 0; m < M; m++) {
+    int32_t sum = 0;
+    for (int64_t k = 0; k < K; k++) {
+      float t = nearbyintf(A[m * lda + k] * inv) + (float)za;
+      int32_t v = (int32_t)(t < 0 ? 0 : t > 255 ? 255 : t);
+      s->qa[m * K + k] = (uint8_t)v;
+      sum += v;
+    }
+    s->qrow[m] = sum;
+  }
+  for (int64_t n = 0; n < N; n++) {
+    s->qscale[n] = sa * q->scale[n];
+    s->qcol[n] = -za * q->colsum[n] + (int32_t)K * za * q->zb[n];
+  }
+  sn_qgemm_epi e = {0};
+  e.out = SN_QOUT_F32;
+  e.row_f = s->qrow;
+  e.col_f = q->zb;
+  e.col_off = s->qcol;
+  e.scale = s->qscale;
+  e.scale_axis = 2;
+  e.lo = -INFINITY;
+  e.hi = INFINITY;
+  int nw = sn_nn_workers(s->c, 2.0 * (double)M * (double)N * (double)K);
+  int64_t chunk = ((N + nw - 1) / nw + 15) / 16 * 16;
+  nw = (int)((N + chunk - 1) / chunk);
+  rnn_q_job j = {s, q, &e, C, M, ldc, chunk};
+  sn_nn_run(s->c, nw, rnn_q_worker, &j);
+}
 
 /* Row of X (and of the projected inputs) holding time step t of batch entry b. */
 static inline int64_t rnn_xrow(const rnn_shape *s, int64_t t, int64_t b) {
@@ -220,6 +322,8 @@ static void rnn_free_params(void *p) {
       sn_pack_slot_clear(&rp->pw[d]);
       sn_pack_slot_clear(&rp->pr[d]);
       sn_aligned_free(rp->dq[d]);
+      rnn_qw_free(rp->qw[0][d]);
+      rnn_qw_free(rp->qw[1][d]);
     }
   sn_free(p);
 }
@@ -455,6 +559,15 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
   s.gemm_ws = dbl ? sn_kernel_scratch(c, sn_gemm_ref_workspace(SINTER_DOUBLE)) : sn_nn_gemm_workspace(c, false);
   if (!s.gemm_ws) return SN_ERR_OOM();
   s.c = c;
+  if (!dbl && p->qw[0][0] && p->qw[1][0] && w == p->dq[0] && r == p->dq[1]) {
+    /* DynamicQuantizeLSTM with its weights packed for the INT8 GEMM: scratch for the projections */
+    int64_t arows = s.seq * s.batch, qa = arows * s.input > s.batch * H ? arows * s.input : s.batch * H;
+    s.qa = sn_kernel_scratch(c, (size_t)qa + 64);
+    s.qrow = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(arows > s.batch ? arows : s.batch) + 64);
+    s.qcol = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(G * H) + 64);
+    s.qscale = sn_kernel_scratch(c, sizeof(float) * (size_t)(G * H) + 64);
+    if (!s.qa || !s.qrow || !s.qcol || !s.qscale) return SN_ERR_OOM();
+  }
 
   for (int d = 0; d < nd; d++) {
     bool reverse = p->direction == 1 || d == 1;
@@ -467,6 +580,8 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
       const float *wd = wf + d * G * H * s.input, *rd = rf + d * G * H * H;
       s.pw = sn_nn_packed(c, &p->pw[d], 1, SN_GEMM_B, true, s.input, G * H, wd, s.input);
       s.pr = sn_nn_packed(c, &p->pr[d], 2, SN_GEMM_B, true, H, G * H, rd, H);
+      s.qw = s.qa && p->qw[0][d] && p->qw[0][d]->K == s.input && p->qw[0][d]->N == G * H ? p->qw[0][d] : NULL;
+      s.qr = s.qa && p->qw[1][d] && p->qw[1][d]->K == H && p->qw[1][d]->N == G * H ? p->qw[1][d] : NULL;
       rnn_direction_f32(&s, d, reverse, x, wf + d * G * H * s.input, rf + d * G * H * H, bf ? bf + d * 2 * G * H : NULL,
                         pf ? pf + d * 3 * H : NULL, h0, c0, y, yh, yc, work);
     }
@@ -486,9 +601,12 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
 /* ---- com.microsoft DynamicQuantizeLSTM ------------------------------------------------------------
  * What onnxruntime's quantize_dynamic makes of an LSTM: inputs as LSTM's, except that W [dirs, input,
  * 4H] and R [dirs, H, 4H] are 8-bit, stored transposed, with scales and zero points (inputs 8 to 11,
- * one per direction or one per direction and column). Sinter dequantizes W and R into float32 in
- * LSTM's layout, per run into scratch memory, and runs the float32 LSTM: the result differs from
- * ONNX Runtime's, which also quantizes the activations, by that rounding only. */
+ * one per direction or one per direction and column). When W and R are constants, Sinter packs
+ * them at load for the INT8 GEMM and computes as ONNX Runtime does: the input projection of the
+ * whole sequence with X quantized at once (DynamicQuantizeLinear's uint8), each step's recurrent
+ * projection with every batch row's hidden state quantized on its own range, int32 sums rescaled
+ * per column (rnn_qgemm). Weights fed at run time are dequantized into float32 in LSTM's layout,
+ * per run, and run through the float32 LSTM. */
 
 static sn_error *dqlstm_types(const sn_infer_ctx *c, sn_type *w, sn_type *r) {
   for (int k = 1; k <= 2; k++) {
@@ -565,6 +683,33 @@ static sn_error *dqlstm_header(const sn_tensor *q, float *f, sn_tensor *hdr) {
   return NULL;
 }
 
+/* Direction d of q [dirs, K, N] for the INT8 GEMM (see rnn_qw). */
+static sn_error *dqlstm_pack_int8(const sn_tensor *q, const sn_tensor *sc, const sn_tensor *zp, int d, rnn_qw **out) {
+  const int64_t D = q->dims[0], K = q->dims[1], N = q->dims[2];
+  const bool per_col = sc->count == D * N, u8 = q->dtype == SINTER_UINT8;
+  rnn_qw *w = sn_calloc(1, sizeof *w);
+  if (!w) return SN_ERR_OOM();
+  w->K = K;
+  w->N = N;
+  w->packed = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
+  w->colsum = sn_malloc(sizeof(int32_t) * (size_t)N);
+  w->zb = sn_malloc(sizeof(int32_t) * (size_t)N);
+  w->scale = sn_malloc(sizeof(float) * (size_t)N);
+  if (!w->packed || !w->colsum || !w->zb || !w->scale) {
+    rnn_qw_free(w);
+    return SN_ERR_OOM();
+  }
+  sn_qgemm_pack_b((const uint8_t *)q->data + d * K * N, N, false, K, N, u8 ? 0x80 : 0, true, w->packed, w->colsum);
+  const float *s = sc->data;
+  for (int64_t n = 0; n < N; n++) {
+    int64_t si = per_col ? d * N + n : d;
+    w->scale[n] = s[si];
+    w->zb[n] = (int32_t)sn_load_f64(zp->dtype, zp->data, si) - (u8 ? 128 : 0);
+  }
+  *out = w;
+  return NULL;
+}
+
 /* W and R (with their scales and zero points) are constants: dequantized once here and packed like
  * LSTM's float32 weights, so a run neither dequantizes nor packs */
 static sn_error *dqlstm_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
@@ -596,6 +741,8 @@ static sn_error *dqlstm_prepack(sn_graph *g, sn_node *n, void *params, bool take
   for (int d = 0; d < p->num_dir && d < 2; d++) {
     SN_TRY(sn_nn_prepack_data(&p->pw[d], SN_GEMM_B, true, input, gh, p->dq[0] + d * gh * input, input));
     SN_TRY(sn_nn_prepack_data(&p->pr[d], SN_GEMM_B, true, H, gh, p->dq[1] + d * gh * H, H));
+    for (int k = 0; k < 2; k++)
+      if (!p->qw[k][d]) SN_TRY(dqlstm_pack_int8(t[k][0], t[k][1], t[k][2], d, &p->qw[k][d]));
   }
   return NULL;
 }
@@ -764,7 +911,12 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
     }
 
   /* input projection of every time step at once: xw = X W^T + bias */
-  SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
+#if SN_RNN_F32
+  if (s->qw)
+    rnn_qgemm(s, s->qw, rows, x, s->input, xw, GH); /* DynamicQuantizeLSTM: INT8 */
+  else
+#endif
+    SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
   for (int64_t i = 0; i < rows; i++)
     for (int64_t j = 0; j < GH; j++) xw[i * GH + j] += bsum[j];
 
@@ -779,7 +931,12 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
   const int64_t nr = (p->cell == CELL_GRU && !lbr) ? 2 * H : GH; /* recurrent columns before the gates */
   const int64_t nadd = p->cell == CELL_GRU ? 2 * H : GH;             /* input columns added to them now */
   for (int64_t step = 0; step < s->max_len; step++) {
-    SFX(rnn_gemm_nt_p)(s, s->pr, batch, nr, H, hs, H, r, H, 0, gr, GH);
+#if SN_RNN_F32
+    if (s->qr && nr == s->qr->N)
+      rnn_qgemm_rows(s, s->qr, batch, hs, H, gr, GH);
+    else
+#endif
+      SFX(rnn_gemm_nt_p)(s, s->pr, batch, nr, H, hs, H, r, H, 0, gr, GH);
     for (int64_t b = 0; b < batch; b++) {
       const int64_t L = s->lens[b];
       if (step >= L) continue;
