@@ -157,10 +157,15 @@ static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const floa
     za = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
   }
   const float inv = 1.0f / sa;
+  /* round half to even as nearbyintf does, inline: adding and subtracting 1.5 * 2^23 rounds any
+   * |v| < 2^22 to an integer in the default rounding mode (larger v saturate below anyway) */
+  const float magic = 12582912.0f;
   for (int64_t m = 0; m < M; m++) {
     int32_t sum = 0;
     for (int64_t k = 0; k < K; k++) {
-      float t = nearbyintf(A[m * lda + k] * inv) + (float)za;
+      float a = A[m * lda + k] * inv;
+      a = a > 4e6f ? 4e6f : a < -4e6f ? -4e6f : a;
+      float t = ((a + magic) - magic) + (float)za; /* (IEEE arithmetic: not folded without -ffast-math) */
       int32_t v = (int32_t)(t < 0 ? 0 : t > 255 ? 255 : t);
       s->qa[m * K + k] = (uint8_t)v;
       sum += v;
