@@ -72,6 +72,14 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
   p->src = src;
   p->ld = ld;
   p->isa = SN_ISA_SCALAR;
+  if (p->rows > 0 && p->cols > 0 && sn_cpu_use_bf16()) { /* the bf16 copy (a failure leaves float32 only) */
+    size_t bb = sn_bf16_packed_bytes(side == SN_GEMM_B, p->rows, p->cols);
+    if ((p->bf16 = sn_aligned_alloc(bb))) {
+      sn_bf16_pack(side == SN_GEMM_B, trans, p->rows, p->cols, src, ld, p->bf16);
+      p->bf16_bytes = bb;
+      __atomic_add_fetch(&live_bytes, (uint64_t)bb, __ATOMIC_RELAXED);
+    }
+  }
   const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
   if (!im || p->rows == 0 || p->cols == 0) return p; /* nothing to pack: the source serves */
   int panel = side == SN_GEMM_A ? im->mr : im->nr;
@@ -81,7 +89,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
   size_t bytes = sizeof(float) * (size_t)(slivers * panel * K);
   float *d = sn_aligned_alloc(bytes);
   if (!d) {
-    sn_free(p);
+    sn_sgemm_packed_free(p);
     return NULL;
   }
   if (side == SN_GEMM_A)
@@ -99,7 +107,9 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
 void sn_sgemm_packed_free(sn_sgemm_packed *p) {
   if (!p) return;
   if (p->data) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
+  if (p->bf16) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bf16_bytes, __ATOMIC_RELAXED);
   sn_aligned_free(p->data);
+  sn_aligned_free(p->bf16);
   sn_free(p);
 }
 
@@ -118,8 +128,16 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (n1 > N) n1 = N;
   if (n0 < 0) n0 = 0;
   if (M <= 0 || n1 <= n0) return;
-  /* --precision bf16: the bf16 kernel, which converts operands as it packs them (see sn_sgemm) */
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && n1 - n0 >= 16 ? NULL : usable(B);
+  /* --precision bf16: the bf16 kernel, on the bf16 copy when there is one (n0 is a multiple of the
+   * float32 panel or of 16, both multiples of its 16-column panels), else converting B per call */
+  bool bf = sn_cpu_use_bf16() && M >= 16 && n1 - n0 >= 16;
+  if (bf && B->bf16 && n0 % 16 == 0) {
+    const float *src = B->src + (B->trans ? n0 * B->ld : n0);
+    const uint8_t *pb = (const uint8_t *)B->bf16 + (size_t)(n0 / 16) * 16 * sn_bf16_packed_depth(K) * 2;
+    sn_sgemm_avx512bf16_pb(transA, M, n1 - n0, K, alpha, A, lda, src, B->ld, B->trans, pb, beta, C + n0, ldc, ws);
+    return;
+  }
+  const sn_sgemm_impl *im = bf ? NULL : usable(B);
   if (im) {
     im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
     return;
@@ -132,7 +150,12 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;
   if (M <= 0 || N <= 0) return;
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && M >= 16 && N >= 16 ? NULL : usable(A);
+  bool bf = sn_cpu_use_bf16() && M >= 16 && N >= 16;
+  if (bf && A->bf16) {
+    sn_sgemm_avx512bf16_pa(M, N, K, alpha, A->bf16, A->src, A->ld, A->trans, transB, B, ldb, beta, C, ldc, ws);
+    return;
+  }
+  const sn_sgemm_impl *im = bf ? NULL : usable(A);
   if (im) {
     im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
     return;

@@ -39,10 +39,16 @@ typedef struct sn_sgemm_packed {
   int64_t ld;
   float *data;       /* full-K slivers (see kernels/x86/sgemm_blocked.h); NULL when not packed */
   size_t bytes;      /* of data */
+  /* --precision bf16 (sn_cpu_use_bf16() when packed): a second copy in the bf16 kernel's layout
+   * (sn_bf16_pack), used by the calls that run in bf16; the float32 panels above still serve thin
+   * products (M or N < 16), which stay float32. NULL otherwise. */
+  void *bf16;
+  size_t bf16_bytes;
 } sn_sgemm_packed;
 
 /* Pack op(src) (rows x cols; src is stored cols x rows with row stride ld when trans) for the
- * micro-kernel of the ISA this thread may use now. NULL on OOM. */
+ * micro-kernel of the ISA this thread may use now (and in bf16 too when sn_cpu_use_bf16()). NULL on
+ * OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
 /* Bytes of packed operand data alive in this process (weights packed by sessions' kernels). */
@@ -100,5 +106,20 @@ void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t
                          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
 extern const char sn_sgemm_avx512bf16_name[];
 size_t sn_sgemm_avx512bf16_workspace(void);
+/* Prepacked bf16 operands: depth K padded to even (sn_bf16_packed_depth); side A (M x K) as M rows
+ * of that many bf16, side B (K x N) as panels of 16 columns holding k pairs in each 32-bit lane
+ * (64-byte aligned dst). */
+int64_t sn_bf16_packed_depth(int64_t K);
+size_t sn_bf16_packed_bytes(bool side_b, int64_t rows, int64_t cols);
+void sn_bf16_pack(bool side_b, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld, void *dst);
+/* sn_sgemm with op(B) (K x N) from pb = sn_bf16_pack'ed data at its first column (a multiple of 16)
+ * / with A (M x K) from pa; the float32 sources (Bsrc / Asrc) serve only when there is no memory
+ * for the workspace. */
+void sn_sgemm_avx512bf16_pb(bool transA, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                            const float *Bsrc, int64_t ldb, bool transB, const void *pb, float beta, float *C,
+                            int64_t ldc, void *ws);
+void sn_sgemm_avx512bf16_pa(int64_t M, int64_t N, int64_t K, float alpha, const void *pa, const float *Asrc,
+                            int64_t lda, bool transA, bool transB, const float *B, int64_t ldb, float beta, float *C,
+                            int64_t ldc, void *ws);
 
 #endif

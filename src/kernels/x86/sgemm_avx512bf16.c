@@ -14,8 +14,9 @@
 #define NV 4
 #define KB 512 /* k per block (even) */
 #define NB 256 /* columns per packed B block */
+#define MC 192 /* rows per converted A block (a multiple of MR) */
 #define PB_BYTES ((size_t)(KB / 2) * NB * 4)
-#define PA_BYTES ((size_t)MR * KB * 2)
+#define PA_BYTES ((size_t)MC * KB * 2)
 
 /* acc += pairs of a . b in place (asm: GCC 12 copies the accumulator of _mm512_dpbf16_ps around
  * every instruction and spills, at less than half the speed) */
@@ -89,12 +90,12 @@ static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kb,
 
 /* C tile += / = alpha * sums (first: C = alpha * sums + beta * C, C not read when beta == 0) */
 static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const uint16_t *A, int64_t kbp,
-                                                       const uint32_t *Bp, int64_t pstride, float *C, int64_t ldc,
-                                                       int64_t ncols, float alpha, float beta, bool first) {
+                                                       int64_t kq, const uint32_t *Bp, int64_t pstride, float *C,
+                                                       int64_t ldc, int64_t ncols, float alpha, float beta, bool first) {
   __m512 c[MR][NV];
   for (int i = 0; i < mr; i++)
     for (int j = 0; j < nv; j++) c[i][j] = _mm512_setzero_ps();
-  for (int64_t q = 0; q < kbp / 2; q++) {
+  for (int64_t q = 0; q < kq; q++) {
     __m512i b[NV];
     for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + q * 16));
     for (int i = 0; i < mr; i++) {
@@ -146,15 +147,15 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     BOUT(i, 3);                                                                                            \
   } while (0)
 
-static void tile6x4(const uint16_t *A, int64_t kbp, const uint32_t *Bp, int64_t pstride, float *C, int64_t ldc,
-                    float alpha, float beta, bool first) {
+static void tile6x4(const uint16_t *A, int64_t kbp, int64_t kq, const uint32_t *Bp, int64_t pstride, float *C,
+                    int64_t ldc, float alpha, float beta, bool first) {
   BDECL(0);
   BDECL(1);
   BDECL(2);
   BDECL(3);
   BDECL(4);
   BDECL(5);
-  for (int64_t q = 0; q < kbp / 2; q++) {
+  for (int64_t q = 0; q < kq; q++) {
     __m512i b0 = _mm512_load_si512((const void *)(Bp + q * 16));
     __m512i b1 = _mm512_load_si512((const void *)(Bp + pstride + q * 16));
     __m512i b2 = _mm512_load_si512((const void *)(Bp + 2 * pstride + q * 16));
@@ -177,67 +178,152 @@ static void tile6x4(const uint16_t *A, int64_t kbp, const uint32_t *Bp, int64_t 
 
 #define TILE_NV(MRV)                                                                                       \
   switch (nv) {                                                                                            \
-    case 4: tile(MRV, 4, a, kbp, bp, pstride, cp, ldc, w, alpha, beta, first); break;                      \
-    case 3: tile(MRV, 3, a, kbp, bp, pstride, cp, ldc, w, alpha, beta, first); break;                      \
-    case 2: tile(MRV, 2, a, kbp, bp, pstride, cp, ldc, w, alpha, beta, first); break;                      \
-    default: tile(MRV, 1, a, kbp, bp, pstride, cp, ldc, w, alpha, beta, first); break;                     \
+    case 4: tile(MRV, 4, a, as, kq, bp, pstride, cp, ldc, w, alpha, beta, first); break;                   \
+    case 3: tile(MRV, 3, a, as, kq, bp, pstride, cp, ldc, w, alpha, beta, first); break;                   \
+    case 2: tile(MRV, 2, a, as, kq, bp, pstride, cp, ldc, w, alpha, beta, first); break;                   \
+    default: tile(MRV, 1, a, as, kq, bp, pstride, cp, ldc, w, alpha, beta, first); break;                  \
   }
 
-void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) { /* no products: C = beta * C */
-    sn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
-    return;
-  }
-  /* packing buffers: B block (KB x NB) and one MR-row panel of A; from ws when given (it holds
-   * sn_sgemm_workspace() bytes, which covers them), else allocated for this call */
-  uint32_t *pb;
-  uint16_t *pa;
-  void *own = NULL;
-  if (ws) {
-    pb = ws;
-  } else {
-    if (!(own = sn_aligned_alloc(sn_sgemm_avx512bf16_workspace()))) { /* the float32 path needs none */
-      sn_sgemm_ref(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
-      return;
+/* C[0:mc, 0:nb] = / += alpha * (A block: mc bf16 rows `as` apart, kq pairs) x (B block: panels of 16
+ * columns `pstride` lanes apart, kq pairs each) */
+static void block(const uint16_t *A, int64_t as, int64_t mc, const uint32_t *B, int64_t pstride, int64_t nb,
+                  int64_t kq, float *C, int64_t ldc, float alpha, float beta, bool first) {
+  for (int64_t m = 0; m < mc; m += MR) {
+    int mr = (int)(mc - m < MR ? mc - m : MR);
+    const uint16_t *a = A + m * as;
+    for (int64_t n = 0; n < nb; n += NV * 16) {
+      int64_t w = nb - n < NV * 16 ? nb - n : NV * 16;
+      int nv = (int)((w + 15) / 16);
+      const uint32_t *bp = B + (n / 16) * pstride;
+      float *cp = C + m * ldc + n;
+      if (mr == MR && w == NV * 16) {
+        tile6x4(a, as, kq, bp, pstride, cp, ldc, alpha, beta, first);
+        continue;
+      }
+      switch (mr) {
+        case 6: TILE_NV(6) break;
+        case 5: TILE_NV(5) break;
+        case 4: TILE_NV(4) break;
+        case 3: TILE_NV(3) break;
+        case 2: TILE_NV(2) break;
+        default: TILE_NV(1) break;
+      }
     }
-    pb = own;
   }
-  pa = (uint16_t *)(void *)((uint8_t *)pb + PB_BYTES);
+}
+
+/* an operand: float32 (converted per block, `t` transposed, row stride ld) or prepacked bf16 (p, its
+ * padded depth kp: A as rows of kp bf16, B as panels of 16 columns x kp / 2 pairs) */
+typedef struct opnd {
+  bool t;
+  const float *f;
+  int64_t ld;
+  const void *p;
+  int64_t kp;
+} opnd;
+
+/* the A block [m0, m0 + mc) x [k0, k0 + kb) as bf16 rows: from the packed operand or converted into wa */
+static const uint16_t *a_block(const opnd *a, int64_t m0, int64_t mc, int64_t k0, int64_t kb, int64_t kbp, uint16_t *wa,
+                               int64_t *as) {
+  if (a->p) {
+    *as = a->kp;
+    return (const uint16_t *)a->p + m0 * a->kp + k0;
+  }
+  pack_a(a->t, a->t ? a->f + m0 : a->f + m0 * a->ld, a->ld, mc, k0, kb, kbp, wa);
+  *as = kbp;
+  return wa;
+}
+
+static void drive(int64_t M, int64_t N, int64_t K, float alpha, const opnd *a, const opnd *b, float beta, float *C,
+                  int64_t ldc, void *ws) {
+  uint32_t *wb = ws;
+  uint16_t *wa = (uint16_t *)(void *)((uint8_t *)ws + PB_BYTES);
   for (int64_t k0 = 0; k0 < K; k0 += KB) {
-    int64_t kb = K - k0 < KB ? K - k0 : KB, kbp = (kb + 1) & ~(int64_t)1;
+    int64_t kb = K - k0 < KB ? K - k0 : KB, kbp = (kb + 1) & ~(int64_t)1, kq = kbp / 2, as;
     bool first = k0 == 0;
-    for (int64_t n0 = 0; n0 < N; n0 += NB) {
-      int64_t nb = N - n0 < NB ? N - n0 : NB;
-      pack_b(transB, B, ldb, k0, kb, n0, nb, pb, kbp);
-      int64_t pstride = kbp / 2 * 16;
-      for (int64_t m = 0; m < M; m += MR) {
-        int mr = (int)(M - m < MR ? M - m : MR);
-        pack_a(transA, transA ? A + m : A + m * lda, lda, mr, k0, kb, kbp, pa);
-        for (int64_t n = 0; n < nb; n += NV * 16) {
-          int64_t w = nb - n < NV * 16 ? nb - n : NV * 16;
-          int nv = (int)((w + 15) / 16);
-          const uint16_t *a = pa;
-          const uint32_t *bp = pb + (n / 16) * pstride;
-          float *cp = C + m * ldc + n0 + n;
-          if (mr == MR && w == NV * 16) {
-            tile6x4(a, kbp, bp, pstride, cp, ldc, alpha, beta, first);
-            continue;
-          }
-          switch (mr) {
-            case 6: TILE_NV(6) break;
-            case 5: TILE_NV(5) break;
-            case 4: TILE_NV(4) break;
-            case 3: TILE_NV(3) break;
-            case 2: TILE_NV(2) break;
-            default: TILE_NV(1) break;
-          }
+    if (b->p) { /* B packed: each A block converted once, then every column block of B */
+      int64_t pstride = b->kp / 2 * 16;
+      for (int64_t m0 = 0; m0 < M; m0 += MC) {
+        int64_t mc = M - m0 < MC ? M - m0 : MC;
+        const uint16_t *ab = a_block(a, m0, mc, k0, kb, kbp, wa, &as);
+        for (int64_t n0 = 0; n0 < N; n0 += NB) {
+          int64_t nb = N - n0 < NB ? N - n0 : NB;
+          const uint32_t *bb = (const uint32_t *)b->p + (n0 / 16) * pstride + (k0 / 2) * 16;
+          block(ab, as, mc, bb, pstride, nb, kq, C + m0 * ldc + n0, ldc, alpha, beta, first);
+        }
+      }
+    } else { /* B converted one KB x NB block at a time */
+      for (int64_t n0 = 0; n0 < N; n0 += NB) {
+        int64_t nb = N - n0 < NB ? N - n0 : NB;
+        pack_b(b->t, b->f, b->ld, k0, kb, n0, nb, wb, kbp);
+        for (int64_t m0 = 0; m0 < M; m0 += MC) {
+          int64_t mc = M - m0 < MC ? M - m0 : MC;
+          const uint16_t *ab = a_block(a, m0, mc, k0, kb, kbp, wa, &as);
+          block(ab, as, mc, wb, kq * 16, nb, kq, C + m0 * ldc + n0, ldc, alpha, beta, first);
         }
       }
     }
   }
+}
+
+/* C = beta * C (no products) */
+static void scale_c(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+static void run(int64_t M, int64_t N, int64_t K, float alpha, const opnd *a, const opnd *b, float beta, float *C,
+                int64_t ldc, void *ws) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  void *own = NULL;
+  if (!ws && !(ws = own = sn_aligned_alloc(sn_sgemm_avx512bf16_workspace()))) {
+    /* no memory for the packing buffers: the reference, on float32 sources (the packed ones keep
+     * theirs, see kernels/gemm.c) */
+    sn_sgemm_ref(a->t, b->t, M, N, K, alpha, a->f, a->ld, b->f, b->ld, beta, C, ldc, NULL);
+    return;
+  }
+  drive(M, N, K, alpha, a, b, beta, C, ldc, ws);
   sn_aligned_free(own);
 }
 
+void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
+  opnd a = {transA, A, lda, NULL, 0}, b = {transB, B, ldb, NULL, 0};
+  run(M, N, K, alpha, &a, &b, beta, C, ldc, ws);
+}
+
 size_t sn_sgemm_avx512bf16_workspace(void) { return PB_BYTES + PA_BYTES; }
+
+/* ---- prepacked bf16 operands ------------------------------------------------------------------------ */
+
+int64_t sn_bf16_packed_depth(int64_t K) { return (K + 1) & ~(int64_t)1; }
+
+size_t sn_bf16_packed_bytes(bool side_b, int64_t rows, int64_t cols) {
+  if (side_b) return (size_t)sn_bf16_packed_depth(rows) * (size_t)((cols + 15) / 16 * 16) * 2;
+  return (size_t)rows * (size_t)sn_bf16_packed_depth(cols) * 2;
+}
+
+void sn_bf16_pack(bool side_b, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld, void *dst) {
+  if (side_b) /* K x N: panels of 16 columns, full depth */
+    pack_b(trans, src, ld, 0, rows, 0, cols, dst, sn_bf16_packed_depth(rows));
+  else /* M x K: rows of the padded depth */
+    pack_a(trans, src, ld, rows, 0, cols, sn_bf16_packed_depth(cols), dst);
+}
+
+void sn_sgemm_avx512bf16_pb(bool transA, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                            const float *Bsrc, int64_t ldb, bool transB, const void *pb, float beta, float *C,
+                            int64_t ldc, void *ws) {
+  opnd a = {transA, A, lda, NULL, 0}, b = {transB, Bsrc, ldb, pb, sn_bf16_packed_depth(K)};
+  run(M, N, K, alpha, &a, &b, beta, C, ldc, ws);
+}
+
+void sn_sgemm_avx512bf16_pa(int64_t M, int64_t N, int64_t K, float alpha, const void *pa, const float *Asrc,
+                            int64_t lda, bool transA, bool transB, const float *B, int64_t ldb, float beta, float *C,
+                            int64_t ldc, void *ws) {
+  opnd a = {transA, Asrc, lda, pa, sn_bf16_packed_depth(K)}, b = {transB, B, ldb, NULL, 0};
+  run(M, N, K, alpha, &a, &b, beta, C, ldc, ws);
+}
