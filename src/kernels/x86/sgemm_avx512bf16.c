@@ -43,6 +43,39 @@ static inline uint16_t bf16_1(float f) {
 
 static inline __mmask16 mask_of(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
+/* 16 floats -> 16 bf16 (vcvtneps2bf16: round to nearest even; denormals flushed, which vdpbf16ps
+ * would do to them anyway) */
+static inline __m256i cvt16(__m512 v) {
+  __m256bh h = _mm512_cvtneps_pbh(v);
+  __m256i r;
+  memcpy(&r, &h, sizeof r);
+  return r;
+}
+
+static inline __mmask16 mask_n(int64_t n) { return n <= 0 ? 0 : mask_of(n); }
+
+/* transposed B: w (<= 16) source rows b + j * ldb of kb floats (column j of the panel) -> one panel
+ * of kbp / 2 lanes of 16, each lane j the pair (b[j][k], b[j][k + 1]); rows are converted into a
+ * bf16 scratch KB entries at a time and gathered 32 bits (one pair) per column */
+static void pack_bt_panel(const float *b, int64_t ldb, int64_t w, int64_t kb, int64_t kbp, uint32_t *panel) {
+  uint16_t tmp[16 * KB] __attribute__((aligned(64)));
+  const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                         _mm512_set1_epi32(KB / 2));
+  for (int64_t kc = 0; kc < kbp; kc += KB) {
+    int64_t kn = kbp - kc < KB ? kbp - kc : KB; /* even */
+    for (int64_t j = 0; j < 16; j++) {
+      uint16_t *t = tmp + j * KB;
+      for (int64_t k = 0; k < kn; k += 16) {
+        __mmask16 km = j < w ? mask_n(kb - kc - k) : 0;
+        _mm256_storeu_si256((__m256i *)(void *)(t + k), cvt16(_mm512_maskz_loadu_ps(km, b + j * ldb + kc + k)));
+      }
+    }
+    for (int64_t q = 0; q < kn / 2; q++)
+      _mm512_store_si512((void *)(panel + (kc / 2 + q) * 16),
+                         _mm512_i32gather_epi32(idx, (const void *)((const uint32_t *)(const void *)tmp + q), 4));
+  }
+}
+
 /* A rows [0, M), k in [k0, k0 + kb) -> bf16 rows of kbp (even) entries, zero padded */
 static void pack_a(bool ta, const float *A, int64_t lda, int64_t M, int64_t k0, int64_t kb, int64_t kbp, uint16_t *dst) {
   for (int64_t m = 0; m < M; m++) {
@@ -51,8 +84,7 @@ static void pack_a(bool ta, const float *A, int64_t lda, int64_t M, int64_t k0, 
       const float *a = A + m * lda + k0;
       for (int64_t k = 0; k < kb; k += 16) {
         __mmask16 km = mask_of(kb - k);
-        __m256i h = _mm512_cvtepi32_epi16(bf16_bits(_mm512_maskz_loadu_ps(km, a + k)));
-        _mm256_mask_storeu_epi16(d + k, km, h);
+        _mm256_mask_storeu_epi16(d + k, km, cvt16(_mm512_maskz_loadu_ps(km, a + k)));
       }
     } else {
       for (int64_t k = 0; k < kb; k++) d[k] = bf16_1(A[(k0 + k) * lda + m]);
@@ -67,22 +99,15 @@ static void pack_b(bool tb, const float *B, int64_t ldb, int64_t k0, int64_t kb,
   for (int64_t p = 0; p < nb; p += 16) {
     uint32_t *panel = dst + (p / 16) * (kbp / 2) * 16;
     int64_t w = nb - p < 16 ? nb - p : 16;
+    if (tb) {
+      pack_bt_panel(B + (n0 + p) * ldb + k0, ldb, w, kb, kbp, panel);
+      continue;
+    }
     __mmask16 km = mask_of(w);
     for (int64_t k = 0; k < kbp; k += 2) {
-      __m512i lane;
-      if (!tb) {
-        __m512 lo = k < kb ? _mm512_maskz_loadu_ps(km, B + (k0 + k) * ldb + n0 + p) : _mm512_setzero_ps();
-        __m512 hi = k + 1 < kb ? _mm512_maskz_loadu_ps(km, B + (k0 + k + 1) * ldb + n0 + p) : _mm512_setzero_ps();
-        lane = _mm512_or_si512(bf16_bits(lo), _mm512_slli_epi32(bf16_bits(hi), 16));
-      } else {
-        float lo[16] = {0}, hi[16] = {0};
-        for (int64_t j = 0; j < w; j++) {
-          const float *b = B + (n0 + p + j) * ldb + k0 + k;
-          lo[j] = k < kb ? b[0] : 0.0f;
-          hi[j] = k + 1 < kb ? b[1] : 0.0f;
-        }
-        lane = _mm512_or_si512(bf16_bits(_mm512_loadu_ps(lo)), _mm512_slli_epi32(bf16_bits(_mm512_loadu_ps(hi)), 16));
-      }
+      __m512 lo = k < kb ? _mm512_maskz_loadu_ps(km, B + (k0 + k) * ldb + n0 + p) : _mm512_setzero_ps();
+      __m512 hi = k + 1 < kb ? _mm512_maskz_loadu_ps(km, B + (k0 + k + 1) * ldb + n0 + p) : _mm512_setzero_ps();
+      __m512i lane = _mm512_or_si512(bf16_bits(lo), _mm512_slli_epi32(bf16_bits(hi), 16));
       _mm512_store_si512((void *)(panel + (k / 2) * 16), lane);
     }
   }
