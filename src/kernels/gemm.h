@@ -39,16 +39,16 @@ typedef struct sn_sgemm_packed {
   int64_t ld;
   float *data;       /* full-K slivers (see kernels/x86/sgemm_blocked.h); NULL when not packed */
   size_t bytes;      /* of data */
-  /* --precision bf16 (sn_cpu_use_bf16() when packed): a second copy in the bf16 kernel's layout
-   * (sn_bf16_pack), used by the calls that run in bf16; the float32 panels above still serve thin
-   * products (M or N < 16), which stay float32. NULL otherwise. */
+  /* --precision bf16: a second copy in the bf16 kernel's layout (sn_bf16_pack), made by the first
+   * sn_sgemm_pb / sn_sgemm_pa call that runs in bf16 (sn_cpu_use_bf16(), M and N >= 16) and used by
+   * every later one; the float32 panels above still serve thin products, which stay float32. NULL
+   * until then. */
   void *bf16;
   size_t bf16_bytes;
 } sn_sgemm_packed;
 
 /* Pack op(src) (rows x cols; src is stored cols x rows with row stride ld when trans) for the
- * micro-kernel of the ISA this thread may use now (and in bf16 too when sn_cpu_use_bf16()). NULL on
- * OOM. */
+ * micro-kernel of the ISA this thread may use now. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
 /* Bytes of packed operand data alive in this process (weights packed by sessions' kernels). */

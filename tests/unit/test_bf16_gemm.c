@@ -1,5 +1,6 @@
-/* Unit test: prepacked bf16 operands (`--precision bf16`, kernels/gemm.h): sn_sgemm_pack under the
- * bf16 cap makes a bf16 copy, and sn_sgemm_pb / sn_sgemm_pa run the bf16 kernel on it.
+/* Unit test: prepacked bf16 operands (`--precision bf16`, kernels/gemm.h): a packed operand gets a
+ * bf16 copy at its first call under the bf16 cap, and sn_sgemm_pb / sn_sgemm_pa run the bf16 kernel
+ * on it.
  *  - against the float32 naive GEMM on awkward shapes (1s, primes, odd K, K past the kernel's k block
  *    of 512, M past its 192-row block), both transposes of both operands, alpha / beta, N split at
  *    panel boundaries as the thread pool splits it: within the bound bf16 must meet (each operand
@@ -7,6 +8,7 @@
  *    product rounding, plus float32 summation error), and on most cases NOT within float32 accuracy (else no bf16 ran: a wiring bug);
  *  - bit-identical to the bf16 kernel converting the same operands per call (same roundings, same
  *    summation order), so the packed layout is read exactly as the converting path builds it;
+ *  - the bf16 copy is made by the first call that runs in bf16, and not for thin products;
  *  - thin products (M or N < 16) and threads without the bf16 cap stay float32 (tight bound);
  *  - the columns past N in C are untouched.
  * Skips cleanly when the CPU (or SINTER_ISA) has no AVX512-BF16. */
@@ -94,12 +96,14 @@ static void run_case(int64_t M, int64_t N, int64_t K, int tr, int *loose, int *c
 
   /* packed B, N split in two at a panel boundary like the pool's workers (second call: own workspace) */
   sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, p.tb, K, N, p.B, p.ldb);
-  check(pb && pb->bf16, "bf16 copy made under the bf16 cap");
+  check(pb && !pb->bf16, "no bf16 copy before a call needs it");
   if (pb) {
     memcpy(C1, p.Cinit, sizeof(float) * nc);
     int64_t al = sn_sgemm_pb_align(pb), half = (N / 2 + al - 1) / al * al;
     sn_sgemm_pb(p.ta, M, 0, half, p.alpha, p.A, p.lda, pb, p.beta, C1, p.ldc, ws);
     sn_sgemm_pb(p.ta, M, half, N, p.alpha, p.A, p.lda, pb, p.beta, C1, p.ldc, NULL);
+    int64_t w1 = half < N ? half : N;
+    check(!pb->bf16 == (M < 16 || (w1 < 16 && N - half < 16)), "bf16 copy of B made by the first bf16 call, only");
     double e = rel_err(&p, C1);
     bool same = !memcmp(C1, C2, sizeof(float) * nc);
     tag = "packed B";
@@ -117,10 +121,10 @@ static void run_case(int64_t M, int64_t N, int64_t K, int tr, int *loose, int *c
   }
   /* packed A */
   sn_sgemm_packed *pa = sn_sgemm_pack(SN_GEMM_A, p.ta, M, K, p.A, p.lda);
-  check(pa && pa->bf16, "bf16 copy of A made under the bf16 cap");
   if (pa) {
     memcpy(C1, p.Cinit, sizeof(float) * nc);
     sn_sgemm_pa(pa, p.tb, N, p.alpha, p.B, p.ldb, p.beta, C1, p.ldc, (M + N) & 1 ? ws : NULL);
+    check(!pa->bf16 == thin, "bf16 copy of A made by the first bf16 call, only");
     double e = rel_err(&p, C1);
     tag = "packed A";
     snprintf(what, sizeof what, "%s M=%lld N=%lld K=%lld ta=%d tb=%d: rel err %.3g", tag, (long long)M, (long long)N,
