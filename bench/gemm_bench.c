@@ -146,6 +146,8 @@ int main(int argc, char **argv) {
   double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
   const shape shapes[] = {{1024, 1024, 1024, "square"},         {128, 768, 768, "BERT-base QKV/out"},
                           {128, 3072, 768, "BERT-base FFN up"}, {128, 768, 3072, "BERT-base FFN down"},
+                          {128, 256, 256, "BERT-small Q/K/V/out"}, {128, 1024, 256, "BERT-small FFN up"},
+                          {128, 256, 1024, "BERT-small FFN down"},
                           {1, 1024, 784, "MLP layer 1, batch 1"}, {1, 1024, 1024, "MLP layer 2, batch 1"},
                           {1, 1024, 256, "LSTM-256 gates, 1 step"}};
   const int n = (int)(sizeof shapes / sizeof *shapes);
