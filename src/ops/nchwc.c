@@ -253,7 +253,7 @@ static void conv_task(void *arg, int wk) {
   int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
   for (int64_t t = t0; t < t1; t++) {
     if (j->wb)
-      sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1);
+      sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
     else
       sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
     if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
@@ -280,21 +280,22 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
 }
 
 typedef struct to_bf16_job {
+  const sn_nchwc_conv_geom *g;
   const float *x;
   uint16_t *y;
-  int64_t n16; /* groups of 16 floats */
+  int64_t rows; /* of X: n * cbi * ih */
   int nw;
 } to_bf16_job;
 
 static void to_bf16_task(void *arg, int wk) {
   const to_bf16_job *j = arg;
-  int64_t a = wk * j->n16 / j->nw, b = (wk + 1) * j->n16 / j->nw;
-  sn_nchwc_to_bf16(j->x + a * 16, j->y + a * 16, (b - a) * 16);
+  sn_nchwc_to_bf16_padded(j->g, j->x, j->y, wk * j->rows / j->nw, (wk + 1) * j->rows / j->nw);
 }
 
 /* --precision bf16: a group-1 convolution of a blocked input runs in bf16 (kernels/nchwc_bf16.h) on X
- * converted per run and W converted once (kept in the params when W is a constant, else per run);
- * *xb, *wb stay NULL (float32) otherwise or when memory is short */
+ * converted per run (with its left / right padding columns stored, so no tile checks bounds) and W
+ * converted once (kept in the params when W is a constant, else per run); *xb, *wb stay NULL
+ * (float32) otherwise or when memory is short */
 static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, const sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
   if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16 || g->in_block != 16 || x->count % 16 || w->count % 256)
@@ -316,11 +317,12 @@ static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, con
       wc = expected;
     }
   }
-  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * (size_t)x->count);
-  if (!xc) return NULL;
-  to_bf16_job j = {x->data, xc, x->count / 16, 1};
+  const int64_t rows = g->n * g->cbi * g->ih;
+  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * 16 * (size_t)(rows * sn_nchwc_bf16_padded_width(g)));
+  if (!xc || rows <= 0) return NULL;
+  to_bf16_job j = {g, x->data, xc, rows, 1};
   int nw = sn_nn_workers(c, 4.0 * (double)x->count);
-  j.nw = nw < j.n16 ? nw : (int)j.n16;
+  j.nw = nw < j.rows ? nw : (int)j.rows;
   sn_nn_run(c, j.nw, to_bf16_task, &j);
   *xb = xc, *wb = wc;
   return NULL;

@@ -2,7 +2,7 @@
  * double-precision NCHW convolution on awkward shapes: channels not a multiple of 16 (1, 3, 17, 40,
  * 70), 1x1 to 7x7 kernels, strides, dilations, asymmetric pads, widths past the widest register
  * tile (14) and of 1, several input chunks; with the bias / residual / Relu / Clip epilogue, work
- * items run in two calls. Bound: each operand rounded to bf16 (8 significant bits), so
+ * items run in two calls, on the input converted as it is and with its padding columns stored. Bound: each operand rounded to bf16 (8 significant bits), so
  * |error| <= 2^-8 * sum |x||w|, doubled for the hardware's own product rounding, plus float32
  * summation; and most cases must miss float32 accuracy (else no bf16 ran). Padded output channels
  * must be exactly 0. Also the converters: sn_nchwc_to_bf16 rounds to nearest even,
@@ -51,7 +51,7 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
 }
 
 static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s,
-                      int64_t d, int64_t p, bool bias, bool res, int act) {
+                      int64_t d, int64_t p, bool bias, bool res, int act, bool padded) {
   const int64_t B = 16, MB = (M + B - 1) / B, CB = (C + B - 1) / B;
   const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* right pad p */
   if (OH <= 0 || OW <= 0) return;
@@ -66,21 +66,28 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
   float *xf = xalloc(sizeof(float) * (size_t)xn), *rb = xalloc(sizeof(float) * (size_t)yn);
   float *wf = xalloc(sizeof(float) * (size_t)wn), *yb = xalloc(sizeof(float) * (size_t)yn);
   float *y = xalloc(sizeof(float) * (size_t)(N * M * OH * OW));
-  uint16_t *xh = xalloc(sizeof(uint16_t) * (size_t)xn);
+  const int64_t pwid = sn_nchwc_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
+  uint16_t *xh = xalloc(sizeof(uint16_t) * (size_t)(N * CB * H * pwid * B));
   uint32_t *wh = xalloc(sizeof(uint32_t) * (size_t)(wn / 2));
   sn_nchwc_reorder_in_f32(x, xf, C, H * W, B, 0, N * CB);
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, N * MB);
   sn_nchwc_pack_weight(w, M, C, kh, kw, B, B, false, wf);
-  sn_nchwc_to_bf16(xf, xh, xn);
   sn_nchwc_weight_bf16(wf, wn / 256, wh);
   sn_nchwc_conv_geom g = {.block = B, .in_block = B, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH,
                           .ow = OW, .kh = kh, .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p,
                           .depthwise = false, .bias = bias ? b : NULL, .res = res ? rb : NULL, .act = act,
                           .lo = -0.5f, .hi = 0.75f};
+  /* the input converted as it is, or with its padding columns stored (the runtime's way), in two calls */
+  if (padded) {
+    sn_nchwc_to_bf16_padded(&g, xf, xh, 0, N * CB * H / 2);
+    sn_nchwc_to_bf16_padded(&g, xf, xh, N * CB * H / 2, N * CB * H);
+  } else {
+    sn_nchwc_to_bf16(xf, xh, xn);
+  }
   for (int64_t i = 0; i < yn; i++) yb[i] = NAN;
   int64_t rpi, bpi, items = sn_nchwc_conv_items(&g, &rpi, &bpi);
-  sn_nchwc_conv_bf16(&g, xh, wh, yb, 0, items / 3);
-  sn_nchwc_conv_bf16(&g, xh, wh, yb, items / 3, items);
+  sn_nchwc_conv_bf16(&g, xh, wh, yb, 0, items / 3, padded);
+  sn_nchwc_conv_bf16(&g, xh, wh, yb, items / 3, items, padded);
   sn_nchwc_reorder_out_f32(yb, y, M, OH * OW, B, 0, N * MB);
   bool ok = true, exact = true;
   for (int64_t n = 0; n < N && ok; n++) /* padded channels exactly 0 */
@@ -112,8 +119,8 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
           if (prod > 0 && err / prod > worst) worst = err / prod;
         }
   char what[240];
-  snprintf(what, sizeof what, "bf16 conv N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld bias=%d res=%d act=%d (worst err / sum|xw| %.3g)",
-           (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
+  snprintf(what, sizeof what, "bf16 conv%s N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld bias=%d res=%d act=%d (worst err / sum|xw| %.3g)",
+           padded ? " (padded input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
            (long long)s, (long long)d, (long long)p, bias, res, act, worst);
   check(ok, what);
   cases++;
@@ -160,9 +167,9 @@ int main(void) {
                             {1, 96, 100, 8, 8, 5, 5, 1, 1, 2},  {3, 20, 40, 3, 30, 1, 3, 1, 1, 1}};
   for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
     const int64_t *q = cs[i];
-    for (int e = 0; e < 3; e++)
-      conv_case(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], e != 1, e == 2 || (i & 1),
-                e == 0 ? SN_NCHWC_ACT_NONE : e == 1 ? SN_NCHWC_ACT_RELU : SN_NCHWC_ACT_CLIP);
+    for (int e = 0; e < 6; e++)
+      conv_case(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], e % 3 != 1, e % 3 == 2 || (i & 1),
+                e % 3 == 0 ? SN_NCHWC_ACT_NONE : e % 3 == 1 ? SN_NCHWC_ACT_RELU : SN_NCHWC_ACT_CLIP, e >= 3);
   }
   char what[80];
   snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);

@@ -33,6 +33,22 @@ void sn_nchwc_to_bf16(const float *x, uint16_t *y, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) _mm256_storeu_si256((__m256i *)(void *)(y + i), cvt16(_mm512_loadu_ps(x + i)));
 }
 
+int64_t sn_nchwc_bf16_padded_width(const sn_nchwc_conv_geom *g) {
+  /* the last tap of the last output column, past the input's right edge */
+  int64_t last = (g->ow - 1) * g->sw - g->pw + (g->kw - 1) * g->dw, pe = last - (g->iw - 1);
+  return g->pw + g->iw + (pe > 0 ? pe : 0);
+}
+
+void sn_nchwc_to_bf16_padded(const sn_nchwc_conv_geom *g, const float *x, uint16_t *y, int64_t t0, int64_t t1) {
+  const int64_t pw = g->pw, W = sn_nchwc_bf16_padded_width(g);
+  for (int64_t t = t0; t < t1; t++) { /* t = (image, block, row) */
+    uint16_t *dst = y + t * W * 16;
+    memset(dst, 0, sizeof(uint16_t) * 16 * (size_t)pw);
+    sn_nchwc_to_bf16(x + t * g->iw * 16, dst + pw * 16, g->iw * 16);
+    memset(dst + (pw + g->iw) * 16, 0, sizeof(uint16_t) * 16 * (size_t)(W - pw - g->iw));
+  }
+}
+
 void sn_nchwc_weight_bf16(const float *w, int64_t groups, uint32_t *dst) {
   for (int64_t q = 0; q < groups; q++) {
     const float *s = w + q * 256;
@@ -167,8 +183,13 @@ static const tile_fn ctiles[4][14] = {
     {ct_4x1, ct_4x2, ct_4x3, ct_4x4, ct_4x5, ct_4x6}};
 static const int max_nt[4] = {14, 12, 6, 6};
 
-void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
-                        int64_t t1) {
+void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g0, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
+                        int64_t t1, bool padded) {
+  /* a padded input: the same convolution of a wider input without left padding, whose every tile is
+   * interior (the items do not depend on the input width) */
+  sn_nchwc_conv_geom gp = *g0;
+  if (padded) gp.iw = sn_nchwc_bf16_padded_width(g0), gp.pw = 0;
+  const sn_nchwc_conv_geom *g = &gp;
   int64_t rpi, bpi;
   sn_nchwc_conv_items(g, &rpi, &bpi);
   const int64_t row_items = (g->oh + rpi - 1) / rpi, groups = (g->cbo + bpi - 1) / bpi;
