@@ -1,6 +1,9 @@
 /* gemm_bench: this core's float32 FMA peak (register-only FMA loops, AVX-512 and AVX2) and the
  * single-thread GFLOP/s of the float32 GEMM as the runtime uses it (constant B prepacked with
  * sn_sgemm_pack, then sn_sgemm_pb), next to the plain sn_sgemm that packs both operands per call.
+ * Where the CPU has AVX512-BF16: the vdpbf16ps peak too, and the same GEMMs under `--precision
+ * bf16` (packed bf16 B, and sn_sgemm converting both operands per call), timed interleaved with
+ * float32, with the ratio bf16 / float32 of the packed calls.
  * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] [--peak]
  * (--peak: only the peak line). */
 #include <stdbool.h>
@@ -45,16 +48,32 @@ __attribute__((target("avx2,fma"))) static float peak256(int64_t iters) {
   PEAK_BODY(__m256, _mm256_set1_ps, _mm256_fmadd_ps, 8)
 }
 
+/* vdpbf16ps: 2 bf16 products + 2 adds per float32 lane (64 flops per zmm instruction) */
+#define DP(acc) __asm__ volatile("vdpbf16ps %[b], %[a], %[c]" : [c] "+v"(acc) : [a] "v"(x), [b] "v"(y))
+__attribute__((target("avx512f,avx512bf16"))) static float peak_bf16(int64_t iters) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+         a10 = a0, a11 = a0;
+  __m512i x = _mm512_set1_epi32(0x3f803f80), y = _mm512_set1_epi32(0x00010001); /* (1, 1) . (tiny, tiny) */
+  for (int64_t i = 0; i < iters; i++) {
+    DP(a0); DP(a1); DP(a2); DP(a3); DP(a4); DP(a5); DP(a6); DP(a7); DP(a8); DP(a9); DP(a10); DP(a11);
+  }
+  __m512 s = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+  float out[16];
+  memcpy(out, &s, sizeof out);
+  return out[0];
+}
+
 static volatile float sink;
 
-/* best GFLOP/s of several runs of `iters` loop iterations (12 FMAs of `lanes` floats each) */
-static double peak(bool avx512) {
+/* best GFLOP/s of several runs of `iters` loop iterations (12 FMAs of `lanes` floats each; kind 0
+ * AVX2, 1 AVX-512, 2 vdpbf16ps) */
+static double peak(int kind) {
   const int64_t iters = 4000000; /* ~20 ms a round; the best of 25 rounds finds a quiet moment on a shared machine */
   double best = 0;
   for (int r = 0; r < 25; r++) {
     double t0 = now();
-    sink = avx512 ? peak512(iters) : peak256(iters);
-    double t = now() - t0, gf = 2.0 * 12 * (avx512 ? 16 : 8) * (double)iters / t * 1e-9;
+    sink = kind == 2 ? peak_bf16(iters) : kind ? peak512(iters) : peak256(iters);
+    double t = now() - t0, gf = 2.0 * 12 * (kind == 2 ? 32 : kind ? 16 : 8) * (double)iters / t * 1e-9;
     if (gf > best) best = gf;
   }
   return best;
@@ -116,19 +135,27 @@ int main(int argc, char **argv) {
   printf("ISA %s, kernel %s; L1d %zu KiB, L2 %zu KiB, L3 %zu KiB\n", sn_isa_name(isa), sn_sgemm_kernel_name(),
          cs.l1d >> 10, cs.l2 >> 10, cs.l3 >> 10);
   double p512 = 0, p256 = 0;
-  if (cpu->avx2 && cpu->fma) p256 = peak(false);
-  if (cpu->avx512f && cpu->fma) p512 = peak(true);
+  if (cpu->avx2 && cpu->fma) p256 = peak(0);
+  if (cpu->avx512f && cpu->fma) p512 = peak(1);
   printf("FMA peak, one core: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n", p512, p256);
   if (peak_only) return 0; /* (bench/compare.py reads the peak from this line) */
+  int cap = sn_cpu_thread_cap();
+  bool bf = sn_cpu_has_bf16();
+  double pbf = bf ? peak(2) : 0;
+  if (bf) printf("BF16 peak, one core (vdpbf16ps): %.1f GFLOP/s = %.2fx the AVX-512 FMA peak\n", pbf, pbf / p512);
   double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
   const shape shapes[] = {{1024, 1024, 1024, "square"},         {128, 768, 768, "BERT-base QKV/out"},
                           {128, 3072, 768, "BERT-base FFN up"}, {128, 768, 3072, "BERT-base FFN down"},
+                          {128, 256, 256, "BERT-small Q/K/V/out"}, {128, 1024, 256, "BERT-small FFN up"},
+                          {128, 256, 1024, "BERT-small FFN down"},
                           {1, 1024, 784, "MLP layer 1, batch 1"}, {1, 1024, 1024, "MLP layer 2, batch 1"},
                           {1, 1024, 256, "LSTM-256 gates, 1 step"}};
   const int n = (int)(sizeof shapes / sizeof *shapes);
   void *ws = sn_aligned_alloc(sn_sgemm_workspace());
-  printf("\n%-6s %-6s %-6s  %-24s %12s %8s %14s %8s\n", "M", "N", "K", "shape", "packed-B GF/s", "% peak", "sn_sgemm GF/s",
+  printf("\n%-6s %-6s %-6s  %-24s %12s %8s %14s %8s", "M", "N", "K", "shape", "packed-B GF/s", "% peak", "sn_sgemm GF/s",
          "% peak");
+  if (bf) printf(" %11s %8s %11s %9s", "bf16 pk-B", "% bfpk", "bf16 sgemm", "bf16/fp32");
+  printf("\n");
   for (int i = 0; i < n; i++) {
     const shape *s = &shapes[i];
     float *A = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->K));
@@ -140,18 +167,40 @@ int main(int argc, char **argv) {
     }
     for (int64_t k = 0; k < s->M * s->K; k++) A[k] = urand();
     for (int64_t k = 0; k < s->K * s->N; k++) B[k] = urand();
-    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, s->K, s->N, B, s->N);
+    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, s->K, s->N, B, s->N), *pbb = NULL;
     if (!pb) return 1;
+    if (bf) {
+      sn_cpu_set_thread_cap(cap | SN_CAP_BF16);
+      pbb = sn_sgemm_pack(SN_GEMM_B, false, s->K, s->N, B, s->N);
+      sn_cpu_set_thread_cap(cap);
+      if (!pbb) return 1;
+    }
     double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
-    /* interleaved: packed, plain, packed, plain; best of each */
-    double tp = time_gemm(s, true, A, B, pb, C, ws, reps), tu = time_gemm(s, false, A, B, pb, C, ws, reps);
-    double tp2 = time_gemm(s, true, A, B, pb, C, ws, reps), tu2 = time_gemm(s, false, A, B, pb, C, ws, reps);
-    if (tp2 < tp) tp = tp2;
-    if (tu2 < tu) tu = tu2;
+    /* interleaved: packed, plain (then the same in bf16), twice; best of each */
+    double tp = 1e30, tu = 1e30, tbp = 1e30, tbu = 1e30;
+    for (int round = 0; round < 2; round++) {
+      double t = time_gemm(s, true, A, B, pb, C, ws, reps);
+      tp = t < tp ? t : tp;
+      t = time_gemm(s, false, A, B, pb, C, ws, reps);
+      tu = t < tu ? t : tu;
+      if (!bf) continue;
+      sn_cpu_set_thread_cap(cap | SN_CAP_BF16);
+      t = time_gemm(s, true, A, B, pbb, C, ws, reps);
+      tbp = t < tbp ? t : tbp;
+      t = time_gemm(s, false, A, B, pbb, C, ws, reps);
+      tbu = t < tbu ? t : tbu;
+      sn_cpu_set_thread_cap(cap);
+    }
     double gp = flops / tp * 1e-9, gu = flops / tu * 1e-9;
-    printf("%-6lld %-6lld %-6lld  %-24s %12.1f %7.1f%% %14.1f %7.1f%%\n", (long long)s->M, (long long)s->N,
+    printf("%-6lld %-6lld %-6lld  %-24s %12.1f %7.1f%% %14.1f %7.1f%%", (long long)s->M, (long long)s->N,
            (long long)s->K, s->what, gp, pk > 0 ? 100 * gp / pk : 0, gu, pk > 0 ? 100 * gu / pk : 0);
+    if (bf) {
+      double gbp = flops / tbp * 1e-9, gbu = flops / tbu * 1e-9;
+      printf(" %11.1f %7.1f%% %11.1f %8.2fx", gbp, 100 * gbp / pbf, gbu, gbp / gp);
+    }
+    printf("\n");
     sn_sgemm_packed_free(pb);
+    sn_sgemm_packed_free(pbb);
     sn_aligned_free(A), sn_aligned_free(B), sn_aligned_free(C);
   }
   sn_aligned_free(ws);

@@ -11,6 +11,7 @@
 #include "core/alloc.h"
 #include "feeds.h"
 #include "kernels/gemm.h"
+#include "kernels/nchwc_bf16.h"
 #include "runtime/cpu.h"
 #include "runtime/session.h"
 #include "runtime/threadpool.h"
@@ -310,6 +311,10 @@ int cmd_profile(int argc, char **argv) {
       const char *nk = sn_cpu_isa() >= SN_ISA_AVX512 ? "f32_nchwc16_avx512"
                        : sn_cpu_isa() >= SN_ISA_AVX2 ? "f32_nchwc8_avx2"
                                                      : "portable C";
+      /* --precision bf16 (the GEMM says it): group-1 convolutions of blocked inputs run in bf16 */
+      if (!strcmp(op, "NchwcConv") && !strncmp(gemm, "bf16", 4) && !sn_attr_int(n, "depthwise", 0) &&
+          sn_attr_int(n, "input_block", 16) != 1)
+        nk = sn_nchwc_conv_bf16_name;
       bool uses_gemm = (!nchwc && strstr(op, "Conv")) || strstr(op, "MatMul") || strstr(op, "Gemm") || !strcmp(op, "Attention") ||
                        !strcmp(op, "LSTM") || !strcmp(op, "GRU") || !strcmp(op, "RNN");
       printf("%-40s %-20s %12s %6.1f%% %10.2f %s\n", name, n->op_type,

@@ -84,7 +84,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
   size_t bytes = sizeof(float) * (size_t)(slivers * panel * K);
   float *d = sn_aligned_alloc(bytes);
   if (!d) {
-    sn_free(p);
+    sn_sgemm_packed_free(p);
     return NULL;
   }
   if (side == SN_GEMM_A)
@@ -102,11 +102,34 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
 void sn_sgemm_packed_free(sn_sgemm_packed *p) {
   if (!p) return;
   if (p->data) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
+  if (p->bf16) __atomic_sub_fetch(&live_bytes, (uint64_t)p->bf16_bytes, __ATOMIC_RELAXED);
   sn_aligned_free(p->data);
+  sn_aligned_free(p->bf16);
   sn_free(p);
 }
 
 int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B) { return B && B->data ? B->panel : 16; }
+
+/* The bf16 copy of a packed operand, made by the first call that runs in bf16 (so operands only
+ * ever used by thin float32 products, and packs made before the bf16 cap was set, e.g. at load,
+ * work too); NULL when there is no memory (the caller then converts per call). Concurrent first
+ * calls may both convert; one copy is kept. */
+static const void *bf16_copy(const sn_sgemm_packed *p) {
+  void **at = &((sn_sgemm_packed *)p)->bf16; /* the cache: written once, read by every later call */
+  void *d = __atomic_load_n(at, __ATOMIC_ACQUIRE);
+  if (d) return d;
+  size_t bytes = sn_bf16_packed_bytes(p->side == SN_GEMM_B, p->rows, p->cols);
+  void *mine = sn_aligned_alloc(bytes), *expected = NULL;
+  if (!mine) return NULL;
+  sn_bf16_pack(p->side == SN_GEMM_B, p->trans, p->rows, p->cols, p->src, p->ld, mine);
+  if (!__atomic_compare_exchange_n(at, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    sn_aligned_free(mine);
+    return expected;
+  }
+  __atomic_store_n(&((sn_sgemm_packed *)p)->bf16_bytes, bytes, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+  return mine;
+}
 
 /* the packed data when the calling thread may use the ISA it was packed for */
 static const sn_sgemm_impl *usable(const sn_sgemm_packed *p) {
@@ -129,8 +152,17 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (n1 > N) n1 = N;
   if (n0 < 0) n0 = 0;
   if (M <= 0 || n1 <= n0) return;
-  /* --precision bf16: the bf16 kernel, which converts operands as it packs them (see sn_sgemm) */
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && B->src && M >= 16 && n1 - n0 >= 16 ? NULL : usable(B);
+  /* --precision bf16: the bf16 kernel, on the bf16 copy when there is one (n0 is a multiple of the
+   * float32 panel or of 16, both multiples of its 16-column panels), else converting B per call */
+  bool bf = sn_cpu_use_bf16() && B->src && M >= 16 && n1 - n0 >= 16; /* (a copy made from the source) */
+  const void *bc = bf && n0 % 16 == 0 ? bf16_copy(B) : NULL;
+  if (bc) {
+    const float *src = B->src + (B->trans ? n0 * B->ld : n0);
+    const uint8_t *pb = (const uint8_t *)bc + (size_t)(n0 / 16) * 16 * sn_bf16_packed_depth(K) * 2;
+    sn_sgemm_avx512bf16_pb(transA, M, n1 - n0, K, alpha, A, lda, src, B->ld, B->trans, pb, beta, C + n0, ldc, ws);
+    return;
+  }
+  const sn_sgemm_impl *im = bf ? NULL : usable(B);
   if (im) {
     im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
     return;
@@ -144,7 +176,13 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;
   if (M <= 0 || N <= 0) return;
-  const sn_sgemm_impl *im = sn_cpu_use_bf16() && A->src && M >= 16 && N >= 16 ? NULL : usable(A);
+  bool bf = sn_cpu_use_bf16() && A->src && M >= 16 && N >= 16;
+  const void *ac = bf ? bf16_copy(A) : NULL;
+  if (ac) {
+    sn_sgemm_avx512bf16_pa(M, N, K, alpha, ac, A->src, A->ld, A->trans, transB, B, ldb, beta, C, ldc, ws);
+    return;
+  }
+  const sn_sgemm_impl *im = bf ? NULL : usable(A);
   if (im) {
     im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
     return;

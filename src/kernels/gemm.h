@@ -39,6 +39,12 @@ typedef struct sn_sgemm_packed {
   int64_t ld;
   float *data;       /* full-K slivers (see kernels/x86/sgemm_blocked.h); NULL when not packed */
   size_t bytes;      /* of data */
+  /* --precision bf16: a second copy in the bf16 kernel's layout (sn_bf16_pack), made by the first
+   * sn_sgemm_pb / sn_sgemm_pa call that runs in bf16 (sn_cpu_use_bf16(), M and N >= 16) and used by
+   * every later one; the float32 panels above still serve thin products, which stay float32. NULL
+   * until then. */
+  void *bf16;
+  size_t bf16_bytes;
 } sn_sgemm_packed;
 
 /* Pack op(src) (rows x cols; src is stored cols x rows with row stride ld when trans) for the
@@ -100,5 +106,20 @@ void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t
                          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
 extern const char sn_sgemm_avx512bf16_name[];
 size_t sn_sgemm_avx512bf16_workspace(void);
+/* Prepacked bf16 operands: depth K padded to even (sn_bf16_packed_depth); side A (M x K) as M rows
+ * of that many bf16, side B (K x N) as panels of 16 columns holding k pairs in each 32-bit lane
+ * (64-byte aligned dst). */
+int64_t sn_bf16_packed_depth(int64_t K);
+size_t sn_bf16_packed_bytes(bool side_b, int64_t rows, int64_t cols);
+void sn_bf16_pack(bool side_b, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld, void *dst);
+/* sn_sgemm with op(B) (K x N) from pb = sn_bf16_pack'ed data at its first column (a multiple of 16)
+ * / with A (M x K) from pa; the float32 sources (Bsrc / Asrc) serve only when there is no memory
+ * for the workspace. */
+void sn_sgemm_avx512bf16_pb(bool transA, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                            const float *Bsrc, int64_t ldb, bool transB, const void *pb, float beta, float *C,
+                            int64_t ldc, void *ws);
+void sn_sgemm_avx512bf16_pa(int64_t M, int64_t N, int64_t K, float alpha, const void *pa, const float *Asrc,
+                            int64_t lda, bool transA, bool transB, const float *B, int64_t ldb, float beta, float *C,
+                            int64_t ldc, void *ws);
 
 #endif

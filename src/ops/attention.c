@@ -25,6 +25,25 @@ typedef struct attn_job {
   int64_t chunks;
 } attn_job;
 
+/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys, in loops the compiler vectorizes
+ * (restrict: no reloads through the job; 16 partial maxima) */
+static void softmax_row(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
+  if (m && ms == 1)
+    for (int64_t t = 0; t < n; t++) row[t] += m[t];
+  else if (m)
+    for (int64_t t = 0; t < n; t++) row[t] += m[t * ms];
+  float mx16[16];
+  for (int l = 0; l < 16; l++) mx16[l] = -INFINITY;
+  int64_t t = 0;
+  for (; t + 16 <= n; t += 16)
+    for (int l = 0; l < 16; l++) mx16[l] = row[t + l] > mx16[l] ? row[t + l] : mx16[l];
+  float mx = -INFINITY;
+  for (int l = 0; l < 16; l++) mx = mx16[l] > mx ? mx16[l] : mx;
+  for (; t < n; t++) mx = row[t] > mx ? row[t] : mx;
+  float inv = 1.f / sn_vexp_shift_sum(row, row, n, mx);
+  for (t = 0; t < n; t++) row[t] *= inv;
+}
+
 static void attn_range(void *arg, int64_t begin, int64_t end) {
   attn_job *j = arg;
   /* each range gets its own scratch block: find which of the pool's `chunks` ranges this is (the
@@ -40,17 +59,8 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
     const float *v = j->v + b * j->Sk * j->lv + h * j->dh;
     float *o = j->out + b * j->Sq * j->H + h * j->dh;
     sn_sgemm(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->lq, k, j->lk, 0.f, S, j->Sk, ws);
-    for (int64_t i = 0; i < j->Sq; i++) {
-      float *row = S + i * j->Sk;
-      if (j->mask) {
-        const float *m = j->mask + b * j->ms[0] + h * j->ms[1] + i * j->ms[2];
-        for (int64_t t = 0; t < j->Sk; t++) row[t] += m[t * j->ms[3]];
-      }
-      float mx = -INFINITY;
-      for (int64_t t = 0; t < j->Sk; t++) mx = row[t] > mx ? row[t] : mx;
-      float inv = 1.f / sn_vexp_shift_sum(row, row, j->Sk, mx);
-      for (int64_t t = 0; t < j->Sk; t++) row[t] *= inv;
-    }
+    for (int64_t i = 0; i < j->Sq; i++)
+      softmax_row(S + i * j->Sk, j->mask ? j->mask + b * j->ms[0] + h * j->ms[1] + i * j->ms[2] : NULL, j->ms[3], j->Sk);
     sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, o, j->H, ws);
   }
 }

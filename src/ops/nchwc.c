@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "kernels/nchwc.h"
+#include "kernels/nchwc_bf16.h"
 #include "kernels/ref/nn_util.h"
 #include "kernels/winograd.h"
 #include "ops/fused.h"
@@ -43,6 +44,7 @@ typedef struct nchwc_params {
   int act;
   float alpha, beta;
   sn_wino_weights *wino; /* NchwcConv: Winograd weights, made on the first run that takes that path */
+  uint32_t *wbf16; /* NchwcConv under --precision bf16: the constant weight as bf16 pairs (made at the first run) */
 } nchwc_params;
 
 static int kind_of(const char *t) {
@@ -109,7 +111,10 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
 
 static void nchwc_free(void *params) {
   nchwc_params *p = params;
-  if (p) sn_wino_weights_free(p->wino);
+  if (p) {
+    sn_wino_weights_free(p->wino);
+    sn_aligned_free(p->wbf16);
+  }
   sn_free(p);
 }
 
@@ -251,6 +256,8 @@ typedef struct conv_job {
   float *y;
   int64_t items, rpi, bpi;
   int nw;
+  const uint16_t *xb; /* bf16: X and W converted (kernels/nchwc_bf16.h), else NULL */
+  const uint32_t *wb;
 } conv_job;
 
 static void conv_task(void *arg, int wk) {
@@ -258,7 +265,10 @@ static void conv_task(void *arg, int wk) {
   const sn_nchwc_conv_geom *g = j->g;
   int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
   for (int64_t t = t0; t < t1; t++) {
-    sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
+    if (j->wb)
+      sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
+    else
+      sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
     if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
     /* activations the kernel does not apply: over what this item wrote, while it is in cache */
     const int64_t row_items = cdiv(g->oh, j->rpi), groups = cdiv(g->cbo, j->bpi);
@@ -307,7 +317,7 @@ static void wino_task(void *arg, int wk) {
 }
 
 static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
-                        const float *w, float *y);
+                        const float *w, float *y, const uint16_t *xb, const uint32_t *wb);
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -406,7 +416,7 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
     uint64_t td = UINT64_MAX, tw = UINT64_MAX;
     for (int r = 0; r < 2; r++) {
       uint64_t t0 = now_ns();
-      conv_images(c, g, p, x, w, y);
+      conv_images(c, g, p, x, w, y, NULL, NULL);
       uint64_t t1 = now_ns();
       wino_exec(c, &j);
       uint64_t t2 = now_ns();
@@ -420,16 +430,65 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   return true;
 }
 
-/* the convolution of g's images over the pool */
+/* the convolution of g's images over the pool (in bf16 when xb and wb are given) */
 static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
-                        const float *w, float *y) {
-  conv_job j = {g, p, x, w, y, 0, 0, 0, 1};
+                        const float *w, float *y, const uint16_t *xb, const uint32_t *wb) {
+  conv_job j = {g, p, x, w, y, 0, 0, 0, 1, xb, wb};
   j.items = sn_nchwc_conv_items(g, &j.rpi, &j.bpi);
   double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * (double)(g->kh * g->kw) *
                  (p->depthwise ? 1.0 : (double)(g->cbi * g->in_block));
   int nw = sn_nn_workers(c, flops);
   j.nw = nw < j.items ? nw : (int)j.items;
   sn_nn_run(c, j.nw, conv_task, &j);
+}
+
+typedef struct to_bf16_job {
+  const sn_nchwc_conv_geom *g;
+  const float *x;
+  uint16_t *y;
+  int64_t rows; /* of X: n * cbi * ih */
+  int nw;
+} to_bf16_job;
+
+static void to_bf16_task(void *arg, int wk) {
+  const to_bf16_job *j = arg;
+  sn_nchwc_to_bf16_padded(j->g, j->x, j->y, wk * j->rows / j->nw, (wk + 1) * j->rows / j->nw);
+}
+
+/* --precision bf16: a group-1 convolution of a blocked input runs in bf16 (kernels/nchwc_bf16.h) on X
+ * converted per run (with its left / right padding columns stored, so no tile checks bounds) and W
+ * converted once (kept in the params when W is a constant, else per run); *xb, *wb stay NULL
+ * (float32) otherwise or when memory is short */
+static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, const sn_nchwc_conv_geom *g,
+                                    const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
+  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16 || g->in_block != 16 || x->count % 16 || w->count % 256)
+    return NULL;
+  const int64_t groups = w->count / 256;
+  uint32_t **slot = &((nchwc_params *)p)->wbf16; /* the params' one mutable field: the cache */
+  uint32_t *wc = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (!sn_kernel_input_const(c, 1)) {
+    if (!(wc = sn_kernel_scratch(c, sizeof(uint32_t) * 128 * (size_t)groups))) return NULL;
+    sn_nchwc_weight_bf16(w->data, groups, wc);
+  } else if (!wc) {
+    uint32_t *mine = sn_aligned_alloc(sizeof(uint32_t) * 128 * (size_t)groups), *expected = NULL;
+    if (!mine) return NULL;
+    sn_nchwc_weight_bf16(w->data, groups, mine);
+    if (__atomic_compare_exchange_n(slot, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      wc = mine;
+    } else {
+      sn_aligned_free(mine);
+      wc = expected;
+    }
+  }
+  const int64_t rows = g->n * g->cbi * g->ih;
+  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * 16 * (size_t)(rows * sn_nchwc_bf16_padded_width(g)));
+  if (!xc || rows <= 0) return NULL;
+  to_bf16_job j = {g, x->data, xc, rows, 1};
+  int nw = sn_nn_workers(c, 4.0 * (double)x->count);
+  j.nw = nw < j.rows ? nw : (int)j.rows;
+  sn_nn_run(c, j.nw, to_bf16_task, &j);
+  *xb = xc, *wb = wc;
+  return NULL;
 }
 
 static sn_error *conv_run(sn_kernel_ctx *c) {
@@ -501,7 +560,10 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   const sn_tensor *sc = p->has_scale ? c->in[at++] : NULL;
   if (!sc && conv_wino(c, &g, p, x->data, w->data, y->data)) return NULL;
   if (!sc) {
-    conv_images(c, &g, p, x->data, w->data, y->data);
+    const uint16_t *xb = NULL;
+    const uint32_t *wb = NULL;
+    SN_TRY(conv_bf16_operands(c, p, &g, x, w, &xb, &wb));
+    conv_images(c, &g, p, x->data, w->data, y->data, xb, wb);
     return NULL;
   }
   if (sc->dtype != SINTER_FLOAT || sc->rank != 5 || sc->dims[0] != N || sc->dims[1] != CBI || sc->dims[2] != 1 ||
@@ -525,13 +587,13 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
         for (int64_t i = 0; i < B; i++)
           for (int64_t l = 0; l < B; l++) tmp[(q * B + i) * B + l] = wv[(q * B + i) * B + l] * s16[i];
       }
-      conv_images(c, &gi, p, xn, tmp, (float *)y->data + n * ysz);
+      conv_images(c, &gi, p, xn, tmp, (float *)y->data + n * ysz, NULL, NULL);
     } else {
       for (int64_t q = 0; q < CBI * g.ih * g.iw; q++) { /* q = cb * hw + pixel */
         const float *s16 = sv + (q / (g.ih * g.iw)) * B;
         for (int64_t l = 0; l < B; l++) tmp[q * B + l] = xn[q * B + l] * s16[l];
       }
-      conv_images(c, &gi, p, tmp, w->data, (float *)y->data + n * ysz);
+      conv_images(c, &gi, p, tmp, w->data, (float *)y->data + n * ysz, NULL, NULL);
     }
   }
   return NULL;

@@ -338,9 +338,9 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   const char *env = getenv("SINTER_NCHWC");
   if (env && *env == '0') return NULL;
   const sn_isa isa = sn_cpu_isa();
-  /* the blocked kernels are float32; under --precision bf16 convolutions stay on the GEMM path,
-   * which has the bf16 kernel */
-  if (isa < SN_ISA_AVX2 || sn_cpu_use_bf16()) return NULL;
+  /* (under --precision bf16 the group-1 convolutions on blocked inputs run in bf16, see
+   * ops/nchwc.c and kernels/nchwc_bf16.h) */
+  if (isa < SN_ISA_AVX2) return NULL;
   const int64_t B = isa >= SN_ISA_AVX512 ? 16 : 8;
   const int nn = g->n_nodes, nv0 = g->n_values;
   lay L = {g, B, nv0, sn_malloc(sizeof(int) * (size_t)(nv0 + 1)), sn_malloc(sizeof(int) * (size_t)(nv0 + 1))};
