@@ -118,6 +118,7 @@ static const void *bf16_copy(const sn_sgemm_packed *p) {
   void **at = &((sn_sgemm_packed *)p)->bf16; /* the cache: written once, read by every later call */
   void *d = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   if (d) return d;
+  if (!p->src) return NULL; /* the source went to the packed copy (sn_nn_prepack) */
   size_t bytes = sn_bf16_packed_bytes(p->side == SN_GEMM_B, p->rows, p->cols);
   void *mine = sn_aligned_alloc(bytes), *expected = NULL;
   if (!mine) return NULL;
@@ -129,6 +130,10 @@ static const void *bf16_copy(const sn_sgemm_packed *p) {
   __atomic_store_n(&((sn_sgemm_packed *)p)->bf16_bytes, bytes, __ATOMIC_RELAXED);
   __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
   return mine;
+}
+
+bool sn_sgemm_packed_prepare_bf16(const sn_sgemm_packed *p) {
+  return !sn_cpu_use_bf16() || (p && bf16_copy(p) != NULL);
 }
 
 /* the packed data when the calling thread may use the ISA it was packed for */
@@ -154,7 +159,7 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (M <= 0 || n1 <= n0) return;
   /* --precision bf16: the bf16 kernel, on the bf16 copy when there is one (n0 is a multiple of the
    * float32 panel or of 16, both multiples of its 16-column panels), else converting B per call */
-  bool bf = sn_cpu_use_bf16() && B->src && M >= 16 && n1 - n0 >= 16; /* (a copy made from the source) */
+  bool bf = sn_cpu_use_bf16() && (B->src || B->bf16) && M >= 16 && n1 - n0 >= 16; /* (copy made from the source) */
   const void *bc = bf && n0 % 16 == 0 ? bf16_copy(B) : NULL;
   if (bc) {
     const float *src = B->src + (B->trans ? n0 * B->ld : n0);
@@ -176,7 +181,7 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;
   if (M <= 0 || N <= 0) return;
-  bool bf = sn_cpu_use_bf16() && A->src && M >= 16 && N >= 16;
+  bool bf = sn_cpu_use_bf16() && (A->src || A->bf16) && M >= 16 && N >= 16;
   const void *ac = bf ? bf16_copy(A) : NULL;
   if (ac) {
     sn_sgemm_avx512bf16_pa(M, N, K, alpha, ac, A->src, A->ld, A->trans, transB, B, ldb, beta, C, ldc, ws);

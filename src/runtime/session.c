@@ -92,10 +92,10 @@ void sinter_session_free(sinter_session *s) {
 }
 
 /* Ops' prepack hooks over the optimized graph. A packed weight may take over its initializer's
- * buffer (held once) unless the session must keep the graph writable (keep_weights) or runs GEMMs
- * in bf16, which converts from the float32 source. */
+ * buffer (held once) unless the session must keep the graph writable (keep_weights); under bf16
+ * the packed operand's bf16 copy is made first (sn_nn_prepack). */
 static sn_error *prepack_weights(sn_session *s) {
-  bool take = !s->opts.keep_weights && !s->bf16;
+  bool take = !s->opts.keep_weights;
   for (int i = 0; i < s->g->n_nodes; i++) {
     sn_node *n = &s->g->nodes[i];
     if (!n->op || !n->op->prepack) continue;

@@ -62,7 +62,7 @@ W4 = rng.standard_normal((40, 72)).astype(np.float32) * 0.1
 B4 = rng.standard_normal((72,)).astype(np.float32)
 
 
-def gemm_model():
+def gemm_model(rows=5):
     nodes = [
         helper.make_node("MatMul", ["x", "W1"], ["y1"]),
         helper.make_node("MatMul", ["y1", "W1"], ["y2"]),
@@ -73,8 +73,8 @@ def gemm_model():
     ]
     g = helper.make_graph(
         nodes, "prepack",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [5, 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 72]),
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 72]),
          helper.make_tensor_value_info("W3", TensorProto.FLOAT, [48, 40])],
         [typed("W1", W1), typed("W2", W2), typed("C2", C2), typed("W3", W3), typed("W4", W4), typed("B4", B4)])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
@@ -140,10 +140,22 @@ def main():
           f"weight_bytes {on['weight_bytes']}, expected {total - taken} (total {total})")
     check("prepacked bytes cover the taken and the shared weights", on["prepacked_bytes"] >= taken + 2 * W1.nbytes,
           f"{on['prepacked_bytes']}")
-    # bf16 sessions convert from the float32 source: nothing is taken
-    bf = bench_json(path, {"SINTER_PRECISION": "bf16"})
-    if bf.get("isa") == "avx512" and "avx512_bf16" in open("/proc/cpuinfo").read():
-        check("bf16 keeps the sources", bf["weight_bytes"] == total, f"{bf['weight_bytes']}")
+    # bf16 sessions make each packed weight's bf16 copy first, then let the source go too; with 32
+    # rows (>= 16) the GEMMs run in bf16 on those copies
+    if "avx512_bf16" in open("/proc/cpuinfo").read():
+        p32 = os.path.join(tmp, "gemms32.onnx")
+        onnx.save(gemm_model(32), p32)
+        bf = bench_json(p32, {"SINTER_PRECISION": "bf16"})
+        check("bf16: taken weights leave the initializers too", bf["weight_bytes"] == total - taken,
+              f"weight_bytes {bf['weight_bytes']}, expected {total - taken}")
+        x32 = rng.standard_normal((32, 64)).astype(np.float32)
+        want32 = reference(x32)
+        with sc.Session(p32, threads=2, precision="bf16") as s:
+            got = s.run({"x": x32})["y"]
+        err = float(np.max(np.abs(got - want32))) / float(np.max(np.abs(want32)))
+        # bf16 operands (8 significant bits) through four chained GEMMs: about 1e-2 of the scale,
+        # while a weight read wrongly (say, the packed panels as a plain matrix) is off by O(1)
+        check("bf16 outputs on the bf16 copies", 1e-5 < err < 3e-2, f"max rel diff {err:.2e}")
 
     # sinter optimize writes every weight back (its session keeps them)
     out = os.path.join(tmp, "opt.onnx")

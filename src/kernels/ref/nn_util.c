@@ -267,6 +267,8 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   SN_TRY(sn_nn_prepack_data(slot, side, trans, rows, cols, (const float *)t->data + off, ld));
   sn_sgemm_packed *p = slot->p;
   if (!p) return NULL;
+  /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
+  if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
   if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sole_reader(g, n, v)) {
     if (p->bytes <= t->nbytes) {
       /* the packed form replaces the weight in its own buffer: memory the process has already
