@@ -135,7 +135,8 @@ bool sn_wino_weights_make_points(sn_wino_weights *wt, int p0, int p1, float *buf
             for (int64_t l = 0; l < B; l++) up[l] += cf[k] * wp[k * B * B + l];
         }
     sn_sgemm_packed *pk = sn_sgemm_pack(SN_GEMM_B, false, K, N, buf, N);
-    if (!pk || !pk->data) {
+    /* --precision bf16: the bf16 copy too, while buf still holds the source */
+    if (!pk || !pk->data || !sn_sgemm_packed_prepare_bf16(pk)) {
       sn_sgemm_packed_free(pk);
       return false;
     }
@@ -154,7 +155,7 @@ bool sn_wino_weights_ready(const sn_wino_weights *wt) {
 void sn_wino_weights_drop_source(sn_wino_weights *wt) {
   if (!wt || !wt->u) return;
   for (int p = 0; p < SN_WINO_POINTS; p++)
-    if (!wt->pk[p]->data) return;
+    if (!wt->pk[p]->data || !sn_sgemm_packed_prepare_bf16(wt->pk[p])) return;
   for (int p = 0; p < SN_WINO_POINTS; p++) wt->pk[p]->src = NULL;
   sn_aligned_free(wt->u);
   wt->u = NULL;
@@ -164,7 +165,8 @@ bool sn_wino_usable(const sn_wino_weights *wt) {
   if (!wt) return false;
   if (wt->u) return true;
   const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
-  return im && im->isa == wt->pk[0]->isa && !sn_cpu_use_bf16();
+  /* (under bf16 the GEMMs take the packed bf16 copies, made with the float32 panels) */
+  return im && im->isa == wt->pk[0]->isa && (!sn_cpu_use_bf16() || wt->pk[0]->bf16);
 }
 
 /* ---- the convolution ----------------------------------------------------------------------------- */

@@ -375,7 +375,7 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
                       const float *w, float *y) {
   int mode = wino_mode();
   /* (bf16 GEMMs would need the plain U, which is dropped once packed; they keep the direct kernel) */
-  if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1) || sn_cpu_use_bf16()) return false;
+  if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1)) return false;
   const bool tune = mode == 1 && sn_tune_enabled();
   if (mode == 1 && !tune && !wino_wins(g)) return false;
   const double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * 9.0 * (double)(g->cbi * g->block);
