@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qdwconv.h"
 #include "kernels/qgemm.h"
 #include "kernels/ref/nn_util.h"
 
@@ -248,6 +249,78 @@ static void qconv_task(void *arg, int w) {
   }
 }
 
+/* ---- depthwise (one input channel per group): kernels/qdwconv.h ------------------------------------- */
+
+typedef struct qdw_job {
+  sn_qdw d;
+  int64_t C_in, M, chunk, nchunk, tasks;
+  int nw;
+  const uint8_t *x;
+  uint8_t *y;
+  size_t es, ws_bytes;
+  uint8_t *ws;
+} qdw_job;
+
+static void qdw_task(void *arg, int w) {
+  qdw_job *j = arg;
+  for (int64_t t = w; t < j->tasks; t += j->nw) {
+    int64_t n = t / j->nchunk, c0 = (t % j->nchunk) * j->chunk, c1 = c0 + j->chunk < j->M ? c0 + j->chunk : j->M;
+    sn_qdwconv(&j->d, j->x + n * j->C_in * j->d.H * j->d.W, j->y + (size_t)(n * j->M * j->d.OH * j->d.OW) * j->es, c0,
+               c1, j->ws + (size_t)w * j->ws_bytes);
+  }
+}
+
+static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const sn_conv_geom *g, int64_t N,
+                    int64_t C, int64_t M, sn_error **err) {
+  qdw_job j;
+  memset(&j, 0, sizeof j);
+  sn_qdw *d = &j.d;
+  bool two = g->nd == 2;
+  d->H = two ? g->in[0] : 1, d->W = g->in[g->nd - 1];
+  d->OH = two ? g->out[0] : 1, d->OW = g->out[g->nd - 1];
+  d->KH = two ? g->k[0] : 1, d->KW = g->k[g->nd - 1];
+  d->sh = two ? g->stride[0] : 1, d->sw = g->stride[g->nd - 1];
+  d->dh = two ? g->dil[0] : 1, d->dw = g->dil[g->nd - 1];
+  d->ph = two ? g->pad[0] : 0, d->pw = g->pad[g->nd - 1];
+  if (d->sh < 1 || d->sw < 1 || d->dh < 1 || d->dw < 1 || d->ph < 0 || d->pw < 0 || d->KH < 1 || d->KW < 1) return false;
+  int64_t K = d->KH * d->KW;
+  if (a->w->count != M * K) return false;
+  d->mult = M / C;
+  d->x_signed = a->x->dtype == SINTER_INT8;
+  d->zx = ld_i(a->xz, 0);
+  int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
+  if (!wt) return (*err = SN_ERR_OOM()), true;
+  const uint8_t *ws = a->w->data;
+  bool wsig = a->w->dtype == SINTER_INT8;
+  for (int64_t m = 0; m < M; m++) {
+    int32_t z = ld_i(a->wz, m);
+    for (int64_t k = 0; k < K; k++) {
+      uint8_t b = ws[m * K + k];
+      wt[m * K + k] = (wsig ? (int32_t)(int8_t)b : (int32_t)b) - z;
+    }
+  }
+  d->w = wt;
+  d->e = (sn_qgemm_epi){p->out, p->ibias, NULL, NULL, NULL, p->scale, 1, p->fbias, 1, p->zy, p->lo, p->hi};
+  j.C_in = C, j.M = M, j.x = a->x->data, j.y = a->y->data;
+  j.es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;
+  int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)(d->OH * d->OW) * (double)K);
+  /* channel chunks: a few per worker, whole depth-multiplier groups */
+  int64_t want = (4 * (int64_t)nw + N - 1) / N;
+  int64_t chunk = (M + want - 1) / want;
+  chunk = (chunk + d->mult - 1) / d->mult * d->mult;
+  if (chunk < 1) chunk = 1;
+  j.chunk = chunk;
+  j.nchunk = (M + chunk - 1) / chunk;
+  j.tasks = N * j.nchunk;
+  j.nw = nw < j.tasks ? nw : (int)j.tasks;
+  if (j.nw < 1) j.nw = 1;
+  j.ws_bytes = (sn_qdwconv_ws_size(d) + 63) & ~(size_t)63;
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
+  if (!j.ws) return (*err = SN_ERR_OOM()), true;
+  sn_nn_run(c, j.nw, qdw_task, &j);
+  return true;
+}
+
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
               sn_error **err) {
   *err = NULL;
@@ -257,6 +330,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   if (*err) return true;
   qconv_job j;
   memset(&j, 0, sizeof j);
+  if (G == C && sn_geom_out_size(g) > 0 && N > 0) return qdwconv(c, a, &p, g, N, C, M, err);
   j.g = g, j.N = N, j.C = C, j.M = M, j.G = G, j.Cg = C / G, j.Mg = M / G;
   j.O = sn_geom_out_size(g);
   j.R = j.Cg * sn_geom_k_size(g);
