@@ -7,7 +7,8 @@
  * and zx its zero point in the same type. Then the epilogue of sn_qgemm_epilogue_ref with row m = c
  * (e.row_off: int32 bias per channel or NULL; scale / fbias per tensor or per row; col arrays must be
  * NULL), over the output as a C x (OH * OW) matrix. The results are identical at every ISA level
- * (integer sums are exact, the float steps are the reference's). */
+ * (integer sums are exact, the float steps are the reference's): AVX512-VNNI (vpdpwssd, two taps
+ * per instruction), AVX-512 (vpmulld), portable reference. */
 #ifndef SN_QDWCONV_H
 #define SN_QDWCONV_H
 
@@ -39,5 +40,7 @@ size_t sn_qdwconv_ref_ws_size(const sn_qdw *p);
 void sn_qdwconv_ref(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
 size_t sn_qdwconv_avx512_ws_size(const sn_qdw *p);
 void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p);
+void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
 
 #endif

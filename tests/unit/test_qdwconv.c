@@ -4,7 +4,8 @@
  * dilation 2; pads 0..3, asymmetric; widths 1..113), u8 and s8 activations, depth multipliers 1 and
  * 2, every epilogue (int32, float with bias and Relu / Clip, u8 / s8 requantization with per-tensor
  * and per-channel scales, with and without bias), extreme values (all 255 / -128, weights +-255),
- * and channel ranges split as the op splits them over threads. Also through the dispatcher at each
+ * and channel ranges split as the op splits them over threads. Both SIMD kernels (AVX-512, AVX512-VNNI)
+ * are compared. Also through the dispatcher at each
  * ISA cap (scalar, avx2, avx512). Skips the AVX-512 half cleanly when the CPU lacks it. */
 #include <math.h>
 #include <stdbool.h>
@@ -111,6 +112,19 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     snprintf(w2, sizeof w2, "%s (avx512 vs ref)", what);
     check(ok, w2);
   }
+  if (sn_cpu_has_vnni()) {
+    memset(y1, 0xCD, yb);
+    sn_qdwconv_avx512vnni(&p, x, y1, 0, M, ws);
+    bool ok = !memcmp(y0, y1, yb);
+    memset(y1, 0xCD, yb);
+    int64_t cm = M / 3;
+    sn_qdwconv_avx512vnni(&p, x, y1, cm, M, ws);
+    sn_qdwconv_avx512vnni(&p, x, y1, 0, cm, ws);
+    ok = ok && !memcmp(y0, y1, yb);
+    char w2[300];
+    snprintf(w2, sizeof w2, "%s (avx512vnni vs ref)", what);
+    check(ok, w2);
+  }
   /* the dispatcher at every ISA cap */
   for (int cap = SN_ISA_SCALAR; cap <= SN_ISA_AVX512; cap++) {
     int prev = sn_cpu_set_thread_cap(cap);
@@ -135,7 +149,8 @@ int main(void) {
       {3, 2, 10, 10, 5, 5, 3, 1, 1, 2, 0},   {2, 1, 6, 113, 7, 7, 1, 1, 3, 3, 3},
       {3, 1, 1, 70, 1, 3, 1, 1, 0, 1, 1},    {6, 1, 8, 67, 2, 3, 2, 1, 0, 0, 1},
       {2, 1, 33, 130, 3, 3, 2, 1, 1, 1, 1},  {1, 1, 12, 12, 3, 3, 1, 3, 3, 3, 3},
-      {7, 1, 5, 5, 3, 3, 1, 1, 0, 0, 0},     {32, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1},
+      {7, 1, 5, 5, 3, 3, 1, 1, 0, 0, 0},     {4, 1, 11, 40, 4, 4, 2, 3, 2, 5, 4},
+      {3, 1, 9, 50, 3, 5, 3, 2, 1, 2, 1},    {5, 1, 9, 45, 5, 5, 4, 1, 2, 2, 2},     {32, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1},
   };
   int i = 0;
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -146,6 +161,7 @@ int main(void) {
       }
   if (!(sn_cpu_info()->avx512f && sn_cpu_info()->avx512bw) || sn_cpu_isa() < SN_ISA_AVX512)
     printf("test_qdwconv: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
+  if (!sn_cpu_has_vnni()) printf("test_qdwconv: no AVX512-VNNI here (or capped): the VNNI kernel was not compared\n");
   printf("test_qdwconv: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

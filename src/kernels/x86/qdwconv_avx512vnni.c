@@ -1,0 +1,182 @@
+/* INT8 depthwise convolution with AVX512-VNNI's vpdpwssd (see kernels/qdwconv.h): two taps of a
+ * kernel row per instruction.
+ *
+ * As the AVX-512 kernel (qdwconv_avx512.c), the input plane of a channel is widened once, zero point
+ * off, padding explicit, split by the horizontal stride into sw phases. Here each int32 entry holds
+ * a pair of int16: the value at its own padded column (low half) and the one dw columns to its right
+ * (high half); x - zx and w - zw both fit int16 (|v| <= 255). Taps (kh, kw) and (kh, kw + 1) of 16
+ * output columns are then one load times the broadcast weight pair (w[kw], w[kw + 1]), summed into
+ * the int32 accumulator by vpdpwssd (exact: no saturation in the int32 adds of products of at most
+ * 255 * 255); an odd last tap gets a zero partner. Sums wrap like the reference's; the epilogue is
+ * sn_qgemm_epilogue_ref's float steps in vectors. Compiled with -mavx512vnni (CMakeLists.txt). */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/qdwconv.h"
+
+typedef struct dw_layout {
+  int64_t Hp, Wq, KP, np, rowlen; /* KP: tap pairs per kernel row; np: pairs; rowlen: widened row */
+} dw_layout;
+
+static dw_layout layout_of(const sn_qdw *p) {
+  dw_layout l;
+  l.Hp = (p->OH - 1) * p->sh + (p->KH - 1) * p->dh + 1;
+  int64_t reach = ((p->KW - 1) * p->dw) / p->sw;
+  l.Wq = (((p->OW + 15) & ~(int64_t)15) + reach + 1 + 15) & ~(int64_t)15;
+  l.KP = (p->KW + 1) / 2;
+  l.np = p->KH * l.KP;
+  l.rowlen = (p->sw * l.Wq + p->dw + 32 + 15) & ~(int64_t)15;
+  return l;
+}
+
+static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
+  dw_layout l = layout_of(p);
+  return al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)l.rowlen) +
+         al64(sizeof(int64_t) * (size_t)l.np) + al64(sizeof(int32_t) * (size_t)l.np);
+}
+
+/* padded row of input row ih (rows outside are zeros) as n int32 (n a multiple of 16) */
+static void widen_row(const sn_qdw *p, const uint8_t *xc, int64_t ih, int32_t *dst, int64_t n) {
+  if (ih < 0 || ih >= p->H) {
+    memset(dst, 0, sizeof(int32_t) * (size_t)n);
+    return;
+  }
+  const uint8_t *row = xc + ih * p->W;
+  int64_t lo = p->pw < n ? p->pw : n, hi = p->pw + p->W < n ? p->pw + p->W : n;
+  memset(dst, 0, sizeof(int32_t) * (size_t)lo);
+  __m512i z = _mm512_set1_epi32(p->zx);
+  for (int64_t i = lo; i < hi; i += 16) {
+    int64_t m = hi - i;
+    __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+    __m128i b = _mm_maskz_loadu_epi8(k, row + (i - p->pw));
+    __m512i v = p->x_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+    _mm512_mask_storeu_epi32(dst + i, k, _mm512_sub_epi32(v, z));
+  }
+  memset(dst + hi, 0, sizeof(int32_t) * (size_t)(n - hi));
+}
+
+static inline __m512i pair(__m512i lo, __m512i hi) {
+  return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+
+static void build_plane(const sn_qdw *p, const dw_layout *l, const uint8_t *xc, int32_t *plane, int32_t *prow) {
+  int64_t sw = p->sw, Wq = l->Wq, dw = p->dw;
+  const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int64_t r = 0; r < l->Hp; r++) {
+    int32_t *dst = plane + r * sw * Wq;
+    widen_row(p, xc, r - p->ph, prow, l->rowlen);
+    if (sw == 1) {
+      for (int64_t j = 0; j < Wq; j += 16)
+        _mm512_storeu_si512((void *)(dst + j), pair(_mm512_loadu_si512((const void *)(prow + j)),
+                                                    _mm512_loadu_si512((const void *)(prow + j + dw))));
+    } else if (sw == 2) {
+      for (int64_t j = 0; j < Wq; j += 16) {
+        const int32_t *a = prow + 2 * j, *b = a + dw;
+        __m512i a0 = _mm512_loadu_si512((const void *)a), a1 = _mm512_loadu_si512((const void *)(a + 16));
+        __m512i b0 = _mm512_loadu_si512((const void *)b), b1 = _mm512_loadu_si512((const void *)(b + 16));
+        _mm512_storeu_si512((void *)(dst + j),
+                            pair(_mm512_permutex2var_epi32(a0, ev, a1), _mm512_permutex2var_epi32(b0, ev, b1)));
+        _mm512_storeu_si512((void *)(dst + Wq + j),
+                            pair(_mm512_permutex2var_epi32(a0, od, a1), _mm512_permutex2var_epi32(b0, od, b1)));
+      }
+    } else {
+      for (int64_t q = 0; q < sw; q++)
+        for (int64_t j = 0; j < Wq; j++)
+          dst[q * Wq + j] = (int32_t)(((uint32_t)prow[j * sw + q] & 0xffffu) | ((uint32_t)prow[j * sw + q + dw] << 16));
+    }
+  }
+}
+
+static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
+
+/* sn_qgemm_epilogue_ref of 16 sums of channel c (k: lanes to store), y at the first element */
+static inline void epilogue(const sn_qgemm_epi *e, int64_t c, __m512i v, __mmask16 k, void *y, size_t at) {
+  if (e->row_off) v = _mm512_add_epi32(v, _mm512_set1_epi32(e->row_off[c]));
+  if (e->out == SN_QOUT_I32) {
+    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
+    return;
+  }
+  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(e->scale[e->scale_axis == 1 ? c : 0]));
+  if (e->out == SN_QOUT_F32) {
+    if (e->fbias) t = _mm512_add_ps(t, _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? c : 0]));
+    if (e->lo > -INFINITY) t = _mm512_max_ps(t, _mm512_set1_ps(e->lo));
+    if (e->hi < INFINITY) t = _mm512_min_ps(t, _mm512_set1_ps(e->hi));
+    _mm512_mask_storeu_ps((float *)y + at, k, t);
+    return;
+  }
+  t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  t = _mm512_add_ps(t, _mm512_set1_ps(e->zy));
+  t = _mm512_max_ps(t, _mm512_set1_ps(e->lo));
+  t = _mm512_min_ps(t, _mm512_set1_ps(e->hi));
+  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+}
+
+/* acc += pairs(a) . pairs(b) in place (the asm form keeps GCC from copying the accumulator) */
+static inline __attribute__((always_inline)) __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
+  __asm__("vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
+  return acc;
+}
+
+/* nv vectors of 16 output columns from ow0 of one output row */
+static inline __attribute__((always_inline)) void block(const int nv, const sn_qdw *p, int64_t np,
+                                                        const int64_t *toff, const int32_t *base, const int32_t *wp,
+                                                        int64_t c, int64_t ow0, void *y, size_t at) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t t = 0; t < np; t++) {
+    const int32_t *s = base + toff[t];
+    __m512i w = _mm512_set1_epi32(wp[t]);
+    a0 = dpwssd(a0, w, _mm512_loadu_si512((const void *)s));
+    if (nv > 1) a1 = dpwssd(a1, w, _mm512_loadu_si512((const void *)(s + 16)));
+    if (nv > 2) a2 = dpwssd(a2, w, _mm512_loadu_si512((const void *)(s + 32)));
+    if (nv > 3) a3 = dpwssd(a3, w, _mm512_loadu_si512((const void *)(s + 48)));
+  }
+  int64_t left = p->OW - ow0;
+  epilogue(&p->e, c, a0, tail_mask(left), y, at);
+  if (nv > 1) epilogue(&p->e, c, a1, tail_mask(left - 16), y, at + 16);
+  if (nv > 2) epilogue(&p->e, c, a2, tail_mask(left - 32), y, at + 32);
+  if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
+}
+
+void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  dw_layout l = layout_of(p);
+  int64_t sw = p->sw, Wq = l.Wq, K = p->KH * p->KW;
+  int32_t *plane = ws;
+  int32_t *prow = (int32_t *)((char *)ws + al64(sizeof(int32_t) * (size_t)(l.Hp * sw * Wq)));
+  int64_t *toff = (int64_t *)((char *)prow + al64(sizeof(int32_t) * (size_t)l.rowlen));
+  int32_t *wp = (int32_t *)((char *)toff + al64(sizeof(int64_t) * (size_t)l.np));
+  for (int64_t kh = 0; kh < p->KH; kh++)
+    for (int64_t kp = 0; kp < l.KP; kp++) {
+      int64_t col = 2 * kp * p->dw;
+      toff[kh * l.KP + kp] = (kh * p->dh * sw + col % sw) * Wq + col / sw;
+    }
+  int64_t plane_out = p->OH * p->OW;
+  int64_t prev_in = -1;
+  for (int64_t c = c0; c < c1; c++) {
+    int64_t ci = c / p->mult;
+    if (ci != prev_in) build_plane(p, &l, x + ci * p->H * p->W, plane, prow);
+    prev_in = ci;
+    const int32_t *wc = p->w + c * K;
+    for (int64_t kh = 0; kh < p->KH; kh++)
+      for (int64_t kp = 0; kp < l.KP; kp++) {
+        int64_t kw = 2 * kp;
+        uint32_t lo = (uint32_t)wc[kh * p->KW + kw], hi = kw + 1 < p->KW ? (uint32_t)wc[kh * p->KW + kw + 1] : 0;
+        wp[kh * l.KP + kp] = (int32_t)((lo & 0xffffu) | hi << 16);
+      }
+    for (int64_t oh = 0; oh < p->OH; oh++) {
+      const int32_t *rb = plane + oh * p->sh * sw * Wq;
+      size_t at = (size_t)(c * plane_out + oh * p->OW);
+      int64_t ow0 = 0;
+      for (; p->OW - ow0 > 48; ow0 += 64) block(4, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0);
+      switch ((p->OW - ow0 + 15) / 16) {
+        case 3: block(3, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
+        case 2: block(2, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
+        case 1: block(1, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
+        default: break;
+      }
+    }
+  }
+}
