@@ -72,7 +72,9 @@ def qlinear_cases(tmp):
         (12, 12, 8, 8, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 0, 1, 1, 1), (17, 5, 5, 6, 2, 0, 1, 1, 1),
         # depthwise (kernels/qdwconv.h): 3x3 / 5x5, stride 2, dilation, depth multiplier 2, wide rows
         (17, 17, 13, 11, 3, 1, 1, 1, 17), (32, 32, 14, 14, 3, 1, 2, 1, 32), (3, 6, 9, 9, 5, 2, 2, 1, 3),
-        (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16)]
+        (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16),
+        # strided and dilated through the phase-split padded copy
+        (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1)]
     for xdt in (T.UINT8, T.INT8):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
