@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qelem.h"
 #include "kernels/quant.h"
 #include "kernels/ref/broadcast.h"
 #include "kernels/ref/elementwise_ref.h"
@@ -188,11 +189,7 @@ static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
       sn_qlinear_add(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, rac, rbc, fixed, s8, py);
       continue;
     }
-    for (int64_t i = 0; i < bc.inner; i++) {
-      int32_t va = s8 ? (int32_t)(int8_t)pa[i * bc.inner_stride[0]] : pa[i * bc.inner_stride[0]];
-      int32_t vb = s8 ? (int32_t)(int8_t)pb[i * bc.inner_stride[1]] : pb[i * bc.inner_stride[1]];
-      py[i] = requant((float)((va - az) * (vb - bz)) * rm, cz, s8);
-    }
+    sn_qlinear_mul(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, az, bz, rm, cz, s8, py);
   }
   return NULL;
 }
@@ -380,7 +377,7 @@ static sn_error *qlut_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, t->dtype, x->rank, x->dims, &y));
   const uint8_t *xd = x->data, *td = t->data;
   uint8_t *yd = y->data;
-  for (int64_t i = 0; i < x->count; i++) yd[i] = td[xd[i]];
+  sn_qlut(xd, x->count, td, yd);
   return NULL;
 }
 
