@@ -38,52 +38,57 @@ size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
          al64(sizeof(int64_t) * (size_t)l.np) + al64(sizeof(int32_t) * (size_t)l.np);
 }
 
-/* padded row of input row ih (rows outside are zeros) as n int32 (n a multiple of 16) */
-static void widen_row(const sn_qdw *p, const uint8_t *xc, int64_t ih, int32_t *dst, int64_t n) {
-  if (ih < 0 || ih >= p->H) {
-    memset(dst, 0, sizeof(int32_t) * (size_t)n);
-    return;
-  }
-  const uint8_t *row = xc + ih * p->W;
-  int64_t lo = p->pw < n ? p->pw : n, hi = p->pw + p->W < n ? p->pw + p->W : n;
-  memset(dst, 0, sizeof(int32_t) * (size_t)lo);
-  __m512i z = _mm512_set1_epi32(p->zx);
-  for (int64_t i = lo; i < hi; i += 16) {
-    int64_t m = hi - i;
-    __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
-    __m128i b = _mm_maskz_loadu_epi8(k, row + (i - p->pw));
-    __m512i v = p->x_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
-    _mm512_mask_storeu_epi32(dst + i, k, _mm512_sub_epi32(v, z));
-  }
-  memset(dst + hi, 0, sizeof(int32_t) * (size_t)(n - hi));
-}
-
 static inline __m512i pair(__m512i lo, __m512i hi) {
   return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16));
+}
+
+/* int32 lanes of padded columns c0 .. c0 + 15 of input row `row` (x - zx; zeros in the padding), read
+ * with masked loads only (no byte outside the row is touched) */
+static inline __m512i widen16(const sn_qdw *p, const uint8_t *row, int64_t c0, __m512i z) {
+  int64_t s = c0 - p->pw; /* input column of lane 0 */
+  if (s >= p->W || s <= -16) return _mm512_setzero_si512();
+  if (s >= 0) {
+    int64_t n = p->W - s;
+    __mmask16 k = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+    __m128i b = _mm_maskz_loadu_epi8(k, row + s);
+    return _mm512_maskz_sub_epi32(k, p->x_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b), z);
+  }
+  int sh = (int)-s; /* lane l holds input column l - sh */
+  int64_t n = p->W < 16 - sh ? p->W : 16 - sh;
+  __mmask16 k = (__mmask16)((1u << n) - 1);
+  __m128i b = _mm_maskz_loadu_epi8(k, row);
+  __m512i v = _mm512_maskz_sub_epi32(k, p->x_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b), z);
+  __m512i idx = _mm512_sub_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(sh));
+  return _mm512_maskz_permutexvar_epi32((__mmask16)(0xffffu << sh), idx, v);
 }
 
 static void build_plane(const sn_qdw *p, const dw_layout *l, const uint8_t *xc, int32_t *plane, int32_t *prow) {
   int64_t sw = p->sw, Wq = l->Wq, dw = p->dw;
   const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i z = _mm512_set1_epi32(p->zx);
   for (int64_t r = 0; r < l->Hp; r++) {
     int32_t *dst = plane + r * sw * Wq;
-    widen_row(p, xc, r - p->ph, prow, l->rowlen);
+    int64_t ih = r - p->ph;
+    if (ih < 0 || ih >= p->H) {
+      for (int64_t j = 0; j < sw * Wq; j += 16) _mm512_storeu_si512((void *)(dst + j), _mm512_setzero_si512());
+      continue;
+    }
+    const uint8_t *row = xc + ih * p->W;
     if (sw == 1) {
       for (int64_t j = 0; j < Wq; j += 16)
-        _mm512_storeu_si512((void *)(dst + j), pair(_mm512_loadu_si512((const void *)(prow + j)),
-                                                    _mm512_loadu_si512((const void *)(prow + j + dw))));
+        _mm512_storeu_si512((void *)(dst + j), pair(widen16(p, row, j, z), widen16(p, row, j + dw, z)));
     } else if (sw == 2) {
       for (int64_t j = 0; j < Wq; j += 16) {
-        const int32_t *a = prow + 2 * j, *b = a + dw;
-        __m512i a0 = _mm512_loadu_si512((const void *)a), a1 = _mm512_loadu_si512((const void *)(a + 16));
-        __m512i b0 = _mm512_loadu_si512((const void *)b), b1 = _mm512_loadu_si512((const void *)(b + 16));
+        __m512i a0 = widen16(p, row, 2 * j, z), a1 = widen16(p, row, 2 * j + 16, z);
+        __m512i b0 = widen16(p, row, 2 * j + dw, z), b1 = widen16(p, row, 2 * j + dw + 16, z);
         _mm512_storeu_si512((void *)(dst + j),
                             pair(_mm512_permutex2var_epi32(a0, ev, a1), _mm512_permutex2var_epi32(b0, ev, b1)));
         _mm512_storeu_si512((void *)(dst + Wq + j),
                             pair(_mm512_permutex2var_epi32(a0, od, a1), _mm512_permutex2var_epi32(b0, od, b1)));
       }
     } else {
+      for (int64_t j = 0; j < l->rowlen; j += 16) _mm512_storeu_si512((void *)(prow + j), widen16(p, row, j, z));
       for (int64_t q = 0; q < sw; q++)
         for (int64_t j = 0; j < Wq; j++)
           dst[q * Wq + j] = (int32_t)(((uint32_t)prow[j * sw + q] & 0xffffu) | ((uint32_t)prow[j * sw + q + dw] << 16));
