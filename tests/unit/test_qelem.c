@@ -2,7 +2,8 @@
  * reference against its definition in double (exact where the float32 steps are), and the AVX-512
  * kernel against the reference bit for bit, over every pair of byte values, u8 and s8, broadcast
  * (step 0) and contiguous operands, lengths 1..70 (masked tails), multipliers that saturate, and
- * through the dispatcher at each ISA cap; the table lookup against the plain loop. */
+ * through the dispatcher at each ISA cap; the table lookup (portable and AVX512-VBMI) against the plain
+ * loop, all byte values, lengths 0..200 (masked tails, nothing written past the end). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,16 +69,21 @@ int main(void) {
     }
   uint8_t table[256];
   for (int i = 0; i < 256; i++) table[i] = (uint8_t)(i * 73 + 11);
-  for (int n = 0; n <= 70; n++) {
-    memset(y1, 0, 80);
-    sn_qlut(a + 3 + n, n, table, y1);
-    bool ok = true;
-    for (int i = 0; i < n; i++) ok = ok && y1[i] == table[a[3 + n + i]];
-    for (int i = n; i < 80; i++) ok = ok && y1[i] == 0;
-    char what[64];
-    snprintf(what, sizeof what, "lut n=%d", n);
-    check(ok, what);
+  for (int v = 0; v < 3; v++) {
+    if (v == 2 && !sn_qlut_has_vbmi()) break;
+    for (int n = 0; n <= 200; n++) {
+      memset(y1, 0, 210);
+      const uint8_t *x = a + 3 + 7 * n; /* every byte value occurs */
+      (v == 0 ? sn_qlut : v == 1 ? sn_qlut_ref : sn_qlut_avx512vbmi)(x, n, table, y1);
+      bool ok = true;
+      for (int i = 0; i < n; i++) ok = ok && y1[i] == table[x[i]];
+      for (int i = n; i < 210; i++) ok = ok && y1[i] == 0;
+      char what[64];
+      snprintf(what, sizeof what, "lut %s n=%d", v == 0 ? "dispatch" : v == 1 ? "ref" : "vbmi", n);
+      check(ok, what);
+    }
   }
+  if (!sn_qlut_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
   if (!simd) printf("test_qelem: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
   printf("test_qelem: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
