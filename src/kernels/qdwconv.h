@@ -25,6 +25,7 @@ typedef struct sn_qdw {
   bool x_signed;                /* x is s8, else u8 */
   int32_t zx;                   /* x zero point (-128..127 for s8, 0..255 for u8) */
   const int32_t *w;             /* C x KH x KW taps, weight minus its zero point */
+  bool w_s8;                    /* every w in -128..127 (lets the VNNI kernel use u8 x s8 products) */
   sn_qgemm_epi e;
 } sn_qdw;
 

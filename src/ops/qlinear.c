@@ -346,6 +346,8 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
     }
   }
   d->w = wt;
+  d->w_s8 = true;
+  for (int64_t i = 0; i < M * K; i++) d->w_s8 &= wt[i] >= -128 && wt[i] <= 127;
   d->e = (sn_qgemm_epi){p->out, p->ibias, NULL, NULL, NULL, p->scale, 1, p->fbias, 1, p->zy, p->lo, p->hi};
   j.C_in = C, j.M = M, j.x = a->x->data, j.y = a->y->data;
   j.es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;

@@ -56,13 +56,19 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
   int32_t *w = sn_malloc(sizeof(int32_t) * (size_t)(M * K)), *b = sn_malloc(sizeof(int32_t) * (size_t)M);
   float *sc = sn_malloc(sizeof(float) * (size_t)M), *fb = sn_malloc(sizeof(float) * (size_t)M);
   for (int64_t i = 0; i < Cin * p.H * p.W; i++) x[i] = mode ? (x_signed ? 0x80 : 0xff) : (uint8_t)next();
-  for (int64_t i = 0; i < M * K; i++) w[i] = mode ? (i & 1 ? 255 : -255) : (int32_t)(next() % 511) - 255;
+  /* wide weights (w - zw up to +-255: the int16 pair path) or s8 ones (the u8 x s8 quad path) */
+  bool narrow = (sh->C + sh->H + (int64_t)x_signed + out) & 1;
+  for (int64_t i = 0; i < M * K; i++)
+    w[i] = mode ? (narrow ? (i & 1 ? 127 : -128) : (i & 1 ? 255 : -255))
+                : narrow ? (int32_t)(next() % 256) - 128 : (int32_t)(next() % 511) - 255;
   for (int64_t i = 0; i < M; i++) {
     b[i] = (int32_t)(next() % 40001) - 20000;
     sc[i] = (float)(next() % 1000 + 1) * 2e-5f;
     fb[i] = (float)((int)(next() % 200) - 100) * 0.01f;
   }
   p.w = w;
+  p.w_s8 = true;
+  for (int64_t i = 0; i < M * K; i++) p.w_s8 &= w[i] >= -128 && w[i] <= 127;
   p.e = (sn_qgemm_epi){out, bias ? b : NULL, NULL, NULL, NULL, sc, per_ch ? 1 : 0, bias ? fb : NULL, 1, 0, 0, 0};
   if (out == SN_QOUT_I32 || out == SN_QOUT_F32) p.e.lo = -INFINITY, p.e.hi = INFINITY;
   if (out == SN_QOUT_F32 && (M & 1)) p.e.lo = 0; /* Relu */
@@ -74,10 +80,10 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
   uint8_t *y0 = sn_malloc(yb), *y1 = sn_malloc(yb);
   void *ws = sn_aligned_alloc(sn_qdwconv_ws_size(&p));
   char what[256];
-  snprintf(what, sizeof what, "C=%lld x%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld,%lld,%lld %s out=%d per_ch=%d bias=%d mode=%d",
+  snprintf(what, sizeof what, "C=%lld x%lld %lldx%lld k%lldx%lld s%lld d%lld p%lld,%lld,%lld %s out=%d per_ch=%d bias=%d mode=%d w_s8=%d",
            (long long)sh->C, (long long)sh->mult, (long long)p.H, (long long)p.W, (long long)p.KH, (long long)p.KW,
            (long long)sh->s, (long long)sh->d, (long long)sh->ph, (long long)sh->pw, (long long)sh->pe,
-           x_signed ? "s8" : "u8", out, per_ch, bias, mode);
+           x_signed ? "s8" : "u8", out, per_ch, bias, mode, p.w_s8);
   memset(y0, 0xAB, yb);
   sn_qdwconv_ref(&p, x, y0, 0, M, ws);
   if (out == SN_QOUT_I32) { /* the reference against the definition */

@@ -1,5 +1,5 @@
-/* INT8 depthwise convolution with AVX512-VNNI's vpdpwssd (see kernels/qdwconv.h): two taps of a
- * kernel row per instruction.
+/* INT8 depthwise convolution with AVX512-VNNI (see kernels/qdwconv.h): four taps of a kernel row per
+ * vpdpbusd when the weights fit s8 (below), else two per vpdpwssd:
  *
  * As the AVX-512 kernel (qdwconv_avx512.c), the input plane of a channel is widened once, zero point
  * off, padding explicit, split by the horizontal stride into sw phases. Here each int32 entry holds
@@ -11,6 +11,7 @@
  * sn_qgemm_epilogue_ref's float steps in vectors. Compiled with -mavx512vnni (CMakeLists.txt). */
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/qdwconv.h"
@@ -32,7 +33,7 @@ static dw_layout layout_of(const sn_qdw *p) {
 
 static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
-size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
+static size_t pair_ws_size(const sn_qdw *p) {
   dw_layout l = layout_of(p);
   return al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)l.rowlen) +
          al64(sizeof(int64_t) * (size_t)l.np) + al64(sizeof(int32_t) * (size_t)l.np);
@@ -146,7 +147,7 @@ static inline __attribute__((always_inline)) void block(const int nv, const sn_q
   if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
 }
 
-void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+static void dw_pairs(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
   dw_layout l = layout_of(p);
   int64_t sw = p->sw, Wq = l.Wq, K = p->KH * p->KW;
   int32_t *plane = ws;
@@ -184,4 +185,163 @@ void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c
       }
     }
   }
+}
+
+/* ---- u8 x s8 quads (vpdpbusd: four taps per instruction) ----------------------------------------------
+ * When every weight minus its zero point fits s8 (ONNX Runtime's symmetric int8 weights) and the
+ * strides and dilations are small (3 * sw + 3 * dw <= 15), x is kept as raw bytes (flipped to u8),
+ * the padding filled with the (flipped) zero point zx', and
+ *   sum_t w_t (x_t - zx) = sum_t w_t x'_t - zx' * sum_t w_t,
+ * the last term one constant per channel. Per padded input row and group g of four kernel columns,
+ * the quad plane holds for each output column ow the bytes at ow * sw + (4g + t) * dw, t = 0..3 (one
+ * vpshufb of four 16-byte loads per 16 columns), so tap group (kh, g) of 16 outputs is one vpdpbusd
+ * with the four weights broadcast. */
+
+typedef struct quad_layout {
+  int64_t Hp, Wq, G, Wb; /* rows, quad columns (a multiple of 16), groups of 4 columns, bytes per padded row */
+} quad_layout;
+
+static quad_layout quad_layout_of(const sn_qdw *p) {
+  quad_layout l;
+  l.Hp = (p->OH - 1) * p->sh + (p->KH - 1) * p->dh + 1;
+  l.Wq = (p->OW + 15) & ~(int64_t)15;
+  l.G = (p->KW + 3) / 4;
+  l.Wb = (l.Wq * p->sw + 4 * l.G * p->dw + 16 + 63) & ~(int64_t)63;
+  return l;
+}
+
+static size_t quad_ws_size(const sn_qdw *p) {
+  quad_layout l = quad_layout_of(p);
+  return al64((size_t)(l.Hp * l.Wb)) + al64(sizeof(int32_t) * (size_t)(l.Hp * l.G * l.Wq)) +
+         al64(sizeof(int64_t) * (size_t)(p->KH * l.G)) + al64(sizeof(int32_t) * (size_t)(p->KH * l.G));
+}
+
+size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
+  size_t a = pair_ws_size(p), b = quad_ws_size(p);
+  return a > b ? a : b;
+}
+
+static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
+  __asm__("vpdpbusd %[s], %[u], %[acc]" : [acc] "+v"(acc) : [u] "v"(u8), [s] "v"(s8));
+  return acc;
+}
+
+static inline __m128i ld128(const uint8_t *q) { return _mm_loadu_si128((const __m128i *)(const void *)q); }
+
+/* the padded byte plane of one input channel, then its quad planes */
+static void build_quads(const sn_qdw *p, const quad_layout *l, const uint8_t *xc, uint8_t pad, uint8_t flip,
+                        __m512i pat, uint8_t *pb, int32_t *qp) {
+  int64_t W = p->W, pw = p->pw, Wb = l->Wb, sw = p->sw, dw = p->dw;
+  const __m512i pv = _mm512_set1_epi8((char)pad), fv = _mm512_set1_epi8((char)flip);
+  for (int64_t r = 0; r < l->Hp; r++) {
+    uint8_t *row = pb + r * Wb;
+    int64_t ih = r - p->ph;
+    if (ih < 0 || ih >= p->H) {
+      for (int64_t o = 0; o < Wb; o += 64) _mm512_storeu_si512((void *)(row + o), pv);
+      continue;
+    }
+    const uint8_t *src = xc + ih * W;
+    /* 64 padded bytes at a time: byte b is input column o + b - pw where that is inside, masked loads
+     * only (the masked-off bytes, before and after the row, are never read) */
+    for (int64_t o = 0; o < Wb; o += 64) {
+      int64_t a = pw - o > 0 ? pw - o : 0, e = pw + W - o < 64 ? pw + W - o : 64;
+      __m512i v = pv;
+      if (e > a) {
+        __mmask64 k = (e - a >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (e - a)) - 1)) << a;
+        const uint8_t *at = (const uint8_t *)((uintptr_t)src + (uintptr_t)(o - pw));
+        v = _mm512_mask_blend_epi8(k, pv, _mm512_xor_si512(_mm512_maskz_loadu_epi8(k, at), fv));
+      }
+      _mm512_storeu_si512((void *)(row + o), v);
+    }
+  }
+  for (int64_t r = 0; r < l->Hp; r++) {
+    const uint8_t *row = pb + r * Wb;
+    for (int64_t g = 0; g < l->G; g++) {
+      int32_t *dst = qp + (r * l->G + g) * l->Wq;
+      for (int64_t j = 0; j < l->Wq; j += 16) {
+        const uint8_t *b = row + j * sw + 4 * g * dw;
+        __m512i v = _mm512_castsi128_si512(ld128(b));
+        v = _mm512_inserti32x4(v, ld128(b + 4 * sw), 1);
+        v = _mm512_inserti32x4(v, ld128(b + 8 * sw), 2);
+        v = _mm512_inserti32x4(v, ld128(b + 12 * sw), 3);
+        _mm512_storeu_si512((void *)(dst + j), _mm512_shuffle_epi8(v, pat));
+      }
+    }
+  }
+}
+
+static inline __attribute__((always_inline)) void qblock(const int nv, const sn_qdw *p, int64_t nq, const int64_t *toff,
+                                                         const int32_t *base, const int32_t *wq, __m512i comp, int64_t c,
+                                                         int64_t ow0, void *y, size_t at) {
+  __m512i a0 = comp, a1 = comp, a2 = comp, a3 = comp;
+  for (int64_t t = 0; t < nq; t++) {
+    const int32_t *s = base + toff[t];
+    __m512i w = _mm512_set1_epi32(wq[t]);
+    a0 = dpbusd(a0, _mm512_loadu_si512((const void *)s), w);
+    if (nv > 1) a1 = dpbusd(a1, _mm512_loadu_si512((const void *)(s + 16)), w);
+    if (nv > 2) a2 = dpbusd(a2, _mm512_loadu_si512((const void *)(s + 32)), w);
+    if (nv > 3) a3 = dpbusd(a3, _mm512_loadu_si512((const void *)(s + 48)), w);
+  }
+  int64_t left = p->OW - ow0;
+  epilogue(&p->e, c, a0, tail_mask(left), y, at);
+  if (nv > 1) epilogue(&p->e, c, a1, tail_mask(left - 16), y, at + 16);
+  if (nv > 2) epilogue(&p->e, c, a2, tail_mask(left - 32), y, at + 32);
+  if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
+}
+
+static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  quad_layout l = quad_layout_of(p);
+  int64_t K = p->KH * p->KW, nq = p->KH * l.G, Wq = l.Wq;
+  uint8_t *pb = ws;
+  int32_t *qp = (int32_t *)(pb + al64((size_t)(l.Hp * l.Wb)));
+  int64_t *toff = (int64_t *)((char *)qp + al64(sizeof(int32_t) * (size_t)(l.Hp * l.G * Wq)));
+  int32_t *wq = (int32_t *)((char *)toff + al64(sizeof(int64_t) * (size_t)nq));
+  for (int64_t kh = 0; kh < p->KH; kh++)
+    for (int64_t g = 0; g < l.G; g++) toff[kh * l.G + g] = (kh * p->dh * l.G + g) * Wq;
+  uint8_t flip = p->x_signed ? 0x80 : 0;
+  int32_t zx = p->zx + (p->x_signed ? 128 : 0); /* the flipped zero point, 0..255 */
+  int8_t pt[64];
+  for (int q = 0; q < 4; q++)
+    for (int i = 0; i < 4; i++)
+      for (int t = 0; t < 4; t++) pt[q * 16 + i * 4 + t] = (int8_t)(i * p->sw + t * p->dw);
+  __m512i pat = _mm512_loadu_si512((const void *)pt);
+  int64_t plane_out = p->OH * p->OW, prev_in = -1;
+  for (int64_t c = c0; c < c1; c++) {
+    int64_t ci = c / p->mult;
+    if (ci != prev_in) build_quads(p, &l, x + ci * p->H * p->W, (uint8_t)zx, flip, pat, pb, qp);
+    prev_in = ci;
+    const int32_t *wc = p->w + c * K;
+    uint32_t wsum = 0;
+    for (int64_t kh = 0; kh < p->KH; kh++)
+      for (int64_t g = 0; g < l.G; g++) {
+        uint32_t v = 0;
+        for (int t = 0; t < 4; t++) {
+          int64_t kw = 4 * g + t;
+          int32_t wt = kw < p->KW ? wc[kh * p->KW + kw] : 0;
+          v |= (uint32_t)(uint8_t)(int8_t)wt << (8 * t);
+          wsum += (uint32_t)wt;
+        }
+        wq[kh * l.G + g] = (int32_t)v;
+      }
+    __m512i comp = _mm512_set1_epi32((int32_t)(0u - (uint32_t)zx * wsum));
+    for (int64_t oh = 0; oh < p->OH; oh++) {
+      const int32_t *rb = qp + oh * p->sh * l.G * Wq;
+      size_t at = (size_t)(c * plane_out + oh * p->OW);
+      int64_t ow0 = 0;
+      for (; p->OW - ow0 > 48; ow0 += 64) qblock(4, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0);
+      switch ((p->OW - ow0 + 15) / 16) {
+        case 3: qblock(3, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
+        case 2: qblock(2, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
+        case 1: qblock(1, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
+        default: break;
+      }
+    }
+  }
+}
+
+void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
+    dw_quads(p, x, y, c0, c1, ws);
+  else
+    dw_pairs(p, x, y, c0, c1, ws);
 }
