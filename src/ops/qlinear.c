@@ -337,17 +337,24 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
   if (!wt) return (*err = SN_ERR_OOM()), true;
   const uint8_t *ws = a->w->data;
-  bool wsig = a->w->dtype == SINTER_INT8;
+  bool wsig = a->w->dtype == SINTER_INT8, fits = true;
   for (int64_t m = 0; m < M; m++) {
     int32_t z = ld_i(a->wz, m);
+    int32_t *wm = wt + m * K;
+    const uint8_t *sm = ws + m * K;
+    if (wsig)
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)(int8_t)sm[k] - z;
+    else
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)sm[k] - z;
+    int32_t lo = 0, hi = 0;
     for (int64_t k = 0; k < K; k++) {
-      uint8_t b = ws[m * K + k];
-      wt[m * K + k] = (wsig ? (int32_t)(int8_t)b : (int32_t)b) - z;
+      lo = wm[k] < lo ? wm[k] : lo;
+      hi = wm[k] > hi ? wm[k] : hi;
     }
+    fits = fits && lo >= -128 && hi <= 127;
   }
   d->w = wt;
-  d->w_s8 = true;
-  for (int64_t i = 0; i < M * K; i++) d->w_s8 &= wt[i] >= -128 && wt[i] <= 127;
+  d->w_s8 = fits;
   d->e = (sn_qgemm_epi){p->out, p->ibias, NULL, NULL, NULL, p->scale, 1, p->fbias, 1, p->zy, p->lo, p->hi};
   j.C_in = C, j.M = M, j.x = a->x->data, j.y = a->y->data;
   j.es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;
