@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qconv.h"
 #include "kernels/qdwconv.h"
 #include "kernels/qgemm.h"
 #include "kernels/ref/nn_util.h"
@@ -457,17 +458,8 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
               memset(row, pad, (size_t)Wq);
               continue;
             }
-            const uint8_t *src = xs + (pi * H + ih) * W;
-            /* column j reads input column j * sw + pw - pl: inside for j in [lo, hi) */
-            int64_t lo = pl - pw <= 0 ? 0 : (pl - pw + sw - 1) / sw, hi = (W + pl - pw + sw - 1) / sw;
-            if (hi > Wq) hi = Wq;
-            if (lo > hi) lo = hi;
-            memset(row, pad, (size_t)lo);
-            if (sw == 1 && !f)
-              memcpy(row + lo, src + lo + pw - pl, (size_t)(hi - lo));
-            else
-              for (int64_t jj = lo; jj < hi; jj++) row[jj] = src[jj * sw + pw - pl] ^ f;
-            memset(row + hi, pad, (size_t)(Wq - hi));
+            /* column jj reads input column jj * sw + pw - pl */
+            sn_qconv_pad_row(xs + (pi * H + ih) * W, W, pw - pl, sw, f, pad, row, Wq);
           }
     memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
     j.xpad = xp;
