@@ -66,6 +66,7 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     sc[i] = (float)(next() % 1000 + 1) * 2e-5f;
     fb[i] = (float)((int)(next() % 200) - 100) * 0.01f;
   }
+  if (mode && M > 2) sc[0] = INFINITY, sc[1] = 1e30f, sc[2] = -3e9f; /* saturation, int32 overflow, NaN (inf * 0) */
   p.w = w;
   p.w_s8 = true;
   for (int64_t i = 0; i < M * K; i++) p.w_s8 &= w[i] >= -128 && w[i] <= 127;

@@ -95,11 +95,12 @@ static inline void epilogue(const sn_qgemm_epi *e, int64_t c, __m512i v, __mmask
     _mm512_mask_storeu_ps((float *)y + at, k, t);
     return;
   }
-  t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  t = _mm512_add_ps(t, _mm512_set1_ps(e->zy));
-  t = _mm512_max_ps(t, _mm512_set1_ps(e->lo));
-  t = _mm512_min_ps(t, _mm512_set1_ps(e->hi));
-  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+  /* clamp to the bounds less zy, then round and add zy: equal to the reference's round, add, clamp
+   * (integer bounds, monotonic rounding; NaN -> lo as vmaxps returns its second operand) */
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(e->lo - e->zy)), _mm512_set1_ps(e->hi - e->zy));
+  __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  q = _mm512_add_epi32(q, _mm512_set1_epi32((int32_t)e->zy));
+  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(q));
 }
 
 /* nv vectors of 16 output columns from ow0 of one output row */
