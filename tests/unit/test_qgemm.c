@@ -136,7 +136,7 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
       memset(C1, 0xAB, cb);
       sn_qgemm_ref(a_signed, K, A, lda, Bp, &e2, C0, ldc, 0, M, 0, N);
       sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e2, C1, ldc, 0, M, 0, N);
-      char w2[240];
+      char w2[320];
       snprintf(w2, sizeof w2, "%s (vnni vs ref, conv epilogue, scale axis %d)", what, axis);
       check(!memcmp(C0, C1, cb), w2);
     }
