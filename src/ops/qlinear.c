@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qconv.h"
+#include "kernels/qdwconv.h"
 #include "kernels/qgemm.h"
 #include "kernels/ref/nn_util.h"
 
@@ -151,6 +153,14 @@ typedef struct qconv_job {
   bool need_xsum;
   bool direct;          /* 1x1, stride 1, no padding: the rows of X are the im2col rows */
   int64_t x_count;      /* bytes of X (direct rows are read in place only when the read stays inside) */
+  /* 2-D (not the direct 1x1): X copied once with its padding made explicit and split by the strides
+   * into sh * sw phase planes (phase (a, b), row i, column jj = padded X at (i * sh + a, jj * sw + b)),
+   * flipped; the GEMM's columns are the positions oh * Wpad + ow of that grid, so the im2col row of
+   * tap (kh, kw) is one phase plane read in place from a fixed offset. The columns with ow >= OW are
+   * computed and dropped when the block is copied out of ctmp. */
+  const uint8_t *xpad;
+  int64_t Hpad, Wpad, OW, OH, NC; /* NC: GEMM columns (O, or OH * Wpad when xpad) */
+  int64_t sh, sw;                 /* strides: xpad holds sh * sw phase planes of Hpad x Wpad per channel */
   sn_qgemm_epi e;       /* row arrays for all M channels */
   uint8_t *y;
   size_t es, ws_bytes;
@@ -200,12 +210,32 @@ static void qconv_task(void *arg, int w) {
   int64_t npp = (j->blk + 15) & ~(int64_t)15;
   uint8_t *rows = packed + (size_t)(j->Kp * npp);
   int32_t *xsum = (int32_t *)(rows + 4 * npp);
+  uint8_t *ctmp = (uint8_t *)xsum + ((sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63);
   int64_t KK = j->R / j->Cg, in_sz = sn_geom_in_size(j->g);
+  int64_t KW = j->g->k[j->g->nd - 1], dh = j->g->dil[0], dw = j->g->dil[j->g->nd - 1];
+  int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
   for (int64_t t = w; t < j->tasks; t += j->nw) {
     int64_t mc = t % j->mchunks, rest = t / j->mchunks;
     int64_t pb = rest % j->nblk, ng = rest / j->nblk, gi = ng % j->G, n = ng / j->G;
-    int64_t p0 = pb * j->blk, p1 = p0 + j->blk < j->O ? p0 + j->blk : j->O, np = p1 - p0;
+    int64_t p0 = pb * j->blk, p1 = p0 + j->blk < j->NC ? p0 + j->blk : j->NC, np = p1 - p0;
     const uint8_t *xg = j->x + (n * j->C + gi * j->Cg) * in_sz;
+    if (j->xpad) { /* rows read in place from the padded copy */
+      memset(rows, 0, (size_t)npp);
+      const uint8_t *pg = j->xpad + (n * j->C + gi * j->Cg) * pplane + p0;
+      for (int64_t k0 = 0; k0 < j->R; k0 += 4) {
+        const uint8_t *src[4];
+        for (int r = 0; r < 4; r++) {
+          int64_t k = k0 + r;
+          if (k < j->R) {
+            int64_t ci = k / KK, tap = k % KK, rh = (tap / KW) * dh, cw = (tap % KW) * dw;
+            src[r] = pg + ci * pplane + (((rh % j->sh) * j->sw + cw % j->sw) * j->Hpad + rh / j->sh) * j->Wpad + cw / j->sw;
+          } else {
+            src[r] = rows; /* zeros */
+          }
+        }
+        sn_qgemm_pack4(src[0], src[1], src[2], src[3], npp, 0, packed + k0 * 16, j->Kp * 16);
+      }
+    } else {
     if (j->need_xsum) memset(xsum, 0, sizeof(int32_t) * (size_t)npp);
     for (int64_t k0 = 0; k0 < j->R; k0 += 4) {
       const uint8_t *src[4];
@@ -233,6 +263,7 @@ static void qconv_task(void *arg, int w) {
       }
       sn_qgemm_pack4(src[0], src[1], src[2], src[3], npp, j->direct ? j->xflip : 0, packed + k0 * 16, j->Kp * 16);
     }
+    }
     sn_qgemm_epi e = j->e;
     int64_t r0 = gi * j->Mg;
     if (e.row_off) e.row_off += r0;
@@ -243,9 +274,107 @@ static void qconv_task(void *arg, int w) {
     int64_t mper = (j->Mg + j->mchunks - 1) / j->mchunks;
     mper = (mper + 5) / 6 * 6;
     int64_t m0 = mc * mper, m1 = m0 + mper < j->Mg ? m0 + mper : j->Mg;
-    uint8_t *C = j->y + ((n * j->M + r0) * j->O + p0) * j->es;
-    sn_qgemm(true, j->R, j->w + r0 * j->R, j->R, packed, &e, C, j->O, m0, m1, 0, np);
+    if (!j->xpad) {
+      uint8_t *C = j->y + ((n * j->M + r0) * j->O + p0) * j->es;
+      sn_qgemm(true, j->R, j->w + r0 * j->R, j->R, packed, &e, C, j->O, m0, m1, 0, np);
+      continue;
+    }
+    /* rows m0..m1 into ctmp (row stride npp), then the valid columns of each grid row out */
+    if (e.row_off) e.row_off += m0;
+    if (e.scale && e.scale_axis == 1) e.scale += m0;
+    if (e.fbias && e.fbias_axis == 1) e.fbias += m0;
+    sn_qgemm(true, j->R, j->w + (r0 + m0) * j->R, j->R, packed, &e, ctmp, npp, 0, m1 - m0, 0, np);
+    for (int64_t q = p0; q < p1;) {
+      int64_t oh = q / j->Wpad, ow = q % j->Wpad, run = j->Wpad - ow < p1 - q ? j->Wpad - ow : p1 - q;
+      int64_t cnt = ow < j->OW ? (j->OW - ow < run ? j->OW - ow : run) : 0;
+      if (cnt > 0)
+        for (int64_t m = m0; m < m1; m++)
+          memcpy(j->y + ((n * j->M + r0 + m) * j->O + oh * j->OW + ow) * j->es,
+                 ctmp + ((m - m0) * npp + (q - p0)) * (int64_t)j->es, (size_t)cnt * j->es);
+      q += run;
+    }
   }
+}
+
+/* ---- depthwise (one input channel per group): kernels/qdwconv.h ------------------------------------- */
+
+typedef struct qdw_job {
+  sn_qdw d;
+  int64_t C_in, M, chunk, nchunk, tasks;
+  int nw;
+  const uint8_t *x;
+  uint8_t *y;
+  size_t es, ws_bytes;
+  uint8_t *ws;
+} qdw_job;
+
+static void qdw_task(void *arg, int w) {
+  qdw_job *j = arg;
+  for (int64_t t = w; t < j->tasks; t += j->nw) {
+    int64_t n = t / j->nchunk, c0 = (t % j->nchunk) * j->chunk, c1 = c0 + j->chunk < j->M ? c0 + j->chunk : j->M;
+    sn_qdwconv(&j->d, j->x + n * j->C_in * j->d.H * j->d.W, j->y + (size_t)(n * j->M * j->d.OH * j->d.OW) * j->es, c0,
+               c1, j->ws + (size_t)w * j->ws_bytes);
+  }
+}
+
+static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const sn_conv_geom *g, int64_t N,
+                    int64_t C, int64_t M, sn_error **err) {
+  qdw_job j;
+  memset(&j, 0, sizeof j);
+  sn_qdw *d = &j.d;
+  bool two = g->nd == 2;
+  d->H = two ? g->in[0] : 1, d->W = g->in[g->nd - 1];
+  d->OH = two ? g->out[0] : 1, d->OW = g->out[g->nd - 1];
+  d->KH = two ? g->k[0] : 1, d->KW = g->k[g->nd - 1];
+  d->sh = two ? g->stride[0] : 1, d->sw = g->stride[g->nd - 1];
+  d->dh = two ? g->dil[0] : 1, d->dw = g->dil[g->nd - 1];
+  d->ph = two ? g->pad[0] : 0, d->pw = g->pad[g->nd - 1];
+  if (d->sh < 1 || d->sw < 1 || d->dh < 1 || d->dw < 1 || d->ph < 0 || d->pw < 0 || d->KH < 1 || d->KW < 1) return false;
+  int64_t K = d->KH * d->KW;
+  if (a->w->count != M * K) return false;
+  d->mult = M / C;
+  d->x_signed = a->x->dtype == SINTER_INT8;
+  d->zx = ld_i(a->xz, 0);
+  int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
+  if (!wt) return (*err = SN_ERR_OOM()), true;
+  const uint8_t *ws = a->w->data;
+  bool wsig = a->w->dtype == SINTER_INT8, fits = true;
+  for (int64_t m = 0; m < M; m++) {
+    int32_t z = ld_i(a->wz, m);
+    int32_t *wm = wt + m * K;
+    const uint8_t *sm = ws + m * K;
+    if (wsig)
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)(int8_t)sm[k] - z;
+    else
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)sm[k] - z;
+    int32_t lo = 0, hi = 0;
+    for (int64_t k = 0; k < K; k++) {
+      lo = wm[k] < lo ? wm[k] : lo;
+      hi = wm[k] > hi ? wm[k] : hi;
+    }
+    fits = fits && lo >= -128 && hi <= 127;
+  }
+  d->w = wt;
+  d->w_s8 = fits;
+  d->e = (sn_qgemm_epi){p->out, p->ibias, NULL, NULL, NULL, p->scale, 1, p->fbias, 1, p->zy, p->lo, p->hi};
+  j.C_in = C, j.M = M, j.x = a->x->data, j.y = a->y->data;
+  j.es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;
+  int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)(d->OH * d->OW) * (double)K);
+  /* channel chunks: a few per worker, whole depth-multiplier groups */
+  int64_t want = (4 * (int64_t)nw + N - 1) / N;
+  int64_t chunk = (M + want - 1) / want;
+  chunk = (chunk + d->mult - 1) / d->mult * d->mult;
+  if (chunk < 1) chunk = 1;
+  j.chunk = chunk;
+  j.nchunk = (M + chunk - 1) / chunk;
+  j.tasks = N * j.nchunk;
+  j.nw = nw < j.tasks ? nw : (int)j.tasks;
+  if (j.nw < 1) j.nw = 1;
+  j.ws_bytes = (sn_qdwconv_ws_size(d) + 63) & ~(size_t)63;
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
+  if (!j.ws) return (*err = SN_ERR_OOM()), true;
+  sn_nn_run(c, j.nw, qdw_task, &j);
+  return true;
 }
 
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
@@ -257,6 +386,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   if (*err) return true;
   qconv_job j;
   memset(&j, 0, sizeof j);
+  if (G == C && sn_geom_out_size(g) > 0 && N > 0) return qdwconv(c, a, &p, g, N, C, M, err);
   j.g = g, j.N = N, j.C = C, j.M = M, j.G = G, j.Cg = C / G, j.Mg = M / G;
   j.O = sn_geom_out_size(g);
   j.R = j.Cg * sn_geom_k_size(g);
@@ -298,28 +428,68 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.direct = !j.need_xsum && sn_geom_k_size(g) == 1;
   for (int d = 0; d < g->nd; d++)
     if (g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d] || g->k[d] != 1) j.direct = false;
+  j.NC = j.O;
+  bool padded = !j.need_xsum && g->nd == 2 && !j.direct;
+  if (padded) {
+    int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1];
+    j.sh = sh, j.sw = sw;
+    j.OH = g->out[0], j.OW = g->out[1];
+    j.Hpad = j.OH + ((g->k[0] - 1) * dh) / sh, j.Wpad = j.OW + ((g->k[1] - 1) * dw) / sw;
+    /* the extra columns cost (Wpad - OW) / OW more work: worth it unless the rows are narrow */
+    padded = sh >= 1 && sw >= 1 && g->pad[0] >= 0 && g->pad[1] >= 0 && (j.Wpad - j.OW) * 4 <= j.OW;
+  }
+  if (padded) {
+    int64_t H = g->in[0], W = g->in[1], pt = g->pad[0], pl = g->pad[1], sh = j.sh, sw = j.sw;
+    int64_t Hq = j.Hpad, Wq = j.Wpad, plane = sh * sw * Hq * Wq, planes = N * C;
+    j.NC = j.OH * Wq;
+    /* slack: rows are read by whole 16-column panels, up to a row and a panel past the last plane */
+    size_t bytes = (size_t)(planes * plane + Wq + 256);
+    uint8_t *xp = sn_kernel_scratch(c, bytes);
+    if (!xp) return (*err = SN_ERR_OOM()), true;
+    uint8_t f = j.xflip, pad = j.pad;
+    const uint8_t *xs = a->x->data;
+    for (int64_t pi = 0; pi < planes; pi++)
+      for (int64_t ph = 0; ph < sh; ph++)
+        for (int64_t pw = 0; pw < sw; pw++)
+          for (int64_t i = 0; i < Hq; i++) {
+            uint8_t *row = xp + pi * plane + ((ph * sw + pw) * Hq + i) * Wq;
+            int64_t ih = i * sh + ph - pt;
+            if (ih < 0 || ih >= H) {
+              memset(row, pad, (size_t)Wq);
+              continue;
+            }
+            /* column jj reads input column jj * sw + pw - pl */
+            sn_qconv_pad_row(xs + (pi * H + ih) * W, W, pw - pl, sw, f, pad, row, Wq);
+          }
+    memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
+    j.xpad = xp;
+  }
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
   j.y = a->y->data;
-  /* column blocks: the packed block (Kp x blk bytes) about a fifth of a 1 MiB L2 */
+  /* column blocks: the packed block (Kp x blk bytes) about a fifth of a 1 MiB L2, whole 64-column
+   * tiles of the GEMM kernel where that leaves more than one */
+  int64_t NC = j.NC;
   int64_t blk = (192 * 1024) / j.Kp;
-  blk = blk < 64 ? 64 : blk & ~(int64_t)15;
-  if (blk > j.O) blk = (j.O + 15) & ~(int64_t)15;
+  blk = blk < 64 ? 64 : blk & ~(int64_t)63;
+  if (blk > NC) blk = (NC + 15) & ~(int64_t)15;
   int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)j.O * (double)j.R);
-  int64_t nb = (j.O + blk - 1) / blk;
+  int64_t nb = (NC + blk - 1) / blk;
   if (N * G * nb < nw && nb > 0) { /* smaller blocks so every worker has one */
     int64_t want = (nw + N * G - 1) / (N * G);
-    int64_t b2 = ((j.O + want - 1) / want + 15) & ~(int64_t)15;
+    int64_t b2 = ((NC + want - 1) / want + 15) & ~(int64_t)15;
     if (b2 >= 32) blk = b2 < blk ? b2 : blk;
   }
   j.blk = blk;
-  j.nblk = (j.O + blk - 1) / blk;
+  j.nblk = (NC + blk - 1) / blk;
   j.mchunks = 1;
   if (N * G * j.nblk < nw && j.Mg >= 12 * nw) j.mchunks = nw;
   j.tasks = N * G * j.nblk * j.mchunks;
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
   int64_t npp = (blk + 15) & ~(int64_t)15;
-  j.ws_bytes = ((size_t)(j.Kp * npp + 4 * npp) + sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63;
+  j.ws_bytes = ((size_t)(j.Kp * npp + 4 * npp) + 63) & ~(size_t)63;
+  j.ws_bytes += (sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63;
+  if (j.xpad) j.ws_bytes += ((size_t)(j.Mg * npp) * j.es + 63) & ~(size_t)63;
   j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
   if (!j.ws) return (*err = SN_ERR_OOM()), true;
   sn_nn_run(c, j.nw, qconv_task, &j);

@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qelem.h"
 #include "kernels/quant.h"
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/elementwise_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
 #include "ops/qlinear.h"
@@ -187,11 +189,7 @@ static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
       sn_qlinear_add(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, rac, rbc, fixed, s8, py);
       continue;
     }
-    for (int64_t i = 0; i < bc.inner; i++) {
-      int32_t va = s8 ? (int32_t)(int8_t)pa[i * bc.inner_stride[0]] : pa[i * bc.inner_stride[0]];
-      int32_t vb = s8 ? (int32_t)(int8_t)pb[i * bc.inner_stride[1]] : pb[i * bc.inner_stride[1]];
-      py[i] = requant((float)((va - az) * (vb - bz)) * rm, cz, s8);
-    }
+    sn_qlinear_mul(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, az, bz, rm, cz, s8, py);
   }
   return NULL;
 }
@@ -357,6 +355,32 @@ static sn_error *qsm_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* ---- sinter:QLinearLookup (x, table): y[i] = table[x[i]] ---------------------------------------------------
+ * The QDQ pass (passes/qdq.c) makes it from a quantized elementwise chain of one 8-bit input (DQ ->
+ * Sigmoid -> Q, the SiLU of DQ -> Sigmoid -> Q -> DQ -> Mul -> Q): 256 table entries, indexed by the
+ * raw byte of x (u8 or s8), of the output's 8-bit type. */
+
+static sn_error *qlut_infer(sn_infer_ctx *c) {
+  if (c->n_in != 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs x and a table");
+  if (c->in[0]->dtype && !q8(c->in[0]->dtype)) return sn_infer_error(c, "x must be int8 or uint8");
+  if (c->in[1]->dtype && !q8(c->in[1]->dtype)) return sn_infer_error(c, "the table must be int8 or uint8");
+  if (!c->out[0]) return NULL;
+  sn_ew_type_like(c->out[0], c->in[0], c->in[1]->dtype);
+  return NULL;
+}
+
+static sn_error *qlut_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0], *t = c->in[1];
+  if (!q8(x->dtype) || !q8(t->dtype) || t->count != 256)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be 8-bit and the table 256 8-bit entries");
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, t->dtype, x->rank, x->dims, &y));
+  const uint8_t *xd = x->data, *td = t->data;
+  uint8_t *yd = y->data;
+  sn_qlut(xd, x->count, td, yd);
+  return NULL;
+}
+
 const sn_op sn_ops_qlinear_ms[] = {
     {"com.microsoft", "QGemm", 1, 0, qgemm_infer, qgemm_run, qmm_prepare, qmm_free, 0},
     {"com.microsoft", "DynamicQuantizeMatMul", 1, 0, dqmm_infer, dqmm_run, qmm_prepare, qmm_free, 0},
@@ -366,5 +390,6 @@ const sn_op sn_ops_qlinear_ms[] = {
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 0, qgap_infer, qgap_run, NULL, NULL, 0},
     {"com.microsoft", "QLinearConcat", 1, 0, qcat_infer, qcat_run, NULL, NULL, 0},
     {"com.microsoft", "QLinearSoftmax", 1, 0, qsm_infer, qsm_run, NULL, NULL, 0},
+    {"sinter", "QLinearLookup", 1, 0, qlut_infer, qlut_run, NULL, NULL, 0},
     {0},
 };

@@ -8,7 +8,12 @@
  *     epilogue, float bias and Relu applied there).
  * A float bias becomes int32 in units of x_scale * w_scale (as ONNX Runtime's quantizer makes it)
  * for a quantized output, and stays float for a float output. Also:
- *   DQ(a), DQ(b) -> Add -> QuantizeLinear  =>  com.microsoft:QLinearAdd (ops/qlinear_ms.c);
+ *   DQ(a), DQ(b) -> Add -> QuantizeLinear  =>  com.microsoft:QLinearAdd (ops/qlinear_ms.c), and Mul the same
+ *     way => com.microsoft:QLinearMul;
+ *   DQ(a) -> Sigmoid -> QuantizeLinear, and the SiLU of QDQ models, DQ(a) -> Sigmoid -> Q -> DQ ->
+ *     Mul(DQ(a), .) -> QuantizeLinear  =>  sinter:QLinearLookup(a, table) (ops/qlinear_ms.c): a
+ *     function of one 8-bit value is a 256-entry table, computed here with the same float32 kernels the
+ *     unfused nodes run (dequantize, sigmoid, multiply, quantize), so the result is unchanged;
  *   DynamicQuantizeLinear(x) -> MatMulInteger(., W) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add bias]
  *     =>  com.microsoft:DynamicQuantizeMatMul(x, W, w_scale, w_zero_point, bias), whose epilogue does
  *     the same float32 operations, so the result is unchanged.
@@ -17,6 +22,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/quant.h"
+#include "kernels/vmath.h"
 #include "passes/passes.h"
 
 typedef struct dq {
@@ -216,7 +223,8 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  if (!sn_node_is(n, "Add") || n->n_in != 2 || n->out[0] < 0) return NULL;
+  bool mul = sn_node_is(n, "Mul");
+  if ((!sn_node_is(n, "Add") && !mul) || n->n_in != 2 || n->out[0] < 0) return NULL;
   dq a, b;
   if (!get_dq(g, n->in[0], &a) || !get_dq(g, n->in[1], &b)) return NULL;
   if (a.st->count != 1 || b.st->count != 1 || !a.zt || !b.zt || a.zt->count != 1 || b.zt->count != 1 ||
@@ -235,11 +243,100 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
   int in[8] = {a.q, a.s, a.z, b.q, b.s, b.z, qn->in[1], qn->in[2]};
   int out = qn->out[0];
   sn_error *e;
-  if ((e = set_inputs(n, in, 8)) || (e = retype_in(n, "QLinearAdd", "com.microsoft"))) return e;
+  if ((e = set_inputs(n, in, 8)) || (e = retype_in(n, mul ? "QLinearMul" : "QLinearAdd", "com.microsoft"))) return e;
   drop_attrs(n);
   n->out[0] = out;
   sn_node_clear(&g->nodes[q]);
   if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* a QuantizeLinear with constant per-tensor scale and zero point to an 8-bit type */
+static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt) {
+  if (!sn_node_is(qn, "QuantizeLinear") || qn->n_in < 3 || qn->in[2] < 0 || sn_attr_int(qn, "block_size", 0)) return false;
+  const sn_tensor *ys = sn_graph_const(g, qn->in[1]), *yz = sn_graph_const(g, qn->in[2]);
+  if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !yz || yz->count != 1 || !q8(yz->dtype) ||
+      g->values[qn->out[0]].type.dtype != yz->dtype)
+    return false;
+  *s = *(const float *)ys->data;
+  if (!(*s > 0) || !isfinite(*s)) return false;
+  *z = yz->dtype == SINTER_INT8 ? *(const int8_t *)yz->data : *(const uint8_t *)yz->data;
+  *dt = yz->dtype;
+  return true;
+}
+
+/* the producer of v if it is op `op` and v has no other reader, else -1 */
+static int sole_producer(const sn_graph *g, const int *uses, int v, const char *op) {
+  if (v < 0 || uses[v] != 1 || g->values[v].is_output) return -1;
+  int p = g->values[v].producer;
+  return p >= 0 && sn_node_is(&g->nodes[p], op) ? p : -1;
+}
+
+/* QuantizeLinear of Sigmoid(DQ(a)) or of SiLU(DQ(a)) as QDQ models write it => QLinearLookup(a, table) */
+static sn_error *fuse_lut(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  *done = false;
+  const sn_node *qn = &g->nodes[i];
+  float ys, s1 = 0;
+  int32_t yz, z1 = 0;
+  sn_dtype ydt, dt1 = 0;
+  if (!get_q(g, qn, &ys, &yz, &ydt) || qn->out[0] < 0) return NULL;
+  int sig = sole_producer(g, uses, qn->in[0], "Sigmoid"), mul = -1, q1 = -1, dq1 = -1;
+  dq a;
+  if (sig < 0) { /* SiLU: Mul(X, DQ(Q(Sigmoid(X)))) with X = DQ(a) */
+    mul = sole_producer(g, uses, qn->in[0], "Mul");
+    if (mul < 0 || g->nodes[mul].n_in != 2) return NULL;
+    for (int side = 0; side < 2 && sig < 0; side++) {
+      int xv = g->nodes[mul].in[side], ov = g->nodes[mul].in[1 - side];
+      dq1 = sole_producer(g, uses, ov, "DequantizeLinear");
+      if (dq1 < 0) continue;
+      q1 = sole_producer(g, uses, g->nodes[dq1].in[0], "QuantizeLinear");
+      if (q1 < 0 || !get_q(g, &g->nodes[q1], &s1, &z1, &dt1)) continue;
+      /* DQ1 must undo Q1 exactly (same scale and zero point) */
+      dq d1;
+      if (!get_dq(g, g->nodes[dq1].out[0], &d1) || d1.st->count != 1 || !d1.zt || d1.zt->count != 1 ||
+          *(const float *)d1.st->data != s1 || g->nodes[dq1].in[2] != g->nodes[q1].in[2])
+        continue;
+      int sg = sole_producer(g, uses, g->nodes[q1].in[0], "Sigmoid");
+      if (sg >= 0 && g->nodes[sg].in[0] == xv) sig = sg;
+    }
+    if (sig < 0) return NULL;
+  }
+  if (!get_dq(g, g->nodes[sig].in[0], &a) || a.st->count != 1 || !a.zt || a.zt->count != 1) return NULL;
+  /* the table: the float32 kernels of the unfused nodes over the 256 values of a */
+  bool as = a.zt->dtype == SINTER_INT8;
+  uint8_t raw[256];
+  float f[256], t[256], u[256];
+  for (int b = 0; b < 256; b++) raw[b] = (uint8_t)b;
+  int32_t az = as ? *(const int8_t *)a.zt->data : *(const uint8_t *)a.zt->data;
+  sn_dequantize_f32(raw, 256, as, az, *(const float *)a.st->data, f);
+  sn_vsigmoid(f, t, 256);
+  if (mul >= 0) {
+    uint8_t q[256];
+    sn_quantize_f32(t, 256, s1, (float)z1, dt1 == SINTER_INT8, q);
+    sn_dequantize_f32(q, 256, dt1 == SINTER_INT8, z1, s1, u);
+    for (int b = 0; b < 256; b++) t[b] = f[b] * u[b];
+  }
+  sn_tensor *tab;
+  int64_t n256 = 256;
+  sn_error *e = sn_tensor_new(ydt, 1, &n256, &tab);
+  if (e) return e;
+  sn_quantize_f32(t, 256, ys, (float)yz, ydt == SINTER_INT8, tab->data);
+  int tv;
+  if ((e = sn_graph_add_initializer(g, g->values[g->nodes[i].out[0]].name, "_lut", tab, &tv))) return e;
+  sn_node *n = &g->nodes[i];
+  int in[2] = {a.q, tv};
+  if ((e = set_inputs(n, in, 2)) || (e = retype(n, "QLinearLookup"))) return e;
+  drop_attrs(n);
+  sn_node_clear(&g->nodes[sig]);
+  if (mul >= 0) {
+    sn_node_clear(&g->nodes[mul]);
+    sn_node_clear(&g->nodes[dq1]);
+    sn_node_clear(&g->nodes[q1]);
+  }
+  if ((e = sn_node_resolve(g, &g->nodes[i]))) return e;
   *done = true;
   c->changed++;
   return NULL;
@@ -320,6 +417,17 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
   int fused = 0;
+  /* tables first (the SiLU's Mul is not a QLinearMul), from the end (a SiLU's last Q before the Q of
+   * its Sigmoid, which alone would make a table of the Sigmoid) */
+  for (int i = g->n_nodes - 1; i >= 0 && !e; i--) {
+    bool done;
+    e = fuse_lut(c, i, uses, &done);
+    if (done) {
+      fused++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
+  }
   for (int i = 0; i < g->n_nodes && !e; i++) {
     bool done;
     e = fuse_one(c, i, uses, &done);

@@ -10,7 +10,9 @@
     QGemm) run in Sinter and match ONNX Runtime;
   - bf16 logits close to float32;
   - QLinearConv / QLinearMatMul through the INT8 GEMM equal to ONNX Runtime on awkward shapes (u8 and
-    s8 activations, zero points, padding, strides, dilation, groups, 1x1, odd sizes).
+    s8 activations, zero points, padding, strides, dilation, groups, depthwise, 1x1, odd sizes);
+  - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
+    and matching ORT, the unfused graph and itself at every ISA level.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default ./build)."""
@@ -67,7 +69,12 @@ def qlinear_cases(tmp):
     convs = [  # C, M, H, W, k, pad, stride, dil, group
         (16, 32, 12, 12, 3, 1, 1, 1, 1), (3, 8, 9, 11, 3, 0, 2, 1, 1), (64, 64, 7, 7, 1, 0, 1, 1, 1),
         (5, 7, 11, 13, 3, 1, 2, 1, 1), (3, 16, 23, 23, 7, 3, 2, 1, 1), (8, 12, 10, 9, 3, 2, 1, 2, 1),
-        (12, 12, 8, 8, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 0, 1, 1, 1), (17, 5, 5, 6, 2, 0, 1, 1, 1)]
+        (12, 12, 8, 8, 3, 1, 1, 1, 4), (1, 1, 1, 1, 1, 0, 1, 1, 1), (17, 5, 5, 6, 2, 0, 1, 1, 1),
+        # depthwise (kernels/qdwconv.h): 3x3 / 5x5, stride 2, dilation, depth multiplier 2, wide rows
+        (17, 17, 13, 11, 3, 1, 1, 1, 17), (32, 32, 14, 14, 3, 1, 2, 1, 32), (3, 6, 9, 9, 5, 2, 2, 1, 3),
+        (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16),
+        # strided and dilated through the phase-split padded copy
+        (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1)]
     for xdt in (T.UINT8, T.INT8):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
@@ -118,6 +125,76 @@ def qlinear_cases(tmp):
                 # ORT rounds the requantization in its own order: at most one step apart, rarely
                 check(f"QLinearMatMul {'s8' if xdt == T.INT8 else 'u8'} {M}x{K}x{N} bz{bz} vs ORT", same and diff <= 1,
                       f"max diff {diff}, scalar == avx512: {same}")
+
+
+def mobile_qdq_cases(tmp):
+    """A MobileNetV2 / EfficientNet-style block quantized by ORT (QDQ, per-channel): 1x1 conv, SiLU,
+    depthwise 3x3 stride 2 with Relu6 (Clip), squeeze-excitation (GlobalAveragePool, conv, Sigmoid,
+    Mul), depthwise 5x5, 1x1 projection. Sinter fuses it into QLinearConv (depthwise through
+    kernels/qdwconv), QLinearLookup (SiLU, Sigmoid) and QLinearMul; the result must match ORT, the
+    unfused graph (-O1), and be bit-identical at every ISA level."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    rng = np.random.default_rng(11)
+    C = 32
+
+    def w(*shape):
+        return nh.from_array((rng.standard_normal(shape) * (1.0 / np.sqrt(np.prod(shape[1:])))).astype(np.float32))
+
+    inits = []
+    for name, arr in (("W1", w(C, 16, 1, 1)), ("Wd", w(C, 1, 3, 3)), ("Ws", w(C, C, 1, 1)), ("Wd2", w(C, 1, 5, 5)),
+                      ("Wp", w(10, C, 1, 1))):
+        arr.name = name
+        inits.append(arr)
+    for name, n in (("b1", C), ("bd", C), ("bs", C), ("bd2", C), ("bp", 10)):
+        inits.append(nh.from_array((rng.standard_normal(n) * 0.1).astype(np.float32), name))
+    inits += [nh.from_array(np.array(0, np.float32), "lo"), nh.from_array(np.array(6, np.float32), "hi")]
+    nodes = [h.make_node("Conv", ["x", "W1", "b1"], ["c1"]), h.make_node("Sigmoid", ["c1"], ["s1"]),
+             h.make_node("Mul", ["c1", "s1"], ["silu"]),
+             h.make_node("Conv", ["silu", "Wd", "bd"], ["dw"], group=C, pads=[1, 1, 1, 1], strides=[2, 2]),
+             h.make_node("Clip", ["dw", "lo", "hi"], ["r6"]), h.make_node("GlobalAveragePool", ["r6"], ["gap"]),
+             h.make_node("Conv", ["gap", "Ws", "bs"], ["se"]), h.make_node("Sigmoid", ["se"], ["ses"]),
+             h.make_node("Mul", ["r6", "ses"], ["m"]),
+             h.make_node("Conv", ["m", "Wd2", "bd2"], ["dw2"], group=C, pads=[2, 2, 2, 2]),
+             h.make_node("Conv", ["dw2", "Wp", "bp"], ["y"])]
+    g = h.make_graph(nodes, "mobile", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 23, 21])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    fp = os.path.join(tmp, "mobile.onnx")
+    onnx.save(m, fp)
+    xs = [rng.uniform(-2, 2, (1, 16, 23, 21)).astype(np.float32) for _ in range(9)]
+
+    class R:
+        def __init__(self):
+            self.it = iter([{"x": x} for x in xs[:8]])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qp = os.path.join(tmp, "mobile_qdq.onnx")
+    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    x = xs[8]
+    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
+            for isa in ("scalar", "avx2", "avx512")}
+    same = all(np.array_equal(outs["scalar"], o) for o in outs.values())
+    check("mobile QDQ block: bit-identical at scalar/avx2/avx512", same)
+    got = outs["avx512"]
+    scale = float(np.abs(ref).max())
+    d = float(np.abs(got - ref).max())
+    check("mobile QDQ block: Sinter vs ORT", d <= 0.05 * scale, f"max diff {d:.3g} (scale {scale:.3g})")
+    plain = list(sinter_ctypes.Session(qp, threads=1, opt_level=1).run({"x": x}).values())[0]
+    d = float(np.abs(got - plain).max())
+    check("mobile QDQ block: fused (-O3) vs unfused (-O1)", d <= 0.05 * scale, f"max diff {d:.3g} (scale {scale:.3g})")
+    ops, err = ops_after_optimize(qp, tmp)
+    ops = ops or []
+    want = [("sinter", "QLinearConv"), ("sinter", "QLinearLookup"), ("com.microsoft", "QLinearMul")]
+    left = [o for o in ops if o[0] == "" and o[1] in ("Conv", "Sigmoid", "Mul", "Clip")]
+    check("mobile QDQ block: fused into QLinearConv, QLinearLookup, QLinearMul",
+          all(o in ops for o in want) and ops.count(("sinter", "QLinearLookup")) == 2 and not left,
+          err or f"ops {sorted(set(ops))}, float left {left}")
 
 
 def bad_models(tmp):
@@ -282,6 +359,7 @@ def main():
                   f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
 
         qlinear_cases(tmp)
+        mobile_qdq_cases(tmp)
         bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
         for label in ("sinter static", "ORT QDQ"):

@@ -162,6 +162,31 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
   }
 }
 
+/* The common conv epilogue (u8/s8 output, per-tensor or per-row scale, no column terms) for mr rows
+ * of a tile, the row constants loaded once per row. The clamp goes before the rounding, to bounds
+ * shifted by zy, which is equal to the reference's order (round, add zy, clamp) because the bounds are
+ * integers and rounding is monotonic; NaN still ends at lo (vmaxps returns its second operand). Then
+ * the rounding conversion and an integer add of zy replace round, float add, truncation. */
+static inline __attribute__((always_inline)) void epilogue_q8_rows(const int mr, const sn_qgemm_epi *e, int64_t m,
+                                                                   int64_t n0, int64_t w, int32_t out[MR][NV * 16],
+                                                                   void *C, int64_t ldc) {
+  const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
+  const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
+  for (int i = 0; i < mr; i++) {
+    __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);
+    __m512 sc = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? m + i : 0]);
+    uint8_t *row = (uint8_t *)C + (size_t)((m + i) * ldc + n0);
+    for (int64_t j = 0; j < w; j += 16) {
+      __mmask16 k = tail_mask(w - j);
+      __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)(out[i] + j)), roff);
+      __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), sc);
+      t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+      __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy);
+      _mm_mask_storeu_epi8(row + j, k, _mm512_cvtepi32_epi8(q));
+    }
+  }
+}
+
 static inline __attribute__((always_inline)) void block(const int mr, const bool a_signed, int64_t K,
                                                         const uint8_t *A, int64_t lda, const uint8_t *Bp,
                                                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m,
@@ -183,7 +208,11 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
       case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
       default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
     }
-    for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
+    if ((e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
+        e->scale_axis != 2)
+      epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
+    else
+      for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
   }
 }
 

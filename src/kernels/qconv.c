@@ -1,0 +1,28 @@
+/* Integer convolution helpers (see qconv.h): dispatch and the portable form. */
+#include "kernels/qconv.h"
+
+#include <string.h>
+
+#include "runtime/cpu.h"
+
+void sn_qconv_pad_row_ref(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
+                          uint8_t *dst, int64_t n) {
+  /* inside for j in [lo, hi) */
+  int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw, hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+  if (hi > n) hi = n;
+  if (lo > hi) lo = hi;
+  memset(dst, pad, (size_t)lo);
+  if (sw == 1 && !flip)
+    memcpy(dst + lo, src + lo + off, (size_t)(hi - lo));
+  else
+    for (int64_t j = lo; j < hi; j++) dst[j] = src[j * sw + off] ^ flip;
+  memset(dst + hi, pad, (size_t)(n - hi));
+}
+
+void sn_qconv_pad_row(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad, uint8_t *dst,
+                      int64_t n) {
+  if ((sw == 1 || sw == 2) && sn_cpu_isa() >= SN_ISA_AVX512)
+    sn_qconv_pad_row_avx512(src, W, off, sw, flip, pad, dst, n);
+  else
+    sn_qconv_pad_row_ref(src, W, off, sw, flip, pad, dst, n);
+}

@@ -1,0 +1,17 @@
+/* Helpers of the integer convolution (ops/qlinear.c): one row of the padded, stride-phase-split copy
+ * of X that the GEMM reads its im2col rows from. */
+#ifndef SN_QCONV_H
+#define SN_QCONV_H
+
+#include <stdint.h>
+
+/* dst[j] = src[j * sw + off] ^ flip where 0 <= j * sw + off < W, else pad, for j in [0, n); sw >= 1.
+ * Reads no byte of src outside [0, W). AVX-512 for sw 1 and 2 where the ISA allows, else portable. */
+void sn_qconv_pad_row(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad, uint8_t *dst,
+                      int64_t n);
+void sn_qconv_pad_row_ref(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
+                          uint8_t *dst, int64_t n);
+void sn_qconv_pad_row_avx512(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
+                             uint8_t *dst, int64_t n);
+
+#endif

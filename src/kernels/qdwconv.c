@@ -1,0 +1,26 @@
+/* INT8 depthwise convolution dispatch (see qdwconv.h). */
+#include "kernels/qdwconv.h"
+
+#include "runtime/cpu.h"
+
+size_t sn_qdwconv_ws_size(const sn_qdw *p) {
+  size_t a = sn_qdwconv_ref_ws_size(p), b = sn_qdwconv_avx512_ws_size(p), v = sn_qdwconv_avx512vnni_ws_size(p);
+  a = a > b ? a : b;
+  return a > v ? a : v; /* either kernel may run (the ISA cap can differ between threads) */
+}
+
+void sn_qdwconv(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  if (c1 <= c0 || p->OH <= 0 || p->OW <= 0) return;
+  if (sn_cpu_has_vnni())
+    sn_qdwconv_avx512vnni(p, x, y, c0, c1, ws);
+  else if (sn_cpu_isa() >= SN_ISA_AVX512)
+    sn_qdwconv_avx512(p, x, y, c0, c1, ws);
+  else
+    sn_qdwconv_ref(p, x, y, c0, c1, ws);
+}
+
+const char *sn_qdwconv_kernel_name(void) {
+  return sn_cpu_has_vnni()                 ? "i8_dwconv_16w_avx512vnni"
+         : sn_cpu_isa() >= SN_ISA_AVX512 ? "i8_dwconv_16w_avx512"
+                                         : "i8_dwconv_ref";
+}

@@ -1,0 +1,47 @@
+/* INT8 depthwise convolution (one input channel per group, any depth multiplier), NCHW, 1-D or 2-D,
+ * any kernel size, stride, dilation and padding, with the requantization epilogue of qgemm.h.
+ *
+ * Per output channel c (input channel c / mult), int32 sums that wrap like the GEMM's:
+ *   acc[c, oh, ow] = sum_{kh,kw} (x[ih, iw] - zx) * w[c, kh, kw]        (taps in the padding skipped)
+ * where w already holds the weight minus its zero point (int32, made by the caller), x is u8 or s8
+ * and zx its zero point in the same type. Then the epilogue of sn_qgemm_epilogue_ref with row m = c
+ * (e.row_off: int32 bias per channel or NULL; scale / fbias per tensor or per row; col arrays must be
+ * NULL), over the output as a C x (OH * OW) matrix. The results are identical at every ISA level
+ * (integer sums are exact, the float steps are the reference's): AVX512-VNNI (vpdpwssd, two taps
+ * per instruction), AVX-512 (vpmulld), portable reference. */
+#ifndef SN_QDWCONV_H
+#define SN_QDWCONV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/qgemm.h"
+
+typedef struct sn_qdw {
+  int64_t H, W, OH, OW, KH, KW; /* 1-D: H = OH = KH = 1 */
+  int64_t sh, sw, dh, dw, ph, pw; /* strides, dilations, leading pads (>= 0; trailing pads follow from OH, OW) */
+  int64_t mult;                 /* output channels per input channel */
+  bool x_signed;                /* x is s8, else u8 */
+  int32_t zx;                   /* x zero point (-128..127 for s8, 0..255 for u8) */
+  const int32_t *w;             /* C x KH x KW taps, weight minus its zero point */
+  bool w_s8;                    /* every w in -128..127 (lets the VNNI kernel use u8 x s8 products) */
+  sn_qgemm_epi e;
+} sn_qdw;
+
+/* Bytes of workspace one call needs (per worker; 64-byte aligned). */
+size_t sn_qdwconv_ws_size(const sn_qdw *p);
+/* Output channels [c0, c1) of one image: x the image's input planes (H x W bytes each), y its output
+ * (C planes of OH x OW elements of e.out's type). Dispatches on sn_cpu_isa(). */
+void sn_qdwconv(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+const char *sn_qdwconv_kernel_name(void);
+
+/* Implementations (same contract). */
+size_t sn_qdwconv_ref_ws_size(const sn_qdw *p);
+void sn_qdwconv_ref(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+size_t sn_qdwconv_avx512_ws_size(const sn_qdw *p);
+void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p);
+void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+
+#endif
