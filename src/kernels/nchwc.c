@@ -10,8 +10,13 @@ int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item,
   int64_t ow = g->ow > 0 ? g->ow : 1, oh = g->oh > 0 ? g->oh : 1;
   int64_t rpi = (128 + ow - 1) / ow;
   if (rpi > oh) rpi = oh;
-  const int64_t groups = (g->cbo + bpi - 1) / bpi;
+  int64_t groups = (g->cbo + bpi - 1) / bpi;
   while (rpi > 1 && g->n * groups * ((oh + rpi - 1) / rpi) < 8) rpi = (rpi + 1) / 2;
+  /* still too few items to share (a single row of few output blocks): fewer blocks per item */
+  while (bpi > 1 && g->n * groups * ((oh + rpi - 1) / rpi) < 4) {
+    bpi = (bpi + 1) / 2;
+    groups = (g->cbo + bpi - 1) / bpi;
+  }
   *rows_per_item = rpi;
   *blocks_per_item = bpi;
   return g->n * groups * ((oh + rpi - 1) / rpi);

@@ -32,6 +32,7 @@
 #include "ops/nchwc_tune.h"
 #include "ops/op.h"
 #include "runtime/cpu.h"
+#include "runtime/threadpool.h"
 
 enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
 
@@ -260,17 +261,17 @@ typedef struct conv_job {
   const uint32_t *wb;
 } conv_job;
 
-static void conv_task(void *arg, int wk) {
+/* items [t0, t1) of the convolution, each followed by the activations the kernel does not apply,
+ * over what the item wrote while it is in cache */
+static void conv_range(void *arg, int64_t t0, int64_t t1) {
   const conv_job *j = arg;
   const sn_nchwc_conv_geom *g = j->g;
-  int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
   for (int64_t t = t0; t < t1; t++) {
     if (j->wb)
       sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
     else
       sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
     if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
-    /* activations the kernel does not apply: over what this item wrote, while it is in cache */
     const int64_t row_items = cdiv(g->oh, j->rpi), groups = cdiv(g->cbo, j->bpi);
     const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
     const int64_t r0 = ri * j->rpi, r1 = r0 + j->rpi < g->oh ? r0 + j->rpi : g->oh;
@@ -439,7 +440,12 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
                  (p->depthwise ? 1.0 : (double)(g->cbi * g->in_block));
   int nw = sn_nn_workers(c, flops);
   j.nw = nw < j.items ? nw : (int)j.items;
-  sn_nn_run(c, j.nw, conv_task, &j);
+  /* items differ in cost (the last block group may be narrower, edge rows touch padding): threads
+   * take them one at a time, so none waits on another that drew the heavier half */
+  if (j.nw > 1)
+    sn_parallel_for_dynamic(sn_kernel_pool(c), j.items, 1, conv_range, &j);
+  else
+    conv_range(&j, 0, j.items);
 }
 
 typedef struct to_bf16_job {
@@ -548,12 +554,14 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
    * gives long register tiles and enough rows to share out */
   if (kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.oh == g.ih && g.ow == g.iw) {
     int64_t hw = g.ih * g.iw, cols = hw;
-    if (hw > 256)
-      for (int64_t k = 256; k >= 48; k--)
-        if (hw % k == 0) {
-          cols = k;
-          break;
-        }
+    /* at least 4 rows where the pixels allow it (14x14 = 4 rows of 49), so that layers of few
+     * output blocks still split over threads by rows */
+    int64_t kmax = hw / 4 < 256 ? hw / 4 : 256;
+    for (int64_t k = kmax; k >= 32; k--)
+      if (hw % k == 0) {
+        cols = k;
+        break;
+      }
     g.ih = g.oh = hw / cols;
     g.iw = g.ow = cols;
   }
