@@ -297,6 +297,9 @@ static int wino_mode(void) {
  * 4x larger transformed weights are read for 16 outputs. */
 static bool wino_wins(const sn_nchwc_conv_geom *g) {
   const int64_t cin = g->cbi * g->block, cout = g->cbo * g->block, tiles = sn_wino_tiles(g);
+  /* memory: the transformed weights are 4x the 3x3 ones (ResNet-50's 512-channel layers: 38 MB
+   * each); on 4 tiles or fewer (a 7x7 map at batch 1) they buy about 1 ms a layer, not worth it */
+  if (tiles <= 4 && cin * cout * 36 * (int64_t)sizeof(float) > ((int64_t)16 << 20)) return false;
   return cin >= 16 && cout >= 16 && (tiles >= 2 || cin * cout <= 128 * 128);
 }
 
