@@ -106,8 +106,10 @@ typedef struct rnn_shape {
   const sn_sgemm_packed *pw, *pr; /* this direction's packed W and R (float32), or NULL */
   const rnn_qw *qw, *qr;          /* DynamicQuantizeLSTM: this direction's INT8 W and R, or NULL */
   uint8_t *qa;                    /* with them: scratch for the quantized A, its row sums, */
-  int32_t *qrow, *qcol;           /* the column offsets and the column scales of one GEMM */
+  int32_t *qrow, *qcol;           /* the column offsets and the column scales of one GEMM, */
   float *qscale;
+  int32_t *qacc, *qza;            /* the recurrent GEMM's int32 sums and per-row zero points */
+  float *qsa;                     /* and scales */
 } rnn_shape;
 
 /* C (M x N, row stride ldc) = A (M x K floats, row stride lda) x W for an INT8 weight, the way
@@ -131,10 +133,80 @@ static void rnn_q_worker(void *arg, int w) {
 static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
                       int64_t ldc);
 
-/* the recurrent projection: each batch row's hidden state quantized with its own range */
+/* A row quantized as DynamicQuantizeLinear does (range widened to include 0): its uint8 values
+ * into qa, their sum into *sum, scale and zero point into *sa, *za */
+static void rnn_quant_row(const float *A, int64_t K, uint8_t *qa, int32_t *sum, float *sa, int32_t *za) {
+  float mn = 0, mx = 0;
+  for (int64_t k = 0; k < K; k++) {
+    mn = A[k] < mn ? A[k] : mn;
+    mx = A[k] > mx ? A[k] : mx;
+  }
+  float sc = (mx - mn) / 255.0f;
+  int32_t z = 0;
+  if (!(sc > 0) || !isfinite(sc)) {
+    sc = 1.0f; /* all zeros (or not finite: the float result is undefined anyway) */
+  } else {
+    float zf = nearbyintf(-mn / sc);
+    z = (int32_t)(zf < 0 ? 0 : zf > 255 ? 255 : zf);
+  }
+  const float inv = 1.0f / sc, magic = 12582912.0f; /* (v + 1.5 * 2^23) - 1.5 * 2^23: round half even */
+  int32_t total = 0;
+  for (int64_t k = 0; k < K; k++) {
+    float a = A[k] * inv;
+    a = a > 4e6f ? 4e6f : a < -4e6f ? -4e6f : a;
+    float t = ((a + magic) - magic) + (float)z;
+    int32_t v = (int32_t)(t < 0 ? 0 : t > 255 ? 255 : t);
+    qa[k] = (uint8_t)v;
+    total += v;
+  }
+  *sum = total;
+  *sa = sc;
+  *za = z;
+}
+
+typedef struct rnn_qr_job {
+  const rnn_shape *s;
+  const rnn_qw *q;
+  float *C;
+  int64_t M, ldc, chunk;
+} rnn_qr_job;
+
+/* columns of the recurrent GEMM: raw int32 sums, then each element compensated for both zero
+ * points and scaled by its row's and its column's scales */
+static void rnn_qr_worker(void *arg, int w) {
+  const rnn_qr_job *j = arg;
+  const rnn_shape *s = j->s;
+  const rnn_qw *q = j->q;
+  const int64_t K = q->K, N = q->N;
+  int64_t n0 = (int64_t)w * j->chunk, n1 = n0 + j->chunk < N ? n0 + j->chunk : N;
+  if (n0 >= n1) return;
+  sn_qgemm_epi e = {0};
+  e.out = SN_QOUT_I32;
+  sn_qgemm(false, K, s->qa, K, q->packed, &e, s->qacc, N, 0, j->M, n0, n1);
+  for (int64_t m = 0; m < j->M; m++) {
+    const int32_t za = s->qza[m], rs = s->qrow[m];
+    const float sa = s->qsa[m];
+    const int32_t *acc = s->qacc + m * N;
+    float *c = j->C + m * j->ldc;
+    for (int64_t n = n0; n < n1; n++) {
+      int32_t t = acc[n] - za * q->colsum[n] - rs * q->zb[n] + (int32_t)K * za * q->zb[n];
+      c[n] = (float)t * (sa * q->scale[n]);
+    }
+  }
+}
+
+/* the recurrent projection: each batch row's hidden state quantized with its own range (as ONNX
+ * Runtime does), all rows in one INT8 GEMM */
 static void rnn_qgemm_rows(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
                            int64_t ldc) {
-  for (int64_t m = 0; m < M; m++) rnn_qgemm(s, q, 1, A + m * lda, lda, C + m * ldc, ldc);
+  const int64_t K = q->K, N = q->N;
+  if (M <= 0 || N <= 0) return;
+  for (int64_t m = 0; m < M; m++) rnn_quant_row(A + m * lda, K, s->qa + m * K, &s->qrow[m], &s->qsa[m], &s->qza[m]);
+  int nw = sn_nn_workers(s->c, 2.0 * (double)M * (double)N * (double)K);
+  int64_t chunk = ((N + nw - 1) / nw + 15) / 16 * 16;
+  nw = (int)((N + chunk - 1) / chunk);
+  rnn_qr_job j = {s, q, C, M, ldc, chunk};
+  sn_nn_run(s->c, nw, rnn_qr_worker, &j);
 }
 
 static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
@@ -571,7 +643,10 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
     s.qrow = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(arows > s.batch ? arows : s.batch) + 64);
     s.qcol = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(G * H) + 64);
     s.qscale = sn_kernel_scratch(c, sizeof(float) * (size_t)(G * H) + 64);
-    if (!s.qa || !s.qrow || !s.qcol || !s.qscale) return SN_ERR_OOM();
+    s.qacc = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(s.batch * G * H) + 64);
+    s.qza = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)s.batch + 64);
+    s.qsa = sn_kernel_scratch(c, sizeof(float) * (size_t)s.batch + 64);
+    if (!s.qa || !s.qrow || !s.qcol || !s.qscale || !s.qacc || !s.qza || !s.qsa) return SN_ERR_OOM();
   }
 
   for (int d = 0; d < nd; d++) {
