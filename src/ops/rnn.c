@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "kernels/gemm.h"
 #include "kernels/qgemm.h"
+#include "kernels/quant.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "kernels/vmath.h"
@@ -130,38 +131,30 @@ static void rnn_q_worker(void *arg, int w) {
   if (n0 < n1) sn_qgemm(false, j->q->K, j->s->qa, j->q->K, j->q->packed, j->e, j->C, j->ldc, 0, j->M, n0, n1);
 }
 
-static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
-                      int64_t ldc);
-
-/* A row quantized as DynamicQuantizeLinear does (range widened to include 0): its uint8 values
- * into qa, their sum into *sum, scale and zero point into *sa, *za */
-static void rnn_quant_row(const float *A, int64_t K, uint8_t *qa, int32_t *sum, float *sa, int32_t *za) {
+/* rows x K floats (row stride lda) quantized as DynamicQuantizeLinear does, with one range for
+ * them all (kernels/quant.h, the op's own kernels): uint8 values into qa (row stride K), each
+ * row's sum into rowsum, scale and zero point into *sa, *za */
+static void rnn_dyn_quant(const float *A, int64_t rows, int64_t K, int64_t lda, uint8_t *qa, int32_t *rowsum,
+                          float *sa, int32_t *za) {
   float mn = 0, mx = 0;
-  for (int64_t k = 0; k < K; k++) {
-    mn = A[k] < mn ? A[k] : mn;
-    mx = A[k] > mx ? A[k] : mx;
+  for (int64_t m = 0; m < rows; m++) {
+    float a, b;
+    sn_minmax0_f32(A + m * lda, K, &a, &b);
+    mn = a < mn ? a : mn;
+    mx = b > mx ? b : mx;
   }
-  float sc = (mx - mn) / 255.0f;
-  int32_t z = 0;
-  if (!(sc > 0) || !isfinite(sc)) {
-    sc = 1.0f; /* all zeros (or not finite: the float result is undefined anyway) */
-  } else {
-    float zf = nearbyintf(-mn / sc);
-    z = (int32_t)(zf < 0 ? 0 : zf > 255 ? 255 : zf);
+  const float scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
+  float zp = 0.0f - mn / scale;
+  zp = rintf(zp < 0.0f ? 0.0f : (zp > 255.0f ? 255.0f : zp));
+  for (int64_t m = 0; m < rows; m++) {
+    uint8_t *q = qa + m * K;
+    sn_quantize_f32(A + m * lda, K, scale, zp, false, q);
+    int32_t sum = 0;
+    for (int64_t k = 0; k < K; k++) sum += q[k];
+    rowsum[m] = sum;
   }
-  const float inv = 1.0f / sc, magic = 12582912.0f; /* (v + 1.5 * 2^23) - 1.5 * 2^23: round half even */
-  int32_t total = 0;
-  for (int64_t k = 0; k < K; k++) {
-    float a = A[k] * inv;
-    a = a > 4e6f ? 4e6f : a < -4e6f ? -4e6f : a;
-    float t = ((a + magic) - magic) + (float)z;
-    int32_t v = (int32_t)(t < 0 ? 0 : t > 255 ? 255 : t);
-    qa[k] = (uint8_t)v;
-    total += v;
-  }
-  *sum = total;
-  *sa = sc;
-  *za = z;
+  *sa = scale;
+  *za = (int32_t)zp;
 }
 
 typedef struct rnn_qr_job {
@@ -201,7 +194,7 @@ static void rnn_qgemm_rows(const rnn_shape *s, const rnn_qw *q, int64_t M, const
                            int64_t ldc) {
   const int64_t K = q->K, N = q->N;
   if (M <= 0 || N <= 0) return;
-  for (int64_t m = 0; m < M; m++) rnn_quant_row(A + m * lda, K, s->qa + m * K, &s->qrow[m], &s->qsa[m], &s->qza[m]);
+  for (int64_t m = 0; m < M; m++) rnn_dyn_quant(A + m * lda, 1, K, lda, s->qa + m * K, &s->qrow[m], &s->qsa[m], &s->qza[m]);
   int nw = sn_nn_workers(s->c, 2.0 * (double)M * (double)N * (double)K);
   int64_t chunk = ((N + nw - 1) / nw + 15) / 16 * 16;
   nw = (int)((N + chunk - 1) / chunk);
@@ -213,37 +206,9 @@ static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const floa
                       int64_t ldc) {
   const int64_t K = q->K, N = q->N;
   if (M <= 0 || N <= 0) return;
-  float mn = 0, mx = 0;
-  for (int64_t m = 0; m < M; m++)
-    for (int64_t k = 0; k < K; k++) {
-      float v = A[m * lda + k];
-      mn = v < mn ? v : mn;
-      mx = v > mx ? v : mx;
-    }
-  float sa = (mx - mn) / 255.0f;
-  int32_t za = 0;
-  if (!(sa > 0) || !isfinite(sa)) {
-    sa = 1.0f; /* all zeros (or not finite: the float result is undefined anyway) */
-  } else {
-    float z = nearbyintf(-mn / sa);
-    za = (int32_t)(z < 0 ? 0 : z > 255 ? 255 : z);
-  }
-  const float inv = 1.0f / sa;
-  /* round half to even as nearbyintf does, inline: adding and subtracting 1.5 * 2^23 rounds any
-   * |v| < 2^22 to an integer in the default rounding mode (larger v saturate below anyway) */
-  const float magic = 12582912.0f;
-  for (int64_t m = 0; m < M; m++) {
-    int32_t sum = 0;
-    for (int64_t k = 0; k < K; k++) {
-      float a = A[m * lda + k] * inv;
-      a = a > 4e6f ? 4e6f : a < -4e6f ? -4e6f : a;
-      float t = ((a + magic) - magic) + (float)za; /* (IEEE arithmetic: not folded without -ffast-math) */
-      int32_t v = (int32_t)(t < 0 ? 0 : t > 255 ? 255 : t);
-      s->qa[m * K + k] = (uint8_t)v;
-      sum += v;
-    }
-    s->qrow[m] = sum;
-  }
+  float sa;
+  int32_t za;
+  rnn_dyn_quant(A, M, K, lda, s->qa, s->qrow, &sa, &za);
   for (int64_t n = 0; n < N; n++) {
     s->qscale[n] = sa * q->scale[n];
     s->qcol[n] = -za * q->colsum[n] + (int32_t)K * za * q->zb[n];
