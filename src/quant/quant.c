@@ -638,6 +638,18 @@ static void drop_unused_initializers(sn_graph *g) {
   sn_free(uses);
 }
 
+/* The quantization kind of node n (0: left alone), after the user's exclusions (by name and by op
+ * type), which the report lists */
+static int selected_kind(const sn_graph *g, const sn_node *n, const sn_quant_opts *o, FILE *rep) {
+  int k = quant_kind(g, n);
+  if (!k) return 0;
+  if (excluded(o->exclude, n->name) || excluded(o->exclude_ops, n->op_type)) {
+    if (rep) fprintf(rep, "# kept in float: %s (%s)\n", n->name ? n->name : "", n->op_type);
+    return 0;
+  }
+  return k;
+}
+
 /* Dynamic quantization inside the bodies of If / Loop / Scan (Silero VAD keeps its whole network
  * in If branches): weights there are the body's own constants; the rewrite needs no calibration. */
 static sn_error *dynamic_subgraphs(sn_graph *g, const sn_quant_opts *o, FILE *rep, int *n_quantized) {
@@ -651,8 +663,8 @@ static sn_error *dynamic_subgraphs(sn_graph *g, const sn_quant_opts *o, FILE *re
         constants_to_initializers(sg);
         int n0 = sg->n_nodes;
         for (int j = 0; j < n0; j++) {
-          int kind = quant_kind(sg, &sg->nodes[j]);
-          if (!kind || excluded(o->exclude, sg->nodes[j].name)) continue;
+          int kind = selected_kind(sg, &sg->nodes[j], o, rep);
+          if (!kind) continue;
           SN_TRY(rewrite_dynamic(sg, j, kind, o, rep));
           (*n_quantized)++;
         }
@@ -750,13 +762,8 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     return SN_ERR_OOM();
   }
   for (int i = 0; i < g->n_nodes; i++) {
-    int k = quant_kind(g, &g->nodes[i]);
+    int k = selected_kind(g, &g->nodes[i], o, rep);
     if (!k) continue;
-    if (excluded(o->exclude, g->nodes[i].name) || excluded(o->exclude_ops, g->nodes[i].op_type)) {
-      if (rep)
-        fprintf(rep, "# kept in float: %s (%s)\n", g->nodes[i].name ? g->nodes[i].name : "", g->nodes[i].op_type);
-      continue;
-    }
     sel[n_sel] = i;
     kinds[n_sel++] = k;
   }
