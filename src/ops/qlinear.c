@@ -274,7 +274,7 @@ static void qconv_task(void *arg, int w) {
     int64_t mper = (j->Mg + j->mchunks - 1) / j->mchunks;
     mper = (mper + 5) / 6 * 6;
     int64_t m0 = mc * mper, m1 = m0 + mper < j->Mg ? m0 + mper : j->Mg;
-    if (!j->xpad) {
+    if (!j->xpad || j->Wpad == j->OW) { /* the GEMM's columns are the output positions */
       uint8_t *C = j->y + ((n * j->M + r0) * j->O + p0) * j->es;
       sn_qgemm(true, j->R, j->w + r0 * j->R, j->R, packed, &e, C, j->O, m0, m1, 0, np);
       continue;
@@ -287,10 +287,13 @@ static void qconv_task(void *arg, int w) {
     for (int64_t q = p0; q < p1;) {
       int64_t oh = q / j->Wpad, ow = q % j->Wpad, run = j->Wpad - ow < p1 - q ? j->Wpad - ow : p1 - q;
       int64_t cnt = ow < j->OW ? (j->OW - ow < run ? j->OW - ow : run) : 0;
-      if (cnt > 0)
-        for (int64_t m = m0; m < m1; m++)
-          memcpy(j->y + ((n * j->M + r0 + m) * j->O + oh * j->OW + ow) * j->es,
-                 ctmp + ((m - m0) * npp + (q - p0)) * (int64_t)j->es, (size_t)cnt * j->es);
+      if (cnt > 0) { /* short rows (7..56 bytes): a byte loop beats a memcpy call */
+        size_t bytes = (size_t)cnt * j->es;
+        uint8_t *dst = j->y + ((n * j->M + r0 + m0) * j->O + oh * j->OW + ow) * j->es;
+        const uint8_t *src = ctmp + (q - p0) * (int64_t)j->es;
+        for (int64_t m = m0; m < m1; m++, dst += j->O * j->es, src += npp * j->es)
+          for (size_t b = 0; b < bytes; b++) dst[b] = src[b];
+      }
       q += run;
     }
   }
@@ -448,10 +451,15 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
     if (!xp) return (*err = SN_ERR_OOM()), true;
     uint8_t f = j.xflip, pad = j.pad;
     const uint8_t *xs = a->x->data;
+    /* phase (ph, pw) is read only when some tap lands on it (1x1 stride 2: phase (0, 0) alone) */
+    bool used_h[16] = {false}, used_w[16] = {false};
+    bool few = sh <= 16 && sw <= 16;
+    for (int64_t t = 0; few && t < g->k[0]; t++) used_h[(t * g->dil[0]) % sh] = true;
+    for (int64_t t = 0; few && t < g->k[1]; t++) used_w[(t * g->dil[1]) % sw] = true;
     for (int64_t pi = 0; pi < planes; pi++)
       for (int64_t ph = 0; ph < sh; ph++)
         for (int64_t pw = 0; pw < sw; pw++)
-          for (int64_t i = 0; i < Hq; i++) {
+          for (int64_t i = 0; i < Hq && (!few || (used_h[ph] && used_w[pw])); i++) {
             uint8_t *row = xp + pi * plane + ((ph * sw + pw) * Hq + i) * Wq;
             int64_t ih = i * sh + ph - pt;
             if (ih < 0 || ih >= H) {
@@ -472,7 +480,10 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   int64_t NC = j.NC;
   int64_t blk = (192 * 1024) / j.Kp;
   blk = blk < 64 ? 64 : blk & ~(int64_t)63;
-  if (blk > NC) blk = (NC + 15) & ~(int64_t)15;
+  /* equal blocks (a block of a few columns runs the kernel's narrowest tile over all of K), up to a
+   * quarter over the budget rather than a second block */
+  int64_t nb0 = (NC + blk + blk / 4 - 1) / (blk + blk / 4);
+  blk = ((NC + nb0 - 1) / nb0 + 15) & ~(int64_t)15;
   int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)j.O * (double)j.R);
   int64_t nb = (NC + blk - 1) / blk;
   if (N * G * nb < nw && nb > 0) { /* smaller blocks so every worker has one */
