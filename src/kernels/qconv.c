@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "kernels/qelem.h"
 #include "runtime/cpu.h"
 
 void sn_qconv_pad_row_ref(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
@@ -25,4 +26,13 @@ void sn_qconv_pad_row(const uint8_t *src, int64_t W, int64_t off, int64_t sw, ui
     sn_qconv_pad_row_avx512(src, W, off, sw, flip, pad, dst, n);
   else
     sn_qconv_pad_row_ref(src, W, off, sw, flip, pad, dst, n);
+}
+
+void sn_qconv_gather(const uint8_t *src, int64_t bytes, const int32_t *idx, const uint8_t *idx8, const uint64_t *valid,
+                     int64_t n, uint8_t pad, uint8_t *dst) {
+  if (idx8 && sn_qlut_has_vbmi()) {
+    sn_qconv_gather_avx512vbmi(src, bytes, idx8, valid, n, pad, dst);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = idx[i] < 0 ? pad : src[idx[i]];
 }

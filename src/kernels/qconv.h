@@ -14,4 +14,13 @@ void sn_qconv_pad_row_ref(const uint8_t *src, int64_t W, int64_t off, int64_t sw
 void sn_qconv_pad_row_avx512(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
                              uint8_t *dst, int64_t n);
 
+/* One im2col row of a small map: dst[i] = idx[i] < 0 ? pad : src[idx[i]] for i in [0, n), n <= 256.
+ * idx8 (or NULL): the same indices as bytes (every one < 256 and < bytes), with valid (n / 64 + 1
+ * words) marking the entries that are not padding; then, with AVX512-VBMI, vpermi2b picks them out of
+ * the first `bytes` bytes of src (read with masked loads, so bytes may end anywhere). */
+void sn_qconv_gather(const uint8_t *src, int64_t bytes, const int32_t *idx, const uint8_t *idx8, const uint64_t *valid,
+                     int64_t n, uint8_t pad, uint8_t *dst);
+void sn_qconv_gather_avx512vbmi(const uint8_t *src, int64_t bytes, const uint8_t *idx8, const uint64_t *valid, int64_t n,
+                                uint8_t pad, uint8_t *dst);
+
 #endif

@@ -19,7 +19,8 @@
  *   SN_QOUT_F32: C = (float)acc * scale (+ fbias), float32 ops in that order, then clamped to
  *                [lo, hi] where those are finite (Relu: lo = 0; NaN -> lo)
  *   SN_QOUT_U8 / S8: t = rint((float)acc * scale) + zy, clamped to [lo, hi], C = (int)t
- * with scale and fbias per tensor (axis 0), per row (1) or per column (2). */
+ * with scale and fbias per tensor (axis 0), per row (1) or per column (2). With ct, C is stored
+ * transposed (a convolution computing output positions x channels writes NCHW directly). */
 #ifndef SN_QGEMM_H
 #define SN_QGEMM_H
 
@@ -38,6 +39,7 @@ typedef struct sn_qgemm_epi {
   const float *fbias;
   int fbias_axis;
   float zy, lo, hi; /* U8/S8: output zero point and clamp bounds (integers) */
+  bool ct;          /* C transposed: element (m, n) stored at C[n * ldc + m] */
 } sn_qgemm_epi;
 
 static inline int64_t sn_qgemm_kp(int64_t K) { return (K + 3) & ~(int64_t)3; }
@@ -70,6 +72,12 @@ void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda
  * between panels (Kp * 16). Reads n bytes of every row. */
 void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t flip,
                     uint8_t *dst, int64_t panel_stride);
+/* The same 4 x n bytes as rows of a row-major A instead: dst[p * lda + r] = row r's byte p ^ flip, for
+ * p < n (n a multiple of 16), r < 4 (one k-quad of n rows of A). */
+void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
+                         uint8_t flip, uint8_t *dst, int64_t lda);
+void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                                    int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
 void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
                                uint8_t flip, uint8_t *dst, int64_t panel_stride);
 

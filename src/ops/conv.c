@@ -597,6 +597,7 @@ static void qconv_free(void *p) {
 }
 
 static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
+  (void)g;
   qconv_params *p = sn_calloc(1, sizeof *p);
   if (!p) return SN_ERR_OOM();
   sn_error *e = parse_params(n, &p->base);
@@ -604,17 +605,33 @@ static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
   p->act = !strcmp(act, "Relu") ? SN_QACT_RELU : SN_QACT_NONE;
   if (!e && *act && p->act == SN_QACT_NONE)
     e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "activation '%s' is not supported", act);
-  int wi = !strcmp(n->op_type, "ConvInteger") ? 1 : 3;
-  if (!e && n->n_in > wi && n->in[wi] >= 0) {
-    const sn_value *v = &g->values[n->in[wi]];
-    if (v->role == SN_VAL_INITIALIZER && v->data) e = sn_qweights_conv(v->data, &p->packed);
-  }
   if (e) {
     qconv_free(p);
     return e;
   }
   *params = p;
   return NULL;
+}
+
+/* The constant W packed for the INT8 GEMM, in the form the run will take where the output's shape is
+ * known by now (after the passes and shape inference). */
+static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
+  (void)take;
+  qconv_params *p = params;
+  int wi = !strcmp(n->op_type, "ConvInteger") ? 1 : 3;
+  if (!p || p->packed || n->n_in <= wi || n->in[wi] < 0) return NULL;
+  const sn_value *v = &g->values[n->in[wi]];
+  if (v->role != SN_VAL_INITIALIZER || !v->data) return NULL;
+  const sn_type *yt = &g->values[n->out[0]].type;
+  const sn_window_attrs *wa = &p->base.w;
+  bool conv_t = false;
+  if (v->data->rank == 4 && yt->rank == 4 && yt->dims[2].v > 0 && yt->dims[3].v > 0) {
+    int64_t out[2] = {yt->dims[2].v, yt->dims[3].v}, k[2] = {v->data->dims[2], v->data->dims[3]};
+    int64_t st[2] = {wa->n_strides == 2 ? wa->strides[0] : 1, wa->n_strides == 2 ? wa->strides[1] : 1};
+    int64_t dl[2] = {wa->n_dilations == 2 ? wa->dilations[0] : 1, wa->n_dilations == 2 ? wa->dilations[1] : 1};
+    conv_t = sn_qconv_transposed(out, k, st, dl, v->data->count / v->data->dims[0], p->base.group);
+  }
+  return sn_qweights_conv(v->data, conv_t, &p->packed);
 }
 
 static sn_error *convint_infer(sn_infer_ctx *c) {
@@ -868,11 +885,11 @@ static sn_error *deform_run(sn_kernel_ctx *c) {
 const sn_op sn_ops_conv[] = {
     {"", "Conv", 1, 0, conv_infer, conv_run, conv_prepare, conv_free, 0, conv_prepack},
     {"", "ConvTranspose", 1, 0, convt_infer, convt_run, conv_prepare, conv_free, 0},
-    {"", "ConvInteger", 10, 0, convint_infer, convint_run, qconv_prepare, qconv_free, 0},
-    {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0},
+    {"", "ConvInteger", 10, 0, convint_infer, convint_run, qconv_prepare, qconv_free, 0, qconv_prepack},
+    {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0, qconv_prepack},
     /* the QDQ pass's fused form: QLinearConv's inputs (bias int32, or float with a float output),
      * y_scale/y_zero_point absent for a float output, attribute activation = "Relu" */
-    {"sinter", "QLinearConv", 1, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0},
+    {"sinter", "QLinearConv", 1, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0, qconv_prepack},
     {"", "DeformConv", 19, 0, deform_infer, deform_run, conv_prepare, conv_free, 0},
     {0},
 };

@@ -22,9 +22,22 @@ struct sn_qweights {
   sn_dtype dt;
   int64_t rows, cols; /* conv: M x R; matmul: K x N */
   bool transB;
-  uint8_t *data;      /* conv: W as s8, row-major M x R; matmul: packed B (s8) */
+  bool conv_t;        /* conv computed transposed (sn_qconv_transposed): data is W^T packed as B */
+  uint8_t *data;      /* conv: W as s8, row-major M x R (or packed W^T); matmul: packed B (s8) */
   int32_t *sums;      /* conv: row sums (M); matmul: column sums (N) */
 };
+
+static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
+                         int64_t R, int64_t G) {
+  int64_t O = out[0] * out[1];
+  if (G != 1 || O <= 0 || O > 256 || O * R > ((int64_t)4 << 20) || stride[1] < 1) return false;
+  /* columns of the channels x positions form: the positions, or the padded grid's (sn_qconv) */
+  int64_t Wpad = out[1] + ((k[1] - 1) * dil[1]) / stride[1];
+  int64_t NC = k[0] * k[1] == 1 || (Wpad - out[1]) * 4 > out[1] ? O : out[0] * Wpad;
+  return sn_qgemm_np(NC) * 10 >= rup(O, 6) * 11;
+}
 
 void sn_qweights_free(sn_qweights *q) {
   if (!q) return;
@@ -36,12 +49,24 @@ void sn_qweights_free(sn_qweights *q) {
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 static uint8_t flip_of(sn_dtype dt, bool want_signed) { return (dt == SINTER_INT8) == want_signed ? 0 : 0x80; }
 
-sn_error *sn_qweights_conv(const sn_tensor *w, sn_qweights **out) {
+sn_error *sn_qweights_conv(const sn_tensor *w, bool conv_t, sn_qweights **out) {
   *out = NULL;
   if (!w || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0];
+  if (conv_t) {
+    q->conv_t = true;
+    q->data = sn_aligned_alloc(sn_qgemm_packed_size(q->cols, q->rows));
+    q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
+    if (!q->data || !q->sums) {
+      sn_qweights_free(q);
+      return SN_ERR_OOM();
+    }
+    sn_qgemm_pack_b(w->data, q->cols, true, q->cols, q->rows, flip_of(w->dtype, true), true, q->data, q->sums);
+    *out = q;
+    return NULL;
+  }
   q->data = sn_aligned_alloc((size_t)w->count);
   q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
   if (!q->data || !q->sums) {
@@ -202,6 +227,41 @@ static void gather_row(const qconv_job *j, const uint8_t *xc, int64_t t, int64_t
     oh++;
     ow = 0;
   }
+}
+
+/* X copied with its padding made explicit (the flipped zero point) and split by the strides into
+ * sh * sw phase planes of Hpad x Wpad per channel (see qconv_job); only the phases a tap reads are
+ * filled. NULL when out of memory. */
+static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_job *j, int64_t N, int64_t C) {
+  int64_t H = g->in[0], W = g->in[1], pt = g->pad[0], pl = g->pad[1], sh = j->sh, sw = j->sw;
+  int64_t Hq = j->Hpad, Wq = j->Wpad, plane = sh * sw * Hq * Wq, planes = N * C;
+  /* slack: rows are read by whole 16-column panels (or 128-byte gathers), up to a row and a panel
+   * past the last plane */
+  size_t bytes = (size_t)(planes * plane + Wq + 256);
+  uint8_t *xp = sn_kernel_scratch(c, bytes);
+  if (!xp) return NULL;
+  uint8_t f = j->xflip, pad = j->pad;
+  const uint8_t *xs = j->x;
+  /* phase (ph, pw) is read only when some tap lands on it (1x1 stride 2: phase (0, 0) alone) */
+  bool used_h[16] = {false}, used_w[16] = {false};
+  bool few = sh <= 16 && sw <= 16;
+  for (int64_t t = 0; few && t < g->k[0]; t++) used_h[(t * g->dil[0]) % sh] = true;
+  for (int64_t t = 0; few && t < g->k[1]; t++) used_w[(t * g->dil[1]) % sw] = true;
+  for (int64_t pi = 0; pi < planes; pi++)
+    for (int64_t ph = 0; ph < sh; ph++)
+      for (int64_t pw = 0; pw < sw; pw++)
+        for (int64_t i = 0; i < Hq && (!few || (used_h[ph] && used_w[pw])); i++) {
+          uint8_t *row = xp + pi * plane + ((ph * sw + pw) * Hq + i) * Wq;
+          int64_t ih = i * sh + ph - pt;
+          if (ih < 0 || ih >= H) {
+            memset(row, pad, (size_t)Wq);
+            continue;
+          }
+          /* column jj reads input column jj * sw + pw - pl */
+          sn_qconv_pad_row(xs + (pi * H + ih) * W, W, pw - pl, sw, f, pad, row, Wq);
+        }
+  memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
+  return xp;
 }
 
 static void qconv_task(void *arg, int w) {
@@ -380,6 +440,200 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   return true;
 }
 
+/* ---- transposed: output positions x channels ----------------------------------------------------------
+ * A = the im2col rows of X transposed (position o, then R bytes: channel-major taps), u8; B = W^T packed
+ * (s8); C^T stored straight into Y's channel planes by the GEMM's transposed epilogue. */
+
+typedef struct qconv_t_job {
+  const qconv_job *j;  /* geometry, X (or its padded planes), flips */
+  uint8_t *A;          /* per image: Op rows (positions) of Kp bytes */
+  int64_t Op, quads;   /* Op = O rounded up to 16; quads = Kp / 4 */
+  int64_t img;         /* bytes of A per image */
+  /* tap rows gathered: from X's own planes by per-tap tables (taps x Op entries, -1 for padding) when
+   * a plane has at most 256 bytes (tables), else from the padded phase planes (one table, no padding;
+   * NULL when the rows are contiguous there) */
+  bool tables;
+  const int32_t *idx;
+  const uint8_t *idx8; /* the same as bytes where they allow the 256-byte VBMI gather, or NULL */
+  const uint64_t *valid; /* per table: (Op / 64 + 1) words of non-padding bits */
+  int64_t nvw;
+  const uint8_t *zero; /* Op zero bytes */
+  const uint8_t *Bp;
+  const int32_t *xsum; /* per row, or NULL */
+  int64_t cb, ncb, tasks;
+  int nw;
+} qconv_t_job;
+
+/* phase 1: worker w builds its share of the k-quads of A, every image */
+static void qconv_t_build(void *arg, int w) {
+  qconv_t_job *t = arg;
+  const qconv_job *j = t->j;
+  const sn_conv_geom *g = j->g;
+  int64_t O = j->O, Op = t->Op, KK = j->R / j->Cg, in_sz = sn_geom_in_size(g);
+  int64_t KW = g->k[g->nd - 1], dh = g->nd == 2 ? g->dil[0] : 1, dw = g->dil[g->nd - 1];
+  int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
+  int64_t per = (t->quads + t->nw - 1) / t->nw, q0 = w * per, q1 = q0 + per < t->quads ? q0 + per : t->quads;
+  uint8_t *tmp = j->ws + (size_t)w * j->ws_bytes; /* 4 rows of Op bytes */
+  for (int64_t n = 0; n < j->N; n++) {
+    for (int64_t q = q0; q < q1; q++) {
+      const uint8_t *src[4];
+      uint8_t flip = 0;
+      for (int r = 0; r < 4; r++) {
+        int64_t k = 4 * q + r;
+        src[r] = t->zero;
+        if (k >= j->R) continue;
+        int64_t ci = k / KK, tap = k % KK;
+        if (t->tables) { /* flipped by the packer, the pad byte too */
+          sn_qconv_gather(j->x + (n * j->C + ci) * in_sz, in_sz, t->idx + tap * Op, t->idx8 ? t->idx8 + tap * Op : NULL,
+                          t->valid + tap * t->nvw, O, (uint8_t)(j->pad ^ j->xflip), tmp + r * Op);
+          src[r] = tmp + r * Op;
+          flip = j->xflip;
+          continue;
+        }
+        if (!j->xpad) { /* 1x1, stride 1, no padding: the channel plane itself, flipped by the packer */
+          const uint8_t *row = j->x + (n * j->C + ci) * in_sz;
+          flip = j->xflip;
+          if (row + Op <= j->x + j->x_count) {
+            src[r] = row;
+          } else {
+            memcpy(tmp + r * Op, row, (size_t)O);
+            src[r] = tmp + r * Op;
+          }
+          continue;
+        }
+        int64_t rh = (tap / KW) * dh, cw = (tap % KW) * dw;
+        const uint8_t *pl = j->xpad + (n * j->C + ci) * pplane +
+                            (((rh % j->sh) * j->sw + cw % j->sw) * j->Hpad + rh / j->sh) * j->Wpad + cw / j->sw;
+        if (!t->idx) {
+          src[r] = pl;
+        } else {
+          sn_qconv_gather(pl, 256, t->idx, t->idx8, t->valid, O, 0, tmp + r * Op);
+          src[r] = tmp + r * Op;
+        }
+      }
+      sn_qgemm_pack4_rows(src[0], src[1], src[2], src[3], Op, flip, t->A + n * t->img + 4 * q, 4 * t->quads);
+    }
+  }
+}
+
+/* phase 2: one image's rows x one block of output channels */
+static void qconv_t_gemm(void *arg, int w) {
+  qconv_t_job *t = arg;
+  const qconv_job *j = t->j;
+  for (int64_t k = w; k < t->tasks; k += t->nw) {
+    int64_t n = k / t->ncb, c0 = (k % t->ncb) * t->cb, c1 = c0 + t->cb < j->M ? c0 + t->cb : j->M;
+    sn_qgemm_epi e = j->e;
+    if (e.row_f) e.row_f = t->xsum + n * j->O;
+    sn_qgemm(false, j->R, t->A + n * t->img, 4 * t->quads, t->Bp, &e, j->y + (size_t)(n * j->M * j->O) * j->es, j->O, 0, j->O, c0,
+             c1);
+  }
+}
+
+static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, sn_error **err) {
+  const sn_conv_geom *g = j->g;
+  int64_t M = j->M, R = j->R, Kp = sn_qgemm_kp(R), O = j->O;
+  const sn_qweights *pw = a->pw && a->pw->conv_t && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+                                  a->pw->rows == M && a->pw->cols == R
+                              ? a->pw
+                              : NULL;
+  qconv_t_job t;
+  memset(&t, 0, sizeof t);
+  t.j = j, t.Op = sn_qgemm_np(O), t.quads = Kp / 4, t.img = t.Op * Kp;
+  const int32_t *wsum;
+  if (pw) {
+    t.Bp = pw->data;
+    wsum = pw->sums;
+  } else {
+    uint8_t *bp = sn_kernel_scratch(c, sn_qgemm_packed_size(R, M));
+    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+    if (!bp || !ws) return (*err = SN_ERR_OOM()), true;
+    sn_qgemm_pack_b(a->w->data, R, true, R, M, flip_of(a->w->dtype, true), true, bp, ws);
+    t.Bp = bp;
+    wsum = ws;
+  }
+  int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+  t.A = sn_kernel_scratch(c, (size_t)(j->N * t.img));
+  uint8_t *zero = sn_kernel_scratch(c, (size_t)t.Op);
+  if (!coff || !t.A || !zero) return (*err = SN_ERR_OOM()), true;
+  memset(zero, 0, (size_t)t.Op);
+  t.zero = zero;
+  for (int64_t m = 0; m < M; m++) {
+    uint32_t v = (uint32_t)(-(int64_t)p->zx * wsum[m]) + (uint32_t)((int64_t)R * p->zx * p->zw[m]);
+    if (p->ibias) v += (uint32_t)p->ibias[m];
+    coff[m] = (int32_t)v;
+  }
+  /* X: its own planes (1x1, stride 1, no padding), or the padded phase planes, whose tap rows are
+   * contiguous when the grid has no extra columns and gathered otherwise */
+  bool plain = sn_geom_k_size(g) == 1;
+  for (int d = 0; d < g->nd; d++)
+    if (g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d] || g->k[d] != 1) plain = false;
+  j->x_count = a->x->count;
+  t.nvw = t.Op / 64 + 1;
+  if (!plain) {
+    int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1];
+    if (g->nd != 2 || sh < 1 || sw < 1 || g->pad[0] < 0 || g->pad[1] < 0) return false;
+    int64_t H = g->in[0], W = g->in[1], OW = g->out[1], KW = g->k[1], KK = g->k[0] * KW;
+    t.tables = H * W <= 256;
+    int64_t ntab = t.tables ? KK : 1;
+    int32_t *idx = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(ntab * t.Op));
+    uint8_t *idx8 = sn_kernel_scratch(c, (size_t)(ntab * t.Op));
+    uint64_t *valid = sn_kernel_scratch(c, sizeof(uint64_t) * (size_t)(ntab * t.nvw));
+    if (!idx || !idx8 || !valid) return (*err = SN_ERR_OOM()), true;
+    memset(valid, 0, sizeof(uint64_t) * (size_t)(ntab * t.nvw));
+    bool small = true;
+    if (t.tables) {
+      for (int64_t tap = 0; tap < KK; tap++)
+        for (int64_t o = 0; o < t.Op; o++) {
+          int64_t ih = (o / OW) * sh - g->pad[0] + (tap / KW) * dh, iw = (o % OW) * sw - g->pad[1] + (tap % KW) * dw;
+          bool in = o < O && ih >= 0 && ih < H && iw >= 0 && iw < W;
+          idx[tap * t.Op + o] = in ? (int32_t)(ih * W + iw) : -1;
+          idx8[tap * t.Op + o] = in ? (uint8_t)(ih * W + iw) : 0;
+          if (in) valid[tap * t.nvw + o / 64] |= (uint64_t)1 << (o % 64);
+        }
+    } else {
+      j->sh = sh, j->sw = sw, j->OH = g->out[0], j->OW = OW;
+      j->Hpad = j->OH + ((g->k[0] - 1) * dh) / sh, j->Wpad = OW + ((KW - 1) * dw) / sw;
+      j->xpad = qconv_xpad(c, g, j, j->N, j->C);
+      if (!j->xpad) return (*err = SN_ERR_OOM()), true;
+      for (int64_t o = 0; o < t.Op; o++) {
+        idx[o] = o < O ? (int32_t)((o / OW) * j->Wpad + o % OW) : 0;
+        small = small && idx[o] < 256;
+        idx8[o] = (uint8_t)idx[o];
+        valid[o / 64] |= (uint64_t)1 << (o % 64);
+      }
+      if (j->Wpad == OW) idx = NULL; /* contiguous rows */
+    }
+    t.idx = idx, t.idx8 = small ? idx8 : NULL, t.valid = valid;
+  }
+  int nw = sn_nn_workers(c, 2.0 * (double)j->N * (double)M * (double)O * (double)R);
+  /* phase 1 over k-quads */
+  int nb = (int)(t.quads < nw ? t.quads : nw);
+  if (nb < 1) nb = 1;
+  j->ws_bytes = ((size_t)(4 * t.Op) + 63) & ~(size_t)63;
+  j->ws = sn_kernel_scratch(c, j->ws_bytes * (size_t)nb);
+  if (!j->ws) return (*err = SN_ERR_OOM()), true;
+  t.nw = nb;
+  sn_nn_run(c, nb, qconv_t_build, &t);
+  if (p->zw_any) { /* row sums of A (padding included: its value is the zero point) */
+    int32_t *xs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(j->N * O));
+    if (!xs) return (*err = SN_ERR_OOM()), true;
+    for (int64_t n = 0; n < j->N; n++) sn_qgemm_row_sums(t.A + n * t.img, Kp, O, R, false, xs + n * O);
+    t.xsum = xs;
+  }
+  j->e = (sn_qgemm_epi){p->out, NULL, coff, p->zw_any ? t.xsum : NULL, p->zw_any ? p->zw : NULL, p->scale, 2,
+                        p->fbias, 2, p->zy, p->lo, p->hi, true};
+  /* channel blocks: W^T columns of about 384 KiB (they stay in L2 while every row block reads them),
+   * whole 64-column tiles, at least two per worker */
+  int64_t cb = ((384 * 1024) / Kp) & ~(int64_t)63;
+  if (cb < 64) cb = 64;
+  while (cb > 64 && j->N * ((M + cb - 1) / cb) < 2 * nw) cb = ((cb / 2) + 63) & ~(int64_t)63;
+  if (cb > M) cb = sn_qgemm_np(M);
+  t.cb = cb, t.ncb = (M + cb - 1) / cb, t.tasks = j->N * t.ncb;
+  t.nw = nw < t.tasks ? nw : (int)t.tasks;
+  sn_nn_run(c, t.nw, qconv_t_gemm, &t);
+  return true;
+}
+
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
               sn_error **err) {
   *err = NULL;
@@ -396,9 +650,16 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   if (j.O == 0 || N == 0) return true;
   if (a->w->count != M * j.R) return false;
   j.Kp = sn_qgemm_kp(j.R);
+  j.xflip = flip_of(a->x->dtype, false);
+  j.pad = (uint8_t)p.zx;
+  j.x = a->x->data;
+  j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
+  j.y = a->y->data;
+  if (g->nd == 2 && sn_qconv_transposed(g->out, g->k, g->stride, g->dil, j.R, G) && qconv_t(c, a, &p, &j, err))
+    return true;
   /* W as s8 rows and their sums: packed at load, or now */
-  const sn_qweights *pw = a->pw && a->pw->src == a->w->data && a->pw->dt == a->w->dtype && a->pw->rows == M &&
-                                  a->pw->cols == j.R
+  const sn_qweights *pw = a->pw && !a->pw->conv_t && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+                                  a->pw->rows == M && a->pw->cols == j.R
                               ? a->pw
                               : NULL;
   const int32_t *wsum;
@@ -442,35 +703,9 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
     padded = sh >= 1 && sw >= 1 && g->pad[0] >= 0 && g->pad[1] >= 0 && (j.Wpad - j.OW) * 4 <= j.OW;
   }
   if (padded) {
-    int64_t H = g->in[0], W = g->in[1], pt = g->pad[0], pl = g->pad[1], sh = j.sh, sw = j.sw;
-    int64_t Hq = j.Hpad, Wq = j.Wpad, plane = sh * sw * Hq * Wq, planes = N * C;
-    j.NC = j.OH * Wq;
-    /* slack: rows are read by whole 16-column panels, up to a row and a panel past the last plane */
-    size_t bytes = (size_t)(planes * plane + Wq + 256);
-    uint8_t *xp = sn_kernel_scratch(c, bytes);
-    if (!xp) return (*err = SN_ERR_OOM()), true;
-    uint8_t f = j.xflip, pad = j.pad;
-    const uint8_t *xs = a->x->data;
-    /* phase (ph, pw) is read only when some tap lands on it (1x1 stride 2: phase (0, 0) alone) */
-    bool used_h[16] = {false}, used_w[16] = {false};
-    bool few = sh <= 16 && sw <= 16;
-    for (int64_t t = 0; few && t < g->k[0]; t++) used_h[(t * g->dil[0]) % sh] = true;
-    for (int64_t t = 0; few && t < g->k[1]; t++) used_w[(t * g->dil[1]) % sw] = true;
-    for (int64_t pi = 0; pi < planes; pi++)
-      for (int64_t ph = 0; ph < sh; ph++)
-        for (int64_t pw = 0; pw < sw; pw++)
-          for (int64_t i = 0; i < Hq && (!few || (used_h[ph] && used_w[pw])); i++) {
-            uint8_t *row = xp + pi * plane + ((ph * sw + pw) * Hq + i) * Wq;
-            int64_t ih = i * sh + ph - pt;
-            if (ih < 0 || ih >= H) {
-              memset(row, pad, (size_t)Wq);
-              continue;
-            }
-            /* column jj reads input column jj * sw + pw - pl */
-            sn_qconv_pad_row(xs + (pi * H + ih) * W, W, pw - pl, sw, f, pad, row, Wq);
-          }
-    memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
-    j.xpad = xp;
+    j.NC = j.OH * j.Wpad;
+    j.xpad = qconv_xpad(c, g, &j, N, C);
+    if (!j.xpad) return (*err = SN_ERR_OOM()), true;
   }
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;

@@ -15,7 +15,14 @@
 typedef struct sn_qweights sn_qweights;
 /* NULL (no error) when w is not a usable constant; conv: w [M, Cg, k...]; matmul: b [K, N] (or
  * [N, K] when transB). */
-sn_error *sn_qweights_conv(const sn_tensor *w, sn_qweights **out);
+/* conv_t: pack for the transposed form (sn_qconv_transposed) */
+sn_error *sn_qweights_conv(const sn_tensor *w, bool conv_t, sn_qweights **out);
+/* Whether a 2-D conv (output out[0] x out[1], kernel k, strides, dilations; R = Cg * taps, group G)
+ * computes output positions x channels (W^T packed as the GEMM's B, the output stored transposed)
+ * rather than channels x positions: where the latter leaves much of its 16-column panels empty
+ * (7x7 and 14x14 maps). */
+bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
+                         int64_t R, int64_t G);
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out);
 void sn_qweights_free(sn_qweights *q);
 

@@ -74,17 +74,26 @@ def qlinear_cases(tmp):
         (17, 17, 13, 11, 3, 1, 1, 1, 17), (32, 32, 14, 14, 3, 1, 2, 1, 32), (3, 6, 9, 9, 5, 2, 2, 1, 3),
         (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16),
         # strided and dilated through the phase-split padded copy
-        (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1)]
+        (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1),
+        # small maps computed as positions x channels (ops/qlinear.c qconv_t): 1x1 on 7x7, 3x3 from a
+        # 14x14 plane at stride 2 (per-tap tables), 3x3 on 14x14 (padded planes), 5x5 on 20x20 (past
+        # the 256-byte gather), 1x1 stride 2, a single output position, 13 output channels
+        (40, 70, 7, 7, 1, 0, 1, 1, 1), (24, 64, 14, 14, 3, 1, 2, 1, 1), (9, 20, 14, 14, 3, 1, 1, 1, 1),
+        (6, 13, 20, 20, 5, 2, 3, 1, 1), (33, 16, 14, 14, 1, 0, 2, 1, 1), (10, 16, 3, 3, 3, 0, 1, 1, 1)]
     for xdt in (T.UINT8, T.INT8):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
         for (C, M, H, W, k, pad, stride, dil, group) in convs:
-            for xz in ((0 if xdt == T.INT8 else 128), 5):
+            # (ORT has no s8 x u8 QLinearConv: the u8-weight case with u8 activations only)
+            for xz, wu8 in (((0 if xdt == T.INT8 else 128), False), (5, False)) + (((5, True),) if xdt == T.UINT8 else ()):
                 x = rng.integers(lo, hi, (2, C, H, W)).astype(npx)
-                w = rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8)
+                # u8 weights with a zero point: the rank-1 correction of the x sums
+                w = (rng.integers(0, 256, (M, C // group, k, k)).astype(np.uint8) if wu8 else
+                     rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8))
+                wz = np.array(119, np.uint8) if wu8 else np.zeros(M, np.int8)
                 inits = [nh.from_array(np.array(0.05, np.float32), "xs"), nh.from_array(np.array(xz, npx), "xz"),
                          nh.from_array(w, "w"), nh.from_array(rng.uniform(0.001, 0.01, M).astype(np.float32), "ws"),
-                         nh.from_array(np.zeros(M, np.int8), "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
+                         nh.from_array(wz, "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
                          nh.from_array(np.array(3, npx), "yz"),
                          nh.from_array(rng.integers(-1000, 1000, M).astype(np.int32), "b")]
                 node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
@@ -100,7 +109,7 @@ def qlinear_cases(tmp):
                         for isa in ("scalar", "avx512")]
                 ok = all(np.array_equal(o, ref) for o in outs)
                 check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
-                      f"g{group} xz{xz} == ORT", ok,
+                      f"g{group} xz{xz}{' w u8 wz119' if wu8 else ''} == ORT", ok,
                       "" if ok else f"{int(max((o != ref).sum() for o in outs))} of {ref.size} differ")
         for (M, K, N) in ((1, 1, 1), (7, 33, 17), (128, 256, 65), (3, 1000, 129)):
             for bz in (0, 7):

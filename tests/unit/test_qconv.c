@@ -2,13 +2,17 @@
  * against the portable one, byte for byte, and the portable one against its definition, on widths
  * 1..150, offsets -7..7 (left padding and cropped columns), strides 1..3, with and without the sign
  * flip, output lengths shorter and longer than the row; nothing written past n. Skips the AVX-512 half
- * cleanly when the CPU lacks it. */
+ * cleanly when the CPU lacks it. Then the small-map row gather (sn_qconv_gather: VBMI against its
+ * definition, source windows of 1..256 bytes ending at the end of an allocation, padding entries,
+ * lengths 1..256) and the row-major quad packer (sn_qgemm_pack4_rows) against their definitions. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "kernels/qconv.h"
+#include "kernels/qgemm.h"
 #include "runtime/cpu.h"
 
 static int passed, failed;
@@ -49,6 +53,57 @@ int main(void) {
               }
             }
           }
+  /* gather: the source is the last `bytes` bytes of a heap block (ASan sees any read past it) */
+  static int32_t idx[256];
+  static uint8_t idx8[256];
+  uint64_t valid[5];
+  for (int64_t bytes = 1; bytes <= 256; bytes += (bytes < 70 ? 3 : 29))
+    for (int64_t n = 1; n <= 256; n += (n < 20 ? 1 : 23)) {
+      uint8_t *blk = sn_malloc((size_t)bytes);
+      for (int64_t i = 0; i < bytes; i++) blk[i] = (uint8_t)(i * 13 + 7);
+      memset(valid, 0, sizeof valid);
+      for (int64_t i = 0; i < n; i++) {
+        int64_t v = (i * 7 + n) % (bytes + 3) - 2; /* some out of range: padding */
+        idx[i] = v >= 0 && v < bytes ? (int32_t)v : -1;
+        idx8[i] = idx[i] >= 0 ? (uint8_t)idx[i] : 0;
+        if (idx[i] >= 0) valid[i / 64] |= (uint64_t)1 << (i % 64);
+      }
+      for (int vb = 0; vb < 2; vb++) {
+        memset(d0, 0xEE, sizeof d0);
+        sn_qconv_gather(blk, bytes, idx, vb ? idx8 : NULL, valid, n, 0x5A, d0);
+        bool ok = d0[n] == 0xEE;
+        for (int64_t i = 0; i < n; i++) ok = ok && d0[i] == (idx[i] < 0 ? 0x5A : blk[idx[i]]);
+        if (!ok) {
+          failed++;
+          fprintf(stderr, "FAIL: gather bytes=%lld n=%lld vbmi=%d\n", (long long)bytes, (long long)n, vb);
+        } else {
+          passed++;
+        }
+      }
+      sn_free(blk);
+    }
+  /* pack4_rows: 4 rows of n bytes into n rows of lda bytes, 4 at a time */
+  for (int64_t n = 16; n <= 96; n += 16)
+    for (int64_t lda = 4; lda <= 40; lda += 12)
+      for (int fl = 0; fl < 2; fl++) {
+        uint8_t rows[4][96], *dst = sn_aligned_alloc((size_t)(n * lda));
+        for (int r = 0; r < 4; r++)
+          for (int64_t p = 0; p < n; p++) rows[r][p] = (uint8_t)(r * 61 + p * 3);
+        memset(dst, 0xEE, (size_t)(n * lda));
+        uint8_t flip = fl ? 0x80 : 0;
+        sn_qgemm_pack4_rows(rows[0], rows[1], rows[2], rows[3], n, flip, dst, lda);
+        bool ok = true;
+        for (int64_t p = 0; p < n; p++)
+          for (int64_t b = 0; b < lda; b++)
+            ok = ok && dst[p * lda + b] == (b < 4 ? (uint8_t)(rows[b][p] ^ flip) : 0xEE);
+        if (!ok) {
+          failed++;
+          fprintf(stderr, "FAIL: pack4_rows n=%lld lda=%lld flip=%d\n", (long long)n, (long long)lda, fl);
+        } else {
+          passed++;
+        }
+        sn_aligned_free(dst);
+      }
   if (!simd) printf("test_qconv: no AVX-512 here (or capped): the AVX-512 form was not compared\n");
   printf("test_qconv: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

@@ -122,6 +122,30 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     snprintf(what + strlen(what), sizeof what - strlen(what), " (vnni vs ref)");
     check(ok, what);
   }
+  { /* C stored transposed (e.ct): the same elements at [n * M + m], reference and VNNI */
+    size_t es = out == SN_QOUT_I32 || out == SN_QOUT_F32 ? 4 : 1, tb = (size_t)(M * N) * es;
+    uint8_t *T0 = sn_malloc(tb), *T1 = sn_malloc(tb);
+    sn_qgemm_epi et = e;
+    et.ct = true;
+    memset(T0, 0xAB, tb);
+    memset(T1, 0xAB, tb);
+    sn_qgemm_ref(a_signed, K, A, lda, Bp, &et, T0, M, 0, M, 0, N);
+    if (sn_cpu_has_vnni()) {
+      int64_t nh = (N / 2) & ~(int64_t)15;
+      sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, 0, nh);
+      sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, nh, N);
+    } else {
+      memcpy(T1, T0, tb);
+    }
+    bool ok = !memcmp(T0, T1, tb);
+    for (int64_t m = 0; m < M && ok; m++)
+      for (int64_t n = 0; n < N && ok; n++)
+        ok = !memcmp(T0 + (size_t)(n * M + m) * es, (const uint8_t *)C0 + (size_t)(m * ldc + n) * es, es);
+    char wt[320];
+    snprintf(wt, sizeof wt, "%s (transposed C, ref and vnni)", what);
+    check(ok, wt);
+    sn_free(T0), sn_free(T1);
+  }
   if ((out == SN_QOUT_U8 || out == SN_QOUT_S8) && sn_cpu_has_vnni()) {
     /* the conv epilogue's fast form (no column terms, per-row or per-tensor scale), with scales that
      * saturate, overflow int32 and make NaN (inf * 0) */

@@ -19,7 +19,7 @@ void sn_qgemm_epilogue_ref(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t
     if (e->col_off) v += (uint32_t)e->col_off[col];
     if (rf) v -= rf * (uint32_t)e->col_f[col];
     int32_t a = (int32_t)v;
-    size_t at = (size_t)(m * ldc + col);
+    size_t at = e->ct ? (size_t)(col * ldc + m) : (size_t)(m * ldc + col);
     switch (e->out) {
       case SN_QOUT_I32: ((int32_t *)C)[at] = a; break;
       case SN_QOUT_F32: {

@@ -124,9 +124,9 @@ static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, i
 
 static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref) */
-static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
-                     int64_t ldc) {
+/* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref),
+ * stored contiguously from dst (element (m, n0)) */
+static void epilogue_to(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *dst) {
   __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m] : 0);
   bool rank1 = e->row_f && e->col_f && e->row_f[m];
   __m512i rf = _mm512_set1_epi32(rank1 ? e->row_f[m] : 0);
@@ -139,7 +139,8 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
     __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void *)(acc + j)), roff);
     if (e->col_off) v = _mm512_add_epi32(v, _mm512_maskz_loadu_epi32(k, e->col_off + col));
     if (rank1) v = _mm512_sub_epi32(v, _mm512_mullo_epi32(rf, _mm512_maskz_loadu_epi32(k, e->col_f + col)));
-    size_t at = (size_t)(m * ldc + col);
+    size_t at = (size_t)j;
+    void *C = dst;
     if (e->out == SN_QOUT_I32) {
       _mm512_mask_storeu_epi32((int32_t *)C + at, k, v);
       continue;
@@ -159,6 +160,25 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
     t = _mm512_min_ps(t, hi);
     __m128i q = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t));
     _mm_mask_storeu_epi8((uint8_t *)C + at, k, q);
+  }
+}
+
+static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
+                     int64_t ldc) {
+  size_t es = e->out == SN_QOUT_I32 || e->out == SN_QOUT_F32 ? 4 : 1;
+  if (!e->ct) {
+    epilogue_to(e, m, n0, n, acc, (uint8_t *)C + (size_t)(m * ldc + n0) * es);
+    return;
+  }
+  /* transposed: the row segment is a column of C */
+  uint8_t seg[NV * 16 * 4] __attribute__((aligned(64)));
+  for (int64_t j = 0; j < n; j += NV * 16) {
+    int64_t w = n - j < NV * 16 ? n - j : NV * 16;
+    epilogue_to(e, m, n0 + j, w, acc + j, seg);
+    if (es == 1)
+      for (int64_t i = 0; i < w; i++) ((uint8_t *)C)[(n0 + j + i) * ldc + m] = seg[i];
+    else
+      for (int64_t i = 0; i < w; i++) memcpy((uint8_t *)C + (size_t)((n0 + j + i) * ldc + m) * 4, seg + 4 * i, 4);
   }
 }
 
@@ -209,7 +229,7 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
       default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
     }
     if ((e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
-        e->scale_axis != 2)
+        e->scale_axis != 2 && !e->ct)
       epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
     else
       for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
@@ -252,6 +272,22 @@ void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8
     v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r2), 16));
     v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r3), 24));
     _mm512_store_si512((void *)(dst + (p / 16) * panel_stride), v);
+  }
+#undef LD
+}
+
+void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
+                                    int64_t n, uint8_t flip, uint8_t *dst, int64_t lda) {
+  const __m128i f = _mm_set1_epi8((char)flip);
+  const __m512i step = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32((int32_t)lda));
+#define LD(r) _mm512_cvtepu8_epi32(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + p)), f))
+  for (int64_t p = 0; p < n; p += 16) {
+    __m512i v = LD(r0);
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r1), 8));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r2), 16));
+    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r3), 24));
+    _mm512_i32scatter_epi32((void *)(dst + p * lda), step, v, 1);
   }
 #undef LD
 }
