@@ -47,6 +47,15 @@ void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2
   }
 }
 
+void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst, int64_t lda) {
+  if (sn_cpu_has_vnni()) {
+    sn_qgemm_pack16_rows_avx512vnni(rows, n, flip, dst, lda);
+    return;
+  }
+  for (int64_t p = 0; p < n; p++)
+    for (int r = 0; r < 16; r++) dst[p * lda + r] = rows[r][p] ^ flip;
+}
+
 void sn_qgemm_row_sums(const uint8_t *A, int64_t lda, int64_t M, int64_t K, bool a_signed, int32_t *out) {
   for (int64_t m = 0; m < M; m++) {
     const uint8_t *a = A + m * lda;

@@ -76,6 +76,11 @@ void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, con
  * p < n (n a multiple of 16), r < 4 (one k-quad of n rows of A). */
 void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
                          uint8_t flip, uint8_t *dst, int64_t lda);
+/* 16 rows at once (four k-quads): dst[p * lda + r] = rows[r][p] ^ flip for p < n (a multiple of 16),
+ * r < 16; 16-byte stores. */
+void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
+void sn_qgemm_pack16_rows_avx512vnni(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst,
+                                     int64_t lda);
 void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
                                     int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
 void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,

@@ -184,6 +184,7 @@ typedef struct qconv_job {
    * tap (kh, kw) is one phase plane read in place from a fixed offset. The columns with ow >= OW are
    * computed and dropped when the block is copied out of ctmp. */
   const uint8_t *xpad;
+  const int64_t *koff;            /* per im2col row k: its offset in xpad from the group's first plane */
   int64_t Hpad, Wpad, OW, OH, NC; /* NC: GEMM columns (O, or OH * Wpad when xpad) */
   int64_t sh, sw;                 /* strides: xpad holds sh * sw phase planes of Hpad x Wpad per channel */
   sn_qgemm_epi e;       /* row arrays for all M channels */
@@ -272,7 +273,6 @@ static void qconv_task(void *arg, int w) {
   int32_t *xsum = (int32_t *)(rows + 4 * npp);
   uint8_t *ctmp = (uint8_t *)xsum + ((sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63);
   int64_t KK = j->R / j->Cg, in_sz = sn_geom_in_size(j->g);
-  int64_t KW = j->g->k[j->g->nd - 1], dh = j->g->dil[0], dw = j->g->dil[j->g->nd - 1];
   int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
   for (int64_t t = w; t < j->tasks; t += j->nw) {
     int64_t mc = t % j->mchunks, rest = t / j->mchunks;
@@ -287,8 +287,7 @@ static void qconv_task(void *arg, int w) {
         for (int r = 0; r < 4; r++) {
           int64_t k = k0 + r;
           if (k < j->R) {
-            int64_t ci = k / KK, tap = k % KK, rh = (tap / KW) * dh, cw = (tap % KW) * dw;
-            src[r] = pg + ci * pplane + (((rh % j->sh) * j->sw + cw % j->sw) * j->Hpad + rh / j->sh) * j->Wpad + cw / j->sw;
+            src[r] = pg + j->koff[k];
           } else {
             src[r] = rows; /* zeros */
           }
@@ -347,12 +346,15 @@ static void qconv_task(void *arg, int w) {
     for (int64_t q = p0; q < p1;) {
       int64_t oh = q / j->Wpad, ow = q % j->Wpad, run = j->Wpad - ow < p1 - q ? j->Wpad - ow : p1 - q;
       int64_t cnt = ow < j->OW ? (j->OW - ow < run ? j->OW - ow : run) : 0;
-      if (cnt > 0) { /* short rows (7..56 bytes): a byte loop beats a memcpy call */
+      if (cnt > 0) { /* short rows (7..16 bytes): a byte loop beats a memcpy call */
         size_t bytes = (size_t)cnt * j->es;
         uint8_t *dst = j->y + ((n * j->M + r0 + m0) * j->O + oh * j->OW + ow) * j->es;
         const uint8_t *src = ctmp + (q - p0) * (int64_t)j->es;
         for (int64_t m = m0; m < m1; m++, dst += j->O * j->es, src += npp * j->es)
-          for (size_t b = 0; b < bytes; b++) dst[b] = src[b];
+          if (bytes > 16)
+            memcpy(dst, src, bytes);
+          else
+            for (size_t b = 0; b < bytes; b++) dst[b] = src[b];
       }
       q += run;
     }
@@ -447,7 +449,7 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
 typedef struct qconv_t_job {
   const qconv_job *j;  /* geometry, X (or its padded planes), flips */
   uint8_t *A;          /* per image: Op rows (positions) of Kp bytes */
-  int64_t Op, quads;   /* Op = O rounded up to 16; quads = Kp / 4 */
+  int64_t Op, groups, lda; /* Op = O rounded up to 16; groups of 16 k (rows of lda = 16 groups bytes) */
   int64_t img;         /* bytes of A per image */
   /* tap rows gathered: from X's own planes by per-tap tables (taps x Op entries, -1 for padding) when
    * a plane has at most 256 bytes (tables), else from the padded phase planes (one table, no padding;
@@ -456,6 +458,8 @@ typedef struct qconv_t_job {
   const int32_t *idx;
   const uint8_t *idx8; /* the same as bytes where they allow the 256-byte VBMI gather, or NULL */
   const uint64_t *valid; /* per table: (Op / 64 + 1) words of non-padding bits */
+  const int64_t *koff;   /* per im2col row k: its plane (or phase-plane run) from the image's first */
+  const int32_t *ktap;   /* per k: its kernel tap */
   int64_t nvw;
   const uint8_t *zero; /* Op zero bytes */
   const uint8_t *Bp;
@@ -468,30 +472,28 @@ typedef struct qconv_t_job {
 static void qconv_t_build(void *arg, int w) {
   qconv_t_job *t = arg;
   const qconv_job *j = t->j;
-  const sn_conv_geom *g = j->g;
-  int64_t O = j->O, Op = t->Op, KK = j->R / j->Cg, in_sz = sn_geom_in_size(g);
-  int64_t KW = g->k[g->nd - 1], dh = g->nd == 2 ? g->dil[0] : 1, dw = g->dil[g->nd - 1];
+  int64_t O = j->O, Op = t->Op, in_sz = sn_geom_in_size(j->g);
   int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
-  int64_t per = (t->quads + t->nw - 1) / t->nw, q0 = w * per, q1 = q0 + per < t->quads ? q0 + per : t->quads;
-  uint8_t *tmp = j->ws + (size_t)w * j->ws_bytes; /* 4 rows of Op bytes */
+  int64_t per = (t->groups + t->nw - 1) / t->nw, g0 = w * per, g1 = g0 + per < t->groups ? g0 + per : t->groups;
+  uint8_t *tmp = j->ws + (size_t)w * j->ws_bytes; /* 16 rows of Op bytes */
+  uint8_t padf = (uint8_t)(j->pad ^ j->xflip);
   for (int64_t n = 0; n < j->N; n++) {
-    for (int64_t q = q0; q < q1; q++) {
-      const uint8_t *src[4];
+    const uint8_t *xn = j->x + n * j->C * in_sz, *pn = j->xpad ? j->xpad + n * j->C * pplane : NULL;
+    for (int64_t gq = g0; gq < g1; gq++) { /* k in [16 gq, 16 gq + 16) */
+      const uint8_t *src[16];
       uint8_t flip = 0;
-      for (int r = 0; r < 4; r++) {
-        int64_t k = 4 * q + r;
+      for (int r = 0; r < 16; r++) {
+        int64_t k = 16 * gq + r;
         src[r] = t->zero;
         if (k >= j->R) continue;
-        int64_t ci = k / KK, tap = k % KK;
         if (t->tables) { /* flipped by the packer, the pad byte too */
-          sn_qconv_gather(j->x + (n * j->C + ci) * in_sz, in_sz, t->idx + tap * Op, t->idx8 ? t->idx8 + tap * Op : NULL,
-                          t->valid + tap * t->nvw, O, (uint8_t)(j->pad ^ j->xflip), tmp + r * Op);
+          int64_t tap = t->ktap[k];
+          sn_qconv_gather(xn + t->koff[k], in_sz, t->idx + tap * Op, t->idx8 ? t->idx8 + tap * Op : NULL,
+                          t->valid + tap * t->nvw, O, padf, tmp + r * Op);
           src[r] = tmp + r * Op;
           flip = j->xflip;
-          continue;
-        }
-        if (!j->xpad) { /* 1x1, stride 1, no padding: the channel plane itself, flipped by the packer */
-          const uint8_t *row = j->x + (n * j->C + ci) * in_sz;
+        } else if (!pn) { /* 1x1, stride 1, no padding: the channel plane itself, flipped by the packer */
+          const uint8_t *row = xn + t->koff[k];
           flip = j->xflip;
           if (row + Op <= j->x + j->x_count) {
             src[r] = row;
@@ -499,19 +501,15 @@ static void qconv_t_build(void *arg, int w) {
             memcpy(tmp + r * Op, row, (size_t)O);
             src[r] = tmp + r * Op;
           }
-          continue;
-        }
-        int64_t rh = (tap / KW) * dh, cw = (tap % KW) * dw;
-        const uint8_t *pl = j->xpad + (n * j->C + ci) * pplane +
-                            (((rh % j->sh) * j->sw + cw % j->sw) * j->Hpad + rh / j->sh) * j->Wpad + cw / j->sw;
-        if (!t->idx) {
-          src[r] = pl;
+        } else if (!t->idx) { /* a contiguous run of a phase plane */
+          src[r] = pn + t->koff[k];
         } else {
-          sn_qconv_gather(pl, 256, t->idx, t->idx8, t->valid, O, 0, tmp + r * Op);
+          sn_qconv_gather(pn + t->koff[k], 256, t->idx, t->idx8, t->valid, O, 0, tmp + r * Op);
           src[r] = tmp + r * Op;
         }
       }
-      sn_qgemm_pack4_rows(src[0], src[1], src[2], src[3], Op, flip, t->A + n * t->img + 4 * q, 4 * t->quads);
+      /* the zero rows past R take the flip too: the GEMM reads only R bytes of a row */
+      sn_qgemm_pack16_rows(src, Op, flip, t->A + n * t->img + 16 * gq, t->lda);
     }
   }
 }
@@ -524,7 +522,7 @@ static void qconv_t_gemm(void *arg, int w) {
     int64_t n = k / t->ncb, c0 = (k % t->ncb) * t->cb, c1 = c0 + t->cb < j->M ? c0 + t->cb : j->M;
     sn_qgemm_epi e = j->e;
     if (e.row_f) e.row_f = t->xsum + n * j->O;
-    sn_qgemm(false, j->R, t->A + n * t->img, 4 * t->quads, t->Bp, &e, j->y + (size_t)(n * j->M * j->O) * j->es, j->O, 0, j->O, c0,
+    sn_qgemm(false, j->R, t->A + n * t->img, t->lda, t->Bp, &e, j->y + (size_t)(n * j->M * j->O) * j->es, j->O, 0, j->O, c0,
              c1);
   }
 }
@@ -538,7 +536,7 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
                               : NULL;
   qconv_t_job t;
   memset(&t, 0, sizeof t);
-  t.j = j, t.Op = sn_qgemm_np(O), t.quads = Kp / 4, t.img = t.Op * Kp;
+  t.j = j, t.Op = sn_qgemm_np(O), t.groups = (R + 15) / 16, t.lda = 16 * t.groups, t.img = t.Op * t.lda;
   const int32_t *wsum;
   if (pw) {
     t.Bp = pw->data;
@@ -605,11 +603,29 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
     }
     t.idx = idx, t.idx8 = small ? idx8 : NULL, t.valid = valid;
   }
+  {
+    int64_t *koff = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)R);
+    int32_t *ktap = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)R);
+    if (!koff || !ktap) return (*err = SN_ERR_OOM()), true;
+    int64_t KK = R / j->Cg, KW = g->k[g->nd - 1], in_sz = sn_geom_in_size(g);
+    int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
+    for (int64_t k = 0; k < R; k++) {
+      int64_t ci = k / KK, tap = k % KK;
+      ktap[k] = (int32_t)tap;
+      if (j->xpad) {
+        int64_t rh = (tap / KW) * g->dil[0], cw = (tap % KW) * g->dil[1];
+        koff[k] = ci * pplane + (((rh % j->sh) * j->sw + cw % j->sw) * j->Hpad + rh / j->sh) * j->Wpad + cw / j->sw;
+      } else {
+        koff[k] = ci * in_sz;
+      }
+    }
+    t.koff = koff, t.ktap = ktap;
+  }
   int nw = sn_nn_workers(c, 2.0 * (double)j->N * (double)M * (double)O * (double)R);
   /* phase 1 over k-quads */
-  int nb = (int)(t.quads < nw ? t.quads : nw);
+  int nb = (int)(t.groups < nw ? t.groups : nw);
   if (nb < 1) nb = 1;
-  j->ws_bytes = ((size_t)(4 * t.Op) + 63) & ~(size_t)63;
+  j->ws_bytes = ((size_t)(16 * t.Op) + 63) & ~(size_t)63;
   j->ws = sn_kernel_scratch(c, j->ws_bytes * (size_t)nb);
   if (!j->ws) return (*err = SN_ERR_OOM()), true;
   t.nw = nb;
@@ -617,7 +633,7 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (p->zw_any) { /* row sums of A (padding included: its value is the zero point) */
     int32_t *xs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(j->N * O));
     if (!xs) return (*err = SN_ERR_OOM()), true;
-    for (int64_t n = 0; n < j->N; n++) sn_qgemm_row_sums(t.A + n * t.img, Kp, O, R, false, xs + n * O);
+    for (int64_t n = 0; n < j->N; n++) sn_qgemm_row_sums(t.A + n * t.img, t.lda, O, R, false, xs + n * O);
     t.xsum = xs;
   }
   j->e = (sn_qgemm_epi){p->out, NULL, coff, p->zw_any ? t.xsum : NULL, p->zw_any ? p->zw : NULL, p->scale, 2,
@@ -705,7 +721,14 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   if (padded) {
     j.NC = j.OH * j.Wpad;
     j.xpad = qconv_xpad(c, g, &j, N, C);
-    if (!j.xpad) return (*err = SN_ERR_OOM()), true;
+    int64_t *koff = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)j.R);
+    if (!j.xpad || !koff) return (*err = SN_ERR_OOM()), true;
+    int64_t KK = j.R / j.Cg, KW = g->k[1], pplane = j.sh * j.sw * j.Hpad * j.Wpad;
+    for (int64_t k = 0; k < j.R; k++) {
+      int64_t ci = k / KK, tap = k % KK, rh = (tap / KW) * g->dil[0], cw = (tap % KW) * g->dil[1];
+      koff[k] = ci * pplane + (((rh % j.sh) * j.sw + cw % j.sw) * j.Hpad + rh / j.sh) * j.Wpad + cw / j.sw;
+    }
+    j.koff = koff;
   }
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;

@@ -4,7 +4,8 @@
  * flip, output lengths shorter and longer than the row; nothing written past n. Skips the AVX-512 half
  * cleanly when the CPU lacks it. Then the small-map row gather (sn_qconv_gather: VBMI against its
  * definition, source windows of 1..256 bytes ending at the end of an allocation, padding entries,
- * lengths 1..256) and the row-major quad packer (sn_qgemm_pack4_rows) against their definitions. */
+ * lengths 1..256) and the row-major packers (sn_qgemm_pack4_rows, sn_qgemm_pack16_rows) against their
+ * definitions. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,6 +100,32 @@ int main(void) {
         if (!ok) {
           failed++;
           fprintf(stderr, "FAIL: pack4_rows n=%lld lda=%lld flip=%d\n", (long long)n, (long long)lda, fl);
+        } else {
+          passed++;
+        }
+        sn_aligned_free(dst);
+      }
+  /* pack16_rows: 16 rows of n bytes into n rows of lda bytes, 16 at a time */
+  for (int64_t n = 16; n <= 80; n += 16)
+    for (int64_t lda = 16; lda <= 48; lda += 32)
+      for (int fl = 0; fl < 2; fl++) {
+        static uint8_t rows16[16][80];
+        const uint8_t *rp[16];
+        uint8_t *dst = sn_aligned_alloc((size_t)(n * lda));
+        for (int r = 0; r < 16; r++) {
+          for (int64_t p = 0; p < n; p++) rows16[r][p] = (uint8_t)(r * 29 + p * 7 + 1);
+          rp[r] = rows16[r];
+        }
+        memset(dst, 0xEE, (size_t)(n * lda));
+        uint8_t flip = fl ? 0x80 : 0;
+        sn_qgemm_pack16_rows(rp, n, flip, dst, lda);
+        bool ok = true;
+        for (int64_t p = 0; p < n; p++)
+          for (int64_t b = 0; b < lda; b++)
+            ok = ok && dst[p * lda + b] == (b < 16 ? (uint8_t)(rows16[b][p] ^ flip) : 0xEE);
+        if (!ok) {
+          failed++;
+          fprintf(stderr, "FAIL: pack16_rows n=%lld lda=%lld flip=%d\n", (long long)n, (long long)lda, fl);
         } else {
           passed++;
         }

@@ -291,3 +291,36 @@ void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const 
   }
 #undef LD
 }
+
+/* 16 x 16 bytes transposed per step: bytes, words, dwords, qwords interleaved in four rounds */
+void sn_qgemm_pack16_rows_avx512vnni(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst,
+                                     int64_t lda) {
+  const __m128i f = _mm_set1_epi8((char)flip);
+  for (int64_t p = 0; p < n; p += 16) {
+    __m128i x[16], y[16], z[4][4], lo[2][4], hi[2][4];
+    for (int r = 0; r < 16; r++) x[r] = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(rows[r] + p)), f);
+    for (int i = 0; i < 8; i++) { /* rows 2i, 2i+1: positions 0..7 and 8..15 */
+      y[2 * i] = _mm_unpacklo_epi8(x[2 * i], x[2 * i + 1]);
+      y[2 * i + 1] = _mm_unpackhi_epi8(x[2 * i], x[2 * i + 1]);
+    }
+    for (int j = 0; j < 4; j++) { /* rows 4j..4j+3: positions in blocks of 4 */
+      z[j][0] = _mm_unpacklo_epi16(y[4 * j], y[4 * j + 2]);
+      z[j][1] = _mm_unpackhi_epi16(y[4 * j], y[4 * j + 2]);
+      z[j][2] = _mm_unpacklo_epi16(y[4 * j + 1], y[4 * j + 3]);
+      z[j][3] = _mm_unpackhi_epi16(y[4 * j + 1], y[4 * j + 3]);
+    }
+    for (int b = 0; b < 4; b++) { /* rows 0..7 and 8..15 of positions 4b..4b+3 */
+      lo[0][b] = _mm_unpacklo_epi32(z[0][b], z[1][b]);
+      hi[0][b] = _mm_unpackhi_epi32(z[0][b], z[1][b]);
+      lo[1][b] = _mm_unpacklo_epi32(z[2][b], z[3][b]);
+      hi[1][b] = _mm_unpackhi_epi32(z[2][b], z[3][b]);
+    }
+    uint8_t *d = dst + p * lda;
+    for (int b = 0; b < 4; b++) {
+      _mm_storeu_si128((__m128i *)(d + (4 * b + 0) * lda), _mm_unpacklo_epi64(lo[0][b], lo[1][b]));
+      _mm_storeu_si128((__m128i *)(d + (4 * b + 1) * lda), _mm_unpackhi_epi64(lo[0][b], lo[1][b]));
+      _mm_storeu_si128((__m128i *)(d + (4 * b + 2) * lda), _mm_unpacklo_epi64(hi[0][b], hi[1][b]));
+      _mm_storeu_si128((__m128i *)(d + (4 * b + 3) * lda), _mm_unpackhi_epi64(hi[0][b], hi[1][b]));
+    }
+  }
+}
