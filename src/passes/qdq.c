@@ -16,7 +16,10 @@
  *     unfused nodes run (dequantize, sigmoid, multiply, quantize), so the result is unchanged;
  *   DynamicQuantizeLinear(x) -> MatMulInteger(., W) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add bias]
  *     =>  com.microsoft:DynamicQuantizeMatMul(x, W, w_scale, w_zero_point, bias), whose epilogue does
- *     the same float32 operations, so the result is unchanged.
+ *     the same float32 operations, so the result is unchanged;
+ *   DQ(a) -> MaxPool -> QuantizeLinear with the same scale and zero point  =>  MaxPool on a itself
+ *     (dequantization is increasing, and quantizing a dequantized value gives it back), as ONNX
+ *     Runtime runs it: no float copy of the map.
  * Runs before constant folding, which would otherwise turn DQ(w) into float weights. */
 #include <math.h>
 #include <string.h>
@@ -253,6 +256,34 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
   return NULL;
 }
 
+/* DQ(a) -> MaxPool -> Q(same scale, zero point, type) => MaxPool(a) (opset 12 for 8-bit input) */
+static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt);
+static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!sn_node_is(n, "MaxPool") || n->n_in != 1 || n->out[0] < 0 || (n->n_out > 1 && n->out[1] >= 0)) return NULL;
+  if (sn_attr_int(n, "storage_order", 0)) return NULL;
+  dq a;
+  if (!get_dq(g, n->in[0], &a) || a.st->count != 1 || !a.zt || a.zt->count != 1) return NULL;
+  int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+  float ys;
+  int32_t yz;
+  sn_dtype ydt;
+  if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt) || ydt != a.zt->dtype) return NULL;
+  int32_t az = a.zt->dtype == SINTER_INT8 ? *(const int8_t *)a.zt->data : *(const uint8_t *)a.zt->data;
+  if (ys != *(const float *)a.st->data || yz != az) return NULL;
+  sn_error *e;
+  if (n->opset < 12 && (e = sn_node_retype(n, "", "MaxPool", 12, false))) return e;
+  n->in[0] = a.q;
+  n->out[0] = g->nodes[q].out[0];
+  sn_node_clear(&g->nodes[q]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
 /* a QuantizeLinear with constant per-tensor scale and zero point to an 8-bit type */
 static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt) {
   if (!sn_node_is(qn, "QuantizeLinear") || qn->n_in < 3 || qn->in[2] < 0 || sn_attr_int(qn, "block_size", 0)) return false;
@@ -433,6 +464,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
     e = fuse_one(c, i, uses, &done);
     if (!e && !done) e = fuse_add(c, i, uses, &done);
     if (!e && !done) e = fuse_dynamic(c, i, uses, &done);
+    if (!e && !done) e = fuse_maxpool(c, i, uses, &done);
     if (done) {
       fused++;
       sn_free(uses);

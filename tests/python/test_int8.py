@@ -12,7 +12,8 @@
   - QLinearConv / QLinearMatMul through the INT8 GEMM equal to ONNX Runtime on awkward shapes (u8 and
     s8 activations, zero points, padding, strides, dilation, groups, depthwise, 1x1, odd sizes);
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
-    and matching ORT, the unfused graph and itself at every ISA level.
+    and matching ORT, the unfused graph and itself at every ISA level;
+  - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default ./build)."""
@@ -294,6 +295,56 @@ def dynamic_lstm_cases(tmp):
                 check(f"{tag} {name} vs ORT", d <= 1e-5, f"max diff {d:.3g} (ORT int8 vs fp32: {q:.3g})")
 
 
+def pool_qdq_cases(tmp):
+    """DQ -> MaxPool -> Q (a ResNet stem quantized by ORT, QDQ): Sinter runs the MaxPool on the 8-bit
+    map itself (passes/qdq.c); the result must match ORT (which does the same), be bit-identical at
+    every ISA level, and the optimized graph must hold no float MaxPool."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    rng = np.random.default_rng(5)
+    inits = [nh.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "W1"),
+             nh.from_array((rng.standard_normal(8) * 0.1).astype(np.float32), "b1"),
+             nh.from_array((rng.standard_normal((4, 8, 1, 1)) * 0.3).astype(np.float32), "W2")]
+    nodes = [h.make_node("Conv", ["x", "W1", "b1"], ["c1"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c1"], ["r1"]),
+             h.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             h.make_node("Conv", ["p1", "W2"], ["y"])]
+    g = h.make_graph(nodes, "stem", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 19, 17])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    fp = os.path.join(tmp, "stem.onnx")
+    onnx.save(m, fp)
+    xs = [rng.uniform(-2, 2, (1, 3, 19, 17)).astype(np.float32) for _ in range(9)]
+
+    class R:
+        def __init__(self):
+            self.it = iter([{"x": x} for x in xs[:8]])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qp = os.path.join(tmp, "stem_qdq.onnx")
+    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    x = xs[8]
+    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
+            for isa in ("scalar", "avx2", "avx512")}
+    check("QDQ MaxPool: bit-identical at scalar/avx2/avx512",
+          all(np.array_equal(outs["scalar"], o) for o in outs.values()))
+    d = float(np.abs(outs["avx512"] - ref).max())
+    check("QDQ MaxPool: Sinter == ORT", d == 0.0, f"max diff {d:.3g}")
+    out = os.path.join(tmp, "stem_opt.onnx")
+    r = subprocess.run([SINTER, "optimize", qp, out], capture_output=True, text=True)
+    ok = r.returncode == 0
+    if ok:
+        om = onnx.load(out)
+        prod = {o: n for n in om.graph.node for o in n.output}
+        pools = [n for n in om.graph.node if n.op_type == "MaxPool"]
+        ok = len(pools) == 1 and prod[pools[0].input[0]].op_type == "QLinearConv"
+    check("QDQ MaxPool: pooled on the 8-bit map (no DequantizeLinear before it)", ok, r.stderr.strip())
+
+
 def main():
     if not os.path.exists(SINTER):
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
@@ -317,6 +368,7 @@ def main():
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
         dynamic_lstm_cases(tmp)
+        pool_qdq_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):
