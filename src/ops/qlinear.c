@@ -32,7 +32,9 @@ static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
                          int64_t R, int64_t G) {
   int64_t O = out[0] * out[1];
-  if (G != 1 || O <= 0 || O > 256 || O * R > ((int64_t)4 << 20) || stride[1] < 1) return false;
+  /* R >= 256: the transposed store and the gathered rows cost a few cycles per output, worth it only
+   * over a long enough sum (MobileNetV2's 160 -> 960 on 7x7 was slower) */
+  if (G != 1 || O <= 0 || O > 256 || R < 256 || O * R > ((int64_t)4 << 20) || stride[1] < 1) return false;
   /* columns of the channels x positions form: the positions, or the padded grid's (sn_qconv) */
   int64_t Wpad = out[1] + ((k[1] - 1) * dil[1]) / stride[1];
   int64_t NC = k[0] * k[1] == 1 || (Wpad - out[1]) * 4 > out[1] ? O : out[0] * Wpad;

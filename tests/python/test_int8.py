@@ -76,11 +76,11 @@ def qlinear_cases(tmp):
         (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16),
         # strided and dilated through the phase-split padded copy
         (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1),
-        # small maps computed as positions x channels (ops/qlinear.c qconv_t): 1x1 on 7x7, 3x3 from a
-        # 14x14 plane at stride 2 (per-tap tables), 3x3 on 14x14 (padded planes), 5x5 on 20x20 (past
-        # the 256-byte gather), 1x1 stride 2, a single output position, 13 output channels
-        (40, 70, 7, 7, 1, 0, 1, 1, 1), (24, 64, 14, 14, 3, 1, 2, 1, 1), (9, 20, 14, 14, 3, 1, 1, 1, 1),
-        (6, 13, 20, 20, 5, 2, 3, 1, 1), (33, 16, 14, 14, 1, 0, 2, 1, 1), (10, 16, 3, 3, 3, 0, 1, 1, 1)]
+        # small maps with long sums (C * taps >= 256) computed as positions x channels (ops/qlinear.c
+        # qconv_t): 1x1 on 7x7, 3x3 from a 14x14 plane at stride 2 and 3x3 on 14x14 (per-tap tables),
+        # 5x5 on 20x20 (padded phase planes), 1x1 stride 2, a single output position, 13 channels
+        (300, 70, 7, 7, 1, 0, 1, 1, 1), (32, 64, 14, 14, 3, 1, 2, 1, 1), (29, 20, 14, 14, 3, 1, 1, 1, 1),
+        (12, 13, 20, 20, 5, 2, 3, 1, 1), (260, 16, 14, 14, 1, 0, 2, 1, 1), (40, 16, 3, 3, 3, 0, 1, 1, 1)]
     for xdt in (T.UINT8, T.INT8):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
