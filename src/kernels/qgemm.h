@@ -40,6 +40,13 @@ typedef struct sn_qgemm_epi {
   int fbias_axis;
   float zy, lo, hi; /* U8/S8: output zero point and clamp bounds (integers) */
   bool ct;          /* C transposed: element (m, n) stored at C[n * ldc + m] */
+  /* U8/S8 only: a residual QLinearAdd after the requantization (ONNX Runtime's formula, as
+   * kernels/quant.h sn_qlinear_add): with q the requantized value and r = res's element (indexed like
+   * C, same type), C = clamp(rint(fma(a, rac, fma(b, rbc, rfix)))) to the type's range, where (a, b) =
+   * (r, q) if res_is_a, else (q, r). */
+  const uint8_t *res;
+  float rac, rbc, rfix;
+  bool res_is_a;
 } sn_qgemm_epi;
 
 static inline int64_t sn_qgemm_kp(int64_t K) { return (K + 3) & ~(int64_t)3; }

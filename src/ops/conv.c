@@ -8,6 +8,7 @@
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/im2col_ref.h"
+#include "kernels/quant.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
 #include "ops/qlinear.h"
@@ -698,6 +699,17 @@ static sn_error *convint_run(sn_kernel_ctx *c) {
   return int_conv(c, p, x, zx, w, zw, NULL, &s, y->data);
 }
 
+/* the residual add where the conv's path did not fuse it: in place over y */
+static sn_error *conv_add_residual(const sn_qargs *qa) {
+  sn_tensor *y = qa->y;
+  bool s8 = y->dtype == SINTER_INT8;
+  if (qa->res_is_a)
+    sn_qlinear_add(qa->res->data, 1, y->data, 1, y->count, qa->rac, qa->rbc, qa->rfix, s8, y->data);
+  else
+    sn_qlinear_add(y->data, 1, qa->res->data, 1, y->count, qa->rac, qa->rbc, qa->rfix, s8, y->data);
+  return NULL;
+}
+
 static sn_error *qlconv_run(sn_kernel_ctx *c) {
   const conv_params *p;
   conv_params tmp;
@@ -718,8 +730,33 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
   const qconv_params *qp = c->params;
   int act = qp ? qp->act : SN_QACT_NONE;
   sn_qargs qa = {x, sx, zx, w, sw, zw, sy, zy, b, act, qp ? qp->packed : NULL, y};
-  sn_error *e;
-  if (qp && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) return e;
+  /* sinter:QLinearConv with a residual QLinearAdd (passes/qdq.c): inputs 9..15 are the other operand,
+   * its scale and zero point, this conv's scale and zero point as the Add reads them, the Add's output
+   * scale and zero point; residual_is_a: the other operand is the Add's A */
+  bool res_done = false;
+  if (c->n_in > 15 && c->in[9]) {
+    const sn_tensor *r = c->in[9];
+    if (fout || r->dtype != ydt || r->rank != y->rank || memcmp(r->dims, y->dims, sizeof(int64_t) * (size_t)r->rank) ||
+        !c->in[10] || !c->in[12] || !c->in[14])
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "the residual must have the output's shape and type");
+    bool ra = sn_attr_int(c->node, "residual_is_a", 0) != 0;
+    float rs = (float)sn_load_f64(c->in[10]->dtype, c->in[10]->data, 0);
+    float qs = (float)sn_load_f64(c->in[12]->dtype, c->in[12]->data, 0);
+    float cs = (float)sn_load_f64(c->in[14]->dtype, c->in[14]->data, 0);
+    int32_t rz = c->in[11] ? (int32_t)sn_load_i64(c->in[11]->dtype, c->in[11]->data, 0) : 0;
+    int32_t qz = c->in[13] ? (int32_t)sn_load_i64(c->in[13]->dtype, c->in[13]->data, 0) : 0;
+    float cz = c->in[15] ? (float)sn_load_i64(c->in[15]->dtype, c->in[15]->data, 0) : 0.0f;
+    float as = ra ? rs : qs, bs = ra ? qs : rs;
+    int32_t az = ra ? rz : qz, bz = ra ? qz : rz;
+    qa.res = r, qa.res_is_a = ra, qa.res_done = &res_done;
+    qa.rac = as / cs, qa.rbc = bs / cs; /* as kernels/quant.h's QLinearAdd */
+    qa.rfix = (cz - qa.rac * (float)az) - qa.rbc * (float)bz;
+  }
+  sn_error *e = NULL;
+  if (qp && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) {
+    if (e || !qa.res || res_done) return e;
+    return conv_add_residual(&qa);
+  }
   if (fout || act != SN_QACT_NONE || (b && b->dtype != SINTER_INT32))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "fused integer convolution: unsupported operand layout");
   int32_t *acc = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)y->count);
@@ -740,7 +777,7 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
         sn_store_i64(ydt, y->data, base + i, (int64_t)v);
       }
     }
-  return NULL;
+  return qa.res ? conv_add_residual(&qa) : NULL;
 }
 
 /* ---- DeformConv (2-D) ----------------------------------------------------------------------------------- */

@@ -171,6 +171,15 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
 
 /* ---- Conv ---------------------------------------------------------------------------------------------- */
 
+/* the fused residual add into the epilogue, where the output is 8-bit and res fits */
+static void residual(const sn_qargs *a, const qparams *p, sn_qgemm_epi *e) {
+  if (!a->res || !a->res_done || (p->out != SN_QOUT_U8 && p->out != SN_QOUT_S8) || a->res->dtype != a->y->dtype ||
+      a->res->count != a->y->count)
+    return;
+  e->res = a->res->data, e->rac = a->rac, e->rbc = a->rbc, e->rfix = a->rfix, e->res_is_a = a->res_is_a;
+  *a->res_done = true;
+}
+
 typedef struct qconv_job {
   const sn_conv_geom *g;
   int64_t N, C, M, G, Cg, Mg, O, R, Kp, blk, nblk, mchunks, tasks;
@@ -337,6 +346,7 @@ static void qconv_task(void *arg, int w) {
     int64_t m0 = mc * mper, m1 = m0 + mper < j->Mg ? m0 + mper : j->Mg;
     if (!j->xpad || j->Wpad == j->OW) { /* the GEMM's columns are the output positions */
       uint8_t *C = j->y + ((n * j->M + r0) * j->O + p0) * j->es;
+      if (e.res) e.res += (n * j->M + r0) * j->O + p0;
       sn_qgemm(true, j->R, j->w + r0 * j->R, j->R, packed, &e, C, j->O, m0, m1, 0, np);
       continue;
     }
@@ -524,6 +534,7 @@ static void qconv_t_gemm(void *arg, int w) {
     int64_t n = k / t->ncb, c0 = (k % t->ncb) * t->cb, c1 = c0 + t->cb < j->M ? c0 + t->cb : j->M;
     sn_qgemm_epi e = j->e;
     if (e.row_f) e.row_f = t->xsum + n * j->O;
+    if (e.res) e.res += n * j->M * j->O;
     sn_qgemm(false, j->R, t->A + n * t->img, t->lda, t->Bp, &e, j->y + (size_t)(n * j->M * j->O) * j->es, j->O, 0, j->O, c0,
              c1);
   }
@@ -640,6 +651,7 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   }
   j->e = (sn_qgemm_epi){p->out, NULL, coff, p->zw_any ? t.xsum : NULL, p->zw_any ? p->zw : NULL, p->scale, 2,
                         p->fbias, 2, p->zy, p->lo, p->hi, true};
+  residual(a, p, &j->e);
   /* channel blocks: W^T columns of about 384 KiB (they stay in L2 while every row block reads them),
    * whole 64-column tiles, at least two per worker */
   int64_t cb = ((384 * 1024) / Kp) & ~(int64_t)63;
@@ -733,6 +745,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
     j.koff = koff;
   }
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
+  if (!j.xpad || j.Wpad == j.OW) residual(a, &p, &j.e); /* not through the scratch tile */
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
   j.y = a->y->data;
   /* column blocks: the packed block (Kp x blk bytes) about a fifth of a 1 MiB L2, whole 64-column

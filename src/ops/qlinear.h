@@ -36,6 +36,12 @@ typedef struct sn_qargs {
   int act;
   const sn_qweights *pw; /* packed W, or NULL */
   sn_tensor *y;          /* the output, already allocated */
+  /* conv with a u8/s8 output: a residual QLinearAdd fused into the epilogue (kernels/qgemm.h), res of
+   * y's shape and type, or NULL; *res_done tells whether the path took it (else the caller adds) */
+  const sn_tensor *res;
+  float rac, rbc, rfix;
+  bool res_is_a;
+  bool *res_done;
 } sn_qargs;
 
 /* Both return false when the fast path does not apply (the caller runs its reference code); when

@@ -17,6 +17,9 @@
  *   DynamicQuantizeLinear(x) -> MatMulInteger(., W) -> Cast(float) -> Mul(x_scale * w_scale) [-> Add bias]
  *     =>  com.microsoft:DynamicQuantizeMatMul(x, W, w_scale, w_zero_point, bias), whose epilogue does
  *     the same float32 operations, so the result is unchanged;
+ *   sinter:QLinearConv (8-bit output) -> com.microsoft:QLinearAdd with an operand of the same static
+ *     shape (ResNet's residual)  =>  the Add in the conv's epilogue (kernels/qgemm.h: requantized value
+ *     first, then the Add's own float steps, so the result is unchanged);
  *   DQ(a) -> MaxPool -> QuantizeLinear with the same scale and zero point  =>  MaxPool on a itself
  *     (dequantization is increasing, and quantizing a dequantized value gives it back), as ONNX
  *     Runtime runs it: no float copy of the map.
@@ -432,6 +435,57 @@ static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
 
 /* nodes left without readers whose work would be wasted (the scale Mul, DynamicQuantizeLinear) or
  * that constant folding would turn into float copies (DequantizeLinear) */
+/* equal shapes and types: every dimension the same size or the same named one (a batch) */
+static bool same_shape(const sn_type *a, const sn_type *b) {
+  if (a->kind != SN_KIND_TENSOR || b->kind != SN_KIND_TENSOR || a->rank < 0 || a->rank != b->rank || !a->dtype ||
+      a->dtype != b->dtype)
+    return false;
+  for (int d = 0; d < a->rank; d++) {
+    const sn_dim *x = &a->dims[d], *y = &b->dims[d];
+    if (x->v >= 0 ? x->v != y->v : (y->v >= 0 || !x->sym || !y->sym || strcmp(x->sym, y->sym))) return false;
+  }
+  return true;
+}
+
+/* sinter:QLinearConv (8-bit out, read only by the Add) -> com.microsoft:QLinearAdd of an operand of the
+ * same shape => the conv with the Add's other operand and parameters as inputs 9..15 (ops/conv.c) */
+static sn_error *fuse_residual(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!n->op_type || strcmp(n->op_type, "QLinearAdd") || !n->domain || strcmp(n->domain, "com.microsoft") ||
+      n->n_in < 8 || n->out[0] < 0)
+    return NULL;
+  for (int side = 0; side < 2; side++) {
+    int v = n->in[3 * side], other = n->in[3 * (1 - side)];
+    if (v < 0 || other < 0 || other == v || uses[v] != 1 || g->values[v].is_output) continue;
+    sn_node *cv = NULL; /* the rewrites above move outputs between nodes: find v's producer */
+    for (int k = 0; k < g->n_nodes && !cv; k++)
+      if (g->nodes[k].op_type && g->nodes[k].n_out > 0 && g->nodes[k].out[0] == v) cv = &g->nodes[k];
+    if (!cv || !cv->op_type || strcmp(cv->op_type, "QLinearConv") || !cv->domain || strcmp(cv->domain, "sinter") ||
+        cv->n_in < 8 || cv->n_in > 9 || cv->in[6] < 0)
+      continue;
+    if (!same_shape(&g->values[v].type, &g->values[other].type) ||
+        !same_shape(&g->values[v].type, &g->values[n->out[0]].type))
+      continue;
+    if (n->in[3 * side + 1] < 0 || n->in[3 * (1 - side) + 1] < 0 || n->in[6] < 0) continue;
+    int in[16];
+    for (int k = 0; k < 9; k++) in[k] = k < cv->n_in ? cv->in[k] : -1;
+    in[9] = other, in[10] = n->in[3 * (1 - side) + 1], in[11] = n->in[3 * (1 - side) + 2];
+    in[12] = n->in[3 * side + 1], in[13] = n->in[3 * side + 2];
+    in[14] = n->in[6], in[15] = n->n_in > 7 ? n->in[7] : -1;
+    sn_error *e;
+    if ((e = set_inputs(cv, in, 16)) || (e = sn_node_set_int(cv, "residual_is_a", side == 1))) return e;
+    cv->out[0] = n->out[0];
+    sn_node_clear(n);
+    if ((e = sn_node_resolve(g, cv))) return e;
+    *done = true;
+    c->changed++;
+    return NULL;
+  }
+  return NULL;
+}
+
 static void drop_dead(sn_graph *g, const int *uses) {
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *n = &g->nodes[i];
@@ -474,6 +528,16 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   if (!e && fused) {
     for (int round = 0; round < 2; round++) { /* a chain: the scale Mul, then its DynamicQuantizeLinear */
       drop_dead(g, uses);
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
+  }
+  /* once the loop above has made the QLinearConv / QLinearAdd pairs and the DQ nodes that read them
+   * are gone */
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    bool done;
+    e = fuse_residual(c, i, uses, &done);
+    if (done) {
       sn_free(uses);
       if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
     }

@@ -13,7 +13,8 @@
     s8 activations, zero points, padding, strides, dilation, groups, depthwise, 1x1, odd sizes);
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
-  - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT.
+  - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
+  - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default ./build)."""
@@ -345,6 +346,63 @@ def pool_qdq_cases(tmp):
     check("QDQ MaxPool: pooled on the 8-bit map (no DequantizeLinear before it)", ok, r.stderr.strip())
 
 
+def residual_qdq_cases(tmp):
+    """ResNet-style residual adds quantized by ORT (QDQ): Sinter moves each QLinearAdd into the
+    epilogue of the conv that feeds it (passes/qdq.c, kernels/qgemm.h), through the channels x
+    positions GEMM (1x1), the positions x channels one (1x1 on 7x7 with 288 channels, the conv being
+    the Add's second operand), and in place after a conv whose path cannot take it (3x3 through the
+    padded copy). Equal to ORT, bit-identical at every ISA level, no QLinearAdd left."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    rng = np.random.default_rng(3)
+
+    def w(name, *shape):
+        return nh.from_array((rng.standard_normal(shape) * (1.0 / np.sqrt(np.prod(shape[1:])))).astype(np.float32),
+                             name)
+
+    inits = [w("W1", 16, 16, 3, 3), w("W2", 16, 16, 3, 3), w("W3", 16, 16, 1, 1), w("W4", 288, 16, 3, 3),
+             w("W5", 288, 288, 1, 1)]
+    nodes = [h.make_node("Conv", ["x", "W1"], ["c1"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c1"], ["a1"]),
+             h.make_node("Conv", ["a1", "W2"], ["c2"], pads=[1, 1, 1, 1]), h.make_node("Add", ["c2", "x"], ["s1"]),
+             h.make_node("Relu", ["s1"], ["r1"]),
+             h.make_node("Conv", ["r1", "W3"], ["c3"]), h.make_node("Add", ["c3", "r1"], ["s2"]),
+             h.make_node("Relu", ["s2"], ["r2"]),
+             h.make_node("Conv", ["r2", "W4"], ["c4"], pads=[1, 1, 1, 1], strides=[3, 3]),
+             h.make_node("Relu", ["c4"], ["r3"]),
+             h.make_node("Conv", ["r3", "W5"], ["c5"]), h.make_node("Add", ["r3", "c5"], ["s3"]),
+             h.make_node("Relu", ["s3"], ["y"])]
+    g = h.make_graph(nodes, "res", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 20, 20])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    fp = os.path.join(tmp, "res.onnx")
+    onnx.save(m, fp)
+    xs = [rng.uniform(-2, 2, (1, 16, 20, 20)).astype(np.float32) for _ in range(9)]
+
+    class R:
+        def __init__(self):
+            self.it = iter([{"x": x} for x in xs[:8]])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qp = os.path.join(tmp, "res_qdq.onnx")
+    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    x = xs[8]
+    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
+            for isa in ("scalar", "avx2", "avx512")}
+    check("QDQ residual adds: bit-identical at scalar/avx2/avx512",
+          all(np.array_equal(outs["scalar"], o) for o in outs.values()))
+    d = float(np.abs(outs["avx512"] - ref).max())
+    check("QDQ residual adds: Sinter == ORT", d == 0.0, f"max diff {d:.3g}")
+    ops, err = ops_after_optimize(qp, tmp)
+    ops = ops or []
+    check("QDQ residual adds: fused into the convolutions", ops and not any(o[1] == "QLinearAdd" for o in ops),
+          err or f"ops {sorted(set(ops))}")
+
+
 def main():
     if not os.path.exists(SINTER):
         print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
@@ -369,6 +427,7 @@ def main():
                 models[f"sinter {mode}"] = out
         dynamic_lstm_cases(tmp)
         pool_qdq_cases(tmp)
+        residual_qdq_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):

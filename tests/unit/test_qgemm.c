@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "kernels/qgemm.h"
+#include "kernels/quant.h"
 #include "runtime/cpu.h"
 
 static int passed, failed;
@@ -121,6 +122,44 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     ok = ok && !memcmp(C0, C1, cb);
     snprintf(what + strlen(what), sizeof what - strlen(what), " (vnni vs ref)");
     check(ok, what);
+  }
+  if (out == SN_QOUT_U8 || out == SN_QOUT_S8) { /* the fused residual add: the requantized C, then QLinearAdd */
+    bool s8 = out == SN_QOUT_S8;
+    uint8_t *R = sn_malloc(cb), *W0 = sn_malloc(cb), *W1 = sn_malloc(cb), *T0 = sn_malloc(cb), *T1 = sn_malloc(cb);
+    for (size_t i = 0; i < cb; i++) R[i] = (uint8_t)next();
+    for (int ct = 0; ct < 2; ct++)
+      for (int ra = 0; ra < 2; ra++) {
+        sn_qgemm_epi er = e;
+        er.res = R, er.rac = 0.37f, er.rbc = 1.21f, er.rfix = ra ? -3.4f : 17.25f, er.res_is_a = ra, er.ct = ct;
+        int64_t ld = ct ? M : ldc;
+        memset(W0, 0xAB, cb);
+        memset(W1, 0xAB, cb);
+        sn_qgemm_ref(a_signed, K, A, lda, Bp, &er, W0, ld, 0, M, 0, N);
+        if (sn_cpu_has_vnni())
+          sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &er, W1, ld, 0, M, 0, N);
+        else
+          memcpy(W1, W0, cb);
+        /* the definition: the plain result (transposed as asked), then the add */
+        sn_qgemm_epi ep = e;
+        ep.ct = ct;
+        memset(T0, 0xAB, cb);
+        sn_qgemm_ref(a_signed, K, A, lda, Bp, &ep, T0, ld, 0, M, 0, N);
+        bool ok = !memcmp(W0, W1, cb);
+        for (int64_t m = 0; m < M && ok; m++) {
+          for (int64_t n = 0; n < N; n++) {
+            size_t at = (size_t)(ct ? n * M + m : m * ldc + n);
+            if (ra)
+              sn_qlinear_add_ref(R + at, 1, T0 + at, 1, 1, er.rac, er.rbc, er.rfix, s8, T1);
+            else
+              sn_qlinear_add_ref(T0 + at, 1, R + at, 1, 1, er.rac, er.rbc, er.rfix, s8, T1);
+            ok = ok && W0[at] == T1[0];
+          }
+        }
+        char wr[320];
+        snprintf(wr, sizeof wr, "%s (residual add, ct %d, res is a %d: ref, vnni, definition)", what, ct, ra);
+        check(ok, wr);
+      }
+    sn_free(R), sn_free(W0), sn_free(W1), sn_free(T0), sn_free(T1);
   }
   { /* C stored transposed (e.ct): the same elements at [n * M + m], reference and VNNI */
     size_t es = out == SN_QOUT_I32 || out == SN_QOUT_F32 ? 4 : 1, tb = (size_t)(M * N) * es;

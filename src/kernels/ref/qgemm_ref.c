@@ -36,6 +36,13 @@ void sn_qgemm_epilogue_ref(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t
         t = t + e->zy;
         t = t >= e->lo ? t : e->lo; /* NaN (from a zero or infinite scale) -> lo, as vmaxps */
         t = t <= e->hi ? t : e->hi;
+        if (e->res) {
+          float r = e->out == SN_QOUT_U8 ? (float)e->res[at] : (float)(int8_t)e->res[at];
+          float va = e->res_is_a ? r : t, vb = e->res_is_a ? t : r;
+          float tlo = e->out == SN_QOUT_U8 ? 0.0f : -128.0f, thi = e->out == SN_QOUT_U8 ? 255.0f : 127.0f;
+          t = rintf(fmaf(va, e->rac, fmaf(vb, e->rbc, e->rfix)));
+          t = t >= tlo ? (t <= thi ? t : thi) : tlo;
+        }
         if (e->out == SN_QOUT_U8)
           ((uint8_t *)C)[at] = (uint8_t)(int)t;
         else

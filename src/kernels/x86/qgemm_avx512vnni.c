@@ -126,7 +126,8 @@ static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xfff
 
 /* epilogue of one row segment of n columns from column n0 (vector form of sn_qgemm_epilogue_ref),
  * stored contiguously from dst (element (m, n0)) */
-static void epilogue_to(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *dst) {
+static void epilogue_to(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *dst,
+                        const uint8_t *rseg) {
   __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m] : 0);
   bool rank1 = e->row_f && e->col_f && e->row_f[m];
   __m512i rf = _mm512_set1_epi32(rank1 ? e->row_f[m] : 0);
@@ -158,6 +159,15 @@ static void epilogue_to(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n,
     t = _mm512_add_ps(t, zy);
     t = _mm512_max_ps(t, lo);
     t = _mm512_min_ps(t, hi);
+    if (rseg) { /* the residual QLinearAdd */
+      __m128i rb = _mm_maskz_loadu_epi8(k, (const void *)(rseg + j));
+      __m512 r = _mm512_cvtepi32_ps(e->out == SN_QOUT_U8 ? _mm512_cvtepu8_epi32(rb) : _mm512_cvtepi8_epi32(rb));
+      __m512 va = e->res_is_a ? r : t, vb = e->res_is_a ? t : r;
+      t = _mm512_fmadd_ps(va, _mm512_set1_ps(e->rac), _mm512_fmadd_ps(vb, _mm512_set1_ps(e->rbc), _mm512_set1_ps(e->rfix)));
+      t = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(e->out == SN_QOUT_U8 ? 0.0f : -128.0f)),
+                        _mm512_set1_ps(e->out == SN_QOUT_U8 ? 255.0f : 127.0f));
+    }
     __m128i q = _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t));
     _mm_mask_storeu_epi8((uint8_t *)C + at, k, q);
   }
@@ -167,14 +177,16 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
                      int64_t ldc) {
   size_t es = e->out == SN_QOUT_I32 || e->out == SN_QOUT_F32 ? 4 : 1;
   if (!e->ct) {
-    epilogue_to(e, m, n0, n, acc, (uint8_t *)C + (size_t)(m * ldc + n0) * es);
+    epilogue_to(e, m, n0, n, acc, (uint8_t *)C + (size_t)(m * ldc + n0) * es, e->res ? e->res + m * ldc + n0 : NULL);
     return;
   }
-  /* transposed: the row segment is a column of C */
-  uint8_t seg[NV * 16 * 4] __attribute__((aligned(64)));
+  /* transposed: the row segment is a column of C (and of the residual) */
+  uint8_t seg[NV * 16 * 4] __attribute__((aligned(64))), rseg[NV * 16];
   for (int64_t j = 0; j < n; j += NV * 16) {
     int64_t w = n - j < NV * 16 ? n - j : NV * 16;
-    epilogue_to(e, m, n0 + j, w, acc + j, seg);
+    if (e->res)
+      for (int64_t i = 0; i < w; i++) rseg[i] = e->res[(n0 + j + i) * ldc + m];
+    epilogue_to(e, m, n0 + j, w, acc + j, seg, e->res ? rseg : NULL);
     if (es == 1)
       for (int64_t i = 0; i < w; i++) ((uint8_t *)C)[(n0 + j + i) * ldc + m] = seg[i];
     else
@@ -229,7 +241,7 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
       default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
     }
     if ((e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
-        e->scale_axis != 2 && !e->ct)
+        e->scale_axis != 2 && !e->ct && !e->res)
       epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
     else
       for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
