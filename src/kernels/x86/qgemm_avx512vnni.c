@@ -81,6 +81,72 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     _mm512_storeu_si512((void *)(out[i] + 48), c##i##3);                                                   \
   } while (0)
 
+/* The conv's requantizing epilogue of one row of the full tile, straight from the accumulators (the
+ * same operations as epilogue_q8_rows) */
+#define EPIQ4(i)                                                                                                \
+  do {                                                                                                          \
+    __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);                                      \
+    __m512 sc = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? m + i : 0]);                                      \
+    uint8_t *row = (uint8_t *)C + (size_t)((m + i) * ldc);                                                     \
+    EPIQ1(c##i##0, 0);                                                                                          \
+    EPIQ1(c##i##1, 16);                                                                                         \
+    EPIQ1(c##i##2, 32);                                                                                         \
+    EPIQ1(c##i##3, 48);                                                                                         \
+  } while (0)
+#define EPIQ1(acc, off)                                                                                         \
+  do {                                                                                                          \
+    __m512 t_ = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, roff)), sc);                            \
+    t_ = _mm512_min_ps(_mm512_max_ps(t_, lo), hi);                                                              \
+    __m512i q_ = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t_, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy); \
+    _mm_storeu_si128((__m128i *)(row + (off)), _mm512_cvtepi32_epi8(q_));                                       \
+  } while (0)
+
+/* tile6x4 with the epilogue of epilogue_q8_rows applied in registers: C points at column 0 of the
+ * tile (64 whole columns), m is the first row */
+static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, int64_t K, const uint8_t *A,
+                                                             int64_t lda, const uint8_t *Bp, int64_t pstride,
+                                                             const sn_qgemm_epi *e, int64_t m, uint8_t *C,
+                                                             int64_t ldc) {
+  DECL4(0);
+  DECL4(1);
+  DECL4(2);
+  DECL4(3);
+  DECL4(4);
+  DECL4(5);
+  const uint8_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
+  const uint8_t *p0 = Bp, *p1 = Bp + pstride, *p2 = Bp + 2 * pstride, *p3 = Bp + 3 * pstride;
+  int64_t kq = K / 4;
+  for (int64_t q = 0; q < kq; q++) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + q * 64)), b1 = _mm512_load_si512((const void *)(p1 + q * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + q * 64)), b3 = _mm512_load_si512((const void *)(p3 + q * 64));
+    ROW4(0, bcast4(a0 + 4 * q));
+    ROW4(1, bcast4(a1 + 4 * q));
+    ROW4(2, bcast4(a2 + 4 * q));
+    ROW4(3, bcast4(a3 + 4 * q));
+    ROW4(4, bcast4(a4 + 4 * q));
+    ROW4(5, bcast4(a5 + 4 * q));
+  }
+  int r = (int)(K & 3);
+  if (r) {
+    __m512i b0 = _mm512_load_si512((const void *)(p0 + kq * 64)), b1 = _mm512_load_si512((const void *)(p1 + kq * 64));
+    __m512i b2 = _mm512_load_si512((const void *)(p2 + kq * 64)), b3 = _mm512_load_si512((const void *)(p3 + kq * 64));
+    ROW4(0, bcast_tail(a0 + 4 * kq, r));
+    ROW4(1, bcast_tail(a1 + 4 * kq, r));
+    ROW4(2, bcast_tail(a2 + 4 * kq, r));
+    ROW4(3, bcast_tail(a3 + 4 * kq, r));
+    ROW4(4, bcast_tail(a4 + 4 * kq, r));
+    ROW4(5, bcast_tail(a5 + 4 * kq, r));
+  }
+  const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
+  const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
+  EPIQ4(0);
+  EPIQ4(1);
+  EPIQ4(2);
+  EPIQ4(3);
+  EPIQ4(4);
+  EPIQ4(5);
+}
+
 static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, int64_t K, const uint8_t *A,
                                                           int64_t lda, const uint8_t *Bp, int64_t pstride,
                                                           int32_t out[MR][NV * 16]) {
@@ -225,10 +291,16 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
                                                         int64_t n0, int64_t n1) {
   int64_t pstride = sn_qgemm_kp(K) * 16;
   int32_t out[MR][NV * 16] __attribute__((aligned(64)));
+  const bool q8fast = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
+                      e->scale_axis != 2 && !e->ct && !e->res;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
     const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
+    if (mr == MR && w == NV * 16 && q8fast) { /* the common conv tile: epilogue from the registers */
+      tile6x4_q8(a_signed, K, a, lda, bp, pstride, e, m, (uint8_t *)C + n, ldc);
+      continue;
+    }
     switch (nv) {
       case 4:
         if (mr == MR)
@@ -240,8 +312,7 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
       case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
       default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
     }
-    if ((e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
-        e->scale_axis != 2 && !e->ct && !e->res)
+    if (q8fast)
       epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
     else
       for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
