@@ -364,6 +364,8 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   int64_t want = (4 * (int64_t)nw + N - 1) / N;
   int64_t chunk = (M + want - 1) / want;
   chunk = (chunk + d->mult - 1) / d->mult * d->mult;
+  if (sn_qdwconv_use_cm(d, M) && chunk < M) /* whole 16-channel blocks of the channel-minor kernels */
+    chunk = (chunk + 16 * d->mult - 1) / (16 * d->mult) * (16 * d->mult);
   if (chunk < 1) chunk = 1;
   j.chunk = chunk;
   j.nchunk = (M + chunk - 1) / chunk;

@@ -13,6 +13,9 @@
 
 #include "kernels/qdwconv.h"
 
+#define QDW_DOT(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
+#include "kernels/x86/qdwconv_cm_simd.h"
+
 typedef struct dw_layout {
   int64_t Hp, Wq, K;
 } dw_layout;
@@ -30,8 +33,14 @@ static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t sn_qdwconv_avx512_ws_size(const sn_qdw *p) {
   dw_layout l = layout_of(p);
-  return al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)(p->sw * l.Wq)) +
-         al64(sizeof(int64_t) * (size_t)l.K);
+  size_t a = al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)(p->sw * l.Wq)) +
+             al64(sizeof(int64_t) * (size_t)l.K);
+  size_t b = cm_ws_size(p);
+  return a > b ? a : b;
+}
+
+void sn_qdwconv_cm_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  cm_run(p, x, y, c0, c1, ws);
 }
 
 /* padded row of input row ih (any, rows outside are zeros) as n int32 (n a multiple of 16) */
@@ -124,6 +133,10 @@ static inline __attribute__((always_inline)) void block(const int nv, const sn_q
 }
 
 void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  if (sn_qdwconv_use_cm(p, c1 - c0)) {
+    cm_run(p, x, y, c0, c1, ws);
+    return;
+  }
   dw_layout l = layout_of(p);
   int64_t sw = p->sw, Wq = l.Wq, K = l.K;
   int32_t *plane = ws;

@@ -128,6 +128,9 @@ static inline __attribute__((always_inline)) __m512i dpwssd(__m512i acc, __m512i
   return acc;
 }
 
+#define QDW_DOT(acc, a, b) dpwssd((acc), (a), (b))
+#include "kernels/x86/qdwconv_cm_simd.h"
+
 /* nv vectors of 16 output columns from ow0 of one output row */
 static inline __attribute__((always_inline)) void block(const int nv, const sn_qdw *p, int64_t np,
                                                         const int64_t *toff, const int32_t *base, const int32_t *wp,
@@ -218,8 +221,13 @@ static size_t quad_ws_size(const sn_qdw *p) {
 }
 
 size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
-  size_t a = pair_ws_size(p), b = quad_ws_size(p);
-  return a > b ? a : b;
+  size_t a = pair_ws_size(p), b = quad_ws_size(p), c = cm_ws_size(p);
+  a = a > b ? a : b;
+  return a > c ? a : c;
+}
+
+void sn_qdwconv_cm_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  cm_run(p, x, y, c0, c1, ws);
 }
 
 static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
@@ -341,7 +349,9 @@ static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int
 }
 
 void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
-  if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
+  if (sn_qdwconv_use_cm(p, c1 - c0))
+    cm_run(p, x, y, c0, c1, ws);
+  else if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
     dw_quads(p, x, y, c0, c1, ws);
   else
     dw_pairs(p, x, y, c0, c1, ws);
