@@ -156,6 +156,48 @@ static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) {
   return q;
 }
 
+/* channel c's constants broadcast (the plane kernels: 16 columns of one channel per vector) */
+static cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) {
+  cm_epi q;
+  memset(&q, 0, sizeof q);
+  q.out = e->out;
+  q.has_roff = e->row_off != NULL;
+  if (q.has_roff) q.roff = _mm512_set1_epi32(e->row_off[c]);
+  if (e->out == SN_QOUT_I32) return q;
+  q.scale = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? c : 0]);
+  if (e->out == SN_QOUT_F32) {
+    q.has_fbias = e->fbias != NULL;
+    if (q.has_fbias) q.fbias = _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? c : 0]);
+    q.clamp_lo = e->lo > -INFINITY, q.clamp_hi = e->hi < INFINITY;
+    q.lo = _mm512_set1_ps(e->lo), q.hi = _mm512_set1_ps(e->hi);
+    return q;
+  }
+  q.lozy = _mm512_set1_ps(e->lo - e->zy), q.hizy = _mm512_set1_ps(e->hi - e->zy);
+  q.zy = _mm512_set1_epi32((int32_t)e->zy);
+  return q;
+}
+
+/* sn_qgemm_epilogue_ref of 16 sums (lanes k stored) at element `at` of y */
+static inline __attribute__((always_inline)) void cm_store_mask(const cm_epi *q, __m512i v, __mmask16 k, void *y,
+                                                                size_t at) {
+  if (q->has_roff) v = _mm512_add_epi32(v, q->roff);
+  if (q->out == SN_QOUT_I32) {
+    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
+    return;
+  }
+  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), q->scale);
+  if (q->out == SN_QOUT_F32) {
+    if (q->has_fbias) t = _mm512_add_ps(t, q->fbias);
+    if (q->clamp_lo) t = _mm512_max_ps(t, q->lo);
+    if (q->clamp_hi) t = _mm512_min_ps(t, q->hi);
+    _mm512_mask_storeu_ps((float *)y + at, k, t);
+    return;
+  }
+  t = _mm512_min_ps(_mm512_max_ps(t, q->lozy), q->hizy);
+  __m512i r = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(_mm512_add_epi32(r, q->zy)));
+}
+
 /* the epilogue of one pixel's 16 channel sums, stored channel-minor at o (16 elements) */
 static inline void cm_store(const cm_epi *q, __m512i v, uint8_t *o) {
   if (q->has_roff) v = _mm512_add_epi32(v, q->roff);
