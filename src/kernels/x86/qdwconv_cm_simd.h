@@ -138,7 +138,9 @@ typedef struct cm_epi {
 
 static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) {
   cm_epi q;
-  memset(&q, 0, sizeof q);
+  q.roff = _mm512_setzero_si512(), q.zy = q.roff;
+  q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
+  q.has_roff = q.has_fbias = q.clamp_lo = q.clamp_hi = false;
   q.out = e->out;
   q.has_roff = e->row_off != NULL;
   if (q.has_roff) q.roff = _mm512_maskz_loadu_epi32(k, e->row_off + c0);
@@ -159,7 +161,9 @@ static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) {
 /* channel c's constants broadcast (the plane kernels: 16 columns of one channel per vector) */
 static cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) {
   cm_epi q;
-  memset(&q, 0, sizeof q);
+  q.roff = _mm512_setzero_si512(), q.zy = q.roff;
+  q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
+  q.has_roff = q.has_fbias = q.clamp_lo = q.clamp_hi = false;
   q.out = e->out;
   q.has_roff = e->row_off != NULL;
   if (q.has_roff) q.roff = _mm512_set1_epi32(e->row_off[c]);
@@ -273,19 +277,19 @@ static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64
     __mmask16 km = (__mmask16)((1u << nc) - 1);
     const uint8_t *src[16];
     for (int c = 0; c < 16; c++) src[c] = x + ((cb + (c < nc ? c : nc - 1)) / p->mult) * HW;
-    /* per-lane weight pairs (zero for the lanes past c1) */
+    /* per-lane weight pairs (zero for the lanes past c1): tap t of the 16 channels is one gather */
+    const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int32_t)K));
+    const int32_t *wb = p->w + cb * K;
+    const int64_t KW = p->KW, KP = l.KP;
     for (int64_t kh = 0; kh < p->KH; kh++)
-      for (int64_t kp = 0; kp < l.KP; kp++) {
-        int32_t *d = wv + (kh * l.KP + kp) * 16;
-        int64_t kw = 2 * kp;
-        for (int c = 0; c < 16; c++) {
-          uint32_t lo = 0, hi = 0;
-          if (c < nc) {
-            const int32_t *wc = p->w + (cb + c) * K + kh * p->KW;
-            lo = (uint32_t)wc[kw], hi = kw + 1 < p->KW ? (uint32_t)wc[kw + 1] : 0;
-          }
-          d[c] = (int32_t)((lo & 0xffffu) | hi << 16);
-        }
+      for (int64_t kp = 0; kp < KP; kp++) {
+        int64_t t = kh * KW + 2 * kp;
+        __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, gidx, wb + t, 4);
+        __m512i hi = 2 * kp + 1 < KW ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, gidx, wb + t + 1, 4)
+                                     : _mm512_setzero_si512();
+        _mm512_storeu_si512((void *)(wv + (kh * KP + kp) * 16),
+                            _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16)));
       }
     cm_epi q = cm_epi_of(&p->e, cb, km);
     for (int64_t o0 = 0; o0 < p->OH; o0 += l.R) {
