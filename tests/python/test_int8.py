@@ -127,6 +127,34 @@ def qlinear_cases(tmp):
                       f"max diff {diff}, scalar == avx512: {same}")
 
 
+def pool8_cases(tmp):
+    """MaxPool on u8 / s8 (ops/pool.c maxpool8: vertical max, stride-1 horizontal max, pick) == ORT"""
+    from onnx import TensorProto as T, helper as h
+    rng = np.random.default_rng(11)
+    cases = [  # shape, kernel, strides, pads, dilations, ceil_mode
+        ((1, 3, 13, 9), [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 0), ((2, 17, 7, 7), [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 0),
+        ((1, 64, 112, 112), [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 0), ((1, 5, 1, 1), [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 0),
+        ((1, 100, 13, 9), [5, 5], [2, 2], [2, 2, 2, 2], [1, 1], 1), ((1, 7, 11, 10), [2, 2], [2, 2], [0, 0, 0, 0], [1, 1], 1),
+        ((1, 4, 15, 17), [3, 2], [3, 1], [1, 0, 1, 1], [2, 2], 0), ((1, 1, 1, 70), [1, 4], [1, 3], [0, 2, 0, 1], [1, 1], 0),
+        ((3, 2, 20), [3], [2], [1, 1], [1], 0), ((1, 2, 5, 6, 7), [2, 2, 2], [1, 2, 2], [0, 0, 0, 1, 1, 1], [1, 1, 1], 0)]
+    for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+        for shape, k, s, pads, dil, ceil in cases:
+            x = rng.integers(lo, hi, shape).astype(npx)
+            node = h.make_node("MaxPool", ["x"], ["y"], kernel_shape=k, strides=s, pads=pads, dilations=dil,
+                               ceil_mode=ceil)
+            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, list(shape))],
+                             [h.make_tensor_value_info("y", xdt, None)])
+            m = h.make_model(g, opset_imports=[h.make_opsetid("", 12)])
+            m.ir_version = 8
+            path = os.path.join(tmp, "mp8.onnx")
+            onnx.save(m, path)
+            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
+                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            ok = all(o.shape == ref.shape and np.array_equal(o, ref) for o in outs)
+            check(f"MaxPool {'s8' if xdt == T.INT8 else 'u8'} {shape} k{k} s{s} p{pads} d{dil} ceil{ceil} == ORT", ok)
+
+
 def mobile_qdq_cases(tmp):
     """A MobileNetV2 / EfficientNet-style block quantized by ORT (QDQ, per-channel): 1x1 conv, SiLU,
     depthwise 3x3 stride 2 with Relu6 (Clip), squeeze-excitation (GlobalAveragePool, conv, Sigmoid,
@@ -359,6 +387,7 @@ def main():
                   f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
 
         qlinear_cases(tmp)
+        pool8_cases(tmp)
         mobile_qdq_cases(tmp)
         bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
