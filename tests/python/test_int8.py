@@ -155,6 +155,41 @@ def pool8_cases(tmp):
             check(f"MaxPool {'s8' if xdt == T.INT8 else 'u8'} {shape} k{k} s{s} p{pads} d{dil} ceil{ceil} == ORT", ok)
 
 
+def qbin_cases(tmp):
+    """QLinearAdd / QLinearMul (ops/qlinear_ms.c): broadcast runs, the 256-entry table path of QLinearMul
+    with one operand broadcast per run, runs split over threads; identical at every ISA and thread
+    count, and ORT's results (at most one step apart where ORT rounds in another order)"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(5)
+    shapes = [([1, 96, 112, 112], [1, 96, 1, 1]), ([1, 40, 1, 1], [1, 40, 28, 28]), ([2, 17, 13, 9], [2, 17, 1, 1]),
+              ([1, 256, 56, 56], [1, 256, 56, 56]), ([1, 3, 300], [300]), ([1, 1, 7, 7], [1, 1, 1, 1]),
+              ([5, 1000], []), ([1, 1, 1, 1], [1, 1, 1, 1])]
+    for op in ("QLinearAdd", "QLinearMul"):
+        for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+            for sa, sb in shapes:
+                a = rng.integers(lo, hi, sa).astype(npx)
+                b = rng.integers(lo, hi, sb).astype(npx)
+                zs = rng.integers(lo, hi, 3).astype(npx)
+                inits = [nh.from_array(np.array(0.031, np.float32), "as"), nh.from_array(np.array(zs[0], npx), "az"),
+                         nh.from_array(np.array(0.027, np.float32), "bs"), nh.from_array(np.array(zs[1], npx), "bz"),
+                         nh.from_array(np.array(0.05 if op == "QLinearAdd" else 1.7, np.float32), "cs"),
+                         nh.from_array(np.array(zs[2], npx), "cz")]
+                node = h.make_node(op, ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"], domain="com.microsoft")
+                g = h.make_graph([node], "g", [h.make_tensor_value_info("a", xdt, sa), h.make_tensor_value_info("b", xdt, sb)],
+                                 [h.make_tensor_value_info("y", xdt, None)], inits)
+                m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qbin.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a, "b": b})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"a": a, "b": b}).values())[0]
+                        for isa, t in (("scalar", 1), ("avx2", 2), ("avx512", 1), ("avx512", 2))]
+                same = all(np.array_equal(outs[0], o) for o in outs)
+                diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max())
+                check(f"{op} {'s8' if xdt == T.INT8 else 'u8'} {sa} x {sb}: same at every ISA / thread count, ORT within 1",
+                      same and diff <= 1 and outs[0].shape == ref.shape, f"same {same}, max diff vs ORT {diff}")
+
+
 def mobile_qdq_cases(tmp):
     """A MobileNetV2 / EfficientNet-style block quantized by ORT (QDQ, per-channel): 1x1 conv, SiLU,
     depthwise 3x3 stride 2 with Relu6 (Clip), squeeze-excitation (GlobalAveragePool, conv, Sigmoid,
@@ -388,6 +423,7 @@ def main():
 
         qlinear_cases(tmp)
         pool8_cases(tmp)
+        qbin_cases(tmp)
         mobile_qdq_cases(tmp)
         bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
