@@ -285,16 +285,49 @@ static sn_error *qgap_run(sn_kernel_ctx *c) {
   float xs = ldf(c->in[1]), ys = ldf(c->in[3]), yz = (float)ldz(opt_in(c, 4));
   int32_t xz = ldz(opt_in(c, 2));
   const uint8_t *xd = x->data;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t ch = 0; ch < C; ch++) {
-      int64_t sum = 0;
-      for (int64_t i = 0; i < S; i++) {
-        int64_t k = last ? (n * S + i) * C + ch : (n * C + ch) * S + i;
-        sum += (s8 ? (int32_t)(int8_t)xd[k] : xd[k]) - xz;
+  /* exact int64 sums of (x - xz) = sum x - S * xz: contiguous loops (vectorized), in blocks of 2^23
+   * elements so the int32 partial sums cannot overflow */
+  int64_t *sums = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)(C > 0 ? C : 1));
+  int32_t *part = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(C > 0 ? C : 1));
+  if (!sums || !part) return SN_ERR_OOM();
+  const int64_t BLK = (int64_t)1 << 23;
+  for (int64_t n = 0; n < N; n++) {
+    if (last) {
+      memset(sums, 0, sizeof(int64_t) * (size_t)C);
+      for (int64_t i0 = 0; i0 < S; i0 += BLK) {
+        int64_t i1 = i0 + BLK < S ? i0 + BLK : S;
+        memset(part, 0, sizeof(int32_t) * (size_t)C);
+        for (int64_t i = i0; i < i1; i++) {
+          const uint8_t *row = xd + (n * S + i) * C;
+          if (s8)
+            for (int64_t ch = 0; ch < C; ch++) part[ch] += (int8_t)row[ch];
+          else
+            for (int64_t ch = 0; ch < C; ch++) part[ch] += row[ch];
+        }
+        for (int64_t ch = 0; ch < C; ch++) sums[ch] += part[ch];
       }
+    } else {
+      for (int64_t ch = 0; ch < C; ch++) {
+        const uint8_t *pl = xd + (n * C + ch) * S;
+        int64_t sum = 0;
+        for (int64_t i0 = 0; i0 < S; i0 += BLK) {
+          int64_t i1 = i0 + BLK < S ? i0 + BLK : S;
+          int32_t ps = 0;
+          if (s8)
+            for (int64_t i = i0; i < i1; i++) ps += (int8_t)pl[i];
+          else
+            for (int64_t i = i0; i < i1; i++) ps += pl[i];
+          sum += ps;
+        }
+        sums[ch] = sum;
+      }
+    }
+    for (int64_t ch = 0; ch < C; ch++) {
+      int64_t sum = sums[ch] - S * (int64_t)xz;
       float v = S ? (float)sum * (xs / ys) / (float)S : 0.0f;
       ((uint8_t *)y->data)[n * C + ch] = requant(v, yz, s8);
     }
+  }
   return NULL;
 }
 

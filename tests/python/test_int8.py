@@ -79,12 +79,15 @@ def qlinear_cases(tmp):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
         for (C, M, H, W, k, pad, stride, dil, group) in convs:
-            for xz in ((0 if xdt == T.INT8 else 128), 5):
+            wzs = [np.zeros(M, np.int8)]
+            if group == C and C > 1:  # depthwise: per-channel and per-tensor weight zero points too
+                wzs += [rng.integers(-6, 7, M).astype(np.int8), np.array(3, np.int8)]
+            for xz, wzv in [(xz, wzs[0]) for xz in ((0 if xdt == T.INT8 else 128), 5)] + [(7, z) for z in wzs[1:]]:
                 x = rng.integers(lo, hi, (2, C, H, W)).astype(npx)
                 w = rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8)
                 inits = [nh.from_array(np.array(0.05, np.float32), "xs"), nh.from_array(np.array(xz, npx), "xz"),
                          nh.from_array(w, "w"), nh.from_array(rng.uniform(0.001, 0.01, M).astype(np.float32), "ws"),
-                         nh.from_array(np.zeros(M, np.int8), "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
+                         nh.from_array(wzv, "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
                          nh.from_array(np.array(3, npx), "yz"),
                          nh.from_array(rng.integers(-1000, 1000, M).astype(np.int32), "b")]
                 node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
@@ -100,7 +103,7 @@ def qlinear_cases(tmp):
                         for isa in ("scalar", "avx512")]
                 ok = all(np.array_equal(o, ref) for o in outs)
                 check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
-                      f"g{group} xz{xz} == ORT", ok,
+                      f"g{group} xz{xz} wz{wzv.ravel()[:2]}.. == ORT", ok,
                       "" if ok else f"{int(max((o != ref).sum() for o in outs))} of {ref.size} differ")
         for (M, K, N) in ((1, 1, 1), (7, 33, 17), (128, 256, 65), (3, 1000, 129)):
             for bz in (0, 7):
@@ -188,6 +191,34 @@ def qbin_cases(tmp):
                 diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max())
                 check(f"{op} {'s8' if xdt == T.INT8 else 'u8'} {sa} x {sb}: same at every ISA / thread count, ORT within 1",
                       same and diff <= 1 and outs[0].shape == ref.shape, f"same {same}, max diff vs ORT {diff}")
+
+
+def qgap_cases(tmp):
+    """QLinearGlobalAveragePool (ops/qlinear_ms.c: vectorized exact sums), NCHW and channels_last, == ORT within 1"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(9)
+    for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+        for shape, last in (([1, 96, 7, 7], 0), ([2, 17, 13, 9], 0), ([1, 3, 1, 1], 0), ([1, 1280, 7, 7], 0),
+                            ([1, 7, 7, 96], 1), ([2, 5, 3, 33], 1), ([1, 4, 300], 0)):
+            x = rng.integers(lo, hi, shape).astype(npx)
+            zs = rng.integers(lo, hi, 2).astype(npx)
+            inits = [nh.from_array(np.array(0.041, np.float32), "xs"), nh.from_array(np.array(zs[0], npx), "xz"),
+                     nh.from_array(np.array(0.013, np.float32), "ys"), nh.from_array(np.array(zs[1], npx), "yz")]
+            node = h.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                               channels_last=last)
+            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, shape)],
+                             [h.make_tensor_value_info("y", xdt, None)], inits)
+            m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+            m.ir_version = 8
+            path = os.path.join(tmp, "qgap.onnx")
+            onnx.save(m, path)
+            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
+                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            same = np.array_equal(outs[0], outs[1])
+            diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max()) if outs[0].shape == ref.shape else 999
+            check(f"QLinearGlobalAveragePool {'s8' if xdt == T.INT8 else 'u8'} {shape} channels_last={last}: "
+                  f"ISA-independent, ORT within 1", same and diff <= 1, f"same {same}, max diff vs ORT {diff}")
 
 
 def mobile_qdq_cases(tmp):
@@ -424,6 +455,7 @@ def main():
         qlinear_cases(tmp)
         pool8_cases(tmp)
         qbin_cases(tmp)
+        qgap_cases(tmp)
         mobile_qdq_cases(tmp)
         bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left
