@@ -8,7 +8,9 @@
  * (e.row_off: int32 bias per channel or NULL; scale / fbias per tensor or per row; col arrays must be
  * NULL), over the output as a C x (OH * OW) matrix. The results are identical at every ISA level
  * (integer sums are exact, the float steps are the reference's): AVX512-VNNI (vpdpwssd, two taps
- * per instruction), AVX-512 (vpmulld), portable reference. */
+ * per instruction), AVX-512 (vpmulld), portable reference. Planes narrower than 32 output columns go
+ * to the channel-minor kernels instead (x86/qdwconv_cm_simd.h: 16 channels per vector, blocks of
+ * channels transposed in and out), chosen by sn_qdwconv_use_cm. */
 #ifndef SN_QDWCONV_H
 #define SN_QDWCONV_H
 
