@@ -3,6 +3,11 @@
 
 #include "runtime/cpu.h"
 
+/* Measured on Zen 4 (MobileNetV2 / EfficientNet-B0 shapes, 1 thread): channel blocks win from 28
+ * output columns down (2-3x at 7x7 and 14x14), the plane kernels at 56 and 112 columns. A single
+ * channel fills a block with 15 idle lanes: planes then. */
+bool sn_qdwconv_use_cm(const sn_qdw *p, int64_t nch) { return p->OW < 32 && nch >= 8; }
+
 size_t sn_qdwconv_ws_size(const sn_qdw *p) {
   size_t a = sn_qdwconv_ref_ws_size(p), b = sn_qdwconv_avx512_ws_size(p), v = sn_qdwconv_avx512vnni_ws_size(p);
   a = a > b ? a : b;

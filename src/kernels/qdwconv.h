@@ -8,7 +8,9 @@
  * (e.row_off: int32 bias per channel or NULL; scale / fbias per tensor or per row; col arrays must be
  * NULL), over the output as a C x (OH * OW) matrix. The results are identical at every ISA level
  * (integer sums are exact, the float steps are the reference's): AVX512-VNNI (vpdpwssd, two taps
- * per instruction), AVX-512 (vpmulld), portable reference. */
+ * per instruction), AVX-512 (vpmulld), portable reference. Planes narrower than 32 output columns go
+ * to the channel-minor kernels instead (x86/qdwconv_cm_simd.h: 16 channels per vector, blocks of
+ * channels transposed in and out), chosen by sn_qdwconv_use_cm. */
 #ifndef SN_QDWCONV_H
 #define SN_QDWCONV_H
 
@@ -35,6 +37,9 @@ size_t sn_qdwconv_ws_size(const sn_qdw *p);
  * (C planes of OH x OW elements of e.out's type). Dispatches on sn_cpu_isa(). */
 void sn_qdwconv(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
 const char *sn_qdwconv_kernel_name(void);
+/* Whether the SIMD kernels compute channels in blocks of 16 (channel-minor, qdwconv_cm_simd.h)
+ * rather than plane by plane, for nch channels of this shape. */
+bool sn_qdwconv_use_cm(const sn_qdw *p, int64_t nch);
 
 /* Implementations (same contract). */
 size_t sn_qdwconv_ref_ws_size(const sn_qdw *p);
@@ -43,5 +48,8 @@ size_t sn_qdwconv_avx512_ws_size(const sn_qdw *p);
 void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
 size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p);
 void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+/* The channel-minor kernels alone (any shape; the dispatchers above pick them by sn_qdwconv_use_cm). */
+void sn_qdwconv_cm_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
+void sn_qdwconv_cm_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws);
 
 #endif

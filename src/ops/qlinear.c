@@ -415,8 +415,27 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
   if (!wt) return (*err = SN_ERR_OOM()), true;
   const uint8_t *ws = a->w->data;
-  bool wsig = a->w->dtype == SINTER_INT8, fits = true;
-  for (int64_t m = 0; m < M; m++) {
+  bool wsig = a->w->dtype == SINTER_INT8, fits = true, one_z = !a->wz || a->wz->count == 1;
+  if (!one_z && q8(a->wz->dtype)) { /* per-channel zero points all 0 (symmetric weights) */
+    const uint8_t *zb = a->wz->data;
+    uint8_t any = 0;
+    for (int64_t m = 0; m < a->wz->count; m++) any |= zb[m];
+    one_z = !any;
+  }
+  if (one_z) { /* one zero point: flat loops the compiler vectorizes */
+    int32_t z = ld_i(a->wz, 0), lo = 0, hi = 0;
+    int64_t n = M * K;
+    if (wsig)
+      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)(int8_t)ws[i] - z;
+    else
+      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)ws[i] - z;
+    for (int64_t i = 0; i < n; i++) {
+      lo = wt[i] < lo ? wt[i] : lo;
+      hi = wt[i] > hi ? wt[i] : hi;
+    }
+    fits = lo >= -128 && hi <= 127;
+  }
+  for (int64_t m = 0; m < (one_z ? 0 : M); m++) {
     int32_t z = ld_i(a->wz, m);
     int32_t *wm = wt + m * K;
     const uint8_t *sm = ws + m * K;
@@ -441,6 +460,8 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   int64_t want = (4 * (int64_t)nw + N - 1) / N;
   int64_t chunk = (M + want - 1) / want;
   chunk = (chunk + d->mult - 1) / d->mult * d->mult;
+  if (sn_qdwconv_use_cm(d, M) && chunk < M) /* whole 16-channel blocks of the channel-minor kernels */
+    chunk = (chunk + 16 * d->mult - 1) / (16 * d->mult) * (16 * d->mult);
   if (chunk < 1) chunk = 1;
   j.chunk = chunk;
   j.nchunk = (M + chunk - 1) / chunk;

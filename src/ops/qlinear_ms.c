@@ -159,6 +159,68 @@ static sn_error *qbin_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+typedef struct qbin_job {
+  const sn_bcast *bc;
+  const uint8_t *a, *b;
+  uint8_t *y;
+  float rac, rbc, fixed, rm, cz;
+  int32_t az, bz;
+  bool s8, mul;
+  int nw;
+  int64_t rows_per;
+} qbin_job;
+
+/* Runs of at least this many elements with one operand broadcast (QLinearMul's x * s[C,1,1] of the
+ * squeeze-excitation blocks) go through a 256-entry table: y = f(x) for the run's fixed other
+ * operand, the table made by the same kernel over every byte value, so bit-identical. */
+enum { QBIN_LUT_MIN = 256 };
+
+static void qbin_rows(const qbin_job *j, int64_t r0, int64_t r1) {
+  const sn_bcast *bc = j->bc;
+  int sa = (int)bc->inner_stride[0], sb = (int)bc->inner_stride[1];
+  bool lut = j->mul && bc->inner >= QBIN_LUT_MIN && (sa == 0) != (sb == 0);
+  uint8_t iota[256], table[256];
+  if (lut)
+    for (int i = 0; i < 256; i++) iota[i] = (uint8_t)i;
+  sn_bcast_iter it;
+  sn_bcast_iter_start(&it, bc, r0);
+  for (int64_t r = r0; r < r1; r++, sn_bcast_iter_next(&it)) {
+    const uint8_t *pa = j->a + it.off[0], *pb = j->b + it.off[1];
+    uint8_t *py = j->y + r * bc->inner;
+    if (!j->mul) {
+      sn_qlinear_add(pa, sa, pb, sb, bc->inner, j->rac, j->rbc, j->fixed, j->s8, py);
+    } else if (lut) {
+      if (sb == 0)
+        sn_qlinear_mul(iota, 1, pb, 0, 256, j->az, j->bz, j->rm, j->cz, j->s8, table);
+      else
+        sn_qlinear_mul(pa, 0, iota, 1, 256, j->az, j->bz, j->rm, j->cz, j->s8, table);
+      sn_qlut(sb == 0 ? pa : pb, bc->inner, table, py);
+    } else {
+      sn_qlinear_mul(pa, sa, pb, sb, bc->inner, j->az, j->bz, j->rm, j->cz, j->s8, py);
+    }
+  }
+}
+
+static void qbin_worker(void *arg, int w) {
+  const qbin_job *j = arg;
+  const sn_bcast *bc = j->bc;
+  if (bc->rows == 1 && j->nw > 1) { /* one long run: equal pieces of it, 64-byte aligned */
+    int64_t n = bc->inner, i0 = (w * n / j->nw) & ~(int64_t)63, i1 = w + 1 == j->nw ? n : ((w + 1) * n / j->nw) & ~(int64_t)63;
+    if (i1 <= i0) return;
+    int sa = (int)bc->inner_stride[0], sb = (int)bc->inner_stride[1];
+    const uint8_t *pa = j->a + i0 * sa, *pb = j->b + i0 * sb;
+    if (j->mul)
+      sn_qlinear_mul(pa, sa, pb, sb, i1 - i0, j->az, j->bz, j->rm, j->cz, j->s8, j->y + i0);
+    else
+      sn_qlinear_add(pa, sa, pb, sb, i1 - i0, j->rac, j->rbc, j->fixed, j->s8, j->y + i0);
+    return;
+  }
+  int64_t tasks = (bc->rows + j->rows_per - 1) / j->rows_per;
+  int64_t t0 = w * tasks / j->nw, t1 = (w + 1) * tasks / j->nw;
+  int64_t r0 = t0 * j->rows_per, r1 = t1 * j->rows_per < bc->rows ? t1 * j->rows_per : bc->rows;
+  if (r1 > r0) qbin_rows(j, r0, r1);
+}
+
 static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
   const sn_tensor *a = c->in[0], *b = c->in[3];
   if (!q8(a->dtype) || b->dtype != a->dtype || !c->in[1] || !c->in[4] || !c->in[6])
@@ -178,19 +240,15 @@ static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
   float rac = as / cs, rbc = bs / cs, rm = as * bs / cs;
   /* Add as ONNX Runtime's MLAS computes it: the zero points folded into one constant */
   float fixed = (cz - rac * (float)az) - rbc * (float)bz;
-  const uint8_t *ad = a->data, *bd = b->data;
-  uint8_t *yd = y->data;
-  sn_bcast_iter it;
-  sn_bcast_iter_start(&it, &bc, 0);
-  for (int64_t r = 0; r < bc.rows; r++, sn_bcast_iter_next(&it)) {
-    const uint8_t *pa = ad + it.off[0], *pb = bd + it.off[1];
-    uint8_t *py = yd + r * bc.inner;
-    if (!mul) {
-      sn_qlinear_add(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, rac, rbc, fixed, s8, py);
-      continue;
-    }
-    sn_qlinear_mul(pa, (int)bc.inner_stride[0], pb, (int)bc.inner_stride[1], bc.inner, az, bz, rm, cz, s8, py);
-  }
+  qbin_job j = {&bc, a->data, b->data, y->data, rac, rbc, fixed, rm, cz, az, bz, s8, mul, 1, 0};
+  /* whole runs per task, about 64 KiB of output each (a single long run is split into pieces) */
+  int64_t per = bc.inner >= 65536 ? 1 : 65536 / bc.inner;
+  j.rows_per = per;
+  int64_t tasks = bc.rows == 1 ? (bc.inner + 65535) / 65536 : (bc.rows + per - 1) / per;
+  int nw = sn_nn_workers(c, 2.0 * (double)y->count); /* ~1 cycle per element: long runs only */
+  j.nw = nw < tasks ? nw : (int)tasks;
+  if (j.nw < 1) j.nw = 1;
+  sn_nn_run(c, j.nw, qbin_worker, &j);
   return NULL;
 }
 
@@ -227,16 +285,49 @@ static sn_error *qgap_run(sn_kernel_ctx *c) {
   float xs = ldf(c->in[1]), ys = ldf(c->in[3]), yz = (float)ldz(opt_in(c, 4));
   int32_t xz = ldz(opt_in(c, 2));
   const uint8_t *xd = x->data;
-  for (int64_t n = 0; n < N; n++)
-    for (int64_t ch = 0; ch < C; ch++) {
-      int64_t sum = 0;
-      for (int64_t i = 0; i < S; i++) {
-        int64_t k = last ? (n * S + i) * C + ch : (n * C + ch) * S + i;
-        sum += (s8 ? (int32_t)(int8_t)xd[k] : xd[k]) - xz;
+  /* exact int64 sums of (x - xz) = sum x - S * xz: contiguous loops (vectorized), in blocks of 2^23
+   * elements so the int32 partial sums cannot overflow */
+  int64_t *sums = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)(C > 0 ? C : 1));
+  int32_t *part = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(C > 0 ? C : 1));
+  if (!sums || !part) return SN_ERR_OOM();
+  const int64_t BLK = (int64_t)1 << 23;
+  for (int64_t n = 0; n < N; n++) {
+    if (last) {
+      memset(sums, 0, sizeof(int64_t) * (size_t)C);
+      for (int64_t i0 = 0; i0 < S; i0 += BLK) {
+        int64_t i1 = i0 + BLK < S ? i0 + BLK : S;
+        memset(part, 0, sizeof(int32_t) * (size_t)C);
+        for (int64_t i = i0; i < i1; i++) {
+          const uint8_t *row = xd + (n * S + i) * C;
+          if (s8)
+            for (int64_t ch = 0; ch < C; ch++) part[ch] += (int8_t)row[ch];
+          else
+            for (int64_t ch = 0; ch < C; ch++) part[ch] += row[ch];
+        }
+        for (int64_t ch = 0; ch < C; ch++) sums[ch] += part[ch];
       }
+    } else {
+      for (int64_t ch = 0; ch < C; ch++) {
+        const uint8_t *pl = xd + (n * C + ch) * S;
+        int64_t sum = 0;
+        for (int64_t i0 = 0; i0 < S; i0 += BLK) {
+          int64_t i1 = i0 + BLK < S ? i0 + BLK : S;
+          int32_t ps = 0;
+          if (s8)
+            for (int64_t i = i0; i < i1; i++) ps += (int8_t)pl[i];
+          else
+            for (int64_t i = i0; i < i1; i++) ps += pl[i];
+          sum += ps;
+        }
+        sums[ch] = sum;
+      }
+    }
+    for (int64_t ch = 0; ch < C; ch++) {
+      int64_t sum = sums[ch] - S * (int64_t)xz;
       float v = S ? (float)sum * (xs / ys) / (float)S : 0.0f;
       ((uint8_t *)y->data)[n * C + ch] = requant(v, yz, s8);
     }
+  }
   return NULL;
 }
 

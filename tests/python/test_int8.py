@@ -86,13 +86,19 @@ def qlinear_cases(tmp):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
         for (C, M, H, W, k, pad, stride, dil, group) in convs:
-            # (ORT has no s8 x u8 QLinearConv: the u8-weight case with u8 activations only)
-            for xz, wu8 in (((0 if xdt == T.INT8 else 128), False), (5, False)) + (((5, True),) if xdt == T.UINT8 else ()):
+            wzs = [np.zeros(M, np.int8)]
+            if group == C and C > 1:  # depthwise: per-channel and per-tensor weight zero points too
+                wzs += [rng.integers(-6, 7, M).astype(np.int8), np.array(3, np.int8)]
+            # u8 weights with a zero point (the rank-1 correction of the x sums): u8 activations only,
+            # ORT has no s8 x u8 QLinearConv
+            cases = [(xz, False, wzs[0]) for xz in ((0 if xdt == T.INT8 else 128), 5)]
+            cases += [(5, True, None)] if xdt == T.UINT8 else []
+            cases += [(7, False, z) for z in wzs[1:]]
+            for xz, wu8, wzv in cases:
                 x = rng.integers(lo, hi, (2, C, H, W)).astype(npx)
-                # u8 weights with a zero point: the rank-1 correction of the x sums
                 w = (rng.integers(0, 256, (M, C // group, k, k)).astype(np.uint8) if wu8 else
                      rng.integers(-127, 128, (M, C // group, k, k)).astype(np.int8))
-                wz = np.array(119, np.uint8) if wu8 else np.zeros(M, np.int8)
+                wz = np.array(119, np.uint8) if wu8 else wzv
                 inits = [nh.from_array(np.array(0.05, np.float32), "xs"), nh.from_array(np.array(xz, npx), "xz"),
                          nh.from_array(w, "w"), nh.from_array(rng.uniform(0.001, 0.01, M).astype(np.float32), "ws"),
                          nh.from_array(wz, "wz"), nh.from_array(np.array(2.0, np.float32), "ys"),
@@ -111,7 +117,7 @@ def qlinear_cases(tmp):
                         for isa in ("scalar", "avx512")]
                 ok = all(np.array_equal(o, ref) for o in outs)
                 check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
-                      f"g{group} xz{xz}{' w u8 wz119' if wu8 else ''} == ORT", ok,
+                      f"g{group} xz{xz} wz{np.asarray(wz).ravel()[:2]}{' (u8 w)' if wu8 else ''} == ORT", ok,
                       "" if ok else f"{int(max((o != ref).sum() for o in outs))} of {ref.size} differ")
         for (M, K, N) in ((1, 1, 1), (7, 33, 17), (128, 256, 65), (3, 1000, 129)):
             for bz in (0, 7):
@@ -136,6 +142,97 @@ def qlinear_cases(tmp):
                 # ORT rounds the requantization in its own order: at most one step apart, rarely
                 check(f"QLinearMatMul {'s8' if xdt == T.INT8 else 'u8'} {M}x{K}x{N} bz{bz} vs ORT", same and diff <= 1,
                       f"max diff {diff}, scalar == avx512: {same}")
+
+
+def pool8_cases(tmp):
+    """MaxPool on u8 / s8 (ops/pool.c maxpool8: vertical max, stride-1 horizontal max, pick) == ORT"""
+    from onnx import TensorProto as T, helper as h
+    rng = np.random.default_rng(11)
+    cases = [  # shape, kernel, strides, pads, dilations, ceil_mode
+        ((1, 3, 13, 9), [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 0), ((2, 17, 7, 7), [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 0),
+        ((1, 64, 112, 112), [3, 3], [2, 2], [1, 1, 1, 1], [1, 1], 0), ((1, 5, 1, 1), [1, 1], [1, 1], [0, 0, 0, 0], [1, 1], 0),
+        ((1, 100, 13, 9), [5, 5], [2, 2], [2, 2, 2, 2], [1, 1], 1), ((1, 7, 11, 10), [2, 2], [2, 2], [0, 0, 0, 0], [1, 1], 1),
+        ((1, 4, 15, 17), [3, 2], [3, 1], [1, 0, 1, 1], [2, 2], 0), ((1, 1, 1, 70), [1, 4], [1, 3], [0, 2, 0, 1], [1, 1], 0),
+        ((3, 2, 20), [3], [2], [1, 1], [1], 0), ((1, 2, 5, 6, 7), [2, 2, 2], [1, 2, 2], [0, 0, 0, 1, 1, 1], [1, 1, 1], 0)]
+    for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+        for shape, k, s, pads, dil, ceil in cases:
+            x = rng.integers(lo, hi, shape).astype(npx)
+            node = h.make_node("MaxPool", ["x"], ["y"], kernel_shape=k, strides=s, pads=pads, dilations=dil,
+                               ceil_mode=ceil)
+            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, list(shape))],
+                             [h.make_tensor_value_info("y", xdt, None)])
+            m = h.make_model(g, opset_imports=[h.make_opsetid("", 12)])
+            m.ir_version = 8
+            path = os.path.join(tmp, "mp8.onnx")
+            onnx.save(m, path)
+            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
+                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            ok = all(o.shape == ref.shape and np.array_equal(o, ref) for o in outs)
+            check(f"MaxPool {'s8' if xdt == T.INT8 else 'u8'} {shape} k{k} s{s} p{pads} d{dil} ceil{ceil} == ORT", ok)
+
+
+def qbin_cases(tmp):
+    """QLinearAdd / QLinearMul (ops/qlinear_ms.c): broadcast runs, the 256-entry table path of QLinearMul
+    with one operand broadcast per run, runs split over threads; identical at every ISA and thread
+    count, and ORT's results (at most one step apart where ORT rounds in another order)"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(5)
+    shapes = [([1, 96, 112, 112], [1, 96, 1, 1]), ([1, 40, 1, 1], [1, 40, 28, 28]), ([2, 17, 13, 9], [2, 17, 1, 1]),
+              ([1, 256, 56, 56], [1, 256, 56, 56]), ([1, 3, 300], [300]), ([1, 1, 7, 7], [1, 1, 1, 1]),
+              ([5, 1000], []), ([1, 1, 1, 1], [1, 1, 1, 1])]
+    for op in ("QLinearAdd", "QLinearMul"):
+        for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+            for sa, sb in shapes:
+                a = rng.integers(lo, hi, sa).astype(npx)
+                b = rng.integers(lo, hi, sb).astype(npx)
+                zs = rng.integers(lo, hi, 3).astype(npx)
+                inits = [nh.from_array(np.array(0.031, np.float32), "as"), nh.from_array(np.array(zs[0], npx), "az"),
+                         nh.from_array(np.array(0.027, np.float32), "bs"), nh.from_array(np.array(zs[1], npx), "bz"),
+                         nh.from_array(np.array(0.05 if op == "QLinearAdd" else 1.7, np.float32), "cs"),
+                         nh.from_array(np.array(zs[2], npx), "cz")]
+                node = h.make_node(op, ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"], domain="com.microsoft")
+                g = h.make_graph([node], "g", [h.make_tensor_value_info("a", xdt, sa), h.make_tensor_value_info("b", xdt, sb)],
+                                 [h.make_tensor_value_info("y", xdt, None)], inits)
+                m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+                m.ir_version = 8
+                path = os.path.join(tmp, "qbin.onnx")
+                onnx.save(m, path)
+                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a, "b": b})[0]
+                outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"a": a, "b": b}).values())[0]
+                        for isa, t in (("scalar", 1), ("avx2", 2), ("avx512", 1), ("avx512", 2))]
+                same = all(np.array_equal(outs[0], o) for o in outs)
+                diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max())
+                check(f"{op} {'s8' if xdt == T.INT8 else 'u8'} {sa} x {sb}: same at every ISA / thread count, ORT within 1",
+                      same and diff <= 1 and outs[0].shape == ref.shape, f"same {same}, max diff vs ORT {diff}")
+
+
+def qgap_cases(tmp):
+    """QLinearGlobalAveragePool (ops/qlinear_ms.c: vectorized exact sums), NCHW and channels_last, == ORT within 1"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(9)
+    for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+        for shape, last in (([1, 96, 7, 7], 0), ([2, 17, 13, 9], 0), ([1, 3, 1, 1], 0), ([1, 1280, 7, 7], 0),
+                            ([1, 7, 7, 96], 1), ([2, 5, 3, 33], 1), ([1, 4, 300], 0)):
+            x = rng.integers(lo, hi, shape).astype(npx)
+            zs = rng.integers(lo, hi, 2).astype(npx)
+            inits = [nh.from_array(np.array(0.041, np.float32), "xs"), nh.from_array(np.array(zs[0], npx), "xz"),
+                     nh.from_array(np.array(0.013, np.float32), "ys"), nh.from_array(np.array(zs[1], npx), "yz")]
+            node = h.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                               channels_last=last)
+            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, shape)],
+                             [h.make_tensor_value_info("y", xdt, None)], inits)
+            m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+            m.ir_version = 8
+            path = os.path.join(tmp, "qgap.onnx")
+            onnx.save(m, path)
+            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
+                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            same = np.array_equal(outs[0], outs[1])
+            diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max()) if outs[0].shape == ref.shape else 999
+            check(f"QLinearGlobalAveragePool {'s8' if xdt == T.INT8 else 'u8'} {shape} channels_last={last}: "
+                  f"ISA-independent, ORT within 1", same and diff <= 1, f"same {same}, max diff vs ORT {diff}")
 
 
 def mobile_qdq_cases(tmp):
@@ -479,6 +576,9 @@ def main():
                   f"max diff {d:.3g}, top-1 agreement {agree:.3f}, Sinter acc {accuracy(fused):.2f}%")
 
         qlinear_cases(tmp)
+        pool8_cases(tmp)
+        qbin_cases(tmp)
+        qgap_cases(tmp)
         mobile_qdq_cases(tmp)
         bad_models(tmp)
         # the fused graphs: integer ops, no float Conv/Gemm/MatMul left

@@ -119,6 +119,25 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     snprintf(w2, sizeof w2, "%s (avx512 vs ref)", what);
     check(ok, w2);
   }
+  if (sn_cpu_info()->avx512f && sn_cpu_info()->avx512bw && sn_cpu_isa() >= SN_ISA_AVX512) {
+    /* the channel-minor kernels on every shape (the dispatchers use them on some) */
+    for (int v = 0; v < 2; v++) {
+      if (v == 1 && !sn_cpu_has_vnni()) break;
+      void (*f)(const sn_qdw *, const uint8_t *, void *, int64_t, int64_t, void *) =
+          v ? sn_qdwconv_cm_avx512vnni : sn_qdwconv_cm_avx512;
+      memset(y1, 0xCD, yb);
+      f(&p, x, y1, 0, M, ws);
+      bool ok = !memcmp(y0, y1, yb);
+      memset(y1, 0xCD, yb);
+      int64_t cm = M > 40 ? 16 + M / 5 : M / 2; /* a block boundary off the 16-channel grid */
+      f(&p, x, y1, cm, M, ws);
+      f(&p, x, y1, 0, cm, ws);
+      ok = ok && !memcmp(y0, y1, yb);
+      char w2[300];
+      snprintf(w2, sizeof w2, "%s (channel-minor %s vs ref)", what, v ? "avx512vnni" : "avx512");
+      check(ok, w2);
+    }
+  }
   if (sn_cpu_has_vnni()) {
     memset(y1, 0xCD, yb);
     sn_qdwconv_avx512vnni(&p, x, y1, 0, M, ws);
@@ -158,6 +177,9 @@ int main(void) {
       {2, 1, 33, 130, 3, 3, 2, 1, 1, 1, 1},  {1, 1, 12, 12, 3, 3, 1, 3, 3, 3, 3},
       {7, 1, 5, 5, 3, 3, 1, 1, 0, 0, 0},     {4, 1, 11, 40, 4, 4, 2, 3, 2, 5, 4},
       {3, 1, 9, 50, 3, 5, 3, 2, 1, 2, 1},    {5, 1, 9, 45, 5, 5, 4, 1, 2, 2, 2},     {32, 1, 112, 112, 3, 3, 1, 1, 1, 1, 1},
+      /* MobileNetV2 / EfficientNet-like: many channels on small planes, odd planes */
+      {960, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1},   {100, 1, 13, 9, 5, 5, 2, 1, 2, 2, 2},   {33, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2},
+      {17, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1},    {40, 1, 28, 28, 3, 3, 2, 1, 0, 0, 1},   {19, 3, 7, 7, 3, 3, 1, 1, 1, 1, 1},
   };
   int i = 0;
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)

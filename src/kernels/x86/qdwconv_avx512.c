@@ -13,6 +13,9 @@
 
 #include "kernels/qdwconv.h"
 
+#define QDW_DOT(acc, a, b) _mm512_add_epi32((acc), _mm512_madd_epi16((a), (b)))
+#include "kernels/x86/qdwconv_cm_simd.h"
+
 typedef struct dw_layout {
   int64_t Hp, Wq, K;
 } dw_layout;
@@ -30,8 +33,14 @@ static size_t al64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 size_t sn_qdwconv_avx512_ws_size(const sn_qdw *p) {
   dw_layout l = layout_of(p);
-  return al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)(p->sw * l.Wq)) +
-         al64(sizeof(int64_t) * (size_t)l.K);
+  size_t a = al64(sizeof(int32_t) * (size_t)(l.Hp * p->sw * l.Wq)) + al64(sizeof(int32_t) * (size_t)(p->sw * l.Wq)) +
+             al64(sizeof(int64_t) * (size_t)l.K);
+  size_t b = cm_ws_size(p);
+  return a > b ? a : b;
+}
+
+void sn_qdwconv_cm_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  cm_run(p, x, y, c0, c1, ws);
 }
 
 /* padded row of input row ih (any, rows outside are zeros) as n int32 (n a multiple of 16) */
@@ -80,32 +89,9 @@ static void build_plane(const sn_qdw *p, const dw_layout *l, const uint8_t *xc, 
 
 static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* sn_qgemm_epilogue_ref of 16 sums of channel c (k: lanes to store), y at the first element */
-static inline void epilogue(const sn_qgemm_epi *e, int64_t c, __m512i v, __mmask16 k, void *y, size_t at) {
-  if (e->row_off) v = _mm512_add_epi32(v, _mm512_set1_epi32(e->row_off[c]));
-  if (e->out == SN_QOUT_I32) {
-    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
-    return;
-  }
-  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(e->scale[e->scale_axis == 1 ? c : 0]));
-  if (e->out == SN_QOUT_F32) {
-    if (e->fbias) t = _mm512_add_ps(t, _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? c : 0]));
-    if (e->lo > -INFINITY) t = _mm512_max_ps(t, _mm512_set1_ps(e->lo));
-    if (e->hi < INFINITY) t = _mm512_min_ps(t, _mm512_set1_ps(e->hi));
-    _mm512_mask_storeu_ps((float *)y + at, k, t);
-    return;
-  }
-  /* clamp to the bounds less zy, then round and add zy: equal to the reference's round, add, clamp
-   * (integer bounds, monotonic rounding; NaN -> lo as vmaxps returns its second operand) */
-  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(e->lo - e->zy)), _mm512_set1_ps(e->hi - e->zy));
-  __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  q = _mm512_add_epi32(q, _mm512_set1_epi32((int32_t)e->zy));
-  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(q));
-}
-
 /* nv vectors of 16 output columns from ow0 of one output row */
 static inline __attribute__((always_inline)) void block(const int nv, const sn_qdw *p, int64_t K, const int64_t *toff,
-                                                        const int32_t *base, const int32_t *wc, int64_t c,
+                                                        const int32_t *base, const int32_t *wc, const cm_epi *q,
                                                         int64_t ow0, void *y, size_t at) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   for (int64_t t = 0; t < K; t++) {
@@ -117,13 +103,17 @@ static inline __attribute__((always_inline)) void block(const int nv, const sn_q
     if (nv > 3) a3 = _mm512_add_epi32(a3, _mm512_mullo_epi32(w, _mm512_loadu_si512((const void *)(s + 48))));
   }
   int64_t left = p->OW - ow0;
-  epilogue(&p->e, c, a0, tail_mask(left), y, at);
-  if (nv > 1) epilogue(&p->e, c, a1, tail_mask(left - 16), y, at + 16);
-  if (nv > 2) epilogue(&p->e, c, a2, tail_mask(left - 32), y, at + 32);
-  if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
+  cm_store_mask(q, a0, tail_mask(left), y, at);
+  if (nv > 1) cm_store_mask(q, a1, tail_mask(left - 16), y, at + 16);
+  if (nv > 2) cm_store_mask(q, a2, tail_mask(left - 32), y, at + 32);
+  if (nv > 3) cm_store_mask(q, a3, tail_mask(left - 48), y, at + 48);
 }
 
 void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  if (sn_qdwconv_use_cm(p, c1 - c0)) {
+    cm_run(p, x, y, c0, c1, ws);
+    return;
+  }
   dw_layout l = layout_of(p);
   int64_t sw = p->sw, Wq = l.Wq, K = l.K;
   int32_t *plane = ws;
@@ -141,15 +131,16 @@ void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, i
     if (ci != prev_in) build_plane(p, &l, x + ci * p->H * p->W, plane, prow);
     prev_in = ci;
     const int32_t *wc = p->w + c * K;
+    const cm_epi q = cm_epi_bcast(&p->e, c);
     for (int64_t oh = 0; oh < p->OH; oh++) {
       const int32_t *rb = plane + oh * p->sh * sw * Wq;
       size_t at = (size_t)(c * plane_out + oh * p->OW);
       int64_t ow0 = 0;
-      for (; p->OW - ow0 > 48; ow0 += 64) block(4, p, K, toff, rb + ow0, wc, c, ow0, y, at + (size_t)ow0);
+      for (; p->OW - ow0 > 48; ow0 += 64) block(4, p, K, toff, rb + ow0, wc, &q, ow0, y, at + (size_t)ow0);
       switch ((p->OW - ow0 + 15) / 16) {
-        case 3: block(3, p, K, toff, rb + ow0, wc, c, ow0, y, at + (size_t)ow0); break;
-        case 2: block(2, p, K, toff, rb + ow0, wc, c, ow0, y, at + (size_t)ow0); break;
-        case 1: block(1, p, K, toff, rb + ow0, wc, c, ow0, y, at + (size_t)ow0); break;
+        case 3: block(3, p, K, toff, rb + ow0, wc, &q, ow0, y, at + (size_t)ow0); break;
+        case 2: block(2, p, K, toff, rb + ow0, wc, &q, ow0, y, at + (size_t)ow0); break;
+        case 1: block(1, p, K, toff, rb + ow0, wc, &q, ow0, y, at + (size_t)ow0); break;
         default: break;
       }
     }

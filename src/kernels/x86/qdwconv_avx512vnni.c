@@ -99,39 +99,19 @@ static void build_plane(const sn_qdw *p, const dw_layout *l, const uint8_t *xc, 
 
 static inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
-/* sn_qgemm_epilogue_ref of 16 sums of channel c (k: lanes to store), y at the first element */
-static inline void epilogue(const sn_qgemm_epi *e, int64_t c, __m512i v, __mmask16 k, void *y, size_t at) {
-  if (e->row_off) v = _mm512_add_epi32(v, _mm512_set1_epi32(e->row_off[c]));
-  if (e->out == SN_QOUT_I32) {
-    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
-    return;
-  }
-  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(e->scale[e->scale_axis == 1 ? c : 0]));
-  if (e->out == SN_QOUT_F32) {
-    if (e->fbias) t = _mm512_add_ps(t, _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? c : 0]));
-    if (e->lo > -INFINITY) t = _mm512_max_ps(t, _mm512_set1_ps(e->lo));
-    if (e->hi < INFINITY) t = _mm512_min_ps(t, _mm512_set1_ps(e->hi));
-    _mm512_mask_storeu_ps((float *)y + at, k, t);
-    return;
-  }
-  /* clamp to the bounds less zy, then round and add zy: equal to the reference's round, add, clamp
-   * (integer bounds, monotonic rounding; NaN -> lo as vmaxps returns its second operand) */
-  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(e->lo - e->zy)), _mm512_set1_ps(e->hi - e->zy));
-  __m512i q = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  q = _mm512_add_epi32(q, _mm512_set1_epi32((int32_t)e->zy));
-  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(q));
-}
-
 /* acc += pairs(a) . pairs(b) in place (the asm form keeps GCC from copying the accumulator) */
 static inline __attribute__((always_inline)) __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
   __asm__("vpdpwssd %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
   return acc;
 }
 
+#define QDW_DOT(acc, a, b) dpwssd((acc), (a), (b))
+#include "kernels/x86/qdwconv_cm_simd.h"
+
 /* nv vectors of 16 output columns from ow0 of one output row */
 static inline __attribute__((always_inline)) void block(const int nv, const sn_qdw *p, int64_t np,
                                                         const int64_t *toff, const int32_t *base, const int32_t *wp,
-                                                        int64_t c, int64_t ow0, void *y, size_t at) {
+                                                        const cm_epi *q, int64_t ow0, void *y, size_t at) {
   __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
   for (int64_t t = 0; t < np; t++) {
     const int32_t *s = base + toff[t];
@@ -142,10 +122,10 @@ static inline __attribute__((always_inline)) void block(const int nv, const sn_q
     if (nv > 3) a3 = dpwssd(a3, w, _mm512_loadu_si512((const void *)(s + 48)));
   }
   int64_t left = p->OW - ow0;
-  epilogue(&p->e, c, a0, tail_mask(left), y, at);
-  if (nv > 1) epilogue(&p->e, c, a1, tail_mask(left - 16), y, at + 16);
-  if (nv > 2) epilogue(&p->e, c, a2, tail_mask(left - 32), y, at + 32);
-  if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
+  cm_store_mask(q, a0, tail_mask(left), y, at);
+  if (nv > 1) cm_store_mask(q, a1, tail_mask(left - 16), y, at + 16);
+  if (nv > 2) cm_store_mask(q, a2, tail_mask(left - 32), y, at + 32);
+  if (nv > 3) cm_store_mask(q, a3, tail_mask(left - 48), y, at + 48);
 }
 
 static void dw_pairs(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
@@ -173,15 +153,16 @@ static void dw_pairs(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int
         uint32_t lo = (uint32_t)wc[kh * p->KW + kw], hi = kw + 1 < p->KW ? (uint32_t)wc[kh * p->KW + kw + 1] : 0;
         wp[kh * l.KP + kp] = (int32_t)((lo & 0xffffu) | hi << 16);
       }
+    const cm_epi q = cm_epi_bcast(&p->e, c);
     for (int64_t oh = 0; oh < p->OH; oh++) {
       const int32_t *rb = plane + oh * p->sh * sw * Wq;
       size_t at = (size_t)(c * plane_out + oh * p->OW);
       int64_t ow0 = 0;
-      for (; p->OW - ow0 > 48; ow0 += 64) block(4, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0);
+      for (; p->OW - ow0 > 48; ow0 += 64) block(4, p, l.np, toff, rb + ow0, wp, &q, ow0, y, at + (size_t)ow0);
       switch ((p->OW - ow0 + 15) / 16) {
-        case 3: block(3, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
-        case 2: block(2, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
-        case 1: block(1, p, l.np, toff, rb + ow0, wp, c, ow0, y, at + (size_t)ow0); break;
+        case 3: block(3, p, l.np, toff, rb + ow0, wp, &q, ow0, y, at + (size_t)ow0); break;
+        case 2: block(2, p, l.np, toff, rb + ow0, wp, &q, ow0, y, at + (size_t)ow0); break;
+        case 1: block(1, p, l.np, toff, rb + ow0, wp, &q, ow0, y, at + (size_t)ow0); break;
         default: break;
       }
     }
@@ -218,8 +199,13 @@ static size_t quad_ws_size(const sn_qdw *p) {
 }
 
 size_t sn_qdwconv_avx512vnni_ws_size(const sn_qdw *p) {
-  size_t a = pair_ws_size(p), b = quad_ws_size(p);
-  return a > b ? a : b;
+  size_t a = pair_ws_size(p), b = quad_ws_size(p), c = cm_ws_size(p);
+  a = a > b ? a : b;
+  return a > c ? a : c;
+}
+
+void sn_qdwconv_cm_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
+  cm_run(p, x, y, c0, c1, ws);
 }
 
 static inline __attribute__((always_inline)) __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
@@ -272,7 +258,7 @@ static void build_quads(const sn_qdw *p, const quad_layout *l, const uint8_t *xc
 }
 
 static inline __attribute__((always_inline)) void qblock(const int nv, const sn_qdw *p, int64_t nq, const int64_t *toff,
-                                                         const int32_t *base, const int32_t *wq, __m512i comp, int64_t c,
+                                                         const int32_t *base, const int32_t *wq, __m512i comp, const cm_epi *q,
                                                          int64_t ow0, void *y, size_t at) {
   __m512i a0 = comp, a1 = comp, a2 = comp, a3 = comp;
   for (int64_t t = 0; t < nq; t++) {
@@ -284,10 +270,10 @@ static inline __attribute__((always_inline)) void qblock(const int nv, const sn_
     if (nv > 3) a3 = dpbusd(a3, _mm512_loadu_si512((const void *)(s + 48)), w);
   }
   int64_t left = p->OW - ow0;
-  epilogue(&p->e, c, a0, tail_mask(left), y, at);
-  if (nv > 1) epilogue(&p->e, c, a1, tail_mask(left - 16), y, at + 16);
-  if (nv > 2) epilogue(&p->e, c, a2, tail_mask(left - 32), y, at + 32);
-  if (nv > 3) epilogue(&p->e, c, a3, tail_mask(left - 48), y, at + 48);
+  cm_store_mask(q, a0, tail_mask(left), y, at);
+  if (nv > 1) cm_store_mask(q, a1, tail_mask(left - 16), y, at + 16);
+  if (nv > 2) cm_store_mask(q, a2, tail_mask(left - 32), y, at + 32);
+  if (nv > 3) cm_store_mask(q, a3, tail_mask(left - 48), y, at + 48);
 }
 
 static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
@@ -325,15 +311,16 @@ static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int
         wq[kh * l.G + g] = (int32_t)v;
       }
     __m512i comp = _mm512_set1_epi32((int32_t)(0u - (uint32_t)zx * wsum));
+    const cm_epi q = cm_epi_bcast(&p->e, c);
     for (int64_t oh = 0; oh < p->OH; oh++) {
       const int32_t *rb = qp + oh * p->sh * l.G * Wq;
       size_t at = (size_t)(c * plane_out + oh * p->OW);
       int64_t ow0 = 0;
-      for (; p->OW - ow0 > 48; ow0 += 64) qblock(4, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0);
+      for (; p->OW - ow0 > 48; ow0 += 64) qblock(4, p, nq, toff, rb + ow0, wq, comp, &q, ow0, y, at + (size_t)ow0);
       switch ((p->OW - ow0 + 15) / 16) {
-        case 3: qblock(3, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
-        case 2: qblock(2, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
-        case 1: qblock(1, p, nq, toff, rb + ow0, wq, comp, c, ow0, y, at + (size_t)ow0); break;
+        case 3: qblock(3, p, nq, toff, rb + ow0, wq, comp, &q, ow0, y, at + (size_t)ow0); break;
+        case 2: qblock(2, p, nq, toff, rb + ow0, wq, comp, &q, ow0, y, at + (size_t)ow0); break;
+        case 1: qblock(1, p, nq, toff, rb + ow0, wq, comp, &q, ow0, y, at + (size_t)ow0); break;
         default: break;
       }
     }
@@ -341,7 +328,9 @@ static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int
 }
 
 void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
-  if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
+  if (sn_qdwconv_use_cm(p, c1 - c0))
+    cm_run(p, x, y, c0, c1, ws);
+  else if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
     dw_quads(p, x, y, c0, c1, ws);
   else
     dw_pairs(p, x, y, c0, c1, ws);
