@@ -2,6 +2,7 @@
 #include "kernels/qdwconv.h"
 
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 size_t sn_qdwconv_ws_size(const sn_qdw *p) {
   size_t a = sn_qdwconv_ref_ws_size(p), b = sn_qdwconv_avx512_ws_size(p), v = sn_qdwconv_avx512vnni_ws_size(p);
@@ -11,6 +12,7 @@ size_t sn_qdwconv_ws_size(const sn_qdw *p) {
 
 void sn_qdwconv(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
   if (c1 <= c0 || p->OH <= 0 || p->OW <= 0) return;
+  SN_PROF_KERNEL(sn_qdwconv_kernel_name());
   if (sn_cpu_has_vnni())
     sn_qdwconv_avx512vnni(p, x, y, c0, c1, ws);
   else if (sn_cpu_isa() >= SN_ISA_AVX512)
