@@ -43,8 +43,9 @@ static void usage(FILE *f) {
           "  --runs N                timed runs (default 10)\n"
           "  --warmup N              untimed runs first (default 2)\n"
           "  --top K                 slowest nodes to list (default 15)\n"
-          "  --trace FILE            write a Chrome trace (JSON) of the timed runs: one slice per step, and\n"
-          "                          per step one slice for each intra-op thread that worked in it\n"
+          "  --trace FILE            write a Chrome trace (JSON) of the timed runs: one slice per step (its\n"
+          "                          args: op, kernel, ops counted as above, int8), and per step one slice\n"
+          "                          for each intra-op thread that worked in it\n"
           "  --threads N             intra-op threads (default: one per physical core)\n"
           "  --precision P           fp32 (default) or bf16: float32 GEMMs in bfloat16 (AVX512-BF16)\n"
           "  -O LEVEL                graph optimization level 0..3 (default 3)\n"
@@ -449,7 +450,8 @@ int cmd_profile(int argc, char **argv) {
                 (double)(start[at] - t0) / 1e3, (double)dur[at] / 1e3);
         json_escape(tf, n->op_type);
         fprintf(tf, "\",\"step\":%d", i);
-        fprintf(tf, ",\"kernel\":\"%s\"", klabel + (size_t)i * KLABEL); /* (names are identifiers) */
+        fprintf(tf, ",\"kernel\":\"%s\",\"ops\":%.0f,\"int8\":%s", klabel + (size_t)i * KLABEL, nodes[i].flops,
+                nodes[i].integer ? "true" : "false"); /* (kernel names are identifiers) */
         fprintf(tf, "}}");
         /* what each intra-op thread did in this step: the caller runs the kernel, so the whole
          * step; a worker, from its first chunk's start to its last's end */
