@@ -70,7 +70,7 @@ int main(void) {
   uint8_t table[256];
   for (int i = 0; i < 256; i++) table[i] = (uint8_t)(i * 73 + 11);
   for (int v = 0; v < 3; v++) {
-    if (v == 2 && !sn_qlut_has_vbmi()) break;
+    if (v == 2 && !sn_cpu_has_vbmi()) break;
     for (int n = 0; n <= 200; n++) {
       memset(y1, 0, 210);
       const uint8_t *x = a + 3 + 7 * n; /* every byte value occurs */
@@ -83,7 +83,7 @@ int main(void) {
       check(ok, what);
     }
   }
-  if (!sn_qlut_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
+  if (!sn_cpu_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
   if (!simd) printf("test_qelem: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
   printf("test_qelem: %d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
