@@ -12,16 +12,7 @@
 
 #include "kernels/qelem.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#include "check.h"
 
 int main(void) {
   static uint8_t a[65536], b[65536], y0[65536], y1[65536];
@@ -85,6 +76,5 @@ int main(void) {
   }
   if (!sn_cpu_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
   if (!simd) printf("test_qelem: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
-  printf("test_qelem: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_qelem");
 }
