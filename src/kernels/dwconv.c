@@ -2,6 +2,7 @@
 #include "kernels/dwconv.h"
 
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t p1) {
   int64_t span = in + p0 + p1 - d * (k - 1) - 1;
@@ -51,6 +52,7 @@ void sn_dwconv2d_f32_ref(const sn_dwconv2d_geom *g, const float *x, const float 
 
 void sn_dwconv2d_f32(const sn_dwconv2d_geom *g, const float *x, const float *w, const float *b, float *y, int64_t c0,
                      int64_t c1) {
+  SN_PROF_KERNEL(sn_dwconv2d_f32_name());
   sn_isa isa = sn_cpu_isa();
   if (isa >= SN_ISA_AVX512)
     sn_dwconv2d_f32_avx512(g, x, w, b, y, c0, c1);

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 typedef void (*sn_sgemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
                             int64_t, float, float *, int64_t, void *);
@@ -44,7 +45,9 @@ void sn_sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float a
   const char *name;
   /* bf16 converts both operands while packing, every call: for a thin product (a batch-1 MLP or
    * RNN step) that costs more than it saves, so those stay float32 */
-  pick(&name, M >= 16 && N >= 16)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
+  sn_sgemm_fn fn = pick(&name, M >= 16 && N >= 16);
+  SN_PROF_SGEMM(name, M, !transB && N > 1); /* (the profiler's record of what ran) */
+  fn(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ws);
 }
 
 const char *sn_sgemm_kernel_name(void) {
@@ -164,11 +167,13 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (bc) {
     const float *src = B->src + (B->trans ? n0 * B->ld : n0);
     const uint8_t *pb = (const uint8_t *)bc + (size_t)(n0 / 16) * 16 * sn_bf16_packed_depth(K) * 2;
+    SN_PROF_KERNEL(sn_sgemm_avx512bf16_name);
     sn_sgemm_avx512bf16_pb(transA, M, n1 - n0, K, alpha, A, lda, src, B->ld, B->trans, pb, beta, C + n0, ldc, ws);
     return;
   }
   const sn_sgemm_impl *im = bf ? NULL : usable(B);
   if (im) {
+    SN_PROF_SGEMM(im->name, M, true);
     im->gemm_pb(transA, M, N, K, n0, n1, alpha, A, lda, B->data, beta, C, ldc, ws);
     return;
   }
@@ -184,11 +189,13 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
   bool bf = sn_cpu_use_bf16() && (A->src || A->bf16) && M >= 16 && N >= 16;
   const void *ac = bf ? bf16_copy(A) : NULL;
   if (ac) {
+    SN_PROF_KERNEL(sn_sgemm_avx512bf16_name);
     sn_sgemm_avx512bf16_pa(M, N, K, alpha, ac, A->src, A->ld, A->trans, transB, B, ldb, beta, C, ldc, ws);
     return;
   }
   const sn_sgemm_impl *im = bf ? NULL : usable(A);
   if (im) {
+    SN_PROF_KERNEL(im->name);
     im->gemm_pa(M, N, K, alpha, A->data, transB, B, ldb, beta, C, ldc, ws);
     return;
   }

@@ -2,6 +2,7 @@
 #include "kernels/nchwc.h"
 
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item, int64_t *blocks_per_item) {
   int64_t bpi = g->depthwise ? 1 : 4;
@@ -31,6 +32,7 @@ static int path(int64_t block) {
 }
 
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
+  SN_PROF_KERNEL(sn_nchwc_conv_f32_name(g));
   switch (path(g->block)) {
     case 2: sn_nchwc_conv_f32_avx512(g, x, w, y, t0, t1); break;
     case 1: sn_nchwc_conv_f32_avx2(g, x, w, y, t0, t1); break;

@@ -2,6 +2,7 @@
 #include "kernels/qdwconv.h"
 
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 /* Measured on Zen 4 (MobileNetV2 / EfficientNet-B0 shapes, 1 thread): channel blocks win from 28
  * output columns down (2-3x at 7x7 and 14x14), the plane kernels at 56 and 112 columns. A single
@@ -16,6 +17,7 @@ size_t sn_qdwconv_ws_size(const sn_qdw *p) {
 
 void sn_qdwconv(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
   if (c1 <= c0 || p->OH <= 0 || p->OW <= 0) return;
+  SN_PROF_KERNEL(sn_qdwconv_kernel_name());
   if (sn_cpu_has_vnni())
     sn_qdwconv_avx512vnni(p, x, y, c0, c1, ws);
   else if (sn_cpu_isa() >= SN_ISA_AVX512)

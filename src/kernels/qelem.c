@@ -27,23 +27,8 @@ void sn_qlinear_mul(const uint8_t *a, int astep, const uint8_t *b, int bstep, in
     sn_qlinear_mul_ref(a, astep, b, bstep, n, az, bz, rm, cz, is_signed, y);
 }
 
-/* AVX512-VBMI, read once (CPUID leaf 7 ECX bit 1, as GCC's table has it), counted under the avx512
- * level like VNNI */
-bool sn_qlut_has_vbmi(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static int has = -1;
-  if (has < 0) {
-    __builtin_cpu_init();
-    has = __builtin_cpu_supports("avx512vbmi") ? 1 : 0;
-  }
-  return has && sn_cpu_isa() >= SN_ISA_AVX512 && sn_cpu_info()->avx512bw;
-#else
-  return false;
-#endif
-}
-
 void sn_qlut(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y) {
-  if (sn_qlut_has_vbmi())
+  if (sn_cpu_has_vbmi()) /* (the avx512 level includes AVX512BW, which the kernel uses too) */
     sn_qlut_avx512vbmi(x, n, table, y);
   else
     sn_qlut_ref(x, n, table, y);

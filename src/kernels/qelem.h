@@ -20,6 +20,5 @@ void sn_qlinear_mul_avx512(const uint8_t *a, int astep, const uint8_t *b, int bs
 void sn_qlut(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y);
 void sn_qlut_ref(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y);
 void sn_qlut_avx512vbmi(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t *y);
-bool sn_qlut_has_vbmi(void);
 
 #endif

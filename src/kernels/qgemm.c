@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int64_t N, uint8_t flip, bool b_signed,
                      uint8_t *packed, int32_t *colsum) {
@@ -71,6 +72,7 @@ void sn_qgemm_row_sums(const uint8_t *A, int64_t lda, int64_t M, int64_t K, bool
 void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
               void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m1 <= m0 || n1 <= n0) return;
+  SN_PROF_KERNEL(sn_qgemm_kernel_name());
   if (sn_cpu_has_vnni())
     sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
   else

@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 bool sn_wino_eligible(const sn_nchwc_conv_geom *g) {
   return !g->depthwise && g->in_block == g->block && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
@@ -207,6 +208,7 @@ sn_wino_split sn_wino_plan(const sn_nchwc_conv_geom *g, const sn_wino_weights *w
 
 void sn_wino_conv_f32(const sn_nchwc_conv_geom *g, const sn_wino_weights *wt, const sn_wino_split *s, const float *x,
                       float *y, int64_t i0, int64_t i1, float *ws) {
+  SN_PROF_KERNEL(sn_wino_name(g)); /* (before its GEMMs report themselves) */
   const int64_t B = g->block, K = g->cbi * B, N = g->cbo * B;
   void *gws = ws;
   float *v = ws + sn_sgemm_workspace() / sizeof(float) + 16; /* (keeps 64-byte alignment) */

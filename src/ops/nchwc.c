@@ -32,6 +32,7 @@
 #include "ops/nchwc_tune.h"
 #include "ops/op.h"
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 #include "runtime/threadpool.h"
 
 enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
@@ -267,9 +268,10 @@ static void conv_range(void *arg, int64_t t0, int64_t t1) {
   const conv_job *j = arg;
   const sn_nchwc_conv_geom *g = j->g;
   for (int64_t t = t0; t < t1; t++) {
-    if (j->wb)
+    if (j->wb) {
+      SN_PROF_KERNEL(sn_nchwc_conv_bf16_name);
       sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
-    else
+    } else
       sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
     if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
     const int64_t row_items = cdiv(g->oh, j->rpi), groups = cdiv(g->cbo, j->bpi);

@@ -36,6 +36,7 @@ static void detect(void) {
     cpu.avx512dq = zmm && ((b >> 17) & 1);
     cpu.avx512bw = zmm && ((b >> 30) & 1);
     cpu.avx512vl = zmm && ((b >> 31) & 1);
+    cpu.avx512_vbmi = zmm && ((c >> 1) & 1);
     cpu.avx512_vnni = zmm && ((c >> 11) & 1);
     cpu.avx512_fp16 = zmm && ((d >> 23) & 1);
     cpu.amx_bf16 = tiles && ((d >> 22) & 1);
@@ -148,6 +149,11 @@ bool sn_cpu_has_vnni(void) {
 bool sn_cpu_has_bf16(void) {
   const sn_cpu *c = sn_cpu_info();
   return c->avx512_bf16 && sn_cpu_isa() >= SN_ISA_AVX512;
+}
+
+bool sn_cpu_has_vbmi(void) {
+  const sn_cpu *c = sn_cpu_info();
+  return c->avx512_vbmi && sn_cpu_isa() >= SN_ISA_AVX512;
 }
 
 bool sn_cpu_use_bf16(void) { return (thread_cap & SN_CAP_BF16) && sn_cpu_has_bf16(); }

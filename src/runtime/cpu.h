@@ -8,8 +8,8 @@
 typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn_isa;
 
 typedef struct sn_cpu {
-  bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx512_fp16, amx_tile,
-      amx_int8, amx_bf16;
+  bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx512_vbmi, avx512_fp16,
+      amx_tile, amx_int8, amx_bf16;
   int physical_cores;
 } sn_cpu;
 
@@ -32,10 +32,12 @@ int sn_isa_parse(const char *s);
 const char *sn_isa_name(sn_isa isa);
 
 /* Extensions counted under the avx512 level (SINTER_ISA=avx512 or no cap allows them; avx2 and
- * scalar turn them off): AVX512-VNNI (vpdpbusd, INT8 GEMM) and AVX512-BF16 (vdpbf16ps). True only
- * when sn_cpu_isa() is avx512 for this thread and the CPU has the extension. */
+ * scalar turn them off): AVX512-VNNI (vpdpbusd, INT8 GEMM), AVX512-BF16 (vdpbf16ps) and AVX512-VBMI
+ * (vpermi2b, byte table lookups). True only when sn_cpu_isa() is avx512 for this thread and the CPU
+ * has the extension. */
 bool sn_cpu_has_vnni(void);
 bool sn_cpu_has_bf16(void);
+bool sn_cpu_has_vbmi(void);
 /* The thread cap may carry SN_CAP_BF16 (a session's `precision = bf16` option, passed on to pool
  * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16(). */
 #define SN_CAP_BF16 0x100

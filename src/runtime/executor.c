@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "runtime/prof.h"
 
 uint64_t sn_now_ns(void) {
   struct timespec ts;
@@ -100,7 +101,13 @@ static sn_error *run_steps(sn_frame *f) {
     sn_kernel_ctx c = {n, n->params, n->n_in, in, n->n_out, &st};
     uint64_t t0 = f->step_ns ? sn_now_ns() : 0;
     if (f->thread_first_ns) sn_threadpool_trace_begin(f->pool);
+    const char **prof_saved = sn_prof_slot;
+    if (f->step_kernel) {
+      f->step_kernel[2 * i] = f->step_kernel[2 * i + 1] = NULL;
+      sn_prof_slot = &f->step_kernel[2 * i];
+    }
     sn_error *e = n->op->run(&c);
+    if (f->step_kernel) sn_prof_slot = prof_saved;
     if (f->step_ns) {
       f->step_start_ns[i] = t0;
       f->step_ns[i] = sn_now_ns() - t0;

@@ -30,6 +30,9 @@ struct sn_frame {
   /* when non-NULL (with step_ns): per step and pool thread, its first chunk's start and last chunk's
    * end (step i, thread t at [i * threads + t]; 0 when the thread ran nothing) */
   uint64_t *thread_first_ns, *thread_last_ns;
+  /* when non-NULL (profiling): per step i, at [2i] the first kernel it reported and at [2i + 1] the
+   * first other one (runtime/prof.h; NULL when none) */
+  const char **step_kernel;
 };
 
 /* Monotonic nanoseconds. */

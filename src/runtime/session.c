@@ -409,6 +409,7 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
   if (timing) {
     frame->step_start_ns = timing->step_start_ns;
     frame->step_ns = timing->step_ns;
+    frame->step_kernel = timing->step_kernel;
     if (s->pool) {
       frame->thread_first_ns = timing->thread_first_ns;
       frame->thread_last_ns = timing->thread_last_ns;
@@ -455,6 +456,7 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
 done:
   if (frame) {
     frame->step_start_ns = frame->step_ns = NULL;
+    frame->step_kernel = NULL;
     frame->thread_first_ns = frame->thread_last_ns = NULL;
     /* values handed to the caller are no longer the frame's */
     for (int k = 0; k < n_outputs; k++)

@@ -74,6 +74,10 @@ typedef struct sn_run_timing {
   /* optional: per step and intra-op thread, first chunk start and last chunk end (g->n_nodes x
    * pool size entries each, see sn_frame) */
   uint64_t *thread_first_ns, *thread_last_ns;
+  /* optional: per step i, the first kernel it ran at [2i] and the first other one at [2i + 1]
+   * (2 x g->n_nodes entries; NULL where the op computed with its own code and reported no kernel;
+   * see runtime/prof.h) */
+  const char **step_kernel;
 } sn_run_timing;
 
 /* sn_session_run with optional per-step timing (timing may be NULL). */

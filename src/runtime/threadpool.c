@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "runtime/cpu.h"
+#include "runtime/prof.h"
 
 #define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
 
@@ -27,6 +28,7 @@ struct sn_threadpool {
   int64_t total, grain; /* grain > 0: dynamic partitioning, next item in `next` */
   int64_t next;
   int isa_cap; /* the caller's ISA cap, applied on the workers for the job */
+  const char **prof_slot; /* the caller's profiler slot (runtime/prof.h), likewise */
   int tracing;
   uint64_t *tr_first, *tr_last;
 };
@@ -90,7 +92,9 @@ static void *worker(void *p) {
     seen = tp->generation;
     pthread_mutex_unlock(&tp->mu);
     sn_cpu_set_thread_cap(tp->isa_cap);
+    sn_prof_slot = tp->prof_slot;
     run_chunk(tp, idx);
+    sn_prof_slot = NULL;
     if (__atomic_sub_fetch(&tp->remaining, 1, __ATOMIC_ACQ_REL) == 0) {
       pthread_mutex_lock(&tp->mu);
       pthread_cond_signal(&tp->done);
@@ -181,6 +185,7 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   tp->grain = grain;
   tp->next = 0;
   tp->isa_cap = sn_cpu_thread_cap();
+  tp->prof_slot = sn_prof_slot;
   __atomic_store_n(&tp->remaining, tp->n - 1, __ATOMIC_RELAXED);
   __atomic_store_n(&tp->generation, tp->generation + 1, __ATOMIC_RELEASE);
   pthread_cond_broadcast(&tp->wake);

@@ -8,19 +8,7 @@
 
 #include "core/alloc.h"
 #include "sinter.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                 \
-      printf(__VA_ARGS__);                                                                         \
-      printf("\n");                                                                                \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 #define MODEL SINTER_SOURCE_DIR "/models/digits/digits.onnx"
 #define IMAGES SINTER_SOURCE_DIR "/models/digits/test_images.npy"

@@ -23,25 +23,8 @@
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#define CHECK_SEED 0x2545F4914F6CDD1Dull
+#include "check.h"
 
 typedef struct prob {
   int64_t M, N, K, lda, ldb, ldc;
@@ -171,6 +154,5 @@ int main(void) {
   char what[80];
   snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);
   check(loose > cases * 3 / 4, what);
-  printf("test_bf16_gemm: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_bf16_gemm");
 }

@@ -8,6 +8,7 @@
 
 #include "kernels/dwconv.h"
 #include "runtime/cpu.h"
+#include "check.h"
 
 typedef void (*dw_fn)(const sn_dwconv2d_geom *, const float *, const float *, const float *, float *, int64_t,
                       int64_t);
@@ -17,17 +18,6 @@ typedef struct impl {
   dw_fn fn;
   sn_isa need;
 } impl;
-
-static int passed, failed;
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) { /* xorshift64* */
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
 
 /* one case over C channels, computing [c0, c1); checks the range against the naive loop and that
  * the other channels of y are untouched */
@@ -129,6 +119,5 @@ int main(void) {
     }
     test_impl(&impls[i]);
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_dwconv");
 }

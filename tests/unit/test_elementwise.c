@@ -11,18 +11,7 @@
 #include "kernels/ref/broadcast.h"
 #include "kernels/ref/elementwise_ref.h"
 #include "ops/op.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      n_pass++;                                                                                    \
-    } else {                                                                                       \
-      n_fail++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 static bool shape_eq(int ra, const int64_t *a, int rb, const int64_t *b) {
   if (ra != rb) return false;
@@ -280,7 +269,6 @@ static void test_conversions(void) {
   CHECK(sn_d2f_odd(0.5) == 0.5f);
   CHECK(sn_d2f_odd(1e300) == INFINITY);
 }
-
 
 /* ---- kernels through constant folding ---------------------------------------------------------- */
 
@@ -557,6 +545,6 @@ int main(void) {
   test_iter();
   test_conversions();
   test_kernels();
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail ? 1 : 0;
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
 }

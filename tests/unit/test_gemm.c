@@ -9,25 +9,7 @@
 
 #include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
-
-static int passed, failed;
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* xorshift64*, uniform in [-1, 1) */
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ull) >> 11) / 4503599627370496.0 - 1.0;
-}
-
-static void check(bool ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL: %s\n", what);
-  }
-}
+#include "check.h"
 
 /* float32 and float64 against a double-precision naive reference */
 static void test_float(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double alpha, double beta, int pad,
@@ -37,10 +19,10 @@ static void test_float(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double
   size_t na = (size_t)(arows * lda) + 1, nb = (size_t)(brows * ldb) + 1, nc = (size_t)(M * ldc) + 1;
   float *A = malloc(na * 4), *B = malloc(nb * 4), *C = malloc(nc * 4), *C2 = malloc(nc * 4);
   double *Ad = malloc(na * 8), *Bd = malloc(nb * 8), *Cd = malloc(nc * 8), *R = malloc(nc * 8);
-  for (size_t i = 0; i < na; i++) Ad[i] = A[i] = (float)urand();
-  for (size_t i = 0; i < nb; i++) Bd[i] = B[i] = (float)urand();
+  for (size_t i = 0; i < na; i++) Ad[i] = A[i] = (float)drand();
+  for (size_t i = 0; i < nb; i++) Bd[i] = B[i] = (float)drand();
   for (size_t i = 0; i < nc; i++) {
-    C[i] = C2[i] = (float)urand();
+    C[i] = C2[i] = (float)drand();
     Cd[i] = R[i] = C[i];
     if (beta == 0) C[i] = C2[i] = NAN, Cd[i] = NAN; /* beta == 0 must not read C */
   }
@@ -90,8 +72,8 @@ static void test_float(int64_t M, int64_t N, int64_t K, bool ta, bool tb, double
     int64_t lda = ta ? M : K, ldb = tb ? K : N, ldc = N;                                                   \
     T *A = malloc((size_t)(M * K + 1) * sizeof(T)), *B = malloc((size_t)(K * N + 1) * sizeof(T));           \
     T *C = malloc((size_t)(M * N + 1) * sizeof(T)), *G = malloc((size_t)(M * N + 1) * sizeof(T));           \
-    for (int64_t i = 0; i < M * K; i++) A[i] = (T)(int64_t)(urand() * 1000);                               \
-    for (int64_t i = 0; i < K * N; i++) B[i] = (T)(int64_t)(urand() * 1000);                               \
+    for (int64_t i = 0; i < M * K; i++) A[i] = (T)(int64_t)(drand() * 1000);                               \
+    for (int64_t i = 0; i < K * N; i++) B[i] = (T)(int64_t)(drand() * 1000);                               \
     sn_igemm_ref(DT, ta, tb, M, N, K, 1, A, lda, B, ldb, 0, C, ldc);                                       \
     sn_gemm_ref_generic(DT, ta, tb, M, N, K, 1, A, lda, B, ldb, 0, G, ldc);                                \
     bool ok = true;                                                                                        \
@@ -113,17 +95,11 @@ TEST_INT(int64_t, SINTER_INT64, int64)
 TEST_INT(uint32_t, SINTER_UINT32, uint32)
 TEST_INT(uint64_t, SINTER_UINT64, uint64)
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* "bench M N K": time sgemm (both transB settings) on M x K times K x N */
 static void bench(int64_t M, int64_t N, int64_t K) {
   size_t big = (size_t)((M > N ? M : N) * K);
   float *A = malloc(big * 4), *B = malloc(big * 4), *C = malloc((size_t)(M * N) * 4);
-  for (size_t i = 0; i < big; i++) A[i] = (float)urand(), B[i] = (float)urand();
+  for (size_t i = 0; i < big; i++) A[i] = (float)drand(), B[i] = (float)drand();
   void *ws = sn_aligned_alloc(sn_gemm_ref_workspace(SINTER_FLOAT));
   for (int tt = 0; tt < 2; tt++) {
     double t0 = now();

@@ -12,26 +12,8 @@
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
-
-static void *xmalloc(size_t n) {
-  void *p = malloc(n ? n : 1);
-  if (!p) {
-    printf("out of memory\n");
-    exit(1);
-  }
-  return p;
-}
+#define CHECK_SEED 0x2545F4914F6CDD1Dull
+#include "check.h"
 
 /* side A packed (pack_isa), run under run_isa; or side B with columns [n0, n1) */
 static bool run_case(int pack_isa, int run_isa, sn_gemm_side side, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
@@ -176,6 +158,5 @@ int main(void) {
     test_level(SN_ISA_SCALAR, top);
   }
   if (top > SN_ISA_AVX2) test_level(SN_ISA_AVX512, SN_ISA_AVX2);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_gemm_packed");
 }

@@ -9,16 +9,8 @@
 #include <string.h>
 
 #include "kernels/layernorm.h"
-
-static int passed, failed;
-
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static float urand(void) { /* xorshift64*, uniform in [-1, 1) */
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return (float)((double)((rng * 2685821657736338717ull) >> 11) / 4503599627370496.0 - 1.0);
-}
+#define CHECK_SEED 0x243F6A8885A308D3ull
+#include "check.h"
 
 static float *randv(int64_t n, float scale, float offset) {
   float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
@@ -107,6 +99,5 @@ int main(void) {
       for (int flags = 0; flags < 64; flags += (lens[l] > 100 ? 7 : 1)) run_case(isas[k].name, fn, 3, lens[l], flags);
   }
   for (int flags = 0; flags < 64; flags += 5) run_case("dispatch", sn_layernorm_f32, 5, 768, flags);
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_layernorm");
 }

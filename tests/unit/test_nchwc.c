@@ -11,17 +11,7 @@
 
 #include "kernels/nchwc.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
+#include "check.h"
 
 static float *falloc(int64_t n) {
   float *p = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
@@ -257,6 +247,5 @@ int main(void) {
         pool_case(im, 2, 64, 8, 9, pools[a][0], pools[a][1], pools[a][2], pools[a][3], pools[a][4], m == 0, m == 2);
       }
   }
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_nchwc");
 }

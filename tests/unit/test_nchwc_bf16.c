@@ -17,33 +17,10 @@
 #include "kernels/nchwc.h"
 #include "kernels/nchwc_bf16.h"
 #include "runtime/cpu.h"
+#define CHECK_SEED 0x5851F42D4C957F2Dull
+#include "check.h"
 
-static int passed, failed, loose, cases;
-
-static uint64_t rng = 0x5851F42D4C957F2Dull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
-
-static void *xalloc(size_t bytes) {
-  void *p = malloc(bytes ? bytes : 1);
-  if (!p) {
-    printf("out of memory\n");
-    exit(1);
-  }
-  return p;
-}
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else if (++failed <= 20)
-    printf("FAIL: %s\n", what);
-}
+static int loose, cases;
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
   int64_t ek = (k - 1) * d + 1;
@@ -56,19 +33,19 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
   const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* right pad p */
   if (OH <= 0 || OW <= 0) return;
   const int64_t K = kh * kw;
-  float *x = xalloc(sizeof(float) * (size_t)(N * C * H * W)), *w = xalloc(sizeof(float) * (size_t)(M * C * K));
-  float *b = xalloc(sizeof(float) * (size_t)(MB * B)), *r = xalloc(sizeof(float) * (size_t)(N * M * OH * OW));
+  float *x = xmalloc(sizeof(float) * (size_t)(N * C * H * W)), *w = xmalloc(sizeof(float) * (size_t)(M * C * K));
+  float *b = xmalloc(sizeof(float) * (size_t)(MB * B)), *r = xmalloc(sizeof(float) * (size_t)(N * M * OH * OW));
   for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
   for (int64_t i = 0; i < M * C * K; i++) w[i] = urand();
   for (int64_t i = 0; i < MB * B; i++) b[i] = i < M ? urand() : 0.f;
   for (int64_t i = 0; i < N * M * OH * OW; i++) r[i] = urand();
   const int64_t xn = N * CB * H * W * B, yn = N * MB * OH * OW * B, wn = sn_nchwc_weight_size(M, C, kh, kw, B, B, false);
-  float *xf = xalloc(sizeof(float) * (size_t)xn), *rb = xalloc(sizeof(float) * (size_t)yn);
-  float *wf = xalloc(sizeof(float) * (size_t)wn), *yb = xalloc(sizeof(float) * (size_t)yn);
-  float *y = xalloc(sizeof(float) * (size_t)(N * M * OH * OW));
+  float *xf = xmalloc(sizeof(float) * (size_t)xn), *rb = xmalloc(sizeof(float) * (size_t)yn);
+  float *wf = xmalloc(sizeof(float) * (size_t)wn), *yb = xmalloc(sizeof(float) * (size_t)yn);
+  float *y = xmalloc(sizeof(float) * (size_t)(N * M * OH * OW));
   const int64_t pwid = sn_nchwc_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
-  uint16_t *xh = xalloc(sizeof(uint16_t) * (size_t)(N * CB * H * pwid * B));
-  uint32_t *wh = xalloc(sizeof(uint32_t) * (size_t)(wn / 2));
+  uint16_t *xh = xmalloc(sizeof(uint16_t) * (size_t)(N * CB * H * pwid * B));
+  uint32_t *wh = xmalloc(sizeof(uint32_t) * (size_t)(wn / 2));
   sn_nchwc_reorder_in_f32(x, xf, C, H * W, B, 0, N * CB);
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, N * MB);
   sn_nchwc_pack_weight(w, M, C, kh, kw, B, B, false, wf);
@@ -174,6 +151,5 @@ int main(void) {
   char what[80];
   snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);
   check(loose > cases / 2, what);
-  printf("test_nchwc_bf16: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_nchwc_bf16");
 }

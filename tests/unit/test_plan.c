@@ -8,19 +8,7 @@
 #include "core/alloc.h"
 #include "ops/op.h"
 #include "plan/plan.h"
-
-static int passed, failed;
-#define CHECK(cond, ...)                                                                           \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      passed++;                                                                                    \
-    } else {                                                                                       \
-      failed++;                                                                                    \
-      printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                 \
-      printf(__VA_ARGS__);                                                                         \
-      printf("\n");                                                                                \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 static const sn_op inplace_op = {"", "Relu", 1, 0, NULL, NULL, NULL, NULL, SN_OP_INPLACE};
 static const sn_op plain_op = {"", "Conv", 1, 0, NULL, NULL, NULL, NULL, 0};

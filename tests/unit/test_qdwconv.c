@@ -17,24 +17,7 @@
 #include "core/alloc.h"
 #include "kernels/qdwconv.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#include "check.h"
 
 typedef struct shape {
   int64_t C, mult, H, W, KH, KW, s, d, ph, pw, pe; /* pe: trailing pad (both axes) */
@@ -191,6 +174,5 @@ int main(void) {
   if (!(sn_cpu_info()->avx512f && sn_cpu_info()->avx512bw) || sn_cpu_isa() < SN_ISA_AVX512)
     printf("test_qdwconv: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
   if (!sn_cpu_has_vnni()) printf("test_qdwconv: no AVX512-VNNI here (or capped): the VNNI kernel was not compared\n");
-  printf("test_qdwconv: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_qdwconv");
 }

@@ -12,16 +12,7 @@
 
 #include "kernels/qelem.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#include "check.h"
 
 int main(void) {
   static uint8_t a[65536], b[65536], y0[65536], y1[65536];
@@ -70,7 +61,7 @@ int main(void) {
   uint8_t table[256];
   for (int i = 0; i < 256; i++) table[i] = (uint8_t)(i * 73 + 11);
   for (int v = 0; v < 3; v++) {
-    if (v == 2 && !sn_qlut_has_vbmi()) break;
+    if (v == 2 && !sn_cpu_has_vbmi()) break;
     for (int n = 0; n <= 200; n++) {
       memset(y1, 0, 210);
       const uint8_t *x = a + 3 + 7 * n; /* every byte value occurs */
@@ -83,8 +74,7 @@ int main(void) {
       check(ok, what);
     }
   }
-  if (!sn_qlut_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
+  if (!sn_cpu_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
   if (!simd) printf("test_qelem: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
-  printf("test_qelem: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return check_report("test_qelem");
 }

@@ -15,24 +15,8 @@
 #include "kernels/qgemm.h"
 #include "kernels/quant.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#define CHECK_SEED 0x243F6A8885A308D3ull
+#include "check.h"
 
 /* mode: 0 random, 1 extremes (A 255 or -128, B -128 or 255) */
 static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, int mode) {
@@ -207,12 +191,6 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
   }
   sn_free(A), sn_free(B), sn_aligned_free(Bp), sn_free(roff), sn_free(coff), sn_free(rf), sn_free(cf);
   sn_free(rs), sn_free(cs), sn_free(fb), sn_free(C0), sn_free(C1), sn_free(colsum);
-}
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 int main(void) {

@@ -18,25 +18,7 @@
 #include "kernels/quant.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
-
-static int passed, failed;
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
+#include "check.h"
 
 static void quant_loops(void) {
   const int64_t ns[] = {1, 15, 16, 17, 1000, 4099};

@@ -15,25 +15,9 @@
 #include "core/alloc.h"
 #include "passes/rewrite.h"
 #include "quant/quant.h"
+#include "check.h"
 
-static int passed, failed;
-
-static void check(bool ok, const char *what) {
-  if (ok)
-    passed++;
-  else {
-    failed++;
-    fprintf(stderr, "FAIL: %s\n", what);
-  }
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double uniform(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return (double)((rng * 2685821657736338717ull) >> 11) / 9007199254740992.0;
-}
+static double uniform(void) { return (double)(next() >> 11) / 9007199254740992.0; } /* [0, 1) */
 static double gauss(void) {
   double u = uniform(), v = uniform();
   return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);

@@ -7,18 +7,7 @@
 #include <string.h>
 
 #include "ops/random.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-  do {                                                                                             \
-    if (cond) {                                                                                    \
-      n_pass++;                                                                                    \
-    } else {                                                                                       \
-      n_fail++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
-    }                                                                                              \
-  } while (0)
+#include "check.h"
 
 /* |got - want| within k standard errors, reporting the numbers when not */
 static bool near(const char *what, double got, double want, double se, double k) {
@@ -248,6 +237,6 @@ int main(void) {
   test_bernoulli(buf);
   test_multinomial();
   free(buf);
-  printf("%d passed, %d failed\n", n_pass, n_fail);
-  return n_fail ? 1 : 0;
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
 }

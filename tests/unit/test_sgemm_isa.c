@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
+#include "check.h"
 
 typedef void (*gemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *, int64_t,
                         float, float *, int64_t, void *);
@@ -21,17 +22,6 @@ typedef struct impl {
   gemm_fn fn;
   sn_isa need;
 } impl;
-
-static int passed, failed;
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) { /* xorshift64* */
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
 
 /* one case; returns true when C matches the naive result within tolerance and no padding changed */
 static bool run_case(const impl *im, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, float beta,
@@ -105,12 +95,6 @@ static void test_impl(const impl *im, void *ws) {
         failed++;
     }
   printf("%-24s %d passed, %d failed\n", im->name, passed - n0, failed - f0);
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void bench(const impl *im, void *ws) {

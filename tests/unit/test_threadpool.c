@@ -9,17 +9,7 @@
 #include <unistd.h>
 
 #include "runtime/threadpool.h"
-
-static int passed, failed;
-
-static void check(int ok, const char *what) {
-  if (ok) {
-    passed++;
-  } else {
-    failed++;
-    printf("FAIL %s\n", what);
-  }
-}
+#include "check.h"
 
 typedef struct {
   int *hits;

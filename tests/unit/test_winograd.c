@@ -17,18 +17,9 @@
 #include "kernels/winograd.h"
 #include "ops/nchwc_tune.h"
 #include "runtime/cpu.h"
+#include "check.h"
 
-static int passed, failed;
 static double worst; /* the largest error of the unperturbed cases */
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next(void) {
-  rng ^= rng >> 12;
-  rng ^= rng << 25;
-  rng ^= rng >> 27;
-  return rng * 2685821657736338717ull;
-}
-static float urand(void) { return (float)((double)(next() >> 11) / 4503599627370496.0 - 1.0); }
 
 static float *falloc(int64_t n) {
   float *p = sn_aligned_alloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
