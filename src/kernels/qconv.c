@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "kernels/qelem.h"
 #include "runtime/cpu.h"
 
 void sn_qconv_pad_row_ref(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
@@ -30,7 +29,7 @@ void sn_qconv_pad_row(const uint8_t *src, int64_t W, int64_t off, int64_t sw, ui
 
 void sn_qconv_gather(const uint8_t *src, int64_t bytes, const int32_t *idx, const uint8_t *idx8, const uint64_t *valid,
                      int64_t n, uint8_t pad, uint8_t *dst) {
-  if (idx8 && sn_qlut_has_vbmi()) {
+  if (idx8 && sn_cpu_has_vbmi()) {
     sn_qconv_gather_avx512vbmi(src, bytes, idx8, valid, n, pad, dst);
     return;
   }
