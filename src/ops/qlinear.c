@@ -672,7 +672,8 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   }
   j->e = (sn_qgemm_epi){p->out, NULL, coff, p->zw_any ? t.xsum : NULL, p->zw_any ? p->zw : NULL, p->scale, 2,
                         p->fbias, 2, p->zy, p->lo, p->hi, true};
-  residual(a, p, &j->e);
+  /* no residual here: gathered per element through the transposed store it costs more than the
+   * in-place add after the conv (ops/conv.c) over these small maps */
   /* channel blocks: W^T columns of about 384 KiB (they stay in L2 while every row block reads them),
    * whole 64-column tiles, at least two per worker */
   int64_t cb = ((384 * 1024) / Kp) & ~(int64_t)63;

@@ -444,11 +444,11 @@ def pool_qdq_cases(tmp):
 
 
 def residual_qdq_cases(tmp):
-    """ResNet-style residual adds quantized by ORT (QDQ): Sinter moves each QLinearAdd into the
-    epilogue of the conv that feeds it (passes/qdq.c, kernels/qgemm.h), through the channels x
-    positions GEMM (1x1), the positions x channels one (1x1 on 7x7 with 288 channels, the conv being
-    the Add's second operand), and in place after a conv whose path cannot take it (3x3 through the
-    padded copy). Equal to ORT, bit-identical at every ISA level, no QLinearAdd left."""
+    """ResNet-style residual adds quantized by ORT (QDQ): Sinter moves each QLinearAdd into the conv
+    that feeds it (passes/qdq.c): into the epilogue of the channels x positions GEMM (1x1,
+    kernels/qgemm.h), and in place after the conv where its path does not take it (3x3 through the
+    padded copy; 1x1 on 7x7 with 288 channels computed as positions x channels, the conv being the
+    Add's second operand). Equal to ORT, bit-identical at every ISA level, no QLinearAdd left."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     rng = np.random.default_rng(3)

@@ -176,18 +176,22 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     for (int64_t i = 0; i < M; i++) rs2[i] = rs[i];
     if (M > 1) rs2[0] = INFINITY, rs2[1] = 1e30f;
     if (M > 2) rs2[2] = -3e9f;
-    for (int axis = 0; axis < 2; axis++) {
-      sn_qgemm_epi e2 = {out, (K & 1) ? roff : NULL, NULL, NULL, NULL, axis ? rs2 : rs, axis, NULL, 0, 0, 0, 0};
+    uint8_t *R2 = sn_malloc(cb);
+    for (size_t i = 0; i < cb; i++) R2[i] = (uint8_t)next();
+    for (int axis = 0; axis < 4; axis++) { /* 2, 3: with a residual add */
+      sn_qgemm_epi e2 = {out, (K & 1) ? roff : NULL, NULL, NULL, NULL, (axis & 1) ? rs2 : rs, axis & 1, NULL, 0, 0, 0, 0};
+      if (axis >= 2) e2.res = R2, e2.rac = 0.61f, e2.rbc = 0.83f, e2.rfix = axis == 2 ? 4.5f : -11.0f, e2.res_is_a = axis == 3;
       e2.zy = out == SN_QOUT_U8 ? 9 : -7, e2.lo = out == SN_QOUT_U8 ? ((M & 1) ? 9 : 0) : -128, e2.hi = out == SN_QOUT_U8 ? 255 : 127;
       memset(C0, 0xAB, cb);
       memset(C1, 0xAB, cb);
       sn_qgemm_ref(a_signed, K, A, lda, Bp, &e2, C0, ldc, 0, M, 0, N);
       sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e2, C1, ldc, 0, M, 0, N);
       char w2[320];
-      snprintf(w2, sizeof w2, "%s (vnni vs ref, conv epilogue, scale axis %d)", what, axis);
+      snprintf(w2, sizeof w2, "%s (vnni vs ref, conv epilogue, scale axis %d%s)", what, axis & 1,
+               axis >= 2 ? ", residual add" : "");
       check(!memcmp(C0, C1, cb), w2);
     }
-    sn_free(rs2);
+    sn_free(rs2), sn_free(R2);
   }
   sn_free(A), sn_free(B), sn_aligned_free(Bp), sn_free(roff), sn_free(coff), sn_free(rf), sn_free(cf);
   sn_free(rs), sn_free(cs), sn_free(fb), sn_free(C0), sn_free(C1), sn_free(colsum);

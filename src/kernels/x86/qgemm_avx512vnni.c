@@ -81,6 +81,19 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     _mm512_storeu_si512((void *)(out[i] + 48), c##i##3);                                                   \
   } while (0)
 
+/* The residual QLinearAdd of 16 requantized values q (int32) with 16 residual bytes at r (kernels/
+ * qgemm.h: the same float steps as sn_qgemm_epilogue_ref) */
+static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_epi *e, __m512i q, const uint8_t *r,
+                                                                __mmask16 k) {
+  __m128i rb = _mm_maskz_loadu_epi8(k, (const void *)r);
+  bool u8 = e->out == SN_QOUT_U8;
+  __m512 rv = _mm512_cvtepi32_ps(u8 ? _mm512_cvtepu8_epi32(rb) : _mm512_cvtepi8_epi32(rb)), qv = _mm512_cvtepi32_ps(q);
+  __m512 va = e->res_is_a ? rv : qv, vb = e->res_is_a ? qv : rv;
+  __m512 t = _mm512_fmadd_ps(va, _mm512_set1_ps(e->rac), _mm512_fmadd_ps(vb, _mm512_set1_ps(e->rbc), _mm512_set1_ps(e->rfix)));
+  t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(u8 ? 0.0f : -128.0f)), _mm512_set1_ps(u8 ? 255.0f : 127.0f));
+  return _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
 /* The conv's requantizing epilogue of one row of the full tile, straight from the accumulators (the
  * same operations as epilogue_q8_rows) */
 #define EPIQ4(i)                                                                                                \
@@ -88,6 +101,7 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);                                      \
     __m512 sc = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? m + i : 0]);                                      \
     uint8_t *row = (uint8_t *)C + (size_t)((m + i) * ldc);                                                     \
+    const uint8_t *rrow = res ? res + (size_t)((m + i) * ldc) : NULL;                                          \
     EPIQ1(c##i##0, 0);                                                                                          \
     EPIQ1(c##i##1, 16);                                                                                         \
     EPIQ1(c##i##2, 32);                                                                                         \
@@ -98,15 +112,16 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     __m512 t_ = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, roff)), sc);                            \
     t_ = _mm512_min_ps(_mm512_max_ps(t_, lo), hi);                                                              \
     __m512i q_ = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t_, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy); \
+    if (rrow) q_ = residual16(e, q_, rrow + (off), (__mmask16)0xffff);                                         \
     _mm_storeu_si128((__m128i *)(row + (off)), _mm512_cvtepi32_epi8(q_));                                       \
   } while (0)
 
-/* tile6x4 with the epilogue of epilogue_q8_rows applied in registers: C points at column 0 of the
- * tile (64 whole columns), m is the first row */
+/* tile6x4 with the epilogue of epilogue_q8_rows applied in registers: C (and res, the residual or
+ * NULL) point at column 0 of the tile (64 whole columns), m is the first row */
 static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, int64_t K, const uint8_t *A,
                                                              int64_t lda, const uint8_t *Bp, int64_t pstride,
                                                              const sn_qgemm_epi *e, int64_t m, uint8_t *C,
-                                                             int64_t ldc) {
+                                                             const uint8_t *res, int64_t ldc) {
   DECL4(0);
   DECL4(1);
   DECL4(2);
@@ -280,6 +295,7 @@ static inline __attribute__((always_inline)) void epilogue_q8_rows(const int mr,
       __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), sc);
       t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
       __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy);
+      if (e->res) q = residual16(e, q, e->res + (size_t)((m + i) * ldc + n0 + j), k);
       _mm_mask_storeu_epi8(row + j, k, _mm512_cvtepi32_epi8(q));
     }
   }
@@ -292,13 +308,13 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
   int64_t pstride = sn_qgemm_kp(K) * 16;
   int32_t out[MR][NV * 16] __attribute__((aligned(64)));
   const bool q8fast = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
-                      e->scale_axis != 2 && !e->ct && !e->res;
+                      e->scale_axis != 2 && !e->ct;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
     const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
     if (mr == MR && w == NV * 16 && q8fast) { /* the common conv tile: epilogue from the registers */
-      tile6x4_q8(a_signed, K, a, lda, bp, pstride, e, m, (uint8_t *)C + n, ldc);
+      tile6x4_q8(a_signed, K, a, lda, bp, pstride, e, m, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
       continue;
     }
     switch (nv) {
