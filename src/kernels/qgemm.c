@@ -57,6 +57,20 @@ void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip
     for (int r = 0; r < 16; r++) dst[p * lda + r] = rows[r][p] ^ flip;
 }
 
+void sn_qgemm_transpose(const uint8_t *src, int64_t rows, int64_t cols, int64_t lds, uint8_t flip, uint8_t *dst,
+                        int64_t ldd) {
+  int64_t r16 = rows & ~(int64_t)15, c16 = cols & ~(int64_t)15;
+  for (int64_t r0 = 0; r0 < r16; r0 += 16) {
+    const uint8_t *rp[16];
+    for (int r = 0; r < 16; r++) rp[r] = src + (r0 + r) * lds;
+    if (c16) sn_qgemm_pack16_rows(rp, c16, flip, dst + r0, ldd);
+    for (int64_t c = c16; c < cols; c++)
+      for (int r = 0; r < 16; r++) dst[c * ldd + r0 + r] = rp[r][c] ^ flip;
+  }
+  for (int64_t r = r16; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c] ^ flip;
+}
+
 void sn_qgemm_row_sums(const uint8_t *A, int64_t lda, int64_t M, int64_t K, bool a_signed, int32_t *out) {
   for (int64_t m = 0; m < M; m++) {
     const uint8_t *a = A + m * lda;
@@ -77,6 +91,16 @@ void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uin
     sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
   else
     sn_qgemm_ref(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
+}
+
+void sn_qgemm_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen, const uint8_t *Bp,
+                  const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m1 <= m0 || n1 <= n0) return;
+  SN_PROF_KERNEL(sn_qgemm_kernel_name());
+  if (sn_cpu_has_vnni())
+    sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
+  else
+    sn_qgemm_ind_ref(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
 }
 
 const char *sn_qgemm_kernel_name(void) { return sn_cpu_has_vnni() ? "i8_gemm_6x64_avx512vnni" : "i8_gemm_1x16_ref"; }

@@ -65,6 +65,17 @@ void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int6
  * ranges over the thread pool. Dispatches on sn_cpu_has_vnni(). */
 void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
               void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+/* The same with an indirect u8 A (a_signed false): row m is nseg segments of seglen bytes (a multiple
+ * of 4), segment s at rows[m] + segoff[s], K = nseg * seglen: a convolution's im2col row read in place
+ * from an NHWC input, one segment per kernel tap. */
+void sn_qgemm_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen, const uint8_t *Bp,
+                  const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+void sn_qgemm_ind_ref(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                      const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                      int64_t n0, int64_t n1);
+void sn_qgemm_ind_avx512vnni(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                             const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                             int64_t n0, int64_t n1);
 /* Name of the kernel sn_qgemm uses now (for the profiler and tests). */
 const char *sn_qgemm_kernel_name(void);
 
@@ -86,6 +97,10 @@ void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2
 /* 16 rows at once (four k-quads): dst[p * lda + r] = rows[r][p] ^ flip for p < n (a multiple of 16),
  * r < 16; 16-byte stores. */
 void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
+/* dst[c * ldd + r] = src[r * lds + c] ^ flip for r < rows, c < cols: a byte matrix transposed, 16 x 16
+ * blocks through sn_qgemm_pack16_rows, the edges byte by byte. */
+void sn_qgemm_transpose(const uint8_t *src, int64_t rows, int64_t cols, int64_t lds, uint8_t flip, uint8_t *dst,
+                        int64_t ldd);
 void sn_qgemm_pack16_rows_avx512vnni(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst,
                                      int64_t lda);
 void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,

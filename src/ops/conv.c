@@ -625,14 +625,16 @@ static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take)
   if (v->role != SN_VAL_INITIALIZER || !v->data) return NULL;
   const sn_type *yt = &g->values[n->out[0]].type;
   const sn_window_attrs *wa = &p->base.w;
-  bool conv_t = false;
+  int form = SN_QFORM_CM;
+  /* an 8-bit output: QLinearConv with y_scale (not ConvInteger, not the fused float-output form) */
+  bool q8out = wi == 3 && n->n_in > 6 && n->in[6] >= 0;
   if (v->data->rank == 4 && yt->rank == 4 && yt->dims[2].v > 0 && yt->dims[3].v > 0) {
     int64_t out[2] = {yt->dims[2].v, yt->dims[3].v}, k[2] = {v->data->dims[2], v->data->dims[3]};
     int64_t st[2] = {wa->n_strides == 2 ? wa->strides[0] : 1, wa->n_strides == 2 ? wa->strides[1] : 1};
     int64_t dl[2] = {wa->n_dilations == 2 ? wa->dilations[0] : 1, wa->n_dilations == 2 ? wa->dilations[1] : 1};
-    conv_t = sn_qconv_transposed(out, k, st, dl, v->data->count / v->data->dims[0], p->base.group);
+    form = sn_qconv_form(out, k, st, dl, v->data->dims[1], p->base.group, q8out);
   }
-  return sn_qweights_conv(v->data, conv_t, &p->packed);
+  return sn_qweights_conv(v->data, form, &p->packed);
 }
 
 static sn_error *convint_infer(sn_infer_ctx *c) {

@@ -22,15 +22,15 @@ struct sn_qweights {
   sn_dtype dt;
   int64_t rows, cols; /* conv: M x R; matmul: K x N */
   bool transB;
-  bool conv_t;        /* conv computed transposed (sn_qconv_transposed): data is W^T packed as B */
+  int form;           /* conv: SN_QCONV_* (T, H: data is W^T packed as B, k = (c, tap) or (tap, c)) */
   uint8_t *data;      /* conv: W as s8, row-major M x R (or packed W^T); matmul: packed B (s8) */
   int32_t *sums;      /* conv: row sums (M); matmul: column sums (N) */
 };
 
 static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
-bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
-                         int64_t R, int64_t G) {
+static bool transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
+                       int64_t R, int64_t G) {
   int64_t O = out[0] * out[1];
   /* R >= 256: the transposed store and the gathered rows cost a few cycles per output, worth it only
    * over a long enough sum (MobileNetV2's 160 -> 960 on 7x7 was slower) */
@@ -39,6 +39,14 @@ bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t
   int64_t Wpad = out[1] + ((k[1] - 1) * dil[1]) / stride[1];
   int64_t NC = k[0] * k[1] == 1 || (Wpad - out[1]) * 4 > out[1] ? O : out[0] * Wpad;
   return sn_qgemm_np(NC) * 10 >= rup(O, 6) * 11;
+}
+
+int sn_qconv_form(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2], int64_t Cg,
+                  int64_t G, bool q8out) {
+  if (G == 1 && q8out && k[0] * k[1] > 1 && Cg >= 16 && out[0] > 0 && out[1] > 0 && stride[0] >= 1 && stride[1] >= 1 &&
+      dil[0] >= 1 && dil[1] >= 1)
+    return SN_QFORM_NHWC;
+  return transposed(out, k, stride, dil, Cg * k[0] * k[1], G) ? SN_QFORM_T : SN_QFORM_CM;
 }
 
 void sn_qweights_free(sn_qweights *q) {
@@ -51,21 +59,32 @@ void sn_qweights_free(sn_qweights *q) {
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 static uint8_t flip_of(sn_dtype dt, bool want_signed) { return (dt == SINTER_INT8) == want_signed ? 0 : 0x80; }
 
-sn_error *sn_qweights_conv(const sn_tensor *w, bool conv_t, sn_qweights **out) {
+sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out) {
   *out = NULL;
   if (!w || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0];
-  if (conv_t) {
-    q->conv_t = true;
+  q->form = form;
+  if (form != SN_QFORM_CM) {
     q->data = sn_aligned_alloc(sn_qgemm_packed_size(q->cols, q->rows));
     q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
-    if (!q->data || !q->sums) {
+    uint8_t *perm = form == SN_QFORM_NHWC ? sn_malloc((size_t)w->count) : NULL;
+    if (!q->data || !q->sums || (form == SN_QFORM_NHWC && !perm)) {
+      sn_free(perm);
       sn_qweights_free(q);
       return SN_ERR_OOM();
     }
-    sn_qgemm_pack_b(w->data, q->cols, true, q->cols, q->rows, flip_of(w->dtype, true), true, q->data, q->sums);
+    const uint8_t *src = w->data;
+    if (perm) { /* k = (tap, c) */
+      int64_t Cg = w->dims[1], KK = q->cols / Cg;
+      for (int64_t m = 0; m < q->rows; m++)
+        for (int64_t c = 0; c < Cg; c++)
+          for (int64_t t = 0; t < KK; t++) perm[m * q->cols + t * Cg + c] = src[m * q->cols + c * KK + t];
+      src = perm;
+    }
+    sn_qgemm_pack_b(src, q->cols, true, q->cols, q->rows, flip_of(w->dtype, true), true, q->data, q->sums);
+    sn_free(perm);
     *out = q;
     return NULL;
   }
@@ -564,7 +583,7 @@ static void qconv_t_gemm(void *arg, int w) {
 static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, sn_error **err) {
   const sn_conv_geom *g = j->g;
   int64_t M = j->M, R = j->R, Kp = sn_qgemm_kp(R), O = j->O;
-  const sn_qweights *pw = a->pw && a->pw->conv_t && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_T && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
                                   a->pw->rows == M && a->pw->cols == R
                               ? a->pw
                               : NULL;
@@ -686,6 +705,193 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   return true;
 }
 
+/* ---- positions x channels from NHWC (SN_QFORM_NHWC) ---------------------------------------------------------
+ * X copied once into a padded NHWC buffer (the flipped zero point around it); the im2col row of output
+ * position o is then KK contiguous runs of C bytes (tap-major, as W^T was packed at load), copied into
+ * a block of rows per task; the GEMM writes the NHWC result, transposed into Y's channel planes. */
+
+typedef struct qconv_h_job {
+  const qconv_job *j;
+  uint8_t *xh;           /* per image Hp x Wp x C */
+  int64_t Hp, Wp, pt, pl;
+  const int64_t *tapoff; /* per tap: offset of its run from the window's first pixel */
+  const uint8_t *Bp;
+  uint8_t *yt;           /* per image O x M (NHWC result) */
+  int64_t rb, nrb, cb, ncb, cg, ncg, tasks;
+  int nw;
+  bool xsums;            /* the epilogue needs A's row sums (weights with zero points) */
+  uint8_t *ws;           /* per worker: rb x R bytes of A, rb row sums */
+  size_t ws_bytes;
+} qconv_h_job;
+
+/* phase 1: input rows [of the images] into the padded NHWC copy */
+static void qconv_h_in(void *arg, int w) {
+  qconv_h_job *t = arg;
+  const qconv_job *j = t->j;
+  const sn_conv_geom *g = j->g;
+  int64_t H = g->in[0], W = g->in[1], C = j->C, HW = H * W, img = t->Hp * t->Wp * C;
+  int64_t rows = j->N * t->Hp, per = (rows + t->nw - 1) / t->nw, r0 = w * per, r1 = r0 + per < rows ? r0 + per : rows;
+  for (int64_t r = r0; r < r1; r++) {
+    int64_t n = r / t->Hp, hp = r % t->Hp, h = hp - t->pt;
+    uint8_t *dst = t->xh + n * img + hp * t->Wp * C;
+    if (h < 0 || h >= H) {
+      memset(dst, j->pad, (size_t)(t->Wp * C));
+      continue;
+    }
+    int64_t wr = t->Wp - t->pl - W; /* right padding (may be negative: columns never read) */
+    int64_t wn = wr < 0 ? W + wr : W;
+    memset(dst, j->pad, (size_t)(t->pl * C));
+    if (wr > 0) memset(dst + (t->pl + W) * C, j->pad, (size_t)(wr * C));
+    sn_qgemm_transpose(j->x + n * C * HW + h * W, C, wn, HW, j->xflip, dst + t->pl * C, C);
+  }
+}
+
+/* phase 2: a block of output positions x a group of channel blocks */
+static void qconv_h_gemm(void *arg, int w) {
+  qconv_h_job *t = arg;
+  const qconv_job *j = t->j;
+  const sn_conv_geom *g = j->g;
+  int64_t C = j->C, R = j->R, KK = R / C, OW = g->out[1], sh = g->stride[0], sw = g->stride[1];
+  int64_t img = t->Hp * t->Wp * C;
+  uint8_t *A = t->ws + (size_t)w * t->ws_bytes;
+  int32_t *xsum = (int32_t *)(A + ((t->rb * R + 63) & ~(int64_t)63));
+  const uint8_t **rp = (const uint8_t **)(void *)(xsum + ((t->rb + 15) & ~(int64_t)15));
+  bool ind = C % 4 == 0; /* read the rows in place (sn_qgemm_ind), one segment per tap */
+  for (int64_t k = w; k < t->tasks; k += t->nw) {
+    int64_t cgi = k % t->ncg, rest = k / t->ncg, rbi = rest % t->nrb, n = rest / t->nrb;
+    int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < j->O ? o0 + t->rb : j->O;
+    const uint8_t *xn = t->xh + n * img;
+    int64_t oh = o0 / OW, ow = o0 % OW;
+    for (int64_t o = o0; o < o1; o++) {
+      const uint8_t *win = xn + ((oh * sh) * t->Wp + ow * sw) * C;
+      if (ind) {
+        rp[o - o0] = win;
+        if (t->xsums) { /* the zero-point correction: the row's sum, padding included */
+          uint32_t sum = 0;
+          for (int64_t tp = 0; tp < KK; tp++)
+            for (int64_t b = 0; b < C; b++) sum += win[t->tapoff[tp] + b];
+          xsum[o - o0] = (int32_t)sum;
+        }
+        if (++ow == OW) ow = 0, oh++;
+        continue;
+      }
+      uint8_t *row = A + (o - o0) * R;
+      for (int64_t tp = 0; tp < KK; tp++) { /* runs of 16..512 bytes: fixed-size copies the compiler inlines */
+        const uint8_t *src = win + t->tapoff[tp];
+        uint8_t *dst = row + tp * C;
+        int64_t b = 0;
+        for (; b + 64 <= C; b += 64) memcpy(dst + b, src + b, 64);
+        for (; b + 16 <= C; b += 16) memcpy(dst + b, src + b, 16);
+        for (; b < C; b++) dst[b] = src[b];
+      }
+      if (++ow == OW) ow = 0, oh++;
+    }
+    sn_qgemm_epi e = j->e;
+    if (t->xsums) { /* the zero-point correction: row sums of A, padding included */
+      if (!ind) sn_qgemm_row_sums(A, R, o1 - o0, R, false, xsum);
+      e.row_f = xsum;
+    }
+    int64_t c0 = cgi * t->cg * t->cb, c1 = c0 + t->cg * t->cb < j->M ? c0 + t->cg * t->cb : j->M;
+    for (int64_t cc = c0; cc < c1; cc += t->cb) {
+      int64_t ce = cc + t->cb < c1 ? cc + t->cb : c1;
+      uint8_t *Y = t->yt + (n * j->O + o0) * j->M;
+      if (ind)
+        sn_qgemm_ind(rp, t->tapoff, KK, C, t->Bp, &e, Y, j->M, 0, o1 - o0, cc, ce);
+      else
+        sn_qgemm(false, R, A, R, t->Bp, &e, Y, j->M, 0, o1 - o0, cc, ce);
+    }
+  }
+}
+
+/* phase 3: the NHWC result into Y's planes, split over channels */
+static void qconv_h_out(void *arg, int w) {
+  qconv_h_job *t = arg;
+  const qconv_job *j = t->j;
+  int64_t per = ((j->M + t->nw - 1) / t->nw + 15) & ~(int64_t)15;
+  int64_t m0 = w * per, m1 = m0 + per < j->M ? m0 + per : j->M;
+  for (int64_t n = 0; n < j->N && m0 < m1; n++)
+    sn_qgemm_transpose(t->yt + n * j->O * j->M + m0, j->O, m1 - m0, j->M, 0, j->y + (n * j->M + m0) * j->O, j->O);
+}
+
+static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, sn_error **err) {
+  const sn_conv_geom *g = j->g;
+  int64_t M = j->M, R = j->R, O = j->O, C = j->C;
+  if (g->nd != 2 || j->G != 1 || (p->out != SN_QOUT_U8 && p->out != SN_QOUT_S8) || g->pad[0] < 0 || g->pad[1] < 0)
+    return false;
+  int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1], KH = g->k[0], KW = g->k[1];
+  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_NHWC && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+                                  a->pw->rows == M && a->pw->cols == R
+                              ? a->pw
+                              : NULL;
+  qconv_h_job t;
+  memset(&t, 0, sizeof t);
+  t.j = j;
+  const int32_t *wsum;
+  if (pw) {
+    t.Bp = pw->data;
+    wsum = pw->sums;
+  } else { /* W^T with k = (tap, c), packed now */
+    uint8_t *perm = sn_kernel_scratch(c, (size_t)(M * R)), *bp = sn_kernel_scratch(c, sn_qgemm_packed_size(R, M));
+    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+    if (!perm || !bp || !ws) return (*err = SN_ERR_OOM()), true;
+    const uint8_t *src = a->w->data;
+    int64_t KK = KH * KW;
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t ci = 0; ci < C; ci++)
+        for (int64_t tp = 0; tp < KK; tp++) perm[m * R + tp * C + ci] = src[m * R + ci * KK + tp];
+    sn_qgemm_pack_b(perm, R, true, R, M, flip_of(a->w->dtype, true), true, bp, ws);
+    t.Bp = bp;
+    wsum = ws;
+  }
+  /* the padded copy covers every window: rows [-pt, (OH - 1) sh + (KH - 1) dh - pt] */
+  t.pt = g->pad[0], t.pl = g->pad[1];
+  t.Hp = (g->out[0] - 1) * sh + (KH - 1) * dh + 1, t.Wp = (g->out[1] - 1) * sw + (KW - 1) * dw + 1;
+  if (t.Hp < t.pt + 1 || t.Wp < t.pl + 1) return false;
+  int64_t *tapoff = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)(KH * KW));
+  int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+  t.xh = sn_kernel_scratch(c, (size_t)(j->N * t.Hp * t.Wp * C));
+  t.yt = sn_kernel_scratch(c, (size_t)(j->N * O * M));
+  if (!tapoff || !coff || !t.xh || !t.yt) return (*err = SN_ERR_OOM()), true;
+  for (int64_t kh = 0; kh < KH; kh++)
+    for (int64_t kw = 0; kw < KW; kw++) tapoff[kh * KW + kw] = (kh * dh * t.Wp + kw * dw) * C;
+  t.tapoff = tapoff;
+  for (int64_t m = 0; m < M; m++) {
+    uint32_t v = (uint32_t)(-(int64_t)p->zx * wsum[m]) + (uint32_t)((int64_t)R * p->zx * p->zw[m]);
+    if (p->ibias) v += (uint32_t)p->ibias[m];
+    coff[m] = (int32_t)v;
+  }
+  j->e = (sn_qgemm_epi){p->out, NULL, coff, NULL, p->zw_any ? p->zw : NULL, p->scale, 2, p->fbias, 2, p->zy, p->lo, p->hi};
+  t.xsums = p->zw_any;
+  int nw = sn_nn_workers(c, 2.0 * (double)j->N * (double)M * (double)O * (double)R);
+  t.nw = nw;
+  sn_nn_run(c, nw, qconv_h_in, &t);
+  /* row blocks of about 96 KiB of A (whole 6-row tiles), channel blocks of about 256 KiB of W^T
+   * (whole 64-column tiles); channel groups split a row block between workers when there are few */
+  int64_t rb = ((96 * 1024) / R) / 6 * 6;
+  if (rb < 6) rb = 6;
+  if (rb > 96) rb = 96;
+  if (rb > O) rb = O;
+  int64_t cb = ((256 * 1024) / R) & ~(int64_t)63;
+  if (cb < 64) cb = 64;
+  if (cb > M) cb = M;
+  t.rb = rb, t.nrb = (O + rb - 1) / rb, t.cb = cb, t.ncb = (M + cb - 1) / cb;
+  t.ncg = 1;
+  if (j->N * t.nrb < 2 * nw) t.ncg = t.ncb < 2 * nw ? t.ncb : 2 * nw;
+  t.cg = (t.ncb + t.ncg - 1) / t.ncg;
+  t.ncg = (t.ncb + t.cg - 1) / t.cg;
+  t.tasks = j->N * t.nrb * t.ncg;
+  t.nw = nw < t.tasks ? nw : (int)t.tasks;
+  /* per worker: A (rb x R), rb row sums (padded to 16), rb row pointers */
+  t.ws_bytes = (size_t)((t.rb * R + 63) & ~(int64_t)63) + sizeof(int32_t) * (size_t)((t.rb + 15) & ~(int64_t)15) +
+               ((sizeof(void *) * (size_t)t.rb + 63) & ~(size_t)63);
+  t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)t.nw);
+  if (!t.ws) return (*err = SN_ERR_OOM()), true;
+  sn_nn_run(c, t.nw, qconv_h_gemm, &t);
+  t.nw = nw;
+  sn_nn_run(c, nw, qconv_h_out, &t);
+  return true;
+}
+
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
               sn_error **err) {
   *err = NULL;
@@ -707,10 +913,13 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.x = a->x->data;
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
   j.y = a->y->data;
-  if (g->nd == 2 && sn_qconv_transposed(g->out, g->k, g->stride, g->dil, j.R, G) && qconv_t(c, a, &p, &j, err))
-    return true;
+  if (g->nd == 2) {
+    int form = sn_qconv_form(g->out, g->k, g->stride, g->dil, j.Cg, G, p.out == SN_QOUT_U8 || p.out == SN_QOUT_S8);
+    if (form == SN_QFORM_NHWC && qconv_h(c, a, &p, &j, err)) return true;
+    if (form == SN_QFORM_T && qconv_t(c, a, &p, &j, err)) return true;
+  }
   /* W as s8 rows and their sums: packed at load, or now */
-  const sn_qweights *pw = a->pw && !a->pw->conv_t && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
+  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_CM && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
                                   a->pw->rows == M && a->pw->cols == j.R
                               ? a->pw
                               : NULL;

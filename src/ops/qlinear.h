@@ -15,14 +15,20 @@
 typedef struct sn_qweights sn_qweights;
 /* NULL (no error) when w is not a usable constant; conv: w [M, Cg, k...]; matmul: b [K, N] (or
  * [N, K] when transB). */
-/* conv_t: pack for the transposed form (sn_qconv_transposed) */
-sn_error *sn_qweights_conv(const sn_tensor *w, bool conv_t, sn_qweights **out);
-/* Whether a 2-D conv (output out[0] x out[1], kernel k, strides, dilations; R = Cg * taps, group G)
- * computes output positions x channels (W^T packed as the GEMM's B, the output stored transposed)
- * rather than channels x positions: where the latter leaves much of its 16-column panels empty
- * (7x7 and 14x14 maps). */
-bool sn_qconv_transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
-                         int64_t R, int64_t G);
+/* form: what to pack (SN_QCONV_*) */
+sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out);
+/* The three forms of an integer convolution's GEMM (ops/qlinear.c):
+ *  SN_QFORM_CM: channels x positions, W's rows against the im2col of X packed per call;
+ *  SN_QFORM_T:  positions x channels, the im2col rows gathered from X's planes against W^T packed at
+ *               load, the result stored transposed (1x1 on small maps with long sums, where the
+ *               other form leaves much of its 16-column panels empty);
+ *  SN_QFORM_NHWC:  positions x channels, the im2col rows copied from a padded NHWC copy of X (taps
+ *               outermost) against W^T packed the same way, the NHWC result transposed into NCHW
+ *               (k x k kernels with 16 or more channels per group, group 1, 8-bit output).
+ * sn_qconv_form picks one for a 2-D conv (output out[0] x out[1], Cg channels per group, G groups). */
+enum { SN_QFORM_CM = 0, SN_QFORM_T = 1, SN_QFORM_NHWC = 2 };
+int sn_qconv_form(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2], int64_t Cg,
+                  int64_t G, bool q8out);
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out);
 void sn_qweights_free(sn_qweights *q);
 

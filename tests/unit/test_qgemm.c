@@ -197,6 +197,50 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
   sn_free(rs), sn_free(cs), sn_free(fb), sn_free(C0), sn_free(C1), sn_free(colsum);
 }
 
+/* The indirect A (sn_qgemm_ind): rows made of nseg segments of seglen bytes spread over a buffer (a
+ * conv's taps), against the plain GEMM on the same rows copied out, reference and VNNI, three epilogues
+ * (int32; the conv's per-row requantization; per-column offsets and scales as the NHWC conv uses) */
+static void run_ind(int64_t M, int64_t N, int64_t nseg, int64_t seglen) {
+  int64_t K = nseg * seglen, span = 3 * K + 64;
+  uint8_t *buf = sn_malloc((size_t)span), *A = sn_malloc((size_t)(M * K)), *B = sn_malloc((size_t)(K * N));
+  uint8_t *Bp = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
+  const uint8_t **rows = sn_malloc(sizeof(void *) * (size_t)M);
+  int64_t *segoff = sn_malloc(sizeof(int64_t) * (size_t)nseg);
+  int32_t *coff = sn_malloc(sizeof(int32_t) * (size_t)N), *roff = sn_malloc(sizeof(int32_t) * (size_t)M);
+  float *cs = sn_malloc(sizeof(float) * (size_t)N), *rs = sn_malloc(sizeof(float) * (size_t)M);
+  size_t cb = sizeof(int32_t) * (size_t)(M * N);
+  uint8_t *C0 = sn_malloc(cb), *C1 = sn_malloc(cb), *C2 = sn_malloc(cb);
+  for (int64_t i = 0; i < span; i++) buf[i] = (uint8_t)next();
+  for (int64_t i = 0; i < K * N; i++) B[i] = (uint8_t)next();
+  for (int64_t sg = 0; sg < nseg; sg++) segoff[sg] = (int64_t)(next() % (uint64_t)(2 * K));
+  for (int64_t m = 0; m < M; m++) {
+    rows[m] = buf + next() % 64;
+    for (int64_t sg = 0; sg < nseg; sg++) memcpy(A + m * K + sg * seglen, rows[m] + segoff[sg], (size_t)seglen);
+    roff[m] = (int32_t)(next() % 20001) - 10000, rs[m] = 0.0003f * (float)(1 + m % 7);
+  }
+  for (int64_t n = 0; n < N; n++) coff[n] = (int32_t)(next() % 20001) - 10000, cs[n] = 0.0002f * (float)(1 + n % 5);
+  sn_qgemm_pack_b(B, N, false, K, N, 0, true, Bp, NULL);
+  for (int kind = 0; kind < 3; kind++) {
+    sn_qgemm_epi e = {SN_QOUT_I32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    if (kind == 1) e = (sn_qgemm_epi){SN_QOUT_U8, roff, NULL, NULL, NULL, rs, 1, NULL, 0, 5, 5, 255};
+    if (kind == 2) e = (sn_qgemm_epi){SN_QOUT_S8, NULL, coff, NULL, NULL, cs, 2, NULL, 0, -3, -128, 127};
+    memset(C0, 0xAB, cb), memset(C1, 0xAB, cb), memset(C2, 0xAB, cb);
+    sn_qgemm_ref(false, K, A, K, Bp, &e, C0, N, 0, M, 0, N);
+    sn_qgemm_ind_ref(rows, segoff, nseg, seglen, Bp, &e, C1, N, 0, M, 0, N);
+    bool ok = !memcmp(C0, C1, cb);
+    if (sn_cpu_has_vnni()) {
+      sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, &e, C2, N, 0, M, 0, N);
+      ok = ok && !memcmp(C0, C2, cb);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "indirect M=%lld N=%lld %lld x %lld epilogue %d", (long long)M, (long long)N,
+             (long long)nseg, (long long)seglen, kind);
+    check(ok, what);
+  }
+  sn_free(buf), sn_free(A), sn_free(B), sn_aligned_free(Bp), sn_free(rows), sn_free(segoff), sn_free(coff);
+  sn_free(roff), sn_free(cs), sn_free(rs), sn_free(C0), sn_free(C1), sn_free(C2);
+}
+
 int main(void) {
   const int64_t Ms[] = {1, 2, 5, 6, 7, 13, 37};
   const int64_t Ns[] = {1, 15, 16, 17, 63, 64, 65, 131};
@@ -209,6 +253,13 @@ int main(void) {
     for (int out = 0; out < 4; out++) {
       run_case(7, 33, 4099, sgn, out, 1);
       run_case(6, 64, 16384, sgn, out, 0);
+    }
+  const int64_t IM[] = {1, 6, 7, 50}, IN[] = {16, 64, 65, 200};
+  for (size_t i = 0; i < 4; i++)
+    for (size_t j = 0; j < 4; j++) {
+      run_ind(IM[i], IN[j], 9, 16);
+      run_ind(IM[i], IN[j], 1, 4);
+      run_ind(IM[i], IN[j], 25, 12);
     }
   if (!sn_cpu_has_vnni()) printf("test_qgemm: no AVX512-VNNI here (or capped): VNNI cases skipped\n");
   /* speed at one size (information only) */

@@ -100,3 +100,25 @@ void sn_qgemm_ref(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const
     }
   }
 }
+
+void sn_qgemm_ind_ref(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                      const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                      int64_t n0, int64_t n1) {
+  int64_t K = nseg * seglen, pstride = sn_qgemm_kp(K) * 16;
+  for (int64_t m = m0; m < m1; m++)
+    for (int64_t n = n0; n < n1; n += 16) {
+      uint32_t acc[16];
+      memset(acc, 0, sizeof acc);
+      const int8_t *bp = (const int8_t *)(Bp + (n / 16) * pstride);
+      for (int64_t sg = 0; sg < nseg; sg++) {
+        const uint8_t *a = rows[m] + segoff[sg];
+        for (int64_t k = 0; k < seglen; k++) {
+          int64_t kk = sg * seglen + k;
+          const int8_t *b = bp + (kk / 4) * 64 + kk % 4;
+          int32_t ak = a[k];
+          for (int j = 0; j < 16; j++) acc[j] += (uint32_t)(ak * b[4 * j]);
+        }
+      }
+      sn_qgemm_epilogue_ref(e, m, n, n1 - n < 16 ? n1 - n : 16, (const int32_t *)acc, C, ldc);
+    }
+}

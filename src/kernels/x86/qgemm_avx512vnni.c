@@ -32,28 +32,42 @@ static inline __m512i bcast_tail(const uint8_t *p, int r) {
   return bcast4(q);
 }
 
-static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const bool a_signed, int64_t K,
-                                                       const uint8_t *A, int64_t lda, const uint8_t *Bp,
-                                                       int64_t pstride, int32_t out[MR][NV * 16]) {
+/* Where A's rows are: row i of the tile is nseg segments of seglen bytes, segment s at p[i] + segoff[s]
+ * (a plain row-major A: one segment of K bytes at A + i * lda; the indirect form of sn_qgemm_ind:
+ * one segment per kernel tap, seglen a multiple of 4). K = nseg * seglen. */
+typedef struct arows {
+  const uint8_t *p[MR];
+  const int64_t *segoff;
+  int64_t nseg, seglen;
+} arows;
+
+static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const bool a_signed,
+                                                       const arows *ar, const uint8_t *Bp, int64_t pstride,
+                                                       int32_t out[MR][NV * 16]) {
   __m512i c[MR][NV];
   for (int i = 0; i < mr; i++)
     for (int j = 0; j < nv; j++) c[i][j] = _mm512_setzero_si512();
-  int64_t kq = K / 4;
-  for (int64_t q = 0; q < kq; q++) {
-    __m512i b[NV];
-    for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + q * 64));
-    for (int i = 0; i < mr; i++) {
-      __m512i a = bcast4(A + i * lda + 4 * q);
-      for (int j = 0; j < nv; j++)
-        c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
+  int64_t kq = ar->seglen / 4;
+  for (int64_t sg = 0; sg < ar->nseg; sg++) {
+    const uint8_t *ap[MR];
+    for (int i = 0; i < mr; i++) ap[i] = ar->p[i] + ar->segoff[sg];
+    const uint8_t *bs = Bp + sg * kq * 64;
+    for (int64_t q = 0; q < kq; q++) {
+      __m512i b[NV];
+      for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(bs + j * pstride + q * 64));
+      for (int i = 0; i < mr; i++) {
+        __m512i a = bcast4(ap[i] + 4 * q);
+        for (int j = 0; j < nv; j++)
+          c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
+      }
     }
   }
-  int r = (int)(K & 3);
+  int r = (int)(ar->seglen & 3); /* one segment only */
   if (r) {
     __m512i b[NV];
     for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + kq * 64));
     for (int i = 0; i < mr; i++) {
-      __m512i a = bcast_tail(A + i * lda + 4 * kq, r);
+      __m512i a = bcast_tail(ar->p[i] + 4 * kq, r);
       for (int j = 0; j < nv; j++)
         c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
     }
@@ -81,6 +95,44 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
     _mm512_storeu_si512((void *)(out[i] + 48), c##i##3);                                                   \
   } while (0)
 
+/* The K loop of the full tile over A's segments (see arows), then K % 4 of a single segment */
+#define KLOOP6X4(ar)                                                                                              \
+  do {                                                                                                            \
+    const int64_t p0_ = 0, p1_ = pstride, p2_ = 2 * pstride, p3_ = 3 * pstride;                                   \
+    int64_t kq = (ar)->seglen / 4;                                                                                \
+    for (int64_t sg = 0; sg < (ar)->nseg; sg++) {                                                                 \
+      int64_t so = (ar)->segoff[sg];                                                                              \
+      const uint8_t *a0 = (ar)->p[0] + so, *a1 = (ar)->p[1] + so, *a2 = (ar)->p[2] + so;                          \
+      const uint8_t *a3 = (ar)->p[3] + so, *a4 = (ar)->p[4] + so, *a5 = (ar)->p[5] + so;                          \
+      const uint8_t *bs = Bp + sg * kq * 64;                                                                      \
+      for (int64_t q = 0; q < kq; q++) {                                                                          \
+        __m512i b0 = _mm512_load_si512((const void *)(bs + p0_ + q * 64));                                        \
+        __m512i b1 = _mm512_load_si512((const void *)(bs + p1_ + q * 64));                                        \
+        __m512i b2 = _mm512_load_si512((const void *)(bs + p2_ + q * 64));                                        \
+        __m512i b3 = _mm512_load_si512((const void *)(bs + p3_ + q * 64));                                        \
+        ROW4(0, bcast4(a0 + 4 * q));                                                                              \
+        ROW4(1, bcast4(a1 + 4 * q));                                                                              \
+        ROW4(2, bcast4(a2 + 4 * q));                                                                              \
+        ROW4(3, bcast4(a3 + 4 * q));                                                                              \
+        ROW4(4, bcast4(a4 + 4 * q));                                                                              \
+        ROW4(5, bcast4(a5 + 4 * q));                                                                              \
+      }                                                                                                           \
+    }                                                                                                             \
+    int r = (int)((ar)->seglen & 3);                                                                              \
+    if (r) {                                                                                                      \
+      __m512i b0 = _mm512_load_si512((const void *)(Bp + p0_ + kq * 64));                                         \
+      __m512i b1 = _mm512_load_si512((const void *)(Bp + p1_ + kq * 64));                                         \
+      __m512i b2 = _mm512_load_si512((const void *)(Bp + p2_ + kq * 64));                                         \
+      __m512i b3 = _mm512_load_si512((const void *)(Bp + p3_ + kq * 64));                                         \
+      ROW4(0, bcast_tail((ar)->p[0] + 4 * kq, r));                                                                \
+      ROW4(1, bcast_tail((ar)->p[1] + 4 * kq, r));                                                                \
+      ROW4(2, bcast_tail((ar)->p[2] + 4 * kq, r));                                                                \
+      ROW4(3, bcast_tail((ar)->p[3] + 4 * kq, r));                                                                \
+      ROW4(4, bcast_tail((ar)->p[4] + 4 * kq, r));                                                                \
+      ROW4(5, bcast_tail((ar)->p[5] + 4 * kq, r));                                                                \
+    }                                                                                                             \
+  } while (0)
+
 /* The residual QLinearAdd of 16 requantized values q (int32) with 16 residual bytes at r (kernels/
  * qgemm.h: the same float steps as sn_qgemm_epilogue_ref) */
 static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_epi *e, __m512i q, const uint8_t *r,
@@ -98,8 +150,8 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
  * same operations as epilogue_q8_rows) */
 #define EPIQ4(i)                                                                                                \
   do {                                                                                                          \
-    __m512i roff = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);                                      \
-    __m512 sc = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? m + i : 0]);                                      \
+    __m512i roff = _mm512_set1_epi32(!colp && e->row_off ? e->row_off[m + i] : 0);                             \
+    __m512 sc = _mm512_set1_ps(colp ? 0.0f : e->scale[e->scale_axis == 1 ? m + i : 0]);                        \
     uint8_t *row = (uint8_t *)C + (size_t)((m + i) * ldc);                                                     \
     const uint8_t *rrow = res ? res + (size_t)((m + i) * ldc) : NULL;                                          \
     EPIQ1(c##i##0, 0);                                                                                          \
@@ -109,7 +161,8 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
   } while (0)
 #define EPIQ1(acc, off)                                                                                         \
   do {                                                                                                          \
-    __m512 t_ = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, roff)), sc);                            \
+    __m512 t_ = colp ? _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, co[(off) / 16])), cs[(off) / 16])     \
+                     : _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, roff)), sc);                      \
     t_ = _mm512_min_ps(_mm512_max_ps(t_, lo), hi);                                                              \
     __m512i q_ = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t_, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy); \
     if (rrow) q_ = residual16(e, q_, rrow + (off), (__mmask16)0xffff);                                         \
@@ -117,43 +170,27 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
   } while (0)
 
 /* tile6x4 with the epilogue of epilogue_q8_rows applied in registers: C (and res, the residual or
- * NULL) point at column 0 of the tile (64 whole columns), m is the first row */
-static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, int64_t K, const uint8_t *A,
-                                                             int64_t lda, const uint8_t *Bp, int64_t pstride,
-                                                             const sn_qgemm_epi *e, int64_t m, uint8_t *C,
-                                                             const uint8_t *res, int64_t ldc) {
+ * NULL) point at column 0 of the tile (64 whole columns), m is the first row. colp: the offsets and
+ * scales are per column (col_off, scale axis 2, from column n) instead of per row. */
+static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, const bool colp, const arows *ar,
+                                                             const uint8_t *Bp, int64_t pstride, const sn_qgemm_epi *e,
+                                                             int64_t m, int64_t n, uint8_t *C, const uint8_t *res,
+                                                             int64_t ldc) {
   DECL4(0);
   DECL4(1);
   DECL4(2);
   DECL4(3);
   DECL4(4);
   DECL4(5);
-  const uint8_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
-  const uint8_t *p0 = Bp, *p1 = Bp + pstride, *p2 = Bp + 2 * pstride, *p3 = Bp + 3 * pstride;
-  int64_t kq = K / 4;
-  for (int64_t q = 0; q < kq; q++) {
-    __m512i b0 = _mm512_load_si512((const void *)(p0 + q * 64)), b1 = _mm512_load_si512((const void *)(p1 + q * 64));
-    __m512i b2 = _mm512_load_si512((const void *)(p2 + q * 64)), b3 = _mm512_load_si512((const void *)(p3 + q * 64));
-    ROW4(0, bcast4(a0 + 4 * q));
-    ROW4(1, bcast4(a1 + 4 * q));
-    ROW4(2, bcast4(a2 + 4 * q));
-    ROW4(3, bcast4(a3 + 4 * q));
-    ROW4(4, bcast4(a4 + 4 * q));
-    ROW4(5, bcast4(a5 + 4 * q));
-  }
-  int r = (int)(K & 3);
-  if (r) {
-    __m512i b0 = _mm512_load_si512((const void *)(p0 + kq * 64)), b1 = _mm512_load_si512((const void *)(p1 + kq * 64));
-    __m512i b2 = _mm512_load_si512((const void *)(p2 + kq * 64)), b3 = _mm512_load_si512((const void *)(p3 + kq * 64));
-    ROW4(0, bcast_tail(a0 + 4 * kq, r));
-    ROW4(1, bcast_tail(a1 + 4 * kq, r));
-    ROW4(2, bcast_tail(a2 + 4 * kq, r));
-    ROW4(3, bcast_tail(a3 + 4 * kq, r));
-    ROW4(4, bcast_tail(a4 + 4 * kq, r));
-    ROW4(5, bcast_tail(a5 + 4 * kq, r));
-  }
+  KLOOP6X4(ar);
   const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
   const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
+  __m512i co[4];
+  __m512 cs[4];
+  for (int v = 0; v < 4; v++) {
+    co[v] = colp ? _mm512_loadu_si512((const void *)(e->col_off + n + 16 * v)) : _mm512_setzero_si512();
+    cs[v] = colp ? _mm512_loadu_ps(e->scale + n + 16 * v) : _mm512_setzero_ps();
+  }
   EPIQ4(0);
   EPIQ4(1);
   EPIQ4(2);
@@ -162,39 +199,15 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
   EPIQ4(5);
 }
 
-static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, int64_t K, const uint8_t *A,
-                                                          int64_t lda, const uint8_t *Bp, int64_t pstride,
-                                                          int32_t out[MR][NV * 16]) {
+static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, const arows *ar, const uint8_t *Bp,
+                                                          int64_t pstride, int32_t out[MR][NV * 16]) {
   DECL4(0);
   DECL4(1);
   DECL4(2);
   DECL4(3);
   DECL4(4);
   DECL4(5);
-  const uint8_t *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
-  const uint8_t *p0 = Bp, *p1 = Bp + pstride, *p2 = Bp + 2 * pstride, *p3 = Bp + 3 * pstride;
-  int64_t kq = K / 4;
-  for (int64_t q = 0; q < kq; q++) {
-    __m512i b0 = _mm512_load_si512((const void *)(p0 + q * 64)), b1 = _mm512_load_si512((const void *)(p1 + q * 64));
-    __m512i b2 = _mm512_load_si512((const void *)(p2 + q * 64)), b3 = _mm512_load_si512((const void *)(p3 + q * 64));
-    ROW4(0, bcast4(a0 + 4 * q));
-    ROW4(1, bcast4(a1 + 4 * q));
-    ROW4(2, bcast4(a2 + 4 * q));
-    ROW4(3, bcast4(a3 + 4 * q));
-    ROW4(4, bcast4(a4 + 4 * q));
-    ROW4(5, bcast4(a5 + 4 * q));
-  }
-  int r = (int)(K & 3);
-  if (r) {
-    __m512i b0 = _mm512_load_si512((const void *)(p0 + kq * 64)), b1 = _mm512_load_si512((const void *)(p1 + kq * 64));
-    __m512i b2 = _mm512_load_si512((const void *)(p2 + kq * 64)), b3 = _mm512_load_si512((const void *)(p3 + kq * 64));
-    ROW4(0, bcast_tail(a0 + 4 * kq, r));
-    ROW4(1, bcast_tail(a1 + 4 * kq, r));
-    ROW4(2, bcast_tail(a2 + 4 * kq, r));
-    ROW4(3, bcast_tail(a3 + 4 * kq, r));
-    ROW4(4, bcast_tail(a4 + 4 * kq, r));
-    ROW4(5, bcast_tail(a5 + 4 * kq, r));
-  }
+  KLOOP6X4(ar);
   STORE4(0);
   STORE4(1);
   STORE4(2);
@@ -301,32 +314,39 @@ static inline __attribute__((always_inline)) void epilogue_q8_rows(const int mr,
   }
 }
 
-static inline __attribute__((always_inline)) void block(const int mr, const bool a_signed, int64_t K,
-                                                        const uint8_t *A, int64_t lda, const uint8_t *Bp,
-                                                        const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m,
-                                                        int64_t n0, int64_t n1) {
+/* rows [m, m + mr) against columns [n0, n1): ar holds the rows' pointers */
+static inline __attribute__((always_inline)) void block(const int mr, const bool a_signed, int64_t K, const arows *ar,
+                                                        const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc,
+                                                        int64_t m, int64_t n0, int64_t n1) {
   int64_t pstride = sn_qgemm_kp(K) * 16;
   int32_t out[MR][NV * 16] __attribute__((aligned(64)));
   const bool q8fast = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
                       e->scale_axis != 2 && !e->ct;
+  /* the positions x channels conv: per-column offsets and scales, nothing per row */
+  const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
+                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !e->ct && !e->res;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
-    const uint8_t *bp = Bp + (n / 16) * pstride, *a = A + m * lda;
+    const uint8_t *bp = Bp + (n / 16) * pstride;
     if (mr == MR && w == NV * 16 && q8fast) { /* the common conv tile: epilogue from the registers */
-      tile6x4_q8(a_signed, K, a, lda, bp, pstride, e, m, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
+      tile6x4_q8(a_signed, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
+      continue;
+    }
+    if (mr == MR && w == NV * 16 && q8col) {
+      tile6x4_q8(a_signed, true, ar, bp, pstride, e, m, n, (uint8_t *)C + n, NULL, ldc);
       continue;
     }
     switch (nv) {
       case 4:
         if (mr == MR)
-          tile6x4(a_signed, K, a, lda, bp, pstride, out);
+          tile6x4(a_signed, ar, bp, pstride, out);
         else
-          tile(mr, 4, a_signed, K, a, lda, bp, pstride, out);
+          tile(mr, 4, a_signed, ar, bp, pstride, out);
         break;
-      case 3: tile(mr, 3, a_signed, K, a, lda, bp, pstride, out); break;
-      case 2: tile(mr, 2, a_signed, K, a, lda, bp, pstride, out); break;
-      default: tile(mr, 1, a_signed, K, a, lda, bp, pstride, out); break;
+      case 3: tile(mr, 3, a_signed, ar, bp, pstride, out); break;
+      case 2: tile(mr, 2, a_signed, ar, bp, pstride, out); break;
+      default: tile(mr, 1, a_signed, ar, bp, pstride, out); break;
     }
     if (q8fast)
       epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
@@ -335,29 +355,44 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
   }
 }
 
-#define ROWS(SGN)                                                                     \
-  static void rows_##SGN(int mr, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, \
-                         const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m, int64_t n0, int64_t n1) { \
-    switch (mr) {                                                                     \
-      case 6: block(6, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
-      case 5: block(5, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
-      case 4: block(4, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
-      case 3: block(3, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
-      case 2: block(2, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;              \
-      default: block(1, SGN, K, A, lda, Bp, e, C, ldc, m, n0, n1); break;             \
-    }                                                                                 \
+#define ROWS(SGN)                                                                                                \
+  static void rows_##SGN(int mr, int64_t K, const arows *ar, const uint8_t *Bp, const sn_qgemm_epi *e, void *C,  \
+                         int64_t ldc, int64_t m, int64_t n0, int64_t n1) {                                      \
+    switch (mr) {                                                                                                \
+      case 6: block(6, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                             \
+      case 5: block(5, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                             \
+      case 4: block(4, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                             \
+      case 3: block(3, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                             \
+      case 2: block(2, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                             \
+      default: block(1, SGN, K, ar, Bp, e, C, ldc, m, n0, n1); break;                                            \
+    }                                                                                                            \
   }
 ROWS(true)
 ROWS(false)
 
+static const int64_t seg0[1] = {0};
+
 void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp,
                          const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  arows ar = {{NULL}, seg0, 1, K};
   for (int64_t m = m0; m < m1; m += MR) {
     int mr = (int)(m1 - m < MR ? m1 - m : MR);
+    for (int i = 0; i < MR; i++) ar.p[i] = A + (m + (i < mr ? i : 0)) * lda;
     if (a_signed)
-      rows_true(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+      rows_true(mr, K, &ar, Bp, e, C, ldc, m, n0, n1);
     else
-      rows_false(mr, K, A, lda, Bp, e, C, ldc, m, n0, n1);
+      rows_false(mr, K, &ar, Bp, e, C, ldc, m, n0, n1);
+  }
+}
+
+void sn_qgemm_ind_avx512vnni(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                             const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                             int64_t n0, int64_t n1) {
+  arows ar = {{NULL}, segoff, nseg, seglen};
+  for (int64_t m = m0; m < m1; m += MR) {
+    int mr = (int)(m1 - m < MR ? m1 - m : MR);
+    for (int i = 0; i < MR; i++) ar.p[i] = rows[m + (i < mr ? i : 0)];
+    rows_false(mr, nseg * seglen, &ar, Bp, e, C, ldc, m, n0, n1);
   }
 }
 
