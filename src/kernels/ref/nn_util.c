@@ -364,9 +364,10 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
   nw = (int)((total + chunk - 1) / chunk);
   j.chunk = chunk;
   int64_t rows = j.split_n ? M : chunk;
-  /* above the small-M path (or when the pack cannot serve this thread's ISA) the GEMM needs a
-   * workspace */
-  if (rows > 8 || !B->data || B->isa != (int)sn_cpu_isa()) {
+  /* above the small-M path (or when the pack cannot serve this thread's ISA, or bf16 may run) the
+   * GEMM needs a workspace */
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  if (!im || rows > im->small_m || !B->data || B->isa != im->isa || sn_cpu_use_bf16()) {
     j.ws_bytes = ws_bytes(false);
     j.ws = ws ? ws : sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
     if (!j.ws) return SN_ERR_OOM();

@@ -175,14 +175,13 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
   }
 }
 
-/* Few rows (M <= SG_SMALL_M per call of sg_small_rows): no packing of A; B read in place, from
- * full-K slivers (pb) or row-major K x N (B, ldb), in groups of slivers so there are enough
- * independent accumulators. */
+/* Few rows (M <= SG_SMALL_M, in passes of sg_small_rows; see kernels/x86/sgemm_small.h): no packing
+ * of A; B read in place, from full-K slivers (pb) or row-major K x N (B, ldb). */
 static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, const float *A, int64_t lda,
                      const float *B, int64_t ldb, const float *pb, float beta, float *C, int64_t ldc) {
   int64_t as = ta ? 1 : lda, ak = ta ? lda : 1;
-  for (int64_t i0 = 0; i0 < M; i0 += SG_SMALL_M) {
-    int m = (int)(M - i0 < SG_SMALL_M ? M - i0 : SG_SMALL_M);
+  for (int64_t i0 = 0, m; i0 < M; i0 += m) {
+    m = sm_pass_rows(M, i0);
     const float *a = A + i0 * as;
     float *c = C + i0 * ldc;
     if (pb)
