@@ -79,6 +79,8 @@ __attribute__((noinline)) static void sg_ukr(int64_t kc, const float *restrict a
 #define SM_STOREM(p, m, x) _mm256_maskstore_ps(p, m, x)
 #define SM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define SM_MUL(a, b) _mm256_mul_ps(a, b)
+#define SM_ADD(a, b) _mm256_add_ps(a, b)
+#define SM_NREG 16
 /* 6 rows x 2 ymm, 4 x 3, 2 x 4, 1 x 6: at most 12 accumulators, the B vectors and a broadcast in the
  * 16 registers */
 #define SM_MAXR 6

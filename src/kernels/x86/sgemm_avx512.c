@@ -99,6 +99,8 @@ static void sg_pack_a14(const float *src, int64_t lda, int64_t kc, float *restri
 #define SM_STOREM(p, m, x) _mm512_mask_storeu_ps(p, m, x)
 #define SM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define SM_MUL(a, b) _mm512_mul_ps(a, b)
+#define SM_ADD(a, b) _mm512_add_ps(a, b)
+#define SM_NREG 32
 /* 12 rows x 2 zmm, 8 x 3, 6 x 4, 4 x 6, 2 x 8: 16 to 24 accumulators and the B vectors in the 32
  * registers, B loads per FMA 1/m, broadcasts per FMA 1/G */
 #define SM_MAXR 12

@@ -13,7 +13,8 @@
  * The ISA file defines: SM_V (vector type), SM_W (floats per vector), SM_GPS (vectors per B sliver
  * row), SM_MASK (a lane mask) and SM_MASKOF(valid), SM_ZERO(), SM_SET1(x), SM_LOAD(p),
  * SM_LOADM(p, m), SM_STORE(p, x), SM_STOREM(p, m, x), SM_FMA(a, b, c) (a * b + c), SM_MUL(a, b),
- * SM_MAXR, SM_MAXG and SM_ROWS_TABLE (the groups per tile of each row count 0..SM_MAXR). */
+ * SM_ADD(a, b), SM_NREG (vector registers), SM_MAXR, SM_MAXG and SM_ROWS_TABLE (the groups per tile
+ * of each row count 0..SM_MAXR). */
 #ifndef SN_SGEMM_SMALL_H
 #define SN_SGEMM_SMALL_H
 
@@ -25,48 +26,104 @@
  * where the hardware prefetchers keep up with the sequential sliver streams */
 #define SM_PF 0
 
+/* K-interleaved accumulator sets of an M x G tile: enough independent FMA chains (8) for the FMA
+ * latency when the tile itself has few (a single row, a narrow tail, N = 10), as long as they and
+ * the B vectors fit the register file; each set sums every U-th depth, added up at the end */
+#define SM_SETS(M, G)                                                                                       \
+  ((M) * (G) >= 8 ? 1                                                                                      \
+   : (M) * (G) >= 4 ? ((M) * (G) * 2 + (G) + 1 <= SM_NREG ? 2 : 1)                                         \
+   : (M) * (G) >= 2 ? ((M) * (G) * 4 + (G) + 1 <= SM_NREG ? 4 : 2)                                         \
+                    : 8)
+
+/* C tile = alpha * acc + beta * C tile */
+#define SM_STORE_TILE(ACC)                                                   \
+  do {                                                                       \
+    SM_V va = SM_SET1(alpha), vb = SM_SET1(beta);                            \
+    _Pragma("GCC unroll 16") for (int i = 0; i < M; i++)                     \
+    _Pragma("GCC unroll 16") for (int g = 0; g < G; g++) {                   \
+      float *cp = c + i * ldc + g * SM_W;                                    \
+      SM_V x = SM_MUL(ACC, va);                                              \
+      if (MASKED) {                                                          \
+        if (beta != 0) x = SM_FMA(vb, SM_LOADM(cp, mk), x);                  \
+        SM_STOREM(cp, mk, x);                                                \
+      } else {                                                               \
+        if (beta != 0) x = SM_FMA(vb, SM_LOAD(cp), x);                       \
+        SM_STORE(cp, x);                                                     \
+      }                                                                      \
+    }                                                                        \
+  } while (0)
+
 static inline __attribute__((always_inline)) void sm_tile(const int M, const int G, const bool MASKED, int64_t K,
                                                           const float *a, int64_t as, int64_t ak, const float *b,
                                                           int64_t rs, int64_t ss, int64_t g0, SM_MASK mk, float *c,
                                                           int64_t ldc, float alpha, float beta) {
-  SM_V acc[SM_MAXR][SM_MAXG];
   const float *bg[SM_MAXG];
 #pragma GCC unroll 16
   for (int g = 0; g < G; g++) bg[g] = b + ((g0 + g) / SM_GPS) * ss + ((g0 + g) % SM_GPS) * SM_W;
+  const int U = SM_SETS(M, G);
+  if (U == 1) { /* (a separate accumulator array: a larger one is not kept in registers) */
+    SM_V acc[SM_MAXR][SM_MAXG];
 #pragma GCC unroll 16
-  for (int i = 0; i < M; i++)
+    for (int i = 0; i < M; i++)
 #pragma GCC unroll 16
-    for (int g = 0; g < G; g++) acc[i][g] = SM_ZERO();
-  for (int64_t p = 0; p < K; p++) {
-    SM_V bv[SM_MAXG];
+      for (int g = 0; g < G; g++) acc[i][g] = SM_ZERO();
+    for (int64_t p = 0; p < K; p++) {
+      SM_V bv[SM_MAXG];
 #pragma GCC unroll 16
-    for (int g = 0; g < G; g++) {
-      const float *bp = bg[g] + p * rs;
-      bv[g] = MASKED ? SM_LOADM(bp, mk) : SM_LOAD(bp);
-      if (SM_PF) __builtin_prefetch(bp + SM_PF * rs, 0, 3);
+      for (int g = 0; g < G; g++) {
+        const float *bp = bg[g] + p * rs;
+        bv[g] = MASKED ? SM_LOADM(bp, mk) : SM_LOAD(bp);
+        if (SM_PF) __builtin_prefetch(bp + SM_PF * rs, 0, 3);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < M; i++) {
+        SM_V av = SM_SET1(a[i * as + p * ak]);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; g++) acc[i][g] = SM_FMA(av, bv[g], acc[i][g]);
+      }
     }
+    SM_STORE_TILE(acc[i][g]);
+    return;
+  }
+  /* M * G < 8: U sets of the tile's accumulators, [u][i * G + g] */
+  SM_V acc[8][8];
+#pragma GCC unroll 8
+  for (int u = 0; u < U; u++)
+#pragma GCC unroll 8
+    for (int t = 0; t < M * G; t++) acc[u][t] = SM_ZERO();
+  int64_t p = 0;
+  for (; p + U <= K; p += U) {
+#pragma GCC unroll 8
+    for (int u = 0; u < U; u++) {
+      SM_V bv[SM_MAXG];
+#pragma GCC unroll 16
+      for (int g = 0; g < G; g++) {
+        const float *bp = bg[g] + (p + u) * rs;
+        bv[g] = MASKED ? SM_LOADM(bp, mk) : SM_LOAD(bp);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < M; i++) {
+        SM_V av = SM_SET1(a[i * as + (p + u) * ak]);
+#pragma GCC unroll 16
+        for (int g = 0; g < G; g++) acc[u][i * G + g] = SM_FMA(av, bv[g], acc[u][i * G + g]);
+      }
+    }
+  }
+  for (; p < K; p++) /* the last K % U depths */
 #pragma GCC unroll 16
     for (int i = 0; i < M; i++) {
       SM_V av = SM_SET1(a[i * as + p * ak]);
 #pragma GCC unroll 16
-      for (int g = 0; g < G; g++) acc[i][g] = SM_FMA(av, bv[g], acc[i][g]);
-    }
-  }
-  SM_V va = SM_SET1(alpha), vb = SM_SET1(beta);
-#pragma GCC unroll 16
-  for (int i = 0; i < M; i++)
-#pragma GCC unroll 16
-    for (int g = 0; g < G; g++) {
-      float *cp = c + i * ldc + g * SM_W;
-      SM_V x = SM_MUL(acc[i][g], va);
-      if (MASKED) {
-        if (beta != 0) x = SM_FMA(vb, SM_LOADM(cp, mk), x);
-        SM_STOREM(cp, mk, x);
-      } else {
-        if (beta != 0) x = SM_FMA(vb, SM_LOAD(cp), x);
-        SM_STORE(cp, x);
+      for (int g = 0; g < G; g++) {
+        const float *bp = bg[g] + p * rs;
+        acc[0][i * G + g] = SM_FMA(av, MASKED ? SM_LOADM(bp, mk) : SM_LOAD(bp), acc[0][i * G + g]);
       }
     }
+#pragma GCC unroll 8
+  for (int u = 1; u < U; u++)
+#pragma GCC unroll 8
+    for (int t = 0; t < M * G; t++) acc[0][t] = SM_ADD(acc[0][t], acc[u][t]);
+  SM_STORE_TILE(acc[0][i * G + g]);
 }
 
 typedef void (*sm_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t, int64_t, SM_MASK,
