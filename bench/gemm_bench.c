@@ -6,7 +6,8 @@
  * float32, with the ratio bf16 / float32 of the packed calls.
  * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] [--peak]
  * [--small] (--peak: only the peak line; --small: only the small-M sweep, M = 1..16 x N = 1024 x K = 784 /
- * 1024 / 256, the batch-1..16 MLP layers and LSTM gates, packed B as the runtime runs them). */
+ * 1024 / 256, the batch-1..16 MLP layers and LSTM gates, packed B as the runtime runs them; --cold: the
+ * same sweep, median of calls that cycle through 16 copies of B, so B comes from memory, not cache). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -112,8 +113,29 @@ static double time_gemm(const shape *s, bool packed, const float *A, const float
 
 /* M = 1..16 rows x N = 1024 x K = 784 / 1024 / 256 with packed B (the MLP layers and LSTM gates at
  * batch 1..16): GFLOP/s and % of the FMA peak, best of `reps` runs (and 0.3 s) each, two rounds */
-static int small_sweep(double pk, int reps) {
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* median time of `runs` calls cycling through nb packed copies of B (nb > 1: together larger than
+ * L3, so every call streams its weights from memory, as a model's layers do on a busy machine) */
+static double time_cold(int64_t M, int64_t N, int64_t K, const float *A, sn_sgemm_packed **pbs, int nb, float *C,
+                        void *ws) {
+  enum { runs = 301 };
+  double t[runs];
+  for (int r = 0; r < runs; r++) {
+    double t0 = now();
+    sn_sgemm_pb(false, M, 0, N, 1.0f, A, K, pbs[r % nb], 0.0f, C, N, ws);
+    t[r] = now() - t0;
+  }
+  qsort(t, runs, sizeof *t, cmp_double);
+  return t[runs / 2];
+}
+
+static int small_sweep(double pk, int reps, bool cold) {
   const int64_t Ks[] = {784, 1024, 256}, N = 1024;
+  enum { NCOLD = 16 };
   void *ws = sn_aligned_alloc(sn_sgemm_workspace());
   printf("\n%-4s %-6s %-6s %10s %8s\n", "M", "N", "K", "GF/s", "% peak");
   for (int k = 0; k < 3; k++) {
@@ -127,13 +149,15 @@ static int small_sweep(double pk, int reps) {
     }
     for (int64_t i = 0; i < 16 * K; i++) A[i] = urand();
     for (int64_t i = 0; i < K * N; i++) B[i] = urand();
-    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N);
+    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N), *pbs[NCOLD] = {0};
     if (!pb) return 1;
+    for (int i = 0; cold && i < NCOLD; i++)
+      if (!(pbs[i] = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N))) return 1;
     for (int64_t M = 1; M <= 16; M++) {
       shape s = {M, N, K, ""};
       double t = 1e30;
       for (int round = 0; round < 2; round++) {
-        double u = time_gemm(&s, true, A, B, pb, C, ws, reps);
+        double u = cold ? time_cold(M, N, K, A, pbs, NCOLD, C, ws) : time_gemm(&s, true, A, B, pb, C, ws, reps);
         t = u < t ? u : t;
       }
       double gf = 2.0 * (double)M * (double)N * (double)K / t * 1e-9;
@@ -141,6 +165,7 @@ static int small_sweep(double pk, int reps) {
              pk > 0 ? 100 * gf / pk : 0);
     }
     sn_sgemm_packed_free(pb);
+    for (int i = 0; i < NCOLD; i++) sn_sgemm_packed_free(pbs[i]);
     sn_aligned_free(A), sn_aligned_free(B), sn_aligned_free(C);
   }
   sn_aligned_free(ws);
@@ -149,7 +174,7 @@ static int small_sweep(double pk, int reps) {
 
 int main(int argc, char **argv) {
   int reps = 5;
-  bool peak_only = false, small_only = false;
+  bool peak_only = false, small_only = false, cold = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc)
       reps = atoi(argv[++i]);
@@ -157,6 +182,8 @@ int main(int argc, char **argv) {
       peak_only = true;
     else if (!strcmp(argv[i], "--small"))
       small_only = true;
+    else if (!strcmp(argv[i], "--cold"))
+      small_only = cold = true;
     else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
       int cap = sn_isa_parse(argv[++i]);
       if (cap < 0) {
@@ -165,7 +192,7 @@ int main(int argc, char **argv) {
       }
       sn_cpu_set_thread_cap(cap);
     } else {
-      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512] [--peak] [--small]\n");
+      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512] [--peak] [--small] [--cold]\n");
       return 2;
     }
   }
@@ -180,7 +207,7 @@ int main(int argc, char **argv) {
   printf("FMA peak, one core: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n", p512, p256);
   if (peak_only) return 0; /* (bench/compare.py reads the peak from this line) */
   double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
-  if (small_only) return small_sweep(pk, reps);
+  if (small_only) return small_sweep(pk, reps, cold);
   int cap = sn_cpu_thread_cap();
   bool bf = sn_cpu_has_bf16();
   double pbf = bf ? peak(2) : 0;
