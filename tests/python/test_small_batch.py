@@ -7,9 +7,9 @@ allows) on 1 and 2 threads, against ONNX Runtime:
   * Gemm (transB=1, bias) + Relu and MatMul + Add + a residual Add: fused into FusedGemm /
     FusedMatMul whose epilogue runs per tile of the small-M kernel; batch M = 1..17, odd N and K
     (N past a register tile, N below one vector) so every tile shape and the masked tails run;
-  * LSTM with peepholes, hidden 128 (a multiple of the packed panel width: the step runs on two
-    threads) and hidden 40 (it does not: the serial step), batch 1..9, ragged sequence_lens,
-    forward and bidirectional: Y, Y_h, Y_c.
+  * LSTM with peepholes, hidden 256 (a multiple of the packed panel width: from batch 4 the step
+    runs on two threads, batch 17 past the small-M path with a workspace) and hidden 40 (the
+    serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c.
 Prints "N passed, M failed"; exits 1 on any failure.
 """
 import os
@@ -112,10 +112,10 @@ def main():
                 if kind == "residual":
                     feeds["r"] = rng.standard_normal((M, N)).astype(np.float32)
                 compare(f"{kind} M={M} N={N} K={K}", model, feeds, levels, 2e-4 * np.sqrt(K))
-    for H, I in ((128, 19), (40, 8)):
+    for H, I in ((256, 19), (40, 8)):
         for direction in ("forward", "bidirectional"):
             model = lstm_model(I, H, direction)
-            for batch in (1, 2, 5, 8, 9):
+            for batch in (1, 2, 5, 8, 9, 17):
                 seq = 6
                 lens = rng.integers(1, seq + 1, size=batch).astype(np.int32)
                 lens[0] = seq
