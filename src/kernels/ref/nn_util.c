@@ -385,15 +385,18 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
   }
   /* the small-M path needs no workspace: up to 4 column panels per worker, handed out on demand, so
    * a worker that is late (its core busy with another process) costs a wake-up, not its share of
-   * the product done after the caller's */
-  if (nw > 1 && j.split_n) {
+   * the product done after the caller's. Not when a worker's share of B fits half its L2 (an RNN's
+   * recurrent weights, read every step): the static split keeps each share in one core's cache. */
+  if (nw > 1 && j.split_n && B->bytes / (size_t)nw > sn_cpu_cache_sizes().l2 / 2) {
     int64_t items = (int64_t)nw * 4, ch = ((N + items - 1) / items + align - 1) / align * align;
     if (ch < chunk) {
       j.chunk = ch;
       nw = (int)((N + ch - 1) / ch);
     }
+    sn_nn_run_dynamic(c, nw, pb_worker, &j);
+    return NULL;
   }
-  sn_nn_run_dynamic(c, nw, pb_worker, &j);
+  sn_nn_run(c, nw, pb_worker, &j);
   return NULL;
 }
 
