@@ -1,7 +1,8 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
  * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
  * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
- * and the small-M kernel sg_small_rows() with SG_SMALL_M (its most rows; see sg_small), and
+ * and the small-M kernel sg_small_rows() and sm_pass_rows() (kernels/x86/sgemm_small.h) with
+ * SG_SMALL_M (the most rows it takes; see sg_small), and
  * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
  * A. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
  * its sn_sgemm_impl table.
