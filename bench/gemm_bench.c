@@ -5,7 +5,9 @@
  * bf16` (packed bf16 B, and sn_sgemm converting both operands per call), timed interleaved with
  * float32, with the ratio bf16 / float32 of the packed calls.
  * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] [--peak]
- * (--peak: only the peak line). */
+ * [--small] (--peak: only the peak line; --small: only the small-M sweep, M = 1..16 x N = 1024 x K = 784 /
+ * 1024 / 256, the batch-1..16 MLP layers and LSTM gates, packed B as the runtime runs them; --cold: the
+ * same sweep, median of calls that cycle through 16 copies of B, so B comes from memory, not cache). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -109,14 +111,79 @@ static double time_gemm(const shape *s, bool packed, const float *A, const float
   return best;
 }
 
+/* M = 1..16 rows x N = 1024 x K = 784 / 1024 / 256 with packed B (the MLP layers and LSTM gates at
+ * batch 1..16): GFLOP/s and % of the FMA peak, best of `reps` runs (and 0.3 s) each, two rounds */
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* median time of `runs` calls cycling through nb packed copies of B (nb > 1: together larger than
+ * L3, so every call streams its weights from memory, as a model's layers do on a busy machine) */
+static double time_cold(int64_t M, int64_t N, int64_t K, const float *A, sn_sgemm_packed **pbs, int nb, float *C,
+                        void *ws) {
+  enum { runs = 301 };
+  double t[runs];
+  for (int r = 0; r < runs; r++) {
+    double t0 = now();
+    sn_sgemm_pb(false, M, 0, N, 1.0f, A, K, pbs[r % nb], 0.0f, C, N, ws);
+    t[r] = now() - t0;
+  }
+  qsort(t, runs, sizeof *t, cmp_double);
+  return t[runs / 2];
+}
+
+static int small_sweep(double pk, int reps, bool cold) {
+  const int64_t Ks[] = {784, 1024, 256}, N = 1024;
+  enum { NCOLD = 16 };
+  void *ws = sn_aligned_alloc(sn_sgemm_workspace());
+  printf("\n%-4s %-6s %-6s %10s %8s\n", "M", "N", "K", "GF/s", "% peak");
+  for (int k = 0; k < 3; k++) {
+    int64_t K = Ks[k];
+    float *A = sn_aligned_alloc(sizeof(float) * (size_t)(16 * K));
+    float *B = sn_aligned_alloc(sizeof(float) * (size_t)(K * N));
+    float *C = sn_aligned_alloc(sizeof(float) * (size_t)(16 * N));
+    if (!A || !B || !C || !ws) {
+      fprintf(stderr, "out of memory\n");
+      return 1;
+    }
+    for (int64_t i = 0; i < 16 * K; i++) A[i] = urand();
+    for (int64_t i = 0; i < K * N; i++) B[i] = urand();
+    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N), *pbs[NCOLD] = {0};
+    if (!pb) return 1;
+    for (int i = 0; cold && i < NCOLD; i++)
+      if (!(pbs[i] = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N))) return 1;
+    for (int64_t M = 1; M <= 16; M++) {
+      shape s = {M, N, K, ""};
+      double t = 1e30;
+      for (int round = 0; round < 2; round++) {
+        double u = cold ? time_cold(M, N, K, A, pbs, NCOLD, C, ws) : time_gemm(&s, true, A, B, pb, C, ws, reps);
+        t = u < t ? u : t;
+      }
+      double gf = 2.0 * (double)M * (double)N * (double)K / t * 1e-9;
+      printf("%-4lld %-6lld %-6lld %10.1f %7.1f%%\n", (long long)M, (long long)N, (long long)K, gf,
+             pk > 0 ? 100 * gf / pk : 0);
+    }
+    sn_sgemm_packed_free(pb);
+    for (int i = 0; i < NCOLD; i++) sn_sgemm_packed_free(pbs[i]);
+    sn_aligned_free(A), sn_aligned_free(B), sn_aligned_free(C);
+  }
+  sn_aligned_free(ws);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int reps = 5;
-  bool peak_only = false;
+  bool peak_only = false, small_only = false, cold = false;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--reps") && i + 1 < argc)
       reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--peak"))
       peak_only = true;
+    else if (!strcmp(argv[i], "--small"))
+      small_only = true;
+    else if (!strcmp(argv[i], "--cold"))
+      small_only = cold = true;
     else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
       int cap = sn_isa_parse(argv[++i]);
       if (cap < 0) {
@@ -125,7 +192,7 @@ int main(int argc, char **argv) {
       }
       sn_cpu_set_thread_cap(cap);
     } else {
-      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512] [--peak]\n");
+      fprintf(stderr, "usage: gemm_bench [--reps N] [--isa scalar|avx2|avx512] [--peak] [--small] [--cold]\n");
       return 2;
     }
   }
@@ -139,17 +206,20 @@ int main(int argc, char **argv) {
   if (cpu->avx512f && cpu->fma) p512 = peak(1);
   printf("FMA peak, one core: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n", p512, p256);
   if (peak_only) return 0; /* (bench/compare.py reads the peak from this line) */
+  double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
+  if (small_only) return small_sweep(pk, reps, cold);
   int cap = sn_cpu_thread_cap();
   bool bf = sn_cpu_has_bf16();
   double pbf = bf ? peak(2) : 0;
   if (bf) printf("BF16 peak, one core (vdpbf16ps): %.1f GFLOP/s = %.2fx the AVX-512 FMA peak\n", pbf, pbf / p512);
-  double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
   const shape shapes[] = {{1024, 1024, 1024, "square"},         {128, 768, 768, "BERT-base QKV/out"},
                           {128, 3072, 768, "BERT-base FFN up"}, {128, 768, 3072, "BERT-base FFN down"},
                           {128, 256, 256, "BERT-small Q/K/V/out"}, {128, 1024, 256, "BERT-small FFN up"},
                           {128, 256, 1024, "BERT-small FFN down"},
                           {1, 1024, 784, "MLP layer 1, batch 1"}, {1, 1024, 1024, "MLP layer 2, batch 1"},
-                          {1, 1024, 256, "LSTM-256 gates, 1 step"}};
+                          {1, 1024, 256, "LSTM-256 gates, 1 step"}, {8, 1024, 784, "MLP layer 1, batch 8"},
+                          {8, 1024, 1024, "MLP layer 2, batch 8"}, {8, 10, 1024, "MLP layer 3, batch 8"},
+                          {8, 1024, 256, "LSTM-256 gates, batch 8"}, {16, 1024, 784, "MLP layer 1, batch 16"}};
   const int n = (int)(sizeof shapes / sizeof *shapes);
   void *ws = sn_aligned_alloc(sn_sgemm_workspace());
   printf("\n%-6s %-6s %-6s  %-24s %12s %8s %14s %8s", "M", "N", "K", "shape", "packed-B GF/s", "% peak", "sn_sgemm GF/s",

@@ -61,7 +61,8 @@ int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B);
 
 /* C[:, n0:n1] = alpha * op(A) * B[:, n0:n1] + beta * C[:, n0:n1] for a packed right operand B
  * (K x N); C and A as in sn_sgemm (C points at column 0); n0 a multiple of sn_sgemm_pb_align(B).
- * M <= 8 takes the small-M path (A read in place, no packing at all). */
+ * M <= the implementation's small_m (16 on AVX-512, 12 on AVX2) takes the small-M path (A read in place, no
+ * packing at all; kernels/x86/sgemm_small.h). */
 void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, const float *A, int64_t lda,
                  const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws);
 /* C = alpha * A * op(B) + beta * C for a packed left operand A (M x K); B is K x N (N x K when

@@ -927,6 +927,106 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
   }
 }
 
+#if SN_RNN_F32
+/* LSTM steps on several threads: one parallel region per step, each worker owning hidden units
+ * [h0, h1) of all four gates. It computes its columns of the recurrent projection from the whole
+ * previous hidden state (hp), then the gates, cell and new hidden state of its units for every
+ * batch row (into hn: the others still read hp). So a step costs one wake-up of the pool instead of
+ * a parallel GEMM followed by a serial elementwise pass, and each worker streams only its quarter
+ * of every gate's recurrent weights. Per element the same operations as the serial loop. */
+typedef struct lstm_job {
+  const rnn_shape *s;
+  int dir;
+  bool reverse;
+  const float *xw, *peep, *hp;
+  float *hn, *cs, *tmp, *gr, *y;
+  int64_t step, chunk;
+  size_t ws_bytes;
+} lstm_job;
+
+static void lstm_step_worker(void *arg, int w) {
+  const lstm_job *j = arg;
+  const rnn_shape *s = j->s;
+  const rnn_params *p = s->p;
+  const int64_t H = s->hidden, GH = 4 * H, h0 = (int64_t)w * j->chunk, h1 = h0 + j->chunk < H ? h0 + j->chunk : H;
+  if (h0 >= h1) return;
+  const int64_t n = h1 - h0;
+  const float clip = (float)p->clip;
+  const rnn_act *act = p->act[j->dir];
+  void *ws = (char *)s->gemm_ws + (size_t)w * j->ws_bytes;
+  for (int64_t g = 0; g < 4; g++)
+    sn_sgemm_pb(false, s->batch, g * H + h0, g * H + h1, 1.0f, j->hp, H, s->pr, 0.0f, j->gr, GH, ws);
+  const float *peep = j->peep;
+  for (int64_t b = 0; b < s->batch; b++) {
+    const int64_t L = s->lens[b];
+    float *hb = j->hn + b * H + h0;
+    if (j->step >= L) { /* this row's sequence has ended: its state stays */
+      memcpy(hb, j->hp + b * H + h0, sizeof(float) * (size_t)n);
+      continue;
+    }
+    const int64_t t = j->reverse ? L - 1 - j->step : j->step;
+    const float *xi = j->xw + rnn_xrow(s, t, b) * GH + h0;
+    float *g = j->gr + b * GH + h0, *cb = j->cs + b * H + h0, *hc = j->tmp + b * H + h0;
+    for (int64_t q = 0; q < 4; q++)
+      for (int64_t k = 0; k < n; k++) g[q * H + k] += xi[q * H + k];
+    float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+    if (peep)
+      for (int64_t k = 0; k < n; k++) gi[k] += peep[h0 + k] * cb[k];
+    rnn_activate_f32(&act[0], clip, gi, n);
+    if (p->input_forget) {
+      for (int64_t k = 0; k < n; k++) gf[k] = 1 - gi[k];
+    } else {
+      if (peep)
+        for (int64_t k = 0; k < n; k++) gf[k] += peep[2 * H + h0 + k] * cb[k];
+      rnn_activate_f32(&act[0], clip, gf, n);
+    }
+    rnn_activate_f32(&act[1], clip, gc, n);
+    for (int64_t k = 0; k < n; k++) cb[k] = gf[k] * cb[k] + gi[k] * gc[k];
+    if (peep)
+      for (int64_t k = 0; k < n; k++) go[k] += peep[H + h0 + k] * cb[k];
+    rnn_activate_f32(&act[0], clip, go, n);
+    memcpy(hc, cb, sizeof(float) * (size_t)n);
+    rnn_activate_f32(&act[2], 0, hc, n); /* clip applies to gate inputs, not to the cell state */
+    for (int64_t k = 0; k < n; k++) hb[k] = go[k] * hc[k];
+    if (j->y) memcpy(j->y + rnn_yoff(s, t, j->dir, b) + h0, hb, sizeof(float) * (size_t)n);
+  }
+}
+
+/* All steps of an LSTM direction the parallel way when it pays (packed recurrent weights, a pool,
+ * a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
+ * nothing done. hs holds the initial hidden state and, on return, the final one; spare: batch x H
+ * floats of scratch. */
+static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, const float *xw, const float *peep,
+                                float *hs, float *spare, float *cs, float *tmp, float *gr, float *y) {
+  const int64_t H = s->hidden, GH = 4 * H;
+  if (s->p->cell != CELL_LSTM || !s->pr || s->qr || s->pr->rows != H || s->pr->cols != GH || !s->gemm_ws)
+    return false;
+  /* from 2 MFLOP a step (hidden 256: batch 4): below, a step is a few microseconds and the serial
+   * loop (its GEMM still split) measured no slower on 2 threads, on a machine where a worker late
+   * to start costs more than the step */
+  double flops = 2.0 * (double)s->batch * (double)GH * (double)H;
+  int nw = flops >= 2e6 ? sn_nn_workers(s->c, flops) : 1;
+  int64_t al = sn_sgemm_pb_align(s->pr);
+  if (nw < 2 || H % al != 0 || H < 2 * al) return false;
+  /* one slice per worker, the same every step (sn_parallel_for's static split: the same thread),
+   * so each core keeps its slice of R in its own L2; handing out smaller slices on demand (robust to
+   * a worker late to start) measured 30% slower at batch 1 and 8 for that lost locality */
+  int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
+  int items = (int)((H + chunk - 1) / chunk);
+  if (items < 2) return false;
+  lstm_job j = {s, dir, reverse, xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk, (sn_sgemm_workspace() + 63) & ~(size_t)63};
+  for (int64_t step = 0; step < s->max_len; step++) {
+    j.step = step;
+    sn_nn_run(s->c, items, lstm_step_worker, &j);
+    float *t = (float *)j.hp; /* the new state becomes the previous one */
+    j.hp = j.hn;
+    j.hn = t;
+  }
+  if (j.hp != hs) memcpy(hs, j.hp, sizeof(float) * (size_t)(s->batch * H));
+  return true;
+}
+#endif
+
 /* One direction of one RNN/GRU/LSTM layer. w, r, bias, peep point at this direction's weights;
  * x, h0, c0, y, yh, yc are whole tensors (NULL when absent). */
 static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const T *x, const T *w, const T *r,
@@ -975,7 +1075,12 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
 
   const int64_t nr = (p->cell == CELL_GRU && !lbr) ? 2 * H : GH; /* recurrent columns before the gates */
   const int64_t nadd = p->cell == CELL_GRU ? 2 * H : GH;             /* input columns added to them now */
-  for (int64_t step = 0; step < s->max_len; step++) {
+  int64_t step0 = 0;
+#if SN_RNN_F32
+  /* (hh, GRU's candidate projection, is free in an LSTM: the second hidden state buffer) */
+  if (lstm_steps_parallel(s, dir, reverse, xw, peep, hs, hh, cs, tmp, gr, y)) step0 = s->max_len;
+#endif
+  for (int64_t step = step0; step < s->max_len; step++) {
 #if SN_RNN_F32
     if (s->qr && nr == s->qr->N)
       rnn_qgemm_rows(s, s->qr, batch, hs, H, gr, GH);

@@ -117,12 +117,12 @@ static void test_level(int pack_isa, int run_isa) {
          passed - p0, failed - f0);
 }
 
-/* the plain sn_sgemm small-M path (M <= 8, raw B) at each level */
+/* the plain sn_sgemm small-M path (M <= 16 on AVX-512, 12 on AVX2, raw B; 17 past it) at each level */
 static void test_plain_small(int isa) {
   int p0 = passed, f0 = failed;
   int old = sn_cpu_set_thread_cap(isa);
-  for (int64_t M = 1; M <= 9; M++)
-    for (int64_t N = 1; N < 80; N += 7)
+  for (int64_t M = 1; M <= 17; M++)
+    for (int64_t N = 1; N < 150; N += 7)
       for (int t = 0; t < 2; t++) {
         int64_t K = 1 + (int64_t)(next() % 90), lda = (t ? M : K) + 1, ldb = N + 2, ldc = N + 3;
         float *A = xmalloc(sizeof(float) * (size_t)((t ? K : M) * lda)), *B = xmalloc(sizeof(float) * (size_t)(K * ldb));
@@ -144,6 +144,27 @@ static void test_plain_small(int isa) {
   printf("plain small-M %-6s %d passed, %d failed\n", sn_isa_name((sn_isa)isa), passed - p0, failed - f0);
 }
 
+/* the small-M path on packed B: every row count 1..17 (one pass, two passes, past it) against N that
+ * ends on a full tile, inside a tile, inside one vector, and column sub-ranges from a panel
+ * boundary, with alpha / beta and transposed A */
+static void test_small_packed(int isa) {
+  int p0 = passed, f0 = failed, count = 0;
+  static const int64_t Ns[] = {1, 7, 16, 17, 48, 95, 130, 257, 1000}, Ks[] = {1, 3, 31, 256, 301};
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(isa);
+  int64_t al = im ? im->nr : 16;
+  for (int64_t M = 1; M <= 17; M++)
+    for (int ni = 0; ni < 9; ni++) {
+      int64_t N = Ns[ni], K = Ks[(M + ni) % 5];
+      bool ta = (M + ni) % 3 == 0;
+      float alpha = count % 2 ? 1.0f : -0.75f, beta = count % 3 == 0 ? 0.0f : count % 3 == 1 ? 1.0f : 0.5f;
+      count++;
+      tally(run_case(isa, isa, SN_GEMM_B, M, N, K, ta, false, alpha, beta, count % 2 ? 3 : 0, 0, N, false));
+      if (N > al) /* the second worker's columns of a thread split */
+        tally(run_case(isa, isa, SN_GEMM_B, M, N, K, ta, count % 4 == 0, alpha, beta, 0, al, N, false));
+    }
+  printf("small-M packed %-6s %d passed, %d failed\n", sn_isa_name((sn_isa)isa), passed - p0, failed - f0);
+}
+
 int main(void) {
   sn_isa top = sn_cpu_isa();
   sn_cache_sizes cs = sn_cpu_cache_sizes();
@@ -151,6 +172,7 @@ int main(void) {
   for (int isa = SN_ISA_SCALAR; isa <= (int)top; isa++) {
     test_level(isa, isa);
     test_plain_small(isa);
+    test_small_packed(isa);
   }
   /* packed for the best ISA, run under a lower cap (and the other way): the source fallback */
   if (top > SN_ISA_SCALAR) {

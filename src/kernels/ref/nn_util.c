@@ -116,6 +116,15 @@ void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg)
   sn_parallel_for(sn_kernel_pool(c), n, run_range, &j);
 }
 
+void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg) {
+  if (n <= 1) {
+    if (n == 1) fn(arg, 0);
+    return;
+  }
+  run_job j = {fn, arg};
+  sn_parallel_for_dynamic(sn_kernel_pool(c), n, 1, run_range, &j);
+}
+
 typedef struct gemm_job {
   bool dbl, ta, tb, split_n;
   int64_t M, N, K, lda, ldb, ldc, chunk;
@@ -364,12 +373,28 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
   nw = (int)((total + chunk - 1) / chunk);
   j.chunk = chunk;
   int64_t rows = j.split_n ? M : chunk;
-  /* above the small-M path (or when the pack cannot serve this thread's ISA) the GEMM needs a
-   * workspace */
-  if (rows > 8 || !B->data || B->isa != (int)sn_cpu_isa()) {
+  /* above the small-M path (or when the pack cannot serve this thread's ISA, or bf16 may run) the
+   * GEMM needs a workspace */
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  if (!im || rows > im->small_m || !B->data || B->isa != im->isa || sn_cpu_use_bf16()) {
     j.ws_bytes = ws_bytes(false);
     j.ws = ws ? ws : sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
     if (!j.ws) return SN_ERR_OOM();
+    sn_nn_run(c, nw, pb_worker, &j);
+    return NULL;
+  }
+  /* the small-M path needs no workspace: up to 4 column panels per worker, handed out on demand, so
+   * a worker that is late (its core busy with another process) costs a wake-up, not its share of
+   * the product done after the caller's. Not when a worker's share of B fits half its L2 (an RNN's
+   * recurrent weights, read every step): the static split keeps each share in one core's cache. */
+  if (nw > 1 && j.split_n && B->bytes / (size_t)nw > sn_cpu_cache_sizes().l2 / 2) {
+    int64_t items = (int64_t)nw * 4, ch = ((N + items - 1) / items + align - 1) / align * align;
+    if (ch < chunk) {
+      j.chunk = ch;
+      nw = (int)((N + ch - 1) / ch);
+    }
+    sn_nn_run_dynamic(c, nw, pb_worker, &j);
+    return NULL;
   }
   sn_nn_run(c, nw, pb_worker, &j);
   return NULL;

@@ -35,6 +35,9 @@ void sn_nn_f32_out_done(sn_tensor *t, const float *buf);
 int sn_nn_workers(sn_kernel_ctx *c, double flops);
 /* Run fn(arg, w) for w in [0, n) on the kernel's pool (workers may run several w in turn). */
 void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);
+/* The same, the items handed out one at a time on demand (any thread may run any w: per-thread
+ * scratch cannot be indexed by w); a thread late to start finds them taken. */
+void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);
 
 /* GEMM through the reference kernels, split over the pool's threads. ws: from sn_nn_gemm_workspace
  * (reuse it across calls in one kernel), or NULL to take a fresh one from scratch. */

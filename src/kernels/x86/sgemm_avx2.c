@@ -61,95 +61,47 @@ __attribute__((noinline)) static void sg_ukr(int64_t kc, const float *restrict a
   SG_ROWS(SG_STORE)
 }
 
-/* ---- small M: rows of A broadcast straight from A, B slivers read in place ---------------------- */
+/* ---- small M: rows of A broadcast straight from A, B read in place (kernels/x86/sgemm_small.h) ---- */
 
-#define SG_SMALL_M 8
+/* rows the small-M path takes (in passes of at most SM_MAXR rows) */
+#define SG_SMALL_M 12
 
-/* M rows x S slivers (16 columns each) over all of K. B sliver s, row p at b + s * ss + p * rs. MASK:
- * the (single) sliver is partial and raw, so loads and stores take m0/m1. */
-static inline __attribute__((always_inline)) void sm_block(const int M, const int S, const bool MASK, int64_t K,
-                                                           const float *a, int64_t as, int64_t ak, const float *b,
-                                                           int64_t rs, int64_t ss, __m256i m0, __m256i m1, float *c,
-                                                           int64_t ldc, float alpha, float beta) {
-  __m256 acc[SG_SMALL_M][4][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < M; i++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) acc[i][s][0] = acc[i][s][1] = _mm256_setzero_ps();
-  for (int64_t p = 0; p < K; p++) {
-    __m256 bv[4][2];
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) {
-      const float *bp = b + s * ss + p * rs;
-      bv[s][0] = MASK ? _mm256_maskload_ps(bp, m0) : _mm256_loadu_ps(bp);
-      bv[s][1] = MASK ? _mm256_maskload_ps(bp + 8, m1) : _mm256_loadu_ps(bp + 8);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < M; i++) {
-      __m256 av = _mm256_broadcast_ss(a + i * as + p * ak);
-#pragma GCC unroll 4
-      for (int s = 0; s < S; s++) {
-        acc[i][s][0] = _mm256_fmadd_ps(av, bv[s][0], acc[i][s][0]);
-        acc[i][s][1] = _mm256_fmadd_ps(av, bv[s][1], acc[i][s][1]);
-      }
-    }
-  }
-  __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
-#pragma GCC unroll 8
-  for (int i = 0; i < M; i++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) {
-        float *cp = c + i * ldc + s * 16 + h * 8;
-        __m256 x = _mm256_mul_ps(acc[i][s][h], va);
-        __m256i mk = h ? m1 : m0;
-        if (MASK) {
-          if (beta != 0) x = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cp, mk), x);
-          _mm256_maskstore_ps(cp, mk, x);
-        } else {
-          if (beta != 0) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cp), x);
-          _mm256_storeu_ps(cp, x);
-        }
-      }
-}
+#define SM_V __m256
+#define SM_W 8
+#define SM_GPS 2
+#define SM_MASK __m256i
+#define SM_MASKOF(v) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(v)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define SM_ZERO() _mm256_setzero_ps()
+#define SM_SET1(x) _mm256_set1_ps(x)
+#define SM_LOAD(p) _mm256_loadu_ps(p)
+#define SM_LOADM(p, m) _mm256_maskload_ps(p, m)
+#define SM_STORE(p, x) _mm256_storeu_ps(p, x)
+#define SM_STOREM(p, m, x) _mm256_maskstore_ps(p, m, x)
+#define SM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define SM_MUL(a, b) _mm256_mul_ps(a, b)
+#define SM_ADD(a, b) _mm256_add_ps(a, b)
+#define SM_NREG 16
+/* 6 rows x 2 ymm, 4 x 3, 2 x 4, 1 x 6: at most 12 accumulators, the B vectors and a broadcast in the
+ * 16 registers */
+#define SM_MAXR 6
+#define SM_MAXG 6
+#define SM_ROWS_TABLE {0, 6, 4, 3, 3, 2, 2}
+#include "kernels/x86/sgemm_small.h"
 
-typedef void (*sm_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t, __m256i, __m256i,
-                      float *, int64_t, float, float);
-#define SM_DEF(M, S, MASK, NAME)                                                                               \
-  static void NAME(int64_t K, const float *a, int64_t as, int64_t ak, const float *b, int64_t rs, int64_t ss,   \
-                   __m256i m0, __m256i m1, float *c, int64_t ldc, float alpha, float beta) {                   \
-    sm_block(M, S, MASK, K, a, as, ak, b, rs, ss, m0, m1, c, ldc, alpha, beta);                                \
-  }
-#define SM_ROW(M, S) SM_DEF(M, S, false, sm_##M##w) SM_DEF(M, 1, false, sm_##M##o) SM_DEF(M, 1, true, sm_##M##m)
-SM_ROW(1, 4) SM_ROW(2, 2) SM_ROW(3, 2) SM_ROW(4, 2) SM_ROW(5, 1) SM_ROW(6, 1) SM_ROW(7, 1) SM_ROW(8, 1)
-/* per row count: the wide group, one sliver, one masked sliver */
-static const sm_fn sm_table[SG_SMALL_M + 1][3] = {
-    {0, 0, 0},          {sm_1w, sm_1o, sm_1m}, {sm_2w, sm_2o, sm_2m}, {sm_3w, sm_3o, sm_3m}, {sm_4w, sm_4o, sm_4m},
-    {sm_5w, sm_5o, sm_5m}, {sm_6w, sm_6o, sm_6m}, {sm_7w, sm_7o, sm_7m}, {sm_8w, sm_8o, sm_8m}};
-static const int sm_wide[SG_SMALL_M + 1] = {1, 4, 2, 2, 2, 1, 1, 1, 1};
-
-/* m rows (1..SG_SMALL_M) x N columns; B sliver js at b + js * ss, row stride rs; a partial last
- * sliver is read and written under masks (packed or not) */
-static void sg_small_rows(int m, int64_t N, int64_t K, float alpha, const float *a, int64_t as, int64_t ak,
-                          const float *b, int64_t rs, int64_t ss, float beta, float *c, int64_t ldc) {
-  int64_t nfull = N / 16, nsl = (N + 15) / 16;
-  int wide = sm_wide[m];
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  int64_t js = 0;
-  for (; js + wide <= nfull; js += wide)
-    sm_table[m][0](K, a, as, ak, b + js * ss, rs, ss, idx, idx, c + js * 16, ldc, alpha, beta);
-  for (; js < nsl; js++) {
-    int64_t valid = N - js * 16;
-    if (valid >= 16) {
-      sm_table[m][1](K, a, as, ak, b + js * ss, rs, ss, idx, idx, c + js * 16, ldc, alpha, beta);
-      continue;
-    }
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid), idx);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)valid - 8), idx);
-    sm_table[m][2](K, a, as, ak, b + js * ss, rs, ss, m0, m1, c + js * 16, ldc, alpha, beta);
-  }
-}
+SM_DEF(1, 1, true, sm_1m) SM_DEF(1, 1, false, sm_1x1) SM_DEF(1, 2, false, sm_1x2) SM_DEF(1, 3, false, sm_1x3) SM_DEF(1, 4, false, sm_1x4) SM_DEF(1, 5, false, sm_1x5) SM_DEF(1, 6, false, sm_1x6)
+SM_DEF(2, 1, true, sm_2m) SM_DEF(2, 1, false, sm_2x1) SM_DEF(2, 2, false, sm_2x2) SM_DEF(2, 3, false, sm_2x3) SM_DEF(2, 4, false, sm_2x4)
+SM_DEF(3, 1, true, sm_3m) SM_DEF(3, 1, false, sm_3x1) SM_DEF(3, 2, false, sm_3x2) SM_DEF(3, 3, false, sm_3x3)
+SM_DEF(4, 1, true, sm_4m) SM_DEF(4, 1, false, sm_4x1) SM_DEF(4, 2, false, sm_4x2) SM_DEF(4, 3, false, sm_4x3)
+SM_DEF(5, 1, true, sm_5m) SM_DEF(5, 1, false, sm_5x1) SM_DEF(5, 2, false, sm_5x2)
+SM_DEF(6, 1, true, sm_6m) SM_DEF(6, 1, false, sm_6x1) SM_DEF(6, 2, false, sm_6x2)
+static const sm_fn sm_table[SM_MAXR + 1][SM_MAXG + 1] = {
+    {0},
+    {sm_1m, sm_1x1, sm_1x2, sm_1x3, sm_1x4, sm_1x5, sm_1x6},
+    {sm_2m, sm_2x1, sm_2x2, sm_2x3, sm_2x4, 0, 0},
+    {sm_3m, sm_3x1, sm_3x2, sm_3x3, 0, 0, 0},
+    {sm_4m, sm_4x1, sm_4x2, sm_4x3, 0, 0, 0},
+    {sm_5m, sm_5x1, sm_5x2, 0, 0, 0, 0},
+    {sm_6m, sm_6x1, sm_6x2, 0, 0, 0, 0}};
 
 #include "kernels/x86/sgemm_blocked.h"
 

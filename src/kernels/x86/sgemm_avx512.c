@@ -81,89 +81,59 @@ static void sg_pack_a14(const float *src, int64_t lda, int64_t kc, float *restri
 }
 #define SG_PACK_A_FULL sg_pack_a14
 
-/* ---- small M: rows of A broadcast straight from A, B slivers read in place ---------------------- */
+/* ---- small M: rows of A broadcast straight from A, B read in place (kernels/x86/sgemm_small.h) ---- */
 
-#define SG_SMALL_M 8
+/* rows the small-M path takes (in passes of at most SM_MAXR rows) */
+#define SG_SMALL_M 16
 
-/* M rows x S slivers (32 columns each) over all of K. B sliver s, row p at b + s * ss + p * rs; lm:
- * two masks per sliver (the valid columns; used for B loads too, so raw B is never over-read). */
-static inline __attribute__((always_inline)) void sm_block(const int M, const int S, int64_t K, const float *a,
-                                                           int64_t as, int64_t ak, const float *b, int64_t rs,
-                                                           int64_t ss, const __mmask16 *lm, float *c, int64_t ldc,
-                                                           float alpha, float beta) {
-  __m512 acc[SG_SMALL_M][4][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < M; i++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) acc[i][s][0] = acc[i][s][1] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < K; p++) {
-    __m512 bv[4][2];
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++) {
-      bv[s][0] = _mm512_maskz_loadu_ps(lm[2 * s], b + s * ss + p * rs);
-      bv[s][1] = _mm512_maskz_loadu_ps(lm[2 * s + 1], b + s * ss + p * rs + 16);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < M; i++) {
-      __m512 av = _mm512_set1_ps(a[i * as + p * ak]);
-#pragma GCC unroll 4
-      for (int s = 0; s < S; s++) {
-        acc[i][s][0] = _mm512_fmadd_ps(av, bv[s][0], acc[i][s][0]);
-        acc[i][s][1] = _mm512_fmadd_ps(av, bv[s][1], acc[i][s][1]);
-      }
-    }
-  }
-  __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 8
-  for (int i = 0; i < M; i++)
-#pragma GCC unroll 4
-    for (int s = 0; s < S; s++)
-#pragma GCC unroll 2
-      for (int h = 0; h < 2; h++) {
-        float *cp = c + i * ldc + s * 32 + h * 16;
-        __m512 x = _mm512_mul_ps(acc[i][s][h], va);
-        if (beta != 0) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(lm[2 * s + h], cp), x);
-        _mm512_mask_storeu_ps(cp, lm[2 * s + h], x);
-      }
-}
+#define SM_V __m512
+#define SM_W 16
+#define SM_GPS 2
+#define SM_MASK __mmask16
+#define SM_MASKOF(v) ((v) >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (v)) - 1))
+#define SM_ZERO() _mm512_setzero_ps()
+#define SM_SET1(x) _mm512_set1_ps(x)
+#define SM_LOAD(p) _mm512_loadu_ps(p)
+#define SM_LOADM(p, m) _mm512_maskz_loadu_ps(m, p)
+#define SM_STORE(p, x) _mm512_storeu_ps(p, x)
+#define SM_STOREM(p, m, x) _mm512_mask_storeu_ps(p, m, x)
+#define SM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define SM_MUL(a, b) _mm512_mul_ps(a, b)
+#define SM_ADD(a, b) _mm512_add_ps(a, b)
+#define SM_NREG 32
+/* 12 rows x 2 zmm, 8 x 3, 6 x 4, 4 x 6, 2 x 8: 16 to 24 accumulators and the B vectors in the 32
+ * registers, B loads per FMA 1/m, broadcasts per FMA 1/G */
+#define SM_MAXR 12
+#define SM_MAXG 8
+#define SM_ROWS_TABLE {0, 8, 8, 6, 6, 4, 4, 3, 3, 2, 2, 2, 2}
+#include "kernels/x86/sgemm_small.h"
 
-typedef void (*sm_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, int64_t, const __mmask16 *,
-                      float *, int64_t, float, float);
-#define SM_DEF(M, S)                                                                                          \
-  static void sm_##M##x##S(int64_t K, const float *a, int64_t as, int64_t ak, const float *b, int64_t rs,     \
-                           int64_t ss, const __mmask16 *lm, float *c, int64_t ldc, float alpha, float beta) { \
-    sm_block(M, S, K, a, as, ak, b, rs, ss, lm, c, ldc, alpha, beta);                                         \
-  }
-SM_DEF(1, 4) SM_DEF(1, 1) SM_DEF(2, 2) SM_DEF(2, 1) SM_DEF(3, 2) SM_DEF(3, 1) SM_DEF(4, 2) SM_DEF(4, 1)
-SM_DEF(5, 1) SM_DEF(6, 1) SM_DEF(7, 1) SM_DEF(8, 1)
-/* [m][0]: the wide group, [m][1]: one sliver; the wide group's sliver count */
-static const sm_fn sm_table[SG_SMALL_M + 1][2] = {{0, 0},         {sm_1x4, sm_1x1}, {sm_2x2, sm_2x1},
-                                                   {sm_3x2, sm_3x1}, {sm_4x2, sm_4x1}, {sm_5x1, sm_5x1},
-                                                   {sm_6x1, sm_6x1}, {sm_7x1, sm_7x1}, {sm_8x1, sm_8x1}};
-static const int sm_wide[SG_SMALL_M + 1] = {1, 4, 2, 2, 2, 1, 1, 1, 1};
-
-static inline __mmask16 sm_mask(int64_t valid) {
-  return valid >= 16 ? (__mmask16)0xFFFF : valid <= 0 ? (__mmask16)0 : (__mmask16)((1u << valid) - 1);
-}
-
-/* m rows (1..SG_SMALL_M) x N columns; B sliver js at b + js * ss, row stride rs (packed slivers or
- * raw rows alike: the masks keep loads and stores inside the N valid columns) */
-static void sg_small_rows(int m, int64_t N, int64_t K, float alpha, const float *a, int64_t as, int64_t ak,
-                          const float *b, int64_t rs, int64_t ss, float beta, float *c, int64_t ldc) {
-  int64_t nsl = (N + 31) / 32;
-  int wide = sm_wide[m];
-  for (int64_t js = 0; js < nsl;) {
-    int S = js + wide <= nsl ? wide : 1;
-    __mmask16 lm[8];
-    for (int s = 0; s < S; s++) {
-      int64_t col = (js + s) * 32;
-      lm[2 * s] = sm_mask(N - col);
-      lm[2 * s + 1] = sm_mask(N - col - 16);
-    }
-    sm_table[m][S == wide ? 0 : 1](K, a, as, ak, b + js * ss, rs, ss, lm, c + js * 32, ldc, alpha, beta);
-    js += S;
-  }
-}
+SM_DEF(1, 1, true, sm_1m) SM_DEF(1, 1, false, sm_1x1) SM_DEF(1, 2, false, sm_1x2) SM_DEF(1, 3, false, sm_1x3) SM_DEF(1, 4, false, sm_1x4) SM_DEF(1, 5, false, sm_1x5) SM_DEF(1, 6, false, sm_1x6) SM_DEF(1, 7, false, sm_1x7) SM_DEF(1, 8, false, sm_1x8)
+SM_DEF(2, 1, true, sm_2m) SM_DEF(2, 1, false, sm_2x1) SM_DEF(2, 2, false, sm_2x2) SM_DEF(2, 3, false, sm_2x3) SM_DEF(2, 4, false, sm_2x4) SM_DEF(2, 5, false, sm_2x5) SM_DEF(2, 6, false, sm_2x6) SM_DEF(2, 7, false, sm_2x7) SM_DEF(2, 8, false, sm_2x8)
+SM_DEF(3, 1, true, sm_3m) SM_DEF(3, 1, false, sm_3x1) SM_DEF(3, 2, false, sm_3x2) SM_DEF(3, 3, false, sm_3x3) SM_DEF(3, 4, false, sm_3x4) SM_DEF(3, 5, false, sm_3x5) SM_DEF(3, 6, false, sm_3x6)
+SM_DEF(4, 1, true, sm_4m) SM_DEF(4, 1, false, sm_4x1) SM_DEF(4, 2, false, sm_4x2) SM_DEF(4, 3, false, sm_4x3) SM_DEF(4, 4, false, sm_4x4) SM_DEF(4, 5, false, sm_4x5) SM_DEF(4, 6, false, sm_4x6)
+SM_DEF(5, 1, true, sm_5m) SM_DEF(5, 1, false, sm_5x1) SM_DEF(5, 2, false, sm_5x2) SM_DEF(5, 3, false, sm_5x3) SM_DEF(5, 4, false, sm_5x4)
+SM_DEF(6, 1, true, sm_6m) SM_DEF(6, 1, false, sm_6x1) SM_DEF(6, 2, false, sm_6x2) SM_DEF(6, 3, false, sm_6x3) SM_DEF(6, 4, false, sm_6x4)
+SM_DEF(7, 1, true, sm_7m) SM_DEF(7, 1, false, sm_7x1) SM_DEF(7, 2, false, sm_7x2) SM_DEF(7, 3, false, sm_7x3)
+SM_DEF(8, 1, true, sm_8m) SM_DEF(8, 1, false, sm_8x1) SM_DEF(8, 2, false, sm_8x2) SM_DEF(8, 3, false, sm_8x3)
+SM_DEF(9, 1, true, sm_9m) SM_DEF(9, 1, false, sm_9x1) SM_DEF(9, 2, false, sm_9x2)
+SM_DEF(10, 1, true, sm_10m) SM_DEF(10, 1, false, sm_10x1) SM_DEF(10, 2, false, sm_10x2)
+SM_DEF(11, 1, true, sm_11m) SM_DEF(11, 1, false, sm_11x1) SM_DEF(11, 2, false, sm_11x2)
+SM_DEF(12, 1, true, sm_12m) SM_DEF(12, 1, false, sm_12x1) SM_DEF(12, 2, false, sm_12x2)
+static const sm_fn sm_table[SM_MAXR + 1][SM_MAXG + 1] = {
+    {0},
+    {sm_1m, sm_1x1, sm_1x2, sm_1x3, sm_1x4, sm_1x5, sm_1x6, sm_1x7, sm_1x8},
+    {sm_2m, sm_2x1, sm_2x2, sm_2x3, sm_2x4, sm_2x5, sm_2x6, sm_2x7, sm_2x8},
+    {sm_3m, sm_3x1, sm_3x2, sm_3x3, sm_3x4, sm_3x5, sm_3x6, 0, 0},
+    {sm_4m, sm_4x1, sm_4x2, sm_4x3, sm_4x4, sm_4x5, sm_4x6, 0, 0},
+    {sm_5m, sm_5x1, sm_5x2, sm_5x3, sm_5x4, 0, 0, 0, 0},
+    {sm_6m, sm_6x1, sm_6x2, sm_6x3, sm_6x4, 0, 0, 0, 0},
+    {sm_7m, sm_7x1, sm_7x2, sm_7x3, 0, 0, 0, 0, 0},
+    {sm_8m, sm_8x1, sm_8x2, sm_8x3, 0, 0, 0, 0, 0},
+    {sm_9m, sm_9x1, sm_9x2, 0, 0, 0, 0, 0, 0},
+    {sm_10m, sm_10x1, sm_10x2, 0, 0, 0, 0, 0, 0},
+    {sm_11m, sm_11x1, sm_11x2, 0, 0, 0, 0, 0, 0},
+    {sm_12m, sm_12x1, sm_12x2, 0, 0, 0, 0, 0, 0}};
 
 #include "kernels/x86/sgemm_blocked.h"
 

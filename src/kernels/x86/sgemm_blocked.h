@@ -1,7 +1,8 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
  * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
  * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
- * and the small-M kernel sg_small_rows() with SG_SMALL_M (its most rows; see sg_small), and
+ * and the small-M kernel sg_small_rows() and sm_pass_rows() (kernels/x86/sgemm_small.h) with
+ * SG_SMALL_M (the most rows it takes; see sg_small), and
  * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
  * A. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
  * its sn_sgemm_impl table.
@@ -175,14 +176,13 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
   }
 }
 
-/* Few rows (M <= SG_SMALL_M per call of sg_small_rows): no packing of A; B read in place, from
- * full-K slivers (pb) or row-major K x N (B, ldb), in groups of slivers so there are enough
- * independent accumulators. */
+/* Few rows (M <= SG_SMALL_M, in passes of sg_small_rows; see kernels/x86/sgemm_small.h): no packing
+ * of A; B read in place, from full-K slivers (pb) or row-major K x N (B, ldb). */
 static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, const float *A, int64_t lda,
                      const float *B, int64_t ldb, const float *pb, float beta, float *C, int64_t ldc) {
   int64_t as = ta ? 1 : lda, ak = ta ? lda : 1;
-  for (int64_t i0 = 0; i0 < M; i0 += SG_SMALL_M) {
-    int m = (int)(M - i0 < SG_SMALL_M ? M - i0 : SG_SMALL_M);
+  for (int64_t i0 = 0, m; i0 < M; i0 += m) {
+    m = sm_pass_rows(M, i0);
     const float *a = A + i0 * as;
     float *c = C + i0 * ldc;
     if (pb)

@@ -1,0 +1,129 @@
+"""Small batches through the small-M GEMM path, its fused epilogues and the threaded LSTM step.
+
+    SINTER_BUILD=build .venv/bin/python tests/python/test_small_batch.py
+
+Models built with onnx.helper, run by Sinter at every ISA level (scalar, avx2, avx512 as the CPU
+allows) on 1 and 2 threads, against ONNX Runtime:
+  * Gemm (transB=1, bias) + Relu and MatMul + Add + a residual Add: fused into FusedGemm /
+    FusedMatMul whose epilogue runs per tile of the small-M kernel; batch M = 1..17, odd N and K
+    (N past a register tile, N below one vector) so every tile shape and the masked tails run;
+  * LSTM with peepholes, hidden 256 (a multiple of the packed panel width: from batch 4 the step
+    runs on two threads, batch 17 past the small-M path with a workspace) and hidden 40 (the
+    serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c.
+Prints "N passed, M failed"; exits 1 on any failure.
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sinter_ctypes as sc  # noqa: E402
+
+passed = failed = 0
+
+
+def check(what, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print(f"FAIL {what}{': ' + detail if detail else ''}")
+
+
+rng = np.random.default_rng(11)
+
+
+def isas():
+    """the ISA levels this CPU runs"""
+    out = ["scalar"]
+    for isa in ("avx2", "avx512"):
+        try:
+            sc.Session(gemm_model(3, 5, "relu"), isa=isa).close()
+            out.append(isa)
+        except sc.SinterError:
+            break
+    return out
+
+
+def model_bytes(nodes, inputs, outputs, inits):
+    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m.SerializeToString()
+
+
+def gemm_model(K, N, kind):
+    """x [batch, K] -> Gemm(transB) + bias + Relu, or MatMul + bias + residual x2 [batch, N]"""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", K])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", N])
+    b = numpy_helper.from_array((rng.standard_normal(N) * 0.5).astype(np.float32), "b")
+    if kind == "relu":
+        w = numpy_helper.from_array((rng.standard_normal((N, K)) / np.sqrt(K)).astype(np.float32), "w")
+        nodes = [helper.make_node("Gemm", ["x", "w", "b"], ["g"], transB=1), helper.make_node("Relu", ["g"], ["y"])]
+        return model_bytes(nodes, [x], [y], [w, b])
+    w = numpy_helper.from_array((rng.standard_normal((K, N)) / np.sqrt(K)).astype(np.float32), "w")
+    r = helper.make_tensor_value_info("r", TensorProto.FLOAT, ["batch", N])
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+             helper.make_node("Add", ["a", "r"], ["y"])]
+    return model_bytes(nodes, [x, r], [y], [w, b])
+
+
+def lstm_model(I, H, direction):
+    nd = 2 if direction == "bidirectional" else 1
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", I])
+    lens = helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Yh", "Yc")]
+    inits = [numpy_helper.from_array((rng.standard_normal((nd, 4 * H, I)) * 0.2).astype(np.float32), "W"),
+             numpy_helper.from_array((rng.standard_normal((nd, 4 * H, H)) * 0.2).astype(np.float32), "R"),
+             numpy_helper.from_array((rng.standard_normal((nd, 8 * H)) * 0.2).astype(np.float32), "B"),
+             numpy_helper.from_array((rng.standard_normal((nd, 3 * H)) * 0.2).astype(np.float32), "P")]
+    node = helper.make_node("LSTM", ["x", "W", "R", "B", "lens", "", "", "P"], ["Y", "Yh", "Yc"], hidden_size=H,
+                            direction=direction)
+    return model_bytes([node], [x, lens], outs, inits)
+
+
+def compare(what, model, feeds, isa_list, tol):
+    ref = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)
+    for isa in isa_list:
+        for threads in (1, 2):
+            with sc.Session(model, isa=isa, threads=threads) as s:
+                got = s.run(feeds)
+            got = [got[k] for k in got] if isinstance(got, dict) else got
+            for i, (a, b) in enumerate(zip(got, ref)):
+                a = np.asarray(a)
+                ok = a.shape == b.shape and np.allclose(a, b, rtol=tol, atol=tol)
+                err = float(np.max(np.abs(a - b))) if a.shape == b.shape and a.size else -1
+                check(f"{what} {isa} t{threads} out{i}", ok, f"shape {a.shape} vs {b.shape}, max err {err:.3g}")
+
+
+def main():
+    levels = isas()
+    print("ISA levels:", ", ".join(levels))
+    for K, N in ((37, 1000), (129, 47), (300, 7), (1024, 130)):
+        for kind in ("relu", "residual"):
+            model = gemm_model(K, N, kind)
+            for M in list(range(1, 18)):
+                feeds = {"x": rng.standard_normal((M, K)).astype(np.float32)}
+                if kind == "residual":
+                    feeds["r"] = rng.standard_normal((M, N)).astype(np.float32)
+                compare(f"{kind} M={M} N={N} K={K}", model, feeds, levels, 2e-4 * np.sqrt(K))
+    for H, I in ((256, 19), (40, 8)):
+        for direction in ("forward", "bidirectional"):
+            model = lstm_model(I, H, direction)
+            for batch in (1, 2, 5, 8, 9, 17):
+                seq = 6
+                lens = rng.integers(1, seq + 1, size=batch).astype(np.int32)
+                lens[0] = seq
+                feeds = {"x": rng.standard_normal((seq, batch, I)).astype(np.float32), "lens": lens}
+                compare(f"LSTM H={H} {direction} batch={batch}", model, feeds, levels, 1e-4)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
