@@ -188,6 +188,16 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
   return true;
 }
 
+/* The constant terms of sum_k (x - zx)(w - zw) per output channel n over a sum of K products, with the
+ * int32 bias: -zx * sum_k w[n] + K zx zw[n] + bias[n] (int32 arithmetic wraps). */
+static void zp_offsets(const qparams *p, const int32_t *wsum, int64_t K, int64_t n, int32_t *out) {
+  for (int64_t m = 0; m < n; m++) {
+    uint32_t v = (uint32_t)(-(int64_t)p->zx * wsum[m]) + (uint32_t)(K * p->zx * p->zw[m]);
+    if (p->ibias) v += (uint32_t)p->ibias[m];
+    out[m] = (int32_t)v;
+  }
+}
+
 /* ---- Conv ---------------------------------------------------------------------------------------------- */
 
 /* the fused residual add into the epilogue, where the output is 8-bit and res fits */
@@ -608,11 +618,7 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (!coff || !t.A || !zero) return (*err = SN_ERR_OOM()), true;
   memset(zero, 0, (size_t)t.Op);
   t.zero = zero;
-  for (int64_t m = 0; m < M; m++) {
-    uint32_t v = (uint32_t)(-(int64_t)p->zx * wsum[m]) + (uint32_t)((int64_t)R * p->zx * p->zw[m]);
-    if (p->ibias) v += (uint32_t)p->ibias[m];
-    coff[m] = (int32_t)v;
-  }
+  zp_offsets(p, wsum, R, M, coff);
   /* X: its own planes (1x1, stride 1, no padding), or the padded phase planes, whose tap rows are
    * contiguous when the grid has no extra columns and gathered otherwise */
   bool plain = sn_geom_k_size(g) == 1;
@@ -855,11 +861,7 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   for (int64_t kh = 0; kh < KH; kh++)
     for (int64_t kw = 0; kw < KW; kw++) tapoff[kh * KW + kw] = (kh * dh * t.Wp + kw * dw) * C;
   t.tapoff = tapoff;
-  for (int64_t m = 0; m < M; m++) {
-    uint32_t v = (uint32_t)(-(int64_t)p->zx * wsum[m]) + (uint32_t)((int64_t)R * p->zx * p->zw[m]);
-    if (p->ibias) v += (uint32_t)p->ibias[m];
-    coff[m] = (int32_t)v;
-  }
+  zp_offsets(p, wsum, R, M, coff);
   j->e = (sn_qgemm_epi){p->out, NULL, coff, NULL, p->zw_any ? p->zw : NULL, p->scale, 2, p->fbias, 2, p->zy, p->lo, p->hi};
   t.xsums = p->zw_any;
   int nw = sn_nn_workers(c, 2.0 * (double)j->N * (double)M * (double)O * (double)R);
@@ -940,11 +942,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   }
   int32_t *roff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
   if (!roff) return (*err = SN_ERR_OOM()), true;
-  for (int64_t m = 0; m < M; m++) {
-    uint32_t v = (uint32_t)(-(int64_t)p.zx * wsum[m]) + (uint32_t)((int64_t)j.R * p.zx * p.zw[m]);
-    if (p.ibias) v += (uint32_t)p.ibias[m];
-    roff[m] = (int32_t)v;
-  }
+  zp_offsets(&p, wsum, j.R, M, roff);
   j.xflip = flip_of(a->x->dtype, false);
   j.pad = (uint8_t)p.zx;
   j.need_xsum = p.zw_any;
@@ -1091,12 +1089,7 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
   }
   int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(nbm * N));
   if (!coff) return (*err = SN_ERR_OOM()), true;
-  for (int64_t b = 0; b < nbm; b++)
-    for (int64_t n = 0; n < N; n++) {
-      uint32_t v = (uint32_t)(-(int64_t)p.zx * csum[b * N + n]) + (uint32_t)((int64_t)K * p.zx * p.zw[n]);
-      if (p.ibias) v += (uint32_t)p.ibias[n];
-      coff[b * N + n] = (int32_t)v;
-    }
+  for (int64_t b = 0; b < nbm; b++) zp_offsets(&p, csum + b * N, K, N, coff + b * N);
   j.coff = coff;
   if (p.zw_any) {
     int32_t *rs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(na * M));

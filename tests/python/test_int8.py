@@ -65,6 +65,32 @@ def ops_after_optimize(path, tmp):
     return [(n.domain, n.op_type) for n in m.graph.node], ""
 
 
+def ort_qdq(tmp, name, m, xs):
+    """Save the float model m, quantize it with ONNX Runtime's quantize_static (QDQ, per-channel, u8
+    activations, s8 weights; calibration on xs[:-1]) and run it on xs[-1] in ONNX Runtime and in Sinter
+    at every ISA level. Returns (path of the QDQ model, ORT's output, {isa: Sinter's output})."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    m.ir_version = 8
+    fp = os.path.join(tmp, name + ".onnx")
+    onnx.save(m, fp)
+
+    class R:
+        def __init__(self):
+            self.it = iter([{"x": x} for x in xs[:-1]])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    qp = os.path.join(tmp, name + "_qdq.onnx")
+    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    x = xs[-1]
+    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
+            for isa in ("scalar", "avx2", "avx512")}
+    return qp, ref, outs
+
+
 def qlinear_cases(tmp):
     from onnx import TensorProto as T, helper, numpy_helper as nh
     rng = np.random.default_rng(7)
@@ -242,7 +268,6 @@ def mobile_qdq_cases(tmp):
     kernels/qdwconv), QLinearLookup (SiLU, Sigmoid) and QLinearMul; the result must match ORT, the
     unfused graph (-O1), and be bit-identical at every ISA level."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     rng = np.random.default_rng(11)
     C = 32
 
@@ -268,25 +293,9 @@ def mobile_qdq_cases(tmp):
     g = h.make_graph(nodes, "mobile", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 23, 21])],
                      [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
-    m.ir_version = 8
-    fp = os.path.join(tmp, "mobile.onnx")
-    onnx.save(m, fp)
     xs = [rng.uniform(-2, 2, (1, 16, 23, 21)).astype(np.float32) for _ in range(9)]
-
-    class R:
-        def __init__(self):
-            self.it = iter([{"x": x} for x in xs[:8]])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    qp = os.path.join(tmp, "mobile_qdq.onnx")
-    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
-    x = xs[8]
-    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
-            for isa in ("scalar", "avx2", "avx512")}
+    qp, ref, outs = ort_qdq(tmp, "mobile", m, xs)
+    x = xs[-1]
     same = all(np.array_equal(outs["scalar"], o) for o in outs.values())
     check("mobile QDQ block: bit-identical at scalar/avx2/avx512", same)
     got = outs["avx512"]
@@ -398,7 +407,6 @@ def pool_qdq_cases(tmp):
     map itself (passes/qdq.c); the result must match ORT (which does the same), be bit-identical at
     every ISA level, and the optimized graph must hold no float MaxPool."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     rng = np.random.default_rng(5)
     inits = [nh.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32), "W1"),
              nh.from_array((rng.standard_normal(8) * 0.1).astype(np.float32), "b1"),
@@ -409,25 +417,8 @@ def pool_qdq_cases(tmp):
     g = h.make_graph(nodes, "stem", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 19, 17])],
                      [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
-    m.ir_version = 8
-    fp = os.path.join(tmp, "stem.onnx")
-    onnx.save(m, fp)
     xs = [rng.uniform(-2, 2, (1, 3, 19, 17)).astype(np.float32) for _ in range(9)]
-
-    class R:
-        def __init__(self):
-            self.it = iter([{"x": x} for x in xs[:8]])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    qp = os.path.join(tmp, "stem_qdq.onnx")
-    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
-    x = xs[8]
-    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
-            for isa in ("scalar", "avx2", "avx512")}
+    qp, ref, outs = ort_qdq(tmp, "stem", m, xs)
     check("QDQ MaxPool: bit-identical at scalar/avx2/avx512",
           all(np.array_equal(outs["scalar"], o) for o in outs.values()))
     d = float(np.abs(outs["avx512"] - ref).max())
@@ -450,7 +441,6 @@ def residual_qdq_cases(tmp):
     padded copy; 1x1 on 7x7 with 288 channels computed as positions x channels, the conv being the
     Add's second operand). Equal to ORT, bit-identical at every ISA level, no QLinearAdd left."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     rng = np.random.default_rng(3)
 
     def w(name, *shape):
@@ -471,25 +461,8 @@ def residual_qdq_cases(tmp):
     g = h.make_graph(nodes, "res", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 20, 20])],
                      [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
-    m.ir_version = 8
-    fp = os.path.join(tmp, "res.onnx")
-    onnx.save(m, fp)
     xs = [rng.uniform(-2, 2, (1, 16, 20, 20)).astype(np.float32) for _ in range(9)]
-
-    class R:
-        def __init__(self):
-            self.it = iter([{"x": x} for x in xs[:8]])
-
-        def get_next(self):
-            return next(self.it, None)
-
-    qp = os.path.join(tmp, "res_qdq.onnx")
-    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
-    x = xs[8]
-    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
-            for isa in ("scalar", "avx2", "avx512")}
+    qp, ref, outs = ort_qdq(tmp, "res", m, xs)
     check("QDQ residual adds: bit-identical at scalar/avx2/avx512",
           all(np.array_equal(outs["scalar"], o) for o in outs.values()))
     d = float(np.abs(outs["avx512"] - ref).max())
