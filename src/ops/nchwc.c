@@ -380,7 +380,8 @@ static sn_wino_weights *wino_make_weights(sn_kernel_ctx *c, const sn_nchwc_conv_
 static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                       const float *w, float *y) {
   int mode = wino_mode();
-  /* (bf16 GEMMs would need the plain U, which is dropped once packed; they keep the direct kernel) */
+  /* (under --precision bf16 the 36 GEMMs take the bf16 copies kernels/winograd.c packs beside the
+   * float32 panels; the transforms stay float32) */
   if (!mode || !sn_wino_eligible(g) || !sn_kernel_input_const(c, 1)) return false;
   const bool tune = mode == 1 && sn_tune_enabled();
   if (mode == 1 && !tune && !wino_wins(g)) return false;
