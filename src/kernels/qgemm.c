@@ -36,18 +36,6 @@ void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, con
   }
 }
 
-void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
-                         uint8_t flip, uint8_t *dst, int64_t lda) {
-  if (sn_cpu_has_vnni()) {
-    sn_qgemm_pack4_rows_avx512vnni(r0, r1, r2, r3, n, flip, dst, lda);
-    return;
-  }
-  for (int64_t p = 0; p < n; p++) {
-    uint8_t *d = dst + p * lda;
-    d[0] = r0[p] ^ flip, d[1] = r1[p] ^ flip, d[2] = r2[p] ^ flip, d[3] = r3[p] ^ flip;
-  }
-}
-
 void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst, int64_t lda) {
   if (sn_cpu_has_vnni()) {
     sn_qgemm_pack16_rows_avx512vnni(rows, n, flip, dst, lda);

@@ -90,12 +90,8 @@ void sn_qgemm_avx512vnni(bool a_signed, int64_t K, const uint8_t *A, int64_t lda
  * between panels (Kp * 16). Reads n bytes of every row. */
 void sn_qgemm_pack4(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n, uint8_t flip,
                     uint8_t *dst, int64_t panel_stride);
-/* The same 4 x n bytes as rows of a row-major A instead: dst[p * lda + r] = row r's byte p ^ flip, for
- * p < n (n a multiple of 16), r < 4 (one k-quad of n rows of A). */
-void sn_qgemm_pack4_rows(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
-                         uint8_t flip, uint8_t *dst, int64_t lda);
-/* 16 rows at once (four k-quads): dst[p * lda + r] = rows[r][p] ^ flip for p < n (a multiple of 16),
- * r < 16; 16-byte stores. */
+/* 16 rows (four k-quads) as rows of a row-major A: dst[p * lda + r] = rows[r][p] ^ flip for p < n (a
+ * multiple of 16), r < 16; 16-byte stores. */
 void sn_qgemm_pack16_rows(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
 /* dst[c * ldd + r] = src[r * lds + c] ^ flip for r < rows, c < cols: a byte matrix transposed, 16 x 16
  * blocks through sn_qgemm_pack16_rows, the edges byte by byte. */
@@ -103,8 +99,6 @@ void sn_qgemm_transpose(const uint8_t *src, int64_t rows, int64_t cols, int64_t 
                         int64_t ldd);
 void sn_qgemm_pack16_rows_avx512vnni(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst,
                                      int64_t lda);
-void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
-                                    int64_t n, uint8_t flip, uint8_t *dst, int64_t lda);
 void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3, int64_t n,
                                uint8_t flip, uint8_t *dst, int64_t panel_stride);
 

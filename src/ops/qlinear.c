@@ -59,45 +59,48 @@ void sn_qweights_free(sn_qweights *q) {
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 static uint8_t flip_of(sn_dtype dt, bool want_signed) { return (dt == SINTER_INT8) == want_signed ? 0 : 0x80; }
 
+/* Bytes of a conv weight [M, R] (R = Cg * taps) packed in a form's layout */
+static size_t conv_packed_bytes(int form, int64_t M, int64_t R) {
+  return form == SN_QFORM_CM ? (size_t)(M * R) : sn_qgemm_packed_size(R, M);
+}
+
+/* W [M, R] into a form's layout, and its sums per output channel (as s8): SN_QFORM_CM, the rows as s8;
+ * SN_QFORM_T, W^T packed as the GEMM's B with k = (c, tap); SN_QFORM_NHWC, the same with k = (tap, c),
+ * through perm (M * R bytes of room). */
+static void pack_conv(const uint8_t *w, sn_dtype dt, int form, int64_t M, int64_t R, int64_t Cg, uint8_t *perm,
+                      uint8_t *data, int32_t *sums) {
+  uint8_t f = flip_of(dt, true);
+  if (form == SN_QFORM_CM) {
+    for (int64_t i = 0; i < M * R; i++) data[i] = w[i] ^ f;
+    sn_qgemm_row_sums(data, R, M, R, true, sums);
+    return;
+  }
+  if (form == SN_QFORM_NHWC) {
+    int64_t KK = R / Cg;
+    for (int64_t m = 0; m < M; m++)
+      for (int64_t c = 0; c < Cg; c++)
+        for (int64_t t = 0; t < KK; t++) perm[m * R + t * Cg + c] = w[m * R + c * KK + t];
+    w = perm;
+  }
+  sn_qgemm_pack_b(w, R, true, R, M, f, true, data, sums);
+}
+
 sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out) {
   *out = NULL;
   if (!w || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
-  q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0];
-  q->form = form;
-  if (form != SN_QFORM_CM) {
-    q->data = sn_aligned_alloc(sn_qgemm_packed_size(q->cols, q->rows));
-    q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
-    uint8_t *perm = form == SN_QFORM_NHWC ? sn_malloc((size_t)w->count) : NULL;
-    if (!q->data || !q->sums || (form == SN_QFORM_NHWC && !perm)) {
-      sn_free(perm);
-      sn_qweights_free(q);
-      return SN_ERR_OOM();
-    }
-    const uint8_t *src = w->data;
-    if (perm) { /* k = (tap, c) */
-      int64_t Cg = w->dims[1], KK = q->cols / Cg;
-      for (int64_t m = 0; m < q->rows; m++)
-        for (int64_t c = 0; c < Cg; c++)
-          for (int64_t t = 0; t < KK; t++) perm[m * q->cols + t * Cg + c] = src[m * q->cols + c * KK + t];
-      src = perm;
-    }
-    sn_qgemm_pack_b(src, q->cols, true, q->cols, q->rows, flip_of(w->dtype, true), true, q->data, q->sums);
-    sn_free(perm);
-    *out = q;
-    return NULL;
-  }
-  q->data = sn_aligned_alloc((size_t)w->count);
+  q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0], q->form = form;
+  q->data = sn_aligned_alloc(conv_packed_bytes(form, q->rows, q->cols));
   q->sums = sn_malloc(sizeof(int32_t) * (size_t)q->rows);
-  if (!q->data || !q->sums) {
+  uint8_t *perm = form == SN_QFORM_NHWC ? sn_malloc((size_t)w->count) : NULL;
+  if (!q->data || !q->sums || (form == SN_QFORM_NHWC && !perm)) {
+    sn_free(perm);
     sn_qweights_free(q);
     return SN_ERR_OOM();
   }
-  uint8_t f = flip_of(w->dtype, true);
-  const uint8_t *s = w->data;
-  for (int64_t i = 0; i < w->count; i++) q->data[i] = s[i] ^ f;
-  sn_qgemm_row_sums(q->data, q->cols, q->rows, q->cols, true, q->sums);
+  pack_conv(w->data, w->dtype, form, q->rows, q->cols, w->dims[1], perm, q->data, q->sums);
+  sn_free(perm);
   *out = q;
   return NULL;
 }
@@ -185,6 +188,24 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
   } else if (p->out == SN_QOUT_F32 && a->act == SN_QACT_RELU) {
     p->lo = 0;
   }
+  return true;
+}
+
+/* W in a form's layout (pack_conv): packed at load when a->pw was packed for this form from this
+ * weight, else packed now into scratch. false when out of memory. */
+static bool conv_weights(sn_kernel_ctx *c, const sn_qargs *a, int form, int64_t M, int64_t R, int64_t Cg,
+                         const uint8_t **data, const int32_t **sums) {
+  const sn_qweights *pw = a->pw;
+  if (pw && pw->form == form && pw->src == a->w->data && pw->dt == a->w->dtype && pw->rows == M && pw->cols == R) {
+    *data = pw->data, *sums = pw->sums;
+    return true;
+  }
+  uint8_t *d = sn_kernel_scratch(c, conv_packed_bytes(form, M, R));
+  uint8_t *perm = form == SN_QFORM_NHWC ? sn_kernel_scratch(c, (size_t)(M * R)) : NULL;
+  int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
+  if (!d || !ws || (form == SN_QFORM_NHWC && !perm)) return false;
+  pack_conv(a->w->data, a->w->dtype, form, M, R, Cg, perm, d, ws);
+  *data = d, *sums = ws;
   return true;
 }
 
@@ -593,25 +614,11 @@ static void qconv_t_gemm(void *arg, int w) {
 static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, sn_error **err) {
   const sn_conv_geom *g = j->g;
   int64_t M = j->M, R = j->R, Kp = sn_qgemm_kp(R), O = j->O;
-  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_T && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
-                                  a->pw->rows == M && a->pw->cols == R
-                              ? a->pw
-                              : NULL;
   qconv_t_job t;
   memset(&t, 0, sizeof t);
   t.j = j, t.Op = sn_qgemm_np(O), t.groups = (R + 15) / 16, t.lda = 16 * t.groups, t.img = t.Op * t.lda;
   const int32_t *wsum;
-  if (pw) {
-    t.Bp = pw->data;
-    wsum = pw->sums;
-  } else {
-    uint8_t *bp = sn_kernel_scratch(c, sn_qgemm_packed_size(R, M));
-    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
-    if (!bp || !ws) return (*err = SN_ERR_OOM()), true;
-    sn_qgemm_pack_b(a->w->data, R, true, R, M, flip_of(a->w->dtype, true), true, bp, ws);
-    t.Bp = bp;
-    wsum = ws;
-  }
+  if (!conv_weights(c, a, SN_QFORM_T, M, R, j->Cg, &t.Bp, &wsum)) return (*err = SN_ERR_OOM()), true;
   int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
   t.A = sn_kernel_scratch(c, (size_t)(j->N * t.img));
   uint8_t *zero = sn_kernel_scratch(c, (size_t)t.Op);
@@ -726,6 +733,7 @@ typedef struct qconv_h_job {
   int64_t rb, nrb, cb, ncb, cg, ncg, tasks;
   int nw;
   bool xsums;            /* the epilogue needs A's row sums (weights with zero points) */
+  bool indirect;         /* C % 4 == 0: the GEMM reads the rows from xh (sn_qgemm_ind), else copies them */
   uint8_t *ws;           /* per worker: rb x R bytes of A, rb row sums */
   size_t ws_bytes;
 } qconv_h_job;
@@ -759,10 +767,10 @@ static void qconv_h_gemm(void *arg, int w) {
   const sn_conv_geom *g = j->g;
   int64_t C = j->C, R = j->R, KK = R / C, OW = g->out[1], sh = g->stride[0], sw = g->stride[1];
   int64_t img = t->Hp * t->Wp * C;
-  uint8_t *A = t->ws + (size_t)w * t->ws_bytes;
-  int32_t *xsum = (int32_t *)(A + ((t->rb * R + 63) & ~(int64_t)63));
+  bool ind = t->indirect;
+  uint8_t *A = t->ws + (size_t)w * t->ws_bytes; /* (copied rows: not indirect) */
+  int32_t *xsum = (int32_t *)(A + (ind ? 0 : (t->rb * R + 63) & ~(int64_t)63));
   const uint8_t **rp = (const uint8_t **)(void *)(xsum + ((t->rb + 15) & ~(int64_t)15));
-  bool ind = C % 4 == 0; /* read the rows in place (sn_qgemm_ind), one segment per tap */
   for (int64_t k = w; k < t->tasks; k += t->nw) {
     int64_t cgi = k % t->ncg, rest = k / t->ncg, rbi = rest % t->nrb, n = rest / t->nrb;
     int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < j->O ? o0 + t->rb : j->O;
@@ -825,30 +833,11 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (g->nd != 2 || j->G != 1 || (p->out != SN_QOUT_U8 && p->out != SN_QOUT_S8) || g->pad[0] < 0 || g->pad[1] < 0)
     return false;
   int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1], KH = g->k[0], KW = g->k[1];
-  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_NHWC && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
-                                  a->pw->rows == M && a->pw->cols == R
-                              ? a->pw
-                              : NULL;
   qconv_h_job t;
   memset(&t, 0, sizeof t);
   t.j = j;
   const int32_t *wsum;
-  if (pw) {
-    t.Bp = pw->data;
-    wsum = pw->sums;
-  } else { /* W^T with k = (tap, c), packed now */
-    uint8_t *perm = sn_kernel_scratch(c, (size_t)(M * R)), *bp = sn_kernel_scratch(c, sn_qgemm_packed_size(R, M));
-    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
-    if (!perm || !bp || !ws) return (*err = SN_ERR_OOM()), true;
-    const uint8_t *src = a->w->data;
-    int64_t KK = KH * KW;
-    for (int64_t m = 0; m < M; m++)
-      for (int64_t ci = 0; ci < C; ci++)
-        for (int64_t tp = 0; tp < KK; tp++) perm[m * R + tp * C + ci] = src[m * R + ci * KK + tp];
-    sn_qgemm_pack_b(perm, R, true, R, M, flip_of(a->w->dtype, true), true, bp, ws);
-    t.Bp = bp;
-    wsum = ws;
-  }
+  if (!conv_weights(c, a, SN_QFORM_NHWC, M, R, C, &t.Bp, &wsum)) return (*err = SN_ERR_OOM()), true;
   /* the padded copy covers every window: rows [-pt, (OH - 1) sh + (KH - 1) dh - pt] */
   t.pt = g->pad[0], t.pl = g->pad[1];
   t.Hp = (g->out[0] - 1) * sh + (KH - 1) * dh + 1, t.Wp = (g->out[1] - 1) * sw + (KW - 1) * dw + 1;
@@ -883,9 +872,10 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   t.ncg = (t.ncb + t.cg - 1) / t.cg;
   t.tasks = j->N * t.nrb * t.ncg;
   t.nw = nw < t.tasks ? nw : (int)t.tasks;
-  /* per worker: A (rb x R), rb row sums (padded to 16), rb row pointers */
-  t.ws_bytes = (size_t)((t.rb * R + 63) & ~(int64_t)63) + sizeof(int32_t) * (size_t)((t.rb + 15) & ~(int64_t)15) +
-               ((sizeof(void *) * (size_t)t.rb + 63) & ~(size_t)63);
+  /* per worker: A (rb x R, only where the rows are copied), rb row sums (padded to 16), rb row pointers */
+  t.indirect = C % 4 == 0; /* the rows read in place (sn_qgemm_ind), one segment per tap */
+  t.ws_bytes = (size_t)(t.indirect ? 0 : (t.rb * R + 63) & ~(int64_t)63) +
+               sizeof(int32_t) * (size_t)((t.rb + 15) & ~(int64_t)15) + ((sizeof(void *) * (size_t)t.rb + 63) & ~(size_t)63);
   t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)t.nw);
   if (!t.ws) return (*err = SN_ERR_OOM()), true;
   sn_nn_run(c, t.nw, qconv_h_gemm, &t);
@@ -921,25 +911,8 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
     if (form == SN_QFORM_T && qconv_t(c, a, &p, &j, err)) return true;
   }
   /* W as s8 rows and their sums: packed at load, or now */
-  const sn_qweights *pw = a->pw && a->pw->form == SN_QFORM_CM && a->pw->src == a->w->data && a->pw->dt == a->w->dtype &&
-                                  a->pw->rows == M && a->pw->cols == j.R
-                              ? a->pw
-                              : NULL;
   const int32_t *wsum;
-  if (pw) {
-    j.w = pw->data;
-    wsum = pw->sums;
-  } else {
-    uint8_t *wt = sn_kernel_scratch(c, (size_t)a->w->count);
-    int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
-    if (!wt || !ws) return (*err = SN_ERR_OOM()), true;
-    uint8_t f = flip_of(a->w->dtype, true);
-    const uint8_t *s = a->w->data;
-    for (int64_t i = 0; i < a->w->count; i++) wt[i] = s[i] ^ f;
-    sn_qgemm_row_sums(wt, j.R, M, j.R, true, ws);
-    j.w = wt;
-    wsum = ws;
-  }
+  if (!conv_weights(c, a, SN_QFORM_CM, M, j.R, j.Cg, &j.w, &wsum)) return (*err = SN_ERR_OOM()), true;
   int32_t *roff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
   if (!roff) return (*err = SN_ERR_OOM()), true;
   zp_offsets(&p, wsum, j.R, M, roff);

@@ -4,8 +4,8 @@
  * flip, output lengths shorter and longer than the row; nothing written past n. Skips the AVX-512 half
  * cleanly when the CPU lacks it. Then the small-map row gather (sn_qconv_gather: VBMI against its
  * definition, source windows of 1..256 bytes ending at the end of an allocation, padding entries,
- * lengths 1..256) and the row-major packers (sn_qgemm_pack4_rows, sn_qgemm_pack16_rows) against their
- * definitions. */
+ * lengths 1..256), the row-major packer (sn_qgemm_pack16_rows) and the byte transpose
+ * (sn_qgemm_transpose, edges included) against their definitions. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,28 +83,6 @@ int main(void) {
       }
       sn_free(blk);
     }
-  /* pack4_rows: 4 rows of n bytes into n rows of lda bytes, 4 at a time */
-  for (int64_t n = 16; n <= 96; n += 16)
-    for (int64_t lda = 4; lda <= 40; lda += 12)
-      for (int fl = 0; fl < 2; fl++) {
-        uint8_t rows[4][96], *dst = sn_aligned_alloc((size_t)(n * lda));
-        for (int r = 0; r < 4; r++)
-          for (int64_t p = 0; p < n; p++) rows[r][p] = (uint8_t)(r * 61 + p * 3);
-        memset(dst, 0xEE, (size_t)(n * lda));
-        uint8_t flip = fl ? 0x80 : 0;
-        sn_qgemm_pack4_rows(rows[0], rows[1], rows[2], rows[3], n, flip, dst, lda);
-        bool ok = true;
-        for (int64_t p = 0; p < n; p++)
-          for (int64_t b = 0; b < lda; b++)
-            ok = ok && dst[p * lda + b] == (b < 4 ? (uint8_t)(rows[b][p] ^ flip) : 0xEE);
-        if (!ok) {
-          failed++;
-          fprintf(stderr, "FAIL: pack4_rows n=%lld lda=%lld flip=%d\n", (long long)n, (long long)lda, fl);
-        } else {
-          passed++;
-        }
-        sn_aligned_free(dst);
-      }
   /* pack16_rows: 16 rows of n bytes into n rows of lda bytes, 16 at a time */
   for (int64_t n = 16; n <= 80; n += 16)
     for (int64_t lda = 16; lda <= 48; lda += 32)
@@ -130,6 +108,28 @@ int main(void) {
           passed++;
         }
         sn_aligned_free(dst);
+      }
+  /* sn_qgemm_transpose: 16 x 16 blocks and the edges (rows and columns not multiples of 16) */
+  for (int64_t rows = 1; rows <= 40; rows += 13)
+    for (int64_t cols = 1; cols <= 40; cols += 7)
+      for (int fl = 0; fl < 2; fl++) {
+        int64_t lds = cols + 3, ldd = rows + 5;
+        uint8_t *src = sn_malloc((size_t)(rows * lds)), *dst = sn_malloc((size_t)(cols * ldd));
+        for (int64_t i = 0; i < rows * lds; i++) src[i] = (uint8_t)(i * 11 + 3);
+        memset(dst, 0xEE, (size_t)(cols * ldd));
+        uint8_t flip = fl ? 0x80 : 0;
+        sn_qgemm_transpose(src, rows, cols, lds, flip, dst, ldd);
+        bool ok = true;
+        for (int64_t c = 0; c < cols; c++)
+          for (int64_t r = 0; r < ldd; r++)
+            ok = ok && dst[c * ldd + r] == (r < rows ? (uint8_t)(src[r * lds + c] ^ flip) : 0xEE);
+        if (!ok) {
+          failed++;
+          fprintf(stderr, "FAIL: transpose %lldx%lld flip=%d\n", (long long)rows, (long long)cols, fl);
+        } else {
+          passed++;
+        }
+        sn_free(src), sn_free(dst);
       }
   if (!simd) printf("test_qconv: no AVX-512 here (or capped): the AVX-512 form was not compared\n");
   printf("test_qconv: %d passed, %d failed\n", passed, failed);

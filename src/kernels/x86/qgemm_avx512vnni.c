@@ -410,22 +410,6 @@ void sn_qgemm_pack4_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8
 #undef LD
 }
 
-void sn_qgemm_pack4_rows_avx512vnni(const uint8_t *r0, const uint8_t *r1, const uint8_t *r2, const uint8_t *r3,
-                                    int64_t n, uint8_t flip, uint8_t *dst, int64_t lda) {
-  const __m128i f = _mm_set1_epi8((char)flip);
-  const __m512i step = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                          _mm512_set1_epi32((int32_t)lda));
-#define LD(r) _mm512_cvtepu8_epi32(_mm_xor_si128(_mm_loadu_si128((const __m128i *)(r + p)), f))
-  for (int64_t p = 0; p < n; p += 16) {
-    __m512i v = LD(r0);
-    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r1), 8));
-    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r2), 16));
-    v = _mm512_or_si512(v, _mm512_slli_epi32(LD(r3), 24));
-    _mm512_i32scatter_epi32((void *)(dst + p * lda), step, v, 1);
-  }
-#undef LD
-}
-
 /* 16 x 16 bytes transposed per step: bytes, words, dwords, qwords interleaved in four rounds */
 void sn_qgemm_pack16_rows_avx512vnni(const uint8_t *const rows[16], int64_t n, uint8_t flip, uint8_t *dst,
                                      int64_t lda) {
