@@ -103,11 +103,14 @@ def qlinear_cases(tmp):
         (100, 100, 7, 7, 3, 1, 1, 1, 100), (5, 5, 20, 19, 3, 2, 1, 2, 5), (16, 16, 9, 70, 5, 2, 1, 1, 16),
         # strided and dilated through the phase-split padded copy
         (6, 10, 17, 19, 3, 1, 3, 1, 1), (4, 8, 15, 30, 3, 2, 2, 2, 2), (7, 9, 12, 40, 1, 0, 2, 1, 1),
-        # small maps with long sums (C * taps >= 256) computed as positions x channels (ops/qlinear.c
-        # qconv_t): 1x1 on 7x7, 3x3 from a 14x14 plane at stride 2 and 3x3 on 14x14 (per-tap tables),
-        # 5x5 on 20x20 (padded phase planes), 1x1 stride 2, a single output position, 13 channels
-        (300, 70, 7, 7, 1, 0, 1, 1, 1), (32, 64, 14, 14, 3, 1, 2, 1, 1), (29, 20, 14, 14, 3, 1, 1, 1, 1),
-        (12, 13, 20, 20, 5, 2, 3, 1, 1), (260, 16, 14, 14, 1, 0, 2, 1, 1), (40, 16, 3, 3, 3, 0, 1, 1, 1)]
+        # positions x channels (ops/qlinear.c, SN_QFORM_T: sums of 256 or more on small maps): 1x1 on
+        # 7x7, 1x1 stride 2; with fewer than 16 channels per group, 5x5 from planes of at most 256 bytes
+        # (per-tap VBMI tables, stride 1 and 2) and on 20x20 (padded phase planes)
+        (300, 70, 7, 7, 1, 0, 1, 1, 1), (260, 16, 14, 14, 1, 0, 2, 1, 1), (12, 20, 9, 9, 5, 2, 1, 1, 1),
+        (12, 20, 14, 14, 5, 2, 2, 1, 1), (12, 13, 20, 20, 5, 2, 3, 1, 1),
+        # positions x channels from NHWC (SN_QFORM_NHWC: k x k, 16+ channels): rows read in place (C % 4
+        # == 0), 3x3 stride 2 on 14x14, a single output position; rows copied (29 channels)
+        (32, 64, 14, 14, 3, 1, 2, 1, 1), (40, 16, 3, 3, 3, 0, 1, 1, 1), (29, 20, 14, 14, 3, 1, 1, 1, 1)]
     for xdt in (T.UINT8, T.INT8):
         npx = np.int8 if xdt == T.INT8 else np.uint8
         lo, hi = (-128, 128) if xdt == T.INT8 else (0, 256)
