@@ -459,10 +459,9 @@ static sn_error *fuse_residual(sn_pass_ctx *c, int i, int *uses, bool *done) {
   for (int side = 0; side < 2; side++) {
     int v = n->in[3 * side], other = n->in[3 * (1 - side)];
     if (v < 0 || other < 0 || other == v || uses[v] != 1 || g->values[v].is_output) continue;
-    sn_node *cv = NULL; /* the rewrites above move outputs between nodes: find v's producer */
-    for (int k = 0; k < g->n_nodes && !cv; k++)
-      if (g->nodes[k].op_type && g->nodes[k].n_out > 0 && g->nodes[k].out[0] == v) cv = &g->nodes[k];
-    if (!cv || !cv->op_type || strcmp(cv->op_type, "QLinearConv") || !cv->domain || strcmp(cv->domain, "sinter") ||
+    if (g->values[v].producer < 0) continue;
+    sn_node *cv = &g->nodes[g->values[v].producer];
+    if (!cv->op_type || strcmp(cv->op_type, "QLinearConv") || !cv->domain || strcmp(cv->domain, "sinter") ||
         cv->n_in < 8 || cv->n_in > 9 || cv->in[6] < 0)
       continue;
     if (!same_shape(&g->values[v].type, &g->values[other].type) ||
@@ -534,10 +533,12 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   }
   /* once the loop above has made the QLinearConv / QLinearAdd pairs and the DQ nodes that read them
    * are gone */
+  sn_graph_update_producers(g); /* the fusions above moved outputs between nodes */
   for (int i = 0; i < g->n_nodes && !e; i++) {
     bool done;
     e = fuse_residual(c, i, uses, &done);
     if (done) {
+      sn_graph_update_producers(g);
       sn_free(uses);
       if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
     }
