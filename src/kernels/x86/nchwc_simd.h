@@ -194,6 +194,13 @@ DWC(1) DWC(2) DWC(3) DWC(4) DWC(5) DWC(6) DWC(7) DWC(8)
 static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
 static const dw_fn dwcs[8] = {dwc_1, dwc_2, dwc_3, dwc_4, dwc_5, dwc_6, dwc_7, dwc_8};
 
+/* width of the tile at offset i of a run of n pixels cut into ceil(n / mt) tiles of near-equal width
+ * (a row of 7 as 4 + 3, not 6 + 1: a one-pixel tile loads as many weights as a full one) */
+static inline int64_t even_tile(int64_t n, int64_t mt, int64_t i) {
+  const int64_t nt = (n + mt - 1) / mt, base = n / nt, extra = n % nt;
+  return i < extra * (base + 1) ? base + 1 : base;
+}
+
 void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
   int64_t rpi, bpi;
   sn_nchwc_conv_items(g, &rpi, &bpi);
@@ -202,6 +209,9 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
   int64_t lo, hi;
   interior(g->ow, g->iw, g->kw, g->sw, g->dw, g->pw, &lo, &hi);
   const int64_t BI = g->in_block;
+  /* a 1x1 stride-1 unpadded layer reads pixel p of the input for output pixel p: its rows are one
+   * contiguous row of pixels, cut into full-width tiles across row ends */
+  const bool flat = K == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->ih == g->oh && g->iw == g->ow;
   /* input blocks per chunk: the chunk's weights for one register tile's blocks near 128 KiB */
   int64_t tb = bpi < NC_NB_MAX ? bpi : NC_NB_MAX;
   int64_t chunk = (128 * 1024 / 4) / (tb * K * BI * V);
@@ -237,12 +247,19 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
       for (int64_t c0 = 0; c0 < g->cbi; c0 += chunk) {
         const int64_t c1 = c0 + chunk < g->cbi ? c0 + chunk : g->cbi;
         const bool first = c0 == 0, last = c1 == g->cbi;
+        if (flat) { /* the item's rows as one row of pixels */
+          const int64_t p0 = r0 * g->ow, len = (r1 - r0) * g->ow;
+          for (int64_t i = 0, ox = p0, k; i < len; i += k, ox += k) {
+            k = even_tile(len, mt, i);
+            row[k - 1](&c, sb, 0, ox, c0, c1, first, last);
+          }
+          continue;
+        }
         for (int64_t oy = r0; oy < r1; oy++)
-          for (int64_t ox = 0; ox < g->ow;) {
-            const int64_t k = g->ow - ox < mt ? g->ow - ox : mt;
+          for (int64_t ox = 0, k; ox < g->ow; ox += k) {
+            k = even_tile(g->ow, mt, ox);
             /* tiles that reach a padded column read zeros there */
             (ox < lo || ox + k > hi ? crow : row)[k - 1](&c, sb, oy, ox, c0, c1, first, last);
-            ox += k;
           }
       }
     }

@@ -14,6 +14,9 @@
 #define MUL _mm512_mul_ps
 #define DIV _mm512_div_ps
 #define FMA _mm512_fmadd_ps
+#define FNMA _mm512_fnmadd_ps
+#define RCP _mm512_rcp14_ps
+#define SCALEF _mm512_scalef_ps
 #define MINF _mm512_min_ps
 #define MAXF _mm512_max_ps
 #define ROUND(v) _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)

@@ -2,7 +2,9 @@
 /* The including file defines: VF (float vector), VI (int32 vector), VM (compare mask), F1/I1 (broadcast),
  * ADD SUB MUL DIV FMA(a,b,c)=a*b+c, MINF/MAXF (x86 semantics: the second operand when either is NaN),
  * ROUND (to nearest), CVTI (float->int32), CVTF (int32->float), ADDI SUBI SRAI SRLI SLLI ANDI ORI,
- * CASTF/CASTI (bit casts), ANDF ORF XORF, CMPLT CMPGT CMPGE CMPEQ CMPUNORD, SEL(m,a,b) = m ? a : b. */
+ * CASTF/CASTI (bit casts), ANDF ORF XORF, CMPLT CMPGT CMPGE CMPEQ CMPUNORD, SEL(m,a,b) = m ? a : b,
+ * RCP (reciprocal estimate, 12 or more bits) and FNMA(a,b,c) = c - a*b; optionally SCALEF(p, n) =
+ * p * 2^n for integral float n, rounded once (AVX-512's vscalefps; else two exponent multiplies). */
 #ifndef SN_VMATH_SIMD_H
 #define SN_VMATH_SIMD_H
 
@@ -24,12 +26,23 @@ static inline VF v_exp(VF x) {
   p = FMA(p, r, F1(1.6666665459e-1f));
   p = FMA(p, r, F1(5.0000001201e-1f));
   p = ADD(FMA(p, MUL(r, r), r), F1(1.0f));
+#ifdef SCALEF
+  return SCALEF(p, n);
+#else
   VI ni = CVTI(n);
   VI n1 = SRAI(ni, 1);
   VI n2 = SUBI(ni, n1);
   VF s1 = CASTF(SLLI(ADDI(n1, I1(127)), 23));
   VF s2 = CASTF(SLLI(ADDI(n2, I1(127)), 23));
   return MUL(MUL(p, s1), s2);
+#endif
+}
+
+/* 1/d for finite nonzero d: the estimate refined by one Newton step (relative error about 2^-23
+ * from a 12-bit estimate, less from AVX-512's 14-bit one), a fraction of a division's cost */
+static inline VF v_recip(VF d) {
+  VF r = RCP(d);
+  return FMA(FNMA(d, r, F1(1.0f)), r, r);
 }
 
 /* log: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 + f^3 P(f), plus e*ln2. */
@@ -76,8 +89,9 @@ static inline VF v_tanh(VF x) {
   p = FMA(p, z, F1(1.33314422036e-1f));
   p = FMA(p, z, F1(-3.33332819422e-1f));
   VF ts = FMA(MUL(p, z), x, x);
-  VF e = v_exp(ADD(a, a));
-  VF tb = ORF(SUB(F1(1.0f), DIV(F1(2.0f), ADD(e, F1(1.0f)))), sign);
+  VF ac = MINF(F1(10.0f), a); /* tanh(10) rounds to 1; keeps e finite for the reciprocal (NaN stays NaN) */
+  VF e = v_exp(ADD(ac, ac));
+  VF tb = ORF(SUB(F1(1.0f), MUL(F1(2.0f), v_recip(ADD(e, F1(1.0f))))), sign);
   return SEL(CMPLT(a, F1(0.625f)), ts, tb); /* NaN: tb is NaN */
 }
 
@@ -91,13 +105,13 @@ static inline void v_sigmoid_parts(VF v, VF *num, VF *den) {
 static inline VF v_sigmoid(VF x) {
   VF num, den;
   v_sigmoid_parts(x, &num, &den);
-  return DIV(num, den);
+  return MUL(num, v_recip(den)); /* den in [1, 2] */
 }
 
 static inline VF v_silu(VF x) {
   VF num, den;
   v_sigmoid_parts(x, &num, &den);
-  VF y = DIV(MUL(x, num), den);
+  VF y = MUL(MUL(x, num), v_recip(den)); /* den in [1, 2] */
   return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
 }
 
@@ -143,8 +157,9 @@ static inline VF v_erf(VF x) {
  * of degree 5, one exp, one division); GELU's bound (4 ulp or 1e-6 absolute) allows it, the erf
  * op keeps the exact form. */
 static inline VF v_gelu(VF x) {
-  VF a = ANDF(MUL(x, F1(0.70710678118654752f)), CASTF(I1(INT32_MAX)));
-  VF t = DIV(F1(1.0f), FMA(a, F1(0.3275911f), F1(1.0f)));
+  /* a capped at 16 (erfc(16) is 0 in float32) keeps the reciprocal's argument finite */
+  VF a = MINF(F1(16.0f), ANDF(MUL(x, F1(0.70710678118654752f)), CASTF(I1(INT32_MAX))));
+  VF t = v_recip(FMA(a, F1(0.3275911f), F1(1.0f)));
   VF p = F1(1.061405429f);
   p = FMA(p, t, F1(-1.453152027f));
   p = FMA(p, t, F1(1.421413741f));
@@ -162,7 +177,7 @@ static inline VF v_gelu_tanh(VF x) {
   VF u = MUL(F1(0.7978845608028654f), FMA(MUL(F1(0.044715f), x), MUL(x, x), x));
   VF num, den;
   v_sigmoid_parts(ADD(u, u), &num, &den);
-  VF y = DIV(MUL(x, num), den);
+  VF y = MUL(MUL(x, num), v_recip(den)); /* den in [1, 2] */
   return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
 }
 
