@@ -227,6 +227,9 @@ int main(void) {
     conv_case(im, 1, 64, 64, 14, 14, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU);
     conv_case(im, 2, 20, 36, 9, 11, 1, 1, 1, 1, 0, false, true, true, SN_NCHWC_ACT_NONE);
     conv_case(im, 1, 48, 48, 10, 10, 3, 3, 1, 1, 1, true, true, true, SN_NCHWC_ACT_CLIP);
+    /* depthwise rows of several 8-pixel register tiles plus a tail, with the residual */
+    conv_case(im, 2, 40, 40, 6, 43, 3, 3, 1, 1, 1, true, true, true, SN_NCHWC_ACT_RELU);
+    conv_case(im, 1, 24, 24, 9, 37, 5, 5, 1, 1, 2, true, false, true, SN_NCHWC_ACT_NONE);
     conv_case(im, 1, 520, 72, 7, 7, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU); /* several input chunks */
     conv_case(im, 1, 2048, 16, 3, 3, 1, 1, 1, 1, 0, false, true, false, SN_NCHWC_ACT_NONE);
     /* NCHW input (the stem convolutions: RGB in, blocked out) */

@@ -11,7 +11,9 @@
  * across all the tiles of an item's rows; the partial sums go through y between chunks. Pixels
  * whose window reaches into the padding go one at a time with bounds checks. An NCHW input
  * (in_block 1) is the same loop with one lane per input pixel.
- * Depthwise: NT pixels of one block per tile, a vector load of input and weight per tap. */
+ * Depthwise: NT pixels of one block per tile, a vector load of input and weight per tap; for 3- and
+ * 5-wide kernels at stride 1 or 2, interior pixels go 8 per tile with each kernel row's input vectors
+ * loaded once and shared by its taps (dw_row). */
 #include <string.h>
 
 #include "kernels/nchwc.h"
@@ -194,6 +196,62 @@ DWC(1) DWC(2) DWC(3) DWC(4) DWC(5) DWC(6) DWC(7) DWC(8)
 static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
 static const dw_fn dwcs[8] = {dwc_1, dwc_2, dwc_3, dwc_4, dwc_5, dwc_6, dwc_7, dwc_8};
 
+/* Depthwise interior pixels [ox0, ox1) of row oy of block cb, for a kernel KW wide at stride SW
+ * (dilation 1): 8 pixels per tile, and each kernel row's input vectors loaded once into registers
+ * and shared by the taps of that row (7 SW + KW loads feed 8 KW FMAs, where dw_tile loads one
+ * vector per FMA); a last tile under 8 pixels goes to dw_tile. */
+AI void dw_row(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, const int KW,
+               const int SW, int64_t cb, int64_t oy, int64_t ox0, int64_t ox1) {
+  const float *xc = x + cb * g->ih * g->iw * V;
+  const float *wc = w + cb * g->kh * KW * V;
+  const NC_VEC bias = g->bias ? NC_LOAD(g->bias + cb * V) : NC_ZERO();
+  int64_t ox = ox0;
+  for (; ox + 8 <= ox1; ox += 8) {
+    NC_VEC acc[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; t++) acc[t] = bias;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+      if (iy < 0 || iy >= g->ih) continue;
+      const float *xp = xc + (iy * g->iw + ox * SW - g->pw) * V;
+      const float *wp = wc + ky * KW * V;
+      NC_VEC xv[7 * 2 + 5];
+#pragma GCC unroll 19
+      for (int i = 0; i < 7 * SW + KW; i++) xv[i] = NC_LOAD(xp + i * V);
+#pragma GCC unroll 5
+      for (int kx = 0; kx < KW; kx++) {
+        const NC_VEC wv = NC_LOAD(wp + kx * V);
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; t++) acc[t] = NC_FMA(xv[t * SW + kx], wv, acc[t]);
+      }
+    }
+    const int64_t off = ((cb * g->oh + oy) * g->ow + ox) * V;
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; t++) {
+      NC_VEC v = acc[t];
+      if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
+      NC_STORE(y + off + t * V, act_v(g, v));
+    }
+  }
+  if (ox < ox1) dws[ox1 - ox - 1](g, x, w, y, res, cb, oy, ox);
+}
+
+typedef void (*dw_row_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
+                          int64_t cb, int64_t oy, int64_t ox0, int64_t ox1);
+#define DWROW(KW, SW)                                                                                          \
+  static void dw_row_##KW##_##SW(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y,        \
+                                 const float *res, int64_t cb, int64_t oy, int64_t ox0, int64_t ox1) {          \
+    dw_row(g, x, w, y, res, KW, SW, cb, oy, ox0, ox1);                                                         \
+  }
+DWROW(3, 1) DWROW(3, 2) DWROW(5, 1) DWROW(5, 2)
+
+static dw_row_fn dw_row_for(const sn_nchwc_conv_geom *g) {
+  if (g->dw != 1) return NULL;
+  if (g->kw == 3) return g->sw == 1 ? dw_row_3_1 : g->sw == 2 ? dw_row_3_2 : NULL;
+  if (g->kw == 5) return g->sw == 1 ? dw_row_5_1 : g->sw == 2 ? dw_row_5_2 : NULL;
+  return NULL;
+}
+
 /* width of the tile at offset i of a run of n pixels cut into ceil(n / mt) tiles of near-equal width
  * (a row of 7 as 4 + 3, not 6 + 1: a one-pixel tile loads as many weights as a full one) */
 static inline int64_t even_tile(int64_t n, int64_t mt, int64_t i) {
@@ -228,13 +286,27 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
     float *yn = y + n * g->cbo * g->oh * g->ow * V;
     const float *rn = g->res ? g->res + (yn - y) : NULL;
     if (g->depthwise) {
+      const dw_row_fn fast = dw_row_for(g);
       for (int64_t cb = cb0; cb < cb0 + nb; cb++)
-        for (int64_t oy = r0; oy < r1; oy++)
+        for (int64_t oy = r0; oy < r1; oy++) {
+          if (fast && hi > lo) { /* padded columns in checked tiles, the interior in one fast run */
+            for (int64_t ox = 0, k; ox < lo; ox += k) {
+              k = lo - ox < 8 ? lo - ox : 8;
+              dwcs[k - 1](g, xn, w, yn, rn, cb, oy, ox);
+            }
+            fast(g, xn, w, yn, rn, cb, oy, lo, hi);
+            for (int64_t ox = hi, k; ox < g->ow; ox += k) {
+              k = g->ow - ox < 8 ? g->ow - ox : 8;
+              dwcs[k - 1](g, xn, w, yn, rn, cb, oy, ox);
+            }
+            continue;
+          }
           for (int64_t ox = 0; ox < g->ow;) {
             const int64_t k = g->ow - ox < 8 ? g->ow - ox : 8;
             (ox < lo || ox + k > hi ? dwcs : dws)[k - 1](g, xn, w, yn, rn, cb, oy, ox);
             ox += k;
           }
+        }
       continue;
     }
     conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * BI * V};
