@@ -44,3 +44,29 @@ void sn_qlut_ref(const uint8_t *x, int64_t n, const uint8_t table[256], uint8_t 
   }
   for (; i < n; i++) y[i] = table[x[i]];
 }
+
+void sn_q8_maxpool_row(const uint8_t *const *rows, int nrows, int64_t j0, int64_t j1, int64_t wv, int64_t KW, int64_t dw,
+                       int64_t sw, int64_t ow, uint8_t flip, uint8_t *v, uint8_t *out) {
+  if (sn_cpu_isa() >= SN_ISA_AVX512)
+    sn_q8_maxpool_row_avx512(rows, nrows, j0, j1, wv, KW, dw, sw, ow, flip, v, out);
+  else
+    sn_q8_maxpool_row_ref(rows, nrows, j0, j1, wv, KW, dw, sw, ow, flip, v, out);
+}
+
+void sn_q8_maxpool_row_ref(const uint8_t *const *rows, int nrows, int64_t j0, int64_t j1, int64_t wv, int64_t KW,
+                           int64_t dw, int64_t sw, int64_t ow, uint8_t flip, uint8_t *v, uint8_t *out) {
+  memset(v, 0, (size_t)wv);
+  for (int r = 0; r < nrows; r++) {
+    const uint8_t *row = rows[r];
+    for (int64_t j = j0; j < j1; j++) {
+      uint8_t t = (uint8_t)(row[j] ^ flip);
+      v[j] = t > v[j] ? t : v[j];
+    }
+  }
+  for (int64_t i = 0; i < ow; i++) {
+    const uint8_t *s = v + i * sw;
+    uint8_t m = s[0];
+    for (int64_t kw = 1; kw < KW; kw++) m = s[kw * dw] > m ? s[kw * dw] : m;
+    out[i] = (uint8_t)(m ^ flip);
+  }
+}

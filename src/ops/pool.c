@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qelem.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
 
@@ -298,45 +299,29 @@ DEFINE_ROWPOOL(f64, double, -DBL_MAX)
 DEFINE_ROWPOOL(i8, int8_t, INT8_MIN)
 DEFINE_ROWPOOL(u8, uint8_t, 0)
 
-/* 8-bit MaxPool over 1-D / 2-D windows, one output row at a time in three contiguous (vectorizable)
- * passes: the vertical max of the valid input rows into a padded row (padding = the lowest value),
- * the horizontal max of every stride-1 window of it, then every sw-th of those. s8 works in the u8
- * order (flip = 0x80: x ^ 0x80 orders s8 values as u8), so 0 is the lowest value and the padding.
- * buf: 2 * Wv bytes, Wv = (OW - 1) * sw + (KW - 1) * dw + 1. */
+/* 8-bit MaxPool over 1-D / 2-D windows, one output row at a time (kernels/qelem.h: the vertical max
+ * of the row's valid input rows into a padded row, padding = the lowest value, then the horizontal
+ * max of each window and the stride's pick). s8 works in the u8 order (flip = 0x80: x ^ 0x80 orders
+ * s8 values as u8), so 0 is the lowest value and the padding. buf: Wv bytes, Wv = (OW - 1) * sw +
+ * (KW - 1) * dw + 1. */
+#define MAXPOOL8_ROWS 64 /* window heights up to this take maxpool8 */
 static int64_t maxpool8_span(const pool_plan *pl) { return (pl->out[2] - 1) * pl->s[2] + (pl->k[2] - 1) * pl->dil[2] + 1; }
 
 static void maxpool8(const pool_plan *pl, int64_t planes, const uint8_t *x, uint8_t *y, uint8_t flip,
                      uint8_t *restrict buf) {
   const int64_t IH = pl->in[1], IW = pl->in[2], OH = pl->out[1], OW = pl->out[2], sw = pl->s[2], dw = pl->dil[2];
-  const int64_t KW = pl->k[2], pbw = pl->pb[2], Wv = maxpool8_span(pl), HN = (OW - 1) * sw + 1;
-  uint8_t *restrict v = buf, *restrict hm = buf + Wv;
+  const int64_t KW = pl->k[2], pbw = pl->pb[2], Wv = maxpool8_span(pl);
   /* columns [j0, j1) of the padded row come from the input */
   const int64_t j0 = pbw < Wv ? pbw : Wv, j1 = pbw + IW < Wv ? pbw + IW : Wv;
+  const uint8_t *rows[MAXPOOL8_ROWS];
   for (int64_t pc = 0; pc < planes; pc++) {
     const uint8_t *xp = x + pc * IH * IW;
     uint8_t *yp = y + pc * OH * OW;
     for (int64_t oh = 0; oh < OH; oh++) {
-      memset(v, 0, (size_t)Wv);
-      int64_t h0 = oh * pl->s[1] - pl->pb[1];
-      for (int64_t kh = pl->klo[1][oh]; kh < pl->khi[1][oh]; kh++) {
-        const uint8_t *restrict row = xp + (h0 + kh * pl->dil[1]) * IW - pbw;
-        for (int64_t j = j0; j < j1; j++) {
-          uint8_t t = (uint8_t)(row[j] ^ flip);
-          v[j] = t > v[j] ? t : v[j];
-        }
-      }
-      memcpy(hm, v, (size_t)HN);
-      for (int64_t kw = 1; kw < KW; kw++) {
-        const uint8_t *restrict s = v + kw * dw;
-        for (int64_t j = 0; j < HN; j++) hm[j] = s[j] > hm[j] ? s[j] : hm[j];
-      }
-      uint8_t *restrict yr = yp + oh * OW;
-      if (sw == 1)
-        for (int64_t i = 0; i < OW; i++) yr[i] = (uint8_t)(hm[i] ^ flip);
-      else if (sw == 2)
-        for (int64_t i = 0; i < OW; i++) yr[i] = (uint8_t)(hm[2 * i] ^ flip);
-      else
-        for (int64_t i = 0; i < OW; i++) yr[i] = (uint8_t)(hm[i * sw] ^ flip);
+      const int64_t h0 = oh * pl->s[1] - pl->pb[1];
+      int nr = 0;
+      for (int64_t kh = pl->klo[1][oh]; kh < pl->khi[1][oh]; kh++) rows[nr++] = xp + (h0 + kh * pl->dil[1]) * IW - pbw;
+      sn_q8_maxpool_row(rows, nr, j0, j1, Wv, KW, dw, sw, OW, flip, buf, yp + oh * OW);
     }
   }
 }
@@ -418,7 +403,7 @@ static void rp_worker(void *p, int w) {
   int64_t insz = pl->in[0] * pl->in[1] * pl->in[2], outsz = pl->out[0] * pl->out[1] * pl->out[2];
   void *acc = j->acc + (size_t)w * j->acc_bytes;
   if (j->mode == POOL_MAX && (j->dt == SINTER_INT8 || j->dt == SINTER_UINT8) && pl->in[0] == 1 && pl->k[0] == 1 &&
-      pl->out[0] == 1) {
+      pl->out[0] == 1 && pl->k[1] <= MAXPOOL8_ROWS) {
     maxpool8(pl, p1 - p0, (const uint8_t *)j->x + p0 * insz, (uint8_t *)j->y + p0 * outsz,
              j->dt == SINTER_INT8 ? 0x80 : 0, acc);
     return;

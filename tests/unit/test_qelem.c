@@ -3,7 +3,10 @@
  * kernel against the reference bit for bit, over every pair of byte values, u8 and s8, broadcast
  * (step 0) and contiguous operands, lengths 1..70 (masked tails), multipliers that saturate, and
  * through the dispatcher at each ISA cap; the table lookup (portable and AVX512-VBMI) against the plain
- * loop, all byte values, lengths 0..200 (masked tails, nothing written past the end). */
+ * loop, all byte values, lengths 0..200 (masked tails, nothing written past the end); the 8-bit MaxPool
+ * row (AVX-512 against the reference, and the reference against the window maximum by definition)
+ * over strides 1..3, windows 1..4 wide, dilations 1..2, 1..5 input rows, widths across 64-byte steps,
+ * left/right padding, u8 and s8 order, nothing written past the row. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -13,6 +16,54 @@
 #include "kernels/qelem.h"
 #include "runtime/cpu.h"
 #include "check.h"
+
+static void maxpool_rows(bool simd) {
+  static uint8_t in[5][512], v[512], o0[300], o1[300]; /* wv <= 139 * 3 + 3 * 2 + 1 = 424 */
+  for (int r = 0; r < 5; r++)
+    for (int j = 0; j < 512; j++) in[r][j] = (uint8_t)next();
+  int cases = 0, bad_def = 0, bad_simd = 0;
+  for (int sw = 1; sw <= 3; sw++)
+    for (int KW = 1; KW <= 4; KW++)
+      for (int dw = 1; dw <= 2; dw++)
+        for (int nr = 1; nr <= 5; nr += 2)
+          for (int ow = 1; ow <= 140; ow += (ow < 70 ? 1 : 23))
+            for (int pad = 0; pad < 3; pad++) {
+              const int64_t wv = (int64_t)(ow - 1) * sw + (KW - 1) * dw + 1;
+              const int64_t iw = wv - pad - (pad == 2 ? 1 : 0); /* right padding 0 or 1 */
+              const int64_t j0 = pad, j1 = pad + iw;
+              const uint8_t flip = (uint8_t)((cases & 1) ? 0x80 : 0);
+              const uint8_t *rows[5];
+              for (int r = 0; r < nr; r++) rows[r] = in[r] + 7 - pad; /* column j of the row is in[r][7 - pad + j] */
+              memset(o0, 0xCD, sizeof o0);
+              sn_q8_maxpool_row_ref(rows, nr, j0, j1, wv, KW, dw, sw, ow, flip, v, o0);
+              for (int i = 0; i < ow; i++) { /* the definition: padding is the lowest value */
+                int m = -1;
+                for (int k = 0; k < KW; k++) {
+                  const int64_t j = (int64_t)i * sw + k * dw;
+                  for (int r = 0; r < nr && j >= j0 && j < j1; r++) {
+                    int t = rows[r][j] ^ flip;
+                    m = t > m ? t : m;
+                  }
+                  if (j < j0 || j >= j1) m = m > 0 ? m : 0;
+                }
+                bad_def += o0[i] != (uint8_t)(m ^ flip);
+              }
+              bad_def += o0[ow] != 0xCD;
+              if (simd) {
+                memset(o1, 0xCD, sizeof o1);
+                sn_q8_maxpool_row_avx512(rows, nr, j0, j1, wv, KW, dw, sw, ow, flip, v, o1);
+                bad_simd += memcmp(o0, o1, sizeof o0) != 0;
+              }
+              cases++;
+            }
+  char what[120];
+  snprintf(what, sizeof what, "maxpool row ref vs definition (%d rows)", cases);
+  check(!bad_def, what);
+  if (simd) {
+    snprintf(what, sizeof what, "maxpool row avx512 vs ref (%d rows)", cases);
+    check(!bad_simd, what);
+  }
+}
 
 int main(void) {
   static uint8_t a[65536], b[65536], y0[65536], y1[65536];
@@ -76,5 +127,6 @@ int main(void) {
   }
   if (!sn_cpu_has_vbmi()) printf("test_qelem: no AVX512-VBMI here (or capped): the VBMI lookup was not tested\n");
   if (!simd) printf("test_qelem: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
+  maxpool_rows(simd);
   return check_report("test_qelem");
 }
