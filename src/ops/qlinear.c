@@ -312,15 +312,18 @@ static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_
   for (int64_t pi = 0; pi < planes; pi++)
     for (int64_t ph = 0; ph < sh; ph++)
       for (int64_t pw = 0; pw < sw; pw++)
-        for (int64_t i = 0; i < Hq && (!few || (used_h[ph] && used_w[pw])); i++) {
-          uint8_t *row = xp + pi * plane + ((ph * sw + pw) * Hq + i) * Wq;
-          int64_t ih = i * sh + ph - pt;
-          if (ih < 0 || ih >= H) {
-            memset(row, pad, (size_t)Wq);
-            continue;
-          }
+        if (!few || (used_h[ph] && used_w[pw])) {
+          uint8_t *rows = xp + pi * plane + (ph * sw + pw) * Hq * Wq;
+          /* rows [i0, i1) read input rows i * sh + ph - pt inside [0, H); the others are padding */
+          int64_t i0 = pt - ph <= 0 ? 0 : (pt - ph + sh - 1) / sh, i1 = H + pt - ph <= 0 ? 0 : (H + pt - ph + sh - 1) / sh;
+          if (i1 > Hq) i1 = Hq;
+          if (i0 > i1) i0 = i1;
+          memset(rows, pad, (size_t)(i0 * Wq));
           /* column jj reads input column jj * sw + pw - pl */
-          sn_qconv_pad_row(xs + (pi * H + ih) * W, W, pw - pl, sw, f, pad, row, Wq);
+          if (i1 > i0)
+            sn_qconv_pad_rows(xs + (pi * H + i0 * sh + ph - pt) * W, sh * W, i1 - i0, W, pw - pl, sw, f, pad,
+                              rows + i0 * Wq, Wq, Wq);
+          memset(rows + i1 * Wq, pad, (size_t)((Hq - i1) * Wq));
         }
   memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
   return xp;

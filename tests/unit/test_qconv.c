@@ -29,7 +29,7 @@ int main(void) {
           for (int64_t n = 1; n <= 300; n += (n < 70 ? 1 : 37)) {
             uint8_t flip = fl ? 0x80 : 0, pad = 0x3C;
             memset(d0, 0xEE, sizeof d0);
-            sn_qconv_pad_row_ref(src, W, off, sw, flip, pad, d0, n);
+            sn_qconv_pad_rows_ref(src, 0, 1, W, off, sw, flip, pad, d0, 0, n);
             bool ok = d0[n] == 0xEE;
             for (int64_t j = 0; j < n; j++) {
               int64_t s = j * sw + off;
@@ -44,7 +44,7 @@ int main(void) {
             }
             if (simd && sw <= 2) {
               memset(d1, 0xEE, sizeof d1);
-              sn_qconv_pad_row_avx512(src, W, off, sw, flip, pad, d1, n);
+              sn_qconv_pad_rows_avx512(src, 0, 1, W, off, sw, flip, pad, d1, 0, n);
               if (memcmp(d0, d1, sizeof d0)) {
                 failed++;
                 fprintf(stderr, "FAIL: avx512 W=%lld off=%lld sw=%lld flip=%d n=%lld\n", (long long)W, (long long)off,
@@ -54,6 +54,33 @@ int main(void) {
               }
             }
           }
+  /* several rows per call: source rows sh * W apart (every other row of the map), destination rows
+   * n + 5 apart with the gaps untouched */
+  {
+    static uint8_t map[8 * 61], m0[4 * 80], m1[4 * 80];
+    for (int i = 0; i < 8 * 61; i++) map[i] = (uint8_t)(i * 13 + 1);
+    for (int64_t sw = 1; sw <= 2; sw++)
+      for (int64_t off = -2; off <= 1; off++) {
+        const int64_t W = 61, n = 40, ds = n + 5;
+        memset(m0, 0xEE, sizeof m0);
+        sn_qconv_pad_rows_ref(map + W, 2 * W, 3, W, off, sw, 0x80, 0x11, m0, ds, n);
+        bool ok = true;
+        for (int64_t r = 0; r < 3; r++)
+          for (int64_t j = 0; j < ds; j++) {
+            int64_t s = j * sw + off;
+            uint8_t want = j >= n ? 0xEE : s >= 0 && s < W ? (uint8_t)(map[(1 + 2 * r) * W + s] ^ 0x80) : 0x11;
+            ok = ok && m0[r * ds + j] == want;
+          }
+        ok = ok && m0[3 * ds] == 0xEE;
+        if (ok) passed++; else failed++, fprintf(stderr, "FAIL: ref rows sw=%lld off=%lld\n", (long long)sw, (long long)off);
+        if (simd) {
+          memset(m1, 0xEE, sizeof m1);
+          sn_qconv_pad_rows_avx512(map + W, 2 * W, 3, W, off, sw, 0x80, 0x11, m1, ds, n);
+          if (!memcmp(m0, m1, sizeof m0)) passed++;
+          else failed++, fprintf(stderr, "FAIL: avx512 rows sw=%lld off=%lld\n", (long long)sw, (long long)off);
+        }
+      }
+  }
   /* gather: the source is the last `bytes` bytes of a heap block (ASan sees any read past it) */
   static int32_t idx[256];
   static uint8_t idx8[256];

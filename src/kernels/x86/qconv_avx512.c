@@ -1,4 +1,4 @@
-/* One padded row of the integer convolution's input copy with AVX-512 (see kernels/qconv.h): 64
+/* Padded rows of the integer convolution's input copy with AVX-512 (see kernels/qconv.h): 64
  * output bytes per step from masked loads (no source byte outside the row is touched); stride 2
  * splits the even bytes out of 64 16-bit words (vpmovwb). */
 #include <immintrin.h>
@@ -17,8 +17,8 @@ static inline __m512i ld(const uint8_t *src, int64_t s0, __mmask64 k) {
   return _mm512_maskz_loadu_epi8(k, (const void *)((uintptr_t)src + (uintptr_t)s0)); /* masked: s0 may be < 0 */
 }
 
-void sn_qconv_pad_row_avx512(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
-                             uint8_t *dst, int64_t n) {
+static inline void pad_row(const uint8_t *src, int64_t W, int64_t off, int64_t sw, uint8_t flip, uint8_t pad,
+                           uint8_t *dst, int64_t n) {
   const __m512i pv = _mm512_set1_epi8((char)pad), fv = _mm512_set1_epi8((char)flip);
   for (int64_t j = 0; j < n; j += 64) {
     __mmask64 kd = n - j >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - j)) - 1);
@@ -40,4 +40,12 @@ void sn_qconv_pad_row_avx512(const uint8_t *src, int64_t W, int64_t off, int64_t
     }
     _mm512_mask_storeu_epi8(dst + j, kd, v);
   }
+}
+
+void sn_qconv_pad_rows_avx512(const uint8_t *src, int64_t ss, int64_t rows, int64_t W, int64_t off, int64_t sw,
+                              uint8_t flip, uint8_t pad, uint8_t *dst, int64_t ds, int64_t n) {
+  if (sw == 1)
+    for (int64_t r = 0; r < rows; r++) pad_row(src + r * ss, W, off, 1, flip, pad, dst + r * ds, n);
+  else
+    for (int64_t r = 0; r < rows; r++) pad_row(src + r * ss, W, off, 2, flip, pad, dst + r * ds, n);
 }
