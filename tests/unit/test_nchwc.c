@@ -230,6 +230,8 @@ int main(void) {
     /* depthwise rows of several 8-pixel register tiles plus a tail, with the residual */
     conv_case(im, 2, 40, 40, 6, 43, 3, 3, 1, 1, 1, true, true, true, SN_NCHWC_ACT_RELU);
     conv_case(im, 1, 24, 24, 9, 37, 5, 5, 1, 1, 2, true, false, true, SN_NCHWC_ACT_NONE);
+    conv_case(im, 1, 40, 40, 11, 30, 7, 7, 1, 1, 3, true, true, true, SN_NCHWC_ACT_NONE); /* ConvNeXt's 7x7 */
+    conv_case(im, 2, 20, 20, 8, 19, 7, 7, 1, 1, 0, true, false, false, SN_NCHWC_ACT_RELU);
     conv_case(im, 1, 520, 72, 7, 7, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU); /* several input chunks */
     conv_case(im, 1, 2048, 16, 3, 3, 1, 1, 1, 1, 0, false, true, false, SN_NCHWC_ACT_NONE);
     /* NCHW input (the stem convolutions: RGB in, blocked out) */

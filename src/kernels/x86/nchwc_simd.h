@@ -12,7 +12,7 @@
  * whose window reaches into the padding go one at a time with bounds checks. An NCHW input
  * (in_block 1) is the same loop with one lane per input pixel.
  * Depthwise: NT pixels of one block per tile, a vector load of input and weight per tap; for 3- and
- * 5-wide kernels at stride 1 or 2, interior pixels go 8 per tile with each kernel row's input vectors
+ * 5-wide kernels at stride 1 or 2 and 7-wide at stride 1, interior pixels go 8 per tile with each kernel row's input vectors
  * loaded once and shared by its taps (dw_row). */
 #include <string.h>
 
@@ -197,6 +197,7 @@ static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
 static const dw_fn dwcs[8] = {dwc_1, dwc_2, dwc_3, dwc_4, dwc_5, dwc_6, dwc_7, dwc_8};
 
 /* Depthwise interior pixels [ox0, ox1) of row oy of block cb, for a kernel KW wide at stride SW
+ * (7 SW + KW <= 19)
  * (dilation 1): 8 pixels per tile, and each kernel row's input vectors loaded once into registers
  * and shared by the taps of that row (7 SW + KW loads feed 8 KW FMAs, where dw_tile loads one
  * vector per FMA); a last tile under 8 pixels goes to dw_tile. */
@@ -243,12 +244,13 @@ typedef void (*dw_row_fn)(const sn_nchwc_conv_geom *g, const float *x, const flo
                                  const float *res, int64_t cb, int64_t oy, int64_t ox0, int64_t ox1) {          \
     dw_row(g, x, w, y, res, KW, SW, cb, oy, ox0, ox1);                                                         \
   }
-DWROW(3, 1) DWROW(3, 2) DWROW(5, 1) DWROW(5, 2)
+DWROW(3, 1) DWROW(3, 2) DWROW(5, 1) DWROW(5, 2) DWROW(7, 1)
 
 static dw_row_fn dw_row_for(const sn_nchwc_conv_geom *g) {
   if (g->dw != 1) return NULL;
   if (g->kw == 3) return g->sw == 1 ? dw_row_3_1 : g->sw == 2 ? dw_row_3_2 : NULL;
   if (g->kw == 5) return g->sw == 1 ? dw_row_5_1 : g->sw == 2 ? dw_row_5_2 : NULL;
+  if (g->kw == 7) return g->sw == 1 ? dw_row_7_1 : NULL; /* (ConvNeXt) */
   return NULL;
 }
 
