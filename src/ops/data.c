@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "ops/common.h"
+#include "runtime/threadpool.h"
 
 /* ---- shared helpers (sn_copy_strided and sn_fill_elems are declared in ops/common.h) ------------- */
 
@@ -281,6 +282,28 @@ static sn_error *transpose_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+typedef struct transpose_job {
+  int r;
+  const int64_t *od, *dst, *ss;
+  void *y;
+  const void *x;
+  size_t es;
+  int axis;
+  int64_t parts;
+} transpose_job;
+
+/* parts [p0, p1) of the output's `axis` (split in `parts` near-equal ranges) */
+static void transpose_part(void *arg, int64_t p0, int64_t p1) {
+  const transpose_job *j = arg;
+  const int64_t n = j->od[j->axis], a = p0 * n / j->parts, b = p1 * n / j->parts;
+  if (b <= a) return;
+  int64_t d[SN_MAX_RANK];
+  memcpy(d, j->od, sizeof(int64_t) * (size_t)j->r);
+  d[j->axis] = b - a;
+  sn_copy_strided(j->r, d, (char *)j->y + (size_t)(a * j->dst[j->axis]) * j->es, j->dst,
+                  (const char *)j->x + (size_t)(a * j->ss[j->axis]) * j->es, j->ss, j->es);
+}
+
 static sn_error *transpose_run(sn_kernel_ctx *c) {
   const sn_tensor *x = kin(c, 0);
   REQUIRE_TENSOR(c, x);
@@ -302,7 +325,23 @@ static sn_error *transpose_run(sn_kernel_ctx *c) {
   contiguous_strides(r, od, dst);
   sn_tensor *y;
   SN_TRY(sn_op_out_alloc(c, 0, x->dtype, r, od, &y));
-  if (x->count) sn_copy_strided(r, od, y->data, dst, x->data, ss, sn_dtype_size(x->dtype));
+  if (!x->count) return sn_op_out_finish(c, 0, y, NULL);
+  transpose_job j = {r, od, dst, ss, y->data, x->data, sn_dtype_size(x->dtype), -1, 0};
+  /* large transposes split over the pool along the outermost output axis of 2+ (each part is a
+   * strided copy of its own: the same element moves, in cache-friendly tiles) */
+  sn_threadpool *tp = sn_kernel_pool(c);
+  int nt = sn_threadpool_size(tp);
+  if (nt > 1 && x->count * (int64_t)j.es >= (256 << 10) && x->dtype != SINTER_STRING)
+    for (int i = 0; i < r; i++)
+      if (od[i] >= 2) {
+        j.axis = i;
+        j.parts = od[i] < 4 * nt ? od[i] : 4 * nt;
+        break;
+      }
+  if (j.axis < 0)
+    sn_copy_strided(r, od, y->data, dst, x->data, ss, j.es);
+  else
+    sn_parallel_for(tp, j.parts, transpose_part, &j);
   return sn_op_out_finish(c, 0, y, NULL);
 }
 
