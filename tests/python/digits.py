@@ -2,18 +2,11 @@
 calibration is the first half of models/digits/test_images.npy, held out the second half; logits
 from ONNX Runtime and from Sinter, and accuracy."""
 import os
-import sys
 
 import numpy as np
-import onnxruntime as ort
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes  # noqa: E402
+from testlib import DIGITS as MODEL, ROOT, SINTER, ort_outputs, sinter_outputs  # noqa: F401 (SINTER: for the scripts)
 
-BUILD = os.environ.get("SINTER_BUILD", "build")
-SINTER = os.path.join(BUILD, "sinter")
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
-MODEL = os.path.join(ROOT, "models", "digits", "digits.onnx")
 IMAGES = np.load(os.path.join(ROOT, "models", "digits", "test_images.npy"))
 LABELS = np.load(os.path.join(ROOT, "models", "digits", "test_labels.npy"))
 HALF = len(IMAGES) // 2
@@ -21,13 +14,11 @@ CAL, HELD, HELD_Y = IMAGES[:HALF], IMAGES[HALF:], LABELS[HALF:]
 
 
 def ort_logits(path, x):
-    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    return s.run(None, {s.get_inputs()[0].name: x})[0]
+    return ort_outputs(path, {"image": x})[0]
 
 
 def sinter_logits(path, x, **kw):
-    s = sinter_ctypes.Session(path, threads=kw.pop("threads", 1), **kw)
-    return list(s.run({"image": x}).values())[0]
+    return sinter_outputs(path, {"image": x}, threads=kw.pop("threads", 1), **kw)[0]
 
 
 def accuracy(logits, y=HELD_Y):

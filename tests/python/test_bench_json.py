@@ -10,32 +10,14 @@ perf_test field names of the text report. Prints "N passed, M failed"; exits 1 o
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MODEL = os.path.join(ROOT, "models", "digits", "digits.onnx")
-
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
-
-
-def sinter_path():
-    build = os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build"))
-    return os.path.join(os.path.abspath(build), "sinter")
+from testlib import DIGITS as MODEL, check, finish, require_sinter, run_cli
 
 
 def bench(*args):
-    return subprocess.run([sinter_path(), "bench", MODEL, *args], capture_output=True, text=True, timeout=300)
+    return run_cli("bench", MODEL, *args, timeout=300)
 
 
 def is_int(v):
@@ -134,10 +116,8 @@ def check_document(doc, where):
 
 
 def main():
-    if not os.path.exists(sinter_path()):
-        print(f"{sinter_path()} not found: build Sinter and set SINTER_BUILD")
-        print("0 passed, 1 failed")
-        return 1
+    if not require_sinter():
+        return finish()
     with tempfile.TemporaryDirectory() as tmp:
         # 1. one point, fixed run count; piped: nothing on stderr, the report on stdout
         path = os.path.join(tmp, "one.json")
@@ -194,8 +174,7 @@ def main():
         check("--batch 4 exit 0", p.returncode == 0, p.stderr)
         if p.returncode == 0:
             check("--batch 4: batch in JSON", json.loads(p.stdout)["results"][0]["batch"] == 4)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

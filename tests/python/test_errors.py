@@ -3,33 +3,25 @@ case runs `sinter run` and checks the exit status (1), that no signal killed it,
 message names the node / value / op at fault.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
-folder (default ./build)."""
+folder (default <repo>/build)."""
 import os
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
-import onnx
 from onnx import TensorProto as T, helper as h
 
-BUILD = os.environ.get("SINTER_BUILD", "build")
-SINTER = os.path.join(BUILD, "sinter")
+from testlib import SINTER, check, finish, make_model, set_verbose
 
 
-def model(nodes, inputs, outputs, inits=(), opset=17, ir=8, check=False):
-    g = h.make_graph(nodes, "bad", inputs, outputs, list(inits))
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", opset)], ir_version=ir)
-    if check:
-        onnx.checker.check_model(m)
-    return m.SerializeToString()
+def model(nodes, inputs, outputs, inits=(), opset=17):
+    return make_model(nodes, inputs, outputs, inits, opset=opset, name="bad").SerializeToString()
 
 
 def sinter_model(nodes, inputs, outputs, inits=()):
     """A model using the sinter domain's blocked-layout ops (as a saved -O3 model does)."""
-    g = h.make_graph(nodes, "bad", inputs, outputs, list(inits))
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17), h.make_opsetid("sinter", 1)], ir_version=8)
-    return m.SerializeToString()
+    return make_model(nodes, inputs, outputs, inits, opset=17, domains={"sinter": 1}, name="bad").SerializeToString()
 
 
 def blocked_cases():
@@ -121,28 +113,23 @@ def input_cases(tmp):
         yield label, [SINTER, "run", path, "--input", f"{name}={npy}"], want
 
 
+def expect_error(label, argv, want):
+    """one check: argv exits 1 (no signal) with a message holding every string of want"""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    msg = (r.stdout + r.stderr).strip().replace("\n", " ")
+    problems = []
+    if r.returncode < 0:
+        problems.append(f"killed by signal {-r.returncode}")
+    elif r.returncode != 1:
+        problems.append(f"exit status {r.returncode}, expected 1")
+    for w in want:
+        if w not in msg:
+            problems.append(f"message lacks {w!r}")
+    check(label, not problems, f"{'; '.join(problems)}: {msg[:300]}" if problems else msg[:160])
+
+
 def main():
-    passed = failed = 0
-
-    def check(label, argv, want):
-        nonlocal passed, failed
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        msg = (r.stdout + r.stderr).strip().replace("\n", " ")
-        problems = []
-        if r.returncode < 0:
-            problems.append(f"killed by signal {-r.returncode}")
-        elif r.returncode != 1:
-            problems.append(f"exit status {r.returncode}, expected 1")
-        for w in want:
-            if w not in msg:
-                problems.append(f"message lacks {w!r}")
-        if problems:
-            failed += 1
-            print(f"FAIL {label}: {'; '.join(problems)}: {msg[:300]}")
-        else:
-            passed += 1
-            print(f"PASS {label}: {msg[:160]}")
-
+    set_verbose(True)
     with tempfile.TemporaryDirectory() as tmp:
         sub = os.path.join(tmp, "models")
         os.makedirs(sub)
@@ -150,11 +137,10 @@ def main():
             path = os.path.join(sub, f"case{i}.onnx")
             with open(path, "wb") as f:
                 f.write(data)
-            check(label, [SINTER, "run", path], want)
+            expect_error(label, [SINTER, "run", path], want)
         for label, argv, want in input_cases(tmp):
-            check(label, argv, want)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+            expect_error(label, argv, want)
+    return finish()
 
 
 if __name__ == "__main__":

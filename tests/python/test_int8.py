@@ -17,48 +17,41 @@
   - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
-folder (default ./build)."""
+folder (default <repo>/build)."""
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
+from onnx import helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes  # noqa: E402
+import sinter_ctypes
+from digits import CAL, HELD, MODEL, accuracy, ort_logits, sinter_logits
+from testlib import (calibration_dir, calibration_reader, check, cpu_flags, finish, make_model, ort_outputs,
+                     require_sinter, run_cli, save, set_verbose, sinter_outputs)
 
-from digits import CAL, HELD, HELD_Y, MODEL, SINTER, accuracy, ort_logits, sinter_logits  # noqa: E402,F401
-
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name} {detail}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
+set_verbose(True)
 
 
+def digits_reader():
+    return calibration_reader({"image": CAL[i:i + 1]} for i in range(len(CAL)))
 
 
+def one_node(tmp, name, node, inputs, out_type, inits=(), opset=13, domains=None):
+    """a model of one node with output y (of out_type, shape unknown), saved as tmp/name.onnx: its path"""
+    y = helper.make_tensor_value_info("y", out_type, None)
+    return save(make_model([node], inputs, [y], inits, opset=opset, domains=domains), tmp, name)
 
-class Reader:
-    def __init__(self):
-        self.it = iter([{"image": CAL[i:i + 1]} for i in range(len(CAL))])
 
-    def get_next(self):
-        return next(self.it, None)
+def ort_and_sinter(path, feeds, runs):
+    """ONNX Runtime's first output, and Sinter's at each (isa, threads) of runs"""
+    return ort_outputs(path, feeds)[0], [sinter_outputs(path, feeds, threads=t, isa=isa)[0] for isa, t in runs]
 
 
 def ops_after_optimize(path, tmp):
     out = os.path.join(tmp, "opt_" + os.path.basename(path))
-    r = subprocess.run([SINTER, "optimize", path, out], capture_output=True, text=True)
+    r = run_cli("optimize", path, out)
     if r.returncode:
         return None, r.stderr
     m = onnx.load(out)
@@ -71,24 +64,20 @@ def ort_qdq(tmp, name, m, xs):
     at every ISA level. Returns (path of the QDQ model, ORT's output, {isa: Sinter's output})."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     m.ir_version = 8
-    fp = os.path.join(tmp, name + ".onnx")
-    onnx.save(m, fp)
-
-    class R:
-        def __init__(self):
-            self.it = iter([{"x": x} for x in xs[:-1]])
-
-        def get_next(self):
-            return next(self.it, None)
-
+    fp = save(m, tmp, name)
     qp = os.path.join(tmp, name + "_qdq.onnx")
-    quantize_static(fp, qp, R(), quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8)
-    x = xs[-1]
-    ref = ort.InferenceSession(qp, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    outs = {isa: list(sinter_ctypes.Session(qp, threads=2, isa=isa).run({"x": x}).values())[0]
-            for isa in ("scalar", "avx2", "avx512")}
-    return qp, ref, outs
+    quantize_static(fp, qp, calibration_reader({"x": x} for x in xs[:-1]), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    isas = ("scalar", "avx2", "avx512")
+    ref, outs = ort_and_sinter(qp, {"x": xs[-1]}, [(isa, 2) for isa in isas])
+    return qp, ref, dict(zip(isas, outs))
+
+
+def check_same_and_ort(tag, ref, outs):
+    """Sinter's outputs {isa: output} bit-identical at every ISA level and equal to ONNX Runtime's ref"""
+    check(f"{tag}: bit-identical at scalar/avx2/avx512", all(np.array_equal(outs["scalar"], o) for o in outs.values()))
+    d = float(np.abs(outs["avx512"] - ref).max())
+    check(f"{tag}: Sinter == ORT", d == 0.0, f"max diff {d:.3g}")
 
 
 def qlinear_cases(tmp):
@@ -135,15 +124,8 @@ def qlinear_cases(tmp):
                          nh.from_array(rng.integers(-1000, 1000, M).astype(np.int32), "b")]
                 node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
                                         pads=[pad] * 4, strides=[stride] * 2, dilations=[dil] * 2, group=group)
-                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", xdt, list(x.shape))],
-                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
-                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-                m.ir_version = 8
-                path = os.path.join(tmp, "qlc.onnx")
-                onnx.save(m, path)
-                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"x": x}).values())[0]
-                        for isa in ("scalar", "avx512")]
+                path = one_node(tmp, "qlc", node, [helper.make_tensor_value_info("x", xdt, list(x.shape))], xdt, inits)
+                ref, outs = ort_and_sinter(path, {"x": x}, (("scalar", 2), ("avx512", 2)))
                 ok = all(np.array_equal(o, ref) for o in outs)
                 check(f"QLinearConv {'s8' if xdt == T.INT8 else 'u8'} C{C} M{M} {H}x{W} k{k} p{pad} s{stride} d{dil} "
                       f"g{group} xz{xz} wz{np.asarray(wz).ravel()[:2]}{' (u8 w)' if wu8 else ''} == ORT", ok,
@@ -157,15 +139,8 @@ def qlinear_cases(tmp):
                          nh.from_array(np.full(N, bz, np.int8), "bz"), nh.from_array(np.array(1.5, np.float32), "ys"),
                          nh.from_array(np.array(-2 if xdt == T.INT8 else 100, npx), "yz")]
                 node = helper.make_node("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"])
-                g = helper.make_graph([node], "g", [helper.make_tensor_value_info("a", xdt, list(a.shape))],
-                                      [helper.make_tensor_value_info("y", xdt, None)], inits)
-                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-                m.ir_version = 8
-                path = os.path.join(tmp, "qlm.onnx")
-                onnx.save(m, path)
-                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a})[0]
-                outs = [list(sinter_ctypes.Session(path, threads=2, isa=isa).run({"a": a}).values())[0]
-                        for isa in ("scalar", "avx512")]
+                path = one_node(tmp, "qlm", node, [helper.make_tensor_value_info("a", xdt, list(a.shape))], xdt, inits)
+                ref, outs = ort_and_sinter(path, {"a": a}, (("scalar", 2), ("avx512", 2)))
                 diff = max(int(np.abs(o.astype(int) - ref.astype(int)).max()) for o in outs)
                 same = np.array_equal(outs[0], outs[1])
                 # ORT rounds the requantization in its own order: at most one step apart, rarely
@@ -188,15 +163,8 @@ def pool8_cases(tmp):
             x = rng.integers(lo, hi, shape).astype(npx)
             node = h.make_node("MaxPool", ["x"], ["y"], kernel_shape=k, strides=s, pads=pads, dilations=dil,
                                ceil_mode=ceil)
-            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, list(shape))],
-                             [h.make_tensor_value_info("y", xdt, None)])
-            m = h.make_model(g, opset_imports=[h.make_opsetid("", 12)])
-            m.ir_version = 8
-            path = os.path.join(tmp, "mp8.onnx")
-            onnx.save(m, path)
-            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
-                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            path = one_node(tmp, "mp8", node, [h.make_tensor_value_info("x", xdt, list(shape))], xdt, opset=12)
+            ref, outs = ort_and_sinter(path, {"x": x}, (("scalar", 1), ("avx512", 2)))
             ok = all(o.shape == ref.shape and np.array_equal(o, ref) for o in outs)
             check(f"MaxPool {'s8' if xdt == T.INT8 else 'u8'} {shape} k{k} s{s} p{pads} d{dil} ceil{ceil} == ORT", ok)
 
@@ -221,15 +189,10 @@ def qbin_cases(tmp):
                          nh.from_array(np.array(0.05 if op == "QLinearAdd" else 1.7, np.float32), "cs"),
                          nh.from_array(np.array(zs[2], npx), "cz")]
                 node = h.make_node(op, ["a", "as", "az", "b", "bs", "bz", "cs", "cz"], ["y"], domain="com.microsoft")
-                g = h.make_graph([node], "g", [h.make_tensor_value_info("a", xdt, sa), h.make_tensor_value_info("b", xdt, sb)],
-                                 [h.make_tensor_value_info("y", xdt, None)], inits)
-                m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
-                m.ir_version = 8
-                path = os.path.join(tmp, "qbin.onnx")
-                onnx.save(m, path)
-                ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"a": a, "b": b})[0]
-                outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"a": a, "b": b}).values())[0]
-                        for isa, t in (("scalar", 1), ("avx2", 2), ("avx512", 1), ("avx512", 2))]
+                inputs = [h.make_tensor_value_info("a", xdt, sa), h.make_tensor_value_info("b", xdt, sb)]
+                path = one_node(tmp, "qbin", node, inputs, xdt, inits, domains={"com.microsoft": 1})
+                ref, outs = ort_and_sinter(path, {"a": a, "b": b},
+                                           (("scalar", 1), ("avx2", 2), ("avx512", 1), ("avx512", 2)))
                 same = all(np.array_equal(outs[0], o) for o in outs)
                 diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max())
                 check(f"{op} {'s8' if xdt == T.INT8 else 'u8'} {sa} x {sb}: same at every ISA / thread count, ORT within 1",
@@ -249,15 +212,9 @@ def qgap_cases(tmp):
                      nh.from_array(np.array(0.013, np.float32), "ys"), nh.from_array(np.array(zs[1], npx), "yz")]
             node = h.make_node("QLinearGlobalAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
                                channels_last=last)
-            g = h.make_graph([node], "g", [h.make_tensor_value_info("x", xdt, shape)],
-                             [h.make_tensor_value_info("y", xdt, None)], inits)
-            m = h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
-            m.ir_version = 8
-            path = os.path.join(tmp, "qgap.onnx")
-            onnx.save(m, path)
-            ref = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-            outs = [list(sinter_ctypes.Session(path, threads=t, isa=isa).run({"x": x}).values())[0]
-                    for isa, t in (("scalar", 1), ("avx512", 2))]
+            path = one_node(tmp, "qgap", node, [h.make_tensor_value_info("x", xdt, shape)], xdt, inits,
+                            domains={"com.microsoft": 1})
+            ref, outs = ort_and_sinter(path, {"x": x}, (("scalar", 1), ("avx512", 2)))
             same = np.array_equal(outs[0], outs[1])
             diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max()) if outs[0].shape == ref.shape else 999
             check(f"QLinearGlobalAveragePool {'s8' if xdt == T.INT8 else 'u8'} {shape} channels_last={last}: "
@@ -293,9 +250,8 @@ def mobile_qdq_cases(tmp):
              h.make_node("Mul", ["r6", "ses"], ["m"]),
              h.make_node("Conv", ["m", "Wd2", "bd2"], ["dw2"], group=C, pads=[2, 2, 2, 2]),
              h.make_node("Conv", ["dw2", "Wp", "bp"], ["y"])]
-    g = h.make_graph(nodes, "mobile", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 23, 21])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 23, 21])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)], inits, name="mobile")
     xs = [rng.uniform(-2, 2, (1, 16, 23, 21)).astype(np.float32) for _ in range(9)]
     qp, ref, outs = ort_qdq(tmp, "mobile", m, xs)
     x = xs[-1]
@@ -305,7 +261,7 @@ def mobile_qdq_cases(tmp):
     scale = float(np.abs(ref).max())
     d = float(np.abs(got - ref).max())
     check("mobile QDQ block: Sinter vs ORT", d <= 0.05 * scale, f"max diff {d:.3g} (scale {scale:.3g})")
-    plain = list(sinter_ctypes.Session(qp, threads=1, opt_level=1).run({"x": x}).values())[0]
+    plain = sinter_outputs(qp, {"x": x}, threads=1, opt_level=1)[0]
     d = float(np.abs(got - plain).max())
     check("mobile QDQ block: fused (-O3) vs unfused (-O1)", d <= 0.05 * scale, f"max diff {d:.3g} (scale {scale:.3g})")
     ops, err = ops_after_optimize(qp, tmp)
@@ -332,13 +288,9 @@ def bad_models(tmp):
     cases.append(("QLinearMatMul K mismatch", helper.make_node("QLinearMatMul", ["x", "s", "z", "w", "s", "wz", "s", "z"], ["y"]),
                   inits, T.UINT8))
     for label, node, inits, dt in cases:
-        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", dt, [2, 4])],
-                              [helper.make_tensor_value_info("y", dt, None)], inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
-        m.ir_version = 8
-        path = os.path.join(tmp, "bad.onnx")
-        onnx.save(m, path)
-        r = subprocess.run([SINTER, "run", path, "-q"], capture_output=True, text=True)
+        path = one_node(tmp, "bad", node, [helper.make_tensor_value_info("x", dt, [2, 4])], dt, inits,
+                        domains={"com.microsoft": 1})
+        r = run_cli("run", path, "-q")
         check(f"bad model refused: {label}", r.returncode == 1 and r.stderr.strip() != "", r.stderr.strip()[-160:])
     # zero and infinite scales: runs, output clamped, identical at every ISA
     for ys in (0.0, float("inf")):
@@ -346,14 +298,9 @@ def bad_models(tmp):
                  nh.from_array(np.ones((4, 3), np.int8), "w"), nh.from_array(np.array(0, np.int8), "wz"),
                  nh.from_array(np.array(ys, np.float32), "ys")]
         node = helper.make_node("QLinearMatMul", ["x", "s", "z", "w", "s", "wz", "ys", "z"], ["y"])
-        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", T.UINT8, [2, 4])],
-                              [helper.make_tensor_value_info("y", T.UINT8, None)], inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-        m.ir_version = 8
-        path = os.path.join(tmp, "zs.onnx")
-        onnx.save(m, path)
+        path = one_node(tmp, "zs", node, [helper.make_tensor_value_info("x", T.UINT8, [2, 4])], T.UINT8, inits)
         x = np.arange(8, dtype=np.uint8).reshape(2, 4)
-        outs = [list(sinter_ctypes.Session(path, threads=1, isa=isa).run({"x": x}).values())[0] for isa in ("scalar", "avx512")]
+        outs = [sinter_outputs(path, {"x": x}, threads=1, isa=isa)[0] for isa in ("scalar", "avx512")]
         check(f"y_scale {ys}: runs, same at every ISA", np.array_equal(outs[0], outs[1]), str(outs[0].ravel()))
 
 
@@ -389,8 +336,8 @@ def dynamic_lstm_cases(tmp):
             feeds = {"x": rng.standard_normal((S, B, I)).astype(np.float32),
                      "h0": (rng.standard_normal((dirs, B, H)) * 0.1).astype(np.float32),
                      "c0": (rng.standard_normal((dirs, B, H)) * 0.1).astype(np.float32)}
-            want = ort.InferenceSession(dst, providers=["CPUExecutionProvider"]).run(None, feeds)
-            fp32 = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, feeds)
+            want = ort_outputs(dst, feeds)
+            fp32 = ort_outputs(src, feeds)
             try:
                 with sinter_ctypes.Session(dst) as sess:
                     got = sess.run(feeds)
@@ -417,17 +364,13 @@ def pool_qdq_cases(tmp):
     nodes = [h.make_node("Conv", ["x", "W1", "b1"], ["c1"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c1"], ["r1"]),
              h.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
              h.make_node("Conv", ["p1", "W2"], ["y"])]
-    g = h.make_graph(nodes, "stem", [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 19, 17])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [1, 3, 19, 17])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)], inits, name="stem")
     xs = [rng.uniform(-2, 2, (1, 3, 19, 17)).astype(np.float32) for _ in range(9)]
     qp, ref, outs = ort_qdq(tmp, "stem", m, xs)
-    check("QDQ MaxPool: bit-identical at scalar/avx2/avx512",
-          all(np.array_equal(outs["scalar"], o) for o in outs.values()))
-    d = float(np.abs(outs["avx512"] - ref).max())
-    check("QDQ MaxPool: Sinter == ORT", d == 0.0, f"max diff {d:.3g}")
+    check_same_and_ort("QDQ MaxPool", ref, outs)
     out = os.path.join(tmp, "stem_opt.onnx")
-    r = subprocess.run([SINTER, "optimize", qp, out], capture_output=True, text=True)
+    r = run_cli("optimize", qp, out)
     ok = r.returncode == 0
     if ok:
         om = onnx.load(out)
@@ -461,15 +404,11 @@ def residual_qdq_cases(tmp):
              h.make_node("Relu", ["c4"], ["r3"]),
              h.make_node("Conv", ["r3", "W5"], ["c5"]), h.make_node("Add", ["r3", "c5"], ["s3"]),
              h.make_node("Relu", ["s3"], ["y"])]
-    g = h.make_graph(nodes, "res", [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 20, 20])],
-                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
-    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 20, 20])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)], inits, name="res")
     xs = [rng.uniform(-2, 2, (1, 16, 20, 20)).astype(np.float32) for _ in range(9)]
     qp, ref, outs = ort_qdq(tmp, "res", m, xs)
-    check("QDQ residual adds: bit-identical at scalar/avx2/avx512",
-          all(np.array_equal(outs["scalar"], o) for o in outs.values()))
-    d = float(np.abs(outs["avx512"] - ref).max())
-    check("QDQ residual adds: Sinter == ORT", d == 0.0, f"max diff {d:.3g}")
+    check_same_and_ort("QDQ residual adds", ref, outs)
     ops, err = ops_after_optimize(qp, tmp)
     ops = ops or []
     check("QDQ residual adds: fused into the convolutions", ops and not any(o[1] == "QLinearAdd" for o in ops),
@@ -477,24 +416,20 @@ def residual_qdq_cases(tmp):
 
 
 def main():
-    if not os.path.exists(SINTER):
-        print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
-        return 1
+    if not require_sinter():
+        return finish()
     fp32 = sinter_logits(MODEL, HELD)
     acc32 = accuracy(fp32)
     print(f"fp32 held-out accuracy: {acc32:.2f}%")
     with tempfile.TemporaryDirectory() as tmp:
-        cal = os.path.join(tmp, "cal")
-        os.mkdir(cal)
-        np.save(os.path.join(cal, "image.npy"), CAL)
+        cal = calibration_dir(tmp, "cal", {"image": CAL})
         models = {}
         for mode in ("static", "static-s8", "dynamic"):
             out = os.path.join(tmp, f"sn_{mode}.onnx")
             args = ["--mode", mode.split("-")[0]] + (["--calibration", cal] if mode != "dynamic" else [])
             if mode == "static-s8":  # symmetric int8 activations (the +128 path of the kernels)
                 args += ["--activation-type", "int8"]
-            r = subprocess.run([SINTER, "quantize", MODEL, out] + args + ["--report", os.devnull],
-                               capture_output=True, text=True)
+            r = run_cli("quantize", MODEL, out, *args, "--report", os.devnull)
             check(f"sinter quantize {mode}", r.returncode == 0, r.stderr.strip())
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
@@ -505,7 +440,7 @@ def main():
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):
                 out = os.path.join(tmp, f"ort_{tag}.onnx")
-                quantize_static(MODEL, out, Reader(), quant_format=fmt, per_channel=True,
+                quantize_static(MODEL, out, digits_reader(), quant_format=fmt, per_channel=True,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
                 models[f"ORT {tag}"] = out
         except Exception as e:  # noqa: BLE001
@@ -521,7 +456,7 @@ def main():
         d = float(np.abs(b - fp32).max())
         # bf16 keeps 8 significant bits: products err by ~2^-8 relative, sums of them by a few times that
         check("bf16 logits near float32", d <= 3e-2 * scale, f"max diff {d:.3g} (logit scale {scale:.3g})")
-        has_bf16 = "avx512_bf16" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+        has_bf16 = "avx512_bf16" in cpu_flags()
         # (SINTER_ISA below avx512 turns the bf16 kernel off, as the ISA cap does for every AVX-512 kernel)
         has_bf16 = has_bf16 and os.environ.get("SINTER_ISA", "auto") in ("", "auto", "avx512")
         check("bf16 path taken where the CPU has AVX512-BF16 and the ISA cap allows it", (d > 0) == has_bf16,
@@ -573,8 +508,7 @@ def main():
             ops, err = ops_after_optimize(models["sinter dynamic"], tmp)
             ok = ops is not None and ("com.microsoft", "DynamicQuantizeMatMul") in ops
             check("sinter dynamic: MatMulInteger chain fused", ok, err or str(sorted(set(ops or []))))
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

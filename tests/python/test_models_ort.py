@@ -1,14 +1,13 @@
 """Model tests: Sinter against ONNX Runtime on the model zoo (tests/python/model_zoo.py), no torch needed.
 
 Run with the venv python that has onnx and onnxruntime; libsinter.so is found in $SINTER_BUILD
-(default ./build):
+(default <repo>/build):
 
     SINTER_BUILD=build /tmp/venv/bin/python tests/python/test_models_ort.py [-v] [NAME ...]
 
 Every output must satisfy max|Sinter - ORT| <= 1e-4 * max|ORT|. Prints one line per model and
 "N passed, M failed"; exits 1 when any model fails.
 """
-import os
 import sys
 import time
 import traceback
@@ -16,11 +15,9 @@ import traceback
 import numpy as np
 import onnxruntime as ort
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import model_zoo  # noqa: E402
-import sinter_ctypes  # noqa: E402
+import model_zoo
+import sinter_ctypes
+from testlib import finish, record
 
 RTOL = 1e-4
 
@@ -100,7 +97,6 @@ def main(argv):
             print("unknown models:", ", ".join(sorted(unknown)), "- known:", ", ".join(c.name for c in cases))
             return 2
         cases = [c for c in cases if c.name in names]
-    passed = failed = 0
     for case in cases:
         try:
             ok = run_case(case, verbose)
@@ -111,10 +107,8 @@ def main(argv):
             print(f"FAIL {case.name:22s} exception:")
             traceback.print_exc(limit=3)
             ok = False
-        passed += ok
-        failed += not ok
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        record(ok)
+    return finish()
 
 
 if __name__ == "__main__":

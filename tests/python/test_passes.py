@@ -6,23 +6,18 @@ zoo models and the exported ResNet-50 when bench/ has made it), and the saved -O
 matches ORT, at the machine's ISA and at SINTER_ISA scalar.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
-folder (default ./build)."""
+folder (default <repo>/build)."""
 import collections
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import model_zoo  # noqa: E402
-import sinter_ctypes  # noqa: E402
-
-BUILD = os.environ.get("SINTER_BUILD", "build")
-SINTER = os.path.join(BUILD, "sinter")
+import model_zoo
+import sinter_ctypes
+from testlib import ROOT, check, finish, isa_level, ort_outputs, rel_err, run_cli, set_verbose
 
 # what must be gone (count 0) or present (at least n) after -O2, per model
 EXPECT = {
@@ -108,36 +103,29 @@ EXPECT_O3 = {
 }
 # the exported torchvision ResNet-50 (bench/): all 53 convolutions and the max pool blocked, one
 # reorder (before Flatten)
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 RESNET50 = os.path.join(os.environ.get("SINTER_BENCH_MODELS", os.path.join(ROOT, "build", "bench-models")), "resnet50.onnx")
 EXPECT_RESNET50 = {"NchwcConv": 53, "FusedConv": 0, "Conv": 0, "ReorderInput": 0, "ReorderOutput": 1,
                    "NchwcGlobalAveragePool": 1, "NchwcMaxPool": 1, "MaxPool": 0}
 
 
-def isa_level():
-    """The ISA sessions here get: 'avx512', 'avx2' or 'scalar' (SINTER_ISA caps it)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = set(f.read().split())
-    except OSError:
-        flags = set()
-    best = "scalar"
-    if {"avx2", "fma"} <= flags:
-        best = "avx2"
-    if {"avx512f", "avx512bw", "avx512vl", "avx512dq"} <= flags:
-        best = "avx512"
-    order = ["scalar", "avx2", "avx512"]
-    cap = os.environ.get("SINTER_ISA", "")
-    if cap in order and order.index(cap) < order.index(best):
-        best = cap
-    return best
+def output_errors(model, feeds, names, ref, label, **session):
+    """problems: the outputs of Sinter on model (session options) off ONNX Runtime's ref by more than
+    1e-4 of their scale"""
+    problems = []
+    with sinter_ctypes.Session(model, **session) as s:
+        out = s.run(feeds)
+    for name, want in zip(names, ref):
+        err = rel_err(out[name], want)
+        if not err <= 1e-4:
+            problems.append(f"{label.format(name)}: relative error {err:.2e}")
+    return problems
 
 
 def check_o3(tmp, name, src, feeds, expect):
     """-O3: the written model is valid ONNX, loads back, matches ONNX Runtime on the original, and
     (with AVX-512) has the expected op counts (exact)."""
     dst = os.path.join(tmp, name + ".O3.onnx")
-    r = subprocess.run([SINTER, "optimize", src, dst, "-O3"], capture_output=True, text=True)
+    r = run_cli("optimize", src, dst, "-O3")
     if r.returncode != 0:
         return ["sinter optimize -O3 failed: " + r.stderr.strip()], ""
     problems = []
@@ -153,29 +141,17 @@ def check_o3(tmp, name, src, feeds, expect):
             problems.append(f"O3 at AVX2: NchwcConv {got['NchwcConv']}, Conv {got['Conv']}, FusedConv {got['FusedConv']}")
     elif got["NchwcConv"] or got["ReorderInput"]:
         problems.append("O3 rewrote to the blocked layout at ISA scalar")
-    ref = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, feeds)
+    ref = ort_outputs(src, feeds)
     names = [o.name for o in onnx.load(src).graph.output]
     for lvl_src in (dst, src):  # the saved -O3 model, and the original optimized at load (default O3)
-        with sinter_ctypes.Session(lvl_src) as s:
-            out = s.run(feeds)
-        for name_o, want in zip(names, ref):
-            scale = float(np.max(np.abs(want))) or 1.0
-            err = float(np.max(np.abs(out[name_o] - want))) / scale
-            if not err <= 1e-4:
-                problems.append(f"O3 output {name_o} ({os.path.basename(lvl_src)}): relative error {err:.2e}")
+        problems += output_errors(lvl_src, feeds, names, ref, "O3 output {} (" + os.path.basename(lvl_src) + ")")
     # the saved blocked model must also load and run where there is no AVX-512
-    with sinter_ctypes.Session(dst, isa="scalar") as s:
-        out = s.run(feeds)
-    for name_o, want in zip(names, ref):
-        scale = float(np.max(np.abs(want))) or 1.0
-        err = float(np.max(np.abs(out[name_o] - want))) / scale
-        if not err <= 1e-4:
-            problems.append(f"O3 output {name_o} at ISA scalar: relative error {err:.2e}")
+    problems += output_errors(dst, feeds, names, ref, "O3 output {} at ISA scalar", isa="scalar")
     return problems, ", ".join(f"{k} {v}" for k, v in sorted(got.items()) if k in expect or k.startswith("Nchwc"))
 
 
 def main():
-    passed = failed = 0
+    set_verbose(True)
     with tempfile.TemporaryDirectory() as tmp:
         for case in model_zoo.all_cases() + extra_cases():
             if case.name not in EXPECT:
@@ -184,7 +160,7 @@ def main():
             dst = os.path.join(tmp, case.name + ".opt.onnx")
             onnx.save(case.model, src)
             problems = []
-            r = subprocess.run([SINTER, "optimize", src, dst, "-O2"], capture_output=True, text=True)
+            r = run_cli("optimize", src, dst, "-O2")
             if r.returncode != 0:
                 problems.append("sinter optimize failed: " + r.stderr.strip())
             else:
@@ -197,47 +173,25 @@ def main():
                 for op, n in EXPECT[case.name].items():
                     if (n == 0 and got[op] != 0) or (n > 0 and got[op] < n):
                         problems.append(f"{op}: {got[op]} (want {'none' if n == 0 else f'at least {n}'})")
-                ref = ort.InferenceSession(src, providers=["CPUExecutionProvider"]).run(None, case.feeds)
-                with sinter_ctypes.Session(dst) as s:
-                    out = s.run(case.feeds)
-                for name, want in zip([o.name for o in case.model.graph.output], ref):
-                    scale = float(np.max(np.abs(want))) or 1.0
-                    err = float(np.max(np.abs(out[name] - want))) / scale
-                    if not err <= 1e-4:
-                        problems.append(f"output {name}: relative error {err:.2e}")
+                problems += output_errors(dst, case.feeds, [o.name for o in case.model.graph.output],
+                                          ort_outputs(src, case.feeds), "output {}")
                 summary = ", ".join(f"{k} {v}" for k, v in sorted(got.items()))
-            if problems:
-                failed += 1
-                print(f"FAIL {case.name}: " + "; ".join(problems))
-            else:
-                passed += 1
-                print(f"PASS {case.name}: {summary}")
+            check(case.name, not problems, "; ".join(problems) or summary)
         # level 3: the blocked layout
         o3 = [(c.name, c) for c in model_zoo.all_cases() if c.name in EXPECT_O3]
         for name, case in o3:
             src = os.path.join(tmp, name + ".onnx")
             onnx.save(case.model, src)
             problems, summary = check_o3(tmp, name, src, case.feeds, EXPECT_O3[name])
-            if problems:
-                failed += 1
-                print(f"FAIL {name} -O3: " + "; ".join(problems))
-            else:
-                passed += 1
-                print(f"PASS {name} -O3: {summary}")
+            check(f"{name} -O3", not problems, "; ".join(problems) or summary)
         if os.path.exists(RESNET50):
             rng = np.random.default_rng(0)
             feeds = {"image": rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)}
             problems, summary = check_o3(tmp, "resnet50", RESNET50, feeds, EXPECT_RESNET50)
-            if problems:
-                failed += 1
-                print("FAIL resnet50 -O3: " + "; ".join(problems))
-            else:
-                passed += 1
-                print(f"PASS resnet50 -O3: {summary}")
+            check("resnet50 -O3", not problems, "; ".join(problems) or summary)
         else:
             print(f"skip resnet50 -O3: {RESNET50} not found")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ the same results as without packing. Prints "N passed, M failed"; exits 1 on any
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,25 +26,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes as sc  # noqa: E402
+import sinter_ctypes as sc
+from testlib import check, cpu_flags, finish, make_model, ort_outputs, run_cli, set_verbose
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {what}{': ' + detail if detail else ''}")
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
-
-
-def sinter_bin():
-    return os.path.join(os.path.abspath(os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build"))), "sinter")
+set_verbose(True)
 
 
 def typed(name, a):
@@ -71,15 +55,12 @@ def gemm_model(rows=5):
         helper.make_node("MatMul", ["y4", "W4"], ["y5"]),
         helper.make_node("Add", ["y5", "B4"], ["y"]),
     ]
-    g = helper.make_graph(
-        nodes, "prepack",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 64])],
+    return make_model(
+        nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [rows, 64])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, 72]),
          helper.make_tensor_value_info("W3", TensorProto.FLOAT, [48, 40])],
-        [typed("W1", W1), typed("W2", W2), typed("C2", C2), typed("W3", W3), typed("W4", W4), typed("B4", B4)])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m
+        [typed("W1", W1), typed("W2", W2), typed("C2", C2), typed("W3", W3), typed("W4", W4), typed("B4", B4)],
+        opset=17, name="prepack")
 
 
 def reference(x):
@@ -88,9 +69,8 @@ def reference(x):
 
 
 def bench_json(path, env=None):
-    r = subprocess.run([sinter_bin(), "bench", path, "--runs", "2", "--warmup", "0", "--threads", "1",
-                        "--json", "-", "-q"], capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, **(env or {})))
+    r = run_cli("bench", path, "--runs", "2", "--warmup", "0", "--threads", "1", "--json", "-", "-q", timeout=300,
+                env=env)
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     return json.loads(r.stdout)["results"][0]
@@ -148,7 +128,7 @@ def main():
     onnx.save(gemm_model(32), p32)
     bf = bench_json(p32, {"SINTER_PRECISION": "bf16"})
     # (bf16 runs only where the CPU has AVX512-BF16 and SINTER_ISA leaves AVX-512 on)
-    if "avx512_bf16" in open("/proc/cpuinfo").read() and bf.get("isa") == "avx512":
+    if "avx512_bf16" in cpu_flags() and bf.get("isa") == "avx512":
         check("bf16: taken weights leave the initializers too", bf["weight_bytes"] == total - taken,
               f"weight_bytes {bf['weight_bytes']}, expected {total - taken}")
         x32 = rng.standard_normal((32, 64)).astype(np.float32)
@@ -162,7 +142,7 @@ def main():
 
     # sinter optimize writes every weight back (its session keeps them)
     out = os.path.join(tmp, "opt.onnx")
-    r = subprocess.run([sinter_bin(), "optimize", path, out, "-O3"], capture_output=True, text=True, timeout=300)
+    r = run_cli("optimize", path, out, "-O3", timeout=300)
     check("sinter optimize runs", r.returncode == 0, r.stderr[-300:])
     if r.returncode == 0:
         m = onnx.load(out)
@@ -180,27 +160,23 @@ def main():
     Wl = (rng.standard_normal((2, 4 * H, I)) * 0.3).astype(np.float32)
     Rl = (rng.standard_normal((2, 4 * H, H)) * 0.3).astype(np.float32)
     Bl = (rng.standard_normal((2, 8 * H)) * 0.1).astype(np.float32)
-    g = helper.make_graph(
+    m = make_model(
         [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y", "Yh"], hidden_size=H, direction="bidirectional")],
-        "lstm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, B, I])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, B, I])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None),
          helper.make_tensor_value_info("Yh", TensorProto.FLOAT, None)],
-        [typed("W", Wl), typed("R", Rl), typed("B", Bl)])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
-    m.ir_version = 8
+        [typed("W", Wl), typed("R", Rl), typed("B", Bl)], opset=14, name="lstm")
     lp = os.path.join(tmp, "lstm.onnx")
     onnx.save(m, lp)
     xl = rng.standard_normal((T, B, I)).astype(np.float32)
-    import onnxruntime as ort
-    ref = ort.InferenceSession(lp, providers=["CPUExecutionProvider"]).run(None, {"x": xl})
+    ref = ort_outputs(lp, {"x": xl})
     with sc.Session(lp, threads=2) as s:
         got = s.run({"x": xl})
         for name, r in zip(["Y", "Yh"], ref):
             err = float(np.max(np.abs(got[name] - r)))
             check(f"LSTM {name} with W, R packed at load vs ORT", err < 1e-5, f"max diff {err:.2e}")
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

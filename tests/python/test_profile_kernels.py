@@ -12,74 +12,35 @@ time, and the kernel column must name what the dispatch rules say runs at the IS
 
 Prints "N passed, M failed"; exits 1 on any failure.
 """
-import json
-import os
-import re
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-BUILD = os.environ.get("SINTER_BUILD", "build")
-SINTER = os.path.join(BUILD, "sinter")
-UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
-
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+from testlib import check, cpu_flags, fail, finish, make_model, sinter_profile
 
 
 def profile(model, name, extra=()):
-    """Runs sinter profile; returns (header ISA, INT8 GEMM name or None, {node: (ops, kernel, gflops, mean_s)})."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, name + ".onnx")
-        trace = os.path.join(tmp, "trace.json")
-        onnx.save(model, path)
-        r = subprocess.run([SINTER, "profile", path, "--runs", "3", "--warmup", "1", "--threads", "1", "--top", "1000",
-                            "--trace", trace, *extra], capture_output=True, text=True, timeout=600)
-        check(f"{name}: sinter profile exits 0", r.returncode == 0, r.stderr.strip())
-        if r.returncode != 0:
-            return None
-        out = r.stdout
-        isa = re.search(r"ISA (\w+)", out).group(1)
-        m = re.search(r"INT8 GEMM (\S+?)\n", out)
-        qgemm = m.group(1) if m else None
-        with open(trace) as fh:
-            events = json.load(fh)["traceEvents"]
-        nodes = {}
-        for e in events:
-            if e.get("ph") == "X" and e.get("tid") == 1:
-                nodes[e["name"]] = [e["args"]["ops"], e["args"]["kernel"], None, None, e["args"]["int8"]]
-        rows = out.split("slowest nodes", 1)[1].splitlines()[1:]
-        for line in rows:
-            f = line.split()
-            if len(f) >= 7 and f[0] in nodes:
-                nodes[f[0]][2] = float(f[5].rstrip("i"))
-                # the mean as printed, and the most its rounding may have moved it
-                digits = len(f[2].split(".")[1]) if "." in f[2] else 0
-                nodes[f[0]][3] = (float(f[2]) * UNITS[f[3]], 0.5 * 10 ** -digits / float(f[2]))
-        return isa, qgemm, out, nodes
+    """Runs sinter profile; returns (header ISA, INT8 GEMM name or None, the report, {node: [ops, kernel,
+    GFLOP/s, (mean s, its relative rounding), int8]})."""
+    r, prof, events = sinter_profile(model, name, ["--runs", "3", "--warmup", "1", "--threads", "1", "--top", "1000",
+                                                   *extra])
+    check(f"{name}: sinter profile exits 0", r.returncode == 0, r.stderr.strip())
+    if r.returncode != 0:
+        return None
+    if prof.isa is None:
+        fail(f"{name}: the header names the ISA", r.stdout[:400])
+        return None
+    nodes = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("tid") == 1:
+            nodes[e["name"]] = [e["args"]["ops"], e["args"]["kernel"], None, None, e["args"]["int8"]]
+    for name_, row in prof.nodes.items():
+        if name_ in nodes:
+            nodes[name_][2] = row["gflops"]
+            # the mean as printed, and the most its rounding may have moved it
+            nodes[name_][3] = (row["mean_s"], row["mean_rounding"])
+    return prof.isa, prof.int8_gemm, r.stdout, nodes
 
 
 def expect_node(tag, nodes, node, macs, kernel_ok, kernel_what, integer):
@@ -123,12 +84,11 @@ def int8_model():
         helper.make_node("QLinearMatMul", ["a", "xs", "xz", "b", "ws", "wz", "ys", "yz"], ["m1"], name="qmatmul"),
         helper.make_node("MatMulInteger", ["a", "b", "xz", "wz"], ["m2"], name="matmulinteger"),
     ]
-    g = helper.make_graph(nodes, "int8", [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 16, 20, 20]),
-                                           helper.make_tensor_value_info("a", TensorProto.UINT8, [64, 96])],
-                          [helper.make_tensor_value_info("c2", TensorProto.UINT8, [1, 32, 20, 20]),
-                           helper.make_tensor_value_info("m1", TensorProto.UINT8, [64, 80]),
-                           helper.make_tensor_value_info("m2", TensorProto.INT32, [64, 80])], inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.UINT8, [1, 16, 20, 20]),
+                              helper.make_tensor_value_info("a", TensorProto.UINT8, [64, 96])],
+                      [helper.make_tensor_value_info("c2", TensorProto.UINT8, [1, 32, 20, 20]),
+                       helper.make_tensor_value_info("m1", TensorProto.UINT8, [64, 80]),
+                       helper.make_tensor_value_info("m2", TensorProto.INT32, [64, 80])], inits, ir=None, name="int8")
 
 
 def float_model(matmuls=False):
@@ -149,8 +109,7 @@ def float_model(matmuls=False):
                    helper.make_tensor_value_info("t", TensorProto.FLOAT, [4, 128])]
         outputs += [helper.make_tensor_value_info("ma", TensorProto.FLOAT, [64, 96]),
                     helper.make_tensor_value_info("mt", TensorProto.FLOAT, [4, 96])]
-    g = helper.make_graph(nodes, "float", inputs, outputs, inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    return make_model(nodes, inputs, outputs, inits, ir=None, name="float")
 
 
 def main():
@@ -209,8 +168,7 @@ def main():
             expect_node(tag, nodes, "conv3x3", 32 * 28 * 28 * 32 * 9,
                         lambda k: k == conv or ("_wino4x4_" in k and k.endswith("+" + wide)), "in bf16", False)
 
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

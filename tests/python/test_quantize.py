@@ -5,40 +5,23 @@ second half). Also: a model quantized by onnxruntime.quantization.quantize_dynam
 matches ORT.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
-folder (default ./build)."""
+folder (default <repo>/build)."""
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes  # noqa: E402
+from digits import CAL, HELD, MODEL, accuracy, ort_logits, sinter_logits
+from testlib import calibration_dir, calibration_reader, check, finish, require_sinter, run_cli, set_verbose
 
-from digits import CAL, HELD, HELD_Y, MODEL, SINTER, accuracy, ort_logits, sinter_logits  # noqa: E402,F401
-
-passed = failed = 0
-
-
-def check(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name} {detail}")
-    else:
-        failed += 1
-        print(f"FAIL {name} {detail}")
-
-
-
+set_verbose(True)
 
 
 def quantize(args, out, tmp):
     report = os.path.join(tmp, os.path.basename(out) + ".report.txt")
-    r = subprocess.run([SINTER, "quantize", MODEL, out] + args + ["--report", report], capture_output=True, text=True)
+    r = run_cli("quantize", MODEL, out, *args, "--report", report)
     ok = r.returncode == 0 and os.path.exists(out)
     check(f"quantize {' '.join(args)}", ok, r.stdout.strip() + r.stderr.strip())
     if ok:
@@ -83,16 +66,13 @@ def verify(label, path, fp32_acc, ops_expected):
 
 
 def main():
-    if not os.path.exists(SINTER):
-        print(f"{SINTER} not found: build Sinter and set SINTER_BUILD")
-        return 1
+    if not require_sinter():
+        return finish()
     fp32 = accuracy(ort_logits(MODEL, HELD))
     fp32_s = accuracy(sinter_logits(MODEL, HELD))
     print(f"fp32 held-out accuracy: ORT {fp32:.2f}%, Sinter {fp32_s:.2f}%")
     with tempfile.TemporaryDirectory() as tmp:
-        cal = os.path.join(tmp, "cal")
-        os.mkdir(cal)
-        np.save(os.path.join(cal, "image.npy"), CAL)
+        cal = calibration_dir(tmp, "cal", {"image": CAL})
         dyn_ops = {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "Cast"}
         qdq_ops = {"QuantizeLinear", "DequantizeLinear", "Conv", "Gemm"}
         cases = [
@@ -110,8 +90,8 @@ def main():
                     print(f"  {label}: held-out accuracy {acc:.2f}% (fp32 {fp32:.2f}%)")
         # options: --keep-first-last and --exclude-nodes leave those nodes in float
         out = os.path.join(tmp, "keep.onnx")
-        r = subprocess.run([SINTER, "quantize", MODEL, out, "--mode", "static", "--calibration", cal,
-                            "--keep-first-last", "--exclude-nodes", "/conv2/Conv"], capture_output=True, text=True)
+        r = run_cli("quantize", MODEL, out, "--mode", "static", "--calibration", cal, "--keep-first-last",
+                    "--exclude-nodes", "/conv2/Conv")
         if r.returncode == 0:
             m = onnx.load(out)
             wdq = [n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0].endswith("_quantized")]
@@ -119,11 +99,10 @@ def main():
         else:
             check("keep-first-last + exclude", False, r.stderr)
         # usage errors
-        r = subprocess.run([SINTER, "quantize", MODEL, os.path.join(tmp, "x.onnx"), "--mode", "static"],
-                           capture_output=True, text=True)
+        r = run_cli("quantize", MODEL, os.path.join(tmp, "x.onnx"), "--mode", "static")
         check("static without calibration is a usage error", r.returncode == 2, r.stderr.strip())
-        r = subprocess.run([SINTER, "quantize", MODEL, os.path.join(tmp, "x.onnx"), "--mode", "static",
-                            "--calibration", os.path.join(tmp, "nothing")], capture_output=True, text=True)
+        r = run_cli("quantize", MODEL, os.path.join(tmp, "x.onnx"), "--mode", "static", "--calibration",
+                    os.path.join(tmp, "nothing"))
         check("missing calibration data fails cleanly", r.returncode == 1 and "image" in r.stderr, r.stderr.strip())
         # ONNX Runtime's own quantize_dynamic output runs in Sinter
         try:
@@ -141,17 +120,10 @@ def main():
         # and its quantize_static QDQ output (ORT fuses QDQ into integer kernels that requantize
         # between layers, so the two differ by a few quantization steps: looser bound)
         try:
-            from onnxruntime.quantization import CalibrationDataReader, QuantFormat, quantize_static
-
-            class Reader(CalibrationDataReader):
-                def __init__(self):
-                    self.it = iter([{"image": CAL[i:i + 1]} for i in range(len(CAL))])
-
-                def get_next(self):
-                    return next(self.it, None)
-
+            from onnxruntime.quantization import QuantFormat, quantize_static
             out = os.path.join(tmp, "ort_qdq.onnx")
-            quantize_static(MODEL, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True)
+            quantize_static(MODEL, out, calibration_reader({"image": CAL[i:i + 1]} for i in range(len(CAL))),
+                            quant_format=QuantFormat.QDQ, per_channel=True)
             o, s = ort_logits(out, HELD), sinter_logits(out, HELD)
             scale, diff = float(np.abs(o).max()), float(np.abs(o - s).max())
             agree = float((o.argmax(1) == s.argmax(1)).mean())
@@ -159,8 +131,7 @@ def main():
                   f"max diff {diff:.3g} (scale {scale:.3g}), top-1 agreement {agree:.3f}")
         except Exception as e:  # noqa: BLE001
             check("ORT quantize_static QDQ in Sinter", False, f"{type(e).__name__}: {e}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -20,30 +20,15 @@
 
 Prints "N passed, M failed"; exits 1 on any failure."""
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnxruntime as ort
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import real_models  # noqa: E402
-import sinter_ctypes  # noqa: E402
-
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-passed = failed = 0
-
-
-def report(ok, tag, msg):
-    global passed, failed
-    print(f"{'PASS' if ok else 'FAIL'} {tag:44s} {msg}")
-    passed += ok
-    failed += not ok
-
-
-def sinter_bin():
-    return os.path.join(os.path.abspath(os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build"))), "sinter")
+import real_models
+import sinter_ctypes
+from testlib import calibration_dir, check, cpu_flags, fail, finish, run_cli, set_verbose
 
 
 def cosine(a, b):
@@ -80,7 +65,7 @@ def against_ort(name, path, feeds, kind, isas):
                 msg = f"{'max abs' if kind == 'prob' else 'max rel'} err {worst:.2e}"
         except sinter_ctypes.SinterError as e:
             ok, msg = False, str(e)[:300]
-        report(ok, f"{name} -O{level} ISA {isa}", msg)
+        check(f"{name} -O{level} ISA {isa}", ok, msg)
 
 
 # INT8-sensitive layers a user would keep in float after reading the quantization report: the
@@ -98,15 +83,14 @@ def grouped_convs(path):
 
 def quantize(name, args, label):
     """run sinter quantize; returns the output path or None (reported)"""
-    r = subprocess.run([sinter_bin(), "quantize", *args, "--report", os.devnull], capture_output=True, text=True,
-                       timeout=900)
+    r = run_cli("quantize", *args, "--report", os.devnull, timeout=900)
     if r.returncode:
-        report(False, f"{name} quantize {label}", r.stderr.strip()[-300:])
+        fail(f"{name} quantize {label}", r.stderr.strip()[-300:])
         return None
     words = r.stdout.split()
     n = int(words[words.index("nodes") - 1]) if "nodes" in words else -1
     if n <= 0:
-        report(False, f"{name} quantize {label}", f"no node quantized: {r.stdout.strip()}")
+        fail(f"{name} quantize {label}", f"no node quantized: {r.stdout.strip()}")
         return None
     return args[1]
 
@@ -124,20 +108,16 @@ def low_precision(name, path, feeds, tmp, has_bf16):
         extra = ["--exclude-nodes", ",".join(grouped_convs(path))]
         f_dyn = f_st = KEEP_GROUPED_CONVS[name]
     if name == "silero-vad":  # its network is inside If branches: exclusions must reach there too
-        r = subprocess.run([sinter_bin(), "quantize", path, os.path.join(tmp, "excl.onnx"), "--mode", "dynamic",
-                            "--exclude-op-types", "Conv,MatMul,Gemm", "--report", os.devnull],
-                           capture_output=True, text=True, timeout=600)
-        report(r.returncode == 0 and " 0 nodes quantized" in r.stdout, f"{name} --exclude-op-types in sub-graphs",
-               r.stdout.strip()[-120:] or r.stderr.strip()[-200:])
+        r = run_cli("quantize", path, os.path.join(tmp, "excl.onnx"), "--mode", "dynamic", "--exclude-op-types",
+                    "Conv,MatMul,Gemm", "--report", os.devnull, timeout=600)
+        check(f"{name} --exclude-op-types in sub-graphs", r.returncode == 0 and " 0 nodes quantized" in r.stdout,
+              r.stdout.strip()[-120:] or r.stderr.strip()[-200:])
     dyn = quantize(name, [path, os.path.join(tmp, f"{name}.dyn.onnx"), "--mode", "dynamic", *extra], "dynamic")
     if dyn:
         variants.append(("int8 dynamic", dyn, None, f_dyn))
     calib = real_models.calibration(name)
     if calib:
-        cdir = os.path.join(tmp, f"{name}.calib")
-        os.makedirs(cdir, exist_ok=True)
-        for k in feeds:
-            np.save(os.path.join(cdir, f"{k}.npy"), np.concatenate([c[k] for c in calib]))
+        cdir = calibration_dir(tmp, f"{name}.calib", {k: np.concatenate([c[k] for c in calib]) for k in feeds})
         st = quantize(name, [path, os.path.join(tmp, f"{name}.static.onnx"), "--mode", "static", "--calibration", cdir,
                              "--calibration-batch", "1", *extra], "static")
         if st:
@@ -165,22 +145,22 @@ def low_precision(name, path, feeds, tmp, has_bf16):
                     else:  # one probability (speech): absolute
                         ok = d <= 0.1
                         parts[-1] += " [abs <= 0.1]"
-            report(ok, f"{name} {label} vs float32", "; ".join(parts[:3]) + f" (floor {floor})")
+            check(f"{name} {label} vs float32", ok, "; ".join(parts[:3]) + f" (floor {floor})")
         except sinter_ctypes.SinterError as e:
-            report(False, f"{name} {label}", str(e)[:300])
+            fail(f"{name} {label}", str(e)[:300])
 
 
 def main():
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    isas = ["scalar"] + (["avx2"] if " avx2" in flags else []) + (["avx512"] if " avx512f" in flags else [])
-    has_bf16 = " avx512_bf16" in flags and "avx512" in isas
+    set_verbose(True)
+    flags = cpu_flags()
+    isas = ["scalar"] + (["avx2"] if "avx2" in flags else []) + (["avx512"] if "avx512f" in flags else [])
+    has_bf16 = "avx512_bf16" in flags and "avx512" in isas
     tmp = tempfile.mkdtemp(prefix="sinter-real-")
     for name, path, feeds, kind in real_models.models():
         against_ort(name, path, feeds, kind, isas)
         if kind != "int8":
             low_precision(name, path, feeds, tmp, has_bf16)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

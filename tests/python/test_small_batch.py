@@ -12,28 +12,13 @@ allows) on 1 and 2 threads, against ONNX Runtime:
     serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c.
 Prints "N passed, M failed"; exits 1 on any failure.
 """
-import os
 import sys
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes as sc  # noqa: E402
-
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
-
+import sinter_ctypes as sc
+from testlib import check, finish, make_model, ort_outputs
 
 rng = np.random.default_rng(11)
 
@@ -51,10 +36,7 @@ def isas():
 
 
 def model_bytes(nodes, inputs, outputs, inits):
-    g = helper.make_graph(nodes, "g", inputs, outputs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    return m.SerializeToString()
+    return make_model(nodes, inputs, outputs, inits, opset=17).SerializeToString()
 
 
 def gemm_model(K, N, kind):
@@ -88,7 +70,7 @@ def lstm_model(I, H, direction):
 
 
 def compare(what, model, feeds, isa_list, tol):
-    ref = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)
+    ref = ort_outputs(model, feeds)
     for isa in isa_list:
         for threads in (1, 2):
             with sc.Session(model, isa=isa, threads=threads) as s:
@@ -121,8 +103,7 @@ def main():
                 lens[0] = seq
                 feeds = {"x": rng.standard_normal((seq, batch, I)).astype(np.float32), "lens": lens}
                 compare(f"LSTM H={H} {direction} batch={batch}", model, feeds, levels, 1e-4)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish()
 
 
 if __name__ == "__main__":
