@@ -44,19 +44,26 @@ typedef struct arows {
 static inline __attribute__((always_inline)) void tile(const int mr, const int nv, const bool a_signed,
                                                        const arows *ar, const uint8_t *Bp, int64_t pstride,
                                                        int32_t out[MR][NV * 16]) {
+  /* (fully unrolled for the constant mr and nv, so that the accumulators live in registers) */
   __m512i c[MR][NV];
+#pragma GCC unroll 6
   for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
     for (int j = 0; j < nv; j++) c[i][j] = _mm512_setzero_si512();
   int64_t kq = ar->seglen / 4;
   for (int64_t sg = 0; sg < ar->nseg; sg++) {
     const uint8_t *ap[MR];
+#pragma GCC unroll 6
     for (int i = 0; i < mr; i++) ap[i] = ar->p[i] + ar->segoff[sg];
     const uint8_t *bs = Bp + sg * kq * 64;
     for (int64_t q = 0; q < kq; q++) {
       __m512i b[NV];
+#pragma GCC unroll 4
       for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(bs + j * pstride + q * 64));
+#pragma GCC unroll 6
       for (int i = 0; i < mr; i++) {
         __m512i a = bcast4(ap[i] + 4 * q);
+#pragma GCC unroll 4
         for (int j = 0; j < nv; j++)
           c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
       }
@@ -65,14 +72,19 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
   int r = (int)(ar->seglen & 3); /* one segment only */
   if (r) {
     __m512i b[NV];
+#pragma GCC unroll 4
     for (int j = 0; j < nv; j++) b[j] = _mm512_load_si512((const void *)(Bp + j * pstride + kq * 64));
+#pragma GCC unroll 6
     for (int i = 0; i < mr; i++) {
       __m512i a = bcast_tail(ar->p[i] + 4 * kq, r);
+#pragma GCC unroll 4
       for (int j = 0; j < nv; j++)
         c[i][j] = a_signed ? dpbusd(c[i][j], b[j], a) : dpbusd(c[i][j], a, b[j]);
     }
   }
+#pragma GCC unroll 6
   for (int i = 0; i < mr; i++)
+#pragma GCC unroll 4
     for (int j = 0; j < nv; j++) _mm512_storeu_si512((void *)(out[i] + 16 * j), c[i][j]);
 }
 
