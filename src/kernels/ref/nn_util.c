@@ -252,7 +252,7 @@ static bool has_subgraphs(const sn_graph *g) {
 }
 
 /* n reads value v at exactly one input, nothing else in the graph reads it, and it is no output */
-static bool sole_reader(const sn_graph *g, const sn_node *n, int v) {
+bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v) {
   if (g->values[v].is_output || has_subgraphs(g)) return false;
   int uses = 0;
   for (int i = 0; i < g->n_nodes; i++)
@@ -278,7 +278,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   if (!p) return NULL;
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
   if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
-  if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sole_reader(g, n, v)) {
+  if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sn_nn_sole_reader(g, n, v)) {
     if (p->bytes <= t->nbytes) {
       /* the packed form replaces the weight in its own buffer: memory the process has already
        * touched, so creation faults in no new pages for it */
@@ -291,7 +291,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
     p->src = NULL;
     t->data = NULL;
     t->owns_data = false;
-  } else if (take && p->data && t->file_view && sole_reader(g, n, v)) {
+  } else if (take && p->data && t->file_view && sn_nn_sole_reader(g, n, v)) {
     /* a view of the model file: its pages leave the resident set (a read would fault them back) */
     sn_drop_pages(t->data, t->nbytes);
   }
