@@ -37,6 +37,8 @@ struct sn_qweights {
   int64_t zcount;
 };
 
+enum { QFORM_MATMUL = -1 }; /* sn_qweights of a matmul: B packed (not a conv form) */
+
 static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 static bool transposed(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2],
@@ -118,14 +120,16 @@ sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out) {
 }
 
 bool sn_qweights_forget_source(sn_qweights *q) {
-  if (!q || q->form == SN_QFORM_DW || q->transB || !q->data) return false;
+  if (!q || (q->form != SN_QFORM_CM && q->form != SN_QFORM_T && q->form != SN_QFORM_NHWC) || !q->data) return false;
   q->src = NULL;
   q->released = true;
   return true;
 }
 
 bool sn_qweights_unpack(const sn_qweights *q, uint8_t *dst) {
-  if (!q || !q->data || q->form == SN_QFORM_DW || q->rows <= 0 || q->cols <= 0) return false;
+  if (!q || !q->data || (q->form != SN_QFORM_CM && q->form != SN_QFORM_T && q->form != SN_QFORM_NHWC) || q->rows <= 0 ||
+      q->cols <= 0)
+    return false;
   int64_t M = q->rows, R = q->cols, Kp = sn_qgemm_kp(R), KK = q->cg > 0 ? R / q->cg : 1;
   uint8_t f = flip_of(q->dt, true);
   if (q->form == SN_QFORM_CM) {
@@ -157,7 +161,7 @@ sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out)
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   int64_t K = transB ? b->dims[1] : b->dims[0], N = transB ? b->dims[0] : b->dims[1];
-  q->src = b->data, q->dt = b->dtype, q->rows = K, q->cols = N, q->transB = transB;
+  q->src = b->data, q->dt = b->dtype, q->rows = K, q->cols = N, q->transB = transB, q->form = QFORM_MATMUL;
   q->data = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
   q->sums = sn_malloc(sizeof(int32_t) * (size_t)N);
   if (!q->data || !q->sums) {

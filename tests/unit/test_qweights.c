@@ -1,12 +1,13 @@
 /* Unit test: INT8 conv weights prepared at load (ops/qlinear.h).
  *  - sn_qweights_unpack gives back W byte for byte from each packed form (CM: s8 rows; T: W^T packed as
  *    the GEMM's B, k = (c, tap); NHWC: the same with k = (tap, c)), s8 and u8 weights, after the source
- *    is forgotten (sn_qweights_forget_source), on awkward shapes (1 and 17 output channels, 1, 3, 16 and
- *    29 input channels, 1x1, 2x3, 3x3, 5x5 kernels, sums R not a multiple of 4, channels not of 16);
+ *    is forgotten (sn_qweights_forget_source), on awkward shapes (1, 17 and 40 output channels, 1, 3, 16
+ *    and 29 input channels, 1x1, 2x3, 3x3, 5x5 kernels, sums R not a multiple of 4, channels not of 16);
  *  - sn_qweights_dwconv's int32 taps equal their definition (w - zw[m]; zero points absent, scalar,
  *    per channel, per channel all zero; s8 and u8 weights) and its s8 flag says exactly whether every
  *    tap lies in -128..127; the DW form refuses to forget its source and to unpack (it cannot give W
- *    back); a W that is not depthwise, or a zero point of the wrong size, gets no DW form. */
+ *    back); a W that is not depthwise, or a zero point of the wrong size, gets no DW form; a matmul's
+ *    packed B (no conv form) keeps its source too. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -115,6 +116,14 @@ int main(void) {
   sn_qweights *q = NULL;
   CHECK(!sn_qweights_dwconv(w2, NULL, &q) && !q, "Cg 2: no DW form");
   CHECK(!sn_qweights_dwconv(w1, z3, &q) && !q, "3 zero points for 4 channels: no DW form");
+  /* a matmul's packed B is no conv form: it keeps its source and does not unpack */
+  int64_t bd[2] = {5, 7};
+  sn_tensor *b = tensor_of(SINTER_INT8, 2, bd);
+  CHECK(!sn_qweights_matmul(b, false, &q) && q, "matmul B packed");
+  uint8_t tmp[64];
+  CHECK(!sn_qweights_forget_source(q) && !sn_qweights_unpack(q, tmp), "matmul B keeps its source");
+  sn_qweights_free(q);
+  sn_tensor_free(b);
   sn_tensor_free(w2);
   sn_tensor_free(w1);
   sn_tensor_free(z3);
