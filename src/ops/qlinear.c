@@ -29,6 +29,8 @@ struct sn_qweights {
   /* SN_QFORM_DW: the depthwise kernel's taps (M x K int32, weight minus its zero point), made from W
    * and the zero point tensor at zsrc (NULL: none; zdt, zcount its type and size) */
   int32_t *wt;
+  int32_t *wcm;       /* the same taps in the channel-minor kernels' layout (sn_qdwconv_cm_pack) */
+  int64_t kh, kw;     /* the kernel's rows and columns */
   bool w_s8;
   bool released;      /* the initializer gave its buffer up: W is recovered from data (sn_qweights_unpack) */
   int64_t cg;         /* conv: input channels per group (the NHWC form's k order) */
@@ -66,6 +68,7 @@ void sn_qweights_free(sn_qweights *q) {
   sn_aligned_free(q->data);
   sn_free(q->sums);
   sn_aligned_free(q->wt);
+  sn_aligned_free(q->wcm);
   sn_free(q);
 }
 
@@ -549,12 +552,17 @@ sn_error *sn_qweights_dwconv(const sn_tensor *w, const sn_tensor *wz, sn_qweight
   if (!q) return SN_ERR_OOM();
   q->src = w->data, q->dt = w->dtype, q->rows = M, q->cols = K, q->form = SN_QFORM_DW, q->cg = 1;
   q->zsrc = wz ? wz->data : NULL, q->zdt = wz ? wz->dtype : SINTER_UNDEFINED, q->zcount = wz ? wz->count : 0;
+  q->kh = w->rank == 4 ? w->dims[2] : 1;
+  q->kw = w->rank == 4 ? w->dims[3] : w->dims[w->rank - 1];
   q->wt = sn_aligned_alloc(sizeof(int32_t) * (size_t)(M * K));
-  if (!q->wt) {
+  bool cm = (w->rank == 3 || w->rank == 4) && q->kh * q->kw == K;
+  q->wcm = cm ? sn_aligned_alloc(sn_qdwconv_cm_pack_size(M, q->kh, q->kw)) : NULL;
+  if (!q->wt || (cm && !q->wcm)) {
     sn_qweights_free(q);
     return SN_ERR_OOM();
   }
   q->w_s8 = dw_taps(w->data, w->dtype, wz, M, K, q->wt);
+  if (cm) sn_qdwconv_cm_pack(q->wt, M, q->kh, q->kw, q->wcm);
   *out = q;
   return NULL;
 }
@@ -587,6 +595,7 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
       pw->cols == K && pw->zsrc == (a->wz ? a->wz->data : NULL) &&
       (!a->wz || (pw->zdt == a->wz->dtype && pw->zcount == a->wz->count))) {
     d->w = pw->wt, d->w_s8 = pw->w_s8; /* made at load (sn_qweights_dwconv) */
+    if (pw->wcm && pw->kh == d->KH && pw->kw == d->KW) d->wcm = pw->wcm, d->wcm_ch = M;
   } else {
     int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
     const uint8_t *ws = sn_qconv_weight_bytes(c, a->w, pw);
