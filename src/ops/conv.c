@@ -619,7 +619,8 @@ static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
  * the depthwise kernel's int32 taps instead, with its zero point when that is constant too. With take,
  * when this node alone reads W (sn_nn_sole_reader) and W has a GEMM form, the initializer gives its
  * buffer up (a file view's pages leave the resident set instead): W is then held once, packed, and
- * the rare path that needs its bytes recovers them (sn_qconv_weight_bytes). */
+ * the rare path that needs its bytes recovers them (sn_qconv_weight_bytes). SINTER_PREPACK=0 keeps
+ * every W (the INT8 packing itself stays: the kernels read only packed weights). */
 static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
   qconv_params *p = params;
   int wi = !strcmp(n->op_type, "ConvInteger") ? 1 : 3;
@@ -649,7 +650,7 @@ static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take)
   }
   SN_TRY(sn_qweights_conv(v->data, form, &p->packed));
   sn_tensor *t = v->data;
-  if (!take || !p->packed || !sn_nn_sole_reader(g, n, n->in[wi])) return NULL;
+  if (!take || !p->packed || !sn_nn_prepack_enabled() || !sn_nn_sole_reader(g, n, n->in[wi])) return NULL;
   if (t->owns_data && !t->file_view && sn_qweights_forget_source(p->packed)) {
     if (t->aligned_data)
       sn_aligned_free(t->data);

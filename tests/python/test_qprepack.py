@@ -15,8 +15,8 @@ with weights stored as int32_data (the reader copies each into a buffer of its o
   Wc  1x1, one reader, also a graph output           -> kept (the caller gets it back unchanged)
   Wd  depthwise 3x3 (int32 taps: cannot give W back) -> kept
   We  1x1, 32 -> 16, one reader (channels x positions)-> released
-checks: `sinter bench --json` weight_bytes drops by exactly Wa + We; outputs equal ORT at every ISA
-level and -O0 / -O3, twice per session. The same model with symbolic spatial dimensions packs in a
+checks: `sinter bench --json` weight_bytes drops by exactly Wa + We (SINTER_PREPACK=0: by nothing);
+outputs equal ORT at every ISA level and -O0 / -O3, twice per session. The same model with symbolic spatial dimensions packs in a
 form chosen without the output's shape, so a run may need another form: W is then recovered from the
 packed copy (sn_qconv_weight_bytes) and the results must still equal ORT. Prints "N passed, M
 failed"; exits 1 on any failure.
@@ -193,6 +193,8 @@ def release_cases(tmp):
     want = total - ws["Wa"].nbytes - ws["We"].nbytes
     check("weight_bytes drops by exactly the released weights (Wa, We)", r["weight_bytes"] == want,
           f"weight_bytes {r['weight_bytes']}, expected {want} (total {total})")
+    off = bench_json(path, {"SINTER_PREPACK": "0"})
+    check("SINTER_PREPACK=0 keeps every weight", off["weight_bytes"] == total, f"{off['weight_bytes']} of {total}")
     # symbolic spatial dimensions: the form packed at load need not be the run's; W is recovered
     spath, _ = release_model(tmp, "release_sym", True)
     for hw in ((9, 11), (7, 7), (1, 1), (20, 3)):

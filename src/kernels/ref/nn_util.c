@@ -205,7 +205,7 @@ sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int6
 
 /* ---- prepacked constant operands ------------------------------------------------------------------ */
 
-static bool prepack_enabled(void) {
+bool sn_nn_prepack_enabled(void) {
   static int on = -1;
   int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
   if (v < 0) {
@@ -229,7 +229,7 @@ const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, 
   sn_sgemm_packed *p = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   /* packed at session creation (sn_nn_prepack, or by the op from data of its own) or by an earlier run */
   if (p) return pack_matches(p, side, trans, rows, cols, src, ld) ? p : NULL;
-  if (!prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
+  if (!sn_nn_prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
   if (!p) {
     sn_sgemm_packed *mine = sn_sgemm_pack(side, trans, rows, cols, src, ld);
     if (!mine) return NULL;
@@ -264,7 +264,7 @@ bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v) {
 
 sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
                         bool trans, int64_t rows, int64_t cols, int64_t ld, bool take) {
-  if (!slot || slot->p || input < 0 || input >= n->n_in || !prepack_enabled()) return NULL;
+  if (!slot || slot->p || input < 0 || input >= n->n_in || !sn_nn_prepack_enabled()) return NULL;
   int v = n->in[input];
   if (v < 0 || v >= g->n_values) return NULL;
   sn_value *val = &g->values[v];
@@ -300,7 +300,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
 
 sn_error *sn_nn_prepack_data(sn_pack_slot *slot, sn_gemm_side side, bool trans, int64_t rows, int64_t cols,
                              const float *src, int64_t ld) {
-  if (!slot || slot->p || !src || rows <= 0 || cols <= 0 || !prepack_enabled()) return NULL;
+  if (!slot || slot->p || !src || rows <= 0 || cols <= 0 || !sn_nn_prepack_enabled()) return NULL;
   slot->p = sn_sgemm_pack(side, trans, rows, cols, src, ld);
   return slot->p ? NULL : SN_ERR_OOM();
 }
