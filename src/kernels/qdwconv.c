@@ -1,6 +1,8 @@
 /* INT8 depthwise convolution dispatch (see qdwconv.h). */
 #include "kernels/qdwconv.h"
 
+#include <string.h>
+
 #include "runtime/cpu.h"
 #include "runtime/prof.h"
 
@@ -30,4 +32,20 @@ const char *sn_qdwconv_kernel_name(void) {
   return sn_cpu_has_vnni()                 ? "i8_dwconv_16w_avx512vnni"
          : sn_cpu_isa() >= SN_ISA_AVX512 ? "i8_dwconv_16w_avx512"
                                          : "i8_dwconv_ref";
+}
+
+size_t sn_qdwconv_cm_pack_size(int64_t M, int64_t KH, int64_t KW) {
+  return sizeof(int32_t) * 16 * (size_t)((M + 15) / 16) * (size_t)(KH * ((KW + 1) / 2));
+}
+
+void sn_qdwconv_cm_pack(const int32_t *w, int64_t M, int64_t KH, int64_t KW, int32_t *dst) {
+  int64_t KP = (KW + 1) / 2, np = KH * KP, K = KH * KW;
+  memset(dst, 0, sn_qdwconv_cm_pack_size(M, KH, KW));
+  for (int64_t c = 0; c < M; c++)
+    for (int64_t kh = 0; kh < KH; kh++)
+      for (int64_t kp = 0; kp < KP; kp++) {
+        const int32_t *t = w + c * K + kh * KW + 2 * kp;
+        uint32_t lo = (uint32_t)t[0], hi = 2 * kp + 1 < KW ? (uint32_t)t[1] : 0;
+        dst[((c / 16) * np + kh * KP + kp) * 16 + c % 16] = (int32_t)((lo & 0xffffu) | hi << 16);
+      }
 }

@@ -28,6 +28,10 @@ typedef struct sn_qdw {
   int32_t zx;                   /* x zero point (-128..127 for s8, 0..255 for u8) */
   const int32_t *w;             /* C x KH x KW taps, weight minus its zero point */
   bool w_s8;                    /* every w in -128..127 (lets the VNNI kernel use u8 x s8 products) */
+  /* optional: w's taps as the channel-minor kernels read them (sn_qdwconv_cm_pack, made once at load)
+   * for channels [0, wcm_ch); NULL: each block of 16 channels gathers its own per call */
+  const int32_t *wcm;
+  int64_t wcm_ch;
   sn_qgemm_epi e;
 } sn_qdw;
 
@@ -40,6 +44,13 @@ const char *sn_qdwconv_kernel_name(void);
 /* Whether the SIMD kernels compute channels in blocks of 16 (channel-minor, qdwconv_cm_simd.h)
  * rather than plane by plane, for nch channels of this shape. */
 bool sn_qdwconv_use_cm(const sn_qdw *p, int64_t nch);
+
+/* w (M x KH x KW taps, as sn_qdw.w) in the channel-minor kernels' layout: per block b of 16 channels,
+ * per tap pair j = kh * KP + kp (KP = (KW + 1) / 2), per lane l, the int32 holding channel 16b + l's
+ * taps (kh, 2kp) in its low and (kh, 2kp + 1) in its high 16 bits (0 past KW; lanes past M all 0).
+ * sn_qdwconv_cm_pack_size: its bytes. */
+size_t sn_qdwconv_cm_pack_size(int64_t M, int64_t KH, int64_t KW);
+void sn_qdwconv_cm_pack(const int32_t *w, int64_t M, int64_t KH, int64_t KW, int32_t *dst);
 
 /* Implementations (same contract). */
 size_t sn_qdwconv_ref_ws_size(const sn_qdw *p);

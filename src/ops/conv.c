@@ -615,14 +615,28 @@ static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
 }
 
 /* The constant W packed for the INT8 GEMM, in the form the run will take where the output's shape is
- * known by now (after the passes and shape inference). */
+ * known by now (after the passes and shape inference); a depthwise W (one input channel per group) as
+ * the depthwise kernel's int32 taps instead, with its zero point when that is constant too. With take,
+ * when this node alone reads W (sn_nn_sole_reader) and W has a GEMM form, the initializer gives its
+ * buffer up (a file view's pages leave the resident set instead): W is then held once, packed, and
+ * the rare path that needs its bytes recovers them (sn_qconv_weight_bytes). SINTER_PREPACK=0 keeps
+ * every W (the INT8 packing itself stays: the kernels read only packed weights). */
 static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
-  (void)take;
   qconv_params *p = params;
   int wi = !strcmp(n->op_type, "ConvInteger") ? 1 : 3;
   if (!p || p->packed || n->n_in <= wi || n->in[wi] < 0) return NULL;
-  const sn_value *v = &g->values[n->in[wi]];
-  if (v->role != SN_VAL_INITIALIZER || !v->data) return NULL;
+  sn_value *v = &g->values[n->in[wi]];
+  if (v->role != SN_VAL_INITIALIZER || !v->data || !v->data->data) return NULL;
+  if (v->data->rank >= 3 && v->data->dims[1] == 1) { /* depthwise (Cg = 1): kernels/qdwconv.h */
+    int zi = wi + 2; /* ConvInteger: w_zero_point is input 3; QLinearConv: 5 */
+    const sn_tensor *wz = NULL;
+    if (n->n_in > zi && n->in[zi] >= 0) {
+      const sn_value *z = &g->values[n->in[zi]];
+      if (z->role != SN_VAL_INITIALIZER || !z->data || !z->data->data) return NULL; /* converted per call */
+      wz = z->data;
+    }
+    return sn_qweights_dwconv(v->data, wz, &p->packed);
+  }
   const sn_type *yt = &g->values[n->out[0]].type;
   const sn_window_attrs *wa = &p->base.w;
   int form = SN_QFORM_CM;
@@ -634,7 +648,20 @@ static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take)
     int64_t dl[2] = {wa->n_dilations == 2 ? wa->dilations[0] : 1, wa->n_dilations == 2 ? wa->dilations[1] : 1};
     form = sn_qconv_form(out, k, st, dl, v->data->dims[1], p->base.group, q8out);
   }
-  return sn_qweights_conv(v->data, form, &p->packed);
+  SN_TRY(sn_qweights_conv(v->data, form, &p->packed));
+  sn_tensor *t = v->data;
+  if (!take || !p->packed || !sn_nn_prepack_enabled() || !sn_nn_sole_reader(g, n, n->in[wi])) return NULL;
+  if (t->owns_data && !t->file_view && sn_qweights_forget_source(p->packed)) {
+    if (t->aligned_data)
+      sn_aligned_free(t->data);
+    else
+      sn_free(t->data);
+    t->data = NULL;
+    t->owns_data = false;
+  } else if (t->file_view) {
+    sn_drop_pages(t->data, t->nbytes); /* a read would fault them back unchanged */
+  }
+  return NULL;
 }
 
 static sn_error *convint_infer(sn_infer_ctx *c) {
@@ -684,6 +711,21 @@ static sn_error *int_conv(sn_kernel_ctx *c, const conv_params *p, const sn_tenso
   return conv_run_i32(c, s, x32, w32, b ? b->data : NULL, acc);
 }
 
+/* A W whose initializer gave its buffer up to the packed copy (qconv_prepack), for the reference
+ * path: its bytes recovered into scratch, seen through *tmp. */
+static sn_error *qconv_w_bytes(sn_kernel_ctx *c, const sn_tensor **w, sn_tensor *tmp) {
+  if ((*w)->data || (*w)->count <= 0) return NULL;
+  const qconv_params *qp = c->params;
+  const uint8_t *b = sn_qconv_weight_bytes(c, *w, qp ? qp->packed : NULL);
+  if (!b) return SN_ERR_OOM();
+  *tmp = **w;
+  tmp->data = (void *)b;
+  tmp->owns_data = false;
+  tmp->file_view = false;
+  *w = tmp;
+  return NULL;
+}
+
 static sn_error *convint_run(sn_kernel_ctx *c) {
   const conv_params *p;
   conv_params tmp;
@@ -698,6 +740,8 @@ static sn_error *convint_run(sn_kernel_ctx *c) {
   sn_qargs qa = {x, NULL, zx, w, NULL, zw, NULL, NULL, NULL, 0, c->params ? ((const qconv_params *)c->params)->packed : NULL, y};
   sn_error *e;
   if (c->params && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) return e;
+  sn_tensor wtmp;
+  SN_TRY(qconv_w_bytes(c, &w, &wtmp));
   return int_conv(c, p, x, zx, w, zw, NULL, &s, y->data);
 }
 
@@ -763,6 +807,8 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "fused integer convolution: unsupported operand layout");
   int32_t *acc = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)y->count);
   if (!acc) return SN_ERR_OOM();
+  sn_tensor wtmp;
+  SN_TRY(qconv_w_bytes(c, &w, &wtmp));
   SN_TRY(int_conv(c, p, x, zx, w, zw, b, &s, acc));
   double xs = sn_load_f64(sx->dtype, sx->data, 0), ys = sn_load_f64(sy->dtype, sy->data, 0);
   double yz = zy ? (double)sn_load_i64(zy->dtype, zy->data, 0) : 0;

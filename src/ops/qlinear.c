@@ -18,14 +18,28 @@
 #include "kernels/ref/nn_util.h"
 
 struct sn_qweights {
-  const void *src; /* the data it was made from: used only when the run's W is the same */
+  const void *src; /* the data it was made from: used only when the run's W is the same (NULL once
+                    * the initializer gave its buffer up: sn_qweights_forget_source) */
   sn_dtype dt;
   int64_t rows, cols; /* conv: M x R; matmul: K x N */
   bool transB;
-  int form;           /* conv: SN_QCONV_* (T, H: data is W^T packed as B, k = (c, tap) or (tap, c)) */
+  int form;           /* conv: SN_QFORM_* (T, NHWC: data is W^T packed as B, k = (c, tap) or (tap, c)) */
   uint8_t *data;      /* conv: W as s8, row-major M x R (or packed W^T); matmul: packed B (s8) */
   int32_t *sums;      /* conv: row sums (M); matmul: column sums (N) */
+  /* SN_QFORM_DW: the depthwise kernel's taps (M x K int32, weight minus its zero point), made from W
+   * and the zero point tensor at zsrc (NULL: none; zdt, zcount its type and size) */
+  int32_t *wt;
+  int32_t *wcm;       /* the same taps in the channel-minor kernels' layout (sn_qdwconv_cm_pack) */
+  int64_t kh, kw;     /* the kernel's rows and columns */
+  bool w_s8;
+  bool released;      /* the initializer gave its buffer up: W is recovered from data (sn_qweights_unpack) */
+  int64_t cg;         /* conv: input channels per group (the NHWC form's k order) */
+  const void *zsrc;
+  sn_dtype zdt;
+  int64_t zcount;
 };
+
+enum { QFORM_MATMUL = -1 }; /* sn_qweights of a matmul: B packed (not a conv form) */
 
 static int64_t rup(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -53,6 +67,8 @@ void sn_qweights_free(sn_qweights *q) {
   if (!q) return;
   sn_aligned_free(q->data);
   sn_free(q->sums);
+  sn_aligned_free(q->wt);
+  sn_aligned_free(q->wcm);
   sn_free(q);
 }
 
@@ -99,10 +115,47 @@ sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out) {
     sn_qweights_free(q);
     return SN_ERR_OOM();
   }
+  q->cg = w->dims[1];
   pack_conv(w->data, w->dtype, form, q->rows, q->cols, w->dims[1], perm, q->data, q->sums);
   sn_free(perm);
   *out = q;
   return NULL;
+}
+
+bool sn_qweights_forget_source(sn_qweights *q) {
+  if (!q || (q->form != SN_QFORM_CM && q->form != SN_QFORM_T && q->form != SN_QFORM_NHWC) || !q->data) return false;
+  q->src = NULL;
+  q->released = true;
+  return true;
+}
+
+bool sn_qweights_unpack(const sn_qweights *q, uint8_t *dst) {
+  if (!q || !q->data || (q->form != SN_QFORM_CM && q->form != SN_QFORM_T && q->form != SN_QFORM_NHWC) || q->rows <= 0 ||
+      q->cols <= 0)
+    return false;
+  int64_t M = q->rows, R = q->cols, Kp = sn_qgemm_kp(R), KK = q->cg > 0 ? R / q->cg : 1;
+  uint8_t f = flip_of(q->dt, true);
+  if (q->form == SN_QFORM_CM) {
+    for (int64_t i = 0; i < M * R; i++) dst[i] = q->data[i] ^ f;
+    return true;
+  }
+  /* W^T packed as B (sn_qgemm_pack_b): element (k, n = m) at panel m / 16, group k / 4 */
+  for (int64_t m = 0; m < M; m++) {
+    const uint8_t *panel = q->data + (m / 16) * Kp * 16 + (m % 16) * 4;
+    for (int64_t k = 0; k < R; k++) {
+      int64_t r = q->form == SN_QFORM_NHWC ? (k % q->cg) * KK + k / q->cg : k; /* NHWC: k = (tap, c) */
+      dst[m * R + r] = panel[(k / 4) * 64 + (k % 4)] ^ f;
+    }
+  }
+  return true;
+}
+
+const uint8_t *sn_qconv_weight_bytes(sn_kernel_ctx *c, const sn_tensor *w, const sn_qweights *pw) {
+  if (w->data) return w->data;
+  if (!pw || !pw->released || pw->dt != w->dtype || pw->rows * pw->cols != w->count || w->count <= 0) return NULL;
+  uint8_t *d = sn_kernel_scratch(c, (size_t)w->count);
+  if (!d || !sn_qweights_unpack(pw, d)) return NULL;
+  return d;
 }
 
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out) {
@@ -111,7 +164,7 @@ sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out)
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   int64_t K = transB ? b->dims[1] : b->dims[0], N = transB ? b->dims[0] : b->dims[1];
-  q->src = b->data, q->dt = b->dtype, q->rows = K, q->cols = N, q->transB = transB;
+  q->src = b->data, q->dt = b->dtype, q->rows = K, q->cols = N, q->transB = transB, q->form = QFORM_MATMUL;
   q->data = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
   q->sums = sn_malloc(sizeof(int32_t) * (size_t)N);
   if (!q->data || !q->sums) {
@@ -204,7 +257,9 @@ static bool conv_weights(sn_kernel_ctx *c, const sn_qargs *a, int form, int64_t 
   uint8_t *perm = form == SN_QFORM_NHWC ? sn_kernel_scratch(c, (size_t)(M * R)) : NULL;
   int32_t *ws = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
   if (!d || !ws || (form == SN_QFORM_NHWC && !perm)) return false;
-  pack_conv(a->w->data, a->w->dtype, form, M, R, Cg, perm, d, ws);
+  const uint8_t *src = sn_qconv_weight_bytes(c, a->w, pw); /* released: recovered from the packed copy */
+  if (!src) return false;
+  pack_conv(src, a->w->dtype, form, M, R, Cg, perm, d, ws);
   *data = d, *sums = ws;
   return true;
 }
@@ -447,6 +502,76 @@ static void qdw_task(void *arg, int w) {
   }
 }
 
+/* The depthwise kernel's taps: W (M x K bytes of type wdt) minus its zero point wz (NULL, one, or one
+ * per output channel, u8/s8) as int32; whether every tap fits s8. */
+static bool dw_taps(const uint8_t *ws, sn_dtype wdt, const sn_tensor *wz, int64_t M, int64_t K, int32_t *wt) {
+  bool wsig = wdt == SINTER_INT8, fits = true, one_z = !wz || wz->count == 1;
+  if (!one_z && q8(wz->dtype)) { /* per-channel zero points all 0 (symmetric weights) */
+    const uint8_t *zb = wz->data;
+    uint8_t any = 0;
+    for (int64_t m = 0; m < wz->count; m++) any |= zb[m];
+    one_z = !any;
+  }
+  if (one_z) { /* one zero point: flat loops the compiler vectorizes */
+    int32_t z = ld_i(wz, 0), lo = 0, hi = 0;
+    int64_t n = M * K;
+    if (wsig)
+      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)(int8_t)ws[i] - z;
+    else
+      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)ws[i] - z;
+    for (int64_t i = 0; i < n; i++) {
+      lo = wt[i] < lo ? wt[i] : lo;
+      hi = wt[i] > hi ? wt[i] : hi;
+    }
+    fits = lo >= -128 && hi <= 127;
+  }
+  for (int64_t m = 0; m < (one_z ? 0 : M); m++) {
+    int32_t z = ld_i(wz, m);
+    int32_t *wm = wt + m * K;
+    const uint8_t *sm = ws + m * K;
+    if (wsig)
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)(int8_t)sm[k] - z;
+    else
+      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)sm[k] - z;
+    int32_t lo = 0, hi = 0;
+    for (int64_t k = 0; k < K; k++) {
+      lo = wm[k] < lo ? wm[k] : lo;
+      hi = wm[k] > hi ? wm[k] : hi;
+    }
+    fits = fits && lo >= -128 && hi <= 127;
+  }
+  return fits;
+}
+
+sn_error *sn_qweights_dwconv(const sn_tensor *w, const sn_tensor *wz, sn_qweights **out) {
+  *out = NULL;
+  if (!w || !w->data || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->dims[1] != 1 || w->count <= 0) return NULL;
+  int64_t M = w->dims[0], K = w->count / M;
+  if (wz && (!wz->data || !q8(wz->dtype) || (wz->count != 1 && wz->count != M))) return NULL;
+  sn_qweights *q = sn_calloc(1, sizeof *q);
+  if (!q) return SN_ERR_OOM();
+  q->src = w->data, q->dt = w->dtype, q->rows = M, q->cols = K, q->form = SN_QFORM_DW, q->cg = 1;
+  q->zsrc = wz ? wz->data : NULL, q->zdt = wz ? wz->dtype : SINTER_UNDEFINED, q->zcount = wz ? wz->count : 0;
+  q->kh = w->rank == 4 ? w->dims[2] : 1;
+  q->kw = w->rank == 4 ? w->dims[3] : w->dims[w->rank - 1];
+  q->wt = sn_aligned_alloc(sizeof(int32_t) * (size_t)(M * K));
+  bool cm = (w->rank == 3 || w->rank == 4) && q->kh * q->kw == K;
+  q->wcm = cm ? sn_aligned_alloc(sn_qdwconv_cm_pack_size(M, q->kh, q->kw)) : NULL;
+  if (!q->wt || (cm && !q->wcm)) {
+    sn_qweights_free(q);
+    return SN_ERR_OOM();
+  }
+  q->w_s8 = dw_taps(w->data, w->dtype, wz, M, K, q->wt);
+  if (cm) sn_qdwconv_cm_pack(q->wt, M, q->kh, q->kw, q->wcm);
+  *out = q;
+  return NULL;
+}
+
+void sn_qweights_dw_taps(const sn_qweights *q, const int32_t **taps, bool *s8) {
+  *taps = q && q->form == SN_QFORM_DW ? q->wt : NULL;
+  *s8 = q && q->form == SN_QFORM_DW && q->w_s8;
+}
+
 static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const sn_conv_geom *g, int64_t N,
                     int64_t C, int64_t M, sn_error **err) {
   qdw_job j;
@@ -465,46 +590,19 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   d->mult = M / C;
   d->x_signed = a->x->dtype == SINTER_INT8;
   d->zx = ld_i(a->xz, 0);
-  int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
-  if (!wt) return (*err = SN_ERR_OOM()), true;
-  const uint8_t *ws = a->w->data;
-  bool wsig = a->w->dtype == SINTER_INT8, fits = true, one_z = !a->wz || a->wz->count == 1;
-  if (!one_z && q8(a->wz->dtype)) { /* per-channel zero points all 0 (symmetric weights) */
-    const uint8_t *zb = a->wz->data;
-    uint8_t any = 0;
-    for (int64_t m = 0; m < a->wz->count; m++) any |= zb[m];
-    one_z = !any;
+  const sn_qweights *pw = a->pw;
+  if (pw && pw->form == SN_QFORM_DW && pw->wt && pw->src == a->w->data && pw->dt == a->w->dtype && pw->rows == M &&
+      pw->cols == K && pw->zsrc == (a->wz ? a->wz->data : NULL) &&
+      (!a->wz || (pw->zdt == a->wz->dtype && pw->zcount == a->wz->count))) {
+    d->w = pw->wt, d->w_s8 = pw->w_s8; /* made at load (sn_qweights_dwconv) */
+    if (pw->wcm && pw->kh == d->KH && pw->kw == d->KW) d->wcm = pw->wcm, d->wcm_ch = M;
+  } else {
+    int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
+    const uint8_t *ws = sn_qconv_weight_bytes(c, a->w, pw);
+    if (!wt || !ws) return (*err = SN_ERR_OOM()), true;
+    d->w_s8 = dw_taps(ws, a->w->dtype, a->wz, M, K, wt);
+    d->w = wt;
   }
-  if (one_z) { /* one zero point: flat loops the compiler vectorizes */
-    int32_t z = ld_i(a->wz, 0), lo = 0, hi = 0;
-    int64_t n = M * K;
-    if (wsig)
-      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)(int8_t)ws[i] - z;
-    else
-      for (int64_t i = 0; i < n; i++) wt[i] = (int32_t)ws[i] - z;
-    for (int64_t i = 0; i < n; i++) {
-      lo = wt[i] < lo ? wt[i] : lo;
-      hi = wt[i] > hi ? wt[i] : hi;
-    }
-    fits = lo >= -128 && hi <= 127;
-  }
-  for (int64_t m = 0; m < (one_z ? 0 : M); m++) {
-    int32_t z = ld_i(a->wz, m);
-    int32_t *wm = wt + m * K;
-    const uint8_t *sm = ws + m * K;
-    if (wsig)
-      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)(int8_t)sm[k] - z;
-    else
-      for (int64_t k = 0; k < K; k++) wm[k] = (int32_t)sm[k] - z;
-    int32_t lo = 0, hi = 0;
-    for (int64_t k = 0; k < K; k++) {
-      lo = wm[k] < lo ? wm[k] : lo;
-      hi = wm[k] > hi ? wm[k] : hi;
-    }
-    fits = fits && lo >= -128 && hi <= 127;
-  }
-  d->w = wt;
-  d->w_s8 = fits;
   d->e = (sn_qgemm_epi){p->out, p->ibias, NULL, NULL, NULL, p->scale, 1, p->fbias, 1, p->zy, p->lo, p->hi};
   j.C_in = C, j.M = M, j.x = a->x->data, j.y = a->y->data;
   j.es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;

@@ -26,9 +26,25 @@ sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out);
  *               outermost) against W^T packed the same way, the NHWC result transposed into NCHW
  *               (k x k kernels with 16 or more channels per group, group 1, 8-bit output).
  * sn_qconv_form picks one for a 2-D conv (output out[0] x out[1], Cg channels per group, G groups). */
-enum { SN_QFORM_CM = 0, SN_QFORM_T = 1, SN_QFORM_NHWC = 2 };
+enum { SN_QFORM_CM = 0, SN_QFORM_T = 1, SN_QFORM_NHWC = 2, SN_QFORM_DW = 3 };
 int sn_qconv_form(const int64_t out[2], const int64_t k[2], const int64_t stride[2], const int64_t dil[2], int64_t Cg,
                   int64_t G, bool q8out);
+/* A depthwise conv's weight (w [M, 1, k...], wz its zero point: NULL, a scalar or one per output
+ * channel) as the int32 taps the depthwise kernel reads (kernels/qdwconv.h: weight minus its zero
+ * point) and whether they all fit s8, made once at load (SN_QFORM_DW). The run uses them when its W
+ * and zero point are these same tensors, else converts per call. NULL (no error) when not usable. */
+sn_error *sn_qweights_dwconv(const sn_tensor *w, const sn_tensor *wz, sn_qweights **out);
+/* The DW form's taps (M x K, weight minus zero point) and whether they all fit s8 (for tests). */
+void sn_qweights_dw_taps(const sn_qweights *q, const int32_t **taps, bool *s8);
+/* The initializer a conv's packed weight (forms CM, T, NHWC) was made from gives its buffer up: the
+ * packed copy then matches a W without data, and the rare path that needs W's own bytes recovers them
+ * (sn_qconv_weight_bytes). false (nothing changed) for forms that cannot recover W (DW, matmul). */
+bool sn_qweights_forget_source(sn_qweights *q);
+/* W's original bytes (M x R of its type) from the packed copy; false for the DW form. */
+bool sn_qweights_unpack(const sn_qweights *q, uint8_t *dst);
+/* W's bytes: its data, or, when its initializer gave the buffer up, recovered from pw into scratch;
+ * NULL when neither (or out of memory). */
+const uint8_t *sn_qconv_weight_bytes(sn_kernel_ctx *c, const sn_tensor *w, const sn_qweights *pw);
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out);
 void sn_qweights_free(sn_qweights *q);
 

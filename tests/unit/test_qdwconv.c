@@ -6,7 +6,9 @@
  * and per-channel scales, with and without bias), extreme values (all 255 / -128, weights +-255),
  * and channel ranges split as the op splits them over threads. Both SIMD kernels (AVX-512, AVX512-VNNI)
  * are compared. Also through the dispatcher at each
- * ISA cap (scalar, avx2, avx512). Skips the AVX-512 half cleanly when the CPU lacks it. */
+ * ISA cap (scalar, avx2, avx512). The channel-minor kernels also with their taps made once
+ * (sn_qdwconv_cm_pack, as at load: checked against its definition), over whole ranges and ranges split
+ * on and off the 16-channel grid. Skips the AVX-512 half cleanly when the CPU lacks it. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -85,7 +87,7 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
             }
           ok = ((int32_t *)y0)[c * plane + oh * p.OW + ow] == (int32_t)s;
         }
-    char w2[300];
+    char w2[400];
     snprintf(w2, sizeof w2, "%s (ref vs definition)", what);
     check(ok, w2);
   }
@@ -98,26 +100,56 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     sn_qdwconv_avx512(&p, x, y1, cm, M, ws);
     sn_qdwconv_avx512(&p, x, y1, 0, cm, ws);
     ok = ok && !memcmp(y0, y1, yb);
-    char w2[300];
+    char w2[400];
     snprintf(w2, sizeof w2, "%s (avx512 vs ref)", what);
     check(ok, w2);
   }
+  /* the taps in the channel-minor layout, made once (as at load) against their definition */
+  int32_t *wcm = sn_aligned_alloc(sn_qdwconv_cm_pack_size(M, p.KH, p.KW));
+  sn_qdwconv_cm_pack(w, M, p.KH, p.KW, wcm);
+  {
+    int64_t KP = (p.KW + 1) / 2, np = p.KH * KP;
+    bool ok = true;
+    for (int64_t c = 0; c < (M + 15) / 16 * 16; c++)
+      for (int64_t kh = 0; kh < p.KH; kh++)
+        for (int64_t kp = 0; kp < KP; kp++) {
+          int32_t lo = c < M ? w[c * K + kh * p.KW + 2 * kp] : 0;
+          int32_t hi = c < M && 2 * kp + 1 < p.KW ? w[c * K + kh * p.KW + 2 * kp + 1] : 0;
+          int32_t v = wcm[((c / 16) * np + kh * KP + kp) * 16 + c % 16];
+          ok = ok && (int16_t)(v & 0xffff) == lo && (int16_t)((uint32_t)v >> 16) == hi;
+        }
+    char w2[400];
+    snprintf(w2, sizeof w2, "%s (channel-minor taps vs definition)", what);
+    check(ok, w2);
+  }
   if (sn_cpu_info()->avx512f && sn_cpu_info()->avx512bw && sn_cpu_isa() >= SN_ISA_AVX512) {
-    /* the channel-minor kernels on every shape (the dispatchers use them on some) */
-    for (int v = 0; v < 2; v++) {
-      if (v == 1 && !sn_cpu_has_vnni()) break;
+    /* the channel-minor kernels on every shape (the dispatchers use them on some), with the taps
+     * gathered per block and made once (wcm: used for blocks on the 16-channel grid) */
+    for (int v = 0; v < 4; v++) {
+      if (v % 2 == 1 && !sn_cpu_has_vnni()) continue;
       void (*f)(const sn_qdw *, const uint8_t *, void *, int64_t, int64_t, void *) =
-          v ? sn_qdwconv_cm_avx512vnni : sn_qdwconv_cm_avx512;
+          v % 2 ? sn_qdwconv_cm_avx512vnni : sn_qdwconv_cm_avx512;
+      sn_qdw pv = p;
+      if (v >= 2) pv.wcm = wcm, pv.wcm_ch = M;
       memset(y1, 0xCD, yb);
-      f(&p, x, y1, 0, M, ws);
+      f(&pv, x, y1, 0, M, ws);
       bool ok = !memcmp(y0, y1, yb);
       memset(y1, 0xCD, yb);
       int64_t cm = M > 40 ? 16 + M / 5 : M / 2; /* a block boundary off the 16-channel grid */
-      f(&p, x, y1, cm, M, ws);
-      f(&p, x, y1, 0, cm, ws);
+      f(&pv, x, y1, cm, M, ws);
+      f(&pv, x, y1, 0, cm, ws);
       ok = ok && !memcmp(y0, y1, yb);
-      char w2[300];
-      snprintf(w2, sizeof w2, "%s (channel-minor %s vs ref)", what, v ? "avx512vnni" : "avx512");
+      if (M > 16) { /* on the grid, ending mid-block and past it */
+        memset(y1, 0xCD, yb);
+        int64_t g = (M / 2) & ~(int64_t)15;
+        f(&pv, x, y1, g, M, ws);
+        f(&pv, x, y1, 0, g + 3 < M ? g + 3 : g, ws);
+        if (g + 3 < M) f(&pv, x, y1, g, g + 3, ws);
+        ok = ok && !memcmp(y0, y1, yb);
+      }
+      char w2[400];
+      snprintf(w2, sizeof w2, "%s (channel-minor %s%s vs ref)", what, v % 2 ? "avx512vnni" : "avx512",
+               v >= 2 ? " taps made once" : "");
       check(ok, w2);
     }
   }
@@ -130,20 +162,24 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     sn_qdwconv_avx512vnni(&p, x, y1, cm, M, ws);
     sn_qdwconv_avx512vnni(&p, x, y1, 0, cm, ws);
     ok = ok && !memcmp(y0, y1, yb);
-    char w2[300];
+    char w2[400];
     snprintf(w2, sizeof w2, "%s (avx512vnni vs ref)", what);
     check(ok, w2);
   }
-  /* the dispatcher at every ISA cap */
-  for (int cap = SN_ISA_SCALAR; cap <= SN_ISA_AVX512; cap++) {
-    int prev = sn_cpu_set_thread_cap(cap);
-    memset(y1, 0xEF, yb);
-    sn_qdwconv(&p, x, y1, 0, M, ws);
-    sn_cpu_set_thread_cap(prev);
-    char w2[300];
-    snprintf(w2, sizeof w2, "%s (dispatch at cap %d vs ref)", what, cap);
-    check(!memcmp(y0, y1, yb), w2);
-  }
+  /* the dispatcher at every ISA cap, taps gathered per call and made once */
+  for (int once = 0; once < 2; once++)
+    for (int cap = SN_ISA_SCALAR; cap <= SN_ISA_AVX512; cap++) {
+      sn_qdw pv = p;
+      if (once) pv.wcm = wcm, pv.wcm_ch = M;
+      int prev = sn_cpu_set_thread_cap(cap);
+      memset(y1, 0xEF, yb);
+      sn_qdwconv(&pv, x, y1, 0, M, ws);
+      sn_cpu_set_thread_cap(prev);
+      char w2[400];
+      snprintf(w2, sizeof w2, "%s (dispatch at cap %d%s vs ref)", what, cap, once ? ", taps made once" : "");
+      check(!memcmp(y0, y1, yb), w2);
+    }
+  sn_aligned_free(wcm);
   sn_free(x), sn_free(w), sn_free(b), sn_free(sc), sn_free(fb), sn_free(y0), sn_free(y1), sn_aligned_free(ws);
 }
 

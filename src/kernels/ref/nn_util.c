@@ -205,7 +205,7 @@ sn_error *sn_nn_dgemm(sn_kernel_ctx *c, void *ws, bool transA, bool transB, int6
 
 /* ---- prepacked constant operands ------------------------------------------------------------------ */
 
-static bool prepack_enabled(void) {
+bool sn_nn_prepack_enabled(void) {
   static int on = -1;
   int v = __atomic_load_n(&on, __ATOMIC_RELAXED);
   if (v < 0) {
@@ -229,7 +229,7 @@ const sn_sgemm_packed *sn_nn_packed(sn_kernel_ctx *c, const sn_pack_slot *slot, 
   sn_sgemm_packed *p = __atomic_load_n(at, __ATOMIC_ACQUIRE);
   /* packed at session creation (sn_nn_prepack, or by the op from data of its own) or by an earlier run */
   if (p) return pack_matches(p, side, trans, rows, cols, src, ld) ? p : NULL;
-  if (!prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
+  if (!sn_nn_prepack_enabled() || !sn_kernel_input_const(c, input)) return NULL;
   if (!p) {
     sn_sgemm_packed *mine = sn_sgemm_pack(side, trans, rows, cols, src, ld);
     if (!mine) return NULL;
@@ -252,7 +252,7 @@ static bool has_subgraphs(const sn_graph *g) {
 }
 
 /* n reads value v at exactly one input, nothing else in the graph reads it, and it is no output */
-static bool sole_reader(const sn_graph *g, const sn_node *n, int v) {
+bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v) {
   if (g->values[v].is_output || has_subgraphs(g)) return false;
   int uses = 0;
   for (int i = 0; i < g->n_nodes; i++)
@@ -264,7 +264,7 @@ static bool sole_reader(const sn_graph *g, const sn_node *n, int v) {
 
 sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
                         bool trans, int64_t rows, int64_t cols, int64_t ld, bool take) {
-  if (!slot || slot->p || input < 0 || input >= n->n_in || !prepack_enabled()) return NULL;
+  if (!slot || slot->p || input < 0 || input >= n->n_in || !sn_nn_prepack_enabled()) return NULL;
   int v = n->in[input];
   if (v < 0 || v >= g->n_values) return NULL;
   sn_value *val = &g->values[v];
@@ -278,7 +278,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   if (!p) return NULL;
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
   if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
-  if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sole_reader(g, n, v)) {
+  if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sn_nn_sole_reader(g, n, v)) {
     if (p->bytes <= t->nbytes) {
       /* the packed form replaces the weight in its own buffer: memory the process has already
        * touched, so creation faults in no new pages for it */
@@ -291,7 +291,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
     p->src = NULL;
     t->data = NULL;
     t->owns_data = false;
-  } else if (take && p->data && t->file_view && sole_reader(g, n, v)) {
+  } else if (take && p->data && t->file_view && sn_nn_sole_reader(g, n, v)) {
     /* a view of the model file: its pages leave the resident set (a read would fault them back) */
     sn_drop_pages(t->data, t->nbytes);
   }
@@ -300,7 +300,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
 
 sn_error *sn_nn_prepack_data(sn_pack_slot *slot, sn_gemm_side side, bool trans, int64_t rows, int64_t cols,
                              const float *src, int64_t ld) {
-  if (!slot || slot->p || !src || rows <= 0 || cols <= 0 || !prepack_enabled()) return NULL;
+  if (!slot || slot->p || !src || rows <= 0 || cols <= 0 || !sn_nn_prepack_enabled()) return NULL;
   slot->p = sn_sgemm_pack(side, trans, rows, cols, src, ld);
   return slot->p ? NULL : SN_ERR_OOM();
 }

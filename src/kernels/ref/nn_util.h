@@ -79,6 +79,11 @@ sn_error *sn_nn_prepack_data(sn_pack_slot *slot, sn_gemm_side side, bool trans, 
  * nothing (NULL) when
  * the input is not such an initializer, packing is off (SINTER_PREPACK=0) or the ISA has no packed
  * form; the first run then packs as before. */
+/* false under SINTER_PREPACK=0: no weight is packed at load or gives its buffer up. */
+bool sn_nn_prepack_enabled(void);
+/* n reads value v at exactly one input, no other node reads it, it is no graph output and the graph
+ * has no subgraphs: a prepack hook may then let v's initializer give its buffer up. */
+bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v);
 sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
                         bool trans, int64_t rows, int64_t cols, int64_t ld, bool take);
 

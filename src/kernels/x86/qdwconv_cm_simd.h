@@ -282,7 +282,12 @@ static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64
                                             _mm512_set1_epi32((int32_t)K));
     const int32_t *wb = p->w + cb * K;
     const int64_t KW = p->KW, KP = l.KP;
-    for (int64_t kh = 0; kh < p->KH; kh++)
+    /* made at load (sn_qdwconv_cm_pack) for whole blocks on the 16-channel grid: the same values,
+     * zeros past the last channel as the masked gathers give */
+    const int32_t *wblk = wv;
+    if (p->wcm && cb % 16 == 0 && (nc == 16 || cb + nc == p->wcm_ch) && cb + nc <= p->wcm_ch)
+      wblk = p->wcm + (cb / 16) * l.np * 16;
+    for (int64_t kh = 0; wblk == wv && kh < p->KH; kh++)
       for (int64_t kp = 0; kp < KP; kp++) {
         int64_t t = kh * KW + 2 * kp;
         __m512i lo = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), km, gidx, wb + t, 4);
@@ -306,15 +311,15 @@ static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64
         const int32_t *pr0 = pb + (oh - o0) * p->sh * l.Wpp * 16;
         uint8_t *o = ot + (oh - o0) * p->OW * 16 * es;
         int64_t ow = 0;
-        for (; ow + 8 <= p->OW; ow += 8) cm_block(8, p, &l, pr0, wv, ow, &q, o, es);
+        for (; ow + 8 <= p->OW; ow += 8) cm_block(8, p, &l, pr0, wblk, ow, &q, o, es);
         switch (p->OW - ow) {
-          case 7: cm_block(7, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 6: cm_block(6, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 5: cm_block(5, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 4: cm_block(4, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 3: cm_block(3, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 2: cm_block(2, p, &l, pr0, wv, ow, &q, o, es); break;
-          case 1: cm_block(1, p, &l, pr0, wv, ow, &q, o, es); break;
+          case 7: cm_block(7, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 6: cm_block(6, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 5: cm_block(5, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 4: cm_block(4, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 3: cm_block(3, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 2: cm_block(2, p, &l, pr0, wblk, ow, &q, o, es); break;
+          case 1: cm_block(1, p, &l, pr0, wblk, ow, &q, o, es); break;
           default: break;
         }
       }
