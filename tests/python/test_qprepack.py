@@ -32,26 +32,11 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import sinter_ctypes as sc  # noqa: E402
+import sinter_ctypes as sc
+from testlib import SINTER, check, finish, set_verbose
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-passed = failed = 0
+set_verbose()
 ISAS = (("scalar", 1), ("avx2", 2), ("avx512", 1), ("avx512", 2))
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {what}{': ' + detail if detail else ''}")
-    else:
-        failed += 1
-        print(f"FAIL {what}{': ' + detail if detail else ''}")
-
-
-def sinter_bin():
-    return os.path.join(os.path.abspath(os.environ.get("SINTER_BUILD", os.path.join(ROOT, "build"))), "sinter")
 
 
 def save(tmp, name, nodes, inputs, outputs, inits):
@@ -167,7 +152,7 @@ def release_model(tmp, name, spatial):
 
 
 def bench_json(path, env=None):
-    r = subprocess.run([sinter_bin(), "bench", path, "--runs", "2", "--warmup", "0", "--threads", "1",
+    r = subprocess.run([SINTER, "bench", path, "--runs", "2", "--warmup", "0", "--threads", "1",
                         "--json", "-", "-q"], capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, **(env or {})))
     if r.returncode != 0:
@@ -210,8 +195,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sinter-qprepack-")
     depthwise_cases(tmp)
     release_cases(tmp)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(finish())
 
 
 if __name__ == "__main__":
