@@ -90,6 +90,8 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
         if (NC_PF && !checked && BI == V && K == 1)
 #pragma GCC unroll 14
           for (int t = 0; t < NT; t++) __builtin_prefetch(xp + (NT + t) * xs, 0, 3);
+        /* an NCHW input row (the stem): a few lines ahead of this tile, once per kernel row */
+        if (NC_PF && !checked && BI == 1 && kx == 0) __builtin_prefetch(xp + NT * xs + 64, 0, 3);
         const float *xt[14];
         if (checked) {
 #pragma GCC unroll 14
