@@ -90,6 +90,11 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
         if (NC_PF && !checked && BI == V && K == 1)
 #pragma GCC unroll 14
           for (int t = 0; t < NT; t++) __builtin_prefetch(xp + (NT + t) * xs, 0, 3);
+        /* k x k blocked: the pixels of this input row that the next tile reads beyond this one's */
+        if (NC_PF && !checked && BI == V && K > 1 && kx == 0) {
+          const float *nx = xp + ((NT - 1) * g->sw + (g->kw - 1) * g->dw + 1) * V;
+          for (int64_t t = 0; t < NT * g->sw; t++) __builtin_prefetch(nx + t * V, 0, 3);
+        }
         /* an NCHW input row (the stem): a few lines ahead of this tile, once per kernel row */
         if (NC_PF && !checked && BI == 1 && kx == 0) __builtin_prefetch(xp + NT * xs + 64, 0, 3);
         const float *xt[14];
