@@ -16,7 +16,6 @@
 #define DIV _mm256_div_ps
 #define FMA _mm256_fmadd_ps
 #define FNMA _mm256_fnmadd_ps
-#define RCP _mm256_rcp_ps
 #define MINF _mm256_min_ps
 #define MAXF _mm256_max_ps
 #define ROUND(v) _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)

@@ -3,8 +3,9 @@
  * ADD SUB MUL DIV FMA(a,b,c)=a*b+c, MINF/MAXF (x86 semantics: the second operand when either is NaN),
  * ROUND (to nearest), CVTI (float->int32), CVTF (int32->float), ADDI SUBI SRAI SRLI SLLI ANDI ORI,
  * CASTF/CASTI (bit casts), ANDF ORF XORF, CMPLT CMPGT CMPGE CMPEQ CMPUNORD, SEL(m,a,b) = m ? a : b,
- * RCP (reciprocal estimate, 12 or more bits) and FNMA(a,b,c) = c - a*b; optionally SCALEF(p, n) =
- * p * 2^n for integral float n, rounded once (AVX-512's vscalefps; else two exponent multiplies). */
+ * and FNMA(a,b,c) = c - a*b; optionally RCP (a reciprocal estimate of 14 or more bits, refined by
+ * one Newton step; else 1/d is a division) and SCALEF(p, n) = p * 2^n for integral float n, rounded
+ * once (AVX-512's vscalefps; else two exponent multiplies). */
 #ifndef SN_VMATH_SIMD_H
 #define SN_VMATH_SIMD_H
 
@@ -38,11 +39,17 @@ static inline VF v_exp(VF x) {
 #endif
 }
 
-/* 1/d for finite nonzero d: the estimate refined by one Newton step (relative error about 2^-23
- * from a 12-bit estimate, less from AVX-512's 14-bit one), a fraction of a division's cost */
+/* 1/d for finite nonzero d. With RCP (AVX-512's 14-bit estimate) refined by one Newton step: within
+ * about 2^-27 relative, a fraction of a division's cost. Without (AVX2, whose estimate has 12 bits and
+ * one step leaves about 2^-23: GRU's cancelling state update then misses the conformance tolerance),
+ * a division. */
 static inline VF v_recip(VF d) {
+#ifdef RCP
   VF r = RCP(d);
   return FMA(FNMA(d, r, F1(1.0f)), r, r);
+#else
+  return DIV(F1(1.0f), d);
+#endif
 }
 
 /* log: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(1+f) = f - f^2/2 + f^3 P(f), plus e*ln2. */
