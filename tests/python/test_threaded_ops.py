@@ -3,12 +3,17 @@ and 2 threads against numpy, bit for bit:
   * Transpose: copies of 256 KiB and more go in parts along the outermost output axis of size 2+;
     permutations of rank 2..5, leading axes of size 1 (the split moves inward), an outermost axis
     shorter than the number of parts, odd sizes, 1-, 4- and 8-byte elements, and one copy below the
-    threshold (one thread).
+    threshold (one thread);
+  * float32 Exp, Sigmoid, Tanh, Erf and Gelu (both forms) from 32768 elements: parts of whole 16-float
+    lines over the pool; 2 threads must equal 1 thread bit for bit (the same vector kernel per
+    element), and both must be within 1e-6 of numpy's double-precision result (relative for Exp);
+    sizes not a multiple of 16, just under and over the threshold.
 
     SINTER_BUILD=build .venv/bin/python tests/python/test_threaded_ops.py
 
 Prints "N passed, M failed"; exits 1 on any failure.
 """
+import math
 import sys
 
 import numpy as np
@@ -38,5 +43,24 @@ for shape, perm, dt in CASES:
         got = sinter_outputs(m.SerializeToString(), {"x": x}, threads=threads)[0]
         check(f"Transpose {shape} perm {perm} {np.dtype(dt).name} threads {threads}",
               got.shape == want.shape and np.array_equal(got, want))
+
+UNARY = {"Exp": np.exp, "Sigmoid": lambda v: 1 / (1 + np.exp(-v)), "Tanh": np.tanh,
+         "Erf": np.vectorize(math.erf), "Gelu": lambda v: 0.5 * v * (1 + np.vectorize(math.erf)(v / math.sqrt(2))),
+         "GeluTanh": lambda v: 0.5 * v * (1 + np.tanh(0.7978845608028654 * (v + 0.044715 * v ** 3)))}
+for op, ref in UNARY.items():
+    for n in (32767, 32768, 100003, 128 * 3072 + 5):
+        x = (rng.standard_normal(n) * 3).astype(np.float32)
+        if op == "Exp":
+            x = np.clip(x, -80, 80)
+        attrs = {"approximate": "tanh"} if op == "GeluTanh" else {}
+        node = helper.make_node("Gelu" if op.startswith("Gelu") else op, ["x"], ["y"], **attrs)
+        m = make_model([node],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], opset=20)
+        got = [sinter_outputs(m.SerializeToString(), {"x": x}, threads=t)[0] for t in (1, 2)]
+        want = ref(x.astype(np.float64))
+        err = np.abs(got[0] - want) / (np.abs(want) + 1) if op == "Exp" else np.abs(got[0] - want)
+        check(f"{op} n={n}: 2 threads == 1 thread", np.array_equal(got[0], got[1]))
+        check(f"{op} n={n}: within 1e-6 of numpy", float(err.max()) <= 1e-6, f"max {float(err.max()):.3g}")
 
 sys.exit(finish())
