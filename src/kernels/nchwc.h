@@ -39,6 +39,30 @@ typedef struct sn_nchwc_conv_geom {
  * item wrote (item t covers image t / (groups * row_items), block group (t / row_items) % groups,
  * row item t % row_items). */
 int64_t sn_nchwc_conv_items(const sn_nchwc_conv_geom *g, int64_t *rows_per_item, int64_t *blocks_per_item);
+
+/* Helpers of the blocked kernels' row tiling (float32 and bf16 alike). */
+/* The valid (interior) output columns [lo, hi) of g: every tap of the row lands inside the input. */
+static inline void sn_nchwc_interior(const sn_nchwc_conv_geom *g, int64_t *lo, int64_t *hi) {
+  int64_t l = (g->pw + g->sw - 1) / g->sw;
+  int64_t num = g->iw - 1 + g->pw - (g->kw - 1) * g->dw;
+  int64_t h = num >= 0 ? num / g->sw + 1 : 0;
+  if (l > g->ow) l = g->ow;
+  if (h > g->ow) h = g->ow;
+  if (h < l) h = l;
+  *lo = l, *hi = h;
+}
+/* A 1x1 stride-1 unpadded layer reads input pixel p for output pixel p: an item's rows are one
+ * contiguous run of pixels, tiled across row ends. */
+static inline bool sn_nchwc_flat(const sn_nchwc_conv_geom *g) {
+  return g->kh * g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->ih == g->oh &&
+         g->iw == g->ow;
+}
+/* Width of the tile at offset i of a run of n pixels cut into ceil(n / mt) tiles of near-equal width
+ * (a row of 7 as 4 + 3, not 6 + 1: a one-pixel tile loads as many weights as a full one). */
+static inline int64_t sn_nchwc_even_tile(int64_t n, int64_t mt, int64_t i) {
+  const int64_t nt = (n + mt - 1) / mt, base = n / nt, extra = n % nt;
+  return i < extra * (base + 1) ? base + 1 : base;
+}
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1);
 const char *sn_nchwc_conv_f32_name(const sn_nchwc_conv_geom *g);
 /* per-implementation entry points (tests); AVX-512 needs block 16 and the ISA, AVX2 block 8 and the ISA */

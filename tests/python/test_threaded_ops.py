@@ -1,5 +1,5 @@
 """Ops that split their own work over the intra-op pool (beyond the GEMM/convolution kernels), run on 1
-and 2 threads against numpy, bit for bit:
+and 2 threads and checked against numpy:
   * Transpose: copies of 256 KiB and more go in parts along the outermost output axis of size 2+;
     permutations of rank 2..5, leading axes of size 1 (the split moves inward), an outermost axis
     shorter than the number of parts, odd sizes, 1-, 4- and 8-byte elements, and one copy below the

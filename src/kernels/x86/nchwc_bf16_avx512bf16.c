@@ -60,17 +60,6 @@ void sn_nchwc_weight_bf16(const float *w, int64_t groups, uint32_t *dst) {
   }
 }
 
-/* the valid (interior) output columns [lo, hi): every tap of the row lands inside the input */
-static void interior(int64_t ow, int64_t iw, int64_t kw, int64_t sw, int64_t dw, int64_t pw, int64_t *lo, int64_t *hi) {
-  int64_t l = (pw + sw - 1) / sw;
-  int64_t num = iw - 1 + pw - (kw - 1) * dw;
-  int64_t h = num >= 0 ? num / sw + 1 : 0;
-  if (l > ow) l = ow;
-  if (h > ow) h = ow;
-  if (h < l) h = l;
-  *lo = l, *hi = h;
-}
-
 typedef struct bctx {
   const sn_nchwc_conv_geom *g;
   const uint16_t *x; /* this image */
@@ -183,12 +172,6 @@ static const tile_fn ctiles[4][14] = {
     {ct_4x1, ct_4x2, ct_4x3, ct_4x4, ct_4x5, ct_4x6}};
 static const int max_nt[4] = {14, 12, 6, 6};
 
-/* width of the tile at offset i of a run of n pixels cut into ceil(n / mt) near-equal tiles */
-static inline int64_t even_tile(int64_t n, int64_t mt, int64_t i) {
-  const int64_t nt = (n + mt - 1) / mt, base = n / nt, extra = n % nt;
-  return i < extra * (base + 1) ? base + 1 : base;
-}
-
 void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g0, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
                         int64_t t1, bool padded) {
   /* a padded input: the same convolution of a wider input without left padding, whose every tile is
@@ -201,9 +184,8 @@ void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g0, const uint16_t *x, const u
   const int64_t row_items = (g->oh + rpi - 1) / rpi, groups = (g->cbo + bpi - 1) / bpi;
   const int64_t K = g->kh * g->kw;
   int64_t lo, hi;
-  interior(g->ow, g->iw, g->kw, g->sw, g->dw, g->pw, &lo, &hi);
-  /* 1x1 stride-1 unpadded: the rows are one contiguous row of pixels (as in nchwc_simd.h) */
-  const bool flat = K == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->ih == g->oh && g->iw == g->ow;
+  sn_nchwc_interior(g, &lo, &hi);
+  const bool flat = sn_nchwc_flat(g);
   /* input blocks per chunk: the chunk's weights for one register tile's blocks near 128 KiB */
   int64_t tb = bpi < NB_MAX ? bpi : NB_MAX;
   int64_t chunk = (128 * 1024 / 4) / (tb * K * 128);
@@ -229,14 +211,14 @@ void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g0, const uint16_t *x, const u
         if (flat) { /* the item's rows as one row of pixels */
           const int64_t p0 = r0 * g->ow, len = (r1 - r0) * g->ow;
           for (int64_t i = 0, ox = p0, k; i < len; i += k, ox += k) {
-            k = even_tile(len, mt, i);
+            k = sn_nchwc_even_tile(len, mt, i);
             row[k - 1](&c, sb, 0, ox, c0, c1, first, last);
           }
           continue;
         }
         for (int64_t oy = r0; oy < r1; oy++)
           for (int64_t ox = 0, k; ox < g->ow; ox += k) {
-            k = even_tile(g->ow, mt, ox);
+            k = sn_nchwc_even_tile(g->ow, mt, ox);
             (ox < lo || ox + k > hi ? crow : row)[k - 1](&c, sb, oy, ox, c0, c1, first, last);
           }
       }

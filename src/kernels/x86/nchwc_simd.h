@@ -20,21 +20,6 @@
 
 #define AI static inline __attribute__((always_inline))
 
-#ifndef NC_PF
-#define NC_PF 1
-#endif
-
-/* the valid (interior) output columns [lo, hi): every tap of the row lands inside the input */
-static void interior(int64_t ow, int64_t iw, int64_t kw, int64_t sw, int64_t dw, int64_t pw, int64_t *lo, int64_t *hi) {
-  int64_t l = (pw + sw - 1) / sw;
-  int64_t num = iw - 1 + pw - (kw - 1) * dw;
-  int64_t h = num >= 0 ? num / sw + 1 : 0;
-  if (l > ow) l = ow;
-  if (h > ow) h = ow;
-  if (h < l) h = l;
-  *lo = l, *hi = h;
-}
-
 AI NC_VEC act_v(const sn_nchwc_conv_geom *g, NC_VEC v) {
   if (g->act == SN_NCHWC_ACT_RELU) return NC_MAX(v, NC_ZERO());
   if (g->act == SN_NCHWC_ACT_CLIP) return NC_MIN(NC_MAX(v, NC_SET1(g->lo)), NC_SET1(g->hi));
@@ -87,16 +72,16 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
         const float *xp = xr + ix * BI;
         /* 1x1 blocked: the next tile's pixels of this channel block, one cache line each, fetched
          * ahead (at batch 8 the input is far out of cache, read as cbi interleaved streams) */
-        if (NC_PF && !checked && BI == V && K == 1)
+        if (!checked && BI == V && K == 1)
 #pragma GCC unroll 14
           for (int t = 0; t < NT; t++) __builtin_prefetch(xp + (NT + t) * xs, 0, 3);
         /* k x k blocked: the pixels of this input row that the next tile reads beyond this one's */
-        if (NC_PF && !checked && BI == V && K > 1 && kx == 0) {
+        if (!checked && BI == V && K > 1 && kx == 0) {
           const float *nx = xp + ((NT - 1) * g->sw + (g->kw - 1) * g->dw + 1) * V;
           for (int64_t t = 0; t < NT * g->sw; t++) __builtin_prefetch(nx + t * V, 0, 3);
         }
         /* an NCHW input row (the stem): a few lines ahead of this tile, once per kernel row */
-        if (NC_PF && !checked && BI == 1 && kx == 0) __builtin_prefetch(xp + NT * xs + 64, 0, 3);
+        if (!checked && BI == 1 && kx == 0) __builtin_prefetch(xp + NT * xs + 64, 0, 3);
         const float *xt[14];
         if (checked) {
 #pragma GCC unroll 14
@@ -270,24 +255,15 @@ static dw_row_fn dw_row_for(const sn_nchwc_conv_geom *g) {
   return NULL;
 }
 
-/* width of the tile at offset i of a run of n pixels cut into ceil(n / mt) tiles of near-equal width
- * (a row of 7 as 4 + 3, not 6 + 1: a one-pixel tile loads as many weights as a full one) */
-static inline int64_t even_tile(int64_t n, int64_t mt, int64_t i) {
-  const int64_t nt = (n + mt - 1) / mt, base = n / nt, extra = n % nt;
-  return i < extra * (base + 1) ? base + 1 : base;
-}
-
 void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
   int64_t rpi, bpi;
   sn_nchwc_conv_items(g, &rpi, &bpi);
   const int64_t row_items = (g->oh + rpi - 1) / rpi, groups = (g->cbo + bpi - 1) / bpi;
   const int64_t K = g->kh * g->kw;
   int64_t lo, hi;
-  interior(g->ow, g->iw, g->kw, g->sw, g->dw, g->pw, &lo, &hi);
+  sn_nchwc_interior(g, &lo, &hi);
   const int64_t BI = g->in_block;
-  /* a 1x1 stride-1 unpadded layer reads pixel p of the input for output pixel p: its rows are one
-   * contiguous row of pixels, cut into full-width tiles across row ends */
-  const bool flat = K == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0 && g->ih == g->oh && g->iw == g->ow;
+  const bool flat = sn_nchwc_flat(g);
   /* input blocks per chunk: the chunk's weights for one register tile's blocks near 128 KiB */
   int64_t tb = bpi < NC_NB_MAX ? bpi : NC_NB_MAX;
   int64_t chunk = (128 * 1024 / 4) / (tb * K * BI * V);
@@ -340,14 +316,14 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
         if (flat) { /* the item's rows as one row of pixels */
           const int64_t p0 = r0 * g->ow, len = (r1 - r0) * g->ow;
           for (int64_t i = 0, ox = p0, k; i < len; i += k, ox += k) {
-            k = even_tile(len, mt, i);
+            k = sn_nchwc_even_tile(len, mt, i);
             row[k - 1](&c, sb, 0, ox, c0, c1, first, last);
           }
           continue;
         }
         for (int64_t oy = r0; oy < r1; oy++)
           for (int64_t ox = 0, k; ox < g->ow; ox += k) {
-            k = even_tile(g->ow, mt, ox);
+            k = sn_nchwc_even_tile(g->ow, mt, ox);
             /* tiles that reach a padded column read zeros there */
             (ox < lo || ox + k > hi ? crow : row)[k - 1](&c, sb, oy, ox, c0, c1, first, last);
           }

@@ -136,19 +136,28 @@ typedef struct cm_epi {
   bool has_roff, has_fbias, clamp_lo, clamp_hi;
 } cm_epi;
 
-static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) {
+/* a per-channel float (per: indexed by channel, else one value): channels c0.. in the lanes of k, or
+ * (bcast) channel c0 in every lane */
+static inline __m512 cm_chan(const float *v, bool per, int64_t c0, __mmask16 k, bool bcast) {
+  if (!per) return _mm512_set1_ps(v[0]);
+  return bcast ? _mm512_set1_ps(v[c0]) : _mm512_maskz_loadu_ps(k, v + c0);
+}
+
+/* the epilogue's constants for channels c0.. (lanes k), or (bcast) for channel c0 in every lane */
+static cm_epi cm_epi_make(const sn_qgemm_epi *e, int64_t c0, __mmask16 k, bool bcast) {
   cm_epi q;
   q.roff = _mm512_setzero_si512(), q.zy = q.roff;
   q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
-  q.has_roff = q.has_fbias = q.clamp_lo = q.clamp_hi = false;
+  q.has_fbias = q.clamp_lo = q.clamp_hi = false;
   q.out = e->out;
   q.has_roff = e->row_off != NULL;
-  if (q.has_roff) q.roff = _mm512_maskz_loadu_epi32(k, e->row_off + c0);
+  if (q.has_roff)
+    q.roff = bcast ? _mm512_set1_epi32(e->row_off[c0]) : _mm512_maskz_loadu_epi32(k, e->row_off + c0);
   if (e->out == SN_QOUT_I32) return q;
-  q.scale = e->scale_axis == 1 ? _mm512_maskz_loadu_ps(k, e->scale + c0) : _mm512_set1_ps(e->scale[0]);
+  q.scale = cm_chan(e->scale, e->scale_axis == 1, c0, k, bcast);
   if (e->out == SN_QOUT_F32) {
     q.has_fbias = e->fbias != NULL;
-    if (q.has_fbias) q.fbias = e->fbias_axis == 1 ? _mm512_maskz_loadu_ps(k, e->fbias + c0) : _mm512_set1_ps(e->fbias[0]);
+    if (q.has_fbias) q.fbias = cm_chan(e->fbias, e->fbias_axis == 1, c0, k, bcast);
     q.clamp_lo = e->lo > -INFINITY, q.clamp_hi = e->hi < INFINITY;
     q.lo = _mm512_set1_ps(e->lo), q.hi = _mm512_set1_ps(e->hi);
     return q;
@@ -158,28 +167,11 @@ static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) {
   return q;
 }
 
+/* channels c0.. in the lanes of k (the channel-minor kernels) */
+static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) { return cm_epi_make(e, c0, k, false); }
+
 /* channel c's constants broadcast (the plane kernels: 16 columns of one channel per vector) */
-static cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) {
-  cm_epi q;
-  q.roff = _mm512_setzero_si512(), q.zy = q.roff;
-  q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
-  q.has_roff = q.has_fbias = q.clamp_lo = q.clamp_hi = false;
-  q.out = e->out;
-  q.has_roff = e->row_off != NULL;
-  if (q.has_roff) q.roff = _mm512_set1_epi32(e->row_off[c]);
-  if (e->out == SN_QOUT_I32) return q;
-  q.scale = _mm512_set1_ps(e->scale[e->scale_axis == 1 ? c : 0]);
-  if (e->out == SN_QOUT_F32) {
-    q.has_fbias = e->fbias != NULL;
-    if (q.has_fbias) q.fbias = _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? c : 0]);
-    q.clamp_lo = e->lo > -INFINITY, q.clamp_hi = e->hi < INFINITY;
-    q.lo = _mm512_set1_ps(e->lo), q.hi = _mm512_set1_ps(e->hi);
-    return q;
-  }
-  q.lozy = _mm512_set1_ps(e->lo - e->zy), q.hizy = _mm512_set1_ps(e->hi - e->zy);
-  q.zy = _mm512_set1_epi32((int32_t)e->zy);
-  return q;
-}
+static cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) { return cm_epi_make(e, c, 0, true); }
 
 /* sn_qgemm_epilogue_ref of 16 sums (lanes k stored) at element `at` of y */
 static inline __attribute__((always_inline)) void cm_store_mask(const cm_epi *q, __m512i v, __mmask16 k, void *y,
@@ -203,25 +195,7 @@ static inline __attribute__((always_inline)) void cm_store_mask(const cm_epi *q,
 }
 
 /* the epilogue of one pixel's 16 channel sums, stored channel-minor at o (16 elements) */
-static inline void cm_store(const cm_epi *q, __m512i v, uint8_t *o) {
-  if (q->has_roff) v = _mm512_add_epi32(v, q->roff);
-  if (q->out == SN_QOUT_I32) {
-    _mm512_storeu_si512((void *)o, v);
-    return;
-  }
-  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), q->scale);
-  if (q->out == SN_QOUT_F32) {
-    if (q->has_fbias) t = _mm512_add_ps(t, q->fbias);
-    if (q->clamp_lo) t = _mm512_max_ps(t, q->lo);
-    if (q->clamp_hi) t = _mm512_min_ps(t, q->hi);
-    _mm512_storeu_ps((void *)o, t);
-    return;
-  }
-  /* as the plane kernels: clamp to the bounds less zy, round, add zy (NaN -> lo) */
-  t = _mm512_min_ps(_mm512_max_ps(t, q->lozy), q->hizy);
-  __m512i r = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  _mm_storeu_si128((__m128i *)(void *)o, _mm512_cvtepi32_epi8(_mm512_add_epi32(r, q->zy)));
-}
+static inline void cm_store(const cm_epi *q, __m512i v, uint8_t *o) { cm_store_mask(q, v, (__mmask16)0xFFFF, o, 0); }
 
 /* nv output pixels from ow0 of one output row: pr0 the band's pair row of kernel row 0 */
 static inline __attribute__((always_inline)) void cm_block(const int nv, const sn_qdw *p, const cm_layout *l,

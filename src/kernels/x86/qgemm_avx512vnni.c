@@ -91,6 +91,13 @@ static inline __attribute__((always_inline)) void tile(const int mr, const int n
 /* The full 6 x 64 tile with the 24 accumulators as named variables: GCC keeps an array of vectors in
  * memory across the loop (a store per accumulator per step), which halves the speed. */
 #define DECL4(i) __m512i c##i##0 = _mm512_setzero_si512(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0
+#define DECL6X4() \
+  DECL4(0);       \
+  DECL4(1);       \
+  DECL4(2);       \
+  DECL4(3);       \
+  DECL4(4);       \
+  DECL4(5)
 #define ROW4(i, a)                                                                                         \
   do {                                                                                                     \
     __m512i a_ = (a);                                                                                      \
@@ -188,12 +195,7 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
                                                              const uint8_t *Bp, int64_t pstride, const sn_qgemm_epi *e,
                                                              int64_t m, int64_t n, uint8_t *C, const uint8_t *res,
                                                              int64_t ldc) {
-  DECL4(0);
-  DECL4(1);
-  DECL4(2);
-  DECL4(3);
-  DECL4(4);
-  DECL4(5);
+  DECL6X4();
   KLOOP6X4(ar);
   const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
   const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
@@ -213,12 +215,7 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
 
 static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, const arows *ar, const uint8_t *Bp,
                                                           int64_t pstride, int32_t out[MR][NV * 16]) {
-  DECL4(0);
-  DECL4(1);
-  DECL4(2);
-  DECL4(3);
-  DECL4(4);
-  DECL4(5);
+  DECL6X4();
   KLOOP6X4(ar);
   STORE4(0);
   STORE4(1);

@@ -13,8 +13,21 @@
 
 #define V_SIGN CASTF(I1(INT32_MIN))
 
-/* exp: n = round(x/ln2), r = x - n*ln2 (two-part ln2), degree-6 polynomial, times 2^n applied as
- * 2^(n/2) * 2^(n - n/2) so that results overflow to inf and underflow through denormals correctly. */
+/* p * 2^n for integral float n in [-150, 128], rounded once with SCALEF; else as 2^(n/2) * 2^(n - n/2),
+ * so that results overflow to inf and underflow through denormals */
+static inline VF v_ldexp(VF p, VF n) {
+#ifdef SCALEF
+  return SCALEF(p, n);
+#else
+  VI ni = CVTI(n);
+  VI n1 = SRAI(ni, 1);
+  VF s1 = CASTF(SLLI(ADDI(n1, I1(127)), 23));
+  VF s2 = CASTF(SLLI(ADDI(SUBI(ni, n1), I1(127)), 23));
+  return MUL(MUL(p, s1), s2);
+#endif
+}
+
+/* exp: n = round(x/ln2), r = x - n*ln2 (two-part ln2), degree-6 polynomial, times 2^n (v_ldexp). */
 static inline VF v_exp(VF x) {
   VF xc = MINF(F1(89.0f), MAXF(F1(-104.0f), x)); /* NaN stays NaN */
   VF n = ROUND(MUL(xc, F1(1.44269504088896341f)));
@@ -27,16 +40,7 @@ static inline VF v_exp(VF x) {
   p = FMA(p, r, F1(1.6666665459e-1f));
   p = FMA(p, r, F1(5.0000001201e-1f));
   p = ADD(FMA(p, MUL(r, r), r), F1(1.0f));
-#ifdef SCALEF
-  return SCALEF(p, n);
-#else
-  VI ni = CVTI(n);
-  VI n1 = SRAI(ni, 1);
-  VI n2 = SUBI(ni, n1);
-  VF s1 = CASTF(SLLI(ADDI(n1, I1(127)), 23));
-  VF s2 = CASTF(SLLI(ADDI(n2, I1(127)), 23));
-  return MUL(MUL(p, s1), s2);
-#endif
+  return v_ldexp(p, n);
 }
 
 /* 1/d for finite nonzero d. With RCP (AVX-512's 14-bit estimate) refined by one Newton step: within
@@ -113,19 +117,6 @@ static inline VF v_sigmoid(VF x) {
   VF num, den;
   v_sigmoid_parts(x, &num, &den);
   return MUL(num, v_recip(den)); /* den in [1, 2] */
-}
-
-/* p * 2^n for integral float n in [-150, 127] */
-static inline VF v_ldexp(VF p, VF n) {
-#ifdef SCALEF
-  return SCALEF(p, n);
-#else
-  VI ni = CVTI(n);
-  VI n1 = SRAI(ni, 1);
-  VF s1 = CASTF(SLLI(ADDI(n1, I1(127)), 23));
-  VF s2 = CASTF(SLLI(ADDI(SUBI(ni, n1), I1(127)), 23));
-  return MUL(MUL(p, s1), s2);
-#endif
 }
 
 /* 2^t for t in [-150, 126] (NaN stays NaN): 2^(t - round(t)) by a degree-5 polynomial fitted to 2^f
