@@ -191,7 +191,31 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
                axis >= 2 ? ", residual add" : "");
       check(!memcmp(C0, C1, cb), w2);
     }
-    sn_free(rs2), sn_free(R2);
+    /* the positions x channels form (per-column offsets and scales, as the transposed conv uses),
+     * stored plain and transposed, with the same extremes in the column scales */
+    float *cs2 = sn_malloc(sizeof(float) * (size_t)N);
+    for (int64_t i = 0; i < N; i++) cs2[i] = cs[i];
+    if (N > 1) cs2[0] = INFINITY, cs2[1] = 1e30f;
+    if (N > 2) cs2[2] = -3e9f;
+    for (int ct = 0; ct < 2; ct++)
+      for (int zsign = 0; zsign < 2; zsign++) {
+        sn_qgemm_epi e3 = {out, NULL, coff, NULL, NULL, cs2, 2, NULL, 0, 0, 0, 0};
+        e3.zy = out == SN_QOUT_U8 ? (zsign ? 0 : 9) : (zsign ? 5 : -7);
+        e3.lo = out == SN_QOUT_U8 ? (zsign ? 0 : 9) : -128, e3.hi = out == SN_QOUT_U8 ? 255 : 127;
+        e3.ct = ct;
+        int64_t ld = ct ? M : ldc;
+        memset(C0, 0xAB, cb);
+        memset(C1, 0xAB, cb);
+        sn_qgemm_ref(a_signed, K, A, lda, Bp, &e3, C0, ld, 0, M, 0, N);
+        int64_t mh = (M / 2) / 6 * 6; /* the rows in two calls, as the ops split them */
+        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, 0, mh, 0, N);
+        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, mh, M, 0, N);
+        char w3[320];
+        snprintf(w3, sizeof w3, "%s (vnni vs ref, per-column requantization, ct %d, zy %g, lo %g)", what, ct,
+                 (double)e3.zy, (double)e3.lo);
+        check(!memcmp(C0, C1, cb), w3);
+      }
+    sn_free(rs2), sn_free(R2), sn_free(cs2);
   }
   sn_free(A), sn_free(B), sn_aligned_free(Bp), sn_free(roff), sn_free(coff), sn_free(rf), sn_free(cf);
   sn_free(rs), sn_free(cs), sn_free(fb), sn_free(C0), sn_free(C1), sn_free(colsum);
@@ -253,6 +277,7 @@ int main(void) {
     for (int out = 0; out < 4; out++) {
       run_case(7, 33, 4099, sgn, out, 1);
       run_case(6, 64, 16384, sgn, out, 0);
+      run_case(49, 192, 512, sgn, out, 0); /* a 7 x 7 map's positions x channels */
     }
   const int64_t IM[] = {1, 6, 7, 50}, IN[] = {16, 64, 65, 200};
   for (size_t i = 0; i < 4; i++)

@@ -165,52 +165,121 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
   return _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
+/* The 24 accumulators started at the epilogue's integer offset instead of zero (the same int32 sum,
+ * which wraps either way): per row (row_off) or per column (co, colp) */
+#define INIT4(i, v0, v1, v2, v3) __m512i c##i##0 = (v0), c##i##1 = (v1), c##i##2 = (v2), c##i##3 = (v3)
+
 /* The conv's requantizing epilogue of one row of the full tile, straight from the accumulators (the
- * same operations as epilogue_q8_rows) */
+ * same result as epilogue_q8_rows): scale, clamp, round, add zy, then the row's 64 values narrowed by
+ * two saturating packs and one dword permute into a single 64-byte store. The lower clamp is left to
+ * the packs' saturation when lo is the type's minimum, zy >= 0 and no residual follows (cvtps2dq
+ * turns a NaN or a value below -2^31 into INT_MIN, which saturates to the minimum too; vminps(hi, t)
+ * passes a NaN through); the upper one stays, as a large positive value would also convert to
+ * INT_MIN. */
 #define EPIQ4(i)                                                                                                \
   do {                                                                                                          \
-    __m512i roff = _mm512_set1_epi32(!colp && e->row_off ? e->row_off[m + i] : 0);                             \
     __m512 sc = _mm512_set1_ps(colp ? 0.0f : e->scale[e->scale_axis == 1 ? m + i : 0]);                        \
     uint8_t *row = (uint8_t *)C + (size_t)((m + i) * ldc);                                                     \
     const uint8_t *rrow = res ? res + (size_t)((m + i) * ldc) : NULL;                                          \
-    EPIQ1(c##i##0, 0);                                                                                          \
-    EPIQ1(c##i##1, 16);                                                                                         \
-    EPIQ1(c##i##2, 32);                                                                                         \
-    EPIQ1(c##i##3, 48);                                                                                         \
+    __m512i q0 = EPIQ1(c##i##0, 0), q1 = EPIQ1(c##i##1, 16), q2 = EPIQ1(c##i##2, 32), q3 = EPIQ1(c##i##3, 48);   \
+    __m512i p01 = _mm512_packs_epi32(q0, q1), p23 = _mm512_packs_epi32(q2, q3);                                \
+    __m512i b_ = u8 ? _mm512_packus_epi16(p01, p23) : _mm512_packs_epi16(p01, p23);                            \
+    R##i = _mm512_permutexvar_epi32(perm, b_);                                                                 \
+    if (!ct) _mm512_storeu_si512((void *)row, R##i);                                                           \
   } while (0)
-#define EPIQ1(acc, off)                                                                                         \
-  do {                                                                                                          \
-    __m512 t_ = colp ? _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, co[(off) / 16])), cs[(off) / 16])     \
-                     : _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, roff)), sc);                      \
-    t_ = _mm512_min_ps(_mm512_max_ps(t_, lo), hi);                                                              \
-    __m512i q_ = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t_, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy); \
-    if (rrow) q_ = residual16(e, q_, rrow + (off), (__mmask16)0xffff);                                         \
-    _mm_storeu_si128((__m128i *)(row + (off)), _mm512_cvtepi32_epi8(q_));                                       \
-  } while (0)
+#define EPIQ1(acc, off) epiq1(e, acc, colp ? cs[(off) / 16] : sc, lo, hi, zy, needlo, rrow ? rrow + (off) : NULL)
+
+static inline __attribute__((always_inline)) __m512i epiq1(const sn_qgemm_epi *e, __m512i acc, __m512 sc, __m512 lo,
+                                                           __m512 hi, __m512i zy, bool needlo, const uint8_t *r) {
+  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), sc);
+  if (needlo) t = _mm512_max_ps(t, lo);
+  t = _mm512_min_ps(hi, t);
+  __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy);
+  if (r) q = residual16(e, q, r, (__mmask16)0xffff);
+  return q;
+}
+
+/* The 6 x 64 bytes of a tile (row i in R[i], column n at byte n) stored transposed: column n's 6 bytes
+ * at C + n * ldc (C: the tile's first row and column). Bytes, words and dwords interleaved leave per
+ * column a qword of its 6 bytes and 2 zeros, which a masked store writes; lane l of V[b][h] holds
+ * columns 16 l + 4 b + 2 h and that + 1. */
+static inline __attribute__((always_inline)) void store6_t(const __m512i R[6], uint8_t *C, int64_t ldc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i t01[2] = {_mm512_unpacklo_epi8(R[0], R[1]), _mm512_unpackhi_epi8(R[0], R[1])};
+  __m512i t23[2] = {_mm512_unpacklo_epi8(R[2], R[3]), _mm512_unpackhi_epi8(R[2], R[3])};
+  __m512i t45[2] = {_mm512_unpacklo_epi8(R[4], R[5]), _mm512_unpackhi_epi8(R[4], R[5])};
+  for (int hb = 0; hb < 2; hb++) /* columns 16 l + 8 hb .. + 7 */
+    for (int q = 0; q < 2; q++) { /* columns 16 l + 8 hb + 4 q .. + 3 */
+      __m512i u03 = q ? _mm512_unpackhi_epi16(t01[hb], t23[hb]) : _mm512_unpacklo_epi16(t01[hb], t23[hb]);
+      __m512i u45 = q ? _mm512_unpackhi_epi16(t45[hb], z) : _mm512_unpacklo_epi16(t45[hb], z);
+      for (int h = 0; h < 2; h++) {
+        __m512i v = h ? _mm512_unpackhi_epi32(u03, u45) : _mm512_unpacklo_epi32(u03, u45);
+        int64_t c0 = 8 * hb + 4 * q + 2 * h;
+        __m128i x[4] = {_mm512_castsi512_si128(v), _mm512_extracti32x4_epi32(v, 1), _mm512_extracti32x4_epi32(v, 2),
+                        _mm512_extracti32x4_epi32(v, 3)};
+        for (int l = 0; l < 4; l++) {
+          uint8_t *d = C + (16 * l + c0) * ldc;
+          _mm_mask_storeu_epi8((void *)d, (__mmask16)0x3f, x[l]);
+          _mm_mask_storeu_epi8((void *)(d + ldc - 8), (__mmask16)0x3f00, x[l]);
+        }
+      }
+    }
+}
 
 /* tile6x4 with the epilogue of epilogue_q8_rows applied in registers: C (and res, the residual or
  * NULL) point at column 0 of the tile (64 whole columns), m is the first row. colp: the offsets and
- * scales are per column (col_off, scale axis 2, from column n) instead of per row. */
-static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, const bool colp, const arows *ar,
+ * scales are per column (col_off, scale axis 2, from column n) instead of per row. ct: C transposed
+ * (column n of row m at C + n * ldc + m; no residual). */
+static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed, const bool colp, const bool ct,
+                                                             const arows *ar,
                                                              const uint8_t *Bp, int64_t pstride, const sn_qgemm_epi *e,
                                                              int64_t m, int64_t n, uint8_t *C, const uint8_t *res,
                                                              int64_t ldc) {
-  DECL6X4();
-  KLOOP6X4(ar);
-  const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
-  const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
   __m512i co[4];
   __m512 cs[4];
   for (int v = 0; v < 4; v++) {
     co[v] = colp ? _mm512_loadu_si512((const void *)(e->col_off + n + 16 * v)) : _mm512_setzero_si512();
     cs[v] = colp ? _mm512_loadu_ps(e->scale + n + 16 * v) : _mm512_setzero_ps();
   }
+  const int32_t *ro = !colp && e->row_off ? e->row_off + m : NULL;
+  const __m512i r0 = _mm512_set1_epi32(ro ? ro[0] : 0), r1 = _mm512_set1_epi32(ro ? ro[1] : 0),
+                r2 = _mm512_set1_epi32(ro ? ro[2] : 0), r3 = _mm512_set1_epi32(ro ? ro[3] : 0),
+                r4 = _mm512_set1_epi32(ro ? ro[4] : 0), r5 = _mm512_set1_epi32(ro ? ro[5] : 0);
+  INIT4(0, colp ? co[0] : r0, colp ? co[1] : r0, colp ? co[2] : r0, colp ? co[3] : r0);
+  INIT4(1, colp ? co[0] : r1, colp ? co[1] : r1, colp ? co[2] : r1, colp ? co[3] : r1);
+  INIT4(2, colp ? co[0] : r2, colp ? co[1] : r2, colp ? co[2] : r2, colp ? co[3] : r2);
+  INIT4(3, colp ? co[0] : r3, colp ? co[1] : r3, colp ? co[2] : r3, colp ? co[3] : r3);
+  INIT4(4, colp ? co[0] : r4, colp ? co[1] : r4, colp ? co[2] : r4, colp ? co[3] : r4);
+  INIT4(5, colp ? co[0] : r5, colp ? co[1] : r5, colp ? co[2] : r5, colp ? co[3] : r5);
+  KLOOP6X4(ar);
+  const bool u8 = e->out == SN_QOUT_U8;
+  /* the lower clamp left to the packs: not when a residual reads q, nor when a negative zy could wrap
+   * INT_MIN around */
+  const bool needlo = e->lo > (u8 ? 0.0f : -128.0f) || e->zy < 0 || res;
+  const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
+  const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
+  /* the packs leave dword (4 lane + s) holding values 4 lane .. 4 lane + 3 of q_s */
+  const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  __m512i R[6];
+#define R0 R[0]
+#define R1 R[1]
+#define R2 R[2]
+#define R3 R[3]
+#define R4 R[4]
+#define R5 R[5]
   EPIQ4(0);
   EPIQ4(1);
   EPIQ4(2);
   EPIQ4(3);
   EPIQ4(4);
   EPIQ4(5);
+#undef R0
+#undef R1
+#undef R2
+#undef R3
+#undef R4
+#undef R5
+  if (ct) store6_t(R, C + m, ldc);
 }
 
 static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, const arows *ar, const uint8_t *Bp,
@@ -333,17 +402,20 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
                       e->scale_axis != 2 && !e->ct;
   /* the positions x channels conv: per-column offsets and scales, nothing per row */
   const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
-                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !e->ct && !e->res;
+                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !e->res;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
     const uint8_t *bp = Bp + (n / 16) * pstride;
     if (mr == MR && w == NV * 16 && q8fast) { /* the common conv tile: epilogue from the registers */
-      tile6x4_q8(a_signed, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
+      tile6x4_q8(a_signed, false, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
       continue;
     }
-    if (mr == MR && w == NV * 16 && q8col) {
-      tile6x4_q8(a_signed, true, ar, bp, pstride, e, m, n, (uint8_t *)C + n, NULL, ldc);
+    if (mr == MR && w == NV * 16 && q8col) { /* (transposed: MR bytes of each column's row) */
+      if (e->ct)
+        tile6x4_q8(a_signed, true, true, ar, bp, pstride, e, m, n, (uint8_t *)C + n * ldc, NULL, ldc);
+      else
+        tile6x4_q8(a_signed, true, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, NULL, ldc);
       continue;
     }
     switch (nv) {
