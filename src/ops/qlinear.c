@@ -219,16 +219,41 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
     return true;
   }
   p->zx = ld_i(a->xz, 0) + (x->dtype == SINTER_INT8 ? 128 : 0);
-  for (int64_t m = 0; m < nch; m++) {
-    p->zw[m] = ld_i(a->wz, m) - (w->dtype == SINTER_UINT8 ? 128 : 0);
-    p->zw_any |= p->zw[m] != 0;
+  /* (every run, over every channel: the common types read directly, not through sn_load_*) */
+  int32_t wshift = w->dtype == SINTER_UINT8 ? 128 : 0;
+  const sn_tensor *wz = a->wz;
+  if (!wz || wz->count == 1) {
+    int32_t z = ld_i(wz, 0) - wshift;
+    for (int64_t m = 0; m < nch; m++) p->zw[m] = z;
+    p->zw_any = nch > 0 && z != 0;
+  } else {
+    int32_t any = 0;
+    if (wz->dtype == SINTER_INT8)
+      for (int64_t m = 0; m < nch; m++) any |= p->zw[m] = ((const int8_t *)wz->data)[m] - wshift;
+    else if (wz->dtype == SINTER_UINT8)
+      for (int64_t m = 0; m < nch; m++) any |= p->zw[m] = ((const uint8_t *)wz->data)[m] - wshift;
+    else
+      for (int64_t m = 0; m < nch; m++) any |= p->zw[m] = ld_i(wz, m) - wshift;
+    p->zw_any = any != 0;
   }
   if (a->xs) {
     float xs = ld_f(a->xs, 0), ys = a->ys ? ld_f(a->ys, 0) : 1;
-    for (int64_t m = 0; m < nch; m++) {
-      float s = xs * ld_f(a->ws, m); /* float32 steps, as ONNX Runtime computes the multiplier */
-      p->scale[m] = a->ys ? s / ys : s;
-    }
+    /* float32 steps, as ONNX Runtime computes the multiplier */
+    const float *wsf = a->ws->dtype == SINTER_FLOAT && a->ws->count == nch ? a->ws->data : NULL;
+    float *sc = p->scale;
+    if (a->ws->count == 1) {
+      float f = xs * ld_f(a->ws, 0);
+      f = a->ys ? f / ys : f;
+      for (int64_t m = 0; m < nch; m++) sc[m] = f;
+    } else if (wsf && a->ys)
+      for (int64_t m = 0; m < nch; m++) sc[m] = (xs * wsf[m]) / ys;
+    else if (wsf)
+      for (int64_t m = 0; m < nch; m++) sc[m] = xs * wsf[m];
+    else
+      for (int64_t m = 0; m < nch; m++) {
+        float f = xs * ld_f(a->ws, m);
+        sc[m] = a->ys ? f / ys : f;
+      }
   }
   if (a->bias && a->bias->dtype == SINTER_INT32) p->ibias = a->bias->data;
   if (a->bias && a->bias->dtype == SINTER_FLOAT) p->fbias = a->bias->data;
