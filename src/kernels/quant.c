@@ -77,3 +77,20 @@ void sn_qlinear_add(const void *a, int astep, const void *b, int bstep, int64_t 
   else
     sn_qlinear_add_ref(a, astep, b, bstep, n, rac, rbc, fixed, is_signed, y);
 }
+
+void sn_dequant_i32_cols_ref(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K, const int32_t *colsum,
+                             const int32_t *zb, float sa, const float *scale, float *y) {
+  const uint32_t uza = (uint32_t)za, urs = (uint32_t)rs, ukza = (uint32_t)K * (uint32_t)za;
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t t = (uint32_t)acc[i] - uza * (uint32_t)colsum[i] - urs * (uint32_t)zb[i] + ukza * (uint32_t)zb[i];
+    y[i] = (float)(int32_t)t * (sa * scale[i]);
+  }
+}
+
+void sn_dequant_i32_cols(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K, const int32_t *colsum,
+                         const int32_t *zb, float sa, const float *scale, float *y) {
+  if (sn_cpu_isa() >= SN_ISA_AVX512)
+    sn_dequant_i32_cols_avx512(acc, n, za, rs, K, colsum, zb, sa, scale, y);
+  else
+    sn_dequant_i32_cols_ref(acc, n, za, rs, K, colsum, zb, sa, scale, y);
+}

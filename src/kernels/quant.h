@@ -18,7 +18,18 @@ void sn_minmax0_f32(const float *x, int64_t n, float *mn, float *mx);
 void sn_qlinear_add(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc, float fixed,
                     bool is_signed, void *y);
 
+/* One row of an INT8 GEMM's int32 sums back to float with both zero points compensated, per column
+ * (DynamicQuantizeLSTM's recurrent projection, each row quantized with its own range):
+ *   y[n] = (float)(acc[n] - za colsum[n] - rs zb[n] + K za zb[n]) * (sa * scale[n])
+ * int32 arithmetic (wrapping), then float32 steps in that order. */
+void sn_dequant_i32_cols(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K, const int32_t *colsum,
+                         const int32_t *zb, float sa, const float *scale, float *y);
+
 /* implementations */
+void sn_dequant_i32_cols_ref(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K, const int32_t *colsum,
+                             const int32_t *zb, float sa, const float *scale, float *y);
+void sn_dequant_i32_cols_avx512(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K,
+                                const int32_t *colsum, const int32_t *zb, float sa, const float *scale, float *y);
 void sn_qlinear_add_ref(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc,
                         float fixed, bool is_signed, void *y);
 void sn_qlinear_add_avx512(const void *a, int astep, const void *b, int bstep, int64_t n, float rac, float rbc,

@@ -176,16 +176,9 @@ static void rnn_qr_worker(void *arg, int w) {
   sn_qgemm_epi e = {0};
   e.out = SN_QOUT_I32;
   sn_qgemm(false, K, s->qa, K, q->packed, &e, s->qacc, N, 0, j->M, n0, n1);
-  for (int64_t m = 0; m < j->M; m++) {
-    const int32_t za = s->qza[m], rs = s->qrow[m];
-    const float sa = s->qsa[m];
-    const int32_t *acc = s->qacc + m * N;
-    float *c = j->C + m * j->ldc;
-    for (int64_t n = n0; n < n1; n++) {
-      int32_t t = acc[n] - za * q->colsum[n] - rs * q->zb[n] + (int32_t)K * za * q->zb[n];
-      c[n] = (float)t * (sa * q->scale[n]);
-    }
-  }
+  for (int64_t m = 0; m < j->M; m++)
+    sn_dequant_i32_cols(s->qacc + m * N + n0, n1 - n0, s->qza[m], s->qrow[m], (int32_t)K, q->colsum + n0, q->zb + n0,
+                        s->qsa[m], q->scale + n0, j->C + m * j->ldc + n0);
 }
 
 /* the recurrent projection: each batch row's hidden state quantized with its own range (as ONNX

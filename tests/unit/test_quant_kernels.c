@@ -1,6 +1,7 @@
 /* Unit test: the quantize / dequantize / range / QLinearAdd loops (kernels/quant.h) and the bf16 GEMM.
  *  - AVX-512 loops bit-identical to the portable ones on odd lengths (1, 15, 17, 1000, 4099), both
- *    signednesses, values that round at .5, saturate, NaN and +-inf;
+ *    signednesses, values that round at .5, saturate, NaN and +-inf; the int32-to-float dequantization
+ *    of the recurrent INT8 projection, also against its int64 definition;
  *  - the bf16 GEMM (AVX512-BF16) against the float32 naive GEMM on awkward shapes and both
  *    transposes, alpha/beta, within a bound bf16 must meet (inputs rounded to 8 significant bits:
  *    |error| <= 2 * 2^-8 * sum |a||b| plus float32 summation) and one it must not beat by chance on
@@ -75,6 +76,43 @@ static void quant_loops(void) {
   }
 }
 
+/* the recurrent projection's dequantization: AVX-512 against the portable loop bit for bit, and the
+ * portable loop against its definition in int64 (with sums that wrap int32) */
+static void dequant_cols(void) {
+  const int64_t ns[] = {1, 15, 16, 17, 1024, 1027};
+  for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+    int64_t n = ns[t];
+    int32_t *acc = sn_malloc(sizeof(int32_t) * (size_t)n), *cs = sn_malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *zb = sn_malloc(sizeof(int32_t) * (size_t)n);
+    float *sc = sn_malloc(sizeof(float) * (size_t)n), *y0 = sn_malloc(sizeof(float) * (size_t)n);
+    float *y1 = sn_malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+      acc[i] = (int32_t)(next() % 2000001) - 1000000;
+      cs[i] = (int32_t)(next() % 60001) - 30000;
+      zb[i] = (int32_t)(next() % 256) - 128;
+      sc[i] = 0.001f + urand() * 0.01f;
+    }
+    if (n > 2) acc[1] = INT32_MAX, cs[1] = -30000; /* the sum wraps */
+    const int32_t za = 131, rs = 29871, K = 257;
+    const float sa = 0.0173f;
+    sn_dequant_i32_cols_ref(acc, n, za, rs, K, cs, zb, sa, sc, y0);
+    bool ok = true;
+    for (int64_t i = 0; i < n && ok; i++) {
+      int64_t v = (int64_t)acc[i] - (int64_t)za * cs[i] - (int64_t)rs * zb[i] + (int64_t)K * za * zb[i];
+      ok = y0[i] == (float)(int32_t)(uint32_t)(uint64_t)v * (sa * sc[i]);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "dequant_i32_cols_ref definition n=%lld", (long long)n);
+    check(ok, what);
+    if (sn_cpu_isa() >= SN_ISA_AVX512) {
+      sn_dequant_i32_cols_avx512(acc, n, za, rs, K, cs, zb, sa, sc, y1);
+      snprintf(what, sizeof what, "dequant_i32_cols n=%lld", (long long)n);
+      check(!memcmp(y0, y1, sizeof(float) * (size_t)n), what);
+    }
+    sn_free(acc), sn_free(cs), sn_free(zb), sn_free(sc), sn_free(y0), sn_free(y1);
+  }
+}
+
 static void bf16_gemm(void) {
   if (!sn_cpu_has_bf16()) {
     printf("test_quant_kernels: no AVX512-BF16 here (or capped): bf16 GEMM cases skipped\n");
@@ -126,6 +164,7 @@ static void bf16_gemm(void) {
 
 int main(void) {
   quant_loops();
+  dequant_cols();
   if (sn_cpu_isa() < SN_ISA_AVX512) printf("test_quant_kernels: AVX-512 loops skipped (ISA capped or absent)\n");
   bf16_gemm();
   printf("test_quant_kernels: %d passed, %d failed\n", passed, failed);

@@ -60,3 +60,18 @@ void sn_qlinear_add_avx512(const void *a, int astep, const void *b, int bstep, i
     _mm_mask_storeu_epi8((uint8_t *)y + i, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(v)));
   }
 }
+
+void sn_dequant_i32_cols_avx512(const int32_t *acc, int64_t n, int32_t za, int32_t rs, int32_t K,
+                                const int32_t *colsum, const int32_t *zb, float sa, const float *scale, float *y) {
+  const __m512i vza = _mm512_set1_epi32(za), vrs = _mm512_set1_epi32(rs);
+  const __m512i vkza = _mm512_set1_epi32((int32_t)((uint32_t)K * (uint32_t)za));
+  const __m512 vsa = _mm512_set1_ps(sa);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 k = mask_of(n - i);
+    __m512i z = _mm512_maskz_loadu_epi32(k, zb + i);
+    __m512i t = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(k, acc + i), _mm512_mullo_epi32(vza, _mm512_maskz_loadu_epi32(k, colsum + i)));
+    t = _mm512_add_epi32(_mm512_sub_epi32(t, _mm512_mullo_epi32(vrs, z)), _mm512_mullo_epi32(vkza, z));
+    __m512 s = _mm512_mul_ps(vsa, _mm512_maskz_loadu_ps(k, scale + i));
+    _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(_mm512_cvtepi32_ps(t), s));
+  }
+}
