@@ -14,6 +14,7 @@
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
   - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
+  - quantize_dynamic's bias Adds (an Identity(initializer) bias too) folded into DynamicQuantizeMatMul;
   - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
@@ -352,6 +353,40 @@ def dynamic_lstm_cases(tmp):
                 check(f"{tag} {name} vs ORT", d <= 1e-5, f"max diff {d:.3g} (ORT int8 vs fp32: {q:.3g})")
 
 
+def dynamic_bias_cases(tmp):
+    """quantize_dynamic's MatMulInteger chains with a bias Add after them: the bias is folded into the
+    DynamicQuantizeMatMul's epilogue (no Add left after optimization), also where the exporter wrote
+    the bias as Identity(initializer), as torch does for a Linear's bias, and when it is the Add's
+    first input; the outputs equal ONNX Runtime's within float rounding."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    rng = np.random.default_rng(11)
+    K, N = 48, 40
+    inits = [nh.from_array((rng.standard_normal((K, N)) * 0.2).astype(np.float32), "W1"),
+             nh.from_array((rng.standard_normal((N, N)) * 0.2).astype(np.float32), "W2"),
+             nh.from_array((rng.standard_normal(N) * 0.5).astype(np.float32), "b1"),
+             nh.from_array((rng.standard_normal(N) * 0.5).astype(np.float32), "b2")]
+    nodes = [h.make_node("Identity", ["b1"], ["b1i"]),
+             h.make_node("MatMul", ["x", "W1"], ["m1"]), h.make_node("Add", ["b1i", "m1"], ["a1"]),
+             h.make_node("Relu", ["a1"], ["r1"]),
+             h.make_node("MatMul", ["r1", "W2"], ["m2"]), h.make_node("Add", ["m2", "b2"], ["y"])]
+    g = h.make_graph(nodes, "mlp", [h.make_tensor_value_info("x", T.FLOAT, [3, 5, K])],
+                     [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    src, dst = os.path.join(tmp, "dq_bias.onnx"), os.path.join(tmp, "dq_bias.dq.onnx")
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 14)]), src)
+    quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
+    ops, err = ops_after_optimize(dst, tmp)
+    dq = [o for o in (ops or []) if o[1] == "DynamicQuantizeMatMul"]
+    check("DynamicQuantizeMatMul: bias Adds folded in (Identity bias too)",
+          ops is not None and len(dq) == 2 and ("", "Add") not in ops, err or str(ops))
+    x = rng.standard_normal((3, 5, K)).astype(np.float32)
+    ref, outs = ort_and_sinter(dst, {"x": x}, [("avx512", 1), ("avx512", 2), ("scalar", 1)])
+    for (isa, t), o in zip((("avx512", 1), ("avx512", 2), ("scalar", 1)), outs):
+        d = float(np.abs(o - ref).max())
+        check(f"DynamicQuantizeMatMul with bias vs ORT ({isa}, {t} threads)", d <= 1e-5 * float(np.abs(ref).max()),
+              f"max diff {d:.3g}")
+
+
 def pool_qdq_cases(tmp):
     """DQ -> MaxPool -> Q (a ResNet stem quantized by ORT, QDQ): Sinter runs the MaxPool on the 8-bit
     map itself (passes/qdq.c); the result must match ORT (which does the same), be bit-identical at
@@ -434,6 +469,7 @@ def main():
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
         dynamic_lstm_cases(tmp)
+        dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
         residual_qdq_cases(tmp)
         try:
