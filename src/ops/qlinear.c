@@ -373,27 +373,29 @@ static void gather_row(const qconv_job *j, const uint8_t *xc, int64_t t, int64_t
 
 /* X copied with its padding made explicit (the flipped zero point) and split by the strides into
  * sh * sw phase planes of Hpad x Wpad per channel (see qconv_job); only the phases a tap reads are
- * filled. NULL when out of memory. */
-static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_job *j, int64_t N, int64_t C) {
+ * filled. The planes are split over the pool. NULL when out of memory. */
+typedef struct xpad_job {
+  const sn_conv_geom *g;
+  const qconv_job *j;
+  uint8_t *xp;
+  int64_t planes;
+  bool used_h[16], used_w[16], few;
+  int nw;
+} xpad_job;
+
+static void qconv_xpad_task(void *arg, int w) {
+  const xpad_job *t = arg;
+  const sn_conv_geom *g = t->g;
+  const qconv_job *j = t->j;
   int64_t H = g->in[0], W = g->in[1], pt = g->pad[0], pl = g->pad[1], sh = j->sh, sw = j->sw;
-  int64_t Hq = j->Hpad, Wq = j->Wpad, plane = sh * sw * Hq * Wq, planes = N * C;
-  /* slack: rows are read by whole 16-column panels (or 128-byte gathers), up to a row and a panel
-   * past the last plane */
-  size_t bytes = (size_t)(planes * plane + Wq + 256);
-  uint8_t *xp = sn_kernel_scratch(c, bytes);
-  if (!xp) return NULL;
+  int64_t Hq = j->Hpad, Wq = j->Wpad, plane = sh * sw * Hq * Wq;
+  int64_t per = (t->planes + t->nw - 1) / t->nw, p0 = w * per, p1 = p0 + per < t->planes ? p0 + per : t->planes;
   uint8_t f = j->xflip, pad = j->pad;
-  const uint8_t *xs = j->x;
-  /* phase (ph, pw) is read only when some tap lands on it (1x1 stride 2: phase (0, 0) alone) */
-  bool used_h[16] = {false}, used_w[16] = {false};
-  bool few = sh <= 16 && sw <= 16;
-  for (int64_t t = 0; few && t < g->k[0]; t++) used_h[(t * g->dil[0]) % sh] = true;
-  for (int64_t t = 0; few && t < g->k[1]; t++) used_w[(t * g->dil[1]) % sw] = true;
-  for (int64_t pi = 0; pi < planes; pi++)
+  for (int64_t pi = p0; pi < p1; pi++)
     for (int64_t ph = 0; ph < sh; ph++)
       for (int64_t pw = 0; pw < sw; pw++)
-        if (!few || (used_h[ph] && used_w[pw])) {
-          uint8_t *rows = xp + pi * plane + (ph * sw + pw) * Hq * Wq;
+        if (!t->few || (t->used_h[ph] && t->used_w[pw])) {
+          uint8_t *rows = t->xp + pi * plane + (ph * sw + pw) * Hq * Wq;
           /* rows [i0, i1) read input rows i * sh + ph - pt inside [0, H); the others are padding */
           int64_t i0 = pt - ph <= 0 ? 0 : (pt - ph + sh - 1) / sh, i1 = H + pt - ph <= 0 ? 0 : (H + pt - ph + sh - 1) / sh;
           if (i1 > Hq) i1 = Hq;
@@ -401,11 +403,30 @@ static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_
           memset(rows, pad, (size_t)(i0 * Wq));
           /* column jj reads input column jj * sw + pw - pl */
           if (i1 > i0)
-            sn_qconv_pad_rows(xs + (pi * H + i0 * sh + ph - pt) * W, sh * W, i1 - i0, W, pw - pl, sw, f, pad,
+            sn_qconv_pad_rows(j->x + (pi * H + i0 * sh + ph - pt) * W, sh * W, i1 - i0, W, pw - pl, sw, f, pad,
                               rows + i0 * Wq, Wq, Wq);
           memset(rows + i1 * Wq, pad, (size_t)((Hq - i1) * Wq));
         }
-  memset(xp + planes * plane, pad, bytes - (size_t)(planes * plane));
+}
+
+static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_job *j, int64_t N, int64_t C) {
+  int64_t sh = j->sh, sw = j->sw, plane = sh * sw * j->Hpad * j->Wpad, planes = N * C;
+  /* slack: rows are read by whole 16-column panels (or 128-byte gathers), up to a row and a panel
+   * past the last plane */
+  size_t bytes = (size_t)(planes * plane + j->Wpad + 256);
+  uint8_t *xp = sn_kernel_scratch(c, bytes);
+  if (!xp) return NULL;
+  xpad_job t;
+  memset(&t, 0, sizeof t);
+  t.g = g, t.j = j, t.xp = xp, t.planes = planes;
+  /* phase (ph, pw) is read only when some tap lands on it (1x1 stride 2: phase (0, 0) alone) */
+  t.few = sh <= 16 && sw <= 16;
+  for (int64_t k = 0; t.few && k < g->k[0]; k++) t.used_h[(k * g->dil[0]) % sh] = true;
+  for (int64_t k = 0; t.few && k < g->k[1]; k++) t.used_w[(k * g->dil[1]) % sw] = true;
+  int nw = sn_nn_workers(c, 16.0 * (double)(planes * plane)); /* (a copy: two workers from 25 KB) */
+  t.nw = nw < planes ? nw : (int)(planes > 0 ? planes : 1);
+  sn_nn_run(c, t.nw, qconv_xpad_task, &t);
+  memset(xp + planes * plane, j->pad, bytes - (size_t)(planes * plane));
   return xp;
 }
 
@@ -994,6 +1015,9 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   t.rb = rb, t.nrb = (O + rb - 1) / rb, t.cb = cb, t.ncb = (M + cb - 1) / cb;
   t.ncg = 1;
   if (j->N * t.nrb < 2 * nw) t.ncg = t.ncb < 2 * nw ? t.ncb : 2 * nw;
+  /* a few row blocks that do not divide among the workers (196 positions: 5 blocks for 2 workers):
+   * channel groups make as many tasks per worker */
+  if (j->N * t.nrb % nw && j->N * t.nrb < 4 * nw && t.ncg < nw) t.ncg = t.ncb < nw ? t.ncb : nw;
   t.cg = (t.ncb + t.ncg - 1) / t.ncg;
   t.ncg = (t.ncb + t.cg - 1) / t.cg;
   t.tasks = j->N * t.nrb * t.ncg;
@@ -1086,16 +1110,19 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   int64_t nb0 = (NC + blk + blk / 4 - 1) / (blk + blk / 4);
   blk = ((NC + nb0 - 1) / nb0 + 15) & ~(int64_t)15;
   int nw = sn_nn_workers(c, 2.0 * (double)N * (double)M * (double)j.O * (double)j.R);
-  int64_t nb = (NC + blk - 1) / blk;
-  if (N * G * nb < nw && nb > 0) { /* smaller blocks so every worker has one */
+  int64_t nb = (NC + blk - 1) / blk, units = N * G * nb;
+  j.mchunks = 1;
+  if (units % nw && units < 4 * nw && j.Mg >= 12 * nw) {
+    /* few blocks that do not divide among the workers (one block of 196 columns, or three for two
+     * workers): every worker takes all of them for its share of the output channels */
+    j.mchunks = nw;
+  } else if (units < nw && nb > 0) { /* smaller blocks so every worker has one */
     int64_t want = (nw + N * G - 1) / (N * G);
     int64_t b2 = ((NC + want - 1) / want + 15) & ~(int64_t)15;
     if (b2 >= 32) blk = b2 < blk ? b2 : blk;
   }
   j.blk = blk;
   j.nblk = (NC + blk - 1) / blk;
-  j.mchunks = 1;
-  if (N * G * j.nblk < nw && j.Mg >= 12 * nw) j.mchunks = nw;
   j.tasks = N * G * j.nblk * j.mchunks;
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
   int64_t npp = (blk + 15) & ~(int64_t)15;
