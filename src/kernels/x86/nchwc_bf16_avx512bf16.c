@@ -72,8 +72,8 @@ typedef struct bctx {
 /* what a tap outside the input reads in a checked tile */
 static const uint16_t zeros16[16] __attribute__((aligned(64)));
 
-AI void tile(const bctx *c, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,
-             bool first, bool last) {
+AI void tile(const bctx *c, int NB, int NT, bool checked, bool s1, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0,
+             int64_t c1, bool first, bool last) {
   const sn_nchwc_conv_geom *g = c->g;
   const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V, K = g->kh * g->kw;
   float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
@@ -88,7 +88,9 @@ AI void tile(const bctx *c, int NB, int NT, bool checked, int64_t cb0, int64_t o
         acc[b][t] = g->bias ? _mm512_loadu_ps(g->bias + (cb0 + b) * V) : _mm512_setzero_ps();
     }
   }
-  const int64_t xs = g->sw * V;
+  /* s1: stride 1, the pixels at constant offsets from one pointer (a runtime stride spends a register
+   * per pixel, and the compiler then spills the weight pointers) */
+  const int64_t xs = s1 ? V : g->sw * V;
   for (int64_t ci = c0; ci < c1; ci++) {
     const uint16_t *xc = c->x + ci * ipl;
     const uint32_t *wc = c->w + (cb0 * g->cbi + ci) * K * 128;
@@ -147,11 +149,14 @@ typedef void (*tile_fn)(const bctx *c, int64_t cb0, int64_t oy, int64_t ox0, int
 #define TILE(NB, NT)                                                                                          \
   static void t_##NB##x##NT(const bctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,        \
                             bool first, bool last) {                                                          \
-    tile(c, NB, NT, false, cb0, oy, ox0, c0, c1, first, last);                                                \
+    if (c->g->sw == 1)                                                                                        \
+      tile(c, NB, NT, false, true, cb0, oy, ox0, c0, c1, first, last);                                        \
+    else                                                                                                      \
+      tile(c, NB, NT, false, false, cb0, oy, ox0, c0, c1, first, last);                                       \
   }                                                                                                           \
   static void ct_##NB##x##NT(const bctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1,       \
                              bool first, bool last) {                                                         \
-    tile(c, NB, NT, true, cb0, oy, ox0, c0, c1, first, last);                                                 \
+    tile(c, NB, NT, true, false, cb0, oy, ox0, c0, c1, first, last);                                          \
   }
 TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8) TILE(1, 9) TILE(1, 10)
 TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14)
