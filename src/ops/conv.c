@@ -597,6 +597,12 @@ static void qconv_free(void *p) {
   sn_free(p);
 }
 
+/* sinter:QLinearConv with channels_last = 1: X, Y (and a residual) are NHWC */
+static bool channels_last(const sn_node *n) {
+  return n->domain && !strcmp(n->domain, "sinter") && sn_attr_int(n, "channels_last", 0) != 0;
+}
+enum { SN_MAX_INPUTS_CL = 16 }; /* sinter:QLinearConv's inputs, the residual's included */
+
 static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
   (void)g;
   qconv_params *p = sn_calloc(1, sizeof *p);
@@ -648,6 +654,7 @@ static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take)
     int64_t dl[2] = {wa->n_dilations == 2 ? wa->dilations[0] : 1, wa->n_dilations == 2 ? wa->dilations[1] : 1};
     form = sn_qconv_form(out, k, st, dl, v->data->dims[1], p->base.group, q8out);
   }
+  if (channels_last(n)) form = SN_QFORM_NHWC; /* sn_qconv_nhwc's only form */
   SN_TRY(sn_qweights_conv(v->data, form, &p->packed));
   sn_tensor *t = v->data;
   if (!take || !p->packed || !sn_nn_prepack_enabled() || !sn_nn_sole_reader(g, n, n->in[wi])) return NULL;
@@ -679,7 +686,25 @@ static sn_error *qlconv_infer(sn_infer_ctx *c) {
   if ((c->in[0]->dtype && !q8(c->in[0]->dtype)) || (c->in[3]->dtype && !q8(c->in[3]->dtype)))
     return sn_infer_error(c, "x and w must be int8 or uint8");
   sn_dtype ydt = fout ? SINTER_FLOAT : c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : c->in[0]->dtype;
-  return conv_infer_common(c, false, ydt, 0, 3, 8);
+  if (!channels_last(c->node)) return conv_infer_common(c, false, ydt, 0, 3, 8);
+  /* channels last (passes/layout_q8.c): the NCHW shapes through the common code, the output back */
+  const sn_type *x = c->in[0];
+  if (fout || x->rank != 4) return sn_infer_error(c, "channels_last needs a 4-D X and an 8-bit output");
+  sn_type xt = *x;
+  xt.dims[1] = x->dims[3], xt.dims[2] = x->dims[1], xt.dims[3] = x->dims[2];
+  const sn_type *in[SN_MAX_INPUTS_CL];
+  if (c->n_in > SN_MAX_INPUTS_CL) return sn_infer_error(c, "too many inputs");
+  for (int i = 0; i < c->n_in; i++) in[i] = c->in[i];
+  in[0] = &xt;
+  sn_infer_ctx cc = *c;
+  cc.in = in;
+  SN_TRY(conv_infer_common(&cc, false, ydt, 0, 3, 8));
+  sn_type *y = c->out[0];
+  if (y && y->rank == 4) {
+    sn_dim ch = y->dims[1];
+    y->dims[1] = y->dims[2], y->dims[2] = y->dims[3], y->dims[3] = ch;
+  }
+  return NULL;
 }
 
 /* int32 accumulators of conv(x - zx, w - zw[m]) (+ bias) over the whole output */
@@ -763,7 +788,22 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *sx = c->in[1], *zx = c->in[2], *w = c->in[3], *sw = c->in[4], *zw = c->in[5];
   const sn_tensor *sy = c->in[6], *zy = c->in[7], *b = c->n_in > 8 ? c->in[8] : NULL;
   conv_shape s;
-  SN_TRY(conv_shape_of(c, p, false, x, w, b, &s));
+  /* channels last: X is N, H, W, C (the geometry from its NCHW view), Y comes out N, H, W, M */
+  const bool cl = channels_last(c->node);
+  sn_tensor xv;
+  if (cl) {
+    char b1[128];
+    if (x->rank != 4)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "channels_last needs a 4-D X (got %s)",
+                             sn_tensor_describe(x, b1, sizeof b1));
+    xv = *x;
+    xv.dims[1] = x->dims[3], xv.dims[2] = x->dims[1], xv.dims[3] = x->dims[2];
+  }
+  SN_TRY(conv_shape_of(c, p, false, cl ? &xv : x, w, b, &s));
+  if (cl) {
+    int64_t m = s.ydims[1];
+    s.ydims[1] = s.ydims[2], s.ydims[2] = s.ydims[3], s.ydims[3] = m;
+  }
   bool fout = !sy; /* sinter:QLinearConv with a float output */
   sn_dtype ydt = fout ? SINTER_FLOAT : zy ? zy->dtype : x->dtype;
   if (!fout && !q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
@@ -799,6 +839,14 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
     qa.rfix = (cz - qa.rac * (float)az) - qa.rbc * (float)bz;
   }
   sn_error *e = NULL;
+  if (cl) { /* (the layout pass gives this form only to convolutions the NHWC kernel takes) */
+    if (!qp || !sn_qconv_nhwc(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e))
+      return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED,
+                             "channels_last: only 2-D group-1 convolutions with 8-bit outputs and per-tensor or "
+                             "per-channel parameters are supported");
+    if (e || !qa.res || res_done) return e;
+    return conv_add_residual(&qa);
+  }
   if (qp && sn_qconv(c, &qa, &s.geom, s.N, s.C, s.M, s.G, &e)) {
     if (e || !qa.res || res_done) return e;
     return conv_add_residual(&qa);

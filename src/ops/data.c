@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/qgemm.h"
 #include "ops/common.h"
 #include "runtime/threadpool.h"
 
@@ -127,6 +128,10 @@ static void tile_2d(char *d, int64_t dk, const char *s, int64_t sl, int64_t nk, 
   if (es > 16) {
     for (int64_t i = 0; i < nk; i++)
       for (int64_t j = 0; j < nl; j++) memcpy(d + (i * dk + j) * E, s + (i + j * sl) * E, es);
+    return;
+  }
+  if (es == 1) { /* bytes (8-bit activations between NCHW and NHWC): 16 x 16 blocks in registers */
+    sn_qgemm_transpose((const uint8_t *)s, nl, nk, sl, 0, (uint8_t *)d, dk);
     return;
   }
   for (int64_t i0 = 0; i0 < nk; i0 += T)

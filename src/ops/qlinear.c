@@ -867,23 +867,39 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
 
 /* ---- positions x channels from NHWC (SN_QFORM_NHWC) ---------------------------------------------------------
  * X copied once into a padded NHWC buffer (the flipped zero point around it); the im2col row of output
- * position o is then KK contiguous runs of C bytes (tap-major, as W^T was packed at load), copied into
- * a block of rows per task; the GEMM writes the NHWC result, transposed into Y's channel planes. */
+ * position o is then KK contiguous runs of C bytes (tap-major, as W^T was packed at load), read in
+ * place (or copied into a block of rows per task); the GEMM writes the NHWC result, transposed into
+ * Y's channel planes. With nhwc, X and Y are NHWC themselves (sn_qconv_nhwc): the copy is a plain
+ * padded copy, or none at all (no padding, u8 X: the windows are read from X), the GEMM writes Y,
+ * and a residual is added in its epilogue. */
 
 typedef struct qconv_h_job {
   const qconv_job *j;
-  uint8_t *xh;           /* per image Hp x Wp x C */
+  const sn_qargs *a;
+  uint8_t *xh;           /* per image Hp x Wp x C, or NULL where the GEMM reads X itself */
+  const uint8_t *xb;     /* what the GEMM reads: xh or X */
+  int64_t ximg, xrow;    /* bytes per image and per row of xb */
   int64_t Hp, Wp, pt, pl;
   const int64_t *tapoff; /* per tap: offset of its run from the window's first pixel */
   const uint8_t *Bp;
-  uint8_t *yt;           /* per image O x M (NHWC result) */
+  uint8_t *yt;           /* per image O x M (NHWC result; Y itself with nhwc) */
   int64_t rb, nrb, cb, ncb, cg, ncg, tasks;
   int nw;
+  bool nhwc;
   bool xsums;            /* the epilogue needs A's row sums (weights with zero points) */
-  bool indirect;         /* C % 4 == 0: the GEMM reads the rows from xh (sn_qgemm_ind), else copies them */
+  bool indirect;         /* C % 4 == 0: the GEMM reads the rows from xb (sn_qgemm_ind), else copies them */
   uint8_t *ws;           /* per worker: rb x R bytes of A, rb row sums */
   size_t ws_bytes;
 } qconv_h_job;
+
+/* n bytes XORed with f (0: a copy) */
+static void copy_flip(uint8_t *dst, const uint8_t *src, int64_t n, uint8_t f) {
+  if (!f) {
+    memcpy(dst, src, (size_t)n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i] ^ f;
+}
 
 /* phase 1: input rows [of the images] into the padded NHWC copy */
 static void qconv_h_in(void *arg, int w) {
@@ -903,7 +919,10 @@ static void qconv_h_in(void *arg, int w) {
     int64_t wn = wr < 0 ? W + wr : W;
     memset(dst, j->pad, (size_t)(t->pl * C));
     if (wr > 0) memset(dst + (t->pl + W) * C, j->pad, (size_t)(wr * C));
-    sn_qgemm_transpose(j->x + n * C * HW + h * W, C, wn, HW, j->xflip, dst + t->pl * C, C);
+    if (t->nhwc)
+      copy_flip(dst + t->pl * C, j->x + (n * HW + h * W) * C, wn * C, j->xflip);
+    else
+      sn_qgemm_transpose(j->x + n * C * HW + h * W, C, wn, HW, j->xflip, dst + t->pl * C, C);
   }
 }
 
@@ -913,7 +932,6 @@ static void qconv_h_gemm(void *arg, int w) {
   const qconv_job *j = t->j;
   const sn_conv_geom *g = j->g;
   int64_t C = j->C, R = j->R, KK = R / C, OW = g->out[1], sh = g->stride[0], sw = g->stride[1];
-  int64_t img = t->Hp * t->Wp * C;
   bool ind = t->indirect;
   uint8_t *A = t->ws + (size_t)w * t->ws_bytes; /* (copied rows: not indirect) */
   int32_t *xsum = (int32_t *)(A + (ind ? 0 : (t->rb * R + 63) & ~(int64_t)63));
@@ -921,10 +939,10 @@ static void qconv_h_gemm(void *arg, int w) {
   for (int64_t k = w; k < t->tasks; k += t->nw) {
     int64_t cgi = k % t->ncg, rest = k / t->ncg, rbi = rest % t->nrb, n = rest / t->nrb;
     int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < j->O ? o0 + t->rb : j->O;
-    const uint8_t *xn = t->xh + n * img;
+    const uint8_t *xn = t->xb + n * t->ximg;
     int64_t oh = o0 / OW, ow = o0 % OW;
     for (int64_t o = o0; o < o1; o++) {
-      const uint8_t *win = xn + ((oh * sh) * t->Wp + ow * sw) * C;
+      const uint8_t *win = xn + (oh * sh) * t->xrow + ow * sw * C;
       if (ind) {
         rp[o - o0] = win;
         if (t->xsums) { /* the zero-point correction: the row's sum, padding included */
@@ -952,6 +970,7 @@ static void qconv_h_gemm(void *arg, int w) {
       if (!ind) sn_qgemm_row_sums(A, R, o1 - o0, R, false, xsum);
       e.row_f = xsum;
     }
+    if (e.res) e.res += (n * j->O + o0) * j->M;
     int64_t c0 = cgi * t->cg * t->cb, c1 = c0 + t->cg * t->cb < j->M ? c0 + t->cg * t->cb : j->M;
     for (int64_t cc = c0; cc < c1; cc += t->cb) {
       int64_t ce = cc + t->cb < c1 ? cc + t->cb : c1;
@@ -974,7 +993,7 @@ static void qconv_h_out(void *arg, int w) {
     sn_qgemm_transpose(t->yt + n * j->O * j->M + m0, j->O, m1 - m0, j->M, 0, j->y + (n * j->M + m0) * j->O, j->O);
 }
 
-static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, sn_error **err) {
+static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv_job *j, bool nhwc, sn_error **err) {
   const sn_conv_geom *g = j->g;
   int64_t M = j->M, R = j->R, O = j->O, C = j->C;
   if (g->nd != 2 || j->G != 1 || (p->out != SN_QOUT_U8 && p->out != SN_QOUT_S8) || g->pad[0] < 0 || g->pad[1] < 0)
@@ -982,27 +1001,34 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1], KH = g->k[0], KW = g->k[1];
   qconv_h_job t;
   memset(&t, 0, sizeof t);
-  t.j = j;
+  t.j = j, t.a = a, t.nhwc = nhwc;
   const int32_t *wsum;
   if (!conv_weights(c, a, SN_QFORM_NHWC, M, R, C, &t.Bp, &wsum)) return (*err = SN_ERR_OOM()), true;
   /* the padded copy covers every window: rows [-pt, (OH - 1) sh + (KH - 1) dh - pt] */
   t.pt = g->pad[0], t.pl = g->pad[1];
   t.Hp = (g->out[0] - 1) * sh + (KH - 1) * dh + 1, t.Wp = (g->out[1] - 1) * sw + (KW - 1) * dw + 1;
   if (t.Hp < t.pt + 1 || t.Wp < t.pl + 1) return false;
+  /* NHWC, no padding, nothing to flip: the windows are X's own pixels */
+  bool in_place = nhwc && !j->xflip && !g->pad[0] && !g->pad[1] && t.Hp <= g->in[0] &&
+                  t.Wp <= g->in[1];
   int64_t *tapoff = sn_kernel_scratch(c, sizeof(int64_t) * (size_t)(KH * KW));
   int32_t *coff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
-  t.xh = sn_kernel_scratch(c, (size_t)(j->N * t.Hp * t.Wp * C));
-  t.yt = sn_kernel_scratch(c, (size_t)(j->N * O * M));
-  if (!tapoff || !coff || !t.xh || !t.yt) return (*err = SN_ERR_OOM()), true;
+  t.xh = in_place ? NULL : sn_kernel_scratch(c, (size_t)(j->N * t.Hp * t.Wp * C));
+  t.yt = nhwc ? a->y->data : sn_kernel_scratch(c, (size_t)(j->N * O * M));
+  if (!tapoff || !coff || (!in_place && !t.xh) || !t.yt) return (*err = SN_ERR_OOM()), true;
+  t.xb = in_place ? j->x : t.xh;
+  t.xrow = (in_place ? g->in[1] : t.Wp) * C;
+  t.ximg = (in_place ? g->in[0] : t.Hp) * t.xrow;
   for (int64_t kh = 0; kh < KH; kh++)
-    for (int64_t kw = 0; kw < KW; kw++) tapoff[kh * KW + kw] = (kh * dh * t.Wp + kw * dw) * C;
+    for (int64_t kw = 0; kw < KW; kw++) tapoff[kh * KW + kw] = kh * dh * t.xrow + kw * dw * C;
   t.tapoff = tapoff;
   zp_offsets(p, wsum, R, M, coff);
   j->e = (sn_qgemm_epi){p->out, NULL, coff, NULL, p->zw_any ? p->zw : NULL, p->scale, 2, p->fbias, 2, p->zy, p->lo, p->hi};
+  if (nhwc) residual(a, p, &j->e); /* indexed like Y */
   t.xsums = p->zw_any;
   int nw = sn_nn_workers(c, 2.0 * (double)j->N * (double)M * (double)O * (double)R);
   t.nw = nw;
-  sn_nn_run(c, nw, qconv_h_in, &t);
+  if (!in_place) sn_nn_run(c, nw, qconv_h_in, &t);
   /* row blocks of about 96 KiB of A (whole 6-row tiles), channel blocks of about 256 KiB of W^T
    * (whole 64-column tiles); channel groups split a row block between workers when there are few */
   int64_t rb = ((96 * 1024) / R) / 6 * 6;
@@ -1029,9 +1055,36 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)t.nw);
   if (!t.ws) return (*err = SN_ERR_OOM()), true;
   sn_nn_run(c, t.nw, qconv_h_gemm, &t);
-  t.nw = nw;
-  sn_nn_run(c, nw, qconv_h_out, &t);
+  if (!nhwc) {
+    t.nw = nw;
+    sn_nn_run(c, nw, qconv_h_out, &t);
+  }
   return true;
+}
+
+bool sn_qconv_nhwc(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M,
+                   int64_t G, sn_error **err) {
+  *err = NULL;
+  if (g->nd != 2 || M <= 0 || G != 1 || C <= 0) return false;
+  qparams p;
+  if (!qparams_make(c, a, M, &p, err)) return false;
+  if (*err) return true;
+  if (p.out != SN_QOUT_U8 && p.out != SN_QOUT_S8) return false;
+  qconv_job j;
+  memset(&j, 0, sizeof j);
+  j.g = g, j.N = N, j.C = C, j.M = M, j.G = 1, j.Cg = C, j.Mg = M;
+  j.O = sn_geom_out_size(g);
+  j.R = C * sn_geom_k_size(g);
+  if (j.O == 0 || N == 0) return true;
+  if (a->w->count != M * j.R) return false;
+  j.Kp = sn_qgemm_kp(j.R);
+  j.xflip = flip_of(a->x->dtype, false);
+  j.pad = (uint8_t)p.zx;
+  j.x = a->x->data;
+  j.x_count = a->x->count;
+  j.es = 1;
+  j.y = a->y->data;
+  return qconv_h(c, a, &p, &j, true, err);
 }
 
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
@@ -1057,7 +1110,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.y = a->y->data;
   if (g->nd == 2) {
     int form = sn_qconv_form(g->out, g->k, g->stride, g->dil, j.Cg, G, p.out == SN_QOUT_U8 || p.out == SN_QOUT_S8);
-    if (form == SN_QFORM_NHWC && qconv_h(c, a, &p, &j, err)) return true;
+    if (form == SN_QFORM_NHWC && qconv_h(c, a, &p, &j, false, err)) return true;
     if (form == SN_QFORM_T && qconv_t(c, a, &p, &j, err)) return true;
   }
   /* W as s8 rows and their sums: packed at load, or now */

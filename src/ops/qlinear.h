@@ -70,6 +70,11 @@ typedef struct sn_qargs {
  * they return true, *err holds the outcome. */
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
               sn_error **err);
+/* The same convolution with X and Y in NHWC order (N, H, W, C; the channels-last region of
+ * passes/layout_q8.c): 2-D, group 1, 8-bit output, W packed in SN_QFORM_NHWC; the residual, if any,
+ * NHWC too and added in the epilogue. */
+bool sn_qconv_nhwc(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M,
+                   int64_t G, sn_error **err);
 /* y[b] = x[aoff[b]] (M x K) * w[boff[b]] (K x N, or N x K when transB) for b < nbatch. */
 bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64_t K, bool transB, int64_t nbatch,
                 const int64_t *aoff, const int64_t *boff, sn_error **err);

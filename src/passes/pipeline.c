@@ -33,6 +33,7 @@ static const pass passes[] = {
     {"pack-qkv", 2, sn_pass_pack_qkv},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},
     {"layout-nchwc", 3, sn_pass_layout_nchwc},
+    {"layout-nhwc8", 3, sn_pass_layout_nhwc8},
     {"eliminate-dead", 1, sn_pass_eliminate_dead},
 };
 

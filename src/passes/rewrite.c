@@ -140,6 +140,17 @@ sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v) {
   return a->s ? NULL : SN_ERR_OOM();
 }
 
+sn_error *sn_node_set_ints(sn_node *n, const char *name, const int64_t *v, int count) {
+  sn_attr *a = attr_slot(n, name);
+  if (!a) return SN_ERR_OOM();
+  a->type = SN_ATTR_INTS;
+  a->ints = sn_malloc(sizeof(int64_t) * (size_t)(count > 0 ? count : 1));
+  if (!a->ints) return SN_ERR_OOM();
+  if (count > 0) memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+  a->n = count;
+  return NULL;
+}
+
 sn_error *sn_node_add_input(sn_node *n, int v) {
   int *in = sn_realloc(n->in, sizeof(int) * (size_t)(n->n_in + 1));
   if (!in) return SN_ERR_OOM();

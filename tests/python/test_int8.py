@@ -15,7 +15,8 @@
     and matching ORT, the unfused graph and itself at every ISA level;
   - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
   - quantize_dynamic's bias Adds (an Identity(initializer) bias too) folded into DynamicQuantizeMatMul;
-  - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT.
+  - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT;
+  - a ResNet-style chain of 8-bit convolutions run channels-last, equal to ORT and to the NCHW run.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default <repo>/build)."""
@@ -450,6 +451,79 @@ def residual_qdq_cases(tmp):
           err or f"ops {sorted(set(ops))}")
 
 
+def nhwc_region_cases(tmp):
+    """A small ResNet quantized by ORT (QDQ, u8 and s8 activations): its chain of 8-bit convolutions
+    runs channels-last (passes/layout_q8.c: sinter:QLinearConv channels_last = 1, one Transpose into
+    the region after the max pool and one out of it before the average pool) - 1x1 and 3x3, strided,
+    padded, 18 channels (rows copied, not read in place), residual adds in the epilogue, batch 2.
+    Outputs equal ONNX Runtime's bit for bit at every ISA level and the NCHW run's (SINTER_NHWC8=0)."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    rng = np.random.default_rng(5)
+    inits, nodes = [], []
+
+    def conv(x, cin, cout, k, stride=1, relu=True):
+        name = f"W{len(inits)}"
+        shape = (cout, cin, k, k)
+        inits.append(nh.from_array((rng.standard_normal(shape) / np.sqrt(cin * k * k)).astype(np.float32), name))
+        inits.append(nh.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), name + "b"))
+        y = f"c{len(nodes)}"
+        nodes.append(h.make_node("Conv", [x, name, name + "b"], [y], pads=[k // 2] * 4, strides=[stride, stride]))
+        if not relu:
+            return y
+        nodes.append(h.make_node("Relu", [y], [y + "r"]))
+        return y + "r"
+
+    def block(x, cin, mid, cout, stride):
+        a = conv(conv(x, cin, mid, 1), mid, mid, 3, stride)
+        b = conv(a, mid, cout, 1, relu=False)
+        sc = conv(x, cin, cout, 1, stride, relu=False) if stride != 1 or cin != cout else x
+        s = f"s{len(nodes)}"
+        nodes.append(h.make_node("Add", [b, sc], [s]))
+        nodes.append(h.make_node("Relu", [s], [s + "r"]))
+        return s + "r"
+
+    t = conv("x", 3, 24, 3, 2)
+    nodes.append(h.make_node("MaxPool", [t], ["mp"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]))
+    t = block("mp", 24, 18, 48, 1)
+    t = block(t, 48, 16, 48, 1)
+    t = block(t, 48, 32, 96, 2)
+    t = block(t, 96, 32, 96, 1)
+    t = block(t, 96, 32, 96, 1)
+    nodes.append(h.make_node("GlobalAveragePool", [t], ["y"]))
+    m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [2, 3, 33, 33])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)], inits, name="mini_resnet")
+    m.ir_version = 8
+    xs = [rng.uniform(-2, 2, (2, 3, 33, 33)).astype(np.float32) for _ in range(6)]
+    fp = save(m, tmp, "mini_resnet")
+    for act, tag in ((QuantType.QUInt8, "u8"), (QuantType.QInt8, "s8")):
+        qp = os.path.join(tmp, f"mini_resnet_{tag}.onnx")
+        quantize_static(fp, qp, calibration_reader({"x": x} for x in xs[:-1]), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=act, weight_type=QuantType.QInt8)
+        out = os.path.join(tmp, f"opt_mini_resnet_{tag}.onnx")
+        r = run_cli("optimize", qp, out)
+        if r.returncode:
+            check(f"NHWC region ({tag}): sinter optimize", False, r.stderr.strip())
+            continue
+        g = onnx.load(out).graph
+        cl = [n for n in g.node if n.op_type == "QLinearConv" and
+              any(a.name == "channels_last" and a.i == 1 for a in n.attribute)]
+        tr = [n for n in g.node if n.op_type == "Transpose"]
+        check(f"NHWC region ({tag}): 17 convolutions channels-last, 2 Transposes", len(cl) == 17 and len(tr) == 2,
+              f"{len(cl)} channels-last, {len(tr)} Transposes")
+        isas = ("scalar", "avx2", "avx512")
+        ref, outs = ort_and_sinter(qp, {"x": xs[-1]}, [(isa, 2) for isa in isas])
+        check_same_and_ort(f"NHWC region ({tag})", ref, dict(zip(isas, outs)))
+        one = sinter_outputs(qp, {"x": xs[-1]}, threads=1)[0]
+        os.environ["SINTER_NHWC8"] = "0"
+        try:
+            nchw = sinter_outputs(qp, {"x": xs[-1]}, threads=2)[0]
+        finally:
+            del os.environ["SINTER_NHWC8"]
+        check(f"NHWC region ({tag}): 1 thread and the NCHW run give the same bytes",
+              np.array_equal(one, outs[-1]) and np.array_equal(nchw, outs[-1]))
+
+
 def main():
     if not require_sinter():
         return finish()
@@ -472,6 +546,7 @@ def main():
         dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
         residual_qdq_cases(tmp)
+        nhwc_region_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):

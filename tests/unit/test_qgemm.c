@@ -197,13 +197,14 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     for (int64_t i = 0; i < N; i++) cs2[i] = cs[i];
     if (N > 1) cs2[0] = INFINITY, cs2[1] = 1e30f;
     if (N > 2) cs2[2] = -3e9f;
-    for (int ct = 0; ct < 2; ct++)
+    for (int ct = 0; ct < 3; ct++) /* 2: plain, with a residual add (the NHWC conv's epilogue) */
       for (int zsign = 0; zsign < 2; zsign++) {
         sn_qgemm_epi e3 = {out, NULL, coff, NULL, NULL, cs2, 2, NULL, 0, 0, 0, 0};
+        if (ct == 2) e3.res = R2, e3.rac = 0.61f, e3.rbc = 0.83f, e3.rfix = zsign ? 4.5f : -11.0f, e3.res_is_a = zsign;
         e3.zy = out == SN_QOUT_U8 ? (zsign ? 0 : 9) : (zsign ? 5 : -7);
         e3.lo = out == SN_QOUT_U8 ? (zsign ? 0 : 9) : -128, e3.hi = out == SN_QOUT_U8 ? 255 : 127;
-        e3.ct = ct;
-        int64_t ld = ct ? M : ldc;
+        e3.ct = ct == 1;
+        int64_t ld = ct == 1 ? M : ldc;
         memset(C0, 0xAB, cb);
         memset(C1, 0xAB, cb);
         sn_qgemm_ref(a_signed, K, A, lda, Bp, &e3, C0, ld, 0, M, 0, N);
@@ -211,7 +212,8 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
         sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, 0, mh, 0, N);
         sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, mh, M, 0, N);
         char w3[320];
-        snprintf(w3, sizeof w3, "%s (vnni vs ref, per-column requantization, ct %d, zy %g, lo %g)", what, ct,
+        snprintf(w3, sizeof w3, "%s (vnni vs ref, per-column requantization, %s, zy %g, lo %g)", what,
+                 ct == 2 ? "residual add" : ct ? "transposed" : "plain",
                  (double)e3.zy, (double)e3.lo);
         check(!memcmp(C0, C1, cb), w3);
       }

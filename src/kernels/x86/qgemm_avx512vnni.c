@@ -400,9 +400,10 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
   int32_t out[MR][NV * 16] __attribute__((aligned(64)));
   const bool q8fast = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
                       e->scale_axis != 2 && !e->ct;
-  /* the positions x channels conv: per-column offsets and scales, nothing per row */
+  /* the positions x channels conv: per-column offsets and scales, nothing per row (a residual only
+   * where C is not transposed) */
   const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
-                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !e->res;
+                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !(e->res && e->ct);
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
@@ -415,7 +416,7 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
       if (e->ct)
         tile6x4_q8(a_signed, true, true, ar, bp, pstride, e, m, n, (uint8_t *)C + n * ldc, NULL, ldc);
       else
-        tile6x4_q8(a_signed, true, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, NULL, ldc);
+        tile6x4_q8(a_signed, true, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
       continue;
     }
     switch (nv) {
