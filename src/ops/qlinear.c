@@ -936,12 +936,14 @@ static void qconv_h_gemm(void *arg, int w) {
   uint8_t *A = t->ws + (size_t)w * t->ws_bytes; /* (copied rows: not indirect) */
   int32_t *xsum = (int32_t *)(A + (ind ? 0 : (t->rb * R + 63) & ~(int64_t)63));
   const uint8_t **rp = (const uint8_t **)(void *)(xsum + ((t->rb + 15) & ~(int64_t)15));
+  const int64_t rows = j->N * j->O; /* the images' output positions one after another */
   for (int64_t k = w; k < t->tasks; k += t->nw) {
-    int64_t cgi = k % t->ncg, rest = k / t->ncg, rbi = rest % t->nrb, n = rest / t->nrb;
-    int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < j->O ? o0 + t->rb : j->O;
+    int64_t cgi = k % t->ncg, rbi = k / t->ncg;
+    int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < rows ? o0 + t->rb : rows;
+    int64_t n = o0 / j->O, oh = (o0 % j->O) / OW, ow = o0 % OW;
     const uint8_t *xn = t->xb + n * t->ximg;
-    int64_t oh = o0 / OW, ow = o0 % OW;
     for (int64_t o = o0; o < o1; o++) {
+      if (oh == g->out[0]) oh = 0, xn += t->ximg; /* the next image */
       const uint8_t *win = xn + (oh * sh) * t->xrow + ow * sw * C;
       if (ind) {
         rp[o - o0] = win;
@@ -970,11 +972,11 @@ static void qconv_h_gemm(void *arg, int w) {
       if (!ind) sn_qgemm_row_sums(A, R, o1 - o0, R, false, xsum);
       e.row_f = xsum;
     }
-    if (e.res) e.res += (n * j->O + o0) * j->M;
+    if (e.res) e.res += o0 * j->M;
     int64_t c0 = cgi * t->cg * t->cb, c1 = c0 + t->cg * t->cb < j->M ? c0 + t->cg * t->cb : j->M;
     for (int64_t cc = c0; cc < c1; cc += t->cb) {
       int64_t ce = cc + t->cb < c1 ? cc + t->cb : c1;
-      uint8_t *Y = t->yt + (n * j->O + o0) * j->M;
+      uint8_t *Y = t->yt + o0 * j->M;
       if (ind)
         sn_qgemm_ind(rp, t->tapoff, KK, C, t->Bp, &e, Y, j->M, 0, o1 - o0, cc, ce);
       else
@@ -1031,22 +1033,26 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (!in_place) sn_nn_run(c, nw, qconv_h_in, &t);
   /* row blocks of about 96 KiB of A (whole 6-row tiles), channel blocks of about 256 KiB of W^T
    * (whole 64-column tiles); channel groups split a row block between workers when there are few */
-  int64_t rb = ((96 * 1024) / R) / 6 * 6;
+  /* (the row blocks run over the images' positions one after another, as Y holds them: at batch 8 a
+   * 7 x 7 map is 392 rows, not 8 blocks of 48 rows and 8 of one) */
+  int64_t rows = j->N * O, rb = ((96 * 1024) / R) / 6 * 6;
   if (rb < 6) rb = 6;
   if (rb > 96) rb = 96;
-  if (rb > O) rb = O;
+  int64_t nrb = (rows + rb - 1) / rb;
+  if (nrb < 4 * nw && nrb % nw) nrb += nw - nrb % nw; /* few blocks: as many per worker */
+  rb = ((rows + nrb - 1) / nrb + 5) / 6 * 6;           /* near-equal blocks of whole 6-row tiles */
   int64_t cb = ((256 * 1024) / R) & ~(int64_t)63;
   if (cb < 64) cb = 64;
   if (cb > M) cb = M;
-  t.rb = rb, t.nrb = (O + rb - 1) / rb, t.cb = cb, t.ncb = (M + cb - 1) / cb;
+  t.rb = rb, t.nrb = (rows + rb - 1) / rb, t.cb = cb, t.ncb = (M + cb - 1) / cb;
   t.ncg = 1;
-  if (j->N * t.nrb < 2 * nw) t.ncg = t.ncb < 2 * nw ? t.ncb : 2 * nw;
-  /* a few row blocks that do not divide among the workers (196 positions: 5 blocks for 2 workers):
-   * channel groups make as many tasks per worker */
-  if (j->N * t.nrb % nw && j->N * t.nrb < 4 * nw && t.ncg < nw) t.ncg = t.ncb < nw ? t.ncb : nw;
+  if (t.nrb < 2 * nw) t.ncg = t.ncb < 2 * nw ? t.ncb : 2 * nw;
+  /* a few row blocks that do not divide among the workers: channel groups make as many tasks per
+   * worker */
+  if (t.nrb % nw && t.nrb < 4 * nw && t.ncg < nw) t.ncg = t.ncb < nw ? t.ncb : nw;
   t.cg = (t.ncb + t.ncg - 1) / t.ncg;
   t.ncg = (t.ncb + t.cg - 1) / t.cg;
-  t.tasks = j->N * t.nrb * t.ncg;
+  t.tasks = t.nrb * t.ncg;
   t.nw = nw < t.tasks ? nw : (int)t.tasks;
   /* per worker: A (rb x R, only where the rows are copied), rb row sums (padded to 16), rb row pointers */
   t.indirect = C % 4 == 0; /* the rows read in place (sn_qgemm_ind), one segment per tap */
