@@ -8,6 +8,7 @@ The library is looked up in $SINTER_BUILD (default ./build): $SINTER_BUILD/libsi
 """
 import ctypes as C
 import os
+import threading
 
 import numpy as np
 
@@ -106,6 +107,100 @@ def _info(vi):
     return {"name": vi.name.decode(), "dtype": _NP.get(vi.dtype), "dtype_code": vi.dtype, "shape": shape}
 
 
+class _Binding:
+    """One thread's run state for one set of input and output names: their C name arrays, the input
+    arrays last wrapped (reused while the caller feeds the same array objects, unchanged in shape and
+    address), and output buffers Sinter writes into (sinter_run's caller tensors) once a run has
+    shown their shapes; each run returns copies of them. A run whose outputs change shape (data-
+    dependent shapes) gets Sinter's own tensors again."""
+
+    def __init__(self, sess, names, outs):
+        self.sess, self.names, self.outs = sess, names, outs
+        self.c_in = (C.c_char_p * max(len(names), 1))(*[n.encode() for n in names])
+        self.c_out = (C.c_char_p * max(len(outs), 1))(*[n.encode() for n in outs])
+        self.tensors = (C.c_void_p * max(len(names), 1))()
+        self.keys = [None] * len(names)  # (fed object, the array wrapped, shape, dtype, address)
+        self.out_arrays = None           # numpy buffers bound as outputs
+        self.out_tensors = None          # their wrapped tensors (a C array, handed to sinter_run)
+
+    def free(self):
+        L = self.sess._L
+        for i in range(len(self.names)):
+            if self.tensors[i]:
+                L.sinter_tensor_free(self.tensors[i])
+                self.tensors[i] = None
+        self.keys = [None] * len(self.names)
+        self._unbind_outputs()
+
+    def _unbind_outputs(self):
+        if self.out_tensors is not None:
+            for i in range(len(self.outs)):
+                if self.out_tensors[i]:
+                    self.sess._L.sinter_tensor_free(self.out_tensors[i])
+        self.out_arrays = self.out_tensors = None
+
+    def _wrap(self, i, a):
+        L = self.sess._L
+        fed = a
+        if not (type(a) is np.ndarray and a.flags.c_contiguous):
+            # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+            a = np.require(np.asarray(a), requirements="C")
+        k = self.keys[i]
+        if k is not None and k[0] is fed and k[1] is a and k[2] == a.shape and k[3] == a.dtype and \
+                k[4] == a.ctypes.data:
+            return
+        code = _DT.get(a.dtype)
+        if code is None:
+            raise TypeError(f"input {self.names[i]}: numpy dtype {a.dtype} has no Sinter equivalent")
+        if self.tensors[i]:
+            L.sinter_tensor_free(self.tensors[i])
+            self.tensors[i] = None
+        t = C.c_void_p()
+        _check(L.sinter_tensor_wrap(code, (C.c_int64 * max(a.ndim, 1))(*a.shape), a.ndim, a.ctypes.data, a.nbytes,
+                                    C.byref(t)))
+        self.tensors[i] = t
+        # a copy made here is not the fed object: wrapped again next time
+        self.keys[i] = (fed, a, a.shape, a.dtype, a.ctypes.data) if a is fed else None
+
+    def run(self, feeds):
+        L, sess = self.sess._L, self.sess
+        for i, n in enumerate(self.names):
+            self._wrap(i, feeds[n])
+        if self.out_tensors is not None:
+            st = L.sinter_run(sess._s, self.c_in, self.tensors, len(self.names), self.c_out, self.out_tensors,
+                              len(self.outs))
+            if not st:
+                return {n: a.copy() for n, a in zip(self.outs, self.out_arrays)}
+            code = L.sinter_status_code(st)
+            if code != 1:  # not SINTER_ERR_INVALID_ARGUMENT (an output of another shape this time)
+                _check(st)
+            L.sinter_status_free(st)
+            self._unbind_outputs()
+        results = (C.c_void_p * max(len(self.outs), 1))()
+        try:
+            _check(L.sinter_run(sess._s, self.c_in, self.tensors, len(self.names), self.c_out, results,
+                                len(self.outs)))
+            got = {n: sess._to_numpy(results[i]) for i, n in enumerate(self.outs)}
+        finally:
+            for i in range(len(self.outs)):
+                if results[i]:
+                    L.sinter_tensor_free(results[i])
+        # bind buffers of these shapes for the next runs
+        arrays = [np.empty_like(got[n]) for n in self.outs]
+        if all(a.dtype in _DT for a in arrays):
+            tens = (C.c_void_p * max(len(self.outs), 1))()
+            for i, a in enumerate(arrays):
+                t = C.c_void_p()
+                if L.sinter_tensor_wrap(_DT[a.dtype], (C.c_int64 * max(a.ndim, 1))(*a.shape), a.ndim,
+                                        a.ctypes.data, a.nbytes, C.byref(t)):
+                    for k in range(i):
+                        L.sinter_tensor_free(tens[k])
+                    return got
+                tens[i] = t
+            self.out_arrays, self.out_tensors = arrays, tens
+        return got
+
+
 class Session:
     def __init__(self, model, threads=None, opt_level=None, isa=None, precision=None):
         L = lib()
@@ -129,6 +224,9 @@ class Session:
                 _check(L.sinter_session_create(os.fsencode(model), opts, C.byref(self._s)))
         finally:
             L.sinter_options_free(opts)
+        self._tls = threading.local()  # per thread: {(input names, output names): _Binding}
+        self._bindings = []            # every thread's, freed with the session
+        self._lock = threading.Lock()
         self.inputs = self._infos(L.sinter_session_input_count, L.sinter_session_input_info)
         self.outputs = self._infos(L.sinter_session_output_count, L.sinter_session_output_info)
 
@@ -141,6 +239,8 @@ class Session:
         return out
 
     def close(self):
+        for b in getattr(self, "_bindings", []):
+            b.free()
         if self._s:
             self._L.sinter_session_free(self._s)
             self._s = C.c_void_p()
@@ -159,37 +259,17 @@ class Session:
 
     def run(self, feeds, output_names=None):
         """feeds: {input name: numpy array}. Returns {output name: numpy array (a copy)}."""
-        L = self._L
-        names = list(feeds)
-        # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
-        arrays = [np.require(np.asarray(feeds[n]), requirements="C") for n in names]
-        tensors = (C.c_void_p * max(len(names), 1))()
-        keep = []
-        try:
-            for i, a in enumerate(arrays):
-                if a.dtype not in _DT:
-                    raise TypeError(f"input {names[i]}: numpy dtype {a.dtype} has no Sinter equivalent")
-                dims = (C.c_int64 * max(a.ndim, 1))(*a.shape)
-                keep.append(dims)
-                t = C.c_void_p()
-                _check(L.sinter_tensor_wrap(_DT[a.dtype], dims, a.ndim, a.ctypes.data_as(C.c_void_p), a.nbytes,
-                                            C.byref(t)))
-                tensors[i] = t
-            c_in = (C.c_char_p * max(len(names), 1))(*[n.encode() for n in names])
-            outs = output_names or [o["name"] for o in self.outputs]
-            c_out = (C.c_char_p * max(len(outs), 1))(*[n.encode() for n in outs])
-            results = (C.c_void_p * max(len(outs), 1))()
-            try:
-                _check(L.sinter_run(self._s, c_in, tensors, len(names), c_out, results, len(outs)))
-                return {n: self._to_numpy(results[i]) for i, n in enumerate(outs)}
-            finally:
-                for i in range(len(outs)):
-                    if results[i]:
-                        L.sinter_tensor_free(results[i])
-        finally:
-            for i in range(len(names)):
-                if tensors[i]:
-                    L.sinter_tensor_free(tensors[i])
+        names = tuple(feeds)
+        outs = tuple(output_names) if output_names else tuple(o["name"] for o in self.outputs)
+        cache = getattr(self._tls, "cache", None)
+        if cache is None:
+            cache = self._tls.cache = {}
+        b = cache.get((names, outs))
+        if b is None:
+            b = cache[(names, outs)] = _Binding(self, names, outs)
+            with self._lock:
+                self._bindings.append(b)
+        return b.run(feeds)
 
     def _to_numpy(self, t):
         L = self._L

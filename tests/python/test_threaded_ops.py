@@ -31,6 +31,9 @@ CASES = [((1, 56, 56, 96), (0, 3, 1, 2), np.float32),  # ConvNeXt's NHWC -> NCHW
          ((3, 1, 1, 90000), (3, 2, 1, 0), np.float32),
          ((5, 7, 64, 48), (1, 0, 3, 2), np.int64),
          ((700, 1001), (1, 0), np.uint8),
+         ((1, 64, 56, 56), (0, 2, 3, 1), np.uint8),  # 8-bit activations into and out of NHWC
+         ((2, 7, 7, 2051), (0, 3, 1, 2), np.uint8),
+         ((3, 19, 13, 37), (0, 2, 3, 1), np.uint8),  # below 256 KiB, odd sizes
          ((3, 4, 5, 67, 71), (4, 2, 0, 3, 1), np.float32),
          ((2, 33, 35), (2, 0, 1), np.float32)]  # below 256 KiB: one thread
 
