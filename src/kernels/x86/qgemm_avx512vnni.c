@@ -404,6 +404,7 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
    * where C is not transposed) */
   const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
                      !(e->row_f && e->col_f) && e->scale_axis == 2 && !(e->res && e->ct);
+  const bool i32raw = e->out == SN_QOUT_I32 && !e->row_off && !e->col_off && !(e->row_f && e->col_f) && !e->ct;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
@@ -432,6 +433,8 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
     }
     if (q8fast)
       epilogue_q8_rows(mr, e, m, n, w, out, C, ldc);
+    else if (i32raw) /* the sums themselves (a caller's own epilogue follows: the INT8 LSTM) */
+      for (int i = 0; i < mr; i++) memcpy((int32_t *)C + (m + i) * ldc + n, out[i], sizeof(int32_t) * (size_t)w);
     else
       for (int i = 0; i < mr; i++) epilogue(e, m + i, n, w, out[i], C, ldc);
   }
