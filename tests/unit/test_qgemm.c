@@ -94,6 +94,22 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     check(ok, what);
     what[strlen(what) - strlen(" (float epilogue vs definition)")] = 0;
   }
+  if (out == SN_QOUT_F32 && sn_cpu_has_vnni()) { /* the float epilogue's other scale and bias axes */
+    for (int sa = 0; sa < 3; sa++)
+      for (int ba = -1; ba < 3; ba++) {
+        sn_qgemm_epi ef = e;
+        ef.scale = sa == 1 ? rs : cs, ef.scale_axis = sa;
+        ef.fbias = ba < 0 ? NULL : ba == 1 ? rs : fb, ef.fbias_axis = ba < 0 ? 0 : ba;
+        if (ba == 0) ef.row_f = NULL, ef.row_off = NULL, ef.lo = -INFINITY, ef.hi = INFINITY;
+        memset(C0, 0xAB, cb);
+        memset(C1, 0xAB, cb);
+        sn_qgemm_ref(a_signed, K, A, lda, Bp, &ef, C0, ldc, 0, M, 0, N);
+        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &ef, C1, ldc, 0, M, 0, N);
+        char wf[320];
+        snprintf(wf, sizeof wf, "%s (vnni vs ref, float epilogue, scale axis %d, bias axis %d)", what, sa, ba);
+        check(!memcmp(C0, C1, cb), wf);
+      }
+  }
   if (sn_cpu_has_vnni()) {
     /* the whole range, then split ranges (as the ops split them over threads) */
     sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, M, 0, N);

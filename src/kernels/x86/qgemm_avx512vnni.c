@@ -282,6 +282,73 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
   if (ct) store6_t(R, C + m, ldc);
 }
 
+/* tile6x4 with the float epilogue (SN_QOUT_F32, C not transposed) in registers: the accumulators
+ * start at row_off + col_off - row_f * col_f (the same int32 sum, wrapping), then per element the
+ * float steps of epilogue_to in its order: convert, times the scale, plus the float bias, the clamps
+ * where finite. C points at column n of row 0. The DynamicQuantizeMatMul / MatMulInteger epilogue. */
+#define F32ROW(i)                                                                                             \
+  do {                                                                                                        \
+    __m512 s_ = e->scale_axis == 1 ? _mm512_set1_ps(e->scale[m + i]) : cs[0];                                 \
+    __m512 b_ = e->fbias && e->fbias_axis != 2 ? _mm512_set1_ps(e->fbias[e->fbias_axis == 1 ? m + i : 0]) : fb[0]; \
+    float *row = C + (size_t)((m + i) * ldc);                                                                 \
+    F32ONE(c##i##0, 0);                                                                                       \
+    F32ONE(c##i##1, 1);                                                                                       \
+    F32ONE(c##i##2, 2);                                                                                       \
+    F32ONE(c##i##3, 3);                                                                                       \
+  } while (0)
+#define F32ONE(acc, j)                                                                                        \
+  do {                                                                                                        \
+    __m512 t_ = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), e->scale_axis == 2 ? cs[j] : s_);                     \
+    if (e->fbias) t_ = _mm512_add_ps(t_, e->fbias_axis == 2 ? fb[j] : b_);                                   \
+    if (clo) t_ = _mm512_max_ps(t_, lo);                                                                      \
+    if (chi) t_ = _mm512_min_ps(t_, hi);                                                                      \
+    _mm512_storeu_ps(row + 16 * (j), t_);                                                                     \
+  } while (0)
+
+static inline __attribute__((always_inline)) void tile6x4_f32(const bool a_signed, const arows *ar, const uint8_t *Bp,
+                                                              int64_t pstride, const sn_qgemm_epi *e, int64_t m,
+                                                              int64_t n, float *C, int64_t ldc) {
+  const bool rank1 = e->row_f && e->col_f;
+  __m512i co[4], cf[4];
+  __m512 cs[4], fb[4];
+  for (int v = 0; v < 4; v++) {
+    co[v] = e->col_off ? _mm512_loadu_si512((const void *)(e->col_off + n + 16 * v)) : _mm512_setzero_si512();
+    cf[v] = rank1 ? _mm512_loadu_si512((const void *)(e->col_f + n + 16 * v)) : _mm512_setzero_si512();
+    cs[v] = e->scale_axis == 2 ? _mm512_loadu_ps(e->scale + n + 16 * v) : _mm512_set1_ps(e->scale[0]);
+    fb[v] = !e->fbias ? _mm512_setzero_ps()
+            : e->fbias_axis == 2 ? _mm512_loadu_ps(e->fbias + n + 16 * v)
+                                 : _mm512_set1_ps(e->fbias[0]);
+  }
+  __m512i r[MR];
+  for (int i = 0; i < MR; i++) r[i] = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);
+#define F32INIT(i)                                                                                            \
+  __m512i c##i##0 = _mm512_add_epi32(co[0], r[i]), c##i##1 = _mm512_add_epi32(co[1], r[i]),                   \
+          c##i##2 = _mm512_add_epi32(co[2], r[i]), c##i##3 = _mm512_add_epi32(co[3], r[i]);                   \
+  if (rank1) {                                                                                                \
+    __m512i f_ = _mm512_set1_epi32(e->row_f[m + i]);                                                         \
+    c##i##0 = _mm512_sub_epi32(c##i##0, _mm512_mullo_epi32(f_, cf[0]));                                      \
+    c##i##1 = _mm512_sub_epi32(c##i##1, _mm512_mullo_epi32(f_, cf[1]));                                      \
+    c##i##2 = _mm512_sub_epi32(c##i##2, _mm512_mullo_epi32(f_, cf[2]));                                      \
+    c##i##3 = _mm512_sub_epi32(c##i##3, _mm512_mullo_epi32(f_, cf[3]));                                      \
+  }
+  F32INIT(0)
+  F32INIT(1)
+  F32INIT(2)
+  F32INIT(3)
+  F32INIT(4)
+  F32INIT(5)
+#undef F32INIT
+  KLOOP6X4(ar);
+  const bool clo = e->lo > -INFINITY, chi = e->hi < INFINITY;
+  const __m512 lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
+  F32ROW(0);
+  F32ROW(1);
+  F32ROW(2);
+  F32ROW(3);
+  F32ROW(4);
+  F32ROW(5);
+}
+
 static inline __attribute__((always_inline)) void tile6x4(const bool a_signed, const arows *ar, const uint8_t *Bp,
                                                           int64_t pstride, int32_t out[MR][NV * 16]) {
   DECL6X4();
@@ -405,12 +472,17 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
   const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
                      !(e->row_f && e->col_f) && e->scale_axis == 2 && !(e->res && e->ct);
   const bool i32raw = e->out == SN_QOUT_I32 && !e->row_off && !e->col_off && !(e->row_f && e->col_f) && !e->ct;
+  const bool f32fast = e->out == SN_QOUT_F32 && !e->ct;
   for (int64_t n = n0; n < n1; n += NV * 16) {
     int64_t w = n1 - n < NV * 16 ? n1 - n : NV * 16;
     int nv = (int)((w + 15) / 16);
     const uint8_t *bp = Bp + (n / 16) * pstride;
     if (mr == MR && w == NV * 16 && q8fast) { /* the common conv tile: epilogue from the registers */
       tile6x4_q8(a_signed, false, false, ar, bp, pstride, e, m, n, (uint8_t *)C + n, e->res ? e->res + n : NULL, ldc);
+      continue;
+    }
+    if (mr == MR && w == NV * 16 && f32fast) {
+      tile6x4_f32(a_signed, ar, bp, pstride, e, m, n, (float *)C + n, ldc);
       continue;
     }
     if (mr == MR && w == NV * 16 && q8col) { /* (transposed: MR bytes of each column's row) */
