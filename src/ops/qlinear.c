@@ -1068,6 +1068,26 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   return true;
 }
 
+/* The job's sizes and operands, shared by both layouts: 1 ready, 0 nothing to compute (an empty
+ * output), -1 not this path's (W not M x R) */
+static int qconv_job_init(qconv_job *j, const sn_qargs *a, const qparams *p, const sn_conv_geom *g, int64_t N,
+                          int64_t C, int64_t M, int64_t G) {
+  memset(j, 0, sizeof *j);
+  j->g = g, j->N = N, j->C = C, j->M = M, j->G = G, j->Cg = C / G, j->Mg = M / G;
+  j->O = sn_geom_out_size(g);
+  j->R = j->Cg * sn_geom_k_size(g);
+  if (j->O == 0 || N == 0) return 0;
+  if (a->w->count != M * j->R) return -1;
+  j->Kp = sn_qgemm_kp(j->R);
+  j->xflip = flip_of(a->x->dtype, false);
+  j->pad = (uint8_t)p->zx;
+  j->x = a->x->data;
+  j->x_count = a->x->count;
+  j->es = p->out == SN_QOUT_I32 || p->out == SN_QOUT_F32 ? 4 : 1;
+  j->y = a->y->data;
+  return 1;
+}
+
 bool sn_qconv_nhwc(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M,
                    int64_t G, sn_error **err) {
   *err = NULL;
@@ -1077,20 +1097,8 @@ bool sn_qconv_nhwc(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, i
   if (*err) return true;
   if (p.out != SN_QOUT_U8 && p.out != SN_QOUT_S8) return false;
   qconv_job j;
-  memset(&j, 0, sizeof j);
-  j.g = g, j.N = N, j.C = C, j.M = M, j.G = 1, j.Cg = C, j.Mg = M;
-  j.O = sn_geom_out_size(g);
-  j.R = C * sn_geom_k_size(g);
-  if (j.O == 0 || N == 0) return true;
-  if (a->w->count != M * j.R) return false;
-  j.Kp = sn_qgemm_kp(j.R);
-  j.xflip = flip_of(a->x->dtype, false);
-  j.pad = (uint8_t)p.zx;
-  j.x = a->x->data;
-  j.x_count = a->x->count;
-  j.es = 1;
-  j.y = a->y->data;
-  return qconv_h(c, a, &p, &j, true, err);
+  int ready = qconv_job_init(&j, a, &p, g, N, C, M, 1);
+  return ready > 0 ? qconv_h(c, a, &p, &j, true, err) : ready == 0;
 }
 
 bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_t N, int64_t C, int64_t M, int64_t G,
@@ -1100,20 +1108,10 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   qparams p;
   if (!qparams_make(c, a, M, &p, err)) return false;
   if (*err) return true;
-  qconv_job j;
-  memset(&j, 0, sizeof j);
   if (G == C && sn_geom_out_size(g) > 0 && N > 0) return qdwconv(c, a, &p, g, N, C, M, err);
-  j.g = g, j.N = N, j.C = C, j.M = M, j.G = G, j.Cg = C / G, j.Mg = M / G;
-  j.O = sn_geom_out_size(g);
-  j.R = j.Cg * sn_geom_k_size(g);
-  if (j.O == 0 || N == 0) return true;
-  if (a->w->count != M * j.R) return false;
-  j.Kp = sn_qgemm_kp(j.R);
-  j.xflip = flip_of(a->x->dtype, false);
-  j.pad = (uint8_t)p.zx;
-  j.x = a->x->data;
-  j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
-  j.y = a->y->data;
+  qconv_job j;
+  int ready = qconv_job_init(&j, a, &p, g, N, C, M, G);
+  if (ready <= 0) return ready == 0;
   if (g->nd == 2) {
     int form = sn_qconv_form(g->out, g->k, g->stride, g->dil, j.Cg, G, p.out == SN_QOUT_U8 || p.out == SN_QOUT_S8);
     if (form == SN_QFORM_NHWC && qconv_h(c, a, &p, &j, false, err)) return true;
@@ -1125,11 +1123,7 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   int32_t *roff = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)M);
   if (!roff) return (*err = SN_ERR_OOM()), true;
   zp_offsets(&p, wsum, j.R, M, roff);
-  j.xflip = flip_of(a->x->dtype, false);
-  j.pad = (uint8_t)p.zx;
   j.need_xsum = p.zw_any;
-  j.x = a->x->data;
-  j.x_count = a->x->count;
   j.direct = !j.need_xsum && sn_geom_k_size(g) == 1;
   for (int d = 0; d < g->nd; d++)
     if (g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d] || g->k[d] != 1) j.direct = false;
@@ -1157,8 +1151,6 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   }
   j.e = (sn_qgemm_epi){p.out, roff, NULL, p.zw_any ? p.zw : NULL, NULL, p.scale, 1, p.fbias, 1, p.zy, p.lo, p.hi};
   if (!j.xpad || j.Wpad == j.OW) residual(a, &p, &j.e); /* not through the scratch tile */
-  j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
-  j.y = a->y->data;
   /* column blocks: the packed block (Kp x blk bytes) about a fifth of a 1 MiB L2, whole 64-column
    * tiles of the GEMM kernel where that leaves more than one */
   int64_t NC = j.NC;

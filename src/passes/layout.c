@@ -128,18 +128,6 @@ static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_i
   return true;
 }
 
-static sn_error *new_value(sn_graph *g, int like, const char *suffix, int *id) {
-  char name[512];
-  for (int k = 0;; k++) {
-    if (k == 0)
-      snprintf(name, sizeof name, "%s%s", g->values[like].name, suffix);
-    else
-      snprintf(name, sizeof name, "%s%s_%d", g->values[like].name, suffix, k);
-    if (sn_graph_find(g, name) < 0) break;
-  }
-  return sn_graph_add_value(g, name, id);
-}
-
 /* the blocked type of a 4-D value */
 static void blocked_type(const sn_type *t, int64_t B, int64_t C, sn_type *out) {
   sn_dim d[5] = {t->dims[0], sn_dim_known((C + B - 1) / B), t->dims[2], t->dims[3], sn_dim_known(B)};
@@ -151,18 +139,8 @@ static sn_error *set_op(sn_node *n, const char *domain, const char *op) { return
 /* a new one-in one-out sinter node */
 static sn_error *add_reorder(sn_graph *g, const char *op, int in, int out, int64_t B, int64_t C) {
   int idx;
-  SN_TRY(sn_graph_add_node(g, &idx));
+  SN_TRY(sn_graph_add_node1(g, "sinter", op, 1, in, out, &idx));
   sn_node *n = &g->nodes[idx];
-  char name[512];
-  snprintf(name, sizeof name, "%s_%s", op, g->values[out].name);
-  n->name = sn_strdup(name);
-  n->in = sn_malloc(sizeof(int));
-  n->out = sn_malloc(sizeof(int));
-  if (!n->name || !n->in || !n->out) return SN_ERR_OOM();
-  n->n_in = n->n_out = 1;
-  n->in[0] = in;
-  n->out[0] = out;
-  SN_TRY(set_op(n, "sinter", op));
   SN_TRY(sn_node_set_int(n, "block", B));
   if (!strcmp(op, "ReorderOutput")) SN_TRY(sn_node_set_int(n, "channels", C));
   return sn_node_resolve(g, n);
@@ -206,7 +184,7 @@ static sn_error *blocked_in(lay *L, int v, int *out) {
   if (L->rin[v] < 0) {
     sn_graph *g = L->g;
     int id;
-    SN_TRY(new_value(g, v, "_nchwc_in", &id));
+    SN_TRY(sn_graph_add_value_like(g, v, "_nchwc_in", &id));
     blocked_type(&g->values[v].type, L->B, chans(g, v), &g->values[id].type);
     SN_TRY(add_reorder(g, "ReorderInput", v, id, L->B, chans(g, v)));
     L->rin[v] = id;
@@ -422,7 +400,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         }
       }
     }
-    if ((e = new_value(g, y, "_nchwc", &yb))) break;
+    if ((e = sn_graph_add_value_like(g, y, "_nchwc", &yb))) break;
     blocked_type(&g->values[y].type, B, chans(g, y), &g->values[yb].type);
     g->nodes[i].out[0] = yb;
     L.bid[y] = yb;

@@ -13,7 +13,6 @@
  * them (MobileNet-style blocks, whose depthwise convolutions stay NCHW, would need two Transposes a
  * block). A convolution on fewer than 16 input channels (an RGB stem) stays NCHW. SINTER_NHWC8=0
  * turns the pass off. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,16 +81,9 @@ static bool candidate(const sn_graph *g, const sn_node *n) {
 /* the inputs of a channels-last convolution that are NHWC: X and the residual */
 static bool nhwc_slot(const sn_node *n, int k) { return k == 0 || (k == 9 && n->n_in > 15); }
 
+/* a new value of v's type with its dims permuted */
 static sn_error *new_value(sn_graph *g, int like, const char *suffix, const int perm[4], int *id) {
-  char name[512];
-  for (int k = 0;; k++) {
-    if (k == 0)
-      snprintf(name, sizeof name, "%s%s", g->values[like].name, suffix);
-    else
-      snprintf(name, sizeof name, "%s%s_%d", g->values[like].name, suffix, k);
-    if (sn_graph_find(g, name) < 0) break;
-  }
-  SN_TRY(sn_graph_add_value(g, name, id));
+  SN_TRY(sn_graph_add_value_like(g, like, suffix, id));
   const sn_type *t = &g->values[like].type;
   sn_dim d[4] = {t->dims[perm[0]], t->dims[perm[1]], t->dims[perm[2]], t->dims[perm[3]]};
   sn_type_set(&g->values[*id].type, t->dtype, 4, d);
@@ -100,21 +92,10 @@ static sn_error *new_value(sn_graph *g, int like, const char *suffix, const int 
 
 static sn_error *add_transpose(sn_graph *g, int in, int out, const int perm[4]) {
   int idx;
-  SN_TRY(sn_graph_add_node(g, &idx));
-  sn_node *n = &g->nodes[idx];
-  char name[512];
-  snprintf(name, sizeof name, "Transpose_%s", g->values[out].name);
-  n->name = sn_strdup(name);
-  n->in = sn_malloc(sizeof(int));
-  n->out = sn_malloc(sizeof(int));
-  if (!n->name || !n->in || !n->out) return SN_ERR_OOM();
-  n->n_in = n->n_out = 1;
-  n->in[0] = in;
-  n->out[0] = out;
-  SN_TRY(sn_node_retype(n, "", "Transpose", 13, false));
+  SN_TRY(sn_graph_add_node1(g, "", "Transpose", 13, in, out, &idx));
   int64_t p[4] = {perm[0], perm[1], perm[2], perm[3]};
-  SN_TRY(sn_node_set_ints(n, "perm", p, 4));
-  return sn_node_resolve(g, n);
+  SN_TRY(sn_node_set_ints(&g->nodes[idx], "perm", p, 4));
+  return sn_node_resolve(g, &g->nodes[idx]);
 }
 
 static const int TO_NHWC[4] = {0, 2, 3, 1}, TO_NCHW[4] = {0, 3, 1, 2};

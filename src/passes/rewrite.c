@@ -190,3 +190,34 @@ sn_error *sn_node_retype(sn_node *n, const char *domain, const char *op_type, in
   n->opset = opset;
   return NULL;
 }
+
+sn_error *sn_graph_add_value_like(sn_graph *g, int like, const char *suffix, int *id) {
+  char name[512];
+  for (int k = 0;; k++) {
+    if (k == 0)
+      snprintf(name, sizeof name, "%s%s", g->values[like].name, suffix);
+    else
+      snprintf(name, sizeof name, "%s%s_%d", g->values[like].name, suffix, k);
+    if (sn_graph_find(g, name) < 0) break;
+  }
+  return sn_graph_add_value(g, name, id);
+}
+
+sn_error *sn_graph_add_node1(sn_graph *g, const char *domain, const char *op, int opset, int in, int out,
+                             int *index) {
+  int idx;
+  SN_TRY(sn_graph_add_node(g, &idx));
+  sn_node *n = &g->nodes[idx];
+  char name[512];
+  snprintf(name, sizeof name, "%s_%s", op, g->values[out].name);
+  n->name = sn_strdup(name);
+  n->in = sn_malloc(sizeof(int));
+  n->out = sn_malloc(sizeof(int));
+  if (!n->name || !n->in || !n->out) return SN_ERR_OOM();
+  n->n_in = n->n_out = 1;
+  n->in[0] = in;
+  n->out[0] = out;
+  SN_TRY(sn_node_retype(n, domain, op, opset, false));
+  *index = idx;
+  return NULL;
+}

@@ -38,6 +38,13 @@ sn_error *sn_node_add_input(sn_node *n, int v);
 /* Turn node n into (domain, op_type) at opset, in place: its resolved op and params are dropped (and
  * with clear_attrs its attributes); sn_node_resolve then looks the new op up. */
 sn_error *sn_node_retype(sn_node *n, const char *domain, const char *op_type, int opset, bool clear_attrs);
+/* A new value named after value `like` plus a suffix (then _1, _2, ... until unused); its type is
+ * left for the caller to set. */
+sn_error *sn_graph_add_value_like(sn_graph *g, int like, const char *suffix, int *id);
+/* A new node (domain, op) at opset reading `in` and writing `out`, named "<op>_<out's name>"; the
+ * caller sets its attributes, then calls sn_node_resolve. *index: its place in g->nodes. */
+sn_error *sn_graph_add_node1(sn_graph *g, const char *domain, const char *op, int opset, int in, int out,
+                             int *index);
 /* Grow a node's outputs to count (new ones absent, -1). */
 sn_error *sn_node_set_outputs(sn_node *n, int count);
 
