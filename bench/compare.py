@@ -820,8 +820,9 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
     if prev is not None:
         table, worst = ratio_table(results, prev)
         lines += ["### Run-to-run stability", "",
-                  f"The same command run twice in a row (previous run {prev['environment']['date']}); the largest "
-                  f"change of a Sinter/ORT ratio is {worst:.1f}%.", "", table, ""]
+                  f"Against the previous run of this command (git {prev['environment'].get('git_commit', '?')}, "
+                  f"{prev['environment']['date']}; the code may differ, and the host drifts between runs): the "
+                  f"largest change of a Sinter/ORT ratio is {worst:.1f}%.", "", table, ""]
     with open(path, "w") as f:
         f.write("\n".join(lines))
 
