@@ -238,22 +238,15 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
   }
   if (a->xs) {
     float xs = ld_f(a->xs, 0), ys = a->ys ? ld_f(a->ys, 0) : 1;
-    /* float32 steps, as ONNX Runtime computes the multiplier */
-    const float *wsf = a->ws->dtype == SINTER_FLOAT && a->ws->count == nch ? a->ws->data : NULL;
+    /* float32 steps, as ONNX Runtime computes the multiplier (the tests in locals: p->scale could
+     * alias the tensors as far as the compiler knows, which kept them inside the loop) */
+    const float *wsf = a->ws->dtype == SINTER_FLOAT ? a->ws->data : NULL;
+    const bool one = a->ws->count == 1, by_ys = a->ys != NULL;
     float *sc = p->scale;
-    if (a->ws->count == 1) {
-      float f = xs * ld_f(a->ws, 0);
-      f = a->ys ? f / ys : f;
-      for (int64_t m = 0; m < nch; m++) sc[m] = f;
-    } else if (wsf && a->ys)
-      for (int64_t m = 0; m < nch; m++) sc[m] = (xs * wsf[m]) / ys;
-    else if (wsf)
-      for (int64_t m = 0; m < nch; m++) sc[m] = xs * wsf[m];
-    else
-      for (int64_t m = 0; m < nch; m++) {
-        float f = xs * ld_f(a->ws, m);
-        sc[m] = a->ys ? f / ys : f;
-      }
+    for (int64_t m = 0; m < nch; m++) {
+      float f = xs * (wsf ? wsf[one ? 0 : m] : ld_f(a->ws, m));
+      sc[m] = by_ys ? f / ys : f;
+    }
   }
   if (a->bias && a->bias->dtype == SINTER_INT32) p->ibias = a->bias->data;
   if (a->bias && a->bias->dtype == SINTER_FLOAT) p->fbias = a->bias->data;
@@ -875,7 +868,6 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
 
 typedef struct qconv_h_job {
   const qconv_job *j;
-  const sn_qargs *a;
   uint8_t *xh;           /* per image Hp x Wp x C, or NULL where the GEMM reads X itself */
   const uint8_t *xb;     /* what the GEMM reads: xh or X */
   int64_t ximg, xrow;    /* bytes per image and per row of xb */
@@ -1003,7 +995,7 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   int64_t sh = g->stride[0], sw = g->stride[1], dh = g->dil[0], dw = g->dil[1], KH = g->k[0], KW = g->k[1];
   qconv_h_job t;
   memset(&t, 0, sizeof t);
-  t.j = j, t.a = a, t.nhwc = nhwc;
+  t.j = j, t.nhwc = nhwc;
   const int32_t *wsum;
   if (!conv_weights(c, a, SN_QFORM_NHWC, M, R, C, &t.Bp, &wsum)) return (*err = SN_ERR_OOM()), true;
   /* the padded copy covers every window: rows [-pt, (OH - 1) sh + (KH - 1) dh - pt] */

@@ -14,7 +14,10 @@ typedef struct {
 } pass;
 
 static const pass passes[] = {
-    /* first: constant folding would turn DequantizeLinear(int8 weights) into float weights */
+    /* no-ops out of the QDQ patterns first (a bias exported as Identity(initializer) hides the
+     * constant from the fusions) */
+    {"eliminate-noops", 2, sn_pass_eliminate_noops},
+    /* then the fusions: constant folding would turn DequantizeLinear(int8 weights) into float weights */
     {"fuse-qdq", 2, sn_pass_fuse_qdq},
     {"fold-constants", 1, sn_pass_fold_constants},
     {"eliminate-noops", 1, sn_pass_eliminate_noops},

@@ -65,17 +65,6 @@ static int next_op(const sn_graph *g, const int *uses, int v, const char *op) {
   return c >= 0 && sn_node_is(&g->nodes[c], op) ? c : -1;
 }
 
-/* v, or the value an Identity chain copies into v (this pass runs before eliminate-noops: a bias
- * exported as Identity(initializer) is still behind its Identity) */
-static int through_identity(const sn_graph *g, int v) {
-  for (int hops = 0; v >= 0 && hops < 16; hops++) {
-    int p = g->values[v].producer;
-    if (p < 0 || !sn_node_is(&g->nodes[p], "Identity") || g->nodes[p].n_in != 1) break;
-    v = g->nodes[p].in[0];
-  }
-  return v;
-}
-
 /* a constant float 1-D (or scalar-broadcast-free) vector of n values, or NULL */
 static const float *const_vec(const sn_graph *g, int v, int64_t n) {
   const sn_tensor *t = v >= 0 ? sn_graph_const(g, v) : NULL;
@@ -421,7 +410,7 @@ static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
   int tail = mn->out[0], add = next_op(g, uses, tail, "Add"), bias = -1;
   if (add >= 0) {
     const sn_node *an = &g->nodes[add];
-    int other = through_identity(g, an->in[0] == tail ? an->in[1] : an->in[0]);
+    int other = an->in[0] == tail ? an->in[1] : an->in[0];
     if (an->n_in == 2 && const_vec(g, other, N) && g->values[an->out[0]].type.rank == mt->rank) {
       bias = other;
       tail = an->out[0];

@@ -159,8 +159,9 @@ class _Binding:
         _check(L.sinter_tensor_wrap(code, (C.c_int64 * max(a.ndim, 1))(*a.shape), a.ndim, a.ctypes.data, a.nbytes,
                                     C.byref(t)))
         self.tensors[i] = t
-        # a copy made here is not the fed object: wrapped again next time
-        self.keys[i] = (fed, a, a.shape, a.dtype, a.ctypes.data) if a is fed else None
+        # the key holds the wrapped array alive until the next wrap; a copy made above is never the
+        # next call's array, so it is wrapped again then
+        self.keys[i] = (fed, a, a.shape, a.dtype, a.ctypes.data)
 
     def run(self, feeds):
         L, sess = self.sess._L, self.sess

@@ -184,8 +184,8 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
     __m512i q0 = EPIQ1(c##i##0, 0), q1 = EPIQ1(c##i##1, 16), q2 = EPIQ1(c##i##2, 32), q3 = EPIQ1(c##i##3, 48);   \
     __m512i p01 = _mm512_packs_epi32(q0, q1), p23 = _mm512_packs_epi32(q2, q3);                                \
     __m512i b_ = u8 ? _mm512_packus_epi16(p01, p23) : _mm512_packs_epi16(p01, p23);                            \
-    R##i = _mm512_permutexvar_epi32(perm, b_);                                                                 \
-    if (!ct) _mm512_storeu_si512((void *)row, R##i);                                                           \
+    R[i] = _mm512_permutexvar_epi32(perm, b_);                                                                 \
+    if (!ct) _mm512_storeu_si512((void *)row, R[i]);                                                           \
   } while (0)
 #define EPIQ1(acc, off) epiq1(e, acc, colp ? cs[(off) / 16] : sc, lo, hi, zy, needlo, rrow ? rrow + (off) : NULL)
 
@@ -241,16 +241,16 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
     co[v] = colp ? _mm512_loadu_si512((const void *)(e->col_off + n + 16 * v)) : _mm512_setzero_si512();
     cs[v] = colp ? _mm512_loadu_ps(e->scale + n + 16 * v) : _mm512_setzero_ps();
   }
-  const int32_t *ro = !colp && e->row_off ? e->row_off + m : NULL;
-  const __m512i r0 = _mm512_set1_epi32(ro ? ro[0] : 0), r1 = _mm512_set1_epi32(ro ? ro[1] : 0),
-                r2 = _mm512_set1_epi32(ro ? ro[2] : 0), r3 = _mm512_set1_epi32(ro ? ro[3] : 0),
-                r4 = _mm512_set1_epi32(ro ? ro[4] : 0), r5 = _mm512_set1_epi32(ro ? ro[5] : 0);
-  INIT4(0, colp ? co[0] : r0, colp ? co[1] : r0, colp ? co[2] : r0, colp ? co[3] : r0);
-  INIT4(1, colp ? co[0] : r1, colp ? co[1] : r1, colp ? co[2] : r1, colp ? co[3] : r1);
-  INIT4(2, colp ? co[0] : r2, colp ? co[1] : r2, colp ? co[2] : r2, colp ? co[3] : r2);
-  INIT4(3, colp ? co[0] : r3, colp ? co[1] : r3, colp ? co[2] : r3, colp ? co[3] : r3);
-  INIT4(4, colp ? co[0] : r4, colp ? co[1] : r4, colp ? co[2] : r4, colp ? co[3] : r4);
-  INIT4(5, colp ? co[0] : r5, colp ? co[1] : r5, colp ? co[2] : r5, colp ? co[3] : r5);
+  __m512i r[MR];
+  for (int i = 0; i < MR; i++) r[i] = _mm512_set1_epi32(!colp && e->row_off ? e->row_off[m + i] : 0);
+#define INITQ(i) INIT4(i, colp ? co[0] : r[i], colp ? co[1] : r[i], colp ? co[2] : r[i], colp ? co[3] : r[i])
+  INITQ(0);
+  INITQ(1);
+  INITQ(2);
+  INITQ(3);
+  INITQ(4);
+  INITQ(5);
+#undef INITQ
   KLOOP6X4(ar);
   const bool u8 = e->out == SN_QOUT_U8;
   /* the lower clamp left to the packs: not when a residual reads q, nor when a negative zy could wrap
@@ -260,25 +260,13 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
   const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
   /* the packs leave dword (4 lane + s) holding values 4 lane .. 4 lane + 3 of q_s */
   const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  __m512i R[6];
-#define R0 R[0]
-#define R1 R[1]
-#define R2 R[2]
-#define R3 R[3]
-#define R4 R[4]
-#define R5 R[5]
+  __m512i R[MR];
   EPIQ4(0);
   EPIQ4(1);
   EPIQ4(2);
   EPIQ4(3);
   EPIQ4(4);
   EPIQ4(5);
-#undef R0
-#undef R1
-#undef R2
-#undef R3
-#undef R4
-#undef R5
   if (ct) store6_t(R, C + m, ldc);
 }
 
