@@ -270,7 +270,10 @@ static void conv_range(void *arg, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; t++) {
     if (j->wb) {
       SN_PROF_KERNEL(sn_nchwc_conv_bf16_name);
-      sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
+      if (g->in_block == 1)
+        sn_nchw_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1);
+      else
+        sn_nchwc_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1, true);
     } else
       sn_nchwc_conv_f32(g, j->x, j->w, j->y, t, t + 1);
     if (g->act != SN_NCHWC_ACT_NONE || j->p->act == SN_ACT_NONE) continue;
@@ -454,6 +457,57 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
     conv_range(&j, 0, j.items);
 }
 
+/* 1x1, stride 1, no padding: the pixels are one sequence; view them as rows of a width that gives
+ * long register tiles and enough rows to share out */
+static void flat_view(sn_nchwc_conv_geom *g) {
+  if (!sn_nchwc_flat(g)) return;
+  int64_t hw = g->ih * g->iw, cols = hw;
+  /* at least 4 rows where the pixels allow it (14x14 = 4 rows of 49), so that layers of few output
+   * blocks still split over threads by rows */
+  int64_t kmax = hw / 4 < 256 ? hw / 4 : 256;
+  for (int64_t k = kmax; k >= 32; k--)
+    if (hw % k == 0) {
+      cols = k;
+      break;
+    }
+  g->ih = g->oh = hw / cols;
+  g->iw = g->ow = cols;
+}
+
+/* SINTER_BF16_IM2COL: 0 never, 2 every bf16 layer that is not already 1x1 stride 1, otherwise where
+ * the heuristic says */
+static int im2col_mode(void) {
+  const char *e = getenv("SINTER_BF16_IM2COL");
+  if (!e || !*e) return 1;
+  return e[0] == '0' ? 0 : e[0] == '2' ? 2 : 1;
+}
+
+/* Whether a bf16 layer runs on its input gathered per output pixel (kernels/nchwc_bf16.h: one flat
+ * 1x1 convolution): a strided or padded 1x1 layer (the gather converts only the pixels it reads, a
+ * quarter of the input at stride 2), and narrow maps (ResNet-50's 512-channel 3x3 layers on 7x7 ran
+ * their rows as tiles of 4 + 3 pixels); the gathered input is K times the output map's pixels */
+static bool bf16_im2col(const sn_nchwc_conv_geom *g) {
+  int mode = im2col_mode();
+  if (mode == 0 || sn_nchwc_flat(g)) return false;
+  const int64_t K = g->kh * g->kw;
+  const double bytes = 2.0 * (double)(g->n * g->cbi * K * g->oh * g->ow * 16);
+  if (bytes > 64.0 * 1024 * 1024) return false;
+  return mode == 2 || K == 1 || g->ow < 14;
+}
+
+typedef struct im2col_job {
+  const sn_nchwc_conv_geom *g;
+  const float *x;
+  uint16_t *y;
+  int64_t rows; /* of the gathered input: n * cbi * kh * kw * oh */
+  int nw;
+} im2col_job;
+
+static void im2col_task(void *arg, int wk) {
+  const im2col_job *j = arg;
+  sn_nchwc_im2col_bf16(j->g, j->x, j->y, wk * j->rows / j->nw, (wk + 1) * j->rows / j->nw);
+}
+
 typedef struct to_bf16_job {
   const sn_nchwc_conv_geom *g;
   const float *x;
@@ -464,27 +518,41 @@ typedef struct to_bf16_job {
 
 static void to_bf16_task(void *arg, int wk) {
   const to_bf16_job *j = arg;
-  sn_nchwc_to_bf16_padded(j->g, j->x, j->y, wk * j->rows / j->nw, (wk + 1) * j->rows / j->nw);
+  const int64_t t0 = wk * j->rows / j->nw, t1 = (wk + 1) * j->rows / j->nw;
+  if (j->g->in_block == 1)
+    sn_nchw_to_bf16_padded(j->g, j->x, j->y, t0, t1);
+  else
+    sn_nchwc_to_bf16_padded(j->g, j->x, j->y, t0, t1);
 }
 
-/* --precision bf16: a group-1 convolution of a blocked input runs in bf16 (kernels/nchwc_bf16.h) on X
- * converted per run (with its left / right padding columns stored, so no tile checks bounds) and W
+/* the bf16 pairs of the packed float32 weight of g */
+static void weight_bf16(const sn_nchwc_conv_geom *g, const float *w, int64_t pairs, uint32_t *dst) {
+  if (g->in_block == 1)
+    sn_nchw_weight_bf16(g, w, dst);
+  else
+    sn_nchwc_weight_bf16(w, pairs / 128, dst);
+}
+
+/* --precision bf16: a group-1 convolution of a blocked or NCHW input runs in bf16
+ * (kernels/nchwc_bf16.h) on X converted per run (with its left / right padding columns stored, so no
+ * tile checks bounds; or gathered per output pixel where bf16_im2col says) and W
  * converted once (kept in the params when W is a constant, else per run); *xb, *wb stay NULL
  * (float32) otherwise or when memory is short */
-static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, const sn_nchwc_conv_geom *g,
+static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
-  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16 || g->in_block != 16 || x->count % 16 || w->count % 256)
-    return NULL;
-  const int64_t groups = w->count / 256;
+  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16) return NULL;
+  const bool nchw = g->in_block == 1; /* (an NCHW input: pairs along the kernel row) */
+  if (nchw ? g->dw != 1 : g->in_block != 16 || x->count % 16 || w->count % 256) return NULL;
+  const int64_t pairs = nchw ? sn_nchw_weight_bf16_size(g) : w->count / 2;
   uint32_t **slot = &((nchwc_params *)p)->wbf16; /* the params' one mutable field: the cache */
   uint32_t *wc = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
   if (!sn_kernel_input_const(c, 1)) {
-    if (!(wc = sn_kernel_scratch(c, sizeof(uint32_t) * 128 * (size_t)groups))) return NULL;
-    sn_nchwc_weight_bf16(w->data, groups, wc);
+    if (!(wc = sn_kernel_scratch(c, sizeof(uint32_t) * (size_t)pairs))) return NULL;
+    weight_bf16(g, w->data, pairs, wc);
   } else if (!wc) {
-    uint32_t *mine = sn_aligned_alloc(sizeof(uint32_t) * 128 * (size_t)groups), *expected = NULL;
+    uint32_t *mine = sn_aligned_alloc(sizeof(uint32_t) * (size_t)pairs), *expected = NULL;
     if (!mine) return NULL;
-    sn_nchwc_weight_bf16(w->data, groups, mine);
+    weight_bf16(g, w->data, pairs, mine);
     if (__atomic_compare_exchange_n(slot, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
       wc = mine;
     } else {
@@ -492,8 +560,22 @@ static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, con
       wc = expected;
     }
   }
+  if (!nchw && bf16_im2col(g)) { /* g becomes the flat 1x1 convolution of the gathered input */
+    const int64_t rows = g->n * g->cbi * g->kh * g->kw * g->oh;
+    uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * 16 * (size_t)(rows * g->ow));
+    if (!xc || rows <= 0) return NULL;
+    im2col_job j = {g, x->data, xc, rows, 1};
+    int nw = sn_nn_workers(c, 4.0 * (double)(rows * g->ow * 16));
+    j.nw = nw < j.rows ? nw : (int)j.rows;
+    sn_nn_run(c, j.nw, im2col_task, &j);
+    *g = sn_nchwc_im2col_geom(g);
+    flat_view(g);
+    *xb = xc, *wb = wc;
+    return NULL;
+  }
   const int64_t rows = g->n * g->cbi * g->ih;
-  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * 16 * (size_t)(rows * sn_nchwc_bf16_padded_width(g)));
+  const int64_t row_values = nchw ? sn_nchw_bf16_padded_width(g) : 16 * sn_nchwc_bf16_padded_width(g);
+  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * (size_t)(rows * row_values));
   if (!xc || rows <= 0) return NULL;
   to_bf16_job j = {g, x->data, xc, rows, 1};
   int nw = sn_nn_workers(c, 4.0 * (double)x->count);
@@ -556,21 +638,7 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
                           .act = SN_NCHWC_ACT_NONE, .lo = -INFINITY, .hi = INFINITY};
   if (p->act == SN_ACT_RELU) g.act = SN_NCHWC_ACT_RELU;
   if (p->act == SN_ACT_CLIP) g.act = SN_NCHWC_ACT_CLIP, g.lo = p->alpha, g.hi = p->beta;
-  /* 1x1, stride 1, no padding: the pixels are one sequence; view them as rows of a width that
-   * gives long register tiles and enough rows to share out */
-  if (kh == 1 && kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.oh == g.ih && g.ow == g.iw) {
-    int64_t hw = g.ih * g.iw, cols = hw;
-    /* at least 4 rows where the pixels allow it (14x14 = 4 rows of 49), so that layers of few
-     * output blocks still split over threads by rows */
-    int64_t kmax = hw / 4 < 256 ? hw / 4 : 256;
-    for (int64_t k = kmax; k >= 32; k--)
-      if (hw % k == 0) {
-        cols = k;
-        break;
-      }
-    g.ih = g.oh = hw / cols;
-    g.iw = g.ow = cols;
-  }
+  flat_view(&g);
   const sn_tensor *sc = p->has_scale ? c->in[at++] : NULL;
   if (!sc && conv_wino(c, &g, p, x->data, w->data, y->data)) return NULL;
   if (!sc) {

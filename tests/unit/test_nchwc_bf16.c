@@ -2,7 +2,10 @@
  * double-precision NCHW convolution on awkward shapes: channels not a multiple of 16 (1, 3, 17, 40,
  * 70), 1x1 to 7x7 kernels, strides, dilations, asymmetric pads, widths past the widest register
  * tile (14) and of 1, several input chunks; with the bias / residual / Relu / Clip epilogue, work
- * items run in two calls, on the input converted as it is and with its padding columns stored. Bound: each operand rounded to bf16 (8 significant bits), so
+ * items run in two calls, on the input converted as it is, with its padding columns stored, and
+ * gathered per output pixel (sn_nchwc_im2col_bf16: the flat 1x1 convolution of
+ * sn_nchwc_im2col_geom on the same weights); and an NCHW input (in_block 1, sn_nchw_conv_bf16: pairs
+ * along the kernel row, dilation 1). Bound: each operand rounded to bf16 (8 significant bits), so
  * |error| <= 2^-8 * sum |x||w|, doubled for the hardware's own product rounding, plus float32
  * summation; and most cases must miss float32 accuracy (else no bf16 ran). Padded output channels
  * must be exactly 0. Also the converters: sn_nchwc_to_bf16 rounds to nearest even,
@@ -28,43 +31,65 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
 }
 
 static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int64_t kh, int64_t kw, int64_t s,
-                      int64_t d, int64_t p, bool bias, bool res, int act, bool padded) {
+                      int64_t d, int64_t p, bool bias, bool res, int act, int mode) {
+  const bool padded = mode == 1, im2col = mode == 2, nchw = mode == 3;
+  if (nchw && d != 1) return;
   const int64_t B = 16, MB = (M + B - 1) / B, CB = (C + B - 1) / B;
   const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* right pad p */
   if (OH <= 0 || OW <= 0) return;
-  const int64_t K = kh * kw;
+  const int64_t K = kh * kw, BI = nchw ? 1 : 16, CBI = nchw ? C : CB;
   float *x = xmalloc(sizeof(float) * (size_t)(N * C * H * W)), *w = xmalloc(sizeof(float) * (size_t)(M * C * K));
   float *b = xmalloc(sizeof(float) * (size_t)(MB * B)), *r = xmalloc(sizeof(float) * (size_t)(N * M * OH * OW));
   for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
   for (int64_t i = 0; i < M * C * K; i++) w[i] = urand();
   for (int64_t i = 0; i < MB * B; i++) b[i] = i < M ? urand() : 0.f;
   for (int64_t i = 0; i < N * M * OH * OW; i++) r[i] = urand();
-  const int64_t xn = N * CB * H * W * B, yn = N * MB * OH * OW * B, wn = sn_nchwc_weight_size(M, C, kh, kw, B, B, false);
+  const int64_t xn = N * CB * H * W * B, yn = N * MB * OH * OW * B, wn = sn_nchwc_weight_size(M, C, kh, kw, B, BI, false);
   float *xf = xmalloc(sizeof(float) * (size_t)xn), *rb = xmalloc(sizeof(float) * (size_t)yn);
   float *wf = xmalloc(sizeof(float) * (size_t)wn), *yb = xmalloc(sizeof(float) * (size_t)yn);
   float *y = xmalloc(sizeof(float) * (size_t)(N * M * OH * OW));
   const int64_t pwid = sn_nchwc_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
-  uint16_t *xh = xmalloc(sizeof(uint16_t) * (size_t)(N * CB * H * pwid * B));
-  uint32_t *wh = xmalloc(sizeof(uint32_t) * (size_t)(wn / 2));
+  const int64_t xh_px = im2col ? K * OH * OW : H * pwid; /* bf16 pixels per input block */
+  const int64_t nwid = sn_nchw_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
+  uint16_t *xh = xmalloc(sizeof(uint16_t) * (size_t)(nchw ? N * C * H * nwid : N * CB * xh_px * B));
+  uint32_t *wh = xmalloc(sizeof(uint32_t) * (size_t)(wn / 2 + MB * C * kh * 16)); /* (NCHW: odd kernels' pairs) */
   sn_nchwc_reorder_in_f32(x, xf, C, H * W, B, 0, N * CB);
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, N * MB);
-  sn_nchwc_pack_weight(w, M, C, kh, kw, B, B, false, wf);
-  sn_nchwc_weight_bf16(wf, wn / 256, wh);
-  sn_nchwc_conv_geom g = {.block = B, .in_block = B, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH,
+  sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, false, wf);
+  sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CBI, .cbo = MB, .ih = H, .iw = W, .oh = OH,
                           .ow = OW, .kh = kh, .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p,
                           .depthwise = false, .bias = bias ? b : NULL, .res = res ? rb : NULL, .act = act,
                           .lo = -0.5f, .hi = 0.75f};
   /* the input converted as it is, or with its padding columns stored (the runtime's way), in two calls */
-  if (padded) {
+  sn_nchwc_conv_geom gc = g; /* the geometry the kernel runs */
+  if (nchw) {
+    sn_nchw_weight_bf16(&g, wf, wh);
+    sn_nchw_to_bf16_padded(&g, x, xh, 0, N * C * H / 2);
+    sn_nchw_to_bf16_padded(&g, x, xh, N * C * H / 2, N * C * H);
+  } else {
+    sn_nchwc_weight_bf16(wf, wn / 256, wh);
+  }
+  if (nchw) {
+  } else if (im2col) {
+    const int64_t rows = N * CB * K * OH;
+    sn_nchwc_im2col_bf16(&g, xf, xh, 0, rows / 2);
+    sn_nchwc_im2col_bf16(&g, xf, xh, rows / 2, rows);
+    gc = sn_nchwc_im2col_geom(&g);
+  } else if (padded) {
     sn_nchwc_to_bf16_padded(&g, xf, xh, 0, N * CB * H / 2);
     sn_nchwc_to_bf16_padded(&g, xf, xh, N * CB * H / 2, N * CB * H);
   } else {
     sn_nchwc_to_bf16(xf, xh, xn);
   }
   for (int64_t i = 0; i < yn; i++) yb[i] = NAN;
-  int64_t rpi, bpi, items = sn_nchwc_conv_items(&g, &rpi, &bpi);
-  sn_nchwc_conv_bf16(&g, xh, wh, yb, 0, items / 3, padded);
-  sn_nchwc_conv_bf16(&g, xh, wh, yb, items / 3, items, padded);
+  int64_t rpi, bpi, items = sn_nchwc_conv_items(&gc, &rpi, &bpi);
+  if (nchw) {
+    sn_nchw_conv_bf16(&gc, xh, wh, yb, 0, items / 3);
+    sn_nchw_conv_bf16(&gc, xh, wh, yb, items / 3, items);
+  } else {
+    sn_nchwc_conv_bf16(&gc, xh, wh, yb, 0, items / 3, padded);
+    sn_nchwc_conv_bf16(&gc, xh, wh, yb, items / 3, items, padded);
+  }
   sn_nchwc_reorder_out_f32(yb, y, M, OH * OW, B, 0, N * MB);
   bool ok = true, exact = true;
   for (int64_t n = 0; n < N && ok; n++) /* padded channels exactly 0 */
@@ -97,7 +122,7 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
         }
   char what[240];
   snprintf(what, sizeof what, "bf16 conv%s N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld bias=%d res=%d act=%d (worst err / sum|xw| %.3g)",
-           padded ? " (padded input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
+           padded ? " (padded input)" : im2col ? " (im2col)" : nchw ? " (NCHW input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
            (long long)s, (long long)d, (long long)p, bias, res, act, worst);
   check(ok, what);
   cases++;
@@ -142,12 +167,13 @@ int main(void) {
                             {1, 24, 17, 11, 29, 7, 7, 2, 1, 3}, {1, 33, 48, 9, 17, 3, 3, 1, 2, 2},
                             {1, 1, 1, 1, 1, 1, 1, 1, 1, 0},     {1, 64, 64, 14, 14, 1, 1, 1, 1, 0},
                             {1, 96, 100, 8, 8, 5, 5, 1, 1, 2},  {3, 20, 40, 3, 30, 1, 3, 1, 1, 1},
-                            {2, 48, 150, 7, 7, 1, 1, 1, 1, 0}}; /* 1x1 on 7x7: tiles across row ends */
+                            {2, 48, 150, 7, 7, 1, 1, 1, 1, 0}, /* 1x1 on 7x7: tiles across row ends */
+                            {1, 3, 64, 30, 29, 7, 7, 2, 1, 3},  {1, 3, 40, 16, 17, 4, 4, 4, 1, 0}}; /* stems */
   for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
     const int64_t *q = cs[i];
-    for (int e = 0; e < 6; e++)
+    for (int e = 0; e < 12; e++)
       conv_case(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], e % 3 != 1, e % 3 == 2 || (i & 1),
-                e % 3 == 0 ? SN_NCHWC_ACT_NONE : e % 3 == 1 ? SN_NCHWC_ACT_RELU : SN_NCHWC_ACT_CLIP, e >= 3);
+                e % 3 == 0 ? SN_NCHWC_ACT_NONE : e % 3 == 1 ? SN_NCHWC_ACT_RELU : SN_NCHWC_ACT_CLIP, e / 3);
   }
   char what[80];
   snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);
