@@ -30,6 +30,9 @@
   static const tile_fn ctiles[2][12] = {{ctile_1x1, ctile_1x2, ctile_1x3, ctile_1x4, ctile_1x5, ctile_1x6,     \
                                          ctile_1x7, ctile_1x8, ctile_1x9, ctile_1x10, ctile_1x11, ctile_1x12}, \
                                         {ctile_2x1, ctile_2x2, ctile_2x3, ctile_2x4, ctile_2x5, ctile_2x6}};  \
+  static const tile_fn ftiles[2][12] = {{ftile_1x1, ftile_1x2, ftile_1x3, ftile_1x4, ftile_1x5, ftile_1x6,     \
+                                         ftile_1x7, ftile_1x8, ftile_1x9, ftile_1x10, ftile_1x11, ftile_1x12}, \
+                                        {ftile_2x1, ftile_2x2, ftile_2x3, ftile_2x4, ftile_2x5, ftile_2x6}};  \
   static const int max_nt[2] = {12, 6};                                                                       \
   static const tile_fn nchw_tiles[2][6] = {{nchw_1x1, nchw_1x2, nchw_1x3, nchw_1x4, nchw_1x5, nchw_1x6},      \
                                            {nchw_2x1, nchw_2x2, nchw_2x3, nchw_2x4, nchw_2x5, nchw_2x6}};     \

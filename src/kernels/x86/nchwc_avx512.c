@@ -43,6 +43,13 @@
        ctile_2x10, ctile_2x11, ctile_2x12},                                                                   \
       {ctile_3x1, ctile_3x2, ctile_3x3, ctile_3x4, ctile_3x5, ctile_3x6},                                     \
       {ctile_4x1, ctile_4x2, ctile_4x3, ctile_4x4, ctile_4x5, ctile_4x6}};                                    \
+  static const tile_fn ftiles[4][14] = {                                                                      \
+      {ftile_1x1, ftile_1x2, ftile_1x3, ftile_1x4, ftile_1x5, ftile_1x6, ftile_1x7, ftile_1x8, ftile_1x9,       \
+       ftile_1x10, ftile_1x11, ftile_1x12, ftile_1x13, ftile_1x14},                                           \
+      {ftile_2x1, ftile_2x2, ftile_2x3, ftile_2x4, ftile_2x5, ftile_2x6, ftile_2x7, ftile_2x8, ftile_2x9,       \
+       ftile_2x10, ftile_2x11, ftile_2x12},                                                                   \
+      {ftile_3x1, ftile_3x2, ftile_3x3, ftile_3x4, ftile_3x5, ftile_3x6},                                     \
+      {ftile_4x1, ftile_4x2, ftile_4x3, ftile_4x4, ftile_4x5, ftile_4x6}};                                    \
   static const int max_nt[4] = {14, 12, 6, 6};                                                                \
   static const tile_fn nchw_tiles[4][6] = {{nchw_1x1, nchw_1x2, nchw_1x3, nchw_1x4, nchw_1x5, nchw_1x6},      \
                                            {nchw_2x1, nchw_2x2, nchw_2x3, nchw_2x4, nchw_2x5, nchw_2x6},      \

@@ -120,6 +120,63 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
   }
 }
 
+/* The flat 1x1 tile of a blocked input (sn_nchwc_flat: input pixel p for output pixel p): NB blocks x
+ * NT pixels from pixel p0, only the input block loop around the lanes, one pointer per weight block
+ * stepped per input block (conv_tile's tap loops kept its weight offsets spilled to the stack), the
+ * next tile's pixels of each input block fetched ahead as there. */
+AI void flat_tile(const conv_ctx *c, int NB, int NT, int64_t cb0, int64_t p0, int64_t c0, int64_t c1, bool first,
+                  bool last) {
+  const sn_nchwc_conv_geom *g = c->g;
+  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V;
+  float *yp = c->y + cb0 * plane + p0 * V;
+  NC_VEC acc[4][14];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      if (!first)
+        acc[b][t] = NC_LOAD(yp + b * plane + t * V);
+      else
+        acc[b][t] = g->bias ? NC_LOAD(g->bias + (cb0 + b) * V) : NC_ZERO();
+    }
+  }
+  const float *xp = c->x + c0 * ipl + p0 * V;
+  const float *wp[4];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) wp[b] = c->w + ((cb0 + b) * g->cbi + c0) * V * V;
+  for (int64_t ci = c0; ci < c1; ci++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) __builtin_prefetch(xp + (NT + t) * V, 0, 3);
+#pragma GCC unroll 4
+    for (int l = 0; l < V; l++) {
+      NC_VEC wv[4];
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; b++) wv[b] = NC_LOAD(wp[b] + l * V);
+#pragma GCC unroll 14
+      for (int t = 0; t < NT; t++) {
+        NC_VEC xb = NC_SET1(xp[t * V + l]);
+#pragma GCC unroll 4
+        for (int b = 0; b < NB; b++) acc[b][t] = NC_FMA(xb, wv[b], acc[b][t]);
+      }
+    }
+    xp += ipl;
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; b++) wp[b] += V * V;
+  }
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      NC_VEC v = acc[b][t];
+      if (last) {
+        if (c->res) v = NC_ADD(v, NC_LOAD(c->res + (yp - c->y) + b * plane + t * V));
+        v = act_v(g, v);
+      }
+      NC_STORE(yp + b * plane + t * V, v);
+    }
+  }
+}
+
 typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, bool first,
                         bool last);
 
@@ -131,6 +188,11 @@ typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0,
   static void ctile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
                                 bool first, bool last) {                                                      \
     conv_tile(c, V, NB, NT, true, cb0, oy, ox0, c0, c1, first, last);                                         \
+  }                                                                                                           \
+  static void ftile_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
+                                bool first, bool last) {                                                      \
+    (void)oy;                                                                                                 \
+    flat_tile(c, NB, NT, cb0, ox0, c0, c1, first, last);                                                      \
   }
 #define TILE1(NB, NT)                                                                                         \
   static void nchw_##NB##x##NT(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, \
@@ -142,8 +204,8 @@ typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0,
     conv_tile(c, 1, NB, NT, true, cb0, oy, ox0, c0, c1, first, last);                                         \
   }
 
-NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], ctiles[][] (checked), max_nt[],
-          * nchw_tiles[][], nchw_ctiles[][], nchw_max_nt[] */
+NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], ctiles[][] (checked), ftiles[][]
+          * (flat), max_nt[], nchw_tiles[][], nchw_ctiles[][], nchw_max_nt[] */
 
 /* depthwise: NT pixels of block cb */
 AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, int NT,
@@ -317,7 +379,7 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
           const int64_t p0 = r0 * g->ow, len = (r1 - r0) * g->ow;
           for (int64_t i = 0, ox = p0, k; i < len; i += k, ox += k) {
             k = sn_nchwc_even_tile(len, mt, i);
-            row[k - 1](&c, sb, 0, ox, c0, c1, first, last);
+            (BI == V ? ftiles[snb - 1] : row)[k - 1](&c, sb, 0, ox, c0, c1, first, last);
           }
           continue;
         }
