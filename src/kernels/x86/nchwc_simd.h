@@ -345,6 +345,10 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
       const dw_row_fn fast = dw_row_for(g);
       for (int64_t cb = cb0; cb < cb0 + nb; cb++)
         for (int64_t oy = r0; oy < r1; oy++) {
+          if (g->ow <= 8) { /* a narrow map (7x7): the whole row as one checked tile, not three calls */
+            dwcs[g->ow - 1](g, xn, w, yn, rn, cb, oy, 0);
+            continue;
+          }
           if (fast && hi > lo) { /* padded columns in checked tiles, the interior in one fast run */
             for (int64_t ox = 0, k; ox < lo; ox += k) {
               k = lo - ox < 8 ? lo - ox : 8;
