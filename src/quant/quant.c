@@ -585,8 +585,9 @@ static sn_error *qdq_weight(sn_graph *g, int ni, int kind, const sn_quant_opts *
   return e;
 }
 
-static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int *dq_out) {
-  int v = sn_graph_find(g, a->name), s, z, q, d;
+/* Q -> DQ of activation a; the Q reads src (a's own tensor when -1) */
+static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int src, int *dq_out) {
+  int v = src >= 0 ? src : sn_graph_find(g, a->name), s, z, q, d;
   uint8_t zb = (uint8_t)(int8 ? (uint8_t)(int8_t)a->zp : (uint8_t)a->zp);
   sn_error *e;
   if ((e = add_const(g, a->name, "_scale", SINTER_FLOAT, 0, NULL, &a->scale, &s)) ||
@@ -599,6 +600,168 @@ static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int *dq_out)
       (e = add_node(g, "DequantizeLinear", a->name, "_DequantizeLinear", 3, din, 1, &d, NULL)))
     return e;
   *dq_out = d;
+  return NULL;
+}
+
+/* ---- activation sites (static) ------------------------------------------------------------------ */
+
+/* The tensors that get a QuantizeLinear -> DequantizeLinear pair: the activation inputs of the
+ * quantized Conv/MatMul/Gemm nodes, and around the ops that then run on 8-bit maps as ONNX Runtime's
+ * quantizer writes them (ops/qlinear*.c, passes/qdq.c):
+ *   a residual Add of two activations, one of them from a quantized Conv: both inputs and its output,
+ *     so that fuse-qdq puts the Add into the Conv's epilogue (where the shapes match; QLinearAdd
+ *     broadcasts otherwise). Where only a Relu reads the Add and the
+ *     output is uint8 with zero point 0, the Relu goes (quantizing clamps at 0 the same way), as ONNX
+ *     Runtime's quantizer does; with int8 activations (symmetric: negative codes) such an Add stays
+ *     float;
+ *   a MaxPool whose output only such nodes read: its input, with the output's scale and zero
+ *     point, so that it runs on the 8-bit map. */
+/* how a site's pair is wired, beside its statistics (act_stat, one array for calibration) */
+typedef struct site {
+  int q_src; /* what the QuantizeLinear reads: the tensor itself (-1) or the input of a Relu dropped */
+  int relu;  /* that Relu node, or -1 */
+  int tie;   /* site whose scale and zero point this one takes (a MaxPool's input: its output's), -1 */
+} site;
+
+typedef struct sites {
+  act_stat *st;
+  site *w;
+  int n, cap;
+} sites;
+
+static sn_error *site_add(sites *s, const char *name, const sn_quant_opts *o, int *at) {
+  for (int k = 0; k < s->n; k++)
+    if (!strcmp(s->st[k].name, name)) {
+      if (at) *at = k;
+      return NULL;
+    }
+  if (s->n == s->cap) {
+    int cap = s->cap ? 2 * s->cap : 64;
+    act_stat *st = sn_realloc(s->st, sizeof(act_stat) * (size_t)cap);
+    if (!st) return SN_ERR_OOM();
+    s->st = st;
+    site *w = sn_realloc(s->w, sizeof(site) * (size_t)cap);
+    if (!w) return SN_ERR_OOM();
+    s->w = w;
+    s->cap = cap;
+  }
+  act_stat *t = &s->st[s->n];
+  memset(t, 0, sizeof *t);
+  s->w[s->n] = (site){-1, -1, -1};
+  t->name = sn_strdup(name);
+  t->mn = FLT_MAX;
+  t->mx = -FLT_MAX;
+  t->entropy = o->method == SN_CALIB_ENTROPY;
+  if (!t->name) return SN_ERR_OOM();
+  if (o->method != SN_CALIB_MINMAX && !(t->hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
+    sn_free(t->name);
+    return SN_ERR_OOM();
+  }
+  if (at) *at = s->n;
+  s->n++;
+  return NULL;
+}
+
+/* a tensor some node computes (not a constant), float where the model declares its type (the
+ * quantizer sees the model as written: intermediate values often carry no type) */
+static bool activation(const sn_graph *g, int v) {
+  sn_dtype dt = v >= 0 ? g->values[v].type.dtype : SINTER_FLOAT;
+  return v >= 0 && g->values[v].producer >= 0 && !sn_graph_const(g, v) && (dt == SINTER_FLOAT || dt == 0);
+}
+
+/* the only node reading v (-1 when none, several, or v is a graph output) */
+static int sole_reader(const sn_graph *g, int v) {
+  if (g->values[v].is_output) return -1;
+  int r = -1;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == v) {
+        if (r >= 0 && r != i) return -1;
+        r = i;
+      }
+  return r;
+}
+
+/* whether any node reads v */
+static bool read_any(const sn_graph *g, int v) {
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == v) return true;
+  return false;
+}
+
+/* whether v is read, and only by nodes on 8-bit maps (ResNet's first MaxPool feeds two Convs, or a
+ * Conv and the residual Add) */
+static bool all_read_8bit(const sn_graph *g, int v, const bool *quantized, const bool *eight) {
+  if (g->values[v].is_output) return false;
+  bool any = false;
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == v) {
+        if (!quantized[i] && !eight[i]) return false;
+        any = true;
+      }
+  return any;
+}
+
+/* whether a node reading v runs on the 8-bit map (a quantized node, or one of the ops below) */
+static bool read_8bit(const sn_graph *g, int v, const bool *quantized, const bool *eight) {
+  for (int i = 0; i < g->n_nodes; i++)
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == v && (quantized[i] || eight[i])) return true;
+  return false;
+}
+
+/* The Add and MaxPool sites (see above) among nodes not excluded; quantized[i]: node i is a selected
+ * Conv/MatMul/Gemm in the quantized range; eight[i] is set for the Adds and MaxPools that get them
+ * (their activation inputs then read the dequantized values). */
+static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, const sn_quant_opts *o, FILE *rep,
+                             sites *s) {
+  for (int i = 0; i < g->n_nodes; i++) { /* which */
+    const sn_node *nd = &g->nodes[i];
+    if (!nd->op_type || (nd->domain && *nd->domain) || nd->n_out < 1 || nd->out[0] < 0) continue;
+    if (excluded(o->exclude, nd->name) || excluded(o->exclude_ops, nd->op_type)) continue;
+    if (sn_node_is(nd, "Add")) {
+      if (nd->n_in != 2 || !activation(g, nd->in[0]) || !activation(g, nd->in[1])) continue;
+      int p0 = g->values[nd->in[0]].producer, p1 = g->values[nd->in[1]].producer;
+      /* one input from a quantized Conv (a transformer's residual stream stays float) */
+      if (!(quantized[p0] && sn_node_is(&g->nodes[p0], "Conv")) && !(quantized[p1] && sn_node_is(&g->nodes[p1], "Conv")))
+        continue;
+      int relu = sole_reader(g, nd->out[0]);
+      if (relu >= 0 && sn_node_is(&g->nodes[relu], "Relu") && o->act_int8) continue;
+      eight[i] = true;
+    }
+  }
+  for (int i = 0; i < g->n_nodes; i++) { /* (after the Adds, which may read their output) */
+    const sn_node *nd = &g->nodes[i];
+    if (!sn_node_is(nd, "MaxPool") || nd->n_out < 1 || nd->out[0] < 0) continue;
+    if (excluded(o->exclude, nd->name) || excluded(o->exclude_ops, nd->op_type)) continue;
+    if (nd->n_in != 1 || (nd->n_out > 1 && nd->out[1] >= 0) || !activation(g, nd->in[0])) continue;
+    if (!all_read_8bit(g, nd->out[0], quantized, eight)) continue;
+    eight[i] = true;
+  }
+  for (int i = 0; i < g->n_nodes; i++) { /* their sites */
+    if (!eight[i]) continue;
+    const sn_node *nd = &g->nodes[i];
+    if (sn_node_is(nd, "Add")) {
+      int out = nd->out[0], relu = sole_reader(g, out), k;
+      if (relu >= 0 && !(sn_node_is(&g->nodes[relu], "Relu") && g->nodes[relu].n_out == 1 && g->nodes[relu].out[0] >= 0))
+        relu = -1;
+      SN_TRY(site_add(s, g->values[nd->in[0]].name, o, NULL));
+      SN_TRY(site_add(s, g->values[nd->in[1]].name, o, NULL));
+      int y = relu >= 0 ? g->nodes[relu].out[0] : out;
+      if (read_8bit(g, y, quantized, eight)) { /* (else the sum stays float: nothing reads it as 8-bit) */
+        SN_TRY(site_add(s, g->values[y].name, o, &k));
+        if (relu >= 0) s->w[k].q_src = out, s->w[k].relu = relu;
+      }
+    } else {
+      int ki, ko;
+      SN_TRY(site_add(s, g->values[nd->out[0]].name, o, &ko));
+      SN_TRY(site_add(s, g->values[nd->in[0]].name, o, &ki));
+      if (ki != ko) s->w[ki].tie = ko;
+    }
+    if (rep) fprintf(rep, "# 8-bit %s: %s\n", nd->op_type, nd->name ? nd->name : "");
+  }
   return NULL;
 }
 
@@ -773,8 +936,10 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     last = n_sel - 1;
   }
   sn_error *e = NULL;
-  act_stat *st = NULL;
+  act_stat *st = NULL; /* (ss.st once the sites are known) */
   int n_st = 0;
+  sites ss = {0};
+  bool *quantized = NULL, *eight = NULL;
   calib c = {0};
   c.o = o;
   c.path = o->model_path;
@@ -788,31 +953,20 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       e = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "static quantization needs calibration data");
       goto out;
     }
-    /* the activations feeding the selected nodes, once each */
-    st = sn_calloc((size_t)(n_sel + 1), sizeof(act_stat));
-    if (!st) {
+    /* the activations feeding the selected nodes, once each, then the extra sites */
+    for (int j = first; j < last; j++)
+      if ((e = site_add(&ss, g->values[g->nodes[sel[j]].in[0]].name, o, NULL))) goto out;
+    quantized = sn_calloc((size_t)(g->n_nodes + 1), sizeof(bool));
+    eight = sn_calloc((size_t)(g->n_nodes + 1), sizeof(bool));
+    if (!quantized || !eight) {
       e = SN_ERR_OOM();
       goto out;
     }
-    for (int j = first; j < last; j++) {
-      const char *name = g->values[g->nodes[sel[j]].in[0]].name;
-      int dup = 0;
-      for (int k = 0; k < n_st; k++) dup |= !strcmp(st[k].name, name);
-      if (dup) continue;
-      st[n_st].name = sn_strdup(name);
-      st[n_st].mn = FLT_MAX;
-      st[n_st].mx = -FLT_MAX;
-      if (!st[n_st].name) {
-        e = SN_ERR_OOM();
-        goto out;
-      }
-      st[n_st].entropy = o->method == SN_CALIB_ENTROPY;
-      if (o->method != SN_CALIB_MINMAX && !(st[n_st].hist = sn_calloc(HIST_BINS, sizeof(uint64_t)))) {
-        e = SN_ERR_OOM();
-        goto out;
-      }
-      n_st++;
-    }
+    for (int j = first; j < last; j++) quantized[sel[j]] = true;
+    if ((e = extra_sites(g, quantized, eight, o, rep, &ss))) goto out;
+    const int n_nodes0 = g->n_nodes;
+    st = ss.st;
+    n_st = ss.n;
     if ((e = calib_load(&c, m))) goto out;
     if (upgraded) {
       /* calibrate the upgraded float model (what gets quantized; it also runs where the original
@@ -832,6 +986,10 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     if ((e = calib_pass(&c, st, n_st, 0))) goto out;
     if (o->method != SN_CALIB_MINMAX && (e = calib_pass(&c, st, n_st, 1))) goto out;
     for (int k = 0; k < n_st; k++) choose_range(&st[k], o);
+    for (int k = 0; k < n_st; k++) /* a MaxPool's input: its output's scale and zero point */
+      if (ss.w[k].tie >= 0) st[k].scale = st[ss.w[k].tie].scale, st[k].zp = st[ss.w[k].tie].zp;
+    for (int k = 0; k < n_st; k++) /* a Relu dropped only where quantizing clamps at 0 by itself */
+      if (ss.w[k].relu >= 0 && (o->act_int8 || st[k].zp != 0)) ss.w[k].q_src = ss.w[k].relu = -1;
     if (rep && (e = calib_pass(&c, st, n_st, 2))) goto out;
     int *dq = sn_malloc(sizeof(int) * (size_t)(n_st + 1));
     if (!dq) {
@@ -839,23 +997,38 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       goto out;
     }
     for (int k = 0; k < n_st && !e; k++) {
-      e = qdq_act(g, &st[k], o->act_int8, &dq[k]);
+      e = qdq_act(g, &st[k], o->act_int8, ss.w[k].q_src, &dq[k]);
       if (!e && rep) {
         double err = st[k].den > 0 ? sqrt(st[k].num / st[k].den) : 0.0;
         report_scales(rep, st[k].name, o->act_int8 ? "activation int8" : "activation uint8", &st[k].scale, 1, st[k].zp,
                       err);
       }
     }
+    /* the selected nodes' activation input, and every activation input of the 8-bit Adds and
+     * MaxPools, read the dequantized values */
+    for (int i = 0; i < n_nodes0 && !e; i++) { /* (not the pairs just added) */
+      sn_node *n = &g->nodes[i];
+      bool q = quantized[i], ei = eight[i];
+      for (int k = 0; k < n->n_in && (q || ei); k++) {
+        if (n->in[k] < 0 || (q && k != 0)) continue;
+        const char *name = g->values[n->in[k]].name;
+        for (int t = 0; t < n_st; t++)
+          if (!strcmp(st[t].name, name)) {
+            n->in[k] = dq[t];
+            break;
+          }
+      }
+    }
     for (int j = first; j < last && !e; j++) {
-      sn_node *n = &g->nodes[sel[j]];
-      const char *name = g->values[n->in[0]].name;
-      for (int k = 0; k < n_st; k++)
-        if (!strcmp(st[k].name, name)) {
-          n->in[0] = dq[k];
-          break;
-        }
       e = qdq_weight(g, sel[j], kinds[j], o, rep);
       if (!e) (*n_quantized)++;
+    }
+    /* Relus whose output nothing reads any more */
+    for (int k = 0; k < n_st && !e; k++) {
+      int r = ss.w[k].relu;
+      if (r < 0) continue;
+      int y = g->nodes[r].out[0];
+      if (!g->values[y].is_output && !read_any(g, y)) sn_node_clear(&g->nodes[r]);
     }
     sn_free(dq);
   }
@@ -871,11 +1044,14 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   }
 out:
   if (tmp_path[0]) remove(tmp_path);
-  for (int k = 0; k < n_st; k++) {
-    sn_free(st[k].name);
-    sn_free(st[k].hist);
+  for (int k = 0; k < ss.n; k++) {
+    sn_free(ss.st[k].name);
+    sn_free(ss.st[k].hist);
   }
-  sn_free(st);
+  sn_free(ss.st);
+  sn_free(ss.w);
+  sn_free(quantized);
+  sn_free(eight);
   sn_free(sel);
   sn_free(kinds);
   return e;

@@ -2,7 +2,11 @@
 onnx.checker, run in ONNX Runtime, agree between Sinter and ORT, and lose at most 0.5 points of
 held-out accuracy against float32 (calibration: the first half of test_images.npy; held out: the
 second half). Also: a model quantized by onnxruntime.quantization.quantize_dynamic runs in Sinter and
-matches ORT.
+matches ORT; and on a small residual network (stem Conv, Relu, MaxPool, two blocks whose Conv output
+is added to the block's input, then Relu), static quantization also puts QDQ around the Adds (the
+Relu after them dropped: uint8 with zero point 0 clamps at 0 itself) and the MaxPool (one scale and
+zero point on both sides), so that Sinter's optimized graph keeps no float Add, Relu or MaxPool: the
+residual runs in the QLinearConv epilogue, as on ONNX Runtime's own QDQ models.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default <repo>/build)."""
@@ -14,7 +18,9 @@ import numpy as np
 import onnx
 
 from digits import CAL, HELD, MODEL, accuracy, ort_logits, sinter_logits
-from testlib import calibration_dir, calibration_reader, check, finish, require_sinter, run_cli, set_verbose
+from onnx import TensorProto, helper, numpy_helper
+from testlib import (calibration_dir, calibration_reader, check, finish, ort_outputs, require_sinter, run_cli,
+                     set_verbose, sinter_outputs)
 
 set_verbose(True)
 
@@ -63,6 +69,87 @@ def verify(label, path, fp32_acc, ops_expected):
     check(f"{label} accuracy", acc_o >= fp32_acc - 0.5 and acc_s >= fp32_acc - 0.5,
           f"ORT {acc_o:.2f}%, Sinter {acc_s:.2f}% (fp32 {fp32_acc:.2f}%)")
     return acc_s
+
+
+def residual_net(path):
+    """stem Conv 3->16 s2 + Relu + MaxPool, two blocks y = Relu(x + Conv(Relu(Conv(x)))), Conv + Relu,
+    GlobalAveragePool, Flatten, Gemm to 10 (seeded random weights, He-scaled)"""
+    rng = np.random.default_rng(7)
+    inits, nodes = [], []
+
+    def w(name, *shape):
+        fan = int(np.prod(shape[1:]))
+        inits.append(numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan)).astype(np.float32), name))
+        return name
+
+    def conv(x, y, cin, cout, k, s=1, relu=True):
+        b = y + "_b"
+        inits.append(numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), b))
+        out = y + "_pre" if relu else y
+        nodes.append(helper.make_node("Conv", [x, w(y + "_w", cout, cin, k, k), b], [out], name=y + "/Conv",
+                                      kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4))
+        if relu:
+            nodes.append(helper.make_node("Relu", [out], [y], name=y + "/Relu"))
+        return y
+
+    x = conv("x", "stem", 3, 16, 3, 2)
+    nodes.append(helper.make_node("MaxPool", [x], ["pool"], name="pool", kernel_shape=[3, 3], strides=[2, 2],
+                                  pads=[1, 1, 1, 1]))
+    x = "pool"
+    for i in range(2):
+        h = conv(x, f"b{i}a", 16, 16, 3)
+        h = conv(h, f"b{i}b", 16, 16, 3, relu=False)
+        nodes.append(helper.make_node("Add", [h, x], [f"b{i}_sum"], name=f"b{i}/Add"))
+        nodes.append(helper.make_node("Relu", [f"b{i}_sum"], [f"b{i}"], name=f"b{i}/Relu"))
+        x = f"b{i}"
+    x = conv(x, "head", 16, 32, 1)
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["gap"], name="gap"))
+    nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flat"))
+    nodes.append(helper.make_node("Gemm", ["flat", w("fc_w", 10, 32), "fc_b"], ["logits"], name="fc", transB=1))
+    inits.append(numpy_helper.from_array(np.zeros(10, np.float32), "fc_b"))
+    g = helper.make_graph(nodes, "resnet_mini", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
+                          [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path)
+
+
+def residual_case(tmp):
+    src, out, opt = (os.path.join(tmp, n) for n in ("res.onnx", "res_q.onnx", "res_q_opt.onnx"))
+    residual_net(src)
+    rng = np.random.default_rng(11)
+    cal = calibration_dir(tmp, "res_cal", {"x": rng.uniform(-1, 1, (16, 3, 32, 32)).astype(np.float32)})
+    held = rng.uniform(-1, 1, (16, 3, 32, 32)).astype(np.float32)
+    r = run_cli("quantize", src, out, "--mode", "static", "--calibration", cal)
+    if not check("residual net: static quantize", r.returncode == 0, r.stderr.strip()):
+        return
+    m = onnx.load(out)
+    onnx.checker.check_model(m, full_check=True)
+    prod = {o: n for n in m.graph.node for o in n.output}
+    adds = [n for n in m.graph.node if n.op_type == "Add"]
+    check("residual net: both inputs of each Add dequantized", len(adds) == 2 and all(
+        prod[i].op_type == "DequantizeLinear" for n in adds for i in n.input), f"{len(adds)} Adds")
+    relus = [n.name for n in m.graph.node if n.op_type == "Relu"]
+    check("residual net: the Relus after the Adds dropped", "b0/Relu" not in relus and "b1/Relu" not in relus and
+          len(relus) == 4, f"{relus}")
+    pool = next(n for n in m.graph.node if n.op_type == "MaxPool")
+    dq = prod[pool.input[0]]
+    q = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == pool.output[0])
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    check("residual net: MaxPool between DQ and Q of one scale and zero point", dq.op_type == "DequantizeLinear" and
+          inits[dq.input[1]] == inits[q.input[1]] and inits[dq.input[2]] == inits[q.input[2]])
+    o32 = ort_outputs(src, {"x": held})[0]
+    oq = ort_outputs(out, {"x": held})[0]
+    sq = sinter_outputs(out, {"x": held}, threads=1)[0]
+    cos = float((oq * o32).sum() / np.linalg.norm(oq) / np.linalg.norm(o32))
+    check("residual net: INT8 (ORT) near float32", cos >= 0.99, f"cosine {cos:.5f}")
+    scale, diff = float(np.abs(oq).max()), float(np.abs(oq - sq).max())
+    check("residual net: Sinter vs ORT on the INT8 model", diff <= 3e-2 * scale, f"max diff {diff:.3g} (scale {scale:.3g})")
+    r = run_cli("optimize", out, opt)
+    if check("residual net: sinter optimize", r.returncode == 0, r.stderr.strip()):
+        ops = sorted({(n.domain or "") + ":" + n.op_type for n in onnx.load(opt).graph.node})
+        # (the input's QuantizeLinear stays: the network's only float step before the head)
+        check("residual net: the Adds fused into QLinearConv, nothing float between the blocks",
+              "sinter:QLinearConv" in ops and not {":Add", ":Relu", ":DequantizeLinear", "com.microsoft:QLinearAdd"} & set(ops),
+              f"{ops}")
 
 
 def main():
@@ -131,6 +218,7 @@ def main():
                   f"max diff {diff:.3g} (scale {scale:.3g}), top-1 agreement {agree:.3f}")
         except Exception as e:  # noqa: BLE001
             check("ORT quantize_static QDQ in Sinter", False, f"{type(e).__name__}: {e}")
+        residual_case(tmp)
     return finish()
 
 

@@ -100,12 +100,12 @@ typedef struct bctx {
 /* what a tap outside the input reads in a checked tile */
 static const uint16_t zeros16[16] __attribute__((aligned(64)));
 
-AI void tile(const bctx *c, int NB, int NT, bool checked, bool s1, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0,
-             int64_t c1, bool first, bool last) {
+/* A register tile's sums: started from the bias (first input chunk) or the partial sums in y; ended
+ * with the epilogue (residual, ReLU / Clip) on the last chunk, stored to y either way. yp: the tile's
+ * first pixel of block cb0 in y; plane: floats between output blocks. */
+AI void acc_start(const bctx *c, int NB, int NT, const float *yp, int64_t plane, int64_t cb0, bool first,
+                  __m512 acc[4][14]) {
   const sn_nchwc_conv_geom *g = c->g;
-  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V, K = g->kh * g->kw;
-  float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
-  __m512 acc[4][14];
 #pragma GCC unroll 4
   for (int b = 0; b < NB; b++) {
 #pragma GCC unroll 14
@@ -116,6 +116,33 @@ AI void tile(const bctx *c, int NB, int NT, bool checked, bool s1, int64_t cb0, 
         acc[b][t] = g->bias ? _mm512_loadu_ps(g->bias + (cb0 + b) * V) : _mm512_setzero_ps();
     }
   }
+}
+
+AI void acc_end(const bctx *c, int NB, int NT, float *yp, int64_t plane, bool last, __m512 acc[4][14]) {
+  const sn_nchwc_conv_geom *g = c->g;
+  const __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      __m512 v = acc[b][t];
+      if (last) {
+        if (c->res) v = _mm512_add_ps(v, _mm512_loadu_ps(c->res + (yp - c->y) + b * plane + t * V));
+        if (g->act == SN_NCHWC_ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+        if (g->act == SN_NCHWC_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+      }
+      _mm512_storeu_ps(yp + b * plane + t * V, v);
+    }
+  }
+}
+
+AI void tile(const bctx *c, int NB, int NT, bool checked, bool s1, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0,
+             int64_t c1, bool first, bool last) {
+  const sn_nchwc_conv_geom *g = c->g;
+  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V, K = g->kh * g->kw;
+  float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
+  __m512 acc[4][14];
+  acc_start(c, NB, NT, yp, plane, cb0, first, acc);
   /* s1: stride 1, the pixels at constant offsets from one pointer (a runtime stride spends a register
    * per pixel, and the compiler then spills the weight pointers) */
   const int64_t xs = s1 ? V : g->sw * V;
@@ -163,20 +190,7 @@ AI void tile(const bctx *c, int NB, int NT, bool checked, bool s1, int64_t cb0, 
       }
     }
   }
-  const __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      __m512 v = acc[b][t];
-      if (last) {
-        if (c->res) v = _mm512_add_ps(v, _mm512_loadu_ps(c->res + (yp - c->y) + b * plane + t * V));
-        if (g->act == SN_NCHWC_ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
-        if (g->act == SN_NCHWC_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      }
-      _mm512_storeu_ps(yp + b * plane + t * V, v);
-    }
-  }
+  acc_end(c, NB, NT, yp, plane, last, acc);
 }
 
 typedef void (*tile_fn)(const bctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, bool first,
@@ -193,16 +207,7 @@ AI void ftile(const bctx *c, int NB, int NT, int64_t cb0, int64_t p0, int64_t c0
   const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V;
   float *yp = c->y + cb0 * plane + p0 * V;
   __m512 acc[4][14];
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      if (!first)
-        acc[b][t] = _mm512_loadu_ps(yp + b * plane + t * V);
-      else
-        acc[b][t] = g->bias ? _mm512_loadu_ps(g->bias + (cb0 + b) * V) : _mm512_setzero_ps();
-    }
-  }
+  acc_start(c, NB, NT, yp, plane, cb0, first, acc);
   const uint16_t *xp = c->x + c0 * ipl + p0 * V;
   const uint32_t *wp[4];
 #pragma GCC unroll 4
@@ -222,20 +227,7 @@ AI void ftile(const bctx *c, int NB, int NT, int64_t cb0, int64_t p0, int64_t c0
 #pragma GCC unroll 4
     for (int b = 0; b < NB; b++) wp[b] += 128;
   }
-  const __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      __m512 v = acc[b][t];
-      if (last) {
-        if (c->res) v = _mm512_add_ps(v, _mm512_loadu_ps(c->res + (yp - c->y) + b * plane + t * V));
-        if (g->act == SN_NCHWC_ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
-        if (g->act == SN_NCHWC_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      }
-      _mm512_storeu_ps(yp + b * plane + t * V, v);
-    }
-  }
+  acc_end(c, NB, NT, yp, plane, last, acc);
 }
 
 #define TILE(NB, NT)                                                                                          \
@@ -388,17 +380,8 @@ AI void ntile(const bctx *c, int NB, int NT, int64_t cb0, int64_t oy, int64_t ox
   const sn_nchwc_conv_geom *g = c->g;
   const int64_t plane = g->oh * g->ow * V, W = sn_nchw_bf16_padded_width(g), kwp = (g->kw + 1) / 2;
   float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
-  __m512 acc[4][6];
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 6
-    for (int t = 0; t < NT; t++) {
-      if (!first)
-        acc[b][t] = _mm512_loadu_ps(yp + b * plane + t * V);
-      else
-        acc[b][t] = g->bias ? _mm512_loadu_ps(g->bias + (cb0 + b) * V) : _mm512_setzero_ps();
-    }
-  }
+  __m512 acc[4][14];
+  acc_start(c, NB, NT, yp, plane, cb0, first, acc);
   const int64_t xs = g->sw; /* bf16 values between pixels */
   for (int64_t ci = c0; ci < c1; ci++) {
     const uint16_t *xc = c->x + ci * g->ih * W;
@@ -424,20 +407,7 @@ AI void ntile(const bctx *c, int NB, int NT, int64_t cb0, int64_t oy, int64_t ox
       }
     }
   }
-  const __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 6
-    for (int t = 0; t < NT; t++) {
-      __m512 v = acc[b][t];
-      if (last) {
-        if (c->res) v = _mm512_add_ps(v, _mm512_loadu_ps(c->res + (yp - c->y) + b * plane + t * V));
-        if (g->act == SN_NCHWC_ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
-        if (g->act == SN_NCHWC_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-      }
-      _mm512_storeu_ps(yp + b * plane + t * V, v);
-    }
-  }
+  acc_end(c, NB, NT, yp, plane, last, acc);
 }
 
 #define NTILE(NB, NT)                                                                                         \

@@ -40,15 +40,12 @@ typedef struct conv_ctx {
 /* what a tap outside the input reads in a checked tile (one pixel of any block) */
 static const float nc_zeros[16] __attribute__((aligned(64)));
 
-/* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1) of BI lanes (V, or 1 for an
- * NCHW input); checked: some pixels' windows reach into the left / right padding, whose taps read
- * zeros (so border tiles run as wide as the others) */
-AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0,
-                  int64_t c0, int64_t c1, bool first, bool last) {
+/* A register tile's sums: started from the bias (first input chunk) or the partial sums in y; ended
+ * with the epilogue (residual, activation) on the last chunk, stored to y either way. yp: the tile's
+ * first pixel of block cb0 in y; plane: floats between output blocks. */
+AI void acc_start(const conv_ctx *c, int NB, int NT, const float *yp, int64_t plane, int64_t cb0, bool first,
+                  NC_VEC acc[4][14]) {
   const sn_nchwc_conv_geom *g = c->g;
-  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * BI, K = g->kh * g->kw;
-  float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
-  NC_VEC acc[4][14];
 #pragma GCC unroll 4
   for (int b = 0; b < NB; b++) {
 #pragma GCC unroll 14
@@ -59,6 +56,33 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
         acc[b][t] = g->bias ? NC_LOAD(g->bias + (cb0 + b) * V) : NC_ZERO();
     }
   }
+}
+
+AI void acc_end(const conv_ctx *c, int NB, int NT, float *yp, int64_t plane, bool last, NC_VEC acc[4][14]) {
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; b++) {
+#pragma GCC unroll 14
+    for (int t = 0; t < NT; t++) {
+      NC_VEC v = acc[b][t];
+      if (last) {
+        if (c->res) v = NC_ADD(v, NC_LOAD(c->res + (yp - c->y) + b * plane + t * V));
+        v = act_v(c->g, v);
+      }
+      NC_STORE(yp + b * plane + t * V, v);
+    }
+  }
+}
+
+/* NB blocks from cb0, NT pixels from (oy, ox0), input blocks [c0, c1) of BI lanes (V, or 1 for an
+ * NCHW input); checked: some pixels' windows reach into the left / right padding, whose taps read
+ * zeros (so border tiles run as wide as the others) */
+AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64_t cb0, int64_t oy, int64_t ox0,
+                  int64_t c0, int64_t c1, bool first, bool last) {
+  const sn_nchwc_conv_geom *g = c->g;
+  const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * BI, K = g->kh * g->kw;
+  float *yp = c->y + cb0 * plane + (oy * g->ow + ox0) * V;
+  NC_VEC acc[4][14];
+  acc_start(c, NB, NT, yp, plane, cb0, first, acc);
   const int64_t xs = g->sw * BI;
   for (int64_t ci = c0; ci < c1; ci++) {
     const float *xc = c->x + ci * ipl;
@@ -106,18 +130,7 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
       }
     }
   }
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      NC_VEC v = acc[b][t];
-      if (last) {
-        if (c->res) v = NC_ADD(v, NC_LOAD(c->res + (yp - c->y) + b * plane + t * V));
-        v = act_v(g, v);
-      }
-      NC_STORE(yp + b * plane + t * V, v);
-    }
-  }
+  acc_end(c, NB, NT, yp, plane, last, acc);
 }
 
 /* The flat 1x1 tile of a blocked input (sn_nchwc_flat: input pixel p for output pixel p): NB blocks x
@@ -130,16 +143,7 @@ AI void flat_tile(const conv_ctx *c, int NB, int NT, int64_t cb0, int64_t p0, in
   const int64_t plane = g->oh * g->ow * V, ipl = g->ih * g->iw * V;
   float *yp = c->y + cb0 * plane + p0 * V;
   NC_VEC acc[4][14];
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      if (!first)
-        acc[b][t] = NC_LOAD(yp + b * plane + t * V);
-      else
-        acc[b][t] = g->bias ? NC_LOAD(g->bias + (cb0 + b) * V) : NC_ZERO();
-    }
-  }
+  acc_start(c, NB, NT, yp, plane, cb0, first, acc);
   const float *xp = c->x + c0 * ipl + p0 * V;
   const float *wp[4];
 #pragma GCC unroll 4
@@ -163,18 +167,7 @@ AI void flat_tile(const conv_ctx *c, int NB, int NT, int64_t cb0, int64_t p0, in
 #pragma GCC unroll 4
     for (int b = 0; b < NB; b++) wp[b] += V * V;
   }
-#pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) {
-#pragma GCC unroll 14
-    for (int t = 0; t < NT; t++) {
-      NC_VEC v = acc[b][t];
-      if (last) {
-        if (c->res) v = NC_ADD(v, NC_LOAD(c->res + (yp - c->y) + b * plane + t * V));
-        v = act_v(g, v);
-      }
-      NC_STORE(yp + b * plane + t * V, v);
-    }
-  }
+  acc_end(c, NB, NT, yp, plane, last, acc);
 }
 
 typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0, int64_t c0, int64_t c1, bool first,
