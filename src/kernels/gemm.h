@@ -40,9 +40,9 @@ typedef struct sn_sgemm_packed {
   float *data;       /* full-K slivers (see kernels/x86/sgemm_blocked.h); NULL when not packed */
   size_t bytes;      /* of data */
   /* --precision bf16: a second copy in the bf16 kernel's layout (sn_bf16_pack), made by the first
-   * sn_sgemm_pb / sn_sgemm_pa call that runs in bf16 (sn_cpu_use_bf16(), M and N >= 16) and used by
-   * every later one; the float32 panels above still serve thin products, which stay float32. NULL
-   * until then. */
+   * sn_sgemm_pb / sn_sgemm_pa call that runs in bf16 (sn_cpu_use_bf16(); for sn_sgemm_pb any M and
+   * at least 16 columns, for sn_sgemm_pa M and N >= 16) and used by every later one; the float32
+   * panels above still serve the calls that stay float32. NULL until then. */
   void *bf16;
   size_t bf16_bytes;
 } sn_sgemm_packed;

@@ -8,8 +8,10 @@
  *    product rounding, plus float32 summation error), and on most cases NOT within float32 accuracy (else no bf16 ran: a wiring bug);
  *  - bit-identical to the bf16 kernel converting the same operands per call (same roundings, same
  *    summation order), so the packed layout is read exactly as the converting path builds it;
- *  - the bf16 copy is made by the first call that runs in bf16, and not for thin products;
- *  - thin products (M or N < 16) and threads without the bf16 cap stay float32 (tight bound);
+ *  - the bf16 copy is made by the first call that runs in bf16, and not for calls that stay float32:
+ *    sn_sgemm_pb on fewer than 16 columns (any M: a thin product against a constant B reads its bf16
+ *    copy), sn_sgemm_pa with M or N under 16;
+ *  - those calls and threads without the bf16 cap stay float32 (tight bound);
  *  - the columns past N in C are untouched.
  * Skips cleanly when the CPU (or SINTER_ISA) has no AVX512-BF16. */
 #include <math.h>
@@ -86,13 +88,14 @@ static void run_case(int64_t M, int64_t N, int64_t K, int tr, int *loose, int *c
     sn_sgemm_pb(p.ta, M, 0, half, p.alpha, p.A, p.lda, pb, p.beta, C1, p.ldc, ws);
     sn_sgemm_pb(p.ta, M, half, N, p.alpha, p.A, p.lda, pb, p.beta, C1, p.ldc, NULL);
     int64_t w1 = half < N ? half : N;
-    check(!pb->bf16 == (M < 16 || (w1 < 16 && N - half < 16)), "bf16 copy of B made by the first bf16 call, only");
+    const bool f32_b = w1 < 16 && N - half < 16; /* neither call wide enough for bf16 */
+    check(!pb->bf16 == f32_b, "bf16 copy of B made by the first bf16 call, only");
     double e = rel_err(&p, C1);
     bool same = !memcmp(C1, C2, sizeof(float) * nc);
     tag = "packed B";
     snprintf(what, sizeof what, "%s M=%lld N=%lld K=%lld ta=%d tb=%d: rel err %.3g", tag, (long long)M, (long long)N,
              (long long)K, p.ta, p.tb, e);
-    if (thin) {
+    if (f32_b) {
       check(e >= 0 && e <= f32_bound(K), what);
     } else {
       check(e >= 0 && e <= bf16_bound(K), what);
