@@ -111,6 +111,16 @@ void sn_sgemm_packed_free(sn_sgemm_packed *p) {
   sn_free(p);
 }
 
+bool sn_sgemm_packed_drop_f32(sn_sgemm_packed *p) {
+  if (!p || !p->data || !p->bf16 || !p->src) return false;
+  __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
+  sn_aligned_free(p->data);
+  p->data = NULL;
+  p->bytes = 0;
+  p->isa = SN_ISA_SCALAR;
+  return true;
+}
+
 int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B) { return B && B->data ? B->panel : 16; }
 
 /* The bf16 copy of a packed operand, made by the first call that runs in bf16 (so operands only

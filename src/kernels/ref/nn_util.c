@@ -292,7 +292,10 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
     t->data = NULL;
     t->owns_data = false;
   } else if (take && p->data && t->file_view && sn_nn_sole_reader(g, n, v)) {
-    /* a view of the model file: its pages leave the resident set (a read would fault them back) */
+    /* a view of the model file: its pages leave the resident set (a read would fault them back).
+     * A bf16 session reads the bf16 copy; its calls that stay float32 (fewer than 16 columns) read
+     * this source, so the float32 panels go too (BERT-base: a third of the peak memory) */
+    if (p->bf16) sn_sgemm_packed_drop_f32(p);
     sn_drop_pages(t->data, t->nbytes);
   }
   return NULL;
