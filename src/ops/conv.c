@@ -588,7 +588,8 @@ static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 typedef struct qconv_params {
   conv_params base; /* first: get_params reads it as conv_params */
   sn_qweights *packed;
-  int act;
+  int act;              /* SN_QACT_* (ops/qlinear.h) */
+  float act_lo, act_hi; /* Clip's bounds */
 } qconv_params;
 
 static void qconv_free(void *p) {
@@ -608,10 +609,7 @@ static sn_error *qconv_prepare(sn_graph *g, sn_node *n, void **params) {
   qconv_params *p = sn_calloc(1, sizeof *p);
   if (!p) return SN_ERR_OOM();
   sn_error *e = parse_params(n, &p->base);
-  const char *act = sn_attr_str(n, "activation", "");
-  p->act = !strcmp(act, "Relu") ? SN_QACT_RELU : SN_QACT_NONE;
-  if (!e && *act && p->act == SN_QACT_NONE)
-    e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "activation '%s' is not supported", act);
+  if (!e) e = sn_qact_parse(n, &p->act, &p->act_lo, &p->act_hi);
   if (e) {
     qconv_free(p);
     return e;
@@ -816,6 +814,7 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
   const qconv_params *qp = c->params;
   int act = qp ? qp->act : SN_QACT_NONE;
   sn_qargs qa = {x, sx, zx, w, sw, zw, sy, zy, b, act, qp ? qp->packed : NULL, y};
+  if (qp) qa.act_lo = qp->act_lo, qa.act_hi = qp->act_hi;
   /* sinter:QLinearConv with a residual QLinearAdd (passes/qdq.c): inputs 9..15 are the other operand,
    * its scale and zero point, this conv's scale and zero point as the Add reads them, the Add's output
    * scale and zero point; residual_is_a: the other operand is the Add's A */
@@ -1021,7 +1020,7 @@ const sn_op sn_ops_conv[] = {
     {"", "ConvInteger", 10, 0, convint_infer, convint_run, qconv_prepare, qconv_free, 0, qconv_prepack},
     {"", "QLinearConv", 10, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0, qconv_prepack},
     /* the QDQ pass's fused form: QLinearConv's inputs (bias int32, or float with a float output),
-     * y_scale/y_zero_point absent for a float output, attribute activation = "Relu" */
+     * y_scale/y_zero_point absent for a float output, attribute activation = "Relu" or "Clip" (activation_params [min, max]) */
     {"sinter", "QLinearConv", 1, 0, qlconv_infer, qlconv_run, qconv_prepare, qconv_free, 0, qconv_prepack},
     {"", "DeformConv", 19, 0, deform_infer, deform_run, conv_prepare, conv_free, 0},
     {0},

@@ -410,10 +410,12 @@ static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* Integer matmuls keep a constant B packed for the INT8 GEMM (ops/qlinear.c). The sinter-domain
  * QLinearMatMul (made by the QDQ pass) adds transB (B is [N, K], from Gemm), a bias input 8 (int32,
- * or float with a float output), a float output when y_scale is absent, and activation = "Relu". */
+ * or float with a float output), a float output when y_scale is absent, and activation = "Relu" or
+ * "Clip" (activation_params [min, max]). */
 typedef struct qmm_params {
   sn_qweights *packed;
-  int act;
+  int act;              /* SN_QACT_* (ops/qlinear.h) */
+  float act_lo, act_hi; /* Clip's bounds */
   bool transB;
 } qmm_params;
 
@@ -427,10 +429,8 @@ static sn_error *qmm_prepare(sn_graph *g, sn_node *n, void **params) {
   qmm_params *p = sn_calloc(1, sizeof *p);
   if (!p) return SN_ERR_OOM();
   sn_error *e = NULL;
-  const char *act = sn_attr_str(n, "activation", "");
-  p->act = !strcmp(act, "Relu") ? SN_QACT_RELU : SN_QACT_NONE;
+  e = sn_qact_parse(n, &p->act, &p->act_lo, &p->act_hi);
   p->transB = sn_attr_int(n, "transB", 0) != 0;
-  if (*act && p->act == SN_QACT_NONE) e = sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "activation '%s' is not supported", act);
   int wi = !strcmp(n->op_type, "MatMulInteger") ? 1 : 3;
   if (!e && n->n_in > wi && n->in[wi] >= 0) {
     const sn_value *v = &g->values[n->in[wi]];
@@ -450,6 +450,7 @@ static bool fast_matmul(sn_kernel_ctx *c, sn_qargs *qa, const mm_shape *s, bool 
   if (!p) return false;
   qa->pw = p->packed;
   qa->act = p->act;
+  qa->act_lo = p->act_lo, qa->act_hi = p->act_hi;
   int64_t *aoff = sn_kernel_scratch(c, sizeof(int64_t) * 2 * (size_t)(s->nbatch ? s->nbatch : 1));
   if (!aoff) return (*err = SN_ERR_OOM()), true;
   mm_offsets(s, aoff, aoff + s->nbatch);

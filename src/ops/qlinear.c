@@ -256,10 +256,34 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
     p->lo = p->out == SN_QOUT_U8 ? 0 : -128;
     p->hi = p->out == SN_QOUT_U8 ? 255 : 127;
     if (a->act == SN_QACT_RELU && p->zy > p->lo) p->lo = p->zy;
+    if (a->act == SN_QACT_CLIP) { /* quantizing is monotone: Q(clip(v, a, b)) = clip(Q(v), Q(a), Q(b)) */
+      const float ys = ld_f(a->ys, 0), ql = nearbyintf(a->act_lo / ys) + p->zy, qh = nearbyintf(a->act_hi / ys) + p->zy;
+      if (ql > p->lo) p->lo = ql < p->hi ? ql : p->hi;
+      if (qh < p->hi) p->hi = qh > p->lo ? qh : p->lo;
+    }
   } else if (p->out == SN_QOUT_F32 && a->act == SN_QACT_RELU) {
     p->lo = 0;
+  } else if (p->out == SN_QOUT_F32 && a->act == SN_QACT_CLIP) {
+    p->lo = a->act_lo, p->hi = a->act_hi;
   }
   return true;
+}
+
+sn_error *sn_qact_parse(const sn_node *n, int *act, float *lo, float *hi) {
+  const char *s = sn_attr_str(n, "activation", "");
+  *act = !*s ? SN_QACT_NONE : !strcmp(s, "Relu") ? SN_QACT_RELU : !strcmp(s, "Clip") ? SN_QACT_CLIP : -1;
+  *lo = -INFINITY, *hi = INFINITY;
+  char buf[160];
+  if (*act < 0)
+    return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: activation '%s' is not supported", sn_node_desc(n, buf, sizeof buf), s);
+  if (*act == SN_QACT_CLIP) {
+    const float *v;
+    if (sn_attr_floats(n, "activation_params", &v) != 2 || !(v[0] <= v[1]))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: activation Clip needs activation_params [min, max], min <= max",
+                       sn_node_desc(n, buf, sizeof buf));
+    *lo = v[0], *hi = v[1];
+  }
+  return NULL;
 }
 
 /* W in a form's layout (pack_conv): packed at load when a->pw was packed for this form from this

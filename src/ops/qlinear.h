@@ -48,7 +48,11 @@ const uint8_t *sn_qconv_weight_bytes(sn_kernel_ctx *c, const sn_tensor *w, const
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out);
 void sn_qweights_free(sn_qweights *q);
 
-enum { SN_QACT_NONE = 0, SN_QACT_RELU = 1 };
+/* the activation a fused integer Conv/MatMul applies before requantizing (attribute activation:
+ * "Relu", or "Clip" with activation_params [min, max]: the clamp of ReLU6 and the like) */
+enum { SN_QACT_NONE = 0, SN_QACT_RELU = 1, SN_QACT_CLIP = 2 };
+/* activation / activation_params of n into *act, *lo, *hi (Clip's bounds) */
+sn_error *sn_qact_parse(const sn_node *n, int *act, float *lo, float *hi);
 
 /* Quantization of an integer Conv/MatMul. xs/ys NULL: int32 output (ConvInteger/MatMulInteger);
  * ys NULL with xs set: float output (dequantized: acc * xs * ws + bias); else u8/s8 output like y's
@@ -64,6 +68,7 @@ typedef struct sn_qargs {
   float rac, rbc, rfix;
   bool res_is_a;
   bool *res_done;
+  float act_lo, act_hi; /* SN_QACT_CLIP: the bounds, in the float output's units */
 } sn_qargs;
 
 /* Both return false when the fast path does not apply (the caller runs its reference code); when

@@ -2,8 +2,10 @@
  * DequantizeLinear (per-tensor) and whose weight is a constant 8-bit tensor through
  * DequantizeLinear (per tensor or per output channel) becomes one integer op, sinter:QLinearConv or
  * sinter:QLinearMatMul (ops/conv.c, ops/matmul.c), that runs on the INT8 GEMM:
- *   DQ(x), DQ(w) [, bias or DQ(bias)] -> Conv/MatMul/Gemm [-> Add bias] [-> Relu] -> QuantizeLinear
- *     => integer op with a u8/s8 output (requantized in the GEMM epilogue, Relu as a clamp);
+ *   DQ(x), DQ(w) [, bias or DQ(bias)] -> Conv/MatMul/Gemm [-> Add bias] [-> Relu or Clip with constant
+ *     bounds] -> QuantizeLinear
+ *     => integer op with a u8/s8 output (requantized in the GEMM epilogue, Relu / Clip as clamps: a
+ *     quantization is monotone, so clamping its codes to those of the bounds is exact);
  *   the same without the final QuantizeLinear => integer op with a float output (dequantized in the
  *     epilogue, float bias and Relu applied there).
  * A float bias becomes int32 in units of x_scale * w_scale (as ONNX Runtime's quantizer makes it)
@@ -72,6 +74,24 @@ static const float *const_vec(const sn_graph *g, int v, int64_t n) {
   for (int d = 0; d < t->rank - 1; d++)
     if (t->dims[d] != 1) return NULL;
   return t->data;
+}
+
+/* Clip node c's bounds when they are constants (opset 11+: scalar inputs, absent = unbounded;
+ * before: the min / max attributes) */
+static bool clip_bounds(const sn_graph *g, const sn_node *c, float *lo, float *hi) {
+  *lo = -INFINITY, *hi = INFINITY;
+  if (c->opset < 11) {
+    *lo = sn_attr_float(c, "min", -INFINITY);
+    *hi = sn_attr_float(c, "max", INFINITY);
+  } else {
+    for (int k = 1; k < 3 && k < c->n_in; k++) {
+      if (c->in[k] < 0) continue;
+      const sn_tensor *t = sn_graph_const(g, c->in[k]);
+      if (!t || t->dtype != SINTER_FLOAT || t->count != 1) return false;
+      *(k == 1 ? lo : hi) = *(const float *)t->data;
+    }
+  }
+  return *lo <= *hi; /* (NaN bounds refused) */
 }
 
 static sn_error *set_inputs(sn_node *n, const int *in, int k) {
@@ -173,6 +193,10 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
     }
   }
   int relu = next_op(g, uses, tail, "Relu");
+  float clo = 0, chi = 0;
+  if (relu < 0 && (relu = next_op(g, uses, tail, "Clip")) >= 0 && !clip_bounds(g, &g->nodes[relu], &clo, &chi))
+    relu = -1; /* (MobileNet's ReLU6: Clip(0, 6)) */
+  const bool clip = relu >= 0 && sn_node_is(&g->nodes[relu], "Clip");
   if (relu >= 0) tail = g->nodes[relu].out[0];
   int q = next_op(g, uses, tail, "QuantizeLinear");
   const sn_tensor *ys = NULL, *yz = NULL;
@@ -211,7 +235,8 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
   if ((e = retype(n, conv ? "QLinearConv" : "QLinearMatMul"))) goto out;
   if (!conv) drop_attrs(n);
   if (!conv && transB && (e = sn_node_set_int(n, "transB", 1))) goto out;
-  if (relu >= 0 && (e = sn_node_set_str(n, "activation", "Relu"))) goto out;
+  if (relu >= 0 && (e = sn_node_set_str(n, "activation", clip ? "Clip" : "Relu"))) goto out;
+  if (clip && (e = sn_node_set_floats(n, "activation_params", (const float[]){clo, chi}, 2))) goto out;
   n->out[0] = out;
   if (add >= 0) sn_node_clear(&g->nodes[add]);
   if (relu >= 0) sn_node_clear(&g->nodes[relu]);

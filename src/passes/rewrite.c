@@ -151,6 +151,17 @@ sn_error *sn_node_set_ints(sn_node *n, const char *name, const int64_t *v, int c
   return NULL;
 }
 
+sn_error *sn_node_set_floats(sn_node *n, const char *name, const float *v, int count) {
+  sn_attr *a = attr_slot(n, name);
+  if (!a) return SN_ERR_OOM();
+  a->type = SN_ATTR_FLOATS;
+  a->floats = sn_malloc(sizeof(float) * (size_t)(count > 0 ? count : 1));
+  if (!a->floats) return SN_ERR_OOM();
+  if (count > 0) memcpy(a->floats, v, sizeof(float) * (size_t)count);
+  a->n = count;
+  return NULL;
+}
+
 sn_error *sn_node_add_input(sn_node *n, int v) {
   int *in = sn_realloc(n->in, sizeof(int) * (size_t)(n->n_in + 1));
   if (!in) return SN_ERR_OOM();

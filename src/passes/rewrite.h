@@ -33,6 +33,7 @@ sn_error *sn_node_set_int(sn_node *n, const char *name, int64_t v);
 sn_error *sn_node_set_float(sn_node *n, const char *name, float v);
 sn_error *sn_node_set_str(sn_node *n, const char *name, const char *v);
 sn_error *sn_node_set_ints(sn_node *n, const char *name, const int64_t *v, int count);
+sn_error *sn_node_set_floats(sn_node *n, const char *name, const float *v, int count);
 /* Append an input to a node. */
 sn_error *sn_node_add_input(sn_node *n, int v);
 /* Turn node n into (domain, op_type) at opset, in place: its resolved op and params are dropped (and

@@ -5,8 +5,9 @@ second half). Also: a model quantized by onnxruntime.quantization.quantize_dynam
 matches ORT; and on a small residual network (stem Conv, Relu, MaxPool, two blocks whose Conv output
 is added to the block's input, then Relu), static quantization also puts QDQ around the Adds (the
 Relu after them dropped: uint8 with zero point 0 clamps at 0 itself) and the MaxPool (one scale and
-zero point on both sides), so that Sinter's optimized graph keeps no float Add, Relu or MaxPool: the
-residual runs in the QLinearConv epilogue, as on ONNX Runtime's own QDQ models.
+zero point on both sides), so that Sinter's optimized graph keeps no float Add, Relu, Clip (ReLU6) or
+MaxPool: the residual and the clamps run in the QLinearConv epilogue, as on ONNX Runtime's own QDQ
+models.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default <repo>/build)."""
@@ -72,8 +73,9 @@ def verify(label, path, fp32_acc, ops_expected):
 
 
 def residual_net(path):
-    """stem Conv 3->16 s2 + Relu + MaxPool, two blocks y = Relu(x + Conv(Relu(Conv(x)))), Conv + Relu,
-    GlobalAveragePool, Flatten, Gemm to 10 (seeded random weights, He-scaled)"""
+    """stem Conv 3->16 s2 + Relu + MaxPool, two blocks y = Relu(x + Conv(act(Conv(x)))) (act: Relu, then
+    ReLU6 as Clip(0, 6)), Conv + Relu, GlobalAveragePool, Flatten, Gemm to 10 (seeded random weights,
+    He-scaled)"""
     rng = np.random.default_rng(7)
     inits, nodes = [], []
 
@@ -82,13 +84,17 @@ def residual_net(path):
         inits.append(numpy_helper.from_array((rng.standard_normal(shape) * np.sqrt(2.0 / fan)).astype(np.float32), name))
         return name
 
-    def conv(x, y, cin, cout, k, s=1, relu=True):
+    inits += [numpy_helper.from_array(np.float32(0), "zero"), numpy_helper.from_array(np.float32(6), "six")]
+
+    def conv(x, y, cin, cout, k, s=1, relu=True, relu6=False):
         b = y + "_b"
         inits.append(numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), b))
-        out = y + "_pre" if relu else y
+        out = y + "_pre" if relu or relu6 else y
         nodes.append(helper.make_node("Conv", [x, w(y + "_w", cout, cin, k, k), b], [out], name=y + "/Conv",
                                       kernel_shape=[k, k], strides=[s, s], pads=[k // 2] * 4))
-        if relu:
+        if relu6:  # MobileNet's ReLU6
+            nodes.append(helper.make_node("Clip", [out, "zero", "six"], [y], name=y + "/Clip"))
+        elif relu:
             nodes.append(helper.make_node("Relu", [out], [y], name=y + "/Relu"))
         return y
 
@@ -97,7 +103,7 @@ def residual_net(path):
                                   pads=[1, 1, 1, 1]))
     x = "pool"
     for i in range(2):
-        h = conv(x, f"b{i}a", 16, 16, 3)
+        h = conv(x, f"b{i}a", 16, 16, 3, relu6=i == 1)
         h = conv(h, f"b{i}b", 16, 16, 3, relu=False)
         nodes.append(helper.make_node("Add", [h, x], [f"b{i}_sum"], name=f"b{i}/Add"))
         nodes.append(helper.make_node("Relu", [f"b{i}_sum"], [f"b{i}"], name=f"b{i}/Relu"))
@@ -129,7 +135,7 @@ def residual_case(tmp):
         prod[i].op_type == "DequantizeLinear" for n in adds for i in n.input), f"{len(adds)} Adds")
     relus = [n.name for n in m.graph.node if n.op_type == "Relu"]
     check("residual net: the Relus after the Adds dropped", "b0/Relu" not in relus and "b1/Relu" not in relus and
-          len(relus) == 4, f"{relus}")
+          len(relus) == 3, f"{relus}")
     pool = next(n for n in m.graph.node if n.op_type == "MaxPool")
     dq = prod[pool.input[0]]
     q = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == pool.output[0])
@@ -147,9 +153,9 @@ def residual_case(tmp):
     if check("residual net: sinter optimize", r.returncode == 0, r.stderr.strip()):
         ops = sorted({(n.domain or "") + ":" + n.op_type for n in onnx.load(opt).graph.node})
         # (the input's QuantizeLinear stays: the network's only float step before the head)
-        check("residual net: the Adds fused into QLinearConv, nothing float between the blocks",
-              "sinter:QLinearConv" in ops and not {":Add", ":Relu", ":DequantizeLinear", "com.microsoft:QLinearAdd"} & set(ops),
-              f"{ops}")
+        check("residual net: the Adds and the Clip fused into QLinearConv, nothing float between the blocks",
+              "sinter:QLinearConv" in ops and
+              not {":Add", ":Relu", ":Clip", ":DequantizeLinear", "com.microsoft:QLinearAdd"} & set(ops), f"{ops}")
 
 
 def main():
