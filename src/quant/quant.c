@@ -74,6 +74,13 @@ static const float *const_f32(const sn_graph *g, int v, const sn_tensor **t) {
     v = g->values[v].outer;
     g = g->parent;
   }
+  /* behind Identity nodes (torch exports a repeated weight or bias that way: EfficientNet's
+   * squeeze-excitation biases) */
+  for (int hop = 0; hop < 4; hop++) {
+    int p = g->values[v].producer;
+    if (p < 0 || !sn_node_is(&g->nodes[p], "Identity") || g->nodes[p].n_in < 1 || g->nodes[p].in[0] < 0) break;
+    v = g->nodes[p].in[0];
+  }
   const sn_tensor *c = sn_graph_const(g, v);
   if (!c || c->kind != SN_KIND_TENSOR || c->dtype != SINTER_FLOAT) return NULL;
   if (t) *t = c;
@@ -615,12 +622,16 @@ static sn_error *qdq_act(sn_graph *g, const act_stat *a, bool int8, int src, int
  *     Runtime's quantizer does; with int8 activations (symmetric: negative codes) such an Add stays
  *     float;
  *   a MaxPool whose output only such nodes read: its input, with the output's scale and zero
- *     point, so that it runs on the 8-bit map. */
+ *     point, so that it runs on the 8-bit map;
+ *   a Sigmoid, and a Mul of two activations, fed by such nodes (EfficientNet's SiLU x * sigmoid(x)
+ *     and squeeze-excitation scaling): their inputs, and their output where 8-bit nodes read it, so
+ *     that they run as a 256-entry lookup (QLinearLookup) and QLinearMul. */
 /* how a site's pair is wired, beside its statistics (act_stat, one array for calibration) */
 typedef struct site {
   int q_src; /* what the QuantizeLinear reads: the tensor itself (-1) or the input of a Relu dropped */
   int relu;  /* that Relu node, or -1 */
   int tie;   /* site whose scale and zero point this one takes (a MaxPool's input: its output's), -1 */
+  bool all;  /* every reader takes the dequantized value (a Mul's or Sigmoid's output), not only 8-bit ones */
 } site;
 
 typedef struct sites {
@@ -647,7 +658,7 @@ static sn_error *site_add(sites *s, const char *name, const sn_quant_opts *o, in
   }
   act_stat *t = &s->st[s->n];
   memset(t, 0, sizeof *t);
-  s->w[s->n] = (site){-1, -1, -1};
+  s->w[s->n] = (site){-1, -1, -1, false};
   t->name = sn_strdup(name);
   t->mn = FLT_MAX;
   t->mx = -FLT_MAX;
@@ -687,6 +698,20 @@ static bool read_any(const sn_graph *g, int v) {
   for (int i = 0; i < g->n_nodes; i++)
     for (int k = 0; k < g->nodes[i].n_in; k++)
       if (g->nodes[i].in[k] == v) return true;
+  return false;
+}
+
+/* v comes from a quantized node or one on 8-bit maps, directly or through the Relu / Clip that the
+ * QDQ fusion folds into it */
+static bool from_8bit(const sn_graph *g, int v, const bool *quantized, const bool *eight) {
+  for (int hop = 0; hop < 2 && v >= 0; hop++) {
+    int p = g->values[v].producer;
+    if (p < 0) return false;
+    if (quantized[p] || eight[p]) return true;
+    const sn_node *n = &g->nodes[p];
+    if ((!sn_node_is(n, "Relu") && !sn_node_is(n, "Clip")) || n->n_in < 1) return false;
+    v = n->in[0];
+  }
   return false;
 }
 
@@ -730,6 +755,12 @@ static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, co
       int relu = sole_reader(g, nd->out[0]);
       if (relu >= 0 && sn_node_is(&g->nodes[relu], "Relu") && o->act_int8) continue;
       eight[i] = true;
+    } else if (sn_node_is(nd, "Mul")) { /* SiLU's x * sigmoid(x), a squeeze-excitation's scaling */
+      if (nd->n_in == 2 && activation(g, nd->in[0]) && activation(g, nd->in[1]) &&
+          from_8bit(g, nd->in[0], quantized, eight) && from_8bit(g, nd->in[1], quantized, eight))
+        eight[i] = true;
+    } else if (sn_node_is(nd, "Sigmoid")) {
+      if (nd->n_in == 1 && activation(g, nd->in[0]) && from_8bit(g, nd->in[0], quantized, eight)) eight[i] = true;
     }
   }
   for (int i = 0; i < g->n_nodes; i++) { /* (after the Adds, which may read their output) */
@@ -753,6 +784,15 @@ static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, co
       if (read_8bit(g, y, quantized, eight)) { /* (else the sum stays float: nothing reads it as 8-bit) */
         SN_TRY(site_add(s, g->values[y].name, o, &k));
         if (relu >= 0) s->w[k].q_src = out, s->w[k].relu = relu;
+      }
+    } else if (!sn_node_is(nd, "MaxPool")) { /* Mul, Sigmoid: the inputs, and the output read as 8-bit */
+      for (int k = 0; k < nd->n_in; k++) SN_TRY(site_add(s, g->values[nd->in[k]].name, o, NULL));
+      int k;
+      /* (every reader then takes the dequantized value, as in ONNX Runtime's QDQ models: a float
+       * GlobalAveragePool beside the squeeze-excitation Mul would keep the SiLU from fusing) */
+      if (read_8bit(g, nd->out[0], quantized, eight)) {
+        SN_TRY(site_add(s, g->values[nd->out[0]].name, o, &k));
+        s->w[k].all = true;
       }
     } else {
       int ki, ko;
@@ -1009,12 +1049,12 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
     for (int i = 0; i < n_nodes0 && !e; i++) { /* (not the pairs just added) */
       sn_node *n = &g->nodes[i];
       bool q = quantized[i], ei = eight[i];
-      for (int k = 0; k < n->n_in && (q || ei); k++) {
-        if (n->in[k] < 0 || (q && k != 0)) continue;
+      for (int k = 0; k < n->n_in; k++) {
+        if (n->in[k] < 0) continue;
         const char *name = g->values[n->in[k]].name;
         for (int t = 0; t < n_st; t++)
           if (!strcmp(st[t].name, name)) {
-            n->in[k] = dq[t];
+            if (ss.w[t].all || ei || (q && k == 0)) n->in[k] = dq[t];
             break;
           }
       }

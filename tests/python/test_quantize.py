@@ -5,9 +5,9 @@ second half). Also: a model quantized by onnxruntime.quantization.quantize_dynam
 matches ORT; and on a small residual network (stem Conv, Relu, MaxPool, two blocks whose Conv output
 is added to the block's input, then Relu), static quantization also puts QDQ around the Adds (the
 Relu after them dropped: uint8 with zero point 0 clamps at 0 itself) and the MaxPool (one scale and
-zero point on both sides), so that Sinter's optimized graph keeps no float Add, Relu, Clip (ReLU6) or
-MaxPool: the residual and the clamps run in the QLinearConv epilogue, as on ONNX Runtime's own QDQ
-models.
+zero point on both sides), Sigmoid and Mul (SiLU, squeeze-excitation), so that Sinter's optimized
+graph keeps no float Add, Relu, Clip (ReLU6), MaxPool, Sigmoid or Mul: the residual and the clamps run
+in the QLinearConv epilogue, the SiLU as a lookup, as on ONNX Runtime's own QDQ models.
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default <repo>/build)."""
@@ -74,8 +74,8 @@ def verify(label, path, fp32_acc, ops_expected):
 
 def residual_net(path):
     """stem Conv 3->16 s2 + Relu + MaxPool, two blocks y = Relu(x + Conv(act(Conv(x)))) (act: Relu, then
-    ReLU6 as Clip(0, 6)), Conv + Relu, GlobalAveragePool, Flatten, Gemm to 10 (seeded random weights,
-    He-scaled)"""
+    ReLU6 as Clip(0, 6)), Conv + SiLU, squeeze-excitation, Conv, GlobalAveragePool, Flatten, Gemm to 10
+    (seeded random weights, He-scaled)"""
     rng = np.random.default_rng(7)
     inits, nodes = [], []
 
@@ -108,10 +108,25 @@ def residual_net(path):
         nodes.append(helper.make_node("Add", [h, x], [f"b{i}_sum"], name=f"b{i}/Add"))
         nodes.append(helper.make_node("Relu", [f"b{i}_sum"], [f"b{i}"], name=f"b{i}/Relu"))
         x = f"b{i}"
-    x = conv(x, "head", 16, 32, 1)
+    def silu(x, y):
+        nodes.append(helper.make_node("Sigmoid", [x], [y + "_sig"], name=y + "/Sigmoid"))
+        nodes.append(helper.make_node("Mul", [x, y + "_sig"], [y], name=y + "/Mul"))
+        return y
+
+    # EfficientNet's tail: a SiLU conv, then squeeze-excitation (its first bias behind an Identity, as
+    # torch exports shared initializers)
+    x = silu(conv(x, "head", 16, 32, 1, relu=False), "head_silu")
+    nodes.append(helper.make_node("GlobalAveragePool", [x], ["se_gap"], name="se/gap"))
+    h = conv("se_gap", "se1", 32, 8, 1, relu=False)
+    nodes[-1].input[2] = "se1_b_id"
+    nodes.append(helper.make_node("Identity", ["se1_b"], ["se1_b_id"], name="se1/bias"))
+    h = conv(silu(h, "se1_silu"), "se2", 8, 32, 1, relu=False)
+    nodes.append(helper.make_node("Sigmoid", [h], ["se_scale"], name="se/Sigmoid"))
+    nodes.append(helper.make_node("Mul", [x, "se_scale"], ["se_out"], name="se/Mul"))
+    x = conv("se_out", "proj", 32, 16, 1, relu=False)  # (the block's projection)
     nodes.append(helper.make_node("GlobalAveragePool", [x], ["gap"], name="gap"))
     nodes.append(helper.make_node("Flatten", ["gap"], ["flat"], name="flat"))
-    nodes.append(helper.make_node("Gemm", ["flat", w("fc_w", 10, 32), "fc_b"], ["logits"], name="fc", transB=1))
+    nodes.append(helper.make_node("Gemm", ["flat", w("fc_w", 10, 16), "fc_b"], ["logits"], name="fc", transB=1))
     inits.append(numpy_helper.from_array(np.zeros(10, np.float32), "fc_b"))
     g = helper.make_graph(nodes, "resnet_mini", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 32, 32])],
                           [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
@@ -135,7 +150,7 @@ def residual_case(tmp):
         prod[i].op_type == "DequantizeLinear" for n in adds for i in n.input), f"{len(adds)} Adds")
     relus = [n.name for n in m.graph.node if n.op_type == "Relu"]
     check("residual net: the Relus after the Adds dropped", "b0/Relu" not in relus and "b1/Relu" not in relus and
-          len(relus) == 3, f"{relus}")
+          len(relus) == 2, f"{relus}")
     pool = next(n for n in m.graph.node if n.op_type == "MaxPool")
     dq = prod[pool.input[0]]
     q = next(n for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == pool.output[0])
@@ -155,7 +170,10 @@ def residual_case(tmp):
         # (the input's QuantizeLinear stays: the network's only float step before the head)
         check("residual net: the Adds and the Clip fused into QLinearConv, nothing float between the blocks",
               "sinter:QLinearConv" in ops and
-              not {":Add", ":Relu", ":Clip", ":DequantizeLinear", "com.microsoft:QLinearAdd"} & set(ops), f"{ops}")
+              not {":Add", ":Relu", ":Clip", "com.microsoft:QLinearAdd"} & set(ops), f"{ops}")
+        check("residual net: the SiLUs and the squeeze-excitation on 8-bit maps (lookup, QLinearMul)",
+              "sinter:QLinearLookup" in ops and "com.microsoft:QLinearMul" in ops and
+              not {":Sigmoid", ":Mul"} & set(ops), f"{ops}")
 
 
 def main():
