@@ -68,6 +68,20 @@ const sn_sgemm_impl *sn_sgemm_impl_for(int isa) {
   return NULL;
 }
 
+sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src,
+                                      int64_t ld) {
+  sn_sgemm_packed *p = sn_calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->side = side;
+  p->trans = trans;
+  p->rows = rows < 0 ? 0 : rows;
+  p->cols = cols < 0 ? 0 : cols;
+  p->src = src;
+  p->ld = ld;
+  p->isa = SN_ISA_SCALAR;
+  return p;
+}
+
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
   sn_sgemm_packed *p = sn_calloc(1, sizeof *p);
   if (!p) return NULL;

@@ -51,6 +51,10 @@ typedef struct sn_sgemm_packed {
  * micro-kernel of the ISA this thread may use now. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
+/* The operand without float32 panels (the source serves the float32 calls): for a bf16 session, whose
+ * bf16 copy sn_sgemm_packed_prepare_bf16 then makes. NULL on OOM. */
+sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src,
+                                      int64_t ld);
 /* Under --precision bf16 (sn_cpu_use_bf16() for this thread): make p's bf16 copy now, from its
  * source, so the source may go (sn_nn_prepack); true when there is one or bf16 is not in use. */
 bool sn_sgemm_packed_prepare_bf16(const sn_sgemm_packed *p);

@@ -273,7 +273,20 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   /* the operand as stored: srows x scols with row stride ld, inside the tensor */
   int64_t srows = trans ? cols : rows, scols = trans ? rows : cols;
   if (off < 0 || rows <= 0 || cols <= 0 || ld < scols || (srows - 1) > (t->count - off - scols) / ld) return NULL;
-  SN_TRY(sn_nn_prepack_data(slot, side, trans, rows, cols, (const float *)t->data + off, ld));
+  const float *src = (const float *)t->data + off;
+  /* a bf16 session's right operand that is a view of the model file: only its bf16 copy is made (the
+   * calls that stay float32, under 16 columns, read the view), not float32 panels that go unused */
+  if (take && side == SN_GEMM_B && sn_cpu_use_bf16() && t->file_view && sn_nn_sole_reader(g, n, v)) {
+    sn_sgemm_packed *b = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
+    if (!b) return SN_ERR_OOM();
+    if (sn_sgemm_packed_prepare_bf16(b) && b->bf16) {
+      slot->p = b;
+      sn_drop_pages(t->data, t->nbytes);
+      return NULL;
+    }
+    sn_sgemm_packed_free(b); /* (no memory for the copy: the float32 panels as usual) */
+  }
+  SN_TRY(sn_nn_prepack_data(slot, side, trans, rows, cols, src, ld));
   sn_sgemm_packed *p = slot->p;
   if (!p) return NULL;
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
