@@ -83,15 +83,8 @@ sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t row
 }
 
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
-  sn_sgemm_packed *p = sn_calloc(1, sizeof *p);
+  sn_sgemm_packed *p = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
   if (!p) return NULL;
-  p->side = side;
-  p->trans = trans;
-  p->rows = rows < 0 ? 0 : rows;
-  p->cols = cols < 0 ? 0 : cols;
-  p->src = src;
-  p->ld = ld;
-  p->isa = SN_ISA_SCALAR;
   const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
   if (!im || p->rows == 0 || p->cols == 0) return p; /* nothing to pack: the source serves */
   int panel = side == SN_GEMM_A ? im->mr : im->nr;
@@ -123,16 +116,6 @@ void sn_sgemm_packed_free(sn_sgemm_packed *p) {
   sn_aligned_free(p->data);
   sn_aligned_free(p->bf16);
   sn_free(p);
-}
-
-bool sn_sgemm_packed_drop_f32(sn_sgemm_packed *p) {
-  if (!p || !p->data || !p->bf16 || !p->src) return false;
-  __atomic_sub_fetch(&live_bytes, (uint64_t)p->bytes, __ATOMIC_RELAXED);
-  sn_aligned_free(p->data);
-  p->data = NULL;
-  p->bytes = 0;
-  p->isa = SN_ISA_SCALAR;
-  return true;
 }
 
 int64_t sn_sgemm_pb_align(const sn_sgemm_packed *B) { return B && B->data ? B->panel : 16; }

@@ -58,9 +58,6 @@ sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t row
 /* Under --precision bf16 (sn_cpu_use_bf16() for this thread): make p's bf16 copy now, from its
  * source, so the source may go (sn_nn_prepack); true when there is one or bf16 is not in use. */
 bool sn_sgemm_packed_prepare_bf16(const sn_sgemm_packed *p);
-/* A bf16 session's operand that has its bf16 copy and keeps its source: the float32 panels go (the
- * calls that stay float32 read the source); false, nothing done, otherwise. */
-bool sn_sgemm_packed_drop_f32(sn_sgemm_packed *p);
 /* Bytes of packed operand data alive in this process (weights packed by sessions' kernels). */
 uint64_t sn_sgemm_packed_live_bytes(void);
 /* Column alignment for splitting sn_sgemm_pb over N (the packed panel width; 16 when not packed). */

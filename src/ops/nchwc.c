@@ -495,31 +495,23 @@ static bool bf16_im2col(const sn_nchwc_conv_geom *g) {
   return mode == 2 || K == 1 || g->ow < 14;
 }
 
-typedef struct im2col_job {
-  const sn_nchwc_conv_geom *g;
-  const float *x;
-  uint16_t *y;
-  int64_t rows; /* of the gathered input: n * cbi * kh * kw * oh */
-  int nw;
-} im2col_job;
-
-static void im2col_task(void *arg, int wk) {
-  const im2col_job *j = arg;
-  sn_nchwc_im2col_bf16(j->g, j->x, j->y, wk * j->rows / j->nw, (wk + 1) * j->rows / j->nw);
-}
-
+/* X as the bf16 kernel reads it, rows shared out over the pool: gathered per output pixel (im2col,
+ * rows n * cbi * kh * kw * oh), an NCHW input's padded rows, or a blocked input's (n * cbi * ih) */
 typedef struct to_bf16_job {
   const sn_nchwc_conv_geom *g;
   const float *x;
   uint16_t *y;
-  int64_t rows; /* of X: n * cbi * ih */
+  int64_t rows;
   int nw;
+  bool im2col;
 } to_bf16_job;
 
 static void to_bf16_task(void *arg, int wk) {
   const to_bf16_job *j = arg;
   const int64_t t0 = wk * j->rows / j->nw, t1 = (wk + 1) * j->rows / j->nw;
-  if (j->g->in_block == 1)
+  if (j->im2col)
+    sn_nchwc_im2col_bf16(j->g, j->x, j->y, t0, t1);
+  else if (j->g->in_block == 1)
     sn_nchw_to_bf16_padded(j->g, j->x, j->y, t0, t1);
   else
     sn_nchwc_to_bf16_padded(j->g, j->x, j->y, t0, t1);
@@ -560,27 +552,19 @@ static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_
       wc = expected;
     }
   }
-  if (!nchw && bf16_im2col(g)) { /* g becomes the flat 1x1 convolution of the gathered input */
-    const int64_t rows = g->n * g->cbi * g->kh * g->kw * g->oh;
-    uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * 16 * (size_t)(rows * g->ow));
-    if (!xc || rows <= 0) return NULL;
-    im2col_job j = {g, x->data, xc, rows, 1};
-    int nw = sn_nn_workers(c, 4.0 * (double)(rows * g->ow * 16));
-    j.nw = nw < j.rows ? nw : (int)j.rows;
-    sn_nn_run(c, j.nw, im2col_task, &j);
-    *g = sn_nchwc_im2col_geom(g);
-    flat_view(g);
-    *xb = xc, *wb = wc;
-    return NULL;
-  }
-  const int64_t rows = g->n * g->cbi * g->ih;
-  const int64_t row_values = nchw ? sn_nchw_bf16_padded_width(g) : 16 * sn_nchwc_bf16_padded_width(g);
+  const bool im2col = !nchw && bf16_im2col(g);
+  const int64_t rows = im2col ? g->n * g->cbi * g->kh * g->kw * g->oh : g->n * g->cbi * g->ih;
+  const int64_t row_values = im2col ? 16 * g->ow : nchw ? sn_nchw_bf16_padded_width(g) : 16 * sn_nchwc_bf16_padded_width(g);
   uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * (size_t)(rows * row_values));
   if (!xc || rows <= 0) return NULL;
-  to_bf16_job j = {g, x->data, xc, rows, 1};
-  int nw = sn_nn_workers(c, 4.0 * (double)x->count);
+  to_bf16_job j = {g, x->data, xc, rows, 1, im2col};
+  int nw = sn_nn_workers(c, 4.0 * (double)(rows * row_values));
   j.nw = nw < j.rows ? nw : (int)j.rows;
   sn_nn_run(c, j.nw, to_bf16_task, &j);
+  if (im2col) { /* g becomes the flat 1x1 convolution of the gathered input */
+    *g = sn_nchwc_im2col_geom(g);
+    flat_view(g);
+  }
   *xb = xc, *wb = wc;
   return NULL;
 }

@@ -680,27 +680,6 @@ static bool activation(const sn_graph *g, int v) {
   return v >= 0 && g->values[v].producer >= 0 && !sn_graph_const(g, v) && (dt == SINTER_FLOAT || dt == 0);
 }
 
-/* the only node reading v (-1 when none, several, or v is a graph output) */
-static int sole_reader(const sn_graph *g, int v) {
-  if (g->values[v].is_output) return -1;
-  int r = -1;
-  for (int i = 0; i < g->n_nodes; i++)
-    for (int k = 0; k < g->nodes[i].n_in; k++)
-      if (g->nodes[i].in[k] == v) {
-        if (r >= 0 && r != i) return -1;
-        r = i;
-      }
-  return r;
-}
-
-/* whether any node reads v */
-static bool read_any(const sn_graph *g, int v) {
-  for (int i = 0; i < g->n_nodes; i++)
-    for (int k = 0; k < g->nodes[i].n_in; k++)
-      if (g->nodes[i].in[k] == v) return true;
-  return false;
-}
-
 /* v comes from a quantized node or one on 8-bit maps, directly or through the Relu / Clip that the
  * QDQ fusion folds into it */
 static bool from_8bit(const sn_graph *g, int v, const bool *quantized, const bool *eight) {
@@ -737,11 +716,11 @@ static bool read_8bit(const sn_graph *g, int v, const bool *quantized, const boo
   return false;
 }
 
-/* The Add and MaxPool sites (see above) among nodes not excluded; quantized[i]: node i is a selected
- * Conv/MatMul/Gemm in the quantized range; eight[i] is set for the Adds and MaxPools that get them
- * (their activation inputs then read the dequantized values). */
-static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, const sn_quant_opts *o, FILE *rep,
-                             sites *s) {
+/* The Add, MaxPool, Mul and Sigmoid sites (see above) among nodes not excluded; quantized[i]: node i
+ * is a selected Conv/MatMul/Gemm in the quantized range; eight[i] is set for the nodes that get them
+ * (their activation inputs then read the dequantized values); uses: sn_graph_use_counts. */
+static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, const int *uses, const sn_quant_opts *o,
+                             FILE *rep, sites *s) {
   for (int i = 0; i < g->n_nodes; i++) { /* which */
     const sn_node *nd = &g->nodes[i];
     if (!nd->op_type || (nd->domain && *nd->domain) || nd->n_out < 1 || nd->out[0] < 0) continue;
@@ -752,7 +731,7 @@ static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, co
       /* one input from a quantized Conv (a transformer's residual stream stays float) */
       if (!(quantized[p0] && sn_node_is(&g->nodes[p0], "Conv")) && !(quantized[p1] && sn_node_is(&g->nodes[p1], "Conv")))
         continue;
-      int relu = sole_reader(g, nd->out[0]);
+      int relu = sn_graph_sole_consumer(g, uses, nd->out[0]);
       if (relu >= 0 && sn_node_is(&g->nodes[relu], "Relu") && o->act_int8) continue;
       eight[i] = true;
     } else if (sn_node_is(nd, "Mul")) { /* SiLU's x * sigmoid(x), a squeeze-excitation's scaling */
@@ -775,7 +754,7 @@ static sn_error *extra_sites(sn_graph *g, const bool *quantized, bool *eight, co
     if (!eight[i]) continue;
     const sn_node *nd = &g->nodes[i];
     if (sn_node_is(nd, "Add")) {
-      int out = nd->out[0], relu = sole_reader(g, out), k;
+      int out = nd->out[0], relu = sn_graph_sole_consumer(g, uses, out), k;
       if (relu >= 0 && !(sn_node_is(&g->nodes[relu], "Relu") && g->nodes[relu].n_out == 1 && g->nodes[relu].out[0] >= 0))
         relu = -1;
       SN_TRY(site_add(s, g->values[nd->in[0]].name, o, NULL));
@@ -980,6 +959,7 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
   int n_st = 0;
   sites ss = {0};
   bool *quantized = NULL, *eight = NULL;
+  int *uses = NULL;
   calib c = {0};
   c.o = o;
   c.path = o->model_path;
@@ -1003,7 +983,11 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       goto out;
     }
     for (int j = first; j < last; j++) quantized[sel[j]] = true;
-    if ((e = extra_sites(g, quantized, eight, o, rep, &ss))) goto out;
+    if (!(uses = sn_graph_use_counts(g))) {
+      e = SN_ERR_OOM();
+      goto out;
+    }
+    if ((e = extra_sites(g, quantized, eight, uses, o, rep, &ss))) goto out;
     const int n_nodes0 = g->n_nodes;
     st = ss.st;
     n_st = ss.n;
@@ -1064,12 +1048,11 @@ sn_error *sn_quantize(sn_model *m, const sn_quant_opts *o, FILE *rep, int *n_qua
       if (!e) (*n_quantized)++;
     }
     /* Relus whose output nothing reads any more */
-    for (int k = 0; k < n_st && !e; k++) {
-      int r = ss.w[k].relu;
-      if (r < 0) continue;
-      int y = g->nodes[r].out[0];
-      if (!g->values[y].is_output && !read_any(g, y)) sn_node_clear(&g->nodes[r]);
-    }
+    sn_free(uses);
+    uses = e ? NULL : sn_graph_use_counts(g);
+    if (!e && !uses) e = SN_ERR_OOM();
+    for (int k = 0; k < n_st && !e; k++)
+      if (ss.w[k].relu >= 0 && !uses[g->nodes[ss.w[k].relu].out[0]]) sn_node_clear(&g->nodes[ss.w[k].relu]);
     sn_free(dq);
   }
   if (e) goto out;
@@ -1092,6 +1075,7 @@ out:
   sn_free(ss.w);
   sn_free(quantized);
   sn_free(eight);
+  sn_free(uses);
   sn_free(sel);
   sn_free(kinds);
   return e;

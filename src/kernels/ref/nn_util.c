@@ -274,9 +274,10 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   int64_t srows = trans ? cols : rows, scols = trans ? rows : cols;
   if (off < 0 || rows <= 0 || cols <= 0 || ld < scols || (srows - 1) > (t->count - off - scols) / ld) return NULL;
   const float *src = (const float *)t->data + off;
-  /* a bf16 session's right operand that is a view of the model file: only its bf16 copy is made (the
-   * calls that stay float32, under 16 columns, read the view), not float32 panels that go unused */
-  if (take && side == SN_GEMM_B && sn_cpu_use_bf16() && t->file_view && sn_nn_sole_reader(g, n, v)) {
+  /* a bf16 session's operand that is a view of the model file: only its bf16 copy is made (the calls
+   * that stay float32, thin ones, read the view), not float32 panels that would go unused (BERT-base:
+   * a third of the peak memory) */
+  if (take && sn_cpu_use_bf16() && t->file_view && sn_nn_sole_reader(g, n, v)) {
     sn_sgemm_packed *b = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
     if (!b) return SN_ERR_OOM();
     if (sn_sgemm_packed_prepare_bf16(b) && b->bf16) {
@@ -305,10 +306,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
     t->data = NULL;
     t->owns_data = false;
   } else if (take && p->data && t->file_view && sn_nn_sole_reader(g, n, v)) {
-    /* a view of the model file: its pages leave the resident set (a read would fault them back).
-     * A bf16 session reads the bf16 copy; its calls that stay float32 (fewer than 16 columns) read
-     * this source, so the float32 panels go too (BERT-base: a third of the peak memory) */
-    if (p->bf16) sn_sgemm_packed_drop_f32(p);
+    /* a view of the model file: its pages leave the resident set (a read would fault them back) */
     sn_drop_pages(t->data, t->nbytes);
   }
   return NULL;
