@@ -374,7 +374,24 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
       bp = bf;
       yp = yf;
     }
-    if (use_c) { /* Y = beta * C, then accumulate */
+    if (use_c && !dbl && ct->dtype == SINTER_FLOAT) {
+      /* Y = beta * C (float C, the usual bias row): rows copied or scaled in place of the generic
+       * per-element load below, which took 25 us of a 140 us 8 x 1024 x 784 product */
+      const float *cf = ct->data;
+      float *yf = yp, bf = (float)beta;
+      for (int64_t i = 0; i < M; i++) {
+        float *yr = yf + i * N;
+        const float *cr = cf + i * crs;
+        if (ccs == 0) {
+          float v = bf * cr[0];
+          for (int64_t j = 0; j < N; j++) yr[j] = v;
+        } else if (bf == 1.0f) {
+          memcpy(yr, cr, (size_t)N * sizeof(float));
+        } else {
+          for (int64_t j = 0; j < N; j++) yr[j] = bf * cr[j];
+        }
+      }
+    } else if (use_c) { /* Y = beta * C, then accumulate */
       for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
           double v = beta * sn_load_f64(ct->dtype, ct->data, i * crs + j * ccs);
