@@ -47,7 +47,24 @@ static void c_silu(const float *x, float *y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = c_xsig(x[i], x[i]);
 }
 
-static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu};
+static inline float c_sig1(float v) {
+  float e = expf(-fabsf(v));
+  return (v >= 0 ? 1.0f : e) / (1.0f + e);
+}
+static void c_lstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
+  for (int64_t k = 0; k < n; k++) {
+    float a[4];
+    for (int q = 0; q < 4; q++) {
+      float v = g[q * gs + k] + x[q * gs + k];
+      a[q] = clip > 0 ? (v < -clip ? -clip : v > clip ? clip : v) : v;
+    }
+    c[k] = c_sig1(a[2]) * c[k] + c_sig1(a[0]) * tanhf(a[3]);
+    h[k] = c_sig1(a[1]) * tanhf(c[k]);
+  }
+}
+
+static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
+                                          c_lstm_cell};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -75,6 +92,9 @@ void sn_verf(const float *x, float *y, int64_t n) { kernels()->erf(x, y, n); }
 void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
 void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
 void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
+void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
+  kernels()->lstm_cell(g, x, gs, clip, c, h, n);
+}
 
 /* ---- exp(x - shift) with the sum, in chunks -------------------------------------------------------- */
 

@@ -921,6 +921,13 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
 }
 
 #if SN_RNN_F32
+/* an LSTM direction whose cell update sn_vlstm_cell does in one pass: ONNX's default activations
+ * (sigmoid, tanh, tanh), no peepholes, no coupled input and forget gates */
+static bool lstm_plain(const rnn_params *p, const rnn_act *act, const float *peep) {
+  return p->cell == CELL_LSTM && !peep && !p->input_forget && act[0].kind == ACT_SIGMOID && act[1].kind == ACT_TANH &&
+         act[2].kind == ACT_TANH;
+}
+
 /* LSTM steps on several threads: one parallel region per step, each worker owning hidden units
  * [h0, h1) of all four gates. It computes its columns of the recurrent projection from the whole
  * previous hidden state (hp), then the gates, cell and new hidden state of its units for every
@@ -930,7 +937,7 @@ static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
 typedef struct lstm_job {
   const rnn_shape *s;
   int dir;
-  bool reverse;
+  bool reverse, plain; /* plain: lstm_plain() */
   const float *xw, *peep, *hp;
   float *hn, *cs, *tmp, *gr, *y;
   int64_t step, chunk;
@@ -960,6 +967,11 @@ static void lstm_step_worker(void *arg, int w) {
     const int64_t t = j->reverse ? L - 1 - j->step : j->step;
     const float *xi = j->xw + rnn_xrow(s, t, b) * GH + h0;
     float *g = j->gr + b * GH + h0, *cb = j->cs + b * H + h0, *hc = j->tmp + b * H + h0;
+    if (j->plain) {
+      sn_vlstm_cell(g, xi, H, clip, cb, hb, n);
+      if (j->y) memcpy(j->y + rnn_yoff(s, t, j->dir, b) + h0, hb, sizeof(float) * (size_t)n);
+      continue;
+    }
     for (int64_t q = 0; q < 4; q++)
       for (int64_t k = 0; k < n; k++) g[q * H + k] += xi[q * H + k];
     float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
@@ -1007,7 +1019,8 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, const
   int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
   int items = (int)((H + chunk - 1) / chunk);
   if (items < 2) return false;
-  lstm_job j = {s, dir, reverse, xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk, (sn_sgemm_workspace() + 63) & ~(size_t)63};
+  lstm_job j = {s,  dir, reverse, lstm_plain(s->p, s->p->act[dir], peep), xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk,
+               (sn_sgemm_workspace() + 63) & ~(size_t)63};
   for (int64_t step = 0; step < s->max_len; step++) {
     j.step = step;
     sn_nn_run(s->c, items, lstm_step_worker, &j);
@@ -1070,6 +1083,7 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
   const int64_t nadd = p->cell == CELL_GRU ? 2 * H : GH;             /* input columns added to them now */
   int64_t step0 = 0;
 #if SN_RNN_F32
+  const bool plain = lstm_plain(p, act, peep);
   /* (hh, GRU's candidate projection, is free in an LSTM: the second hidden state buffer) */
   if (lstm_steps_parallel(s, dir, reverse, xw, peep, hs, hh, cs, tmp, gr, y)) step0 = s->max_len;
 #endif
@@ -1086,6 +1100,12 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
       const int64_t t = reverse ? L - 1 - step : step;
       const T *xi = xw + rnn_xrow(s, t, b) * GH;
       T *g = gr + b * GH, *hb = hs + b * H, *cb = cs + b * H;
+#if SN_RNN_F32
+      if (plain) {
+        sn_vlstm_cell(g, xi, H, clip, cb, hb, H);
+        continue;
+      }
+#endif
       for (int64_t j = 0; j < nadd; j++) g[j] += xi[j];
       if (p->cell == CELL_RNN) {
         SFX(rnn_activate)(&act[0], clip, g, H);

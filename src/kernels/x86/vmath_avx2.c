@@ -64,4 +64,38 @@ LOOP(vgelu, v_gelu)
 LOOP(vgelu_tanh, v_gelu_tanh)
 LOOP(vsilu, v_silu)
 
-const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu};
+/* whole vectors of units, then the last ones through zero-padded buffers */
+static void vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
+  const __m256 hi = _mm256_set1_ps(clip > 0 ? clip : __builtin_inff()), lo = _mm256_sub_ps(_mm256_setzero_ps(), hi);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    __m256 a[4];
+    for (int q = 0; q < 4; q++)
+      a[q] = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_add_ps(_mm256_loadu_ps(g + q * gs + k), _mm256_loadu_ps(x + q * gs + k))));
+    __m256 cv = _mm256_loadu_ps(c + k);
+    __m256 hv = v_lstm_unit(a[0], a[1], a[2], a[3], &cv);
+    _mm256_storeu_ps(c + k, cv);
+    _mm256_storeu_ps(h + k, hv);
+  }
+  if (k < n) {
+    float buf[6][8] = {{0}};
+    size_t r = (size_t)(n - k) * sizeof(float);
+    for (int q = 0; q < 4; q++) {
+      float t[8] = {0};
+      memcpy(buf[q], g + q * gs + k, r);
+      memcpy(t, x + q * gs + k, r);
+      for (int i = 0; i < 8; i++) buf[q][i] += t[i];
+    }
+    memcpy(buf[4], c + k, r);
+    __m256 a[4];
+    for (int q = 0; q < 4; q++) a[q] = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(buf[q])));
+    __m256 cv = _mm256_loadu_ps(buf[4]);
+    __m256 hv = v_lstm_unit(a[0], a[1], a[2], a[3], &cv);
+    _mm256_storeu_ps(buf[4], cv);
+    _mm256_storeu_ps(buf[5], hv);
+    memcpy(c + k, buf[4], r);
+    memcpy(h + k, buf[5], r);
+  }
+}
+
+const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell};

@@ -63,4 +63,21 @@ LOOP(vgelu, v_gelu)
 LOOP(vgelu_tanh, v_gelu_tanh)
 LOOP(vsilu, v_silu)
 
-const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu};
+/* whole vectors of units, then the last ones under a lane mask */
+static void vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
+  const __m512 hi = _mm512_set1_ps(clip > 0 ? clip : __builtin_inff()), lo = _mm512_sub_ps(_mm512_setzero_ps(), hi);
+  for (int64_t k = 0; k < n; k += 16) {
+    __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (unsigned)(n - k)) - 1u);
+    __m512 a[4];
+    for (int q = 0; q < 4; q++) {
+      __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, g + q * gs + k), _mm512_maskz_loadu_ps(m, x + q * gs + k));
+      a[q] = _mm512_min_ps(hi, _mm512_max_ps(lo, v)); /* (NaN passes: x86 max/min return the second operand) */
+    }
+    __m512 cv = _mm512_maskz_loadu_ps(m, c + k);
+    __m512 hv = v_lstm_unit(a[0], a[1], a[2], a[3], &cv);
+    _mm512_mask_storeu_ps(c + k, m, cv);
+    _mm512_mask_storeu_ps(h + k, m, hv);
+  }
+}
+
+const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell};

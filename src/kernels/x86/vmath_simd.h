@@ -119,6 +119,14 @@ static inline VF v_sigmoid(VF x) {
   return MUL(num, v_recip(den)); /* den in [1, 2] */
 }
 
+/* one vector of LSTM units (sn_vlstm_cell): the gates' inputs ai, ao, af, ac (already clamped), the
+ * cell state c in and out, the hidden state returned */
+static inline VF v_lstm_unit(VF ai, VF ao, VF af, VF ac, VF *c) {
+  VF cn = FMA(v_sigmoid(af), *c, MUL(v_sigmoid(ai), v_tanh(ac)));
+  *c = cn;
+  return MUL(v_sigmoid(ao), v_tanh(cn));
+}
+
 /* 2^t for t in [-150, 126] (NaN stays NaN): 2^(t - round(t)) by a degree-5 polynomial fitted to 2^f
  * on [-1/2, 1/2] (relative error 2.1e-7), scaled by 2^round(t). For exp(u) as 2^(u log2(e)), the
  * rounding of t = u log2(e) adds a relative error of |t| 6e-8: cheaper than v_exp's two-part
