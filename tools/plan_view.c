@@ -101,6 +101,7 @@ int sn_plan_view(const char *cmd, const char *model, int opt_level, sn_feed_opts
   printf("  arena:            %zu bytes (%.2f MB) for %d intermediate tensors\n", p->arena_size,
          (double)p->arena_size / 1048576.0, p->n_planned);
   printf("  in place:         %d tensors written over an input that dies at their step\n", p->n_inplace);
+  printf("  concat in place:  %d Concat inputs written where Concat would copy them\n", p->n_concat_inputs);
   printf("  naive sum:        %zu bytes (%.2f MB): the arena is %.1f%% of it\n", p->naive_size,
          (double)p->naive_size / 1048576.0, p->naive_size ? 100.0 * (double)p->arena_size / (double)p->naive_size : 0.0);
   printf("  weights:          %lld bytes (%.2f MB), kept apart from per-run memory\n", weights, (double)weights / 1048576.0);

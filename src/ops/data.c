@@ -443,7 +443,9 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
   for (int i = 0; i < c->n_in; i++) {
     const sn_tensor *x = c->in[i];
     int64_t row = x->dims[axis] * inner;
-    if (row && outer) {
+    /* (an input the planner placed inside the output, see plan.c's concat_in_place, is there already) */
+    bool there = outer == 1 && x->data == (const char *)y->data + off * (int64_t)es;
+    if (row && outer && !there) {
       int64_t dims[2] = {outer, row}, dst[2] = {orow, 1}, sst[2] = {row, 1};
       sn_copy_strided(2, dims, (char *)y->data + off * (int64_t)es, dst, x->data, sst, es);
     }

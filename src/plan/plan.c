@@ -38,6 +38,50 @@ static int by_offset(const void *a, const void *b) {
 
 static size_t align_up(size_t n) { return (n + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN; }
 
+/* Concatenation in place: where the concatenated axis has only 1s before it (a batch-1 NCHWc channel
+ * concatenation), each input is one contiguous slice of the output, so each input's group (the
+ * value and what was written in place over it) is placed inside the output's block at its slice's
+ * offset, and Concat finds its inputs already where it would copy them. Only where every input is a
+ * planned group of its own that dies at the Concat (so nothing written in place over the output
+ * later can clobber a value still read), appears once, fills its whole group block, and starts on an
+ * SN_ALIGN boundary. Returns the inputs placed. */
+static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, int i, int *root, int64_t *delta) {
+  const sn_node *n = &g->nodes[i];
+  if (!n->op || strcmp(n->op->op_type, "Concat") != 0 || n->op->domain[0] || n->n_in < 2 || n->n_out < 1) return 0;
+  int y = n->out[0];
+  if (y < 0 || root[y] != y) return 0;
+  const sn_type *ty = &types[y];
+  int64_t yd[SN_MAX_RANK], axis = sn_attr_int(n, "axis", 0);
+  sn_type_dims(ty, yd);
+  if (axis < 0) axis += ty->rank;
+  if (axis < 0 || axis >= ty->rank) return 0;
+  for (int k = 0; k < axis; k++)
+    if (yd[k] != 1) return 0;
+  size_t off = 0;
+  for (int k = 0; k < n->n_in; k++) {
+    int x = n->in[k];
+    if (x < 0 || x == y || root[x] < 0 || p->bytes[root[x]] != p->bytes[x] || root[root[x]] != root[x] || off % SN_ALIGN)
+      return 0;
+    for (int j = 0; j < k; j++)
+      if (root[n->in[j]] == root[x]) return 0; /* an input (or its group) twice */
+    for (int v = 0; v < g->n_values; v++)
+      if (root[v] == root[x] && (p->last_step[v] > i || delta[v] != 0)) return 0;
+    off += p->bytes[x];
+  }
+  if (off != p->bytes[y]) return 0;
+  off = 0;
+  for (int k = 0; k < n->n_in; k++) {
+    int x = n->in[k], r = root[x];
+    for (int v = 0; v < g->n_values; v++)
+      if (root[v] == r) {
+        root[v] = y;
+        delta[v] = (int64_t)off;
+      }
+    off += p->bytes[x];
+  }
+  return n->n_in;
+}
+
 sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
   *out = NULL;
   int nv = g->n_values, nn = g->n_nodes;
@@ -58,6 +102,7 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
   rec *recs = NULL;
   int64_t *live = NULL;
   int *root = NULL;
+  int64_t *delta = NULL; /* byte offset of a value inside its root's block (concatenation inputs) */
   if (!p->offset || !p->bytes || !p->first_step || !p->last_step || !p->release_start) goto oom;
   for (int v = 0; v < nv; v++) {
     p->offset[v] = -1;
@@ -102,7 +147,8 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
   recs = sn_malloc(sizeof(rec) * nvs);
   live = sn_malloc(sizeof(int64_t) * 2 * nvs);
   root = sn_malloc(sizeof(int) * nvs);
-  if (!recs || !live || !root) goto oom;
+  delta = sn_calloc(nvs, sizeof(int64_t));
+  if (!recs || !live || !root || !delta) goto oom;
   for (int v = 0; v < nv; v++) {
     const sn_value *val = &g->values[v];
     const sn_type *t = &types[v];
@@ -131,16 +177,21 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
     root[y] = root[x];
     p->n_inplace++;
   }
+  for (int i = 0; i < nn; i++) p->n_concat_inputs += concat_in_place(g, types, p, i, root, delta);
   int nr = 0;
   for (int v = 0; v < nv; v++) {
     if (root[v] != v) continue;
     recs[nr++] = (rec){v, p->bytes[v], p->first_step[v], p->last_step[v]};
   }
-  /* a group lives until its last member dies (members come after their root in value order is not
-   * guaranteed, so look the root's record up through a reverse index) */
+  /* a group lives from its first member's birth until its last member dies (members come after their
+   * root in value order is not guaranteed, so look the root's record up through a reverse index) */
   for (int r = 0; r < nr; r++) live[recs[r].v] = r; /* live[] is free until placement */
-  for (int v = 0; v < nv; v++)
-    if (root[v] >= 0 && root[v] != v && p->last_step[v] > recs[live[root[v]]].last) recs[live[root[v]]].last = p->last_step[v];
+  for (int v = 0; v < nv; v++) {
+    if (root[v] < 0 || root[v] == v) continue;
+    rec *rr = &recs[live[root[v]]];
+    if (p->last_step[v] > rr->last) rr->last = p->last_step[v];
+    if (p->first_step[v] < rr->first) rr->first = p->first_step[v];
+  }
   qsort(recs, (size_t)nr, sizeof(rec), by_size_desc);
   /* place each in the lowest gap among already-placed values whose lifetimes overlap */
   for (int r = 0; r < nr; r++) {
@@ -163,19 +214,19 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
     if ((size_t)at + need > p->arena_size) p->arena_size = (size_t)at + need;
   }
   for (int v = 0; v < nv; v++)
-    if (root[v] >= 0) {
-      p->offset[v] = p->offset[root[v]];
-      p->n_planned++;
-    }
+    if (root[v] >= 0 && root[v] != v) p->offset[v] = p->offset[root[v]] + delta[v];
+  for (int v = 0; v < nv; v++) p->n_planned += root[v] >= 0;
   sn_free(recs);
   sn_free(live);
   sn_free(root);
+  sn_free(delta);
   *out = p;
   return NULL;
 oom:
   sn_free(recs);
   sn_free(live);
   sn_free(root);
+  sn_free(delta);
   sn_plan_free(p);
   return SN_ERR_OOM();
 }

@@ -21,6 +21,7 @@ typedef struct sn_plan {
   size_t naive_size;    /* sum of planned intermediate sizes, for comparison */
   int n_planned;        /* values placed in the arena */
   int n_inplace;        /* of which written in place over an input that died at their step */
+  int n_concat_inputs;  /* Concat inputs placed inside their output, where Concat copies nothing */
 } sn_plan;
 
 /* Build the liveness (always) and the arena placement (only when types is non-NULL: concrete types

@@ -428,12 +428,20 @@ def digits():
     return Case("digits", m, {"image": images}, note="trained model, held-out images")
 
 
+def batch1(case):
+    """The case at batch 1: there the planner places channel-concatenated values inside the Concat's
+    output (each input one contiguous slice), which batch 2 does not exercise."""
+    return Case(case.name + "_b1", case.model, {k: v[:1] for k, v in case.feeds.items()},
+                note="batch 1: Concat inputs planned inside the output")
+
+
 def all_cases():
     return [
         digits(),
         resnet(),
         mobilenetv2(),
         squeezenet(),
+        batch1(squeezenet()),
         efficientnet(),
         bert(),
         lstm2(),
@@ -442,6 +450,7 @@ def all_cases():
         gru(),
         gru(linear_before_reset=0, direction="bidirectional"),
         segmentation(),
+        batch1(segmentation()),
     ]
 
 

@@ -52,7 +52,83 @@ static bool alive_together(const sn_plan *p, int a, int b) {
   return !(p->last_step[a] < p->first_step[b] || p->last_step[b] < p->first_step[a]);
 }
 
+static const sn_op concat_op = {"", "Concat", 4, 0, NULL, NULL, NULL, NULL, 0};
+
+static sn_plan *plan_of(sn_graph *g, int out) {
+  g->values[out].is_output = true;
+  g->outputs = sn_malloc(sizeof(int));
+  g->outputs[0] = out;
+  g->n_outputs = 1;
+  sn_graph_update_producers(g);
+  sn_type *types = sn_malloc(sizeof(sn_type) * (size_t)g->n_values);
+  for (int v = 0; v < g->n_values; v++) types[v] = g->values[v].type;
+  sn_plan *p = NULL;
+  sn_error *err = sn_plan_build(g, types, &p);
+  if (err) sn_error_free(err);
+  return p;
+}
+
+/* Concat in place (axis 0 of 1-D values: nothing before the axis): inputs that die at the Concat
+ * are placed inside its output, an in-place chain moving with its input; an input read after the
+ * Concat, one given twice, or one whose slice would start off an SN_ALIGN boundary is copied. */
+static void concat_cases(void) {
+  sn_model *m = sn_model_new();
+  sn_graph *g = sn_graph_new(m, NULL, "concat");
+  m->graph = g;
+  int x = value(g, "x", 100);
+  g->values[x].role = SN_VAL_INPUT;
+  int a = value(g, "a", 32), b = value(g, "b", 48), r = value(g, "r", 48), y = value(g, "y", 80), z = value(g, "z", 80);
+  int k = value(g, "k", 16), y2 = value(g, "y2", 96), t = value(g, "t", 96);
+  int o1 = value(g, "o1", 3), o2 = value(g, "o2", 5), y3 = value(g, "y3", 8), y4 = value(g, "y4", 32);
+  int q = value(g, "q", 16), w = value(g, "w", 10);
+  node(g, &plain_op, 1, (int[]){x}, a);           /* 0 */
+  node(g, &plain_op, 1, (int[]){x}, b);           /* 1 */
+  node(g, &inplace_op, 1, (int[]){b}, r);         /* 2: r over b */
+  node(g, &concat_op, 2, (int[]){a, r}, y);       /* 3: a, r (with b) inside y */
+  node(g, &inplace_op, 1, (int[]){y}, z);         /* 4: z over y */
+  node(g, &plain_op, 1, (int[]){x}, k);           /* 5 */
+  node(g, &concat_op, 2, (int[]){z, k}, y2);      /* 6: k is read again at step 8: copied */
+  node(g, &inplace_op, 1, (int[]){y2}, t);        /* 7: t over y2 (would clobber k) */
+  node(g, &plain_op, 2, (int[]){t, k}, o1);       /* 8 */
+  node(g, &plain_op, 1, (int[]){o1}, o2);         /* 9 */
+  node(g, &concat_op, 2, (int[]){o1, o2}, y3);    /* 10: o2's slice would start at byte 12 */
+  node(g, &plain_op, 1, (int[]){x}, q);           /* 11 */
+  node(g, &concat_op, 2, (int[]){q, q}, y4);      /* 12: the same input twice: copied */
+  node(g, &plain_op, 2, (int[]){y3, y4}, w);      /* 13 */
+  g->inputs = sn_malloc(sizeof(int));
+  g->inputs[0] = x;
+  g->n_inputs = 1;
+  sn_plan *p = plan_of(g, w);
+  CHECK(p != NULL, "concat plan built");
+  if (!p) return;
+  CHECK(p->offset[a] == p->offset[y], "a at the start of y (a %lld, y %lld)", (long long)p->offset[a], (long long)p->offset[y]);
+  CHECK(p->offset[r] == p->offset[y] + 128 && p->offset[b] == p->offset[r], "r and b right after a inside y");
+  CHECK(p->offset[z] == p->offset[y], "z in place over y");
+  CHECK(p->offset[k] < p->offset[y2] || p->offset[k] >= p->offset[y2] + (int64_t)p->bytes[y2],
+        "k, read after its Concat, is not inside the output");
+  CHECK(p->offset[o2] < p->offset[y3] || p->offset[o2] >= p->offset[y3] + (int64_t)p->bytes[y3],
+        "a slice off the alignment is not placed inside the output");
+  CHECK(p->offset[q] < p->offset[y4] || p->offset[q] >= p->offset[y4] + (int64_t)p->bytes[y4],
+        "an input given twice is not placed inside the output");
+  /* y2: k is read after it, so none of its inputs moves (z's block stays where it is) */
+  CHECK(p->n_concat_inputs == 2, "two Concat inputs placed (got %d)", p->n_concat_inputs);
+  /* no two values alive together share bytes, except members of one block */
+  int all[] = {a, b, r, y, z, k, y2, t, o1, o2, y3, y4, q};
+  for (int i = 0; i < 13; i++)
+    for (int j = i + 1; j < 13; j++) {
+      int vi = all[i], vj = all[j];
+      bool group = (vi == a || vi == b || vi == r || vi == y || vi == z) && (vj == a || vj == b || vj == r || vj == y || vj == z);
+      group |= (vi == y2 && vj == t) || (vi == t && vj == y2);
+      if (p->offset[vi] >= 0 && p->offset[vj] >= 0 && alive_together(p, vi, vj) && !group)
+        CHECK(!overlap(p, vi, vj), "values %s and %s are alive together but share bytes", g->values[vi].name,
+              g->values[vj].name);
+    }
+  sn_plan_free(p);
+  sn_model_free(m);
+}
+
 int main(void) {
+  concat_cases();
   sn_model *m = sn_model_new();
   sn_graph *g = sn_graph_new(m, NULL, "g");
   m->graph = g;
