@@ -412,6 +412,37 @@ static sn_error *concat_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+typedef struct concat_job {
+  const sn_kernel_ctx *c;
+  void *y;
+  size_t es;
+  int64_t outer, orow_bytes, parts;
+} concat_job;
+
+/* parts [p0, p1) of a Concat: rows of the outer dimensions, or (one outer row) byte ranges of each
+ * input; an input already in place (plan.c's concat_in_place) is skipped */
+static void concat_part(void *arg, int64_t p0, int64_t p1) {
+  const concat_job *j = arg;
+  const sn_kernel_ctx *c = j->c;
+  const bool rows = j->outer >= 2;
+  const int64_t r0 = rows ? p0 * j->outer / j->parts : 0, r1 = rows ? p1 * j->outer / j->parts : 1;
+  int64_t off = 0; /* bytes into an output row */
+  for (int i = 0; i < c->n_in; i++) {
+    const sn_tensor *x = c->in[i];
+    const int64_t len = x->count * (int64_t)j->es / j->outer; /* this input's bytes per outer row */
+    char *d = (char *)j->y + off;
+    const char *s = x->data;
+    off += len;
+    if (!len || (j->outer == 1 && s == d)) continue;
+    if (rows) {
+      for (int64_t k = r0; k < r1; k++) memcpy(d + k * j->orow_bytes, s + k * len, (size_t)len);
+    } else {
+      int64_t a = p0 * len / j->parts, b = p1 * len / j->parts;
+      if (b > a) memcpy(d + a, s + a, (size_t)(b - a));
+    }
+  }
+}
+
 static sn_error *concat_run(sn_kernel_ctx *c) {
   if (c->n_in < 1) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "needs at least one input");
   const sn_tensor *x0 = kin(c, 0);
@@ -440,6 +471,17 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
   if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x0->dtype);
   int64_t outer = prod64(od, 0, axis), inner = prod64(od, axis + 1, r), orow = od[axis] * inner, off = 0;
+  /* large float/int outputs over the pool, in parts of the outer rows (a batch-8 channel
+   * concatenation of NCHWc maps: 8 rows, each input's slice of a row one contiguous run); with one
+   * outer row, in byte ranges of every input */
+  sn_threadpool *tp = sn_kernel_pool(c);
+  int nt = sn_threadpool_size(tp);
+  if (nt > 1 && y->count * (int64_t)es >= (256 << 10) && x0->dtype != SINTER_STRING) {
+    concat_job j = {c, y->data, es, outer, orow * (int64_t)es, 0};
+    j.parts = outer >= 2 ? (outer < 4 * nt ? outer : 4 * nt) : 4 * nt;
+    sn_parallel_for(tp, j.parts, concat_part, &j);
+    return sn_op_out_finish(c, 0, y, NULL);
+  }
   for (int i = 0; i < c->n_in; i++) {
     const sn_tensor *x = c->in[i];
     int64_t row = x->dims[axis] * inner;

@@ -7,7 +7,9 @@ and 2 threads and checked against numpy:
   * float32 Exp, Sigmoid, Tanh, Erf and Gelu (both forms) from 32768 elements: parts of whole 16-float
     lines over the pool; 2 threads must equal 1 thread bit for bit (the same vector kernel per
     element), and both must be within 1e-6 of numpy's double-precision result (relative for Exp);
-    sizes not a multiple of 16, just under and over the threshold.
+    sizes not a multiple of 16, just under and over the threshold;
+  * Concat: outputs from 256 KiB in parts of the outer rows (or byte ranges with one outer row), with
+    and without inputs the planner placed inside the output.
 
     SINTER_BUILD=build .venv/bin/python tests/python/test_threaded_ops.py
 
@@ -65,5 +67,36 @@ for op, ref in UNARY.items():
         err = np.abs(got[0] - want) / (np.abs(want) + 1) if op == "Exp" else np.abs(got[0] - want)
         check(f"{op} n={n}: 2 threads == 1 thread", np.array_equal(got[0], got[1]))
         check(f"{op} n={n}: within 1e-6 of numpy", float(err.max()) <= 1e-6, f"max {float(err.max()):.3g}")
+
+# Concat: outputs of 256 KiB and more go in parts of the outer rows, or with one outer row in byte
+# ranges of every input; inputs Relu'd first at batch 1 are placed inside the output by the planner
+# and skipped, at batch 3 they are copied
+CONCATS = [([(8, 96, 56, 56), (8, 32, 56, 56)], 1, np.float32),
+           ([(1, 64, 300, 301), (1, 3, 300, 301), (1, 5, 300, 301)], 1, np.float32),
+           ([(3, 5, 70, 80), (3, 5, 31, 80)], 2, np.float32),
+           ([(2, 300, 1000), (2, 301, 1000)], 1, np.uint8),
+           ([(4, 3, 9000), (4, 5, 9000)], 1, np.int64),
+           ([(5, 7, 9), (5, 2, 9)], 1, np.float32)]  # below 256 KiB: one thread
+for shapes, axis, dt in CONCATS:
+    xs = [(rng.standard_normal(sh) * 100).astype(dt) for sh in shapes]
+    names = [f"x{i}" for i in range(len(xs))]
+    m = make_model([helper.make_node("Concat", names, ["y"], axis=axis)],
+                   [helper.make_tensor_value_info(n, TYPES[dt], list(x.shape)) for n, x in zip(names, xs)],
+                   [helper.make_tensor_value_info("y", TYPES[dt], None)])
+    want = np.concatenate(xs, axis=axis)
+    for threads in (1, 2):
+        got = sinter_outputs(m.SerializeToString(), dict(zip(names, xs)), threads=threads)[0]
+        check(f"Concat {shapes} axis {axis} {np.dtype(dt).name} threads {threads}",
+              got.shape == want.shape and np.array_equal(got, want))
+for batch in (1, 3):
+    xs = [rng.standard_normal((batch, c, 64, 64)).astype(np.float32) for c in (48, 80)]
+    nodes = [helper.make_node("Relu", ["a"], ["ra"]), helper.make_node("Relu", ["b"], ["rb"]),
+             helper.make_node("Concat", ["ra", "rb"], ["c"], axis=1), helper.make_node("Neg", ["c"], ["y"])]
+    m = make_model(nodes, [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(x.shape)) for n, x in zip("ab", xs)],
+                   [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    want = -np.concatenate([np.maximum(x, 0) for x in xs], axis=1)
+    for threads in (1, 2):
+        got = sinter_outputs(m.SerializeToString(), dict(zip("ab", xs)), threads=threads)[0]
+        check(f"Relu, Relu, Concat at batch {batch} threads {threads}", got.shape == want.shape and np.array_equal(got, want))
 
 sys.exit(finish())
