@@ -194,7 +194,56 @@ static void pool_case(const impl *im, int64_t N, int64_t C, int64_t H, int64_t W
   free(x), free(xb), free(yb), free(y), free(gb);
 }
 
+/* Every reorder implementation this CPU runs moves exactly the floats the portable loops move: channel
+ * counts around the block (1, 7, 16, 17, 40), pixel counts around a tile (1, 15, 16, 17, 49, 113),
+ * two images, NCHW -> blocked (padded lanes zero), blocked -> NCHW and blocked -> NHWC; items split in
+ * two calls, and one float past each output left alone. */
+typedef void (*rin_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t);
+static void reorder_cases(void) {
+  struct {
+    const char *name;
+    int64_t block;
+    sn_isa need;
+    rin_fn in, out, nhwc;
+  } impls[] = {{"avx512", 16, SN_ISA_AVX512, sn_nchwc_reorder_in_f32_avx512, sn_nchwc_reorder_out_f32_avx512,
+                sn_nchwc_reorder_out_nhwc_f32_avx512},
+               {"avx2", 8, SN_ISA_AVX2, sn_nchwc_reorder_in_f32_avx2, sn_nchwc_reorder_out_f32_avx2,
+                sn_nchwc_reorder_out_nhwc_f32_avx2}};
+  static const int64_t cs[] = {1, 7, 16, 17, 40}, hws[] = {1, 15, 16, 17, 49, 113};
+  for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
+    if (sn_cpu_isa() < impls[i].need) continue;
+    const int64_t B = impls[i].block, N = 2;
+    bool ok = true;
+    for (size_t a = 0; a < sizeof cs / sizeof *cs; a++)
+      for (size_t h = 0; h < sizeof hws / sizeof *hws; h++) {
+        const int64_t C = cs[a], hw = hws[h], CB = (C + B - 1) / B, nx = N * C * hw, nb = N * CB * hw * B;
+        float *x = falloc(nx + 1), *b1 = falloc(nb + 1), *b2 = falloc(nb + 1), *o1 = falloc(nx + 1), *o2 = falloc(nx + 1);
+        for (int64_t k = 0; k <= nx; k++) x[k] = (float)(k * 7 % 101) - 50.f;
+        b1[nb] = b2[nb] = o1[nx] = o2[nx] = 12345.f;
+        sn_nchwc_reorder_in_f32_ref(x, b1, C, hw, B, 0, N * CB);
+        impls[i].in(x, b2, C, hw, 0, 1);
+        impls[i].in(x, b2, C, hw, 1, N * CB);
+        ok &= !memcmp(b1, b2, sizeof(float) * (size_t)(nb + 1));
+        sn_nchwc_reorder_out_f32_ref(b1, o1, C, hw, B, 0, N * CB);
+        impls[i].out(b1, o2, C, hw, 0, N * CB - 1);
+        impls[i].out(b1, o2, C, hw, N * CB - 1, N * CB);
+        ok &= !memcmp(o1, o2, sizeof(float) * (size_t)(nx + 1)) && !memcmp(o1, x, sizeof(float) * (size_t)nx);
+        sn_nchwc_reorder_out_nhwc_f32_ref(b1, o1, C, hw, B, 0, N * hw);
+        impls[i].nhwc(b1, o2, C, hw, 0, N * hw);
+        ok &= !memcmp(o1, o2, sizeof(float) * (size_t)(nx + 1));
+        if (!ok) {
+          printf("reorder mismatch: %s C %lld hw %lld\n", impls[i].name, (long long)C, (long long)hw);
+          a = sizeof cs / sizeof *cs;
+        }
+        free(x), free(b1), free(b2), free(o1), free(o2);
+        if (!ok) break;
+      }
+    CHECK(ok, "%s reorders equal the portable loops", impls[i].name);
+  }
+}
+
 int main(void) {
+  reorder_cases();
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
     const impl *im = &impls[i];
     if (sn_cpu_isa() < im->need) {

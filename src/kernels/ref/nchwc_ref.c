@@ -89,7 +89,7 @@ void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int6
     }
 }
 
-void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+void sn_nchwc_reorder_in_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
   const int64_t B = block, cb = (C + B - 1) / B;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / cb, b = t % cb;
@@ -108,7 +108,7 @@ void sn_nchwc_reorder_in_f32(const float *x, float *y, int64_t C, int64_t hw, in
   }
 }
 
-void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
+void sn_nchwc_reorder_out_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
   const int64_t B = block, cb = (C + B - 1) / B;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / cb, b = t % cb;
@@ -124,7 +124,7 @@ void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, i
   }
 }
 
-void sn_nchwc_reorder_out_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+void sn_nchwc_reorder_out_nhwc_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
                                    int64_t t1) {
   const int64_t B = block, cb = (C + B - 1) / B;
   for (int64_t t = t0; t < t1; t++) {
