@@ -40,6 +40,17 @@ void *sn_aligned_alloc(size_t n) {
 }
 void sn_aligned_free(void *p) { free(p); }
 
+void *sn_huge_alloc(size_t n) {
+  const size_t huge = (size_t)2 << 20;
+  if (n < huge) return sn_aligned_alloc(n);
+  alloc_count++;
+  size_t sz = (n + SN_PAD + huge - 1) / huge * huge;
+  if (sz < n) return NULL;
+  void *p = aligned_alloc(huge, sz);
+  if (p) madvise(p, sz, MADV_HUGEPAGE);
+  return p;
+}
+
 void sn_drop_pages(const void *p, size_t len) {
   long pg = sysconf(_SC_PAGESIZE);
   if (pg <= 0 || !p) return;

@@ -19,6 +19,11 @@ char *sn_strndup(const char *s, size_t n);
 /* 64-byte aligned, n rounded up and padded by SN_PAD; free with sn_aligned_free. */
 void *sn_aligned_alloc(size_t n);
 void sn_aligned_free(void *p);
+/* Like sn_aligned_alloc, for large buffers streamed every run (the activation arena): from 2 MiB,
+ * 2 MiB aligned and rounded, and marked for transparent huge pages (Linux's default THP mode,
+ * madvise, gives them only where asked), so a pass over tens of MB takes no TLB miss per 4 KiB
+ * page; free with sn_aligned_free. */
+void *sn_huge_alloc(size_t n);
 
 /* Drop the whole pages inside [p, p + len) of a read-only private FILE mapping from the process's
  * resident set: they stay in the page cache and any later read faults them back in unchanged.

@@ -43,7 +43,7 @@ sn_error *sn_frame_init(sn_frame *f, const sn_graph *g, const sn_plan *plan, con
   f->owned = sn_calloc(nv, 1);
   if (!f->vals || !f->hdrs || !f->owned) goto oom;
   if (plan && plan->arena_size) {
-    f->arena = sn_aligned_alloc(plan->arena_size);
+    f->arena = sn_huge_alloc(plan->arena_size);
     if (!f->arena) goto oom;
   }
   return NULL;
