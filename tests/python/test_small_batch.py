@@ -7,7 +7,7 @@ allows) on 1 and 2 threads, against ONNX Runtime:
   * Gemm (transB=1, bias) + Relu and MatMul + Add + a residual Add: fused into FusedGemm /
     FusedMatMul whose epilogue runs per tile of the small-M kernel; batch M = 1..17, odd N and K
     (N past a register tile, N below one vector) so every tile shape and the masked tails run;
-  * LSTM with peepholes, hidden 256 (a multiple of the packed panel width: from batch 4 the step
+  * LSTM with and without peepholes, 6 and 7 steps, hidden 256 (a multiple of the packed panel width: from batch 4 the step
     runs on two threads, batch 17 past the small-M path with a workspace) and hidden 40 (the
     serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c.
 Prints "N passed, M failed"; exits 1 on any failure.
@@ -55,7 +55,7 @@ def gemm_model(K, N, kind):
     return model_bytes(nodes, [x, r], [y], [w, b])
 
 
-def lstm_model(I, H, direction):
+def lstm_model(I, H, direction, peepholes=True):
     nd = 2 if direction == "bidirectional" else 1
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", I])
     lens = helper.make_tensor_value_info("lens", TensorProto.INT32, ["batch"])
@@ -64,8 +64,10 @@ def lstm_model(I, H, direction):
              numpy_helper.from_array((rng.standard_normal((nd, 4 * H, H)) * 0.2).astype(np.float32), "R"),
              numpy_helper.from_array((rng.standard_normal((nd, 8 * H)) * 0.2).astype(np.float32), "B"),
              numpy_helper.from_array((rng.standard_normal((nd, 3 * H)) * 0.2).astype(np.float32), "P")]
-    node = helper.make_node("LSTM", ["x", "W", "R", "B", "lens", "", "", "P"], ["Y", "Yh", "Yc"], hidden_size=H,
-                            direction=direction)
+    if not peepholes:
+        inits.pop()
+    node = helper.make_node("LSTM", ["x", "W", "R", "B", "lens", "", "", "P" if peepholes else ""], ["Y", "Yh", "Yc"],
+                            hidden_size=H, direction=direction)
     return model_bytes([node], [x, lens], outs, inits)
 
 
@@ -94,15 +96,16 @@ def main():
                 if kind == "residual":
                     feeds["r"] = rng.standard_normal((M, N)).astype(np.float32)
                 compare(f"{kind} M={M} N={N} K={K}", model, feeds, levels, 2e-4 * np.sqrt(K))
-    for H, I in ((256, 19), (40, 8)):
+    # (peepholes, then without: the one-pass cell update; 6 and 7 steps: the threaded steps swap the
+    # state buffers each step, so an odd count ends in the other one)
+    for H, I, peep, seq in ((256, 19, True, 6), (40, 8, True, 6), (256, 19, False, 7)):
         for direction in ("forward", "bidirectional"):
-            model = lstm_model(I, H, direction)
+            model = lstm_model(I, H, direction, peep)
             for batch in (1, 2, 5, 8, 9, 17):
-                seq = 6
                 lens = rng.integers(1, seq + 1, size=batch).astype(np.int32)
                 lens[0] = seq
                 feeds = {"x": rng.standard_normal((seq, batch, I)).astype(np.float32), "lens": lens}
-                compare(f"LSTM H={H} {direction} batch={batch}", model, feeds, levels, 1e-4)
+                compare(f"LSTM H={H} {direction} peepholes={peep} seq={seq} batch={batch}", model, feeds, levels, 1e-4)
     return finish()
 
 
