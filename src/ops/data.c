@@ -419,8 +419,9 @@ typedef struct concat_job {
   int64_t outer, orow_bytes, parts;
 } concat_job;
 
-/* parts [p0, p1) of a Concat: rows of the outer dimensions, or (one outer row) byte ranges of each
- * input; an input already in place (plan.c's concat_in_place) is skipped */
+/* parts [p0, p1) of j->parts of a Concat: rows of the outer dimensions, or (one outer row) byte
+ * ranges of each input; an input already in place (plan.c's concat_in_place) is skipped. (String
+ * elements are pointers, copied as such.) */
 static void concat_part(void *arg, int64_t p0, int64_t p1) {
   const concat_job *j = arg;
   const sn_kernel_ctx *c = j->c;
@@ -470,28 +471,18 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
   SN_TRY(sn_op_out_alloc(c, 0, x0->dtype, r, od, &y));
   if (y->count == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x0->dtype);
-  int64_t outer = prod64(od, 0, axis), inner = prod64(od, axis + 1, r), orow = od[axis] * inner, off = 0;
+  const int64_t outer = prod64(od, 0, axis), orow = od[axis] * prod64(od, axis + 1, r);
+  concat_job j = {c, y->data, es, outer, orow * (int64_t)es, 1};
   /* large float/int outputs over the pool, in parts of the outer rows (a batch-8 channel
    * concatenation of NCHWc maps: 8 rows, each input's slice of a row one contiguous run); with one
    * outer row, in byte ranges of every input */
   sn_threadpool *tp = sn_kernel_pool(c);
   int nt = sn_threadpool_size(tp);
   if (nt > 1 && y->count * (int64_t)es >= (256 << 10) && x0->dtype != SINTER_STRING) {
-    concat_job j = {c, y->data, es, outer, orow * (int64_t)es, 0};
     j.parts = outer >= 2 ? (outer < 4 * nt ? outer : 4 * nt) : 4 * nt;
     sn_parallel_for(tp, j.parts, concat_part, &j);
-    return sn_op_out_finish(c, 0, y, NULL);
-  }
-  for (int i = 0; i < c->n_in; i++) {
-    const sn_tensor *x = c->in[i];
-    int64_t row = x->dims[axis] * inner;
-    /* (an input the planner placed inside the output, see plan.c's concat_in_place, is there already) */
-    bool there = outer == 1 && x->data == (const char *)y->data + off * (int64_t)es;
-    if (row && outer && !there) {
-      int64_t dims[2] = {outer, row}, dst[2] = {orow, 1}, sst[2] = {row, 1};
-      sn_copy_strided(2, dims, (char *)y->data + off * (int64_t)es, dst, x->data, sst, es);
-    }
-    off += row;
+  } else {
+    concat_part(&j, 0, 1);
   }
   return sn_op_out_finish(c, 0, y, NULL);
 }

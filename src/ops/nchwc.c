@@ -460,9 +460,9 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
   if (j.nw > 1) {
     int64_t grain = j.items / ((int64_t)j.nw * 16);
     sn_parallel_for_dynamic(sn_kernel_pool(c), j.items, grain < 1 ? 1 : grain, conv_range, &j);
-  }
-  else
+  } else {
     conv_range(&j, 0, j.items);
+  }
 }
 
 /* 1x1, stride 1, no padding: the pixels are one sequence; view them as rows of a width that gives

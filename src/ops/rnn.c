@@ -969,30 +969,29 @@ static void lstm_step_worker(void *arg, int w) {
     float *g = j->gr + b * GH + h0, *cb = j->cs + b * H + h0, *hc = j->tmp + b * H + h0;
     if (j->plain) {
       sn_vlstm_cell(g, xi, H, clip, cb, hb, n);
-      if (j->y) memcpy(j->y + rnn_yoff(s, t, j->dir, b) + h0, hb, sizeof(float) * (size_t)n);
-      continue;
-    }
-    for (int64_t q = 0; q < 4; q++)
-      for (int64_t k = 0; k < n; k++) g[q * H + k] += xi[q * H + k];
-    float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
-    if (peep)
-      for (int64_t k = 0; k < n; k++) gi[k] += peep[h0 + k] * cb[k];
-    rnn_activate_f32(&act[0], clip, gi, n);
-    if (p->input_forget) {
-      for (int64_t k = 0; k < n; k++) gf[k] = 1 - gi[k];
     } else {
+      for (int64_t q = 0; q < 4; q++)
+        for (int64_t k = 0; k < n; k++) g[q * H + k] += xi[q * H + k];
+      float *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
       if (peep)
-        for (int64_t k = 0; k < n; k++) gf[k] += peep[2 * H + h0 + k] * cb[k];
-      rnn_activate_f32(&act[0], clip, gf, n);
+        for (int64_t k = 0; k < n; k++) gi[k] += peep[h0 + k] * cb[k];
+      rnn_activate_f32(&act[0], clip, gi, n);
+      if (p->input_forget) {
+        for (int64_t k = 0; k < n; k++) gf[k] = 1 - gi[k];
+      } else {
+        if (peep)
+          for (int64_t k = 0; k < n; k++) gf[k] += peep[2 * H + h0 + k] * cb[k];
+        rnn_activate_f32(&act[0], clip, gf, n);
+      }
+      rnn_activate_f32(&act[1], clip, gc, n);
+      for (int64_t k = 0; k < n; k++) cb[k] = gf[k] * cb[k] + gi[k] * gc[k];
+      if (peep)
+        for (int64_t k = 0; k < n; k++) go[k] += peep[H + h0 + k] * cb[k];
+      rnn_activate_f32(&act[0], clip, go, n);
+      memcpy(hc, cb, sizeof(float) * (size_t)n);
+      rnn_activate_f32(&act[2], 0, hc, n); /* clip applies to gate inputs, not to the cell state */
+      for (int64_t k = 0; k < n; k++) hb[k] = go[k] * hc[k];
     }
-    rnn_activate_f32(&act[1], clip, gc, n);
-    for (int64_t k = 0; k < n; k++) cb[k] = gf[k] * cb[k] + gi[k] * gc[k];
-    if (peep)
-      for (int64_t k = 0; k < n; k++) go[k] += peep[H + h0 + k] * cb[k];
-    rnn_activate_f32(&act[0], clip, go, n);
-    memcpy(hc, cb, sizeof(float) * (size_t)n);
-    rnn_activate_f32(&act[2], 0, hc, n); /* clip applies to gate inputs, not to the cell state */
-    for (int64_t k = 0; k < n; k++) hb[k] = go[k] * hc[k];
     if (j->y) memcpy(j->y + rnn_yoff(s, t, j->dir, b) + h0, hb, sizeof(float) * (size_t)n);
   }
 }
@@ -1001,8 +1000,8 @@ static void lstm_step_worker(void *arg, int w) {
  * a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
  * nothing done. hs holds the initial hidden state and, on return, the final one; spare: batch x H
  * floats of scratch. */
-static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, const float *xw, const float *peep,
-                                float *hs, float *spare, float *cs, float *tmp, float *gr, float *y) {
+static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool plain, const float *xw,
+                                const float *peep, float *hs, float *spare, float *cs, float *tmp, float *gr, float *y) {
   const int64_t H = s->hidden, GH = 4 * H;
   if (s->p->cell != CELL_LSTM || !s->pr || s->qr || s->pr->rows != H || s->pr->cols != GH || !s->gemm_ws)
     return false;
@@ -1019,7 +1018,7 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, const
   int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
   int items = (int)((H + chunk - 1) / chunk);
   if (items < 2) return false;
-  lstm_job j = {s,  dir, reverse, lstm_plain(s->p, s->p->act[dir], peep), xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk,
+  lstm_job j = {s, dir, reverse, plain, xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk,
                (sn_sgemm_workspace() + 63) & ~(size_t)63};
   for (int64_t step = 0; step < s->max_len; step++) {
     j.step = step;
@@ -1085,7 +1084,7 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
 #if SN_RNN_F32
   const bool plain = lstm_plain(p, act, peep);
   /* (hh, GRU's candidate projection, is free in an LSTM: the second hidden state buffer) */
-  if (lstm_steps_parallel(s, dir, reverse, xw, peep, hs, hh, cs, tmp, gr, y)) step0 = s->max_len;
+  if (lstm_steps_parallel(s, dir, reverse, plain, xw, peep, hs, hh, cs, tmp, gr, y)) step0 = s->max_len;
 #endif
   for (int64_t step = step0; step < s->max_len; step++) {
 #if SN_RNN_F32

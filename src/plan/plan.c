@@ -60,8 +60,7 @@ static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, 
   size_t off = 0;
   for (int k = 0; k < n->n_in; k++) {
     int x = n->in[k];
-    if (x < 0 || x == y || root[x] < 0 || p->bytes[root[x]] != p->bytes[x] || root[root[x]] != root[x] || off % SN_ALIGN)
-      return 0;
+    if (x < 0 || root[x] < 0 || p->bytes[root[x]] != p->bytes[x] || off % SN_ALIGN) return 0;
     for (int j = 0; j < k; j++)
       if (root[n->in[j]] == root[x]) return 0; /* an input (or its group) twice */
     for (int v = 0; v < g->n_values; v++)
