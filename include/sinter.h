@@ -103,7 +103,8 @@ SINTER_API void sinter_options_free(sinter_options *opts);
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_threads(sinter_options *opts, int n);
 /* Graph optimization level 0..3 (default 3). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_opt_level(sinter_options *opts, int level);
-/* Cap the kernel ISA: "scalar", "avx2", "avx512" or "auto" (default; also SINTER_ISA in the env). */
+/* Cap the kernel ISA: "scalar", "avx2", "avx512" (AVX-512 with VNNI and BF16 but no AMX tiles), "amx" or
+ * "auto" (default: everything the CPU and OS allow; also SINTER_ISA in the env). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_isa(sinter_options *opts, const char *isa);
 /* Arithmetic of float32 Conv/MatMul/Gemm (and the fused ops built on them): "fp32" (default), "bf16"
  * (operands rounded to bfloat16, float32 sums; AVX512-BF16 only, float32 elsewhere) or "auto"

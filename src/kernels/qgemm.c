@@ -6,6 +6,10 @@
 #include "runtime/cpu.h"
 #include "runtime/prof.h"
 
+/* Calls with fewer rows than this take the VNNI kernel: an AMX tile of a few rows does a full tile's
+ * work (a batch-1 matrix-vector product). */
+#define AMX_MIN_ROWS 8
+
 void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int64_t N, uint8_t flip, bool b_signed,
                      uint8_t *packed, int32_t *colsum) {
   int64_t Kp = sn_qgemm_kp(K), Np = sn_qgemm_np(N);
@@ -75,7 +79,9 @@ void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uin
               void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m1 <= m0 || n1 <= n0) return;
   SN_PROF_KERNEL(sn_qgemm_kernel_name());
-  if (sn_cpu_has_vnni())
+  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS)
+    sn_qgemm_amx(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
+  else if (sn_cpu_has_vnni())
     sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
   else
     sn_qgemm_ref(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
@@ -85,10 +91,15 @@ void sn_qgemm_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nse
                   const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m1 <= m0 || n1 <= n0) return;
   SN_PROF_KERNEL(sn_qgemm_kernel_name());
+  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS &&
+      sn_qgemm_ind_amx(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1))
+    return;
   if (sn_cpu_has_vnni())
     sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
   else
     sn_qgemm_ind_ref(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
 }
 
-const char *sn_qgemm_kernel_name(void) { return sn_cpu_has_vnni() ? "i8_gemm_6x64_avx512vnni" : "i8_gemm_1x16_ref"; }
+const char *sn_qgemm_kernel_name(void) {
+  return sn_cpu_has_amx_int8() ? "i8_gemm_32x32_amx" : sn_cpu_has_vnni() ? "i8_gemm_6x64_avx512vnni" : "i8_gemm_1x16_ref";
+}

@@ -76,6 +76,18 @@ void sn_qgemm_ind_ref(const uint8_t *const *rows, const int64_t *segoff, int64_t
 void sn_qgemm_ind_avx512vnni(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
                              const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
                              int64_t n0, int64_t n1);
+/* AMX-INT8 (tdpbusd / tdpbsud on 16 x 64-byte tiles; sn_cpu_has_amx_int8()): same contract and the
+ * same results bit for bit. The indirect form gathers rows into a per-thread buffer; false when that
+ * cannot be allocated (the caller falls back). */
+void sn_qgemm_amx(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
+                  void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+bool sn_qgemm_ind_amx(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                      const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                      int64_t n0, int64_t n1);
+/* The VNNI file's vector epilogue of one row segment (the contract of sn_qgemm_epilogue_ref, bit for
+ * bit), for the AMX kernel. */
+void sn_qgemm_epilogue_avx512vnni(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
+                                  int64_t ldc);
 /* Name of the kernel sn_qgemm uses now (for the profiler and tests). */
 const char *sn_qgemm_kernel_name(void);
 

@@ -52,7 +52,7 @@ sinter_status *sinter_options_set_precision(sinter_options *opts, const char *pr
 sinter_status *sinter_options_set_isa(sinter_options *opts, const char *isa) {
   CHECK_ARG(opts, "sinter_options_set_isa: options is NULL");
   int v = sn_isa_parse(isa);
-  CHECK_ARG(v >= 0, "unknown ISA '%s' (expected scalar, avx2, avx512 or auto)", isa ? isa : "(null)");
+  CHECK_ARG(v >= 0, "unknown ISA '%s' (expected scalar, avx2, avx512, amx or auto)", isa ? isa : "(null)");
   opts->isa = v;
   return NULL;
 }

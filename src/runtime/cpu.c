@@ -99,6 +99,7 @@ int sn_isa_parse(const char *s) {
   if (!strcmp(s, "scalar")) return SN_ISA_SCALAR;
   if (!strcmp(s, "avx2")) return SN_ISA_AVX2;
   if (!strcmp(s, "avx512")) return SN_ISA_AVX512;
+  if (!strcmp(s, "amx")) return 3; /* the same as auto: AVX-512 and AMX where the machine has them */
   return -1;
 }
 
@@ -165,13 +166,30 @@ static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 
 static void amx_request(void) {
   const sn_cpu *c = sn_cpu_info();
-  if (!c->amx_tile || !c->amx_int8) return;
+  if (!c->amx_tile || !(c->amx_int8 || c->amx_bf16)) return;
 #if defined(__linux__) && defined(SYS_arch_prctl)
   amx_permitted = syscall(SYS_arch_prctl, 0x1023, 18) == 0;
 #endif
 }
 
+/* AMX needs no explicit cap: SINTER_ISA or a thread cap of avx512 or below turns it off, "auto" or "amx"
+ * (or none) leaves it on. */
+static bool amx_allowed(void) {
+  static int env = -1;
+  int v = __atomic_load_n(&env, __ATOMIC_RELAXED);
+  if (v < 0) {
+    v = sn_isa_parse(getenv("SINTER_ISA")) == -1 || sn_isa_parse(getenv("SINTER_ISA")) > SN_ISA_AVX512;
+    __atomic_store_n(&env, v, __ATOMIC_RELAXED);
+  }
+  return v && (thread_cap & 0xff) > SN_ISA_AVX512 && sn_cpu_isa() >= SN_ISA_AVX512;
+}
+
 bool sn_cpu_has_amx_int8(void) {
   pthread_once(&amx_once, amx_request);
-  return amx_permitted && sn_cpu_isa() >= SN_ISA_AVX512;
+  return amx_permitted && cpu.amx_int8 && amx_allowed();
+}
+
+bool sn_cpu_has_amx_bf16(void) {
+  pthread_once(&amx_once, amx_request);
+  return amx_permitted && cpu.amx_bf16 && amx_allowed();
 }

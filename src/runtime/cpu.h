@@ -27,7 +27,7 @@ sn_isa sn_cpu_isa(void);
 /* This thread's cap (SN_ISA_AVX512 or above: none); returns the previous one. */
 int sn_cpu_set_thread_cap(int cap);
 int sn_cpu_thread_cap(void);
-/* Parse "scalar" / "avx2" / "avx512" / "auto"; -1 when unknown. */
+/* Parse "scalar" / "avx2" / "avx512" / "amx" / "auto" ("amx" is "auto": 3); -1 when unknown. */
 int sn_isa_parse(const char *s);
 const char *sn_isa_name(sn_isa isa);
 
@@ -42,9 +42,11 @@ bool sn_cpu_has_vbmi(void);
  * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16(). */
 #define SN_CAP_BF16 0x100
 bool sn_cpu_use_bf16(void);
-/* AMX (tiles, INT8): detected from CPUID/XCR0, then the Linux permission request
- * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) made once; true only when both succeed and the
- * ISA level is avx512. No kernel uses AMX yet (this machine has none to test on). */
+/* AMX (tiles; AMX-INT8, AMX-BF16): detected from CPUID/XCR0, then the Linux permission request
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) made once; true only when both succeed and no cap
+ * (SINTER_ISA or the thread's) is avx512 or lower: SINTER_ISA=avx512 runs the AVX-512 kernels
+ * (VNNI, AVX512-BF16) on a machine with AMX, "amx" or "auto" allows everything. */
 bool sn_cpu_has_amx_int8(void);
+bool sn_cpu_has_amx_bf16(void);
 
 #endif

@@ -121,6 +121,8 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   s->opts = opts ? *opts : (struct sinter_options){0, 3, 3, -1};
   s->isa = sn_cpu_isa();
   if (s->opts.isa >= 0 && s->opts.isa < (int)s->isa) s->isa = (sn_isa)s->opts.isa;
+  /* AMX where neither the options nor the creating thread's cap stop at avx512 or below */
+  s->amx = s->opts.isa > SN_ISA_AVX512 && (sn_cpu_thread_cap() & 0xff) > SN_ISA_AVX512;
   int prec = s->opts.precision;
   if (prec < 0) prec = sn_precision_parse(getenv("SINTER_PRECISION")) == 1 ? 1 : 0;
   s->bf16 = prec == 1 && sn_cpu_info()->avx512_bf16 && s->isa >= SN_ISA_AVX512; /* else float32 */

@@ -42,6 +42,7 @@ struct sinter_session {
   sn_graph *g;
   struct sinter_options opts;
   sn_isa isa;
+  bool amx; /* AMX kernels allowed (no ISA cap at avx512 or below) */
   bool bf16; /* precision bf16 asked for and the CPU has AVX512-BF16 */
   sn_threadpool *pool;
   int n_in, n_out;
@@ -56,8 +57,10 @@ struct sinter_session {
 
 typedef struct sinter_session sn_session;
 
-/* The thread cap a run of s sets: its ISA, plus SN_CAP_BF16 for precision bf16. */
-static inline int sn_session_cap(const struct sinter_session *s) { return (int)s->isa | (s->bf16 ? SN_CAP_BF16 : 0); }
+/* The thread cap a run of s sets: its ISA (3, no cap, where AMX is allowed), plus SN_CAP_BF16 for precision bf16. */
+static inline int sn_session_cap(const struct sinter_session *s) {
+  return (s->amx ? 3 : (int)s->isa) | (s->bf16 ? SN_CAP_BF16 : 0);
+}
 /* "fp32" / "bf16" / "auto" -> 0 / 1 / -1; -2 when unknown */
 int sn_precision_parse(const char *s);
 

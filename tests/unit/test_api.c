@@ -91,6 +91,11 @@ int main(void) {
   sinter_status *st = sinter_options_set_opt_level(opts, 7);
   CHECK(sinter_status_code(st) == SINTER_ERR_INVALID_ARGUMENT, "bad opt level refused");
   sinter_status_free(st);
+  st = sinter_options_set_isa(opts, "avx1024");
+  CHECK(sinter_status_code(st) == SINTER_ERR_INVALID_ARGUMENT && strstr(sinter_status_message(st), "avx1024"),
+        "unknown ISA refused by name");
+  sinter_status_free(st);
+  CHECK(!sinter_options_set_isa(opts, "amx") && !sinter_options_set_isa(opts, "auto"), "ISA amx and auto accepted");
   st = sinter_session_create(MODEL, opts, &S);
   CHECK(!st, "session: %s", sinter_status_message(st));
   sinter_options_free(opts);

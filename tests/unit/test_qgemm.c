@@ -18,6 +18,19 @@
 #define CHECK_SEED 0x243F6A8885A308D3ull
 #include "check.h"
 
+/* The fast kernel under test (VNNI, then AMX where the CPU has it), against the reference */
+typedef void (*qgemm_fn)(bool, int64_t, const uint8_t *, int64_t, const uint8_t *, const sn_qgemm_epi *, void *, int64_t,
+                         int64_t, int64_t, int64_t, int64_t);
+static qgemm_fn fast_qgemm;
+static bool fast_on, fast_amx;
+static void fast_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen, const uint8_t *Bp,
+                     const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (fast_amx)
+    check(sn_qgemm_ind_amx(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1), "amx gather buffer");
+  else
+    sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
+}
+
 /* mode: 0 random, 1 extremes (A 255 or -128, B -128 or 255) */
 static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, int mode) {
   int64_t lda = K + 3, ldc = N + 1;
@@ -94,7 +107,7 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     check(ok, what);
     what[strlen(what) - strlen(" (float epilogue vs definition)")] = 0;
   }
-  if (out == SN_QOUT_F32 && sn_cpu_has_vnni()) { /* the float epilogue's other scale and bias axes */
+  if (out == SN_QOUT_F32 && fast_on) { /* the float epilogue's other scale and bias axes */
     for (int sa = 0; sa < 3; sa++)
       for (int ba = -1; ba < 3; ba++) {
         sn_qgemm_epi ef = e;
@@ -104,23 +117,23 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
         memset(C0, 0xAB, cb);
         memset(C1, 0xAB, cb);
         sn_qgemm_ref(a_signed, K, A, lda, Bp, &ef, C0, ldc, 0, M, 0, N);
-        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &ef, C1, ldc, 0, M, 0, N);
+        fast_qgemm(a_signed, K, A, lda, Bp, &ef, C1, ldc, 0, M, 0, N);
         char wf[320];
-        snprintf(wf, sizeof wf, "%s (vnni vs ref, float epilogue, scale axis %d, bias axis %d)", what, sa, ba);
+        snprintf(wf, sizeof wf, "%s (fast vs ref, float epilogue, scale axis %d, bias axis %d)", what, sa, ba);
         check(!memcmp(C0, C1, cb), wf);
       }
   }
-  if (sn_cpu_has_vnni()) {
+  if (fast_on) {
     /* the whole range, then split ranges (as the ops split them over threads) */
-    sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, M, 0, N);
+    fast_qgemm(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, M, 0, N);
     bool ok = !memcmp(C0, C1, cb);
     memset(C1, 0xAB, cb);
     int64_t mh = M / 2, nh = (N / 2) & ~(int64_t)15;
-    sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, mh, 0, nh);
-    sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e, C1, ldc, mh, M, 0, nh);
-    sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, M, nh, N);
+    fast_qgemm(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, mh, 0, nh);
+    fast_qgemm(a_signed, K, A, lda, Bp, &e, C1, ldc, mh, M, 0, nh);
+    fast_qgemm(a_signed, K, A, lda, Bp, &e, C1, ldc, 0, M, nh, N);
     ok = ok && !memcmp(C0, C1, cb);
-    snprintf(what + strlen(what), sizeof what - strlen(what), " (vnni vs ref)");
+    snprintf(what + strlen(what), sizeof what - strlen(what), " (fast vs ref)");
     check(ok, what);
   }
   if (out == SN_QOUT_U8 || out == SN_QOUT_S8) { /* the fused residual add: the requantized C, then QLinearAdd */
@@ -135,8 +148,8 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
         memset(W0, 0xAB, cb);
         memset(W1, 0xAB, cb);
         sn_qgemm_ref(a_signed, K, A, lda, Bp, &er, W0, ld, 0, M, 0, N);
-        if (sn_cpu_has_vnni())
-          sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &er, W1, ld, 0, M, 0, N);
+        if (fast_on)
+          fast_qgemm(a_signed, K, A, lda, Bp, &er, W1, ld, 0, M, 0, N);
         else
           memcpy(W1, W0, cb);
         /* the definition: the plain result (transposed as asked), then the add */
@@ -156,7 +169,7 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
           }
         }
         char wr[320];
-        snprintf(wr, sizeof wr, "%s (residual add, ct %d, res is a %d: ref, vnni, definition)", what, ct, ra);
+        snprintf(wr, sizeof wr, "%s (residual add, ct %d, res is a %d: ref, fast, definition)", what, ct, ra);
         check(ok, wr);
       }
     sn_free(R), sn_free(W0), sn_free(W1), sn_free(T0), sn_free(T1);
@@ -169,10 +182,10 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
     memset(T0, 0xAB, tb);
     memset(T1, 0xAB, tb);
     sn_qgemm_ref(a_signed, K, A, lda, Bp, &et, T0, M, 0, M, 0, N);
-    if (sn_cpu_has_vnni()) {
+    if (fast_on) {
       int64_t nh = (N / 2) & ~(int64_t)15;
-      sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, 0, nh);
-      sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, nh, N);
+      fast_qgemm(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, 0, nh);
+      fast_qgemm(a_signed, K, A, lda, Bp, &et, T1, M, 0, M, nh, N);
     } else {
       memcpy(T1, T0, tb);
     }
@@ -181,11 +194,11 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
       for (int64_t n = 0; n < N && ok; n++)
         ok = !memcmp(T0 + (size_t)(n * M + m) * es, (const uint8_t *)C0 + (size_t)(m * ldc + n) * es, es);
     char wt[320];
-    snprintf(wt, sizeof wt, "%s (transposed C, ref and vnni)", what);
+    snprintf(wt, sizeof wt, "%s (transposed C, ref and fast)", what);
     check(ok, wt);
     sn_free(T0), sn_free(T1);
   }
-  if ((out == SN_QOUT_U8 || out == SN_QOUT_S8) && sn_cpu_has_vnni()) {
+  if ((out == SN_QOUT_U8 || out == SN_QOUT_S8) && fast_on) {
     /* the conv epilogue's fast form (no column terms, per-row or per-tensor scale), with scales that
      * saturate, overflow int32 and make NaN (inf * 0) */
     float *rs2 = sn_malloc(sizeof(float) * (size_t)M);
@@ -201,9 +214,9 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
       memset(C0, 0xAB, cb);
       memset(C1, 0xAB, cb);
       sn_qgemm_ref(a_signed, K, A, lda, Bp, &e2, C0, ldc, 0, M, 0, N);
-      sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e2, C1, ldc, 0, M, 0, N);
+      fast_qgemm(a_signed, K, A, lda, Bp, &e2, C1, ldc, 0, M, 0, N);
       char w2[320];
-      snprintf(w2, sizeof w2, "%s (vnni vs ref, conv epilogue, scale axis %d%s)", what, axis & 1,
+      snprintf(w2, sizeof w2, "%s (fast vs ref, conv epilogue, scale axis %d%s)", what, axis & 1,
                axis >= 2 ? ", residual add" : "");
       check(!memcmp(C0, C1, cb), w2);
     }
@@ -225,10 +238,10 @@ static void run_case(int64_t M, int64_t N, int64_t K, bool a_signed, int out, in
         memset(C1, 0xAB, cb);
         sn_qgemm_ref(a_signed, K, A, lda, Bp, &e3, C0, ld, 0, M, 0, N);
         int64_t mh = (M / 2) / 6 * 6; /* the rows in two calls, as the ops split them */
-        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, 0, mh, 0, N);
-        sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, &e3, C1, ld, mh, M, 0, N);
+        fast_qgemm(a_signed, K, A, lda, Bp, &e3, C1, ld, 0, mh, 0, N);
+        fast_qgemm(a_signed, K, A, lda, Bp, &e3, C1, ld, mh, M, 0, N);
         char w3[320];
-        snprintf(w3, sizeof w3, "%s (vnni vs ref, per-column requantization, %s, zy %g, lo %g)", what,
+        snprintf(w3, sizeof w3, "%s (fast vs ref, per-column requantization, %s, zy %g, lo %g)", what,
                  ct == 2 ? "residual add" : ct ? "transposed" : "plain",
                  (double)e3.zy, (double)e3.lo);
         check(!memcmp(C0, C1, cb), w3);
@@ -270,8 +283,8 @@ static void run_ind(int64_t M, int64_t N, int64_t nseg, int64_t seglen) {
     sn_qgemm_ref(false, K, A, K, Bp, &e, C0, N, 0, M, 0, N);
     sn_qgemm_ind_ref(rows, segoff, nseg, seglen, Bp, &e, C1, N, 0, M, 0, N);
     bool ok = !memcmp(C0, C1, cb);
-    if (sn_cpu_has_vnni()) {
-      sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, &e, C2, N, 0, M, 0, N);
+    if (fast_on) {
+      fast_ind(rows, segoff, nseg, seglen, Bp, &e, C2, N, 0, M, 0, N);
       ok = ok && !memcmp(C0, C2, cb);
     }
     char what[160];
@@ -283,8 +296,8 @@ static void run_ind(int64_t M, int64_t N, int64_t nseg, int64_t seglen) {
   sn_free(roff), sn_free(cs), sn_free(rs), sn_free(C0), sn_free(C1), sn_free(C2);
 }
 
-int main(void) {
-  const int64_t Ms[] = {1, 2, 5, 6, 7, 13, 37};
+static void all_cases(void) {
+  const int64_t Ms[] = {1, 2, 5, 6, 7, 13, 16, 32, 37};
   const int64_t Ns[] = {1, 15, 16, 17, 63, 64, 65, 131};
   const int64_t Ks[] = {1, 3, 4, 5, 7, 64, 129, 1001};
   for (size_t i = 0; i < sizeof Ms / sizeof *Ms; i++)
@@ -294,8 +307,10 @@ int main(void) {
   for (int sgn = 0; sgn < 2; sgn++)
     for (int out = 0; out < 4; out++) {
       run_case(7, 33, 4099, sgn, out, 1);
+      run_case(40, 33, 4099, sgn, out, 1);
       run_case(6, 64, 16384, sgn, out, 0);
       run_case(49, 192, 512, sgn, out, 0); /* a 7 x 7 map's positions x channels */
+      run_case(64, 48, 576, sgn, out, 0);  /* a 3 x 3 x 64 conv's channels x positions */
     }
   const int64_t IM[] = {1, 6, 7, 50}, IN[] = {16, 64, 65, 200};
   for (size_t i = 0; i < 4; i++)
@@ -304,7 +319,26 @@ int main(void) {
       run_ind(IM[i], IN[j], 1, 4);
       run_ind(IM[i], IN[j], 25, 12);
     }
-  if (!sn_cpu_has_vnni()) printf("test_qgemm: no AVX512-VNNI here (or capped): VNNI cases skipped\n");
+}
+
+int main(void) {
+  all_cases(); /* the reference against the definition */
+  if (sn_cpu_has_vnni()) {
+    fast_on = true, fast_qgemm = sn_qgemm_avx512vnni;
+    int f0 = failed;
+    all_cases();
+    printf("test_qgemm: AVX512-VNNI against the reference: %d failed\n", failed - f0);
+  } else {
+    printf("test_qgemm: no AVX512-VNNI here (or capped): VNNI cases skipped\n");
+  }
+  if (sn_cpu_has_amx_int8()) {
+    fast_on = fast_amx = true, fast_qgemm = sn_qgemm_amx;
+    int f0 = failed;
+    all_cases();
+    printf("test_qgemm: AMX-INT8 against the reference: %d failed\n", failed - f0);
+  } else {
+    printf("test_qgemm: no AMX-INT8 here (or capped): AMX cases skipped\n");
+  }
   /* speed at one size (information only) */
   int64_t M = 192, N = 256, K = 1024;
   uint8_t *A = sn_malloc((size_t)(M * K)), *B = sn_malloc((size_t)(K * N));
@@ -314,15 +348,16 @@ int main(void) {
   for (int64_t i = 0; i < K * N; i++) B[i] = (uint8_t)next();
   sn_qgemm_pack_b(B, N, false, K, N, 0, true, Bp, NULL);
   sn_qgemm_epi e = {SN_QOUT_I32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
-  for (int v = 0; v < 2; v++) {
-    if (v == 1 && !sn_cpu_has_vnni()) break;
+  for (int v = 0; v < 3; v++) {
+    if (v == 1 && !sn_cpu_has_vnni()) continue;
+    if (v == 2 && !sn_cpu_has_amx_int8()) continue;
     int reps = v ? 50 : 3;
+    qgemm_fn fn = v == 2 ? sn_qgemm_amx : v == 1 ? sn_qgemm_avx512vnni : sn_qgemm_ref;
     double t0 = now();
-    for (int r = 0; r < reps; r++)
-      (v ? sn_qgemm_avx512vnni : sn_qgemm_ref)(false, K, A, K, Bp, &e, C, N, 0, M, 0, N);
+    for (int r = 0; r < reps; r++) fn(false, K, A, K, Bp, &e, C, N, 0, M, 0, N);
     double dt = (now() - t0) / reps;
-    printf("%s: %lldx%lldx%lld %.1f GOPS\n", v ? "avx512vnni" : "ref", (long long)M, (long long)N, (long long)K,
-           2.0 * (double)(M * N * K) / dt * 1e-9);
+    printf("%s: %lldx%lldx%lld %.1f GOPS\n", v == 2 ? "amx" : v ? "avx512vnni" : "ref", (long long)M, (long long)N,
+           (long long)K, 2.0 * (double)(M * N * K) / dt * 1e-9);
   }
   sn_free(A), sn_free(B), sn_aligned_free(Bp), sn_free(C);
   printf("test_qgemm: %d passed, %d failed\n", passed, failed);

@@ -421,6 +421,11 @@ static void epilogue(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, co
   }
 }
 
+void sn_qgemm_epilogue_avx512vnni(const sn_qgemm_epi *e, int64_t m, int64_t n0, int64_t n, const int32_t *acc, void *C,
+                                  int64_t ldc) {
+  epilogue(e, m, n0, n, acc, C, ldc);
+}
+
 /* The common conv epilogue (u8/s8 output, per-tensor or per-row scale, no column terms) for mr rows
  * of a tile, the row constants loaded once per row. The clamp goes before the rounding, to bounds
  * shifted by zy, which is equal to the reference's order (round, add zy, clamp) because the bounds are
