@@ -14,9 +14,12 @@ typedef void (*sn_sgemm_fn)(bool, bool, int64_t, int64_t, int64_t, float, const 
 
 /* Chosen per call from sn_cpu_isa(), which is read once from the CPU but honours the cap of the
  * calling thread (a session's ISA option) and SINTER_ISA; the check is a thread-local load. */
+/* the bf16 GEMM's name: its blocks run on AMX tiles where the CPU has AMX-BF16 (sgemm_amx.c) */
+static const char *bf16_name(void) { return sn_cpu_has_amx_bf16() ? "bf16_gemm_32x32_amx" : sn_sgemm_avx512bf16_name; }
+
 static sn_sgemm_fn pick(const char **name, bool bf16_ok) {
   if (bf16_ok && sn_cpu_use_bf16()) { /* the session's precision option (bf16) on a CPU with AVX512-BF16 */
-    *name = sn_sgemm_avx512bf16_name;
+    *name = bf16_name();
     return sn_sgemm_avx512bf16;
   }
   sn_isa isa = sn_cpu_isa();
@@ -176,7 +179,7 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   if (bc) {
     const float *src = B->src + (B->trans ? n0 * B->ld : n0);
     const uint8_t *pb = (const uint8_t *)bc + (size_t)(n0 / 16) * 16 * sn_bf16_packed_depth(K) * 2;
-    SN_PROF_KERNEL(sn_sgemm_avx512bf16_name);
+    SN_PROF_KERNEL(bf16_name());
     sn_sgemm_avx512bf16_pb(transA, M, n1 - n0, K, alpha, A, lda, src, B->ld, B->trans, pb, beta, C + n0, ldc, ws);
     return;
   }
@@ -199,7 +202,7 @@ void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, 
   bool bf = sn_cpu_use_bf16() && (A->src || A->bf16) && M >= 16 && N >= 16;
   const void *ac = bf ? bf16_copy(A) : NULL;
   if (ac) {
-    SN_PROF_KERNEL(sn_sgemm_avx512bf16_name);
+    SN_PROF_KERNEL(bf16_name());
     sn_sgemm_avx512bf16_pa(M, N, K, alpha, ac, A->src, A->ld, A->trans, transB, B, ldb, beta, C, ldc, ws);
     return;
   }

@@ -113,6 +113,12 @@ extern const char sn_sgemm_avx2_name[];
 void sn_sgemm_avx512bf16(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
 extern const char sn_sgemm_avx512bf16_name[];
+/* Its inner block on AMX-BF16 tiles (x86/sgemm_amx.c; sn_cpu_has_amx_bf16()): C[0:mc, 0:nb] = (first:
+ * alpha * sums + beta * C, C not read when beta is 0) or += alpha * sums of the bf16 A block (mc rows
+ * `as` entries apart, 2 kq entries each) times the packed B block (panels of 16 columns `pstride` lanes
+ * apart, kq pair lanes each). */
+void sn_bf16_block_amx(const uint16_t *A, int64_t as, int64_t mc, const uint32_t *B, int64_t pstride, int64_t nb,
+                       int64_t kq, float *C, int64_t ldc, float alpha, float beta, bool first);
 size_t sn_sgemm_avx512bf16_workspace(void);
 /* Prepacked bf16 operands: depth K padded to even (sn_bf16_packed_depth); side A (M x K) as M rows
  * of that many bf16, side B (K x N) as panels of 16 columns holding k pairs in each 32-bit lane

@@ -13,6 +13,7 @@
  *    copy), sn_sgemm_pa with M or N under 16;
  *  - those calls and threads without the bf16 cap stay float32 (tight bound);
  *  - the columns past N in C are untouched.
+ * Where the CPU has AMX-BF16, every case runs on the AMX blocks and again on the AVX512-BF16 ones.
  * Skips cleanly when the CPU (or SINTER_ISA) has no AVX512-BF16. */
 #include <math.h>
 #include <stdbool.h>
@@ -151,8 +152,16 @@ int main(void) {
                              {23, 64, 129}, {37, 131, 1031}, {128, 97, 513}, {199, 300, 700}, {6, 1, 1},
                              {64, 160, 512}};
   int loose = 0, cases = 0;
-  for (size_t t = 0; t < sizeof dims / sizeof *dims; t++)
-    for (int tr = 0; tr < 4; tr++) run_case(dims[t][0], dims[t][1], dims[t][2], tr, &loose, &cases);
+  /* the kernel's blocks on AMX tiles where the CPU has AMX-BF16, then on AVX512-BF16 (an avx512 cap) */
+  bool amx = sn_cpu_has_amx_bf16();
+  int cap0 = sn_cpu_thread_cap();
+  for (int pass = 0; pass < (amx ? 2 : 1); pass++) {
+    if (pass == 1) sn_cpu_set_thread_cap(SN_ISA_AVX512);
+    printf("test_bf16_gemm: %s blocks\n", pass == 0 && amx ? "AMX-BF16" : "AVX512-BF16");
+    for (size_t t = 0; t < sizeof dims / sizeof *dims; t++)
+      for (int tr = 0; tr < 4; tr++) run_case(dims[t][0], dims[t][1], dims[t][2], tr, &loose, &cases);
+  }
+  sn_cpu_set_thread_cap(cap0);
   /* bf16 rounding must show (a float32 GEMM passing as bf16 would be a wiring bug) */
   char what[80];
   snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);
