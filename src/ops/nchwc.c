@@ -540,7 +540,8 @@ static void weight_bf16(const sn_nchwc_conv_geom *g, const float *w, int64_t pai
  * (float32) otherwise or when memory is short */
 static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
-  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16) return NULL;
+  /* (the bf16 convolution is a vector kernel: float32 where those are no faster, see runtime/cpu.h) */
+  if (!sn_cpu_use_bf16() || !sn_cpu_bf16_vector_fast() || p->depthwise || g->block != 16) return NULL;
   const bool nchw = g->in_block == 1; /* (an NCHW input: pairs along the kernel row) */
   if (nchw ? g->dw != 1 : g->in_block != 16 || x->count % 16 || w->count % 256) return NULL;
   const int64_t pairs = nchw ? sn_nchw_weight_bf16_size(g) : w->count / 2;

@@ -24,6 +24,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
   unsigned a, b, c, d;
+  if (__get_cpuid(0, &a, &b, &c, &d)) cpu.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e; /* GenuineIntel */
   if (!__get_cpuid(1, &a, &b, &c, &d)) return;
   bool osxsave = (c >> 27) & 1;
   cpu.fma = (c >> 12) & 1;
@@ -157,7 +158,11 @@ bool sn_cpu_has_vbmi(void) {
   return c->avx512_vbmi && sn_cpu_isa() >= SN_ISA_AVX512;
 }
 
-bool sn_cpu_use_bf16(void) { return (thread_cap & SN_CAP_BF16) && sn_cpu_has_bf16(); }
+bool sn_cpu_bf16_vector_fast(void) { return sn_cpu_has_bf16() && !cpu.intel; }
+
+bool sn_cpu_use_bf16(void) {
+  return (thread_cap & SN_CAP_BF16) && sn_cpu_has_bf16() && (sn_cpu_bf16_vector_fast() || sn_cpu_has_amx_bf16());
+}
 
 /* Linux keeps AMX tile data off until a process asks for it (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023,
  * XFEATURE_XTILEDATA = 18); without it the first tile instruction faults. */

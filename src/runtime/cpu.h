@@ -10,6 +10,7 @@ typedef enum sn_isa { SN_ISA_SCALAR = 0, SN_ISA_AVX2 = 1, SN_ISA_AVX512 = 2 } sn
 typedef struct sn_cpu {
   bool avx2, fma, f16c, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx512_vbmi, avx512_fp16,
       amx_tile, amx_int8, amx_bf16;
+  bool intel; /* GenuineIntel: vdpbf16ps issues at half the rate of float32 FMAs there (see sn_cpu_bf16_vector_fast) */
   int physical_cores;
 } sn_cpu;
 
@@ -38,8 +39,14 @@ const char *sn_isa_name(sn_isa isa);
 bool sn_cpu_has_vnni(void);
 bool sn_cpu_has_bf16(void);
 bool sn_cpu_has_vbmi(void);
+/* Whether AVX512-BF16 vector kernels beat float32 ones: vdpbf16ps does two products a lane, and on AMD's
+ * cores it issues as often as an FMA (twice float32's rate), while on Intel's it issues on one port of
+ * two, so a bf16 vector kernel is no faster than float32 FMAs (measured slower: a GEMM at 48-64 against
+ * 76-104 GFLOP/s on a Sapphire Rapids-class Xeon). */
+bool sn_cpu_bf16_vector_fast(void);
 /* The thread cap may carry SN_CAP_BF16 (a session's `precision = bf16` option, passed on to pool
- * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16(). */
+ * workers with the cap): float32 GEMMs then run in bf16 where sn_cpu_has_bf16() and bf16 is faster
+ * there (AMX-BF16 tiles, or sn_cpu_bf16_vector_fast()); otherwise they stay float32. */
 #define SN_CAP_BF16 0x100
 bool sn_cpu_use_bf16(void);
 /* AMX (tiles; AMX-INT8, AMX-BF16): detected from CPUID/XCR0, then the Linux permission request
