@@ -12,12 +12,13 @@ time, and the kernel column must name what the dispatch rules say runs at the IS
 
 Prints "N passed, M failed"; exits 1 on any failure.
 """
+import os
 import sys
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from testlib import check, cpu_flags, fail, finish, make_model, sinter_profile
+from testlib import bf16_mode, check, cpu_flags, fail, finish, make_model, sinter_profile
 
 
 def profile(model, name, extra=()):
@@ -119,7 +120,9 @@ def main():
     if res:
         isa, qgemm, out, nodes = res
         vnni = isa == "avx512" and "avx512_vnni" in flags
-        want_gemm = "i8_gemm_6x64_avx512vnni" if vnni else "i8_gemm_1x16_ref"
+        cap = os.environ.get("SINTER_ISA", "auto") or "auto"
+        amx = vnni and "amx_int8" in flags and "amx_tile" in flags and cap in ("auto", "amx")
+        want_gemm = "i8_gemm_32x32_amx" if amx else "i8_gemm_6x64_avx512vnni" if vnni else "i8_gemm_1x16_ref"
         check("int8: header names the INT8 GEMM of this ISA", qgemm == want_gemm, f"{qgemm} at {isa}")
         check("int8: header counts INT8 operations", "of it INT8" in out)
         tag = f"int8 ({isa})"
@@ -150,9 +153,13 @@ def main():
     res = profile(float_model(matmuls=True), "bf16", ["--precision", "bf16"])
     if res:
         isa, _, out, nodes = res
-        bf16 = isa == "avx512" and "avx512_bf16" in flags
-        tag = f"bf16 ({isa}, bf16 {'on' if bf16 else 'off'})"
-        if bf16:
+        mode = bf16_mode(isa)
+        bf16 = mode is not None
+        tag = f"bf16 ({isa}, bf16 {mode or 'off'})"
+        if mode == "amx":
+            # GEMMs on AMX tiles; the NCHWc convolutions stay float32 on Intel's cores (runtime/cpu.h)
+            wide, thin, conv = "bf16_gemm_32x32_amx", "bf16_gemm_32x32_amx", "f32_nchwc16_conv_avx512"
+        elif bf16:
             # (a thin product against a constant weight reads the weight's bf16 copy too)
             wide, thin, conv = "bf16_gemm_6x64_avx512bf16", "bf16_gemm_6x64_avx512bf16", "nchwc_conv_bf16_avx512bf16"
         elif isa == "avx512":
@@ -165,7 +172,7 @@ def main():
         expect_node(tag, nodes, "matmul_thin", 4 * 96 * 128, lambda k: k == thin,
                     thin + (" (the constant weight's bf16 copy)" if bf16 else " (thin products stay float32)"), False)
         expect_node(tag, nodes, "conv1x1", 48 * 28 * 28 * 32, lambda k: k == conv, conv, False)
-        if bf16:  # the 3x3 layer: bf16 direct, or Winograd with bf16 GEMMs on its transformed points
+        if mode == "vector":  # the 3x3 layer: bf16 direct, or Winograd with bf16 GEMMs on its transformed points
             expect_node(tag, nodes, "conv3x3", 32 * 28 * 28 * 32 * 9,
                         lambda k: k == conv or ("_wino4x4_" in k and k.endswith("+" + wide)), "in bf16", False)
 

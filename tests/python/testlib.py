@@ -104,6 +104,29 @@ def require_sinter():
     return fail(f"{SINTER} not found", "build Sinter and set SINTER_BUILD")
 
 
+def cpu_vendor():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def bf16_mode(isa):
+    """How --precision bf16 runs float32 GEMMs here (runtime/cpu.h): "amx" (AMX-BF16 tiles, where no
+    SINTER_ISA cap at avx512 or below stops them), "vector" (AVX512-BF16 kernels, on cores where
+    vdpbf16ps is faster than float32 FMAs: not Intel's) or None (float32). isa: the level Sinter reports."""
+    flags, cap = cpu_flags(), os.environ.get("SINTER_ISA", "auto") or "auto"
+    if isa != "avx512" or "avx512_bf16" not in flags:
+        return None
+    if "amx_bf16" in flags and "amx_tile" in flags and cap in ("auto", "amx"):
+        return "amx"
+    return None if cpu_vendor() == "GenuineIntel" else "vector"
+
+
 def cpu_flags():
     try:
         with open("/proc/cpuinfo") as f:
