@@ -43,6 +43,14 @@ void sn_nchwc_weight_bf16(const float *w, int64_t groups, uint32_t *dst);
 void sn_nchwc_conv_bf16(const sn_nchwc_conv_geom *g, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
                         int64_t t1, bool padded);
 extern const char sn_nchwc_conv_bf16_name[];
+/* The same on AMX-BF16 tiles (x86/nchwc_bf16_amx.c; sn_cpu_has_amx_bf16()), for kh * kw <=
+ * SN_NCHWC_AMX_MAX_TAPS. It reads up to sn_nchwc_bf16_amx_slack(g) bf16 values past the end of x, which
+ * the caller allocates (and zeroes). */
+#define SN_NCHWC_AMX_MAX_TAPS 64
+void sn_nchwc_conv_bf16_amx(const sn_nchwc_conv_geom *g, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
+                            int64_t t1, bool padded);
+static inline int64_t sn_nchwc_bf16_amx_slack(const sn_nchwc_conv_geom *g) { return (32 * g->sw + 1) * 16; }
+extern const char sn_nchwc_conv_bf16_amx_name[];
 
 /* The same convolution of an NCHW input (in_block 1: a network's first layer, e.g. 3 channels;
  * dilation 1), in bf16 with the pairs taken along the kernel row: taps kx = 2q and 2q + 1 of one

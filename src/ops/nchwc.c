@@ -262,6 +262,11 @@ typedef struct conv_job {
   const uint32_t *wb;
 } conv_job;
 
+/* Whether a bf16 convolution of g runs on AMX tiles (a blocked input, at most SN_NCHWC_AMX_MAX_TAPS taps) */
+static bool bf16_amx(const sn_nchwc_conv_geom *g) {
+  return g->in_block == 16 && g->kh * g->kw <= SN_NCHWC_AMX_MAX_TAPS && sn_cpu_has_amx_bf16();
+}
+
 /* items [t0, t1) of the convolution, each followed by the activations the kernel does not apply,
  * over what the item wrote while it is in cache */
 static void conv_range(void *arg, int64_t t0, int64_t t1) {
@@ -272,7 +277,10 @@ static void conv_range(void *arg, int64_t t0, int64_t t1) {
     return;
   }
   for (int64_t t = t0; t < t1; t++) {
-    if (j->wb) {
+    if (j->wb && bf16_amx(g)) {
+      SN_PROF_KERNEL(sn_nchwc_conv_bf16_amx_name);
+      sn_nchwc_conv_bf16_amx(g, j->xb, j->wb, j->y, t, t + 1, true);
+    } else if (j->wb) {
       SN_PROF_KERNEL(sn_nchwc_conv_bf16_name);
       if (g->in_block == 1)
         sn_nchw_conv_bf16(g, j->xb, j->wb, j->y, t, t + 1);
@@ -540,8 +548,9 @@ static void weight_bf16(const sn_nchwc_conv_geom *g, const float *w, int64_t pai
  * (float32) otherwise or when memory is short */
 static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
-  /* (the bf16 convolution is a vector kernel: float32 where those are no faster, see runtime/cpu.h) */
-  if (!sn_cpu_use_bf16() || !sn_cpu_bf16_vector_fast() || p->depthwise || g->block != 16) return NULL;
+  /* (AMX tiles, or the vector kernels where those are faster than float32: runtime/cpu.h) */
+  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16 || (!bf16_amx(g) && !sn_cpu_bf16_vector_fast()))
+    return NULL;
   const bool nchw = g->in_block == 1; /* (an NCHW input: pairs along the kernel row) */
   if (nchw ? g->dw != 1 : g->in_block != 16 || x->count % 16 || w->count % 256) return NULL;
   const int64_t pairs = nchw ? sn_nchw_weight_bf16_size(g) : w->count / 2;
@@ -564,8 +573,11 @@ static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_
   const bool im2col = !nchw && bf16_im2col(g);
   const int64_t rows = im2col ? g->n * g->cbi * g->kh * g->kw * g->oh : g->n * g->cbi * g->ih;
   const int64_t row_values = im2col ? 16 * g->ow : nchw ? sn_nchw_bf16_padded_width(g) : 16 * sn_nchwc_bf16_padded_width(g);
-  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * (size_t)(rows * row_values));
+  /* (the AMX kernel's last tiles read past the end: zeros) */
+  const int64_t slack = bf16_amx(g) ? sn_nchwc_bf16_amx_slack(g) : 0;
+  uint16_t *xc = sn_kernel_scratch(c, sizeof(uint16_t) * (size_t)(rows * row_values + slack));
   if (!xc || rows <= 0) return NULL;
+  memset(xc + rows * row_values, 0, sizeof(uint16_t) * (size_t)slack);
   to_bf16_job j = {g, x->data, xc, rows, 1, im2col};
   int nw = sn_nn_workers(c, 4.0 * (double)(rows * row_values));
   j.nw = nw < j.rows ? nw : (int)j.rows;

@@ -143,10 +143,77 @@ static void run_case(int64_t M, int64_t N, int64_t K, int tr, int *loose, int *c
   sn_free(p.A), sn_free(p.B), sn_free(p.C0), sn_free(p.Cinit), sn_free(C1), sn_free(C2);
 }
 
+/* The AMX block (sgemm_amx.c) on its own, real (where the CPU has AMX-BF16) and with its tile
+ * instructions emulated (tests/unit/amx_emu, any CPU with AVX512-BF16), against a double reference on
+ * the same bf16 values: partial row and column tiles, pair counts that are not a multiple of 16, first
+ * (C = alpha * sums + beta * C) and accumulating calls, C's columns past N untouched. */
+void sn_bf16_block_amx_emu(const uint16_t *A, int64_t as, int64_t mc, const uint32_t *B, int64_t pstride, int64_t nb,
+                           int64_t kq, float *C, int64_t ldc, float alpha, float beta, bool first);
+typedef void (*block_fn)(const uint16_t *, int64_t, int64_t, const uint32_t *, int64_t, int64_t, int64_t, float *,
+                         int64_t, float, float, bool);
+
+static float bf16_val(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+static void block_case(block_fn fn, const char *name, int64_t M, int64_t N, int64_t K, bool first, float beta) {
+  const int64_t kp = sn_bf16_packed_depth(K), as = kp + 6, ldc = N + 3, pstride = kp / 2 * 16;
+  uint16_t *A = xmalloc(sizeof(uint16_t) * (size_t)(M * as));
+  float *Bf = xmalloc(sizeof(float) * (size_t)(K * N)), *C = xmalloc(sizeof(float) * (size_t)(M * ldc));
+  float *C0 = xmalloc(sizeof(float) * (size_t)(M * ldc));
+  uint32_t *Bp = sn_aligned_alloc(sn_bf16_packed_bytes(true, K, N));
+  for (int64_t i = 0; i < M * as; i++) A[i] = (uint16_t)(i % as < K ? (next() & 0x80ff) | 0x3f00 : 0); /* +-[1, 2) */
+  for (int64_t i = 0; i < K * N; i++) Bf[i] = urand();
+  for (int64_t i = 0; i < M * ldc; i++) C[i] = C0[i] = urand();
+  sn_bf16_pack(true, false, K, N, Bf, N, Bp);
+  const float alpha = 0.75f;
+  fn(A, as, M, Bp, pstride, N, kp / 2, C, ldc, alpha, beta, first);
+  double worst = 0;
+  bool ok = true;
+  for (int64_t m = 0; m < M; m++) {
+    for (int64_t n = 0; n < N; n++) {
+      double s = 0, mag = 0;
+      for (int64_t k = 0; k < K; k++) {
+        /* B's packed value: column n's panel lane, pair k / 2, half k % 2 */
+        uint32_t lane = Bp[(n / 16) * pstride + (k / 2) * 16 + n % 16];
+        double t = (double)bf16_val(A[m * as + k]) * (double)bf16_val((uint16_t)(k % 2 ? lane >> 16 : lane & 0xffff));
+        s += t, mag += fabs(t);
+      }
+      double c0 = C0[m * ldc + n], want = first ? alpha * s + (beta != 0.0f ? beta * c0 : 0) : alpha * s + c0;
+      double err = fabs((double)C[m * ldc + n] - want) / (fabs(alpha) * mag + fabs(c0) + 1e-30);
+      if (err > worst) worst = err;
+      if (!(err <= 2e-7 * (double)(K + 4))) ok = false;
+    }
+    for (int64_t n = N; n < ldc; n++) ok &= C[m * ldc + n] == C0[m * ldc + n];
+  }
+  char what[200];
+  snprintf(what, sizeof what, "%s block M=%lld N=%lld K=%lld first=%d beta=%g: worst rel err %.3g", name, (long long)M,
+           (long long)N, (long long)K, first, beta, worst);
+  check(ok, what);
+  sn_free(A), sn_free(Bf), sn_free(C), sn_free(C0), sn_aligned_free(Bp);
+}
+
+static void amx_blocks(void) {
+  const sn_cpu *cpu = sn_cpu_info();
+  if (!cpu->avx512_bf16 || !cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl) return;
+  const int64_t dims[][3] = {{1, 1, 1}, {16, 16, 32}, {17, 33, 33}, {32, 32, 64}, {40, 70, 100}, {8, 200, 31}};
+  for (int v = 0; v < 2; v++) {
+    if (v == 1 && !sn_cpu_has_amx_bf16()) continue;
+    block_fn fn = v ? sn_bf16_block_amx : sn_bf16_block_amx_emu;
+    for (size_t i = 0; i < sizeof dims / sizeof *dims; i++)
+      for (int f = 0; f < 3; f++)
+        block_case(fn, v ? "AMX" : "emulated AMX", dims[i][0], dims[i][1], dims[i][2], f < 2, f == 1 ? 0.5f : 0.0f);
+  }
+}
+
 int main(void) {
+  amx_blocks();
   if (!sn_cpu_has_bf16()) {
-    printf("test_bf16_gemm: no AVX512-BF16 here (or capped by SINTER_ISA): skipped\n");
-    return 0;
+    printf("test_bf16_gemm: no AVX512-BF16 here (or capped by SINTER_ISA): GEMM cases skipped\n");
+    return check_report("test_bf16_gemm");
   }
   const int64_t dims[][3] = {{16, 16, 1},  {1, 40, 7},     {40, 3, 9},      {17, 31, 2},     {16, 33, 3},
                              {23, 64, 129}, {37, 131, 1031}, {128, 97, 513}, {199, 300, 700}, {6, 1, 1},

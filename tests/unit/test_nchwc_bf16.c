@@ -25,6 +25,13 @@
 
 static int loose, cases;
 
+/* the kernel under test: 0 the AVX512-BF16 one, 1 the AMX one (where the CPU has AMX-BF16), 2 the AMX
+ * one with its tile instructions emulated (tests/unit/amx_emu: any CPU with AVX512-BF16) */
+static int kern;
+void sn_nchwc_conv_bf16_amx_emu(const sn_nchwc_conv_geom *g, const uint16_t *x, const uint32_t *w, float *y, int64_t t0,
+                                int64_t t1, bool padded);
+typedef void (*conv_fn)(const sn_nchwc_conv_geom *, const uint16_t *, const uint32_t *, float *, int64_t, int64_t, bool);
+
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
   int64_t ek = (k - 1) * d + 1;
   return in + pb + pe < ek ? 0 : (in + pb + pe - ek) / s + 1;
@@ -34,6 +41,8 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
                       int64_t d, int64_t p, bool bias, bool res, int act, int mode) {
   const bool padded = mode == 1, im2col = mode == 2, nchw = mode == 3;
   if (nchw && d != 1) return;
+  /* (the AMX kernel reads blocked inputs with their padding columns stored, or gathered per pixel) */
+  if (kern && (nchw || mode == 0 || kh * kw > SN_NCHWC_AMX_MAX_TAPS)) return;
   const int64_t B = 16, MB = (M + B - 1) / B, CB = (C + B - 1) / B;
   const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* right pad p */
   if (OH <= 0 || OW <= 0) return;
@@ -51,7 +60,10 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
   const int64_t pwid = sn_nchwc_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
   const int64_t xh_px = im2col ? K * OH * OW : H * pwid; /* bf16 pixels per input block */
   const int64_t nwid = sn_nchw_bf16_padded_width(&(sn_nchwc_conv_geom){.iw = W, .ow = OW, .kw = kw, .sw = s, .dw = d, .pw = p});
-  uint16_t *xh = xmalloc(sizeof(uint16_t) * (size_t)(nchw ? N * C * H * nwid : N * CB * xh_px * B));
+  /* (zeros past the end: the AMX kernel's last tiles read them, sn_nchwc_bf16_amx_slack) */
+  const size_t xh_n = (size_t)(nchw ? N * C * H * nwid : N * CB * xh_px * B), slack = (size_t)((32 * s + 1) * 16);
+  uint16_t *xh = xmalloc(sizeof(uint16_t) * (xh_n + slack));
+  memset(xh + xh_n, 0, sizeof(uint16_t) * slack);
   uint32_t *wh = xmalloc(sizeof(uint32_t) * (size_t)(wn / 2 + MB * C * kh * 16)); /* (NCHW: odd kernels' pairs) */
   sn_nchwc_reorder_in_f32(x, xf, C, H * W, B, 0, N * CB);
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, N * MB);
@@ -87,8 +99,9 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
     sn_nchw_conv_bf16(&gc, xh, wh, yb, 0, items / 3);
     sn_nchw_conv_bf16(&gc, xh, wh, yb, items / 3, items);
   } else {
-    sn_nchwc_conv_bf16(&gc, xh, wh, yb, 0, items / 3, padded);
-    sn_nchwc_conv_bf16(&gc, xh, wh, yb, items / 3, items, padded);
+    conv_fn f = kern == 1 ? sn_nchwc_conv_bf16_amx : kern == 2 ? sn_nchwc_conv_bf16_amx_emu : sn_nchwc_conv_bf16;
+    f(&gc, xh, wh, yb, 0, items / 3, padded);
+    f(&gc, xh, wh, yb, items / 3, items, padded);
   }
   sn_nchwc_reorder_out_f32(yb, y, M, OH * OW, B, 0, N * MB);
   bool ok = true, exact = true;
@@ -121,14 +134,16 @@ static void conv_case(int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int
           if (prod > 0 && err / prod > worst) worst = err / prod;
         }
   char what[240];
-  snprintf(what, sizeof what, "bf16 conv%s N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld bias=%d res=%d act=%d (worst err / sum|xw| %.3g)",
-           padded ? " (padded input)" : im2col ? " (im2col)" : nchw ? " (NCHW input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
+  snprintf(what, sizeof what, "bf16 conv%s%s N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld bias=%d res=%d act=%d (worst err / sum|xw| %.3g)",
+           kern == 1 ? " AMX" : kern == 2 ? " AMX (emulated)" : "", padded ? " (padded input)" : im2col ? " (im2col)" : nchw ? " (NCHW input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
            (long long)s, (long long)d, (long long)p, bias, res, act, worst);
   check(ok, what);
   cases++;
   loose += !exact;
   free(x), free(w), free(b), free(r), free(xf), free(rb), free(wf), free(yb), free(y), free(xh), free(wh);
 }
+
+static void all_cases(void);
 
 static void converters(void) {
   /* round to nearest even at the bf16 boundary: 1 + 2^-8 (a tie) -> 1, 1 + 3 * 2^-8 -> 1 + 2^-6 */
@@ -155,11 +170,28 @@ static void converters(void) {
 }
 
 int main(void) {
-  if (!sn_cpu_has_bf16()) {
-    printf("test_nchwc_bf16: no AVX512-BF16 here (or capped by SINTER_ISA): skipped\n");
+  const sn_cpu *cpu = sn_cpu_info();
+  if (!cpu->avx512_bf16 || !cpu->avx512f || !cpu->avx512bw || !cpu->avx512vl) {
+    printf("test_nchwc_bf16: no AVX512-BF16 here: skipped\n");
     return 0;
   }
   converters();
+  /* the vector kernel where the ISA level allows it, the AMX one where the CPU has it, and the AMX
+   * one emulated always (the converters above run at any cap: they are called directly) */
+  for (kern = 0; kern < 3; kern++) {
+    if ((kern == 0 && !sn_cpu_has_bf16()) || (kern == 1 && !sn_cpu_has_amx_bf16())) continue;
+    int l0 = loose, c0 = cases;
+    all_cases();
+    printf("test_nchwc_bf16: %s kernel: %d cases\n", kern == 0 ? "AVX512-BF16" : kern == 1 ? "AMX" : "emulated AMX",
+           cases - c0);
+    char what[80];
+    snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose - l0, cases - c0);
+    check(loose - l0 > (cases - c0) / 2, what);
+  }
+  return check_report("test_nchwc_bf16");
+}
+
+static void all_cases(void) {
   /* N, C, M, H, W, kh, kw, s, d, p */
   const int64_t cs[][10] = {{1, 16, 16, 5, 5, 3, 3, 1, 1, 1},   {1, 3, 5, 7, 9, 1, 1, 1, 1, 0},
                             {2, 17, 33, 6, 15, 3, 3, 1, 1, 1},  {1, 40, 70, 9, 31, 3, 3, 2, 1, 1},
@@ -175,8 +207,4 @@ int main(void) {
       conv_case(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], e % 3 != 1, e % 3 == 2 || (i & 1),
                 e % 3 == 0 ? SN_NCHWC_ACT_NONE : e % 3 == 1 ? SN_NCHWC_ACT_RELU : SN_NCHWC_ACT_CLIP, e / 3);
   }
-  char what[80];
-  snprintf(what, sizeof what, "bf16 differs from float32 in %d of %d cases", loose, cases);
-  check(loose > cases / 2, what);
-  return check_report("test_nchwc_bf16");
 }

@@ -22,10 +22,18 @@
 typedef void (*qgemm_fn)(bool, int64_t, const uint8_t *, int64_t, const uint8_t *, const sn_qgemm_epi *, void *, int64_t,
                          int64_t, int64_t, int64_t, int64_t);
 static qgemm_fn fast_qgemm;
-static bool fast_on, fast_amx;
+static bool fast_on, fast_amx, fast_emu;
+/* the AMX kernel with its tile instructions emulated (tests/unit/amx_emu) */
+void sn_qgemm_amx_emu(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
+                      void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1);
+bool sn_qgemm_ind_amx_emu(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen,
+                          const uint8_t *Bp, const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1,
+                          int64_t n0, int64_t n1);
 static void fast_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen, const uint8_t *Bp,
                      const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  if (fast_amx)
+  if (fast_emu)
+    check(sn_qgemm_ind_amx_emu(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1), "amx gather buffer");
+  else if (fast_amx)
     check(sn_qgemm_ind_amx(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1), "amx gather buffer");
   else
     sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
@@ -338,6 +346,13 @@ int main(void) {
     printf("test_qgemm: AMX-INT8 against the reference: %d failed\n", failed - f0);
   } else {
     printf("test_qgemm: no AMX-INT8 here (or capped): AMX cases skipped\n");
+  }
+  const sn_cpu *cpu = sn_cpu_info(); /* the emulated AMX kernel: its epilogue is the VNNI file's */
+  if (cpu->avx512_vnni && cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512dq) {
+    fast_on = fast_amx = fast_emu = true, fast_qgemm = sn_qgemm_amx_emu;
+    int f0 = failed;
+    all_cases();
+    printf("test_qgemm: emulated AMX-INT8 against the reference: %d failed\n", failed - f0);
   }
   /* speed at one size (information only) */
   int64_t M = 192, N = 256, K = 1024;

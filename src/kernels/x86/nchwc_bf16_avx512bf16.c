@@ -15,6 +15,7 @@
 #define NB_MAX 4
 
 const char sn_nchwc_conv_bf16_name[] = "nchwc_conv_bf16_avx512bf16";
+const char sn_nchwc_conv_bf16_amx_name[] = "nchwc_conv_bf16_amx"; /* (x86/nchwc_bf16_amx.c) */
 
 /* acc += pairs of a . b (asm: see sgemm_avx512bf16.c) */
 AI __m512 dpbf16(__m512 acc, __m512i a, __m512i b) {

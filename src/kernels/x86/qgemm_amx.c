@@ -9,12 +9,11 @@
  * segments, sn_qgemm_ind) gathers each block's 32 rows into a per-thread buffer first, since a tile
  * load needs its rows at one stride. Compiled with -mamx-tile -mamx-int8 (see CMakeLists.txt); called
  * only when sn_cpu_has_amx_int8() (CPUID, XCR0 and Linux's permission for the tile data). */
-#include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/amx.h"
+#include "kernels/x86/amx_tiles.h" /* (first: the emulated build renames the entry points) */
 #include "kernels/qgemm.h"
 
 /* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7. The configuration is loaded only

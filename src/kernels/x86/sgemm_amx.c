@@ -5,10 +5,9 @@
  * ends in one chunk read from zero-padded copies, so no tile load reads past a row of A or a panel of
  * B. Sums are float32 of bf16 products, as vdpbf16ps's. Compiled with -mamx-tile -mamx-bf16; called
  * only when sn_cpu_has_amx_bf16(). */
-#include <immintrin.h>
 #include <string.h>
 
-#include "kernels/amx.h"
+#include "kernels/x86/amx_tiles.h" /* (first: the emulated build renames the entry points) */
 #include "kernels/gemm.h"
 
 /* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7; loaded only when the thread's
