@@ -175,6 +175,9 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
    * Thin products too (a batch-1 Gemm, an RNN step): B converted once, they read half the bytes
    * (MLP 784-1024-1024-10 at batch 1: 91 -> 53 us, the 2-layer LSTM 1.45 -> 0.80 ms) */
   bool bf = sn_cpu_use_bf16() && (B->src || B->bf16) && n1 - n0 >= 16; /* (copy made from the source) */
+  /* (on Intel's cores a product of fewer rows than an AMX tile's would take the vector bf16 block, no
+   * faster than float32 there: float32) */
+  bf = bf && (M >= SN_BF16_AMX_MIN_ROWS || sn_cpu_bf16_vector_fast());
   const void *bc = bf && n0 % 16 == 0 ? bf16_copy(B) : NULL;
   if (bc) {
     const float *src = B->src + (B->trans ? n0 * B->ld : n0);

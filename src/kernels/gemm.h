@@ -117,6 +117,7 @@ extern const char sn_sgemm_avx512bf16_name[];
  * alpha * sums + beta * C, C not read when beta is 0) or += alpha * sums of the bf16 A block (mc rows
  * `as` entries apart, 2 kq entries each) times the packed B block (panels of 16 columns `pstride` lanes
  * apart, kq pair lanes each). */
+#define SN_BF16_AMX_MIN_ROWS 8 /* blocks of fewer rows take the vector block (a tile of few rows costs a whole one) */
 void sn_bf16_block_amx(const uint16_t *A, int64_t as, int64_t mc, const uint32_t *B, int64_t pstride, int64_t nb,
                        int64_t kq, float *C, int64_t ldc, float alpha, float beta, bool first);
 size_t sn_sgemm_avx512bf16_workspace(void);

@@ -16,7 +16,6 @@
 #define KB 512 /* k per block (even) */
 #define NB 256 /* columns per packed B block */
 #define MC 192 /* rows per converted A block (a multiple of MR) */
-#define AMX_MIN_ROWS 8 /* fewer rows: the vector kernel (an AMX tile of a few rows does a whole tile's work) */
 #define PB_BYTES ((size_t)(KB / 2) * NB * 4)
 #define PA_BYTES ((size_t)MC * KB * 2)
 
@@ -215,7 +214,7 @@ static void tile6x4(const uint16_t *A, int64_t kbp, int64_t kq, const uint32_t *
  * columns `pstride` lanes apart, kq pairs each) */
 static void block(const uint16_t *A, int64_t as, int64_t mc, const uint32_t *B, int64_t pstride, int64_t nb,
                   int64_t kq, float *C, int64_t ldc, float alpha, float beta, bool first) {
-  if (mc >= AMX_MIN_ROWS && sn_cpu_has_amx_bf16()) { /* the same block on AMX tiles */
+  if (mc >= SN_BF16_AMX_MIN_ROWS && sn_cpu_has_amx_bf16()) { /* the same block on AMX tiles */
     sn_bf16_block_amx(A, as, mc, B, pstride, nb, kq, C, ldc, alpha, beta, first);
     return;
   }
