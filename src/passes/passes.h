@@ -6,6 +6,8 @@
 
 #include "passes/rewrite.h"
 
+/* at load, before types are inferred (level 1 and above): float16 graphs computed in float32 (fp16.c) */
+sn_error *sn_pass_fp16_to_fp32(sn_graph *g, int *changed);
 /* level 1 */
 sn_error *sn_pass_fold_constants(sn_pass_ctx *c);
 sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c);

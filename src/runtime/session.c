@@ -9,6 +9,7 @@
 #include "ir/infer.h"
 #include "onnx/onnx.h"
 #include "passes/pipeline.h"
+#include "passes/passes.h"
 
 #define SN_FOLD_LIMIT_LOAD 4096
 #define SN_FOLD_LIMIT_PLAN 65536
@@ -153,6 +154,12 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
     s->g->n_inputs = w;
   }
   if ((e = check_graph_outputs(s->g, path))) goto fail;
+  if (s->opts.opt_level >= 1) { /* (before inference: the types it infers are then float32) */
+    int changed = 0;
+    if ((e = sn_pass_fp16_to_fp32(s->g, &changed))) goto fail;
+    const char *log = getenv("SINTER_PASS_LOG");
+    if (log && *log == '1') fprintf(stderr, "sinter: pass %-20s %5d rewrites\n", "fp16-to-fp32", changed);
+  }
   if ((e = sn_graph_resolve_and_infer(s->g, &io))) goto fail;
   {
     /* passes that choose layouts or kernels (layout-nchwc) see the session's ISA and precision */
