@@ -63,8 +63,22 @@ static void c_lstm_cell(const float *g, const float *x, int64_t gs, float clip, 
   }
 }
 
+/* comparisons, not fminf / fmaxf (their NaN rules differ): NaN passes */
+static inline float c_clamp(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
+static void c_pwl(int kind, float a, float b, const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    switch (kind) {
+      case SN_PWL_CLIP: y[i] = c_clamp(v, a, b); break;
+      case SN_PWL_LEAKY: y[i] = v < 0 ? a * v : v; break;
+      case SN_PWL_HSIGMOID: y[i] = c_clamp(a * v + b, 0.0f, 1.0f); break;
+      default: y[i] = v * c_clamp(a * v + b, 0.0f, 1.0f); break;
+    }
+  }
+}
+
 static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
-                                          c_lstm_cell};
+                                          c_lstm_cell, c_pwl};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -92,6 +106,7 @@ void sn_verf(const float *x, float *y, int64_t n) { kernels()->erf(x, y, n); }
 void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
 void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
 void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
+void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) { kernels()->pwl(kind, a, b, x, y, n); }
 void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
   kernels()->lstm_cell(g, x, gs, clip, c, h, n);
 }

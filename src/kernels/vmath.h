@@ -34,6 +34,17 @@ void sn_vgelu(const float *x, float *y, int64_t n);
 void sn_vgelu_tanh(const float *x, float *y, int64_t n);
 void sn_vsilu(const float *x, float *y, int64_t n);
 
+/* Piecewise-linear activations, y[i] = f(x[i]) (y may equal x), with a * x + b rounded twice (no
+ * FMA), exactly as the portable loop computes them; NaN in gives NaN out:
+ *   SN_PWL_CLIP      min(max(x, a), b)                      (Clip, Relu6)
+ *   SN_PWL_LEAKY     x < 0 ? a * x : x                      (LeakyRelu)
+ *   SN_PWL_HSIGMOID  min(max(a * x + b, 0), 1)              (HardSigmoid)
+ *   SN_PWL_HSWISH    x * min(max(a * x + b, 0), 1)          (HardSwish: a = 1/6, b = 1/2)
+ * (the branches of a scalar loop mispredict on activations of either sign: a HardSwish after a
+ * convolution ran at 4.4 ns an element) */
+enum { SN_PWL_CLIP = 0, SN_PWL_LEAKY = 1, SN_PWL_HSIGMOID = 2, SN_PWL_HSWISH = 3 };
+void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n);
+
 /* One LSTM cell update of n units with ONNX's default activations. For gate q (0..3: i, o, f, c in
  * ONNX order) and unit k, its input is a_q = g[q * gs + k] + x[q * gs + k], clamped to [-clip, clip]
  * when clip > 0; then c[k] = sigmoid(a_f) * c[k] + sigmoid(a_i) * tanh(a_c) and
@@ -49,9 +60,11 @@ float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift);
 /* One ISA's kernels, for tests and benchmarks. */
 typedef void (*sn_vmath_fn)(const float *x, float *y, int64_t n);
 typedef void (*sn_vlstm_fn)(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n);
+typedef void (*sn_vpwl_fn)(int kind, float a, float b, const float *x, float *y, int64_t n);
 typedef struct sn_vmath_kernels {
   sn_vmath_fn exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, silu;
   sn_vlstm_fn lstm_cell;
+  sn_vpwl_fn pwl;
 } sn_vmath_kernels;
 
 /* The kernels for isa, or NULL when this CPU and OS cannot run them (SINTER_ISA is not applied). */

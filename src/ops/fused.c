@@ -168,31 +168,10 @@ void sn_act_apply(sn_act_kind k, float a, float bt, float *d, int64_t n) {
     case ACT_RELU:
       for (int64_t i = b; i < e; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;
       break;
-    case ACT_CLIP:
-      for (int64_t i = b; i < e; i++) {
-        float v = d[i];
-        v = v < a ? a : v;
-        d[i] = v > bt ? bt : v;
-      }
-      break;
-    case ACT_LEAKY:
-      for (int64_t i = b; i < e; i++) d[i] = d[i] >= 0.f ? d[i] : a * d[i];
-      break;
-    case ACT_HSIGMOID:
-      for (int64_t i = b; i < e; i++) {
-        float v = a * d[i] + bt;
-        v = v > 1.f ? 1.f : v;
-        d[i] = v < 0.f ? 0.f : v;
-      }
-      break;
-    case ACT_HSWISH:
-      for (int64_t i = b; i < e; i++) {
-        float v = d[i] * (1.f / 6.f) + 0.5f;
-        v = v > 1.f ? 1.f : v;
-        v = v < 0.f ? 0.f : v;
-        d[i] = d[i] * v;
-      }
-      break;
+    case ACT_CLIP: sn_vpwl(SN_PWL_CLIP, a, bt, d + b, d + b, e - b); break;
+    case ACT_LEAKY: sn_vpwl(SN_PWL_LEAKY, a, 0.0f, d + b, d + b, e - b); break;
+    case ACT_HSIGMOID: sn_vpwl(SN_PWL_HSIGMOID, a, bt, d + b, d + b, e - b); break;
+    case ACT_HSWISH: sn_vpwl(SN_PWL_HSWISH, 1.0f / 6.0f, 0.5f, d + b, d + b, e - b); break;
     case ACT_SIGMOID: sn_vsigmoid(d + b, d + b, e - b); break;
     case ACT_TANH: sn_vtanh(d + b, d + b, e - b); break;
     case ACT_GELU: sn_vgelu(d + b, d + b, e - b); break;

@@ -288,6 +288,11 @@ static void vm_part(void *arg, int64_t p0, int64_t p1) {
  * (a transformer's GELU on 128 x 3072 elements is tens of microseconds on one core). */
 static bool un_loop(sn_kernel_ctx *kc, int op, sn_dtype dt, const void *pin, void *pout, int64_t cnt,
                     const un_params *p) {
+  if (dt == SINTER_FLOAT && (op == U_HSWISH || op == U_HSIGMOID || op == U_LEAKY)) { /* branch-free vectors */
+    sn_vpwl(op == U_HSWISH ? SN_PWL_HSWISH : op == U_HSIGMOID ? SN_PWL_HSIGMOID : SN_PWL_LEAKY, p->alpha,
+            op == U_LEAKY ? 0.0f : p->beta, pin, pout, cnt);
+    return true;
+  }
   sn_vmath_fn vf = dt == SINTER_FLOAT ? un_vmath(op, p) : NULL;
   if (vf) { /* contiguous float32: the vector kernels */
     sn_threadpool *tp = kc ? sn_kernel_pool(kc) : NULL;

@@ -276,6 +276,48 @@ static void lstm_cell(const sn_vmath_kernels *k, const char *name) {
   expect(ok && isnan(h) && isnan(c), what);
 }
 
+/* sn_vpwl's kinds against their definitions in double, exact (a * x + b rounded twice, as defined):
+ * specials, every 4099th bit pattern, lengths around the vector widths (tails), in place. NaN stays
+ * NaN, -0 stays -0 where the definition keeps it, and HardSwish(-inf) is -inf * 0 = NaN, as ONNX
+ * defines it. */
+static void pwl(const sn_vmath_kernels *k, const char *name) {
+  static float xs[2000000], ys[2000000];
+  int n = specials(xs);
+  for (uint64_t b = 0; b < 0x100000000ull && n < 2000000; b += 4099) xs[n++] = from_bits((uint32_t)b);
+  const float params[4][2] = {{-0.5f, 0.75f}, {0.01f, 0.0f}, {0.2f, 0.5f}, {1.0f / 6.0f, 0.5f}};
+  for (int kind = 0; kind < 4; kind++) {
+    const float a = params[kind][0], b = params[kind][1];
+    int bad = 0;
+    for (int len = 1; len <= 40; len++) { /* tails: the first len values, in place */
+      memcpy(ys, xs, sizeof(float) * (size_t)len);
+      k->pwl(kind, a, b, ys, ys, len);
+      float want[40];
+      for (int i = 0; i < len; i++) {
+        float v = xs[i], t = a * v + b; /* (float: the two roundings) */
+        float c01 = t < 0 ? 0.0f : t > 1 ? 1.0f : t;
+        want[i] = kind == SN_PWL_CLIP ? (v < a ? a : v > b ? b : v)
+                  : kind == SN_PWL_LEAKY ? (v < 0 ? a * v : v)
+                  : kind == SN_PWL_HSIGMOID ? c01 : v * c01;
+      }
+      bad += memcmp(want, ys, sizeof(float) * (size_t)len) != 0;
+    }
+    k->pwl(kind, a, b, xs, ys, n);
+    for (int i = 0; i < n; i++) {
+      double v = xs[i], t = (double)(float)(a * xs[i]) + b, c01 = t < 0 ? 0 : t > 1 ? 1 : t;
+      double want = kind == SN_PWL_CLIP ? (v < a ? a : v > b ? b : v)
+                    : kind == SN_PWL_LEAKY ? (v < 0 ? (double)(float)(a * xs[i]) : v)
+                    : kind == SN_PWL_HSIGMOID ? (double)(float)c01 : (double)(float)(v * (double)(float)c01);
+      float got = ys[i];
+      bool ok = isnan(v) || isnan(want) ? isnan(got) : (double)got == want && (want != 0 || signbit(got) == signbit((float)want));
+      if (!ok && bad++ < 3)
+        fprintf(stderr, "  %s pwl %d: x %a -> %a, want %a\n", name, kind, (double)xs[i], (double)got, want);
+    }
+    char what[120];
+    snprintf(what, sizeof what, "%s: pwl kind %d exact (NaN passes, tails and in place)", name, kind);
+    expect(!bad, what);
+  }
+}
+
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -326,6 +368,7 @@ int main(int argc, char **argv) {
   sweep(ks, names, nk, stride);
   for (int k = 0; k < nk; k++) tails(ks[k], names[k]);
   for (int k = 0; k < nk; k++) lstm_cell(ks[k], names[k]);
+  for (int k = 0; k < nk; k++) pwl(ks[k], names[k]);
 
   /* the dispatched entry points run the kernels of sn_cpu_isa() */
   float x[5] = {-2.5f, -0.0f, 0.3f, 1.0f, 60.0f}, a[5], b[5];

@@ -98,4 +98,32 @@ static void vlstm_cell(const float *g, const float *x, int64_t gs, float clip, f
   }
 }
 
-const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell};
+/* the piecewise-linear activations: whole vectors, then the tail through a zero-padded buffer */
+#define LOOP2(NAME, FN)                                                                            \
+  static void NAME(float a, float b, const float *x, float *y, int64_t n) {                        \
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);                                   \
+    int64_t i = 0;                                                                                 \
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, FN(_mm256_loadu_ps(x + i), va, vb));        \
+    if (i < n) {                                                                                   \
+      float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                     \
+      memcpy(buf, x + i, (size_t)(n - i) * sizeof *buf);                                           \
+      _mm256_storeu_ps(buf, FN(_mm256_loadu_ps(buf), va, vb));                                     \
+      memcpy(y + i, buf, (size_t)(n - i) * sizeof *buf);                                           \
+    }                                                                                              \
+  }
+
+LOOP2(pwl_clip, v_pwl_clip)
+LOOP2(pwl_leaky, v_pwl_leaky)
+LOOP2(pwl_hsigmoid, v_pwl_hsigmoid)
+LOOP2(pwl_hswish, v_pwl_hswish)
+
+static void vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) {
+  switch (kind) {
+    case SN_PWL_CLIP: pwl_clip(a, b, x, y, n); break;
+    case SN_PWL_LEAKY: pwl_leaky(a, b, x, y, n); break;
+    case SN_PWL_HSIGMOID: pwl_hsigmoid(a, b, x, y, n); break;
+    default: pwl_hswish(a, b, x, y, n); break;
+  }
+}
+
+const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl};

@@ -80,4 +80,30 @@ static void vlstm_cell(const float *g, const float *x, int64_t gs, float clip, f
   }
 }
 
-const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell};
+/* the piecewise-linear activations: whole vectors, then the tail under a lane mask */
+#define LOOP2(NAME, FN)                                                                            \
+  static void NAME(float a, float b, const float *x, float *y, int64_t n) {                        \
+    const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);                                   \
+    int64_t i = 0;                                                                                 \
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, FN(_mm512_loadu_ps(x + i), va, vb));      \
+    if (i < n) {                                                                                   \
+      __mmask16 m = (__mmask16)((1u << (unsigned)(n - i)) - 1u);                                   \
+      _mm512_mask_storeu_ps(y + i, m, FN(_mm512_maskz_loadu_ps(m, x + i), va, vb));                \
+    }                                                                                              \
+  }
+
+LOOP2(pwl_clip, v_pwl_clip)
+LOOP2(pwl_leaky, v_pwl_leaky)
+LOOP2(pwl_hsigmoid, v_pwl_hsigmoid)
+LOOP2(pwl_hswish, v_pwl_hswish)
+
+static void vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) {
+  switch (kind) {
+    case SN_PWL_CLIP: pwl_clip(a, b, x, y, n); break;
+    case SN_PWL_LEAKY: pwl_leaky(a, b, x, y, n); break;
+    case SN_PWL_HSIGMOID: pwl_hsigmoid(a, b, x, y, n); break;
+    default: pwl_hswish(a, b, x, y, n); break;
+  }
+}
+
+const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl};

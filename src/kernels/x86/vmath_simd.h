@@ -220,4 +220,14 @@ static inline VF v_gelu_tanh(VF x) {
   return SEL(CMPEQ(x, F1(-INFINITY)), F1(-0.0f), y);
 }
 
+/* the piecewise-linear activations of sn_vpwl (a * x then + b, two roundings, as the portable loops;
+ * NaN passes: MINF/MAXF return their second operand when either is NaN) */
+static inline VF v_pwl_clip(VF x, VF a, VF b) { return MINF(b, MAXF(a, x)); }
+static inline VF v_pwl_leaky(VF x, VF a, VF b) {
+  (void)b;
+  return SEL(CMPLT(x, F1(0.0f)), MUL(a, x), x);
+}
+static inline VF v_pwl_hsigmoid(VF x, VF a, VF b) { return MINF(F1(1.0f), MAXF(F1(0.0f), ADD(MUL(a, x), b))); }
+static inline VF v_pwl_hswish(VF x, VF a, VF b) { return MUL(x, v_pwl_hsigmoid(x, a, b)); }
+
 #endif
