@@ -9,6 +9,9 @@
 /* Calls with fewer rows than this take the VNNI kernel: an AMX tile of a few rows does a full tile's
  * work (a batch-1 matrix-vector product). */
 #define AMX_MIN_ROWS 8
+#define AMX_NAME "i8_gemm_32x32_amx"
+#define VNNI_NAME "i8_gemm_6x64_avx512vnni"
+#define REF_NAME "i8_gemm_1x16_ref"
 
 void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int64_t N, uint8_t flip, bool b_signed,
                      uint8_t *packed, int32_t *colsum) {
@@ -78,28 +81,35 @@ void sn_qgemm_row_sums(const uint8_t *A, int64_t lda, int64_t M, int64_t K, bool
 void sn_qgemm(bool a_signed, int64_t K, const uint8_t *A, int64_t lda, const uint8_t *Bp, const sn_qgemm_epi *e,
               void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m1 <= m0 || n1 <= n0) return;
-  SN_PROF_KERNEL(sn_qgemm_kernel_name());
-  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS)
+  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS) {
+    SN_PROF_KERNEL(AMX_NAME);
     sn_qgemm_amx(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
-  else if (sn_cpu_has_vnni())
+  } else if (sn_cpu_has_vnni()) {
+    SN_PROF_KERNEL(VNNI_NAME);
     sn_qgemm_avx512vnni(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
-  else
+  } else {
+    SN_PROF_KERNEL(REF_NAME);
     sn_qgemm_ref(a_signed, K, A, lda, Bp, e, C, ldc, m0, m1, n0, n1);
+  }
 }
 
 void sn_qgemm_ind(const uint8_t *const *rows, const int64_t *segoff, int64_t nseg, int64_t seglen, const uint8_t *Bp,
                   const sn_qgemm_epi *e, void *C, int64_t ldc, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   if (m1 <= m0 || n1 <= n0) return;
-  SN_PROF_KERNEL(sn_qgemm_kernel_name());
-  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS &&
-      sn_qgemm_ind_amx(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1))
-    return;
-  if (sn_cpu_has_vnni())
+  if (sn_cpu_has_amx_int8() && m1 - m0 >= AMX_MIN_ROWS) {
+    SN_PROF_KERNEL(AMX_NAME);
+    if (sn_qgemm_ind_amx(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1)) return;
+  }
+  if (sn_cpu_has_vnni()) {
+    SN_PROF_KERNEL(VNNI_NAME);
     sn_qgemm_ind_avx512vnni(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
-  else
+  } else {
+    SN_PROF_KERNEL(REF_NAME);
     sn_qgemm_ind_ref(rows, segoff, nseg, seglen, Bp, e, C, ldc, m0, m1, n0, n1);
+  }
 }
 
+/* (the name of the kernel a call of AMX_MIN_ROWS rows or more takes) */
 const char *sn_qgemm_kernel_name(void) {
-  return sn_cpu_has_amx_int8() ? "i8_gemm_32x32_amx" : sn_cpu_has_vnni() ? "i8_gemm_6x64_avx512vnni" : "i8_gemm_1x16_ref";
+  return sn_cpu_has_amx_int8() ? AMX_NAME : sn_cpu_has_vnni() ? VNNI_NAME : REF_NAME;
 }

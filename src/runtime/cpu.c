@@ -183,7 +183,8 @@ static bool amx_allowed(void) {
   static int env = -1;
   int v = __atomic_load_n(&env, __ATOMIC_RELAXED);
   if (v < 0) {
-    v = sn_isa_parse(getenv("SINTER_ISA")) == -1 || sn_isa_parse(getenv("SINTER_ISA")) > SN_ISA_AVX512;
+    int cap = sn_isa_parse(getenv("SINTER_ISA")); /* (-1, unknown: no cap, as machine_isa reads it) */
+    v = cap < 0 || cap > SN_ISA_AVX512;
     __atomic_store_n(&env, v, __ATOMIC_RELAXED);
   }
   return v && (thread_cap & 0xff) > SN_ISA_AVX512 && sn_cpu_isa() >= SN_ISA_AVX512;
