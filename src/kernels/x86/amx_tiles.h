@@ -101,4 +101,22 @@ static inline void sn_emu_dpbf16(int d, int a, int b) {
 
 #endif /* SN_AMX_EMULATE */
 
+/* The 2 x 2 blocking every AMX kernel here uses: accumulator tiles 0, 1 (r0 rows) and 2, 3 (r1 rows) of
+ * 64 bytes, A tiles 4 (r0 rows) and 5 (r1 rows) of a_bytes, B tiles 6 and 7 of b_rows rows of 64 bytes
+ * (a tile of 0 rows is unused). Loaded only when it is not the thread's configuration already (read
+ * back with sttilecfg, so one that other code loaded in between is noticed); tiles stay configured
+ * between calls, as releasing and reloading them at every call measured slower. */
+static inline void sn_amx_config_2x2(int r0, int r1, int a_bytes, int b_rows) {
+  sn_amx_cfg c, cur;
+  memset(&c, 0, sizeof c);
+  c.palette = 1;
+  const int rows[8] = {r0, r0, r1, r1, r0, r1, b_rows, b_rows}, bytes[8] = {64, 64, 64, 64, a_bytes, a_bytes, 64, 64};
+  for (int t = 0; t < 8; t++) {
+    c.rows[t] = (uint8_t)rows[t];
+    c.colsb[t] = (uint16_t)(rows[t] ? bytes[t] : 0);
+  }
+  _tile_storeconfig(&cur);
+  if (memcmp(&c, &cur, sizeof c)) _tile_loadconfig(&c);
+}
+
 #endif

@@ -18,17 +18,7 @@
 #define PX 32 /* output pixels per block (2 tiles of 16 rows): sn_nchwc_bf16_amx_slack's 32 */
 
 /* C00 C01 C10 C11 = tmm0..3 (pixels 0-15 / 16-31 x output block 0 / 1), A0 A1 = tmm4..5 (16 pixels x
- * 8 pairs), B0 B1 = tmm6..7 (8 pairs x 16 channels); loaded only when the thread's differs */
-static void config(void) {
-  sn_amx_cfg c, cur;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 4; t++) c.rows[t] = 16, c.colsb[t] = 64;
-  c.rows[4] = c.rows[5] = 16, c.colsb[4] = c.colsb[5] = 32;
-  c.rows[6] = c.rows[7] = 8, c.colsb[6] = c.colsb[7] = 64;
-  _tile_storeconfig(&cur);
-  if (memcmp(&c, &cur, sizeof c)) _tile_loadconfig(&c);
-}
+ * 8 pairs, 32 bytes), B0 B1 = tmm6..7 (8 pairs x 16 channels) */
 
 typedef struct run {
   const uint16_t *x;    /* the image's padded bf16 input */
@@ -115,7 +105,7 @@ void sn_nchwc_conv_bf16_amx(const sn_nchwc_conv_geom *g0, const uint16_t *x, con
   float acc[2 * PX * 16] __attribute__((aligned(64)));
   run r = {.w = w, .bstride = g->ih * g->iw * 16, .wstride = g->cbi * K * 128, .cbi = g->cbi, .K = K,
            .ps = g->sw * 32};
-  config();
+  sn_amx_config_2x2(16, 16, 32, 8);
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
     const int64_t cb0 = gi * bpi, cb1 = cb0 + bpi < g->cbo ? cb0 + bpi : g->cbo;

@@ -16,22 +16,7 @@
 #include "kernels/x86/amx_tiles.h" /* (first: the emulated build renames the entry points) */
 #include "kernels/qgemm.h"
 
-/* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7. The configuration is loaded only
- * when the thread's current one differs (read back with sttilecfg, so a configuration someone else
- * loaded in between is noticed); tiles stay configured between calls, as releasing and reloading them
- * at every call measured slower. */
-static void config(int r0, int r1) {
-  sn_amx_cfg c, cur;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 8; t++) {
-    int rows = t == 1 || t == 0 || t == 4 ? r0 : t == 2 || t == 3 || t == 5 ? r1 : 16;
-    c.rows[t] = (uint8_t)rows;
-    c.colsb[t] = (uint16_t)(rows ? 64 : 0);
-  }
-  _tile_storeconfig(&cur);
-  if (memcmp(&c, &cur, sizeof c)) _tile_loadconfig(&c);
-}
+/* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7 (sn_amx_config_2x2) */
 
 /* columns per epilogue pass: the sums of 32 rows x NCH columns gather in out, then each row's epilogue
  * runs over all of them (its per-row set-up once per NCH columns instead of once per 32) */
@@ -116,7 +101,7 @@ static void run(bool a_signed, int64_t K, const uint8_t *A0, int64_t lda, const 
   int cr0 = -1, cr1 = -1;
   for (int64_t m = m0; m < m1; m += 32) {
     int mr = (int)(m1 - m < 32 ? m1 - m : 32), r0 = mr < 16 ? mr : 16, r1 = mr - r0;
-    if (r0 != cr0 || r1 != cr1) config(r0, r1), cr0 = r0, cr1 = r1;
+    if (r0 != cr0 || r1 != cr1) sn_amx_config_2x2(r0, r1, 64, 16), cr0 = r0, cr1 = r1;
     const uint8_t *a = A0 + (m - m0) * lda;
     if (kt)
       for (int i = 0; i < mr; i++) memcpy(at + i * 64, a + i * lda + k64, (size_t)kt);

@@ -10,20 +10,7 @@
 #include "kernels/x86/amx_tiles.h" /* (first: the emulated build renames the entry points) */
 #include "kernels/gemm.h"
 
-/* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7; loaded only when the thread's
- * configuration differs (see kernels/amx.h) */
-static void config(int r0, int r1) {
-  sn_amx_cfg c, cur;
-  memset(&c, 0, sizeof c);
-  c.palette = 1;
-  for (int t = 0; t < 8; t++) {
-    int rows = t == 0 || t == 1 || t == 4 ? r0 : t == 2 || t == 3 || t == 5 ? r1 : 16;
-    c.rows[t] = (uint8_t)rows;
-    c.colsb[t] = (uint16_t)(rows ? 64 : 0);
-  }
-  _tile_storeconfig(&cur);
-  if (memcmp(&c, &cur, sizeof c)) _tile_loadconfig(&c);
-}
+/* tiles: C00 C01 C10 C11 = tmm0..3, A0 A1 = tmm4..5, B0 B1 = tmm6..7 (sn_amx_config_2x2) */
 
 static inline __attribute__((always_inline)) void tiles(const bool two_rows, const bool two_cols, const uint16_t *A,
                                                         int64_t as, int64_t nq, const uint32_t *B, int64_t pstride,
@@ -92,7 +79,7 @@ void sn_bf16_block_amx(const uint16_t *A, int64_t as, int64_t mc, const uint32_t
   int cr0 = -1, cr1 = -1;
   for (int64_t m = 0; m < mc; m += 32) {
     int mr = (int)(mc - m < 32 ? mc - m : 32), r0 = mr < 16 ? mr : 16, r1 = mr - r0;
-    if (r0 != cr0 || r1 != cr1) config(r0, r1), cr0 = r0, cr1 = r1;
+    if (r0 != cr0 || r1 != cr1) sn_amx_config_2x2(r0, r1, 64, 16), cr0 = r0, cr1 = r1;
     const uint16_t *a = A + m * as;
     if (qt)
       for (int i = 0; i < mr; i++) memcpy(at + i * 64, a + i * as + nq * 32, (size_t)qt * 4);
