@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "kernels/dwconv.h"
+#include "kernels/gconv.h"
 #include "kernels/gemm.h"
 #include "kernels/ref/gemm_ref.h"
 #include "kernels/ref/im2col_ref.h"
@@ -345,7 +346,45 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
 }
 #define CONV_DW2D_NONE(s, x, w, b, y, t0, t1) false
 
-#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA)                                                                    \
+/* float32 2-D grouped convolutions of 2 to 16 channels per group (RegNet, ResNeXt) through the direct
+ * kernel (kernels/gconv.h), the (image, group) planes shared out over the pool; *done false when the
+ * shape or ISA is not one it covers (then the per-group GEMMs run) */
+typedef struct gconv_job {
+  const sn_gconv_geom *g;
+  const float *x, *w, *b;
+  float *y, *scratch;
+  size_t sfloats;
+  int64_t planes;
+  int nw;
+} gconv_job;
+
+static void gconv_task(void *arg, int wk) {
+  const gconv_job *j = arg;
+  sn_gconv_f32(j->g, j->x, j->w, j->b, j->y, wk * j->planes / j->nw, (wk + 1) * j->planes / j->nw,
+               j->scratch + (size_t)wk * j->sfloats);
+}
+
+static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const float *x, const float *w, const float *b,
+                                float *y, bool *done) {
+  const sn_conv_geom *g = &s->geom;
+  *done = false;
+  if (g->nd != 2) return NULL;
+  sn_gconv_geom gg = {s->C,        s->M,        s->G,         g->in[0],     g->in[1],  g->out[0], g->out[1], g->k[0],
+                      g->k[1],     g->stride[0], g->stride[1], g->dil[0], g->dil[1], g->pad[0], g->pad[1]};
+  if (!sn_gconv_supported(&gg)) return NULL;
+  gconv_job j = {&gg, x, w, b, y, NULL, (sn_gconv_scratch_floats(&gg) + 15) & ~(size_t)15, s->N * s->G, 1};
+  int nw = sn_nn_workers(c, 2.0 * (double)s->N * (double)s->M * (double)(g->out[0] * g->out[1]) *
+                                (double)(s->Cg * g->k[0] * g->k[1]));
+  j.nw = nw < j.planes ? nw : (int)j.planes;
+  if (!(j.scratch = sn_kernel_scratch(c, sizeof(float) * j.sfloats * (size_t)j.nw))) return SN_ERR_OOM();
+  sn_nn_run(c, j.nw, gconv_task, &j);
+  *done = true;
+  return NULL;
+}
+#define CONV_GCONV_F32(c, s, x, w, b, y, done) conv_gconv_f32(c, s, x, w, b, y, done)
+#define CONV_GCONV_NONE(c, s, x, w, b, y, done) ((void)(x), (void)(w), (void)(b), (void)(y), *(done) = false, (sn_error *)NULL)
+
+#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA, GCONV)                                                                    \
   /* depthwise (one input channel per group): direct accumulation row by row, last dim vectorizable */      \
   static void conv_depthwise_##SFX(const conv_shape *s, const T *x, const T *w, const T *b, T *y,       \
                                           int64_t t0, int64_t t1) {                                           \
@@ -468,6 +507,11 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
       sn_nn_run(c, j.nw, conv_task_##SFX, &j);                                                                 \
       return NULL;                                                                                             \
     }                                                                                                          \
+    if (s->G > 1 && s->Cg > 1) { /* grouped: the direct kernel where it applies */                            \
+      bool done;                                                                                               \
+      SN_TRY(GCONV(c, s, x, w, b, y, &done));                                                                  \
+      if (done) return NULL;                                                                                   \
+    }                                                                                                          \
     j.direct = true; /* 1x1, stride 1, no padding: X itself is the column matrix */                            \
     for (int d = 0; d < g->nd; d++)                                                                            \
       if (g->k[d] != 1 || g->stride[d] != 1 || g->pad[d] != 0 || g->in[d] != g->out[d]) j.direct = false;      \
@@ -530,13 +574,13 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
 /* C = W * B with W packed (float32 only; the other instantiations never get a packed W) */
 #define CONV_PA_F32(pw, n, B, ldb, C, ldc, ws) sn_sgemm_pa(pw, false, n, 1.0f, B, ldb, 0.0f, C, ldc, ws)
 #define CONV_PA_NONE(pw, n, B, ldb, C, ldc, ws) ((void)(pw), (void)(B), (void)(C), (void)(ws))
-DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32, CONV_PA_F32)
-DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE, CONV_PA_NONE)
+DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32, CONV_PA_F32, CONV_GCONV_F32)
+DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE)
 DEFINE_CONVT(f32, float, sn_nn_sgemm)
 DEFINE_CONVT(f64, double, sn_nn_dgemm)
 #define IGEMM32(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc, ws)                                             \
   ((void)(ws), sn_igemm_ref(SINTER_INT32, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc))
-DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE, CONV_PA_NONE)
+DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE)
 
 static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   const conv_params *p;
