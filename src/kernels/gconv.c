@@ -7,7 +7,7 @@
 bool sn_gconv_supported(const sn_gconv_geom *g) {
   if (g->G < 2 || g->C % g->G || g->M % g->G) return false;
   const int64_t Cg = g->C / g->G, Mg = g->M / g->G;
-  return Cg >= 2 && Cg <= 16 && Mg >= 2 && Mg <= 16 && g->OH > 0 && g->OW > 0 && g->sw >= 1 && g->sh >= 1 &&
+  return Cg >= 2 && Cg <= 64 && Mg >= 2 && Mg <= 64 && g->OH > 0 && g->OW > 0 && g->sw >= 1 && g->sh >= 1 &&
          sn_cpu_isa() >= SN_ISA_AVX2;
 }
 

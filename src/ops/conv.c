@@ -346,7 +346,7 @@ static bool conv_dw2d_f32(const conv_shape *s, const float *x, const float *w, c
 }
 #define CONV_DW2D_NONE(s, x, w, b, y, t0, t1) false
 
-/* float32 2-D grouped convolutions of 2 to 16 channels per group (RegNet, ResNeXt) through the direct
+/* float32 2-D grouped convolutions of 2 to 64 channels per group (RegNet, ResNeXt) through the direct
  * kernel (kernels/gconv.h), the (image, group) planes shared out over the pool; *done false when the
  * shape or ISA is not one it covers (then the per-group GEMMs run) */
 typedef struct gconv_job {

@@ -1,6 +1,6 @@
-"""Grouped convolutions (kernels/gconv.h: 2 to 16 channels per group) and the piecewise-linear activations
+"""Grouped convolutions (kernels/gconv.h: 2 to 64 channels per group) and the piecewise-linear activations
 (kernels/vmath.h sn_vpwl) in models, against ONNX Runtime:
-  * Conv with group > 1 and 2..16 (and 32: the per-group GEMMs) channels per group, output channels per
+  * Conv with group > 1 and 2..32 channels per group, output channels per
     group apart from the input's, 1x1 / 3x3 / 5x5 kernels, strides 1 and 2, dilation 2, asymmetric
     pads, widths from 1 to 70, with and without bias, followed by Relu (fused) or HardSwish, batch 1
     and 3, on 1 and 2 threads, at every ISA level the CPU has (portable: the GEMM path);

@@ -1,5 +1,5 @@
 /* Unit test: the grouped 2-D convolution kernel (kernels/gconv.h) at AVX-512 and AVX2 against its portable
- * definition on awkward shapes: 2..16 channels per group (input and output counts apart), 1x1 to 5x5
+ * definition on awkward shapes: 2..64 channels per group (input and output counts apart), 1x1 to 5x5
  * kernels, strides 1 to 3, dilation 2, asymmetric pads (leading only, or none), widths 1 to 130 (past
  * the widest register tile of 96 columns and not a multiple of a vector), batch 2, with and without
  * bias, planes in two calls; within float32 summation error of sum |w||x|. */
@@ -61,7 +61,8 @@ int main(void) {
                             {1, 2, 3, 2, 5, 1, 1, 1, 1, 0},    {1, 16, 16, 2, 7, 7, 3, 1, 1, 1},
                             {2, 3, 5, 4, 11, 13, 5, 1, 2, 2},  {1, 8, 16, 2, 10, 130, 3, 1, 1, 1},
                             {1, 16, 2, 3, 6, 100, 1, 3, 1, 0}, {1, 6, 7, 2, 8, 9, 2, 2, 1, 0},
-                            {1, 8, 8, 4, 56, 56, 3, 2, 1, 1},  {1, 5, 9, 3, 4, 97, 3, 1, 1, 0}};
+                            {1, 8, 8, 4, 56, 56, 3, 2, 1, 1},  {1, 5, 9, 3, 4, 97, 3, 1, 1, 0},
+                            {1, 32, 32, 2, 7, 7, 3, 1, 1, 1},  {1, 64, 24, 2, 9, 5, 3, 2, 1, 1}};
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
     if (!impls[i].ok) {
       printf("test_gconv: no %s here: its kernel is not tested\n", impls[i].name);
