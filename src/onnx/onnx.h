@@ -12,9 +12,11 @@
 #include "ir/ir.h"
 #include "onnx/pb.h"
 
-/* Newest ONNX IR version the reader knows (onnx 1.19: 12); models outside 3..SN_ONNX_IR_MAX are refused. */
+/* Newest ONNX IR version the reader knows; models outside 3..SN_ONNX_IR_MAX are refused. IR 13 (onnx
+ * 1.20, November 2025) added only the UINT2 / INT2 element types, which a tensor of is refused by name
+ * like any element type Sinter lacks (ONNX Runtime 1.30 reads up to 13 too). */
 #define SN_ONNX_IR_MIN 3
-#define SN_ONNX_IR_MAX 12
+#define SN_ONNX_IR_MAX 13
 
 /* ---- public API of the reader --------------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 import numpy as np
+import onnx
 from onnx import TensorProto as T, helper as h
 
 from testlib import SINTER, check, finish, make_model, set_verbose
@@ -80,6 +81,15 @@ def cases():
     short.raw_data = short.raw_data[:12]
     yield "initializer too short", model(
         [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y], [short]), ["'b'"]
+    newer = onnx.load_from_string(ok_relu)
+    newer.ir_version = 14
+    yield "IR version past the reader's", newer.SerializeToString(), ["IR version 14", "3 to 13"]
+    int2 = h.make_tensor("b", T.FLOAT, [2, 3], np.zeros(6, np.float32).tobytes(), raw=True)
+    int2.data_type = 26  # INT2 (IR 13), packed four to a byte
+    int2.raw_data = bytes(2)
+    ir13 = onnx.load_from_string(model([h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y], [int2]))
+    ir13.ir_version = 13
+    yield "IR 13 INT2 initializer", ir13.SerializeToString(), ["'b'"]
     yield "external data outside the folder", model(
         [h.make_node("Add", ["x", "b"], ["y"], name="adder")], [X], [Y],
         [external("b", "../../etc/passwd")]), ["b", ".."]
