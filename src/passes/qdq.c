@@ -481,7 +481,16 @@ static sn_error *fuse_residual(sn_pass_ctx *c, int i, int *uses, bool *done) {
   if (!n->op_type || strcmp(n->op_type, "QLinearAdd") || !n->domain || strcmp(n->domain, "com.microsoft") ||
       n->n_in < 8 || n->out[0] < 0)
     return NULL;
+  /* the conv whose other operand is computed before it first (either one otherwise: the pass re-sorts
+   * the nodes at its end, as the conv then reads a value produced after it) */
+  int first = 0;
   for (int side = 0; side < 2; side++) {
+    int v = n->in[3 * side], other = n->in[3 * (1 - side)];
+    if (v >= 0 && other >= 0 && g->values[v].producer >= 0 && g->values[other].producer > g->values[v].producer)
+      first = 1 - side;
+  }
+  for (int k = 0; k < 2; k++) {
+    const int side = k ? 1 - first : first;
     int v = n->in[3 * side], other = n->in[3 * (1 - side)];
     if (v < 0 || other < 0 || other == v || uses[v] != 1 || g->values[v].is_output) continue;
     if (g->values[v].producer < 0) continue;
@@ -525,7 +534,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
-  int fused = 0;
+  int fused = 0, residuals = 0;
   /* tables first (the SiLU's Mul is not a QLinearMul), from the end (a SiLU's last Q before the Q of
    * its Sigmoid, which alone would make a table of the Sigmoid) */
   for (int i = g->n_nodes - 1; i >= 0 && !e; i--) {
@@ -562,6 +571,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   for (int i = 0; i < g->n_nodes && !e; i++) {
     bool done;
     e = fuse_residual(c, i, uses, &done);
+    residuals += done;
     if (done) {
       sn_graph_update_producers(g);
       sn_free(uses);
@@ -571,5 +581,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   sn_free(uses);
   if (e) return e;
   sn_graph_compact(g);
-  return NULL;
+  /* a residual fused into a conv computed before the other operand's producer (both branches of a
+   * RegNet block are convs): the conv moves after it */
+  return residuals ? sn_graph_toposort(g) : NULL;
 }

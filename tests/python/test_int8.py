@@ -451,6 +451,36 @@ def residual_qdq_cases(tmp):
           err or f"ops {sorted(set(ops))}")
 
 
+def branch_residual_cases(tmp):
+    """A residual Add of two conv branches (RegNet's and ResNet's downsampling blocks: a 1x1 projection
+    beside a conv chain) with the projection first, in the graph and as the Add's first operand. The Add
+    goes into one of the convs, which then reads the other branch's output: a quantized RegNetY-400MF
+    failed with "has no value" when the projection conv took it and still ran before the chain. Equal
+    to ORT, bit-identical at every ISA."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(4)
+
+    def w(name, *shape):
+        return nh.from_array((rng.standard_normal(shape) * (1.0 / np.sqrt(np.prod(shape[1:])))).astype(np.float32),
+                             name)
+
+    inits = [w("Wp", 32, 16, 1, 1), w("W1", 32, 16, 3, 3), w("W2", 32, 32, 3, 3)]
+    nodes = [h.make_node("Conv", ["x", "Wp"], ["proj"], strides=[2, 2]),
+             h.make_node("Conv", ["x", "W1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             h.make_node("Relu", ["c1"], ["a1"]),
+             h.make_node("Conv", ["a1", "W2"], ["c2"], pads=[1, 1, 1, 1]),
+             h.make_node("Add", ["proj", "c2"], ["s"]), h.make_node("Relu", ["s"], ["y"])]
+    m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [1, 16, 14, 14])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)], inits, name="branches")
+    xs = [rng.uniform(-2, 2, (1, 16, 14, 14)).astype(np.float32) for _ in range(9)]
+    try:
+        _, ref, outs = ort_qdq(tmp, "branches", m, xs)
+    except Exception as e:  # (a Sinter error names the node and value)
+        check("QDQ two-branch residual: runs", False, f"{type(e).__name__}: {e}")
+        return
+    check_same_and_ort("QDQ two-branch residual (projection first)", ref, outs)
+
+
 def nhwc_region_cases(tmp):
     """A small ResNet quantized by ORT (QDQ, u8 and s8 activations): its chain of 8-bit convolutions
     runs channels-last (passes/layout_q8.c: sinter:QLinearConv channels_last = 1, one Transpose into
@@ -546,6 +576,7 @@ def main():
         dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
         residual_qdq_cases(tmp)
+        branch_residual_cases(tmp)
         nhwc_region_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
