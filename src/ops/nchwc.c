@@ -14,6 +14,8 @@
  *       transformed weights are made on that run and kept in the params)
  *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
  *   NchwcChannelMul(X [N,CB,H,W,b], S [N,CB,1,1,b]) = X * S  (squeeze-excitation's channel scale)
+ *   NchwcChannelAffine(X, A [CB*b], Bc [CB*b]) = X * A + Bc per channel (an inference BatchNormalization
+ *     between a Concat and its Relu, DenseNet's; zero past the channels, so padded lanes stay 0)
  * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
  * op here keeps finite values finite in them, so padded input lanes (whose weights are zero) add
  * nothing to a convolution. */
@@ -35,7 +37,7 @@
 #include "runtime/prof.h"
 #include "runtime/threadpool.h"
 
-enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL };
+enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL, OP_AFFINE };
 
 typedef struct nchwc_params {
   int kind;
@@ -56,6 +58,7 @@ static int kind_of(const char *t) {
   if (!strcmp(t, "NchwcMaxPool")) return OP_MAXPOOL;
   if (!strcmp(t, "NchwcAveragePool")) return OP_AVGPOOL;
   if (!strcmp(t, "NchwcChannelMul")) return OP_CMUL;
+  if (!strcmp(t, "NchwcChannelAffine")) return OP_AFFINE;
   return OP_GAVG;
 }
 
@@ -165,6 +168,15 @@ static sn_error *nchwc_infer(sn_infer_ctx *c) {
     if (!sc || (sc->rank >= 0 && (sc->rank != 5 || (sc->dims[2].v >= 0 && sc->dims[2].v != 1) ||
                                   (sc->dims[3].v >= 0 && sc->dims[3].v != 1))))
       return sn_infer_error(c, "the scale must be blocked [N, CB, 1, 1, %lld]", (long long)B);
+    sn_type_set(y, SINTER_FLOAT, 5, x->dims);
+    return NULL;
+  }
+  if (p->kind == OP_AFFINE) {
+    for (int k = 1; k < 3; k++) {
+      const sn_type *t = c->n_in > k ? c->in[k] : NULL;
+      if (!t || (t->rank >= 0 && t->rank != 1))
+        return sn_infer_error(c, "the per-channel scale and shift must be 1-D (CB * %lld floats)", (long long)B);
+    }
     sn_type_set(y, SINTER_FLOAT, 5, x->dims);
     return NULL;
   }
@@ -780,6 +792,51 @@ static sn_error *cmul_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* NchwcChannelAffine: y = x * a[c] + b[c] per channel (an inference BatchNormalization the layout pass
+ * kept blocked), planes (image, block) over the pool */
+typedef struct affine_job {
+  const float *x, *a, *b;
+  float *y;
+  int64_t cb, planes, hw, B;
+  int nw;
+} affine_job;
+
+static void affine_task(void *arg, int wk) {
+  const affine_job *j = arg;
+  const int64_t B = j->B;
+  for (int64_t t = wk * j->planes / j->nw; t < (wk + 1) * j->planes / j->nw; t++) {
+    const float *av = j->a + (t % j->cb) * B, *bv = j->b + (t % j->cb) * B;
+    const float *xs = j->x + t * j->hw * B;
+    float *ys = j->y + t * j->hw * B;
+    for (int64_t p = 0; p < j->hw; p++)
+      for (int64_t l = 0; l < B; l++) ys[p * B + l] = xs[p * B + l] * av[l] + bv[l];
+  }
+}
+
+static sn_error *affine_run(sn_kernel_ctx *c) {
+  const nchwc_params *p = c->params;
+  const int64_t B = p->block;
+  const sn_tensor *x = c->in[0];
+  SN_TRY(check_blocked(c, x, B));
+  const int64_t CB = x->dims[1];
+  for (int k = 1; k < 3; k++) {
+    const sn_tensor *t = c->n_in > k ? c->in[k] : NULL;
+    char b1[128];
+    if (!t || t->dtype != SINTER_FLOAT || t->count != CB * B)
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "per-channel %s %s does not hold %lld floats",
+                             k == 1 ? "scale" : "shift", t ? sn_tensor_describe(t, b1, sizeof b1) : "(absent)",
+                             (long long)(CB * B));
+  }
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 5, x->dims, &y));
+  if (!y->count) return NULL;
+  affine_job j = {x->data, c->in[1]->data, c->in[2]->data, y->data, CB, x->dims[0] * CB, x->dims[2] * x->dims[3], B, 1};
+  int nw = sn_nn_workers(c, 4.0 * (double)y->count);
+  j.nw = nw < j.planes ? nw : (int)j.planes;
+  sn_nn_run(c, j.nw, affine_task, &j);
+  return NULL;
+}
+
 const sn_op sn_ops_nchwc[] = {
     {"sinter", "ReorderInput", 1, 0, nchwc_infer, rin_run, nchwc_prepare, nchwc_free, 0},
     {"sinter", "ReorderOutput", 1, 0, nchwc_infer, rout_run, nchwc_prepare, nchwc_free, 0},
@@ -788,5 +845,6 @@ const sn_op sn_ops_nchwc[] = {
     {"sinter", "NchwcAveragePool", 1, 0, nchwc_infer, pool_run, nchwc_prepare, nchwc_free, 0},
     {"sinter", "NchwcGlobalAveragePool", 1, 0, nchwc_infer, pool_run, nchwc_prepare, nchwc_free, 0},
     {"sinter", "NchwcChannelMul", 1, 0, nchwc_infer, cmul_run, nchwc_prepare, nchwc_free, SN_OP_INPLACE},
+    {"sinter", "NchwcChannelAffine", 1, 0, nchwc_infer, affine_run, nchwc_prepare, nchwc_free, SN_OP_INPLACE},
     {0},
 };

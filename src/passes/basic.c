@@ -1,5 +1,5 @@
 /* Level 1 passes, each semantics-preserving on its own: constant folding, elimination of no-op
- * nodes (Identity, inference Dropout, Cast to the same type, Reshape to the same shape, Transpose
+ * nodes (Identity, inference Dropout, Cast to the same type, Reshape to the same shape, Pad by zeros, Transpose
  * pairs that cancel, Unsqueeze+Squeeze of the same axes), common subexpressions, dead nodes and
  * unused initializers. */
 #include <math.h>
@@ -86,6 +86,22 @@ static bool same_static_shape(const sn_type *a, const sn_type *b) {
   return true;
 }
 
+/* A Pad whose pads (the attribute before opset 11, then a constant input) are all zero: any mode
+ * forwards the input */
+static bool zero_pads(const sn_graph *g, const sn_node *n) {
+  const int64_t *p;
+  int np = sn_attr_ints(n, "pads", &p);
+  if (np < 0) {
+    const sn_tensor *t = n->n_in > 1 && n->in[1] >= 0 ? sn_graph_const(g, n->in[1]) : NULL;
+    if (!t || t->dtype != SINTER_INT64) return false;
+    np = (int)t->count;
+    p = t->data;
+  }
+  for (int i = 0; i < np; i++)
+    if (p[i] != 0) return false;
+  return true;
+}
+
 /* The node forwards its first input unchanged. */
 static bool is_noop(const sn_graph *g, const sn_node *n) {
   if (n->n_in < 1 || n->in[0] < 0 || n->n_out < 1 || n->out[0] < 0) return false;
@@ -99,6 +115,7 @@ static bool is_noop(const sn_graph *g, const sn_node *n) {
   if (sn_node_is(n, "Reshape") || sn_node_is(n, "Flatten") || sn_node_is(n, "Squeeze") || sn_node_is(n, "Unsqueeze") ||
       sn_node_is(n, "Expand"))
     return x->dtype == y->dtype && same_static_shape(x, y);
+  if (sn_node_is(n, "Pad")) return zero_pads(g, n); /* (PyTorch puts one before DenseNet's average pools) */
   return false;
 }
 

@@ -17,6 +17,7 @@
  * SINTER_NCHWC=0 turns the pass off. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -25,7 +26,7 @@
 #include "passes/passes.h"
 #include "runtime/cpu.h"
 
-enum { K_NONE, K_CONV, K_POOL, K_GAP, K_UNARY, K_BINARY, K_CONCAT };
+enum { K_NONE, K_CONV, K_POOL, K_GAP, K_UNARY, K_BINARY, K_CONCAT, K_AFFINE };
 
 static bool is_sinter(const sn_node *n, const char *op) {
   return n->op_type && n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, op);
@@ -68,6 +69,7 @@ static int classify(const sn_node *n) {
     if (sn_node_is(n, unary[k])) return K_UNARY;
   if (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul")) return K_BINARY;
   if (sn_node_is(n, "Concat")) return K_CONCAT;
+  if (sn_node_is(n, "BatchNormalization")) return K_AFFINE;
   return K_NONE;
 }
 
@@ -165,6 +167,48 @@ static int channel_scale_of(const sn_graph *g, int nv0, const sn_node *n) {
       return k;
   }
   return -1;
+}
+
+/* An inference BatchNormalization whose statistics and parameters are constants (one that follows a
+ * convolution is folded into it by fold-batchnorm; DenseNet's come before the convs, after a Concat):
+ * the per-channel scale a = scale / sqrt(var + eps) and shift b = B - mean * a, zero past C (the padded
+ * lanes stay 0), as the blocked NchwcChannelAffine's inputs. */
+static bool affine_ok(const sn_graph *g, const sn_node *n) {
+  if (n->n_in < 5 || n->n_out < 1 || n->out[0] < 0 || sn_attr_int(n, "training_mode", 0)) return false;
+  for (int o = 1; o < n->n_out; o++)
+    if (n->out[o] >= 0) return false;
+  const int64_t C = chans(g, n->in[0]);
+  for (int k = 1; k < 5; k++) {
+    const sn_tensor *t = n->in[k] >= 0 ? sn_graph_const(g, n->in[k]) : NULL;
+    if (!t || t->dtype != SINTER_FLOAT || t->count != C) return false;
+  }
+  return true;
+}
+
+/* (called once n's input is the blocked twin: C from its 4-D output) */
+static sn_error *affine_params(sn_graph *g, sn_node *n, int64_t B, int *a_id, int *b_id) {
+  const int64_t C = chans(g, n->out[0]), CP = (C + B - 1) / B * B;
+  const float *sc = sn_graph_const(g, n->in[1])->data, *bi = sn_graph_const(g, n->in[2])->data;
+  const float *mean = sn_graph_const(g, n->in[3])->data, *var = sn_graph_const(g, n->in[4])->data;
+  const double eps = sn_attr_float(n, "epsilon", 1e-5f);
+  sn_tensor *a, *b;
+  SN_TRY(sn_tensor_new(SINTER_FLOAT, 1, &CP, &a));
+  sn_error *e = sn_tensor_new(SINTER_FLOAT, 1, &CP, &b);
+  if (e) {
+    sn_tensor_free(a);
+    return e;
+  }
+  float *ap = a->data, *bp = b->data;
+  for (int64_t c = 0; c < CP; c++) {
+    double s = c < C ? (double)sc[c] / sqrt((double)var[c] + eps) : 0.0;
+    ap[c] = (float)s;
+    bp[c] = c < C ? (float)((double)bi[c] - (double)mean[c] * s) : 0.0f;
+  }
+  if ((e = sn_graph_add_initializer(g, g->values[n->out[0]].name, "_nchwc_scale", a, a_id))) {
+    sn_tensor_free(b);
+    return e;
+  }
+  return sn_graph_add_initializer(g, g->values[n->out[0]].name, "_nchwc_shift", b, b_id);
 }
 
 typedef struct lay {
@@ -347,6 +391,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       }
       case K_GAP:
       case K_UNARY: ok = n->n_out == 1 && blk[n->in[0]] && f32_4d(g, n->out[0]); break;
+      case K_AFFINE: ok = n->in[0] >= 0 && blk[n->in[0]] && f32_4d(g, n->out[0]) && affine_ok(g, n); break;
       case K_BINARY:
         ok = n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && blk[n->in[0]] && blk[n->in[1]] &&
              f32_4d(g, n->out[0]) && chans(g, n->in[0]) == chans(g, n->in[1]);
@@ -371,7 +416,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       if ((e = rewrite_conv(&L, i, &ci[i]))) break;
     } else {
       sn_node *n = &g->nodes[i];
-      int nin = kind[i] == K_UNARY || kind[i] == K_GAP || kind[i] == K_POOL ? 1 : n->n_in;
+      int nin = kind[i] == K_UNARY || kind[i] == K_GAP || kind[i] == K_POOL || kind[i] == K_AFFINE ? 1 : n->n_in;
       for (int j = 0; j < nin && !e; j++) {
         int b;
         if ((e = blocked_in(&L, g->nodes[i].in[j], &b))) break;
@@ -386,6 +431,14 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         if ((e = set_op(n, "sinter", op)) || (e = sn_node_set_int(n, "block", B))) break;
       }
       if (kind[i] == K_CONCAT && (e = sn_node_set_int(n, "axis", 1))) break;
+      if (kind[i] == K_AFFINE) { /* X * a + b per channel */
+        int a, b;
+        if ((e = affine_params(g, &g->nodes[i], B, &a, &b))) break;
+        n = &g->nodes[i]; /* (the value array may have moved, not the nodes) */
+        n->in[1] = a, n->in[2] = b, n->n_in = 3;
+        n->n_out = 1;
+        if ((e = set_op(n, "sinter", "NchwcChannelAffine")) || (e = sn_node_set_int(n, "block", B))) break;
+      }
       /* Mul by a per-channel scale of the same images (squeeze-excitation): the blocked channel
        * scale, the big operand first */
       if (kind[i] == K_BINARY && sn_node_is(n, "Mul")) {

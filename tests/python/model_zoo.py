@@ -435,12 +435,42 @@ def batch1(case):
                 note="batch 1: Concat inputs planned inside the output")
 
 
+def densenet(seed=12, batch=2):
+    """DenseNet-style: BatchNormalization + Relu before each convolution (not foldable into one), dense
+    blocks of Concats that grow by 16 channels, a transition whose average pool PyTorch exports after a
+    Pad of zeros"""
+    b = Builder(seed)
+    x = b.op("Relu", [b.conv("image", 3, 32, 3, stride=2)])
+
+    def layer(x, c):
+        y = b.conv(b.op("Relu", [b.bn(x, c)]), c, 32, 1, bias=False)
+        return b.conv(b.op("Relu", [b.bn(y, 32)]), 32, 16, 3, bias=False)
+
+    def block(x, c, n):
+        for _ in range(n):
+            x = b.op("Concat", [x, layer(x, c)], axis=1)
+            c += 16
+        return x, c
+
+    x, c = block(x, 32, 3)
+    x = b.conv(b.op("Relu", [b.bn(x, c)]), c, 48, 1, bias=False)
+    x = b.op("AveragePool", [b.op("Pad", [x, b.i64([0] * 8, "pads")], mode="constant")], kernel_shape=[2, 2],
+             strides=[2, 2])
+    x, c = block(x, 48, 2)
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [b.op("Relu", [b.bn(x, c)])])])
+    y = b.gemm(x, c, 10)
+    m = b.model("densenet", [tensor_in("image", TensorProto.FLOAT, [batch, 3, 32, 32])],
+                [tensor_in(y, TensorProto.FLOAT, [batch, 10])])
+    return Case("densenet", m, _image_feeds(seed, (batch, 3, 32, 32)))
+
+
 def all_cases():
     return [
         digits(),
         resnet(),
         mobilenetv2(),
         squeezenet(),
+        densenet(),
         batch1(squeezenet()),
         efficientnet(),
         bert(),

@@ -31,6 +31,8 @@ EXPECT = {
     "bert": {"Erf": 0, "ReduceMean": 0, "Sqrt": 0, "Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 5,
              "Attention": 2, "FusedMatMul": 6},
     "digits": {"BatchNormalization": 0, "Relu": 0},
+    # the BatchNormalization after each 1x1 convolution folds into it; the Pad of zeros is a no-op
+    "densenet": {"Pad": 0, "FusedConv": 1},
 }
 
 
@@ -98,6 +100,11 @@ EXPECT_O3 = {
     # with its two parts reordered out and its result back in
     "squeezenet": {"Conv": 0, "FusedConv": 0, "NchwcConv": 11, "ReorderInput": 1, "ReorderOutput": 3,
                    "NchwcMaxPool": 2, "NchwcAveragePool": 1, "NchwcGlobalAveragePool": 1},
+    # the BatchNormalization + Relu before each convolution and the Concats stay blocked (NchwcChannelAffine:
+    # the 7 BNs that follow no convolution; fold-batchnorm takes the other 5),
+    # the Pad of zeros before the average pool goes: one reorder, before Flatten
+    "densenet": {"Conv": 0, "FusedConv": 0, "BatchNormalization": 0, "NchwcChannelAffine": 7, "Pad": 0,
+                 "ReorderInput": 0, "ReorderOutput": 1, "NchwcAveragePool": 1, "Concat": 5},
     # squeeze-excitation: its channel Mul folds into the projection convolution (has_scale)
     "efficientnet": {"Conv": 0, "FusedConv": 0, "Mul": 0, "NchwcChannelMul": 0, "ReorderInput": 0, "ReorderOutput": 1},
 }
