@@ -12,8 +12,7 @@ bool sn_gconv_supported(const sn_gconv_geom *g) {
 }
 
 size_t sn_gconv_scratch_floats(const sn_gconv_geom *g) {
-  const int64_t Cg = g->C / g->G, Mg = g->M / g->G;
-  return (size_t)(Cg * sn_gconv_rows(g) * g->sw * sn_gconv_row(g) + Cg * g->kh * g->kw * Mg + 16);
+  return (size_t)(g->C / g->G * sn_gconv_rows(g) * g->sw * sn_gconv_row(g) + 16);
 }
 
 void sn_gconv_f32_ref(const sn_gconv_geom *g, const float *x, const float *w, const float *b, float *y, int64_t t0,

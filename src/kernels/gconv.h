@@ -1,9 +1,9 @@
 /* Grouped 2-D float32 convolution with few channels per group (NCHW; 2 <= Cg, Mg <= 64: RegNet's and
- * ResNeXt's group widths), as a direct vector kernel: per (image, group), the group's
- * input rows go once into a zero-padded copy split into stride phases (so every tap of a row of
- * outputs is one contiguous run), then each output row is computed for up to 8 output channels at
- * a time from register tiles of 16- (8-) float vectors, the weights broadcast from a copy laid out
- * tap by tap. Per-group GEMMs with 8 rows ran at 19-29 GFLOP/s. */
+ * ResNeXt's group widths), as a direct vector kernel: per (image, group), the group's input rows go
+ * once into a zero-padded copy split into stride phases (so every tap of a row of outputs is one
+ * contiguous run), then each output row is computed for up to 8 output channels at a time from
+ * register tiles of 16- (8-) float vectors, each weight broadcast from where ONNX has it. Per-group
+ * GEMMs with 8 rows ran at 19-29 GFLOP/s. */
 #ifndef SN_GCONV_H
 #define SN_GCONV_H
 
@@ -22,7 +22,7 @@ typedef struct sn_gconv_geom {
  * (Groups of 32 channels on 7x7 maps run as fast as per-group GEMMs; narrower ones and wider maps
  * faster.) */
 bool sn_gconv_supported(const sn_gconv_geom *g);
-/* Floats of scratch one call needs (the padded phase-split input of a group and its weights). */
+/* Floats of scratch one call needs (the padded phase-split input of a group). */
 size_t sn_gconv_scratch_floats(const sn_gconv_geom *g);
 /* Planes t in [t0, t1) of the N * G (image, group) planes: y[n, grp * Mg + m] = b[.] + conv, x and y
  * NCHW, w [M, Cg, kh, kw] as ONNX has it, b (or NULL) M floats. Single-threaded. */

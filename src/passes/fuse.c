@@ -43,20 +43,12 @@ sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
     if (j < 0) continue;
     sn_node *bn = &g->nodes[j];
     if (!sn_node_is(bn, "BatchNormalization") || bn->n_in < 5 || bn->in[0] != conv->out[0]) continue;
-    bool extra = false;
-    for (int o = 1; o < bn->n_out; o++) extra |= bn->out[o] >= 0;
-    if (extra || sn_attr_int(bn, "training_mode", 0)) continue;
     const sn_tensor *w = sn_graph_const(g, conv->in[1]);
     const sn_tensor *b = conv->n_in > 2 && conv->in[2] >= 0 ? sn_graph_const(g, conv->in[2]) : NULL;
-    const sn_tensor *scale = sn_graph_const(g, bn->in[1]), *bias = sn_graph_const(g, bn->in[2]);
-    const sn_tensor *mean = sn_graph_const(g, bn->in[3]), *var = sn_graph_const(g, bn->in[4]);
     if (!w || w->dtype != SINTER_FLOAT || w->rank < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b)) continue;
     int64_t co = w->dims[0];
-    const sn_tensor *vs[4] = {scale, bias, mean, var};
-    bool ok = true;
-    for (int k = 0; k < 4; k++) ok &= vs[k] && vs[k]->dtype == SINTER_FLOAT && vs[k]->count == co;
-    if (!ok || (b && (b->dtype != SINTER_FLOAT || b->count != co))) continue;
-    float eps = sn_attr_float(bn, "epsilon", 1e-5f);
+    sn_bn_consts bc;
+    if (!sn_graph_bn_consts(g, bn, co, &bc) || (b && (b->dtype != SINTER_FLOAT || b->count != co))) continue;
     sn_tensor *nw = NULL, *nb = NULL;
     if ((e = sn_tensor_new(SINTER_FLOAT, w->rank, w->dims, &nw))) break;
     if ((e = sn_tensor_new(SINTER_FLOAT, 1, &co, &nb))) {
@@ -64,10 +56,10 @@ sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
       break;
     }
     int64_t per = w->count / co;
-    const float *sw = w->data, *ss = scale->data, *sb = bias->data, *sm = mean->data, *sv = var->data;
+    const float *sw = w->data, *sb = bc.bias, *sm = bc.mean;
     float *dw = nw->data, *db = nb->data;
     for (int64_t o = 0; o < co; o++) {
-      double s = (double)ss[o] / sqrt((double)sv[o] + (double)eps);
+      double s = (double)bc.scale[o] / sqrt((double)bc.var[o] + bc.eps);
       for (int64_t k = 0; k < per; k++) dw[o * per + k] = (float)((double)sw[o * per + k] * s);
       double b0 = b ? (double)((const float *)b->data)[o] : 0.0;
       db[o] = (float)((b0 - (double)sm[o]) * s + (double)sb[o]);

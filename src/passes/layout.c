@@ -169,28 +169,15 @@ static int channel_scale_of(const sn_graph *g, int nv0, const sn_node *n) {
   return -1;
 }
 
-/* An inference BatchNormalization whose statistics and parameters are constants (one that follows a
- * convolution is folded into it by fold-batchnorm; DenseNet's come before the convs, after a Concat):
- * the per-channel scale a = scale / sqrt(var + eps) and shift b = B - mean * a, zero past C (the padded
- * lanes stay 0), as the blocked NchwcChannelAffine's inputs. */
-static bool affine_ok(const sn_graph *g, const sn_node *n) {
-  if (n->n_in < 5 || n->n_out < 1 || n->out[0] < 0 || sn_attr_int(n, "training_mode", 0)) return false;
-  for (int o = 1; o < n->n_out; o++)
-    if (n->out[o] >= 0) return false;
-  const int64_t C = chans(g, n->in[0]);
-  for (int k = 1; k < 5; k++) {
-    const sn_tensor *t = n->in[k] >= 0 ? sn_graph_const(g, n->in[k]) : NULL;
-    if (!t || t->dtype != SINTER_FLOAT || t->count != C) return false;
-  }
-  return true;
-}
-
-/* (called once n's input is the blocked twin: C from its 4-D output) */
+/* An inference BatchNormalization with constant parameters that no convolution absorbed (fold-batchnorm
+ * takes the ones after a convolution; DenseNet's come before, after a Concat): the blocked
+ * NchwcChannelAffine with the per-channel a = scale / sqrt(var + eps) and b = bias - mean * a, zero past
+ * C (the padded lanes stay 0). Called once n's input is the blocked twin: C from its 4-D output. */
 static sn_error *affine_params(sn_graph *g, sn_node *n, int64_t B, int *a_id, int *b_id) {
   const int64_t C = chans(g, n->out[0]), CP = (C + B - 1) / B * B;
-  const float *sc = sn_graph_const(g, n->in[1])->data, *bi = sn_graph_const(g, n->in[2])->data;
-  const float *mean = sn_graph_const(g, n->in[3])->data, *var = sn_graph_const(g, n->in[4])->data;
-  const double eps = sn_attr_float(n, "epsilon", 1e-5f);
+  sn_bn_consts bc;
+  if (!sn_graph_bn_consts(g, n, C, &bc)) /* (the decision took it; nothing in between changes it) */
+    return sn_errorf(SINTER_ERR_INVALID_GRAPH, "layout-nchwc: BatchNormalization '%s' lost its constants", n->name);
   sn_tensor *a, *b;
   SN_TRY(sn_tensor_new(SINTER_FLOAT, 1, &CP, &a));
   sn_error *e = sn_tensor_new(SINTER_FLOAT, 1, &CP, &b);
@@ -200,9 +187,9 @@ static sn_error *affine_params(sn_graph *g, sn_node *n, int64_t B, int *a_id, in
   }
   float *ap = a->data, *bp = b->data;
   for (int64_t c = 0; c < CP; c++) {
-    double s = c < C ? (double)sc[c] / sqrt((double)var[c] + eps) : 0.0;
+    double s = c < C ? (double)bc.scale[c] / sqrt((double)bc.var[c] + bc.eps) : 0.0;
     ap[c] = (float)s;
-    bp[c] = c < C ? (float)((double)bi[c] - (double)mean[c] * s) : 0.0f;
+    bp[c] = c < C ? (float)((double)bc.bias[c] - (double)bc.mean[c] * s) : 0.0f;
   }
   if ((e = sn_graph_add_initializer(g, g->values[n->out[0]].name, "_nchwc_scale", a, a_id))) {
     sn_tensor_free(b);
@@ -391,7 +378,11 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       }
       case K_GAP:
       case K_UNARY: ok = n->n_out == 1 && blk[n->in[0]] && f32_4d(g, n->out[0]); break;
-      case K_AFFINE: ok = n->in[0] >= 0 && blk[n->in[0]] && f32_4d(g, n->out[0]) && affine_ok(g, n); break;
+      case K_AFFINE: {
+        sn_bn_consts bc;
+        ok = n->in[0] >= 0 && blk[n->in[0]] && f32_4d(g, n->out[0]) && sn_graph_bn_consts(g, n, chans(g, n->in[0]), &bc);
+        break;
+      }
       case K_BINARY:
         ok = n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && blk[n->in[0]] && blk[n->in[1]] &&
              f32_4d(g, n->out[0]) && chans(g, n->in[0]) == chans(g, n->in[1]);
@@ -437,7 +428,9 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         n = &g->nodes[i]; /* (the value array may have moved, not the nodes) */
         n->in[1] = a, n->in[2] = b, n->n_in = 3;
         n->n_out = 1;
-        if ((e = set_op(n, "sinter", "NchwcChannelAffine")) || (e = sn_node_set_int(n, "block", B))) break;
+        /* (BatchNormalization's epsilon and momentum go with its op) */
+        if ((e = sn_node_retype(n, "sinter", "NchwcChannelAffine", 1, true)) || (e = sn_node_set_int(n, "block", B)))
+          break;
       }
       /* Mul by a per-channel scale of the same images (squeeze-excitation): the blocked channel
        * scale, the big operand first */

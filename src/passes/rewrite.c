@@ -78,6 +78,22 @@ const sn_tensor *sn_graph_const(const sn_graph *g, int v) {
   return t && t->kind == SN_KIND_TENSOR ? t : NULL;
 }
 
+bool sn_graph_bn_consts(const sn_graph *g, const sn_node *bn, int64_t C, sn_bn_consts *out) {
+  if (!sn_node_is(bn, "BatchNormalization") || bn->n_in < 5 || bn->n_out < 1 || bn->out[0] < 0 ||
+      sn_attr_int(bn, "training_mode", 0))
+    return false;
+  for (int o = 1; o < bn->n_out; o++)
+    if (bn->out[o] >= 0) return false;
+  const float *p[4];
+  for (int k = 0; k < 4; k++) {
+    const sn_tensor *t = sn_graph_const(g, bn->in[k + 1]);
+    if (!t || t->dtype != SINTER_FLOAT || t->count != C) return false;
+    p[k] = t->data;
+  }
+  *out = (sn_bn_consts){p[0], p[1], p[2], p[3], (double)sn_attr_float(bn, "epsilon", 1e-5f)};
+  return true;
+}
+
 sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id) {
   char name[512];
   for (int k = 0;; k++) {

@@ -26,6 +26,13 @@ bool sn_node_is(const sn_node *n, const char *op);
 double sn_graph_const_scalar(const sn_graph *g, int v);
 /* A constant (initializer) value's data, or NULL. */
 const sn_tensor *sn_graph_const(const sn_graph *g, int v);
+/* An inference BatchNormalization (no training_mode, no outputs past Y) whose scale, bias, mean and
+ * variance are float32 constants of C entries: those and epsilon, or false. */
+typedef struct sn_bn_consts {
+  const float *scale, *bias, *mean, *var;
+  double eps;
+} sn_bn_consts;
+bool sn_graph_bn_consts(const sn_graph *g, const sn_node *bn, int64_t C, sn_bn_consts *out);
 /* Add an initializer value owning `data`, named after `base` with a suffix; returns its id. */
 sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id);
 /* Set a node attribute (replacing one of the same name). */

@@ -1,12 +1,12 @@
 /* The AMX tile instructions the *_amx.c kernels use: the intrinsics of <immintrin.h>, or, with
  * SN_AMX_EMULATE defined, a plain C model of them (a per-thread set of 8 tiles of 16 rows x 64 bytes
  * and a configuration), so that the kernels' addressing, tails and epilogues are tested on every
- * machine (tests/unit/test_amx_emu.c), not only where the CPU has AMX. The model follows the
- * instructions' definitions: loads fill `rows` rows of `colsb` bytes and zero the rest of the tile,
- * tdpbusd / tdpbsud add exact int32 sums of 4 byte products, tdpbf16ps float32 sums of two bf16
- * products (its rounding differs from the hardware's in the last bits, as the tests allow). The
- * emulated build renames the kernels' entry points with an _emu suffix so both can be linked into one
- * program. */
+ * machine (tests/unit/amx_emu, linked into test_qgemm, test_bf16_gemm and test_nchwc_bf16), not only
+ * where the CPU has AMX. The model follows the instructions' definitions: loads fill `rows` rows of
+ * `colsb` bytes and zero the rest of the tile, tdpbusd / tdpbsud add exact int32 sums of 4 byte
+ * products, tdpbf16ps float32 sums of two bf16 products (its rounding differs from the hardware's in
+ * the last bits, as the tests allow). The emulated build renames the kernels' entry points with an
+ * _emu suffix so both can be linked into one program. */
 #ifndef SN_AMX_TILES_H
 #define SN_AMX_TILES_H
 
@@ -14,7 +14,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "kernels/amx.h"
+/* The 64-byte operand of ldtilecfg / sttilecfg (palette 1). */
+typedef struct sn_amx_cfg {
+  uint8_t palette, start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16]; /* bytes per row of tile t */
+  uint8_t rows[16];   /* rows of tile t (0: unused) */
+} __attribute__((aligned(64))) sn_amx_cfg;
+
+_Static_assert(sizeof(sn_amx_cfg) == 64, "ldtilecfg reads 64 bytes");
 
 #ifdef SN_AMX_EMULATE
 

@@ -9,7 +9,7 @@
 typedef struct gctx {
   const sn_gconv_geom *g;
   const float *xb; /* padded phase-split input of the group: [Cg][Hp][sw][Wq] */
-  const float *wt; /* weights tap by tap: [Cg][kh][kw][Mg] */
+  const float *wg; /* the group's weights as ONNX has them: [Mg][Cg][kh][kw] */
   int64_t Cg, Mg, Hp, Wq;
 } gctx;
 
@@ -28,17 +28,18 @@ static inline __attribute__((always_inline)) void tile(const int mb, const int n
   for (int64_t ci = 0; ci < c->Cg; ci++)
     for (int64_t ky = 0; ky < g->kh; ky++) {
       const float *row = c->xb + ci * plane + (oy * g->sh + ky * g->dh) * g->sw * c->Wq + ox0;
-      const float *wr = c->wt + ((ci * g->kh + ky) * g->kw) * c->Mg + m0;
+      const int64_t ws = c->Cg * g->kh * g->kw; /* (between output channels; a group's weights sit in L1) */
+      const float *wr = c->wg + (m0 * c->Cg + ci) * g->kh * g->kw + ky * g->kw;
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const int64_t off = kx * g->dw;
         const float *xp = row + (off % g->sw) * c->Wq + off / g->sw;
         GVEC xv[6];
 #pragma GCC unroll 6
         for (int v = 0; v < nv; v++) xv[v] = G_LOADU(xp + v * GV);
-        const float *wp = wr + kx * c->Mg;
+        const float *wp = wr + kx;
 #pragma GCC unroll 8
         for (int i = 0; i < mb; i++) {
-          GVEC wv = G_SET1(wp[i]);
+          GVEC wv = G_SET1(wp[i * ws]);
 #pragma GCC unroll 6
           for (int v = 0; v < nv; v++) acc[i][v] = G_FMA(wv, xv[v], acc[i][v]);
         }
@@ -79,17 +80,13 @@ static const tile_fn tiles[8][6] = {G_ROW(1), G_ROW(2), G_ROW(3), G_ROW(4), G_RO
 
 void G_NAME(const sn_gconv_geom *g, const float *x, const float *w, const float *b, float *y, int64_t t0, int64_t t1,
             float *scratch) {
-  gctx c = {g, NULL, NULL, g->C / g->G, g->M / g->G, sn_gconv_rows(g), sn_gconv_row(g)};
-  const int64_t K = g->kh * g->kw, sw = g->sw, Wq = c.Wq;
-  float *xb = scratch, *wt = scratch + c.Cg * c.Hp * sw * Wq;
-  c.xb = xb, c.wt = wt;
+  gctx c = {g, scratch, NULL, g->C / g->G, g->M / g->G, sn_gconv_rows(g), sn_gconv_row(g)};
+  const int64_t sw = g->sw, Wq = c.Wq;
+  float *xb = scratch;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / g->G, grp = t % g->G;
     const float *xg = x + (n * g->C + grp * c.Cg) * g->H * g->W;
-    /* the weights tap by tap: wt[(ci, tap), m] */
-    for (int64_t m = 0; m < c.Mg; m++)
-      for (int64_t ci = 0; ci < c.Cg; ci++)
-        for (int64_t k = 0; k < K; k++) wt[(ci * K + k) * c.Mg + m] = w[((grp * c.Mg + m) * c.Cg + ci) * K + k];
+    c.wg = w + grp * c.Mg * c.Cg * g->kh * g->kw;
     /* the input: padded, split into stride phases (element j of phase p is padded column j * sw + p) */
     for (int64_t ci = 0; ci < c.Cg; ci++)
       for (int64_t r = 0; r < c.Hp; r++) {
