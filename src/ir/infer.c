@@ -84,23 +84,56 @@ static int64_t known_elems(const sn_tensor *t) {
   return t->count;
 }
 
+/* the per-node argument arrays of sn_infer_graph, `width` entries each: the widest node's inputs and
+ * outputs, and at least 64 (shape functions may look at a few inputs past their node's, which read as
+ * absent, and write outputs past its own, into discard) */
+typedef struct infer_bufs {
+  int width;
+  const sn_type **in_t;
+  const sn_tensor **in_d;
+  sn_type **out_t;
+  sn_tensor **out_d;
+  sn_type *discard; /* absent or missing outputs: shape functions may write here harmlessly */
+} infer_bufs;
+
+static sn_error *infer_nodes(sn_graph *g, sn_type *types, sn_tensor **known, const sn_infer_opts *opts,
+                             const infer_bufs *b);
+
 sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const sn_infer_opts *opts) {
-  const sn_type *in_t[64] = {0};
-  const sn_tensor *in_d[64] = {0};
-  sn_type *out_t[64];
-  sn_tensor *out_d[64] = {0};
-  sn_type discard[64]; /* absent or missing outputs: shape functions may write here harmlessly */
+  int width = 64;
+  for (int ni = 0; ni < g->n_nodes; ni++) {
+    if (g->nodes[ni].n_in > width) width = g->nodes[ni].n_in;
+    if (g->nodes[ni].n_out > width) width = g->nodes[ni].n_out;
+  }
+  size_t w = (size_t)width;
+  infer_bufs b = {width, sn_calloc(w, sizeof(sn_type *)), sn_calloc(w, sizeof(sn_tensor *)),
+                  sn_calloc(w, sizeof(sn_type *)), sn_calloc(w, sizeof(sn_tensor *)), sn_calloc(w, sizeof(sn_type))};
+  sn_error *e = b.in_t && b.in_d && b.out_t && b.out_d && b.discard ? infer_nodes(g, types, known, opts, &b)
+                                                                     : SN_ERR_OOM();
+  sn_free((void *)b.in_t);
+  sn_free((void *)b.in_d);
+  sn_free(b.out_t);
+  sn_free(b.out_d);
+  sn_free(b.discard);
+  return e;
+}
+
+static sn_error *infer_nodes(sn_graph *g, sn_type *types, sn_tensor **known, const sn_infer_opts *opts,
+                             const infer_bufs *b) {
+  const int W = b->width;
+  const sn_type **in_t = b->in_t;
+  const sn_tensor **in_d = b->in_d;
+  sn_type **out_t = b->out_t;
+  sn_tensor **out_d = b->out_d;
+  sn_type *discard = b->discard;
   char desc[512];
   for (int ni = 0; ni < g->n_nodes; ni++) {
     sn_node *n = &g->nodes[ni];
-    if (n->n_in > 64 || n->n_out > 64)
-      return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s has more than 64 inputs or outputs",
-                       sn_node_desc(n, desc, sizeof desc));
     if (!n->op)
       return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: op not resolved", sn_node_desc(n, desc, sizeof desc));
     bool all_known = true;
     int64_t elems = 0;
-    for (int i = n->n_in; i < 64; i++) { /* past the node's inputs: NULL, as absent */
+    for (int i = n->n_in; i < W; i++) { /* past the node's inputs: NULL, as absent */
       in_t[i] = NULL;
       in_d[i] = NULL;
     }
@@ -113,7 +146,7 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
     }
     if (n->n_out == 0 && n->op->infer)
       return sn_errorf(SINTER_ERR_INVALID_MODEL, "%s has no outputs", sn_node_desc(n, desc, sizeof desc));
-    for (int o = 0; o < 64; o++) {
+    for (int o = 0; o < W; o++) {
       int v = o < n->n_out ? n->out[o] : -1;
       out_t[o] = v >= 0 ? &types[v] : &discard[o];
       sn_type_set_unknown(out_t[o], 0);
@@ -153,7 +186,7 @@ sn_error *sn_infer_graph(sn_graph *g, sn_type *types, sn_tensor **known, const s
         return sn_error_wrap(e, "evaluating %s on constant inputs", sn_node_desc(n, desc, sizeof desc));
       }
     }
-    for (int o = n->n_out; o < 64; o++) sn_tensor_free(out_d[o]); /* values for outputs the node lacks */
+    for (int o = n->n_out; o < W; o++) sn_tensor_free(out_d[o]); /* values for outputs the node lacks */
     for (int o = 0; o < n->n_out; o++) {
       int v = n->out[o];
       if (v < 0) {

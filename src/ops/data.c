@@ -489,6 +489,8 @@ static sn_error *concat_run(sn_kernel_ctx *c) {
 
 /* ---- Split --------------------------------------------------------------------------------------- */
 
+#define SPLIT_MAX 1024 /* outputs of one Split (the sizes live on the stack: 8 KiB) */
+
 /* The split sizes from attributes/inputs; *n_known = -1 when they come from a non-constant input. */
 static sn_error *split_sizes(const sn_node *n, const sn_tensor *split_in, bool split_present, int n_out, int64_t dim,
                              int64_t *sizes, int *n_sizes, char *why, size_t why_len) {
@@ -497,9 +499,9 @@ static sn_error *split_sizes(const sn_node *n, const sn_tensor *split_in, bool s
   why[0] = 0;
   if (split_present && (opset >= 13 || opset == 1)) {
     if (!split_in) return NULL; /* not known */
-    int k = read_ints(split_in, sizes, 64);
+    int k = read_ints(split_in, sizes, SPLIT_MAX);
     if (k < 0) {
-      snprintf(why, why_len, "the split input must be a 1-D list of at most 64 sizes");
+      snprintf(why, why_len, "the split input must be a 1-D list of at most %d sizes", SPLIT_MAX);
       return NULL;
     }
     *n_sizes = k;
@@ -508,8 +510,8 @@ static sn_error *split_sizes(const sn_node *n, const sn_tensor *split_in, bool s
   const int64_t *s;
   int k = opset < 13 ? sn_attr_ints(n, "split", &s) : -1;
   if (k >= 0) {
-    if (k > 64) {
-      snprintf(why, why_len, "more than 64 split sizes");
+    if (k > SPLIT_MAX) {
+      snprintf(why, why_len, "more than %d split sizes", SPLIT_MAX);
       return NULL;
     }
     memcpy(sizes, s, sizeof(int64_t) * (size_t)k);
@@ -526,7 +528,7 @@ static sn_error *split_sizes(const sn_node *n, const sn_tensor *split_in, bool s
     parts = (int)num;
   }
   if (dim < 0) return NULL;
-  if (parts < 1 || parts > 64) {
+  if (parts < 1 || parts > SPLIT_MAX) {
     snprintf(why, why_len, "cannot split into %d outputs", parts);
     return NULL;
   }
@@ -553,7 +555,7 @@ static sn_error *split_infer(sn_infer_ctx *c) {
   int axis;
   int64_t a = sn_attr_int(c->node, "axis", 0);
   if (!sn_norm_axis(a, x->rank, &axis)) return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)a, x->rank);
-  int64_t sizes[64];
+  int64_t sizes[SPLIT_MAX];
   int ns;
   char why[256];
   SN_TRY(split_sizes(c->node, cin(c, 1), tin(c, 1) != NULL, c->n_out, x->dims[axis].v, sizes, &ns, why, sizeof why));
@@ -588,7 +590,7 @@ static sn_error *split_run(sn_kernel_ctx *c) {
   if (!sn_norm_axis(a, r, &axis))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for input %s", (long long)a,
                            sn_tensor_describe(x, b, sizeof b));
-  int64_t sizes[64];
+  int64_t sizes[SPLIT_MAX];
   int ns;
   char why[256];
   const sn_tensor *sp = kin(c, 1);

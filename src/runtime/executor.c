@@ -42,7 +42,11 @@ sn_error *sn_frame_init(sn_frame *f, const sn_graph *g, const sn_plan *plan, con
   f->vals = sn_calloc(nv, sizeof(sn_tensor *));
   f->hdrs = sn_calloc(nv, sizeof(sn_tensor));
   f->owned = sn_calloc(nv, 1);
-  if (!f->vals || !f->hdrs || !f->owned) goto oom;
+  int widest = 64; /* (kernels may look at a few inputs past their node's, which read as absent) */
+  for (int i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i].n_in > widest) widest = g->nodes[i].n_in;
+  f->in = sn_calloc((size_t)widest, sizeof(sn_tensor *));
+  if (!f->vals || !f->hdrs || !f->owned || !f->in) goto oom;
   if (plan && plan->arena_size) {
     f->arena = sn_huge_alloc(plan->arena_size);
     if (!f->arena) goto oom;
@@ -81,6 +85,7 @@ void sn_frame_destroy(sn_frame *f) {
   sn_free(f->vals);
   sn_free(f->hdrs);
   sn_free(f->owned);
+  sn_free(f->in);
   sn_aligned_free(f->arena);
   for (int i = 0; i < SN_SCRATCH_BLOCKS; i++) sn_aligned_free(f->scratch[i]);
   sn_aligned_free(f->discard);
@@ -97,17 +102,17 @@ void sn_frame_bind(sn_frame *f, int v, const sn_tensor *t) {
 static sn_error *run_steps(sn_frame *f) {
   const sn_graph *g = f->g;
   char desc[512];
-  const sn_tensor *in[64] = {0}; /* entries past a node's inputs stay NULL, as absent inputs */
+  const sn_tensor **in = f->in; /* entries past a node's inputs stay NULL, as absent inputs */
   for (int i = 0; i < g->n_nodes; i++) {
     const sn_node *n = &g->nodes[i];
-    if (n->n_in > 64)
-      return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s has more than 64 inputs", sn_node_desc(n, desc, sizeof desc));
-    for (int k = 0; k < n->n_in && k < 64; k++) {
+    for (int k = 0; k < n->n_in; k++) {
       int v = n->in[k];
       in[k] = v >= 0 ? f->vals[v] : NULL;
-      if (v >= 0 && !in[k])
+      if (v >= 0 && !in[k]) {
+        for (int j = 0; j <= k; j++) in[j] = NULL;
         return sn_errorf(SINTER_ERR_RUNTIME, "%s: input '%s' has no value (not computed)",
                          sn_node_desc(n, desc, sizeof desc), g->values[v].name);
+      }
     }
     step_impl st = {.f = f, .node = n};
     sn_kernel_ctx c = {n, n->params, n->n_in, in, n->n_out, &st};

@@ -25,6 +25,7 @@ struct sn_frame {
   size_t scratch_cap[SN_SCRATCH_BLOCKS], scratch_used[SN_SCRATCH_BLOCKS];
   void *discard;
   size_t discard_cap;
+  const sn_tensor **in; /* the step's inputs, as many as the widest node has (NULL past a node's) */
   uint64_t *step_start_ns; /* when non-NULL: each step's start time and duration (profiling) */
   uint64_t *step_ns;
   /* when non-NULL (with step_ns): per step and pool thread, its first chunk's start and last chunk's

@@ -464,6 +464,22 @@ def densenet(seed=12, batch=2):
     return Case("densenet", m, _image_feeds(seed, (batch, 3, 32, 32)))
 
 
+def wide_nodes(seed=13, batch=2, parts=80):
+    """Nodes with more than 64 inputs or outputs, as detection heads have (torchvision's SSDlite
+    concatenates over 64 tensors of anchors): a Split into `parts` outputs, each scaled on its own,
+    concatenated back in reverse order, and a Sum of 70 of them"""
+    b = Builder(seed)
+    x = b.conv("image", 3, parts, 3)
+    pieces = b.op("Split", [x, b.i64([1] * parts, "split")], n_out=parts, axis=1)
+    scaled = [b.op("Mul", [p, b.f32(0.5 + 0.01 * i)]) for i, p in enumerate(pieces)]
+    y = b.op("Concat", scaled[::-1], axis=1)
+    z = b.op("Sum", scaled[:70])
+    m = b.model("wide_nodes", [tensor_in("image", TensorProto.FLOAT, [batch, 3, 16, 16])],
+                [tensor_in(y, TensorProto.FLOAT, [batch, parts, 16, 16]),
+                 tensor_in(z, TensorProto.FLOAT, [batch, 1, 16, 16])])
+    return Case("wide_nodes", m, _image_feeds(seed, (batch, 3, 16, 16)))
+
+
 def all_cases():
     return [
         digits(),
@@ -481,6 +497,7 @@ def all_cases():
         gru(linear_before_reset=0, direction="bidirectional"),
         segmentation(),
         batch1(segmentation()),
+        wide_nodes(),
     ]
 
 
