@@ -1,4 +1,5 @@
-/* Pooling ops: MaxPool (with indices), AveragePool, LpPool, their Global forms, and MaxUnpool. */
+/* Pooling ops: MaxPool (with indices), AveragePool, LpPool, their Global forms, MaxUnpool, and
+ * com.microsoft:QLinearAveragePool. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -575,6 +576,118 @@ static sn_error *pool_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* ---- com.microsoft:QLinearAveragePool ------------------------------------------------------------------
+ * (X, x_scale, x_zero_point?, y_scale, y_zero_point?) with AveragePool's attributes and channels_last
+ * (X is N x spatial... x C when set; ONNX Runtime's quantizer writes 0). As ONNX Runtime computes it:
+ * X dequantized to float32, the float32 average pool, then y = saturate(round_half_even(avg / y_scale)
+ * + y_zero_point). */
+
+static bool q8_type(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+
+static sn_error *qpool_infer(sn_infer_ctx *c) {
+  const sn_type *x = c->in[0];
+  if (c->n_in < 4 || !x || !c->in[1] || !c->in[3]) return sn_infer_error(c, "needs X, x_scale, x_zero_point, y_scale");
+  if (x->dtype && !q8_type(x->dtype)) return sn_infer_error(c, "X must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (!c->out[0]) return NULL;
+  if (x->rank < 0) {
+    sn_type_set_unknown(c->out[0], x->dtype);
+    return NULL;
+  }
+  if (x->rank < 3) return sn_infer_error(c, "input X must have rank >= 3");
+  const pool_params *p;
+  pool_params tmp;
+  SN_TRY(get_params(c->node, c->node->params, &tmp, &p));
+  bool last = sn_attr_int(c->node, "channels_last", 0) != 0;
+  int nd = x->rank - 2, s0 = last ? 1 : 2; /* the first spatial dim */
+  int64_t in[SN_MAX_RANK];
+  for (int d = 0; d < nd; d++) in[d] = x->dims[s0 + d].v;
+  sn_window w;
+  char msg[256];
+  if (!sn_window_resolve(&p->w, nd, in, NULL, true, &w, msg, sizeof msg)) return sn_infer_error(c, "%s", msg);
+  sn_dim dims[SN_MAX_RANK];
+  memcpy(dims, x->dims, sizeof(sn_dim) * (size_t)x->rank);
+  for (int d = 0; d < nd; d++) {
+    dims[s0 + d] = w.out[d] >= 0 ? sn_dim_known(w.out[d]) : sn_dim_unknown();
+    if (w.out[d] < 0 && sn_window_keeps_size(&p->w, &w, d, true)) dims[s0 + d] = x->dims[s0 + d];
+  }
+  sn_type_set(c->out[0], x->dtype, x->rank, dims);
+  return NULL;
+}
+
+static sn_error *qpool_scalar(sn_kernel_ctx *c, int i, bool scale, double *out) {
+  const sn_tensor *t = c->n_in > i ? c->in[i] : NULL;
+  static const char *names[] = {"X", "x_scale", "x_zero_point", "y_scale", "y_zero_point"};
+  if (!t) {
+    *out = scale ? 1.0 : 0.0;
+    return scale ? sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", names[i]) : NULL;
+  }
+  if (t->count != 1)
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "%s has %lld elements: only per-tensor quantization is supported",
+                           names[i], (long long)t->count);
+  if (scale ? !sn_is_f32_family(t->dtype) : t->dtype != c->in[0]->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s has type %s", names[i], sn_dtype_name(t->dtype));
+  *out = scale ? sn_load_f64(t->dtype, t->data, 0) : (double)sn_load_i64(t->dtype, t->data, 0);
+  return NULL;
+}
+
+static sn_error *qpool_run(sn_kernel_ctx *c) {
+  const pool_params *p;
+  pool_params tmp;
+  SN_TRY(get_params(c->node, c->params, &tmp, &p));
+  const sn_tensor *x = c->in[0];
+  char b1[128], msg[256];
+  if (!q8_type(x->dtype) || x->rank < 3)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X %s must be int8 or uint8 of rank >= 3",
+                           sn_tensor_describe(x, b1, sizeof b1));
+  double xs, xz, ys, yz;
+  SN_TRY(qpool_scalar(c, 1, true, &xs));
+  SN_TRY(qpool_scalar(c, 2, false, &xz));
+  SN_TRY(qpool_scalar(c, 3, true, &ys));
+  SN_TRY(qpool_scalar(c, 4, false, &yz));
+  bool last = sn_attr_int(c->node, "channels_last", 0) != 0, s8 = x->dtype == SINTER_INT8;
+  int nd = x->rank - 2, s0 = last ? 1 : 2;
+  if (nd > 3) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "pooling over %d spatial dims is not supported (at most 3)", nd);
+  const int64_t N = x->dims[0], C = x->dims[last ? x->rank - 1 : 1];
+  sn_window w;
+  if (!sn_window_resolve(&p->w, nd, x->dims + s0, NULL, true, &w, msg, sizeof msg))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (X %s)", msg, sn_tensor_describe(x, b1, sizeof b1));
+  int64_t ydims[SN_MAX_RANK];
+  memcpy(ydims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+  for (int d = 0; d < nd; d++) ydims[s0 + d] = w.out[d];
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, x->rank, ydims, &y));
+  if (y->count == 0) return NULL;
+  pool_plan pl;
+  SN_TRY(make_plan(c, &w, x->dims + s0, &pl));
+  const int64_t insz = pl.in[0] * pl.in[1] * pl.in[2], outsz = pl.out[0] * pl.out[1] * pl.out[2];
+  /* one plane (image n, channel ch) at a time: dequantized into xf, pooled into yf, requantized */
+  float *xf = sn_kernel_scratch(c, sizeof(float) * (size_t)(insz > 0 ? insz : 1));
+  float *yf = sn_kernel_scratch(c, sizeof(float) * (size_t)outsz);
+  float *acc = sn_kernel_scratch(c, sizeof(float) * (size_t)(pl.out[2] > 0 ? pl.out[2] : 1));
+  if (!xf || !yf || !acc) return SN_ERR_OOM();
+  const uint8_t *xd = x->data;
+  uint8_t *yd = y->data;
+  const float fxs = (float)xs, fys = (float)ys, fxz = (float)xz, fyz = (float)yz;
+  const float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t ch = 0; ch < C; ch++) {
+      /* element i of the plane: at (n, ch, i) in NCHW, at (n, i, ch) with channels last */
+      const int64_t xbase = last ? n * insz * C + ch : (n * C + ch) * insz, xstep = last ? C : 1;
+      const int64_t ybase = last ? n * outsz * C + ch : (n * C + ch) * outsz, ystep = last ? C : 1;
+      for (int64_t i = 0; i < insz; i++) {
+        uint8_t v = xd[xbase + i * xstep];
+        xf[i] = ((s8 ? (float)(int8_t)v : (float)v) - fxz) * fxs;
+      }
+      rowpool_f32(&pl, 1, xf, yf, POOL_AVG, p->count_include_pad, 0, acc);
+      for (int64_t i = 0; i < outsz; i++) {
+        float q = rintf(yf[i] / fys) + fyz;
+        q = q >= lo ? (q <= hi ? q : hi) : lo;
+        yd[ybase + i * ystep] = s8 ? (uint8_t)(int8_t)(int)q : (uint8_t)(int)q;
+      }
+    }
+  return NULL;
+}
+
 /* ---- MaxUnpool ----------------------------------------------------------------------------------- */
 
 static sn_error *unpool_infer(sn_infer_ctx *c) {
@@ -698,5 +811,6 @@ const sn_op sn_ops_pool[] = {
     {"", "GlobalAveragePool", 1, 0, pool_infer, pool_run, pool_prepare, pool_free, 0},
     {"", "GlobalLpPool", 1, 0, pool_infer, pool_run, pool_prepare, pool_free, 0},
     {"", "MaxUnpool", 9, 0, unpool_infer, unpool_run, pool_prepare, pool_free, 0},
+    {"com.microsoft", "QLinearAveragePool", 1, 0, qpool_infer, qpool_run, pool_prepare, pool_free, 0},
     {0},
 };

@@ -1,7 +1,8 @@
 /* com.microsoft quantized ops that ONNX Runtime's quantizer emits (QOperator format and dynamic
  * MatMul): QGemm, DynamicQuantizeMatMul, MatMulIntegerToFloat (through the INT8 GEMM of
- * ops/qlinear.c), QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat and
- * QLinearSoftmax (dequantize, compute in float32, requantize, as ONNX Runtime does). */
+ * ops/qlinear.c), QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat, QLinearSoftmax,
+ * QLinearSigmoid, QLinearLeakyRelu and QLinearWhere (dequantize, compute in float32, requantize, as
+ * ONNX Runtime does; QLinearAveragePool is with the other pooling ops in ops/pool.c). */
 #include <math.h>
 #include <string.h>
 
@@ -446,6 +447,109 @@ static sn_error *qsm_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* ---- QLinearSigmoid, QLinearLeakyRelu (X, X_scale, X_zero_point?, Y_scale, Y_zero_point?) ------------------
+ * A table of the 256 byte values, as ONNX Runtime builds it: x dequantized to float32, the function in
+ * float32, y = saturate(round_half_even(f / Y_scale) + Y_zero_point); then one lookup per element. */
+
+/* scalar quantization parameter i (a scale, or a zero point of the type of input `like`); absent zero
+ * points are 0 */
+static sn_error *qparam(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out) {
+  const sn_tensor *t = opt_in(c, i);
+  *out = scale ? 1.0f : 0.0f;
+  if (!t) return scale ? sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", name) : NULL;
+  if (t->count != 1)
+    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "%s has %lld elements: only per-tensor quantization is supported",
+                           name, (long long)t->count);
+  if (scale ? !sn_is_f32_family(t->dtype) : t->dtype != c->in[like]->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s has type %s", name, sn_dtype_name(t->dtype));
+  *out = scale ? ldf(t) : (float)ldz(t); /* (a zero scale saturates, as in ONNX Runtime) */
+  return NULL;
+}
+
+static sn_error *qact_infer(sn_infer_ctx *c) {
+  if (c->n_in < 4 || !c->in[0] || !c->in[1] || !c->in[3]) return sn_infer_error(c, "needs X, X_scale, X_zero_point, Y_scale");
+  if (c->in[0]->dtype && !q8(c->in[0]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
+  if (c->out[0]) *c->out[0] = *c->in[0];
+  return NULL;
+}
+
+static sn_error *qact_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0];
+  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  float xs, xz, ys, yz;
+  SN_TRY(qparam(c, 1, true, 0, "X_scale", &xs));
+  SN_TRY(qparam(c, 2, false, 0, "X_zero_point", &xz));
+  SN_TRY(qparam(c, 3, true, 0, "Y_scale", &ys));
+  SN_TRY(qparam(c, 4, false, 0, "Y_zero_point", &yz));
+  const bool s8 = x->dtype == SINTER_INT8, sigmoid = !strcmp(c->node->op_type, "QLinearSigmoid");
+  const float alpha = sn_attr_float(c->node, "alpha", 0.01f);
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, x->rank, x->dims, &y));
+  uint8_t table[256];
+  for (int b = 0; b < 256; b++) {
+    float v = ((s8 ? (float)(int8_t)b : (float)b) - xz) * xs;
+    float f = sigmoid ? 1.0f / (1.0f + expf(-v)) : (v >= 0 ? v : v * alpha);
+    table[b] = requant(f / ys, yz, s8);
+  }
+  sn_qlut(x->data, x->count, table, y->data);
+  return NULL;
+}
+
+/* ---- QLinearWhere (condition, X, x_scale, x_zero_point, Y, y_scale, y_zero_point, z_scale, z_zero_point) ----
+ * X and Y requantized to Z's parameters by 256-entry tables, then the broadcasting select. */
+
+static sn_error *qwhere_infer(sn_infer_ctx *c) {
+  if (c->n_in < 9 || !c->in[0] || !c->in[1] || !c->in[4] || !c->in[7])
+    return sn_infer_error(c, "needs condition, X, x_scale, x_zero_point, Y, y_scale, y_zero_point, z_scale, z_zero_point");
+  if (c->in[1]->dtype && !q8(c->in[1]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
+  if (c->in[1]->dtype && c->in[4]->dtype && c->in[4]->dtype != c->in[1]->dtype) return sn_infer_error(c, "X and Y differ in type");
+  if (!c->out[0]) return NULL;
+  sn_type xy;
+  SN_TRY(sn_infer_broadcast(c, c->in[1], c->in[4], &xy));
+  SN_TRY(sn_infer_broadcast(c, c->in[0], &xy, c->out[0]));
+  c->out[0]->dtype = c->in[1]->dtype;
+  return NULL;
+}
+
+static sn_error *qwhere_run(sn_kernel_ctx *c) {
+  const sn_tensor *cond = c->in[0], *x = c->in[1], *yv = c->in[4];
+  if (c->n_in < 9 || !cond || !x || !yv || cond->dtype != SINTER_BOOL || !q8(x->dtype) || yv->dtype != x->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "condition must be bool and X, Y both int8 or both uint8");
+  float xs, xz, ys, yz, zs, zz;
+  SN_TRY(qparam(c, 2, true, 1, "x_scale", &xs));
+  SN_TRY(qparam(c, 3, false, 1, "x_zero_point", &xz));
+  SN_TRY(qparam(c, 5, true, 1, "y_scale", &ys));
+  SN_TRY(qparam(c, 6, false, 1, "y_zero_point", &yz));
+  SN_TRY(qparam(c, 7, true, 1, "z_scale", &zs));
+  SN_TRY(qparam(c, 8, false, 1, "z_zero_point", &zz));
+  const sn_tensor *in3[3] = {cond, x, yv};
+  sn_bcast bc;
+  int rank;
+  int64_t dims[SN_MAX_RANK];
+  SN_TRY(sn_bcast_init_tensors(&bc, 3, in3, &rank, dims));
+  sn_tensor *z;
+  SN_TRY(sn_kernel_output(c, 0, x->dtype, rank, dims, &z));
+  if (z->count == 0) return NULL;
+  const bool s8 = x->dtype == SINTER_INT8;
+  uint8_t tx[256], ty[256];
+  for (int b = 0; b < 256; b++) {
+    float v = s8 ? (float)(int8_t)b : (float)b;
+    tx[b] = requant((v - xz) * xs / zs, zz, s8);
+    ty[b] = requant((v - yz) * ys / zs, zz, s8);
+  }
+  const uint8_t *cd = cond->data, *xd = x->data, *yd = yv->data;
+  uint8_t *zd = z->data;
+  sn_bcast_iter it;
+  sn_bcast_iter_start(&it, &bc, 0);
+  for (int64_t r = 0; r < bc.rows; r++, sn_bcast_iter_next(&it)) {
+    const uint8_t *pc = cd + it.off[0], *px = xd + it.off[1], *py = yd + it.off[2];
+    const int64_t sc = bc.inner_stride[0], sx = bc.inner_stride[1], sy = bc.inner_stride[2];
+    uint8_t *pz = zd + r * bc.inner;
+    for (int64_t i = 0; i < bc.inner; i++) pz[i] = pc[i * sc] ? tx[px[i * sx]] : ty[py[i * sy]];
+  }
+  return NULL;
+}
+
 /* ---- sinter:QLinearLookup (x, table): y[i] = table[x[i]] ---------------------------------------------------
  * The QDQ pass (passes/qdq.c) makes it from a quantized elementwise chain of one 8-bit input (DQ ->
  * Sigmoid -> Q, the SiLU of DQ -> Sigmoid -> Q -> DQ -> Mul -> Q): 256 table entries, indexed by the
@@ -481,6 +585,9 @@ const sn_op sn_ops_qlinear_ms[] = {
     {"com.microsoft", "QLinearGlobalAveragePool", 1, 0, qgap_infer, qgap_run, NULL, NULL, 0},
     {"com.microsoft", "QLinearConcat", 1, 0, qcat_infer, qcat_run, NULL, NULL, 0},
     {"com.microsoft", "QLinearSoftmax", 1, 0, qsm_infer, qsm_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearSigmoid", 1, 0, qact_infer, qact_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearLeakyRelu", 1, 0, qact_infer, qact_run, NULL, NULL, 0},
+    {"com.microsoft", "QLinearWhere", 1, 0, qwhere_infer, qwhere_run, NULL, NULL, 0},
     {"sinter", "QLinearLookup", 1, 0, qlut_infer, qlut_run, NULL, NULL, 0},
     {0},
 };

@@ -14,6 +14,8 @@
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
   - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
+  - the QOperator format's QLinearSigmoid, QLinearLeakyRelu, QLinearAveragePool and QLinearWhere
+    equal to ORT within one step;
   - quantize_dynamic's bias Adds (an Identity(initializer) bias too) folded into DynamicQuantizeMatMul;
   - residual QLinearAdds fused into the convolutions' epilogues, equal to ORT;
   - a ResNet-style chain of 8-bit convolutions run channels-last, equal to ORT and to the NCHW run.
@@ -223,6 +225,60 @@ def qgap_cases(tmp):
                   f"ISA-independent, ORT within 1", same and diff <= 1, f"same {same}, max diff vs ORT {diff}")
 
 
+def qop_extra_cases(tmp):
+    """The other com.microsoft ops of ONNX Runtime's QOperator format: QLinearSigmoid, QLinearLeakyRelu
+    (every byte value through the table), QLinearAveragePool (pads, strides, count_include_pad,
+    ceil_mode, 1-D to 3-D, channels_last) and QLinearWhere (broadcast); u8 and s8, == ORT within 1 step,
+    the same at every ISA"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(17)
+    for xdt, npx, lo, hi in ((T.UINT8, np.uint8, 0, 256), (T.INT8, np.int8, -128, 128)):
+        tag = "s8" if xdt == T.INT8 else "u8"
+        zs = rng.integers(lo, hi, 3).astype(npx)
+
+        def params(xs, ys):
+            return [nh.from_array(np.array(xs, np.float32), "xs"), nh.from_array(np.array(zs[0], npx), "xz"),
+                    nh.from_array(np.array(ys, np.float32), "ys"), nh.from_array(np.array(zs[1], npx), "yz")]
+
+        def compare(label, path, feeds):
+            ref, outs = ort_and_sinter(path, feeds, (("scalar", 1), ("avx512", 2)))
+            same = np.array_equal(outs[0], outs[1])
+            diff = int(np.abs(outs[0].astype(int) - ref.astype(int)).max()) if outs[0].shape == ref.shape else 999
+            check(f"{label} {tag}: ISA-independent, ORT within 1", same and diff <= 1,
+                  f"same {same}, shape {outs[0].shape} vs {ref.shape}, max diff vs ORT {diff}")
+
+        x = np.arange(lo, hi).astype(npx).reshape(1, 4, 8, 8)  # every byte value
+        for op, attrs in (("QLinearSigmoid", {}), ("QLinearLeakyRelu", {"alpha": 0.1})):
+            node = h.make_node(op, ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", **attrs)
+            path = one_node(tmp, "qact", node, [h.make_tensor_value_info("x", xdt, x.shape)], xdt,
+                            params(0.05, 1 / 255 if op == "QLinearSigmoid" else 0.04), domains={"com.microsoft": 1})
+            compare(op, path, {"x": x})
+        pools = [([1, 5, 13, 11], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+                 ([2, 3, 9, 9], dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)),
+                 ([1, 4, 10, 7], dict(kernel_shape=[2, 3], strides=[2, 2], ceil_mode=1)),
+                 ([1, 6, 20], dict(kernel_shape=[4], strides=[3])),
+                 ([1, 2, 6, 6, 6], dict(kernel_shape=[2, 2, 2], strides=[2, 2, 2])),
+                 ([1, 9, 9, 5], dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 0], channels_last=1))]
+        for shape, attrs in pools:
+            xv = rng.integers(lo, hi, shape).astype(npx)
+            node = h.make_node("QLinearAveragePool", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", **attrs)
+            path = one_node(tmp, "qpool", node, [h.make_tensor_value_info("x", xdt, shape)], xdt, params(0.03, 0.02),
+                            domains={"com.microsoft": 1})
+            compare(f"QLinearAveragePool {shape} {attrs}", path, {"x": xv})
+        for cs, xs_, ys_ in (([2, 1, 5], [2, 3, 5], [1, 3, 1]), ([4], [3, 4], [])):
+            cond = rng.integers(0, 2, cs).astype(bool)
+            xv, yv = rng.integers(lo, hi, xs_).astype(npx), rng.integers(lo, hi, ys_).astype(npx)
+            inits = [nh.from_array(np.array(0.03, np.float32), "xs"), nh.from_array(np.array(zs[0], npx), "xz"),
+                     nh.from_array(np.array(0.07, np.float32), "ys"), nh.from_array(np.array(zs[1], npx), "yz"),
+                     nh.from_array(np.array(0.05, np.float32), "zs"), nh.from_array(np.array(zs[2], npx), "zz")]
+            node = h.make_node("QLinearWhere", ["c", "x", "xs", "xz", "y", "ys", "yz", "zs", "zz"], ["out"],
+                               domain="com.microsoft")
+            m = make_model([node], [h.make_tensor_value_info("c", T.BOOL, cs), h.make_tensor_value_info("x", xdt, xs_),
+                                    h.make_tensor_value_info("y", xdt, ys_)],
+                           [h.make_tensor_value_info("out", xdt, None)], inits, opset=13, domains={"com.microsoft": 1})
+            compare(f"QLinearWhere {cs} {xs_} {ys_}", save(m, tmp, "qwhere"), {"c": cond, "x": xv, "y": yv})
+
+
 def mobile_qdq_cases(tmp):
     """A MobileNetV2 / EfficientNet-style block quantized by ORT (QDQ, per-channel): 1x1 conv, SiLU,
     depthwise 3x3 stride 2 with Relu6 (Clip), squeeze-excitation (GlobalAveragePool, conv, Sigmoid,
@@ -281,7 +337,8 @@ def bad_models(tmp):
     cases = []
     # com.microsoft ops with too few inputs
     for op, n_in in (("QGemm", 2), ("QLinearAdd", 3), ("QLinearGlobalAveragePool", 1), ("QLinearSoftmax", 1),
-                     ("QLinearConcat", 3), ("DynamicQuantizeMatMul", 1)):
+                     ("QLinearConcat", 3), ("DynamicQuantizeMatMul", 1), ("QLinearSigmoid", 3),
+                     ("QLinearLeakyRelu", 2), ("QLinearAveragePool", 3), ("QLinearWhere", 5)):
         node = helper.make_node(op, ["x"] * n_in, ["y"], domain="com.microsoft")
         cases.append((f"{op} with {n_in} inputs", node, [], T.UINT8))
     # QLinearMatMul whose inner dimensions differ
@@ -578,6 +635,7 @@ def main():
         residual_qdq_cases(tmp)
         branch_residual_cases(tmp)
         nhwc_region_cases(tmp)
+        qop_extra_cases(tmp)
         try:
             from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
             for fmt, tag in ((QuantFormat.QDQ, "QDQ"), (QuantFormat.QOperator, "QOperator")):
