@@ -480,6 +480,25 @@ def wide_nodes(seed=13, batch=2, parts=80):
     return Case("wide_nodes", m, _image_feeds(seed, (batch, 3, 16, 16)))
 
 
+def seg_head(seed=14, batch=2):
+    """A segmentation head's resizes (LRASPP, DeepLabV3, FCN): bilinear half_pixel from 1/8 to full
+    size by sizes, cubic by scales, align_corners, and a 1-D linear resize of a rank-3 tensor"""
+    b = Builder(seed)
+    x = b.conv("image", 3, 21, 3, stride=8)  # 64x64 -> 8x8
+    sizes = b.i64([batch, 21, 64, 64], "sizes")
+    up = b.op("Resize", [x, "", "", sizes], mode="linear", coordinate_transformation_mode="half_pixel")
+    cub = b.op("Resize", [x, "", b.f32([1, 1, 3.0, 2.5], "scales")], mode="cubic",
+               coordinate_transformation_mode="pytorch_half_pixel")
+    ac = b.op("Resize", [x, "", "", b.i64([batch, 21, 13, 17], "sizes")], mode="linear",
+              coordinate_transformation_mode="align_corners")
+    seq = b.op("Reshape", [x, b.i64([batch, 21, 64], "shape")])
+    one = b.op("Resize", [seq, "", b.f32([1, 1, 2.5], "scales")], mode="linear")
+    outs = [tensor_in(up, TensorProto.FLOAT, [batch, 21, 64, 64]), tensor_in(cub, TensorProto.FLOAT, [batch, 21, 24, 20]),
+            tensor_in(ac, TensorProto.FLOAT, [batch, 21, 13, 17]), tensor_in(one, TensorProto.FLOAT, [batch, 21, 160])]
+    m = b.model("seg_head", [tensor_in("image", TensorProto.FLOAT, [batch, 3, 64, 64])], outs)
+    return Case("seg_head", m, _image_feeds(seed, (batch, 3, 64, 64)))
+
+
 def all_cases():
     return [
         digits(),
@@ -498,6 +517,7 @@ def all_cases():
         segmentation(),
         batch1(segmentation()),
         wide_nodes(),
+        seg_head(),
     ]
 
 
