@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/ref/nn_util.h"
 #include "passes/passes.h"
 
 static bool is_f32(const sn_graph *g, int v) { return v >= 0 && g->values[v].type.dtype == SINTER_FLOAT; }
@@ -86,6 +87,104 @@ sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
   }
   sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- Conv taps that read only padding --------------------------------------------------------------
+ * A kernel row (or column, or plane) that lands in the zero padding at every output position multiplies
+ * zeros: DeepLabV3's ASPP runs 3x3 convolutions at dilation 12, 24 and 36 over a 16x16 map (MobileNetV3
+ * backbone, 256x256 input), where at 24 and 36 only the centre tap ever reads the input. The kernel is
+ * cut to the taps that can read it and the pads shrunk by as much, so every output keeps its sum (less
+ * terms that were exact zeros) and such a layer becomes a 1x1 convolution. Needs the input's spatial
+ * size known at load. */
+
+/* the first and last taps of one spatial dim that read the input at some output position; false
+ * when none does */
+static bool live_taps(int64_t in, int64_t out, int64_t K, int64_t s, int64_t dil, int64_t pb, int64_t *k0, int64_t *k1) {
+  *k0 = -1;
+  for (int64_t k = 0; k < K; k++) {
+    int64_t first = pb - k * dil; /* the position o*s must reach for the tap to read row 0 */
+    int64_t o = first <= 0 ? 0 : (first + s - 1) / s;
+    if (o < out && o * s - pb + k * dil < in) {
+      if (*k0 < 0) *k0 = k;
+      *k1 = k;
+    }
+  }
+  return *k0 >= 0;
+}
+
+sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!sn_node_is(n, "Conv") || n->n_in < 2 || !is_f32(g, n->out[0])) continue;
+    const sn_tensor *w = sn_graph_const(g, n->in[1]);
+    const sn_type *xt = &g->values[n->in[0]].type;
+    if (!w || w->dtype != SINTER_FLOAT || w->rank < 3 || xt->rank != w->rank) continue;
+    const int nd = w->rank - 2;
+    int64_t in[SN_MAX_RANK], k[SN_MAX_RANK];
+    bool known = true;
+    for (int d = 0; d < nd; d++) {
+      in[d] = xt->dims[2 + d].v;
+      k[d] = w->dims[2 + d];
+      known &= in[d] > 0;
+    }
+    if (!known) continue;
+    sn_window_attrs a;
+    sn_error *pe = sn_window_parse(n, &a);
+    if (pe) { /* a bad attribute: the op reports it */
+      sn_error_free(pe);
+      continue;
+    }
+    sn_window win;
+    char msg[256];
+    if (!sn_window_resolve(&a, nd, in, k, false, &win, msg, sizeof msg)) continue;
+    int64_t k0[SN_MAX_RANK], k1[SN_MAX_RANK], pads[2 * SN_MAX_RANK], nk[SN_MAX_RANK];
+    bool trim = false, ok = true;
+    for (int d = 0; d < nd && ok; d++) {
+      ok = win.out[d] > 0 && live_taps(in[d], win.out[d], k[d], win.stride[d], win.dil[d], win.pad_begin[d], &k0[d], &k1[d]);
+      if (!ok) break;
+      pads[d] = win.pad_begin[d] - k0[d] * win.dil[d];
+      pads[nd + d] = win.pad_end[d] - (k[d] - 1 - k1[d]) * win.dil[d];
+      nk[d] = k1[d] - k0[d] + 1;
+      ok = pads[d] >= 0 && pads[nd + d] >= 0; /* (else the cut would need negative pads) */
+      trim |= nk[d] < k[d];
+    }
+    if (!ok || !trim) continue;
+    int64_t dims[SN_MAX_RANK];
+    dims[0] = w->dims[0];
+    dims[1] = w->dims[1];
+    for (int d = 0; d < nd; d++) dims[2 + d] = nk[d];
+    sn_tensor *nw;
+    if ((e = sn_tensor_new(SINTER_FLOAT, w->rank, dims, &nw))) break;
+    /* copy the kept taps: every (output, input channel) pair, then the kept window of its kernel */
+    const int64_t pairs = w->dims[0] * w->dims[1];
+    int64_t kin = 1, kout = 1;
+    for (int d = 0; d < nd; d++) kin *= k[d], kout *= nk[d];
+    const float *src = w->data;
+    float *dst = nw->data;
+    for (int64_t pr = 0; pr < pairs; pr++)
+      for (int64_t t = 0; t < kout; t++) {
+        int64_t rem = t, off = 0, stride = 1;
+        for (int d = nd - 1; d >= 0; d--) {
+          off += (rem % nk[d] + k0[d]) * stride;
+          rem /= nk[d];
+          stride *= k[d];
+        }
+        dst[pr * kout + t] = src[pr * kin + off];
+      }
+    int wid;
+    if ((e = sn_graph_add_initializer(g, g->values[n->in[1]].name, "_trimmed", nw, &wid))) break;
+    n = &g->nodes[i];
+    n->in[1] = wid;
+    if ((e = sn_node_set_ints(n, "kernel_shape", nk, nd))) break;
+    if ((e = sn_node_set_ints(n, "pads", pads, 2 * nd))) break;
+    if ((e = sn_node_set_str(n, "auto_pad", "NOTSET"))) break;
+    if ((e = sn_node_resolve(g, n))) break;
+    c->changed++;
+  }
   if (e) return e;
   return finish(c);
 }

@@ -157,6 +157,49 @@ def check_o3(tmp, name, src, feeds, expect):
     return problems, ", ".join(f"{k} {v}" for k, v in sorted(got.items()) if k in expect or k.startswith("Nchwc"))
 
 
+def trim_taps_cases(tmp):
+    """trim-conv-taps: DeepLabV3's ASPP convolutions (3x3 at dilation 12, 24, 36, pads as dilation) on a
+    16x16 map; at 24 and 36 only the centre tap reads the input, so -O2 writes them as 1x1 convolutions
+    without pads, and keeps the others whole: dilation 12 (every tap reads somewhere), a stride-2 one,
+    one whose cut would need negative pads, and a 1-D one at dilation 16 over 10 steps. Outputs match
+    ONNX Runtime on the original model, also with the input size left symbolic (nothing cut)."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(21)
+    specs = [  # name, input shape, kernel, dilation, pads, strides, expected kernel after -O2
+        ("d12", [1, 8, 16, 16], [3, 3], [12, 12], [12, 12, 12, 12], [1, 1], [3, 3]),
+        ("d24", [1, 8, 16, 16], [3, 3], [24, 24], [24, 24, 24, 24], [1, 1], [1, 1]),
+        ("d36", [1, 8, 16, 16], [3, 3], [36, 36], [36, 36, 36, 36], [1, 1], [1, 1]),
+        ("d20x2", [1, 8, 16, 16], [3, 3], [20, 2], [20, 2, 20, 2], [1, 1], [1, 3]),
+        ("s2d16", [1, 8, 16, 16], [3, 3], [16, 16], [16, 16, 16, 16], [2, 2], [1, 1]),
+        ("neg", [1, 8, 4, 4], [3, 3], [4, 4], [6, 6, 0, 0], [1, 1], [3, 3]),
+        ("1d", [1, 8, 10], [3], [16], [16, 16], [1], [1]),
+    ]
+    for name, shape, k, dil, pads, strides, want in specs:
+        for symbolic in (False, True):
+            w = nh.from_array(rng.standard_normal([6, shape[1]] + k).astype(np.float32) * 0.2, "w")
+            b = nh.from_array(rng.standard_normal(6).astype(np.float32), "b")
+            node = h.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=k, dilations=dil, pads=pads, strides=strides)
+            xshape = shape[:2] + (["s"] * (len(shape) - 2) if symbolic else shape[2:])
+            m = h.make_model(h.make_graph([node], "trim", [h.make_tensor_value_info("x", T.FLOAT, xshape)],
+                                          [h.make_tensor_value_info("y", T.FLOAT, None)], [w, b]),
+                             opset_imports=[h.make_opsetid("", 13)])
+            m.ir_version = 8
+            src = os.path.join(tmp, f"trim_{name}.onnx")
+            dst = os.path.join(tmp, f"trim_{name}.opt.onnx")
+            onnx.save(m, src)
+            r = run_cli("optimize", src, dst, "-O2")
+            problems = [] if r.returncode == 0 else ["sinter optimize failed: " + r.stderr.strip()]
+            if not problems:
+                conv = [n for n in onnx.load(dst).graph.node if n.op_type in ("Conv", "FusedConv")][0]
+                ks = [list(a.ints) for a in conv.attribute if a.name == "kernel_shape"][0]
+                expect = k if symbolic else want
+                if ks != expect:
+                    problems.append(f"kernel {ks}, want {expect}")
+                feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+                problems += output_errors(dst, feeds, ["y"], ort_outputs(src, feeds), "output {}")
+            check(f"trim-conv-taps {name}{' (symbolic size)' if symbolic else ''}", not problems, "; ".join(problems))
+
+
 def main():
     set_verbose(True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,6 +234,7 @@ def main():
             onnx.save(case.model, src)
             problems, summary = check_o3(tmp, name, src, case.feeds, EXPECT_O3[name])
             check(f"{name} -O3", not problems, "; ".join(problems) or summary)
+        trim_taps_cases(tmp)
         if os.path.exists(RESNET50):
             rng = np.random.default_rng(0)
             feeds = {"image": rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)}

@@ -93,6 +93,9 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
       const float *xr = xc + iy * g->iw * BI;
       for (int64_t kx = 0; kx < g->kw; kx++) {
         const int64_t ix = ox0 * g->sw - g->pw + kx * g->dw;
+        /* a tap in the padding for every pixel of the tile adds zeros: skipped (dilated kernels on
+         * small maps, as DeepLab's ASPP runs them, have many) */
+        if (checked && (ix >= g->iw || ix + (NT - 1) * g->sw < 0)) continue;
         const float *xp = xr + ix * BI;
         /* 1x1 blocked: the next tile's pixels of this channel block, one cache line each, fetched
          * ahead (at batch 8 the input is far out of cache, read as cbi interleaved streams) */
