@@ -59,7 +59,10 @@ static void int_range(sn_dtype dt, double *lo, double *hi) {
 }
 
 static void read_params(const sn_node *n, bool quantize, qparams *p) {
-  const int v = n->opset;
+  /* ONNX Runtime's com.microsoft QuantizeLinear / DequantizeLinear (version 1): ai.onnx 21's
+   * computation (axis; 8-bit, 16-bit and 4-bit integers) without blocks */
+  const bool ms = n->domain && !strcmp(n->domain, "com.microsoft");
+  const int v = ms ? 21 : n->opset;
   p->axis = v >= 13 ? sn_attr_int(n, "axis", 1) : 1;
   p->saturate = v >= 19 ? sn_attr_int(n, "saturate", 1) != 0 : true;
   p->block_size = v >= 21 ? sn_attr_int(n, "block_size", 0) : 0;
@@ -460,6 +463,8 @@ const sn_op sn_ops_quantize[] = {
     {"", "DequantizeLinear", 21, 22, dq_infer, dq_run, dq_prepare, q_free, 0},
     {"", "DequantizeLinear", 23, 23, dq_infer, dq_run, dq_prepare, q_free, 0},
     {"", "DequantizeLinear", 24, 0, dq_infer, dq_run, dq_prepare, q_free, 0},
+    {"com.microsoft", "QuantizeLinear", 1, 0, q_infer, q_run, q_prepare, q_free, 0},
+    {"com.microsoft", "DequantizeLinear", 1, 0, dq_infer, dq_run, dq_prepare, q_free, 0},
     {"", "DynamicQuantizeLinear", 11, 0, dyn_infer, dyn_run, NULL, NULL, 0},
     {0},
 };

@@ -42,12 +42,20 @@ typedef struct dq {
 
 static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
+/* sn_node_is, where QuantizeLinear and DequantizeLinear also match ONNX Runtime's com.microsoft twins
+ * (quantize_static with UseQDQContribOps: the same computation; the 8-bit checks below still apply) */
+static bool op_is(const sn_node *n, const char *op) {
+  if (sn_node_is(n, op)) return true;
+  return (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear")) && n->domain &&
+         !strcmp(n->domain, "com.microsoft") && n->op_type && !strcmp(n->op_type, op);
+}
+
 static bool get_dq(const sn_graph *g, int v, dq *d) {
   if (v < 0) return false;
   int p = g->values[v].producer;
   if (p < 0) return false;
   const sn_node *n = &g->nodes[p];
-  if (!sn_node_is(n, "DequantizeLinear") || n->n_in < 2 || sn_attr_int(n, "block_size", 0)) return false;
+  if (!op_is(n, "DequantizeLinear") || n->n_in < 2 || sn_attr_int(n, "block_size", 0)) return false;
   d->node = p, d->q = n->in[0], d->s = n->in[1], d->z = n->n_in > 2 ? n->in[2] : -1;
   d->st = sn_graph_const(g, d->s);
   d->zt = d->z >= 0 ? sn_graph_const(g, d->z) : NULL;
@@ -64,7 +72,7 @@ static bool get_dq(const sn_graph *g, int v, dq *d) {
 /* the sole consumer of v if it is op `op`, else -1 */
 static int next_op(const sn_graph *g, const int *uses, int v, const char *op) {
   int c = sn_graph_sole_consumer(g, uses, v);
-  return c >= 0 && sn_node_is(&g->nodes[c], op) ? c : -1;
+  return c >= 0 && op_is(&g->nodes[c], op) ? c : -1;
 }
 
 /* a constant float 1-D (or scalar-broadcast-free) vector of n values, or NULL */
@@ -119,7 +127,7 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  bool conv = sn_node_is(n, "Conv"), gemm = sn_node_is(n, "Gemm"), mm = sn_node_is(n, "MatMul");
+  bool conv = op_is(n, "Conv"), gemm = op_is(n, "Gemm"), mm = op_is(n, "MatMul");
   if ((!conv && !gemm && !mm) || n->n_in < 2 || n->out[0] < 0 || g->values[n->out[0]].type.dtype != SINTER_FLOAT)
     return NULL;
   dq x, w;
@@ -164,7 +172,7 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
     } else {
       int p = g->values[bias_v].producer;
       const sn_node *bn = p >= 0 ? &g->nodes[p] : NULL;
-      const sn_tensor *bq = bn && sn_node_is(bn, "DequantizeLinear") && bn->n_in >= 2 ? sn_graph_const(g, bn->in[0]) : NULL;
+      const sn_tensor *bq = bn && op_is(bn, "DequantizeLinear") && bn->n_in >= 2 ? sn_graph_const(g, bn->in[0]) : NULL;
       const sn_tensor *bs = bq ? sn_graph_const(g, bn->in[1]) : NULL;
       const sn_tensor *bz = bq && bn->n_in > 2 && bn->in[2] >= 0 ? sn_graph_const(g, bn->in[2]) : NULL;
       if (!bq || bq->dtype != SINTER_INT32 || bq->count != nch || !bs || bs->dtype != SINTER_FLOAT ||
@@ -196,7 +204,7 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
   float clo = 0, chi = 0;
   if (relu < 0 && (relu = next_op(g, uses, tail, "Clip")) >= 0 && !clip_bounds(g, &g->nodes[relu], &clo, &chi))
     relu = -1; /* (MobileNet's ReLU6: Clip(0, 6)) */
-  const bool clip = relu >= 0 && sn_node_is(&g->nodes[relu], "Clip");
+  const bool clip = relu >= 0 && op_is(&g->nodes[relu], "Clip");
   if (relu >= 0) tail = g->nodes[relu].out[0];
   int q = next_op(g, uses, tail, "QuantizeLinear");
   const sn_tensor *ys = NULL, *yz = NULL;
@@ -254,8 +262,8 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  bool mul = sn_node_is(n, "Mul");
-  if ((!sn_node_is(n, "Add") && !mul) || n->n_in != 2 || n->out[0] < 0) return NULL;
+  bool mul = op_is(n, "Mul");
+  if ((!op_is(n, "Add") && !mul) || n->n_in != 2 || n->out[0] < 0) return NULL;
   dq a, b;
   if (!get_dq(g, n->in[0], &a) || !get_dq(g, n->in[1], &b)) return NULL;
   if (a.st->count != 1 || b.st->count != 1 || !a.zt || !b.zt || a.zt->count != 1 || b.zt->count != 1 ||
@@ -290,7 +298,7 @@ static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  if (!sn_node_is(n, "MaxPool") || n->n_in != 1 || n->out[0] < 0 || (n->n_out > 1 && n->out[1] >= 0)) return NULL;
+  if (!op_is(n, "MaxPool") || n->n_in != 1 || n->out[0] < 0 || (n->n_out > 1 && n->out[1] >= 0)) return NULL;
   if (sn_attr_int(n, "storage_order", 0)) return NULL;
   dq a;
   if (!get_dq(g, n->in[0], &a) || a.st->count != 1 || !a.zt || a.zt->count != 1) return NULL;
@@ -314,7 +322,7 @@ static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
 
 /* a QuantizeLinear with constant per-tensor scale and zero point to an 8-bit type */
 static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt) {
-  if (!sn_node_is(qn, "QuantizeLinear") || qn->n_in < 3 || qn->in[2] < 0 || sn_attr_int(qn, "block_size", 0)) return false;
+  if (!op_is(qn, "QuantizeLinear") || qn->n_in < 3 || qn->in[2] < 0 || sn_attr_int(qn, "block_size", 0)) return false;
   const sn_tensor *ys = sn_graph_const(g, qn->in[1]), *yz = sn_graph_const(g, qn->in[2]);
   if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !yz || yz->count != 1 || !q8(yz->dtype) ||
       g->values[qn->out[0]].type.dtype != yz->dtype)
@@ -330,7 +338,7 @@ static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn
 static int sole_producer(const sn_graph *g, const int *uses, int v, const char *op) {
   if (v < 0 || uses[v] != 1 || g->values[v].is_output) return -1;
   int p = g->values[v].producer;
-  return p >= 0 && sn_node_is(&g->nodes[p], op) ? p : -1;
+  return p >= 0 && op_is(&g->nodes[p], op) ? p : -1;
 }
 
 /* QuantizeLinear of Sigmoid(DQ(a)) or of SiLU(DQ(a)) as QDQ models write it => QLinearLookup(a, table) */
@@ -406,11 +414,11 @@ static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  if (!sn_node_is(n, "MatMulInteger") || n->n_in < 2 || n->out[0] < 0) return NULL;
+  if (!op_is(n, "MatMulInteger") || n->n_in < 2 || n->out[0] < 0) return NULL;
   int dp = g->values[n->in[0]].producer;
   if (dp < 0) return NULL;
   const sn_node *d = &g->nodes[dp];
-  if (!sn_node_is(d, "DynamicQuantizeLinear") || d->n_out < 3 || d->out[0] != n->in[0]) return NULL;
+  if (!op_is(d, "DynamicQuantizeLinear") || d->n_out < 3 || d->out[0] != n->in[0]) return NULL;
   if (n->n_in > 2 && n->in[2] >= 0 && n->in[2] != d->out[2]) return NULL;
   const sn_tensor *wt = sn_graph_const(g, n->in[1]);
   if (!wt || !q8(wt->dtype) || wt->rank != 2) return NULL;
@@ -424,7 +432,7 @@ static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
   const sn_node *mn = &g->nodes[mul];
   int sv = mn->in[0] == g->nodes[cast].out[0] ? mn->in[1] : mn->in[0];
   int sp = g->values[sv].producer;
-  if (sp < 0 || !sn_node_is(&g->nodes[sp], "Mul") || g->nodes[sp].n_in != 2) return NULL;
+  if (sp < 0 || !op_is(&g->nodes[sp], "Mul") || g->nodes[sp].n_in != 2) return NULL;
   const sn_node *sm = &g->nodes[sp];
   int wsv = sm->in[0] == d->out[1] ? sm->in[1] : sm->in[1] == d->out[1] ? sm->in[0] : -1;
   const sn_tensor *ws = wsv >= 0 ? sn_graph_const(g, wsv) : NULL;
@@ -522,7 +530,7 @@ static sn_error *fuse_residual(sn_pass_ctx *c, int i, int *uses, bool *done) {
 static void drop_dead(sn_graph *g, const int *uses) {
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *n = &g->nodes[i];
-    if (!sn_node_is(n, "DequantizeLinear") && !sn_node_is(n, "DynamicQuantizeLinear") && !sn_node_is(n, "Mul")) continue;
+    if (!op_is(n, "DequantizeLinear") && !op_is(n, "DynamicQuantizeLinear") && !op_is(n, "Mul")) continue;
     bool used = false;
     for (int o = 0; o < n->n_out; o++) used |= n->out[o] >= 0 && (uses[n->out[o]] > 0 || g->values[n->out[o]].is_output);
     if (!used) sn_node_clear(n);
