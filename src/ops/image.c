@@ -82,6 +82,66 @@ static bool nms_suppress(const double *a, const double *b, double iou_thr) {
   return inter / uni > iou_thr;
 }
 
+/* The boxes selected so far for one class, indexed by the buckets of x their extent covers: a
+ * candidate is checked only against the selected boxes that share a bucket with it (boxes apart in x
+ * cannot overlap: the same decisions as checking every selected box). torchvision's batched NMS
+ * offsets each class's boxes apart and runs one class of all of them: SSDlite sends 27000 candidates
+ * and keeps 5760, which took 520 ms checked pairwise. Boxes spanning more than NMS_WIDE buckets go
+ * to a list every candidate checks. */
+enum { NMS_WIDE = 64, NMS_MAX_BUCKETS = 4096 };
+
+typedef struct nms_index {
+  double x0, inv_w; /* bucket of x: floor((x - x0) * inv_w), clamped */
+  int64_t nb;
+  int64_t *head;     /* [nb] first node of each bucket, -1: none */
+  int64_t *next, *box; /* nodes: the next node in the bucket and the selected box */
+  int64_t n_nodes, cap;
+  int64_t *wide;     /* boxes in no bucket */
+  int64_t n_wide;
+} nms_index;
+
+static int64_t nms_bucket(const nms_index *ix, double x) {
+  double b = floor((x - ix->x0) * ix->inv_w);
+  return b < 0 ? 0 : b >= (double)ix->nb ? ix->nb - 1 : (int64_t)b;
+}
+
+/* true when box bx (corners) overlaps a selected box by more than iou_thr */
+static bool nms_hit(const nms_index *ix, const double *corners, const double *bx, double iou_thr) {
+  for (int64_t w = 0; w < ix->n_wide; w++)
+    if (nms_suppress(bx, corners + ix->wide[w] * 4, iou_thr)) return true;
+  int64_t b0 = nms_bucket(ix, bx[1]), b1 = nms_bucket(ix, bx[3]);
+  for (int64_t b = b0; b <= b1; b++)
+    for (int64_t n = ix->head[b]; n >= 0; n = ix->next[n])
+      if (nms_suppress(bx, corners + ix->box[n] * 4, iou_thr)) return true;
+  return false;
+}
+
+/* add selected box k; false on OOM */
+static bool nms_add(nms_index *ix, const double *corners, int64_t k) {
+  const double *bx = corners + k * 4;
+  int64_t b0 = nms_bucket(ix, bx[1]), b1 = nms_bucket(ix, bx[3]);
+  if (b1 - b0 + 1 > NMS_WIDE) {
+    ix->wide[ix->n_wide++] = k;
+    return true;
+  }
+  if (ix->n_nodes + (b1 - b0 + 1) > ix->cap) {
+    int64_t cap = ix->cap * 2 + NMS_WIDE;
+    int64_t *nx = sn_realloc(ix->next, (size_t)cap * sizeof(int64_t));
+    if (!nx) return false;
+    ix->next = nx;
+    int64_t *bxs = sn_realloc(ix->box, (size_t)cap * sizeof(int64_t));
+    if (!bxs) return false;
+    ix->box = bxs;
+    ix->cap = cap;
+  }
+  for (int64_t b = b0; b <= b1; b++) {
+    ix->box[ix->n_nodes] = k;
+    ix->next[ix->n_nodes] = ix->head[b];
+    ix->head[b] = ix->n_nodes++;
+  }
+  return true;
+}
+
 static sn_error *nms_run(sn_kernel_ctx *c) {
   const sn_tensor *B = kin(c, 0), *S = kin(c, 1), *M = kin(c, 2), *I = kin(c, 3), *T = kin(c, 4);
   char b1[160], b2[160];
@@ -113,36 +173,51 @@ static sn_error *nms_run(sn_kernel_ctx *c) {
   const double *boxes, *scores;
   SN_TRY(sn_op_f64_view(c, B, &boxes));
   SN_TRY(sn_op_f64_view(c, S, &scores));
-  double *corners = sn_kernel_scratch(c, (size_t)(nbox ? nbox : 1) * 4 * sizeof(double));
-  nms_cand *cand = sn_kernel_scratch(c, (size_t)(nbox ? nbox : 1) * sizeof(nms_cand));
-  int64_t *sel = sn_kernel_scratch(c, (size_t)(max_out ? max_out : 1) * sizeof(int64_t));
+  const size_t nbx = (size_t)(nbox ? nbox : 1);
+  double *corners = sn_kernel_scratch(c, nbx * 4 * sizeof(double));
+  nms_cand *cand = sn_kernel_scratch(c, nbx * sizeof(nms_cand));
+  nms_index ix = {0};
+  ix.head = sn_kernel_scratch(c, NMS_MAX_BUCKETS * sizeof(int64_t));
+  ix.wide = sn_kernel_scratch(c, nbx * sizeof(int64_t));
   size_t cap = 64, n_res = 0;
   int64_t *res = sn_malloc(cap * 3 * sizeof(int64_t));
-  if (!corners || !cand || !sel || !res) {
-    sn_free(res);
-    return SN_ERR_OOM();
+  sn_error *err = NULL;
+  if (!corners || !cand || !ix.head || !ix.wide || !res) {
+    err = SN_ERR_OOM();
+    goto done;
   }
   for (int64_t bi = 0; bi < nb && max_out > 0; bi++) {
     for (int64_t k = 0; k < nbox; k++) nms_corners(boxes + (bi * nbox + k) * 4, center, corners + k * 4);
     for (int64_t ci = 0; ci < nc; ci++) {
       const double *sc = scores + (bi * nc + ci) * nbox;
       int64_t nk = 0;
+      double xlo = INFINITY, xhi = -INFINITY;
       for (int64_t k = 0; k < nbox; k++)
-        if (!use_score || sc[k] > score_thr) cand[nk].score = sc[k], cand[nk].idx = k, nk++;
+        if (!use_score || sc[k] > score_thr) {
+          cand[nk].score = sc[k], cand[nk].idx = k, nk++;
+          xlo = fmin(xlo, corners[k * 4 + 1]), xhi = fmax(xhi, corners[k * 4 + 3]);
+        }
       qsort(cand, (size_t)nk, sizeof *cand, nms_cmp);
+      /* about one candidate per bucket; one bucket when x has no usable extent (or NaN) */
+      ix.nb = nk < NMS_MAX_BUCKETS ? (nk > 0 ? nk : 1) : NMS_MAX_BUCKETS;
+      ix.x0 = xlo;
+      ix.inv_w = xhi > xlo && isfinite(xhi - xlo) ? (double)ix.nb / (xhi - xlo) : 0;
+      if (ix.inv_w == 0) ix.nb = 1;
+      for (int64_t b = 0; b < ix.nb; b++) ix.head[b] = -1;
+      ix.n_nodes = ix.n_wide = 0;
       int64_t ns = 0;
       for (int64_t k = 0; k < nk && ns < max_out; k++) {
-        const double *bx = corners + cand[k].idx * 4;
-        bool keep = true;
-        for (int64_t s = 0; s < ns && keep; s++)
-          if (nms_suppress(bx, corners + sel[s] * 4, iou_thr)) keep = false;
-        if (!keep) continue;
-        sel[ns++] = cand[k].idx;
+        if (nms_hit(&ix, corners, corners + cand[k].idx * 4, iou_thr)) continue;
+        if (!nms_add(&ix, corners, cand[k].idx)) {
+          err = SN_ERR_OOM();
+          goto done;
+        }
+        ns++;
         if (n_res == cap) {
           int64_t *nr = sn_realloc(res, cap * 2 * 3 * sizeof(int64_t));
           if (!nr) {
-            sn_free(res);
-            return SN_ERR_OOM();
+            err = SN_ERR_OOM();
+            goto done;
           }
           res = nr;
           cap *= 2;
@@ -154,10 +229,13 @@ static sn_error *nms_run(sn_kernel_ctx *c) {
   }
   int64_t od[2] = {(int64_t)n_res, 3};
   sn_tensor *Y;
-  sn_error *e = sn_kernel_output(c, 0, SINTER_INT64, 2, od, &Y);
-  if (!e && n_res) memcpy(Y->data, res, n_res * 3 * sizeof(int64_t));
+  err = sn_kernel_output(c, 0, SINTER_INT64, 2, od, &Y);
+  if (!err && n_res) memcpy(Y->data, res, n_res * 3 * sizeof(int64_t));
+done:
   sn_free(res);
-  return e;
+  sn_free(ix.next);
+  sn_free(ix.box);
+  return err;
 }
 
 /* ---- GridSample --------------------------------------------------------------------------------------- */

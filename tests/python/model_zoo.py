@@ -499,6 +499,32 @@ def seg_head(seed=14, batch=2):
     return Case("seg_head", m, _image_feeds(seed, (batch, 3, 64, 64)))
 
 
+def batched_nms(seed=15, n_classes=40, per_class=300):
+    """torchvision's batched NMS as SSDlite exports it: the boxes of each class offset apart by the
+    class index times the image extent, then one NonMaxSuppression over all of them (12000 candidates
+    here); the selected indices, gathered boxes and scores must equal ORT's"""
+    rng = np.random.default_rng(seed)
+    n = n_classes * per_class
+    xy = rng.uniform(0, 300, (n, 2)).astype(np.float32)
+    wh = rng.uniform(4, 80, (n, 2)).astype(np.float32)
+    cls = np.repeat(np.arange(n_classes), per_class).astype(np.float32)
+    b = Builder(seed)
+    off = b.const((cls * 321.0)[:, None].astype(np.float32), "offsets")
+    shifted = b.op("Add", ["boxes", off])
+    sel = b.op("NonMaxSuppression", [b.op("Unsqueeze", [shifted, b.i64([0], "axes")]),
+                                      b.op("Unsqueeze", ["scores", b.i64([0, 1], "axes")]),
+                                      b.i64([1 << 40], "max_out"), b.f32([0.55], "iou"), b.f32([0.01], "thr")])
+    idx = b.op("Squeeze", [b.op("Slice", [sel, b.i64([2], "s"), b.i64([3], "e"), b.i64([1], "a")]), b.i64([1], "sq")])
+    kept = b.op("Gather", ["boxes", idx], axis=0)
+    score = b.op("Gather", ["scores", idx], axis=0)
+    m = b.model("batched_nms", [tensor_in("boxes", TensorProto.FLOAT, [n, 4]), tensor_in("scores", TensorProto.FLOAT, [n])],
+                [tensor_in(sel, TensorProto.INT64, [None, 3]), tensor_in(kept, TensorProto.FLOAT, [None, 4]),
+                 tensor_in(score, TensorProto.FLOAT, [None])])
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    scores = rng.uniform(0, 1, n).astype(np.float32)
+    return Case("batched_nms", m, {"boxes": boxes, "scores": scores})
+
+
 def all_cases():
     return [
         digits(),
@@ -518,6 +544,7 @@ def all_cases():
         batch1(segmentation()),
         wide_nodes(),
         seg_head(),
+        batched_nms(),
     ]
 
 
