@@ -77,8 +77,15 @@ static void c_pwl(int kind, float a, float b, const float *x, float *y, int64_t 
   }
 }
 
+static float c_expsum(const float *x, float *y, int64_t n, float shift);
+static float c_max(const float *x, int64_t n) {
+  float m = x[0];
+  for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
 static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
-                                          c_lstm_cell, c_pwl};
+                                          c_lstm_cell, c_pwl, c_expsum, c_max};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -111,7 +118,7 @@ void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float
   kernels()->lstm_cell(g, x, gs, clip, c, h, n);
 }
 
-/* ---- exp(x - shift) with the sum, in chunks -------------------------------------------------------- */
+/* ---- exp(x - shift) with the sum ------------------------------------------------------------------ */
 
 enum { CHUNK = 256 };
 
@@ -126,27 +133,21 @@ static float sum8(const float *v, int64_t n) {
   return s;
 }
 
-float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift) {
-  const sn_vmath_kernels *k = kernels();
-  float s = 0;
-  for (int64_t i = 0; i < n; i += CHUNK) {
-    int64_t m = n - i < CHUNK ? n - i : CHUNK;
-    for (int64_t j = 0; j < m; j++) y[i + j] = x[i + j] - shift;
-    k->exp(y + i, y + i, m);
-    s += sum8(y + i, m);
-  }
-  return s;
-}
-
-float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift) {
-  const sn_vmath_kernels *k = kernels();
+/* portable: in chunks through a buffer when y is NULL */
+static float c_expsum(const float *x, float *y, int64_t n, float shift) {
   float buf[CHUNK];
   float s = 0;
   for (int64_t i = 0; i < n; i += CHUNK) {
     int64_t m = n - i < CHUNK ? n - i : CHUNK;
-    for (int64_t j = 0; j < m; j++) buf[j] = x[i + j] - shift;
-    k->exp(buf, buf, m);
-    s += sum8(buf, m);
+    float *d = y ? y + i : buf;
+    for (int64_t j = 0; j < m; j++) d[j] = expf(x[i + j] - shift);
+    s += sum8(d, m);
   }
   return s;
 }
+
+float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift) { return kernels()->expsum(x, y, n, shift); }
+
+float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift) { return kernels()->expsum(x, NULL, n, shift); }
+
+float sn_vmax(const float *x, int64_t n) { return kernels()->max(x, n); }

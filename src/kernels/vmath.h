@@ -54,6 +54,9 @@ void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float
 
 /* y[i] = exp(x[i] - shift) (y may equal x); returns the float sum of the results. */
 float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift);
+/* The largest of x[0..n) by x86 max (NaN elements skipped unless x[0] is NaN: as a loop of
+ * m = x[i] > m ? x[i] : m from m = x[0]); n >= 1. Softmax rows start here. */
+float sn_vmax(const float *x, int64_t n);
 /* The same sum without storing the results. */
 float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift);
 
@@ -61,10 +64,15 @@ float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift);
 typedef void (*sn_vmath_fn)(const float *x, float *y, int64_t n);
 typedef void (*sn_vlstm_fn)(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n);
 typedef void (*sn_vpwl_fn)(int kind, float a, float b, const float *x, float *y, int64_t n);
+/* exp(x[i] - shift) into y (NULL: not stored), returning the float sum */
+typedef float (*sn_vexpsum_fn)(const float *x, float *y, int64_t n, float shift);
+typedef float (*sn_vmax_fn)(const float *x, int64_t n);
 typedef struct sn_vmath_kernels {
   sn_vmath_fn exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, silu;
   sn_vlstm_fn lstm_cell;
   sn_vpwl_fn pwl;
+  sn_vexpsum_fn expsum;
+  sn_vmax_fn max;
 } sn_vmath_kernels;
 
 /* The kernels for isa, or NULL when this CPU and OS cannot run them (SINTER_ISA is not applied). */

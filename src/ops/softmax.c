@@ -45,7 +45,7 @@ static sn_error *sm_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
-#define DEFINE_SM(SFX, T, EXP, LOG, LOWEST, EXPSUM, EXPSUMONLY)                                                                    \
+#define DEFINE_SM(SFX, T, EXP, LOG, LOWEST, EXPSUM, EXPSUMONLY, MAX)                                                               \
   /* contiguous rows of n */                                                                                   \
   static void sm_rows_##SFX(const T *x, T *y, int64_t rows, int64_t n, int kind) {                             \
     for (int64_t r = 0; r < rows; r++) {                                                                       \
@@ -63,8 +63,7 @@ static sn_error *sm_infer(sn_infer_ctx *c) {
         if (n) yr[arg] = 1;                                                                                    \
         continue;                                                                                              \
       }                                                                                                        \
-      T mx = n ? xr[0] : (T)0;                                                                                 \
-      for (int64_t i = 1; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;                                            \
+      T mx = n ? MAX(xr, n) : (T)0;                                                                            \
       if (kind == SM_SOFTMAX) {                                                                                \
         T sum = EXPSUM(xr, yr, n, mx);                                                                         \
         T inv = (T)1 / sum;                                                                                    \
@@ -132,8 +131,14 @@ static double expsumonly_f64(const double *x, int64_t n, double shift) {
   return s;
 }
 
-DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum, sn_vexp_shift_sumonly)
-DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64)
+static double max_f64(const double *x, int64_t n) {
+  double m = x[0];
+  for (int64_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum, sn_vexp_shift_sumonly, sn_vmax)
+DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64, max_f64)
 
 /* rows (outer slices) split over workers */
 typedef struct sm_job {

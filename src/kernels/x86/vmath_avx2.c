@@ -126,4 +126,45 @@ static void vpwl(int kind, float a, float b, const float *x, float *y, int64_t n
   }
 }
 
-const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl};
+/* exp(x - shift) summed in two vector accumulators; the tail through a padded buffer (its other lanes add 0) */
+static float vexpsum(const float *x, float *y, int64_t n, float shift) {
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256 a = v_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), b = v_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+    if (y) _mm256_storeu_ps(y + i, a), _mm256_storeu_ps(y + i + 8, b);
+    s0 = _mm256_add_ps(s0, a), s1 = _mm256_add_ps(s1, b);
+  }
+  for (; i < n; i += 8) {
+    int64_t r = n - i < 8 ? n - i : 8;
+    float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    memcpy(buf, x + i, (size_t)r * sizeof *buf);
+    __m256 a = v_exp(_mm256_sub_ps(_mm256_loadu_ps(buf), sh));
+    _mm256_storeu_ps(buf, a);
+    for (int64_t k = r; k < 8; k++) buf[k] = 0;
+    if (y) memcpy(y + i, buf, (size_t)r * sizeof *buf);
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(buf));
+  }
+  float l[8];
+  _mm256_storeu_ps(l, _mm256_add_ps(s0, s1));
+  return ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+}
+
+/* the largest element, as the scalar loop from x[0] (max_ps keeps the accumulator where x is NaN) */
+static float vmax(const float *x, int64_t n) {
+  __m256 m0 = _mm256_set1_ps(x[0]), m1 = m0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0), m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+  float l[16];
+  _mm256_storeu_ps(l, m0);
+  _mm256_storeu_ps(l + 8, m1);
+  float m = l[0];
+  for (int k = 1; k < 16; k++) m = l[k] > m ? l[k] : m;
+  for (; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl,
+                                        vexpsum, vmax};

@@ -106,4 +106,43 @@ static void vpwl(int kind, float a, float b, const float *x, float *y, int64_t n
   }
 }
 
-const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl};
+/* exp(x - shift) summed in four vector accumulators; the tail under a lane mask (its other lanes add 0) */
+static float vexpsum(const float *x, float *y, int64_t n, float shift) {
+  const __m512 sh = _mm512_set1_ps(shift);
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 a = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh)), b = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh));
+    if (y) _mm512_storeu_ps(y + i, a), _mm512_storeu_ps(y + i + 16, b);
+    s0 = _mm512_add_ps(s0, a), s1 = _mm512_add_ps(s1, b);
+  }
+  for (; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (unsigned)(n - i)) - 1u);
+    __m512 a = _mm512_maskz_mov_ps(m, v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sh)));
+    if (y) _mm512_mask_storeu_ps(y + i, m, a);
+    s0 = _mm512_add_ps(s0, a);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+/* the largest element: max_ps keeps the accumulator where x is NaN, as the scalar loop does; lanes
+ * start at x[0] (a NaN there stays, as there) */
+static float vmax(const float *x, int64_t n) {
+  __m512 m0 = _mm512_set1_ps(x[0]), m1 = m0;
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    m0 = _mm512_max_ps(_mm512_loadu_ps(x + i), m0), m1 = _mm512_max_ps(_mm512_loadu_ps(x + i + 16), m1);
+  for (; i < n; i += 16) {
+    __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (unsigned)(n - i)) - 1u);
+    m0 = _mm512_mask_max_ps(m0, k, _mm512_maskz_loadu_ps(k, x + i), m0);
+  }
+  float l[32];
+  _mm512_storeu_ps(l, m0);
+  _mm512_storeu_ps(l + 16, m1);
+  float m = l[0];
+  for (int k = 1; k < 32; k++) m = l[k] > m ? l[k] : m;
+  return m;
+}
+
+const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl,
+                                          vexpsum, vmax};
