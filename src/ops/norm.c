@@ -77,16 +77,33 @@ static void stage_done(stage *s) {
   if (!s->dbl) sn_nn_f32_out_done(s->yt, s->y);
 }
 
-/* Mean and variance (population) of n values, in double, two passes. */
+/* Mean and variance (population) of n values, in double, two passes; contiguous runs sum in 8 partial
+ * sums (independent chains the compiler vectorizes: one running double sum took 4 cycles an element,
+ * 47 us for wav2vec2's 32 x 799 instance norm) */
+static double sum8_f64(const double p[8]) { return ((p[0] + p[4]) + (p[1] + p[5])) + ((p[2] + p[6]) + (p[3] + p[7])); }
 #define DEFINE_STATS(SFX, T)                                                                                   \
   static void stats_##SFX(const T *x, int64_t n, int64_t stride, double *mean, double *var) {                 \
-    double s = 0;                                                                                              \
-    for (int64_t i = 0; i < n; i++) s += x[i * stride];                                                        \
+    double p[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s = 0;                                                             \
+    int64_t i = 0;                                                                                             \
+    if (stride == 1)                                                                                           \
+      for (; i + 8 <= n; i += 8)                                                                               \
+        for (int u = 0; u < 8; u++) p[u] += (double)x[i + u];                                                  \
+    for (; i < n; i++) s += x[i * stride];                                                                     \
+    s += sum8_f64(p);                                                                                          \
     double m = n ? s / (double)n : 0, v = 0;                                                                   \
-    for (int64_t i = 0; i < n; i++) {                                                                          \
+    for (int u = 0; u < 8; u++) p[u] = 0;                                                                      \
+    i = 0;                                                                                                     \
+    if (stride == 1)                                                                                           \
+      for (; i + 8 <= n; i += 8)                                                                               \
+        for (int u = 0; u < 8; u++) {                                                                          \
+          double d = (double)x[i + u] - m;                                                                     \
+          p[u] += d * d;                                                                                       \
+        }                                                                                                      \
+    for (; i < n; i++) {                                                                                       \
       double d = x[i * stride] - m;                                                                            \
       v += d * d;                                                                                              \
     }                                                                                                          \
+    v += sum8_f64(p);                                                                                          \
     *mean = m;                                                                                                 \
     *var = n ? v / (double)n : 0;                                                                              \
   }                                                                                                            \

@@ -525,6 +525,23 @@ def batched_nms(seed=15, n_classes=40, per_class=300):
     return Case("batched_nms", m, {"boxes": boxes, "scores": scores})
 
 
+def norms(seed=16, batch=2):
+    """InstanceNormalization as wav2vec2's feature extractor and style-transfer nets use it (long
+    planes; an input offset far from zero, so the variance must not cancel) and LayerNormalization
+    over the trailing dims from axis 1 (the general path, not the fused last-axis one)"""
+    b = Builder(seed)
+    x = b.op("Add", ["x", b.f32(100.0, "offset")])
+    c = 8
+    inorm = b.op("InstanceNormalization", [x, b.const(b.randn(c, scale=0.5) + 1, "in_scale"),
+                                           b.const(b.randn(c, scale=0.1), "in_bias")], epsilon=1e-5)
+    lnorm = b.op("LayerNormalization", [x, b.const(b.randn(c, 799, scale=0.5) + 1, "ln_scale"),
+                                        b.const(b.randn(c, 799, scale=0.1), "ln_bias")], axis=1, epsilon=1e-5)
+    m = b.model("norms", [tensor_in("x", TensorProto.FLOAT, [batch, c, 799])],
+                [tensor_in(inorm, TensorProto.FLOAT, [batch, c, 799]), tensor_in(lnorm, TensorProto.FLOAT, [batch, c, 799])],
+                opset=17)
+    return Case("norms", m, {"x": np.random.default_rng(seed).standard_normal((batch, c, 799)).astype(np.float32)})
+
+
 def all_cases():
     return [
         digits(),
@@ -545,6 +562,7 @@ def all_cases():
         wide_nodes(),
         seg_head(),
         batched_nms(),
+        norms(),
     ]
 
 
