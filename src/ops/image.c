@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/ref/nn_util.h"
 #include "ops/common.h"
 
 /* ---- helpers ------------------------------------------------------------------------------------- */
@@ -522,6 +523,134 @@ typedef struct roi_tap {
   double w[4];
 } roi_tap;
 
+/* rois [n0, n1) of one RoiAlign, a worker each; X read as float32 (xf) or double (xd) */
+typedef struct roi_job {
+  const roi_params *p;
+  const float *xf;
+  const double *xd, *rois;
+  const sn_tensor *BI;
+  sn_tensor *Y;
+  float *yf; /* the float32 output, or NULL: stored through sn_op_store_f64 */
+  int64_t nr, C, H, W;
+  roi_tap *taps; /* per worker: taps_per of them */
+  int64_t taps_per;
+  int nw;
+} roi_job;
+
+/* the bilinear taps of bin (ph, pw) of a roi starting at (sh, sw) with bins bh x bw and gh x gw
+ * samples a bin; returns the number of taps (samples outside the map get zero weights) */
+static int64_t roi_bin_taps(const roi_job *j, double sh, double sw, double bh, double bw, int64_t gh, int64_t gw,
+                            int64_t ph, int64_t pw, roi_tap *taps) {
+  const int64_t H = j->H, W = j->W;
+  int64_t t = 0;
+  for (int64_t iy = 0; iy < gh; iy++) {
+    double yy = sh + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh;
+    for (int64_t ix = 0; ix < gw; ix++, t++) {
+      double xx = sw + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
+      roi_tap *tp = &taps[t];
+      if (yy < -1.0 || yy > (double)H || xx < -1.0 || xx > (double)W) {
+        memset(tp, 0, sizeof *tp);
+        continue;
+      }
+      double y = yy < 0 ? 0 : yy, xv = xx < 0 ? 0 : xx;
+      int64_t yl = (int64_t)y, xl = (int64_t)xv, yh, xh;
+      if (yl >= H - 1) {
+        yh = yl = H - 1;
+        y = (double)yl;
+      } else {
+        yh = yl + 1;
+      }
+      if (xl >= W - 1) {
+        xh = xl = W - 1;
+        xv = (double)xl;
+      } else {
+        xh = xl + 1;
+      }
+      double ly = y - (double)yl, lx = xv - (double)xl, hy = 1 - ly, hx = 1 - lx;
+      tp->pos[0] = yl * W + xl, tp->pos[1] = yl * W + xh, tp->pos[2] = yh * W + xl, tp->pos[3] = yh * W + xh;
+      tp->w[0] = hy * hx, tp->w[1] = hy * lx, tp->w[2] = ly * hx, tp->w[3] = ly * lx;
+    }
+  }
+  return t;
+}
+
+/* a worker's scratch bytes per tap of its largest bin: the tap, and 4 merged positions and weights */
+#define ROI_SCRATCH_PER_TAP (sizeof(roi_tap) + 4 * (sizeof(int64_t) + sizeof(double)))
+
+#define ROI_LOAD(j, base, i) ((j)->xf ? (double)(j)->xf[(base) + (i)] : (j)->xd[(base) + (i)])
+
+/* a bin's taps merged into distinct positions with summed weights (the 2x2 neighbourhoods of nearby
+ * samples overlap: 16 taps of 2 x 2 samples are often 9 pixels); returns how many */
+static int64_t roi_merge(const roi_tap *taps, int64_t t, int64_t *pos, double *wt) {
+  int64_t m = 0;
+  for (int64_t k = 0; k < t; k++)
+    for (int q = 0; q < 4; q++) {
+      if (taps[k].w[q] == 0) continue;
+      int64_t i = 0;
+      while (i < m && pos[i] != taps[k].pos[q]) i++;
+      if (i == m) pos[m] = taps[k].pos[q], wt[m++] = 0;
+      wt[i] += taps[k].w[q];
+    }
+  return m;
+}
+
+static void roi_worker(void *arg, int w) {
+  const roi_job *j = arg;
+  const roi_params *p = j->p;
+  const int64_t C = j->C, H = j->H, W = j->W, PH = p->oh, PW = p->ow;
+  const double off = p->half_pixel ? 0.5 : 0.0;
+  /* this worker's scratch: its taps, then 4 merged positions and weights per tap */
+  roi_tap *taps = (roi_tap *)(void *)((char *)j->taps + (size_t)w * (size_t)j->taps_per * ROI_SCRATCH_PER_TAP);
+  int64_t *pos = (int64_t *)(void *)(taps + j->taps_per);
+  double *wt = (double *)(void *)(pos + 4 * j->taps_per);
+  for (int64_t n = w * j->nr / j->nw; n < (w + 1) * j->nr / j->nw; n++) {
+    const int64_t bi = sn_load_i64(j->BI->dtype, j->BI->data, n);
+    const double *roi = j->rois + n * 4;
+    double sw = roi[0] * p->scale - off, sh = roi[1] * p->scale - off;
+    double ew = roi[2] * p->scale - off, eh = roi[3] * p->scale - off;
+    double rw = ew - sw, rh = eh - sh;
+    if (!p->half_pixel) {
+      rw = fmax(rw, 1.0);
+      rh = fmax(rh, 1.0);
+    }
+    const double bh = rh / (double)PH, bw = rw / (double)PW;
+    const int64_t gh = p->sampling > 0 ? p->sampling : (int64_t)fmax(0, ceil(rh / (double)PH));
+    const int64_t gw = p->sampling > 0 ? p->sampling : (int64_t)fmax(0, ceil(rw / (double)PW));
+    const double count = (double)(gh * gw > 1 ? gh * gw : 1);
+    for (int64_t ph = 0; ph < PH; ph++)
+      for (int64_t pw = 0; pw < PW; pw++) {
+        const int64_t t = roi_bin_taps(j, sh, sw, bh, bw, gh, gw, ph, pw, taps);
+        /* average: one weighted sum over the bin's distinct pixels, the count folded into the weights */
+        const int64_t m = p->max_mode ? 0 : roi_merge(taps, t, pos, wt);
+        if (!p->max_mode)
+          for (int64_t i = 0; i < m; i++) wt[i] /= count;
+        for (int64_t ch = 0; ch < C; ch++) {
+          const int64_t base = (bi * C + ch) * H * W;
+          double v = 0;
+          if (p->max_mode) {
+            for (int64_t k = 0; k < t; k++) {
+              const roi_tap *tp = &taps[k];
+              double mx = tp->w[0] * ROI_LOAD(j, base, tp->pos[0]);
+              for (int q = 1; q < 4; q++) mx = fmax(mx, tp->w[q] * ROI_LOAD(j, base, tp->pos[q]));
+              v = k == 0 ? mx : fmax(v, mx);
+            }
+          } else if (j->xf) {
+            const float *xp = j->xf + base;
+            for (int64_t i = 0; i < m; i++) v += wt[i] * (double)xp[pos[i]];
+          } else {
+            const double *xp = j->xd + base;
+            for (int64_t i = 0; i < m; i++) v += wt[i] * xp[pos[i]];
+          }
+          const int64_t at = ((n * C + ch) * PH + ph) * PW + pw;
+          if (j->yf)
+            j->yf[at] = (float)v;
+          else
+            sn_op_store_f64(j->Y, at, v);
+        }
+      }
+  }
+}
+
 static sn_error *roi_run(sn_kernel_ctx *c) {
   const roi_params *p = c->params;
   const sn_tensor *X = kin(c, 0), *R = kin(c, 1), *BI = kin(c, 2);
@@ -540,86 +669,45 @@ static sn_error *roi_run(sn_kernel_ctx *c) {
   sn_tensor *Y;
   SN_TRY(sn_kernel_output(c, 0, X->dtype, 4, od, &Y));
   if (Y->count == 0) return NULL;
-  const double *x, *rois;
-  SN_TRY(sn_op_f64_view(c, X, &x));
-  SN_TRY(sn_op_f64_view(c, R, &rois));
+  roi_job j = {p, NULL, NULL, NULL, BI, Y, NULL, nr, C, H, W, NULL, 0, 1};
+  if (X->dtype == SINTER_FLOAT) { /* read and written in place (the other types through double views) */
+    j.xf = X->data;
+    j.yf = Y->data;
+  } else {
+    SN_TRY(sn_op_f64_view(c, X, &j.xd));
+  }
+  SN_TRY(sn_op_f64_view(c, R, &j.rois));
+  /* every roi checked first (the workers cannot fail): its batch index, finite coordinates and a
+   * sample grid of bounded size */
   const double off = p->half_pixel ? 0.5 : 0.0;
+  int64_t most = 1;
   for (int64_t n = 0; n < nr; n++) {
     int64_t bi = sn_load_i64(BI->dtype, BI->data, n);
     if (bi < 0 || bi >= X->dims[0])
       return sn_kernel_error(c, SINTER_ERR_RUNTIME, "batch_indices[%lld] = %lld is outside [0, %lld)", (long long)n,
                              (long long)bi, (long long)X->dims[0]);
-    const double *roi = rois + n * 4;
+    const double *roi = j.rois + n * 4;
     double sw = roi[0] * p->scale - off, sh = roi[1] * p->scale - off;
-    double ew = roi[2] * p->scale - off, eh = roi[3] * p->scale - off;
-    double rw = ew - sw, rh = eh - sh;
+    double rw = roi[2] * p->scale - off - sw, rh = roi[3] * p->scale - off - sh;
     if (!p->half_pixel) {
       rw = fmax(rw, 1.0);
       rh = fmax(rh, 1.0);
     }
     if (!isfinite(rw) || !isfinite(rh) || !isfinite(sw) || !isfinite(sh))
       return sn_kernel_error(c, SINTER_ERR_RUNTIME, "roi %lld has non-finite coordinates", (long long)n);
-    const double bh = rh / (double)PH, bw = rw / (double)PW;
-    double gh_d = p->sampling > 0 ? (double)p->sampling : ceil(rh / (double)PH);
-    double gw_d = p->sampling > 0 ? (double)p->sampling : ceil(rw / (double)PW);
-    if (gh_d < 0) gh_d = 0;
-    if (gw_d < 0) gw_d = 0;
-    if (gh_d * gw_d > (double)(1 << 24))
-      return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "roi %lld needs %g x %g samples per bin", (long long)n, gh_d, gw_d);
-    const int64_t gh = (int64_t)gh_d, gw = (int64_t)gw_d;
-    const double count = (double)(gh * gw > 1 ? gh * gw : 1);
-    roi_tap *taps = sn_kernel_scratch(c, (size_t)(gh * gw > 0 ? gh * gw : 1) * sizeof(roi_tap));
-    if (!taps) return SN_ERR_OOM();
-    for (int64_t ph = 0; ph < PH; ph++)
-      for (int64_t pw = 0; pw < PW; pw++) {
-        int64_t t = 0;
-        for (int64_t iy = 0; iy < gh; iy++) {
-          double yy = sh + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh;
-          for (int64_t ix = 0; ix < gw; ix++, t++) {
-            double xx = sw + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw;
-            roi_tap *tp = &taps[t];
-            if (yy < -1.0 || yy > (double)H || xx < -1.0 || xx > (double)W) {
-              memset(tp, 0, sizeof *tp);
-              continue;
-            }
-            double y = yy < 0 ? 0 : yy, xv = xx < 0 ? 0 : xx;
-            int64_t yl = (int64_t)y, xl = (int64_t)xv, yh, xh;
-            if (yl >= H - 1) {
-              yh = yl = H - 1;
-              y = (double)yl;
-            } else {
-              yh = yl + 1;
-            }
-            if (xl >= W - 1) {
-              xh = xl = W - 1;
-              xv = (double)xl;
-            } else {
-              xh = xl + 1;
-            }
-            double ly = y - (double)yl, lx = xv - (double)xl, hy = 1 - ly, hx = 1 - lx;
-            tp->pos[0] = yl * W + xl, tp->pos[1] = yl * W + xh, tp->pos[2] = yh * W + xl, tp->pos[3] = yh * W + xh;
-            tp->w[0] = hy * hx, tp->w[1] = hy * lx, tp->w[2] = ly * hx, tp->w[3] = ly * lx;
-          }
-        }
-        for (int64_t ch = 0; ch < C; ch++) {
-          const double *xp = x + (bi * C + ch) * H * W;
-          double v = 0;
-          for (int64_t k = 0; k < t; k++) {
-            const roi_tap *tp = &taps[k];
-            if (p->max_mode) {
-              double m = tp->w[0] * xp[tp->pos[0]];
-              for (int q = 1; q < 4; q++) m = fmax(m, tp->w[q] * xp[tp->pos[q]]);
-              v = k == 0 ? m : fmax(v, m);
-            } else {
-              v += tp->w[0] * xp[tp->pos[0]] + tp->w[1] * xp[tp->pos[1]] + tp->w[2] * xp[tp->pos[2]] +
-                   tp->w[3] * xp[tp->pos[3]];
-            }
-          }
-          if (!p->max_mode) v /= count;
-          sn_op_store_f64(Y, ((n * C + ch) * PH + ph) * PW + pw, v);
-        }
-      }
+    double gh = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(rh / (double)PH));
+    double gw = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(rw / (double)PW));
+    if (gh * gw > (double)(1 << 24))
+      return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "roi %lld needs %g x %g samples per bin", (long long)n, gh, gw);
+    if ((int64_t)(gh * gw) > most) most = (int64_t)(gh * gw);
   }
+  j.taps_per = most;
+  j.nw = sn_nn_workers(c, 8.0 * (double)Y->count * (double)most);
+  if (j.nw > nr) j.nw = (int)nr;
+  if (j.nw < 1) j.nw = 1;
+  j.taps = sn_kernel_scratch(c, (size_t)most * (size_t)j.nw * ROI_SCRATCH_PER_TAP);
+  if (!j.taps) return SN_ERR_OOM();
+  sn_nn_run(c, j.nw, roi_worker, &j);
   return NULL;
 }
 

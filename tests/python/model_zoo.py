@@ -542,6 +542,32 @@ def norms(seed=16, batch=2):
     return Case("norms", m, {"x": np.random.default_rng(seed).standard_normal((batch, c, 799)).astype(np.float32)})
 
 
+def roi_heads(seed=17, n_rois=300):
+    """Mask R-CNN's box and mask pooling: RoiAlign over a feature map of 2 images, 7x7 bins with 2x2
+    samples (average) and 14x14 adaptive (sampling_ratio 0, half_pixel), and max mode; random boxes
+    from tiny to larger than the map"""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-10, 220, (n_rois, 2))
+    wh = rng.uniform(0.5, 150, (n_rois, 2))
+    rois = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+    bidx = rng.integers(0, 2, n_rois).astype(np.int64)
+    b = Builder(seed)
+    fmap = b.conv("image", 3, 32, 3, stride=8)
+    avg = b.op("RoiAlign", [fmap, "rois", "batch"], output_height=7, output_width=7, sampling_ratio=2,
+               spatial_scale=0.125, coordinate_transformation_mode="output_half_pixel")
+    ada = b.op("RoiAlign", [fmap, "rois", "batch"], output_height=14, output_width=14, sampling_ratio=0,
+               spatial_scale=0.125, coordinate_transformation_mode="half_pixel")
+    mx = b.op("RoiAlign", [fmap, "rois", "batch"], mode="max", output_height=5, output_width=5, sampling_ratio=2,
+              spatial_scale=0.125)
+    m = b.model("roi_heads", [tensor_in("image", TensorProto.FLOAT, [2, 3, 200, 248]),
+                              tensor_in("rois", TensorProto.FLOAT, [n_rois, 4]), tensor_in("batch", TensorProto.INT64, [n_rois])],
+                [tensor_in(avg, TensorProto.FLOAT, [n_rois, 32, 7, 7]), tensor_in(ada, TensorProto.FLOAT, [n_rois, 32, 14, 14]),
+                 tensor_in(mx, TensorProto.FLOAT, [n_rois, 32, 5, 5])], opset=16)
+    feeds = _image_feeds(seed, (2, 3, 200, 248))
+    feeds.update({"rois": rois, "batch": bidx})
+    return Case("roi_heads", m, feeds)
+
+
 def all_cases():
     return [
         digits(),
@@ -563,6 +589,7 @@ def all_cases():
         seg_head(),
         batched_nms(),
         norms(),
+        roi_heads(),
     ]
 
 
