@@ -68,8 +68,48 @@ static bool poison_outputs(void) {
   return v;
 }
 
+/* Buffers from 64 KiB up are recycled (smaller ones come from malloc's free lists anyway). */
+#define RECYCLE_MIN ((size_t)64 << 10)
+
+/* keep buffer p of cap bytes for a later value; false when it is not kept (the caller frees it). A
+ * full set keeps its largest buffers. */
+static bool recycle_put(sn_frame *f, void *p, size_t cap) {
+  int slot = -1;
+  for (int i = 0; i < SN_RECYCLE_SLOTS; i++) {
+    if (!f->recycled[i]) {
+      slot = i;
+      break;
+    }
+    if (f->recycled_cap[i] < cap && (slot < 0 || f->recycled_cap[i] < f->recycled_cap[slot])) slot = i;
+  }
+  if (slot < 0) return false;
+  sn_aligned_free(f->recycled[slot]);
+  f->recycled[slot] = p;
+  f->recycled_cap[slot] = cap;
+  return true;
+}
+
+/* a kept buffer for nbytes (the smallest of at least nbytes, and at most twice as large), or NULL */
+static void *recycle_take(sn_frame *f, size_t nbytes) {
+  int best = -1;
+  for (int i = 0; i < SN_RECYCLE_SLOTS; i++)
+    if (f->recycled[i] && f->recycled_cap[i] >= nbytes && f->recycled_cap[i] / 2 <= nbytes &&
+        (best < 0 || f->recycled_cap[i] < f->recycled_cap[best]))
+      best = i;
+  if (best < 0) return NULL;
+  void *p = f->recycled[best];
+  f->recycled[best] = NULL;
+  return p;
+}
+
 static void release(sn_frame *f, int v) {
-  if (f->owned[v]) sn_tensor_free(f->vals[v]);
+  sn_tensor *t = f->vals[v];
+  if (f->owned[v] && t && t->kind == SN_KIND_TENSOR && t->dtype != SINTER_STRING && t->owns_data &&
+      t->aligned_data && t->data && t->nbytes >= RECYCLE_MIN && recycle_put(f, t->data, t->nbytes)) {
+    t->data = NULL;
+    t->owns_data = false;
+  }
+  if (f->owned[v]) sn_tensor_free(t);
   f->owned[v] = 0;
   f->vals[v] = NULL;
 }
@@ -86,6 +126,7 @@ void sn_frame_destroy(sn_frame *f) {
   sn_free(f->hdrs);
   sn_free(f->owned);
   sn_free(f->in);
+  for (int i = 0; i < SN_RECYCLE_SLOTS; i++) sn_aligned_free(f->recycled[i]);
   sn_aligned_free(f->arena);
   for (int i = 0; i < SN_SCRATCH_BLOCKS; i++) sn_aligned_free(f->scratch[i]);
   sn_aligned_free(f->discard);
@@ -242,7 +283,18 @@ sn_error *sn_kernel_output(sn_kernel_ctx *c, int i, sn_dtype dt, int rank, const
    * its page faults). SINTER_POISON_OUTPUTS=1 fills them with 0x7f bytes (3.4e38 as float) instead,
    * so a test run finds a kernel that leaves elements unwritten. */
   sn_tensor *t;
-  SN_TRY(dt == SINTER_STRING ? sn_tensor_new(dt, rank, dims, &t) : sn_tensor_new_uninit(dt, rank, dims, &t));
+  void *kept = dt != SINTER_STRING && h->nbytes >= RECYCLE_MIN ? recycle_take(f, h->nbytes) : NULL;
+  if (kept) {
+    sn_error *e = sn_tensor_new_view(dt, rank, dims, kept, &t);
+    if (e) {
+      sn_aligned_free(kept);
+      return e;
+    }
+    t->owns_data = true;
+    t->aligned_data = true;
+  } else {
+    SN_TRY(dt == SINTER_STRING ? sn_tensor_new(dt, rank, dims, &t) : sn_tensor_new_uninit(dt, rank, dims, &t));
+  }
   if (dt != SINTER_STRING && poison_outputs()) memset(t->data, 0x7F, t->nbytes);
   f->vals[v] = t;
   f->owned[v] = 1;
