@@ -103,7 +103,8 @@ typedef struct nms_index {
 
 static int64_t nms_bucket(const nms_index *ix, double x) {
   double b = floor((x - ix->x0) * ix->inv_w);
-  return b < 0 ? 0 : b >= (double)ix->nb ? ix->nb - 1 : (int64_t)b;
+  /* (a NaN corner: bucket 0; such a box overlaps nothing, wherever it is kept) */
+  return !(b >= 0) ? 0 : b >= (double)ix->nb ? ix->nb - 1 : (int64_t)b;
 }
 
 /* true when box bx (corners) overlaps a selected box by more than iou_thr */

@@ -521,6 +521,8 @@ def batched_nms(seed=15, n_classes=40, per_class=300):
                 [tensor_in(sel, TensorProto.INT64, [None, 3]), tensor_in(kept, TensorProto.FLOAT, [None, 4]),
                  tensor_in(score, TensorProto.FLOAT, [None])])
     boxes = np.concatenate([xy, xy + wh], axis=1)
+    boxes[5] = np.nan  # boxes that overlap nothing: NaN and infinite corners
+    boxes[17, 2], boxes[33, 0], boxes[40, 1] = np.inf, -np.inf, np.nan
     scores = rng.uniform(0, 1, n).astype(np.float32)
     return Case("batched_nms", m, {"boxes": boxes, "scores": scores})
 
