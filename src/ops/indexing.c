@@ -444,9 +444,23 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
   if (y->data != x->data && x->nbytes) memcpy(y->data, x->data, x->nbytes);
   if (ind->count == 0 || r == 0) return sn_op_out_finish(c, 0, y, NULL);
   size_t es = sn_dtype_size(x->dtype);
+  /* the dims after axis merged into one when indices span them whole (torchvision's RoI level merge
+   * scatters [rois, 256, 7, 7] along axis 0: runs of 12544 instead of 7) */
+  int rr = r;
+  int64_t idims[SN_MAX_RANK], xdims[SN_MAX_RANK];
+  memcpy(idims, ind->dims, sizeof(int64_t) * (size_t)r);
+  memcpy(xdims, x->dims, sizeof(int64_t) * (size_t)r);
+  bool whole = axis < r - 1;
+  for (int i = axis + 1; whole && i < r; i++) whole = ind->dims[i] == x->dims[i];
+  if (whole) {
+    int64_t t = 1;
+    for (int i = axis + 1; i < r; i++) t *= x->dims[i];
+    idims[axis + 1] = xdims[axis + 1] = t;
+    rr = axis + 2;
+  }
   int64_t xst[SN_MAX_RANK], idx[SN_MAX_RANK] = {0}, D = x->dims[axis];
-  contiguous_strides(r, x->dims, xst);
-  int64_t L = ind->dims[r - 1], base = 0;
+  contiguous_strides(rr, xdims, xst);
+  int64_t L = idims[rr - 1], base = 0;
   char *dst = y->data;
   const char *src = u->data;
   for (int64_t pos = 0;;) {
@@ -457,7 +471,7 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
                           sn_kernel_error(c, SINTER_ERR_RUNTIME, "index %lld is out of range for axis %d of data %s",
                                           (long long)v, axis, sn_tensor_describe(x, b1, sizeof b1)));
       if (v < 0) v += D;
-      int64_t off = base + v * xst[axis] + (axis == r - 1 ? 0 : j);
+      int64_t off = base + v * xst[axis] + (axis == rr - 1 ? 0 : j);
       /* plain stores of 4- and 8-byte elements inline (torchvision's RoI level merge scatters
        * millions of them: 10 ns each through reduce_into) */
       if (red == RED_NONE && es == 4)
@@ -467,11 +481,11 @@ static sn_error *scatter_elements_run(sn_kernel_ctx *c) {
       else
         reduce_into(x->dtype, red, dst + off * (int64_t)es, src + pos * (int64_t)es, 1);
     }
-    int k = r - 2;
+    int k = rr - 2;
     for (; k >= 0; k--) {
       if (k != axis) base += xst[k];
-      if (++idx[k] < ind->dims[k]) break;
-      if (k != axis) base -= xst[k] * ind->dims[k];
+      if (++idx[k] < idims[k]) break;
+      if (k != axis) base -= xst[k] * idims[k];
       idx[k] = 0;
     }
     if (k < 0) break;

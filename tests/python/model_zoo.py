@@ -570,6 +570,32 @@ def roi_heads(seed=17, n_rois=300):
     return Case("roi_heads", m, feeds)
 
 
+def scatter_merge(seed=18):
+    """ScatterElements as torchvision's RoI level merge uses it (axis 0, indices spanning the trailing
+    dims whole, which run as one merged dim) and along other axes and partial spans (the general walk);
+    indices unique per position (some negative), so the result does not depend on write order"""
+    rng = np.random.default_rng(seed)
+    b = Builder(seed)
+    feeds, outs = {}, []
+    specs = (((6, 5, 4, 3), (4, 5, 4, 3), 0), ((6, 5, 4, 3), (6, 2, 4, 3), 1), ((6, 5, 4, 3), (3, 5, 2, 3), 0),
+             ((7, 9), (7, 9), 1))
+    for k, (shape, ishape, axis) in enumerate(specs):
+        D = shape[axis]
+        ind = np.zeros(ishape, np.int64)
+        for mi in np.ndindex(*[1 if d == axis else n for d, n in enumerate(ishape)]):
+            perm = rng.permutation(D)[:ishape[axis]]
+            for j in range(ishape[axis]):
+                at = list(mi)
+                at[axis] = j
+                ind[tuple(at)] = perm[j] - (D if rng.random() < 0.3 else 0)
+        feeds[f"x{k}"] = rng.standard_normal(shape).astype(np.float32)
+        feeds[f"u{k}"] = rng.standard_normal(ishape).astype(np.float32)
+        y = b.op("ScatterElements", [f"x{k}", b.const(ind, "idx"), f"u{k}"], axis=axis)
+        outs.append(tensor_in(y, TensorProto.FLOAT, list(shape)))
+    ins = [tensor_in(n, TensorProto.FLOAT, list(v.shape)) for n, v in feeds.items()]
+    return Case("scatter_merge", b.model("scatter_merge", ins, outs), feeds)
+
+
 def all_cases():
     return [
         digits(),
@@ -592,6 +618,7 @@ def all_cases():
         batched_nms(),
         norms(),
         roi_heads(),
+        scatter_merge(),
     ]
 
 
