@@ -65,17 +65,18 @@ static void c_lstm_cell(const float *g, const float *x, int64_t gs, float clip, 
 
 /* comparisons, not fminf / fmaxf (their NaN rules differ): NaN passes */
 static inline float c_clamp(float v, float lo, float hi) { return v < lo ? lo : v > hi ? hi : v; }
-static void c_pwl(int kind, float a, float b, const float *x, float *y, int64_t n) {
-  for (int64_t i = 0; i < n; i++) {
-    float v = x[i];
-    switch (kind) {
-      case SN_PWL_CLIP: y[i] = c_clamp(v, a, b); break;
-      case SN_PWL_LEAKY: y[i] = v < 0 ? a * v : v; break;
-      case SN_PWL_HSIGMOID: y[i] = c_clamp(a * v + b, 0.0f, 1.0f); break;
-      default: y[i] = v * c_clamp(a * v + b, 0.0f, 1.0f); break;
-    }
+#define C_PWL(NAME, EXPR)                                                                          \
+  static void NAME(float a, float b, const float *x, float *y, int64_t n) {                        \
+    (void)a, (void)b;                                                                              \
+    for (int64_t i = 0; i < n; i++) {                                                              \
+      float v = x[i];                                                                              \
+      y[i] = EXPR;                                                                                 \
+    }                                                                                              \
   }
-}
+C_PWL(c_pwl_clip, c_clamp(v, a, b))
+C_PWL(c_pwl_leaky, v < 0 ? a * v : v)
+C_PWL(c_pwl_hsigmoid, c_clamp(a * v + b, 0.0f, 1.0f))
+C_PWL(c_pwl_hswish, v * c_clamp(a * v + b, 0.0f, 1.0f))
 
 static float c_expsum(const float *x, float *y, int64_t n, float shift);
 static float c_max(const float *x, int64_t n) {
@@ -85,7 +86,8 @@ static float c_max(const float *x, int64_t n) {
 }
 
 static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
-                                          c_lstm_cell, c_pwl, c_expsum, c_max};
+                                          c_lstm_cell, {c_pwl_clip, c_pwl_leaky, c_pwl_hsigmoid, c_pwl_hswish},
+                                          c_expsum, c_max};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -113,7 +115,7 @@ void sn_verf(const float *x, float *y, int64_t n) { kernels()->erf(x, y, n); }
 void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
 void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
 void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
-void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) { kernels()->pwl(kind, a, b, x, y, n); }
+void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) { kernels()->pwl[kind & 3](a, b, x, y, n); }
 void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
   kernels()->lstm_cell(g, x, gs, clip, c, h, n);
 }

@@ -63,14 +63,14 @@ float sn_vexp_shift_sumonly(const float *x, int64_t n, float shift);
 /* One ISA's kernels, for tests and benchmarks. */
 typedef void (*sn_vmath_fn)(const float *x, float *y, int64_t n);
 typedef void (*sn_vlstm_fn)(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n);
-typedef void (*sn_vpwl_fn)(int kind, float a, float b, const float *x, float *y, int64_t n);
+typedef void (*sn_vpwl_fn)(float a, float b, const float *x, float *y, int64_t n);
 /* exp(x[i] - shift) into y (NULL: not stored), returning the float sum */
 typedef float (*sn_vexpsum_fn)(const float *x, float *y, int64_t n, float shift);
 typedef float (*sn_vmax_fn)(const float *x, int64_t n);
 typedef struct sn_vmath_kernels {
   sn_vmath_fn exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, silu;
   sn_vlstm_fn lstm_cell;
-  sn_vpwl_fn pwl;
+  sn_vpwl_fn pwl[4]; /* indexed by SN_PWL_* */
   sn_vexpsum_fn expsum;
   sn_vmax_fn max;
 } sn_vmath_kernels;

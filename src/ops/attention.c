@@ -25,23 +25,16 @@ typedef struct attn_job {
   int64_t chunks;
 } attn_job;
 
-/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys, in loops the compiler vectorizes
- * (restrict: no reloads through the job; 16 partial maxima) */
+/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys: the mask in loops the compiler
+ * vectorizes (restrict: no reloads through the job), the max and the exp-sum as vmath kernels */
 static void softmax_row(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
+  if (n <= 0) return;
   if (m && ms == 1)
     for (int64_t t = 0; t < n; t++) row[t] += m[t];
   else if (m)
     for (int64_t t = 0; t < n; t++) row[t] += m[t * ms];
-  float mx16[16];
-  for (int l = 0; l < 16; l++) mx16[l] = -INFINITY;
-  int64_t t = 0;
-  for (; t + 16 <= n; t += 16)
-    for (int l = 0; l < 16; l++) mx16[l] = row[t + l] > mx16[l] ? row[t + l] : mx16[l];
-  float mx = -INFINITY;
-  for (int l = 0; l < 16; l++) mx = mx16[l] > mx ? mx16[l] : mx;
-  for (; t < n; t++) mx = row[t] > mx ? row[t] : mx;
-  float inv = 1.f / sn_vexp_shift_sum(row, row, n, mx);
-  for (t = 0; t < n; t++) row[t] *= inv;
+  float inv = 1.f / sn_vexp_shift_sum(row, row, n, sn_vmax(row, n));
+  for (int64_t t = 0; t < n; t++) row[t] *= inv;
 }
 
 static void attn_range(void *arg, int64_t begin, int64_t end) {

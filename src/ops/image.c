@@ -595,28 +595,39 @@ static int64_t roi_merge(const roi_tap *taps, int64_t t, int64_t *pos, double *w
   return m;
 }
 
+/* a roi on the feature map: its start (sh, sw), extent (rh, rw) and samples per bin (gh, gw; doubles,
+ * so that roi_run can refuse huge grids before any cast) */
+typedef struct roi_geom {
+  double sh, sw, rh, rw, gh, gw;
+} roi_geom;
+
+static roi_geom roi_geometry(const roi_params *p, const double *roi) {
+  const double off = p->half_pixel ? 0.5 : 0.0;
+  roi_geom g;
+  g.sw = roi[0] * p->scale - off, g.sh = roi[1] * p->scale - off;
+  g.rw = roi[2] * p->scale - off - g.sw, g.rh = roi[3] * p->scale - off - g.sh;
+  if (!p->half_pixel) {
+    g.rw = fmax(g.rw, 1.0);
+    g.rh = fmax(g.rh, 1.0);
+  }
+  g.gh = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(g.rh / (double)p->oh));
+  g.gw = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(g.rw / (double)p->ow));
+  return g;
+}
+
 static void roi_worker(void *arg, int w) {
   const roi_job *j = arg;
   const roi_params *p = j->p;
   const int64_t C = j->C, H = j->H, W = j->W, PH = p->oh, PW = p->ow;
-  const double off = p->half_pixel ? 0.5 : 0.0;
   /* this worker's scratch: its taps, then 4 merged positions and weights per tap */
   roi_tap *taps = (roi_tap *)(void *)((char *)j->taps + (size_t)w * (size_t)j->taps_per * ROI_SCRATCH_PER_TAP);
   int64_t *pos = (int64_t *)(void *)(taps + j->taps_per);
   double *wt = (double *)(void *)(pos + 4 * j->taps_per);
   for (int64_t n = w * j->nr / j->nw; n < (w + 1) * j->nr / j->nw; n++) {
     const int64_t bi = sn_load_i64(j->BI->dtype, j->BI->data, n);
-    const double *roi = j->rois + n * 4;
-    double sw = roi[0] * p->scale - off, sh = roi[1] * p->scale - off;
-    double ew = roi[2] * p->scale - off, eh = roi[3] * p->scale - off;
-    double rw = ew - sw, rh = eh - sh;
-    if (!p->half_pixel) {
-      rw = fmax(rw, 1.0);
-      rh = fmax(rh, 1.0);
-    }
-    const double bh = rh / (double)PH, bw = rw / (double)PW;
-    const int64_t gh = p->sampling > 0 ? p->sampling : (int64_t)fmax(0, ceil(rh / (double)PH));
-    const int64_t gw = p->sampling > 0 ? p->sampling : (int64_t)fmax(0, ceil(rw / (double)PW));
+    const roi_geom g = roi_geometry(p, j->rois + n * 4);
+    const double sh = g.sh, sw = g.sw, bh = g.rh / (double)PH, bw = g.rw / (double)PW;
+    const int64_t gh = (int64_t)g.gh, gw = (int64_t)g.gw;
     const double count = (double)(gh * gw > 1 ? gh * gw : 1);
     for (int64_t ph = 0; ph < PH; ph++)
       for (int64_t pw = 0; pw < PW; pw++) {
@@ -680,27 +691,19 @@ static sn_error *roi_run(sn_kernel_ctx *c) {
   SN_TRY(sn_op_f64_view(c, R, &j.rois));
   /* every roi checked first (the workers cannot fail): its batch index, finite coordinates and a
    * sample grid of bounded size */
-  const double off = p->half_pixel ? 0.5 : 0.0;
   int64_t most = 1;
   for (int64_t n = 0; n < nr; n++) {
     int64_t bi = sn_load_i64(BI->dtype, BI->data, n);
     if (bi < 0 || bi >= X->dims[0])
       return sn_kernel_error(c, SINTER_ERR_RUNTIME, "batch_indices[%lld] = %lld is outside [0, %lld)", (long long)n,
                              (long long)bi, (long long)X->dims[0]);
-    const double *roi = j.rois + n * 4;
-    double sw = roi[0] * p->scale - off, sh = roi[1] * p->scale - off;
-    double rw = roi[2] * p->scale - off - sw, rh = roi[3] * p->scale - off - sh;
-    if (!p->half_pixel) {
-      rw = fmax(rw, 1.0);
-      rh = fmax(rh, 1.0);
-    }
-    if (!isfinite(rw) || !isfinite(rh) || !isfinite(sw) || !isfinite(sh))
+    const roi_geom g = roi_geometry(p, j.rois + n * 4);
+    if (!isfinite(g.rw) || !isfinite(g.rh) || !isfinite(g.sw) || !isfinite(g.sh))
       return sn_kernel_error(c, SINTER_ERR_RUNTIME, "roi %lld has non-finite coordinates", (long long)n);
-    double gh = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(rh / (double)PH));
-    double gw = p->sampling > 0 ? (double)p->sampling : fmax(0, ceil(rw / (double)PW));
-    if (gh * gw > (double)(1 << 24))
-      return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "roi %lld needs %g x %g samples per bin", (long long)n, gh, gw);
-    if ((int64_t)(gh * gw) > most) most = (int64_t)(gh * gw);
+    if (g.gh * g.gw > (double)(1 << 24))
+      return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "roi %lld needs %g x %g samples per bin", (long long)n, g.gh,
+                             g.gw);
+    if ((int64_t)(g.gh * g.gw) > most) most = (int64_t)(g.gh * g.gw);
   }
   j.taps_per = most;
   j.nw = sn_nn_workers(c, 8.0 * (double)Y->count * (double)most);

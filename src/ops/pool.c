@@ -9,6 +9,7 @@
 #include "kernels/qelem.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "ops/qlinear.h"
 
 /* Let GCC turn compare-and-select into branch-free max (FP traps are never enabled). */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -614,22 +615,6 @@ static sn_error *qpool_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
-static sn_error *qpool_scalar(sn_kernel_ctx *c, int i, bool scale, double *out) {
-  const sn_tensor *t = c->n_in > i ? c->in[i] : NULL;
-  static const char *names[] = {"X", "x_scale", "x_zero_point", "y_scale", "y_zero_point"};
-  if (!t) {
-    *out = scale ? 1.0 : 0.0;
-    return scale ? sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", names[i]) : NULL;
-  }
-  if (t->count != 1)
-    return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "%s has %lld elements: only per-tensor quantization is supported",
-                           names[i], (long long)t->count);
-  if (scale ? !sn_is_f32_family(t->dtype) : t->dtype != c->in[0]->dtype)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s has type %s", names[i], sn_dtype_name(t->dtype));
-  *out = scale ? sn_load_f64(t->dtype, t->data, 0) : (double)sn_load_i64(t->dtype, t->data, 0);
-  return NULL;
-}
-
 static sn_error *qpool_run(sn_kernel_ctx *c) {
   const pool_params *p;
   pool_params tmp;
@@ -639,11 +624,11 @@ static sn_error *qpool_run(sn_kernel_ctx *c) {
   if (!q8_type(x->dtype) || x->rank < 3)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X %s must be int8 or uint8 of rank >= 3",
                            sn_tensor_describe(x, b1, sizeof b1));
-  double xs, xz, ys, yz;
-  SN_TRY(qpool_scalar(c, 1, true, &xs));
-  SN_TRY(qpool_scalar(c, 2, false, &xz));
-  SN_TRY(qpool_scalar(c, 3, true, &ys));
-  SN_TRY(qpool_scalar(c, 4, false, &yz));
+  float fxs, fxz, fys, fyz;
+  SN_TRY(sn_qscalar_param(c, 1, true, 0, "x_scale", &fxs));
+  SN_TRY(sn_qscalar_param(c, 2, false, 0, "x_zero_point", &fxz));
+  SN_TRY(sn_qscalar_param(c, 3, true, 0, "y_scale", &fys));
+  SN_TRY(sn_qscalar_param(c, 4, false, 0, "y_zero_point", &fyz));
   bool last = sn_attr_int(c->node, "channels_last", 0) != 0, s8 = x->dtype == SINTER_INT8;
   int nd = x->rank - 2, s0 = last ? 1 : 2;
   if (nd > 3) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "pooling over %d spatial dims is not supported (at most 3)", nd);
@@ -667,7 +652,6 @@ static sn_error *qpool_run(sn_kernel_ctx *c) {
   if (!xf || !yf || !acc) return SN_ERR_OOM();
   const uint8_t *xd = x->data;
   uint8_t *yd = y->data;
-  const float fxs = (float)xs, fys = (float)ys, fxz = (float)xz, fyz = (float)yz;
   const float lo = s8 ? -128.0f : 0.0f, hi = s8 ? 127.0f : 255.0f;
   for (int64_t n = 0; n < N; n++)
     for (int64_t ch = 0; ch < C; ch++) {

@@ -84,4 +84,9 @@ bool sn_qconv_nhwc(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, i
 bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64_t K, bool transB, int64_t nbatch,
                 const int64_t *aoff, const int64_t *boff, sn_error **err);
 
+/* Input i of a com.microsoft quantized op as one per-tensor parameter: a scale (float32 family,
+ * required) or a zero point (of input `like`'s type; 0 when absent). A per-channel one is refused by
+ * name; a zero scale is taken (the results saturate, as in ONNX Runtime). */
+sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out);
+
 #endif

@@ -451,9 +451,7 @@ static sn_error *qsm_run(sn_kernel_ctx *c) {
  * A table of the 256 byte values, as ONNX Runtime builds it: x dequantized to float32, the function in
  * float32, y = saturate(round_half_even(f / Y_scale) + Y_zero_point); then one lookup per element. */
 
-/* scalar quantization parameter i (a scale, or a zero point of the type of input `like`); absent zero
- * points are 0 */
-static sn_error *qparam(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out) {
+sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out) {
   const sn_tensor *t = opt_in(c, i);
   *out = scale ? 1.0f : 0.0f;
   if (!t) return scale ? sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", name) : NULL;
@@ -477,10 +475,10 @@ static sn_error *qact_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
   if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   float xs, xz, ys, yz;
-  SN_TRY(qparam(c, 1, true, 0, "X_scale", &xs));
-  SN_TRY(qparam(c, 2, false, 0, "X_zero_point", &xz));
-  SN_TRY(qparam(c, 3, true, 0, "Y_scale", &ys));
-  SN_TRY(qparam(c, 4, false, 0, "Y_zero_point", &yz));
+  SN_TRY(sn_qscalar_param(c, 1, true, 0, "X_scale", &xs));
+  SN_TRY(sn_qscalar_param(c, 2, false, 0, "X_zero_point", &xz));
+  SN_TRY(sn_qscalar_param(c, 3, true, 0, "Y_scale", &ys));
+  SN_TRY(sn_qscalar_param(c, 4, false, 0, "Y_zero_point", &yz));
   const bool s8 = x->dtype == SINTER_INT8, sigmoid = !strcmp(c->node->op_type, "QLinearSigmoid");
   const float alpha = sn_attr_float(c->node, "alpha", 0.01f);
   sn_tensor *y;
@@ -516,12 +514,12 @@ static sn_error *qwhere_run(sn_kernel_ctx *c) {
   if (c->n_in < 9 || !cond || !x || !yv || cond->dtype != SINTER_BOOL || !q8(x->dtype) || yv->dtype != x->dtype)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "condition must be bool and X, Y both int8 or both uint8");
   float xs, xz, ys, yz, zs, zz;
-  SN_TRY(qparam(c, 2, true, 1, "x_scale", &xs));
-  SN_TRY(qparam(c, 3, false, 1, "x_zero_point", &xz));
-  SN_TRY(qparam(c, 5, true, 1, "y_scale", &ys));
-  SN_TRY(qparam(c, 6, false, 1, "y_zero_point", &yz));
-  SN_TRY(qparam(c, 7, true, 1, "z_scale", &zs));
-  SN_TRY(qparam(c, 8, false, 1, "z_zero_point", &zz));
+  SN_TRY(sn_qscalar_param(c, 2, true, 1, "x_scale", &xs));
+  SN_TRY(sn_qscalar_param(c, 3, false, 1, "x_zero_point", &xz));
+  SN_TRY(sn_qscalar_param(c, 5, true, 1, "y_scale", &ys));
+  SN_TRY(sn_qscalar_param(c, 6, false, 1, "y_zero_point", &yz));
+  SN_TRY(sn_qscalar_param(c, 7, true, 1, "z_scale", &zs));
+  SN_TRY(sn_qscalar_param(c, 8, false, 1, "z_zero_point", &zz));
   const sn_tensor *in3[3] = {cond, x, yv};
   sn_bcast bc;
   int rank;

@@ -290,7 +290,7 @@ static void pwl(const sn_vmath_kernels *k, const char *name) {
     int bad = 0;
     for (int len = 1; len <= 40; len++) { /* tails: the first len values, in place */
       memcpy(ys, xs, sizeof(float) * (size_t)len);
-      k->pwl(kind, a, b, ys, ys, len);
+      k->pwl[kind](a, b, ys, ys, len);
       float want[40];
       for (int i = 0; i < len; i++) {
         float v = xs[i], t = a * v + b; /* (float: the two roundings) */
@@ -301,7 +301,7 @@ static void pwl(const sn_vmath_kernels *k, const char *name) {
       }
       bad += memcmp(want, ys, sizeof(float) * (size_t)len) != 0;
     }
-    k->pwl(kind, a, b, xs, ys, n);
+    k->pwl[kind](a, b, xs, ys, n);
     for (int i = 0; i < n; i++) {
       double v = xs[i], t = (double)(float)(a * xs[i]) + b, c01 = t < 0 ? 0 : t > 1 ? 1 : t;
       double want = kind == SN_PWL_CLIP ? (v < a ? a : v > b ? b : v)

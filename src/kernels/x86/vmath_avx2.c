@@ -117,15 +117,6 @@ LOOP2(pwl_leaky, v_pwl_leaky)
 LOOP2(pwl_hsigmoid, v_pwl_hsigmoid)
 LOOP2(pwl_hswish, v_pwl_hswish)
 
-static void vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) {
-  switch (kind) {
-    case SN_PWL_CLIP: pwl_clip(a, b, x, y, n); break;
-    case SN_PWL_LEAKY: pwl_leaky(a, b, x, y, n); break;
-    case SN_PWL_HSIGMOID: pwl_hsigmoid(a, b, x, y, n); break;
-    default: pwl_hswish(a, b, x, y, n); break;
-  }
-}
-
 /* exp(x - shift) summed in two vector accumulators; the tail through a padded buffer (its other lanes add 0) */
 static float vexpsum(const float *x, float *y, int64_t n, float shift) {
   const __m256 sh = _mm256_set1_ps(shift);
@@ -166,5 +157,6 @@ static float vmax(const float *x, int64_t n) {
   return m;
 }
 
-const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell, vpwl,
+const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell,
+                                          {pwl_clip, pwl_leaky, pwl_hsigmoid, pwl_hswish},
                                         vexpsum, vmax};
