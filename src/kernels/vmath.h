@@ -52,7 +52,9 @@ void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n);
  * units in place of a pass per gate (an LSTM step at batch 8 spent a fifth of its time there). */
 void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n);
 
-/* y[i] = exp(x[i] - shift) (y may equal x); returns the float sum of the results. */
+/* y[i] = exp(x[i] - shift) (y may equal x); returns the float sum of the results. The vector kernels
+ * return 0 where the result would be denormal (x[i] - shift < -87): a softmax probability below
+ * 1.2e-38 is 0, and no masked position pays Intel's microcode assist for a denormal result. */
 float sn_vexp_shift_sum(const float *x, float *y, int64_t n, float shift);
 /* The largest of x[0..n) by x86 max (NaN elements skipped unless x[0] is NaN: as a loop of
  * m = x[i] > m ? x[i] : m from m = x[0]); n >= 1. Softmax rows start here. */

@@ -123,7 +123,7 @@ static float vexpsum(const float *x, float *y, int64_t n, float shift) {
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m256 a = v_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), b = v_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+    __m256 a = v_exp_normal(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh)), b = v_exp_normal(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
     if (y) _mm256_storeu_ps(y + i, a), _mm256_storeu_ps(y + i + 8, b);
     s0 = _mm256_add_ps(s0, a), s1 = _mm256_add_ps(s1, b);
   }
@@ -131,7 +131,7 @@ static float vexpsum(const float *x, float *y, int64_t n, float shift) {
     int64_t r = n - i < 8 ? n - i : 8;
     float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     memcpy(buf, x + i, (size_t)r * sizeof *buf);
-    __m256 a = v_exp(_mm256_sub_ps(_mm256_loadu_ps(buf), sh));
+    __m256 a = v_exp_normal(_mm256_sub_ps(_mm256_loadu_ps(buf), sh));
     _mm256_storeu_ps(buf, a);
     for (int64_t k = r; k < 8; k++) buf[k] = 0;
     if (y) memcpy(y + i, buf, (size_t)r * sizeof *buf);

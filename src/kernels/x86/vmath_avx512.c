@@ -103,13 +103,13 @@ static float vexpsum(const float *x, float *y, int64_t n, float shift) {
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    __m512 a = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh)), b = v_exp(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh));
+    __m512 a = v_exp_normal(_mm512_sub_ps(_mm512_loadu_ps(x + i), sh)), b = v_exp_normal(_mm512_sub_ps(_mm512_loadu_ps(x + i + 16), sh));
     if (y) _mm512_storeu_ps(y + i, a), _mm512_storeu_ps(y + i + 16, b);
     s0 = _mm512_add_ps(s0, a), s1 = _mm512_add_ps(s1, b);
   }
   for (; i < n; i += 16) {
     __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (unsigned)(n - i)) - 1u);
-    __m512 a = _mm512_maskz_mov_ps(m, v_exp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sh)));
+    __m512 a = _mm512_maskz_mov_ps(m, v_exp_normal(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), sh)));
     if (y) _mm512_mask_storeu_ps(y + i, m, a);
     s0 = _mm512_add_ps(s0, a);
   }

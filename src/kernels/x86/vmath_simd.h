@@ -43,6 +43,15 @@ static inline VF v_exp(VF x) {
   return v_ldexp(p, n);
 }
 
+/* exp(x) with results below the smallest normal float (x < -87) returned as 0. On Intel cores an
+ * instruction whose result is denormal takes a microcode assist, about 18x the time of a normal one
+ * (measured 6.9 against 0.39 ns an element), and softmax rows meet that at every masked position.
+ * v_exp of -87 is still normal: n = -126 with r = x + 126 ln2 > 0.33, so p > 1. */
+static inline VF v_exp_normal(VF x) {
+  VF r = v_exp(MAXF(F1(-87.0f), x)); /* NaN stays NaN */
+  return SEL(CMPLT(x, F1(-87.0f)), F1(0.0f), r);
+}
+
 /* 1/d for finite nonzero d. With RCP (AVX-512's 14-bit estimate) refined by one Newton step: within
  * about 2^-27 relative, a fraction of a division's cost. Without (AVX2, whose estimate has 12 bits and
  * one step leaves about 2^-23: GRU's cancelling state update then misses the conformance tolerance),
