@@ -22,6 +22,7 @@ struct sn_threadpool {
   pthread_mutex_t busy; /* held by the caller of a parallel_for for its whole duration */
   uint64_t generation;
   int remaining;
+  int caller_sleeps; /* the caller of the current job waits on `done` (set with the mutex held) */
   int stop;
   sn_range_fn fn;
   void *arg;
@@ -83,19 +84,26 @@ static void *worker(void *p) {
       cpu_relax();
       if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
     }
-    pthread_mutex_lock(&tp->mu);
-    while (!tp->stop && tp->generation == seen) pthread_cond_wait(&tp->wake, &tp->mu);
-    if (tp->stop) {
+    /* A job seen while spinning is taken without the mutex: the caller wrote its fields before the
+     * release store of `generation`, and cannot change them before this worker's chunk is done.
+     * (Taking the mutex here contended with the caller, which holds it to publish the job: an empty
+     * job on 2 threads took 0.80 us, now 0.72.) */
+    uint64_t g = __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE);
+    if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
+      pthread_mutex_lock(&tp->mu);
+      while (!tp->stop && tp->generation == seen) pthread_cond_wait(&tp->wake, &tp->mu);
+      g = tp->generation;
       pthread_mutex_unlock(&tp->mu);
-      break;
     }
-    seen = tp->generation;
-    pthread_mutex_unlock(&tp->mu);
+    if (__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) break;
+    seen = g;
     sn_cpu_set_thread_cap(tp->isa_cap);
     sn_prof_slot = tp->prof_slot;
     run_chunk(tp, idx);
     sn_prof_slot = NULL;
-    if (__atomic_sub_fetch(&tp->remaining, 1, __ATOMIC_ACQ_REL) == 0) {
+    /* the caller is signalled only when it went to sleep (see run_job): a worker taking the mutex
+     * while the caller moves on to its next job would make that job's publication wait on it */
+    if (__atomic_sub_fetch(&tp->remaining, 1, __ATOMIC_SEQ_CST) == 0 && __atomic_load_n(&tp->caller_sleeps, __ATOMIC_SEQ_CST)) {
       pthread_mutex_lock(&tp->mu);
       pthread_cond_signal(&tp->done);
       pthread_mutex_unlock(&tp->mu);
@@ -197,8 +205,12 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
     if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
   }
   if (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) {
+    /* caller_sleeps is set before remaining is read again (both sequentially consistent): either the
+     * last worker's decrement is seen here, or that worker sees the flag and signals under the mutex */
     pthread_mutex_lock(&tp->mu);
-    while (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&tp->done, &tp->mu);
+    __atomic_store_n(&tp->caller_sleeps, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&tp->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&tp->done, &tp->mu);
+    __atomic_store_n(&tp->caller_sleeps, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tp->mu);
   }
   pthread_mutex_unlock(&tp->busy);
