@@ -30,24 +30,72 @@ static inline void sg_store_row(float *c, __m512 x0, __m512 x1, __m512 va, float
     c##i##a = _mm512_fmadd_ps(av, b0, c##i##a);      \
     c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);      \
   }
-#define SG_STORE(i) \
-  if (mr > i) sg_store_row(C + i * ldc, c##i##a, c##i##b, va, beta, m0, m1);
-#define SG_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+#define SG_STORE(i) sg_store_row(C + i * ldc, c##i##a, c##i##b, va, beta, m0, m1);
+#define SG_R1(X) X(0)
+#define SG_R2(X) SG_R1(X) X(1)
+#define SG_R3(X) SG_R2(X) X(2)
+#define SG_R4(X) SG_R3(X) X(3)
+#define SG_R5(X) SG_R4(X) X(4)
+#define SG_R6(X) SG_R5(X) X(5)
+#define SG_R7(X) SG_R6(X) X(6)
+#define SG_R8(X) SG_R7(X) X(7)
+#define SG_R9(X) SG_R8(X) X(8)
+#define SG_R10(X) SG_R9(X) X(9)
+#define SG_R11(X) SG_R10(X) X(10)
+#define SG_R12(X) SG_R11(X) X(11)
+#define SG_R13(X) SG_R12(X) X(12)
+#define SG_R14(X) SG_R13(X) X(13)
 
-__attribute__((noinline)) static void sg_ukr(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc, float alpha,
-                   float beta, int64_t mr, int64_t nr) {
-  SG_ROWS(SG_DECL)
-  for (int64_t p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-    SG_ROWS(SG_FMA)
-    a += SG_MR;
-    b += SG_NR;
+/* The tile's first R rows (of a 14-row sliver), one function per R: a partial tile computes only its
+ * rows, so the rows past the last full tile run here, on the B sliver the full tiles just read (in
+ * cache), instead of a second pass of the small-M kernel over all of B (M = 128, a BERT sequence,
+ * leaves 2: that pass took 7% of a 128 x 3072 x 768 GEMM on Emerald Rapids). */
+#define SG_UKR_DEF(R)                                                                                       \
+  __attribute__((noinline)) static void sg_ukr_##R(int64_t kc, const float *restrict a, const float *restrict b, \
+                                                   float *C, int64_t ldc, float alpha, float beta, int64_t nr,   \
+                                                   const float *pf) {                                          \
+    SG_R##R(SG_DECL) if (pf) {                                                                            \
+      for (int64_t p = 0; p < kc; p++) {                                                                  \
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                     \
+        _mm_prefetch((const char *)(pf + p * SG_NR), _MM_HINT_T1);                                        \
+        _mm_prefetch((const char *)(pf + p * SG_NR + 16), _MM_HINT_T1);                                   \
+        SG_R##R(SG_FMA) a += SG_MR;                                                                       \
+        b += SG_NR;                                                                                       \
+      }                                                                                                   \
+    } else {                                                                                              \
+      for (int64_t p = 0; p < kc; p++) {                                                                  \
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                     \
+        SG_R##R(SG_FMA) a += SG_MR;                                                                       \
+        b += SG_NR;                                                                                       \
+      }                                                                                                   \
+    }                                                                                                     \
+    __m512 va = _mm512_set1_ps(alpha);                                                                    \
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);                            \
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1); \
+    SG_R##R(SG_STORE)                                                                                     \
   }
-  __m512 va = _mm512_set1_ps(alpha);
-  __mmask16 m0 = nr >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-  __mmask16 m1 = nr >= 32 ? (__mmask16)0xFFFF : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1);
-  SG_ROWS(SG_STORE)
+SG_UKR_DEF(1) SG_UKR_DEF(2) SG_UKR_DEF(3) SG_UKR_DEF(4) SG_UKR_DEF(5) SG_UKR_DEF(6) SG_UKR_DEF(7)
+SG_UKR_DEF(8) SG_UKR_DEF(9) SG_UKR_DEF(10) SG_UKR_DEF(11) SG_UKR_DEF(12) SG_UKR_DEF(13) SG_UKR_DEF(14)
+
+typedef void (*sg_ukr_fn)(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
+                          float alpha, float beta, int64_t nr, const float *pf);
+static const sg_ukr_fn sg_ukrs[SG_MR + 1] = {0,         sg_ukr_1,  sg_ukr_2,  sg_ukr_3,  sg_ukr_4,
+                                             sg_ukr_5,  sg_ukr_6,  sg_ukr_7,  sg_ukr_8,  sg_ukr_9,
+                                             sg_ukr_10, sg_ukr_11, sg_ukr_12, sg_ukr_13, sg_ukr_14};
+
+/* pf: when not NULL, the kc x NR block of B the next tile column reads, fetched into L2 while this
+ * tile computes (a weight read once per run comes from memory: cold, the GEMM ran at 0.75x of its
+ * speed on a warm B) */
+static inline void sg_ukr_pf(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
+                             float alpha, float beta, int64_t mr, int64_t nr, const float *pf) {
+  if (mr == SG_MR)
+    sg_ukr_14(kc, a, b, C, ldc, alpha, beta, nr, pf);
+  else
+    sg_ukrs[mr](kc, a, b, C, ldc, alpha, beta, nr, pf);
 }
+#define SG_UKR_PREFETCH 1
+/* partial tiles are cheap: no rows left for the small-M kernel (sgemm_blocked.h, sg_row_rest) */
+#define SG_PARTIAL_TILES 1
 
 /* Pack 14 rows of A (row stride lda) x kc columns into a k-major sliver (14 floats per k): 16x16
  * in-register transposes (rows 14 and 15 zero), 14-lane masked stores, scalar tail. */

@@ -151,6 +151,14 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
         bpan = wb;
         bstr = SG_NR * kc;
       }
+#ifdef SG_UKR_PREFETCH
+      /* after this block's last column: a prepacked B's first column of the next K block (or of the
+       * next column block) */
+      const float *pnext = !pb ? NULL
+                           : p0 + kc < K ? bpan + kc * SG_NR
+                           : j0 + nc < N ? pb + ((j0 + nc) / SG_NR) * K * SG_NR
+                                         : NULL;
+#endif
       for (int64_t i0 = 0; i0 < M; i0 += bl.mc) {
         int64_t mc = M - i0 < bl.mc ? M - i0 : bl.mc;
         const float *apan;
@@ -168,7 +176,12 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
           const float *bs = bpan + (jr / SG_NR) * bstr;
           for (int64_t ir = 0; ir < mc; ir += SG_MR) {
             int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
+#ifdef SG_UKR_PREFETCH /* the first tile of a column fetches the next column's B block */
+            const float *pf = ir != 0 ? NULL : jr + SG_NR < nc ? bs + bstr : pnext;
+            sg_ukr_pf(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr, pf);
+#else
             sg_ukr(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr);
+#endif
           }
         }
       }
@@ -194,10 +207,16 @@ static void sg_small(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
 
 /* Rows past the last full MR tile that the small-M kernel takes instead of a mostly empty tile (a
  * 14-row tile computing 2 rows costs as much as 14; the small kernel streams B once more from cache
- * at a fraction of that): M % MR when it is at most SG_SMALL_M and M has a full tile. */
+ * at a fraction of that): M % MR when it is at most SG_SMALL_M and M has a full tile. None where the
+ * ISA file defines SG_PARTIAL_TILES (a micro-kernel per row count). */
 static int64_t sg_row_rest(int64_t M) {
+#ifdef SG_PARTIAL_TILES /* the ISA's micro-kernel computes only a partial tile's rows */
+  (void)M;
+  return 0;
+#else
   int64_t r = M % SG_MR;
   return M > SG_MR && r <= SG_SMALL_M ? r : 0;
+#endif
 }
 
 static bool sg_trivial(int64_t M, int64_t N, int64_t K, float alpha) { return M <= 0 || N <= 0 || K <= 0 || alpha == 0; }
