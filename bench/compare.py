@@ -27,8 +27,9 @@ alike. Each runtime gets an equal share of --model-seconds; one that has used it
 share).
 
 Reported per model and runtime: latency p50 / p99 / mean over all timed runs, throughput
-(runs/s = timed runs / sum of their latencies; batch 1), peak memory (VmHWM of the worker process,
-and that minus its resident size after importing the runtime, before loading the model), session
+(runs/s = timed runs / sum of their latencies; batch 1), peak memory (VmHWM of the worker process
+after the timed runs, read before the accuracy batch of another size runs, and that minus its resident
+size after importing the runtime, before loading the model), session
 creation time, first-run time, model size, and the max difference of the outputs from the reference
 (PyTorch eager when it runs, else ONNX Runtime): max |out - ref| and that divided by max |ref|.
 
@@ -200,16 +201,6 @@ def worker_main(args):
             warm.append(time.perf_counter() - t0)
             if time.perf_counter() > t_end:
                 break
-        if args.acc_inputs and not args.worker.startswith("openvino"):
-            # the accuracy batch: run once more on it, keep its outputs (not OpenVINO, whose model is
-            # compiled for the timed inputs' shapes)
-            r.feeds, main_feeds = {n[:-4]: np.load(os.path.join(args.acc_inputs, n))
-                                   for n in sorted(os.listdir(args.acc_inputs))}, r.feeds
-            acc = r.run()
-            r.feeds = main_feeds
-            os.makedirs(os.path.join(args.outputs, "acc"), exist_ok=True)
-            for n, a in acc.items():
-                np.save(os.path.join(args.outputs, "acc", n.replace("/", "_") + ".npy"), a)
         send({"ready": True, "create_s": r.create_s, "first_s": first_s, "warmup_s": warm, "base_kb": base_kb,
               "outputs": sorted(out), **r.info})
     except Exception as e:  # report, then exit: the coordinator marks the runtime failed for this model
@@ -229,7 +220,23 @@ def worker_main(args):
                 lat.append(time.perf_counter() - t0)
             send({"lat": lat})
         elif cmd["cmd"] == "exit":
-            send({"peak_kb": _status_kb("VmHWM"), "base_kb": base_kb})
+            # the peak of the measured shape, read before the accuracy batch (another batch size: a
+            # runtime may plan and pack more for it) runs
+            peak_kb = _status_kb("VmHWM")
+            if args.acc_inputs and not args.worker.startswith("openvino"):
+                # the accuracy batch: run once on it, keep its outputs (not OpenVINO, whose model is
+                # compiled for the timed inputs' shapes)
+                try:
+                    r.feeds = {n[:-4]: np.load(os.path.join(args.acc_inputs, n))
+                               for n in sorted(os.listdir(args.acc_inputs))}
+                    acc = r.run()
+                    os.makedirs(os.path.join(args.outputs, "acc"), exist_ok=True)
+                    for n, a in acc.items():
+                        np.save(os.path.join(args.outputs, "acc", n.replace("/", "_") + ".npy"), a)
+                except Exception:  # no accuracy figure for this runtime; the timings stand
+                    import traceback
+                    traceback.print_exc()
+            send({"peak_kb": peak_kb, "peak_after_acc_kb": _status_kb("VmHWM"), "base_kb": base_kb})
             return 0
     return 0
 
@@ -788,8 +795,9 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
               f"a turn of at least {results['turn_seconds']} s), so machine drift hits all alike; each runtime gets "
               "an equal share of the model's time budget (see `bench/compare.py --help`). "
               "Latency is the wall time of one call from Python (Sinter through ctypes, ORT and OpenVINO through "
-              "their Python APIs). Peak MB is the worker process's VmHWM; in parentheses, that minus its resident "
-              "size after importing the runtime and before loading the model. The diff column is max |out − ref| "
+              "their Python APIs). Peak MB is the worker process's VmHWM after the timed runs at the row's batch "
+              "(read before the accuracy samples, a batch of another size, run); in parentheses, that minus its "
+              "resident size after importing the runtime and before loading the model. The diff column is max |out − ref| "
               "over all outputs (in parentheses divided by max |ref|) against PyTorch eager (or ONNX Runtime "
               "where PyTorch does not run)."
               + (f" OpenVINO's default precision on this CPU is {results['openvino_default_precision']}, so its "
