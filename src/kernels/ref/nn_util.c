@@ -378,9 +378,16 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
    * share of B (the LSTM's 1 MB recurrent weights fit the two cores' L2 caches, not one) */
   pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi};
   int64_t align = sn_sgemm_pb_align(B);
-  /* split N (no operand packed twice) unless it is too narrow to give every worker a panel */
-  j.split_n = N >= align * nw || N >= M;
-  int64_t total = j.split_n ? N : M, al = j.split_n ? align : 16;
+  /* Splitting N, every worker packs all of A (M x K) for its share of the product; splitting M,
+   * every worker reads all of the packed B (K x N). So M when it is the longer side, long enough for
+   * every worker to get whole panels of PB_EPI_ROWS rows, and B small enough for each core's L2
+   * (ConvNeXt's 3136 x 96 x 384 GEMMs: 4% faster on 2 threads); N when M is short, B is large (read
+   * from memory once per run: split, each worker streams half), or too narrow to split M instead. */
+  j.split_n = N >= M                    ? true
+              : N < align * nw          ? false
+              : M < (int64_t)nw * PB_EPI_ROWS ? true
+                                        : B->bytes > sn_cpu_cache_sizes().l2 / 2;
+  int64_t total = j.split_n ? N : M, al = j.split_n ? align : 42; /* 42: whole 14- and 6-row tiles */
   int64_t chunk = (total + nw - 1) / nw;
   chunk = (chunk + al - 1) / al * al;
   if (chunk < 1) chunk = 1;
