@@ -596,6 +596,32 @@ def scatter_merge(seed=18):
     return Case("scatter_merge", b.model("scatter_merge", ins, outs), feeds)
 
 
+def reductions(seed=19):
+    """Reduce ops over long contiguous runs (the 8-accumulator loops, with tails of 1 to 7), over all
+    axes, over kept leading axes, and on int32 (NaN in a run: tests/python/test_reduce.py against numpy,
+    since ONNX Runtime's max and min skip NaN)"""
+    rng = np.random.default_rng(seed)
+    b = Builder(seed)
+    x = (rng.standard_normal((3, 5, 203)) * 3 + 1).astype(np.float32)
+    xi = rng.integers(-1000, 1000, (4, 1003)).astype(np.int32)
+    outs = []
+    for op in ("ReduceSum", "ReduceMean", "ReduceSumSquare", "ReduceL1", "ReduceL2", "ReduceMax", "ReduceMin",
+               "ReduceLogSumExp"):
+        for axes, keep in (([2], 1), ([1, 2], 0), (None, 0), ([0, 1], 1)):
+            ins = ["x"] if axes is None else ["x", b.const(np.array(axes, np.int64), "axes")]
+            y = b.op(op, ins, keepdims=keep)
+            shp = [1 if (axes is None or d in axes) else n for d, n in enumerate(x.shape)]
+            if not keep:
+                shp = [n for d, n in enumerate(x.shape) if not (axes is None or d in axes)]
+            outs.append(tensor_in(y, TensorProto.FLOAT, shp))
+    for op in ("ReduceSum", "ReduceMax", "ReduceMin"):
+        y = b.op(op, ["xi", b.const(np.array([1], np.int64), "axes")], keepdims=0)
+        outs.append(tensor_in(y, TensorProto.INT32, [4]))
+    m = b.model("reductions", [tensor_in("x", TensorProto.FLOAT, list(x.shape)), tensor_in("xi", TensorProto.INT32, list(xi.shape))],
+                outs, opset=18)
+    return Case("reductions", m, {"x": x, "xi": xi})
+
+
 def all_cases():
     return [
         digits(),
@@ -619,6 +645,7 @@ def all_cases():
         norms(),
         roi_heads(),
         scatter_merge(),
+        reductions(),
     ]
 
 
