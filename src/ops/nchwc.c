@@ -502,6 +502,45 @@ static void flat_view(sn_nchwc_conv_geom *g) {
   g->iw = g->ow = cols;
 }
 
+/* A strided 1x1 layer without padding (ResNet's downsampling shortcuts) reads one pixel in sh x sw:
+ * those pixels gathered into a compact map (a quarter of the input at stride 2) make it a 1x1
+ * stride-1 layer, which runs as one flat sequence of long tiles, where the strided kernel read rows
+ * of 7 to 28 pixels from every other cache line (ResNet-50's: 66-80 GFLOP/s, against about 110 for
+ * its stride-1 1x1 layers). Returns the gathered map (kernel scratch) and makes g stride 1, or NULL
+ * when g is not such a layer. */
+typedef struct gather_job {
+  const sn_nchwc_conv_geom *g;
+  const float *x;
+  float *out;
+} gather_job;
+
+static void gather_rows(void *arg, int64_t r0, int64_t r1) { /* r = (n * cbi + cb) * oh + oy */
+  const gather_job *j = arg;
+  const sn_nchwc_conv_geom *g = j->g;
+  const int64_t B = g->in_block;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t plane = r / g->oh, oy = r % g->oh;
+    const float *src = j->x + ((plane * g->ih) + oy * g->sh) * g->iw * B;
+    float *dst = j->out + r * g->ow * B;
+    for (int64_t ox = 0; ox < g->ow; ox++) memcpy(dst + ox * B, src + ox * g->sw * B, sizeof(float) * (size_t)B);
+  }
+}
+
+static const float *gather_strided_1x1(sn_kernel_ctx *c, sn_nchwc_conv_geom *g, const float *x) {
+  if (g->kh != 1 || g->kw != 1 || (g->sh == 1 && g->sw == 1) || g->ph || g->pw || g->depthwise || g->in_block < 8)
+    return NULL;
+  const int64_t rows = g->n * g->cbi * g->oh;
+  float *out = sn_kernel_scratch(c, sizeof(float) * (size_t)(rows * g->ow * g->in_block));
+  if (!out) return NULL; /* the strided kernel instead */
+  gather_job j = {g, x, out};
+  if (rows >= 64)
+    sn_parallel_for(sn_kernel_pool(c), rows, gather_rows, &j);
+  else
+    gather_rows(&j, 0, rows);
+  g->ih = g->oh, g->iw = g->ow, g->sh = g->sw = 1;
+  return out;
+}
+
 /* SINTER_BF16_IM2COL: 0 never, 2 every bf16 layer that is not already 1x1 stride 1, otherwise where
  * the heuristic says */
 static int im2col_mode(void) {
@@ -655,14 +694,25 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
                           .act = SN_NCHWC_ACT_NONE, .lo = -INFINITY, .hi = INFINITY};
   if (p->act == SN_ACT_RELU) g.act = SN_NCHWC_ACT_RELU;
   if (p->act == SN_ACT_CLIP) g.act = SN_NCHWC_ACT_CLIP, g.lo = p->alpha, g.hi = p->beta;
-  flat_view(&g);
   const sn_tensor *sc = p->has_scale ? c->in[at++] : NULL;
+  const float *xg = sc ? NULL : gather_strided_1x1(c, &g, x->data);
+  flat_view(&g);
   if (!sc && conv_wino(c, &g, p, x->data, w->data, y->data)) return NULL;
   if (!sc) {
     const uint16_t *xb = NULL;
     const uint32_t *wb = NULL;
-    SN_TRY(conv_bf16_operands(c, p, &g, x, w, &xb, &wb));
-    conv_images(c, &g, p, x->data, w->data, y->data, xb, wb);
+    if (xg) { /* the gathered map stands for X */
+      sn_tensor xt = *x;
+      xt.data = (void *)xg;
+      xt.dims[2] = g.ih, xt.dims[3] = g.iw;
+      xt.count = x->dims[0] * x->dims[1] * g.ih * g.iw * x->dims[4];
+      xt.nbytes = sizeof(float) * (size_t)xt.count;
+      xt.owns_data = false;
+      SN_TRY(conv_bf16_operands(c, p, &g, &xt, w, &xb, &wb));
+    } else {
+      SN_TRY(conv_bf16_operands(c, p, &g, x, w, &xb, &wb));
+    }
+    conv_images(c, &g, p, xg ? xg : x->data, w->data, y->data, xb, wb);
     return NULL;
   }
   if (sc->dtype != SINTER_FLOAT || sc->rank != 5 || sc->dims[0] != N || sc->dims[1] != CBI || sc->dims[2] != 1 ||
