@@ -198,6 +198,29 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   sn_sgemm(transA, B->trans, M, n1 - n0, K, alpha, A, lda, src, B->ld, beta, C + n0, ldc, ws);
 }
 
+size_t sn_sgemm_pa_floats(const sn_sgemm_packed *B, int64_t M) {
+  const sn_sgemm_impl *im = usable(B);
+  if (!im || !im->gemm_papb || sn_cpu_use_bf16() || M <= 0 || B->rows <= 0) return 0;
+  return (size_t)((M + im->mr - 1) / im->mr * im->mr) * (size_t)B->rows;
+}
+
+int64_t sn_sgemm_pa_rows_align(const sn_sgemm_packed *B) {
+  const sn_sgemm_impl *im = usable(B);
+  return im ? im->mr : 1;
+}
+
+void sn_sgemm_pack_a_for(const sn_sgemm_packed *B, bool transA, int64_t M, const float *A, int64_t lda, float *pa) {
+  usable(B)->pack_a(transA, M, B->rows, A, lda, pa);
+}
+
+void sn_sgemm_papb(int64_t m0, int64_t M, int64_t n0, int64_t n1, float alpha, const float *pa,
+                   const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws) {
+  const sn_sgemm_impl *im = usable(B);
+  int64_t K = B->rows;
+  SN_PROF_SGEMM(im->name, M, true);
+  im->gemm_papb(M, B->cols, K, n0, n1, alpha, pa + (m0 / im->mr) * K * im->mr, B->data, beta, C, ldc, ws);
+}
+
 void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;

@@ -71,6 +71,15 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
                  const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws);
 /* C = alpha * A * op(B) + beta * C for a packed left operand A (M x K); B is K x N (N x K when
  * transB). */
+/* A packed once for several sn_sgemm_papb calls over column ranges of one packed B (the threads of
+ * one product share it, instead of each packing all of A): floats it takes (0: B cannot be used so
+ * on this thread, or --precision bf16 runs; use sn_sgemm_pb), the packing, and the product of rows
+ * [m0, m0 + M) of A (m0 a multiple of sn_sgemm_pa_rows_align(B)) with columns [n0, n1) of B. */
+size_t sn_sgemm_pa_floats(const sn_sgemm_packed *B, int64_t M);
+int64_t sn_sgemm_pa_rows_align(const sn_sgemm_packed *B);
+void sn_sgemm_pack_a_for(const sn_sgemm_packed *B, bool transA, int64_t M, const float *A, int64_t lda, float *pa);
+void sn_sgemm_papb(int64_t m0, int64_t M, int64_t n0, int64_t n1, float alpha, const float *pa,
+                   const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws);
 void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
                  float beta, float *C, int64_t ldc, void *ws);
 
@@ -90,6 +99,10 @@ typedef struct sn_sgemm_impl {
   void (*gemm_pa)(int64_t M, int64_t N, int64_t K, float alpha, const float *pa, bool transB, const float *B,
                   int64_t ldb, float beta, float *C, int64_t ldc, void *ws);
   size_t (*workspace)(void);
+  /* C[:, n0:n1] = alpha * PA * PB[:, n0:n1] + beta * C[:, n0:n1], both operands in full-K slivers
+   * (pack_a, pack_b); ws as for gemm_pb */
+  void (*gemm_papb)(int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1, float alpha, const float *pa,
+                    const float *pb, float beta, float *C, int64_t ldc, void *ws);
 } sn_sgemm_impl;
 
 extern const sn_sgemm_impl sn_sgemm_avx512_impl, sn_sgemm_avx2_impl;

@@ -335,12 +335,27 @@ typedef struct pb_job {
   char *ws;
   size_t ws_bytes;
   const sn_epilogue *epi; /* applied per row panel as it is finished, or NULL */
+  float *pa;              /* A packed once for all workers (sn_sgemm_papb), or NULL */
+  int64_t pa_rows;        /* rows per packing item */
 } pb_job;
 
 /* rows [m0, m1) x columns [n0, n1) of C */
 static void pb_tile(const pb_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *ws) {
+  if (j->pa) {
+    sn_sgemm_papb(m0, m1 - m0, n0, n1, j->alpha, j->pa, j->B, j->beta, j->C + m0 * j->ldc, j->ldc, ws);
+    return;
+  }
   const float *A = j->A + (j->ta ? m0 : m0 * j->lda);
   sn_sgemm_pb(j->ta, m1 - m0, n0, n1, j->alpha, A, j->lda, j->B, j->beta, j->C + m0 * j->ldc, j->ldc, ws);
+}
+
+/* packing item w: rows [w * pa_rows, ...) of A into their slivers of pa */
+static void pa_pack_worker(void *p, int w) {
+  const pb_job *j = p;
+  int64_t r0 = (int64_t)w * j->pa_rows, r1 = r0 + j->pa_rows < j->M ? r0 + j->pa_rows : j->M;
+  if (r0 >= r1) return;
+  const float *A = j->A + (j->ta ? r0 : r0 * j->lda);
+  sn_sgemm_pack_a_for(j->B, j->ta, r1 - r0, A, j->lda, j->pa + r0 * j->B->rows);
 }
 
 /* Rows per panel when an epilogue follows: the panel (rows x the worker's columns) is still in L2
@@ -366,6 +381,23 @@ static void pb_worker(void *p, int w) {
   }
 }
 
+/* column panel w of a product on a shared packed A (handed out on demand: any thread may run any w;
+ * the workspace is not used by sn_sgemm_papb beyond its address, so all share the first) */
+static void pb_dyn_worker(void *p, int w) {
+  const pb_job *j = p;
+  int64_t n0 = (int64_t)w * j->chunk, n1 = n0 + j->chunk < j->B->cols ? n0 + j->chunk : j->B->cols;
+  if (n0 >= n1) return;
+  if (!j->epi) {
+    pb_tile(j, 0, j->M, n0, n1, j->ws);
+    return;
+  }
+  for (int64_t r = 0; r < j->M; r += PB_EPI_ROWS) {
+    int64_t r1 = r + PB_EPI_ROWS < j->M ? r + PB_EPI_ROWS : j->M;
+    pb_tile(j, r, r1, n0, n1, j->ws);
+    j->epi->fn(j->epi->arg, r, r1, n0, n1);
+  }
+}
+
 static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
                          int64_t lda, const sn_sgemm_packed *B, float beta, float *C, int64_t ldc,
                          const sn_epilogue *epi) {
@@ -376,7 +408,7 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
   /* the small-M path too splits from 2e5 FLOP per worker: the pool's workers spin between the
    * steps of a run, so waking one costs a few microseconds, and each worker then streams only its
    * share of B (the LSTM's 1 MB recurrent weights fit the two cores' L2 caches, not one) */
-  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi};
+  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi, NULL, 0};
   int64_t align = sn_sgemm_pb_align(B);
   /* Splitting N, every worker packs all of A (M x K) for its share of the product; splitting M,
    * every worker reads all of the packed B (K x N). So M when it is the longer side, long enough for
@@ -401,6 +433,22 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
     j.ws_bytes = ws_bytes(false);
     j.ws = ws ? ws : sn_kernel_scratch(c, j.ws_bytes * (size_t)nw);
     if (!j.ws) return SN_ERR_OOM();
+    /* Split by columns, every worker would pack all of A for its share: pack A once, its slivers
+     * shared out over the workers, then hand out column panels on demand (a worker that starts
+     * late takes fewer; no panel repacks anything). BERT-base at 2 threads: its 128-row products. */
+    size_t paf = j.split_n && nw > 1 && alpha != 0 ? sn_sgemm_pa_floats(B, M) : 0;
+    if (paf && paf <= ((size_t)4 << 20) && (j.pa = sn_kernel_scratch(c, sizeof(float) * paf))) {
+      int64_t mr = sn_sgemm_pa_rows_align(B), slivers = (M + mr - 1) / mr;
+      int np = slivers < nw ? (int)slivers : nw;
+      j.pa_rows = (slivers + np - 1) / np * mr;
+      sn_nn_run(c, np, pa_pack_worker, &j);
+      int64_t panels = (N + align - 1) / align, per = (panels + (int64_t)nw * 4 - 1) / ((int64_t)nw * 4);
+      j.chunk = per * align;
+      int items = (int)((N + j.chunk - 1) / j.chunk);
+      sn_nn_run_dynamic(c, items, pb_dyn_worker, &j);
+      return NULL;
+    }
+    j.pa = NULL;
     sn_nn_run(c, nw, pb_worker, &j);
     return NULL;
   }

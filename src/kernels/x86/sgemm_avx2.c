@@ -116,4 +116,4 @@ size_t sn_sgemm_avx2_workspace(void) { return sg_workspace(); }
 
 const sn_sgemm_impl sn_sgemm_avx2_impl = {sn_sgemm_avx2_name, SN_ISA_AVX2, SG_MR, SG_NR, SG_SMALL_M,
                                           sn_sgemm_avx2, sg_pack_full_a, sg_pack_full_b, sg_gemm_pb,
-                                          sg_gemm_pa, sn_sgemm_avx2_workspace};
+                                          sg_gemm_pa, sn_sgemm_avx2_workspace, sg_gemm_papb};

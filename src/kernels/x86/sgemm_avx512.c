@@ -196,4 +196,4 @@ size_t sn_sgemm_avx512_workspace(void) { return sg_workspace(); }
 
 const sn_sgemm_impl sn_sgemm_avx512_impl = {sn_sgemm_avx512_name, SN_ISA_AVX512, SG_MR, SG_NR, SG_SMALL_M,
                                             sn_sgemm_avx512, sg_pack_full_a, sg_pack_full_b, sg_gemm_pb,
-                                            sg_gemm_pa, sn_sgemm_avx512_workspace};
+                                            sg_gemm_pa, sn_sgemm_avx512_workspace, sg_gemm_papb};

@@ -303,6 +303,19 @@ static void sg_gemm_pb(bool ta, int64_t M, int64_t N, int64_t K, int64_t n0, int
   if (own) sn_aligned_free(own);
 }
 
+/* C[:, n0:n1] = alpha * PA * PB[:, n0:n1] + beta * C[:, n0:n1] (C at column 0; nothing packed here) */
+static void sg_gemm_papb(int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1, float alpha, const float *pa,
+                         const float *pb, float beta, float *C, int64_t ldc, void *ws) {
+  if (n1 > N) n1 = N;
+  if (M <= 0 || n1 <= n0) return;
+  const float *p = pb + (n0 / SG_NR) * K * SG_NR;
+  int64_t rest = sg_row_rest(M);
+  sg_drive(M - rest, n1 - n0, K, alpha, false, NULL, 0, pa, false, NULL, 0, p, beta, C + n0, ldc, ws);
+  if (rest) /* the rows past the last full tile, read from their sliver as a transposed A */
+    sg_small(rest, n1 - n0, K, alpha, true, pa + ((M - rest) / SG_MR) * K * SG_MR, SG_MR, NULL, 0, p, beta,
+             C + (M - rest) * ldc + n0, ldc);
+}
+
 /* C = alpha * PA * op(B) + beta * C (PA is M x K) */
 static void sg_gemm_pa(int64_t M, int64_t N, int64_t K, float alpha, const float *pa, bool tb, const float *B,
                        int64_t ldb, float beta, float *C, int64_t ldc, void *ws) {
