@@ -101,7 +101,8 @@ class _Runner:
             else:
                 self.sess = sinter_ctypes.Session(model, threads=threads)
             self.info = {"version": sinter_ctypes.version(),
-                         "precision": {"sinter": "fp32", "sinter-bf16": "bf16", "sinter-int8": "int8"}[runtime]}
+                         "precision": {"sinter": "fp32", "sinter-bf16": _sinter_bf16_precision(),
+                                       "sinter-int8": "int8"}[runtime]}
             self._run = lambda: self.sess.run(self.feeds)
         elif runtime in ("onnxruntime", "onnxruntime-int8"):
             import onnxruntime as ort
@@ -161,6 +162,20 @@ class _Runner:
 
     def run(self):
         return self._run()
+
+
+def _sinter_bf16_precision():
+    """What `--precision bf16` runs on this machine, as `sinter bench` reports it: "bf16" where bf16
+    is faster than float32 here (AMX-BF16 tiles, or AVX512-BF16 off Intel's cores), else "fp32"."""
+    build = os.environ.get("SINTER_BUILD", "build")
+    digits = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "digits", "digits.onnx")
+    try:
+        r = subprocess.run([os.path.join(build, "sinter"), "bench", digits, "--precision", "bf16", "--runs", "1",
+                            "--warmup", "0", "--json", "-", "-q"], capture_output=True, text=True, timeout=120)
+        said = json.loads(r.stdout).get("precision")
+        return "bf16" if said == "bf16" else "fp32 (bf16 asked)"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return "bf16 (asked)"
 
 
 def worker_main(args):
@@ -820,7 +835,9 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
     if low:
         lines += ["## Low precision", "",
                   "Sinter's `--precision bf16` (float32 models, GEMM and convolution operands in bfloat16 with float32 "
-                  "sums) and INT8 against its own float32, and ONNX Runtime on the same INT8 model: the float32 model "
+                  "sums, where that is faster than float32: AMX-BF16 tiles, or AVX512-BF16 on cores that issue it as "
+                  "fast as FMAs; its precision column says `fp32 (bf16 asked)` where the session ran float32) and INT8 "
+                  "against its own float32, and ONNX Runtime on the same INT8 model: the float32 model "
                   "quantized by ONNX Runtime's own `quantize_static` (QDQ, per-channel, min-max calibration on 8 seeded "
                   "samples) for the CNNs and `quantize_dynamic` for the others. Agreement: top-1 agreement with ONNX "
                   f"Runtime fp32 over {ACC_SAMPLES} other seeded samples (classifiers), or the worst cosine similarity "

@@ -107,8 +107,9 @@ SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_opt_level(sinter_op
  * "auto" (default: everything the CPU and OS allow; also SINTER_ISA in the env). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_isa(sinter_options *opts, const char *isa);
 /* Arithmetic of float32 Conv/MatMul/Gemm (and the fused ops built on them): "fp32" (default), "bf16"
- * (operands rounded to bfloat16, float32 sums; AVX512-BF16 only, float32 elsewhere) or "auto"
- * (SINTER_PRECISION in the env, else fp32). */
+ * (operands rounded to bfloat16, float32 sums; where that is faster than float32: AMX-BF16 tiles, or
+ * AVX512-BF16 on cores that issue it as fast as FMAs (AMD's; on Intel's without AMX it is slower);
+ * float32 elsewhere) or "auto" (SINTER_PRECISION in the env, else fp32). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_precision(sinter_options *opts, const char *precision);
 
 /* ---- tensors --------------------------------------------------------------------------------- */

@@ -126,7 +126,11 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   s->amx = s->opts.isa > SN_ISA_AVX512 && (sn_cpu_thread_cap() & 0xff) > SN_ISA_AVX512;
   int prec = s->opts.precision;
   if (prec < 0) prec = sn_precision_parse(getenv("SINTER_PRECISION")) == 1 ? 1 : 0;
-  s->bf16 = prec == 1 && sn_cpu_info()->avx512_bf16 && s->isa >= SN_ISA_AVX512; /* else float32 */
+  /* bf16 where it is faster than float32 (runtime/cpu.h, sn_cpu_use_bf16): AMX-BF16 tiles this
+   * session may use, or AVX512-BF16 vector kernels on cores that issue vdpbf16ps as often as FMAs
+   * (not Intel's); else the session is float32 and says so */
+  s->bf16 = prec == 1 && sn_cpu_info()->avx512_bf16 && s->isa >= SN_ISA_AVX512 &&
+            (sn_cpu_bf16_vector_fast() || (s->amx && sn_cpu_has_amx_bf16()));
   const char *path = m->path ? m->path : "<memory>";
   sn_error *e = NULL;
   if (!s->g) {

@@ -43,7 +43,7 @@ struct sinter_session {
   struct sinter_options opts;
   sn_isa isa;
   bool amx; /* AMX kernels allowed (no ISA cap at avx512 or below) */
-  bool bf16; /* precision bf16 asked for and the CPU has AVX512-BF16 */
+  bool bf16; /* precision bf16 asked for and faster here than float32 (AMX-BF16, or AVX512-BF16 off Intel) */
   sn_threadpool *pool;
   int n_in, n_out;
   sn_io_info *in, *out;
