@@ -18,6 +18,7 @@
 #include "kernels/ref/nn_util.h"
 #include "kernels/vmath.h"
 #include "ops/op.h"
+#include "runtime/threadpool.h"
 
 typedef enum rnn_cell { CELL_RNN = 0, CELL_GRU = 1, CELL_LSTM = 2 } rnn_cell;
 
@@ -856,6 +857,23 @@ static void SFX(rnn_gemm_nt_p)(const rnn_shape *s, const sn_sgemm_packed *pk, in
   SFX(rnn_gemm_nt)(s, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* rows [r0, r1) of the projected inputs plus the folded biases (over the pool: a serial pass over
+ * seq x batch x 4H floats was 3% of a 2-layer LSTM at batch 8) */
+typedef struct SFX(bias_job) {
+  T *xw;
+  const T *bsum;
+  int64_t GH;
+} SFX(bias_job);
+
+static void SFX(bias_rows)(void *arg, int64_t r0, int64_t r1) {
+  const SFX(bias_job) *j = arg;
+  for (int64_t i = r0; i < r1; i++) {
+    T *restrict row = j->xw + i * j->GH;
+    const T *restrict b = j->bsum;
+    for (int64_t k = 0; k < j->GH; k++) row[k] += b[k];
+  }
+}
+
 static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
   if (clip > 0)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] < -clip ? -clip : x[i] > clip ? clip : x[i];
@@ -1067,8 +1085,11 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
   else
 #endif
     SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
-  for (int64_t i = 0; i < rows; i++)
-    for (int64_t j = 0; j < GH; j++) xw[i * GH + j] += bsum[j];
+  SFX(bias_job) bj = {xw, bsum, GH};
+  if (rows >= 16 && (double)rows * (double)GH >= 65536.0)
+    sn_parallel_for(sn_kernel_pool(s->c), rows, SFX(bias_rows), &bj);
+  else
+    SFX(bias_rows)(&bj, 0, rows);
 
   for (int64_t b = 0; b < batch; b++) {
     for (int64_t i = 0; i < H; i++) {

@@ -435,9 +435,12 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
     if (!j.ws) return SN_ERR_OOM();
     /* Split by columns, every worker would pack all of A for its share: pack A once, its slivers
      * shared out over the workers, then hand out column panels on demand (a worker that starts
-     * late takes fewer; no panel repacks anything). BERT-base at 2 threads: its 128-row products. */
+     * late takes fewer; no panel repacks anything). BERT-base at 2 threads: its 128-row products.
+     * The packed A lives in the workers' GEMM workspace, which a product of two packed operands
+     * does not use, so a kernel that runs many products (an RNN's steps) takes no more scratch. */
     size_t paf = j.split_n && nw > 1 && alpha != 0 ? sn_sgemm_pa_floats(B, M) : 0;
-    if (paf && paf <= ((size_t)4 << 20) && (j.pa = sn_kernel_scratch(c, sizeof(float) * paf))) {
+    if (paf && sizeof(float) * paf <= j.ws_bytes * (size_t)nw) {
+      j.pa = (float *)j.ws;
       int64_t mr = sn_sgemm_pa_rows_align(B), slivers = (M + mr - 1) / mr;
       int np = slivers < nw ? (int)slivers : nw;
       j.pa_rows = (slivers + np - 1) / np * mr;
