@@ -701,18 +701,19 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   if (!sc) {
     const uint16_t *xb = NULL;
     const uint32_t *wb = NULL;
+    sn_tensor xt;
+    const sn_tensor *xin = x;
     if (xg) { /* the gathered map stands for X */
-      sn_tensor xt = *x;
+      xt = *x;
       xt.data = (void *)xg;
       xt.dims[2] = g.ih, xt.dims[3] = g.iw;
       xt.count = x->dims[0] * x->dims[1] * g.ih * g.iw * x->dims[4];
       xt.nbytes = sizeof(float) * (size_t)xt.count;
       xt.owns_data = false;
-      SN_TRY(conv_bf16_operands(c, p, &g, &xt, w, &xb, &wb));
-    } else {
-      SN_TRY(conv_bf16_operands(c, p, &g, x, w, &xb, &wb));
+      xin = &xt;
     }
-    conv_images(c, &g, p, xg ? xg : x->data, w->data, y->data, xb, wb);
+    SN_TRY(conv_bf16_operands(c, p, &g, xin, w, &xb, &wb));
+    conv_images(c, &g, p, xin->data, w->data, y->data, xb, wb);
     return NULL;
   }
   if (sc->dtype != SINTER_FLOAT || sc->rank != 5 || sc->dims[0] != N || sc->dims[1] != CBI || sc->dims[2] != 1 ||

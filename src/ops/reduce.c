@@ -215,7 +215,36 @@ static void make_geom(int rank, const int64_t *dims, const bool *red, red_geom *
 
 /* Walk x in memory order; for each run of the last compressed dim call the body with the output
  * offset. AT: accumulator type. */
-#define DEFINE_REDUCE(SFX, T, AT, ADD, MUL, ABS, GT, LT)                                                         \
+#define DEFINE_REDUCE(SFX, T, AT, ADD, MUL, ABS, GT, LT)                                                        \
+  /* one element's term of a sum: x, x * x, |x| */                                                              \
+  static inline AT term_##SFX(T v, int term) {                                                                  \
+    return term == 1 ? MUL((AT)v, (AT)v) : term == 2 ? ABS((AT)v) : (AT)v;                                      \
+  }                                                                                                             \
+  /* a + the terms of a contiguous run, in 8 partial sums: one chain waited on the adder's latency              \
+   * for every element */                                                                                       \
+  static inline __attribute__((always_inline)) AT sum8_##SFX(const T *xr, int64_t len, AT a, int term) {        \
+    AT pa[8] = {a, 0, 0, 0, 0, 0, 0, 0};                                                                        \
+    int64_t i = 0;                                                                                              \
+    for (; i + 8 <= len; i += 8)                                                                                \
+      for (int u = 0; u < 8; u++) pa[u] = ADD(pa[u], term_##SFX(xr[i + u], term));                              \
+    for (; i < len; i++) pa[0] = ADD(pa[0], term_##SFX(xr[i], term));                                           \
+    return ADD(ADD(ADD(pa[0], pa[4]), ADD(pa[1], pa[5])), ADD(ADD(pa[2], pa[6]), ADD(pa[3], pa[7])));           \
+  }                                                                                                             \
+  /* the max (or min) of a and a contiguous run, in 8 partials (a NaN sticks in its partial, then in            \
+   * the combination) */                                                                                        \
+  static inline __attribute__((always_inline)) AT ext8_##SFX(const T *xr, int64_t len, AT a, bool max) {        \
+    AT pa[8] = {a, a, a, a, a, a, a, a};                                                                        \
+    int64_t i = 0;                                                                                              \
+    for (; i + 8 <= len; i += 8)                                                                                \
+      for (int u = 0; u < 8; u++)                                                                               \
+        if (max ? GT((AT)xr[i + u], pa[u]) : LT((AT)xr[i + u], pa[u])) pa[u] = (AT)xr[i + u];                   \
+    for (; i < len; i++)                                                                                        \
+      if (max ? GT((AT)xr[i], pa[0]) : LT((AT)xr[i], pa[0])) pa[0] = (AT)xr[i];                                 \
+    a = pa[0];                                                                                                  \
+    for (int u = 1; u < 8; u++)                                                                                 \
+      if (max ? GT(pa[u], a) : LT(pa[u], a)) a = pa[u];                                                         \
+    return a;                                                                                                   \
+  }                                                                                                             \
   static void reduce_##SFX(const red_geom *g, const T *x, AT *acc, int kind, const AT *mx) {                    \
     const int L = g->m - 1;                                                                                     \
     const int64_t len = g->dims[L];                                                                             \
@@ -227,57 +256,25 @@ static void make_geom(int rank, const int64_t *dims, const bool *red, red_geom *
       const T *xr = x + r * len;                                                                                \
       if (last_red) {                                                                                           \
         AT a = acc[o];                                                                                          \
-        /* sums, max and min in 8 partial accumulators: one chain waited on the adder's latency for       \
-         * every element (a 1.2M-element ReduceMax took 2.7 ms) */                                          \
-        AT pa[8] = {a, a, a, a, a, a, a, a};                                                                    \
-        int64_t i8 = len & ~(int64_t)7;                                                                         \
-        switch (kind) {                                                                                         \
+        switch (kind) { /* (sums, max and min in 8 partial accumulators) */                                     \
           case R_SUM:                                                                                           \
           case R_MEAN:                                                                                          \
           case R_LOGSUM:                                                                                        \
-            for (int u = 1; u < 8; u++) pa[u] = 0;                                                              \
-            for (int64_t i = 0; i < i8; i += 8)                                                                 \
-              for (int u = 0; u < 8; u++) pa[u] = ADD(pa[u], (AT)xr[i + u]);                                   \
-            for (int64_t i = i8; i < len; i++) pa[0] = ADD(pa[0], (AT)xr[i]);                                   \
-            a = ADD(ADD(ADD(pa[0], pa[4]), ADD(pa[1], pa[5])), ADD(ADD(pa[2], pa[6]), ADD(pa[3], pa[7])));      \
+            a = sum8_##SFX(xr, len, a, 0);                                                                      \
             break;                                                                                              \
           case R_SUMSQ:                                                                                         \
           case R_L2:                                                                                            \
-            for (int u = 1; u < 8; u++) pa[u] = 0;                                                              \
-            for (int64_t i = 0; i < i8; i += 8)                                                                 \
-              for (int u = 0; u < 8; u++) pa[u] = ADD(pa[u], MUL((AT)xr[i + u], (AT)xr[i + u]));               \
-            for (int64_t i = i8; i < len; i++) pa[0] = ADD(pa[0], MUL((AT)xr[i], (AT)xr[i]));                   \
-            a = ADD(ADD(ADD(pa[0], pa[4]), ADD(pa[1], pa[5])), ADD(ADD(pa[2], pa[6]), ADD(pa[3], pa[7])));      \
+            a = sum8_##SFX(xr, len, a, 1);                                                                      \
             break;                                                                                              \
           case R_L1:                                                                                            \
-            for (int u = 1; u < 8; u++) pa[u] = 0;                                                              \
-            for (int64_t i = 0; i < i8; i += 8)                                                                 \
-              for (int u = 0; u < 8; u++) pa[u] = ADD(pa[u], ABS((AT)xr[i + u]));                              \
-            for (int64_t i = i8; i < len; i++) pa[0] = ADD(pa[0], ABS((AT)xr[i]));                              \
-            a = ADD(ADD(ADD(pa[0], pa[4]), ADD(pa[1], pa[5])), ADD(ADD(pa[2], pa[6]), ADD(pa[3], pa[7])));      \
+            a = sum8_##SFX(xr, len, a, 2);                                                                      \
             break;                                                                                              \
           case R_PROD:                                                                                          \
             for (int64_t i = 0; i < len; i++) a = MUL(a, (AT)xr[i]);                                            \
             break;                                                                                              \
-          case R_MAX: /* (a NaN sticks in its partial, and then in the combination) */                         \
-            for (int64_t i = 0; i < i8; i += 8)                                                                 \
-              for (int u = 0; u < 8; u++)                                                                       \
-                if (GT((AT)xr[i + u], pa[u])) pa[u] = (AT)xr[i + u];                                            \
-            for (int64_t i = i8; i < len; i++)                                                                  \
-              if (GT((AT)xr[i], pa[0])) pa[0] = (AT)xr[i];                                                      \
-            a = pa[0];                                                                                          \
-            for (int u = 1; u < 8; u++)                                                                         \
-              if (GT(pa[u], a)) a = pa[u];                                                                      \
-            break;                                                                                              \
+          case R_MAX:                                                                                           \
           case R_MIN:                                                                                           \
-            for (int64_t i = 0; i < i8; i += 8)                                                                 \
-              for (int u = 0; u < 8; u++)                                                                       \
-                if (LT((AT)xr[i + u], pa[u])) pa[u] = (AT)xr[i + u];                                            \
-            for (int64_t i = i8; i < len; i++)                                                                  \
-              if (LT((AT)xr[i], pa[0])) pa[0] = (AT)xr[i];                                                      \
-            a = pa[0];                                                                                          \
-            for (int u = 1; u < 8; u++)                                                                         \
-              if (LT(pa[u], a)) a = pa[u];                                                                      \
+            a = ext8_##SFX(xr, len, a, kind == R_MAX);                                                          \
             break;                                                                                              \
           case R_LOGSUMEXP:                                                                                     \
             for (int64_t i = 0; i < len; i++) a += (AT)exp((double)((AT)xr[i] - mx[o]));                        \

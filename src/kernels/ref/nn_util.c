@@ -362,14 +362,8 @@ static void pa_pack_worker(void *p, int w) {
  * when the epilogue reads it back; a multiple of both micro-kernels' row counts (14 and 6). */
 #define PB_EPI_ROWS 84
 
-static void pb_worker(void *p, int w) {
-  const pb_job *j = p;
-  void *ws = j->ws ? j->ws + (size_t)w * j->ws_bytes : NULL;
-  int64_t b = (int64_t)w * j->chunk, total = j->split_n ? j->B->cols : j->M;
-  if (b >= total) return;
-  int64_t e = b + j->chunk < total ? b + j->chunk : total;
-  int64_t m0 = j->split_n ? 0 : b, m1 = j->split_n ? j->M : e;
-  int64_t n0 = j->split_n ? b : 0, n1 = j->split_n ? e : j->B->cols;
+/* a worker's block of C, the epilogue (if any) applied per panel of PB_EPI_ROWS rows */
+static void pb_block(const pb_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *ws) {
   if (!j->epi) {
     pb_tile(j, m0, m1, n0, n1, ws);
     return;
@@ -381,21 +375,24 @@ static void pb_worker(void *p, int w) {
   }
 }
 
+static void pb_worker(void *p, int w) {
+  const pb_job *j = p;
+  void *ws = j->ws ? j->ws + (size_t)w * j->ws_bytes : NULL;
+  int64_t b = (int64_t)w * j->chunk, total = j->split_n ? j->B->cols : j->M;
+  if (b >= total) return;
+  int64_t e = b + j->chunk < total ? b + j->chunk : total;
+  if (j->split_n)
+    pb_block(j, 0, j->M, b, e, ws);
+  else
+    pb_block(j, b, e, 0, j->B->cols, ws);
+}
+
 /* column panel w of a product on a shared packed A (handed out on demand: any thread may run any w;
  * the workspace is not used by sn_sgemm_papb beyond its address, so all share the first) */
 static void pb_dyn_worker(void *p, int w) {
   const pb_job *j = p;
   int64_t n0 = (int64_t)w * j->chunk, n1 = n0 + j->chunk < j->B->cols ? n0 + j->chunk : j->B->cols;
-  if (n0 >= n1) return;
-  if (!j->epi) {
-    pb_tile(j, 0, j->M, n0, n1, j->ws);
-    return;
-  }
-  for (int64_t r = 0; r < j->M; r += PB_EPI_ROWS) {
-    int64_t r1 = r + PB_EPI_ROWS < j->M ? r + PB_EPI_ROWS : j->M;
-    pb_tile(j, r, r1, n0, n1, j->ws);
-    j->epi->fn(j->epi->arg, r, r1, n0, n1);
-  }
+  if (n0 < n1) pb_block(j, 0, j->M, n0, n1, j->ws);
 }
 
 static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
