@@ -51,6 +51,17 @@ void *sn_huge_alloc(size_t n) {
   return p;
 }
 
+void *sn_weight_alloc(size_t n) {
+  const size_t huge = SN_HUGE_PAGE;
+  if (n < huge) return sn_aligned_alloc(n);
+  alloc_count++;
+  size_t sz = (n + SN_PAD + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+  if (sz < n) return NULL;
+  void *p = aligned_alloc(huge, sz);
+  if (p) madvise(p, n / huge * huge, MADV_HUGEPAGE);
+  return p;
+}
+
 void sn_drop_pages(const void *p, size_t len) {
   long pg = sysconf(_SC_PAGESIZE);
   if (pg <= 0 || !p) return;

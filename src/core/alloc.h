@@ -9,6 +9,8 @@
 #define SN_ALIGN 64
 /* Bytes past the end of every tensor buffer that SIMD kernels may read (never write). */
 #define SN_PAD 64
+/* Transparent huge page size (x86-64 Linux). */
+#define SN_HUGE_PAGE ((size_t)2 << 20)
 
 void *sn_malloc(size_t n);
 void *sn_calloc(size_t count, size_t n);
@@ -24,6 +26,11 @@ void sn_aligned_free(void *p);
  * madvise, gives them only where asked), so a pass over tens of MB takes no TLB miss per 4 KiB
  * page; free with sn_aligned_free. */
 void *sn_huge_alloc(size_t n);
+
+/* For weights prepacked at load and read on every run: from 2 MiB, 2 MiB aligned and its whole
+ * 2 MiB pages marked for transparent huge pages (the tail past the last one stays in 4 KiB pages,
+ * so no memory is wasted on rounding); free with sn_aligned_free. */
+void *sn_weight_alloc(size_t n);
 
 /* Drop the whole pages inside [p, p + len) of a read-only private FILE mapping from the process's
  * resident set: they stay in the page cache and any later read faults them back in unchanged.

@@ -95,7 +95,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
   int64_t slivers = (outer + panel - 1) / panel;
   if (K > INT64_MAX / 4 / panel / slivers) return p;
   size_t bytes = sizeof(float) * (size_t)(slivers * panel * K);
-  float *d = sn_aligned_alloc(bytes);
+  float *d = sn_weight_alloc(bytes);
   if (!d) {
     sn_sgemm_packed_free(p);
     return NULL;

@@ -6,6 +6,7 @@
  * this file into itself with SN_RNN_T defined.
  * ================================================================================================ */
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -874,6 +875,32 @@ static void SFX(bias_rows)(void *arg, int64_t r0, int64_t r1) {
   }
 }
 
+#if SN_RNN_F32
+/* the epilogue form: rows [r0, r1) x columns [c0, c1) */
+static void bias_tile(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  const bias_job_f32 *j = arg;
+  for (int64_t i = r0; i < r1; i++) {
+    float *restrict row = j->xw + i * j->GH;
+    const float *restrict b = j->bsum;
+    for (int64_t k = c0; k < c1; k++) row[k] += b[k];
+  }
+}
+
+/* xw = X W^T + bias with W's packed form, the bias added by the GEMM's epilogue to each tile as it
+ * is written (no pass of its own over seq x batch x 4H floats); false: no packed form, nothing done */
+static bool rnn_project_biased(const rnn_shape *s, int64_t rows, int64_t GH, const float *x, float *xw,
+                               const float *bsum) {
+  const sn_sgemm_packed *pk = s->pw;
+  if (!pk || rows <= 0 || pk->cols != GH || pk->rows != s->input) return false;
+  bias_job_f32 bj = {xw, bsum, GH};
+  sn_epilogue e = {bias_tile, &bj, false};
+  sn_error *err = sn_nn_sgemm_pb_with(s->c, s->gemm_ws, false, rows, 1.0f, x, s->input, pk, 0.0f, xw, GH, &e);
+  if (!err) return true;
+  sn_error_free(err); /* cannot happen: ldc is the packed width */
+  return false;
+}
+#endif
+
 static void SFX(rnn_activate)(const rnn_act *a, T clip, T *x, int64_t n) {
   if (clip > 0)
     for (int64_t i = 0; i < n; i++) x[i] = x[i] < -clip ? -clip : x[i] > clip ? clip : x[i];
@@ -946,24 +973,33 @@ static bool lstm_plain(const rnn_params *p, const rnn_act *act, const float *pee
          act[2].kind == ACT_TANH;
 }
 
-/* LSTM steps on several threads: one parallel region per step, each worker owning hidden units
- * [h0, h1) of all four gates. It computes its columns of the recurrent projection from the whole
- * previous hidden state (hp), then the gates, cell and new hidden state of its units for every
- * batch row (into hn: the others still read hp). So a step costs one wake-up of the pool instead of
- * a parallel GEMM followed by a serial elementwise pass, and each worker streams only its quarter
- * of every gate's recurrent weights. Per element the same operations as the serial loop. */
+/* LSTM steps on several threads, all steps in one parallel region. The hidden units are cut into
+ * slices, one per thread; slice i of a step computes its columns [h0, h1) of all four gates of the
+ * recurrent projection from the whole previous hidden state (hp), then the gates, cell and new hidden
+ * state of its units for every batch row (into hn: the others still read hp). Each thread runs every
+ * step: it claims its own slice of the step (so each core keeps its part of R in its own L2), then
+ * any slice still unclaimed, then waits (spinning) until every slice of the step is done before it
+ * starts the next. A thread that starts late, or is descheduled, finds its slices taken by the
+ * others and joins at a later step; a pool that runs the items one after another (busy with another
+ * run) leaves the first to claim every slice of every step. So a step costs no wake-up of the pool
+ * and no thread ever waits for a slice nobody has claimed. Per element the same operations as the
+ * serial loop. */
 typedef struct lstm_job {
   const rnn_shape *s;
   int dir;
   bool reverse, plain; /* plain: lstm_plain() */
-  const float *xw, *peep, *hp;
-  float *hn, *cs, *tmp, *gr, *y;
-  int64_t step, chunk;
+  const float *xw, *peep;
+  float *h[2]; /* hidden state: step t reads h[t & 1] and writes h[(t + 1) & 1] */
+  float *cs, *tmp, *gr, *y;
+  int64_t chunk;
+  int items, nw;
   size_t ws_bytes;
+  /* per slice: the next step it may be claimed for, and the number of its steps done */
+  int64_t *claim, *done;
 } lstm_job;
 
-static void lstm_step_worker(void *arg, int w) {
-  const lstm_job *j = arg;
+/* slice w of one step */
+static void lstm_slice(const lstm_job *j, int w, int64_t step, void *ws) {
   const rnn_shape *s = j->s;
   const rnn_params *p = s->p;
   const int64_t H = s->hidden, GH = 4 * H, h0 = (int64_t)w * j->chunk, h1 = h0 + j->chunk < H ? h0 + j->chunk : H;
@@ -971,18 +1007,19 @@ static void lstm_step_worker(void *arg, int w) {
   const int64_t n = h1 - h0;
   const float clip = (float)p->clip;
   const rnn_act *act = p->act[j->dir];
-  void *ws = (char *)s->gemm_ws + (size_t)w * j->ws_bytes;
+  const float *hp = j->h[step & 1];
+  float *hn = j->h[(step + 1) & 1];
   for (int64_t g = 0; g < 4; g++)
-    sn_sgemm_pb(false, s->batch, g * H + h0, g * H + h1, 1.0f, j->hp, H, s->pr, 0.0f, j->gr, GH, ws);
+    sn_sgemm_pb(false, s->batch, g * H + h0, g * H + h1, 1.0f, hp, H, s->pr, 0.0f, j->gr, GH, ws);
   const float *peep = j->peep;
   for (int64_t b = 0; b < s->batch; b++) {
     const int64_t L = s->lens[b];
-    float *hb = j->hn + b * H + h0;
-    if (j->step >= L) { /* this row's sequence has ended: its state stays */
-      memcpy(hb, j->hp + b * H + h0, sizeof(float) * (size_t)n);
+    float *hb = hn + b * H + h0;
+    if (step >= L) { /* this row's sequence has ended: its state stays */
+      memcpy(hb, hp + b * H + h0, sizeof(float) * (size_t)n);
       continue;
     }
-    const int64_t t = j->reverse ? L - 1 - j->step : j->step;
+    const int64_t t = j->reverse ? L - 1 - step : step;
     const float *xi = j->xw + rnn_xrow(s, t, b) * GH + h0;
     float *g = j->gr + b * GH + h0, *cb = j->cs + b * H + h0, *hc = j->tmp + b * H + h0;
     if (j->plain) {
@@ -1014,6 +1051,35 @@ static void lstm_step_worker(void *arg, int w) {
   }
 }
 
+static void lstm_seq_worker(void *arg, int w) {
+  const lstm_job *j = arg;
+  void *ws = (char *)j->s->gemm_ws + (size_t)w * j->ws_bytes;
+  const int64_t nsteps = j->s->max_len;
+  for (int64_t step = 0; step < nsteps; step++) {
+    /* its own slices first (the same every step: their part of R stays in this core's L2), then the
+     * others' from the far end of the thread before it */
+    const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
+    for (int k = 0; k < j->items; k++) {
+      int i = k < own ? own0 + k : (own0 - 1 - (k - own) + 2 * j->items) % j->items;
+      int64_t expect = step;
+      if (__atomic_compare_exchange_n(&j->claim[i], &expect, step + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        lstm_slice(j, i, step, ws);
+        __atomic_store_n(&j->done[i], step + 1, __ATOMIC_RELEASE);
+      } else if (expect > step + 1) {
+        break; /* this thread is behind: the step is done, and later ones claimed */
+      }
+    }
+    /* (a thread holding a slice may have lost its core: after a while, give ours up too) */
+    for (int i = 0, spins = 0; i < j->items; i++)
+      while (__atomic_load_n(&j->done[i], __ATOMIC_ACQUIRE) <= step)
+        if (++spins < 4096)
+          sn_cpu_relax();
+        else
+          sched_yield();
+  }
+}
+
+
 /* All steps of an LSTM direction the parallel way when it pays (packed recurrent weights, a pool,
  * a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
  * nothing done. hs holds the initial hidden state and, on return, the final one; spare: batch x H
@@ -1023,29 +1089,26 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
   const int64_t H = s->hidden, GH = 4 * H;
   if (s->p->cell != CELL_LSTM || !s->pr || s->qr || s->pr->rows != H || s->pr->cols != GH || !s->gemm_ws)
     return false;
-  /* from 2 MFLOP a step (hidden 256: batch 4): below, a step is a few microseconds and the serial
-   * loop (its GEMM still split) measured no slower on 2 threads, on a machine where a worker late
-   * to start costs more than the step */
+  /* every step in one parallel region: no wake-up of the pool per step, so even batch 1 at hidden
+   * 256 (0.5 MFLOP a step) gains from two threads (2-layer LSTM, 50 steps: 15% faster than the serial
+   * loop with its GEMM split); the pool's own threshold (2e5 flops a worker) decides below */
   double flops = 2.0 * (double)s->batch * (double)GH * (double)H;
-  int nw = flops >= 2e6 ? sn_nn_workers(s->c, flops) : 1;
+  int nw = sn_nn_workers(s->c, flops);
   int64_t al = sn_sgemm_pb_align(s->pr);
   if (nw < 2 || H % al != 0 || H < 2 * al) return false;
-  /* one slice per worker, the same every step (sn_parallel_for's static split: the same thread),
-   * so each core keeps its slice of R in its own L2; handing out smaller slices on demand (robust to
-   * a worker late to start) measured 30% slower at batch 1 and 8 for that lost locality */
+  /* one slice per thread (its own every step, so each core keeps its part of R in its own L2):
+   * two per thread, for balance, measured no faster at batch 1 or 8 */
   int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
   int items = (int)((H + chunk - 1) / chunk);
   if (items < 2) return false;
-  lstm_job j = {s, dir, reverse, plain, xw, peep, hs, spare, cs, tmp, gr, y, 0, chunk,
-               (sn_sgemm_workspace() + 63) & ~(size_t)63};
-  for (int64_t step = 0; step < s->max_len; step++) {
-    j.step = step;
-    sn_nn_run(s->c, items, lstm_step_worker, &j);
-    float *t = (float *)j.hp; /* the new state becomes the previous one */
-    j.hp = j.hn;
-    j.hn = t;
-  }
-  if (j.hp != hs) memcpy(hs, j.hp, sizeof(float) * (size_t)(s->batch * H));
+  if (nw > items) nw = items;
+  enum { MAX_SLICES = 64 };
+  if (items > MAX_SLICES) return false;
+  int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0};
+  lstm_job j = {s, dir, reverse, plain, xw, peep, {hs, spare}, cs, tmp, gr, y, chunk, items, nw,
+               (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done};
+  sn_nn_run(s->c, nw, lstm_seq_worker, &j);
+  if (s->max_len & 1) memcpy(hs, spare, sizeof(float) * (size_t)(s->batch * H));
   return true;
 }
 #endif
@@ -1078,18 +1141,25 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
       rbh[i] = bias[GH + 2 * H + i];
     }
 
-  /* input projection of every time step at once: xw = X W^T + bias */
+  /* input projection of every time step at once: xw = X W^T + bias (the bias added to each tile of
+   * the packed GEMM as it is written, else in a pass of its own) */
+  bool projected = false, biased = false;
 #if SN_RNN_F32
-  if (s->qw)
+  if (s->qw) {
     rnn_qgemm(s, s->qw, rows, x, s->input, xw, GH); /* DynamicQuantizeLSTM: INT8 */
-  else
+    projected = true;
+  } else {
+    projected = biased = rnn_project_biased(s, rows, GH, x, xw, bsum);
+  }
 #endif
-    SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
+  if (!projected) SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
   SFX(bias_job) bj = {xw, bsum, GH};
-  if (rows >= 16 && (double)rows * (double)GH >= 65536.0)
+  if (biased) {
+  } else if (rows >= 16 && (double)rows * (double)GH >= 65536.0) {
     sn_parallel_for(sn_kernel_pool(s->c), rows, SFX(bias_rows), &bj);
-  else
+  } else {
     SFX(bias_rows)(&bj, 0, rows);
+  }
 
   for (int64_t b = 0; b < batch; b++) {
     for (int64_t i = 0; i < H; i++) {

@@ -40,12 +40,6 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 static void run_chunk(sn_threadpool *tp, int idx) {
   uint64_t t0 = tp->tracing ? now_ns() : 0;
   if (tp->grain > 0) {
@@ -81,7 +75,7 @@ static void *worker(void *p) {
     /* bounded spin for the next job, then sleep */
     uint64_t t0 = now_ns();
     for (int k = 1; __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED); k++) {
-      cpu_relax();
+      sn_cpu_relax();
       if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
     }
     /* A job seen while spinning is taken without the mutex: the caller wrote its fields before the
@@ -201,7 +195,7 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   run_chunk(tp, 0);
   uint64_t t0 = now_ns();
   for (int k = 1; __atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0; k++) {
-    cpu_relax();
+    sn_cpu_relax();
     if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
   }
   if (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) {

@@ -25,6 +25,13 @@ void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg);
  * that finish early take more (for work of uneven cost). The same inline rules apply. */
 void sn_parallel_for_dynamic(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn, void *arg);
 
+/* A spin-wait iteration's hint to the core (x86 PAUSE): for loops that wait on another thread. */
+static inline void sn_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /* Profiling: between trace_begin and trace_end each thread records when it started its first chunk
  * and finished its last (CLOCK_MONOTONIC ns, sn_now_ns); trace_end copies sn_threadpool_size()
  * entries into first/last (0 for a thread that ran nothing) and stops recording. */

@@ -7,12 +7,15 @@ allows) on 1 and 2 threads, against ONNX Runtime:
   * Gemm (transB=1, bias) + Relu and MatMul + Add + a residual Add: fused into FusedGemm /
     FusedMatMul whose epilogue runs per tile of the small-M kernel; batch M = 1..17, odd N and K
     (N past a register tile, N below one vector) so every tile shape and the masked tails run;
-  * LSTM with and without peepholes, 6 and 7 steps, hidden 256 (a multiple of the packed panel width: from batch 4 the step
-    runs on two threads, batch 17 past the small-M path with a workspace) and hidden 40 (the
-    serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c.
+  * LSTM with and without peepholes, 6 and 7 steps, hidden 256 (a multiple of the packed panel width: the steps
+    run on two threads, batch 17 past the small-M path with a workspace) and hidden 40 (the
+    serial step), batch 1..17, ragged sequence_lens, forward and bidirectional: Y, Y_h, Y_c;
+  * the threaded LSTM steps under concurrent runs on one 2-thread session (4 Python threads): a run
+    that finds the pool busy does every step alone, and the others still agree with ORT.
 Prints "N passed, M failed"; exits 1 on any failure.
 """
 import sys
+import threading
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -106,7 +109,32 @@ def main():
                 lens[0] = seq
                 feeds = {"x": rng.standard_normal((seq, batch, I)).astype(np.float32), "lens": lens}
                 compare(f"LSTM H={H} {direction} peepholes={peep} seq={seq} batch={batch}", model, feeds, levels, 1e-4)
+    concurrent_lstm()
     return finish()
+
+
+def concurrent_lstm():
+    """4 threads running one 2-thread session at once: each run's steps either share the pool or,
+    when another run holds it, run inline; every answer matches ONNX Runtime"""
+    model = lstm_model(19, 256, "forward", False)
+    seq, batch = 9, 8
+    feeds = [{"x": rng.standard_normal((seq, batch, 19)).astype(np.float32),
+              "lens": np.full(batch, seq, dtype=np.int32)} for _ in range(4)]
+    refs = [ort_outputs(model, f) for f in feeds]
+    errs = []
+    with sc.Session(model, threads=2) as s:
+        def worker(k):
+            for _ in range(10):
+                got = s.run(feeds[k])
+                got = [got[n] for n in got] if isinstance(got, dict) else got
+                errs.append(max(float(np.max(np.abs(np.asarray(a) - b))) for a, b in zip(got, refs[k])))
+        ths = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+    check("LSTM H=256 batch 8, 4 concurrent runs on one 2-thread session", len(errs) == 40 and max(errs) < 1e-4,
+          f"{len(errs)} runs, max err {max(errs) if errs else -1:.3g}")
 
 
 if __name__ == "__main__":

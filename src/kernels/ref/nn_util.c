@@ -293,14 +293,15 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
   if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
   if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sn_nn_sole_reader(g, n, v)) {
-    if (p->bytes <= t->nbytes) {
+    if (p->bytes <= t->nbytes && p->bytes < SN_HUGE_PAGE) {
       /* the packed form replaces the weight in its own buffer: memory the process has already
-       * touched, so creation faults in no new pages for it */
+       * touched, so creation faults in no new pages for it. Not from 2 MiB: those panels sit in
+       * huge pages (sn_weight_alloc), which a run streams with a TLB miss per 2 MiB, not per 4 KiB */
       memcpy(t->data, p->data, p->bytes);
       sn_aligned_free(p->data);
       p->data = t->data;
     } else {
-      sn_aligned_free(t->data); /* padded panels: the packed copy stays where it is */
+      sn_aligned_free(t->data); /* padded or huge-page panels: the packed copy stays where it is */
     }
     p->src = NULL;
     t->data = NULL;
@@ -472,6 +473,13 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
 sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
                          const sn_sgemm_packed *B, float beta, float *C, int64_t ldc) {
   return sgemm_pb(c, ws, transA, M, alpha, A, lda, B, beta, C, ldc, NULL);
+}
+
+sn_error *sn_nn_sgemm_pb_with(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
+                              int64_t lda, const sn_sgemm_packed *B, float beta, float *C, int64_t ldc,
+                              sn_epilogue *epi) {
+  if (epi && ldc != B->cols) return sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "an epilogue needs ldc = the packed columns");
+  return sgemm_pb(c, ws, transA, M, alpha, A, lda, B, beta, C, ldc, epi);
 }
 
 sn_error *sn_nn_sgemm_pb_epi(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,

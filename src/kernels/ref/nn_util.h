@@ -92,6 +92,11 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
  * to take one from scratch when the shape needs it (M above the small-M path). */
 sn_error *sn_nn_sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A, int64_t lda,
                          const sn_sgemm_packed *B, float beta, float *C, int64_t ldc);
+/* The same, applying the caller's epilogue epi (not NULL) to each tile of C right after computing
+ * it; C's row stride must be B->cols (else an error, nothing computed). */
+sn_error *sn_nn_sgemm_pb_with(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
+                              int64_t lda, const sn_sgemm_packed *B, float beta, float *C, int64_t ldc,
+                              sn_epilogue *epi);
 /* The same, applying c->epi (when a fused op offers one and C is its output with ldc = B->cols)
  * to each tile of C right after computing it, and marking it done. */
 sn_error *sn_nn_sgemm_pb_epi(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
