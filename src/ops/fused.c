@@ -1,6 +1,7 @@
 /* Fused ops of the "sinter" domain, produced by the fusion passes (src/passes/fuse.c):
- *   FusedConv, FusedGemm, FusedMatMul: the base op (attributes as in ai.onnx, its opset in
- *   `base_opset`) followed by an epilogue on its float32 output, in this order:
+ *   FusedConv, FusedGemm, FusedMatMul, and FusedDynamicQuantizeMatMul, FusedMatMulIntegerToFloat:
+ *   the base op (attributes as in ai.onnx or com.microsoft, its opset in `base_opset`) followed by
+ *   an epilogue on its float32 output, in this order:
  *     + bias      (input `n_base` when has_bias=1: a 1-D tensor over the last dimension)
  *     + residual  (the next input when has_residual=1: a tensor of the output's shape)
  *     activation  (`activation`: Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Clip, Gelu,
@@ -53,13 +54,14 @@ static void fused_free(void *p) {
   sn_free(fp);
 }
 
-static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *base_name, void **params) {
+static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *domain, const char *base_name,
+                                   void **params) {
   fused_params *p = sn_calloc(1, sizeof *p);
   if (!p) return SN_ERR_OOM();
   *params = p;
-  int opset = (int)sn_attr_int(n, "base_opset", 13);
+  int opset = (int)sn_attr_int(n, "base_opset", *domain ? 1 : 13);
   p->opset = opset;
-  SN_TRY(sn_op_lookup("", base_name, opset, &p->base));
+  SN_TRY(sn_op_lookup(domain, base_name, opset, &p->base));
   p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
   p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
   p->n_base = n->n_in - (p->has_bias ? 1 : 0) - (p->has_residual ? 1 : 0);
@@ -86,9 +88,15 @@ static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *base_na
   return NULL;
 }
 
-static sn_error *prep_conv(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "Conv", p); }
-static sn_error *prep_gemm(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "Gemm", p); }
-static sn_error *prep_matmul(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "MatMul", p); }
+static sn_error *prep_conv(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "", "Conv", p); }
+static sn_error *prep_gemm(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "", "Gemm", p); }
+static sn_error *prep_matmul(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "", "MatMul", p); }
+static sn_error *prep_dqmm(sn_graph *g, sn_node *n, void **p) {
+  return fused_prepare_base(g, n, "com.microsoft", "DynamicQuantizeMatMul", p);
+}
+static sn_error *prep_mmitf(sn_graph *g, sn_node *n, void **p) {
+  return fused_prepare_base(g, n, "com.microsoft", "MatMulIntegerToFloat", p);
+}
 
 /* the base op packs its weight into its own params (the weight input keeps its index) */
 static sn_error *fused_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
@@ -216,7 +224,8 @@ static sn_error *fused_run(sn_kernel_ctx *c) {
   b.node = &base;
   b.params = p->base_params;
   b.n_in = p->n_base;
-  /* MatMul and Gemm apply the epilogue to each tile of their output as they finish it */
+  /* MatMul, Gemm and the INT8 matrix products apply the epilogue to each tile of their output as
+   * they finish it */
   int at0 = p->n_base;
   tile_epi te = {c, p, p->has_bias && at0 < c->n_in ? c->in[at0] : NULL, NULL};
   if (p->has_residual && at0 + p->has_bias < c->n_in) te.res = c->in[at0 + p->has_bias];
@@ -312,6 +321,8 @@ const sn_op sn_ops_fused[] = {
     {"sinter", "FusedConv", 1, 0, fused_infer, fused_run, prep_conv, fused_free, 0, fused_prepack},
     {"sinter", "FusedGemm", 1, 0, fused_infer, fused_run, prep_gemm, fused_free, 0, fused_prepack},
     {"sinter", "FusedMatMul", 1, 0, fused_infer, fused_run, prep_matmul, fused_free, 0, fused_prepack},
+    {"sinter", "FusedDynamicQuantizeMatMul", 1, 0, fused_infer, fused_run, prep_dqmm, fused_free, 0, fused_prepack},
+    {"sinter", "FusedMatMulIntegerToFloat", 1, 0, fused_infer, fused_run, prep_mmitf, fused_free, 0, fused_prepack},
     {"sinter", "Gelu", 1, 0, alias_infer, alias_run, gelu_prepare, alias_free, 0},
     {"sinter", "LayerNormalization", 1, 0, alias_infer, alias_run, ln_prepare, alias_free, 0},
     {0},

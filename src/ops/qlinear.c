@@ -1219,6 +1219,7 @@ typedef struct qmm_job {
   sn_qgemm_epi e;
   uint8_t *y;
   size_t es;
+  sn_epilogue *epi; /* a fused op's float epilogue, per tile (float output only), or NULL */
 } qmm_job;
 
 static void qmm_task(void *arg, int w) {
@@ -1232,6 +1233,7 @@ static void qmm_task(void *arg, int w) {
     if (e.row_f) e.row_f = j->rsum + j->aoff[b] * j->M;
     sn_qgemm(false, j->K, j->A + j->aoff[b] * j->M * j->K, j->K, j->Bp + (size_t)j->boff[b] * j->bstride, &e,
              j->y + (size_t)(b * j->M * j->N) * j->es, j->N, m0, m1, n0, n1);
+    if (j->epi) j->epi->fn(j->epi->arg, b * j->M + m0, b * j->M + m1, n0, n1);
   }
 }
 
@@ -1313,6 +1315,8 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
   j.mblk = mblk, j.nblk = nblk, j.nmb = nmb, j.nnb = nnb;
   j.tasks = nbatch * nmb * nnb;
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
+  j.epi = c->epi && c->epi->fn && p.out == SN_QOUT_F32 ? c->epi : NULL;
   sn_nn_run(c, j.nw, qmm_task, &j);
+  if (j.epi) j.epi->done = true;
   return true;
 }

@@ -2,7 +2,8 @@
  *  - BatchNormalization folded into the weights of the Conv before it;
  *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form, and a residual
  *    Add before a LayerNormalization folded into com.microsoft SkipLayerNormalization;
- *  - Conv / Gemm / MatMul + bias Add + residual Add + activation into one sinter:Fused* node
+ *  - Conv / Gemm / MatMul (and the INT8 products com.microsoft DynamicQuantizeMatMul and
+ *    MatMulIntegerToFloat) + bias Add + residual Add + activation into one sinter:Fused* node
  *    (src/ops/fused.c), the activation being Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid,
  *    HardSwish, Clip (Relu6), Gelu or SiLU (x * Sigmoid(x));
  *  - Transposes of 2-D Gemm operands folded into transA / transB. */
@@ -461,6 +462,11 @@ static bool activation_of(const sn_graph *g, const sn_node *n, int v, act_info *
   return false;
 }
 
+/* a com.microsoft op of this name (the INT8 matrix products with a float output) */
+static bool is_ms(const sn_node *n, const char *op) {
+  return n->domain && !strcmp(n->domain, "com.microsoft") && !strcmp(n->op_type, op);
+}
+
 sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -468,7 +474,12 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *n = &g->nodes[i];
-    const char *fused = sn_node_is(n, "Conv") ? "FusedConv" : sn_node_is(n, "Gemm") ? "FusedGemm" : sn_node_is(n, "MatMul") ? "FusedMatMul" : NULL;
+    const char *fused = sn_node_is(n, "Conv")     ? "FusedConv"
+                        : sn_node_is(n, "Gemm")   ? "FusedGemm"
+                        : sn_node_is(n, "MatMul") ? "FusedMatMul"
+                        : is_ms(n, "DynamicQuantizeMatMul") ? "FusedDynamicQuantizeMatMul"
+                        : is_ms(n, "MatMulIntegerToFloat")  ? "FusedMatMulIntegerToFloat"
+                                                            : NULL;
     if (!fused || n->n_out != 1 || !is_f32(g, n->out[0])) continue;
     const sn_type *yt = &g->values[n->out[0]].type;
     if (yt->rank < 1) continue;

@@ -416,7 +416,8 @@ def dynamic_bias_cases(tmp):
     """quantize_dynamic's MatMulInteger chains with a bias Add after them: the bias is folded into the
     DynamicQuantizeMatMul's epilogue (no Add left after optimization), also where the exporter wrote
     the bias as Identity(initializer), as torch does for a Linear's bias, and when it is the Add's
-    first input; the outputs equal ONNX Runtime's within float rounding."""
+    first input; the Relu after the first becomes the epilogue of a sinter:FusedDynamicQuantizeMatMul
+    (applied per tile of the INT8 GEMM); the outputs equal ONNX Runtime's within float rounding."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
     from onnxruntime.quantization import QuantType, quantize_dynamic
     rng = np.random.default_rng(11)
@@ -435,9 +436,11 @@ def dynamic_bias_cases(tmp):
     onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 14)]), src)
     quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
     ops, err = ops_after_optimize(dst, tmp)
-    dq = [o for o in (ops or []) if o[1] == "DynamicQuantizeMatMul"]
+    dq = [o for o in (ops or []) if o[1] in ("DynamicQuantizeMatMul", "FusedDynamicQuantizeMatMul")]
     check("DynamicQuantizeMatMul: bias Adds folded in (Identity bias too)",
           ops is not None and len(dq) == 2 and ("", "Add") not in ops, err or str(ops))
+    check("DynamicQuantizeMatMul: the Relu after it runs in its epilogue (sinter:FusedDynamicQuantizeMatMul)",
+          ops is not None and ("", "Relu") not in ops and ("sinter", "FusedDynamicQuantizeMatMul") in ops, err or str(ops))
     x = rng.standard_normal((3, 5, K)).astype(np.float32)
     ref, outs = ort_and_sinter(dst, {"x": x}, [("avx512", 1), ("avx512", 2), ("scalar", 1)])
     for (isa, t), o in zip((("avx512", 1), ("avx512", 2), ("scalar", 1)), outs):
