@@ -1,5 +1,6 @@
 /* Level 2 passes: fusions.
- *  - BatchNormalization folded into the weights of the Conv before it;
+ *  - BatchNormalization folded into the weights of the Conv before it, a per-column Mul into those of
+ *    the MatMul (and bias Add) before it;
  *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form, and a residual
  *    Add before a LayerNormalization folded into com.microsoft SkipLayerNormalization;
  *  - Conv / Gemm / MatMul (and the INT8 products com.microsoft DynamicQuantizeMatMul and
@@ -83,6 +84,105 @@ sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c) {
     conv->out[0] = bn->out[0];
     sn_node_clear(bn);
     if ((e = sn_node_resolve(g, conv))) break;
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
+/* ---- a per-column scale after a MatMul folded into its weights -----------------------------------------
+ * MatMul(x, W) [+ b] [-> Transpose] then Mul by a constant s that varies only along the axis where
+ * the MatMul's last dimension lands: (x W + b) * s = x (W diag s) + b * s. ConvNeXt's layer scale
+ * (gamma [C, 1, 1], after each block's second Linear and the Transpose back to NCHW) is such a Mul:
+ * one pass less over the block's output, 18 of them a run. W [K, N] and b [N] are float32
+ * constants; new initializers take the scaled values (others reading W keep theirs). */
+
+/* the N floats of a constant that, broadcast against a rank-r value, multiplies axis ax only; or NULL */
+static const float *axis_scale(const sn_graph *g, int v, int64_t N, int r, int ax) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (!t || t->dtype != SINTER_FLOAT || t->count != N || t->rank > r) return NULL;
+  int i = ax - (r - t->rank); /* its dimension on that axis (right-aligned) */
+  if (N > 1 && (i < 0 || t->dims[i] != N)) return NULL;
+  return t->data;
+}
+
+sn_error *sn_pass_fold_matmul_scale(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *mm = &g->nodes[i];
+    if (!sn_node_is(mm, "MatMul") || mm->n_in != 2 || mm->n_out != 1 || !is_f32(g, mm->out[0])) continue;
+    const sn_tensor *w = sn_graph_const(g, mm->in[1]);
+    const sn_type *yt = &g->values[mm->out[0]].type;
+    if (!w || w->dtype != SINTER_FLOAT || w->rank != 2 || yt->rank < 1) continue;
+    const int64_t K = w->dims[0], N = w->dims[1];
+    int y = mm->out[0], jb = -1, jm = sn_graph_sole_consumer(g, uses, y);
+    const sn_tensor *b = NULL;
+    int bslot = -1;
+    /* an optional bias Add of N constants */
+    if (jm >= 0 && sn_node_is(&g->nodes[jm], "Add") && g->nodes[jm].n_in == 2) {
+      int o = other_input(&g->nodes[jm], y);
+      const sn_tensor *bt = o >= 0 ? sn_graph_const(g, o) : NULL;
+      if (bt && bt->dtype == SINTER_FLOAT && bt->rank == 1 && bt->count == N) {
+        b = bt;
+        jb = jm;
+        bslot = g->nodes[jm].in[0] == o ? 0 : 1;
+        y = g->nodes[jm].out[0];
+        jm = sn_graph_sole_consumer(g, uses, y);
+      }
+    }
+    /* an optional Transpose: the last dimension moves to the axis that perm names it at */
+    int r = yt->rank, ax = r - 1;
+    if (jm >= 0 && sn_node_is(&g->nodes[jm], "Transpose")) {
+      const int64_t *perm;
+      int np = sn_attr_ints(&g->nodes[jm], "perm", &perm);
+      ax = np == 0 ? 0 : -1; /* (no perm: the dimensions reversed) */
+      for (int d = 0; d < np && np == r; d++)
+        if (perm[d] == r - 1) ax = d;
+      if (ax < 0) continue;
+      y = g->nodes[jm].out[0];
+      jm = sn_graph_sole_consumer(g, uses, y);
+    }
+    if (jm < 0 || !sn_node_is(&g->nodes[jm], "Mul") || g->nodes[jm].n_in != 2) continue;
+    int so = other_input(&g->nodes[jm], y);
+    const float *sc = so >= 0 && so != y ? axis_scale(g, so, N, r, ax) : NULL;
+    const sn_type *mt = &g->values[g->nodes[jm].out[0]].type;
+    if (!sc || mt->rank != r || g->values[y].type.rank != r) continue; /* s must not add dims */
+    sn_tensor *nw = NULL, *nb = NULL;
+    if ((e = sn_tensor_new(SINTER_FLOAT, 2, w->dims, &nw))) break;
+    const float *sw = w->data;
+    float *dw = nw->data;
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t n = 0; n < N; n++) dw[k * N + n] = sw[k * N + n] * sc[n];
+    if (b) {
+      if ((e = sn_tensor_new(SINTER_FLOAT, 1, &N, &nb))) {
+        sn_tensor_free(nw);
+        break;
+      }
+      const float *sb = b->data;
+      float *db = nb->data;
+      for (int64_t n = 0; n < N; n++) db[n] = sb[n] * sc[n];
+    }
+    int wid, bid = -1;
+    const char *base = g->values[mm->in[1]].name;
+    if ((e = sn_graph_add_initializer(g, base, "_scaled", nw, &wid))) {
+      sn_tensor_free(nb);
+      break;
+    }
+    if (nb && (e = sn_graph_add_initializer(g, base, "_scaled_bias", nb, &bid))) break;
+    mm = &g->nodes[i]; /* (values may have moved; nodes did not) */
+    mm->in[1] = wid;
+    if (jb >= 0) g->nodes[jb].in[bslot] = bid;
+    /* the Mul's producer (the MatMul, its bias Add or the Transpose) writes the Mul's output */
+    for (int k = 0; k < g->n_nodes; k++)
+      if (k != jm && g->nodes[k].n_out == 1 && g->nodes[k].out[0] == y) g->nodes[k].out[0] = g->nodes[jm].out[0];
+    sn_node_clear(&g->nodes[jm]);
+    if ((e = sn_node_resolve(g, mm)) || (jb >= 0 && (e = sn_node_resolve(g, &g->nodes[jb])))) break;
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();

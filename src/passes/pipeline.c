@@ -25,6 +25,7 @@ static const pass passes[] = {
     {"cancel-squeezes", 1, sn_pass_cancel_squeezes},
     {"cse", 1, sn_pass_cse},
     {"fold-batchnorm", 2, sn_pass_fold_batchnorm},
+    {"fold-matmul-scale", 2, sn_pass_fold_matmul_scale},
     {"trim-conv-taps", 2, sn_pass_trim_conv_taps},
     {"fuse-gelu", 2, sn_pass_fuse_gelu},
     {"fuse-layernorm", 2, sn_pass_fuse_layernorm},

@@ -81,7 +81,40 @@ def extra_cases():
     feeds = {k: rng.standard_normal((2, 3, 8)).astype(np.float32) for k in ("a", "b")}
     cases.append(model_zoo.Case("skip_layernorm", m, feeds))
     EXPECT["skip_layernorm"] = {"Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 2}
+    # a per-channel scale after a MatMul folds into its weights and bias: ConvNeXt's layer scale,
+    # gamma [C, 1, 1] after the Linear (+ bias) and the Transpose back to NCHW; and a plain [N]
+    # scale right after a MatMul. One that varies along another axis (H) must stay.
+    x4 = h.make_tensor_value_info("x", T.FLOAT, [2, 5, 6, 8])
+    inits = [nh.from_array(rng.standard_normal((8, 12)).astype(np.float32), w) for w in ("w", "w2", "w3")]
+    inits += [nh.from_array(rng.standard_normal(12).astype(np.float32), "b"),
+             nh.from_array(rng.uniform(0.5, 2, (12, 1, 1)).astype(np.float32), "gamma"),
+             nh.from_array(rng.uniform(0.5, 2, 12).astype(np.float32), "s"),
+             nh.from_array(rng.uniform(0.5, 2, (5, 1)).astype(np.float32), "sh")]
+    nodes = [
+        h.make_node("MatMul", ["x", "w"], ["m"]),
+        h.make_node("Add", ["b", "m"], ["a"]),
+        h.make_node("Transpose", ["a"], ["t"], perm=[0, 3, 1, 2]),
+        h.make_node("Mul", ["gamma", "t"], ["g"]),
+        h.make_node("Add", ["g", "r"], ["y"]),
+        h.make_node("MatMul", ["x", "w2"], ["m2"]),
+        h.make_node("Mul", ["m2", "s"], ["y2"]),
+        h.make_node("MatMul", ["x", "w3"], ["m3"]),
+        h.make_node("Transpose", ["m3"], ["t3"], perm=[0, 3, 1, 2]),
+        h.make_node("Mul", ["t3", "sh"], ["y3"]),
+    ]
+    outs = [h.make_tensor_value_info("y", T.FLOAT, [2, 12, 5, 6]), h.make_tensor_value_info("y2", T.FLOAT, [2, 5, 6, 12]),
+            h.make_tensor_value_info("y3", T.FLOAT, [2, 12, 5, 6])]
+    g = h.make_graph(nodes, "layer_scale", [x4, h.make_tensor_value_info("r", T.FLOAT, [2, 12, 5, 6])], outs, inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    feeds = {"x": rng.standard_normal((2, 5, 6, 8)).astype(np.float32),
+             "r": rng.standard_normal((2, 12, 5, 6)).astype(np.float32)}
+    cases.append(model_zoo.Case("layer_scale", m, feeds))
+    EXPECT["layer_scale"] = {"Mul": 1}
     return cases
+
+
+# exact counts after -O2 where "at least" is not enough
+EXACT = {"layer_scale": {"Mul": 1, "Transpose": 2}}
 
 
 def counts(model):
@@ -223,6 +256,9 @@ def main():
                 for op, n in EXPECT[case.name].items():
                     if (n == 0 and got[op] != 0) or (n > 0 and got[op] < n):
                         problems.append(f"{op}: {got[op]} (want {'none' if n == 0 else f'at least {n}'})")
+                for op, n in EXACT.get(case.name, {}).items():
+                    if got[op] != n:
+                        problems.append(f"{op}: {got[op]} (want exactly {n})")
                 problems += output_errors(dst, case.feeds, [o.name for o in case.model.graph.output],
                                           ort_outputs(src, case.feeds), "output {}")
                 summary = ", ".join(f"{k} {v}" for k, v in sorted(got.items()))
