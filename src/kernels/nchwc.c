@@ -71,6 +71,15 @@ void sn_nchwc_reorder_out_nhwc_f32(const float *x, float *y, int64_t C, int64_t 
   }
 }
 
+void sn_nchwc_reorder_in_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                  int64_t t1) {
+  switch (path(block)) {
+    case 2: sn_nchwc_reorder_in_nhwc_f32_avx512(x, y, C, hw, t0, t1); break;
+    case 1: sn_nchwc_reorder_in_nhwc_f32_avx2(x, y, C, hw, t0, t1); break;
+    default: sn_nchwc_reorder_in_nhwc_f32_ref(x, y, C, hw, block, t0, t1); break;
+  }
+}
+
 void sn_nchwc_pool_f32(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
   switch (path(g->block)) {
     case 2: sn_nchwc_pool_f32_avx512(g, x, y, t0, t1); break;

@@ -91,6 +91,9 @@ void sn_nchwc_reorder_out_f32(const float *x, float *y, int64_t C, int64_t hw, i
 /* blocked -> NHWC [N, H, W, C]; (image, pixel) pairs [t0, t1), t = n * hw + p */
 void sn_nchwc_reorder_out_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
                                    int64_t t1);
+/* NHWC [N, H, W, C] -> blocked, padded channels zeroed; (image, pixel) pairs [t0, t1), t = n * hw + p */
+void sn_nchwc_reorder_in_nhwc_f32(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                  int64_t t1);
 /* the three per implementation (the entry points above dispatch on the block and sn_cpu_isa()): the
  * portable loops take any block; the AVX-512 ones block 16, the AVX2 ones block 8, in transposed
  * tiles (kernels/x86/reorder_simd.h). All move the same floats. */
@@ -98,12 +101,16 @@ void sn_nchwc_reorder_in_f32_ref(const float *x, float *y, int64_t C, int64_t hw
 void sn_nchwc_reorder_out_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_out_nhwc_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
                                        int64_t t1);
+void sn_nchwc_reorder_in_nhwc_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                      int64_t t1);
 void sn_nchwc_reorder_in_f32_avx512(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_out_f32_avx512(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_out_nhwc_f32_avx512(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
+void sn_nchwc_reorder_in_nhwc_f32_avx512(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_in_f32_avx2(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_out_f32_avx2(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 void sn_nchwc_reorder_out_nhwc_f32_avx2(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
+void sn_nchwc_reorder_in_nhwc_f32_avx2(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1);
 
 /* ---- pooling ----------------------------------------------------------------------------------- */
 

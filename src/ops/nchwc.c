@@ -1,6 +1,7 @@
 /* Ops of the "sinter" domain on the blocked channel layout NCHWc (see kernels/nchwc.h), produced by
  * the layout pass (src/passes/layout.c) at level 3:
- *   ReorderInput(X [N,C,H,W]) -> [N, ceil(C/b), H, W, b]          attribute block
+ *   ReorderInput(X [N,C,H,W]) -> [N, ceil(C/b), H, W, b]          attribute block; nhwc=1: X is
+ *       [N, H, W, C] (a Transpose from channels-last folded in)
  *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels; nhwc=1:
  *       [N, H, W, channels] (a Transpose to channels-last folded in)
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
@@ -71,7 +72,7 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
   p->kind = kind_of(n->op_type);
   p->block = sn_attr_int(n, "block", 16);
   p->channels = sn_attr_int(n, "channels", -1);
-  p->nhwc = p->kind == OP_ROUT && sn_attr_int(n, "nhwc", 0) != 0;
+  p->nhwc = (p->kind == OP_ROUT || p->kind == OP_RIN) && sn_attr_int(n, "nhwc", 0) != 0;
   if (p->block < 1 || p->block > 64)
     return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: block = %lld must be in [1, 64]", sn_node_desc(n, buf, sizeof buf),
                      (long long)p->block);
@@ -142,10 +143,12 @@ static sn_error *nchwc_infer(sn_infer_ctx *c) {
   const int64_t B = p->block;
   sn_dim d[5];
   if (p->kind == OP_RIN) {
-    if (x->rank != 4) return sn_infer_error(c, "input must be 4-D [N, C, H, W], not rank %d", x->rank);
+    if (x->rank != 4)
+      return sn_infer_error(c, "input must be 4-D [N, %s], not rank %d", p->nhwc ? "H, W, C" : "C, H, W", x->rank);
+    const sn_dim ch = x->dims[p->nhwc ? 3 : 1];
     d[0] = x->dims[0];
-    d[1] = x->dims[1].v >= 0 ? sn_dim_known(cdiv(x->dims[1].v, B)) : sn_dim_unknown();
-    d[2] = x->dims[2], d[3] = x->dims[3], d[4] = sn_dim_known(B);
+    d[1] = ch.v >= 0 ? sn_dim_known(cdiv(ch.v, B)) : sn_dim_unknown();
+    d[2] = x->dims[p->nhwc ? 1 : 2], d[3] = x->dims[p->nhwc ? 2 : 3], d[4] = sn_dim_known(B);
     sn_type_set(y, SINTER_FLOAT, 5, d);
     return NULL;
   }
@@ -217,7 +220,9 @@ typedef struct reorder_job {
 static void reorder_task(void *arg, int wk) {
   const reorder_job *j = arg;
   int64_t t0 = wk * j->items / j->nw, t1 = (wk + 1) * j->items / j->nw;
-  if (j->in)
+  if (j->in && j->nhwc)
+    sn_nchwc_reorder_in_nhwc_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
+  else if (j->in)
     sn_nchwc_reorder_in_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
   else if (j->nhwc)
     sn_nchwc_reorder_out_nhwc_f32(j->x, j->y, j->C, j->hw, j->B, t0, t1);
@@ -233,11 +238,13 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
   int64_t dims[5];
   if (in) {
     if (!x || x->dtype != SINTER_FLOAT || x->rank != 4)
-      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 [N, C, H, W] tensor",
-                             x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)");
-    dims[0] = x->dims[0], dims[1] = cdiv(x->dims[1], B), dims[2] = x->dims[2], dims[3] = x->dims[3], dims[4] = B;
-    j.C = x->dims[1];
-    j.items = x->dims[0] * dims[1];
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %s is not a float32 [N, %s] tensor",
+                             x ? sn_tensor_describe(x, b1, sizeof b1) : "(absent)", p->nhwc ? "H, W, C" : "C, H, W");
+    const int ca = p->nhwc ? 3 : 1, ha = p->nhwc ? 1 : 2;
+    dims[0] = x->dims[0], dims[1] = cdiv(x->dims[ca], B), dims[2] = x->dims[ha], dims[3] = x->dims[ha + 1], dims[4] = B;
+    j.C = x->dims[ca];
+    j.items = p->nhwc ? x->dims[0] * dims[2] * dims[3] : x->dims[0] * dims[1];
+    j.nhwc = p->nhwc;
   } else {
     SN_TRY(check_blocked(c, x, B));
     if (x->dims[1] != cdiv(p->channels, B))
@@ -251,9 +258,10 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
   }
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));
-  j.x = x->data, j.y = y->data, j.hw = x->dims[2] * x->dims[3], j.B = B, j.in = in;
+  j.x = x->data, j.y = y->data, j.hw = dims[2] * dims[3], j.B = B, j.in = in;
+  if (!in) j.hw = x->dims[2] * x->dims[3];
   if (!j.items || !j.hw || !j.C) return NULL;
-  /* by (image, block), or by (image, pixel) for the channels-last output */
+  /* by (image, block), or by (image, pixel) for the channels-last side */
   int nw = sn_nn_workers(c, 8.0 * (double)y->count);
   j.nw = nw < j.items ? nw : (int)j.items;
   sn_nn_run(c, j.nw, reorder_task, &j);

@@ -180,6 +180,125 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
   return NULL;
 }
 
+/* An elementwise binary op (Add, Sub, Mul, Div) of two values transposed by the same perm, of one
+ * shape (known sizes or the same symbols), computes on the untransposed values and is transposed once after:
+ * op(T(a), T(b)) = T(op(a, b)). Done where at least one of the two Transposes has no other reader
+ * (it goes), so the Transposes never grow in number. ConvNeXt's residual stream: each block's
+ * Linear output (channels-last) is transposed to NCHW and added to the stream; sunk, the additions
+ * run channels-last, where the residual fuses into the Linear's epilogue, and the stream's
+ * Transpose to NCHW and back at the stage boundaries cancel. */
+static int producer_of(const sn_graph *g, int v) {
+  for (int i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i].op_type && g->nodes[i].n_out >= 1 && g->nodes[i].out[0] == v) return i;
+  return -1;
+}
+
+static bool is_binary_elementwise(const sn_node *n) {
+  return (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div")) &&
+         n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && n->in[0] != n->in[1];
+}
+
+/* the Transpose producing v (its perm in p, rank returned), or -1 */
+static int transpose_of(const sn_graph *g, int v, int64_t *p, int *rank) {
+  int t = producer_of(g, v);
+  if (t < 0 || !sn_node_is(&g->nodes[t], "Transpose")) return -1;
+  *rank = perm_of(g, &g->nodes[t], p);
+  return *rank > 0 ? t : -1;
+}
+
+/* does another elementwise binary op read y, its other operand transposed by perm p (a chain that
+ * continues: the op sunk here then meets a Transpose on both sides there) */
+static bool chain_continues(const sn_graph *g, int y, const int64_t *p, int r) {
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *m = &g->nodes[i];
+    if (!is_binary_elementwise(m) || (m->in[0] != y && m->in[1] != y)) continue;
+    int64_t q[SN_MAX_RANK];
+    int rq;
+    if (transpose_of(g, m->in[m->in[0] == y], q, &rq) >= 0 && rq == r && !memcmp(p, q, sizeof(int64_t) * (size_t)r))
+      return true;
+  }
+  return false;
+}
+
+sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  sn_error *e = NULL;
+  int sunk = 0;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!is_binary_elementwise(n)) continue;
+    int64_t p[2][SN_MAX_RANK];
+    int r[2] = {0, 0}, t[2] = {transpose_of(g, n->in[0], p[0], &r[0]), transpose_of(g, n->in[1], p[1], &r[1])};
+    if (t[0] < 0 && t[1] < 0) continue;
+    int *uses = sn_graph_use_counts(g);
+    if (!uses) return SN_ERR_OOM();
+    bool gone[2] = {t[0] >= 0 && uses[n->in[0]] == 1, t[1] >= 0 && uses[n->in[1]] == 1};
+    sn_free(uses);
+    const int k = t[0] >= 0 ? 0 : 1, rank = r[k]; /* a transposed operand, and its perm */
+    const int64_t *perm = p[k];
+    const sn_type *ty = &g->values[n->out[0]].type;
+    int src[2];
+    bool ok = ty->rank == rank;
+    for (int s = 0; s < 2 && ok; s++) {
+      if (t[s] >= 0) {
+        ok = r[s] == rank && !memcmp(p[s], perm, sizeof(int64_t) * (size_t)rank);
+        src[s] = g->nodes[t[s]].in[0];
+      } else {
+        /* one side plain: transposed back by the inverse perm, only where its Transpose pair goes
+         * (the other side's) and the chain continues below, so the Transposes do not grow */
+        ok = gone[1 - s] && chain_continues(g, n->out[0], perm, rank);
+        src[s] = -1;
+      }
+    }
+    if (!ok || (!gone[0] && !gone[1])) continue;
+    /* both operands, untransposed, of the output's shape permuted back (no broadcasting) */
+    sn_dim want[SN_MAX_RANK];
+    for (int d = 0; d < rank; d++) want[perm[d]] = ty->dims[d];
+    for (int s = 0; s < 2 && ok; s++) {
+      const sn_type *ts = &g->values[src[s] >= 0 ? src[s] : n->in[s]].type;
+      ok = ts->rank == rank && ts->dtype == ty->dtype;
+      for (int d = 0; d < rank && ok; d++) ok = sn_dim_same(ts->dims[d], src[s] >= 0 ? want[d] : ty->dims[d]);
+    }
+    if (!ok) continue;
+    int64_t inv[SN_MAX_RANK];
+    for (int d = 0; d < rank; d++) inv[perm[d]] = d;
+    int idx;
+    for (int s = 0; s < 2 && !e; s++) {
+      if (src[s] >= 0) continue;
+      int v = n->in[s], z;
+      if ((e = sn_graph_add_value_like(g, v, "_transposed", &z))) break;
+      sn_type tz = g->values[v].type;
+      for (int d = 0; d < rank; d++) tz.dims[d] = g->values[v].type.dims[inv[d]];
+      g->values[z].type = tz;
+      if ((e = sn_graph_add_node1(g, "", "Transpose", 13, v, z, &idx)) ||
+          (e = sn_node_set_ints(&g->nodes[idx], "perm", inv, rank)) || (e = sn_node_resolve(g, &g->nodes[idx])))
+        break;
+      src[s] = z;
+      n = &g->nodes[i];
+    }
+    if (e) break;
+    int z, y = n->out[0];
+    if ((e = sn_graph_add_value_like(g, y, "_untransposed", &z))) break;
+    sn_type tz = g->values[y].type;
+    for (int d = 0; d < rank; d++) tz.dims[d] = want[d];
+    g->values[z].type = tz;
+    n = &g->nodes[i];
+    n->in[0] = src[0], n->in[1] = src[1], n->out[0] = z;
+    if ((e = sn_graph_add_node1(g, "", "Transpose", 13, z, y, &idx))) break;
+    if ((e = sn_node_set_ints(&g->nodes[idx], "perm", perm, rank)) || (e = sn_node_resolve(g, &g->nodes[idx]))) break;
+    for (int s = 0; s < 2; s++)
+      if (gone[s]) sn_node_clear(&g->nodes[t[s]]);
+    if ((e = sn_node_resolve(g, &g->nodes[i]))) break;
+    sunk++;
+  }
+  if (e) return e;
+  c->changed += sunk;
+  if (!sunk) return NULL;
+  sn_graph_compact(g);
+  sn_graph_update_producers(g);
+  return sn_graph_toposort(g);
+}
+
 /* Unsqueeze then Squeeze (or the reverse) of the same axes, on a value with a known rank. */
 static int axes_of(const sn_graph *g, const sn_node *n, int rank, int64_t *axes) {
   const int64_t *p;

@@ -346,6 +346,36 @@ static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
   return e;
 }
 
+/* ReorderInput of a Transpose from channels-last (perm 0,3,1,2) reads [N, H, W, C] itself (nhwc=1):
+ * ConvNeXt's residual stream, kept channels-last by sink-transposes, entering a depthwise
+ * convolution. The Transpose goes when nothing else reads it. */
+static sn_error *fold_nhwc_input_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *r = &g->nodes[i];
+    if (!is_sinter(r, "ReorderInput") || sn_attr_int(r, "nhwc", 0)) continue;
+    int j = 0;
+    while (j < g->n_nodes && !(g->nodes[j].op_type && g->nodes[j].n_out >= 1 && g->nodes[j].out[0] == r->in[0])) j++;
+    if (j == g->n_nodes || !sn_node_is(&g->nodes[j], "Transpose")) continue;
+    sn_node *t = &g->nodes[j];
+    const int64_t *perm;
+    if (sn_attr_ints(t, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 3 || perm[2] != 1 || perm[3] != 2) continue;
+    if (g->values[t->in[0]].type.rank != 4) continue;
+    r->in[0] = t->in[0];
+    if (--uses[t->out[0]] == 0) sn_node_clear(t);
+    if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderInput")) || (e = sn_node_resolve(g, r)))
+      break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
 sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   const char *env = getenv("SINTER_NCHWC");
@@ -471,6 +501,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
   }
   if (!e) e = fold_channel_scales(c);
   if (!e) e = fold_nhwc_transposes(c);
+  if (!e) e = fold_nhwc_input_transposes(c);
   if (!e && c->changed) {
     sn_graph_update_producers(g);
     e = sn_graph_toposort(g);

@@ -26,6 +26,10 @@ static const pass passes[] = {
     {"cse", 1, sn_pass_cse},
     {"fold-batchnorm", 2, sn_pass_fold_batchnorm},
     {"fold-matmul-scale", 2, sn_pass_fold_matmul_scale},
+    /* elementwise ops below Transposes (ConvNeXt's residual stream channels-last), then the pairs
+     * that meet cancel */
+    {"sink-transposes", 2, sn_pass_sink_transposes},
+    {"cancel-transposes", 2, sn_pass_cancel_transposes},
     {"trim-conv-taps", 2, sn_pass_trim_conv_taps},
     {"fuse-gelu", 2, sn_pass_fuse_gelu},
     {"fuse-layernorm", 2, sn_pass_fuse_layernorm},

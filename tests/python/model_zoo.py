@@ -223,6 +223,42 @@ def efficientnet(seed=4, batch=2):
     return Case("efficientnet", m, _image_feeds(seed, (batch, 3, 64, 64)))
 
 
+def convnext(seed=20, batch=2):
+    """ConvNeXt as torchvision exports it: channels-last LayerNorms between Transposes, each block a
+    depthwise 7x7, a Transpose to NHWC, LayerNorm, Linear + GELU (Erf form) + Linear, Transpose back,
+    a layer scale gamma [C, 1, 1] and the residual Add; a downsampling stage between."""
+    b = Builder(seed)
+
+    def ln_nhwc(x, c):
+        g = b.const((1.0 + 0.1 * b.rng.standard_normal(c)).astype(np.float32), "ln_g")
+        return b.op("LayerNormalization", [x, g, b.const(b.randn(c, scale=0.1), "ln_b")], axis=-1, epsilon=1e-6)
+
+    def ln2d(x, c):  # LayerNorm over channels of an NCHW map
+        return b.op("Transpose", [ln_nhwc(b.op("Transpose", [x], perm=[0, 2, 3, 1]), c)], perm=[0, 3, 1, 2])
+
+    def gelu(x):
+        e = b.op("Erf", [b.op("Div", [x, b.f32(1.4142135)])])
+        return b.op("Mul", [b.op("Mul", [x, b.op("Add", [e, b.f32(1.0)])]), b.f32(0.5)])
+
+    def block(x, c):
+        y = b.op("Transpose", [b.conv(x, c, c, 7, group=c)], perm=[0, 2, 3, 1])
+        y = b.linear(gelu(b.linear(ln_nhwc(y, c), c, 4 * c)), 4 * c, c)
+        y = b.op("Transpose", [y], perm=[0, 3, 1, 2])
+        gamma = b.const(b.rng.uniform(0.5, 1.5, (c, 1, 1)).astype(np.float32), "gamma")
+        return b.op("Add", [b.op("Mul", [gamma, y]), x])
+
+    x = ln2d(b.conv("image", 3, 16, 4, stride=4, pad=0), 16)
+    x = block(block(x, 16), 16)
+    x = b.conv(ln2d(x, 16), 16, 32, 2, stride=2, pad=0)
+    x = block(block(x, 32), 32)
+    x = b.op("Flatten", [b.op("GlobalAveragePool", [x])])
+    b.gemm(x, 32, 10)
+    b.nodes[-1].output[0] = "logits"
+    m = b.model("convnext_like", [tensor_in("image", F32, ["N", 3, 32, 32])], [tensor_in("logits", F32, ["N", 10])],
+                opset=17)
+    return Case("convnext", m, _image_feeds(seed, (batch, 3, 32, 32)))
+
+
 # ---- BERT-like encoder ----------------------------------------------------------------------------------
 
 def bert(seed=5, batch=2, seq=16, layers=2, hidden=64, heads=4, vocab=100, max_pos=64):
@@ -631,6 +667,7 @@ def all_cases():
         densenet(),
         batch1(squeezenet()),
         efficientnet(),
+        convnext(),
         bert(),
         lstm2(),
         lstm_bidir(),

@@ -31,6 +31,10 @@ EXPECT = {
     "bert": {"Erf": 0, "ReduceMean": 0, "Sqrt": 0, "Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 5,
              "Attention": 2, "FusedMatMul": 6},
     "digits": {"BatchNormalization": 0, "Relu": 0},
+    # ConvNeXt: the layer scale Mul folds into the second Linear, the residual stream runs channels-last
+    # (its Adds sunk below the Transposes, then fused into that Linear's epilogue or a
+    # SkipLayerNormalization), and the Transposes to NCHW and back at the stage boundary cancel
+    "convnext": {"Erf": 0, "Add": 0, "Mul": 0, "FusedMatMul": 8},
     # the BatchNormalization after each 1x1 convolution folds into it; the Pad of zeros is a no-op
     "densenet": {"Pad": 0, "FusedConv": 1},
 }
@@ -138,6 +142,10 @@ EXPECT_O3 = {
     # the Pad of zeros before the average pool goes: one reorder, before Flatten
     "densenet": {"Conv": 0, "FusedConv": 0, "BatchNormalization": 0, "NchwcChannelAffine": 7, "Pad": 0,
                  "ReorderInput": 0, "ReorderOutput": 1, "NchwcAveragePool": 1, "Concat": 5},
+    # every Transpose left at -O2 but the one before the pooling folds into a channels-last reorder:
+    # the four depthwise and the downsampling convolutions' inputs come from channels-last values
+    # (ReorderInput nhwc=1) but the one after the downsampling, which reads its blocked output
+    "convnext": {"Transpose": 1, "ReorderInput": 4, "NchwcConv": 6, "Mul": 0},
     # squeeze-excitation: its channel Mul folds into the projection convolution (has_scale)
     "efficientnet": {"Conv": 0, "FusedConv": 0, "Mul": 0, "NchwcChannelMul": 0, "ReorderInput": 0, "ReorderOutput": 1},
 }

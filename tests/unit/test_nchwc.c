@@ -196,19 +196,20 @@ static void pool_case(const impl *im, int64_t N, int64_t C, int64_t H, int64_t W
 
 /* Every reorder implementation this CPU runs moves exactly the floats the portable loops move: channel
  * counts around the block (1, 7, 16, 17, 40), pixel counts around a tile (1, 15, 16, 17, 49, 113),
- * two images, NCHW -> blocked (padded lanes zero), blocked -> NCHW and blocked -> NHWC; items split in
- * two calls, and one float past each output left alone. */
+ * two images, NCHW -> blocked (padded lanes zero), blocked -> NCHW, blocked -> NHWC and NHWC -> blocked
+ * (the same blocked tensor as from NCHW, padded lanes zero); items split in two calls, and one float
+ * past each output left alone. */
 typedef void (*rin_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t);
 static void reorder_cases(void) {
   struct {
     const char *name;
     int64_t block;
     sn_isa need;
-    rin_fn in, out, nhwc;
+    rin_fn in, out, nhwc, in_nhwc;
   } impls[] = {{"avx512", 16, SN_ISA_AVX512, sn_nchwc_reorder_in_f32_avx512, sn_nchwc_reorder_out_f32_avx512,
-                sn_nchwc_reorder_out_nhwc_f32_avx512},
+                sn_nchwc_reorder_out_nhwc_f32_avx512, sn_nchwc_reorder_in_nhwc_f32_avx512},
                {"avx2", 8, SN_ISA_AVX2, sn_nchwc_reorder_in_f32_avx2, sn_nchwc_reorder_out_f32_avx2,
-                sn_nchwc_reorder_out_nhwc_f32_avx2}};
+                sn_nchwc_reorder_out_nhwc_f32_avx2, sn_nchwc_reorder_in_nhwc_f32_avx2}};
   static const int64_t cs[] = {1, 7, 16, 17, 40}, hws[] = {1, 15, 16, 17, 49, 113};
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
     if (sn_cpu_isa() < impls[i].need) continue;
@@ -231,6 +232,14 @@ static void reorder_cases(void) {
         sn_nchwc_reorder_out_nhwc_f32_ref(b1, o1, C, hw, B, 0, N * hw);
         impls[i].nhwc(b1, o2, C, hw, 0, N * hw);
         ok &= !memcmp(o1, o2, sizeof(float) * (size_t)(nx + 1));
+        /* back from NHWC: the blocked tensor the NCHW reorder made */
+        for (int64_t k = 0; k < nb; k++) b2[k] = -1.f;
+        sn_nchwc_reorder_in_nhwc_f32_ref(o1, b2, C, hw, B, 0, N * hw);
+        ok &= !memcmp(b1, b2, sizeof(float) * (size_t)(nb + 1));
+        for (int64_t k = 0; k < nb; k++) b2[k] = -1.f;
+        impls[i].in_nhwc(o1, b2, C, hw, 0, 3 < N * hw ? 3 : 1);
+        impls[i].in_nhwc(o1, b2, C, hw, 3 < N * hw ? 3 : 1, N * hw);
+        ok &= !memcmp(b1, b2, sizeof(float) * (size_t)(nb + 1));
         if (!ok) {
           printf("reorder mismatch: %s C %lld hw %lld\n", impls[i].name, (long long)C, (long long)hw);
           a = sizeof cs / sizeof *cs;

@@ -138,6 +138,19 @@ void sn_nchwc_reorder_out_nhwc_f32_ref(const float *x, float *y, int64_t C, int6
   }
 }
 
+void sn_nchwc_reorder_in_nhwc_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0,
+                                      int64_t t1) {
+  const int64_t B = block, cb = (C + B - 1) / B;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t n = t / hw, p = t % hw;
+    const float *xp = x + t * C;
+    for (int64_t b = 0; b < cb; b++) {
+      float *yp = y + ((n * cb + b) * hw + p) * B;
+      for (int64_t l = 0; l < B; l++) yp[l] = b * B + l < C ? xp[b * B + l] : 0.f;
+    }
+  }
+}
+
 void sn_nchwc_pool_f32_ref(const sn_nchwc_pool_geom *g, const float *x, float *y, int64_t t0, int64_t t1) {
   const int64_t B = g->block;
   float acc[64];

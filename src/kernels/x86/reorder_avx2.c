@@ -11,6 +11,7 @@
 #define R_IN sn_nchwc_reorder_in_f32_avx2
 #define R_OUT sn_nchwc_reorder_out_f32_avx2
 #define R_OUT_NHWC sn_nchwc_reorder_out_nhwc_f32_avx2
+#define R_IN_NHWC sn_nchwc_reorder_in_nhwc_f32_avx2
 
 /* 8 x 8 transpose: pairs, then 4-float columns within 128-bit halves, then the halves swapped */
 static inline void transpose8(__m256 *r) {

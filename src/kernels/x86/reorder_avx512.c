@@ -11,6 +11,7 @@
 #define R_IN sn_nchwc_reorder_in_f32_avx512
 #define R_OUT sn_nchwc_reorder_out_f32_avx512
 #define R_OUT_NHWC sn_nchwc_reorder_out_nhwc_f32_avx512
+#define R_IN_NHWC sn_nchwc_reorder_in_nhwc_f32_avx512
 
 /* 16 x 16 transpose: pairs interleaved within 128-bit lanes, then 4-float columns, then the lanes
  * gathered across registers in two rounds of shuffle_f32x4 */

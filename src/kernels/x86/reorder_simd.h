@@ -3,7 +3,7 @@
  * stores, each contiguous on both sides (the portable loops move one float at a time, across RB
  * planes). Pixels past the last whole tile take the portable loops' path, element by element.
  * The including file defines RB, RV (vector type), RLOAD, RSTORE, RZERO, RTRANSPOSE(v) (in place,
- * RV v[RB]) and the three function names R_IN, R_OUT, R_OUT_NHWC. */
+ * RV v[RB]) and the four function names R_IN, R_OUT, R_OUT_NHWC, R_IN_NHWC. */
 #ifndef SN_REORDER_SIMD_H
 #define SN_REORDER_SIMD_H
 
@@ -56,6 +56,23 @@ void R_OUT_NHWC(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int
     int64_t b = 0;
     for (; b < full; b++) RSTORE(yp + b * RB, RLOAD(xp + b * hw * RB));
     if (b < cb) memcpy(yp + b * RB, xp + b * hw * RB, sizeof(float) * (size_t)(C - b * RB));
+  }
+}
+
+/* NHWC -> blocked: each pixel's channels are whole vectors; the last block's padding zeroed */
+void R_IN_NHWC(const float *x, float *y, int64_t C, int64_t hw, int64_t t0, int64_t t1) {
+  const int64_t cb = (C + RB - 1) / RB, full = C / RB;
+  for (int64_t t = t0; t < t1; t++) {
+    const int64_t n = t / hw, p = t % hw;
+    const float *xp = x + t * C;
+    float *yp = y + (n * cb * hw + p) * RB;
+    int64_t b = 0;
+    for (; b < full; b++) RSTORE(yp + b * hw * RB, RLOAD(xp + b * RB));
+    if (b < cb) {
+      float tail[RB] = {0};
+      memcpy(tail, xp + b * RB, sizeof(float) * (size_t)(C - b * RB));
+      RSTORE(yp + b * hw * RB, RLOAD(tail));
+    }
   }
 }
 
