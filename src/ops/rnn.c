@@ -197,8 +197,9 @@ static void rnn_qgemm_rows(const rnn_shape *s, const rnn_qw *q, int64_t M, const
   sn_nn_run(s->c, nw, rnn_qr_worker, &j);
 }
 
+/* C = A W (+ bias per column, NULL: none) with the INT8 weights, A quantized with one range */
 static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const float *A, int64_t lda, float *C,
-                      int64_t ldc) {
+                      int64_t ldc, const float *bias) {
   const int64_t K = q->K, N = q->N;
   if (M <= 0 || N <= 0) return;
   float sa;
@@ -215,6 +216,8 @@ static void rnn_qgemm(const rnn_shape *s, const rnn_qw *q, int64_t M, const floa
   e.col_off = s->qcol;
   e.scale = s->qscale;
   e.scale_axis = 2;
+  e.fbias = bias; /* (added after the scaling, as a pass of its own would) */
+  e.fbias_axis = 2;
   e.lo = -INFINITY;
   e.hi = INFINITY;
   int nw = sn_nn_workers(s->c, 2.0 * (double)M * (double)N * (double)K);
@@ -991,28 +994,61 @@ typedef struct lstm_job {
   const float *xw, *peep;
   float *h[2]; /* hidden state: step t reads h[t & 1] and writes h[(t + 1) & 1] */
   float *cs, *tmp, *gr, *y;
-  int64_t chunk;
+  int64_t chunk; /* hidden units per slice */
   int items, nw;
   size_t ws_bytes;
   /* per slice: the next step it may be claimed for, and the number of its steps done */
   int64_t *claim, *done;
+  /* INT8 recurrent weights (DynamicQuantizeLSTM): per thread, the previous hidden state quantized
+   * (batch x H bytes at qa + thread * qa_bytes) with its rows' sums, zero points and scales */
+  uint8_t *qa;
+  size_t qa_bytes;
+  int32_t *qrow, *qza;
+  float *qsa;
 } lstm_job;
 
-/* slice w of one step */
-static void lstm_slice(const lstm_job *j, int w, int64_t step, void *ws) {
+/* the recurrent projection's columns [n0, n1) from the INT8 weights: thread t quantizes the whole
+ * previous state (each batch row with its own range, as the serial loop does; a few thousand
+ * values, redone by each thread rather than waited for) and computes its columns as int32 sums,
+ * dequantized into gr */
+static void lstm_qslice(const lstm_job *j, int th, const float *hp, int64_t b0, int64_t b1, int64_t n0, int64_t n1,
+                        bool quantize) {
+  const rnn_shape *s = j->s;
+  const rnn_qw *q = s->qr;
+  const int64_t K = q->K, N = q->N, M = s->batch;
+  uint8_t *qa = j->qa + (size_t)th * j->qa_bytes;
+  int32_t *qrow = j->qrow + th * M, *qza = j->qza + th * M;
+  float *qsa = j->qsa + th * M;
+  if (quantize)
+    for (int64_t m = b0; m < b1; m++) rnn_dyn_quant(hp + m * K, 1, K, K, qa + m * K, &qrow[m], &qsa[m], &qza[m]);
+  sn_qgemm_epi e = {0};
+  e.out = SN_QOUT_I32;
+  sn_qgemm(false, K, qa, K, q->packed, &e, s->qacc, N, b0, b1, n0, n1);
+  for (int64_t m = b0; m < b1; m++)
+    sn_dequant_i32_cols(s->qacc + m * N + n0, n1 - n0, qza[m], qrow[m], (int32_t)K, q->colsum + n0, q->zb + n0, qsa[m],
+                        q->scale + n0, j->gr + m * 4 * s->hidden + n0);
+}
+
+/* batch rows [b0, b1) x hidden units [h0, h1) of one step, on thread th (quantize: the thread's first
+ * part of the step, which quantizes the rows for the INT8 weights) */
+static void lstm_part(const lstm_job *j, int64_t b0, int64_t b1, int64_t h0, int64_t h1, int64_t step, void *ws,
+                      int th, bool quantize) {
   const rnn_shape *s = j->s;
   const rnn_params *p = s->p;
-  const int64_t H = s->hidden, GH = 4 * H, h0 = (int64_t)w * j->chunk, h1 = h0 + j->chunk < H ? h0 + j->chunk : H;
-  if (h0 >= h1) return;
+  const int64_t H = s->hidden, GH = 4 * H;
+  if (h0 >= h1 || b0 >= b1) return;
   const int64_t n = h1 - h0;
   const float clip = (float)p->clip;
   const rnn_act *act = p->act[j->dir];
   const float *hp = j->h[step & 1];
   float *hn = j->h[(step + 1) & 1];
   for (int64_t g = 0; g < 4; g++)
-    sn_sgemm_pb(false, s->batch, g * H + h0, g * H + h1, 1.0f, hp, H, s->pr, 0.0f, j->gr, GH, ws);
+    if (j->qa)
+      lstm_qslice(j, th, hp, b0, b1, g * H + h0, g * H + h1, quantize && g == 0);
+    else
+      sn_sgemm_pb(false, b1 - b0, g * H + h0, g * H + h1, 1.0f, hp + b0 * H, H, s->pr, 0.0f, j->gr + b0 * GH, GH, ws);
   const float *peep = j->peep;
-  for (int64_t b = 0; b < s->batch; b++) {
+  for (int64_t b = b0; b < b1; b++) {
     const int64_t L = s->lens[b];
     float *hb = hn + b * H + h0;
     if (step >= L) { /* this row's sequence has ended: its state stays */
@@ -1059,11 +1095,14 @@ static void lstm_seq_worker(void *arg, int w) {
     /* its own slices first (the same every step: their part of R stays in this core's L2), then the
      * others' from the far end of the thread before it */
     const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
+    bool first = true;
     for (int k = 0; k < j->items; k++) {
       int i = k < own ? own0 + k : (own0 - 1 - (k - own) + 2 * j->items) % j->items;
       int64_t expect = step;
       if (__atomic_compare_exchange_n(&j->claim[i], &expect, step + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-        lstm_slice(j, i, step, ws);
+        const int64_t h0 = (int64_t)i * j->chunk, h1 = h0 + j->chunk < j->s->hidden ? h0 + j->chunk : j->s->hidden;
+        lstm_part(j, 0, j->s->batch, h0, h1, step, ws, w, first);
+        first = false;
         __atomic_store_n(&j->done[i], step + 1, __ATOMIC_RELEASE);
       } else if (expect > step + 1) {
         break; /* this thread is behind: the step is done, and later ones claimed */
@@ -1080,24 +1119,26 @@ static void lstm_seq_worker(void *arg, int w) {
 }
 
 
-/* All steps of an LSTM direction the parallel way when it pays (packed recurrent weights, a pool,
- * a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
+/* All steps of an LSTM direction the parallel way when it pays (packed recurrent weights, float32 or
+ * INT8, a pool, a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
  * nothing done. hs holds the initial hidden state and, on return, the final one; spare: batch x H
  * floats of scratch. */
 static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool plain, const float *xw,
                                 const float *peep, float *hs, float *spare, float *cs, float *tmp, float *gr, float *y) {
   const int64_t H = s->hidden, GH = 4 * H;
-  if (s->p->cell != CELL_LSTM || !s->pr || s->qr || s->pr->rows != H || s->pr->cols != GH || !s->gemm_ws)
+  const bool q8 = s->qr && s->qr->K == H && s->qr->N == GH; /* INT8 recurrent weights */
+  if (s->p->cell != CELL_LSTM || !s->gemm_ws || (!q8 && (s->qr || !s->pr || s->pr->rows != H || s->pr->cols != GH)))
     return false;
   /* every step in one parallel region: no wake-up of the pool per step, so even batch 1 at hidden
    * 256 (0.5 MFLOP a step) gains from two threads (2-layer LSTM, 50 steps: 15% faster than the serial
    * loop with its GEMM split); the pool's own threshold (2e5 flops a worker) decides below */
   double flops = 2.0 * (double)s->batch * (double)GH * (double)H;
   int nw = sn_nn_workers(s->c, flops);
-  int64_t al = sn_sgemm_pb_align(s->pr);
+  int64_t al = q8 ? 16 : sn_sgemm_pb_align(s->pr);
   if (nw < 2 || H % al != 0 || H < 2 * al) return false;
   /* one slice per thread (its own every step, so each core keeps its part of R in its own L2):
-   * two per thread, for balance, measured no faster at batch 1 or 8 */
+   * two per thread, for balance, measured no faster at batch 1 or 8, nor did splitting the batch rows
+   * instead (no thread ever waits, but half the rows per product) at batch 8 */
   int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
   int items = (int)((H + chunk - 1) / chunk);
   if (items < 2) return false;
@@ -1106,7 +1147,15 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
   if (items > MAX_SLICES) return false;
   int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0};
   lstm_job j = {s, dir, reverse, plain, xw, peep, {hs, spare}, cs, tmp, gr, y, chunk, items, nw,
-               (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done};
+               (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done, NULL, 0, NULL, NULL, NULL};
+  if (q8) {
+    j.qa_bytes = ((size_t)(s->batch * H) + 63) & ~(size_t)63;
+    j.qa = sn_kernel_scratch(s->c, j.qa_bytes * (size_t)nw);
+    j.qrow = sn_kernel_scratch(s->c, sizeof(int32_t) * (size_t)(s->batch * nw));
+    j.qza = sn_kernel_scratch(s->c, sizeof(int32_t) * (size_t)(s->batch * nw));
+    j.qsa = sn_kernel_scratch(s->c, sizeof(float) * (size_t)(s->batch * nw));
+    if (!j.qa || !j.qrow || !j.qza || !j.qsa) return false; /* (no memory: the serial loop, which needs none) */
+  }
   sn_nn_run(s->c, nw, lstm_seq_worker, &j);
   if (s->max_len & 1) memcpy(hs, spare, sizeof(float) * (size_t)(s->batch * H));
   return true;
@@ -1146,8 +1195,8 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
   bool projected = false, biased = false;
 #if SN_RNN_F32
   if (s->qw) {
-    rnn_qgemm(s, s->qw, rows, x, s->input, xw, GH); /* DynamicQuantizeLSTM: INT8 */
-    projected = true;
+    rnn_qgemm(s, s->qw, rows, x, s->input, xw, GH, bsum); /* DynamicQuantizeLSTM: INT8 */
+    projected = biased = true;
   } else {
     projected = biased = rnn_project_biased(s, rows, GH, x, xw, bsum);
   }
