@@ -128,13 +128,6 @@ static inline VF v_sigmoid(VF x) {
   return MUL(num, v_recip(den)); /* den in [1, 2] */
 }
 
-/* one vector of LSTM units (sn_vlstm_cell): the gates' inputs ai, ao, af, ac (already clamped), the
- * cell state c in and out, the hidden state returned */
-static inline VF v_lstm_unit(VF ai, VF ao, VF af, VF ac, VF *c) {
-  VF cn = FMA(v_sigmoid(af), *c, MUL(v_sigmoid(ai), v_tanh(ac)));
-  *c = cn;
-  return MUL(v_sigmoid(ao), v_tanh(cn));
-}
 
 /* 2^t for t in [-150, 126] (NaN stays NaN): 2^(t - round(t)) by a degree-5 polynomial fitted to 2^f
  * on [-1/2, 1/2] (relative error 2.1e-7), scaled by 2^round(t). For exp(u) as 2^(u log2(e)), the
@@ -150,6 +143,25 @@ static inline VF v_exp2_fast(VF t) {
   p = FMA(p, f, F1(6.931469440e-01f));
   p = FMA(p, f, F1(1.000000119e+00f));
   return v_ldexp(p, n);
+}
+
+/* The LSTM cell's activations, cheaper than v_sigmoid / v_tanh (one exp each, and that exp the
+ * fast one) and within the cell's absolute bound (1e-6; test_vmath): sigmoid(x) = 1 / (1 + 2^t),
+ * t = -x log2(e) clamped to [-126, 126] (2^t finite and normal; sigmoid is 0 or 1 to float
+ * precision past |x| = 87), and tanh(x) = 2 sigmoid(2x) - 1 (absolute error a few 1e-8 near 0,
+ * where a relative bound would fail). NaN stays NaN (MAXF/MINF pass their second operand). */
+static inline VF v_sigmoid_cell(VF x) {
+  VF t = MINF(F1(126.0f), MAXF(F1(-126.0f), MUL(x, F1(-1.44269504088896341f))));
+  return v_recip(ADD(F1(1.0f), v_exp2_fast(t)));
+}
+static inline VF v_tanh_cell(VF x) { return FMA(F1(2.0f), v_sigmoid_cell(ADD(x, x)), F1(-1.0f)); }
+
+/* one vector of LSTM units (sn_vlstm_cell): the gates' inputs ai, ao, af, ac (already clamped), the
+ * cell state c in and out, the hidden state returned */
+static inline VF v_lstm_unit(VF ai, VF ao, VF af, VF ac, VF *c) {
+  VF cn = FMA(v_sigmoid_cell(af), *c, MUL(v_sigmoid_cell(ai), v_tanh_cell(ac)));
+  *c = cn;
+  return MUL(v_sigmoid_cell(ao), v_tanh_cell(cn));
 }
 
 /* SiLU x / (1 + e), e = exp(-x) with t = -x log2(e) clamped to [-150, 126] (e finite for the
