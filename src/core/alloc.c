@@ -57,8 +57,9 @@ void *sn_weight_alloc(size_t n) {
   alloc_count++;
   size_t sz = (n + SN_PAD + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
   if (sz < n) return NULL;
-  void *p = aligned_alloc(huge, sz);
-  if (p) madvise(p, n / huge * huge, MADV_HUGEPAGE);
+  void *p = NULL; /* (posix_memalign: aligned_alloc wants the size a multiple of the alignment) */
+  if (posix_memalign(&p, huge, sz)) return NULL;
+  madvise(p, n / huge * huge, MADV_HUGEPAGE);
   return p;
 }
 

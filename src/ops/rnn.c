@@ -1118,7 +1118,6 @@ static void lstm_seq_worker(void *arg, int w) {
   }
 }
 
-
 /* All steps of an LSTM direction the parallel way when it pays (packed recurrent weights, float32 or
  * INT8, a pool, a step big enough for two workers, H a multiple of the packed panel width); false: not taken,
  * nothing done. hs holds the initial hidden state and, on return, the final one; spare: batch x H
@@ -1203,12 +1202,10 @@ static void SFX(rnn_direction)(const rnn_shape *s, int dir, bool reverse, const 
 #endif
   if (!projected) SFX(rnn_gemm_nt_p)(s, s->pw, rows, GH, s->input, x, s->input, w, s->input, 0, xw, GH);
   SFX(bias_job) bj = {xw, bsum, GH};
-  if (biased) {
-  } else if (rows >= 16 && (double)rows * (double)GH >= 65536.0) {
+  if (!biased && rows >= 16 && (double)rows * (double)GH >= 65536.0)
     sn_parallel_for(sn_kernel_pool(s->c), rows, SFX(bias_rows), &bj);
-  } else {
+  else if (!biased)
     SFX(bias_rows)(&bj, 0, rows);
-  }
 
   for (int64_t b = 0; b < batch; b++) {
     for (int64_t i = 0; i < H; i++) {
