@@ -258,8 +258,8 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
   }
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));
-  j.x = x->data, j.y = y->data, j.hw = dims[2] * dims[3], j.B = B, j.in = in;
-  if (!in) j.hw = x->dims[2] * x->dims[3];
+  /* (pixels per plane: the blocked side's H x W) */
+  j.x = x->data, j.y = y->data, j.hw = in ? dims[2] * dims[3] : x->dims[2] * x->dims[3], j.B = B, j.in = in;
   if (!j.items || !j.hw || !j.C) return NULL;
   /* by (image, block), or by (image, pixel) for the channels-last side */
   int nw = sn_nn_workers(c, 8.0 * (double)y->count);

@@ -869,26 +869,21 @@ typedef struct SFX(bias_job) {
   int64_t GH;
 } SFX(bias_job);
 
-static void SFX(bias_rows)(void *arg, int64_t r0, int64_t r1) {
+/* rows [r0, r1) x columns [c0, c1): the GEMM epilogue's form (float32), and whole rows */
+static void SFX(bias_tile)(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
   const SFX(bias_job) *j = arg;
   for (int64_t i = r0; i < r1; i++) {
     T *restrict row = j->xw + i * j->GH;
     const T *restrict b = j->bsum;
-    for (int64_t k = 0; k < j->GH; k++) row[k] += b[k];
-  }
-}
-
-#if SN_RNN_F32
-/* the epilogue form: rows [r0, r1) x columns [c0, c1) */
-static void bias_tile(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-  const bias_job_f32 *j = arg;
-  for (int64_t i = r0; i < r1; i++) {
-    float *restrict row = j->xw + i * j->GH;
-    const float *restrict b = j->bsum;
     for (int64_t k = c0; k < c1; k++) row[k] += b[k];
   }
 }
 
+static void SFX(bias_rows)(void *arg, int64_t r0, int64_t r1) {
+  SFX(bias_tile)(arg, r0, r1, 0, ((const SFX(bias_job) *)arg)->GH);
+}
+
+#if SN_RNN_F32
 /* xw = X W^T + bias with W's packed form, the bias added by the GEMM's epilogue to each tile as it
  * is written (no pass of its own over seq x batch x 4H floats); false: no packed form, nothing done */
 static bool rnn_project_biased(const rnn_shape *s, int64_t rows, int64_t GH, const float *x, float *xw,
@@ -896,7 +891,7 @@ static bool rnn_project_biased(const rnn_shape *s, int64_t rows, int64_t GH, con
   const sn_sgemm_packed *pk = s->pw;
   if (!pk || rows <= 0 || pk->cols != GH || pk->rows != s->input) return false;
   bias_job_f32 bj = {xw, bsum, GH};
-  sn_epilogue e = {bias_tile, &bj, false};
+  sn_epilogue e = {bias_tile_f32, &bj, false};
   sn_error *err = sn_nn_sgemm_pb_with(s->c, s->gemm_ws, false, rows, 1.0f, x, s->input, pk, 0.0f, xw, GH, &e);
   if (!err) return true;
   sn_error_free(err); /* cannot happen: ldc is the packed width */
@@ -1091,10 +1086,10 @@ static void lstm_seq_worker(void *arg, int w) {
   const lstm_job *j = arg;
   void *ws = (char *)j->s->gemm_ws + (size_t)w * j->ws_bytes;
   const int64_t nsteps = j->s->max_len;
+  /* its own slices first (the same every step: their part of R stays in this core's L2), then the
+   * others' from the far end of the thread before it */
+  const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
   for (int64_t step = 0; step < nsteps; step++) {
-    /* its own slices first (the same every step: their part of R stays in this core's L2), then the
-     * others' from the far end of the thread before it */
-    const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
     bool first = true;
     for (int k = 0; k < j->items; k++) {
       int i = k < own ? own0 + k : (own0 - 1 - (k - own) + 2 * j->items) % j->items;

@@ -187,20 +187,14 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
  * Linear output (channels-last) is transposed to NCHW and added to the stream; sunk, the additions
  * run channels-last, where the residual fuses into the Linear's epilogue, and the stream's
  * Transpose to NCHW and back at the stage boundaries cancel. */
-static int producer_of(const sn_graph *g, int v) {
-  for (int i = 0; i < g->n_nodes; i++)
-    if (g->nodes[i].op_type && g->nodes[i].n_out >= 1 && g->nodes[i].out[0] == v) return i;
-  return -1;
-}
-
 static bool is_binary_elementwise(const sn_node *n) {
   return (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div")) &&
          n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && n->in[0] != n->in[1];
 }
 
-/* the Transpose producing v (its perm in p, rank returned), or -1 */
+/* the Transpose producing v (its perm in p, rank returned), or -1; needs the producer index current */
 static int transpose_of(const sn_graph *g, int v, int64_t *p, int *rank) {
-  int t = producer_of(g, v);
+  int t = g->values[v].producer;
   if (t < 0 || !sn_node_is(&g->nodes[t], "Transpose")) return -1;
   *rank = perm_of(g, &g->nodes[t], p);
   return *rank > 0 ? t : -1;
@@ -222,6 +216,9 @@ static bool chain_continues(const sn_graph *g, int y, const int64_t *p, int r) {
 
 sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
   sn_graph *g = c->g;
+  sn_graph_update_producers(g);
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
   int sunk = 0;
   for (int i = 0; i < g->n_nodes && !e; i++) {
@@ -230,10 +227,7 @@ sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
     int64_t p[2][SN_MAX_RANK];
     int r[2] = {0, 0}, t[2] = {transpose_of(g, n->in[0], p[0], &r[0]), transpose_of(g, n->in[1], p[1], &r[1])};
     if (t[0] < 0 && t[1] < 0) continue;
-    int *uses = sn_graph_use_counts(g);
-    if (!uses) return SN_ERR_OOM();
     bool gone[2] = {t[0] >= 0 && uses[n->in[0]] == 1, t[1] >= 0 && uses[n->in[1]] == 1};
-    sn_free(uses);
     const int k = t[0] >= 0 ? 0 : 1, rank = r[k]; /* a transposed operand, and its perm */
     const int64_t *perm = p[k];
     const sn_type *ty = &g->values[n->out[0]].type;
@@ -252,45 +246,36 @@ sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
     }
     if (!ok || (!gone[0] && !gone[1])) continue;
     /* both operands, untransposed, of the output's shape permuted back (no broadcasting) */
-    sn_dim want[SN_MAX_RANK];
-    for (int d = 0; d < rank; d++) want[perm[d]] = ty->dims[d];
+    int64_t inv[SN_MAX_RANK];
+    for (int d = 0; d < rank; d++) inv[perm[d]] = d;
     for (int s = 0; s < 2 && ok; s++) {
       const sn_type *ts = &g->values[src[s] >= 0 ? src[s] : n->in[s]].type;
       ok = ts->rank == rank && ts->dtype == ty->dtype;
-      for (int d = 0; d < rank && ok; d++) ok = sn_dim_same(ts->dims[d], src[s] >= 0 ? want[d] : ty->dims[d]);
+      for (int d = 0; d < rank && ok; d++) ok = sn_dim_same(ts->dims[d], ty->dims[src[s] >= 0 ? inv[d] : d]);
     }
     if (!ok) continue;
-    int64_t inv[SN_MAX_RANK];
-    for (int d = 0; d < rank; d++) inv[perm[d]] = d;
-    int idx;
     for (int s = 0; s < 2 && !e; s++) {
       if (src[s] >= 0) continue;
-      int v = n->in[s], z;
-      if ((e = sn_graph_add_value_like(g, v, "_transposed", &z))) break;
-      sn_type tz = g->values[v].type;
-      for (int d = 0; d < rank; d++) tz.dims[d] = g->values[v].type.dims[inv[d]];
-      g->values[z].type = tz;
-      if ((e = sn_graph_add_node1(g, "", "Transpose", 13, v, z, &idx)) ||
-          (e = sn_node_set_ints(&g->nodes[idx], "perm", inv, rank)) || (e = sn_node_resolve(g, &g->nodes[idx])))
-        break;
-      src[s] = z;
-      n = &g->nodes[i];
+      int v = g->nodes[i].in[s], z;
+      if (!(e = sn_graph_add_value_permuted(g, v, "_transposed", inv, rank, &z)) &&
+          !(e = sn_graph_add_transpose(g, v, z, inv, rank)))
+        src[s] = z;
     }
-    if (e) break;
-    int z, y = n->out[0];
-    if ((e = sn_graph_add_value_like(g, y, "_untransposed", &z))) break;
-    sn_type tz = g->values[y].type;
-    for (int d = 0; d < rank; d++) tz.dims[d] = want[d];
-    g->values[z].type = tz;
+    int z, y = g->nodes[i].out[0];
+    if (e || (e = sn_graph_add_value_permuted(g, y, "_untransposed", inv, rank, &z))) break;
     n = &g->nodes[i];
     n->in[0] = src[0], n->in[1] = src[1], n->out[0] = z;
-    if ((e = sn_graph_add_node1(g, "", "Transpose", 13, z, y, &idx))) break;
-    if ((e = sn_node_set_ints(&g->nodes[idx], "perm", perm, rank)) || (e = sn_node_resolve(g, &g->nodes[idx]))) break;
+    if ((e = sn_graph_add_transpose(g, z, y, perm, rank))) break;
     for (int s = 0; s < 2; s++)
       if (gone[s]) sn_node_clear(&g->nodes[t[s]]);
     if ((e = sn_node_resolve(g, &g->nodes[i]))) break;
     sunk++;
+    /* (new nodes were appended, none moved: the indices stay, the counts and producers change) */
+    sn_graph_update_producers(g);
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
   }
+  sn_free(uses);
   if (e) return e;
   c->changed += sunk;
   if (!sunk) return NULL;

@@ -137,14 +137,15 @@ sn_error *sn_pass_fold_matmul_scale(sn_pass_ctx *c) {
       }
     }
     /* an optional Transpose: the last dimension moves to the axis that perm names it at */
-    int r = yt->rank, ax = r - 1;
+    int r = yt->rank, ax = r - 1, last = jb >= 0 ? jb : i; /* last: the node the Mul reads */
     if (jm >= 0 && sn_node_is(&g->nodes[jm], "Transpose")) {
       const int64_t *perm;
       int np = sn_attr_ints(&g->nodes[jm], "perm", &perm);
-      ax = np == 0 ? 0 : -1; /* (no perm: the dimensions reversed) */
+      ax = np < 0 ? 0 : -1; /* (no perm: the dimensions reversed, the last first) */
       for (int d = 0; d < np && np == r; d++)
         if (perm[d] == r - 1) ax = d;
       if (ax < 0) continue;
+      last = jm;
       y = g->nodes[jm].out[0];
       jm = sn_graph_sole_consumer(g, uses, y);
     }
@@ -178,9 +179,7 @@ sn_error *sn_pass_fold_matmul_scale(sn_pass_ctx *c) {
     mm = &g->nodes[i]; /* (values may have moved; nodes did not) */
     mm->in[1] = wid;
     if (jb >= 0) g->nodes[jb].in[bslot] = bid;
-    /* the Mul's producer (the MatMul, its bias Add or the Transpose) writes the Mul's output */
-    for (int k = 0; k < g->n_nodes; k++)
-      if (k != jm && g->nodes[k].n_out == 1 && g->nodes[k].out[0] == y) g->nodes[k].out[0] = g->nodes[jm].out[0];
+    g->nodes[last].out[0] = g->nodes[jm].out[0]; /* the MatMul, its bias Add or the Transpose */
     sn_node_clear(&g->nodes[jm]);
     if ((e = sn_node_resolve(g, mm)) || (jb >= 0 && (e = sn_node_resolve(g, &g->nodes[jb])))) break;
     c->changed++;

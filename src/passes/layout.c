@@ -319,6 +319,13 @@ static sn_error *fold_channel_scales(sn_pass_ctx *c) {
   return e;
 }
 
+/* a Transpose of a 4-D value by perm (a, b, c, d) */
+static bool transpose4(const sn_node *t, int a, int b, int c, int d) {
+  const int64_t *perm;
+  return sn_node_is(t, "Transpose") && sn_attr_ints(t, "perm", &perm) == 4 && perm[0] == a && perm[1] == b &&
+         perm[2] == c && perm[3] == d;
+}
+
 /* ReorderOutput whose result only a Transpose to channels-last reads (ConvNeXt's depthwise
  * convolution before its LayerNorm) writes [N, H, W, C] itself. */
 static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
@@ -331,10 +338,7 @@ static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
     sn_node *r = &g->nodes[i];
     if (!is_sinter(r, "ReorderOutput")) continue;
     int j = sn_graph_sole_consumer(g, uses, r->out[0]);
-    if (j < 0 || uses[r->out[0]] != 1 || !sn_node_is(&g->nodes[j], "Transpose")) continue;
-    const int64_t *perm;
-    if (sn_attr_ints(&g->nodes[j], "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 2 || perm[2] != 3 || perm[3] != 1)
-      continue;
+    if (j < 0 || uses[r->out[0]] != 1 || !transpose4(&g->nodes[j], 0, 2, 3, 1)) continue;
     r->out[0] = g->nodes[j].out[0];
     sn_node_clear(&g->nodes[j]);
     if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderOutput")) || (e = sn_node_resolve(g, r)))
@@ -351,6 +355,7 @@ static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
  * convolution. The Transpose goes when nothing else reads it. */
 static sn_error *fold_nhwc_input_transposes(sn_pass_ctx *c) {
   sn_graph *g = c->g;
+  sn_graph_update_producers(g); /* (nodes are only cleared below, so the index stays right) */
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
@@ -358,12 +363,9 @@ static sn_error *fold_nhwc_input_transposes(sn_pass_ctx *c) {
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *r = &g->nodes[i];
     if (!is_sinter(r, "ReorderInput") || sn_attr_int(r, "nhwc", 0)) continue;
-    int j = 0;
-    while (j < g->n_nodes && !(g->nodes[j].op_type && g->nodes[j].n_out >= 1 && g->nodes[j].out[0] == r->in[0])) j++;
-    if (j == g->n_nodes || !sn_node_is(&g->nodes[j], "Transpose")) continue;
+    int j = g->values[r->in[0]].producer;
+    if (j < 0 || !transpose4(&g->nodes[j], 0, 3, 1, 2)) continue;
     sn_node *t = &g->nodes[j];
-    const int64_t *perm;
-    if (sn_attr_ints(t, "perm", &perm) != 4 || perm[0] != 0 || perm[1] != 3 || perm[2] != 1 || perm[3] != 2) continue;
     if (g->values[t->in[0]].type.rank != 4) continue;
     r->in[0] = t->in[0];
     if (--uses[t->out[0]] == 0) sn_node_clear(t);

@@ -81,24 +81,7 @@ static bool candidate(const sn_graph *g, const sn_node *n) {
 /* the inputs of a channels-last convolution that are NHWC: X and the residual */
 static bool nhwc_slot(const sn_node *n, int k) { return k == 0 || (k == 9 && n->n_in > 15); }
 
-/* a new value of v's type with its dims permuted */
-static sn_error *new_value(sn_graph *g, int like, const char *suffix, const int perm[4], int *id) {
-  SN_TRY(sn_graph_add_value_like(g, like, suffix, id));
-  const sn_type *t = &g->values[like].type;
-  sn_dim d[4] = {t->dims[perm[0]], t->dims[perm[1]], t->dims[perm[2]], t->dims[perm[3]]};
-  sn_type_set(&g->values[*id].type, t->dtype, 4, d);
-  return NULL;
-}
-
-static sn_error *add_transpose(sn_graph *g, int in, int out, const int perm[4]) {
-  int idx;
-  SN_TRY(sn_graph_add_node1(g, "", "Transpose", 13, in, out, &idx));
-  int64_t p[4] = {perm[0], perm[1], perm[2], perm[3]};
-  SN_TRY(sn_node_set_ints(&g->nodes[idx], "perm", p, 4));
-  return sn_node_resolve(g, &g->nodes[idx]);
-}
-
-static const int TO_NHWC[4] = {0, 2, 3, 1}, TO_NCHW[4] = {0, 3, 1, 2};
+static const int64_t TO_NHWC[4] = {0, 2, 3, 1}, TO_NCHW[4] = {0, 3, 1, 2};
 
 sn_error *sn_pass_layout_nhwc8(sn_pass_ctx *c) {
   const char *env = getenv("SINTER_NHWC8");
@@ -142,14 +125,16 @@ sn_error *sn_pass_layout_nhwc8(sn_pass_ctx *c) {
       if (v < 0 || !nhwc_slot(&g->nodes[i], k)) continue;
       if (twin[v] < 0) { /* made outside the region: transposed once for all its region readers */
         int t;
-        if ((e = new_value(g, v, "_nhwc", TO_NHWC, &t)) || (e = add_transpose(g, v, t, TO_NHWC))) break;
+        if ((e = sn_graph_add_value_permuted(g, v, "_nhwc", TO_NHWC, 4, &t)) ||
+            (e = sn_graph_add_transpose(g, v, t, TO_NHWC, 4)))
+          break;
         twin[v] = t;
       }
       g->nodes[i].in[k] = twin[v];
     }
     if (e) break;
     int y = g->nodes[i].out[0], yt;
-    if ((e = new_value(g, y, "_nhwc", TO_NHWC, &yt))) break;
+    if ((e = sn_graph_add_value_permuted(g, y, "_nhwc", TO_NHWC, 4, &yt))) break;
     twin[y] = yt;
     g->nodes[i].out[0] = yt;
     if ((e = sn_node_set_int(&g->nodes[i], "channels_last", 1)) || (e = sn_node_resolve(g, &g->nodes[i]))) break;
@@ -163,7 +148,7 @@ sn_error *sn_pass_layout_nhwc8(sn_pass_ctx *c) {
     goto done;
   }
   for (int v = 0; v < nv0 && !e; v++)
-    if (made[v] && uses[v] > 0) e = add_transpose(g, twin[v], v, TO_NCHW);
+    if (made[v] && uses[v] > 0) e = sn_graph_add_transpose(g, twin[v], v, TO_NCHW, 4);
   if (!e && c->changed) {
     sn_graph_update_producers(g);
     e = sn_graph_toposort(g);

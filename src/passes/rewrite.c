@@ -248,3 +248,20 @@ sn_error *sn_graph_add_node1(sn_graph *g, const char *domain, const char *op, in
   *index = idx;
   return NULL;
 }
+
+sn_error *sn_graph_add_value_permuted(sn_graph *g, int like, const char *suffix, const int64_t *perm, int rank,
+                                      int *id) {
+  SN_TRY(sn_graph_add_value_like(g, like, suffix, id));
+  const sn_type *t = &g->values[like].type;
+  sn_dim d[SN_MAX_RANK];
+  for (int i = 0; i < rank; i++) d[i] = t->dims[perm[i]];
+  sn_type_set(&g->values[*id].type, t->dtype, rank, d);
+  return NULL;
+}
+
+sn_error *sn_graph_add_transpose(sn_graph *g, int in, int out, const int64_t *perm, int rank) {
+  int idx;
+  SN_TRY(sn_graph_add_node1(g, "", "Transpose", 13, in, out, &idx));
+  SN_TRY(sn_node_set_ints(&g->nodes[idx], "perm", perm, rank));
+  return sn_node_resolve(g, &g->nodes[idx]);
+}

@@ -53,6 +53,12 @@ sn_error *sn_graph_add_value_like(sn_graph *g, int like, const char *suffix, int
  * caller sets its attributes, then calls sn_node_resolve. *index: its place in g->nodes. */
 sn_error *sn_graph_add_node1(sn_graph *g, const char *domain, const char *op, int opset, int in, int out,
                              int *index);
+/* A new value like `like` (its dtype, suffix as sn_graph_add_value_like) whose dimension i is like's
+ * dimension perm[i]: the type of Transpose(like, perm); rank entries of perm, like's rank. */
+sn_error *sn_graph_add_value_permuted(sn_graph *g, int like, const char *suffix, const int64_t *perm, int rank,
+                                      int *id);
+/* A new Transpose(in, perm) writing out, resolved. */
+sn_error *sn_graph_add_transpose(sn_graph *g, int in, int out, const int64_t *perm, int rank);
 /* Grow a node's outputs to count (new ones absent, -1). */
 sn_error *sn_node_set_outputs(sn_node *n, int count);
 

@@ -87,13 +87,15 @@ def extra_cases():
     EXPECT["skip_layernorm"] = {"Add": 0, "LayerNormalization": 0, "SkipLayerNormalization": 2}
     # a per-channel scale after a MatMul folds into its weights and bias: ConvNeXt's layer scale,
     # gamma [C, 1, 1] after the Linear (+ bias) and the Transpose back to NCHW; and a plain [N]
-    # scale right after a MatMul. One that varies along another axis (H) must stay.
+    # scale right after a MatMul; and after a Transpose with no perm (reversed). One that varies
+    # along another axis (H) must stay.
     x4 = h.make_tensor_value_info("x", T.FLOAT, [2, 5, 6, 8])
-    inits = [nh.from_array(rng.standard_normal((8, 12)).astype(np.float32), w) for w in ("w", "w2", "w3")]
+    inits = [nh.from_array(rng.standard_normal((8, 12)).astype(np.float32), w) for w in ("w", "w2", "w3", "w4")]
     inits += [nh.from_array(rng.standard_normal(12).astype(np.float32), "b"),
              nh.from_array(rng.uniform(0.5, 2, (12, 1, 1)).astype(np.float32), "gamma"),
              nh.from_array(rng.uniform(0.5, 2, 12).astype(np.float32), "s"),
-             nh.from_array(rng.uniform(0.5, 2, (5, 1)).astype(np.float32), "sh")]
+             nh.from_array(rng.uniform(0.5, 2, (5, 1)).astype(np.float32), "sh"),
+             nh.from_array(rng.uniform(0.5, 2, (12, 1, 1, 1)).astype(np.float32), "s4")]
     nodes = [
         h.make_node("MatMul", ["x", "w"], ["m"]),
         h.make_node("Add", ["b", "m"], ["a"]),
@@ -105,9 +107,13 @@ def extra_cases():
         h.make_node("MatMul", ["x", "w3"], ["m3"]),
         h.make_node("Transpose", ["m3"], ["t3"], perm=[0, 3, 1, 2]),
         h.make_node("Mul", ["t3", "sh"], ["y3"]),
+        # a Transpose without perm reverses the dimensions: the channels land first
+        h.make_node("MatMul", ["x", "w4"], ["m4"]),
+        h.make_node("Transpose", ["m4"], ["t4"]),
+        h.make_node("Mul", ["t4", "s4"], ["y4"]),
     ]
     outs = [h.make_tensor_value_info("y", T.FLOAT, [2, 12, 5, 6]), h.make_tensor_value_info("y2", T.FLOAT, [2, 5, 6, 12]),
-            h.make_tensor_value_info("y3", T.FLOAT, [2, 12, 5, 6])]
+            h.make_tensor_value_info("y3", T.FLOAT, [2, 12, 5, 6]), h.make_tensor_value_info("y4", T.FLOAT, [12, 6, 5, 2])]
     g = h.make_graph(nodes, "layer_scale", [x4, h.make_tensor_value_info("r", T.FLOAT, [2, 12, 5, 6])], outs, inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
     feeds = {"x": rng.standard_normal((2, 5, 6, 8)).astype(np.float32),
@@ -118,7 +124,7 @@ def extra_cases():
 
 
 # exact counts after -O2 where "at least" is not enough
-EXACT = {"layer_scale": {"Mul": 1, "Transpose": 2}}
+EXACT = {"layer_scale": {"Mul": 1, "Transpose": 3}}
 
 
 def counts(model):
