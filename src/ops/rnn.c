@@ -981,7 +981,8 @@ static bool lstm_plain(const rnn_params *p, const rnn_act *act, const float *pee
  * others and joins at a later step; a pool that runs the items one after another (busy with another
  * run) leaves the first to claim every slice of every step. So a step costs no wake-up of the pool
  * and no thread ever waits for a slice nobody has claimed. Per element the same operations as the
- * serial loop. */
+ * serial loop. With enough batch rows the threads split the rows instead (lstm_rows_worker) and
+ * never wait at all. */
 typedef struct lstm_job {
   const rnn_shape *s;
   int dir;
@@ -1037,11 +1038,19 @@ static void lstm_part(const lstm_job *j, int64_t b0, int64_t b1, int64_t h0, int
   const rnn_act *act = p->act[j->dir];
   const float *hp = j->h[step & 1];
   float *hn = j->h[(step + 1) & 1];
-  for (int64_t g = 0; g < 4; g++)
+  if (n == H) { /* every unit (the batch split): the four gates' columns in one product */
     if (j->qa)
-      lstm_qslice(j, th, hp, b0, b1, g * H + h0, g * H + h1, quantize && g == 0);
+      lstm_qslice(j, th, hp, b0, b1, 0, GH, quantize);
     else
-      sn_sgemm_pb(false, b1 - b0, g * H + h0, g * H + h1, 1.0f, hp + b0 * H, H, s->pr, 0.0f, j->gr + b0 * GH, GH, ws);
+      sn_sgemm_pb(false, b1 - b0, 0, GH, 1.0f, hp + b0 * H, H, s->pr, 0.0f, j->gr + b0 * GH, GH, ws);
+  } else {
+    for (int64_t g = 0; g < 4; g++)
+      if (j->qa)
+        lstm_qslice(j, th, hp, b0, b1, g * H + h0, g * H + h1, quantize && g == 0);
+      else
+        sn_sgemm_pb(false, b1 - b0, g * H + h0, g * H + h1, 1.0f, hp + b0 * H, H, s->pr, 0.0f, j->gr + b0 * GH, GH,
+                    ws);
+  }
   const float *peep = j->peep;
   for (int64_t b = b0; b < b1; b++) {
     const int64_t L = s->lens[b];
@@ -1080,6 +1089,14 @@ static void lstm_part(const lstm_job *j, int64_t b0, int64_t b1, int64_t h0, int
     }
     if (j->y) memcpy(j->y + rnn_yoff(s, t, j->dir, b) + h0, hb, sizeof(float) * (size_t)n);
   }
+}
+
+/* the batch split: thread w runs every step of its own rows, all hidden units, never waiting */
+static void lstm_rows_worker(void *arg, int w) {
+  const lstm_job *j = arg;
+  void *ws = (char *)j->s->gemm_ws + (size_t)w * j->ws_bytes;
+  const int64_t B = j->s->batch, b0 = B * w / j->nw, b1 = B * (w + 1) / j->nw;
+  for (int64_t step = 0; step < j->s->max_len; step++) lstm_part(j, b0, b1, 0, j->s->hidden, step, ws, w, true);
 }
 
 static void lstm_seq_worker(void *arg, int w) {
@@ -1128,17 +1145,30 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
    * loop with its GEMM split); the pool's own threshold (2e5 flops a worker) decides below */
   double flops = 2.0 * (double)s->batch * (double)GH * (double)H;
   int nw = sn_nn_workers(s->c, flops);
-  int64_t al = q8 ? 16 : sn_sgemm_pb_align(s->pr);
-  if (nw < 2 || H % al != 0 || H < 2 * al) return false;
-  /* one slice per thread (its own every step, so each core keeps its part of R in its own L2):
-   * two per thread, for balance, measured no faster at batch 1 or 8, nor did splitting the batch rows
-   * instead (no thread ever waits, but half the rows per product) at batch 8 */
-  int64_t chunk = ((H + nw - 1) / nw + al - 1) / al * al;
-  int items = (int)((H + chunk - 1) / chunk);
-  if (items < 2) return false;
-  if (nw > items) nw = items;
+  if (nw < 2) return false;
+  /* At least 4 batch rows a thread, and the recurrent weights in half of a core's L2: the batch is
+   * split instead. No thread ever waits for another, and 4 rows feed the small-M kernel near the
+   * core's peak from L2 (2-layer LSTM at batch 8, 2 threads: 6% faster than the slices; its INT8
+   * version 19%). Fewer rows would starve that kernel: a product of 1 or 2 rows streams a B vector
+   * for 1 or 2 FMAs. */
+  const size_t rbytes = (size_t)GH * (size_t)H * (q8 ? 1 : sizeof(float));
+  const int64_t rows_nw = s->batch / 4 < nw ? s->batch / 4 : nw;
+  const bool by_rows = rows_nw >= 2 && rbytes <= sn_cpu_cache_sizes().l2 / 2;
+  /* else one slice of the hidden units per thread (its own every step, so each core keeps its part
+   * of R in its own L2); two per thread, for balance, measured no faster at batch 1 or 8 */
+  const int64_t al = q8 ? 16 : sn_sgemm_pb_align(s->pr);
+  int64_t chunk = H;
+  int items = 1;
   enum { MAX_SLICES = 64 };
-  if (items > MAX_SLICES) return false;
+  if (by_rows) {
+    nw = (int)rows_nw;
+  } else {
+    if (H % al != 0 || H < 2 * al) return false;
+    chunk = ((H + nw - 1) / nw + al - 1) / al * al;
+    items = (int)((H + chunk - 1) / chunk);
+    if (items < 2 || items > MAX_SLICES) return false;
+    if (nw > items) nw = items;
+  }
   int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0};
   lstm_job j = {s, dir, reverse, plain, xw, peep, {hs, spare}, cs, tmp, gr, y, chunk, items, nw,
                (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done, NULL, 0, NULL, NULL, NULL};
@@ -1150,7 +1180,7 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
     j.qsa = sn_kernel_scratch(s->c, sizeof(float) * (size_t)(s->batch * nw));
     if (!j.qa || !j.qrow || !j.qza || !j.qsa) return false; /* (no memory: the serial loop, which needs none) */
   }
-  sn_nn_run(s->c, nw, lstm_seq_worker, &j);
+  sn_nn_run(s->c, nw, by_rows ? lstm_rows_worker : lstm_seq_worker, &j);
   if (s->max_len & 1) memcpy(hs, spare, sizeof(float) * (size_t)(s->batch * H));
   return true;
 }

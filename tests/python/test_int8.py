@@ -368,14 +368,15 @@ def dynamic_lstm_cases(tmp):
     """ONNX Runtime's quantize_dynamic turns an LSTM into com.microsoft DynamicQuantizeLSTM (int8
     weights stored transposed, per-direction scales): Sinter runs it and agrees with ONNX Runtime within
     float rounding (the same INT8 computation), for one and two directions, per-tensor and per-channel
-    weights; and at hidden 128, batch 4 (2 MFLOP-equivalent steps), on 1 and 2 threads: the 2-thread
-    run takes the threaded steps, each thread quantizing the previous state itself."""
+    weights; and at hidden 128, batch 4 and 8, on 1 and 2 threads: the 2-thread runs take the
+    threaded steps, at batch 4 each thread computing a slice of the hidden units (and quantizing the
+    whole previous state itself), at batch 8 each thread its own 4 batch rows."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
     from onnxruntime.quantization import QuantType, quantize_dynamic
     rng = np.random.default_rng(7)
     for (S, B, I, H), dirs, direction, per_channel in (
             [((7, 2, 16, 32), d, dn, pc) for d, dn in ((1, "forward"), (2, "bidirectional")) for pc in (False, True)] +
-            [((5, 4, 16, 128), 2, "bidirectional", True)]):
+            [((5, 4, 16, 128), 2, "bidirectional", True), ((6, 8, 16, 128), 1, "forward", True)]):
         if True:
             inits = [nh.from_array((rng.standard_normal((dirs, 4 * H, I)) * 0.3).astype(np.float32), "W"),
                      nh.from_array((rng.standard_normal((dirs, 4 * H, H)) * 0.3).astype(np.float32), "R"),
