@@ -22,7 +22,8 @@ typedef struct attn_job {
   size_t per_chunk; /* floats of score scratch per chunk */
   uint8_t *ws;      /* GEMM workspace per chunk */
   size_t ws_bytes;
-  int64_t chunks;
+  int64_t chunks;   /* scratch slots: one per pool thread */
+  int *slot_busy;   /* per slot: taken by a running range */
 } attn_job;
 
 /* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys: the mask in loops the compiler
@@ -39,10 +40,11 @@ static void softmax_row(float *restrict row, const float *restrict m, int64_t ms
 
 static void attn_range(void *arg, int64_t begin, int64_t end) {
   attn_job *j = arg;
-  /* each range gets its own scratch block: find which of the pool's `chunks` ranges this is (the
-   * pool splits [0,n) as sn_parallel_for documents: n/chunks each, the first n%chunks one more) */
-  int64_t n = j->B * j->heads, per = n / j->chunks, extra = n % j->chunks, idx = 0;
-  while (idx + 1 < j->chunks && idx + 1 <= n && (idx + 1) * per + (idx + 1 < extra ? idx + 1 : extra) <= begin) idx++;
+  /* a scratch slot of its own for this range: at most one range runs per pool thread at a time, and
+   * there is a slot per thread, so a free one is always found */
+  int64_t idx = 0;
+  for (int zero = 0;; idx = (idx + 1) % j->chunks, zero = 0)
+    if (__atomic_compare_exchange_n(&j->slot_busy[idx], &zero, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
   float *S = j->scores + (size_t)idx * j->per_chunk;
   void *ws = j->ws + (size_t)idx * j->ws_bytes;
   for (int64_t bh = begin; bh < end; bh++) {
@@ -56,6 +58,7 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
       softmax_row(S + i * j->Sk, j->mask ? j->mask + b * j->ms[0] + h * j->ms[1] + i * j->ms[2] : NULL, j->ms[3], j->Sk);
     sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, o, j->H, ws);
   }
+  __atomic_store_n(&j->slot_busy[idx], 0, __ATOMIC_RELEASE);
 }
 
 static sn_error *attn_infer(sn_infer_ctx *c) {
@@ -94,7 +97,7 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
                            (long long)k->dims[2], (long long)v->dims[0], (long long)v->dims[1], (long long)v->dims[2],
                            (long long)heads);
   attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, H, H, H, {0, 0, 0, 0},
-                scale, 0, NULL, 0, 0};
+                scale, 0, NULL, 0, 0, NULL};
   if (packed) {
     j.k = (const float *)q->data + H;
     j.v = (const float *)q->data + 2 * H;
@@ -126,8 +129,13 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   j.scores = sn_kernel_scratch(c, sizeof(float) * j.per_chunk * (size_t)j.chunks);
   j.ws_bytes = (sn_sgemm_workspace() + 63) / 64 * 64;
   j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.chunks);
-  if (!j.scores || !j.ws) return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "no memory for attention scores");
-  sn_parallel_for(tp, n, attn_range, &j);
+  j.slot_busy = sn_kernel_scratch(c, sizeof(int) * (size_t)j.chunks);
+  if (!j.scores || !j.ws || !j.slot_busy)
+    return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "no memory for attention scores");
+  memset(j.slot_busy, 0, sizeof(int) * (size_t)j.chunks);
+  /* (batch, head) pairs handed out one at a time: a thread that starts late, its core taken by
+   * another process, leaves its heads to the others instead of holding up the op */
+  sn_parallel_for_dynamic(tp, n, 1, attn_range, &j);
   return NULL;
 }
 

@@ -439,10 +439,14 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
     size_t paf = j.split_n && nw > 1 && alpha != 0 ? sn_sgemm_pa_floats(B, M) : 0;
     if (paf && sizeof(float) * paf <= j.ws_bytes * (size_t)nw) {
       j.pa = (float *)j.ws;
+      /* the packing too in items handed out on demand (up to 4 a worker): a worker late to start
+       * (its core taken by another process) leaves its share to the others instead of holding up
+       * the product */
       int64_t mr = sn_sgemm_pa_rows_align(B), slivers = (M + mr - 1) / mr;
-      int np = slivers < nw ? (int)slivers : nw;
+      int np = slivers < (int64_t)nw * 4 ? (int)slivers : nw * 4;
       j.pa_rows = (slivers + np - 1) / np * mr;
-      sn_nn_run(c, np, pa_pack_worker, &j);
+      np = (int)((M + j.pa_rows - 1) / j.pa_rows);
+      sn_nn_run_dynamic(c, np, pa_pack_worker, &j);
       int64_t panels = (N + align - 1) / align, per = (panels + (int64_t)nw * 4 - 1) / ((int64_t)nw * 4);
       j.chunk = per * align;
       int items = (int)((N + j.chunk - 1) / j.chunk);
