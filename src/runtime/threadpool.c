@@ -1,10 +1,23 @@
-/* A small pthread pool (see threadpool.h): a job is published by bumping `generation`; workers spin
- * on it for a bounded time, then sleep on `wake`. The caller spins on `remaining`, then sleeps on
- * `done`. Both counters are read atomically while spinning and changed with the mutex held (so a
- * sleeper cannot miss its wake-up). */
+/* A small pthread pool (see threadpool.h).
+ *
+ * A job is a number of items: static partitioning makes one contiguous chunk per thread, dynamic
+ * one per `grain` indices. Items are handed out from one 64-bit ticket, the job's generation in the
+ * high half and the next item in the low half, claimed by compare-and-swap. Whoever comes takes the
+ * next item, the caller included (for static jobs the caller's chunk, item 0, is reserved for it),
+ * and the caller waits for the job's items to be finished, not for its workers to turn up: a worker
+ * whose core was taken (another process, the host of a virtual machine) while the others did its
+ * share finds the job gone when it returns and holds up nobody.
+ *
+ * The job's fields are written only while the ticket's item half reads TICKET_LOCKED (a seqlock):
+ * a worker reads them after loading the ticket and before its compare-and-swap, which fails if the
+ * ticket moved meanwhile, so a worker only ever runs an item with the fields of that item's job.
+ *
+ * Between jobs a worker spins on the ticket for a bounded time, then sleeps on `wake`. The caller
+ * spins on `finished`, then sleeps on `done`. */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,6 +26,8 @@
 #include "runtime/prof.h"
 
 #define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
+#define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
+#define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
 struct sn_threadpool {
   int n;
@@ -20,16 +35,16 @@ struct sn_threadpool {
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
   pthread_mutex_t busy; /* held by the caller of a parallel_for for its whole duration */
-  uint64_t generation;
-  int remaining;
-  int caller_sleeps; /* the caller of the current job waits on `done` (set with the mutex held) */
+  uint64_t ticket;      /* generation << 32 | next item to hand out */
+  int64_t finished;     /* items of the current job finished */
+  int caller_sleeps;    /* the caller of the current job waits on `done` (set with the mutex held) */
   int stop;
+  /* the current job (read and written with relaxed atomics; see the seqlock above) */
   sn_range_fn fn;
   void *arg;
-  int64_t total, grain; /* grain > 0: dynamic partitioning, next item in `next` */
-  int64_t next;
-  int isa_cap; /* the caller's ISA cap, applied on the workers for the job */
-  const char **prof_slot; /* the caller's profiler slot (runtime/prof.h), likewise */
+  int64_t total, grain, items; /* grain 0: static partitioning, one item per thread */
+  int isa_cap;             /* the caller's ISA cap, applied on the workers for the job */
+  const char **prof_slot;  /* the caller's profiler slot (runtime/prof.h), likewise */
   int tracing;
   uint64_t *tr_first, *tr_last;
 };
@@ -40,23 +55,78 @@ static uint64_t now_ns(void) {
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void run_chunk(sn_threadpool *tp, int idx) {
-  uint64_t t0 = tp->tracing ? now_ns() : 0;
-  if (tp->grain > 0) {
-    for (;;) {
-      int64_t b = __atomic_fetch_add(&tp->next, tp->grain, __ATOMIC_RELAXED);
-      if (b >= tp->total) break;
-      tp->fn(tp->arg, b, b + tp->grain < tp->total ? b + tp->grain : tp->total);
-    }
+static uint32_t ticket_gen(uint64_t t) { return (uint32_t)(t >> 32); }
+
+typedef struct job_view {
+  sn_range_fn fn;
+  void *arg;
+  int64_t total, grain, items;
+  int isa_cap;
+  const char **prof_slot;
+} job_view;
+
+#define LD(f) __atomic_load_n(&tp->f, __ATOMIC_RELAXED)
+static job_view read_job(const sn_threadpool *tp) {
+  job_view v = {LD(fn), LD(arg), LD(total), LD(grain), LD(items), LD(isa_cap), LD(prof_slot)};
+  return v;
+}
+#undef LD
+
+/* indices [b, e) of item i */
+static void item_range(const job_view *v, int64_t i, int n, int64_t *b, int64_t *e) {
+  if (v->grain > 0) {
+    *b = i * v->grain;
+    *e = *b + v->grain < v->total ? *b + v->grain : v->total;
   } else {
-    int64_t per = tp->total / tp->n, extra = tp->total % tp->n;
-    int64_t b = idx * per + (idx < extra ? idx : extra);
-    int64_t e = b + per + (idx < extra ? 1 : 0);
-    if (b < e) tp->fn(tp->arg, b, e);
+    int64_t per = v->total / n, extra = v->total % n;
+    *b = i * per + (i < extra ? i : extra);
+    *e = *b + per + (i < extra ? 1 : 0);
   }
-  if (tp->tracing) {
-    if (!tp->tr_first[idx]) tp->tr_first[idx] = t0;
-    tp->tr_last[idx] = now_ns();
+}
+
+/* one item finished: the last wakes the caller if it went to sleep */
+static void item_done(sn_threadpool *tp, int64_t items) {
+  if (__atomic_add_fetch(&tp->finished, 1, __ATOMIC_SEQ_CST) == items &&
+      __atomic_load_n(&tp->caller_sleeps, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock(&tp->mu);
+    pthread_cond_signal(&tp->done);
+    pthread_mutex_unlock(&tp->mu);
+  }
+}
+
+static void run_item(sn_threadpool *tp, int idx, const job_view *v, int64_t i, bool worker) {
+  int64_t b, e;
+  item_range(v, i, tp->n, &b, &e);
+  if (b < e) {
+    uint64_t t0 = tp->tracing ? now_ns() : 0;
+    if (worker) {
+      sn_cpu_set_thread_cap(v->isa_cap);
+      sn_prof_slot = v->prof_slot;
+    }
+    v->fn(v->arg, b, e);
+    if (worker) sn_prof_slot = NULL;
+    if (t0) {
+      if (!tp->tr_first[idx]) tp->tr_first[idx] = t0;
+      tp->tr_last[idx] = now_ns();
+    }
+  }
+  item_done(tp, v->items);
+}
+
+/* take and run items of job `gen` until none is left (or the job is gone) */
+static void take_items(sn_threadpool *tp, int idx, uint32_t gen, bool worker) {
+  for (;;) {
+    uint64_t t = __atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE);
+    if (ticket_gen(t) != gen) return;
+    if ((uint32_t)t == TICKET_LOCKED) { /* (its fields are being written: a moment) */
+      sn_cpu_relax();
+      continue;
+    }
+    job_view v = read_job(tp);
+    if ((int64_t)(uint32_t)t >= v.items) return;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (!__atomic_compare_exchange_n(&tp->ticket, &t, t + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) continue;
+    run_item(tp, idx, &v, (int64_t)(uint32_t)t, worker);
   }
 }
 
@@ -70,38 +140,27 @@ static void *worker(void *p) {
   sn_threadpool *tp = wa->tp;
   int idx = wa->idx;
   sn_free(wa);
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     /* bounded spin for the next job, then sleep */
     uint64_t t0 = now_ns();
-    for (int k = 1; __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE) == seen && !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED); k++) {
+    for (int k = 1; ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE)) == seen &&
+                    !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
+         k++) {
       sn_cpu_relax();
       if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
     }
-    /* A job seen while spinning is taken without the mutex: the caller wrote its fields before the
-     * release store of `generation`, and cannot change them before this worker's chunk is done.
-     * (Taking the mutex here contended with the caller, which holds it to publish the job: an empty
-     * job on 2 threads took 0.80 us, now 0.72.) */
-    uint64_t g = __atomic_load_n(&tp->generation, __ATOMIC_ACQUIRE);
+    uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
       pthread_mutex_lock(&tp->mu);
-      while (!tp->stop && tp->generation == seen) pthread_cond_wait(&tp->wake, &tp->mu);
-      g = tp->generation;
+      while (!tp->stop && ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_RELAXED)) == seen)
+        pthread_cond_wait(&tp->wake, &tp->mu);
+      g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_RELAXED));
       pthread_mutex_unlock(&tp->mu);
     }
     if (__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) break;
     seen = g;
-    sn_cpu_set_thread_cap(tp->isa_cap);
-    sn_prof_slot = tp->prof_slot;
-    run_chunk(tp, idx);
-    sn_prof_slot = NULL;
-    /* the caller is signalled only when it went to sleep (see run_job): a worker taking the mutex
-     * while the caller moves on to its next job would make that job's publication wait on it */
-    if (__atomic_sub_fetch(&tp->remaining, 1, __ATOMIC_SEQ_CST) == 0 && __atomic_load_n(&tp->caller_sleeps, __ATOMIC_SEQ_CST)) {
-      pthread_mutex_lock(&tp->mu);
-      pthread_cond_signal(&tp->done);
-      pthread_mutex_unlock(&tp->mu);
-    }
+    take_items(tp, idx, g, true);
   }
   return NULL;
 }
@@ -180,30 +239,46 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
     }
     return;
   }
+  int64_t items = tp->n;
+  if (grain > 0) {
+    if ((n + grain - 1) / grain > TICKET_MAX_ITEMS) grain = (n + TICKET_MAX_ITEMS - 1) / TICKET_MAX_ITEMS;
+    items = (n + grain - 1) / grain;
+  }
+  /* publish: lock the ticket under the new generation, write the fields, then open it (static: at
+   * item 1, the caller's chunk being item 0) */
   pthread_mutex_lock(&tp->mu);
-  tp->fn = fn;
-  tp->arg = arg;
-  tp->total = n;
-  tp->grain = grain;
-  tp->next = 0;
-  tp->isa_cap = sn_cpu_thread_cap();
-  tp->prof_slot = sn_prof_slot;
-  __atomic_store_n(&tp->remaining, tp->n - 1, __ATOMIC_RELAXED);
-  __atomic_store_n(&tp->generation, tp->generation + 1, __ATOMIC_RELEASE);
+  uint32_t gen = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_RELAXED)) + 1;
+  if (gen == 0) gen = 1; /* (0 is what a new worker has seen) */
+  __atomic_store_n(&tp->ticket, (uint64_t)gen << 32 | TICKET_LOCKED, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  __atomic_store_n(&tp->fn, fn, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->arg, arg, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->total, n, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->grain, grain, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->items, items, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->isa_cap, sn_cpu_thread_cap(), __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->prof_slot, sn_prof_slot, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->finished, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&tp->ticket, (uint64_t)gen << 32 | (grain > 0 ? 0u : 1u), __ATOMIC_RELEASE);
   pthread_cond_broadcast(&tp->wake);
   pthread_mutex_unlock(&tp->mu);
-  run_chunk(tp, 0);
+  if (grain == 0) {
+    job_view v = read_job(tp);
+    run_item(tp, 0, &v, 0, false);
+  }
+  take_items(tp, 0, gen, false);
+  /* every item is taken; wait for those still running on workers */
   uint64_t t0 = now_ns();
-  for (int k = 1; __atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0; k++) {
+  for (int k = 1; __atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items; k++) {
     sn_cpu_relax();
     if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
   }
-  if (__atomic_load_n(&tp->remaining, __ATOMIC_ACQUIRE) > 0) {
-    /* caller_sleeps is set before remaining is read again (both sequentially consistent): either the
-     * last worker's decrement is seen here, or that worker sees the flag and signals under the mutex */
+  if (__atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items) {
+    /* caller_sleeps is set before finished is read again (both sequentially consistent): either the
+     * last item's count is seen here, or its worker sees the flag and signals under the mutex */
     pthread_mutex_lock(&tp->mu);
     __atomic_store_n(&tp->caller_sleeps, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&tp->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&tp->done, &tp->mu);
+    while (__atomic_load_n(&tp->finished, __ATOMIC_SEQ_CST) < items) pthread_cond_wait(&tp->done, &tp->mu);
     __atomic_store_n(&tp->caller_sleeps, 0, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&tp->mu);
   }

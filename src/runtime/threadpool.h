@@ -18,11 +18,14 @@ void sn_threadpool_free(sn_threadpool *tp);
 int sn_threadpool_size(const sn_threadpool *tp);
 
 /* Static partitioning: fn over [0, n) in one contiguous chunk per thread (n/threads each, the first
- * n%threads one more), the calling thread taking the first. Runs inline when tp is NULL,
- * single-threaded, n is 1, or the pool is busy with another run (concurrent runs on one session). */
+ * n%threads one more), the calling thread taking the first. The other chunks go to the threads as
+ * they come: a thread that is late (its core taken by another process) finds its chunk done by the
+ * others, and the call never waits for a thread that took nothing. So a chunk may run on any thread,
+ * and two chunks one after another on one thread. Runs inline when tp is NULL, single-threaded, n
+ * is 1, or the pool is busy with another run (concurrent runs on one session). */
 void sn_parallel_for(sn_threadpool *tp, int64_t n, sn_range_fn fn, void *arg);
 /* Dynamic partitioning: fn over [0, n) in chunks of `grain` items handed out on demand, so threads
- * that finish early take more (for work of uneven cost). The same inline rules apply. */
+ * that finish early take more (for work of uneven cost). The same rules apply. */
 void sn_parallel_for_dynamic(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn, void *arg);
 
 /* A spin-wait iteration's hint to the core (x86 PAUSE): for loops that wait on another thread. */

@@ -64,14 +64,51 @@ int main(void) {
         free(j.hits);
       }
     }
-    /* every thread takes part, and the profiling hooks see it */
-    uint64_t first[4] = {0}, last[4] = {0};
-    sn_threadpool_trace_begin(tp);
-    sn_parallel_for(tp, threads * 2, spin_ms, NULL);
-    sn_threadpool_trace_end(tp, first, last);
+    /* every thread takes part, and the profiling hooks see it. (A thread whose core is taken when
+     * the job starts may find its chunk done by the others: so over up to 20 jobs, each thread
+     * runs a chunk of at least one of them, and the trace of every job agrees with its work.) */
+    int took[4] = {0}, traced = 1;
+    for (int rep = 0; rep < 20; rep++) {
+      uint64_t first[4] = {0}, last[4] = {0};
+      sn_threadpool_trace_begin(tp);
+      sn_parallel_for(tp, threads * 2, spin_ms, NULL);
+      sn_threadpool_trace_end(tp, first, last);
+      int64_t busy_ns = 0;
+      for (int t = 0; t < threads; t++) {
+        if (!first[t]) continue;
+        took[t] = 1;
+        traced &= last[t] >= first[t] + 1000000u; /* each chunk is 2 items of 1 ms */
+        busy_ns += (int64_t)(last[t] - first[t]);
+      }
+      traced &= first[0] > 0 && busy_ns >= (int64_t)threads * 2 * 1000000; /* the caller, and all the work */
+      int all = 1;
+      for (int t = 0; t < threads; t++) all &= took[t];
+      if (all) break;
+    }
     int all = 1;
-    for (int t = 0; t < threads; t++) all &= first[t] > 0 && last[t] >= first[t] + 1000000u;
-    check(all, "each thread ran a chunk and the trace records it");
+    for (int t = 0; t < threads; t++) all &= took[t];
+    check(all && traced, "each thread ran a chunk and the trace records it");
+    sn_threadpool_free(tp);
+  }
+
+  /* many short jobs on more threads than cores: workers come late to most of them (their jobs
+   * taken by the others, or gone when they look), and every job still covers its indices exactly
+   * once, with nothing run twice or for the wrong job */
+  {
+    sn_threadpool *tp;
+    if (sn_threadpool_create(4, &tp)) return 1;
+    int hits[64] = {0}, bad = 0;
+    job j = {hits};
+    for (int rep = 0; rep < 20000 && !bad; rep++) {
+      int64_t n = 1 + rep % 61;
+      memset(hits, 0, sizeof hits);
+      if (rep & 1)
+        sn_parallel_for_dynamic(tp, n, 1 + rep % 3, mark, &j);
+      else
+        sn_parallel_for(tp, n, mark, &j);
+      for (int64_t i = 0; i < 64; i++) bad |= hits[i] != (i < n);
+    }
+    check(!bad, "20000 short static and dynamic jobs on 4 threads each cover their indices once");
     sn_threadpool_free(tp);
   }
 
