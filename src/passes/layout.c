@@ -326,6 +326,14 @@ static bool transpose4(const sn_node *t, int a, int b, int c, int d) {
          perm[2] == c && perm[3] == d;
 }
 
+/* reorder node r (op) to read or write [N, H, W, C] itself: nhwc=1, retyped so its kernel binds
+ * again, and its types inferred again */
+static sn_error *reorder_nhwc(sn_graph *g, sn_node *r, const char *op) {
+  SN_TRY(sn_node_set_int(r, "nhwc", 1));
+  SN_TRY(set_op(r, "sinter", op));
+  return sn_node_resolve(g, r);
+}
+
 /* ReorderOutput whose result only a Transpose to channels-last reads (ConvNeXt's depthwise
  * convolution before its LayerNorm) writes [N, H, W, C] itself. */
 static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
@@ -341,8 +349,7 @@ static sn_error *fold_nhwc_transposes(sn_pass_ctx *c) {
     if (j < 0 || uses[r->out[0]] != 1 || !transpose4(&g->nodes[j], 0, 2, 3, 1)) continue;
     r->out[0] = g->nodes[j].out[0];
     sn_node_clear(&g->nodes[j]);
-    if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderOutput")) || (e = sn_node_resolve(g, r)))
-      break;
+    if ((e = reorder_nhwc(g, r, "ReorderOutput"))) break;
     folded = true;
   }
   sn_free(uses);
@@ -369,8 +376,7 @@ static sn_error *fold_nhwc_input_transposes(sn_pass_ctx *c) {
     if (g->values[t->in[0]].type.rank != 4) continue;
     r->in[0] = t->in[0];
     if (--uses[t->out[0]] == 0) sn_node_clear(t);
-    if ((e = sn_node_set_int(r, "nhwc", 1)) || (e = set_op(r, "sinter", "ReorderInput")) || (e = sn_node_resolve(g, r)))
-      break;
+    if ((e = reorder_nhwc(g, r, "ReorderInput"))) break;
     folded = true;
   }
   sn_free(uses);
