@@ -31,6 +31,7 @@ struct sn_qweights {
    * and the zero point tensor at zsrc (NULL: none; zdt, zcount its type and size) */
   int32_t *wt;
   int32_t *wcm;       /* the same taps in the channel-minor kernels' layout (sn_qdwconv_cm_pack) */
+  int32_t *wq;        /* and in the quad kernel's (sn_qdwconv_cmq_pack), when they fit s8 */
   int64_t kh, kw;     /* the kernel's rows and columns */
   bool w_s8;
   bool released;      /* the initializer gave its buffer up: W is recovered from data (sn_qweights_unpack) */
@@ -70,6 +71,7 @@ void sn_qweights_free(sn_qweights *q) {
   sn_free(q->sums);
   sn_aligned_free(q->wt);
   sn_aligned_free(q->wcm);
+  sn_aligned_free(q->wq);
   sn_free(q);
 }
 
@@ -627,6 +629,13 @@ sn_error *sn_qweights_dwconv(const sn_tensor *w, const sn_tensor *wz, sn_qweight
   }
   q->w_s8 = dw_taps(w->data, w->dtype, wz, M, K, q->wt);
   if (cm) sn_qdwconv_cm_pack(q->wt, M, q->kh, q->kw, q->wcm);
+  if (cm && q->w_s8) {
+    if (!(q->wq = sn_aligned_alloc(sn_qdwconv_cmq_pack_size(M, q->kh, q->kw)))) {
+      sn_qweights_free(q);
+      return SN_ERR_OOM();
+    }
+    sn_qdwconv_cmq_pack(q->wt, M, q->kh, q->kw, q->wq);
+  }
   *out = q;
   return NULL;
 }
@@ -660,6 +669,7 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
       (!a->wz || (pw->zdt == a->wz->dtype && pw->zcount == a->wz->count))) {
     d->w = pw->wt, d->w_s8 = pw->w_s8; /* made at load (sn_qweights_dwconv) */
     if (pw->wcm && pw->kh == d->KH && pw->kw == d->KW) d->wcm = pw->wcm, d->wcm_ch = M;
+    if (pw->wq && pw->kh == d->KH && pw->kw == d->KW) d->wq = pw->wq, d->wq_ch = M;
   } else {
     int32_t *wt = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(M * K));
     const uint8_t *ws = sn_qconv_weight_bytes(c, a->w, pw);

@@ -8,7 +8,8 @@
  * are compared. Also through the dispatcher at each
  * ISA cap (scalar, avx2, avx512). The channel-minor kernels also with their taps made once
  * (sn_qdwconv_cm_pack, as at load: checked against its definition), over whole ranges and ranges split
- * on and off the 16-channel grid. Skips the AVX-512 half cleanly when the CPU lacks it. */
+ * on and off the 16-channel grid. The quad kernel (AVX512-VBMI + VNNI, s8 taps) likewise, and its
+ * taps made once against their definition. Skips the AVX-512 half cleanly when the CPU lacks it. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,14 +23,14 @@
 #include "check.h"
 
 typedef struct shape {
-  int64_t C, mult, H, W, KH, KW, s, d, ph, pw, pe; /* pe: trailing pad (both axes) */
+  int64_t C, mult, H, W, KH, KW, s, d, ph, pw, pe; /* pe: trailing pad (both axes); d < 0: dilation -d in height only */
 } shape;
 
 /* mode: 0 random, 1 extremes */
 static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool bias, int mode) {
   sn_qdw p;
   memset(&p, 0, sizeof p);
-  p.H = sh->H, p.W = sh->W, p.KH = sh->KH, p.KW = sh->KW, p.sh = sh->s, p.sw = sh->s, p.dh = sh->d, p.dw = sh->d;
+  p.H = sh->H, p.W = sh->W, p.KH = sh->KH, p.KW = sh->KW, p.sh = sh->s, p.sw = sh->s, p.dh = sh->d < 0 ? -sh->d : sh->d, p.dw = sh->d < 0 ? 1 : sh->d;
   p.ph = sh->ph, p.pw = sh->pw, p.mult = sh->mult;
   p.OH = (p.H + p.ph + sh->pe - ((p.KH - 1) * p.dh + 1)) / p.sh + 1;
   p.OW = (p.W + p.pw + sh->pe - ((p.KW - 1) * p.dw + 1)) / p.sw + 1;
@@ -153,6 +154,54 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
       check(ok, w2);
     }
   }
+  /* the quad kernel (s8 taps, width dilation 1) on every such shape, taps packed per block and made
+   * once (checked against their definition), over whole ranges and ranges split on and off the grid */
+  int32_t *wq = sn_aligned_alloc(sn_qdwconv_cmq_pack_size(M, p.KH, p.KW));
+  sn_qdwconv_cmq_pack(w, M, p.KH, p.KW, wq);
+  if (p.w_s8) {
+    int64_t G = (p.KW + 3) / 4, nq = p.KH * G;
+    bool ok = true;
+    for (int64_t c = 0; c < (M + 15) / 16 * 16; c++) {
+      const int32_t *blk = wq + (c / 16) * (nq + 1) * 16;
+      int32_t sum = 0;
+      for (int64_t kh = 0; kh < p.KH; kh++)
+        for (int64_t kw = 0; kw < 4 * G; kw++) {
+          int32_t want = c < M && kw < p.KW ? w[c * K + kh * p.KW + kw] : 0;
+          sum += want;
+          int8_t got = (int8_t)((uint32_t)blk[(kh * G + kw / 4) * 16 + c % 16] >> (8 * (kw % 4)));
+          ok = ok && got == want;
+        }
+      ok = ok && blk[nq * 16 + c % 16] == sum;
+    }
+    char w2[400];
+    snprintf(w2, sizeof w2, "%s (quad taps vs definition)", what);
+    check(ok, w2);
+  }
+  if (p.w_s8 && p.dw == 1 && sn_cpu_has_vnni() && sn_cpu_has_vbmi()) {
+    for (int once = 0; once < 2; once++) {
+      sn_qdw pv = p;
+      if (once) pv.wq = wq, pv.wq_ch = M;
+      memset(y1, 0xCD, yb);
+      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, M, ws);
+      bool ok = !memcmp(y0, y1, yb);
+      memset(y1, 0xCD, yb);
+      int64_t cm = M > 40 ? 16 + M / 5 : M / 2; /* a block boundary off the 16-channel grid */
+      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, cm, M, ws);
+      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, cm, ws);
+      ok = ok && !memcmp(y0, y1, yb);
+      if (M > 16) { /* on the grid, ending mid-block and past it */
+        memset(y1, 0xCD, yb);
+        int64_t g = (M / 2) & ~(int64_t)15;
+        sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, g, M, ws);
+        sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, g + 3 < M ? g + 3 : g, ws);
+        if (g + 3 < M) sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, g, g + 3, ws);
+        ok = ok && !memcmp(y0, y1, yb);
+      }
+      char w2[400];
+      snprintf(w2, sizeof w2, "%s (quad avx512vbmi%s vs ref)", what, once ? " taps made once" : "");
+      check(ok, w2);
+    }
+  }
   if (sn_cpu_has_vnni()) {
     memset(y1, 0xCD, yb);
     sn_qdwconv_avx512vnni(&p, x, y1, 0, M, ws);
@@ -170,7 +219,7 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
   for (int once = 0; once < 2; once++)
     for (int cap = SN_ISA_SCALAR; cap <= SN_ISA_AVX512; cap++) {
       sn_qdw pv = p;
-      if (once) pv.wcm = wcm, pv.wcm_ch = M;
+      if (once) pv.wcm = wcm, pv.wcm_ch = M, pv.wq = p.w_s8 ? wq : NULL, pv.wq_ch = M;
       int prev = sn_cpu_set_thread_cap(cap);
       memset(y1, 0xEF, yb);
       sn_qdwconv(&pv, x, y1, 0, M, ws);
@@ -180,6 +229,7 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
       check(!memcmp(y0, y1, yb), w2);
     }
   sn_aligned_free(wcm);
+  sn_aligned_free(wq);
   sn_free(x), sn_free(w), sn_free(b), sn_free(sc), sn_free(fb), sn_free(y0), sn_free(y1), sn_aligned_free(ws);
 }
 
@@ -199,6 +249,9 @@ int main(void) {
       /* MobileNetV2 / EfficientNet-like: many channels on small planes, odd planes */
       {960, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1},   {100, 1, 13, 9, 5, 5, 2, 1, 2, 2, 2},   {33, 1, 14, 14, 5, 5, 1, 1, 2, 2, 2},
       {17, 1, 1, 1, 3, 3, 1, 1, 1, 1, 1},    {40, 1, 28, 28, 3, 3, 2, 1, 0, 0, 1},   {19, 3, 7, 7, 3, 3, 1, 1, 1, 1, 1},
+      /* the quad kernel's groups of four columns: 4, 8 and 9 wide; height-only dilation */
+      {24, 1, 15, 20, 3, 3, 1, -2, 2, 1, 1}, {18, 1, 9, 30, 2, 8, 1, 1, 0, 3, 4},    {20, 1, 12, 12, 1, 9, 2, -3, 0, 4, 4},
+      {16, 1, 10, 19, 4, 4, 3, 1, 1, 2, 0},
   };
   int i = 0;
   for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
@@ -210,5 +263,7 @@ int main(void) {
   if (!(sn_cpu_info()->avx512f && sn_cpu_info()->avx512bw) || sn_cpu_isa() < SN_ISA_AVX512)
     printf("test_qdwconv: no AVX-512 here (or capped): the AVX-512 kernel was not compared\n");
   if (!sn_cpu_has_vnni()) printf("test_qdwconv: no AVX512-VNNI here (or capped): the VNNI kernel was not compared\n");
+  if (!(sn_cpu_has_vnni() && sn_cpu_has_vbmi()))
+    printf("test_qdwconv: no AVX512-VBMI and VNNI here (or capped): the quad kernel was not compared\n");
   return check_report("test_qdwconv");
 }

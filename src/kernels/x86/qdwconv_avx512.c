@@ -110,7 +110,7 @@ static inline __attribute__((always_inline)) void block(const int nv, const sn_q
 }
 
 void sn_qdwconv_avx512(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
-  if (sn_qdwconv_use_cm(p, c1 - c0)) {
+  if (sn_qdwconv_pairs_cm(p, c1 - c0)) {
     cm_run(p, x, y, c0, c1, ws);
     return;
   }

@@ -328,7 +328,7 @@ static void dw_quads(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int
 }
 
 void sn_qdwconv_avx512vnni(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
-  if (sn_qdwconv_use_cm(p, c1 - c0))
+  if (sn_qdwconv_pairs_cm(p, c1 - c0))
     cm_run(p, x, y, c0, c1, ws);
   else if (p->w_s8 && 3 * p->sw + 3 * p->dw <= 15)
     dw_quads(p, x, y, c0, c1, ws);

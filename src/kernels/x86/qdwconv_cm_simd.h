@@ -14,8 +14,9 @@
  *    8 pixels at a time for independent accumulators;
  *  - the epilogue (sn_qgemm_epilogue_ref's float steps, bit for bit) takes per-channel constants as
  *    vectors, writes the band channel-minor, and the band is transposed back to the NCHW planes.
- * Needs QDW_DOT(acc, pairs, weights) defined before inclusion; the including file is compiled with
- * AVX-512 F/BW (and VNNI). */
+ * The kernel (cm_run) needs QDW_DOT(acc, pairs, weights) defined before inclusion; without it only the
+ * shared pieces are defined (transposes, the epilogue), as qdwconv_cmq_avx512vbmi.c uses them. The
+ * including file is compiled with AVX-512 F/BW (and VNNI). */
 #ifndef SN_QDWCONV_CM_SIMD_H
 #define SN_QDWCONV_CM_SIMD_H
 
@@ -25,6 +26,151 @@
 #include <string.h>
 
 #include "kernels/qdwconv.h"
+
+static inline size_t cm_al64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* b[j] = byte j of every a[i], i.e. the 16x16 byte matrix transposed */
+static inline void cm_tr16(const __m128i a[16], __m128i b[16]) {
+  __m128i s1[16], s2[16], s3[16];
+  for (int i = 0; i < 8; i++) {
+    s1[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
+    s1[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int h = 0; h < 2; h++) {
+      s2[4 * i + 2 * h] = _mm_unpacklo_epi16(s1[4 * i + h], s1[4 * i + 2 + h]);
+      s2[4 * i + 2 * h + 1] = _mm_unpackhi_epi16(s1[4 * i + h], s1[4 * i + 2 + h]);
+    }
+  for (int i = 0; i < 2; i++)
+    for (int q = 0; q < 4; q++) {
+      s3[8 * i + 2 * q] = _mm_unpacklo_epi32(s2[8 * i + q], s2[8 * i + 4 + q]);
+      s3[8 * i + 2 * q + 1] = _mm_unpackhi_epi32(s2[8 * i + q], s2[8 * i + 4 + q]);
+    }
+  for (int q = 0; q < 4; q++)
+    for (int m = 0; m < 2; m++) {
+      b[4 * q + 2 * m] = _mm_unpacklo_epi64(s3[2 * q + m], s3[8 + 2 * q + m]);
+      b[4 * q + 2 * m + 1] = _mm_unpackhi_epi64(s3[2 * q + m], s3[8 + 2 * q + m]);
+    }
+}
+
+typedef struct cm_epi {
+  __m512i roff;
+  __m512 scale, fbias, lo, hi, lozy, hizy;
+  __m512i zy;
+  int out;
+  bool has_roff, has_fbias, clamp_lo, clamp_hi;
+} cm_epi;
+
+/* a per-channel float (per: indexed by channel, else one value): channels c0.. in the lanes of k, or
+ * (bcast) channel c0 in every lane */
+static inline __m512 cm_chan(const float *v, bool per, int64_t c0, __mmask16 k, bool bcast) {
+  if (!per) return _mm512_set1_ps(v[0]);
+  return bcast ? _mm512_set1_ps(v[c0]) : _mm512_maskz_loadu_ps(k, v + c0);
+}
+
+/* the epilogue's constants for channels c0.. (lanes k), or (bcast) for channel c0 in every lane */
+static inline cm_epi cm_epi_make(const sn_qgemm_epi *e, int64_t c0, __mmask16 k, bool bcast) {
+  cm_epi q;
+  q.roff = _mm512_setzero_si512(), q.zy = q.roff;
+  q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
+  q.has_fbias = q.clamp_lo = q.clamp_hi = false;
+  q.out = e->out;
+  q.has_roff = e->row_off != NULL;
+  if (q.has_roff)
+    q.roff = bcast ? _mm512_set1_epi32(e->row_off[c0]) : _mm512_maskz_loadu_epi32(k, e->row_off + c0);
+  if (e->out == SN_QOUT_I32) return q;
+  q.scale = cm_chan(e->scale, e->scale_axis == 1, c0, k, bcast);
+  if (e->out == SN_QOUT_F32) {
+    q.has_fbias = e->fbias != NULL;
+    if (q.has_fbias) q.fbias = cm_chan(e->fbias, e->fbias_axis == 1, c0, k, bcast);
+    q.clamp_lo = e->lo > -INFINITY, q.clamp_hi = e->hi < INFINITY;
+    q.lo = _mm512_set1_ps(e->lo), q.hi = _mm512_set1_ps(e->hi);
+    return q;
+  }
+  q.lozy = _mm512_set1_ps(e->lo - e->zy), q.hizy = _mm512_set1_ps(e->hi - e->zy);
+  q.zy = _mm512_set1_epi32((int32_t)e->zy);
+  return q;
+}
+
+/* channels c0.. in the lanes of k (the channel-minor kernels) */
+static inline cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) { return cm_epi_make(e, c0, k, false); }
+
+/* channel c's constants broadcast (the plane kernels: 16 columns of one channel per vector) */
+static inline cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) { return cm_epi_make(e, c, 0, true); }
+
+/* sn_qgemm_epilogue_ref of 16 sums (lanes k stored) at element `at` of y */
+static inline __attribute__((always_inline)) void cm_store_mask(const cm_epi *q, __m512i v, __mmask16 k, void *y,
+                                                                size_t at) {
+  if (q->has_roff) v = _mm512_add_epi32(v, q->roff);
+  if (q->out == SN_QOUT_I32) {
+    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
+    return;
+  }
+  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), q->scale);
+  if (q->out == SN_QOUT_F32) {
+    if (q->has_fbias) t = _mm512_add_ps(t, q->fbias);
+    if (q->clamp_lo) t = _mm512_max_ps(t, q->lo);
+    if (q->clamp_hi) t = _mm512_min_ps(t, q->hi);
+    _mm512_mask_storeu_ps((float *)y + at, k, t);
+    return;
+  }
+  t = _mm512_min_ps(_mm512_max_ps(t, q->lozy), q->hizy);
+  __m512i r = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(_mm512_add_epi32(r, q->zy)));
+}
+
+/* the epilogue of one pixel's 16 channel sums, stored channel-minor at o (16 elements) */
+static inline void cm_store(const cm_epi *q, __m512i v, uint8_t *o) { cm_store_mask(q, v, (__mmask16)0xFFFF, o, 0); }
+
+/* the band's channel-minor outputs (npx pixels from pixel p0 of the plane) back to channels c0..c0+nc-1 */
+static inline void cm_untranspose(const sn_qdw *p, const uint8_t *ot, int64_t npx, int64_t es, void *y, int64_t c0, int nc,
+                           int64_t p0) {
+  int64_t plane = p->OH * p->OW;
+  if (es == 1) {
+    for (int64_t j = 0; j < npx; j += 16) {
+      int64_t n = npx - j < 16 ? npx - j : 16;
+      __mmask16 k = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+      __m128i a[16], b[16];
+      for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128((const __m128i *)(const void *)(ot + (j + i) * 16));
+      cm_tr16(a, b);
+      for (int c = 0; c < nc; c++) _mm_mask_storeu_epi8((uint8_t *)y + (c0 + c) * plane + p0 + j, k, b[c]);
+    }
+    return;
+  }
+  const uint32_t *o4 = (const uint32_t *)(const void *)ot;
+  for (int c = 0; c < nc; c++) {
+    uint32_t *d = (uint32_t *)y + (c0 + c) * plane + p0;
+    for (int64_t j = 0; j < npx; j++) d[j] = o4[j * 16 + c];
+  }
+}
+
+#ifdef QDW_DOT
+
+/* input rows [ih0, ih1) of the 16 channels (contiguous in each NCHW plane) as padded channel-minor
+ * bytes: xf[(ih - ih0) * Wb + pw + iw] = the 16 channels' bytes of pixel (ih, iw), the padding columns
+ * (Wb in all per row) the zero point (16x16 transposes of the flat run) */
+static void cm_xflat(const sn_qdw *p, int64_t Wb, const uint8_t *const src[16], int64_t ih0, int64_t ih1,
+                     uint8_t *xf) {
+  int64_t W = p->W, n = (ih1 - ih0) * W, off = ih0 * W;
+  const __m128i pad = _mm_set1_epi8((char)p->zx);
+  for (int64_t r = 0; r < ih1 - ih0; r++) {
+    uint8_t *row = xf + r * Wb * 16;
+    for (int64_t c = 0; c < p->pw; c++) _mm_storeu_si128((__m128i *)(void *)(row + c * 16), pad);
+    for (int64_t c = p->pw + W; c < Wb; c++) _mm_storeu_si128((__m128i *)(void *)(row + c * 16), pad);
+  }
+  int64_t ri = 0, ci = 0; /* row and column of pixel j */
+  for (int64_t j = 0; j < n; j += 16) {
+    int64_t m = n - j < 16 ? n - j : 16;
+    __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
+    __m128i a[16], b[16];
+    for (int c = 0; c < 16; c++) a[c] = _mm_maskz_loadu_epi8(k, src[c] + off + j);
+    cm_tr16(a, b);
+    for (int i = 0; i < m; i++) {
+      _mm_storeu_si128((__m128i *)(void *)(xf + (ri * Wb + p->pw + ci) * 16), b[i]);
+      if (++ci == W) ci = 0, ri++;
+    }
+  }
+}
 
 typedef struct cm_layout {
   int64_t KP, np;  /* tap pairs per kernel row, pairs in all */
@@ -52,62 +198,10 @@ static cm_layout cm_layout_of(const sn_qdw *p) {
   return l;
 }
 
-static inline size_t cm_al64(size_t n) { return (n + 63) & ~(size_t)63; }
-
 static size_t cm_ws_size(const sn_qdw *p) {
   cm_layout l = cm_layout_of(p);
   return cm_al64(sizeof(int32_t) * 16 * (size_t)l.np) + cm_al64((size_t)l.xfb) +
          cm_al64(sizeof(int32_t) * 16 * (size_t)(l.nr * l.Wpp)) + (size_t)l.obytes + 64;
-}
-
-/* b[j] = byte j of every a[i], i.e. the 16x16 byte matrix transposed */
-static inline void cm_tr16(const __m128i a[16], __m128i b[16]) {
-  __m128i s1[16], s2[16], s3[16];
-  for (int i = 0; i < 8; i++) {
-    s1[2 * i] = _mm_unpacklo_epi8(a[2 * i], a[2 * i + 1]);
-    s1[2 * i + 1] = _mm_unpackhi_epi8(a[2 * i], a[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; i++)
-    for (int h = 0; h < 2; h++) {
-      s2[4 * i + 2 * h] = _mm_unpacklo_epi16(s1[4 * i + h], s1[4 * i + 2 + h]);
-      s2[4 * i + 2 * h + 1] = _mm_unpackhi_epi16(s1[4 * i + h], s1[4 * i + 2 + h]);
-    }
-  for (int i = 0; i < 2; i++)
-    for (int q = 0; q < 4; q++) {
-      s3[8 * i + 2 * q] = _mm_unpacklo_epi32(s2[8 * i + q], s2[8 * i + 4 + q]);
-      s3[8 * i + 2 * q + 1] = _mm_unpackhi_epi32(s2[8 * i + q], s2[8 * i + 4 + q]);
-    }
-  for (int q = 0; q < 4; q++)
-    for (int m = 0; m < 2; m++) {
-      b[4 * q + 2 * m] = _mm_unpacklo_epi64(s3[2 * q + m], s3[8 + 2 * q + m]);
-      b[4 * q + 2 * m + 1] = _mm_unpackhi_epi64(s3[2 * q + m], s3[8 + 2 * q + m]);
-    }
-}
-
-/* input rows [ih0, ih1) of the 16 channels (contiguous in each NCHW plane) as padded channel-minor
- * bytes: xf[(ih - ih0) * Wb + pw + iw] = the 16 channels' bytes of pixel (ih, iw), the padding columns
- * the zero point (16x16 transposes of the flat run) */
-static void cm_xflat(const sn_qdw *p, const cm_layout *l, const uint8_t *const src[16], int64_t ih0, int64_t ih1,
-                     uint8_t *xf) {
-  int64_t W = p->W, n = (ih1 - ih0) * W, off = ih0 * W, Wb = l->Wb;
-  const __m128i pad = _mm_set1_epi8((char)p->zx);
-  for (int64_t r = 0; r < ih1 - ih0; r++) {
-    uint8_t *row = xf + r * Wb * 16;
-    for (int64_t c = 0; c < p->pw; c++) _mm_storeu_si128((__m128i *)(void *)(row + c * 16), pad);
-    for (int64_t c = p->pw + W; c < Wb; c++) _mm_storeu_si128((__m128i *)(void *)(row + c * 16), pad);
-  }
-  int64_t ri = 0, ci = 0; /* row and column of pixel j */
-  for (int64_t j = 0; j < n; j += 16) {
-    int64_t m = n - j < 16 ? n - j : 16;
-    __mmask16 k = m >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << m) - 1);
-    __m128i a[16], b[16];
-    for (int c = 0; c < 16; c++) a[c] = _mm_maskz_loadu_epi8(k, src[c] + off + j);
-    cm_tr16(a, b);
-    for (int i = 0; i < m; i++) {
-      _mm_storeu_si128((__m128i *)(void *)(xf + (ri * Wb + p->pw + ci) * 16), b[i]);
-      if (++ci == W) ci = 0, ri++;
-    }
-  }
 }
 
 /* pair row of a padded input row: entry col = int16 pairs (x[col] - zx, x[col + dw] - zx) per
@@ -128,75 +222,6 @@ static void cm_pairs(const sn_qdw *p, const cm_layout *l, const uint8_t *xr, int
   }
 }
 
-typedef struct cm_epi {
-  __m512i roff;
-  __m512 scale, fbias, lo, hi, lozy, hizy;
-  __m512i zy;
-  int out;
-  bool has_roff, has_fbias, clamp_lo, clamp_hi;
-} cm_epi;
-
-/* a per-channel float (per: indexed by channel, else one value): channels c0.. in the lanes of k, or
- * (bcast) channel c0 in every lane */
-static inline __m512 cm_chan(const float *v, bool per, int64_t c0, __mmask16 k, bool bcast) {
-  if (!per) return _mm512_set1_ps(v[0]);
-  return bcast ? _mm512_set1_ps(v[c0]) : _mm512_maskz_loadu_ps(k, v + c0);
-}
-
-/* the epilogue's constants for channels c0.. (lanes k), or (bcast) for channel c0 in every lane */
-static cm_epi cm_epi_make(const sn_qgemm_epi *e, int64_t c0, __mmask16 k, bool bcast) {
-  cm_epi q;
-  q.roff = _mm512_setzero_si512(), q.zy = q.roff;
-  q.scale = q.fbias = q.lo = q.hi = q.lozy = q.hizy = _mm512_setzero_ps();
-  q.has_fbias = q.clamp_lo = q.clamp_hi = false;
-  q.out = e->out;
-  q.has_roff = e->row_off != NULL;
-  if (q.has_roff)
-    q.roff = bcast ? _mm512_set1_epi32(e->row_off[c0]) : _mm512_maskz_loadu_epi32(k, e->row_off + c0);
-  if (e->out == SN_QOUT_I32) return q;
-  q.scale = cm_chan(e->scale, e->scale_axis == 1, c0, k, bcast);
-  if (e->out == SN_QOUT_F32) {
-    q.has_fbias = e->fbias != NULL;
-    if (q.has_fbias) q.fbias = cm_chan(e->fbias, e->fbias_axis == 1, c0, k, bcast);
-    q.clamp_lo = e->lo > -INFINITY, q.clamp_hi = e->hi < INFINITY;
-    q.lo = _mm512_set1_ps(e->lo), q.hi = _mm512_set1_ps(e->hi);
-    return q;
-  }
-  q.lozy = _mm512_set1_ps(e->lo - e->zy), q.hizy = _mm512_set1_ps(e->hi - e->zy);
-  q.zy = _mm512_set1_epi32((int32_t)e->zy);
-  return q;
-}
-
-/* channels c0.. in the lanes of k (the channel-minor kernels) */
-static cm_epi cm_epi_of(const sn_qgemm_epi *e, int64_t c0, __mmask16 k) { return cm_epi_make(e, c0, k, false); }
-
-/* channel c's constants broadcast (the plane kernels: 16 columns of one channel per vector) */
-static cm_epi cm_epi_bcast(const sn_qgemm_epi *e, int64_t c) { return cm_epi_make(e, c, 0, true); }
-
-/* sn_qgemm_epilogue_ref of 16 sums (lanes k stored) at element `at` of y */
-static inline __attribute__((always_inline)) void cm_store_mask(const cm_epi *q, __m512i v, __mmask16 k, void *y,
-                                                                size_t at) {
-  if (q->has_roff) v = _mm512_add_epi32(v, q->roff);
-  if (q->out == SN_QOUT_I32) {
-    _mm512_mask_storeu_epi32((int32_t *)y + at, k, v);
-    return;
-  }
-  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(v), q->scale);
-  if (q->out == SN_QOUT_F32) {
-    if (q->has_fbias) t = _mm512_add_ps(t, q->fbias);
-    if (q->clamp_lo) t = _mm512_max_ps(t, q->lo);
-    if (q->clamp_hi) t = _mm512_min_ps(t, q->hi);
-    _mm512_mask_storeu_ps((float *)y + at, k, t);
-    return;
-  }
-  t = _mm512_min_ps(_mm512_max_ps(t, q->lozy), q->hizy);
-  __m512i r = _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  _mm_mask_storeu_epi8((uint8_t *)y + at, k, _mm512_cvtepi32_epi8(_mm512_add_epi32(r, q->zy)));
-}
-
-/* the epilogue of one pixel's 16 channel sums, stored channel-minor at o (16 elements) */
-static inline void cm_store(const cm_epi *q, __m512i v, uint8_t *o) { cm_store_mask(q, v, (__mmask16)0xFFFF, o, 0); }
-
 /* nv output pixels from ow0 of one output row: pr0 the band's pair row of kernel row 0 */
 static inline __attribute__((always_inline)) void cm_block(const int nv, const sn_qdw *p, const cm_layout *l,
                                                            const int32_t *pr0, const int32_t *wv, int64_t ow0,
@@ -214,28 +239,6 @@ static inline __attribute__((always_inline)) void cm_block(const int nv, const s
     }
   }
   for (int i = 0; i < nv; i++) cm_store(q, a[i], o + (ow0 + i) * 16 * es);
-}
-
-/* the band's channel-minor outputs (npx pixels from pixel p0 of the plane) back to channels c0..c0+nc-1 */
-static void cm_untranspose(const sn_qdw *p, const uint8_t *ot, int64_t npx, int64_t es, void *y, int64_t c0, int nc,
-                           int64_t p0) {
-  int64_t plane = p->OH * p->OW;
-  if (es == 1) {
-    for (int64_t j = 0; j < npx; j += 16) {
-      int64_t n = npx - j < 16 ? npx - j : 16;
-      __mmask16 k = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-      __m128i a[16], b[16];
-      for (int i = 0; i < 16; i++) a[i] = _mm_loadu_si128((const __m128i *)(const void *)(ot + (j + i) * 16));
-      cm_tr16(a, b);
-      for (int c = 0; c < nc; c++) _mm_mask_storeu_epi8((uint8_t *)y + (c0 + c) * plane + p0 + j, k, b[c]);
-    }
-    return;
-  }
-  const uint32_t *o4 = (const uint32_t *)(const void *)ot;
-  for (int c = 0; c < nc; c++) {
-    uint32_t *d = (uint32_t *)y + (c0 + c) * plane + p0;
-    for (int64_t j = 0; j < npx; j++) d[j] = o4[j * 16 + c];
-  }
 }
 
 static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64_t c1, void *ws) {
@@ -276,7 +279,7 @@ static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64
       int64_t nr = (o1 - o0 - 1) * p->sh + (p->KH - 1) * p->dh + 1;
       int64_t r0 = o0 * p->sh - p->ph; /* input row of the band's first pair row */
       int64_t ih0 = r0 > 0 ? r0 : 0, ih1 = r0 + nr < p->H ? r0 + nr : p->H;
-      if (ih1 > ih0) cm_xflat(p, &l, src, ih0, ih1, xf);
+      if (ih1 > ih0) cm_xflat(p, l.Wb, src, ih0, ih1, xf);
       for (int64_t r = 0; r < nr; r++) {
         int64_t ih = r0 + r;
         cm_pairs(p, &l, ih >= ih0 && ih < ih1 ? xf + (ih - ih0) * l.Wb * 16 : NULL, pb + r * l.Wpp * 16);
@@ -301,5 +304,7 @@ static void cm_run(const sn_qdw *p, const uint8_t *x, void *y, int64_t c0, int64
     }
   }
 }
+
+#endif /* QDW_DOT */
 
 #endif
