@@ -450,16 +450,16 @@ static uint8_t *qconv_xpad(sn_kernel_ctx *c, const sn_conv_geom *g, const qconv_
   return xp;
 }
 
-static void qconv_task(void *arg, int w) {
+static void qconv_task(void *arg, int64_t tb, int64_t te, int slot) {
   qconv_job *j = arg;
-  uint8_t *packed = j->ws + (size_t)w * j->ws_bytes;
+  uint8_t *packed = j->ws + (size_t)slot * j->ws_bytes;
   int64_t npp = (j->blk + 15) & ~(int64_t)15;
   uint8_t *rows = packed + (size_t)(j->Kp * npp);
   int32_t *xsum = (int32_t *)(rows + 4 * npp);
   uint8_t *ctmp = (uint8_t *)xsum + ((sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63);
   int64_t KK = j->R / j->Cg, in_sz = sn_geom_in_size(j->g);
   int64_t pplane = j->sh * j->sw * j->Hpad * j->Wpad;
-  for (int64_t t = w; t < j->tasks; t += j->nw) {
+  for (int64_t t = tb; t < te; t++) {
     int64_t mc = t % j->mchunks, rest = t / j->mchunks;
     int64_t pb = rest % j->nblk, ng = rest / j->nblk, gi = ng % j->G, n = ng / j->G;
     int64_t p0 = pb * j->blk, p1 = p0 + j->blk < j->NC ? p0 + j->blk : j->NC, np = p1 - p0;
@@ -559,12 +559,12 @@ typedef struct qdw_job {
   uint8_t *ws;
 } qdw_job;
 
-static void qdw_task(void *arg, int w) {
+static void qdw_task(void *arg, int64_t b, int64_t e, int slot) {
   qdw_job *j = arg;
-  for (int64_t t = w; t < j->tasks; t += j->nw) {
+  for (int64_t t = b; t < e; t++) {
     int64_t n = t / j->nchunk, c0 = (t % j->nchunk) * j->chunk, c1 = c0 + j->chunk < j->M ? c0 + j->chunk : j->M;
     sn_qdwconv(&j->d, j->x + n * j->C_in * j->d.H * j->d.W, j->y + (size_t)(n * j->M * j->d.OH * j->d.OW) * j->es, c0,
-               c1, j->ws + (size_t)w * j->ws_bytes);
+               c1, j->ws + (size_t)slot * j->ws_bytes);
   }
 }
 
@@ -694,9 +694,13 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
   if (j.nw < 1) j.nw = 1;
   j.ws_bytes = (sn_qdwconv_ws_size(d) + 63) & ~(size_t)63;
-  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
+  /* the chunks on demand, a workspace per pool thread */
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)(j.nw > 1 ? sn_nn_slots(c) : 1));
   if (!j.ws) return (*err = SN_ERR_OOM()), true;
-  sn_nn_run(c, j.nw, qdw_task, &j);
+  if (j.nw > 1)
+    *err = sn_nn_run_tasks(c, j.tasks, qdw_task, &j);
+  else
+    qdw_task(&j, 0, j.tasks, 0);
   return true;
 }
 
@@ -773,10 +777,11 @@ static void qconv_t_build(void *arg, int w) {
 }
 
 /* phase 2: one image's rows x one block of output channels */
-static void qconv_t_gemm(void *arg, int w) {
+static void qconv_t_gemm(void *arg, int64_t kb, int64_t ke, int slot) {
   qconv_t_job *t = arg;
   const qconv_job *j = t->j;
-  for (int64_t k = w; k < t->tasks; k += t->nw) {
+  (void)slot;
+  for (int64_t k = kb; k < ke; k++) {
     int64_t n = k / t->ncb, c0 = (k % t->ncb) * t->cb, c1 = c0 + t->cb < j->M ? c0 + t->cb : j->M;
     sn_qgemm_epi e = j->e;
     if (e.row_f) e.row_f = t->xsum + n * j->O;
@@ -889,7 +894,10 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (cb > M) cb = sn_qgemm_np(M);
   t.cb = cb, t.ncb = (M + cb - 1) / cb, t.tasks = j->N * t.ncb;
   t.nw = nw < t.tasks ? nw : (int)t.tasks;
-  sn_nn_run(c, t.nw, qconv_t_gemm, &t);
+  if (t.nw > 1) /* the blocks on demand */
+    *err = sn_nn_run_tasks(c, t.tasks, qconv_t_gemm, &t);
+  else
+    qconv_t_gemm(&t, 0, t.tasks, 0);
   return true;
 }
 
@@ -954,17 +962,17 @@ static void qconv_h_in(void *arg, int w) {
 }
 
 /* phase 2: a block of output positions x a group of channel blocks */
-static void qconv_h_gemm(void *arg, int w) {
+static void qconv_h_gemm(void *arg, int64_t kb, int64_t ke, int slot) {
   qconv_h_job *t = arg;
   const qconv_job *j = t->j;
   const sn_conv_geom *g = j->g;
   int64_t C = j->C, R = j->R, KK = R / C, OW = g->out[1], sh = g->stride[0], sw = g->stride[1];
   bool ind = t->indirect;
-  uint8_t *A = t->ws + (size_t)w * t->ws_bytes; /* (copied rows: not indirect) */
+  uint8_t *A = t->ws + (size_t)slot * t->ws_bytes; /* (copied rows: not indirect) */
   int32_t *xsum = (int32_t *)(A + (ind ? 0 : (t->rb * R + 63) & ~(int64_t)63));
   const uint8_t **rp = (const uint8_t **)(void *)(xsum + ((t->rb + 15) & ~(int64_t)15));
   const int64_t rows = j->N * j->O; /* the images' output positions one after another */
-  for (int64_t k = w; k < t->tasks; k += t->nw) {
+  for (int64_t k = kb; k < ke; k++) {
     int64_t cgi = k % t->ncg, rbi = k / t->ncg;
     int64_t o0 = rbi * t->rb, o1 = o0 + t->rb < rows ? o0 + t->rb : rows;
     int64_t n = o0 / j->O, oh = (o0 % j->O) / OW, ow = o0 % OW;
@@ -1085,9 +1093,13 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   t.indirect = C % 4 == 0; /* the rows read in place (sn_qgemm_ind), one segment per tap */
   t.ws_bytes = (size_t)(t.indirect ? 0 : (t.rb * R + 63) & ~(int64_t)63) +
                sizeof(int32_t) * (size_t)((t.rb + 15) & ~(int64_t)15) + ((sizeof(void *) * (size_t)t.rb + 63) & ~(size_t)63);
-  t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)t.nw);
+  t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)(t.nw > 1 ? sn_nn_slots(c) : 1));
   if (!t.ws) return (*err = SN_ERR_OOM()), true;
-  sn_nn_run(c, t.nw, qconv_h_gemm, &t);
+  if (t.nw > 1) { /* the tasks on demand, a workspace per pool thread */
+    if ((*err = sn_nn_run_tasks(c, t.tasks, qconv_h_gemm, &t))) return true;
+  } else {
+    qconv_h_gemm(&t, 0, t.tasks, 0);
+  }
   if (!nhwc) {
     t.nw = nw;
     sn_nn_run(c, nw, qconv_h_out, &t);
@@ -1210,9 +1222,13 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.ws_bytes = ((size_t)(j.Kp * npp + 4 * npp) + 63) & ~(size_t)63;
   j.ws_bytes += (sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63;
   if (j.xpad) j.ws_bytes += ((size_t)(j.Mg * npp) * j.es + 63) & ~(size_t)63;
-  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);
+  /* the tasks on demand, a workspace per pool thread */
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)(j.nw > 1 ? sn_nn_slots(c) : 1));
   if (!j.ws) return (*err = SN_ERR_OOM()), true;
-  sn_nn_run(c, j.nw, qconv_task, &j);
+  if (j.nw > 1)
+    *err = sn_nn_run_tasks(c, j.tasks, qconv_task, &j);
+  else
+    qconv_task(&j, 0, j.tasks, 0);
   return true;
 }
 
@@ -1232,9 +1248,10 @@ typedef struct qmm_job {
   sn_epilogue *epi; /* a fused op's float epilogue, per tile (float output only), or NULL */
 } qmm_job;
 
-static void qmm_task(void *arg, int w) {
+static void qmm_task(void *arg, int64_t tb, int64_t te, int slot) {
   qmm_job *j = arg;
-  for (int64_t t = w; t < j->tasks; t += j->nw) {
+  (void)slot;
+  for (int64_t t = tb; t < te; t++) {
     int64_t nb = t % j->nnb, rest = t / j->nnb, mb = rest % j->nmb, b = rest / j->nmb;
     int64_t m0 = mb * j->mblk, m1 = m0 + j->mblk < j->M ? m0 + j->mblk : j->M;
     int64_t n0 = nb * j->nblk, n1 = n0 + j->nblk < j->N ? n0 + j->nblk : j->N;
@@ -1326,7 +1343,11 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
   j.tasks = nbatch * nmb * nnb;
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
   j.epi = c->epi && c->epi->fn && p.out == SN_QOUT_F32 ? c->epi : NULL;
-  sn_nn_run(c, j.nw, qmm_task, &j);
+  if (j.nw > 1) { /* the blocks on demand */
+    if ((*err = sn_nn_run_tasks(c, j.tasks, qmm_task, &j))) return true;
+  } else {
+    qmm_task(&j, 0, j.tasks, 0);
+  }
   if (j.epi) j.epi->done = true;
   return true;
 }

@@ -125,6 +125,43 @@ void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), vo
   sn_parallel_for_dynamic(sn_kernel_pool(c), n, 1, run_range, &j);
 }
 
+int sn_nn_slots(sn_kernel_ctx *c) {
+  sn_threadpool *tp = sn_kernel_pool(c);
+  return tp ? sn_threadpool_size(tp) : 1;
+}
+
+typedef struct task_job {
+  void (*fn)(void *arg, int64_t b, int64_t e, int slot);
+  void *arg;
+  int slots;
+  int *busy; /* per slot: held by a running range */
+} task_job;
+
+static void task_range(void *p, int64_t b, int64_t e) {
+  task_job *j = p;
+  /* a free slot: at most one range runs per pool thread at a time and there is a slot per thread */
+  int s = 0;
+  for (int zero = 0;; s = (s + 1) % j->slots, zero = 0)
+    if (__atomic_compare_exchange_n(&j->busy[s], &zero, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) break;
+  j->fn(j->arg, b, e, s);
+  __atomic_store_n(&j->busy[s], 0, __ATOMIC_RELEASE);
+}
+
+sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
+                          void *arg) {
+  int slots = sn_nn_slots(c);
+  if (n <= 0) return NULL;
+  if (slots == 1 || n == 1) {
+    fn(arg, 0, n, 0);
+    return NULL;
+  }
+  task_job j = {fn, arg, slots, sn_kernel_scratch(c, sizeof(int) * (size_t)slots)};
+  if (!j.busy) return SN_ERR_OOM();
+  memset(j.busy, 0, sizeof(int) * (size_t)slots);
+  sn_parallel_for_dynamic(sn_kernel_pool(c), n, 1, task_range, &j);
+  return NULL;
+}
+
 typedef struct gemm_job {
   bool dbl, ta, tb, split_n;
   int64_t M, N, K, lda, ldb, ldc, chunk;
