@@ -176,8 +176,9 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
           const float *bs = bpan + (jr / SG_NR) * bstr;
           for (int64_t ir = 0; ir < mc; ir += SG_MR) {
             int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
-#ifdef SG_UKR_PREFETCH /* the first tile of a column fetches the next column's B block */
-            const float *pf = ir != 0 ? NULL : jr + SG_NR < nc ? bs + bstr : pnext;
+#ifdef SG_UKR_PREFETCH /* the first two tiles of a column fetch the next column's B block, half each */
+            const float *pf = ir > SG_MR ? NULL : jr + SG_NR < nc ? bs + bstr : pnext;
+            if (pf && ir == SG_MR) pf += kc * (SG_NR / 2);
             sg_ukr_pf(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr, pf);
 #else
             sg_ukr(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr);
