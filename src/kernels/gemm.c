@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/alloc.h"
 #include "kernels/ref/gemm_ref.h"
@@ -108,6 +109,43 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
   p->bytes = bytes;
   __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
   p->panel = panel;
+  p->isa = im->isa;
+  return p;
+}
+
+sn_sgemm_packed *sn_sgemm_pack_b_blocks(int64_t K, int64_t nblk, int64_t bw, const float *src) {
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  const int64_t N = nblk * bw;
+  if (!im || K <= 0 || N <= 0 || bw <= 0) return NULL;
+  const int64_t NR = im->nr, slivers = (N + NR - 1) / NR;
+  if (K > INT64_MAX / 4 / NR / slivers) return NULL;
+  sn_sgemm_packed *p = sn_sgemm_pack_source(SN_GEMM_B, false, K, N, NULL, N);
+  if (!p) return NULL;
+  size_t bytes = sizeof(float) * (size_t)(slivers * NR * K);
+  float *d = sn_weight_alloc(bytes);
+  if (!d) {
+    sn_sgemm_packed_free(p);
+    return NULL;
+  }
+  /* the full-K slivers of kernels/x86/sgemm_blocked.h: sliver s holds, per k, columns s * NR .. + NR */
+  for (int64_t s = 0; s < slivers; s++)
+    for (int64_t k = 0; k < K; k++) {
+      float *o = d + (s * K + k) * NR;
+      for (int64_t j = 0, run; j < NR; j += run) {
+        const int64_t col = s * NR + j, b = col / bw, jj = col % bw;
+        run = bw - jj < NR - j ? bw - jj : NR - j;
+        if (col >= N) {
+          memset(o + j, 0, sizeof(float) * (size_t)(NR - j));
+          break;
+        }
+        if (col + run > N) run = N - col;
+        memcpy(o + j, src + (b * K + k) * bw + jj, sizeof(float) * (size_t)run);
+      }
+    }
+  p->data = d;
+  p->bytes = bytes;
+  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+  p->panel = (int)NR;
   p->isa = im->isa;
   return p;
 }

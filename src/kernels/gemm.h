@@ -51,6 +51,11 @@ typedef struct sn_sgemm_packed {
  * micro-kernel of the ISA this thread may use now. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
+/* Pack a right operand B (K x nblk * bw) stored as nblk column blocks, block b a K x bw row-major matrix at
+ * src + b * K * bw (a blocked convolution weight), for the micro-kernel of the ISA this thread may use
+ * now, in one pass. The result has no source (src NULL: no fallback to another ISA). NULL on OOM or
+ * when this ISA has no packed form. */
+sn_sgemm_packed *sn_sgemm_pack_b_blocks(int64_t K, int64_t nblk, int64_t bw, const float *src);
 /* The operand without float32 panels (the source serves the float32 calls): for a bf16 session, whose
  * bf16 copy sn_sgemm_packed_prepare_bf16 then makes. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src,
