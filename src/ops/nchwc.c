@@ -50,7 +50,7 @@ typedef struct nchwc_params {
   float alpha, beta;
   sn_wino_weights *wino; /* NchwcConv: Winograd weights, made on the first run that takes that path */
   uint32_t *wbf16; /* NchwcConv under --precision bf16: the constant weight as bf16 pairs (made at the first run) */
-  sn_pack_slot gemm; /* NchwcConv on a small map: the weight packed for the float32 GEMM (made at the first run) */
+  sn_pack_slot gemm; /* NchwcConv on a small map: the weight packed for the float32 GEMM (at load, else the first run) */
 } nchwc_params;
 
 static int kind_of(const char *t) {
