@@ -86,6 +86,15 @@ sn_sgemm_packed *sn_sgemm_pack_source(sn_gemm_side side, bool trans, int64_t row
   return p;
 }
 
+/* p takes the panels d (bytes of them) packed for implementation im */
+static void set_panels(sn_sgemm_packed *p, const sn_sgemm_impl *im, float *d, size_t bytes) {
+  p->data = d;
+  p->bytes = bytes;
+  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
+  p->panel = p->side == SN_GEMM_A ? im->mr : im->nr;
+  p->isa = im->isa;
+}
+
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
   sn_sgemm_packed *p = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
   if (!p) return NULL;
@@ -105,11 +114,7 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
     im->pack_a(trans, p->rows, p->cols, src, ld, d);
   else
     im->pack_b(trans, p->rows, p->cols, src, ld, d);
-  p->data = d;
-  p->bytes = bytes;
-  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
-  p->panel = panel;
-  p->isa = im->isa;
+  set_panels(p, im, d, bytes);
   return p;
 }
 
@@ -142,11 +147,7 @@ sn_sgemm_packed *sn_sgemm_pack_b_blocks(int64_t K, int64_t nblk, int64_t bw, con
         memcpy(o + j, src + (b * K + k) * bw + jj, sizeof(float) * (size_t)run);
       }
     }
-  p->data = d;
-  p->bytes = bytes;
-  __atomic_add_fetch(&live_bytes, (uint64_t)bytes, __ATOMIC_RELAXED);
-  p->panel = (int)NR;
-  p->isa = im->isa;
+  set_panels(p, im, d, bytes);
   return p;
 }
 

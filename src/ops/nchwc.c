@@ -331,12 +331,16 @@ static void conv_range(void *arg, int64_t t0, int64_t t1) {
  * block ob the blocked weight [CBO][CBI][kh][kw][block][block] holds B's columns ob * block .. + block as
  * a K x block row-major matrix. */
 
-/* SINTER_CONV_GEMM: 0 off, 2 every group-1 blocked layer, otherwise (unset, 1) where gemm_wins says */
-static int gemm_mode(void) {
-  const char *e = getenv("SINTER_CONV_GEMM");
+/* An algorithm switch in the environment: 0 off, 2 every eligible layer, otherwise (unset, 1) where
+ * its heuristic says */
+static int env_mode(const char *name) {
+  const char *e = getenv(name);
   if (!e || !*e) return 1;
   return e[0] == '0' ? 0 : e[0] == '2' ? 2 : 1;
 }
+
+/* SINTER_CONV_GEMM: the small-map GEMM (gemm_wins) */
+static int gemm_mode(void) { return env_mode("SINTER_CONV_GEMM"); }
 
 /* Maps of at most 64 pixels (ResNet-50's 7x7 stage), weights larger than a core's L2 (ResNet-50's 4 to
  * 9.4 MB there: 0.76-0.90x the direct kernel's time at batch 1, and the model 0.90x at batch 8;
@@ -410,11 +414,6 @@ static void cg_epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c
   }
 }
 
-/* The blocked weight w ([cbo][cbi][kh][kw][block][block]) as the GEMM's B (K x cbo * block), packed */
-static sn_sgemm_packed *cg_pack(const float *w, int64_t cbo, int64_t K, int64_t B) {
-  return sn_sgemm_pack_b_blocks(K, cbo, B, w);
-}
-
 /* Run g (group 1, blocked input, constant weight w) as one GEMM when gemm_wins says so, or when the
  * weight was packed for it at load (its blocked form then possibly released); false: not taken */
 static bool conv_gemm(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
@@ -430,7 +429,7 @@ static bool conv_gemm(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
     if (!mode || !im || !w || sn_cpu_use_bf16() || !sn_kernel_input_const(c, 1)) return false;
     if (mode == 1 && !gemm_wins(g)) return false;
     if (pb) return false; /* (another shape's: the direct kernel) */
-    sn_sgemm_packed *mine = cg_pack(w, g->cbo, K, B);
+    sn_sgemm_packed *mine = sn_sgemm_pack_b_blocks(K, g->cbo, B, w);
     if (!mine) return (*err = SN_ERR_OOM()), true;
     sn_sgemm_packed *expected = NULL;
     if (__atomic_compare_exchange_n(&slot->p, &expected, mine, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -475,7 +474,7 @@ static sn_error *nchwc_prepack(sn_graph *g, sn_node *n, void *params, bool take)
   if (w->dims[0] != geo.cbo || w->dims[1] != geo.cbi || w->count != geo.cbo * K * B || gemm_mode() != 1 ||
       !gemm_wins(&geo) || sn_cpu_use_bf16() || !sn_sgemm_impl_for(sn_cpu_isa()) || !sn_nn_prepack_enabled())
     return NULL;
-  if (!(p->gemm.p = cg_pack(w->data, geo.cbo, K, B))) return SN_ERR_OOM();
+  if (!(p->gemm.p = sn_sgemm_pack_b_blocks(K, geo.cbo, B, w->data))) return SN_ERR_OOM();
   if (take && w->owns_data && w->aligned_data && sn_nn_sole_reader(g, n, n->in[1])) {
     sn_aligned_free(w->data);
     w->data = NULL;
@@ -489,11 +488,7 @@ static sn_error *nchwc_prepack(sn_graph *g, sn_node *n, void *params, bool take)
 /* ---- Winograd F(4x4, 3x3) for 3x3 stride-1 layers --------------------------------------------------- */
 
 /* SINTER_WINOGRAD: 0 off, 2 every eligible layer, otherwise (unset, 1) where the heuristic says it wins */
-static int wino_mode(void) {
-  const char *e = getenv("SINTER_WINOGRAD");
-  if (!e || !*e) return 1;
-  return e[0] == '0' ? 0 : e[0] == '2' ? 2 : 1;
-}
+static int wino_mode(void) { return env_mode("SINTER_WINOGRAD"); }
 
 /* Whether Winograd beats the direct kernel on g. Measured per layer on one thread with
  * bench/wino_bench.c (direct / Winograd, interleaved, AVX-512 and AVX2): 1.4x to 4x on every 3x3

@@ -695,12 +695,9 @@ static bool qdwconv(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, const
   if (j.nw < 1) j.nw = 1;
   j.ws_bytes = (sn_qdwconv_ws_size(d) + 63) & ~(size_t)63;
   /* the chunks on demand, a workspace per pool thread */
-  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)(j.nw > 1 ? sn_nn_slots(c) : 1));
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)sn_nn_slots(c, j.nw));
   if (!j.ws) return (*err = SN_ERR_OOM()), true;
-  if (j.nw > 1)
-    *err = sn_nn_run_tasks(c, j.tasks, qdw_task, &j);
-  else
-    qdw_task(&j, 0, j.tasks, 0);
+  *err = sn_nn_run_tasks(c, j.nw, j.tasks, qdw_task, &j);
   return true;
 }
 
@@ -894,10 +891,7 @@ static bool qconv_t(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   if (cb > M) cb = sn_qgemm_np(M);
   t.cb = cb, t.ncb = (M + cb - 1) / cb, t.tasks = j->N * t.ncb;
   t.nw = nw < t.tasks ? nw : (int)t.tasks;
-  if (t.nw > 1) /* the blocks on demand */
-    *err = sn_nn_run_tasks(c, t.tasks, qconv_t_gemm, &t);
-  else
-    qconv_t_gemm(&t, 0, t.tasks, 0);
+  *err = sn_nn_run_tasks(c, t.nw, t.tasks, qconv_t_gemm, &t); /* the blocks on demand */
   return true;
 }
 
@@ -1093,13 +1087,10 @@ static bool qconv_h(sn_kernel_ctx *c, const sn_qargs *a, const qparams *p, qconv
   t.indirect = C % 4 == 0; /* the rows read in place (sn_qgemm_ind), one segment per tap */
   t.ws_bytes = (size_t)(t.indirect ? 0 : (t.rb * R + 63) & ~(int64_t)63) +
                sizeof(int32_t) * (size_t)((t.rb + 15) & ~(int64_t)15) + ((sizeof(void *) * (size_t)t.rb + 63) & ~(size_t)63);
-  t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)(t.nw > 1 ? sn_nn_slots(c) : 1));
+  /* the tasks on demand, a workspace per pool thread */
+  t.ws = sn_kernel_scratch(c, t.ws_bytes * (size_t)sn_nn_slots(c, t.nw));
   if (!t.ws) return (*err = SN_ERR_OOM()), true;
-  if (t.nw > 1) { /* the tasks on demand, a workspace per pool thread */
-    if ((*err = sn_nn_run_tasks(c, t.tasks, qconv_h_gemm, &t))) return true;
-  } else {
-    qconv_h_gemm(&t, 0, t.tasks, 0);
-  }
+  if ((*err = sn_nn_run_tasks(c, t.nw, t.tasks, qconv_h_gemm, &t))) return true;
   if (!nhwc) {
     t.nw = nw;
     sn_nn_run(c, nw, qconv_h_out, &t);
@@ -1223,12 +1214,9 @@ bool sn_qconv(sn_kernel_ctx *c, const sn_qargs *a, const sn_conv_geom *g, int64_
   j.ws_bytes += (sizeof(int32_t) * (size_t)npp + 63) & ~(size_t)63;
   if (j.xpad) j.ws_bytes += ((size_t)(j.Mg * npp) * j.es + 63) & ~(size_t)63;
   /* the tasks on demand, a workspace per pool thread */
-  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)(j.nw > 1 ? sn_nn_slots(c) : 1));
+  j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)sn_nn_slots(c, j.nw));
   if (!j.ws) return (*err = SN_ERR_OOM()), true;
-  if (j.nw > 1)
-    *err = sn_nn_run_tasks(c, j.tasks, qconv_task, &j);
-  else
-    qconv_task(&j, 0, j.tasks, 0);
+  *err = sn_nn_run_tasks(c, j.nw, j.tasks, qconv_task, &j);
   return true;
 }
 
@@ -1343,11 +1331,7 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
   j.tasks = nbatch * nmb * nnb;
   j.nw = nw < j.tasks ? nw : (int)j.tasks;
   j.epi = c->epi && c->epi->fn && p.out == SN_QOUT_F32 ? c->epi : NULL;
-  if (j.nw > 1) { /* the blocks on demand */
-    if ((*err = sn_nn_run_tasks(c, j.tasks, qmm_task, &j))) return true;
-  } else {
-    qmm_task(&j, 0, j.tasks, 0);
-  }
+  if ((*err = sn_nn_run_tasks(c, j.nw, j.tasks, qmm_task, &j))) return true; /* the blocks on demand */
   if (j.epi) j.epi->done = true;
   return true;
 }

@@ -7,8 +7,8 @@
 
 #include "core/alloc.h"
 #include "kernels/quant.h"
-#include "ops/op.h"
 #include "kernels/ref/nn_util.h"
+#include "ops/op.h"
 
 /* ---- attributes ---------------------------------------------------------------------------------- */
 
@@ -250,7 +250,8 @@ typedef struct qt_job {
   int64_t n, chunk;
   const void *x;
   void *y;
-  float scale, zp;
+  float scale, zp; /* zp: quantizing */
+  int32_t zi;       /* the zero point dequantizing */
 } qt_job;
 
 static void qt_worker(void *p, int w) {
@@ -258,13 +259,14 @@ static void qt_worker(void *p, int w) {
   int64_t b = (int64_t)w * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
   if (b >= e) return;
   if (j->deq)
-    sn_dequantize_f32((const uint8_t *)j->x + b, e - b, j->s8, (int32_t)j->zp, j->scale, (float *)j->y + b);
+    sn_dequantize_f32((const uint8_t *)j->x + b, e - b, j->s8, j->zi, j->scale, (float *)j->y + b);
   else
     sn_quantize_f32((const float *)j->x + b, e - b, j->scale, j->zp, j->s8, (uint8_t *)j->y + b);
 }
 
-static void quant_tensor(sn_kernel_ctx *c, bool deq, const void *x, int64_t n, float scale, float zp, bool s8, void *y) {
-  qt_job j = {deq, s8, n, n, x, y, scale, zp};
+static void quant_tensor(sn_kernel_ctx *c, bool deq, const void *x, int64_t n, float scale, float zp, int32_t zi,
+                         bool s8, void *y) {
+  qt_job j = {deq, s8, n, n, x, y, scale, zp, zi};
   int nw = sn_nn_workers(c, 4.0 * (double)n); /* a few cycles an element */
   j.chunk = ((n + nw - 1) / nw + 63) & ~(int64_t)63;
   nw = (int)((n + j.chunk - 1) / j.chunk);
@@ -312,7 +314,7 @@ static sn_error *q_run(sn_kernel_ctx *c) {
     const float *xf = x->data;
     const float flo = (float)lo, fhi = (float)hi;
     if (s->count == 1) { /* per tensor: the vectorized loop (identical results) */
-      quant_tensor(c, false, xf, x->count, (float)sv[0], zv ? (float)zv[0] : 0.0f, odt == SINTER_INT8, y8);
+      quant_tensor(c, false, xf, x->count, (float)sv[0], zv ? (float)zv[0] : 0.0f, 0, odt == SINTER_INT8, y8);
       return NULL;
     }
     for (int64_t o = 0; o < L.outer; o++)
@@ -413,7 +415,7 @@ static sn_error *dq_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, odt, x->rank, x->dims, &y));
   const bool int_in = sn_dt(x->dtype)->is_int;
   if (s->count == 1 && odt == SINTER_FLOAT && (x->dtype == SINTER_UINT8 || x->dtype == SINTER_INT8)) {
-    quant_tensor(c, true, x->data, x->count, (float)sv[0], zv ? (float)(int32_t)zv[0] : 0.0f, x->dtype == SINTER_INT8,
+    quant_tensor(c, true, x->data, x->count, (float)sv[0], 0.0f, zv ? (int32_t)zv[0] : 0, x->dtype == SINTER_INT8,
                  y->data);
     return NULL;
   }

@@ -26,6 +26,31 @@ typedef struct shape {
   int64_t C, mult, H, W, KH, KW, s, d, ph, pw, pe; /* pe: trailing pad (both axes); d < 0: dilation -d in height only */
 } shape;
 
+typedef void (*qdw_fn)(const sn_qdw *, const uint8_t *, void *, int64_t, int64_t, void *);
+
+/* A channel-blocked kernel f against the reference output y0 (yb bytes): over all M channels, split at
+ * a block boundary off the 16-channel grid, and (M > 16) on the grid, ending mid-block and past it */
+static bool blocked_ranges_match(qdw_fn f, const sn_qdw *p, const uint8_t *x, const uint8_t *y0, uint8_t *y1,
+                                 size_t yb, int64_t M, void *ws) {
+  memset(y1, 0xCD, yb);
+  f(p, x, y1, 0, M, ws);
+  bool ok = !memcmp(y0, y1, yb);
+  memset(y1, 0xCD, yb);
+  int64_t cm = M > 40 ? 16 + M / 5 : M / 2;
+  f(p, x, y1, cm, M, ws);
+  f(p, x, y1, 0, cm, ws);
+  ok = ok && !memcmp(y0, y1, yb);
+  if (M > 16) {
+    memset(y1, 0xCD, yb);
+    int64_t g = (M / 2) & ~(int64_t)15;
+    f(p, x, y1, g, M, ws);
+    f(p, x, y1, 0, g + 3 < M ? g + 3 : g, ws);
+    if (g + 3 < M) f(p, x, y1, g, g + 3, ws);
+    ok = ok && !memcmp(y0, y1, yb);
+  }
+  return ok;
+}
+
 /* mode: 0 random, 1 extremes */
 static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool bias, int mode) {
   sn_qdw p;
@@ -128,26 +153,9 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
      * gathered per block and made once (wcm: used for blocks on the 16-channel grid) */
     for (int v = 0; v < 4; v++) {
       if (v % 2 == 1 && !sn_cpu_has_vnni()) continue;
-      void (*f)(const sn_qdw *, const uint8_t *, void *, int64_t, int64_t, void *) =
-          v % 2 ? sn_qdwconv_cm_avx512vnni : sn_qdwconv_cm_avx512;
       sn_qdw pv = p;
       if (v >= 2) pv.wcm = wcm, pv.wcm_ch = M;
-      memset(y1, 0xCD, yb);
-      f(&pv, x, y1, 0, M, ws);
-      bool ok = !memcmp(y0, y1, yb);
-      memset(y1, 0xCD, yb);
-      int64_t cm = M > 40 ? 16 + M / 5 : M / 2; /* a block boundary off the 16-channel grid */
-      f(&pv, x, y1, cm, M, ws);
-      f(&pv, x, y1, 0, cm, ws);
-      ok = ok && !memcmp(y0, y1, yb);
-      if (M > 16) { /* on the grid, ending mid-block and past it */
-        memset(y1, 0xCD, yb);
-        int64_t g = (M / 2) & ~(int64_t)15;
-        f(&pv, x, y1, g, M, ws);
-        f(&pv, x, y1, 0, g + 3 < M ? g + 3 : g, ws);
-        if (g + 3 < M) f(&pv, x, y1, g, g + 3, ws);
-        ok = ok && !memcmp(y0, y1, yb);
-      }
+      bool ok = blocked_ranges_match(v % 2 ? sn_qdwconv_cm_avx512vnni : sn_qdwconv_cm_avx512, &pv, x, y0, y1, yb, M, ws);
       char w2[400];
       snprintf(w2, sizeof w2, "%s (channel-minor %s%s vs ref)", what, v % 2 ? "avx512vnni" : "avx512",
                v >= 2 ? " taps made once" : "");
@@ -181,22 +189,7 @@ static void run_case(const shape *sh, bool x_signed, int out, bool per_ch, bool 
     for (int once = 0; once < 2; once++) {
       sn_qdw pv = p;
       if (once) pv.wq = wq, pv.wq_ch = M;
-      memset(y1, 0xCD, yb);
-      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, M, ws);
-      bool ok = !memcmp(y0, y1, yb);
-      memset(y1, 0xCD, yb);
-      int64_t cm = M > 40 ? 16 + M / 5 : M / 2; /* a block boundary off the 16-channel grid */
-      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, cm, M, ws);
-      sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, cm, ws);
-      ok = ok && !memcmp(y0, y1, yb);
-      if (M > 16) { /* on the grid, ending mid-block and past it */
-        memset(y1, 0xCD, yb);
-        int64_t g = (M / 2) & ~(int64_t)15;
-        sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, g, M, ws);
-        sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, 0, g + 3 < M ? g + 3 : g, ws);
-        if (g + 3 < M) sn_qdwconv_cmq_avx512vbmi(&pv, x, y1, g, g + 3, ws);
-        ok = ok && !memcmp(y0, y1, yb);
-      }
+      bool ok = blocked_ranges_match(sn_qdwconv_cmq_avx512vbmi, &pv, x, y0, y1, yb, M, ws);
       char w2[400];
       snprintf(w2, sizeof w2, "%s (quad avx512vbmi%s vs ref)", what, once ? " taps made once" : "");
       check(ok, w2);

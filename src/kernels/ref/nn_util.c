@@ -125,9 +125,9 @@ void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), vo
   sn_parallel_for_dynamic(sn_kernel_pool(c), n, 1, run_range, &j);
 }
 
-int sn_nn_slots(sn_kernel_ctx *c) {
+int sn_nn_slots(sn_kernel_ctx *c, int nw) {
   sn_threadpool *tp = sn_kernel_pool(c);
-  return tp ? sn_threadpool_size(tp) : 1;
+  return nw > 1 && tp ? sn_threadpool_size(tp) : 1;
 }
 
 typedef struct task_job {
@@ -147,9 +147,9 @@ static void task_range(void *p, int64_t b, int64_t e) {
   __atomic_store_n(&j->busy[s], 0, __ATOMIC_RELEASE);
 }
 
-sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
+sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
                           void *arg) {
-  int slots = sn_nn_slots(c);
+  int slots = sn_nn_slots(c, nw);
   if (n <= 0) return NULL;
   if (slots == 1 || n == 1) {
     fn(arg, 0, n, 0);

@@ -38,13 +38,14 @@ void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg)
 /* The same, the items handed out one at a time on demand (any thread may run any w: per-thread
  * scratch cannot be indexed by w); a thread late to start finds them taken. */
 void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);
-/* Scratch slots a kernel needs for sn_nn_run_tasks: one per pool thread. */
-int sn_nn_slots(sn_kernel_ctx *c);
-/* Run tasks [0, n) on the kernel's pool, handed out one at a time on demand (a thread late to start
- * finds them taken, instead of its fixed share waiting for it): fn(arg, b, e, slot) runs tasks
- * [b, e), slot in [0, sn_nn_slots) a scratch index no other running call holds. Fails only for want of
- * scratch memory (n > 1). */
-sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
+/* Scratch slots a kernel needs for sn_nn_run_tasks with nw workers (sn_nn_workers): 1 when nw <= 1,
+ * else one per pool thread. */
+int sn_nn_slots(sn_kernel_ctx *c, int nw);
+/* Run tasks [0, n): on this thread when nw <= 1, else on the kernel's pool, handed out one at a time
+ * on demand (a thread late to start finds them taken, instead of its fixed share waiting for it).
+ * fn(arg, b, e, slot) runs tasks [b, e), slot in [0, sn_nn_slots(c, nw)) a scratch index no other
+ * running call holds. Fails only for want of scratch memory. */
+sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
                           void *arg);
 
 /* GEMM through the reference kernels, split over the pool's threads. ws: from sn_nn_gemm_workspace
