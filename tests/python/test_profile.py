@@ -1,5 +1,6 @@
 """`sinter profile` accounts for the run: its per-op-type table adds up to the measured mean run
-time within 5%, the shares agree with the totals, and the Chrome trace (--trace) holds one slice
+time within 5% (a profile that misses it is retaken, up to three times: the bound is on wall-clock
+time, which the host's other load can stretch), the shares agree with the totals, and the Chrome trace (--trace) holds one slice
 per step and run, plus per step one slice for each intra-op thread that worked in it, inside the
 step's slice.
 
@@ -15,8 +16,22 @@ import model_zoo
 from testlib import check, finish, sinter_profile
 
 
-def profile_case(name, model, threads, extra, runs=8):
-    r, prof, events = sinter_profile(model, name, ["--runs", str(runs), "--threads", str(threads), *extra])
+def timing_adds_up(prof, runs):
+    """the two timing bounds below hold for this profile"""
+    total = sum(row["total_s"] for row in prof.op_types)
+    return (95.0 <= prof.steps_pct <= 100.5 and abs(total / runs - prof.mean_run_s) <= 0.05 * prof.mean_run_s)
+
+
+def profile_case(name, model, threads, extra, runs=8, attempts=3):
+    # The 5% bounds are on wall-clock time: a run during which the host took the core away from the
+    # process between two steps (seen with a compiler running beside the tests) misses them. Such a
+    # profile is retaken, up to `attempts` times; every check then applies to the last one taken.
+    for attempt in range(1, attempts + 1):
+        r, prof, events = sinter_profile(model, name, ["--runs", str(runs), "--threads", str(threads), *extra])
+        if r.returncode != 0 or prof.mean_run_s is None or timing_adds_up(prof, runs):
+            break
+        print(f"  ({name}, {threads} thread(s): profile {attempt} of {attempts} missed the 5% bounds: "
+              f"steps {prof.steps_pct}%; retaking)")
     tag = f"{name}, {threads} thread(s)"
     check(f"{tag}: sinter profile exits 0", r.returncode == 0, r.stderr.strip())
     if r.returncode != 0:
