@@ -12,11 +12,13 @@
  * a worker reads them after loading the ticket and before its compare-and-swap, which fails if the
  * ticket moved meanwhile, so a worker only ever runs an item with the fields of that item's job.
  *
- * Between jobs a worker spins on the ticket for a bounded time, then sleeps on `wake`. The caller
+ * Between jobs a worker spins on the ticket for a bounded time, then watches it between
+ * sched_yield()s for a while longer, then sleeps on `wake`. The caller
  * spins on `finished`, then sleeps on `done`. */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +28,14 @@
 #include "runtime/prof.h"
 
 #define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
+/* after its spin, how long an idle worker goes on watching the ticket between sched_yield()s (giving
+ * its core to any other runnable thread) before it sleeps: a run's serial stretches (EfficientNet's
+ * squeeze-excitation blocks, a few small ops in a row) often outlast the spin, and a sleeping worker
+ * costs the next parallel step a wake-up through the kernel, tens of microseconds in a virtual
+ * machine */
+#ifndef SN_YIELD_NS
+#define SN_YIELD_NS 1000000
+#endif
 #define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
 #define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
@@ -147,8 +157,15 @@ static void *worker(void *p) {
     for (int k = 1; ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE)) == seen &&
                     !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
          k++) {
+      if ((k & 63) == 0) {
+        const uint64_t dt = now_ns() - t0;
+        if (dt > SN_YIELD_NS) break;
+        if (dt > SPIN_NS) {
+          sched_yield();
+          continue;
+        }
+      }
       sn_cpu_relax();
-      if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
     }
     uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
