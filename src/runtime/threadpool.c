@@ -13,8 +13,8 @@
  * ticket moved meanwhile, so a worker only ever runs an item with the fields of that item's job.
  *
  * Between jobs a worker spins on the ticket for a bounded time, then watches it between
- * sched_yield()s for a while longer, then sleeps on `wake`. The caller
- * spins on `finished`, then sleeps on `done`. */
+ * sched_yield()s for a while longer, then sleeps on `wake`. The caller waits for `finished` the
+ * same way, then sleeps on `done`. */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
@@ -32,7 +32,7 @@
  * its core to any other runnable thread) before it sleeps: a run's serial stretches (EfficientNet's
  * squeeze-excitation blocks, a few small ops in a row) often outlast the spin, and a sleeping worker
  * costs the next parallel step a wake-up through the kernel, tens of microseconds in a virtual
- * machine */
+ * machine. The caller waiting for a worker that lost its core to the host does the same. */
 #ifndef SN_YIELD_NS
 #define SN_YIELD_NS 1000000
 #endif
@@ -63,6 +63,21 @@ static uint64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* look k (from 1) of a bounded wait begun at t0: a pause while spinning, every 64 looks a check of
+ * the clock, and past SPIN_NS a sched_yield() there; false once SN_YIELD_NS have passed (sleep) */
+static bool keep_waiting(uint64_t t0, int k) {
+  if ((k & 63) == 0) {
+    const uint64_t dt = now_ns() - t0;
+    if (dt > SN_YIELD_NS) return false;
+    if (dt > SPIN_NS) {
+      sched_yield();
+      return true;
+    }
+  }
+  sn_cpu_relax();
+  return true;
 }
 
 static uint32_t ticket_gen(uint64_t t) { return (uint32_t)(t >> 32); }
@@ -157,15 +172,7 @@ static void *worker(void *p) {
     for (int k = 1; ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE)) == seen &&
                     !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
          k++) {
-      if ((k & 63) == 0) {
-        const uint64_t dt = now_ns() - t0;
-        if (dt > SN_YIELD_NS) break;
-        if (dt > SPIN_NS) {
-          sched_yield();
-          continue;
-        }
-      }
-      sn_cpu_relax();
+      if (!keep_waiting(t0, k)) break;
     }
     uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
@@ -287,8 +294,7 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   /* every item is taken; wait for those still running on workers */
   uint64_t t0 = now_ns();
   for (int k = 1; __atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items; k++) {
-    sn_cpu_relax();
-    if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
+    if (!keep_waiting(t0, k)) break;
   }
   if (__atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items) {
     /* caller_sleeps is set before finished is read again (both sequentially consistent): either the
