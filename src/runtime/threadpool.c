@@ -36,11 +36,14 @@
 #ifndef SN_YIELD_NS
 #define SN_YIELD_NS 1000000
 #endif
+/* (Not in a pool with more threads than the CPUs the process may run on: there a watching worker
+ * would hold a core that a thread with work is waiting for.) */
 #define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
 #define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
 struct sn_threadpool {
   int n;
+  uint64_t yield_ns; /* SN_YIELD_NS, or 0 when the pool has more threads than the process has CPUs */
   pthread_t *threads;
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
@@ -66,11 +69,12 @@ static uint64_t now_ns(void) {
 }
 
 /* look k (from 1) of a bounded wait begun at t0: a pause while spinning, every 64 looks a check of
- * the clock, and past SPIN_NS a sched_yield() there; false once SN_YIELD_NS have passed (sleep) */
-static bool keep_waiting(uint64_t t0, int k) {
+ * the clock, and past SPIN_NS a sched_yield() there; false once SPIN_NS and the pool's yield_ns have
+ * passed (sleep) */
+static bool keep_waiting(const sn_threadpool *tp, uint64_t t0, int k) {
   if ((k & 63) == 0) {
     const uint64_t dt = now_ns() - t0;
-    if (dt > SN_YIELD_NS) return false;
+    if (dt > SPIN_NS + tp->yield_ns) return false;
     if (dt > SPIN_NS) {
       sched_yield();
       return true;
@@ -172,7 +176,7 @@ static void *worker(void *p) {
     for (int k = 1; ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE)) == seen &&
                     !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
          k++) {
-      if (!keep_waiting(t0, k)) break;
+      if (!keep_waiting(tp, t0, k)) break;
     }
     uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
@@ -195,6 +199,9 @@ sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
   sn_threadpool *tp = sn_calloc(1, sizeof *tp);
   if (!tp) return SN_ERR_OOM();
   tp->n = n_threads;
+  cpu_set_t cpus;
+  const int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+  tp->yield_ns = n_threads <= ncpu ? SN_YIELD_NS : 0;
   pthread_mutex_init(&tp->mu, NULL);
   pthread_mutex_init(&tp->busy, NULL);
   pthread_cond_init(&tp->wake, NULL);
@@ -294,7 +301,7 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   /* every item is taken; wait for those still running on workers */
   uint64_t t0 = now_ns();
   for (int k = 1; __atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items; k++) {
-    if (!keep_waiting(t0, k)) break;
+    if (!keep_waiting(tp, t0, k)) break;
   }
   if (__atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items) {
     /* caller_sleeps is set before finished is read again (both sequentially consistent): either the
