@@ -27,23 +27,21 @@
 #include "runtime/cpu.h"
 #include "runtime/prof.h"
 
-#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
-/* after its spin, how long an idle worker goes on watching the ticket between sched_yield()s (giving
+#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before yielding */
+/* After its spin, how long an idle worker goes on watching the ticket between sched_yield()s (giving
  * its core to any other runnable thread) before it sleeps: a run's serial stretches (EfficientNet's
  * squeeze-excitation blocks, a few small ops in a row) often outlast the spin, and a sleeping worker
  * costs the next parallel step a wake-up through the kernel, tens of microseconds in a virtual
- * machine. The caller waiting for a worker that lost its core to the host does the same. */
-#ifndef SN_YIELD_NS
-#define SN_YIELD_NS 1000000
-#endif
-/* (Not in a pool with more threads than the CPUs the process may run on: there a watching worker
- * would hold a core that a thread with work is waiting for.) */
+ * machine. The caller waiting for a worker that lost its core to the host does the same. Not in a
+ * pool with more threads than the CPUs the process may run on (yield_ns 0): there a watching worker
+ * would hold a core that a thread with work is waiting for. */
+#define YIELD_NS 1000000
 #define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
 #define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
 struct sn_threadpool {
   int n;
-  uint64_t yield_ns; /* SN_YIELD_NS, or 0 when the pool has more threads than the process has CPUs */
+  uint64_t yield_ns; /* YIELD_NS, or 0 when the pool has more threads than the process has CPUs */
   pthread_t *threads;
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
@@ -201,7 +199,7 @@ sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
   tp->n = n_threads;
   cpu_set_t cpus;
   const int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  tp->yield_ns = n_threads <= ncpu ? SN_YIELD_NS : 0;
+  tp->yield_ns = n_threads <= ncpu ? YIELD_NS : 0;
   pthread_mutex_init(&tp->mu, NULL);
   pthread_mutex_init(&tp->busy, NULL);
   pthread_cond_init(&tp->wake, NULL);
