@@ -12,13 +12,11 @@
  * a worker reads them after loading the ticket and before its compare-and-swap, which fails if the
  * ticket moved meanwhile, so a worker only ever runs an item with the fields of that item's job.
  *
- * Between jobs a worker spins on the ticket for a bounded time, then watches it between
- * sched_yield()s for a while longer, then sleeps on `wake`. The caller waits for `finished` the
- * same way, then sleeps on `done`. */
+ * Between jobs a worker spins on the ticket for a bounded time, then sleeps on `wake`. The caller
+ * spins on `finished`, then sleeps on `done`. */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -27,21 +25,12 @@
 #include "runtime/cpu.h"
 #include "runtime/prof.h"
 
-#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before yielding */
-/* After its spin, how long an idle worker goes on watching the ticket between sched_yield()s (giving
- * its core to any other runnable thread) before it sleeps: a run's serial stretches (EfficientNet's
- * squeeze-excitation blocks, a few small ops in a row) often outlast the spin, and a sleeping worker
- * costs the next parallel step a wake-up through the kernel, tens of microseconds in a virtual
- * machine. The caller waiting for a worker that lost its core to the host does the same. Not in a
- * pool with more threads than the CPUs the process may run on (yield_ns 0): there a watching worker
- * would hold a core that a thread with work is waiting for. */
-#define YIELD_NS 1000000
+#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
 #define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
 #define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
 struct sn_threadpool {
   int n;
-  uint64_t yield_ns; /* YIELD_NS, or 0 when the pool has more threads than the process has CPUs */
   pthread_t *threads;
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
@@ -64,22 +53,6 @@ static uint64_t now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* look k (from 1) of a bounded wait begun at t0: a pause while spinning, every 64 looks a check of
- * the clock, and past SPIN_NS a sched_yield() there; false once SPIN_NS and the pool's yield_ns have
- * passed (sleep) */
-static bool keep_waiting(const sn_threadpool *tp, uint64_t t0, int k) {
-  if ((k & 63) == 0) {
-    const uint64_t dt = now_ns() - t0;
-    if (dt > SPIN_NS + tp->yield_ns) return false;
-    if (dt > SPIN_NS) {
-      sched_yield();
-      return true;
-    }
-  }
-  sn_cpu_relax();
-  return true;
 }
 
 static uint32_t ticket_gen(uint64_t t) { return (uint32_t)(t >> 32); }
@@ -174,7 +147,8 @@ static void *worker(void *p) {
     for (int k = 1; ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE)) == seen &&
                     !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
          k++) {
-      if (!keep_waiting(tp, t0, k)) break;
+      sn_cpu_relax();
+      if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
     }
     uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
@@ -197,9 +171,6 @@ sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
   sn_threadpool *tp = sn_calloc(1, sizeof *tp);
   if (!tp) return SN_ERR_OOM();
   tp->n = n_threads;
-  cpu_set_t cpus;
-  const int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
-  tp->yield_ns = n_threads <= ncpu ? YIELD_NS : 0;
   pthread_mutex_init(&tp->mu, NULL);
   pthread_mutex_init(&tp->busy, NULL);
   pthread_cond_init(&tp->wake, NULL);
@@ -299,7 +270,8 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   /* every item is taken; wait for those still running on workers */
   uint64_t t0 = now_ns();
   for (int k = 1; __atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items; k++) {
-    if (!keep_waiting(tp, t0, k)) break;
+    sn_cpu_relax();
+    if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
   }
   if (__atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items) {
     /* caller_sleeps is set before finished is read again (both sequentially consistent): either the
