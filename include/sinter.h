@@ -112,6 +112,14 @@ SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_isa(sinter_options 
  * float32 elsewhere) or "auto" (SINTER_PRECISION in the env, else fp32). */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_precision(sinter_options *opts, const char *precision);
 
+/* How long an idle intra-op thread (and a run waiting for its threads) spins before it sleeps, in
+ * microseconds: the next parallel step of a run usually comes sooner, and a sleeping thread costs it
+ * a wake-up through the kernel. -1 (the default): SINTER_SPIN_US in the env, else 1000 us, or 50 us
+ * when the session has more threads than the CPUs the process may run on. 0 sleeps at once: for
+ * processes that run many sessions at a time, where a spinning thread holds a core another needs.
+ * Either way an idle session uses no CPU once the spin is over. */
+SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_spin(sinter_options *opts, int microseconds);
+
 /* ---- tensors --------------------------------------------------------------------------------- */
 
 typedef struct sinter_tensor sinter_tensor;

@@ -22,6 +22,7 @@ sinter_status *sinter_options_create(sinter_options **out) {
   (*out)->opt_level = 3;
   (*out)->isa = 3;
   (*out)->precision = -1;
+  (*out)->spin_us = -1;
   return NULL;
 }
 
@@ -46,6 +47,14 @@ sinter_status *sinter_options_set_precision(sinter_options *opts, const char *pr
   int v = sn_precision_parse(precision);
   CHECK_ARG(v >= -1, "unknown precision '%s' (expected fp32, bf16 or auto)", precision ? precision : "(null)");
   opts->precision = v;
+  return NULL;
+}
+
+sinter_status *sinter_options_set_spin(sinter_options *opts, int microseconds) {
+  CHECK_ARG(opts, "sinter_options_set_spin: options is NULL");
+  CHECK_ARG(microseconds >= -1 && microseconds <= 1000000,
+            "spin time %d us is out of range (-1 = default, 0 to 1000000 us)", microseconds);
+  opts->spin_us = microseconds;
   return NULL;
 }
 

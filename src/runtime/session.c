@@ -179,7 +179,14 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
   if ((e = build_io(s, s->n_in, s->g->inputs, &s->in))) goto fail;
   if ((e = build_io(s, s->n_out, s->g->outputs, &s->out))) goto fail;
   int threads = s->opts.threads > 0 ? s->opts.threads : sn_cpu_info()->physical_cores;
-  if ((e = sn_threadpool_create(threads, &s->pool))) goto fail;
+  int spin_us = s->opts.spin_us;
+  if (spin_us < 0) { /* SINTER_SPIN_US, if a whole number of microseconds up to 1 s; else the pool's default */
+    const char *env = getenv("SINTER_SPIN_US");
+    char *end = NULL;
+    long v = env && *env ? strtol(env, &end, 10) : -1;
+    spin_us = end && !*end && v >= 0 && v <= 1000000 ? (int)v : -1;
+  }
+  if ((e = sn_threadpool_create(threads, spin_us, &s->pool))) goto fail;
   *out = s;
   return NULL;
 fail:

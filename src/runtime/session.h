@@ -16,6 +16,7 @@ struct sinter_options {
   int opt_level;
   int isa; /* sn_isa, or 3 = auto */
   int precision; /* 0 fp32, 1 bf16 (float32 GEMMs in bfloat16), -1 auto: SINTER_PRECISION or fp32 */
+  int spin_us;   /* how long an idle pool thread spins before sleeping; -1 auto: SINTER_SPIN_US or the pool's default */
   /* internal (tools that write the optimized model back): every initializer keeps its data, so
    * packed weights do not take over their buffers */
   bool keep_weights;

@@ -12,11 +12,15 @@
  * a worker reads them after loading the ticket and before its compare-and-swap, which fails if the
  * ticket moved meanwhile, so a worker only ever runs an item with the fields of that item's job.
  *
- * Between jobs a worker spins on the ticket for a bounded time, then sleeps on `wake`. The caller
- * spins on `finished`, then sleeps on `done`. */
+ * Between jobs a worker spins on the ticket for a bounded time (the pool's spin_ns), then sleeps on
+ * `wake`. The caller spins on `finished` as long, then sleeps on `done`. Spinning, not
+ * sched_yield(): a thread that yields in a loop while another process wants its core gets the core
+ * back only at the scheduler's ticks, out of step with the jobs (test_threadpool caught its worker
+ * missing 20 jobs in a row beside one busy process), while a sleeper is woken when its job comes. */
 #include "runtime/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
@@ -25,12 +29,21 @@
 #include "runtime/cpu.h"
 #include "runtime/prof.h"
 
-#define SPIN_NS 50000 /* how long an idle worker or a waiting caller spins before sleeping */
+/* How long an idle worker or a waiting caller spins before sleeping, unless the session says:
+ * SPIN_NS in a pool with no more threads than the CPUs the process may run on, SPIN_CROWDED_NS in
+ * one with more (there a spinning thread holds a core that a thread with work is waiting for). A
+ * run's serial stretches (EfficientNet's squeeze-excitation blocks, a few small ops in a row) often
+ * outlast 50 us, and a sleeping worker costs the next parallel step a wake-up through the kernel,
+ * tens of microseconds in a virtual machine; 1 ms covers most of them. An idle pool still sleeps
+ * after it (test_threadpool measures its CPU time). */
+#define SPIN_NS 1000000
+#define SPIN_CROWDED_NS 50000
 #define TICKET_LOCKED 0xFFFFFFFFu /* item half while a job's fields are being written */
 #define TICKET_MAX_ITEMS 0x7FFFFFFF /* items a job may have (dynamic grains grow to stay below) */
 
 struct sn_threadpool {
   int n;
+  uint64_t spin_ns; /* how long an idle thread spins before it sleeps */
   pthread_t *threads;
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
@@ -148,7 +161,7 @@ static void *worker(void *p) {
                     !__atomic_load_n(&tp->stop, __ATOMIC_RELAXED);
          k++) {
       sn_cpu_relax();
-      if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
+      if ((k & 63) == 0 && now_ns() - t0 > tp->spin_ns) break;
     }
     uint32_t g = ticket_gen(__atomic_load_n(&tp->ticket, __ATOMIC_ACQUIRE));
     if (g == seen && !__atomic_load_n(&tp->stop, __ATOMIC_ACQUIRE)) {
@@ -165,12 +178,19 @@ static void *worker(void *p) {
   return NULL;
 }
 
-sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out) {
+sn_error *sn_threadpool_create(int n_threads, int spin_us, sn_threadpool **out) {
   *out = NULL;
   if (n_threads < 1) n_threads = 1;
   sn_threadpool *tp = sn_calloc(1, sizeof *tp);
   if (!tp) return SN_ERR_OOM();
   tp->n = n_threads;
+  if (spin_us >= 0) {
+    tp->spin_ns = (uint64_t)spin_us * 1000u;
+  } else {
+    cpu_set_t cpus;
+    const int ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+    tp->spin_ns = n_threads <= ncpu ? SPIN_NS : SPIN_CROWDED_NS;
+  }
   pthread_mutex_init(&tp->mu, NULL);
   pthread_mutex_init(&tp->busy, NULL);
   pthread_cond_init(&tp->wake, NULL);
@@ -271,7 +291,7 @@ static void run_job(sn_threadpool *tp, int64_t n, int64_t grain, sn_range_fn fn,
   uint64_t t0 = now_ns();
   for (int k = 1; __atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items; k++) {
     sn_cpu_relax();
-    if ((k & 63) == 0 && now_ns() - t0 > SPIN_NS) break;
+    if ((k & 63) == 0 && now_ns() - t0 > tp->spin_ns) break;
   }
   if (__atomic_load_n(&tp->finished, __ATOMIC_ACQUIRE) < items) {
     /* caller_sleeps is set before finished is read again (both sequentially consistent): either the

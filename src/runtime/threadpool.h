@@ -1,7 +1,7 @@
 /* The intra-op thread pool: exactly n_threads threads (the caller plus n_threads - 1 persistent
- * workers). Between jobs a worker spins briefly (about 50 microseconds, so back-to-back parallel
- * loops of one run do not pay a futex wake-up each) and then sleeps on a condition variable, so an
- * idle session uses no CPU (tests/unit/test_threadpool.c measures it). */
+ * workers). Between jobs a worker spins briefly (1 ms by default, so the parallel loops of one run do
+ * not pay a futex wake-up each) and then sleeps on a condition variable, so an idle session uses no
+ * CPU (tests/unit/test_threadpool.c measures it). */
 #ifndef SN_THREADPOOL_H
 #define SN_THREADPOOL_H
 
@@ -12,8 +12,10 @@
 typedef struct sn_threadpool sn_threadpool;
 typedef void (*sn_range_fn)(void *arg, int64_t begin, int64_t end);
 
-/* n_threads includes the caller; 1 means no workers. */
-sn_error *sn_threadpool_create(int n_threads, sn_threadpool **out);
+/* n_threads includes the caller; 1 means no workers. spin_us: how long an idle thread spins before it
+ * sleeps, in microseconds; negative for the default (1 ms, or 50 us in a pool with more threads than
+ * the CPUs the process may run on). */
+sn_error *sn_threadpool_create(int n_threads, int spin_us, sn_threadpool **out);
 void sn_threadpool_free(sn_threadpool *tp);
 int sn_threadpool_size(const sn_threadpool *tp);
 

@@ -96,6 +96,11 @@ int main(void) {
         "unknown ISA refused by name");
   sinter_status_free(st);
   CHECK(!sinter_options_set_isa(opts, "amx") && !sinter_options_set_isa(opts, "auto"), "ISA amx and auto accepted");
+  st = sinter_options_set_spin(opts, -2);
+  CHECK(sinter_status_code(st) == SINTER_ERR_INVALID_ARGUMENT && strstr(sinter_status_message(st), "-2"),
+        "negative spin time refused");
+  sinter_status_free(st);
+  CHECK(!sinter_options_set_spin(opts, 1000000) && !sinter_options_set_spin(opts, 0), "spin 0 and 1 s accepted");
   st = sinter_session_create(MODEL, opts, &S);
   CHECK(!st, "session: %s", sinter_status_message(st));
   sinter_options_free(opts);
