@@ -85,9 +85,31 @@ static float c_max(const float *x, int64_t n) {
   return m;
 }
 
+static void c_bias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n) {
+  if (bias)
+    for (int64_t i = 0; i < n; i++) d[i] += bias[i];
+  if (res)
+    for (int64_t i = 0; i < n; i++) d[i] += res[i];
+  switch (act) {
+    case SN_VACT_RELU:
+      for (int64_t i = 0; i < n; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;
+      break;
+    case SN_VACT_LEAKY: c_pwl_leaky(a, b, d, d, n); break;
+    case SN_VACT_SIGMOID: c_sigmoid(d, d, n); break;
+    case SN_VACT_TANH: c_tanh(d, d, n); break;
+    case SN_VACT_HSIGMOID: c_pwl_hsigmoid(a, b, d, d, n); break;
+    case SN_VACT_HSWISH: c_pwl_hswish(a, b, d, d, n); break;
+    case SN_VACT_CLIP: c_pwl_clip(a, b, d, d, n); break;
+    case SN_VACT_GELU: c_gelu(d, d, n); break;
+    case SN_VACT_GELU_TANH: c_gelu_tanh(d, d, n); break;
+    case SN_VACT_SILU: c_silu(d, d, n); break;
+    default: break;
+  }
+}
+
 static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
                                           c_lstm_cell, {c_pwl_clip, c_pwl_leaky, c_pwl_hsigmoid, c_pwl_hswish},
-                                          c_expsum, c_max};
+                                          c_expsum, c_max, c_bias_act};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -116,6 +138,9 @@ void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
 void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
 void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
 void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) { kernels()->pwl[kind & 3](a, b, x, y, n); }
+void sn_vbias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n) {
+  if (n > 0) kernels()->bias_act(act, a, b, bias, res, d, n);
+}
 void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n) {
   kernels()->lstm_cell(g, x, gs, clip, c, h, n);
 }

@@ -52,6 +52,18 @@ void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n);
  * units in place of a pass per gate (an LSTM step at batch 8 spent a fifth of its time there). */
 void sn_vlstm_cell(const float *g, const float *x, int64_t gs, float clip, float *c, float *h, int64_t n);
 
+/* A matrix product's epilogue in one pass over d: d[i] = f(d[i] + bias[i] + res[i]) for i < n, the
+ * additions in that order, skipped where bias or res is NULL, and f one of SN_VACT_* (the order of
+ * sn_act_kind in ops/fused.h): none, max(v, 0) (NaN gives 0, as v > 0 ? v : 0), the piecewise-linear
+ * ones of sn_vpwl with a and b (LeakyRelu: a), and the transcendental ones of sn_vsigmoid, sn_vtanh,
+ * sn_vgelu, sn_vgelu_tanh and sn_vsilu. The same result, bit for bit, as adding in a loop and then
+ * calling those functions on the same ISA; one read and one write of d instead of up to four. */
+enum {
+  SN_VACT_NONE, SN_VACT_RELU, SN_VACT_LEAKY, SN_VACT_SIGMOID, SN_VACT_TANH, SN_VACT_HSIGMOID, SN_VACT_HSWISH,
+  SN_VACT_CLIP, SN_VACT_GELU, SN_VACT_GELU_TANH, SN_VACT_SILU
+};
+void sn_vbias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n);
+
 /* y[i] = exp(x[i] - shift) (y may equal x); returns the float sum of the results. The vector kernels
  * return 0 where the result would be denormal (x[i] - shift < -87): a softmax probability below
  * 1.2e-38 is 0, and no masked position pays Intel's microcode assist for a denormal result. */
@@ -69,12 +81,14 @@ typedef void (*sn_vpwl_fn)(float a, float b, const float *x, float *y, int64_t n
 /* exp(x[i] - shift) into y (NULL: not stored), returning the float sum */
 typedef float (*sn_vexpsum_fn)(const float *x, float *y, int64_t n, float shift);
 typedef float (*sn_vmax_fn)(const float *x, int64_t n);
+typedef void (*sn_vbias_act_fn)(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n);
 typedef struct sn_vmath_kernels {
   sn_vmath_fn exp, log, tanh, sigmoid, erf, gelu, gelu_tanh, silu;
   sn_vlstm_fn lstm_cell;
   sn_vpwl_fn pwl[4]; /* indexed by SN_PWL_* */
   sn_vexpsum_fn expsum;
   sn_vmax_fn max;
+  sn_vbias_act_fn bias_act;
 } sn_vmath_kernels;
 
 /* The kernels for isa, or NULL when this CPU and OS cannot run them (SINTER_ISA is not applied). */

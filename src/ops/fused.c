@@ -125,6 +125,21 @@ static sn_error *fused_infer(sn_infer_ctx *c) {
   return p->base->infer(&b);
 }
 
+/* sn_vmath's activation codes follow sn_act_kind */
+_Static_assert(SN_VACT_NONE == (int)SN_ACT_NONE && SN_VACT_RELU == (int)SN_ACT_RELU &&
+                   SN_VACT_LEAKY == (int)SN_ACT_LEAKY && SN_VACT_SIGMOID == (int)SN_ACT_SIGMOID &&
+                   SN_VACT_TANH == (int)SN_ACT_TANH && SN_VACT_HSIGMOID == (int)SN_ACT_HSIGMOID &&
+                   SN_VACT_HSWISH == (int)SN_ACT_HSWISH && SN_VACT_CLIP == (int)SN_ACT_CLIP &&
+                   SN_VACT_GELU == (int)SN_ACT_GELU && SN_VACT_GELU_TANH == (int)SN_ACT_GELU_TANH &&
+                   SN_VACT_SILU == (int)SN_ACT_SILU,
+               "sn_act_kind and SN_VACT_* differ");
+
+/* the a and b that sn_vbias_act takes for activation k from its attributes (HardSwish: fixed) */
+static void act_params(sn_act_kind k, float *a, float *b) {
+  if (k == SN_ACT_HSWISH) *a = 1.0f / 6.0f, *b = 0.5f;
+  if (k == SN_ACT_LEAKY) *b = 0.0f;
+}
+
 typedef struct epi_job {
   const fused_params *p;
   float *d;
@@ -134,27 +149,23 @@ typedef struct epi_job {
   int64_t n, chunk;
 } epi_job;
 
-/* The epilogue over elements [b, e): add bias and residual, then the activation, in one pass for
- * the piecewise-linear activations (loops the compiler vectorizes) and through the vector math
- * kernels for the transcendental ones. */
+/* The epilogue over elements [b, e): bias, residual and activation in one vector pass per run of
+ * columns (sn_vbias_act). */
 static void epi_span(const epi_job *j, int64_t b, int64_t e) {
   const fused_params *p = j->p;
-  float *d = j->d;
-  if (j->bias) {
-    int64_t col = b % j->cols;
-    for (int64_t i = b; i < e;) {
-      int64_t run = j->cols - col < e - i ? j->cols - col : e - i;
-      const float *bv = j->bias + col;
-      for (int64_t k = 0; k < run; k++) d[i + k] += bv[k];
-      i += run;
-      col = 0;
-    }
+  float a = p->alpha, bt = p->beta;
+  act_params(p->act, &a, &bt);
+  if (!j->bias) {
+    sn_vbias_act((int)p->act, a, bt, NULL, j->res ? j->res + b : NULL, j->d + b, e - b);
+    return;
   }
-  if (j->res) {
-    const float *r = j->res;
-    for (int64_t i = b; i < e; i++) d[i] += r[i];
+  int64_t col = b % j->cols;
+  for (int64_t i = b; i < e;) {
+    int64_t run = j->cols - col < e - i ? j->cols - col : e - i;
+    sn_vbias_act((int)p->act, a, bt, j->bias + col, j->res ? j->res + i : NULL, j->d + i, run);
+    i += run;
+    col = 0;
   }
-  sn_act_apply(p->act, p->alpha, p->beta, d + b, e - b);
 }
 
 int sn_act_lookup(const char *name, float *alpha, float *beta) {
@@ -168,24 +179,8 @@ int sn_act_lookup(const char *name, float *alpha, float *beta) {
 }
 
 void sn_act_apply(sn_act_kind k, float a, float bt, float *d, int64_t n) {
-  const int64_t b = 0, e = n;
-  /* comparisons rather than fminf/fmaxf, which gcc will not inline (their NaN rules differ from
-   * minps/maxps) and so cannot vectorize; a NaN input stays NaN either way */
-  switch (k) {
-    case ACT_NONE: break;
-    case ACT_RELU:
-      for (int64_t i = b; i < e; i++) d[i] = d[i] > 0.f ? d[i] : 0.f;
-      break;
-    case ACT_CLIP: sn_vpwl(SN_PWL_CLIP, a, bt, d + b, d + b, e - b); break;
-    case ACT_LEAKY: sn_vpwl(SN_PWL_LEAKY, a, 0.0f, d + b, d + b, e - b); break;
-    case ACT_HSIGMOID: sn_vpwl(SN_PWL_HSIGMOID, a, bt, d + b, d + b, e - b); break;
-    case ACT_HSWISH: sn_vpwl(SN_PWL_HSWISH, 1.0f / 6.0f, 0.5f, d + b, d + b, e - b); break;
-    case ACT_SIGMOID: sn_vsigmoid(d + b, d + b, e - b); break;
-    case ACT_TANH: sn_vtanh(d + b, d + b, e - b); break;
-    case ACT_GELU: sn_vgelu(d + b, d + b, e - b); break;
-    case ACT_GELU_TANH: sn_vgelu_tanh(d + b, d + b, e - b); break;
-    case ACT_SILU: sn_vsilu(d + b, d + b, e - b); break;
-  }
+  act_params(k, &a, &bt);
+  sn_vbias_act((int)k, a, bt, NULL, NULL, d, n);
 }
 
 static void epi_range(void *arg, int64_t cb, int64_t ce) {

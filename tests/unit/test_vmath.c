@@ -318,6 +318,72 @@ static void pwl(const sn_vmath_kernels *k, const char *name) {
   }
 }
 
+/* sn_vbias_act against its definition on the same ISA: the additions in a loop (bias, then residual),
+ * then the kernel's own activation (pwl, or the one-argument functions), bit for bit. Every
+ * activation, with and without bias and residual, lengths around the vector widths (1..40, then
+ * 1000 and 4099), in values that include the specials and large ones (inf - inf = NaN, overflow). */
+static void bias_act(const sn_vmath_kernels *k, const char *name) {
+  enum { N = 4099 };
+  static float d0[N], bias[N], res[N], got[N], want[N];
+  static float sp[4096];
+  int ns = specials(sp);
+  uint32_t r = 12345;
+  for (int i = 0; i < N; i++) {
+    r = r * 1664525u + 1013904223u;
+    float v = ((float)(r >> 8) / 16777216.0f - 0.5f) * 12.0f;
+    d0[i] = i % 7 == 3 ? sp[(i / 7) % ns] : v;
+    bias[i] = i % 11 == 5 ? sp[(i / 11 + 3) % ns] : 0.37f * (float)((i * 13) % 17) - 3.0f;
+    res[i] = i % 13 == 8 ? sp[(i / 13 + 5) % ns] : -0.21f * (float)((i * 7) % 19) + 1.5f;
+  }
+  const float params[SN_VACT_SILU + 1][2] = {
+      [SN_VACT_LEAKY] = {0.01f, 0.0f}, [SN_VACT_HSIGMOID] = {0.2f, 0.5f}, [SN_VACT_HSWISH] = {1.0f / 6.0f, 0.5f},
+      [SN_VACT_CLIP] = {-0.5f, 6.0f}};
+  int bad = 0, checked = 0;
+  for (int act = SN_VACT_NONE; act <= SN_VACT_SILU; act++)
+    for (int with = 0; with < 4; with++) {
+      const float *bp = with & 1 ? bias : NULL, *rp = with & 2 ? res : NULL;
+      for (int len = 1; len <= N; len = len < 40 ? len + 1 : len < 1000 ? 1000 : N + 1) {
+        int off = len % 3; /* unaligned starts too */
+        if (off + len > N) off = 0;
+        memcpy(got, d0 + off, sizeof(float) * (size_t)len);
+        k->bias_act(act, params[act][0], params[act][1], bp ? bp + off : NULL, rp ? rp + off : NULL, got, len);
+        for (int i = 0; i < len; i++) {
+          float v = d0[off + i];
+          if (bp) v += bp[off + i];
+          if (rp) v += rp[off + i];
+          want[i] = v;
+        }
+        const float a = params[act][0], b = params[act][1];
+        switch (act) {
+          case SN_VACT_RELU:
+            for (int i = 0; i < len; i++) want[i] = want[i] > 0 ? want[i] : 0.0f;
+            break;
+          case SN_VACT_LEAKY: k->pwl[SN_PWL_LEAKY](a, b, want, want, len); break;
+          case SN_VACT_HSIGMOID: k->pwl[SN_PWL_HSIGMOID](a, b, want, want, len); break;
+          case SN_VACT_HSWISH: k->pwl[SN_PWL_HSWISH](a, b, want, want, len); break;
+          case SN_VACT_CLIP: k->pwl[SN_PWL_CLIP](a, b, want, want, len); break;
+          case SN_VACT_SIGMOID: k->sigmoid(want, want, len); break;
+          case SN_VACT_TANH: k->tanh(want, want, len); break;
+          case SN_VACT_GELU: k->gelu(want, want, len); break;
+          case SN_VACT_GELU_TANH: k->gelu_tanh(want, want, len); break;
+          case SN_VACT_SILU: k->silu(want, want, len); break;
+          default: break;
+        }
+        for (int i = 0; i < len; i++) {
+          checked++;
+          bool same = isnan(want[i]) ? isnan(got[i]) : to_bits(want[i]) == to_bits(got[i]);
+          if (!same && bad++ < 3)
+            fprintf(stderr, "  %s bias_act %d (bias %d, res %d) len %d [%d]: %a, want %a\n", name, act, with & 1,
+                    with >> 1, len, i, (double)got[i], (double)want[i]);
+        }
+      }
+    }
+  char what[160];
+  snprintf(what, sizeof what, "%s: bias_act equals the additions then the activation, bit for bit (%d values)", name,
+           checked);
+  expect(!bad && checked > 0, what);
+}
+
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -420,6 +486,7 @@ int main(int argc, char **argv) {
   for (int k = 0; k < nk; k++) lstm_cell(ks[k], names[k]);
   for (int k = 0; k < nk; k++) pwl(ks[k], names[k]);
   for (int k = 0; k < nk; k++) max_expsum(ks[k], names[k]);
+  for (int k = 0; k < nk; k++) bias_act(ks[k], names[k]);
 
   /* the dispatched entry points run the kernels of sn_cpu_isa() */
   float x[5] = {-2.5f, -0.0f, 0.3f, 1.0f, 60.0f}, a[5], b[5];
@@ -430,6 +497,12 @@ int main(int argc, char **argv) {
   sn_vgelu(x, a, 5);
   cur->gelu(x, b, 5);
   expect(!memcmp(a, b, sizeof a), "sn_vgelu dispatches to sn_cpu_isa()'s kernels");
+  const float bias5[5] = {0.5f, -1.0f, 2.0f, 0.25f, -70.0f};
+  memcpy(a, x, sizeof a);
+  memcpy(b, x, sizeof b);
+  sn_vbias_act(SN_VACT_SILU, 0, 0, bias5, x, a, 5);
+  cur->bias_act(SN_VACT_SILU, 0, 0, bias5, x, b, 5);
+  expect(!memcmp(a, b, sizeof a), "sn_vbias_act dispatches to sn_cpu_isa()'s kernels");
   float s = sn_vexp_shift_sum(x, a, 5, 60.0f), s2 = sn_vexp_shift_sumonly(x, 5, 60.0f);
   double want = 0;
   for (int i = 0; i < 5; i++) want += exp((double)x[i] - 60.0);

@@ -157,6 +157,34 @@ static float vmax(const float *x, int64_t n) {
   return m;
 }
 
+/* d = act(d + bias + res): whole vectors, then the tail through a buffer */
+static inline __attribute__((always_inline)) void bias_act_loop(const int act, float a, float b, const float *bias,
+                                                               const float *res, float *d, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 v = _mm256_loadu_ps(d + i);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + i));
+    _mm256_storeu_ps(d + i, v_act(act, v, va, vb));
+  }
+  if (i < n) {
+    float bd[8] = {0}, bb[8] = {0}, br[8] = {0};
+    size_t bytes = (size_t)(n - i) * sizeof *bd;
+    memcpy(bd, d + i, bytes);
+    if (bias) memcpy(bb, bias + i, bytes);
+    if (res) memcpy(br, res + i, bytes);
+    __m256 v = _mm256_loadu_ps(bd);
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bb));
+    if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(br));
+    _mm256_storeu_ps(bd, v_act(act, v, va, vb));
+    memcpy(d + i, bd, bytes);
+  }
+}
+static void bias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n) {
+  V_BIAS_ACT_DISPATCH(act, a, b, bias, res, d, n)
+}
+
 const sn_vmath_kernels sn_vmath_avx2 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell,
                                           {pwl_clip, pwl_leaky, pwl_hsigmoid, pwl_hswish},
-                                        vexpsum, vmax};
+                                        vexpsum, vmax, bias_act};

@@ -135,6 +135,22 @@ static float vmax(const float *x, int64_t n) {
   return m;
 }
 
+/* d = act(d + bias + res): whole vectors, then the tail under a lane mask */
+static inline __attribute__((always_inline)) void bias_act_loop(const int act, float a, float b, const float *bias,
+                                                               const float *res, float *d, int64_t n) {
+  const __m512 va = _mm512_set1_ps(a), vb = _mm512_set1_ps(b);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (unsigned)(n - i)) - 1u);
+    __m512 v = _mm512_maskz_loadu_ps(m, d + i);
+    if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
+    _mm512_mask_storeu_ps(d + i, m, v_act(act, v, va, vb));
+  }
+}
+static void bias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n) {
+  V_BIAS_ACT_DISPATCH(act, a, b, bias, res, d, n)
+}
+
 const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell,
                                           {pwl_clip, pwl_leaky, pwl_hsigmoid, pwl_hswish},
-                                          vexpsum, vmax};
+                                          vexpsum, vmax, bias_act};

@@ -251,4 +251,37 @@ static inline VF v_pwl_leaky(VF x, VF a, VF b) {
 static inline VF v_pwl_hsigmoid(VF x, VF a, VF b) { return MINF(F1(1.0f), MAXF(F1(0.0f), ADD(MUL(a, x), b))); }
 static inline VF v_pwl_hswish(VF x, VF a, VF b) { return MUL(x, v_pwl_hsigmoid(x, a, b)); }
 
+/* sn_vbias_act's activation on one vector (act a constant where this is inlined: one case survives) */
+static inline __attribute__((always_inline)) VF v_act(const int act, VF x, VF a, VF b) {
+  switch (act) {
+    case SN_VACT_RELU: return MAXF(x, F1(0.0f)); /* (NaN, -0: the second operand, 0, as v > 0 ? v : 0) */
+    case SN_VACT_LEAKY: return v_pwl_leaky(x, a, b);
+    case SN_VACT_SIGMOID: return v_sigmoid(x);
+    case SN_VACT_TANH: return v_tanh(x);
+    case SN_VACT_HSIGMOID: return v_pwl_hsigmoid(x, a, b);
+    case SN_VACT_HSWISH: return v_pwl_hswish(x, a, b);
+    case SN_VACT_CLIP: return v_pwl_clip(x, a, b);
+    case SN_VACT_GELU: return v_gelu(x);
+    case SN_VACT_GELU_TANH: return v_gelu_tanh(x);
+    case SN_VACT_SILU: return v_silu(x);
+    default: return x;
+  }
+}
+
+/* sn_vbias_act's dispatch: one loop per activation, bias_act_loop(ACT, ...) defined by the including file */
+#define V_BIAS_ACT_DISPATCH(act, ...)                                                              \
+  switch (act) {                                                                                   \
+    case SN_VACT_RELU: bias_act_loop(SN_VACT_RELU, __VA_ARGS__); break;                             \
+    case SN_VACT_LEAKY: bias_act_loop(SN_VACT_LEAKY, __VA_ARGS__); break;                           \
+    case SN_VACT_SIGMOID: bias_act_loop(SN_VACT_SIGMOID, __VA_ARGS__); break;                       \
+    case SN_VACT_TANH: bias_act_loop(SN_VACT_TANH, __VA_ARGS__); break;                             \
+    case SN_VACT_HSIGMOID: bias_act_loop(SN_VACT_HSIGMOID, __VA_ARGS__); break;                     \
+    case SN_VACT_HSWISH: bias_act_loop(SN_VACT_HSWISH, __VA_ARGS__); break;                         \
+    case SN_VACT_CLIP: bias_act_loop(SN_VACT_CLIP, __VA_ARGS__); break;                             \
+    case SN_VACT_GELU: bias_act_loop(SN_VACT_GELU, __VA_ARGS__); break;                             \
+    case SN_VACT_GELU_TANH: bias_act_loop(SN_VACT_GELU_TANH, __VA_ARGS__); break;                   \
+    case SN_VACT_SILU: bias_act_loop(SN_VACT_SILU, __VA_ARGS__); break;                             \
+    default: bias_act_loop(SN_VACT_NONE, __VA_ARGS__); break;                                       \
+  }
+
 #endif
