@@ -77,6 +77,7 @@ C_PWL(c_pwl_clip, c_clamp(v, a, b))
 C_PWL(c_pwl_leaky, v < 0 ? a * v : v)
 C_PWL(c_pwl_hsigmoid, c_clamp(a * v + b, 0.0f, 1.0f))
 C_PWL(c_pwl_hswish, v * c_clamp(a * v + b, 0.0f, 1.0f))
+C_PWL(c_scale, a * v)
 
 static float c_expsum(const float *x, float *y, int64_t n, float shift);
 static float c_max(const float *x, int64_t n) {
@@ -109,7 +110,7 @@ static void c_bias_act(int act, float a, float b, const float *bias, const float
 
 static const sn_vmath_kernels portable = {c_exp, c_log, c_tanh, c_sigmoid, c_erf, c_gelu, c_gelu_tanh, c_silu,
                                           c_lstm_cell, {c_pwl_clip, c_pwl_leaky, c_pwl_hsigmoid, c_pwl_hswish},
-                                          c_expsum, c_max, c_bias_act};
+                                          c_expsum, c_max, c_bias_act, c_scale};
 
 const sn_vmath_kernels *sn_vmath_kernels_for(sn_isa isa) {
   const sn_cpu *c = sn_cpu_info();
@@ -138,6 +139,7 @@ void sn_vgelu(const float *x, float *y, int64_t n) { kernels()->gelu(x, y, n); }
 void sn_vgelu_tanh(const float *x, float *y, int64_t n) { kernels()->gelu_tanh(x, y, n); }
 void sn_vsilu(const float *x, float *y, int64_t n) { kernels()->silu(x, y, n); }
 void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n) { kernels()->pwl[kind & 3](a, b, x, y, n); }
+void sn_vscale(float a, const float *x, float *y, int64_t n) { kernels()->scale(a, 0.0f, x, y, n); }
 void sn_vbias_act(int act, float a, float b, const float *bias, const float *res, float *d, int64_t n) {
   if (n > 0) kernels()->bias_act(act, a, b, bias, res, d, n);
 }

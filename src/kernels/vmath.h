@@ -44,6 +44,8 @@ void sn_vsilu(const float *x, float *y, int64_t n);
  * convolution ran at 4.4 ns an element) */
 enum { SN_PWL_CLIP = 0, SN_PWL_LEAKY = 1, SN_PWL_HSIGMOID = 2, SN_PWL_HSWISH = 3 };
 void sn_vpwl(int kind, float a, float b, const float *x, float *y, int64_t n);
+/* y[i] = a * x[i] (y may equal x): a softmax row's normalization */
+void sn_vscale(float a, const float *x, float *y, int64_t n);
 
 /* One LSTM cell update of n units with ONNX's default activations. For gate q (0..3: i, o, f, c in
  * ONNX order) and unit k, its input is a_q = g[q * gs + k] + x[q * gs + k], clamped to [-clip, clip]
@@ -89,6 +91,7 @@ typedef struct sn_vmath_kernels {
   sn_vexpsum_fn expsum;
   sn_vmax_fn max;
   sn_vbias_act_fn bias_act;
+  sn_vpwl_fn scale; /* sn_vscale (b unused) */
 } sn_vmath_kernels;
 
 /* The kernels for isa, or NULL when this CPU and OS cannot run them (SINTER_ISA is not applied). */

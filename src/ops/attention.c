@@ -26,16 +26,15 @@ typedef struct attn_job {
   int *slot_busy;   /* per slot: taken by a running range */
 } attn_job;
 
-/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys: the mask in loops the compiler
- * vectorizes (restrict: no reloads through the job), the max and the exp-sum as vmath kernels */
+/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys, each pass a vector kernel but a
+ * strided mask's (one broadcast over keys, or a transposed one) */
 static void softmax_row(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
   if (n <= 0) return;
   if (m && ms == 1)
-    for (int64_t t = 0; t < n; t++) row[t] += m[t];
+    sn_vbias_act(SN_VACT_NONE, 0.f, 0.f, m, NULL, row, n);
   else if (m)
     for (int64_t t = 0; t < n; t++) row[t] += m[t * ms];
-  float inv = 1.f / sn_vexp_shift_sum(row, row, n, sn_vmax(row, n));
-  for (int64_t t = 0; t < n; t++) row[t] *= inv;
+  sn_vscale(1.f / sn_vexp_shift_sum(row, row, n, sn_vmax(row, n)), row, row, n);
 }
 
 static void attn_range(void *arg, int64_t begin, int64_t end) {

@@ -384,6 +384,28 @@ static void bias_act(const sn_vmath_kernels *k, const char *name) {
   expect(!bad && checked > 0, what);
 }
 
+/* sn_vscale: a * x, exact (NaN stays NaN), tails and in place */
+static void scale(const sn_vmath_kernels *k, const char *name) {
+  static float xs[4096], ys[4096];
+  int n = specials(xs);
+  int bad = 0;
+  const float a = -0.37f;
+  for (int len = 1; len <= n; len = len < 40 ? len + 1 : len < n ? n : n + 1) {
+    k->scale(a, 0.0f, xs, ys, len);
+    for (int i = 0; i < len; i++) {
+      float want = a * xs[i];
+      if (isnan(want) ? !isnan(ys[i]) : to_bits(want) != to_bits(ys[i])) bad++;
+    }
+  }
+  memcpy(ys, xs, sizeof(float) * (size_t)n);
+  k->scale(a, 0.0f, ys, ys, n); /* in place */
+  for (int i = 0; i < n; i++)
+    if (!isnan(xs[i]) && to_bits(a * xs[i]) != to_bits(ys[i])) bad++;
+  char what[120];
+  snprintf(what, sizeof what, "%s: scale equals a * x exactly (tails, in place)", name);
+  expect(!bad, what);
+}
+
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -487,6 +509,7 @@ int main(int argc, char **argv) {
   for (int k = 0; k < nk; k++) pwl(ks[k], names[k]);
   for (int k = 0; k < nk; k++) max_expsum(ks[k], names[k]);
   for (int k = 0; k < nk; k++) bias_act(ks[k], names[k]);
+  for (int k = 0; k < nk; k++) scale(ks[k], names[k]);
 
   /* the dispatched entry points run the kernels of sn_cpu_isa() */
   float x[5] = {-2.5f, -0.0f, 0.3f, 1.0f, 60.0f}, a[5], b[5];

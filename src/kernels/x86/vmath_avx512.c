@@ -96,6 +96,7 @@ LOOP2(pwl_clip, v_pwl_clip)
 LOOP2(pwl_leaky, v_pwl_leaky)
 LOOP2(pwl_hsigmoid, v_pwl_hsigmoid)
 LOOP2(pwl_hswish, v_pwl_hswish)
+LOOP2(vscale, v_scale)
 
 /* exp(x - shift) summed in two vector accumulators; the tail under a lane mask (its other lanes add 0) */
 static float vexpsum(const float *x, float *y, int64_t n, float shift) {
@@ -153,4 +154,4 @@ static void bias_act(int act, float a, float b, const float *bias, const float *
 
 const sn_vmath_kernels sn_vmath_avx512 = {vexp, vlog, vtanh, vsigmoid, verf, vgelu, vgelu_tanh, vsilu, vlstm_cell,
                                           {pwl_clip, pwl_leaky, pwl_hsigmoid, pwl_hswish},
-                                          vexpsum, vmax, bias_act};
+                                          vexpsum, vmax, bias_act, vscale};

@@ -250,6 +250,10 @@ static inline VF v_pwl_leaky(VF x, VF a, VF b) {
 }
 static inline VF v_pwl_hsigmoid(VF x, VF a, VF b) { return MINF(F1(1.0f), MAXF(F1(0.0f), ADD(MUL(a, x), b))); }
 static inline VF v_pwl_hswish(VF x, VF a, VF b) { return MUL(x, v_pwl_hsigmoid(x, a, b)); }
+static inline VF v_scale(VF x, VF a, VF b) {
+  (void)b;
+  return MUL(a, x);
+}
 
 /* sn_vbias_act's activation on one vector (act a constant where this is inlined: one case survives) */
 static inline __attribute__((always_inline)) VF v_act(const int act, VF x, VF a, VF b) {
