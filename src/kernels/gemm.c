@@ -217,6 +217,9 @@ void sn_sgemm_pb(bool transA, int64_t M, int64_t n0, int64_t n1, float alpha, co
   /* (on Intel's cores a product of fewer rows than an AMX tile's would take the vector bf16 block, no
    * faster than float32 there: float32) */
   bf = bf && (M >= SN_BF16_AMX_MIN_ROWS || sn_cpu_bf16_vector_fast());
+  /* an operand packed in bf16 alone (sn_nn_prepack in a bf16 session: no panels, no source) takes
+   * the bf16 kernel on every call, thin or narrow (its column panels are 16 wide: sn_sgemm_pb_align) */
+  if (!B->data && !B->src && B->bf16) bf = true;
   const void *bc = bf && n0 % 16 == 0 ? bf16_copy(B) : NULL;
   if (bc) {
     const float *src = B->src + (B->trans ? n0 * B->ld : n0);

@@ -140,6 +140,25 @@ def main():
         # while a weight read wrongly (say, the packed panels as a plain matrix) is off by O(1)
         if bf16_mode(bf.get("isa")):
             check("bf16 outputs on the bf16 copies", 1e-5 < err < 3e-2, f"max rel diff {err:.2e}")
+            # the taken weights (W2, W4: decoded from float_data into buffers of their own) keep no
+            # float32 panels beside their bf16 copy; the shared W1 (two readers) and the output W3 keep
+            # both. So the bf16 session packs at most the float32 session's panels plus every bf16 copy
+            # (depth rounded to even, columns to 16, 2 bytes) less the taken weights' float32 bytes.
+            f32 = bench_json(p32)
+
+            def bf16_bytes(k, n):
+                return (k + 1) // 2 * 2 * ((n + 15) // 16 * 16) * 2
+            copies = 2 * bf16_bytes(64, 64) + bf16_bytes(48, 40) + bf16_bytes(64, 48) + bf16_bytes(40, 72)
+            bound = f32["prepacked_bytes"] + copies - W2.nbytes - W4.nbytes
+            check("bf16: taken weights packed in bf16 alone", 0 < bf["prepacked_bytes"] <= bound,
+                  f"bf16 session {bf['prepacked_bytes']} bytes, at most {bound} (float32 panels "
+                  f"{f32['prepacked_bytes']}, bf16 copies {copies})")
+            # thin products (5 rows) and Gemm's 48 columns split over two threads (32 + 16) on the bf16
+            # copies alone
+            with sc.Session(path, threads=2, precision="bf16") as s:
+                got5 = s.run({"x": x})["y"]
+            err5 = float(np.max(np.abs(got5 - want))) / float(np.max(np.abs(want)))
+            check("bf16 thin products on the bf16 copies", 1e-5 < err5 < 3e-2, f"max rel diff {err5:.2e}")
         else:  # (Intel's cores without AMX: bf16 is slower there, the session runs float32 and says so)
             r = run_cli("bench", p32, "--runs", "1", "--warmup", "0", "--json", "-", "-q", timeout=300,
                         env={"SINTER_PRECISION": "bf16"})

@@ -311,15 +311,24 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   int64_t srows = trans ? cols : rows, scols = trans ? rows : cols;
   if (off < 0 || rows <= 0 || cols <= 0 || ld < scols || (srows - 1) > (t->count - off - scols) / ld) return NULL;
   const float *src = (const float *)t->data + off;
-  /* a bf16 session's operand that is a view of the model file: only its bf16 copy is made (the calls
-   * that stay float32, thin ones, read the view), not float32 panels that would go unused (BERT-base:
-   * a third of the peak memory) */
-  if (take && sn_cpu_use_bf16() && t->file_view && sn_nn_sole_reader(g, n, v)) {
+  /* a bf16 session's operand that only this node reads: only its bf16 copy is made, not float32
+   * panels that would go unused (BERT-base: a third of the peak memory). A view of the model file
+   * stays the source of the calls that remain float32 (thin ones; its pages leave the resident
+   * set); a weight decoded into a buffer of its own (raw data the reader could not map in place,
+   * unaligned) gives that buffer up too, and a right operand left with its bf16 copy alone runs
+   * every call in bf16 (sn_sgemm_pb) */
+  const bool own = side == SN_GEMM_B && off == 0 && t->owns_data && !t->file_view;
+  if (take && sn_cpu_use_bf16() && (t->file_view || own) && sn_nn_sole_reader(g, n, v)) {
     sn_sgemm_packed *b = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
     if (!b) return SN_ERR_OOM();
     if (sn_sgemm_packed_prepare_bf16(b) && b->bf16) {
       slot->p = b;
-      sn_drop_pages(t->data, t->nbytes);
+      if (own) {
+        b->src = NULL;
+        sn_tensor_clear(t); /* (the buffer; the value keeps its type and shape) */
+      } else {
+        sn_drop_pages(t->data, t->nbytes);
+      }
       return NULL;
     }
     sn_sgemm_packed_free(b); /* (no memory for the copy: the float32 panels as usual) */
