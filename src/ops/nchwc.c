@@ -453,11 +453,48 @@ static bool conv_gemm(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   return true;
 }
 
+/* At the creation of a bf16 session: a group-1 convolution of a 16-blocked input that will run in bf16
+ * on every call (conv_bf16_operands: the vector kernels where those beat float32, or AMX tiles) and
+ * never as Winograd (not 3x3 stride 1: Winograd picks its layers by the map's size, known at the
+ * first run, and builds its own weights from the float32 ones) gets its bf16 weight now, and with
+ * take, when it is the blocked weight's only reader, the float32 copy goes (ResNet-50: the 1x1
+ * and strided layers, most of its weights, held once in bf16 instead of in both precisions). */
+static sn_error *prepack_bf16(sn_graph *g, sn_node *n, nchwc_params *p, bool take) {
+  if (!take || p->depthwise || p->block != 16 || p->in_block != 16 || p->has_scale || p->wbf16) return NULL;
+  if (n->n_in < 2 || n->in[1] < 0) return NULL;
+  const int64_t kh = p->w.kernel[0], kw = p->w.kernel[1];
+  const bool s1 = p->w.n_strides < 0 || (p->w.strides[0] == 1 && p->w.strides[1] == 1);
+  const bool d1 = p->w.n_dilations < 0 || (p->w.dilations[0] == 1 && p->w.dilations[1] == 1);
+  if (kh == 3 && kw == 3 && s1 && d1) return NULL; /* (Winograd may take it) */
+  const bool amx = kh * kw <= SN_NCHWC_AMX_MAX_TAPS && sn_cpu_has_amx_bf16();
+  if (!amx && !sn_cpu_bf16_vector_fast()) return NULL;
+  sn_value *wv = &g->values[n->in[1]];
+  sn_tensor *w = wv->data;
+  if (wv->role != SN_VAL_INITIALIZER || !w || !w->data || w->dtype != SINTER_FLOAT || w->rank != 6 ||
+      w->dims[2] != kh || w->dims[3] != kw || w->dims[4] != 16 || w->dims[5] != 16 || w->count % 256)
+    return NULL;
+  const bool owned = w->owns_data && w->aligned_data;
+  if (!(owned || w->file_view) || !sn_nn_sole_reader(g, n, n->in[1])) return NULL;
+  uint32_t *wb = sn_aligned_alloc(sizeof(uint32_t) * (size_t)(w->count / 2));
+  if (!wb) return NULL; /* (the float32 weight stays; the first run tries again) */
+  sn_nchwc_weight_bf16(w->data, w->count / 256, wb);
+  p->wbf16 = wb;
+  if (owned) {
+    sn_aligned_free(w->data);
+    w->data = NULL;
+    w->owns_data = false;
+  } else {
+    sn_drop_pages(w->data, w->nbytes);
+  }
+  return NULL;
+}
+
 /* At session creation: a group-1 blocked convolution that conv_gemm will run as a GEMM (its map's size
  * known, gemm_wins) gets its weight packed now, and with take, when it is the blocked weight's only reader, the
  * blocked copy is released (ResNet-50: 54 MB of its last stage held once, not twice). */
 static sn_error *nchwc_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
   nchwc_params *p = params;
+  if (p && p->kind == OP_CONV && sn_cpu_use_bf16()) return prepack_bf16(g, n, p, take);
   if (!p || p->kind != OP_CONV || p->depthwise || p->in_block != p->block || p->has_scale || p->gemm.p) return NULL;
   if (n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0 || n->n_out < 1 || n->out[0] < 0) return NULL;
   const sn_type *xt = &g->values[n->in[0]].type, *yt = &g->values[n->out[0]].type;
@@ -870,7 +907,8 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
     sn_error *e = NULL;
     if (conv_gemm(c, &g, p, x->data, w->data, y->data, &e)) return e;
   }
-  if (!w->data)
+  const bool bf16_only = !w->data && p->wbf16; /* (prepack_bf16) */
+  if (!w->data && !bf16_only)
     return sn_kernel_error(c, SINTER_ERR_RUNTIME, "the blocked weight was released at load for the GEMM path, "
                            "which this run (ISA or precision changed) cannot take");
   const float *xg = sc ? NULL : gather_strided_1x1(c, &g, x->data);
@@ -891,6 +929,8 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
       xin = &xt;
     }
     SN_TRY(conv_bf16_operands(c, p, &g, xin, w, &xb, &wb));
+    if (bf16_only && (!xb || !wb)) /* (only the input's bf16 scratch can be missing) */
+      return sn_kernel_error(c, SINTER_ERR_OUT_OF_MEMORY, "no memory for the bf16 input of a bf16-only weight");
     conv_images(c, &g, p, xin->data, w->data, y->data, xb, wb);
     return NULL;
   }
