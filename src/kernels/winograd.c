@@ -135,9 +135,12 @@ bool sn_wino_weights_make_points(sn_wino_weights *wt, int p0, int p1, float *buf
           for (int k = 0; k < 9; k++)
             for (int64_t l = 0; l < B; l++) up[l] += cf[k] * wp[k * B * B + l];
         }
-    sn_sgemm_packed *pk = sn_sgemm_pack(SN_GEMM_B, false, K, N, buf, N);
-    /* --precision bf16: the bf16 copy too, while buf still holds the source */
-    if (!pk || !pk->data || !sn_sgemm_packed_prepare_bf16(pk)) {
+    /* --precision bf16: the bf16 copy alone, made while buf still holds the source (every product
+     * on an operand without panels or source runs in bf16: sn_sgemm_pb); else the float32 panels */
+    const bool bf = sn_cpu_use_bf16();
+    sn_sgemm_packed *pk = bf ? sn_sgemm_pack_source(SN_GEMM_B, false, K, N, buf, N)
+                             : sn_sgemm_pack(SN_GEMM_B, false, K, N, buf, N);
+    if (!pk || (bf ? !sn_sgemm_packed_prepare_bf16(pk) || !pk->bf16 : !pk->data)) {
       sn_sgemm_packed_free(pk);
       return false;
     }
@@ -166,8 +169,9 @@ bool sn_wino_usable(const sn_wino_weights *wt) {
   if (!wt) return false;
   if (wt->u) return true;
   const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
-  /* (under bf16 the GEMMs take the packed bf16 copies, made with the float32 panels) */
-  return im && im->isa == wt->pk[0]->isa && (!sn_cpu_use_bf16() || wt->pk[0]->bf16);
+  /* (under bf16 the GEMMs take the bf16 copies alone: sn_wino_weights_make_points) */
+  if (sn_cpu_use_bf16()) return im && wt->pk[0]->bf16 && !wt->pk[0]->data;
+  return im && im->isa == wt->pk[0]->isa && wt->pk[0]->data;
 }
 
 /* ---- the convolution ----------------------------------------------------------------------------- */

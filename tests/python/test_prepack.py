@@ -193,6 +193,11 @@ def main():
         check("bf16: 1x1 and strided conv weights kept in bf16 alone",
               cb["weight_bytes"] <= cf["weight_bytes"] - Wa.nbytes - Wb.nbytes,
               f"bf16 session {cb['weight_bytes']} bytes of weights, float32 session {cf['weight_bytes']}")
+        # the 3x3 stride-1 layer runs as Winograd (10x10 map, 9 tiles): its 36 transformed weights
+        # in bf16 alone, half the float32 session's panels (not the panels and a copy: 1.5x)
+        check("bf16: Winograd weights in bf16 alone",
+              0 < cb["prepacked_bytes"] <= 0.6 * cf["prepacked_bytes"],
+              f"bf16 session {cb['prepacked_bytes']} bytes packed, float32 session {cf['prepacked_bytes']}")
         with sc.Session(cp, threads=2, precision="bf16") as s:
             c1 = s.run({"xc": xc})["yc"]
             c2 = s.run({"xc": xc})["yc"]
