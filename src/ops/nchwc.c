@@ -284,9 +284,18 @@ typedef struct conv_job {
   const uint32_t *wb;
 } conv_job;
 
-/* Whether a bf16 convolution of g runs on AMX tiles (a blocked input, at most SN_NCHWC_AMX_MAX_TAPS taps) */
-static bool bf16_amx(const sn_nchwc_conv_geom *g) {
-  return g->in_block == 16 && g->kh * g->kw <= SN_NCHWC_AMX_MAX_TAPS && sn_cpu_has_amx_bf16();
+/* Whether a bf16 convolution runs on AMX tiles (a blocked input, at most SN_NCHWC_AMX_MAX_TAPS taps) */
+static bool bf16_amx_taps(int64_t in_block, int64_t taps) {
+  return in_block == 16 && taps <= SN_NCHWC_AMX_MAX_TAPS && sn_cpu_has_amx_bf16();
+}
+static bool bf16_amx(const sn_nchwc_conv_geom *g) { return bf16_amx_taps(g->in_block, g->kh * g->kw); }
+
+/* Whether a convolution runs in bf16 in this session (--precision bf16): group 1, 16-channel output
+ * blocks, on AMX tiles or on the vector kernels where those beat float32 (runtime/cpu.h). The one
+ * test conv_bf16_operands and prepack_bf16 share. */
+static bool conv_takes_bf16(bool depthwise, int64_t block, int64_t in_block, int64_t taps) {
+  return sn_cpu_use_bf16() && !depthwise && block == 16 &&
+         (bf16_amx_taps(in_block, taps) || sn_cpu_bf16_vector_fast());
 }
 
 /* items [t0, t1) of the convolution, each followed by the activations the kernel does not apply,
@@ -453,39 +462,40 @@ static bool conv_gemm(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   return true;
 }
 
+/* The blocked weight w of n, now held in another form, when n is its only reader: its own buffer is
+ * freed (the value keeps type and shape, no data), a view of the model file leaves the resident set */
+static void release_weight(const sn_graph *g, const sn_node *n, sn_tensor *w) {
+  if (!sn_nn_sole_reader(g, n, n->in[1])) return;
+  if (w->owns_data && w->aligned_data)
+    sn_tensor_clear(w);
+  else if (w->file_view)
+    sn_drop_pages(w->data, w->nbytes);
+}
+
 /* At the creation of a bf16 session: a group-1 convolution of a 16-blocked input that will run in bf16
- * on every call (conv_bf16_operands: the vector kernels where those beat float32, or AMX tiles) and
- * never as Winograd (not 3x3 stride 1: Winograd picks its layers by the map's size, known at the
- * first run, and builds its own weights from the float32 ones) gets its bf16 weight now, and with
- * take, when it is the blocked weight's only reader, the float32 copy goes (ResNet-50: the 1x1
+ * on every call (conv_takes_bf16) and never as Winograd (not 3x3 stride 1: Winograd picks its layers
+ * by the map's size, known at the first run, and builds its own weights from the float32 ones) gets
+ * its bf16 weight now (else made by the first run), and with take, when it is the blocked weight's
+ * only reader, the float32 copy goes (ResNet-50: the 1x1
  * and strided layers, most of its weights, held once in bf16 instead of in both precisions). */
 static sn_error *prepack_bf16(sn_graph *g, sn_node *n, nchwc_params *p, bool take) {
-  if (!take || p->depthwise || p->block != 16 || p->in_block != 16 || p->has_scale || p->wbf16) return NULL;
-  if (n->n_in < 2 || n->in[1] < 0) return NULL;
   const int64_t kh = p->w.kernel[0], kw = p->w.kernel[1];
+  if (!take || p->in_block != 16 || p->has_scale || p->wbf16 || !conv_takes_bf16(p->depthwise, p->block, 16, kh * kw))
+    return NULL;
+  if (n->n_in < 2 || n->in[1] < 0) return NULL;
   const bool s1 = p->w.n_strides < 0 || (p->w.strides[0] == 1 && p->w.strides[1] == 1);
   const bool d1 = p->w.n_dilations < 0 || (p->w.dilations[0] == 1 && p->w.dilations[1] == 1);
   if (kh == 3 && kw == 3 && s1 && d1) return NULL; /* (Winograd may take it) */
-  const bool amx = kh * kw <= SN_NCHWC_AMX_MAX_TAPS && sn_cpu_has_amx_bf16();
-  if (!amx && !sn_cpu_bf16_vector_fast()) return NULL;
   sn_value *wv = &g->values[n->in[1]];
   sn_tensor *w = wv->data;
   if (wv->role != SN_VAL_INITIALIZER || !w || !w->data || w->dtype != SINTER_FLOAT || w->rank != 6 ||
       w->dims[2] != kh || w->dims[3] != kw || w->dims[4] != 16 || w->dims[5] != 16 || w->count % 256)
     return NULL;
-  const bool owned = w->owns_data && w->aligned_data;
-  if (!(owned || w->file_view) || !sn_nn_sole_reader(g, n, n->in[1])) return NULL;
   uint32_t *wb = sn_aligned_alloc(sizeof(uint32_t) * (size_t)(w->count / 2));
   if (!wb) return NULL; /* (the float32 weight stays; the first run tries again) */
   sn_nchwc_weight_bf16(w->data, w->count / 256, wb);
   p->wbf16 = wb;
-  if (owned) {
-    sn_aligned_free(w->data);
-    w->data = NULL;
-    w->owns_data = false;
-  } else {
-    sn_drop_pages(w->data, w->nbytes);
-  }
+  release_weight(g, n, w);
   return NULL;
 }
 
@@ -512,13 +522,7 @@ static sn_error *nchwc_prepack(sn_graph *g, sn_node *n, void *params, bool take)
       !gemm_wins(&geo) || sn_cpu_use_bf16() || !sn_sgemm_impl_for(sn_cpu_isa()) || !sn_nn_prepack_enabled())
     return NULL;
   if (!(p->gemm.p = sn_sgemm_pack_b_blocks(K, geo.cbo, B, w->data))) return SN_ERR_OOM();
-  if (take && w->owns_data && w->aligned_data && sn_nn_sole_reader(g, n, n->in[1])) {
-    sn_aligned_free(w->data);
-    w->data = NULL;
-    w->owns_data = false;
-  } else if (take && w->file_view && sn_nn_sole_reader(g, n, n->in[1])) {
-    sn_drop_pages(w->data, w->nbytes);
-  }
+  if (take) release_weight(g, n, w);
   return NULL;
 }
 
@@ -808,8 +812,7 @@ static void weight_bf16(const sn_nchwc_conv_geom *g, const float *w, int64_t pai
 static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
   /* (AMX tiles, or the vector kernels where those are faster than float32: runtime/cpu.h) */
-  if (!sn_cpu_use_bf16() || p->depthwise || g->block != 16 || (!bf16_amx(g) && !sn_cpu_bf16_vector_fast()))
-    return NULL;
+  if (!conv_takes_bf16(p->depthwise, g->block, g->in_block, g->kh * g->kw)) return NULL;
   const bool nchw = g->in_block == 1; /* (an NCHW input: pairs along the kernel row) */
   if (nchw ? g->dw != 1 : g->in_block != 16 || x->count % 16 || w->count % 256) return NULL;
   const int64_t pairs = nchw ? sn_nchw_weight_bf16_size(g) : w->count / 2;
