@@ -99,37 +99,61 @@ static inline void sg_ukr_pf(int64_t kc, const float *restrict a, const float *r
 /* partial tiles are cheap: no rows left for the small-M kernel (sgemm_blocked.h, sg_row_rest) */
 #define SG_PARTIAL_TILES 1
 
+/* 16x16 transpose: o[c] lane i = r[i] lane c (r is clobbered) */
+static inline __attribute__((always_inline)) void sg_tr16(__m512 r[16], __m512 o[16]) {
+  __m512 t[16];
+  for (int k = 0; k < 8; k++) {
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int g = 0; g < 4; g++) { /* rows 4g..4g+3: r[4g + c] lane L = column 4L + c */
+    r[4 * g + 0] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
+    r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xEE);
+    r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; c++) {
+    __m512 w0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44), w1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
+    __m512 w2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44), w3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
+    o[c] = _mm512_shuffle_f32x4(w0, w2, 0x88);
+    o[4 + c] = _mm512_shuffle_f32x4(w0, w2, 0xDD);
+    o[8 + c] = _mm512_shuffle_f32x4(w1, w3, 0x88);
+    o[12 + c] = _mm512_shuffle_f32x4(w1, w3, 0xDD);
+  }
+}
+
 /* Pack 14 rows of A (row stride lda) x kc columns into a k-major sliver (14 floats per k): 16x16
  * in-register transposes (rows 14 and 15 zero), 14-lane masked stores, scalar tail. */
 static void sg_pack_a14(const float *src, int64_t lda, int64_t kc, float *restrict dst) {
   int64_t p = 0;
   for (; p + 16 <= kc; p += 16) {
-    __m512 r[16], t[16];
+    __m512 r[16], o[16];
     for (int i = 0; i < 14; i++) r[i] = _mm512_loadu_ps(src + i * lda + p);
     r[14] = r[15] = _mm512_setzero_ps();
-    for (int k = 0; k < 8; k++) {
-      t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-      t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-    }
-    for (int g = 0; g < 4; g++) { /* rows 4g..4g+3: r[4g + c] lane L = column 4L + c */
-      r[4 * g + 0] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
-      r[4 * g + 1] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xEE);
-      r[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-      r[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-    for (int c = 0; c < 4; c++) {
-      __m512 w0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x44), w1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xEE);
-      __m512 w2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x44), w3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xEE);
-      _mm512_mask_storeu_ps(dst + (p + c) * 14, 0x3FFF, _mm512_shuffle_f32x4(w0, w2, 0x88));
-      _mm512_mask_storeu_ps(dst + (p + 4 + c) * 14, 0x3FFF, _mm512_shuffle_f32x4(w0, w2, 0xDD));
-      _mm512_mask_storeu_ps(dst + (p + 8 + c) * 14, 0x3FFF, _mm512_shuffle_f32x4(w1, w3, 0x88));
-      _mm512_mask_storeu_ps(dst + (p + 12 + c) * 14, 0x3FFF, _mm512_shuffle_f32x4(w1, w3, 0xDD));
-    }
+    sg_tr16(r, o);
+    for (int c = 0; c < 16; c++) _mm512_mask_storeu_ps(dst + (p + c) * 14, 0x3FFF, o[c]);
   }
   for (; p < kc; p++)
     for (int i = 0; i < 14; i++) dst[p * 14 + i] = src[i * lda + p];
 }
 #define SG_PACK_A_FULL sg_pack_a14
+
+/* One full 32-wide sliver of a transposed B: columns j of op(B) are the 32 rows of src (stride ldb),
+ * kc deep, into dst[p * 32 + j], by 16x16 transposes (attention's K^T, a Gemm with transB whose
+ * weight is not prepacked); scalar tail. */
+static void sg_pack_bt32(const float *src, int64_t ldb, int64_t kc, float *restrict dst) {
+  int64_t p = 0;
+  for (; p + 16 <= kc; p += 16)
+    for (int h = 0; h < 2; h++) {
+      __m512 r[16], o[16];
+      for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (h * 16 + i) * ldb + p);
+      sg_tr16(r, o);
+      for (int c = 0; c < 16; c++) _mm512_storeu_ps(dst + (p + c) * 32 + h * 16, o[c]);
+    }
+  for (; p < kc; p++)
+    for (int j = 0; j < 32; j++) dst[p * 32 + j] = src[j * ldb + p];
+}
+#define SG_PACK_BT_FULL sg_pack_bt32
 
 /* ---- small M: rows of A broadcast straight from A, B read in place (kernels/x86/sgemm_small.h) ---- */
 

@@ -4,7 +4,7 @@
  * and the small-M kernel sg_small_rows() and sm_pass_rows() (kernels/x86/sgemm_small.h) with
  * SG_SMALL_M (the most rows it takes; see sg_small), and
  * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
- * A. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
+ * A, and SG_PACK_BT_FULL(src, ldb, kc, dst), one full NR-column sliver of a transposed B. The ISA file then exports sg_gemm and the sg_pack_full_* / sg_gemm_p* entry points through
  * its sn_sgemm_impl table.
  *
  * Prepacked operands (kernels/gemm.h) use "full-K slivers": op(A) as ceil(M / MR) slivers of K x MR
@@ -82,8 +82,12 @@ static void sg_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t 
     } else {
       const float *src = B + (j0 + jr) * ldb + p0;
       if (nr == SG_NR) {
+#ifdef SG_PACK_BT_FULL
+        SG_PACK_BT_FULL(src, ldb, kc, dst); /* the ISA file's vectorized transpose */
+#else
         for (int64_t p = 0; p < kc; p++)
           for (int j = 0; j < SG_NR; j++) dst[p * SG_NR + j] = src[j * ldb + p];
+#endif
       } else {
         for (int64_t p = 0; p < kc; p++) {
           for (int64_t j = 0; j < nr; j++) dst[p * SG_NR + j] = src[j * ldb + p];

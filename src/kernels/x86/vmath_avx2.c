@@ -149,11 +149,12 @@ static float vmax(const float *x, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0), m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
-  float l[16];
-  _mm256_storeu_ps(l, m0);
-  _mm256_storeu_ps(l + 8, m1);
-  float m = l[0];
-  for (int k = 1; k < 16; k++) m = l[k] > m ? l[k] : m;
+  /* a tree over the lanes (NaN-free unless x[0] is NaN, and then all NaN), then the tail */
+  __m256 v = _mm256_max_ps(m0, m1);
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+  float m = _mm_cvtss_f32(h);
   for (; i < n; i++) m = x[i] > m ? x[i] : m;
   return m;
 }
