@@ -6,7 +6,8 @@ and 2 threads and checked against numpy:
     threshold (one thread);
   * float32 Exp, Sigmoid, Tanh, Erf and Gelu (both forms) from 32768 elements: parts of whole 16-float
     lines over the pool; 2 threads must equal 1 thread bit for bit (the same vector kernel per
-    element), and both must be within 1e-6 of numpy's double-precision result (relative for Exp);
+    element), and both must be within 1e-6 of numpy's double-precision result (relative for Exp;
+    for Gelu 1e-6 or 4 ulp, the kernel's bound in test_vmath);
     sizes not a multiple of 16, just under and over the threshold;
   * Concat: outputs from 256 KiB in parts of the outer rows (or byte ranges with one outer row), with
     and without inputs the planner placed inside the output.
@@ -65,8 +66,11 @@ for op, ref in UNARY.items():
         got = [sinter_outputs(m.SerializeToString(), {"x": x}, threads=t)[0] for t in (1, 2)]
         want = ref(x.astype(np.float64))
         err = np.abs(got[0] - want) / (np.abs(want) + 1) if op == "Exp" else np.abs(got[0] - want)
+        if op == "Gelu":  # GELU's bound (test_vmath): 1e-6 absolute or 4 ulp, i.e. 4 ulp past |y| = 2
+            err = err / np.maximum(1.0, 4 * np.spacing(np.abs(want).astype(np.float32)) / 1e-6)
         check(f"{op} n={n}: 2 threads == 1 thread", np.array_equal(got[0], got[1]))
-        check(f"{op} n={n}: within 1e-6 of numpy", float(err.max()) <= 1e-6, f"max {float(err.max()):.3g}")
+        check(f"{op} n={n}: within 1e-6 of numpy" + (" (or 4 ulp)" if op == "Gelu" else ""), float(err.max()) <= 1e-6,
+              f"max {float(err.max()):.3g}")
 
 # Concat: outputs of 256 KiB and more go in parts of the outer rows, or with one outer row in byte
 # ranges of every input; inputs Relu'd first at batch 1 are placed inside the output by the planner
