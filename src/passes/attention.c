@@ -12,7 +12,8 @@
  * Then pack-qkv: when q, k and v are projections of one x by constant weights (MatMul [+ bias Add]),
  * the three become one MatMul by the weights side by side, [K, 3N] (and one bias Add), and the
  * Attention reads heads straight out of the packed [B,S,3N] result (qkv_packed=1): one GEMM that
- * packs x once instead of three. */
+ * packs x once instead of three. ONNX Runtime's dynamically quantized projections (three
+ * DynamicQuantizeMatMul of one x) pack the same way, with per-column scales (pack_qkv_dq). */
 #include <math.h>
 #include <string.h>
 
@@ -243,6 +244,127 @@ static bool projection_of(const sn_graph *g, const int *uses, int v, proj *p) {
   return true;
 }
 
+/* ---- the same for ONNX Runtime's dynamically quantized projections ---------------------------------------- */
+
+/* v = com.microsoft:DynamicQuantizeMatMul(x, W, scale [, zero point [, bias]]) with W an 8-bit [K, N]
+ * constant, scale and zero point constants of 1 or N entries, bias a float constant of N */
+typedef struct dq_proj {
+  int node, x;
+  const sn_tensor *w, *scale, *zp, *bias;
+} dq_proj;
+
+static const sn_tensor *dq_input(const sn_graph *g, const sn_node *n, int i) {
+  return i < n->n_in && n->in[i] >= 0 ? sn_graph_const(g, n->in[i]) : NULL;
+}
+
+static bool dq_projection_of(const sn_graph *g, int v, dq_proj *p) {
+  int n = producer(g, v);
+  if (n < 0) return false;
+  const sn_node *d = &g->nodes[n];
+  if (!d->op_type || strcmp(d->op_type, "DynamicQuantizeMatMul") || !d->domain || strcmp(d->domain, "com.microsoft") ||
+      d->n_in < 3 || d->n_out != 1)
+    return false;
+  p->node = n;
+  p->x = d->in[0];
+  p->w = dq_input(g, d, 1);
+  p->scale = dq_input(g, d, 2);
+  p->zp = dq_input(g, d, 3);
+  p->bias = dq_input(g, d, 4);
+  if (!p->w || p->w->rank != 2 || (p->w->dtype != SINTER_INT8 && p->w->dtype != SINTER_UINT8)) return false;
+  int64_t N = p->w->dims[1];
+  if (!p->scale || p->scale->dtype != SINTER_FLOAT || (p->scale->count != 1 && p->scale->count != N)) return false;
+  if (d->n_in > 3 && d->in[3] >= 0 && (!p->zp || p->zp->dtype != p->w->dtype || (p->zp->count != 1 && p->zp->count != N)))
+    return false;
+  if (d->n_in > 4 && d->in[4] >= 0 && (!p->bias || p->bias->dtype != SINTER_FLOAT || p->bias->count != N)) return false;
+  return true;
+}
+
+/* t's n entries (1: repeated) of size es at dst, or zeros when t is NULL */
+static void put_entries(const sn_tensor *t, int64_t n, size_t es, uint8_t *dst) {
+  for (int64_t i = 0; i < n; i++) {
+    if (t)
+      memcpy(dst + (size_t)i * es, (const uint8_t *)t->data + (t->count == 1 ? 0 : (size_t)i * es), es);
+    else
+      memset(dst + (size_t)i * es, 0, es);
+  }
+}
+
+/* Q, K and V projected from one x by three DynamicQuantizeMatMul (ORT's quantize_dynamic of a BERT):
+ * one with the weights side by side, per-column scales (and zero points, and biases) for the 3N
+ * columns. x is quantized once instead of three times (its min/max and quantization passes), the
+ * GEMM is 3N wide, and the products are the same integers with the same scales: outputs bit for bit
+ * the separate ones. Returns whether it rewrote (the Attention then reads the packed output). */
+static sn_error *pack_qkv_dq(sn_graph *g, int at_index, bool *done) {
+  *done = false;
+  sn_node *at = &g->nodes[at_index];
+  dq_proj pr[3];
+  for (int t = 0; t < 3; t++)
+    if (!dq_projection_of(g, at->in[t], &pr[t])) return NULL;
+  const sn_tensor *w0 = pr[0].w;
+  int64_t K = w0->dims[0], N = w0->dims[1];
+  bool any_zp = false, any_bias = false, per_col = false;
+  for (int t = 0; t < 3; t++) {
+    if (pr[t].x != pr[0].x || pr[t].w->dtype != w0->dtype || pr[t].w->dims[0] != K || pr[t].w->dims[1] != N) return NULL;
+    any_zp |= pr[t].zp != NULL;
+    any_bias |= pr[t].bias != NULL;
+    per_col |= pr[t].scale->count != 1 || (pr[t].zp && pr[t].zp->count != 1);
+  }
+  /* per-tensor parameters that agree stay per tensor; else per column */
+  for (int t = 1; t < 3 && !per_col; t++) {
+    per_col |= *(const float *)pr[t].scale->data != *(const float *)pr[0].scale->data;
+    per_col |= (pr[t].zp ? ((const uint8_t *)pr[t].zp->data)[0] : 0) != (pr[0].zp ? ((const uint8_t *)pr[0].zp->data)[0] : 0);
+  }
+  int64_t wd[2] = {K, 3 * N}, nd = per_col ? 3 * N : 1, bd = 3 * N;
+  sn_tensor *w3 = NULL, *s3 = NULL, *z3 = NULL, *b3 = NULL;
+  sn_error *e = sn_tensor_new(w0->dtype, 2, wd, &w3);
+  if (!e) e = sn_tensor_new(SINTER_FLOAT, per_col ? 1 : 0, &nd, &s3);
+  if (!e && any_zp) e = sn_tensor_new(w0->dtype, per_col ? 1 : 0, &nd, &z3);
+  if (!e && any_bias) e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3);
+  if (e) goto fail;
+  for (int64_t r = 0; r < K; r++)
+    for (int t = 0; t < 3; t++)
+      memcpy((uint8_t *)w3->data + r * 3 * N + t * N, (const uint8_t *)pr[t].w->data + r * N, (size_t)N);
+  int64_t per = per_col ? N : 1;
+  for (int t = 0; t < (per_col ? 3 : 1); t++) {
+    put_entries(pr[t].scale, per, sizeof(float), (uint8_t *)s3->data + (size_t)(t * per) * sizeof(float));
+    if (z3) put_entries(pr[t].zp, per, 1, (uint8_t *)z3->data + t * per);
+  }
+  for (int t = 0; b3 && t < 3; t++) put_entries(pr[t].bias, N, sizeof(float), (uint8_t *)b3->data + (size_t)(t * N) * sizeof(float));
+  sn_node *q = &g->nodes[pr[0].node];
+  const char *base = g->values[q->in[1]].name;
+  int wid, sid, zid = -1, bid = -1;
+  if ((e = sn_graph_add_initializer(g, base, "_qkv", w3, &wid))) goto fail;
+  w3 = NULL;
+  if ((e = sn_graph_add_initializer(g, base, "_qkv_scale", s3, &sid))) goto fail;
+  s3 = NULL;
+  if (z3 && (e = sn_graph_add_initializer(g, base, "_qkv_zero_point", z3, &zid))) goto fail;
+  z3 = NULL;
+  if (b3 && (e = sn_graph_add_initializer(g, base, "_qkv_bias", b3, &bid))) goto fail;
+  b3 = NULL;
+  q = &g->nodes[pr[0].node]; /* (adding values may not move nodes, but re-read anyway) */
+  int ins[5] = {pr[0].x, wid, sid, zid, bid}, n_in = bid >= 0 ? 5 : zid >= 0 ? 4 : 3;
+  q->n_in = 0;
+  for (int i = 0; i < n_in; i++)
+    if ((e = sn_node_add_input(q, ins[i]))) return e;
+  sn_type *ty = &g->values[q->out[0]].type;
+  if (ty->rank > 0) ty->dims[ty->rank - 1] = sn_dim_known(3 * N);
+  if ((e = sn_node_resolve(g, q))) return e;
+  sn_node_clear(&g->nodes[pr[1].node]);
+  sn_node_clear(&g->nodes[pr[2].node]);
+  at = &g->nodes[at_index];
+  at->in[1] = at->in[2] = -1;
+  if ((e = sn_node_set_int(at, "qkv_packed", 1))) return e;
+  if ((e = sn_node_resolve(g, at))) return e;
+  *done = true;
+  return NULL;
+fail:
+  sn_tensor_free(w3);
+  sn_tensor_free(s3);
+  sn_tensor_free(z3);
+  sn_tensor_free(b3);
+  return e;
+}
+
 sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -259,6 +381,14 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
      * which the packed tensor shares) */
     int n_shapes = shape_readers(g, q, i);
     if (n_shapes < 0 || uses[q] != 1 + n_shapes || uses[k] != 1 || uses[v] != 1) continue;
+    bool dq_done;
+    if ((e = pack_qkv_dq(g, i, &dq_done))) break;
+    if (dq_done) {
+      c->changed++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+      continue;
+    }
     proj pq, pk, pv;
     if (!projection_of(g, uses, q, &pq) || !projection_of(g, uses, k, &pk) || !projection_of(g, uses, v, &pv)) continue;
     if (pq.x != pk.x || pq.x != pv.x || (pq.b < 0) != (pk.b < 0) || (pq.b < 0) != (pv.b < 0)) continue;

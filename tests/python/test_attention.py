@@ -122,10 +122,42 @@ CASES = [
 ]
 
 
+def quantized_projections(tmp):
+    """The packed-projection model quantized by ONNX Runtime's quantize_dynamic (per tensor, and per
+    channel): Sinter turns each projection into a DynamicQuantizeMatMul and packs the three into one
+    with per-column scales, whose products are the same integers: its outputs must match ORT's on the
+    quantized model within 1e-5 of their scale (the only differences are float rounding in the two
+    runtimes' epilogues and attention)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    for per_channel in (False, True):
+        m, feeds, _ = attention_model(2, 64, 64, 128, 2, mask_shape=(2, 1, 1, 64), packed=True, seed=50)
+        src = save(m, tmp, f"qproj{int(per_channel)}")
+        q = os.path.join(tmp, f"qproj{int(per_channel)}.int8.onnx")
+        quantize_dynamic(src, q, weight_type=QuantType.QInt8, per_channel=per_channel)
+        opt = os.path.join(tmp, f"qproj{int(per_channel)}.opt.onnx")
+        what = f"quantize_dynamic projections (per_channel={per_channel})"
+        r = run_cli("optimize", q, opt, "-O", "2")
+        if not check(f"{what}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
+            continue
+        nodes = onnx.load(opt).graph.node
+        ops = collections.Counter(n.op_type for n in nodes)
+        packed = [n for n in nodes if n.op_type == "Attention" and
+                  any(a.name == "qkv_packed" and a.i == 1 for a in n.attribute)]
+        check(f"{what}: one DynamicQuantizeMatMul feeding a packed Attention", ops["DynamicQuantizeMatMul"] == 1 and
+              len(packed) == 1, dict(ops))
+        from testlib import ort_outputs
+        want = ort_outputs(q, feeds)[0]
+        for threads in (1, 2):
+            got = sinter_outputs(q, feeds, threads=threads)[0]
+            err = rel_err(got, want)
+            check(f"{what}, {threads} thread(s): within 1e-5 of ORT on the quantized model", err < 1e-5, f"{err:.3g}")
+
+
 def main():
     require_sinter()
     print(f"ISA: {isa_level()}")
     with tempfile.TemporaryDirectory() as tmp:
+        quantized_projections(tmp)
         for i, (name, B, Sq, Sk, H, heads, opts) in enumerate(CASES):
             m, feeds, want = attention_model(B, Sq, Sk, H, heads, seed=i, **opts)
             path = save(m, tmp, f"attn{i}")
