@@ -20,8 +20,9 @@ intra-op thread count and feeding the same seeded inputs:
 Timing is interleaved: in every round each runtime takes a turn (the starting runtime rotates per
 round) of one untimed run (when a run is shorter than 0.25 s) and k timed runs, k chosen so a turn
 lasts about --turn-seconds (or one run of Sinter or ONNX Runtime, if longer: the two runtimes of the
-ratio then take turns of equal length); a short pause between turns lets the previous runtime's
-spinning threads go idle. So slow drift of the machine (other load, thermal state) hits every runtime
+ratio then take turns of equal length); between turns the harness waits (--pause, then until the
+previous runtime's threads use under 10% of a core, read from /proc) so that no runtime's spinning
+threads share the cores with the next one's turn. So slow drift of the machine (other load, thermal state) hits every runtime
 alike. Each runtime gets an equal share of --model-seconds; one that has used its share and has
 --min-samples runs sits out the remaining rounds (so a very slow runtime costs little more than its
 share).
@@ -285,6 +286,32 @@ class Worker:
         self.p.stdin.write(json.dumps(obj) + "\n")
         self.p.stdin.flush()
 
+    def cpu_ns(self):
+        """CPU time of all the worker's threads so far (ns; /proc/PID/task/*/schedstat), or None"""
+        total = 0
+        try:
+            for t in os.listdir(f"/proc/{self.p.pid}/task"):
+                with open(f"/proc/{self.p.pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None  # (a thread that ended while listed: the next poll reads again)
+        return total
+
+    def wait_idle(self, at_least, at_most=2.0, window=0.005):
+        """Sleep at_least seconds, then until the worker's threads have stopped spinning (under 10% of
+        one core over a window), at most at_most seconds: ONNX Runtime's pool spins a core for ~45 ms
+        after a run (mobilenet_v2 batch 8, 2 threads, on a 2-core host), longer than the fixed 50 ms
+        pause this replaced allowed for, and its spinning shared the cores with the next turn."""
+        time.sleep(at_least)
+        end = time.time() + at_most
+        prev = self.cpu_ns()
+        while prev is not None and time.time() < end:
+            time.sleep(window)
+            now = self.cpu_ns()
+            if now is not None and now - prev < 0.1 * window * 1e9:
+                return
+            prev = now
+
     def close(self):
         try:
             self.send({"cmd": "exit"})
@@ -509,7 +536,7 @@ def bench_model(name, entry, args, runtimes, log, batch=1, threads=1):
                     continue
                 res["runtimes"][rt]["lat"].extend(lat)
                 spent[rt] += sum(lat) * (k + warm) / k
-                time.sleep(args.pause)
+                workers[rt].wait_idle(args.pause)
     finally:
         for rt, w in workers.items():
             end = w.close()
@@ -813,7 +840,9 @@ def write_benchmarks_md(results, path, out_dir, prev=None):
                if "batches" in results else
                f"Batch 1, {results['threads']} intra-op thread(s) for every runtime, the same seeded inputs. Each ") +
               "runtime runs in its own process; timing is interleaved round-robin (each round gives every runtime "
-              f"a turn of at least {results['turn_seconds']} s), so machine drift hits all alike; each runtime gets "
+              f"a turn of at least {results['turn_seconds']} s), so machine drift hits all alike, and the next turn "
+              "starts once the last runtime's threads have stopped spinning (ONNX Runtime's keep a core busy ~45 ms "
+              "after a run); each runtime gets "
               "an equal share of the model's time budget (see `bench/compare.py --help`). "
               "Latency is the wall time of one call from Python (Sinter through ctypes, ORT and OpenVINO through "
               "their Python APIs). Peak MB is the worker process's VmHWM after the timed runs at the row's batch "
@@ -890,7 +919,8 @@ def main():
     ap.add_argument("--model-seconds", type=float, default=None,
                     help="time budget of the timed rounds per model, shared by the runtimes (default 120; quick 40)")
     ap.add_argument("--max-runs-per-turn", type=int, default=2000)
-    ap.add_argument("--pause", type=float, default=0.05, help="seconds between turns")
+    ap.add_argument("--pause", type=float, default=0.05,
+                    help="seconds between turns (at least; then until the last runtime's threads are idle)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs after loading (at most ~2 s)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--tag", default="compare", help="name of the JSON/Markdown files in --out")
