@@ -339,10 +339,13 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
   if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
   if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sn_nn_sole_reader(g, n, v)) {
-    if (p->bytes <= t->nbytes && p->bytes < SN_HUGE_PAGE) {
+    if (p->bytes <= t->nbytes && (p->bytes < SN_HUGE_PAGE || (uintptr_t)t->data % SN_HUGE_PAGE == 0)) {
       /* the packed form replaces the weight in its own buffer: memory the process has already
-       * touched, so creation faults in no new pages for it. Not from 2 MiB: those panels sit in
-       * huge pages (sn_weight_alloc), which a run streams with a TLB miss per 2 MiB, not per 4 KiB */
+       * touched, so creation faults in no new pages for it (the packing buffer just freed serves
+       * the next weight's). From 2 MiB only where that buffer is in huge pages too (tensors from
+       * 2 MiB are, sn_tensor_new): panels are streamed by every run, with a TLB miss per 2 MiB, not
+       * per 4 KiB. BERT-base (its weights decoded: unaligned raw data): fresh pages touched at
+       * creation 880 -> ~450 MB; the host's first touch of a page (clear_page) was a third of it */
       memcpy(t->data, p->data, p->bytes);
       sn_aligned_free(p->data);
       p->data = t->data;
