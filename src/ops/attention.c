@@ -5,13 +5,14 @@
  *   output  [B,Sq,H]: per head, softmax(Q_h K_h^T * scale + mask) V_h, heads side by side
  * Heads are read and written in place through GEMM strides, so no head transposes are materialised.
  *
- * On AVX2 / AVX-512 in float32 (attn_head_fused) a head takes blocks of as many query rows as the
- * GEMM's small-M kernel holds (16 / 12): their scores [rows, Sk] stay in L1 between the two products,
- * only K_h^T is packed (once per head), Q_h and V_h are read in place by the small-M kernel, and the
- * softmax leaves its rows unnormalized, dividing the output rows (dh wide) by the sums instead of the
- * score rows (Sk wide). BERT-small, 4 heads of 128 x 64: 233 -> ~170 us a layer on Zen 4, the rest of
- * the old path being Q and P packing, K^T packing by scalar gathers, and the score block's trips
- * through L2. Elsewhere (the reference ISA, --precision bf16) two whole-head GEMMs. */
+ * On AVX2 / AVX-512 in float32 (attn_head_fused) a head takes blocks of 12 query rows, one pass of
+ * the GEMM's small-M kernel: their scores [12, Sk] stay in L1 between the two products, only K_h^T is
+ * packed (once per head), Q_h and V_h are read in place by the small-M kernel, and the softmax leaves
+ * its rows unnormalized, dividing the output rows (dh wide) by the sums instead of the score rows (Sk
+ * wide). BERT-small, 4 heads of 128 x 64: 233 -> ~205 us a layer on Zen 4 (the small-M products run
+ * at ~108 GFLOP/s, the exponentials take ~12%); the old path packed Q and P, gathered K^T one float
+ * at a time, and sent the scores through L2. Elsewhere (the reference ISA, --precision bf16, whose
+ * whole-head products run in bf16) two whole-head GEMMs. */
 #include <math.h>
 #include <string.h>
 
@@ -39,24 +40,21 @@ typedef struct attn_job {
   size_t kt_floats; /* its packed K^T per slot (the scores follow) */
 } attn_job;
 
-/* row = softmax(row + mask row (m[t * ms], NULL: none)) over n keys, each pass a vector kernel but a
- * strided mask's (one broadcast over keys, or a transposed one) */
-static void softmax_row(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
-  if (n <= 0) return;
-  if (m && ms == 1)
-    sn_vbias_act(SN_VACT_NONE, 0.f, 0.f, m, NULL, row, n);
-  else if (m)
-    for (int64_t t = 0; t < n; t++) row[t] += m[t * ms];
-  sn_vscale(1.f / sn_vexp_shift_sum(row, row, n, sn_vmax(row, n)), row, row, n);
-}
-
-/* exp(row + mask row - max) into row, unnormalized; returns the sum */
+/* row = exp(row + mask row (m[t * ms], NULL: none) - its max) over n keys, unnormalized; returns
+ * the sum (1 for no keys). Each pass a vector kernel but a strided mask's (one broadcast over keys,
+ * or a transposed one). */
 static float softmax_row_sum(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
+  if (n <= 0) return 1.f;
   if (m && ms == 1)
     sn_vbias_act(SN_VACT_NONE, 0.f, 0.f, m, NULL, row, n);
   else if (m)
     for (int64_t t = 0; t < n; t++) row[t] += m[t * ms];
   return sn_vexp_shift_sum(row, row, n, sn_vmax(row, n));
+}
+
+/* row = softmax(row + mask row) */
+static void softmax_row(float *restrict row, const float *restrict m, int64_t ms, int64_t n) {
+  if (n > 0) sn_vscale(1.f / softmax_row_sum(row, m, ms, n), row, row, n);
 }
 
 /* one head by blocks of query rows (see the top of the file); kt: room for K_h^T's panels, S for

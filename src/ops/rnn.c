@@ -1146,14 +1146,16 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
   double flops = 2.0 * (double)s->batch * (double)GH * (double)H;
   int nw = sn_nn_workers(s->c, flops);
   if (nw < 2) return false;
-  /* At least 4 batch rows a thread, and the recurrent weights in half of a core's L2: the batch is
-   * split instead. No thread ever waits for another, and 4 rows feed the small-M kernel near the
-   * core's peak from L2 (2-layer LSTM at batch 8, 2 threads: 6% faster than the slices; its INT8
-   * version 19%). Fewer rows would starve that kernel: a product of 1 or 2 rows streams a B vector
-   * for 1 or 2 FMAs. */
+  /* At least 4 batch rows a thread, and the recurrent weights no larger than a core's L2: the batch
+   * is split instead. No thread ever waits for another, and 4 rows feed the small-M kernel near the
+   * core's peak from L2 (its INT8 version, R of 256 KiB, 19% faster than the slices). Up to the
+   * whole L2, not half: the float32 2-layer LSTM (R of 1 MiB, Zen 4's L2) at batch 8 and 2 threads
+   * took 4.24-4.71 ms by rows against 4.46-6.44 by slices (`sinter bench`, alternating), whose
+   * per-step barrier stalls both threads whenever one loses its core. Fewer rows would starve the
+   * kernel: a product of 1 or 2 rows streams a B vector for 1 or 2 FMAs. */
   const size_t rbytes = (size_t)GH * (size_t)H * (q8 ? 1 : sizeof(float));
   const int64_t rows_nw = s->batch / 4 < nw ? s->batch / 4 : nw;
-  const bool by_rows = rows_nw >= 2 && rbytes <= sn_cpu_cache_sizes().l2 / 2;
+  const bool by_rows = rows_nw >= 2 && rbytes <= sn_cpu_cache_sizes().l2;
   /* else one slice of the hidden units per thread (its own every step, so each core keeps its part
    * of R in its own L2); two per thread, for balance, measured no faster at batch 1 or 8 */
   const int64_t al = q8 ? 16 : sn_sgemm_pb_align(s->pr);

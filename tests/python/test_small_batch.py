@@ -9,7 +9,7 @@ allows) on 1 and 2 threads, against ONNX Runtime:
     (N past a register tile, N below one vector) so every tile shape and the masked tails run;
   * LSTM with and without peepholes, 6 and 7 steps, hidden 256 (a multiple of the packed panel width: the steps
     run on two threads, each a slice of the hidden units below batch 8, each its own batch rows from
-    8 on (where the recurrent weights fit half of L2), batch 40 past the small-M path with a
+    8 on (where the recurrent weights fit in L2), batch 40 past the small-M path with a
     workspace) and hidden 40 (the serial step), batch 1..40, ragged sequence_lens, forward and
     bidirectional: Y, Y_h, Y_c;
   * the threaded LSTM steps under concurrent runs on one 2-thread session (4 Python threads): a run
