@@ -46,9 +46,10 @@ static inline void sg_store_row(float *c, __m256 x0, __m256 x1, __m256 va, float
 
 __attribute__((noinline)) static void sg_ukr(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc, float alpha,
                    float beta, int64_t mr, int64_t nr) {
-  /* the tile's rows of C into L1 for writing while the k loop runs (a C larger than L2 is read back
-   * at every K block; see sgemm_avx512.c) */
-  for (int64_t i = 0; i < mr; i++) __builtin_prefetch(C + i * ldc, 1, 3), __builtin_prefetch(C + i * ldc + 15, 1, 3);
+  /* the tile's rows of C into L1 for writing while the k loop runs, where the tile reads C back (a C
+   * larger than L2 is, at every K block after the first; see sgemm_avx512.c) */
+  if (beta != 0)
+    for (int64_t i = 0; i < mr; i++) __builtin_prefetch(C + i * ldc, 1, 3), __builtin_prefetch(C + i * ldc + 15, 1, 3);
   SG_ROWS(SG_DECL)
   for (int64_t p = 0; p < kc; p++) {
     __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);

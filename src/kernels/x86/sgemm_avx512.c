@@ -31,8 +31,9 @@ static inline void sg_store_row(float *c, __m512 x0, __m512 x1, __m512 va, float
     c##i##b = _mm512_fmadd_ps(av, b1, c##i##b);      \
   }
 #define SG_STORE(i) sg_store_row(C + i * ldc, c##i##a, c##i##b, va, beta, m0, m1);
-/* the tile's row of C into L1 for writing while the k loop runs: a C larger than L2 (1024^3: 4 MB,
- * read back at every K block) otherwise stalls each tile's stores on memory */
+/* the tile's row of C into L1 for writing while the k loop runs, where the tile reads C back (beta
+ * != 0: the K blocks after the first): a C larger than L2 (1024^3: 4 MB, read back at two of its
+ * three K blocks) otherwise stalls each tile's loads on memory */
 #define SG_PFC(i) __builtin_prefetch(C + i * ldc, 1, 3), __builtin_prefetch(C + i * ldc + 16, 1, 3);
 #define SG_R1(X) X(0)
 #define SG_R2(X) SG_R1(X) X(1)
@@ -57,7 +58,7 @@ static inline void sg_store_row(float *c, __m512 x0, __m512 x1, __m512 va, float
   __attribute__((noinline)) static void sg_ukr_##R(int64_t kc, const float *restrict a, const float *restrict b, \
                                                    float *C, int64_t ldc, float alpha, float beta, int64_t nr,   \
                                                    const float *pf) {                                          \
-    SG_R##R(SG_PFC)                                                                                       \
+    if (beta != 0) { SG_R##R(SG_PFC) }                                                                    \
     SG_R##R(SG_DECL) if (pf) {                                                                            \
       for (int64_t p = 0; p < kc; p++) {                                                                  \
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                     \
