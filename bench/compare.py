@@ -305,10 +305,12 @@ class Worker:
         time.sleep(at_least)
         end = time.time() + at_most
         prev = self.cpu_ns()
-        while prev is not None and time.time() < end:
+        while time.time() < end:
             time.sleep(window)
             now = self.cpu_ns()
-            if now is not None and now - prev < 0.1 * window * 1e9:
+            if now is None:  # (a thread ended while listed: read again)
+                continue
+            if prev is not None and now - prev < 0.1 * window * 1e9:
                 return
             prev = now
 

@@ -244,6 +244,13 @@ static bool projection_of(const sn_graph *g, const int *uses, int v, proj *p) {
   return true;
 }
 
+/* three K x N row-major matrices of es-byte elements side by side: dst is K x 3N */
+static void side_by_side(const void *const src[3], int64_t K, int64_t N, size_t es, void *dst) {
+  const size_t row = (size_t)N * es;
+  for (int64_t r = 0; r < K; r++)
+    for (int t = 0; t < 3; t++) memcpy((uint8_t *)dst + (size_t)(r * 3 + t) * row, (const uint8_t *)src[t] + (size_t)r * row, row);
+}
+
 /* ---- the same for ONNX Runtime's dynamically quantized projections ---------------------------------------- */
 
 /* v = com.microsoft:DynamicQuantizeMatMul(x, W, scale [, zero point [, bias]]) with W an 8-bit [K, N]
@@ -321,9 +328,8 @@ static sn_error *pack_qkv_dq(sn_graph *g, int at_index, bool *done) {
   if (!e && any_zp) e = sn_tensor_new(w0->dtype, per_col ? 1 : 0, &nd, &z3);
   if (!e && any_bias) e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3);
   if (e) goto fail;
-  for (int64_t r = 0; r < K; r++)
-    for (int t = 0; t < 3; t++)
-      memcpy((uint8_t *)w3->data + r * 3 * N + t * N, (const uint8_t *)pr[t].w->data + r * N, (size_t)N);
+  const void *ws[3] = {pr[0].w->data, pr[1].w->data, pr[2].w->data};
+  side_by_side(ws, K, N, 1, w3->data);
   int64_t per = per_col ? N : 1;
   for (int t = 0; t < (per_col ? 3 : 1); t++) {
     put_entries(pr[t].scale, per, sizeof(float), (uint8_t *)s3->data + (size_t)(t * per) * sizeof(float));
@@ -341,7 +347,6 @@ static sn_error *pack_qkv_dq(sn_graph *g, int at_index, bool *done) {
   z3 = NULL;
   if (b3 && (e = sn_graph_add_initializer(g, base, "_qkv_bias", b3, &bid))) goto fail;
   b3 = NULL;
-  q = &g->nodes[pr[0].node]; /* (adding values may not move nodes, but re-read anyway) */
   int ins[5] = {pr[0].x, wid, sid, zid, bid}, n_in = bid >= 0 ? 5 : zid >= 0 ? 4 : 3;
   q->n_in = 0;
   for (int i = 0; i < n_in; i++)
@@ -398,18 +403,15 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
     int64_t wd[2] = {K, 3 * N}, bd = 3 * N;
     sn_tensor *w3 = NULL, *b3 = NULL;
     if ((e = sn_tensor_new(SINTER_FLOAT, 2, wd, &w3))) break;
-    const float *src[3] = {wq->data, wk->data, wv->data};
-    float *dw = w3->data;
-    for (int64_t r = 0; r < K; r++)
-      for (int t = 0; t < 3; t++) memcpy(dw + r * 3 * N + t * N, src[t] + r * N, sizeof(float) * (size_t)N);
+    const void *src[3] = {wq->data, wk->data, wv->data};
+    side_by_side(src, K, N, sizeof(float), w3->data);
     if (pq.b >= 0) {
       if ((e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3))) {
         sn_tensor_free(w3);
         break;
       }
-      const int bs[3] = {pq.b, pk.b, pv.b};
-      for (int t = 0; t < 3; t++)
-        memcpy((float *)b3->data + t * N, sn_graph_const(g, bs[t])->data, sizeof(float) * (size_t)N);
+      const void *bs[3] = {sn_graph_const(g, pq.b)->data, sn_graph_const(g, pk.b)->data, sn_graph_const(g, pv.b)->data};
+      side_by_side(bs, 1, N, sizeof(float), b3->data);
     }
     int wid, bid = -1;
     const char *base = g->values[pq.w].name;

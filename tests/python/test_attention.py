@@ -21,7 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
-from testlib import check, finish, isa_level, make_model, rel_err, require_sinter, run_cli, save, sinter_outputs
+from testlib import (check, finish, isa_level, make_model, ort_outputs, rel_err, require_sinter, run_cli, save,
+                     sinter_outputs)
 
 
 def attention_model(B, Sq, Sk, H, heads, mask_shape=None, scale_op="Div", packed=False, k_two_transposes=False,
@@ -145,7 +146,6 @@ def quantized_projections(tmp):
                   any(a.name == "qkv_packed" and a.i == 1 for a in n.attribute)]
         check(f"{what}: one DynamicQuantizeMatMul feeding a packed Attention", ops["DynamicQuantizeMatMul"] == 1 and
               len(packed) == 1, dict(ops))
-        from testlib import ort_outputs
         want = ort_outputs(q, feeds)[0]
         for threads in (1, 2):
             got = sinter_outputs(q, feeds, threads=threads)[0]
