@@ -10,6 +10,7 @@
 #include "onnx/onnx.h"
 #include "passes/pipeline.h"
 #include "passes/passes.h"
+#include "plan/batch_split.h"
 
 #define SN_FOLD_LIMIT_LOAD 4096
 #define SN_FOLD_LIMIT_PLAN 65536
@@ -82,6 +83,13 @@ void sinter_session_free(sinter_session *s) {
     sn_free(e->free_frames);
     sn_plan_free(e->plan);
     sn_free(e->sig);
+    sn_free(e);
+  }
+  for (sn_split_entry *e = s->splits, *next; e; e = next) {
+    next = e->next;
+    sn_free(e->sig);
+    sn_free(e->out_rank);
+    sn_free(e->out_dims);
     sn_free(e);
   }
   sn_threadpool_free(s->pool);
@@ -187,6 +195,12 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
     spin_us = end && !*end && v >= 0 && v <= 1000000 ? (int)v : -1;
   }
   if ((e = sn_threadpool_create(threads, spin_us, &s->pool))) goto fail;
+  s->split_mode = s->opts.batch_split == 1 ? 0 : s->opts.batch_split == 2 ? 2 : 1;
+  if (s->opts.batch_split == 0) {
+    const char *env = getenv("SINTER_BATCH_SPLIT");
+    if (env && !strcmp(env, "off")) s->split_mode = 0;
+    if (env && !strcmp(env, "on")) s->split_mode = 2;
+  }
   *out = s;
   return NULL;
 fail:
@@ -218,11 +232,16 @@ static size_t make_sig(const sn_session *s, const sn_tensor *const *bound, int64
   return k;
 }
 
-static sn_error *build_plan(sn_session *s, const sn_tensor *const *bound, sn_plan **out) {
+/* The types (and folded values: *known_out, freed with free_known) of every value with the fed
+ * inputs' shapes, axis 0 replaced by `batch` when batch > 0. */
+static sn_error *infer_at(sn_session *s, const sn_tensor *const *bound, int64_t batch, sn_type **types_out,
+                          sn_tensor ***known_out) {
   sn_graph *g = s->g;
   int nv = g->n_values;
   sn_type *types = sn_malloc(sizeof(sn_type) * (size_t)(nv ? nv : 1));
   sn_tensor **known = sn_calloc((size_t)(nv ? nv : 1), sizeof(sn_tensor *));
+  *types_out = NULL;
+  *known_out = NULL;
   if (!types || !known) {
     sn_free(types);
     sn_free(known);
@@ -236,18 +255,40 @@ static sn_error *build_plan(sn_session *s, const sn_tensor *const *bound, sn_pla
     const sn_tensor *t = bound[i];
     int v = s->in[i].value;
     if (!t) t = g->values[v].data;
-    if (t && t->kind == SN_KIND_TENSOR) sn_type_set_static(&types[v], t->dtype, t->rank, t->dims);
+    if (t && t->kind == SN_KIND_TENSOR) {
+      int64_t dims[SN_MAX_RANK];
+      memcpy(dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+      if (batch > 0 && bound[i] && t->rank > 0) dims[0] = batch;
+      sn_type_set_static(&types[v], t->dtype, t->rank, dims);
+    }
   }
   sn_infer_opts io = {false, sn_exec_fold, NULL, SN_FOLD_LIMIT_PLAN};
   sn_error *e = sn_infer_graph(g, types, known, &io);
-  for (int v = 0; v < nv; v++)
-    if (known[v] && known[v] != g->values[v].data) sn_tensor_free(known[v]);
-  sn_free(known);
   if (e) {
+    for (int v = 0; v < nv; v++)
+      if (known[v] && known[v] != g->values[v].data) sn_tensor_free(known[v]);
+    sn_free(known);
     sn_free(types);
     return e;
   }
-  return sn_plan_build(g, types, out);
+  *types_out = types;
+  *known_out = known;
+  return NULL;
+}
+
+static void free_known(const sn_graph *g, sn_tensor **known) {
+  if (!known) return;
+  for (int v = 0; v < g->n_values; v++)
+    if (known[v] && known[v] != g->values[v].data) sn_tensor_free(known[v]);
+  sn_free(known);
+}
+
+static sn_error *build_plan(sn_session *s, const sn_tensor *const *bound, sn_plan **out) {
+  sn_type *types = NULL;
+  sn_tensor **known = NULL;
+  SN_TRY(infer_at(s, bound, 0, &types, &known));
+  free_known(s->g, known);
+  return sn_plan_build(s->g, types, out);
 }
 
 static sn_error *acquire(sn_session *s, const sn_tensor *const *bound, sn_plan_entry **entry_out, sn_frame **frame_out) {
@@ -396,19 +437,19 @@ sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, c
   return sn_session_run_timed(s, n_inputs, input_values, inputs, n_outputs, output_values, outputs, NULL);
 }
 
-sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
-                               int n_outputs, const int *output_values, sn_tensor **outputs, sn_run_timing *timing) {
-  uint64_t t_start = timing ? sn_now_ns() : 0;
-  const sn_tensor *bound_small[64];
+/* One run of the plan for these inputs (bound[i] per graph input, NULL for a default); serial: on
+ * the calling thread alone, with no pool (a sample of a split batch, beside the pool's others). */
+static sn_error *run_bound(sn_session *s, const sn_tensor *const *bound, int n_outputs, const int *output_values,
+                           sn_tensor **outputs, sn_run_timing *timing, bool serial) {
   sn_tensor *bind_small[64];
-  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
-  if (!bound) return SN_ERR_OOM();
   sn_plan_entry *entry = NULL;
   sn_frame *frame = NULL;
   sn_tensor **bind = NULL;
-  sn_error *e = bind_inputs(s, n_inputs, input_values, inputs, bound);
+  sn_threadpool *pool = NULL;
+  sn_error *e = acquire(s, bound, &entry, &frame);
   if (e) goto done;
-  if ((e = acquire(s, bound, &entry, &frame))) goto done;
+  pool = frame->pool;
+  if (serial) frame->pool = NULL;
   for (int i = 0; i < s->n_in; i++)
     if (bound[i]) sn_frame_bind(frame, s->in[i].value, bound[i]);
   /* caller-provided output buffers: kernels write straight into them when shapes match */
@@ -475,6 +516,7 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
       }
 done:
   if (frame) {
+    frame->pool = pool;
     frame->step_start_ns = frame->step_ns = NULL;
     frame->step_kernel = NULL;
     frame->thread_first_ns = frame->thread_last_ns = NULL;
@@ -484,6 +526,265 @@ done:
     release_frame(s, entry, frame);
   }
   if (bind && bind != bind_small) sn_free(bind);
+  return e;
+}
+
+/* ---- batch splitting (plan/batch_split.h) ----------------------------------------------------------- */
+
+/* The batch size when every fed input is a tensor batched along axis 0 (the same size), else 0. */
+static int64_t fed_batch(const sn_session *s, const sn_tensor *const *bound) {
+  int64_t n = 0;
+  for (int i = 0; i < s->n_in; i++) {
+    const sn_tensor *t = bound[i];
+    if (!t) continue;
+    if (t->kind != SN_KIND_TENSOR || t->rank < 1 || t->dtype == SINTER_STRING) return 0;
+    if (n && t->dims[0] != n) return 0;
+    n = t->dims[0];
+  }
+  return n;
+}
+
+/* Analyze the graph at this signature: may its batch be split, and is it worth it here? */
+static sn_error *split_analyze(sn_session *s, const sn_tensor *const *bound, int64_t n, sn_split_entry *se) {
+  sn_graph *g = s->g;
+  sn_type *tn = NULL, *t1 = NULL;
+  sn_tensor **kn = NULL, **k1 = NULL;
+  bool *fed = sn_calloc((size_t)(g->n_values ? g->n_values : 1), sizeof(bool));
+  if (!fed) return SN_ERR_OOM();
+  for (int i = 0; i < s->n_in; i++) fed[s->in[i].value] = bound[i] != NULL;
+  /* a shape error at batch 1 (a model made for its batch size) only means no split */
+  sn_error *e = infer_at(s, bound, 0, &tn, &kn);
+  sn_error *e1 = e ? NULL : infer_at(s, bound, 1, &t1, &k1);
+  sn_split_check chk = {0};
+  if (!e && !e1) sn_batch_split_check(g, fed, n, tn, (const sn_tensor *const *)kn, t1, (const sn_tensor *const *)k1, &chk);
+  if (e1) {
+    chk.why = "the graph does not infer at batch 1";
+    chk.node = -1;
+  }
+  sn_error_free(e1);
+  /* a sample's activations against the weights every sample reads again: a model that streams
+   * its weights for little work per sample (an MLP at batch 1) is faster batched */
+  se->split = !e && chk.ok && (s->split_mode == 2 || chk.act_bytes * 16 >= chk.weight_bytes);
+  if (se->split) {
+    se->out_rank = sn_calloc((size_t)g->n_outputs, sizeof(int));
+    se->out_dims = sn_calloc((size_t)g->n_outputs, sizeof *se->out_dims);
+    if (!se->out_rank || !se->out_dims) e = SN_ERR_OOM();
+    for (int k = 0; !e && k < g->n_outputs; k++) {
+      const sn_type *t = &t1[g->outputs[k]];
+      se->out_rank[k] = t->rank;
+      for (int d = 0; d < t->rank; d++) se->out_dims[k][d] = t->dims[d].v;
+    }
+  }
+  const char *log = getenv("SINTER_SPLIT_LOG");
+  if (!e && log && *log == '1') {
+    char desc[512] = "";
+    if (chk.node >= 0) sn_node_desc(&g->nodes[chk.node], desc, sizeof desc);
+    if (se->split)
+      fprintf(stderr, "sinter: batch %lld split into samples (%.3g MB of activations a sample, %.3g MB of weights)\n",
+              (long long)n, chk.act_bytes / 1e6, chk.weight_bytes / 1e6);
+    else if (chk.ok)
+      fprintf(stderr, "sinter: batch %lld not split: %.3g MB of activations a sample against %.3g MB of weights\n",
+              (long long)n, chk.act_bytes / 1e6, chk.weight_bytes / 1e6);
+    else
+      fprintf(stderr, "sinter: batch %lld not split: %s%s%s\n", (long long)n, chk.why ? chk.why : "?",
+              *desc ? " at " : "", desc);
+  }
+  free_known(g, kn);
+  free_known(g, k1);
+  sn_free(tn);
+  sn_free(t1);
+  sn_free(fed);
+  return e;
+}
+
+/* The split decision for these inputs (made once per signature); *out NULL when not splitting. */
+static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, int n_outputs, const int *output_values,
+                                sn_split_entry **out) {
+  *out = NULL;
+  int threads = sn_threadpool_size(s->pool);
+  if (s->split_mode == 0 || threads < 2) return NULL;
+  int64_t n = fed_batch(s, bound);
+  if (n < threads) return NULL;
+  for (int k = 0; k < n_outputs; k++)
+    if (!s->g->values[output_values[k]].is_output) return NULL;
+  int64_t sig_small[256];
+  size_t len = make_sig(s, bound, NULL);
+  int64_t *sig = len <= 256 ? sig_small : sn_malloc(sizeof(int64_t) * len);
+  if (!sig) return SN_ERR_OOM();
+  make_sig(s, bound, sig);
+  sn_split_entry *se = NULL;
+  pthread_mutex_lock(&s->mu);
+  for (sn_split_entry *p = s->splits; p; p = p->next)
+    if (p->sig_len == len && !memcmp(p->sig, sig, len * sizeof(int64_t))) {
+      se = p;
+      break;
+    }
+  pthread_mutex_unlock(&s->mu);
+  sn_error *e = NULL;
+  if (!se) {
+    se = sn_calloc(1, sizeof *se);
+    int64_t *nsig = sn_malloc(sizeof(int64_t) * (len ? len : 1));
+    if (!se || !nsig) {
+      sn_free(se);
+      sn_free(nsig);
+      e = SN_ERR_OOM();
+      goto done;
+    }
+    memcpy(nsig, sig, sizeof(int64_t) * len);
+    se->sig = nsig;
+    se->sig_len = len;
+    if ((e = split_analyze(s, bound, n, se))) {
+      sn_free(se->sig);
+      sn_free(se->out_rank);
+      sn_free(se->out_dims);
+      sn_free(se);
+      goto done;
+    }
+    pthread_mutex_lock(&s->mu);
+    se->next = s->splits;
+    s->splits = se;
+    pthread_mutex_unlock(&s->mu);
+  }
+  if (se->split) *out = se;
+done:
+  if (sig != sig_small) sn_free(sig);
+  return e;
+}
+
+typedef struct split_job {
+  sn_session *s;
+  const sn_tensor *const *bound;
+  int n_outputs;
+  const int *output_values;
+  sn_tensor **full; /* the whole batch's outputs */
+  sn_error *err;    /* the first error (others are dropped) */
+  int failed;
+} split_job;
+
+/* A view of samples [b0, b0 + cnt) of t (axis 0). */
+static void batch_view(const sn_tensor *t, int64_t b0, int64_t cnt, sn_tensor *v) {
+  size_t per = t->dims[0] ? t->nbytes / (size_t)t->dims[0] : 0;
+  *v = *t;
+  v->owns_data = false;
+  v->aligned_data = false;
+  v->file_view = false;
+  v->dims[0] = cnt;
+  v->count = t->dims[0] ? t->count / t->dims[0] * cnt : 0;
+  v->nbytes = per * (size_t)cnt;
+  v->data = (uint8_t *)t->data + per * (size_t)b0;
+  v->n_items = 0;
+  v->items = NULL;
+}
+
+static sn_error *run_samples(split_job *j, int64_t b0, int64_t cnt, bool serial) {
+  sn_session *s = j->s;
+  sn_tensor in_small[8], out_small[8];
+  const sn_tensor *bnd_small[8];
+  sn_tensor *outp_small[8];
+  int ni = s->n_in, no = j->n_outputs;
+  sn_tensor *in_v = ni <= 8 ? in_small : sn_malloc(sizeof(sn_tensor) * (size_t)ni);
+  const sn_tensor **bnd = ni <= 8 ? bnd_small : sn_malloc(sizeof(sn_tensor *) * (size_t)ni);
+  sn_tensor *out_v = no <= 8 ? out_small : sn_malloc(sizeof(sn_tensor) * (size_t)no);
+  sn_tensor **outp = no <= 8 ? outp_small : sn_malloc(sizeof(sn_tensor *) * (size_t)no);
+  sn_error *e = NULL;
+  if (!in_v || !bnd || !out_v || !outp) {
+    e = SN_ERR_OOM();
+    goto done;
+  }
+  for (int i = 0; i < ni; i++) {
+    bnd[i] = NULL;
+    if (!j->bound[i]) continue;
+    batch_view(j->bound[i], b0, cnt, &in_v[i]);
+    bnd[i] = &in_v[i];
+  }
+  for (int k = 0; k < no; k++) {
+    batch_view(j->full[k], b0, cnt, &out_v[k]);
+    outp[k] = &out_v[k];
+  }
+  e = run_bound(s, bnd, no, j->output_values, outp, NULL, serial);
+done:
+  if (in_v != in_small) sn_free(in_v);
+  if (bnd != bnd_small) sn_free(bnd);
+  if (out_v != out_small) sn_free(out_v);
+  if (outp != outp_small) sn_free(outp);
+  return e;
+}
+
+static void split_task(void *arg, int64_t begin, int64_t end) {
+  split_job *j = arg;
+  for (int64_t i = begin; i < end; i++) {
+    if (__atomic_load_n(&j->failed, __ATOMIC_ACQUIRE)) return;
+    sn_error *e = run_samples(j, i, 1, true);
+    if (e) {
+      int expected = 0;
+      if (__atomic_compare_exchange_n(&j->failed, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        j->err = e;
+      else
+        sn_error_free(e);
+    }
+  }
+}
+
+/* The batch as samples side by side: each pool thread runs whole samples with the batch-1 plan on
+ * its own; what does not divide evenly over the threads runs last as one batch with the pool. */
+static sn_error *run_split(sn_session *s, const sn_tensor *const *bound, const sn_split_entry *se, int n_outputs,
+                           const int *output_values, sn_tensor **outputs) {
+  int64_t n = fed_batch(s, bound);
+  int threads = sn_threadpool_size(s->pool);
+  sn_tensor *full_small[8];
+  sn_tensor **full = n_outputs <= 8 ? full_small : sn_calloc((size_t)n_outputs, sizeof(sn_tensor *));
+  if (!full) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int k = 0; k < n_outputs; k++) full[k] = NULL;
+  for (int k = 0; k < n_outputs && !e; k++) {
+    int v = output_values[k], o = 0;
+    while (s->g->outputs[o] != v) o++;
+    int64_t dims[SN_MAX_RANK];
+    int rank = se->out_rank[o];
+    memcpy(dims, se->out_dims[o], sizeof(int64_t) * (size_t)rank);
+    dims[0] = n;
+    sn_dtype dt = s->g->values[v].type.dtype;
+    sn_tensor *dst = outputs[k];
+    if (dst) {
+      char a[256], b[256];
+      sn_tensor want = {0};
+      if ((e = sn_tensor_set_shape(&want, dt, rank, dims))) break;
+      if (dst->kind != SN_KIND_TENSOR || dst->dtype != dt || dst->rank != rank ||
+          memcmp(dst->dims, dims, sizeof(int64_t) * (size_t)rank))
+        e = sn_errorf(SINTER_ERR_INVALID_ARGUMENT, "output '%s' is %s but the caller's buffer is %s",
+                      s->g->values[v].name, sn_tensor_describe(&want, a, sizeof a), sn_tensor_describe(dst, b, sizeof b));
+      full[k] = dst;
+    } else {
+      e = sn_tensor_new_uninit(dt, rank, dims, &full[k]);
+    }
+  }
+  if (!e) {
+    split_job j = {s, bound, n_outputs, output_values, full, NULL, 0};
+    int64_t whole = n - n % threads;
+    sn_parallel_for_dynamic(s->pool, whole, 1, split_task, &j);
+    e = j.err;
+    if (!e && whole < n) e = run_samples(&j, whole, n - whole, false);
+  }
+  for (int k = 0; k < n_outputs; k++) {
+    if (!outputs[k] && !e) outputs[k] = full[k];
+    else if (!outputs[k]) sn_tensor_free(full[k]);
+  }
+  if (full != full_small) sn_free(full);
+  return e;
+}
+
+sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                               int n_outputs, const int *output_values, sn_tensor **outputs, sn_run_timing *timing) {
+  uint64_t t_start = timing ? sn_now_ns() : 0;
+  const sn_tensor *bound_small[64];
+  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
+  if (!bound) return SN_ERR_OOM();
+  sn_error *e = bind_inputs(s, n_inputs, input_values, inputs, bound);
+  sn_split_entry *se = NULL;
+  /* (a profiled run times the steps of one plan: never split) */
+  if (!e && !timing) e = split_decision(s, bound, n_outputs, output_values, &se);
+  if (!e) e = se ? run_split(s, bound, se, n_outputs, output_values, outputs)
+                 : run_bound(s, bound, n_outputs, output_values, outputs, timing, false);
   if (bound != bound_small) sn_free(bound);
   if (timing) {
     timing->run_start_ns = t_start;

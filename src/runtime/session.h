@@ -17,6 +17,9 @@ struct sinter_options {
   int isa; /* sn_isa, or 3 = auto */
   int precision; /* 0 fp32, 1 bf16 (float32 GEMMs in bfloat16), -1 auto: SINTER_PRECISION or fp32 */
   int spin_us;   /* how long an idle pool thread spins before sleeping; -1 auto: SINTER_SPIN_US or the pool's default */
+  /* batch splitting (plan/batch_split.h): 0 auto (SINTER_BATCH_SPLIT=off|on|auto in the env, else
+   * where the heuristic expects a gain), 1 off, 2 wherever the graph allows it */
+  int batch_split;
   /* internal (tools that write the optimized model back): every initializer keeps its data, so
    * packed weights do not take over their buffers */
   bool keep_weights;
@@ -30,6 +33,17 @@ typedef struct sn_plan_entry {
   sn_frame **free_frames;
   int n_free, cap_free;
 } sn_plan_entry;
+
+/* A batch-split decision per input signature (at the full batch). out_dims: per graph output, its
+ * batch-1 shape (rank out_rank[k]) when split. */
+typedef struct sn_split_entry {
+  struct sn_split_entry *next;
+  int64_t *sig;
+  size_t sig_len;
+  bool split;
+  int *out_rank;
+  int64_t (*out_dims)[SN_MAX_RANK];
+} sn_split_entry;
 
 typedef struct sn_io_info {
   sinter_value_info info;
@@ -54,6 +68,8 @@ struct sinter_session {
   pthread_mutex_t mu;
   sn_plan_entry *plans;
   int n_plans;
+  sn_split_entry *splits;
+  int split_mode; /* 0 off, 1 auto, 2 on (options and environment resolved) */
 };
 
 typedef struct sinter_session sn_session;

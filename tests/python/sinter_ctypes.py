@@ -58,6 +58,7 @@ def lib():
         "sinter_options_set_opt_level": (S, [P, C.c_int]),
         "sinter_options_set_isa": (S, [P, C.c_char_p]),
         "sinter_options_set_precision": (S, [P, C.c_char_p]),
+        "sinter_options_set_batch_split": (S, [P, C.c_char_p]),
         "sinter_tensor_wrap": (S, [C.c_int, C.POINTER(C.c_int64), C.c_int, C.c_void_p, C.c_size_t, C.POINTER(P)]),
         "sinter_tensor_free": (None, [P]),
         "sinter_tensor_dtype": (C.c_int, [P]),
@@ -203,7 +204,7 @@ class _Binding:
 
 
 class Session:
-    def __init__(self, model, threads=None, opt_level=None, isa=None, precision=None):
+    def __init__(self, model, threads=None, opt_level=None, isa=None, precision=None, batch_split=None):
         L = lib()
         self._L = L
         self._s = C.c_void_p()
@@ -218,6 +219,8 @@ class Session:
                 _check(L.sinter_options_set_isa(opts, isa.encode()))
             if precision is not None:
                 _check(L.sinter_options_set_precision(opts, precision.encode()))
+            if batch_split is not None:
+                _check(L.sinter_options_set_batch_split(opts, batch_split.encode()))
             if isinstance(model, (bytes, bytearray)):
                 buf = C.create_string_buffer(bytes(model), len(model))
                 _check(L.sinter_session_create_from_bytes(buf, len(model), opts, C.byref(self._s)))
