@@ -602,9 +602,9 @@ static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, in
                                 sn_split_entry **out) {
   *out = NULL;
   int threads = sn_threadpool_size(s->pool);
-  if (s->split_mode == 0 || threads < 2) return NULL;
+  if (s->split_mode == 0 || (threads < 2 && s->split_mode != 2)) return NULL;
   int64_t n = fed_batch(s, bound);
-  if (n < threads) return NULL;
+  if (n < 2 || n < threads) return NULL;
   for (int k = 0; k < n_outputs; k++)
     if (!s->g->values[output_values[k]].is_output) return NULL;
   int64_t sig_small[256];
