@@ -434,7 +434,9 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
       refuse(out, "an op whose attributes or inputs mix samples", i);
       goto done;
     }
-    for (int k = 0; k < nd->n_in; k++) /* the weights a batched node reads */
+    /* the weights a batched node reads (an embedding table only in the rows it gathers: not counted) */
+    bool table = !strcmp(nd->op_type, "Gather") && cls_of(&c, nd, 0) == C_CONST;
+    for (int k = table ? 1 : 0; k < nd->n_in; k++)
       if (cls_of(&c, nd, k) == C_CONST && g->values[nd->in[k]].role == SN_VAL_INITIALIZER && !counted[nd->in[k]]) {
         counted[nd->in[k]] = 1;
         out->weight_bytes += type_bytes(&g->values[nd->in[k]].type);

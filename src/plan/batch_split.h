@@ -28,7 +28,8 @@ typedef struct sn_split_check {
   const char *why;      /* when !ok: what stopped it (static string) */
   int node;             /* when !ok: the node at fault, or -1 */
   double act_bytes;     /* bytes of all intermediate values of one sample (batch-1 types) */
-  double weight_bytes;  /* bytes of the constant tensors that nodes on batched values read */
+  double weight_bytes;  /* bytes of the constant tensors that nodes on batched values read (not
+                         * counting the tables that Gather indexes by batched ids) */
 } sn_split_check;
 
 /* types_n/known_n: the graph's types and folded values with the fed inputs at batch n; types_1 /

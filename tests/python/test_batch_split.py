@@ -12,7 +12,8 @@ For each model below, at batch sizes that divide over two threads and that leave
   - the outputs, through the C API with batch_split on and off, two threads, against ONNX Runtime
     (within 1e-5 of the output's scale; float32 sums over at most a few hundred terms) whatever the
     decision, so that a wrong "split" shows up as wrong numbers too;
-  - the auto mode's weight heuristic: an MLP whose weights dwarf a sample's activations is not split.
+  - the auto mode's weight heuristic: an MLP whose weights dwarf a sample's activations is not split,
+    and on one thread only a model whose activations outweigh its weights is.
 
     SINTER_BUILD=build .venv/bin/python tests/python/test_batch_split.py
 
@@ -209,8 +210,8 @@ def feeds_for(shapes, n, model):
     return f
 
 
-def decision(path, feeds, tmp, mode="on"):
-    args = ["run", path, "--threads", "2", "-q"]
+def decision(path, feeds, tmp, mode="on", threads=2):
+    args = ["run", path, "--threads", str(threads), "-q"]
     for name, a in feeds.items():
         p = os.path.join(tmp, name + ".npy")
         np.save(p, a)
@@ -263,7 +264,14 @@ def main():
         _, line = decision(path, feeds, tmp, mode="on")
         check("mlp b8 on: split", "split into samples" in line, repr(line))
         compare("mlp b8", model.SerializeToString(), feeds)
-        # one input batched along axis 0 and another not: no split considered (nothing logged)
+        # one thread: split where a sample's activations outweigh the weights (the CNN), not the MLP
+        _, line = decision(path, feeds, tmp, mode="auto", threads=1)
+        check("mlp b8 t1 auto: not split", "not split" in line, repr(line))
+        cnn_model, cnn_shapes = cnn()
+        _, line = decision(save(cnn_model, tmp, "cnn_t1"), feeds_for(cnn_shapes, 3, cnn_model), tmp, mode="auto",
+                           threads=1)
+        check("cnn b3 t1 auto: split", "split into samples" in line, repr(line))
+        # batch 1: no split considered (nothing logged)
         _, line = decision(save(cnn()[0], tmp, "cnn1"), {"x": rnd(1, 3, 20, 20)}, tmp)
         check("batch 1: nothing to split", line == "", repr(line))
     return finish()
