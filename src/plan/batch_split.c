@@ -421,6 +421,12 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
       /* fall through */
     case R_DATA:
       ok = ok && cls_of(&c, nd, 0) == C_BATCH;
+      /* statistics over the batch; an output shape read from data; interpolation across samples */
+      if (!strcmp(nd->op_type, "BatchNormalization") && sn_attr_int(nd, "training_mode", 0)) ok = false;
+      if (!strcmp(nd->op_type, "ConstantOfShape")) ok = false;
+      if (!strcmp(nd->op_type, "Resize") &&
+          !strcmp(sn_attr_str(nd, "coordinate_transformation_mode", ""), "tf_crop_and_resize"))
+        ok = false;
       for (int k = 1; ok && k < nd->n_in; k++) {
         int kk = cls_of(&c, nd, k);
         ok = kk == C_NONE || kk == C_CONST || kk == C_META;

@@ -611,8 +611,9 @@ static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, in
   if (s->split_mode == 0) return NULL;
   int64_t n = fed_batch(s, bound);
   if (n < 2 || n < threads) return NULL;
-  for (int k = 0; k < n_outputs; k++)
-    if (!s->g->values[output_values[k]].is_output) return NULL;
+  for (int k = 0; k < n_outputs; k++) /* (string tensors do not go into caller buffers) */
+    if (!s->g->values[output_values[k]].is_output || s->g->values[output_values[k]].type.dtype == SINTER_STRING)
+      return NULL;
   int64_t sig_small[256];
   size_t len = make_sig(s, bound, NULL);
   int64_t *sig = len <= 256 ? sig_small : sn_malloc(sizeof(int64_t) * len);
