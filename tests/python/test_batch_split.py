@@ -22,6 +22,7 @@ Prints "N passed, M failed"; exits 1 on any failure.
 import os
 import sys
 import tempfile
+import threading
 
 import numpy as np
 import onnx
@@ -271,6 +272,25 @@ def main():
         _, line = decision(save(cnn_model, tmp, "cnn_t1"), feeds_for(cnn_shapes, 3, cnn_model), tmp, mode="auto",
                            threads=1)
         check("cnn b3 t1 auto: split", "split into samples" in line, repr(line))
+        # concurrent split runs on one session: the pool is busy with one, the other runs its samples
+        # inline; each gets its own frames and its own results
+        import sinter_ctypes
+        model, shapes = cnn()
+        batches = [feeds_for(shapes, 5, model) for _ in range(3)]
+        wants = [ort_outputs(model.SerializeToString(), f)[0] for f in batches]
+        ok = []
+        with sinter_ctypes.Session(model.SerializeToString(), threads=2, batch_split="on") as sess:
+            def worker(k):
+                for r in range(6):
+                    i = (k + r) % 3
+                    got = list(sess.run(batches[i]).values())[0]
+                    ok.append(rel_err(got, wants[i]) <= 1e-5)
+            ts = [threading.Thread(target=worker, args=(k,)) for k in range(3)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        check("three threads, split runs on one session", len(ok) == 18 and all(ok), f"{sum(ok)} of {len(ok)} right")
         # batch 1: no split considered (nothing logged)
         _, line = decision(save(cnn()[0], tmp, "cnn1"), {"x": rnd(1, 3, 20, 20)}, tmp)
         check("batch 1: nothing to split", line == "", repr(line))
