@@ -259,8 +259,7 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
       if (s != 3 && !ew_ok(c, nd, s, r)) return false;
     return true;
   }
-  /* fused ops: the base op's inputs, then bias and residual, which broadcast onto the output */
-  int first_ew = 2;
+  /* fused ops: the base op's two inputs, then bias and residual, which broadcast onto the output */
   if (!strcmp(op, "FusedMatMul")) {
     if (!matmul_ok(c, nd, 0, 1, r)) return false;
   } else if (!strcmp(op, "FusedGemm")) {
@@ -271,7 +270,7 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
   } else {
     return false;
   }
-  for (int s = first_ew; s < nd->n_in; s++)
+  for (int s = 2; s < nd->n_in; s++)
     if (!ew_ok(c, nd, s, r)) return false;
   return true;
 }

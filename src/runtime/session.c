@@ -232,6 +232,22 @@ static size_t make_sig(const sn_session *s, const sn_tensor *const *bound, int64
   return k;
 }
 
+/* The signature of these inputs in `small` (256 entries) or, when longer, in a new buffer (free it
+ * when it is not `small`); NULL on OOM. */
+static int64_t *sig_of(const sn_session *s, const sn_tensor *const *bound, int64_t *small, size_t *len) {
+  *len = make_sig(s, bound, NULL);
+  int64_t *sig = *len <= 256 ? small : sn_malloc(sizeof(int64_t) * *len);
+  if (sig) make_sig(s, bound, sig);
+  return sig;
+}
+
+/* A copy of a signature for a cache entry; NULL on OOM. */
+static int64_t *sig_dup(const int64_t *sig, size_t len) {
+  int64_t *d = sn_malloc(sizeof(int64_t) * (len ? len : 1));
+  if (d) memcpy(d, sig, sizeof(int64_t) * len);
+  return d;
+}
+
 /* The types (and folded values: *known_out, freed with free_known) of every value with the fed
  * inputs' shapes, axis 0 replaced by `batch` when batch > 0. */
 static sn_error *infer_at(sn_session *s, const sn_tensor *const *bound, int64_t batch, sn_type **types_out,
@@ -293,10 +309,9 @@ static sn_error *build_plan(sn_session *s, const sn_tensor *const *bound, sn_pla
 
 static sn_error *acquire(sn_session *s, const sn_tensor *const *bound, sn_plan_entry **entry_out, sn_frame **frame_out) {
   int64_t sig_small[256];
-  size_t len = make_sig(s, bound, NULL);
-  int64_t *sig = len <= 256 ? sig_small : sn_malloc(sizeof(int64_t) * len);
+  size_t len;
+  int64_t *sig = sig_of(s, bound, sig_small, &len);
   if (!sig) return SN_ERR_OOM();
-  make_sig(s, bound, sig);
   sn_error *e = NULL;
   sn_plan_entry *entry = NULL;
   sn_frame *frame = NULL;
@@ -312,7 +327,7 @@ static sn_error *acquire(sn_session *s, const sn_tensor *const *bound, sn_plan_e
     sn_plan *plan = NULL;
     if ((e = build_plan(s, bound, &plan))) goto done;
     sn_plan_entry *ne = sn_calloc(1, sizeof *ne);
-    int64_t *nsig = sn_malloc(sizeof(int64_t) * (len ? len : 1));
+    int64_t *nsig = sig_dup(sig, len);
     if (!ne || !nsig) {
       sn_free(ne);
       sn_free(nsig);
@@ -320,7 +335,6 @@ static sn_error *acquire(sn_session *s, const sn_tensor *const *bound, sn_plan_e
       e = SN_ERR_OOM();
       goto done;
     }
-    memcpy(nsig, sig, sizeof(int64_t) * len);
     ne->sig = nsig;
     ne->sig_len = len;
     ne->plan = plan;
@@ -615,10 +629,9 @@ static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, in
     if (!s->g->values[output_values[k]].is_output || s->g->values[output_values[k]].type.dtype == SINTER_STRING)
       return NULL;
   int64_t sig_small[256];
-  size_t len = make_sig(s, bound, NULL);
-  int64_t *sig = len <= 256 ? sig_small : sn_malloc(sizeof(int64_t) * len);
+  size_t len;
+  int64_t *sig = sig_of(s, bound, sig_small, &len);
   if (!sig) return SN_ERR_OOM();
-  make_sig(s, bound, sig);
   sn_split_entry *se = NULL;
   pthread_mutex_lock(&s->mu);
   for (sn_split_entry *p = s->splits; p; p = p->next)
@@ -630,14 +643,13 @@ static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, in
   sn_error *e = NULL;
   if (!se) {
     se = sn_calloc(1, sizeof *se);
-    int64_t *nsig = sn_malloc(sizeof(int64_t) * (len ? len : 1));
+    int64_t *nsig = sig_dup(sig, len);
     if (!se || !nsig) {
       sn_free(se);
       sn_free(nsig);
       e = SN_ERR_OOM();
       goto done;
     }
-    memcpy(nsig, sig, sizeof(int64_t) * len);
     se->sig = nsig;
     se->sig_len = len;
     if ((e = split_analyze(s, bound, n, se))) {
