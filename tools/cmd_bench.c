@@ -204,6 +204,7 @@ typedef struct bench_result {
   sn_stats st;
   double wall_s, cpu_pct;
   uint64_t peak_rss, arena, weights, packed;
+  bool split; /* the batch ran as separate samples (arena: the batch-1 plan's, one per thread) */
   size_t n_inputs;
   char **inputs; /* descriptions, owned */
 } bench_result;
@@ -301,7 +302,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
         if (strcmp(sess->in[k].info.name, f.f.names[i]) == 0) vals[i] = sess->in[k].value;
     }
     const sn_plan *plan = NULL;
-    st = sn_session_plan(sess, (int)f.f.n, vals, (const sn_tensor *const *)f.f.tensors, &plan);
+    st = sn_session_run_plan(sess, (int)f.f.n, vals, (const sn_tensor *const *)f.f.tensors, &plan, &r->split);
     if (vals != vals_small) sn_free(vals);
     if (st) goto done;
     r->arena = plan ? plan->arena_size : 0;
@@ -389,7 +390,9 @@ static void print_report(const model_facts *m, const bench_cfg *c, const bench_r
   printf("Model file size: %llu bytes (%.2f MB)\n", (unsigned long long)m->file_bytes, (double)m->file_bytes / 1e6);
   printf("Weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->weights, (double)r->weights / 1e6);
   printf("Prepacked weight size: %llu bytes (%.2f MB)\n", (unsigned long long)r->packed, (double)r->packed / 1e6);
-  printf("Arena size: %llu bytes (%.2f MB)\n", (unsigned long long)r->arena, (double)r->arena / 1e6);
+  printf("Arena size: %llu bytes (%.2f MB)%s\n", (unsigned long long)r->arena, (double)r->arena / 1e6,
+         r->split ? ", one sample's (per thread)" : "");
+  printf("Batch split: %s\n", r->split ? "yes, samples side by side through the batch-1 plan" : "no");
   printf("ISA: %s  Precision: %s  Threads: %d  Optimization level: %lld\n", sn_isa_name(r->isa), r->bf16 ? "bf16" : "fp32", r->threads,
          c->level >= 0 ? c->level : 3);
   for (size_t i = 0; i < r->n_inputs; i++) printf("Input: %s\n", r->inputs[i]);
@@ -541,9 +544,9 @@ static void write_json(FILE *f, const model_facts *m, const bench_cfg *c, const 
     json_num(f, r->cpu_pct);
     fprintf(f,
             ",\n      \"peak_working_set_bytes\": %llu,\n      \"arena_bytes\": %llu,\n      \"weight_bytes\": %llu,\n"
-            "      \"prepacked_bytes\": %llu,\n",
+            "      \"prepacked_bytes\": %llu,\n      \"batch_split\": %s,\n",
             (unsigned long long)r->peak_rss, (unsigned long long)r->arena, (unsigned long long)r->weights,
-            (unsigned long long)r->packed);
+            (unsigned long long)r->packed, r->split ? "true" : "false");
     fprintf(f, "      \"latencies_s\": [");
     for (size_t k = 0; k < r->runs; k++) {
       if (k) fputs(k % 8 ? ", " : ",\n        ", f);

@@ -818,3 +818,32 @@ int sn_precision_parse(const char *s) {
   if (!strcmp(s, "bf16") || !strcmp(s, "bfloat16")) return 1;
   return -2;
 }
+
+sn_error *sn_session_run_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                              const sn_plan **out, bool *split) {
+  *out = NULL;
+  *split = false;
+  const sn_tensor *bound_small[64];
+  sn_tensor view_small[64];
+  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
+  sn_tensor *views = s->n_in <= 64 ? view_small : sn_malloc(sizeof(sn_tensor) * (size_t)s->n_in);
+  sn_error *e = !bound || !views ? SN_ERR_OOM() : bind_inputs(s, n_inputs, input_values, inputs, bound);
+  sn_split_entry *se = NULL;
+  if (!e) e = split_decision(s, bound, s->n_out, s->g->outputs, &se);
+  if (!e && se) { /* sample 0's plan: what every sample of the batch runs */
+    *split = true;
+    for (int i = 0; i < s->n_in; i++)
+      if (bound[i]) {
+        batch_view(bound[i], 0, 1, &views[i]);
+        bound[i] = &views[i];
+      }
+  }
+  sn_plan_entry *entry = NULL;
+  sn_frame *frame = NULL;
+  if (!e) e = acquire(s, bound, &entry, &frame);
+  if (frame) release_frame(s, entry, frame);
+  *out = entry ? entry->plan : NULL;
+  if (bound && bound != bound_small) sn_free((void *)bound);
+  if (views && views != view_small) sn_free(views);
+  return e;
+}

@@ -35,7 +35,8 @@ RESULT = {"batch": is_int, "threads": is_int, "isa": str, "inputs": list, "sessi
           "first_inference_time_s": is_num, "total_inference_requests": is_int, "total_inference_time_s": is_num,
           "total_inference_run_time_s": is_num, "latency_s": dict, "inferences_per_second": is_num,
           "samples_per_second": is_num, "avg_cpu_usage_percent": is_num, "peak_working_set_bytes": is_int,
-          "arena_bytes": is_int, "weight_bytes": is_int, "prepacked_bytes": is_int, "latencies_s": list}
+          "arena_bytes": is_int, "weight_bytes": is_int, "prepacked_bytes": is_int,
+          "batch_split": lambda v: isinstance(v, bool), "latencies_s": list}
 LATENCY_KEYS = ["mean", "std", "min", "p50", "p90", "p95", "p99", "p999", "max"]
 
 
