@@ -677,6 +677,9 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
 }
 
 /* the convolution of g's images over the pool (in bf16 when xb and wb are given) */
+#ifndef SN_CONV_GRAB_FLOPS
+#define SN_CONV_GRAB_FLOPS 4e5
+#endif
 static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                         const float *w, float *y, const uint16_t *xb, const uint32_t *wb) {
   conv_job j = {g, p, x, w, y, 0, 0, 0, 1, xb, wb};
@@ -691,7 +694,11 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
    * cores (one per item cost a batch-8 MobileNetV2's small depthwise layers 30-90% at 2 threads) */
   if (j.nw > 1) {
     int64_t grain = j.items / ((int64_t)j.nw * 16);
-    sn_parallel_for_dynamic(sn_kernel_pool(c), j.items, grain < 1 ? 1 : grain, conv_range, &j);
+    /* and of at least ~0.4 MFLOP (a few microseconds): a 7x7 depthwise layer's 60 items of 14 KFLOP
+     * each, grabbed one by one, spent about what they computed in moving that line */
+    const int64_t min_grain = (int64_t)(SN_CONV_GRAB_FLOPS / (flops / (double)j.items)) + 1;
+    if (grain < min_grain) grain = min_grain;
+    sn_parallel_for_dynamic(sn_kernel_pool(c), j.items, grain, conv_range, &j);
   } else {
     conv_range(&j, 0, j.items);
   }
