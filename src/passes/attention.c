@@ -323,7 +323,7 @@ static sn_error *pack_qkv_dq(sn_graph *g, int at_index, bool *done) {
   }
   int64_t wd[2] = {K, 3 * N}, nd = per_col ? 3 * N : 1, bd = 3 * N;
   sn_tensor *w3 = NULL, *s3 = NULL, *z3 = NULL, *b3 = NULL;
-  sn_error *e = sn_tensor_new(w0->dtype, 2, wd, &w3);
+  sn_error *e = sn_tensor_new_uninit(w0->dtype, 2, wd, &w3);
   if (!e) e = sn_tensor_new(SINTER_FLOAT, per_col ? 1 : 0, &nd, &s3);
   if (!e && any_zp) e = sn_tensor_new(w0->dtype, per_col ? 1 : 0, &nd, &z3);
   if (!e && any_bias) e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3);
@@ -402,7 +402,7 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
     if (wk->dims[0] != K || wv->dims[0] != K || wk->dims[1] != N || wv->dims[1] != N) continue;
     int64_t wd[2] = {K, 3 * N}, bd = 3 * N;
     sn_tensor *w3 = NULL, *b3 = NULL;
-    if ((e = sn_tensor_new(SINTER_FLOAT, 2, wd, &w3))) break;
+    if ((e = sn_tensor_new_uninit(SINTER_FLOAT, 2, wd, &w3))) break;
     const void *src[3] = {wq->data, wk->data, wv->data};
     side_by_side(src, K, N, sizeof(float), w3->data);
     if (pq.b >= 0) {
