@@ -120,11 +120,12 @@ SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_precision(sinter_op
  * Either way an idle session uses no CPU once the spin is over. */
 SINTER_API SINTER_MUST_USE sinter_status *sinter_options_set_spin(sinter_options *opts, int microseconds);
 
-/* Batch splitting, for runs whose every input is batched along axis 0 on a session with two or more
- * threads: the samples run side by side, each thread taking whole samples through the batch-1
- * plan, where the graph provably keeps samples apart (no op mixes them: Softmax over the batch,
+/* Batch splitting, for runs whose every input is batched along axis 0: the samples run side by side,
+ * each pool thread taking whole samples through the batch-1 plan (one after another on a one-thread
+ * session), where the graph provably keeps samples apart (no op mixes them: Softmax over the batch,
  * dynamic quantization, whose scale spans the batch, ... refuse it) and its weights are small next
- * to a sample's activations (an MLP streams its weights once for the whole batch instead).
+ * to a sample's activations (an MLP streams its weights once for the whole batch instead; one
+ * thread asks the activations to outweigh the weights).
  * "auto" (default: SINTER_BATCH_SPLIT=auto|on|off in the env, else where it pays), "on" (wherever
  * the graph allows it), "off". Outputs are the same up to float rounding: the batch-1 plan may pick
  * other kernels or blockings. */

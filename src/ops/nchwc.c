@@ -676,10 +676,12 @@ static bool conv_wino(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc
   return true;
 }
 
-/* the convolution of g's images over the pool (in bf16 when xb and wb are given) */
+/* the least work a thread takes from a convolution's shared ticket at a time (see conv_images) */
 #ifndef SN_CONV_GRAB_FLOPS
 #define SN_CONV_GRAB_FLOPS 4e5
 #endif
+
+/* the convolution of g's images over the pool (in bf16 when xb and wb are given) */
 static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                         const float *w, float *y, const uint16_t *xb, const uint32_t *wb) {
   conv_job j = {g, p, x, w, y, 0, 0, 0, 1, xb, wb};

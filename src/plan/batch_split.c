@@ -65,7 +65,7 @@ static const op_rule rules[] = {
     {"com.microsoft", "QLinearSoftmax", R_AXIS, -1},
     /* the rest need a look at their attributes or input positions */
     {"", "Softmax", R_SPECIAL}, {"", "LogSoftmax", R_SPECIAL}, {"", "Hardmax", R_SPECIAL},
-    {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL},
+    {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL, 0, 0, true},
     {"", "Slice", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
     {"", "QuantizeLinear", R_SPECIAL}, {"", "DequantizeLinear", R_SPECIAL},
     {"com.microsoft", "QuantizeLinear", R_SPECIAL}, {"com.microsoft", "DequantizeLinear", R_SPECIAL},
@@ -449,7 +449,7 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
     for (int o = 0; o < nd->n_out; o++) {
       int v = nd->out[o];
       if (v < 0) continue;
-      if (o > 0 && !rule->extra_out && strcmp(nd->op_type, "Split")) {
+      if (o > 0 && !rule->extra_out) {
         if (uses[v]) {
           refuse(out, "a second output that may mix samples is used", i);
           goto done;

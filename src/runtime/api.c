@@ -60,7 +60,7 @@ sinter_status *sinter_options_set_spin(sinter_options *opts, int microseconds) {
 
 sinter_status *sinter_options_set_batch_split(sinter_options *opts, const char *mode) {
   CHECK_ARG(opts, "sinter_options_set_batch_split: options is NULL");
-  int v = !mode ? -1 : !strcmp(mode, "auto") ? 0 : !strcmp(mode, "off") ? 1 : !strcmp(mode, "on") ? 2 : -1;
+  int v = sn_split_mode_parse(mode);
   CHECK_ARG(v >= 0, "unknown batch split mode '%s' (expected auto, on or off)", mode ? mode : "(null)");
   opts->batch_split = v;
   return NULL;

@@ -195,11 +195,10 @@ sn_error *sn_session_create_model(sn_model *m, const struct sinter_options *opts
     spin_us = end && !*end && v >= 0 && v <= 1000000 ? (int)v : -1;
   }
   if ((e = sn_threadpool_create(threads, spin_us, &s->pool))) goto fail;
-  s->split_mode = s->opts.batch_split == 1 ? 0 : s->opts.batch_split == 2 ? 2 : 1;
-  if (s->opts.batch_split == 0) {
-    const char *env = getenv("SINTER_BATCH_SPLIT");
-    if (env && !strcmp(env, "off")) s->split_mode = 0;
-    if (env && !strcmp(env, "on")) s->split_mode = 2;
+  s->split_mode = (sn_split_mode)s->opts.batch_split;
+  if (s->split_mode == SN_SPLIT_AUTO) {
+    int env = sn_split_mode_parse(getenv("SINTER_BATCH_SPLIT"));
+    if (env >= 0) s->split_mode = (sn_split_mode)env;
   }
   *out = s;
   return NULL;
@@ -584,7 +583,7 @@ static sn_error *split_analyze(sn_session *s, const sn_tensor *const *bound, int
    * 76 -> 67 ms; ResNet-50, 0.44, 3% slower split; BERT-small, 0.5, 6% faster; ConvNeXt-Tiny 0.75,
    * within 2%) */
   double need = sn_threadpool_size(s->pool) >= 2 ? 1.0 / 16 : 1.0;
-  se->split = !e && chk.ok && (s->split_mode == 2 || chk.act_bytes >= need * chk.weight_bytes);
+  se->split = !e && chk.ok && (s->split_mode == SN_SPLIT_ON || chk.act_bytes >= need * chk.weight_bytes);
   if (se->split) {
     se->out_rank = sn_calloc((size_t)g->n_outputs, sizeof(int));
     se->out_dims = sn_calloc((size_t)g->n_outputs, sizeof *se->out_dims);
@@ -621,10 +620,9 @@ static sn_error *split_analyze(sn_session *s, const sn_tensor *const *bound, int
 static sn_error *split_decision(sn_session *s, const sn_tensor *const *bound, int n_outputs, const int *output_values,
                                 sn_split_entry **out) {
   *out = NULL;
-  int threads = sn_threadpool_size(s->pool);
-  if (s->split_mode == 0) return NULL;
+  if (s->split_mode == SN_SPLIT_OFF) return NULL;
   int64_t n = fed_batch(s, bound);
-  if (n < 2 || n < threads) return NULL;
+  if (n < 2 || n < sn_threadpool_size(s->pool)) return NULL;
   for (int k = 0; k < n_outputs; k++) /* (string tensors do not go into caller buffers) */
     if (!s->g->values[output_values[k]].is_output || s->g->values[output_values[k]].type.dtype == SINTER_STRING)
       return NULL;
@@ -810,6 +808,11 @@ sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_val
     timing->run_ns = sn_now_ns() - t_start;
   }
   return e;
+}
+
+int sn_split_mode_parse(const char *s) {
+  if (!s) return -1;
+  return !strcmp(s, "auto") ? SN_SPLIT_AUTO : !strcmp(s, "off") ? SN_SPLIT_OFF : !strcmp(s, "on") ? SN_SPLIT_ON : -1;
 }
 
 int sn_precision_parse(const char *s) {

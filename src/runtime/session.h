@@ -11,15 +11,19 @@
 #include "runtime/executor.h"
 #include "runtime/threadpool.h"
 
+/* batch splitting (plan/batch_split.h): where the heuristic expects a gain, never, or wherever the
+ * graph allows it */
+typedef enum sn_split_mode { SN_SPLIT_AUTO = 0, SN_SPLIT_OFF = 1, SN_SPLIT_ON = 2 } sn_split_mode;
+/* "auto" / "off" / "on" -> the mode; -1 when unknown or NULL */
+int sn_split_mode_parse(const char *s);
+
 struct sinter_options {
   int threads;
   int opt_level;
   int isa; /* sn_isa, or 3 = auto */
   int precision; /* 0 fp32, 1 bf16 (float32 GEMMs in bfloat16), -1 auto: SINTER_PRECISION or fp32 */
   int spin_us;   /* how long an idle pool thread spins before sleeping; -1 auto: SINTER_SPIN_US or the pool's default */
-  /* batch splitting (plan/batch_split.h): 0 auto (SINTER_BATCH_SPLIT=off|on|auto in the env, else
-   * where the heuristic expects a gain), 1 off, 2 wherever the graph allows it */
-  int batch_split;
+  int batch_split; /* sn_split_mode; SN_SPLIT_AUTO (0) also reads SINTER_BATCH_SPLIT */
   /* internal (tools that write the optimized model back): every initializer keeps its data, so
    * packed weights do not take over their buffers */
   bool keep_weights;
@@ -69,7 +73,7 @@ struct sinter_session {
   sn_plan_entry *plans;
   int n_plans;
   sn_split_entry *splits;
-  int split_mode; /* 0 off, 1 auto, 2 on (options and environment resolved) */
+  sn_split_mode split_mode; /* the option, SINTER_BATCH_SPLIT resolved */
 };
 
 typedef struct sinter_session sn_session;
