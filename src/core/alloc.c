@@ -40,9 +40,8 @@ void *sn_aligned_alloc(size_t n) {
 }
 void sn_aligned_free(void *p) { free(p); }
 
-/* n bytes (from 2 MiB; less: sn_aligned_alloc) 2 MiB aligned, the size rounded up to `round` bytes,
- * and marked for transparent huge pages: all of it when round is 2 MiB, else the whole huge pages
- * inside the n bytes (the tail stays in 4 KiB pages) */
+/* n bytes (from 2 MiB; less: sn_aligned_alloc) 2 MiB aligned, the size rounded up to whole 2 MiB
+ * pages, marked for transparent huge pages */
 static void *huge_aligned(size_t n, size_t round) {
   if (n < SN_HUGE_PAGE) return sn_aligned_alloc(n);
   alloc_count++;
@@ -50,12 +49,12 @@ static void *huge_aligned(size_t n, size_t round) {
   if (sz < n) return NULL; /* overflow */
   void *p = NULL; /* (posix_memalign: aligned_alloc wants the size a multiple of the alignment) */
   if (posix_memalign(&p, SN_HUGE_PAGE, sz)) return NULL;
-  madvise(p, round == SN_HUGE_PAGE ? sz : n / SN_HUGE_PAGE * SN_HUGE_PAGE, MADV_HUGEPAGE);
+  madvise(p, sz, MADV_HUGEPAGE);
   return p;
 }
 
 void *sn_huge_alloc(size_t n) { return huge_aligned(n, SN_HUGE_PAGE); }
-void *sn_weight_alloc(size_t n) { return huge_aligned(n, SN_ALIGN); }
+void *sn_weight_alloc(size_t n) { return sn_aligned_alloc(n); }
 
 void sn_drop_pages(const void *p, size_t len) {
   long pg = sysconf(_SC_PAGESIZE);

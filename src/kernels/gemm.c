@@ -95,17 +95,24 @@ static void set_panels(sn_sgemm_packed *p, const sn_sgemm_impl *im, float *d, si
   p->isa = im->isa;
 }
 
-sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
+size_t sn_sgemm_pack_bytes(sn_gemm_side side, int64_t rows, int64_t cols) {
+  const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
+  if (!im || rows <= 0 || cols <= 0) return 0;
+  int panel = side == SN_GEMM_A ? im->mr : im->nr;
+  int64_t outer = side == SN_GEMM_A ? rows : cols, K = side == SN_GEMM_A ? cols : rows;
+  int64_t slivers = (outer + panel - 1) / panel;
+  if (K > INT64_MAX / 4 / panel / slivers) return 0;
+  return sizeof(float) * (size_t)(slivers * panel * K);
+}
+
+sn_sgemm_packed *sn_sgemm_pack_into(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src,
+                                    int64_t ld, float *dst) {
   sn_sgemm_packed *p = sn_sgemm_pack_source(side, trans, rows, cols, src, ld);
   if (!p) return NULL;
   const sn_sgemm_impl *im = sn_sgemm_impl_for(sn_cpu_isa());
-  if (!im || p->rows == 0 || p->cols == 0) return p; /* nothing to pack: the source serves */
-  int panel = side == SN_GEMM_A ? im->mr : im->nr;
-  int64_t outer = side == SN_GEMM_A ? p->rows : p->cols, K = side == SN_GEMM_A ? p->cols : p->rows;
-  int64_t slivers = (outer + panel - 1) / panel;
-  if (K > INT64_MAX / 4 / panel / slivers) return p;
-  size_t bytes = sizeof(float) * (size_t)(slivers * panel * K);
-  float *d = sn_weight_alloc(bytes);
+  size_t bytes = sn_sgemm_pack_bytes(side, p->rows, p->cols);
+  if (!im || !bytes) return p; /* nothing to pack: the source serves */
+  float *d = dst ? dst : sn_weight_alloc(bytes);
   if (!d) {
     sn_sgemm_packed_free(p);
     return NULL;
@@ -116,6 +123,10 @@ sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int6
     im->pack_b(trans, p->rows, p->cols, src, ld, d);
   set_panels(p, im, d, bytes);
   return p;
+}
+
+sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld) {
+  return sn_sgemm_pack_into(side, trans, rows, cols, src, ld, NULL);
 }
 
 sn_sgemm_packed *sn_sgemm_pack_b_blocks(int64_t K, int64_t nblk, int64_t bw, const float *src) {

@@ -50,6 +50,12 @@ typedef struct sn_sgemm_packed {
 /* Pack op(src) (rows x cols; src is stored cols x rows with row stride ld when trans) for the
  * micro-kernel of the ISA this thread may use now. NULL on OOM. */
 sn_sgemm_packed *sn_sgemm_pack(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src, int64_t ld);
+/* Bytes of the packed form sn_sgemm_pack would make now (0: this ISA has none, or no elements). */
+size_t sn_sgemm_pack_bytes(sn_gemm_side side, int64_t rows, int64_t cols);
+/* sn_sgemm_pack into dst (sn_sgemm_pack_bytes of 64-byte aligned memory, not overlapping src), which
+ * the result then owns (sn_sgemm_packed_free frees it); dst NULL: allocated. */
+sn_sgemm_packed *sn_sgemm_pack_into(sn_gemm_side side, bool trans, int64_t rows, int64_t cols, const float *src,
+                                    int64_t ld, float *dst);
 void sn_sgemm_packed_free(sn_sgemm_packed *p);
 /* Pack a right operand B (K x nblk * bw) stored as nblk column blocks, block b a K x bw row-major matrix at
  * src + b * K * bw (a blocked convolution weight), for the micro-kernel of the ISA this thread may use

@@ -10,6 +10,7 @@
 #include "onnx/onnx.h"
 #include "passes/pipeline.h"
 #include "passes/passes.h"
+#include "kernels/ref/nn_util.h"
 #include "plan/batch_split.h"
 
 #define SN_FOLD_LIMIT_LOAD 4096
@@ -110,10 +111,12 @@ static sn_error *prepack_weights(sn_session *s) {
     if (!n->op || !n->op->prepack) continue;
     sn_error *e = n->op->prepack(s->g, n, n->params, take);
     if (e) {
+      sn_nn_prepack_release();
       char desc[512];
       return sn_error_wrap(e, "packing the weights of %s", sn_node_desc(n, desc, sizeof desc));
     }
   }
+  sn_nn_prepack_release();
   return NULL;
 }
 

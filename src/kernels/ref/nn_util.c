@@ -299,6 +299,26 @@ bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v) {
   return uses == 1 && mine == 1;
 }
 
+/* the creating thread's packing scratch (grown as needed, kept until sn_nn_prepack_release) */
+static _Thread_local struct {
+  float *p;
+  size_t bytes;
+} scratch_buf;
+
+static float *prepack_scratch(size_t bytes) {
+  if (scratch_buf.bytes >= bytes) return scratch_buf.p;
+  sn_aligned_free(scratch_buf.p);
+  scratch_buf.p = sn_weight_alloc(bytes);
+  scratch_buf.bytes = scratch_buf.p ? bytes : 0;
+  return scratch_buf.p;
+}
+
+void sn_nn_prepack_release(void) {
+  sn_aligned_free(scratch_buf.p);
+  scratch_buf.p = NULL;
+  scratch_buf.bytes = 0;
+}
+
 sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
                         bool trans, int64_t rows, int64_t cols, int64_t ld, bool take) {
   if (!slot || slot->p || input < 0 || input >= n->n_in || !sn_nn_prepack_enabled()) return NULL;
@@ -333,24 +353,42 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
     }
     sn_sgemm_packed_free(b); /* (no memory for the copy: the float32 panels as usual) */
   }
+  /* the packed form replaces the weight in its own buffer: memory the process has already touched,
+   * so creation faults in no new pages for it. It is packed first into a scratch buffer that serves
+   * every weight of the session (a fresh buffer per weight is memory the next allocation maps and
+   * the host zeroes again: BERT-base faulted in ~690 MB for a 467 MB peak, 530 MB with the scratch;
+   * the host's first touch of a page, clear_page, was most of creation) */
+  const bool in_place = take && !sn_cpu_use_bf16() && off == 0 && t->owns_data && t->aligned_data &&
+                        sn_nn_sole_reader(g, n, v);
+  const size_t need = in_place ? sn_sgemm_pack_bytes(side, rows, cols) : 0;
+  if (need && need <= t->nbytes) {
+    float *scratch = prepack_scratch(need);
+    if (scratch) {
+      sn_sgemm_packed *p = sn_sgemm_pack_into(side, trans, rows, cols, src, ld, scratch);
+      if (!p) return SN_ERR_OOM();
+      memcpy(t->data, scratch, need);
+      p->data = t->data;
+      p->src = NULL;
+      t->data = NULL;
+      t->owns_data = false;
+      slot->p = p;
+      return NULL;
+    }
+  }
   SN_TRY(sn_nn_prepack_data(slot, side, trans, rows, cols, src, ld));
   sn_sgemm_packed *p = slot->p;
   if (!p) return NULL;
   /* bf16 sessions read the bf16 copy, made from the source: make it before the source can go */
   if (take && !sn_sgemm_packed_prepare_bf16(p)) take = false;
   if (take && p->data && off == 0 && t->owns_data && t->aligned_data && sn_nn_sole_reader(g, n, v)) {
-    if (p->bytes <= t->nbytes && (p->bytes < SN_HUGE_PAGE || (uintptr_t)t->data % SN_HUGE_PAGE == 0)) {
-      /* the packed form replaces the weight in its own buffer: memory the process has already
-       * touched, so creation faults in no new pages for it (the packing buffer just freed serves
-       * the next weight's). From 2 MiB only where that buffer is in huge pages too (tensors from
-       * 2 MiB are, sn_tensor_new): panels are streamed by every run, with a TLB miss per 2 MiB, not
-       * per 4 KiB. BERT-base (its weights decoded: unaligned raw data): fresh pages touched at
-       * creation 880 -> ~450 MB; the host's first touch of a page (clear_page) was a third of it */
+    if (p->bytes <= t->nbytes) {
+      /* (as above, where the scratch route was not taken: a bf16 session's weight that also kept
+       * float32 panels, or no memory for the scratch) */
       memcpy(t->data, p->data, p->bytes);
       sn_aligned_free(p->data);
       p->data = t->data;
     } else {
-      sn_aligned_free(t->data); /* padded or huge-page panels: the packed copy stays where it is */
+      sn_aligned_free(t->data); /* padded panels: the packed copy stays where it is */
     }
     p->src = NULL;
     t->data = NULL;

@@ -95,6 +95,9 @@ bool sn_nn_prepack_enabled(void);
 bool sn_nn_sole_reader(const sn_graph *g, const sn_node *n, int v);
 sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int input, int64_t off, sn_gemm_side side,
                         bool trans, int64_t rows, int64_t cols, int64_t ld, bool take);
+/* Frees the packing scratch sn_nn_prepack keeps on the calling thread (after a session's prepack
+ * hooks have run). */
+void sn_nn_prepack_release(void);
 
 /* C = alpha * op(A) * B + beta * C with B packed (K x N), split over the pool's threads (over N in
  * multiples of the panel width, or over M when N is narrow). ws: from sn_nn_gemm_workspace, or NULL
