@@ -76,6 +76,39 @@ static void quant_loops(void) {
   }
 }
 
+/* the AVX-512 quantize against the portable loop, bit for bit, where rounding is closest to going
+ * either way: values a few ulps either side of every half-integer quotient, and random ones, at
+ * scales whose reciprocals are inexact, tiny and huge (a kernel that multiplied by 1 / s instead of
+ * dividing would fail here) */
+static void quantize_near_halves(void) {
+  if (sn_cpu_isa() < SN_ISA_AVX512) return;
+  const float scales[] = {0.02f, 0.0371f, 3.0e-5f, 7.1f, 1.0f / 3.0f, 1e-30f, 3e37f, 0.1f};
+  const int64_t n = 40000;
+  float *x = sn_malloc(sizeof(float) * (size_t)n);
+  uint8_t *q0 = sn_malloc((size_t)n), *q1 = sn_malloc((size_t)n);
+  char what[160];
+  for (size_t si = 0; si < sizeof scales / sizeof *scales; si++) {
+    const float s = scales[si];
+    for (int64_t i = 0; i < n; i++) {
+      if (i % 2) {
+        x[i] = urand() * 300.0f * s;
+      } else { /* (k + 1/2) * s, nudged by up to 3 ulps */
+        float v = ((float)((int)(next() % 1200) - 600) + 0.5f) * s;
+        for (int u = (int)(next() % 7) - 3; u != 0; u += u > 0 ? -1 : 1) v = nextafterf(v, u > 0 ? INFINITY : -INFINITY);
+        x[i] = v;
+      }
+    }
+    for (int sg = 0; sg < 2; sg++) {
+      const float zp = sg ? -3.0f : 128.0f;
+      sn_quantize_f32_ref(x, n, s, zp, sg, q0);
+      sn_quantize_f32_avx512(x, n, s, zp, sg, q1);
+      snprintf(what, sizeof what, "quantize near half-integers scale=%g signed=%d", (double)s, sg);
+      check(!memcmp(q0, q1, (size_t)n), what);
+    }
+  }
+  sn_free(x), sn_free(q0), sn_free(q1);
+}
+
 /* the recurrent projection's dequantization: AVX-512 against the portable loop bit for bit, and the
  * portable loop against its definition in int64 (with sums that wrap int32) */
 static void dequant_cols(void) {
@@ -164,6 +197,7 @@ static void bf16_gemm(void) {
 
 int main(void) {
   quant_loops();
+  quantize_near_halves();
   dequant_cols();
   if (sn_cpu_isa() < SN_ISA_AVX512) printf("test_quant_kernels: AVX-512 loops skipped (ISA capped or absent)\n");
   bf16_gemm();
