@@ -66,7 +66,7 @@ static const op_rule rules[] = {
     /* the rest need a look at their attributes or input positions */
     {"", "Softmax", R_SPECIAL}, {"", "LogSoftmax", R_SPECIAL}, {"", "Hardmax", R_SPECIAL},
     {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL, 0, 0, true},
-    {"", "Slice", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
+    {"", "Slice", R_SPECIAL}, {"", "Pad", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
     {"", "QuantizeLinear", R_SPECIAL}, {"", "DequantizeLinear", R_SPECIAL},
     {"com.microsoft", "QuantizeLinear", R_SPECIAL}, {"com.microsoft", "DequantizeLinear", R_SPECIAL},
     {"", "ReduceMean", R_SPECIAL}, {"", "ReduceSum", R_SPECIAL}, {"", "ReduceMax", R_SPECIAL},
@@ -218,6 +218,31 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
     /* a slice of axis 0 is allowed only as the whole of it, forwards (the shape check sees the rest) */
     for (int i = 0; i < na; i++)
       if (norm_axis(axes[i], r0) == 0 && ns > 0 && steps[i] != 1) return false;
+    return true;
+  }
+  if (!strcmp(op, "Pad")) { /* constant pads and value; axis 0 padded by nothing */
+    if (cls_of(c, nd, 0) != C_BATCH || r0 < 1) return false;
+    int64_t pads[2 * SN_MAX_RANK], axes[SN_MAX_RANK];
+    int np, na;
+    if (nd->opset < 11) {
+      const int64_t *a = NULL;
+      np = sn_attr_ints(nd, "pads", &a);
+      if (np <= 0 || np > 2 * SN_MAX_RANK) return false;
+      memcpy(pads, a, sizeof(int64_t) * (size_t)np);
+    } else {
+      for (int s = 1; s < nd->n_in; s++) /* pads, constant_value, axes */
+        if (cls_of(c, nd, s) != C_NONE && cls_of(c, nd, s) != C_CONST) return false;
+      np = const_ints(c, nd, 1, pads, 2 * SN_MAX_RANK);
+    }
+    if (np < 0 || np % 2) return false;
+    if (cls_of(c, nd, 3) == C_CONST) {
+      if ((na = const_ints(c, nd, 3, axes, SN_MAX_RANK)) != np / 2) return false;
+    } else {
+      na = np / 2;
+      for (int i = 0; i < na; i++) axes[i] = i;
+    }
+    for (int i = 0; i < na; i++)
+      if (norm_axis(axes[i], r0) == 0 && (pads[i] != 0 || pads[na + i] != 0)) return false;
     return true;
   }
   if (!strcmp(op, "Gather")) {

@@ -7,7 +7,7 @@ For each model below, at batch sizes that divide over two threads and that leave
     per-sample ops split; models where one op mixes samples (Softmax over axis 0, a Transpose that
     moves axis 0, Gather or a reversed Slice along the batch, a reduction over it, dynamic
     quantization whose scale spans the batch, a batched value used as a weight, a constant with one
-    row per sample, a Reshape to a literal batch size, MaxPool's flat indices) must not, and say which
+    row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0) must not, and say which
     node stopped them;
   - the outputs, through the C API with batch_split on and off, two threads, against ONNX Runtime
     (within 1e-5 of the output's scale; float32 sums over at most a few hundred terms) whatever the
@@ -68,7 +68,11 @@ def cnn():
     m.n("BatchNormalization", ["c1", m.c("g", rnd(16) + 2), m.c("be", rnd(16)), m.c("mu", rnd(16)),
                                m.c("var", np.abs(rnd(16)) + 0.5)], "bn")
     m.n("Relu", "bn", "r1")
-    m.n("MaxPool", "r1", "p1", kernel_shape=[2, 2], strides=[2, 2])
+    # reflect padding of H and W, given by axes (opset 18), then a crop back (negative pads)
+    m.n("Pad", ["r1", m.c("pads", np.array([1, 2, 1, 2], np.int64)), "", m.c("pax", np.array([2, 3], np.int64))],
+        "pd", mode="reflect")
+    m.n("Pad", ["pd", m.c("crop", np.array([0, 0, -1, -2, 0, 0, -1, -2], np.int64))], "r1c")
+    m.n("MaxPool", "r1c", "p1", kernel_shape=[2, 2], strides=[2, 2])
     m.n("Conv", ["p1", m.c("wd", rnd(16, 1, 3, 3, scale=0.3))], "dw", group=16, pads=[1, 1, 1, 1])
     m.n("Conv", ["dw", m.c("w2", rnd(16, 16, 1, 1, scale=0.3))], "c2")
     m.n("Add", ["c2", "p1"], "res")
@@ -187,6 +191,9 @@ def mixing(kind):
         m.n("MatMulInteger", ["q", m.c("wq", RNG.integers(-100, 100, (5, 4)).astype(np.int8)), "qz"], "acc")
         m.n("Cast", "acc", "accf", to=T.FLOAT)
         m.n("Mul", ["accf", "qs"], "y")
+    elif kind == "pad_batch":
+        m.n("Pad", ["x", m.c("pads", np.array([1, 0, 0, 0, 0, 0], np.int64)), m.c("pv", np.array(1.5, np.float32))],
+            "y")
     elif kind == "maxpool_indices":
         m.n("Unsqueeze", ["x", m.c("ax1", np.array([1], np.int64))], "x4")
         m.n("MaxPool", "x4", ["p", "idx"], kernel_shape=[2, 2])
@@ -197,7 +204,7 @@ def mixing(kind):
 CASES = [("cnn", cnn, True), ("encoder", encoder, True), ("shuffle", shuffle, True), ("embed", embed, True)] + [
     (k, (lambda k=k: mixing(k)), False) for k in
     ("softmax_axis0", "transpose_batch", "gather_batch", "slice_reverse", "reduce_batch", "batch_as_weight",
-     "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices")]
+     "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices", "pad_batch")]
 
 
 def feeds_for(shapes, n, model):
