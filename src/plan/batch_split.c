@@ -63,6 +63,7 @@ static const op_rule rules[] = {
     {"sinter", "NchwcMaxPool", R_DATA}, {"sinter", "NchwcAveragePool", R_DATA},
     {"sinter", "NchwcGlobalAveragePool", R_DATA},
     {"com.microsoft", "QLinearSoftmax", R_AXIS, -1},
+    {"", "ArgMax", R_AXIS, 0}, {"", "ArgMin", R_AXIS, 0}, {"", "TopK", R_AXIS, -1, 0, true},
     /* the rest need a look at their attributes or input positions */
     {"", "Softmax", R_SPECIAL}, {"", "LogSoftmax", R_SPECIAL}, {"", "Hardmax", R_SPECIAL},
     {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL, 0, 0, true},
@@ -71,6 +72,8 @@ static const op_rule rules[] = {
     {"com.microsoft", "QuantizeLinear", R_SPECIAL}, {"com.microsoft", "DequantizeLinear", R_SPECIAL},
     {"", "ReduceMean", R_SPECIAL}, {"", "ReduceSum", R_SPECIAL}, {"", "ReduceMax", R_SPECIAL},
     {"", "ReduceMin", R_SPECIAL}, {"", "ReduceProd", R_SPECIAL}, {"", "ReduceL2", R_SPECIAL},
+    {"", "ReduceL1", R_SPECIAL}, {"", "ReduceLogSum", R_SPECIAL}, {"", "ReduceLogSumExp", R_SPECIAL},
+    {"", "ReduceSumSquare", R_SPECIAL}, {"", "CumSum", R_SPECIAL},
     {"sinter", "Attention", R_SPECIAL}, {"sinter", "FusedConv", R_SPECIAL},
     {"sinter", "FusedGemm", R_SPECIAL}, {"sinter", "FusedMatMul", R_SPECIAL},
     {"sinter", "NchwcConv", R_SPECIAL},
@@ -270,6 +273,10 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
     return true;
   }
   if (!strncmp(op, "Reduce", 6)) return cls_of(c, nd, 0) == C_BATCH && reduce_ok(c, nd, r0);
+  if (!strcmp(op, "CumSum")) { /* along a constant axis other than 0 */
+    int64_t ax;
+    return cls_of(c, nd, 0) == C_BATCH && r0 >= 1 && const_ints(c, nd, 1, &ax, 1) == 1 && norm_axis(ax, r0) != 0;
+  }
   if (!strcmp(op, "Attention")) { /* sinter's: Q, K, V batched ([B,S,H]), the mask broadcast to [B,h,Sq,Sk] */
     if (cls_of(c, nd, 0) != C_BATCH) return false;
     for (int s = 1; s <= 2; s++)

@@ -7,7 +7,7 @@ For each model below, at batch sizes that divide over two threads and that leave
     per-sample ops split; models where one op mixes samples (Softmax over axis 0, a Transpose that
     moves axis 0, Gather or a reversed Slice along the batch, a reduction over it, dynamic
     quantization whose scale spans the batch, a batched value used as a weight, a constant with one
-    row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0) must not, and say which
+    row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0, CumSum or ArgMax along it) must not, and say which
     node stopped them;
   - the outputs, through the C API with batch_split on and off, two threads, against ONNX Runtime
     (within 1e-5 of the output's scale; float32 sums over at most a few hundred terms) whatever the
@@ -119,7 +119,8 @@ def encoder():
 
 
 def shuffle():
-    """Concat / Split / Slice / Gather / Tile / Expand along the other axes, Where with constants"""
+    """Concat / Split / Slice / Gather / Tile / Expand along the other axes, Where with constants; CumSum,
+    ArgMax, TopK and reductions along the others"""
     m = M()
     m.n("Concat", ["x", "x2"], "cat", axis=1)
     m.n("Split", ["cat", m.c("sp", np.array([3, 5], np.int64))], ["s1", "s2"], axis=1)
@@ -134,7 +135,18 @@ def shuffle():
     m.n("Expand", [m.c("row", rnd(1, 1, 3)), "shp_wh"], "ex")  # a constant row repeated over the batch
     m.n("Add", ["wh", "ex"], "y1")
     m.n("Softmax", "ga", "y2", axis=1)
-    return (m.model([vi("x", ["N", 4, 7]), vi("x2", ["N", 4, 7])], [vi("y1", ["N", 5, 3]), vi("y2", ["N", 3, 7])]),
+    # running sums along a row, the index of each row's largest, the two largest of each row
+    m.n("CumSum", ["x", m.c("cax", np.array(-1, np.int64))], "cs")
+    m.n("ArgMax", "cs", "am", axis=2, keepdims=0)
+    m.n("Cast", "am", "amf", to=T.FLOAT)
+    m.n("TopK", ["x2", m.c("k2", np.array([2], np.int64))], ["tv", "ti2"], axis=-1)
+    m.n("Cast", "ti2", "tif", to=T.FLOAT)
+    m.n("ReduceLogSumExp", ["tv", m.c("ax2b", np.array([2], np.int64))], "lse", keepdims=0)
+    m.n("Add", ["lse", "amf"], "y3a")
+    m.n("ReduceSumSquare", ["tif", m.c("ax2c", np.array([2], np.int64))], "ssq", keepdims=0)
+    m.n("Add", ["y3a", "ssq"], "y3")
+    return (m.model([vi("x", ["N", 4, 7]), vi("x2", ["N", 4, 7])],
+                    [vi("y1", ["N", 5, 3]), vi("y2", ["N", 3, 7]), vi("y3", ["N", 4])]),
             {"x": (4, 7), "x2": (4, 7)})
 
 
@@ -194,6 +206,12 @@ def mixing(kind):
     elif kind == "pad_batch":
         m.n("Pad", ["x", m.c("pads", np.array([1, 0, 0, 0, 0, 0], np.int64)), m.c("pv", np.array(1.5, np.float32))],
             "y")
+    elif kind == "cumsum_batch":
+        m.n("CumSum", ["x", m.c("cax", np.array(0, np.int64))], "y")
+    elif kind == "argmax_batch":  # (axis 0 by default)
+        m.n("ArgMax", "x", "am", keepdims=1)
+        m.n("Cast", "am", "amf", to=T.FLOAT)
+        m.n("Add", ["x", "amf"], "y")
     elif kind == "maxpool_indices":
         m.n("Unsqueeze", ["x", m.c("ax1", np.array([1], np.int64))], "x4")
         m.n("MaxPool", "x4", ["p", "idx"], kernel_shape=[2, 2])
@@ -204,7 +222,8 @@ def mixing(kind):
 CASES = [("cnn", cnn, True), ("encoder", encoder, True), ("shuffle", shuffle, True), ("embed", embed, True)] + [
     (k, (lambda k=k: mixing(k)), False) for k in
     ("softmax_axis0", "transpose_batch", "gather_batch", "slice_reverse", "reduce_batch", "batch_as_weight",
-     "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices", "pad_batch")]
+     "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices", "pad_batch", "cumsum_batch",
+     "argmax_batch")]
 
 
 def feeds_for(shapes, n, model):
