@@ -98,14 +98,34 @@ static int cls_of(const ctx *c, const sn_node *nd, int slot) {
   return slot < nd->n_in && nd->in[slot] >= 0 ? c->cls[nd->in[slot]] : C_NONE;
 }
 
-/* [n, d...] at batch n and [1, d...] at batch 1, every dim known */
+/* [n * k, d...] at batch n and [k, d...] at batch 1 (k >= 1), every dim known: n slabs of the batch-1
+ * value along axis 0 (k > 1: a sample's rows grouped, as attention's [batch * heads, ...] reshapes
+ * make them) */
 static bool batch_shaped(const ctx *c, int v) {
   const sn_type *a = &c->tn[v], *b = &c->t1[v];
   if (a->kind != SN_KIND_TENSOR || b->kind != SN_KIND_TENSOR || a->rank < 1 || a->rank != b->rank) return false;
-  if (a->dims[0].v != c->n || b->dims[0].v != 1) return false;
+  if (b->dims[0].v < 1 || a->dims[0].v != c->n * b->dims[0].v) return false;
   for (int d = 1; d < a->rank; d++)
     if (a->dims[d].v < 0 || a->dims[d].v != b->dims[d].v) return false;
   return true;
+}
+
+/* batch_shaped with one row a sample ([n, d...] and [1, d...]): the graph's inputs and outputs,
+ * which the split run slices a sample at a time */
+static bool sample_shaped(const ctx *c, int v) { return batch_shaped(c, v) && c->t1[v].dims[0].v == 1; }
+
+/* an op that only reinterprets the shape, element order unchanged */
+static bool reshape_op(const sn_node *nd) {
+  const char *op = nd->op_type;
+  return !strcmp(nd->domain, "") && (!strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") ||
+                                     !strcmp(op, "Unsqueeze"));
+}
+
+/* output o of nd keeps axis 0 of input i as it is, at both sizes */
+static bool keeps_axis0(const ctx *c, const sn_node *nd, int i, int o) {
+  int a = nd->in[i], b = nd->out[o];
+  return a >= 0 && b >= 0 && c->tn[a].rank >= 1 && c->tn[b].rank >= 1 && c->tn[a].dims[0].v == c->tn[b].dims[0].v &&
+         c->t1[a].dims[0].v == c->t1[b].dims[0].v;
 }
 
 /* the value's rank at batch 1 (-1 unknown) */
@@ -280,9 +300,12 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
   if (!strcmp(op, "Attention")) { /* sinter's: Q, K, V batched ([B,S,H]), the mask broadcast to [B,h,Sq,Sk] */
     if (cls_of(c, nd, 0) != C_BATCH) return false;
     for (int s = 1; s <= 2; s++)
-      if (cls_of(c, nd, s) != C_NONE && cls_of(c, nd, s) != C_BATCH) return false;
-    for (int s = 3; s < nd->n_in; s++)
+      if (cls_of(c, nd, s) != C_NONE && (cls_of(c, nd, s) != C_BATCH || !keeps_axis0(c, nd, s, 0))) return false;
+    for (int s = 3; s < nd->n_in; s++) {
       if (!ew_ok(c, nd, s, 4)) return false;
+      /* (the kernel broadcasts the mask itself: a batched one has Q's rows) */
+      if (cls_of(c, nd, s) == C_BATCH && !keeps_axis0(c, nd, s, 0)) return false;
+    }
     return true;
   }
   if (!strcmp(op, "QLinearConv")) { /* sinter's: X, scales, W, bias, then a residual operand (like Y) */
@@ -363,7 +386,7 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
     if (val->is_output) uses[v]++;
   }
   for (int v = 0; v < nv; v++)
-    if (cls[v] == C_BATCH && !batch_shaped(&c, v)) {
+    if (cls[v] == C_BATCH && !sample_shaped(&c, v)) {
       refuse(out, "an input is not batched along axis 0", -1);
       goto done;
     }
@@ -462,10 +485,20 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
         int kk = cls_of(&c, nd, k);
         ok = kk == C_NONE || kk == C_CONST || kk == C_META;
       }
+      /* a per-image op keeps axis 0 as it is: no Tile or Resize along it, whose output the shape
+       * check alone would take for slabs ([x; x] is not [x0; x0; x1; x1]); the reshapes may regroup
+       * it, since they keep every element where it was (each sample's in its slab) */
+      if (ok && !reshape_op(nd) && !keeps_axis0(&c, nd, 0, 0)) ok = false;
       break;
     case R_SPECIAL:
       ok = special_ok(&c, nd, r);
       break;
+    }
+    if (ok && rule->kind != R_DATA && rule->kind != R_AXIS) { /* (those checked their input 0 above) */
+      /* axis 0 of the output is that of a batched input (a safety net under the rules above) */
+      bool kept = false;
+      for (int k = 0; !kept && k < nd->n_in; k++) kept = cls_of(&c, nd, k) == C_BATCH && keeps_axis0(&c, nd, k, 0);
+      ok = kept;
     }
     if (!ok) {
       refuse(out, "an op whose attributes or inputs mix samples", i);
@@ -497,7 +530,7 @@ void sn_batch_split_check(const sn_graph *g, const bool *fed, int64_t n, const s
     }
   }
   for (int k = 0; k < g->n_outputs; k++)
-    if (cls[g->outputs[k]] != C_BATCH) {
+    if (cls[g->outputs[k]] != C_BATCH || !sample_shaped(&c, g->outputs[k])) {
       refuse(out, "a graph output that is not per sample", -1);
       goto done;
     }

@@ -12,7 +12,10 @@
  *          from it): allowed only where it sets an output shape (Reshape, Expand, ConstantOfShape,
  *          Tile), which the shape check below then vouches for,
  *   BATCH  axis 0 is the batch: sample i of the batch-n value is the batch-1 run's value for
- *          sample i. Its inferred shape must be [n, d...] at batch n and [1, d...] at batch 1.
+ *          sample i. Its inferred shape must be [n * k, d...] at batch n and [k, d...] at batch 1:
+ *          n slabs of k rows (k = 1 for the graph's inputs and outputs; k > 1 where a reshape
+ *          groups a sample's rows, as attention's [batch * heads, ...] does). Ops other than the
+ *          reshapes keep axis 0 as it is.
  * A node may produce BATCH values only when its op is known to compute each sample from that sample
  * alone, given where the batched inputs sit and its attributes (Softmax not over axis 0, Transpose
  * keeping axis 0 first, Gather not indexing axis 0 of batched data, Concat not along axis 0, ...).

@@ -4,10 +4,12 @@ samples the graph provably keeps apart runs as samples side by side on the pool'
 For each model below, at batch sizes that divide over two threads and that leave one sample over
 (run last with the pool), this checks
   - the decision, from `sinter run --threads 2` with SINTER_SPLIT_LOG=1: models built only of
-    per-sample ops split; models where one op mixes samples (Softmax over axis 0, a Transpose that
+    per-sample ops split (also where a reshape groups a sample's rows on axis 0, as attention's
+    [batch * heads, ...] does); models where one op mixes samples (Softmax over axis 0, a Transpose that
     moves axis 0, Gather or a reversed Slice along the batch, a reduction over it, dynamic
     quantization whose scale spans the batch, a batched value used as a weight, a constant with one
-    row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0, CumSum or ArgMax along it) must not, and say which
+    row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0, CumSum or ArgMax along it, a Tile or a Resize along it
+    regrouped by a Reshape) must not, and say which
     node stopped them;
   - the outputs, through the C API with batch_split on and off, two threads, against ONNX Runtime
     (within 1e-5 of the output's scale; float32 sums over at most a few hundred terms) whatever the
@@ -118,6 +120,26 @@ def encoder():
             {"x": (S, H), "mask": (1, 1, S)})
 
 
+def grouped():
+    """attention as Hugging Face exports it: a sample's heads grouped on axis 0 ([N * 2, S, H / 2]), the
+    products batched over them, then the heads put back"""
+    S, H = 5, 8
+    m = M()
+    m.n("MatMul", ["x", m.c("wq", rnd(H, H, scale=0.3))], "q")
+    m.n("Reshape", ["q", m.c("sh4", np.array([0, S, 2, H // 2], np.int64))], "q4")
+    m.n("Transpose", "q4", "qt", perm=[0, 2, 1, 3])
+    m.n("Reshape", ["qt", m.c("sh3", np.array([-1, S, H // 2], np.int64))], "qg")
+    m.n("Transpose", "qg", "kg", perm=[0, 2, 1])
+    m.n("MatMul", ["qg", "kg"], "sc")
+    m.n("Softmax", "sc", "p", axis=-1)
+    m.n("MatMul", ["p", "qg"], "o")
+    m.n("Reshape", ["o", m.c("sh4b", np.array([-1, 2, S, H // 2], np.int64))], "o4")
+    m.n("Transpose", "o4", "ot", perm=[0, 2, 1, 3])
+    m.n("Flatten", "ot", "of", axis=2)  # [N * S, H]: a sample's rows grouped again
+    m.n("Reshape", ["of", m.c("sh3b", np.array([-1, S, H], np.int64))], "y")
+    return m.model([vi("x", ["N", S, H])], [vi("y", ["N", S, H])]), {"x": (S, H)}
+
+
 def shuffle():
     """Concat / Split / Slice / Gather / Tile / Expand along the other axes, Where with constants; CumSum,
     ArgMax, TopK and reductions along the others"""
@@ -212,6 +234,14 @@ def mixing(kind):
         m.n("ArgMax", "x", "am", keepdims=1)
         m.n("Cast", "am", "amf", to=T.FLOAT)
         m.n("Add", ["x", "amf"], "y")
+    elif kind == "tile_batch":  # [x; x] along axis 0, regrouped: not [x0; x0; x1; x1]
+        m.n("Tile", ["x", m.c("rep", np.array([2, 1, 1], np.int64))], "t")
+        m.n("Reshape", ["t", m.c("sh", np.array([-1, 2, 6, 5], np.int64))], "t4")
+        m.n("ReduceSum", ["t4", m.c("ax1", np.array([1], np.int64))], "y", keepdims=0)
+    elif kind == "resize_batch":  # interpolation along axis 0 (between samples)
+        m.n("Resize", ["x", "", m.c("scales", np.array([2, 1, 1], np.float32))], "r", mode="linear")
+        m.n("Reshape", ["r", m.c("sh", np.array([-1, 2, 6, 5], np.int64))], "r4")
+        m.n("ReduceMax", ["r4", m.c("ax1", np.array([1], np.int64))], "y", keepdims=0)
     elif kind == "maxpool_indices":
         m.n("Unsqueeze", ["x", m.c("ax1", np.array([1], np.int64))], "x4")
         m.n("MaxPool", "x4", ["p", "idx"], kernel_shape=[2, 2])
@@ -219,11 +249,12 @@ def mixing(kind):
     return m.model([x], [out]), {"x": (6, 5)}
 
 
-CASES = [("cnn", cnn, True), ("encoder", encoder, True), ("shuffle", shuffle, True), ("embed", embed, True)] + [
+CASES = [("cnn", cnn, True), ("encoder", encoder, True), ("grouped", grouped, True), ("shuffle", shuffle, True),
+         ("embed", embed, True)] + [
     (k, (lambda k=k: mixing(k)), False) for k in
     ("softmax_axis0", "transpose_batch", "gather_batch", "slice_reverse", "reduce_batch", "batch_as_weight",
      "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices", "pad_batch", "cumsum_batch",
-     "argmax_batch")]
+     "argmax_batch", "tile_batch", "resize_batch")]
 
 
 def feeds_for(shapes, n, model):
