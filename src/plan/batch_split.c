@@ -67,7 +67,7 @@ static const op_rule rules[] = {
     /* the rest need a look at their attributes or input positions */
     {"", "Softmax", R_SPECIAL}, {"", "LogSoftmax", R_SPECIAL}, {"", "Hardmax", R_SPECIAL},
     {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL, 0, 0, true},
-    {"", "Slice", R_SPECIAL}, {"", "Pad", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
+    {"", "Slice", R_SPECIAL}, {"", "Pad", R_SPECIAL}, {"", "Einsum", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
     {"", "QuantizeLinear", R_SPECIAL}, {"", "DequantizeLinear", R_SPECIAL},
     {"com.microsoft", "QuantizeLinear", R_SPECIAL}, {"com.microsoft", "DequantizeLinear", R_SPECIAL},
     {"", "ReduceMean", R_SPECIAL}, {"", "ReduceSum", R_SPECIAL}, {"", "ReduceMax", R_SPECIAL},
@@ -177,6 +177,43 @@ static bool reduce_ok(const ctx *c, const sn_node *nd, int r) {
   for (int i = 0; i < na; i++)
     if (norm_axis(ax[i], r) == 0) return false;
   return true;
+}
+
+/* Einsum: every batched operand's subscripts start with one letter L that the output's start with
+ * too and no constant operand has (so output row i sums over the operands' rows i alone); no
+ * ellipsis, no letter repeated within a batched operand (a diagonal) */
+static bool einsum_ok(const ctx *c, const sn_node *nd) {
+  const char *eq = sn_attr_str(nd, "equation", "");
+  const char *arrow = strstr(eq, "->");
+  if (!arrow || strchr(eq, '.') || nd->n_in < 1 || nd->n_in > 8) return false;
+  const char *tb[8], *te[8]; /* each operand's subscripts, spaces trimmed */
+  int terms = 0;
+  for (const char *p = eq;; p++) {
+    const char *b = p;
+    while (p < arrow && *p != ',') p++;
+    if (terms == nd->n_in) return false;
+    const char *e = p;
+    while (b < e && *b == ' ') b++;
+    while (e > b && e[-1] == ' ') e--;
+    tb[terms] = b, te[terms++] = e;
+    if (p == arrow) break;
+  }
+  if (terms != nd->n_in) return false;
+  char L = 0;
+  for (int k = 0; k < terms; k++) {
+    int cls = cls_of(c, nd, k);
+    if (cls == C_META) return false;
+    if (cls != C_BATCH) continue;
+    if (te[k] == tb[k] || (L && *tb[k] != L)) return false;
+    L = *tb[k];
+    for (const char *q = tb[k] + 1; q < te[k]; q++)
+      if (*q == L) return false;
+  }
+  for (int k = 0; L && k < terms; k++)
+    if (cls_of(c, nd, k) == C_CONST && memchr(tb[k], L, (size_t)(te[k] - tb[k]))) return false;
+  const char *o = arrow + 2;
+  while (*o == ' ') o++;
+  return L && *o == L;
 }
 
 /* MatMul on inputs a (slot sa) and b (slot sb) with an output of rank r */
@@ -293,6 +330,7 @@ static bool special_ok(const ctx *c, const sn_node *nd, int r) {
     return true;
   }
   if (!strncmp(op, "Reduce", 6)) return cls_of(c, nd, 0) == C_BATCH && reduce_ok(c, nd, r0);
+  if (!strcmp(op, "Einsum")) return einsum_ok(c, nd);
   if (!strcmp(op, "CumSum")) { /* along a constant axis other than 0 */
     int64_t ax;
     return cls_of(c, nd, 0) == C_BATCH && r0 >= 1 && const_ints(c, nd, 1, &ax, 1) == 1 && norm_axis(ax, r0) != 0;

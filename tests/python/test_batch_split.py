@@ -9,7 +9,7 @@ For each model below, at batch sizes that divide over two threads and that leave
     moves axis 0, Gather or a reversed Slice along the batch, a reduction over it, dynamic
     quantization whose scale spans the batch, a batched value used as a weight, a constant with one
     row per sample, a Reshape to a literal batch size, MaxPool's flat indices, a Pad of axis 0, CumSum or ArgMax along it, a Tile or a Resize along it
-    regrouped by a Reshape) must not, and say which
+    regrouped by a Reshape, an Einsum over it) must not, and say which
     node stopped them;
   - the outputs, through the C API with batch_split on and off, two threads, against ONNX Runtime
     (within 1e-5 of the output's scale; float32 sums over at most a few hundred terms) whatever the
@@ -142,7 +142,7 @@ def grouped():
 
 def shuffle():
     """Concat / Split / Slice / Gather / Tile / Expand along the other axes, Where with constants; CumSum,
-    ArgMax, TopK and reductions along the others"""
+    ArgMax, TopK and reductions along the others; Einsums whose subscripts keep the batch letter first"""
     m = M()
     m.n("Concat", ["x", "x2"], "cat", axis=1)
     m.n("Split", ["cat", m.c("sp", np.array([3, 5], np.int64))], ["s1", "s2"], axis=1)
@@ -166,7 +166,12 @@ def shuffle():
     m.n("ReduceLogSumExp", ["tv", m.c("ax2b", np.array([2], np.int64))], "lse", keepdims=0)
     m.n("Add", ["lse", "amf"], "y3a")
     m.n("ReduceSumSquare", ["tif", m.c("ax2c", np.array([2], np.int64))], "ssq", keepdims=0)
-    m.n("Add", ["y3a", "ssq"], "y3")
+    m.n("Add", ["y3a", "ssq"], "y3b")
+    # einsum: a per-sample product of two batched operands, then one with a constant
+    m.n("Einsum", ["x", "x2"], "gram", equation="bij, bkj -> bik")
+    m.n("Einsum", ["gram", m.c("we", rnd(4, 4))], "ge", equation="bik,kl->bil")
+    m.n("ReduceMean", ["ge", m.c("ax2d", np.array([2], np.int64))], "gm", keepdims=0)
+    m.n("Add", ["y3b", "gm"], "y3")
     return (m.model([vi("x", ["N", 4, 7]), vi("x2", ["N", 4, 7])],
                     [vi("y1", ["N", 5, 3]), vi("y2", ["N", 3, 7]), vi("y3", ["N", 4])]),
             {"x": (4, 7), "x2": (4, 7)})
@@ -242,6 +247,8 @@ def mixing(kind):
         m.n("Resize", ["x", "", m.c("scales", np.array([2, 1, 1], np.float32))], "r", mode="linear")
         m.n("Reshape", ["r", m.c("sh", np.array([-1, 2, 6, 5], np.int64))], "r4")
         m.n("ReduceMax", ["r4", m.c("ax1", np.array([1], np.int64))], "y", keepdims=0)
+    elif kind == "einsum_gram":  # the samples' Gram matrix
+        m.n("Einsum", ["x", "x"], "y", equation="bij,cij->bc")
     elif kind == "maxpool_indices":
         m.n("Unsqueeze", ["x", m.c("ax1", np.array([1], np.int64))], "x4")
         m.n("MaxPool", "x4", ["p", "idx"], kernel_shape=[2, 2])
@@ -254,7 +261,7 @@ CASES = [("cnn", cnn, True), ("encoder", encoder, True), ("grouped", grouped, Tr
     (k, (lambda k=k: mixing(k)), False) for k in
     ("softmax_axis0", "transpose_batch", "gather_batch", "slice_reverse", "reduce_batch", "batch_as_weight",
      "per_sample_const", "literal_batch", "dynamic_quant", "maxpool_indices", "pad_batch", "cumsum_batch",
-     "argmax_batch", "tile_batch", "resize_batch")]
+     "argmax_batch", "tile_batch", "resize_batch", "einsum_gram")]
 
 
 def feeds_for(shapes, n, model):
