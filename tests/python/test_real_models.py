@@ -16,7 +16,9 @@
    detections and decoded text start to change); for an output of fewer than 16 values, where
    cosine says little: the same class per row and probabilities within 0.25 (a classifier), or
    within 0.1 (a single speech probability); the PP-OCRv4 detector keeps
-   its depthwise convolutions in float (see KEEP_GROUPED_CONVS) and must reach 0.95.
+   its depthwise convolutions in float (see KEEP_GROUPED_CONVS) and must reach 0.95. The
+   sentence-embedding transformer must also keep, in float32 and in every low precision, each of
+   its six sentences nearest its paraphrase, by a cosine margin of 0.3 over the nearest other one.
 
 Prints "N passed, M failed"; exits 1 on any failure."""
 import os
@@ -95,9 +97,25 @@ def quantize(name, args, label):
     return args[1]
 
 
+def nearest_partners(name, label, emb):
+    """the sentence-embedding model: each sentence's nearest other sentence is its paraphrase
+    (real_models.SENTENCES pairs 0-1, 2-3, 4-5), with a margin over the nearest unrelated one"""
+    e = emb.astype(np.float64)
+    sim = e @ e.T
+    np.fill_diagonal(sim, -np.inf)
+    partner = np.arange(len(e)) ^ 1
+    nearest = sim.argmax(1)
+    margins = [sim[i, partner[i]] - max(sim[i, j] for j in range(len(e)) if j not in (i, partner[i]))
+               for i in range(len(e))]
+    check(f"{name} {label}: every sentence nearest its paraphrase", bool(np.all(nearest == partner)) and
+          min(margins) > 0.3, f"nearest {nearest.tolist()}, smallest margin {min(margins):.3f}")
+
+
 def low_precision(name, path, feeds, tmp, has_bf16):
     with sinter_ctypes.Session(path) as s:
         base = s.run(feeds)
+    if name == "minilm-l6-embed":
+        nearest_partners(name, "float32", base["sentence_embedding"])
     variants = []
     if has_bf16:
         # PP-OCRv4's detector, the most sensitive here: 0.9990 (3x3 layers as Winograd in bf16) and
@@ -126,6 +144,8 @@ def low_precision(name, path, feeds, tmp, has_bf16):
         try:
             with sinter_ctypes.Session(p, precision=precision) as s:
                 got = s.run(feeds)
+            if name == "minilm-l6-embed":
+                nearest_partners(name, label, got["sentence_embedding"])
             parts, ok = [], True
             for i, (n, b) in enumerate(base.items()):
                 if b.dtype.kind != "f" or not b.size:
