@@ -67,7 +67,8 @@ static const op_rule rules[] = {
     /* the rest need a look at their attributes or input positions */
     {"", "Softmax", R_SPECIAL}, {"", "LogSoftmax", R_SPECIAL}, {"", "Hardmax", R_SPECIAL},
     {"", "Transpose", R_SPECIAL}, {"", "Concat", R_SPECIAL}, {"", "Split", R_SPECIAL, 0, 0, true},
-    {"", "Slice", R_SPECIAL}, {"", "Pad", R_SPECIAL}, {"", "Einsum", R_SPECIAL}, {"", "Gather", R_SPECIAL}, {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
+    {"", "Slice", R_SPECIAL}, {"", "Pad", R_SPECIAL}, {"", "Einsum", R_SPECIAL}, {"", "Gather", R_SPECIAL},
+    {"", "MatMul", R_SPECIAL}, {"", "Gemm", R_SPECIAL},
     {"", "QuantizeLinear", R_SPECIAL}, {"", "DequantizeLinear", R_SPECIAL},
     {"com.microsoft", "QuantizeLinear", R_SPECIAL}, {"com.microsoft", "DequantizeLinear", R_SPECIAL},
     {"", "ReduceMean", R_SPECIAL}, {"", "ReduceSum", R_SPECIAL}, {"", "ReduceMax", R_SPECIAL},
@@ -123,9 +124,13 @@ static bool reshape_op(const sn_node *nd) {
 
 /* output o of nd keeps axis 0 of input i as it is, at both sizes */
 static bool keeps_axis0(const ctx *c, const sn_node *nd, int i, int o) {
-  int a = nd->in[i], b = nd->out[o];
-  return a >= 0 && b >= 0 && c->tn[a].rank >= 1 && c->tn[b].rank >= 1 && c->tn[a].dims[0].v == c->tn[b].dims[0].v &&
-         c->t1[a].dims[0].v == c->t1[b].dims[0].v;
+  int a = i < nd->n_in ? nd->in[i] : -1, b = o < nd->n_out ? nd->out[o] : -1;
+  if (a < 0 || b < 0) return false;
+  const sn_type *an = &c->tn[a], *bn = &c->tn[b], *a1 = &c->t1[a], *b1 = &c->t1[b];
+  if (an->kind != SN_KIND_TENSOR || bn->kind != SN_KIND_TENSOR || a1->kind != SN_KIND_TENSOR ||
+      b1->kind != SN_KIND_TENSOR || an->rank < 1 || bn->rank < 1 || a1->rank < 1 || b1->rank < 1)
+    return false;
+  return an->dims[0].v == bn->dims[0].v && a1->dims[0].v == b1->dims[0].v;
 }
 
 /* the value's rank at batch 1 (-1 unknown) */
