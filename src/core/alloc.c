@@ -40,9 +40,10 @@ void *sn_aligned_alloc(size_t n) {
 }
 void sn_aligned_free(void *p) { free(p); }
 
-/* n bytes (from 2 MiB; less: sn_aligned_alloc) 2 MiB aligned, the size rounded up to whole 2 MiB
- * pages, marked for transparent huge pages */
-static void *huge_aligned(size_t n, size_t round) {
+void *sn_huge_alloc(size_t n) {
+  /* from 2 MiB (less: sn_aligned_alloc): 2 MiB aligned, rounded up to whole 2 MiB pages, marked for
+   * transparent huge pages */
+  const size_t round = SN_HUGE_PAGE;
   if (n < SN_HUGE_PAGE) return sn_aligned_alloc(n);
   alloc_count++;
   size_t sz = (n + SN_PAD + round - 1) / round * round;
@@ -53,7 +54,6 @@ static void *huge_aligned(size_t n, size_t round) {
   return p;
 }
 
-void *sn_huge_alloc(size_t n) { return huge_aligned(n, SN_HUGE_PAGE); }
 void *sn_weight_alloc(size_t n) { return sn_aligned_alloc(n); }
 
 void sn_drop_pages(const void *p, size_t len) {

@@ -367,7 +367,7 @@ sn_error *sn_nn_prepack(sn_graph *g, const sn_node *n, sn_pack_slot *slot, int i
       sn_sgemm_packed *p = sn_sgemm_pack_into(side, trans, rows, cols, src, ld, scratch);
       if (!p) return SN_ERR_OOM();
       memcpy(t->data, scratch, need);
-      p->data = t->data;
+      p->data = t->data; /* (its panels move from the scratch, which stays ours, to the weight's buffer) */
       p->src = NULL;
       t->data = NULL;
       t->owns_data = false;
