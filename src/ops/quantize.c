@@ -388,6 +388,58 @@ static sn_error *dq_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+/* Per-axis dequantization of 8-bit x to float32 (block_size 0): rows of `inner` elements sharing one
+ * channel's scale and zero point (a conv weight along axis 0), through the vector loop; or, where the
+ * axis is the last one (inner 1: a MatMul weight per column), each row of `len` channels in one pass.
+ * The rows are split over the pool. The same float steps as the generic loop: (x - zp) converted,
+ * times the scale. */
+typedef struct dq_axis_job {
+  const uint8_t *x;
+  float *y;
+  bool s8;
+  int64_t rows, len, inner, chunk;
+  const float *sc;
+  const int32_t *zp; /* or NULL */
+} dq_axis_job;
+
+static void dq_axis_worker(void *arg, int w) {
+  const dq_axis_job *j = arg;
+  int64_t r0 = (int64_t)w * j->chunk, r1 = r0 + j->chunk < j->rows ? r0 + j->chunk : j->rows;
+  for (int64_t r = r0; r < r1; r++) {
+    if (j->inner > 1) {
+      int64_t a = r % j->len;
+      sn_dequantize_f32(j->x + r * j->inner, j->inner, j->s8, j->zp ? j->zp[a] : 0, j->sc[a], j->y + r * j->inner);
+      continue;
+    }
+    const uint8_t *xr = j->x + r * j->len;
+    float *yr = j->y + r * j->len;
+    for (int64_t a = 0; a < j->len; a++) {
+      int32_t v = j->s8 ? (int32_t)(int8_t)xr[a] : (int32_t)xr[a];
+      yr[a] = (float)(v - (j->zp ? j->zp[a] : 0)) * j->sc[a];
+    }
+  }
+}
+
+static sn_error *dq_axis(sn_kernel_ctx *c, const sn_tensor *x, const qlayout *L, const double *sv, const double *zv,
+                         float *y) {
+  dq_axis_job j = {x->data, y, x->dtype == SINTER_INT8, 0, L->len, L->inner, 0, NULL, NULL};
+  float *sc = sn_kernel_scratch(c, sizeof(float) * (size_t)L->len);
+  int32_t *zp = zv ? sn_kernel_scratch(c, sizeof(int32_t) * (size_t)L->len) : NULL;
+  if (!sc || (zv && !zp)) return SN_ERR_OOM();
+  for (int64_t a = 0; a < L->len; a++) {
+    sc[a] = (float)sv[a];
+    if (zp) zp[a] = (int32_t)zv[a];
+  }
+  j.sc = sc, j.zp = zp;
+  j.rows = L->inner > 1 ? L->outer * L->len : L->outer;
+  int nw = sn_nn_workers(c, 4.0 * (double)x->count);
+  if (nw > j.rows) nw = (int)j.rows;
+  if (nw < 1) nw = 1;
+  j.chunk = (j.rows + nw - 1) / nw;
+  sn_nn_run(c, (int)((j.rows + j.chunk - 1) / j.chunk), dq_axis_worker, &j);
+  return NULL;
+}
+
 static sn_error *dq_run(sn_kernel_ctx *c) {
   char b1[128], b2[128];
   qparams p;
@@ -419,6 +471,9 @@ static sn_error *dq_run(sn_kernel_ctx *c) {
                  y->data);
     return NULL;
   }
+  if (s->count > 1 && p.block_size == 0 && odt == SINTER_FLOAT &&
+      (x->dtype == SINTER_UINT8 || x->dtype == SINTER_INT8) && x->count > 0)
+    return dq_axis(c, x, &L, sv, zv, y->data);
   for (int64_t o = 0; o < L.outer; o++)
     for (int64_t a = 0; a < L.len; a++) {
       const int64_t base = (o * L.len + a) * L.inner, sb = o * L.so + (a / L.blk) * L.sa;

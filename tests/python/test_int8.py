@@ -15,6 +15,7 @@
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
   - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
+  - DequantizeLinear per axis (every axis, int8 and uint8, with and without zero points) exact;
   - the QOperator format's QLinearSigmoid, QLinearLeakyRelu, QLinearAveragePool and QLinearWhere
     equal to ORT within one step;
   - quantize_dynamic's bias Adds (an Identity(initializer) bias too) folded into DynamicQuantizeMatMul;
@@ -29,7 +30,7 @@ import tempfile
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 import sinter_ctypes
 from digits import CAL, HELD, MODEL, accuracy, ort_logits, sinter_logits
@@ -151,6 +152,34 @@ def qlinear_cases(tmp):
                 # ORT rounds the requantization in its own order: at most one step apart, rarely
                 check(f"QLinearMatMul {'s8' if xdt == T.INT8 else 'u8'} {M}x{K}x{N} bz{bz} vs ORT", same and diff <= 1,
                       f"max diff {diff}, scalar == avx512: {same}")
+
+
+def dq_axis_cases(tmp):
+    """DequantizeLinear per axis (an activation input, not folded): every axis of a [5, 7, 19] tensor
+    (the last gives rows of one element per channel), int8 / uint8, with and without zero points, at
+    one and two threads: exactly (x - zp) * scale in float32"""
+    rng = np.random.default_rng(11)
+    for dt, npt in ((TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8)):
+        info = np.iinfo(npt)
+        x = rng.integers(info.min, info.max + 1, (5, 7, 19)).astype(npt)
+        for axis in (0, 1, -1):
+            n = x.shape[axis]
+            scale = (rng.random(n).astype(np.float32) * 0.1 + 1e-3).astype(np.float32)
+            for with_zp in (False, True):
+                zp = rng.integers(info.min, info.max + 1, n).astype(npt)
+                inits = [numpy_helper.from_array(scale, "s")] + ([numpy_helper.from_array(zp, "z")] if with_zp else [])
+                node = helper.make_node("DequantizeLinear", ["x", "s"] + (["z"] if with_zp else []), ["y"], axis=axis)
+                path = one_node(tmp, f"dq_axis_{dt}_{axis}_{with_zp}", node,
+                                [helper.make_tensor_value_info("x", dt, list(x.shape))], TensorProto.FLOAT, inits)
+                shape = [1, 1, 1]
+                shape[axis] = n
+                z = (zp.astype(np.int32) if with_zp else np.zeros(n, np.int32)).reshape(shape)
+                want = (x.astype(np.int32) - z).astype(np.float32) * scale.reshape(shape)
+                for t in (1, 2):
+                    got = sinter_outputs(path, {"x": x}, threads=t)[0]
+                    check(f"DequantizeLinear {npt.__name__} axis {axis} zp {with_zp} t{t}: exact",
+                          got.dtype == np.float32 and np.array_equal(got, want),
+                          f"max diff {float(np.max(np.abs(got - want))):.3g}")
 
 
 def pool8_cases(tmp):
@@ -647,6 +676,7 @@ def main():
             check(f"sinter quantize {mode}", r.returncode == 0, r.stderr.strip())
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
+        dq_axis_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
