@@ -15,7 +15,8 @@
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
   - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
-  - DequantizeLinear per axis (every axis, int8 and uint8, with and without zero points) exact;
+  - DequantizeLinear per axis (every axis, int8 and uint8, with and without zero points) exact; an
+    8-bit weight of a float Conv folded to float32 at load, a MatMul's kept 8-bit, both equal to ORT;
   - the QOperator format's QLinearSigmoid, QLinearLeakyRelu, QLinearAveragePool and QLinearWhere
     equal to ORT within one step;
   - quantize_dynamic's bias Adds (an Identity(initializer) bias too) folded into DynamicQuantizeMatMul;
@@ -35,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 import sinter_ctypes
 from digits import CAL, HELD, MODEL, accuracy, ort_logits, sinter_logits
 from testlib import (bf16_mode, calibration_dir, calibration_reader, check, finish, make_model, ort_outputs,
-                     require_sinter, run_cli, save, set_verbose, sinter_outputs)
+                     rel_err, require_sinter, run_cli, save, set_verbose, sinter_outputs)
 
 set_verbose(True)
 
@@ -180,6 +181,42 @@ def dq_axis_cases(tmp):
                     check(f"DequantizeLinear {npt.__name__} axis {axis} zp {with_zp} t{t}: exact",
                           got.dtype == np.float32 and np.array_equal(got, want),
                           f"max diff {float(np.max(np.abs(got - want))):.3g}")
+
+
+def dq_weight_fold_cases(tmp):
+    """an 8-bit weight dequantized for a float Conv (the conv's input stays float, as in ORT's QDQ
+    ConvNeXt) is folded to float32 once, past the folding size limit; one for a MatMul stays 8-bit
+    (dequantized per run); both equal to ONNX Runtime running the graph as written"""
+    rng = np.random.default_rng(12)
+    w = rng.integers(-127, 128, (192, 160, 3, 3)).astype(np.int8)   # 276 KB int8, 1.1 MB float32
+    wm = rng.integers(-127, 128, (640, 512)).astype(np.int8)        # 328 KB int8, 1.3 MB float32
+    sw = (rng.random(192).astype(np.float32) * 0.01 + 1e-3).astype(np.float32)
+    sm = (rng.random(512).astype(np.float32) * 0.01 + 1e-3).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w8"), numpy_helper.from_array(sw, "sw"),
+             numpy_helper.from_array(wm, "wm8"), numpy_helper.from_array(sm, "sm")]
+    nodes = [helper.make_node("DequantizeLinear", ["w8", "sw"], ["wf"], axis=0),
+             helper.make_node("Conv", ["x", "wf"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Reshape", ["c", "shp"], ["c2"]),
+             helper.make_node("DequantizeLinear", ["wm8", "sm"], ["wmf"], axis=1),
+             helper.make_node("MatMul", ["c2", "wmf"], ["y"])]
+    inits.append(numpy_helper.from_array(np.array([-1, 640], np.int64), "shp"))
+    x = rng.standard_normal((1, 160, 4, 5)).astype(np.float32)
+    model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, opset=13)
+    path = save(model, tmp, "dq_weight_fold")
+    ops, err = ops_after_optimize(path, tmp)
+    dqs = [o for o in (ops or []) if o[1] == "DequantizeLinear"]
+    check("DQ weight of a float Conv folded, the MatMul's kept 8-bit", ops is not None and len(dqs) == 1,
+          f"{ops} {err}")
+    # (ONNX Runtime's optimizer turns DequantizeLinear -> MatMul with a float input into a dynamically
+    # quantized MatMul: its graph as written is the float reference)
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for t in (1, 2):
+        got = sinter_outputs(path, {"x": x}, threads=t)[0]
+        check(f"DQ weight fold t{t}: equal to ORT", rel_err(got, want) < 1e-5, f"rel err {rel_err(got, want):.2e}")
 
 
 def pool8_cases(tmp):
@@ -677,6 +714,7 @@ def main():
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
         dq_axis_cases(tmp)
+        dq_weight_fold_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
