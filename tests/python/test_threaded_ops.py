@@ -10,14 +10,21 @@ and 2 threads and checked against numpy:
     for Gelu 1e-6 or 4 ulp, the kernel's bound in test_vmath);
     sizes not a multiple of 16, just under and over the threshold;
   * Concat: outputs from 256 KiB in parts of the outer rows (or byte ranges with one outer row), with
-    and without inputs the planner placed inside the output.
+    and without inputs the planner placed inside the output;
+  * binary elementwise ops (Add, Sub, Mul, Div, Max, Pow, Greater; float32 and int64) from 32768
+    output elements, with broadcasting whose rows the parts cut anywhere: 2 threads equal 1 bit for
+    bit, and numpy.
 
     SINTER_BUILD=build .venv/bin/python tests/python/test_threaded_ops.py
 
 Prints "N passed, M failed"; exits 1 on any failure.
 """
 import math
+import os
 import sys
+
+# outputs filled with 0x7f bytes before each run, so an element a part leaves unwritten shows
+os.environ["SINTER_POISON_OUTPUTS"] = "1"
 
 import numpy as np
 from onnx import TensorProto, helper
@@ -102,5 +109,31 @@ for batch in (1, 3):
     for threads in (1, 2):
         got = sinter_outputs(m.SerializeToString(), dict(zip("ab", xs)), threads=threads)[0]
         check(f"Relu, Relu, Concat at batch {batch} threads {threads}", got.shape == want.shape and np.array_equal(got, want))
+
+# binary elementwise ops from 32768 output elements: parts of whole 64-element runs over the pool,
+# cutting broadcast rows anywhere (numpy broadcasting; equal at 1 and 2 threads, bit for bit)
+BINARY = [("Add", (3, 50001), (50001,), np.float32), ("Mul", (1000, 7), (1000, 1), np.float32),
+          ("Div", (2, 3, 9000), (3, 1), np.float32), ("Sub", (40000,), (), np.float32),
+          ("Max", (7, 5001), (7, 5001), np.float32), ("Pow", (5, 8000), (8000,), np.float32),
+          ("Greater", (33, 1001), (1001,), np.float32), ("Add", (3, 40000), (3, 1), np.int64),
+          ("Mul", (5, 7, 1000), (5, 7, 1000), np.int64), ("Add", (2, 100), (100,), np.float32)]  # (last: one thread)
+NP = {"Add": np.add, "Mul": np.multiply, "Div": np.divide, "Sub": np.subtract, "Max": np.maximum,
+      "Pow": np.power, "Greater": np.greater}
+for op, sa, sb, dt in BINARY:
+    a = (rng.standard_normal(sa) * 10).astype(dt)
+    b = (rng.standard_normal(sb) * 10 + (20 if op == "Div" else 0)).astype(dt)
+    if op == "Pow":
+        a, b = np.abs(a).astype(dt) + 0.5, (b / 10).astype(dt)
+    out_t = TensorProto.BOOL if op == "Greater" else TYPES[dt]
+    m = make_model([helper.make_node(op, ["a", "b"], ["y"])],
+                   [helper.make_tensor_value_info("a", TYPES[dt], list(a.shape)),
+                    helper.make_tensor_value_info("b", TYPES[dt], list(b.shape))],
+                   [helper.make_tensor_value_info("y", out_t, None)])
+    want = NP[op](a, b)
+    got = [sinter_outputs(m.SerializeToString(), {"a": a, "b": b}, threads=t)[0] for t in (1, 2)]
+    close = (np.array_equal(got[0], want) if dt != np.float32 or op == "Greater"
+             else np.allclose(got[0], want, rtol=1e-6, atol=0))
+    check(f"{op} {sa} {sb} {np.dtype(dt).name}: threads 1 and 2 equal, and equal to numpy",
+          got[0].shape == want.shape and np.array_equal(got[0], got[1]) and close)
 
 sys.exit(finish())
