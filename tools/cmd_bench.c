@@ -302,7 +302,7 @@ static sinter_status *measure(const bench_cfg *c, long long batch, long long thr
         if (strcmp(sess->in[k].info.name, f.f.names[i]) == 0) vals[i] = sess->in[k].value;
     }
     const sn_plan *plan = NULL;
-    st = sn_session_run_plan(sess, (int)f.f.n, vals, (const sn_tensor *const *)f.f.tensors, &plan, &r->split);
+    st = sn_session_run_plan(sess, (int)f.f.n, vals, (const sn_tensor *const *)f.f.tensors, &plan, &r->split, true);
     if (vals != vals_small) sn_free(vals);
     if (st) goto done;
     r->arena = plan ? plan->arena_size : 0;

@@ -8,9 +8,9 @@
 #include "core/alloc.h"
 #include "ir/infer.h"
 #include "onnx/onnx.h"
+#include "kernels/ref/nn_util.h"
 #include "passes/pipeline.h"
 #include "passes/passes.h"
-#include "kernels/ref/nn_util.h"
 #include "plan/batch_split.h"
 
 #define SN_FOLD_LIMIT_LOAD 4096
@@ -433,19 +433,20 @@ static sn_error *bind_inputs(sn_session *s, int n_inputs, const int *input_value
   return NULL;
 }
 
-sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
-                          const sn_plan **out) {
-  const sn_tensor *bound_small[64];
-  const sn_tensor **bound = s->n_in <= 64 ? bound_small : sn_malloc(sizeof(sn_tensor *) * (size_t)s->n_in);
-  if (!bound) return SN_ERR_OOM();
-  sn_error *e = bind_inputs(s, n_inputs, input_values, inputs, bound);
+/* the plan of these bound inputs (built and cached if needed), its frame handed straight back */
+static sn_error *plan_of(sn_session *s, const sn_tensor *const *bound, const sn_plan **out) {
   sn_plan_entry *entry = NULL;
   sn_frame *frame = NULL;
-  if (!e) e = acquire(s, bound, &entry, &frame);
+  sn_error *e = acquire(s, bound, &entry, &frame);
   if (frame) release_frame(s, entry, frame);
   *out = entry ? entry->plan : NULL;
-  if (bound != bound_small) sn_free(bound);
   return e;
+}
+
+sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
+                          const sn_plan **out) {
+  bool split;
+  return sn_session_run_plan(s, n_inputs, input_values, inputs, out, &split, false);
 }
 
 sn_error *sn_session_run(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
@@ -826,7 +827,7 @@ int sn_precision_parse(const char *s) {
 }
 
 sn_error *sn_session_run_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
-                              const sn_plan **out, bool *split) {
+                              const sn_plan **out, bool *split, bool may_split) {
   *out = NULL;
   *split = false;
   const sn_tensor *bound_small[64];
@@ -835,7 +836,7 @@ sn_error *sn_session_run_plan(sn_session *s, int n_inputs, const int *input_valu
   sn_tensor *views = s->n_in <= 64 ? view_small : sn_malloc(sizeof(sn_tensor) * (size_t)s->n_in);
   sn_error *e = !bound || !views ? SN_ERR_OOM() : bind_inputs(s, n_inputs, input_values, inputs, bound);
   sn_split_entry *se = NULL;
-  if (!e) e = split_decision(s, bound, s->n_out, s->g->outputs, &se);
+  if (!e && may_split) e = split_decision(s, bound, s->n_out, s->g->outputs, &se);
   if (!e && se) { /* sample 0's plan: what every sample of the batch runs */
     *split = true;
     for (int i = 0; i < s->n_in; i++)
@@ -844,11 +845,7 @@ sn_error *sn_session_run_plan(sn_session *s, int n_inputs, const int *input_valu
         bound[i] = &views[i];
       }
   }
-  sn_plan_entry *entry = NULL;
-  sn_frame *frame = NULL;
-  if (!e) e = acquire(s, bound, &entry, &frame);
-  if (frame) release_frame(s, entry, frame);
-  *out = entry ? entry->plan : NULL;
+  if (!e) e = plan_of(s, bound, out);
   if (bound && bound != bound_small) sn_free((void *)bound);
   if (views && views != view_small) sn_free(views);
   return e;

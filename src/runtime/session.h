@@ -108,10 +108,11 @@ typedef struct sn_run_timing {
 sn_error *sn_session_run_timed(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
                                int n_outputs, const int *output_values, sn_tensor **outputs, sn_run_timing *timing);
 
-/* The plan a run of these inputs executes: the batch-1 plan, with *split set, when the session runs
- * the batch as separate samples (plan/batch_split.h); else as sn_session_plan. */
+/* The plan a run of these inputs executes: with may_split, the batch-1 plan, with *split set, when the
+ * session runs the batch as separate samples (plan/batch_split.h); else the plan of the inputs as
+ * they are (sn_session_plan). */
 sn_error *sn_session_run_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
-                              const sn_plan **out, bool *split);
+                              const sn_plan **out, bool *split, bool may_split);
 /* The plan used for these input shapes (building it if needed); for inspection tools. */
 sn_error *sn_session_plan(sn_session *s, int n_inputs, const int *input_values, const sn_tensor *const *inputs,
                           const sn_plan **out);
