@@ -290,6 +290,15 @@ int main(void) {
     conv_case(im, 1, 24, 24, 9, 37, 5, 5, 1, 1, 2, true, false, true, SN_NCHWC_ACT_NONE);
     conv_case(im, 1, 40, 40, 11, 30, 7, 7, 1, 1, 3, true, true, true, SN_NCHWC_ACT_NONE); /* ConvNeXt's 7x7 */
     conv_case(im, 2, 20, 20, 8, 19, 7, 7, 1, 1, 0, true, false, false, SN_NCHWC_ACT_RELU);
+    /* depthwise rows in tiles of near-equal width (14 = 7 + 7, 17 = 6 + 6 + 5), padded ends in checked
+     * tiles, maps where every tile reaches the padding, stride 2 with a bottom-right edge left out */
+    conv_case(im, 1, 36, 36, 14, 14, 3, 3, 1, 1, 1, true, true, true, SN_NCHWC_ACT_CLIP);
+    conv_case(im, 1, 20, 20, 9, 17, 5, 5, 1, 1, 2, true, true, false, SN_NCHWC_ACT_RELU);
+    conv_case(im, 2, 24, 24, 7, 7, 7, 7, 1, 1, 3, true, true, true, SN_NCHWC_ACT_NONE);
+    conv_case(im, 1, 32, 32, 28, 28, 3, 3, 2, 1, 1, true, true, false, SN_NCHWC_ACT_CLIP);
+    conv_case(im, 1, 40, 40, 12, 12, 3, 3, 2, 1, 0, true, false, false, SN_NCHWC_ACT_NONE);
+    conv_case(im, 1, 16, 16, 15, 15, 5, 5, 2, 1, 2, true, true, false, SN_NCHWC_ACT_RELU);
+    conv_case(im, 1, 16, 16, 3, 10, 7, 7, 1, 1, 3, true, true, false, SN_NCHWC_ACT_RELU);
     conv_case(im, 1, 520, 72, 7, 7, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU); /* several input chunks */
     conv_case(im, 1, 2048, 16, 3, 3, 1, 1, 1, 1, 0, false, true, false, SN_NCHWC_ACT_NONE);
     /* NCHW input (the stem convolutions: RGB in, blocked out) */

@@ -11,9 +11,10 @@
  * across all the tiles of an item's rows; the partial sums go through y between chunks. Pixels
  * whose window reaches into the padding go one at a time with bounds checks. An NCHW input
  * (in_block 1) is the same loop with one lane per input pixel.
- * Depthwise: NT pixels of one block per tile, a vector load of input and weight per tap; for 3- and
- * 5-wide kernels at stride 1 or 2 and 7-wide at stride 1, interior pixels go 8 per tile with each kernel row's input vectors
- * loaded once and shared by its taps (dw_row). */
+ * Depthwise: for 3- and 5-wide kernels at stride 1 or 2 and 7-wide at stride 1 (dilation 1), every row
+ * in tiles of up to 8 pixels of one block, each kernel row's input vectors loaded once and shared by its
+ * taps, the tiles at a padded end reading zeros for the columns outside (dw_rt); other kernels take NT
+ * pixels per tile with a vector load of input and weight per tap (dw_tile). */
 #include <string.h>
 
 #include "kernels/nchwc.h"
@@ -255,100 +256,73 @@ DWC(1) DWC(2) DWC(3) DWC(4) DWC(5) DWC(6) DWC(7) DWC(8)
 static const dw_fn dws[8] = {dw_1, dw_2, dw_3, dw_4, dw_5, dw_6, dw_7, dw_8};
 static const dw_fn dwcs[8] = {dwc_1, dwc_2, dwc_3, dwc_4, dwc_5, dwc_6, dwc_7, dwc_8};
 
-/* Depthwise interior pixels [ox0, ox1) of row oy of block cb, for a kernel KW wide at stride SW
- * (7 SW + KW <= 19)
- * (dilation 1): 8 pixels per tile, and each kernel row's input vectors loaded once into registers
- * and shared by the taps of that row (7 SW + KW loads feed 8 KW FMAs, where dw_tile loads one
- * vector per FMA); a last tile under 8 pixels goes to dw_tile. */
-AI void dw_row(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, const int KW,
-               const int SW, int64_t cb, int64_t oy, int64_t ox0, int64_t ox1) {
+/* Depthwise tile of NT pixels [ox0, ox0 + NT) (NT <= 8) of row oy of block cb, for a kernel KW wide at
+ * stride SW (dilation 1; (NT - 1) SW + KW <= 19): each kernel row's input vectors are loaded once into
+ * registers and shared by the taps of that row ((NT - 1) SW + KW loads feed NT KW FMAs, where dw_tile
+ * loads one vector per FMA). checked: input columns left or right of the row read as zeros (the test
+ * is per loaded vector, not per tap), so a row's padded ends take the same kernel as its interior. */
+AI void dw_rt(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, const int KW,
+              const int SW, const int NT, const bool checked, int64_t cb, int64_t oy, int64_t ox0) {
   const float *xc = x + cb * g->ih * g->iw * V;
   const float *wc = w + cb * g->kh * KW * V;
   const NC_VEC bias = g->bias ? NC_LOAD(g->bias + cb * V) : NC_ZERO();
-  int64_t ox = ox0;
-  for (; ox + 8 <= ox1; ox += 8) {
-    NC_VEC acc[8];
+  const int64_t ix0 = ox0 * SW - g->pw;
+  NC_VEC acc[8];
 #pragma GCC unroll 8
-    for (int t = 0; t < 8; t++) acc[t] = bias;
-    for (int64_t ky = 0; ky < g->kh; ky++) {
-      const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
-      if (iy < 0 || iy >= g->ih) continue;
-      const float *xp = xc + (iy * g->iw + ox * SW - g->pw) * V;
-      const float *wp = wc + ky * KW * V;
-      NC_VEC xv[7 * 2 + 5];
+  for (int t = 0; t < NT; t++) acc[t] = bias;
+  for (int64_t ky = 0; ky < g->kh; ky++) {
+    const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
+    if (iy < 0 || iy >= g->ih) continue;
+    const float *xr = xc + iy * g->iw * V;
+    const float *wp = wc + ky * KW * V;
+    NC_VEC xv[7 * 2 + 5];
 #pragma GCC unroll 19
-      for (int i = 0; i < 7 * SW + KW; i++) xv[i] = NC_LOAD(xp + i * V);
-#pragma GCC unroll 5
-      for (int kx = 0; kx < KW; kx++) {
-        const NC_VEC wv = NC_LOAD(wp + kx * V);
-#pragma GCC unroll 8
-        for (int t = 0; t < 8; t++) acc[t] = NC_FMA(xv[t * SW + kx], wv, acc[t]);
-      }
+    for (int i = 0; i < (NT - 1) * SW + KW; i++) {
+      const int64_t ix = ix0 + i;
+      xv[i] = !checked || (ix >= 0 && ix < g->iw) ? NC_LOAD(xr + ix * V) : NC_ZERO();
     }
-    const int64_t off = ((cb * g->oh + oy) * g->ow + ox) * V;
+#pragma GCC unroll 7
+    for (int kx = 0; kx < KW; kx++) {
+      const NC_VEC wv = NC_LOAD(wp + kx * V);
 #pragma GCC unroll 8
-    for (int t = 0; t < 8; t++) {
-      NC_VEC v = acc[t];
-      if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
-      NC_STORE(y + off + t * V, act_v(g, v));
+      for (int t = 0; t < NT; t++) acc[t] = NC_FMA(xv[t * SW + kx], wv, acc[t]);
     }
   }
-  if (ox < ox1) dws[ox1 - ox - 1](g, x, w, y, res, cb, oy, ox);
+  const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; t++) {
+    NC_VEC v = acc[t];
+    if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
+    NC_STORE(y + off + t * V, act_v(g, v));
+  }
 }
 
-typedef void (*dw_row_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
-                          int64_t cb, int64_t oy, int64_t ox0, int64_t ox1);
-#define DWROW(KW, SW)                                                                                          \
-  static void dw_row_##KW##_##SW(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y,        \
-                                 const float *res, int64_t cb, int64_t oy, int64_t ox0, int64_t ox1) {          \
-    dw_row(g, x, w, y, res, KW, SW, cb, oy, ox0, ox1);                                                         \
+typedef void (*dw_rt_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
+                         int64_t cb, int64_t oy, int64_t ox0);
+#define DWRT1(KW, SW, NT, C)                                                                                  \
+  static void dw_rt_##KW##_##SW##_##NT##_##C(const sn_nchwc_conv_geom *g, const float *x, const float *w,   \
+                                             float *y, const float *res, int64_t cb, int64_t oy, int64_t ox0) { \
+    dw_rt(g, x, w, y, res, KW, SW, NT, C, cb, oy, ox0);                                                       \
   }
-DWROW(3, 1) DWROW(3, 2) DWROW(5, 1) DWROW(5, 2) DWROW(7, 1)
+#define DWRT(KW, SW)                                                                                          \
+  DWRT1(KW, SW, 1, 0) DWRT1(KW, SW, 2, 0) DWRT1(KW, SW, 3, 0) DWRT1(KW, SW, 4, 0) DWRT1(KW, SW, 5, 0)          \
+  DWRT1(KW, SW, 6, 0) DWRT1(KW, SW, 7, 0) DWRT1(KW, SW, 8, 0) DWRT1(KW, SW, 1, 1) DWRT1(KW, SW, 2, 1)          \
+  DWRT1(KW, SW, 3, 1) DWRT1(KW, SW, 4, 1) DWRT1(KW, SW, 5, 1) DWRT1(KW, SW, 6, 1) DWRT1(KW, SW, 7, 1)          \
+  DWRT1(KW, SW, 8, 1)                                                                                         \
+  static const dw_rt_fn dw_rt_##KW##_##SW[2][8] = {                                                           \
+      {dw_rt_##KW##_##SW##_1_0, dw_rt_##KW##_##SW##_2_0, dw_rt_##KW##_##SW##_3_0, dw_rt_##KW##_##SW##_4_0,     \
+       dw_rt_##KW##_##SW##_5_0, dw_rt_##KW##_##SW##_6_0, dw_rt_##KW##_##SW##_7_0, dw_rt_##KW##_##SW##_8_0},    \
+      {dw_rt_##KW##_##SW##_1_1, dw_rt_##KW##_##SW##_2_1, dw_rt_##KW##_##SW##_3_1, dw_rt_##KW##_##SW##_4_1,     \
+       dw_rt_##KW##_##SW##_5_1, dw_rt_##KW##_##SW##_6_1, dw_rt_##KW##_##SW##_7_1, dw_rt_##KW##_##SW##_8_1}};
+DWRT(3, 1) DWRT(3, 2) DWRT(5, 1) DWRT(5, 2) DWRT(7, 1)
 
-static dw_row_fn dw_row_for(const sn_nchwc_conv_geom *g) {
+/* The row tiles for g ([0]: unchecked, [1]: checked), or NULL where dw_tile takes every pixel. */
+static const dw_rt_fn (*dw_rt_for(const sn_nchwc_conv_geom *g))[8] {
   if (g->dw != 1) return NULL;
-  if (g->kw == 3) return g->sw == 1 ? dw_row_3_1 : g->sw == 2 ? dw_row_3_2 : NULL;
-  if (g->kw == 5) return g->sw == 1 ? dw_row_5_1 : g->sw == 2 ? dw_row_5_2 : NULL;
-  if (g->kw == 7) return g->sw == 1 ? dw_row_7_1 : NULL; /* (ConvNeXt) */
+  if (g->kw == 3) return g->sw == 1 ? dw_rt_3_1 : g->sw == 2 ? dw_rt_3_2 : NULL;
+  if (g->kw == 5) return g->sw == 1 ? dw_rt_5_1 : g->sw == 2 ? dw_rt_5_2 : NULL;
+  if (g->kw == 7) return g->sw == 1 ? dw_rt_7_1 : NULL; /* (ConvNeXt) */
   return NULL;
-}
-
-/* Depthwise rows [r0, r1) of blocks [cb0, cb0 + nb) on a narrow map (at most 8 output columns and
- * DW_SMALL_VECS input vectors per block, padding included): each block's input window is copied once
- * into a zero-padded buffer in L1, so every output pixel takes the unchecked kernel (on a 7x7 map
- * most pixels touch the padding, and the checked tile tests each tap of each pixel). False: not such
- * a map, nothing done. */
-#define DW_SMALL_VECS 512
-static bool dw_small(const sn_nchwc_conv_geom *g, const float *xn, const float *w, float *yn, const float *rn,
-                     dw_row_fn fast, int64_t cb0, int64_t nb, int64_t r0, int64_t r1) {
-  const int64_t bh = (r1 - r0 - 1) * g->sh + (g->kh - 1) * g->dh + 1, bw = (g->ow - 1) * g->sw + g->kw;
-  /* (wider rows run their interior unchecked already; there the copy cost more than it saved:
-   * 14x14 maps measured 20-40% slower) */
-  if (g->ow > 8 || bh * bw > DW_SMALL_VECS) return false;
-  float buf[DW_SMALL_VECS * V] __attribute__((aligned(64)));
-  sn_nchwc_conv_geom g2 = *g;
-  g2.ih = bh, g2.iw = bw, g2.ph = 0, g2.pw = 0;
-  const int64_t y0 = r0 * g->sh - g->ph, x0 = -g->pw; /* input row and column of buffer (0, 0) */
-  const int64_t c0 = x0 < 0 ? 0 : x0, c1 = x0 + bw < g->iw ? x0 + bw : g->iw; /* input columns copied */
-  for (int64_t cb = cb0; cb < cb0 + nb; cb++) {
-    const float *xc = xn + cb * g->ih * g->iw * V;
-    for (int64_t r = 0; r < bh; r++) {
-      float *br = buf + r * bw * V;
-      const int64_t iy = y0 + r;
-      if (iy < 0 || iy >= g->ih || c1 <= c0) {
-        memset(br, 0, sizeof(float) * (size_t)(bw * V));
-        continue;
-      }
-      if (c0 - x0 > 0) memset(br, 0, sizeof(float) * (size_t)((c0 - x0) * V));
-      memcpy(br + (c0 - x0) * V, xc + (iy * g->iw + c0) * V, sizeof(float) * (size_t)((c1 - c0) * V));
-      if (x0 + bw > c1) memset(br + (c1 - x0) * V, 0, sizeof(float) * (size_t)((x0 + bw - c1) * V));
-    }
-    g2.bias = g->bias ? g->bias + cb * V : NULL;
-    const int64_t yo = (cb * g->oh + r0) * g->ow * V;
-    for (int64_t oy = 0; oy < r1 - r0; oy++)
-      fast(&g2, buf, w + cb * g->kh * g->kw * V, yn + yo, rn ? rn + yo : NULL, 0, oy, 0, g->ow);
-  }
-  return true;
 }
 
 void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1) {
@@ -376,23 +350,13 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
     float *yn = y + n * g->cbo * g->oh * g->ow * V;
     const float *rn = g->res ? g->res + (yn - y) : NULL;
     if (g->depthwise) {
-      const dw_row_fn fast = dw_row_for(g);
-      if (fast && dw_small(g, xn, w, yn, rn, fast, cb0, nb, r0, r1)) continue;
+      const dw_rt_fn(*rt)[8] = dw_rt_for(g);
       for (int64_t cb = cb0; cb < cb0 + nb; cb++)
         for (int64_t oy = r0; oy < r1; oy++) {
-          if (g->ow <= 8) { /* a narrow map dw_small did not take: the whole row as one checked tile */
-            dwcs[g->ow - 1](g, xn, w, yn, rn, cb, oy, 0);
-            continue;
-          }
-          if (fast && hi > lo) { /* padded columns in checked tiles, the interior in one fast run */
-            for (int64_t ox = 0, k; ox < lo; ox += k) {
-              k = lo - ox < 8 ? lo - ox : 8;
-              dwcs[k - 1](g, xn, w, yn, rn, cb, oy, ox);
-            }
-            fast(g, xn, w, yn, rn, cb, oy, lo, hi);
-            for (int64_t ox = hi, k; ox < g->ow; ox += k) {
-              k = g->ow - ox < 8 ? g->ow - ox : 8;
-              dwcs[k - 1](g, xn, w, yn, rn, cb, oy, ox);
+          if (rt) { /* tiles of up to 8 pixels, even widths; those reaching a padded column checked */
+            for (int64_t ox = 0, k; ox < g->ow; ox += k) {
+              k = sn_nchwc_even_tile(g->ow, 8, ox);
+              rt[ox < lo || ox + k > hi][k - 1](g, xn, w, yn, rn, cb, oy, ox);
             }
             continue;
           }
