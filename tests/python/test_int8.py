@@ -183,6 +183,51 @@ def dq_axis_cases(tmp):
                           f"max diff {float(np.max(np.abs(got - want))):.3g}")
 
 
+def dq_gather_cases(tmp):
+    """DequantizeLinear of a constant 8-bit table read by a Gather (an embedding quantized by ONNX
+    Runtime's quantize_static) becomes Gather then DequantizeLinear: per tensor and per axis, the
+    gathered axis first or not, indices of rank 0 to 2, negative ones too; exactly (q - zp) * scale of
+    the rows read, as ONNX Runtime computes the graph as written; refused where the scale is per the
+    gathered axis"""
+    rng = np.random.default_rng(13)
+    for dt, npt in ((TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8)):
+        info = np.iinfo(npt)
+        w = rng.integers(info.min, info.max + 1, (300, 6, 40)).astype(npt)
+        for axis, dq_axis, idx_shape in ((0, None, (2, 9)), (0, 1, (9,)), (0, -1, ()), (1, 2, (3, 4)),
+                                         (2, 0, (5,)), (1, 1, (4,))):
+            n = 1 if dq_axis is None else w.shape[dq_axis]
+            scale = (rng.random(n).astype(np.float32) * 0.1 + 1e-3).astype(np.float32)
+            zp = rng.integers(info.min, info.max + 1, n).astype(npt)
+            if dq_axis is None:
+                scale, zp = scale.reshape(()), zp.reshape(())
+            inits = [numpy_helper.from_array(w, "w8"), numpy_helper.from_array(scale, "s"),
+                     numpy_helper.from_array(zp, "z")]
+            nodes = [helper.make_node("DequantizeLinear", ["w8", "s", "z"], ["wf"],
+                                      **({} if dq_axis is None else {"axis": dq_axis})),
+                     helper.make_node("Gather", ["wf", "idx"], ["g"], axis=axis),
+                     helper.make_node("Relu", ["g"], ["y"])]
+            idx = rng.integers(-w.shape[axis], w.shape[axis], idx_shape).astype(np.int64)
+            model = make_model(nodes, [helper.make_tensor_value_info("idx", TensorProto.INT64, list(idx_shape))],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, opset=13)
+            name = f"dq_gather_{npt.__name__}_{axis}_{dq_axis}_{len(idx_shape)}"
+            path = save(model, tmp, name)
+            ops, err = ops_after_optimize(path, tmp)
+            order = [o[1] for o in (ops or []) if o[1] in ("Gather", "DequantizeLinear")]
+            swapped = dq_axis is None or (dq_axis % 3) != axis
+            # (kept: the table is small enough to be folded to float32 at load, or stays before the Gather)
+            check(f"{name}: {'Gather before DequantizeLinear' if swapped else 'kept (scale per the gathered axis)'}",
+                  order == ["Gather", "DequantizeLinear"] if swapped
+                  else order in (["DequantizeLinear", "Gather"], ["Gather"]), f"{ops} {err}")
+            import onnxruntime as ort
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            want = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"idx": idx})[0]
+            for t in (1, 2):
+                got = sinter_outputs(path, {"idx": idx}, threads=t)[0]
+                check(f"{name} t{t}: equal to ONNX Runtime", got.shape == want.shape and np.array_equal(got, want),
+                      f"shape {got.shape} vs {want.shape}")
+
+
 def dq_weight_fold_cases(tmp):
     """an 8-bit weight dequantized for a float Conv (the conv's input stays float, as in ORT's QDQ
     ConvNeXt) is folded to float32 once, past the folding size limit; one for a MatMul stays 8-bit
@@ -714,6 +759,7 @@ def main():
             if r.returncode == 0:
                 models[f"sinter {mode}"] = out
         dq_axis_cases(tmp)
+        dq_gather_cases(tmp)
         dq_weight_fold_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
