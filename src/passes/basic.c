@@ -39,13 +39,14 @@ static bool conv_weight_only(const sn_graph *g, int v) {
   return uses > 0;
 }
 
-sn_error *sn_pass_fold_constants(sn_pass_ctx *c) {
+static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
   sn_graph *g = c->g;
   const sn_tensor *in[64];
   sn_tensor *out[64];
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *n = &g->nodes[i];
     if (!n->op_type || !n->op || (n->op->flags & SN_OP_NO_FOLD) || n->n_captures || has_graph_attr(n)) continue;
+    if (constant_nodes_only && !sn_node_is(n, "Constant")) continue;
     if (n->n_in > 64 || n->n_out > 64) continue;
     bool ok = true;
     int64_t in_bytes = 0;
@@ -97,6 +98,9 @@ sn_error *sn_pass_fold_constants(sn_pass_ctx *c) {
   sn_graph_compact(g);
   return NULL;
 }
+
+sn_error *sn_pass_fold_constants(sn_pass_ctx *c) { return fold_nodes(c, false); }
+sn_error *sn_pass_fold_constant_nodes(sn_pass_ctx *c) { return fold_nodes(c, true); }
 
 /* ---- no-op nodes ------------------------------------------------------------------------------- */
 

@@ -9,6 +9,8 @@
 /* at load, before types are inferred (level 1 and above): float16 graphs computed in float32 (fp16.c) */
 sn_error *sn_pass_fp16_to_fp32(sn_graph *g, int *changed);
 /* level 1 */
+/* Constant nodes only, as initializers (before the QDQ fusions, which read scalars of either kind) */
+sn_error *sn_pass_fold_constant_nodes(sn_pass_ctx *c);
 sn_error *sn_pass_fold_constants(sn_pass_ctx *c);
 sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c);
 sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c);

@@ -18,6 +18,7 @@ static const pass passes[] = {
      * constant from the fusions) */
     {"eliminate-noops", 2, sn_pass_eliminate_noops},
     /* then the fusions: constant folding would turn DequantizeLinear(int8 weights) into float weights */
+    {"fold-constant-nodes", 2, sn_pass_fold_constant_nodes},
     {"fuse-qdq", 2, sn_pass_fuse_qdq},
     {"fold-constants", 1, sn_pass_fold_constants},
     {"eliminate-noops", 1, sn_pass_eliminate_noops},

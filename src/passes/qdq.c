@@ -458,6 +458,109 @@ static sn_error *fuse_lut(sn_pass_ctx *c, int i, int *uses, bool *done) {
   return NULL;
 }
 
+/* Elementwise float ops that a lookup table may absorb: one operand flows along the chain, any other is
+ * a constant scalar */
+static bool chain_op(const sn_node *n) {
+  static const char *const ops[] = {"Erf", "Tanh", "Sigmoid", "Relu", "Exp", "Log", "Abs", "Neg", "Sqrt",
+                                    "Reciprocal", "Softplus", "Softsign", "Elu", "Selu", "Celu", "LeakyRelu",
+                                    "HardSigmoid", "HardSwish", "Mish", "Gelu", "ThresholdedRelu", "Clip", "Sin",
+                                    "Cos", "Floor", "Ceil", "Round", "Sign", "Add", "Sub", "Mul", "Div", "Pow",
+                                    "Max", "Min"};
+  for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+    if (sn_node_is(n, ops[k])) return true;
+  return false;
+}
+
+/* QuantizeLinear(f_k(...f_1(DQ(a)))) with each f an elementwise float op of the value before it (and of
+ * constant scalars), every f's output read once  =>  QLinearLookup(a, table): BERT's GELU in a QDQ
+ * model quantizes x / sqrt(2) -> Erf, and 1 + that, each as such a chain. The table runs the nodes
+ * themselves (the fold function: the same kernels as a run) over the 256 dequantized values of a. */
+#define CHAIN_MAX 8
+static sn_error *fuse_chain(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  *done = false;
+  float ys;
+  int32_t yz;
+  sn_dtype ydt;
+  if (!c->fold || !get_q(g, &g->nodes[i], &ys, &yz, &ydt) || g->nodes[i].out[0] < 0) return NULL;
+  int chain[CHAIN_MAX], slot[CHAIN_MAX], len = 0, v = g->nodes[i].in[0];
+  dq a;
+  for (;;) {
+    if (v < 0 || g->values[v].type.dtype != SINTER_FLOAT) return NULL;
+    int p = g->values[v].producer;
+    if (p < 0) return NULL;
+    const sn_node *n = &g->nodes[p];
+    if (op_is(n, "DequantizeLinear")) { /* (it stays for its other readers, if any) */
+      if (!len || !get_dq(g, v, &a) || a.st->count != 1 || !a.zt || a.zt->count != 1) return NULL;
+      break;
+    }
+    if (uses[v] != 1 || g->values[v].is_output) return NULL;
+    if (len == CHAIN_MAX || !chain_op(n) || n->n_out != 1 || n->n_in < 1 || n->n_in > 3 || n->n_captures) return NULL;
+    int flow = -1;
+    for (int k = 0; k < n->n_in; k++) {
+      if (n->in[k] < 0) continue;
+      const sn_tensor *t = sn_graph_const(g, n->in[k]);
+      if (t) {
+        if (t->count != 1 || t->dtype != SINTER_FLOAT) return NULL;
+        continue;
+      }
+      if (flow >= 0) return NULL;
+      flow = k;
+    }
+    /* (a scalar constant of higher rank than the chain's value would reshape it) */
+    if (flow < 0 || g->values[n->in[flow]].type.rank != g->values[v].type.rank) return NULL;
+    chain[len] = p, slot[len] = flow, len++;
+    v = n->in[flow];
+  }
+  /* the table: a's 256 codes dequantized, through the chain's nodes (first to last), quantized */
+  bool as = a.zt->dtype == SINTER_INT8;
+  uint8_t raw[256];
+  for (int b = 0; b < 256; b++) raw[b] = (uint8_t)b;
+  int32_t az = as ? *(const int8_t *)a.zt->data : *(const uint8_t *)a.zt->data;
+  int64_t n256 = 256;
+  sn_tensor *cur;
+  sn_error *e = sn_tensor_new(SINTER_FLOAT, 1, &n256, &cur);
+  if (e) return e;
+  sn_dequantize_f32(raw, 256, as, az, *(const float *)a.st->data, cur->data);
+  for (int k = len - 1; k >= 0 && !e; k--) {
+    const sn_node *n = &g->nodes[chain[k]];
+    const sn_tensor *in[3];
+    sn_tensor *out = NULL;
+    for (int j = 0; j < n->n_in; j++) in[j] = j == slot[k] ? cur : n->in[j] < 0 ? NULL : sn_graph_const(g, n->in[j]);
+    e = c->fold(NULL, g, n, in, &out);
+    if (!e && (out->dtype != SINTER_FLOAT || out->count != 256)) {
+      sn_tensor_free(out);
+      out = NULL;
+      e = sn_errorf(SINTER_ERR_RUNTIME, "not elementwise");
+    }
+    sn_tensor_free(cur);
+    cur = out;
+  }
+  if (e) { /* not a table after all: the nodes stay as they are */
+    sn_tensor_free(cur);
+    sn_error_free(e);
+    return NULL;
+  }
+  sn_tensor *tab;
+  if ((e = sn_tensor_new(ydt, 1, &n256, &tab))) {
+    sn_tensor_free(cur);
+    return e;
+  }
+  sn_quantize_f32(cur->data, 256, ys, (float)yz, ydt == SINTER_INT8, tab->data);
+  sn_tensor_free(cur);
+  int tv;
+  if ((e = sn_graph_add_initializer(g, g->values[g->nodes[i].out[0]].name, "_lut", tab, &tv))) return e;
+  sn_node *n = &g->nodes[i];
+  int in[2] = {a.q, tv};
+  if ((e = set_inputs(n, in, 2)) || (e = retype(n, "QLinearLookup"))) return e;
+  drop_attrs(n);
+  for (int k = 0; k < len; k++) sn_node_clear(&g->nodes[chain[k]]);
+  if ((e = sn_node_resolve(g, &g->nodes[i]))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
 /* DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(scale) [-> Add bias] => DynamicQuantizeMatMul */
 static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
@@ -597,6 +700,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
   for (int i = g->n_nodes - 1; i >= 0 && !e; i--) {
     bool done;
     e = fuse_lut(c, i, uses, &done);
+    if (!e && !done) e = fuse_chain(c, i, uses, &done);
     if (done) {
       fused++;
       sn_free(uses);

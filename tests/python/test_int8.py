@@ -228,6 +228,66 @@ def dq_gather_cases(tmp):
                       f"shape {got.shape} vs {want.shape}")
 
 
+def lookup_chain_cases(tmp):
+    """QuantizeLinear of a chain of elementwise float ops on DQ(a) (ONNX Runtime's QDQ BERT quantizes
+    x / sqrt(2) -> Erf as one such chain, its scalar a Constant node) becomes one 256-entry lookup:
+    the same bytes as the unfused chain (Sinter -O1), within one quantization step of ONNX Runtime;
+    chains that must stay: a per-channel (not scalar) operand, an intermediate read twice"""
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 8, 32)).astype(np.float32) * 2   # (a multiple of 16 elements)
+    sx, zx = np.float32(0.03), np.uint8(128)
+    cases = {
+        "gelu_erf": ([("Div", "sqrt2")], "Erf", []),
+        "tanh_affine": ([("Mul", "c07")], "Tanh", [("Add", "c1")]),
+        "exp_clip": ([("Sub", "c1")], "Exp", [("Min", "c3")]),
+        "vector_operand": ([("Mul", "vec")], "Sigmoid", []),
+        "read_twice": ([("Div", "sqrt2")], "Erf", []),
+    }
+    for name, (pre, fn, post) in cases.items():
+        inits = [numpy_helper.from_array(np.array(sx), "sx"), numpy_helper.from_array(np.array(zx), "zx"),
+                 numpy_helper.from_array(np.array(np.float32(0.01)), "sy"),
+                 numpy_helper.from_array(np.array(np.uint8(100)), "zy"),
+                 numpy_helper.from_array(np.array(np.float32(0.7)), "c07"),
+                 numpy_helper.from_array(np.array(np.float32(1.0)), "c1"),
+                 numpy_helper.from_array(np.array(np.float32(3.0)), "c3"),
+                 numpy_helper.from_array(rng.random(32).astype(np.float32) + 0.5, "vec")]
+        nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+                 helper.make_node("Constant", [], ["sqrt2"], value=numpy_helper.from_array(np.array(np.float32(1.4142135)), "k"))]
+        v = "xf"
+        for k, (op, c) in enumerate(pre):
+            nodes.append(helper.make_node(op, [v, c], [f"p{k}"]))
+            v = f"p{k}"
+        nodes.append(helper.make_node(fn, [v], ["f"]))
+        v = "f"
+        for k, (op, c) in enumerate(post):
+            nodes.append(helper.make_node(op, [v, c], [f"q{k}"]))
+            v = f"q{k}"
+        nodes += [helper.make_node("QuantizeLinear", [v, "sy", "zy"], ["yq"]),
+                  helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+        outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+        if name == "read_twice":
+            outs.append(helper.make_tensor_value_info("p0", TensorProto.FLOAT, None))
+        model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))], outs, inits,
+                           opset=13)
+        path = save(model, tmp, f"lut_{name}")
+        ops, err = ops_after_optimize(path, tmp)
+        fused = any(o[1] == "QLinearLookup" for o in (ops or []))
+        want_fused = name not in ("vector_operand", "read_twice")
+        check(f"lookup chain {name}: {'one table' if want_fused else 'left unfused'}", ops is not None and fused == want_fused,
+              f"{ops} {err}")
+        plain = sinter_outputs(path, {"x": x}, opt_level=1)[0]
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        want = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, {"x": x}, threads=t, isa=isa)[0]
+            steps = float(np.max(np.abs(got - want))) / 0.01
+            check(f"lookup chain {name} {isa} t{t}: the unfused bytes, within a step of ORT",
+                  np.array_equal(got, plain) and steps <= 1.001, f"{steps:.3g} steps from ORT")
+
+
 def dq_weight_fold_cases(tmp):
     """an 8-bit weight dequantized for a float Conv (the conv's input stays float, as in ORT's QDQ
     ConvNeXt) is folded to float32 once, past the folding size limit; one for a MatMul stays 8-bit
@@ -760,6 +820,7 @@ def main():
                 models[f"sinter {mode}"] = out
         dq_axis_cases(tmp)
         dq_gather_cases(tmp)
+        lookup_chain_cases(tmp)
         dq_weight_fold_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
