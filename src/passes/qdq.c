@@ -22,6 +22,7 @@
  *   sinter:QLinearConv (8-bit output) -> com.microsoft:QLinearAdd with an operand of the same static
  *     shape (ResNet's residual)  =>  the Add in the conv's epilogue (kernels/qgemm.h: requantized value
  *     first, then the Add's own float steps, so the result is unchanged);
+ *   DQ(a), DQ(b) -> MatMul -> QuantizeLinear, b an activation (attention's products)  =>  QLinearMatMul;
  *   DQ(W) -> Gather(., idx), W a constant 8-bit table  =>  Gather(W, idx) -> DQ (a quantized embedding
  *     dequantized by the rows a run reads);
  *   DQ(a) -> MaxPool -> QuantizeLinear with the same scale and zero point  =>  MaxPool on a itself
@@ -314,6 +315,33 @@ static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_error *e;
   if (n->opset < 12 && (e = sn_node_retype(n, "", "MaxPool", 12, false))) return e;
   n->in[0] = a.q;
+  n->out[0] = g->nodes[q].out[0];
+  sn_node_clear(&g->nodes[q]);
+  if ((e = sn_node_resolve(g, n))) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
+/* DQ(a), DQ(b) -> MatMul -> QuantizeLinear with b not a constant (attention's Q K^T and P V in a QDQ
+ * encoder), both per tensor  =>  QLinearMatMul(a, b), B packed at run time; as ONNX Runtime fuses it. */
+static sn_error *fuse_act_matmul(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if (!op_is(n, "MatMul") || n->n_in != 2 || n->out[0] < 0 || g->values[n->out[0]].type.dtype != SINTER_FLOAT)
+    return NULL;
+  dq x, w;
+  if (!get_dq(g, n->in[0], &x) || !get_dq(g, n->in[1], &w) || sn_graph_const(g, w.q)) return NULL;
+  if (x.st->count != 1 || (x.zt && x.zt->count != 1) || w.st->count != 1 || (w.zt && w.zt->count != 1)) return NULL;
+  int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+  float ys;
+  int32_t yz;
+  sn_dtype ydt;
+  if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt)) return NULL;
+  int in[8] = {x.q, x.s, x.z, w.q, w.s, w.z, g->nodes[q].in[1], g->nodes[q].in[2]};
+  sn_error *e;
+  if ((e = set_inputs(n, in, 8)) || (e = sn_node_retype(n, "", "QLinearMatMul", 10, true))) return e;
   n->out[0] = g->nodes[q].out[0];
   sn_node_clear(&g->nodes[q]);
   if ((e = sn_node_resolve(g, n))) return e;
@@ -713,6 +741,7 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
     if (!e && !done) e = fuse_add(c, i, uses, &done);
     if (!e && !done) e = fuse_dynamic(c, i, uses, &done);
     if (!e && !done) e = fuse_maxpool(c, i, uses, &done);
+    if (!e && !done) e = fuse_act_matmul(c, i, uses, &done);
     if (!e && !done) {
       e = swap_gather(c, i, uses, &done);
       swapped += done;

@@ -288,6 +288,51 @@ def lookup_chain_cases(tmp):
                   np.array_equal(got, plain) and steps <= 1.001, f"{steps:.3g} steps from ORT")
 
 
+def act_matmul_cases(tmp):
+    """DQ(a) x DQ(b) -> MatMul -> QuantizeLinear with both operands activations (attention's products in
+    a QDQ encoder) runs as one QLinearMatMul, B packed per run: batched, broadcast, u8 and s8, equal to
+    ONNX Runtime (which fuses it the same way), within one step of its unfused float graph"""
+    rng = np.random.default_rng(15)
+    for adt, an, bdt, bn in ((TensorProto.UINT8, np.uint8, TensorProto.UINT8, np.uint8),
+                             (TensorProto.UINT8, np.uint8, TensorProto.INT8, np.int8),
+                             (TensorProto.INT8, np.int8, TensorProto.INT8, np.int8)):
+        for ashape, bshape in (((2, 3, 17, 24), (2, 3, 24, 19)), ((5, 33, 40), (40, 70)), ((1, 4, 128, 64), (1, 4, 64, 128))):
+            a = rng.standard_normal(ashape).astype(np.float32)
+            b = rng.standard_normal(bshape).astype(np.float32)
+            za = np.array(an(3 if an is np.int8 else 120)); zb = np.array(bn(-2 if bn is np.int8 else 131))
+            inits = [numpy_helper.from_array(np.array(np.float32(0.025)), "sa"), numpy_helper.from_array(za, "za"),
+                     numpy_helper.from_array(np.array(np.float32(0.02)), "sb"), numpy_helper.from_array(zb, "zb"),
+                     numpy_helper.from_array(np.array(np.float32(0.05)), "sy"),
+                     numpy_helper.from_array(np.array(np.uint8(110)), "zy")]
+            nodes = [helper.make_node("QuantizeLinear", ["a", "sa", "za"], ["aq"]),
+                     helper.make_node("DequantizeLinear", ["aq", "sa", "za"], ["af"]),
+                     helper.make_node("QuantizeLinear", ["b", "sb", "zb"], ["bq"]),
+                     helper.make_node("DequantizeLinear", ["bq", "sb", "zb"], ["bf"]),
+                     helper.make_node("MatMul", ["af", "bf"], ["m"]),
+                     helper.make_node("QuantizeLinear", ["m", "sy", "zy"], ["yq"]),
+                     helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+            model = make_model(nodes, [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(ashape)),
+                                       helper.make_tensor_value_info("b", TensorProto.FLOAT, list(bshape))],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, opset=13)
+            name = f"act_mm_{an.__name__}_{bn.__name__}_{len(ashape)}d_{ashape[-1]}"
+            path = save(model, tmp, name)
+            ops, err = ops_after_optimize(path, tmp)
+            check(f"{name}: one QLinearMatMul", ops is not None and ("", "QLinearMatMul") in ops and
+                  ("", "MatMul") not in ops, f"{ops} {err}")
+            feeds = {"a": a, "b": b}
+            import onnxruntime as ort
+            want = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            flt = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+            for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+                got = sinter_outputs(path, feeds, threads=t, isa=isa)[0]
+                check(f"{name} {isa} t{t}: equal to ORT, within a step of the float graph",
+                      np.array_equal(got, want) and float(np.max(np.abs(got - flt))) <= 0.05 * 1.001,
+                      f"{float(np.max(np.abs(got - want))):.3g} from ORT, {float(np.max(np.abs(got - flt))):.3g} "
+                      "from its float graph")
+
+
 def dq_weight_fold_cases(tmp):
     """an 8-bit weight dequantized for a float Conv (the conv's input stays float, as in ORT's QDQ
     ConvNeXt) is folded to float32 once, past the folding size limit; one for a MatMul stays 8-bit
@@ -821,6 +866,7 @@ def main():
         dq_axis_cases(tmp)
         dq_gather_cases(tmp)
         lookup_chain_cases(tmp)
+        act_matmul_cases(tmp)
         dq_weight_fold_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
