@@ -17,6 +17,27 @@ void sn_qgemm_pack_b(const uint8_t *B, int64_t ldb, bool transB, int64_t K, int6
                      uint8_t *packed, int32_t *colsum) {
   int64_t Kp = sn_qgemm_kp(K), Np = sn_qgemm_np(N);
   memset(packed, 0, (size_t)(Kp * Np));
+  if (!transB && N >= 16) { /* (a B packed per run: attention's K^T and V) whole k-quads of whole panels in
+                             * vectors, row by row; the rest, and the column sums, in plain loops */
+    const int64_t N16 = N & ~(int64_t)15, K4 = K & ~(int64_t)3;
+    for (int64_t k = 0; k < K4; k += 4)
+      sn_qgemm_pack4(B + k * ldb, B + (k + 1) * ldb, B + (k + 2) * ldb, B + (k + 3) * ldb, N16, flip,
+                     packed + (k / 4) * 64, Kp * 16);
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t n = k < K4 ? N16 : 0; n < N; n++)
+        packed[(n / 16) * Kp * 16 + (k / 4) * 64 + (n % 16) * 4 + k % 4] = (uint8_t)(B[k * ldb + n] ^ flip);
+    if (colsum) {
+      memset(colsum, 0, sizeof(int32_t) * (size_t)N);
+      for (int64_t k = 0; k < K; k++) {
+        const uint8_t *r = B + k * ldb;
+        if (b_signed)
+          for (int64_t n = 0; n < N; n++) colsum[n] += (int8_t)(r[n] ^ flip);
+        else
+          for (int64_t n = 0; n < N; n++) colsum[n] += (uint8_t)(r[n] ^ flip);
+      }
+    }
+    return;
+  }
   for (int64_t n = 0; n < N; n++) {
     uint8_t *panel = packed + (n / 16) * Kp * 16 + (n % 16) * 4;
     uint32_t sum = 0;

@@ -329,7 +329,38 @@ static void all_cases(void) {
     }
 }
 
+/* sn_qgemm_pack_b of a row-major B (the vector route: whole k-quads of whole panels, then the edges)
+ * against the same matrix transposed (the byte-by-byte route): the same packed bytes and column sums */
+static void pack_b_cases(void) {
+  static const int64_t Ks[] = {1, 3, 4, 7, 64, 67}, Ns[] = {16, 17, 31, 48, 70};
+  int bad = 0, n_cases = 0;
+  for (size_t a = 0; a < sizeof Ks / sizeof *Ks; a++)
+    for (size_t b = 0; b < sizeof Ns / sizeof *Ns; b++)
+      for (int v = 0; v < 4; v++) {
+        const int64_t K = Ks[a], N = Ns[b], ldb = N + (v & 1) * 5;
+        const uint8_t flip = v & 2 ? 0x80 : 0;
+        const bool sgn = (v + (int)a) & 1;
+        uint8_t *B = sn_malloc((size_t)(K * ldb)), *Bt = sn_malloc((size_t)(K * N));
+        uint8_t *p1 = sn_aligned_alloc(sn_qgemm_packed_size(K, N)), *p2 = sn_aligned_alloc(sn_qgemm_packed_size(K, N));
+        int32_t *s1 = sn_malloc(sizeof(int32_t) * (size_t)N), *s2 = sn_malloc(sizeof(int32_t) * (size_t)N);
+        for (int64_t i = 0; i < K * ldb; i++) B[i] = (uint8_t)next();
+        for (int64_t k = 0; k < K; k++)
+          for (int64_t n = 0; n < N; n++) Bt[n * K + k] = B[k * ldb + n];
+        sn_qgemm_pack_b(B, ldb, false, K, N, flip, sgn, p1, s1);
+        sn_qgemm_pack_b(Bt, K, true, K, N, flip, sgn, p2, s2);
+        n_cases++;
+        if (memcmp(p1, p2, sn_qgemm_packed_size(K, N)) || memcmp(s1, s2, sizeof(int32_t) * (size_t)N)) {
+          if (!bad++)
+            printf("pack_b mismatch: K %lld N %lld ldb %lld flip %d signed %d\n", (long long)K, (long long)N,
+                   (long long)ldb, flip, sgn);
+        }
+        sn_free(B), sn_free(Bt), sn_aligned_free(p1), sn_aligned_free(p2), sn_free(s1), sn_free(s2);
+      }
+  CHECK(bad == 0, "sn_qgemm_pack_b row-major equals its transposed route (%d of %d cases differ)", bad, n_cases);
+}
+
 int main(void) {
+  pack_b_cases();
   all_cases(); /* the reference against the definition */
   if (sn_cpu_has_vnni()) {
     fast_on = true, fast_qgemm = sn_qgemm_avx512vnni;
