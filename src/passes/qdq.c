@@ -333,7 +333,8 @@ static sn_error *fuse_act_matmul(sn_pass_ctx *c, int i, int *uses, bool *done) {
     return NULL;
   dq x, w;
   if (!get_dq(g, n->in[0], &x) || !get_dq(g, n->in[1], &w) || sn_graph_const(g, w.q)) return NULL;
-  if (x.st->count != 1 || (x.zt && x.zt->count != 1) || w.st->count != 1 || (w.zt && w.zt->count != 1)) return NULL;
+  /* (zero points present: the standard op requires them, and the optimized graph may be saved) */
+  if (x.st->count != 1 || !x.zt || x.zt->count != 1 || w.st->count != 1 || !w.zt || w.zt->count != 1) return NULL;
   int q = next_op(g, uses, n->out[0], "QuantizeLinear");
   float ys;
   int32_t yz;
