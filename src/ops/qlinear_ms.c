@@ -562,15 +562,31 @@ static sn_error *qlut_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+typedef struct qlut_job {
+  const uint8_t *x, *table;
+  uint8_t *y;
+  int64_t n, chunk;
+} qlut_job;
+
+static void qlut_worker(void *arg, int w) {
+  const qlut_job *j = arg;
+  int64_t b = (int64_t)w * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
+  if (b < e) sn_qlut(j->x + b, e - b, j->table, j->y + b);
+}
+
 static sn_error *qlut_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *t = c->in[1];
   if (!q8(x->dtype) || !q8(t->dtype) || t->count != 256)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be 8-bit and the table 256 8-bit entries");
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, t->dtype, x->rank, x->dims, &y));
-  const uint8_t *xd = x->data, *td = t->data;
-  uint8_t *yd = y->data;
-  sn_qlut(xd, x->count, td, yd);
+  if (x->count == 0) return NULL;
+  qlut_job j = {x->data, t->data, y->data, x->count, 0};
+  /* pieces of whole cache lines over the pool (EfficientNet's SiLU tables on a batch's maps) */
+  int nw = sn_nn_workers(c, 1.0 * (double)x->count);
+  j.chunk = ((x->count + nw - 1) / nw + 63) & ~(int64_t)63;
+  nw = (int)((x->count + j.chunk - 1) / j.chunk);
+  sn_nn_run(c, nw > 0 ? nw : 1, qlut_worker, &j);
   return NULL;
 }
 

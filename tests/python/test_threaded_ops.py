@@ -136,4 +136,25 @@ for op, sa, sb, dt in BINARY:
     check(f"{op} {sa} {sb} {np.dtype(dt).name}: threads 1 and 2 equal, and equal to numpy",
           got[0].shape == want.shape and np.array_equal(got[0], got[1]) and close)
 
+# sinter:QLinearLookup (a QDQ Sigmoid made a 256-entry table) in parts of whole cache lines: every byte
+# of the output is the table's entry of its input byte, at 1 and 2 threads, below and above the split
+for n in (1000, 65537, 3 * 65536 + 77):
+    x = rng.standard_normal(n).astype(np.float32) * 3
+    m = make_model([helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                    helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+                    helper.make_node("Sigmoid", ["xf"], ["s"]),
+                    helper.make_node("QuantizeLinear", ["s", "sy", "zy"], ["y"])],
+                   [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                   [helper.make_tensor_value_info("y", TensorProto.UINT8, None)],
+                   [helper.make_tensor("sx", TensorProto.FLOAT, [], [0.03]),
+                    helper.make_tensor("zx", TensorProto.UINT8, [], [128]),
+                    helper.make_tensor("sy", TensorProto.FLOAT, [], [1 / 255]),
+                    helper.make_tensor("zy", TensorProto.UINT8, [], [0])])
+    xq = np.clip(np.rint(x / np.float32(0.03)) + 128, 0, 255).astype(np.uint8)
+    table = np.clip(np.rint((1 / (1 + np.exp(-(np.arange(256) - 128) * np.float64(np.float32(0.03))))) * 255), 0, 255)
+    got = [sinter_outputs(m.SerializeToString(), {"x": x}, threads=t)[0] for t in (1, 2)]
+    want = table.astype(np.uint8)[xq]
+    check(f"QLinearLookup of {n} bytes: threads 1 and 2 equal, each byte its table entry (within one step)",
+          np.array_equal(got[0], got[1]) and int(np.max(np.abs(got[0].astype(int) - want))) <= 1)
+
 sys.exit(finish())
