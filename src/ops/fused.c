@@ -1,5 +1,6 @@
 /* Fused ops of the "sinter" domain, produced by the fusion passes (src/passes/fuse.c):
- *   FusedConv, FusedGemm, FusedMatMul, and FusedDynamicQuantizeMatMul, FusedMatMulIntegerToFloat:
+ *   FusedConv, FusedGemm, FusedMatMul, and FusedDynamicQuantizeMatMul, FusedMatMulIntegerToFloat,
+ *   FusedQLinearMatMul (the QDQ pass's integer product with a float output):
  *   the base op (attributes as in ai.onnx or com.microsoft, its opset in `base_opset`) followed by
  *   an epilogue on its float32 output, in this order:
  *     + bias      (input `n_base` when has_bias=1: a 1-D tensor over the last dimension)
@@ -93,6 +94,9 @@ static sn_error *prep_gemm(sn_graph *g, sn_node *n, void **p) { return fused_pre
 static sn_error *prep_matmul(sn_graph *g, sn_node *n, void **p) { return fused_prepare_base(g, n, "", "MatMul", p); }
 static sn_error *prep_dqmm(sn_graph *g, sn_node *n, void **p) {
   return fused_prepare_base(g, n, "com.microsoft", "DynamicQuantizeMatMul", p);
+}
+static sn_error *prep_qlmm(sn_graph *g, sn_node *n, void **p) {
+  return fused_prepare_base(g, n, "sinter", "QLinearMatMul", p);
 }
 static sn_error *prep_mmitf(sn_graph *g, sn_node *n, void **p) {
   return fused_prepare_base(g, n, "com.microsoft", "MatMulIntegerToFloat", p);
@@ -318,6 +322,7 @@ const sn_op sn_ops_fused[] = {
     {"sinter", "FusedMatMul", 1, 0, fused_infer, fused_run, prep_matmul, fused_free, 0, fused_prepack},
     {"sinter", "FusedDynamicQuantizeMatMul", 1, 0, fused_infer, fused_run, prep_dqmm, fused_free, 0, fused_prepack},
     {"sinter", "FusedMatMulIntegerToFloat", 1, 0, fused_infer, fused_run, prep_mmitf, fused_free, 0, fused_prepack},
+    {"sinter", "FusedQLinearMatMul", 1, 0, fused_infer, fused_run, prep_qlmm, fused_free, 0, fused_prepack},
     {"sinter", "Gelu", 1, 0, alias_infer, alias_run, gelu_prepare, alias_free, 0},
     {"sinter", "LayerNormalization", 1, 0, alias_infer, alias_run, ln_prepare, alias_free, 0},
     {0},

@@ -446,7 +446,8 @@ static sn_error *qmm_prepare(sn_graph *g, sn_node *n, void **params) {
   qmm_params *p = sn_calloc(1, sizeof *p);
   if (!p) return SN_ERR_OOM();
   sn_error *e = NULL;
-  e = sn_qact_parse(n, &p->act, &p->act_lo, &p->act_hi);
+  /* (inside sinter:FusedQLinearMatMul the activation attribute is the fused epilogue's, ops/fused.c) */
+  if (strcmp(n->op_type, "FusedQLinearMatMul")) e = sn_qact_parse(n, &p->act, &p->act_lo, &p->act_hi);
   p->transB = sn_attr_int(n, "transB", 0) != 0;
   int wi = !strcmp(n->op_type, "MatMulInteger") ? 1 : 3;
   if (!e && n->n_in > wi && n->in[wi] >= 0) {

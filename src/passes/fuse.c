@@ -578,8 +578,12 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
                         : sn_node_is(n, "MatMul") ? "FusedMatMul"
                         : is_ms(n, "DynamicQuantizeMatMul") ? "FusedDynamicQuantizeMatMul"
                         : is_ms(n, "MatMulIntegerToFloat")  ? "FusedMatMulIntegerToFloat"
-                                                            : NULL;
+                        : n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, "QLinearMatMul")
+                            ? "FusedQLinearMatMul" /* (a float output: the QDQ pass's, when no Q follows) */
+                            : NULL;
     if (!fused || n->n_out != 1 || !is_f32(g, n->out[0])) continue;
+    /* (the integer product's own Relu / Clip and the epilogue's activation share the attribute name) */
+    if (!strcmp(fused, "FusedQLinearMatMul") && sn_attr_str(n, "activation", "")[0]) continue;
     const sn_type *yt = &g->values[n->out[0]].type;
     if (yt->rank < 1) continue;
     int y = n->out[0], bias = -1, residual = -1;

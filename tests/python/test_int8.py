@@ -25,6 +25,7 @@
 
 Plain python: prints "N passed, M failed", exits non-zero on failure. SINTER_BUILD names the build
 folder (default <repo>/build)."""
+import math
 import os
 import sys
 import tempfile
@@ -331,6 +332,47 @@ def act_matmul_cases(tmp):
                       np.array_equal(got, want) and float(np.max(np.abs(got - flt))) <= 0.05 * 1.001,
                       f"{float(np.max(np.abs(got - want))):.3g} from ORT, {float(np.max(np.abs(got - flt))):.3g} "
                       "from its float graph")
+
+
+def float_out_epilogue_cases(tmp):
+    """An integer product with a float output (DQ(x) x DQ(W) + bias, no QuantizeLinear after it) followed
+    by an activation: the activation runs in the product's epilogue (sinter:FusedQLinearMatMul), and the
+    result is the exact integer sum, scaled, biased and activated in float32 (numpy in float64 from the
+    same int32 sums, within the activation kernels' 1e-6 bound); a product with its own Relu keeps it"""
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 37, 96)).astype(np.float32)
+    w8 = rng.integers(-127, 128, (96, 80)).astype(np.int8)
+    bias = rng.standard_normal(80).astype(np.float32)
+    sx, zx, sw = np.float32(0.02), np.uint8(131), np.float32(0.004)
+    for act in ("Gelu", "Tanh", "Relu"):
+        inits = [numpy_helper.from_array(np.array(sx), "sx"), numpy_helper.from_array(np.array(zx), "zx"),
+                 numpy_helper.from_array(w8, "w8"), numpy_helper.from_array(np.array(sw), "sw"),
+                 numpy_helper.from_array(bias, "b")]
+        nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 helper.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+                 helper.make_node("DequantizeLinear", ["w8", "sw"], ["wf"]),
+                 helper.make_node("MatMul", ["xf", "wf"], ["m"]),
+                 helper.make_node("Add", ["m", "b"], ["a"]),
+                 helper.make_node(act, ["a"], ["y"])]
+        model = make_model(nodes, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, opset=20)
+        path = save(model, tmp, f"float_out_{act}")
+        ops, err = ops_after_optimize(path, tmp)
+        names = [o[1] for o in (ops or [])]
+        check(f"QDQ MatMul with a float output -> {act}: one integer product, {act} in an epilogue",
+              ops is not None and act not in names and any(n in ("FusedQLinearMatMul", "QLinearMatMul") for n in names),
+              f"{ops} {err}")
+        xq = np.clip(np.rint(x / sx) + int(zx), 0, 255).astype(np.int64)
+        acc = (xq - int(zx)) @ w8.astype(np.int64)
+        t = acc.astype(np.float32) * np.float32(sx * sw) + bias
+        t = t.astype(np.float64)
+        want = {"Gelu": 0.5 * t * (1 + np.vectorize(math.erf)(t / math.sqrt(2))), "Tanh": np.tanh(t),
+                "Relu": np.maximum(t, 0)}[act]
+        for isa, th in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, {"x": x}, threads=th, isa=isa)[0]
+            err_ = float(np.max(np.abs(got - want) / np.maximum(1.0, np.abs(want))))
+            check(f"float-output integer product -> {act} {isa} t{th}: the int32 sums' float result", err_ <= 2e-6,
+                  f"{err_:.3g}")
 
 
 def dq_weight_fold_cases(tmp):
@@ -867,6 +909,7 @@ def main():
         dq_gather_cases(tmp)
         lookup_chain_cases(tmp)
         act_matmul_cases(tmp)
+        float_out_epilogue_cases(tmp)
         dq_weight_fold_cases(tmp)
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
