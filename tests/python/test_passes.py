@@ -120,6 +120,25 @@ def extra_cases():
              "r": rng.standard_normal((2, 12, 5, 6)).astype(np.float32)}
     cases.append(model_zoo.Case("layer_scale", m, feeds))
     EXPECT["layer_scale"] = {"Mul": 1}
+    # activations with parameters fused after Gemms that have their own alpha and beta: the fused op
+    # must keep both pairs apart (they once shared the attribute names, and the activation's
+    # overwrote the Gemm's: LeakyRelu after Gemm(alpha 2) was 17 off)
+    inits = [nh.from_array(rng.standard_normal((6, 7)).astype(np.float32), "wg"),
+             nh.from_array(rng.standard_normal(7).astype(np.float32), "cg"),
+             nh.from_array(np.array(0.0, np.float32), "lo"), nh.from_array(np.array(6.0, np.float32), "hi")]
+    nodes = [
+        h.make_node("Gemm", ["x", "wg", "cg"], ["g1"], alpha=2.0, beta=0.5),
+        h.make_node("LeakyRelu", ["g1"], ["y1"], alpha=0.3),
+        h.make_node("Gemm", ["x", "wg", "cg"], ["g2"], alpha=1.5),
+        h.make_node("Clip", ["g2", "lo", "hi"], ["y2"]),
+        h.make_node("Gemm", ["x", "wg"], ["g3"], beta=3.0),
+        h.make_node("HardSigmoid", ["g3"], ["y3"], alpha=0.3, beta=0.4),
+    ]
+    outs = [h.make_tensor_value_info(f"y{k}", T.FLOAT, [5, 7]) for k in (1, 2, 3)]
+    g = h.make_graph(nodes, "gemm_act", [h.make_tensor_value_info("x", T.FLOAT, [5, 6])], outs, inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    cases.append(model_zoo.Case("gemm_act_params", m, {"x": (rng.standard_normal((5, 6)) * 3).astype(np.float32)}))
+    EXPECT["gemm_act_params"] = {"LeakyRelu": 0, "Clip": 0, "HardSigmoid": 0, "FusedGemm": 3}
     return cases
 
 
