@@ -645,6 +645,15 @@ def fmt_acc(d):
     return "–"
 
 
+def speedup_cell(d, f32):
+    """A low-precision runtime's p50 and its speed-up over Sinter fp32 (f32), or why there is none."""
+    if "error" in d:
+        return "failed: " + d["error"].split(": ", 2)[-1][:90]
+    if "p50_s" not in d:
+        return "–"
+    return f"{fmt_ms(d['p50_s'])} ({f32['p50_s'] / d['p50_s']:.2f}×)" if "p50_s" in f32 else fmt_ms(d["p50_s"])
+
+
 def lowp_table(results):
     """Low precision against float32: Sinter fp32, bf16 and INT8, and ONNX Runtime on the same INT8 model."""
     rows = ["| model | batch | threads | Sinter fp32 ms | Sinter bf16 ms (speed-up) | Sinter INT8 ms (speed-up) | "
@@ -658,15 +667,10 @@ def lowp_table(results):
             continue
         any_row = True
 
-        def sp(d):
-            if "error" in d:
-                return "failed: " + d["error"].split(": ", 2)[-1][:90]
-            if "p50_s" not in d:
-                return "–"
-            return f"{fmt_ms(d['p50_s'])} ({f32['p50_s'] / d['p50_s']:.2f}×)" if "p50_s" in f32 else fmt_ms(d["p50_s"])
         ratio = m.get("int8_ratio")
         rows.append(f"| {m['model']} | {m.get('batch', 1)} | {m.get('threads', results.get('threads', 1))} | "
-                    f"{fmt_ms(f32.get('p50_s'))} | {sp(bf)} | {sp(i8)} | {fmt_ms(oi8.get('p50_s'))} | "
+                    f"{fmt_ms(f32.get('p50_s'))} | {speedup_cell(bf, f32)} | {speedup_cell(i8, f32)} | "
+                    f"{fmt_ms(oi8.get('p50_s'))} | "
                     f"{f'{ratio:.2f}×' if ratio else '–'} | {fmt_acc(bf)}, {fmt_acc(i8)}, {fmt_acc(oi8)} |")
     return "\n".join(rows) if any_row else None
 
@@ -682,15 +686,9 @@ def static_table(results):
         if not si and not oi:
             continue
         any_row = True
-        if "error" in si:
-            cell = "failed: " + si["error"].split(": ", 2)[-1][:90]
-        elif "p50_s" in si and "p50_s" in f32:
-            cell = f"{fmt_ms(si['p50_s'])} ({f32['p50_s'] / si['p50_s']:.2f}×)"
-        else:
-            cell = fmt_ms(si.get("p50_s"))
         ratio = m.get("int8s_ratio")
         rows.append(f"| {m['model']} | {m.get('batch', 1)} | {m.get('threads', results.get('threads', 1))} | "
-                    f"{fmt_ms(f32.get('p50_s'))} | {cell} | {fmt_ms(oi.get('p50_s'))} | "
+                    f"{fmt_ms(f32.get('p50_s'))} | {speedup_cell(si, f32)} | {fmt_ms(oi.get('p50_s'))} | "
                     f"{f'{ratio:.2f}×' if ratio else '–'} | {fmt_acc(si)}, {fmt_acc(oi)} |")
     return "\n".join(rows) if any_row else None
 

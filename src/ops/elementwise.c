@@ -411,25 +411,18 @@ typedef struct bin_job {
   const void *pa, *pb;
   void *po;
   const sn_bcast *bc;
-  int64_t chunk;
 } bin_job;
 
-static void bin_worker(void *arg, int w) {
+static void bin_part(void *arg, int64_t e0, int64_t e1) {
   const bin_job *j = arg;
-  int64_t e0 = (int64_t)w * j->chunk, e1 = e0 + j->chunk < j->bc->count ? e0 + j->chunk : j->bc->count;
-  if (e0 < e1) bin_loop(j->op, j->dt, j->pow_kind, j->pa, j->pb, j->po, j->bc, e0, e1);
+  bin_loop(j->op, j->dt, j->pow_kind, j->pa, j->pb, j->po, j->bc, e0, e1);
 }
 
 static void bin_range(sn_kernel_ctx *kc, int op, sn_dtype dt, int pow_kind, const void *pa, const void *pb, void *po,
                       const sn_bcast *bc) {
   int nw = kc && bc->count >= 32768 ? sn_nn_workers(kc, 16.0 * (double)bc->count) : 1; /* (~12K elements a worker) */
-  if (nw <= 1) {
-    bin_loop(op, dt, pow_kind, pa, pb, po, bc, 0, bc->count);
-    return;
-  }
-  bin_job j = {op, pow_kind, dt, pa, pb, po, bc, (bc->count + nw - 1) / nw};
-  j.chunk = (j.chunk + 63) & ~(int64_t)63;
-  sn_nn_run(kc, (int)((bc->count + j.chunk - 1) / j.chunk), bin_worker, &j);
+  bin_job j = {op, pow_kind, dt, pa, pb, po, bc};
+  sn_nn_run_parts(kc, nw, bc->count, bin_part, &j);
 }
 
 static const char *op_name(const sn_node *n) { return n->op_type; }

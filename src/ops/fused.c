@@ -6,8 +6,8 @@
  *     + bias      (input `n_base` when has_bias=1: a 1-D tensor over the last dimension)
  *     + residual  (the next input when has_residual=1: a tensor of the output's shape)
  *     activation  (`activation`: Relu, LeakyRelu, Sigmoid, Tanh, HardSigmoid, HardSwish, Clip, Gelu,
- *                  GeluTanh, SiLU, or "" for none; `alpha`/`beta` as the activation op's attributes,
- *                  `act_alpha`/`act_beta` in FusedGemm, whose `alpha`/`beta` stay Gemm's)
+ *                  GeluTanh, SiLU, or "" for none; `act_alpha`/`act_beta` as the activation op's
+ *                  alpha/beta, named apart from the base op's own attributes: Gemm's alpha/beta)
  * The epilogue runs over the output right after the base kernel wrote it, while it is hot in cache.
  * Gelu and LayerNormalization are also registered here for models older than their opsets. */
 #include <math.h>
@@ -75,11 +75,8 @@ static sn_error *fused_prepare_base(sn_graph *g, sn_node *n, const char *domain,
   int k = sn_act_lookup(a, &da, &db);
   if (k < 0) return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation '%s'", n->op_type, a);
   p->act = (act_kind)k;
-  /* the activation's alpha / beta: Gemm's own are the product's scale factors, so in FusedGemm the
-   * activation's are act_alpha / act_beta */
-  const bool own_ab = !strcmp(base_name, "Gemm");
-  p->alpha = sn_attr_float(n, own_ab ? "act_alpha" : "alpha", da);
-  p->beta = sn_attr_float(n, own_ab ? "act_beta" : "beta", db);
+  p->alpha = sn_attr_float(n, "act_alpha", da);
+  p->beta = sn_attr_float(n, "act_beta", db);
   if (p->base->prepare) {
     /* the base op parses the attributes it knows; the extra inputs are hidden from it */
     int n_in = n->n_in, node_opset = n->opset;

@@ -6,7 +6,7 @@
  *       [N, H, W, channels] (a Transpose to channels-last folded in)
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
  *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
- *       output channel count), has_bias, has_residual, activation/alpha/beta as sinter:FusedConv;
+ *       output channel count), has_bias, has_residual, activation/act_alpha/act_beta as sinter:FusedConv;
  *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
  *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
  *       scales X's channels first (squeeze-excitation folded in: conv(X * S)); a 3x3 stride-1
@@ -106,8 +106,8 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
     p->act = sn_act_lookup(a, &da, &db);
     if (p->act < 0)
       return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: unknown activation '%s'", sn_node_desc(n, buf, sizeof buf), a);
-    p->alpha = sn_attr_float(n, "alpha", da);
-    p->beta = sn_attr_float(n, "beta", db);
+    p->alpha = sn_attr_float(n, "act_alpha", da);
+    p->beta = sn_attr_float(n, "act_beta", db);
   }
   if (p->kind == OP_AVGPOOL) p->count_include_pad = sn_attr_int(n, "count_include_pad", 0) != 0;
   if (p->kind == OP_MAXPOOL && n->n_out > 1 && n->out[1] >= 0)

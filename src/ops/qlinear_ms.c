@@ -565,13 +565,11 @@ static sn_error *qlut_infer(sn_infer_ctx *c) {
 typedef struct qlut_job {
   const uint8_t *x, *table;
   uint8_t *y;
-  int64_t n, chunk;
 } qlut_job;
 
-static void qlut_worker(void *arg, int w) {
+static void qlut_part(void *arg, int64_t b, int64_t e) {
   const qlut_job *j = arg;
-  int64_t b = (int64_t)w * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
-  if (b < e) sn_qlut(j->x + b, e - b, j->table, j->y + b);
+  sn_qlut(j->x + b, e - b, j->table, j->y + b);
 }
 
 static sn_error *qlut_run(sn_kernel_ctx *c) {
@@ -580,13 +578,9 @@ static sn_error *qlut_run(sn_kernel_ctx *c) {
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be 8-bit and the table 256 8-bit entries");
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, t->dtype, x->rank, x->dims, &y));
-  if (x->count == 0) return NULL;
-  qlut_job j = {x->data, t->data, y->data, x->count, 0};
-  /* pieces of whole cache lines over the pool (EfficientNet's SiLU tables on a batch's maps) */
-  int nw = sn_nn_workers(c, 1.0 * (double)x->count);
-  j.chunk = ((x->count + nw - 1) / nw + 63) & ~(int64_t)63;
-  nw = (int)((x->count + j.chunk - 1) / j.chunk);
-  sn_nn_run(c, nw > 0 ? nw : 1, qlut_worker, &j);
+  /* parts of whole cache lines over the pool (EfficientNet's SiLU tables on a batch's maps) */
+  qlut_job j = {x->data, t->data, y->data};
+  sn_nn_run_parts(c, sn_nn_workers(c, 1.0 * (double)x->count), x->count, qlut_part, &j);
   return NULL;
 }
 

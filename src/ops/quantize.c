@@ -247,17 +247,14 @@ static sn_dtype q_compute_type(sn_dtype xt, sn_dtype st, sn_dtype precision) {
  * in chunks of whole cache lines (a network's input image: 150k elements) */
 typedef struct qt_job {
   bool deq, s8;
-  int64_t n, chunk;
   const void *x;
   void *y;
   float scale, zp; /* zp: quantizing */
   int32_t zi;       /* the zero point dequantizing */
 } qt_job;
 
-static void qt_worker(void *p, int w) {
+static void qt_part(void *p, int64_t b, int64_t e) {
   const qt_job *j = p;
-  int64_t b = (int64_t)w * j->chunk, e = b + j->chunk < j->n ? b + j->chunk : j->n;
-  if (b >= e) return;
   if (j->deq)
     sn_dequantize_f32((const uint8_t *)j->x + b, e - b, j->s8, j->zi, j->scale, (float *)j->y + b);
   else
@@ -266,11 +263,8 @@ static void qt_worker(void *p, int w) {
 
 static void quant_tensor(sn_kernel_ctx *c, bool deq, const void *x, int64_t n, float scale, float zp, int32_t zi,
                          bool s8, void *y) {
-  qt_job j = {deq, s8, n, n, x, y, scale, zp, zi};
-  int nw = sn_nn_workers(c, 4.0 * (double)n); /* a few cycles an element */
-  j.chunk = ((n + nw - 1) / nw + 63) & ~(int64_t)63;
-  nw = (int)((n + j.chunk - 1) / j.chunk);
-  sn_nn_run(c, nw, qt_worker, &j);
+  qt_job j = {deq, s8, x, y, scale, zp, zi};
+  sn_nn_run_parts(c, sn_nn_workers(c, 4.0 * (double)n), n, qt_part, &j); /* (a few cycles an element) */
 }
 
 static sn_error *q_run(sn_kernel_ctx *c) {

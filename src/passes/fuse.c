@@ -644,10 +644,9 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c) {
     if (bias >= 0 && ((e = sn_node_add_input(n, bias)) || (e = sn_node_set_int(n, "has_bias", 1)))) break;
     if (residual >= 0 && ((e = sn_node_add_input(n, residual)) || (e = sn_node_set_int(n, "has_residual", 1)))) break;
     if (act.act && (e = sn_node_set_str(n, "activation", act.act))) break;
-    /* (Gemm has alpha and beta of its own: there the activation's take other names, ops/fused.c) */
-    const bool own_ab = !strcmp(fused, "FusedGemm");
-    if (act.has_alpha && (e = sn_node_set_float(n, own_ab ? "act_alpha" : "alpha", act.alpha))) break;
-    if (act.has_beta && (e = sn_node_set_float(n, own_ab ? "act_beta" : "beta", act.beta))) break;
+    /* (names of their own: the base op's attributes stay, and Gemm has an alpha and a beta) */
+    if (act.has_alpha && (e = sn_node_set_float(n, "act_alpha", act.alpha))) break;
+    if (act.has_beta && (e = sn_node_set_float(n, "act_beta", act.beta))) break;
     if ((e = sn_node_retype(n, "sinter", fused, 1, false))) break; /* the base op's attributes stay */
     n->out[0] = y;
     for (int k = 0; k < n_abs; k++) sn_node_clear(&g->nodes[absorbed[k]]);

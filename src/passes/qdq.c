@@ -121,6 +121,18 @@ static sn_error *retype_in(sn_node *n, const char *op, const char *domain) {
 
 static sn_error *retype(sn_node *n, const char *op) { return retype_in(n, op, "sinter"); }
 
+/* n now computes what the QuantizeLinear q after it did: n takes q's output and q goes; n is resolved */
+static sn_error *absorb_q(sn_pass_ctx *c, sn_node *n, int q, bool *done) {
+  sn_graph *g = c->g;
+  n->out[0] = g->nodes[q].out[0];
+  sn_node_clear(&g->nodes[q]);
+  sn_error *e = sn_node_resolve(g, n);
+  if (e) return e;
+  *done = true;
+  c->changed++;
+  return NULL;
+}
+
 static void drop_attrs(sn_node *n) {
   for (int a = 0; a < n->n_attrs; a++) sn_attr_clear(&n->attrs[a]);
   n->n_attrs = 0;
@@ -283,16 +295,10 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
       yz->count != 1 || yz->dtype != a.zt->dtype || sn_attr_int(qn, "block_size", 0))
     return NULL;
   int in[8] = {a.q, a.s, a.z, b.q, b.s, b.z, qn->in[1], qn->in[2]};
-  int out = qn->out[0];
   sn_error *e;
   if ((e = set_inputs(n, in, 8)) || (e = retype_in(n, mul ? "QLinearMul" : "QLinearAdd", "com.microsoft"))) return e;
   drop_attrs(n);
-  n->out[0] = out;
-  sn_node_clear(&g->nodes[q]);
-  if ((e = sn_node_resolve(g, n))) return e;
-  *done = true;
-  c->changed++;
-  return NULL;
+  return absorb_q(c, n, q, done);
 }
 
 /* DQ(a) -> MaxPool -> Q(same scale, zero point, type) => MaxPool(a) (opset 12 for 8-bit input) */
@@ -315,12 +321,7 @@ static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_error *e;
   if (n->opset < 12 && (e = sn_node_retype(n, "", "MaxPool", 12, false))) return e;
   n->in[0] = a.q;
-  n->out[0] = g->nodes[q].out[0];
-  sn_node_clear(&g->nodes[q]);
-  if ((e = sn_node_resolve(g, n))) return e;
-  *done = true;
-  c->changed++;
-  return NULL;
+  return absorb_q(c, n, q, done);
 }
 
 /* DQ(a), DQ(b) -> MatMul -> QuantizeLinear with b not a constant (attention's Q K^T and P V in a QDQ
@@ -343,12 +344,7 @@ static sn_error *fuse_act_matmul(sn_pass_ctx *c, int i, int *uses, bool *done) {
   int in[8] = {x.q, x.s, x.z, w.q, w.s, w.z, g->nodes[q].in[1], g->nodes[q].in[2]};
   sn_error *e;
   if ((e = set_inputs(n, in, 8)) || (e = sn_node_retype(n, "", "QLinearMatMul", 10, true))) return e;
-  n->out[0] = g->nodes[q].out[0];
-  sn_node_clear(&g->nodes[q]);
-  if ((e = sn_node_resolve(g, n))) return e;
-  *done = true;
-  c->changed++;
-  return NULL;
+  return absorb_q(c, n, q, done);
 }
 
 /* DQ(W) -> Gather(., idx) with W a constant 8-bit table (an embedding quantized by ONNX Runtime's
@@ -524,7 +520,8 @@ static sn_error *fuse_chain(sn_pass_ctx *c, int i, int *uses, bool *done) {
       break;
     }
     if (uses[v] != 1 || g->values[v].is_output) return NULL;
-    if (len == CHAIN_MAX || !chain_op(n) || n->n_out != 1 || n->n_in < 1 || n->n_in > 3 || n->n_captures) return NULL;
+    if (len == CHAIN_MAX || !chain_op(n) || n->n_out != 1 || n->n_in < 1 || n->n_in > 3 || n->n_captures)
+      return NULL;
     int flow = -1;
     for (int k = 0; k < n->n_in; k++) {
       if (n->in[k] < 0) continue;

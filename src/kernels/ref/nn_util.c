@@ -116,6 +116,28 @@ void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg)
   sn_parallel_for(sn_kernel_pool(c), n, run_range, &j);
 }
 
+typedef struct parts_job {
+  void (*fn)(void *arg, int64_t b, int64_t e);
+  void *arg;
+  int64_t n, part;
+} parts_job;
+
+static void run_part(void *p, int w) {
+  const parts_job *j = p;
+  int64_t b = (int64_t)w * j->part, e = b + j->part < j->n ? b + j->part : j->n;
+  if (b < e) j->fn(j->arg, b, e);
+}
+
+void sn_nn_run_parts(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e), void *arg) {
+  if (n <= 0) return;
+  if (nw <= 1) {
+    fn(arg, 0, n);
+    return;
+  }
+  parts_job j = {fn, arg, n, (((n + nw - 1) / nw) + 63) & ~(int64_t)63};
+  sn_nn_run(c, (int)((n + j.part - 1) / j.part), run_part, &j);
+}
+
 void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg) {
   if (n <= 1) {
     if (n == 1) fn(arg, 0);

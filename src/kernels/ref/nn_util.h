@@ -35,6 +35,10 @@ void sn_nn_f32_out_done(sn_tensor *t, const float *buf);
 int sn_nn_workers(sn_kernel_ctx *c, double flops);
 /* Run fn(arg, w) for w in [0, n) on the kernel's pool (workers may run several w in turn). */
 void sn_nn_run(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);
+/* Elements [0, n) in nw parts (nw from sn_nn_workers) of whole 64-element runs, the last one shorter:
+ * fn(arg, b, e) for each part [b, e), over the kernel's pool; on this thread when nw <= 1 (c may then
+ * be NULL). For per-element work on flat arrays: a part never splits a cache line of bytes. */
+void sn_nn_run_parts(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e), void *arg);
 /* The same, the items handed out one at a time on demand (any thread may run any w: per-thread
  * scratch cannot be indexed by w); a thread late to start finds them taken. */
 void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg);

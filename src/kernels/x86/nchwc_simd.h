@@ -204,6 +204,19 @@ typedef void (*tile_fn)(const conv_ctx *c, int64_t cb0, int64_t oy, int64_t ox0,
 NC_TILES /* the ISA file lists the tile instances and the tables tiles[][], ctiles[][] (checked), ftiles[][]
           * (flat), max_nt[], nchw_tiles[][], nchw_ctiles[][], nchw_max_nt[] */
 
+/* a depthwise tile's NT sums stored as pixels [ox0, ox0 + NT) of row oy of block cb, with the residual
+ * and the activation */
+AI void dw_store(const sn_nchwc_conv_geom *g, const NC_VEC *acc, float *y, const float *res, const int NT, int64_t cb,
+                 int64_t oy, int64_t ox0) {
+  const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
+#pragma GCC unroll 16
+  for (int t = 0; t < NT; t++) {
+    NC_VEC v = acc[t];
+    if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
+    NC_STORE(y + off + t * V, act_v(g, v));
+  }
+}
+
 /* depthwise: NT pixels of block cb */
 AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res, int NT,
                 bool checked, int64_t cb, int64_t oy, int64_t ox0) {
@@ -230,13 +243,7 @@ AI void dw_tile(const sn_nchwc_conv_geom *g, const float *x, const float *w, flo
       }
     }
   }
-  const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
-#pragma GCC unroll 16
-  for (int t = 0; t < NT; t++) {
-    NC_VEC v = acc[t];
-    if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
-    NC_STORE(y + off + t * V, act_v(g, v));
-  }
+  dw_store(g, acc, y, res, NT, cb, oy, ox0);
 }
 
 typedef void (*dw_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
@@ -288,17 +295,9 @@ AI void dw_rt(const sn_nchwc_conv_geom *g, const float *x, const float *w, float
       for (int t = 0; t < NT; t++) acc[t] = NC_FMA(xv[t * SW + kx], wv, acc[t]);
     }
   }
-  const int64_t off = ((cb * g->oh + oy) * g->ow + ox0) * V;
-#pragma GCC unroll 8
-  for (int t = 0; t < NT; t++) {
-    NC_VEC v = acc[t];
-    if (res) v = NC_ADD(v, NC_LOAD(res + off + t * V));
-    NC_STORE(y + off + t * V, act_v(g, v));
-  }
+  dw_store(g, acc, y, res, NT, cb, oy, ox0);
 }
 
-typedef void (*dw_rt_fn)(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, const float *res,
-                         int64_t cb, int64_t oy, int64_t ox0);
 #define DWRT1(KW, SW, NT, C)                                                                                  \
   static void dw_rt_##KW##_##SW##_##NT##_##C(const sn_nchwc_conv_geom *g, const float *x, const float *w,   \
                                              float *y, const float *res, int64_t cb, int64_t oy, int64_t ox0) { \
@@ -309,7 +308,7 @@ typedef void (*dw_rt_fn)(const sn_nchwc_conv_geom *g, const float *x, const floa
   DWRT1(KW, SW, 6, 0) DWRT1(KW, SW, 7, 0) DWRT1(KW, SW, 8, 0) DWRT1(KW, SW, 1, 1) DWRT1(KW, SW, 2, 1)          \
   DWRT1(KW, SW, 3, 1) DWRT1(KW, SW, 4, 1) DWRT1(KW, SW, 5, 1) DWRT1(KW, SW, 6, 1) DWRT1(KW, SW, 7, 1)          \
   DWRT1(KW, SW, 8, 1)                                                                                         \
-  static const dw_rt_fn dw_rt_##KW##_##SW[2][8] = {                                                           \
+  static const dw_fn dw_rt_##KW##_##SW[2][8] = {                                                           \
       {dw_rt_##KW##_##SW##_1_0, dw_rt_##KW##_##SW##_2_0, dw_rt_##KW##_##SW##_3_0, dw_rt_##KW##_##SW##_4_0,     \
        dw_rt_##KW##_##SW##_5_0, dw_rt_##KW##_##SW##_6_0, dw_rt_##KW##_##SW##_7_0, dw_rt_##KW##_##SW##_8_0},    \
       {dw_rt_##KW##_##SW##_1_1, dw_rt_##KW##_##SW##_2_1, dw_rt_##KW##_##SW##_3_1, dw_rt_##KW##_##SW##_4_1,     \
@@ -317,7 +316,7 @@ typedef void (*dw_rt_fn)(const sn_nchwc_conv_geom *g, const float *x, const floa
 DWRT(3, 1) DWRT(3, 2) DWRT(5, 1) DWRT(5, 2) DWRT(7, 1)
 
 /* The row tiles for g ([0]: unchecked, [1]: checked), or NULL where dw_tile takes every pixel. */
-static const dw_rt_fn (*dw_rt_for(const sn_nchwc_conv_geom *g))[8] {
+static const dw_fn (*dw_rt_for(const sn_nchwc_conv_geom *g))[8] {
   if (g->dw != 1) return NULL;
   if (g->kw == 3) return g->sw == 1 ? dw_rt_3_1 : g->sw == 2 ? dw_rt_3_2 : NULL;
   if (g->kw == 5) return g->sw == 1 ? dw_rt_5_1 : g->sw == 2 ? dw_rt_5_2 : NULL;
@@ -350,7 +349,7 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
     float *yn = y + n * g->cbo * g->oh * g->ow * V;
     const float *rn = g->res ? g->res + (yn - y) : NULL;
     if (g->depthwise) {
-      const dw_rt_fn(*rt)[8] = dw_rt_for(g);
+      const dw_fn(*rt)[8] = dw_rt_for(g);
       for (int64_t cb = cb0; cb < cb0 + nb; cb++)
         for (int64_t oy = r0; oy < r1; oy++) {
           if (rt) { /* tiles of up to 8 pixels, even widths; those reaching a padded column checked */
