@@ -10,6 +10,7 @@
 #include "kernels/ref/elementwise_ref.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "ops/qlinear.h"
 
 /* ---- which op ------------------------------------------------------------------------------- */
 
@@ -815,6 +816,104 @@ static sn_error *infer_where(sn_infer_ctx *c) {
 #define BIN(name, since, until) {"", name, since, until, infer_binary, run_binary, prepare, free_params, SN_OP_INPLACE}
 #define VAR(name, since, until) {"", name, since, until, infer_variadic, run_variadic, prepare, free_params, 0}
 
+/* ---- sinter:QDQBinary (x, x_scale, x_zero_point, c, y_scale, y_zero_point), attributes op, c_first ---
+ * QuantizeLinear(DequantizeLinear(x) <op> c) for op Add, Sub, Mul or Div and c a float32 constant
+ * over x's trailing axes (a bias: c's dimensions, right-aligned, are 1 or x's, its others all 1; c <op>
+ * x with c_first), per-tensor parameters, the output of y_zero_point's 8-bit type: the QDQ pass's
+ * fusion of a quantized model's bias Add with a float constant. Row blocks of x are dequantized, get
+ * c elementwise (IEEE operations, rounded as the Add kernel rounds them) and are quantized
+ * (sn_nn_qrows): the same bytes as the three ops, without the float tensors. */
+
+enum { QB_ADD, QB_SUB, QB_MUL, QB_DIV };
+
+static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+
+static int qb_op(const sn_node *n) {
+  const char *op = sn_attr_str(n, "op", "");
+  return !strcmp(op, "Add") ? QB_ADD : !strcmp(op, "Sub") ? QB_SUB : !strcmp(op, "Mul") ? QB_MUL : !strcmp(op, "Div") ? QB_DIV : -1;
+}
+
+static sn_error *qb_infer(sn_infer_ctx *c) {
+  if (c->n_in != 6 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[4] || !c->in[5])
+    return sn_infer_error(c, "needs x, x_scale, x_zero_point, c, y_scale, y_zero_point");
+  if (qb_op(c->node) < 0) return sn_infer_error(c, "attribute op must be Add, Sub, Mul or Div");
+  const sn_type *x = c->in[0];
+  if (x->dtype && !q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[3]->dtype && c->in[3]->dtype != SINTER_FLOAT) return sn_infer_error(c, "c must be float32");
+  if (c->in[5]->dtype && !q8(c->in[5]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  if (x->rank >= 0 && c->in[3]->rank > x->rank) return sn_infer_error(c, "c has more axes than x");
+  if (!c->out[0]) return NULL;
+  if (x->rank < 0)
+    sn_type_set_unknown(c->out[0], c->in[5]->dtype);
+  else
+    sn_type_set(c->out[0], c->in[5]->dtype, x->rank, x->dims);
+  return NULL;
+}
+
+typedef struct qb_arg {
+  const float *c;
+  int op;
+  bool c_first;
+} qb_arg;
+
+static void qb_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
+  const qb_arg *a = arg;
+  const float *restrict cv = a->c;
+  for (int64_t r = 0; r < nrows; r++) {
+    float *restrict v = rows + r * n;
+    switch (a->op) {
+      case QB_ADD: for (int64_t i = 0; i < n; i++) v[i] = v[i] + cv[i]; break;
+      case QB_MUL: for (int64_t i = 0; i < n; i++) v[i] = v[i] * cv[i]; break;
+      case QB_SUB:
+        if (a->c_first)
+          for (int64_t i = 0; i < n; i++) v[i] = cv[i] - v[i];
+        else
+          for (int64_t i = 0; i < n; i++) v[i] = v[i] - cv[i];
+        break;
+      default:
+        if (a->c_first)
+          for (int64_t i = 0; i < n; i++) v[i] = cv[i] / v[i];
+        else
+          for (int64_t i = 0; i < n; i++) v[i] = v[i] / cv[i];
+        break;
+    }
+  }
+}
+
+static sn_error *qb_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0], *k = c->in[3];
+  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[2] && c->in[2]->dtype != x->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
+  if (k->dtype != SINTER_FLOAT) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "c must be float32");
+  /* c over x's trailing axes: right-aligned, its leading dimensions 1 and the rest x's */
+  bool lead = true, ok = k->rank <= x->rank;
+  for (int d = 0; d < k->rank && ok; d++) {
+    int64_t kd = k->dims[d], xd = x->dims[x->rank - k->rank + d];
+    if (lead && kd == 1 && xd != 1) continue;
+    lead = false;
+    ok = kd == xd;
+  }
+  if (!ok) {
+    char b1[128], b2[128];
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "c %s is not over the trailing axes of x %s",
+                           sn_tensor_describe(k, b1, sizeof b1), sn_tensor_describe(x, b2, sizeof b2));
+  }
+  float xs, xz, ys, yz;
+  SN_TRY(sn_qdq_param(c, 1, true, "x_scale", &xs));
+  SN_TRY(sn_qdq_param(c, 2, false, "x_zero_point", &xz));
+  SN_TRY(sn_qdq_param(c, 4, true, "y_scale", &ys));
+  SN_TRY(sn_qdq_param(c, 5, false, "y_zero_point", &yz));
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, c->in[5]->dtype, x->rank, x->dims, &y));
+  if (y->count == 0) return NULL;
+  int64_t n = k->count > 0 ? k->count : 1;
+  qb_arg a = {k->data, qb_op(c->node), sn_attr_int(c->node, "c_first", 0) != 0};
+  if (a.op < 0) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "attribute op must be Add, Sub, Mul or Div");
+  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)xz, xs, y->data, y->dtype == SINTER_INT8, ys, yz,
+                     y->count / n, n, 8.0, qb_rows, &a);
+}
+
 const sn_op sn_ops_elementwise[] = {
     /* opset 1-6: legacy broadcast/axis attributes (consumed_inputs ignored); 7+: numpy broadcasting;
      * later versions only widen the type lists */
@@ -843,5 +942,6 @@ const sn_op sn_ops_elementwise[] = {
     VAR("Sum", 1, 0),
     VAR("Mean", 1, 0),
     {"", "Where", 9, 0, infer_where, run_where, NULL, NULL, 0},
+    {"sinter", "QDQBinary", 1, 0, qb_infer, qb_run, NULL, NULL, 0},
     {0},
 };

@@ -12,6 +12,7 @@
 #include "kernels/ref/broadcast.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "ops/qlinear.h"
 
 static bool float_type(sn_dtype dt) {
   return dt == SINTER_FLOAT || dt == SINTER_DOUBLE || dt == SINTER_FLOAT16 || dt == SINTER_BFLOAT16;
@@ -521,6 +522,72 @@ static sn_error *ln_run(sn_kernel_ctx *c) {
   return NULL;
 }
 
+/* ---- sinter:QDQLayerNormalization (x, x_scale, x_zero_point, Scale, B, y_scale, y_zero_point) -----------
+ * QuantizeLinear(LayerNormalization(DequantizeLinear(x), Scale, B)) with LayerNormalization's axis and
+ * epsilon, per-tensor parameters, the output of y_zero_point's 8-bit type (B may be absent): the QDQ
+ * pass's fusion of a quantized encoder's LayerNormalization. The three ops' float32 steps row block by
+ * row block (sn_nn_qrows, the vectorized row kernel), so the same bytes without the float tensors. */
+
+static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
+
+static sn_error *qln_infer(sn_infer_ctx *c) {
+  if (c->n_in != 7 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[5] || !c->in[6])
+    return sn_infer_error(c, "needs x, x_scale, x_zero_point, Scale, B, y_scale, y_zero_point (B may be empty)");
+  const sn_type *x = c->in[0];
+  if (x->dtype && !q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[6]->dtype && !q8(c->in[6]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  SN_TRY(check_float(c, c->in[3], "Scale"));
+  int64_t axis = sn_attr_int(c->node, "axis", -1);
+  if (x->rank >= 0 && (axis < -x->rank || axis >= x->rank))
+    return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+  copy_type(c->out[0], x, c->in[6]->dtype);
+  return NULL;
+}
+
+typedef struct qln_arg {
+  const float *gamma, *beta;
+  float eps;
+} qln_arg;
+
+static void qln_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
+  const qln_arg *q = arg;
+  sn_ln_rows a = {.x = rows, .gamma = q->gamma, .beta = q->beta, .y = rows, .rows = nrows, .n = n, .eps = q->eps};
+  sn_layernorm_f32(&a);
+}
+
+static sn_error *qln_run(sn_kernel_ctx *c) {
+  const sn_tensor *x = c->in[0], *sc = c->in[3], *b = c->in[4];
+  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[2] && c->in[2]->dtype != x->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
+  if (sc->dtype != SINTER_FLOAT || (b && b->dtype != SINTER_FLOAT))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Scale and B must be float32");
+  float xs, xz, ys, yz;
+  SN_TRY(sn_qdq_param(c, 1, true, "x_scale", &xs));
+  SN_TRY(sn_qdq_param(c, 2, false, "x_zero_point", &xz));
+  SN_TRY(sn_qdq_param(c, 5, true, "y_scale", &ys));
+  SN_TRY(sn_qdq_param(c, 6, false, "y_zero_point", &yz));
+  int64_t axis = sn_attr_int(c->node, "axis", -1);
+  if (axis < -x->rank || axis >= x->rank)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
+  int a = norm_axis(axis, x->rank);
+  int64_t rows = 1, inner = 1;
+  for (int i = 0; i < x->rank; i++) *(i < a ? &rows : &inner) *= x->dims[i];
+  sn_tensor *y;
+  SN_TRY(sn_kernel_output(c, 0, c->in[6]->dtype, x->rank, x->dims, &y));
+  if (y->count == 0) return NULL;
+  qln_arg q = {NULL, NULL, sn_attr_float(c->node, "epsilon", 1e-5f)};
+  const void *p;
+  SN_TRY(ln_param(c, x, a, sc, false, &p));
+  q.gamma = p;
+  if (b) {
+    SN_TRY(ln_param(c, x, a, b, false, &p));
+    q.beta = p;
+  }
+  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)xz, xs, y->data, y->dtype == SINTER_INT8, ys, yz,
+                     rows, inner, SN_LN_COST, qln_rows, &q);
+}
+
 /* ---- SkipLayerNormalization (com.microsoft) ------------------------------------------------------------
  * output = LayerNorm(input + skip [+ bias]) * gamma [+ beta] over the last axis; optional outputs mean,
  * inv_std_var ([..., 1]) and input_skip_bias_sum. input and skip broadcast (numpy rules) to the output
@@ -900,5 +967,6 @@ const sn_op sn_ops_norm[] = {
     {"", "MeanVarianceNormalization", 1, 0, mvn_infer, mvn_run, NULL, NULL, 0},
     {"", "LpNormalization", 1, 0, lpn_infer, lpn_run, NULL, NULL, 0},
     {"com.microsoft", "SkipLayerNormalization", 1, 0, sln_infer, sln_run, NULL, NULL, SN_OP_INPLACE},
+    {"sinter", "QDQLayerNormalization", 1, 0, qln_infer, qln_run, NULL, NULL, 0},
     {0},
 };

@@ -33,5 +33,6 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c);       /* attention.c */
 sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c); /* layout.c */
 sn_error *sn_pass_layout_nhwc8(sn_pass_ctx *c); /* layout_q8.c */
 sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c);       /* qdq.c */
+sn_error *sn_pass_compose_lookups(sn_pass_ctx *c); /* lookup.c */
 
 #endif

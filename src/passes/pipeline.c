@@ -25,6 +25,8 @@ static const pass passes[] = {
     {"cancel-transposes", 1, sn_pass_cancel_transposes},
     {"cancel-squeezes", 1, sn_pass_cancel_squeezes},
     {"cse", 1, sn_pass_cse},
+    /* after the folding that makes a QDQ model's quantized constants scalars */
+    {"compose-lookups", 2, sn_pass_compose_lookups},
     {"fold-batchnorm", 2, sn_pass_fold_batchnorm},
     {"fold-matmul-scale", 2, sn_pass_fold_matmul_scale},
     /* elementwise ops below Transposes (ConvNeXt's residual stream channels-last), then the pairs

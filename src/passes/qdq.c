@@ -25,9 +25,17 @@
  *   DQ(a), DQ(b) -> MatMul -> QuantizeLinear, b an activation (attention's products)  =>  QLinearMatMul;
  *   DQ(W) -> Gather(., idx), W a constant 8-bit table  =>  Gather(W, idx) -> DQ (a quantized embedding
  *     dequantized by the rows a run reads);
- *   DQ(a) -> MaxPool -> QuantizeLinear with the same scale and zero point  =>  MaxPool on a itself
- *     (dequantization is increasing, and quantizing a dequantized value gives it back), as ONNX
- *     Runtime runs it: no float copy of the map.
+ *   DQ(a) -> MaxPool, Reshape, Transpose, Slice, Gather, Concat (of such DQs), ... -> QuantizeLinear
+ *     with the same scale and zero point  =>  the op on a itself (fuse_same_q: it moves or selects
+ *     values, dequantization is increasing, and quantizing a dequantized value gives it back), as ONNX
+ *     Runtime runs it: no float copy of the tensor;
+ *   DQ(x) -> Softmax (last axis) or LayerNormalization -> QuantizeLinear  =>  sinter:QDQSoftmax /
+ *     sinter:QDQLayerNormalization, and DQ(x) -> Add / Sub / Mul / Div with a float constant over x's
+ *     trailing axes (a bias) -> QuantizeLinear  =>  sinter:QDQBinary: the same float32 steps row
+ *     block by row block (kernels/ref/nn_util.h sn_nn_qrows), no float tensor in memory;
+ *   Shape(DQ(x)) => Shape(x) (a dynamic-shape export's head reshapes read the dequantized tensor's shape).
+ * Later, after constant folding, passes/lookup.c composes the 8-bit elementwise ops of one value
+ * (QLinearAdd / QLinearMul of constants, lookups of lookups) into one table.
  * Runs before constant folding, which would otherwise turn DQ(w) into float weights. */
 #include <math.h>
 #include <string.h>
@@ -303,25 +311,177 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
 
 /* DQ(a) -> MaxPool -> Q(same scale, zero point, type) => MaxPool(a) (opset 12 for 8-bit input) */
 static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt);
-static sn_error *fuse_maxpool(sn_pass_ctx *c, int i, int *uses, bool *done) {
+/* ops whose output elements are elements of their data input(s), moved or selected (MaxPool: a
+ * maximum, which an increasing dequantization keeps); data inputs: the first, or every one (Concat) */
+static bool moves_values(const sn_node *n, bool *all_inputs) {
+  static const char *const one[] = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
+                                    "Slice", "Gather", "GatherElements", "GatherND", "Expand", "Tile",
+                                    "DepthToSpace", "SpaceToDepth", "Identity"};
+  *all_inputs = op_is(n, "Concat");
+  if (*all_inputs) return true;
+  for (size_t k = 0; k < sizeof one / sizeof *one; k++)
+    if (op_is(n, one[k])) return true;
+  return false;
+}
+
+/* DQ(a) -> op -> QuantizeLinear with the same scale, zero point and type, op one that only moves or
+ * selects values (moves_values)  =>  op on a itself: quantizing a dequantized value gives it back
+ * (|(q - z) s / s - (q - z)| is far below a half), so the result is the same bytes, as ONNX Runtime
+ * runs these ops in QDQ models (its DropQDQNodes). Attention's Reshape / Transpose between the
+ * projections and the products, a ResNet stem's MaxPool: no float copy of the tensor, and a quarter
+ * of the bytes to move. Concat: every input through such a DequantizeLinear. */
+static sn_error *fuse_same_q(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
   sn_node *n = &g->nodes[i];
   *done = false;
-  if (!op_is(n, "MaxPool") || n->n_in != 1 || n->out[0] < 0 || (n->n_out > 1 && n->out[1] >= 0)) return NULL;
-  if (sn_attr_int(n, "storage_order", 0)) return NULL;
-  dq a;
-  if (!get_dq(g, n->in[0], &a) || a.st->count != 1 || !a.zt || a.zt->count != 1) return NULL;
+  bool all;
+  if (!moves_values(n, &all) || n->n_in < 1 || n->out[0] < 0) return NULL;
+  for (int o = 1; o < n->n_out; o++)
+    if (n->out[o] >= 0) return NULL;
+  if (op_is(n, "MaxPool") && (n->n_in != 1 || sn_attr_int(n, "storage_order", 0))) return NULL;
   int q = next_op(g, uses, n->out[0], "QuantizeLinear");
   float ys;
   int32_t yz;
   sn_dtype ydt;
-  if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt) || ydt != a.zt->dtype) return NULL;
-  int32_t az = a.zt->dtype == SINTER_INT8 ? *(const int8_t *)a.zt->data : *(const uint8_t *)a.zt->data;
-  if (ys != *(const float *)a.st->data || yz != az) return NULL;
+  if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt)) return NULL;
+  int nd = all ? n->n_in : 1;
+  for (int k = 0; k < nd; k++) {
+    dq a;
+    if (!get_dq(g, n->in[k], &a) || a.st->count != 1 || (a.zt && a.zt->count != 1)) return NULL;
+    sn_dtype adt = g->values[a.q].type.dtype;
+    int32_t az = !a.zt ? 0 : adt == SINTER_INT8 ? *(const int8_t *)a.zt->data : *(const uint8_t *)a.zt->data;
+    if (adt != ydt || ys != *(const float *)a.st->data || yz != az) return NULL;
+  }
   sn_error *e;
-  if (n->opset < 12 && (e = sn_node_retype(n, "", "MaxPool", 12, false))) return e;
-  n->in[0] = a.q;
+  if (op_is(n, "MaxPool") && n->opset < 12 && (e = sn_node_retype(n, "", "MaxPool", 12, false))) return e;
+  for (int k = 0; k < nd; k++) {
+    dq a;
+    get_dq(g, n->in[k], &a);
+    n->in[k] = a.q;
+  }
   return absorb_q(c, n, q, done);
+}
+
+/* DQ(x) -> Softmax over the last axis, or LayerNormalization (float32, only its first output) ->
+ * QuantizeLinear, per tensor  =>  sinter:QDQSoftmax / sinter:QDQLayerNormalization (ops/softmax.c,
+ * ops/norm.c): the same float32 steps row block by row block, with no float tensor in memory (a
+ * quantized encoder's attention softmax and its LayerNormalizations). */
+static sn_error *fuse_rows(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  bool sm = op_is(n, "Softmax"), ln = op_is(n, "LayerNormalization");
+  if ((!sm && !ln) || n->n_in < (sm ? 1 : 2) || n->out[0] < 0) return NULL;
+  for (int o = 1; o < n->n_out; o++)
+    if (n->out[o] >= 0 && (uses[n->out[o]] > 0 || g->values[n->out[o]].is_output)) return NULL;
+  const sn_type *xt = &g->values[n->out[0]].type;
+  if (xt->dtype != SINTER_FLOAT || xt->rank < 1) return NULL;
+  int64_t axis = sn_attr_int(n, "axis", sm && n->opset < 13 ? 1 : -1);
+  if (axis < 0) axis += xt->rank;
+  if (axis < 0 || axis >= xt->rank || (sm && axis != xt->rank - 1)) return NULL;
+  dq a;
+  if (!get_dq(g, n->in[0], &a) || a.st->count != 1 || (a.zt && a.zt->count != 1)) return NULL;
+  int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+  float ys;
+  int32_t yz;
+  sn_dtype ydt;
+  if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt)) return NULL;
+  const sn_node *qn = &g->nodes[q];
+  sn_error *e;
+  if (sm) {
+    int in[5] = {a.q, a.s, a.z, qn->in[1], qn->in[2]};
+    if ((e = set_inputs(n, in, 5)) || (e = retype(n, "QDQSoftmax")) || (e = sn_node_set_int(n, "axis", -1))) return e;
+  } else {
+    int in[7] = {a.q, a.s, a.z, n->in[1], n->n_in > 2 ? n->in[2] : -1, qn->in[1], qn->in[2]};
+    if ((e = set_inputs(n, in, 7)) || (e = retype(n, "QDQLayerNormalization")) || (e = sn_node_set_int(n, "axis", axis)))
+      return e;
+  }
+  n->n_out = 1; /* (LayerNormalization's unread mean and inverse deviation) */
+  return absorb_q(c, n, q, done);
+}
+
+/* DQ(a) -> Add / Sub / Mul / Div with a float constant over a's trailing axes (a bias; or such a
+ * constant through a DequantizeLinear, folded here as constant folding would) -> QuantizeLinear, per
+ * tensor  =>  sinter:QDQBinary (ops/elementwise.c): the same float32 operations row block by row
+ * block, no float tensor in memory. (A scalar constant makes a lookup table instead: fuse_chain.) */
+static bool same_shape(const sn_type *a, const sn_type *b);
+static sn_error *fuse_const_binary(sn_pass_ctx *c, int i, int *uses, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  static const char *const ops[] = {"Add", "Sub", "Mul", "Div"};
+  int op = -1;
+  for (int k = 0; k < 4; k++)
+    if (op_is(n, ops[k])) op = k;
+  if (op < 0 || n->n_in != 2 || n->out[0] < 0 || !c->fold) return NULL;
+  const sn_type *yt = &g->values[n->out[0]].type;
+  if (yt->dtype != SINTER_FLOAT || yt->rank < 0) return NULL;
+  for (int side = 0; side < 2; side++) {
+    dq a;
+    int kv = n->in[1 - side];
+    if (!get_dq(g, n->in[side], &a) || sn_graph_const(g, a.q) || a.st->count != 1 || (a.zt && a.zt->count != 1))
+      continue;
+    const sn_type *at = &g->values[n->in[side]].type;
+    const sn_tensor *k = sn_graph_const(g, kv);
+    dq kd;
+    bool from_dq = !k && get_dq(g, kv, &kd) && sn_graph_const(g, kd.q) && (kd.z < 0 || kd.zt);
+    const sn_type *kt = &g->values[kv].type;
+    if ((!k && !from_dq) || (k && k->dtype != SINTER_FLOAT) || kt->rank < 0 || kt->rank > at->rank ||
+        !same_shape(at, yt))
+      continue;
+    /* over a's trailing axes: right-aligned, leading 1s, then a's own (known) sizes; more than one value */
+    bool lead = true, ok = true;
+    int64_t count = 1;
+    for (int d = 0; d < kt->rank && ok; d++) {
+      const sn_dim *kd_ = &kt->dims[d], *ad = &at->dims[at->rank - kt->rank + d];
+      if (kd_->v < 0) ok = false;
+      else if (lead && kd_->v == 1 && ad->v != 1) continue;
+      else lead = false, ok = ad->v == kd_->v, count *= kd_->v;
+    }
+    if (!ok || count < 2) continue;
+    int q = next_op(g, uses, n->out[0], "QuantizeLinear");
+    float ys;
+    int32_t yz;
+    sn_dtype ydt;
+    if (q < 0 || !get_q(g, &g->nodes[q], &ys, &yz, &ydt)) return NULL;
+    sn_error *e;
+    if (from_dq) { /* the float constant, as constant folding makes it */
+      const sn_node *dn = &g->nodes[kd.node];
+      const sn_tensor *din[3] = {0};
+      for (int m = 0; m < dn->n_in && m < 3; m++) din[m] = dn->in[m] < 0 ? NULL : sn_graph_const(g, dn->in[m]);
+      sn_tensor *f = NULL;
+      if ((e = c->fold(NULL, g, dn, din, &f))) { /* (not foldable: left as it is) */
+        sn_error_free(e);
+        return NULL;
+      }
+      if ((e = sn_graph_add_initializer(g, g->values[kv].name, "_f32", f, &kv))) return e;
+      n = &g->nodes[i];
+    }
+    const sn_node *qn = &g->nodes[q];
+    int in[6] = {a.q, a.s, a.z, kv, qn->in[1], qn->in[2]};
+    if ((e = set_inputs(n, in, 6)) || (e = retype(n, "QDQBinary")) || (e = sn_node_set_str(n, "op", ops[op])) ||
+        (e = sn_node_set_int(n, "c_first", side == 1)))
+      return e;
+    return absorb_q(c, n, q, done);
+  }
+  return NULL;
+}
+
+/* Shape or Size of DQ(a) or of Q(a)  =>  of a (the same dimensions): a dynamic-shape export reads the
+ * shape of a dequantized tensor for a Reshape, which would otherwise keep the float copy alive */
+static sn_error *shape_through_q(sn_pass_ctx *c, int i, bool *done) {
+  sn_graph *g = c->g;
+  sn_node *n = &g->nodes[i];
+  *done = false;
+  if ((!op_is(n, "Shape") && !op_is(n, "Size")) || n->n_in != 1 || n->in[0] < 0) return NULL;
+  int p = g->values[n->in[0]].producer;
+  if (p < 0) return NULL;
+  const sn_node *pn = &g->nodes[p];
+  if ((!op_is(pn, "DequantizeLinear") && !op_is(pn, "QuantizeLinear")) || pn->n_in < 1 || pn->in[0] < 0) return NULL;
+  n->in[0] = pn->in[0];
+  *done = true;
+  c->changed++;
+  return NULL;
 }
 
 /* DQ(a), DQ(b) -> MatMul -> QuantizeLinear with b not a constant (attention's Q K^T and P V in a QDQ
@@ -496,10 +656,20 @@ static bool chain_op(const sn_node *n) {
   return false;
 }
 
+/* the DequantizeLinear node making v from a constant 8-bit scalar with constant parameters (a QDQ
+ * model's quantized scalar, as 1 in 1 + erf(.)), or -1 */
+static int const_dq_scalar(const sn_graph *g, int v) {
+  dq d;
+  if (!get_dq(g, v, &d) || d.st->count != 1 || (d.z >= 0 && !d.zt)) return -1;
+  const sn_tensor *q = sn_graph_const(g, d.q);
+  return q && q->count == 1 && g->values[v].type.dtype == SINTER_FLOAT ? d.node : -1;
+}
+
 /* QuantizeLinear(f_k(...f_1(DQ(a)))) with each f an elementwise float op of the value before it (and of
- * constant scalars), every f's output read once  =>  QLinearLookup(a, table): BERT's GELU in a QDQ
- * model quantizes x / sqrt(2) -> Erf, and 1 + that, each as such a chain. The table runs the nodes
- * themselves (the fold function: the same kernels as a run) over the 256 dequantized values of a. */
+ * constant scalars, float or dequantized), every f's output read once  =>  QLinearLookup(a, table):
+ * BERT's GELU in a QDQ model quantizes x / sqrt(2) -> Erf, and 1 + that, each as such a chain. The
+ * table runs the nodes themselves (the fold function: the same kernels as a run) over the 256
+ * dequantized values of a. */
 #define CHAIN_MAX 8
 static sn_error *fuse_chain(sn_pass_ctx *c, int i, int *uses, bool *done) {
   sn_graph *g = c->g;
@@ -530,6 +700,7 @@ static sn_error *fuse_chain(sn_pass_ctx *c, int i, int *uses, bool *done) {
         if (t->count != 1 || t->dtype != SINTER_FLOAT) return NULL;
         continue;
       }
+      if (const_dq_scalar(g, n->in[k]) >= 0) continue;
       if (flow >= 0) return NULL;
       flow = k;
     }
@@ -551,9 +722,20 @@ static sn_error *fuse_chain(sn_pass_ctx *c, int i, int *uses, bool *done) {
   for (int k = len - 1; k >= 0 && !e; k--) {
     const sn_node *n = &g->nodes[chain[k]];
     const sn_tensor *in[3];
-    sn_tensor *out = NULL;
-    for (int j = 0; j < n->n_in; j++) in[j] = j == slot[k] ? cur : n->in[j] < 0 ? NULL : sn_graph_const(g, n->in[j]);
-    e = c->fold(NULL, g, n, in, &out);
+    sn_tensor *out = NULL, *dqs[3] = {0};
+    for (int j = 0; j < n->n_in && !e; j++) {
+      in[j] = j == slot[k] ? cur : n->in[j] < 0 ? NULL : sn_graph_const(g, n->in[j]);
+      int d = j == slot[k] || in[j] || n->in[j] < 0 ? -1 : const_dq_scalar(g, n->in[j]);
+      if (d >= 0) { /* a dequantized constant: the float scalar constant folding would make of it */
+        const sn_node *dn = &g->nodes[d];
+        const sn_tensor *din[3] = {0};
+        for (int m = 0; m < dn->n_in && m < 3; m++) din[m] = dn->in[m] < 0 ? NULL : sn_graph_const(g, dn->in[m]);
+        e = c->fold(NULL, g, dn, din, &dqs[j]);
+        in[j] = dqs[j];
+      }
+    }
+    if (!e) e = c->fold(NULL, g, n, in, &out);
+    for (int j = 0; j < 3; j++) sn_tensor_free(dqs[j]);
     if (!e && (out->dtype != SINTER_FLOAT || out->count != 256)) {
       sn_tensor_free(out);
       out = NULL;
@@ -737,8 +919,11 @@ sn_error *sn_pass_fuse_qdq(sn_pass_ctx *c) {
     bool done;
     e = fuse_one(c, i, uses, &done);
     if (!e && !done) e = fuse_add(c, i, uses, &done);
+    if (!e && !done) e = fuse_const_binary(c, i, uses, &done);
     if (!e && !done) e = fuse_dynamic(c, i, uses, &done);
-    if (!e && !done) e = fuse_maxpool(c, i, uses, &done);
+    if (!e && !done) e = fuse_same_q(c, i, uses, &done);
+    if (!e && !done) e = shape_through_q(c, i, &done);
+    if (!e && !done) e = fuse_rows(c, i, uses, &done);
     if (!e && !done) e = fuse_act_matmul(c, i, uses, &done);
     if (!e && !done) {
       e = swap_gather(c, i, uses, &done);

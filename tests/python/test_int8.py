@@ -14,7 +14,13 @@
     s8 activations, zero points, padding, strides, dilation, groups, depthwise, 1x1, odd sizes);
   - a MobileNetV2 / EfficientNet-style QDQ block (depthwise, SiLU, Relu6, squeeze-excitation) fused
     and matching ORT, the unfused graph and itself at every ISA level;
-  - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT;
+  - DQ -> MaxPool -> Q pooled on the 8-bit map, equal to ORT; DQ -> Reshape / Transpose / Slice /
+    Gather / Concat / ... -> Q with equal parameters run on the 8-bit tensor (different ones kept);
+  - DQ -> Add / Sub / Mul / Div of a float constant over the trailing axes -> Q as one QDQBinary, and
+    8-bit elementwise ops of one value composed into one lookup table, the unfused bytes;
+  - an encoder layer quantized by ORT's quantize_static: Softmax, LayerNormalization, bias Adds, the
+    GELU and the head Reshape / Transpose with no float tensor between integer ops, the unfused bytes
+    at every ISA level and within two steps of ORT;
   - DequantizeLinear per axis (every axis, int8 and uint8, with and without zero points) exact; an
     8-bit weight of a float Conv folded to float32 at load, a MatMul's kept 8-bit, both equal to ORT;
   - the QOperator format's QLinearSigmoid, QLinearLeakyRelu, QLinearAveragePool and QLinearWhere
@@ -749,6 +755,269 @@ def pool_qdq_cases(tmp):
     check("QDQ MaxPool: pooled on the 8-bit map (no DequantizeLinear before it)", ok, r.stderr.strip())
 
 
+def tiny_encoder(rng, hidden=32, heads=2, ffn=64):
+    """A float encoder layer as Hugging Face exports one: dynamic batch and sequence, the heads split
+    by Reshape(Concat(Shape ...)) and Transpose, scaled Q K^T plus a mask, Softmax, LayerNormalization,
+    GELU written as x * 0.5 * (1 + erf(x / sqrt 2)); input x [batch, seq, hidden] and mask [batch, seq]"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    dh = hidden // heads
+
+    def w(name, *shape, s=0.2):
+        return nh.from_array((rng.standard_normal(shape) * s).astype(np.float32), name)
+    c = lambda name, v, dt=np.float32: nh.from_array(np.array(v, dtype=dt), name)  # noqa: E731
+    inits = [w("Wq", hidden, hidden), w("bq", hidden, s=0.1), w("Wk", hidden, hidden), w("bk", hidden, s=0.1),
+             w("Wv", hidden, hidden), w("bv", hidden, s=0.1), w("Wo", hidden, hidden), w("bo", hidden, s=0.1),
+             w("W1", hidden, ffn), w("b1", ffn, s=0.1), w("W2", ffn, hidden), w("b2", hidden, s=0.1),
+             nh.from_array((1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32), "g1"), w("be1", hidden, s=0.1),
+             nh.from_array((1 + 0.1 * rng.standard_normal(hidden)).astype(np.float32), "g2"), w("be2", hidden, s=0.1),
+             c("i0", [0], np.int64), c("i1", [1], np.int64), c("nh", [heads], np.int64), c("dh", [dh], np.int64),
+             c("hid", [hidden], np.int64), c("scale", np.sqrt(dh)), c("one", 1.0), c("half", 0.5),
+             c("sqrt2", np.sqrt(2.0)), c("big", -10000.0)]
+    n = [h.make_node("Shape", ["x"], ["sh"]), h.make_node("Gather", ["sh", "i0"], ["B"]),
+         h.make_node("Gather", ["sh", "i1"], ["S"]), h.make_node("Concat", ["B", "S", "nh", "dh"], ["hs"], axis=0),
+         h.make_node("Concat", ["B", "S", "hid"], ["os"], axis=0)]
+    for p in "qkv":
+        n += [h.make_node("MatMul", ["x", f"W{p}"], [f"{p}m"]), h.make_node("Add", [f"{p}m", f"b{p}"], [f"{p}b"]),
+              h.make_node("Reshape", [f"{p}b", "hs"], [f"{p}r"]),
+              h.make_node("Transpose", [f"{p}r"], [f"{p}t"], perm=[0, 2, 3, 1] if p == "k" else [0, 2, 1, 3])]
+    n += [h.make_node("MatMul", ["qt", "kt"], ["sc"]), h.make_node("Div", ["sc", "scale"], ["scd"]),
+          h.make_node("Cast", ["mask"], ["mf"], to=T.FLOAT), h.make_node("Sub", ["one", "mf"], ["mi"]),
+          h.make_node("Mul", ["mi", "big"], ["mb"]), h.make_node("Unsqueeze", ["mb", "i1"], ["m1"]),
+          h.make_node("Unsqueeze", ["m1", "i1"], ["m2"]), h.make_node("Add", ["scd", "m2"], ["sm"]),
+          h.make_node("Softmax", ["sm"], ["pr"], axis=-1), h.make_node("MatMul", ["pr", "vt"], ["ctx"]),
+          h.make_node("Transpose", ["ctx"], ["ctxt"], perm=[0, 2, 1, 3]), h.make_node("Reshape", ["ctxt", "os"], ["ctxr"]),
+          h.make_node("MatMul", ["ctxr", "Wo"], ["om"]), h.make_node("Add", ["om", "bo"], ["ob"]),
+          h.make_node("Add", ["ob", "x"], ["r1"]),
+          h.make_node("LayerNormalization", ["r1", "g1", "be1"], ["l1"], axis=-1, epsilon=1e-5),
+          h.make_node("MatMul", ["l1", "W1"], ["f1"]), h.make_node("Add", ["f1", "b1"], ["f1b"]),
+          h.make_node("Div", ["f1b", "sqrt2"], ["gd"]), h.make_node("Erf", ["gd"], ["ge"]),
+          h.make_node("Add", ["ge", "one"], ["ga"]), h.make_node("Mul", ["f1b", "ga"], ["gm"]),
+          h.make_node("Mul", ["gm", "half"], ["gelu"]), h.make_node("MatMul", ["gelu", "W2"], ["f2"]),
+          h.make_node("Add", ["f2", "b2"], ["f2b"]), h.make_node("Add", ["f2b", "l1"], ["r2"]),
+          h.make_node("LayerNormalization", ["r2", "g2", "be2"], ["y"], axis=-1, epsilon=1e-5)]
+    return make_model(n, [h.make_tensor_value_info("x", T.FLOAT, ["batch", "seq", hidden]),
+                          h.make_tensor_value_info("mask", T.INT64, ["batch", "seq"])],
+                      [h.make_tensor_value_info("y", T.FLOAT, ["batch", "seq", hidden])], inits, opset=17, name="enc")
+
+
+def qdq_encoder_cases(tmp):
+    """An encoder layer quantized by ONNX Runtime's quantize_static (QDQ) runs with no float tensor
+    between its integer ops: the DQ -> Reshape / Transpose -> Q pairs dropped (the ops move the 8-bit
+    values), Shape read from the 8-bit tensors, Softmax and LayerNormalization fused with their DQ / Q
+    (sinter:QDQSoftmax, QDQLayerNormalization), and the GELU's lookup, Add, Mul, Mul one 256-entry
+    table (passes/lookup.c). Every rewrite keeps the bytes: equal to the unfused graph (Sinter -O1) at
+    1 and 2 threads and at every ISA level, and within two quantization steps of ONNX Runtime's own
+    unfused run."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+    import onnxruntime as ort
+    rng = np.random.default_rng(21)
+    m = tiny_encoder(rng)
+    fp = os.path.join(tmp, "enc_pre.onnx")
+    quant_pre_process(save(m, tmp, "enc"), fp, skip_symbolic_shape=True)  # (as bench/compare.py quantizes)
+
+    def feeds(b, s, k):
+        r = np.random.default_rng(k)
+        mask = np.ones((b, s), np.int64)
+        mask[:, s - 3:] = 0
+        return {"x": r.standard_normal((b, s, 32)).astype(np.float32), "mask": mask}
+    qp = os.path.join(tmp, "enc_qdq.onnx")
+    quantize_static(fp, qp, calibration_reader(feeds(2, 24, k) for k in range(6)), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    ops, err = ops_after_optimize(qp, tmp)
+    kinds = [o[1] for o in (ops or [])]
+    check("QDQ encoder: no float Softmax / LayerNormalization / MatMul / bias Add, no QLinearMul left of the GELU",
+          ops is not None and not {"Softmax", "LayerNormalization", "MatMul", "Erf", "Add", "QLinearMul"} & set(kinds),
+          f"{kinds} {err}")
+    check("QDQ encoder: the six bias Adds QDQBinary", kinds.count("QDQBinary") == 6, f"{kinds}")
+    check("QDQ encoder: QDQSoftmax, two QDQLayerNormalizations, the GELU one lookup",
+          kinds.count("QDQSoftmax") == 1 and kinds.count("QDQLayerNormalization") == 2 and
+          kinds.count("QLinearLookup") >= 1, f"{kinds}")
+    nq = kinds.count("QuantizeLinear") + kinds.count("DequantizeLinear")
+    check("QDQ encoder: no DQ / Q pair around the head Reshapes and Transposes (only x's Q and y's DQ)",
+          nq <= 3, f"{nq} QuantizeLinear / DequantizeLinear: {kinds}")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    osess = ort.InferenceSession(qp, so, providers=["CPUExecutionProvider"])
+    for b, s in ((1, 24), (3, 17)):
+        f = feeds(b, s, 100 + s)
+        plain = sinter_outputs(qp, f, opt_level=1)[0]
+        want = osess.run(None, f)[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1), ("avx2", 2)):
+            got = sinter_outputs(qp, f, threads=t, isa=isa)[0]
+            check(f"QDQ encoder b{b} s{s} {isa} t{t}: the unfused bytes", np.array_equal(got, plain),
+                  f"max diff {float(np.max(np.abs(got - plain))):.3g}")
+        # the output is the last LayerNormalization's, dequantized: its step is the largest gap between codes
+        step = float(np.min(np.diff(np.unique(want)))) if np.unique(want).size > 1 else 1.0
+        d = float(np.max(np.abs(plain - want)))
+        check(f"QDQ encoder b{b} s{s}: within two steps of ORT's unfused run", d <= 2 * step * 1.001,
+              f"max diff {d:.3g}, step {step:.3g}")
+
+
+def qdq_move_cases(tmp):
+    """DQ -> op -> Q with the same scale, zero point and type, the op moving or selecting values
+    (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Expand, Tile, DepthToSpace,
+    SpaceToDepth, Concat of two such DQs): the op runs on the 8-bit tensor (no DQ / Q left), the same
+    bytes as the unfused graph (Sinter -O1) and as ONNX Runtime; with a different output scale, or a
+    Concat of differently quantized inputs, the DQ / Q stay."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)
+    i64 = lambda name, v: nh.from_array(np.array(v, np.int64), name)  # noqa: E731
+    cases = {
+        "Reshape": (h.make_node("Reshape", ["xf", "shp"], ["f"]), [i64("shp", [2, 24, 6])]),
+        "Transpose": (h.make_node("Transpose", ["xf"], ["f"], perm=[0, 2, 3, 1]), []),
+        "Flatten": (h.make_node("Flatten", ["xf"], ["f"], axis=2), []),
+        "Squeeze": (h.make_node("Squeeze", ["xf1", "ax0"], ["f"]), [i64("ax0", [0])]),
+        "Unsqueeze": (h.make_node("Unsqueeze", ["xf", "ax0"], ["f"]), [i64("ax0", [1])]),
+        "Slice": (h.make_node("Slice", ["xf", "st", "en", "axs", "sp"], ["f"]),
+                  [i64("st", [1, 5]), i64("en", [4, 0]), i64("axs", [1, 3]), i64("sp", [1, -2])]),
+        "Gather": (h.make_node("Gather", ["xf", "idx"], ["f"], axis=2), [i64("idx", [[5, 0], [2, 2]])]),
+        "Expand": (h.make_node("Expand", ["xf1", "eshp"], ["f"]), [i64("eshp", [3, 4, 6, 6])]),
+        "Tile": (h.make_node("Tile", ["xf", "reps"], ["f"]), [i64("reps", [1, 2, 1, 3])]),
+        "DepthToSpace": (h.make_node("DepthToSpace", ["xf"], ["f"], blocksize=2, mode="CRD"), []),
+        "SpaceToDepth": (h.make_node("SpaceToDepth", ["xf"], ["f"], blocksize=2), []),
+        "Concat": (h.make_node("Concat", ["xf", "xf2"], ["f"], axis=1), []),
+        "Reshape_rescaled": (h.make_node("Reshape", ["xf", "shp"], ["f"]), [i64("shp", [2, 24, 6])]),
+        "Concat_mixed": (h.make_node("Concat", ["xf", "xf3"], ["f"], axis=1), []),
+    }
+    for name, (node, extra) in cases.items():
+        sy = 0.05 if name == "Reshape_rescaled" else 0.03
+        inits = [nh.from_array(np.array(np.float32(0.03)), "sx"), nh.from_array(np.array(np.uint8(120)), "zx"),
+                 nh.from_array(np.array(np.float32(0.02)), "sx3"),
+                 nh.from_array(np.array(np.float32(sy)), "sy"), nh.from_array(np.array(np.uint8(120)), "zy"),
+                 i64("ax00", [0])] + extra
+        nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 h.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+                 h.make_node("Slice", ["xq", "ax00", "one1", "ax00"], ["xq1"]),
+                 h.make_node("DequantizeLinear", ["xq1", "sx", "zx"], ["xf1"]),
+                 h.make_node("Neg", ["x"], ["xn"]),
+                 h.make_node("QuantizeLinear", ["xn", "sx", "zx"], ["xq2"]),
+                 h.make_node("DequantizeLinear", ["xq2", "sx", "zx"], ["xf2"]),
+                 h.make_node("QuantizeLinear", ["xn", "sx3", "zx"], ["xq3"]),
+                 h.make_node("DequantizeLinear", ["xq3", "sx3", "zx"], ["xf3"]),
+                 node,
+                 h.make_node("QuantizeLinear", ["f", "sy", "zy"], ["yq"]),
+                 h.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+        inits.append(i64("one1", [1]))
+        model = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, list(x.shape))],
+                           [h.make_tensor_value_info("y", T.FLOAT, None)], inits, opset=13)
+        path = save(model, tmp, f"move_{name}")
+        ops, err = ops_after_optimize(path, tmp)
+        op = name.split("_")[0]
+        stays = name in ("Reshape_rescaled", "Concat_mixed")
+        if ops is not None:  # the op reads a QuantizeLinear (or an 8-bit Slice of one), not a DequantizeLinear
+            m = onnx.load(os.path.join(tmp, f"opt_move_{name}.onnx"))
+            prod = {o: n.op_type for n in m.graph.node for o in n.output}
+            node_in = [n for n in m.graph.node if n.op_type == op]
+            on8 = bool(node_in) and all(prod.get(i) != "DequantizeLinear" for i in node_in[0].input[:2] if i in prod)
+        check(f"QDQ {name}: {'DQ / Q kept' if stays else 'run on the 8-bit tensor'}",
+              ops is not None and on8 != stays, f"{ops} {err}")
+        plain = sinter_outputs(path, {"x": x}, opt_level=1)[0]
+        want = ort_outputs(path, {"x": x})[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, {"x": x}, threads=t, isa=isa)[0]
+            check(f"QDQ {name} {isa} t{t}: the unfused bytes, equal to ORT",
+                  got.shape == want.shape and np.array_equal(got, plain) and np.array_equal(got, want),
+                  f"{got.shape} {want.shape} {float(np.max(np.abs(got - want))) if got.shape == want.shape else ''}")
+
+
+def qdq_const_binary_cases(tmp):
+    """DQ(a) <op> a float constant over a's trailing axes -> Q (a bias Add; the constant float or
+    dequantized 8-bit), for Add, Sub, Mul, Div, the constant either side: one sinter:QDQBinary, the
+    bytes of the unfused ops (Sinter -O1) and of ONNX Runtime's unfused run; a constant over a's leading
+    axes (per channel of NCHW) stays float."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    import onnxruntime as ort
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((2, 3, 5, 24)).astype(np.float32)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    cases = [("Add", False, (24,), False), ("Sub", True, (24,), False), ("Sub", False, (1, 5, 24), False),
+             ("Mul", False, (5, 24), True), ("Div", True, (24,), False), ("Div", False, (1, 1, 24), True),
+             ("Add", False, (3, 1, 1), False)]
+    for op, first, shape, dq in cases:
+        kv = (rng.standard_normal(shape) * 0.5 + (1.5 if op == "Div" else 0)).astype(np.float32)
+        inits = [nh.from_array(np.array(np.float32(0.03)), "sx"), nh.from_array(np.array(np.uint8(128)), "zx"),
+                 nh.from_array(np.array(np.float32(0.04)), "sy"), nh.from_array(np.array(np.uint8(100)), "zy")]
+        nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 h.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"])]
+        if dq:
+            inits += [nh.from_array(np.clip(np.round(kv / 0.02), -127, 127).astype(np.int8), "kq"),
+                      nh.from_array(np.array(np.float32(0.02)), "ks")]
+            nodes.append(h.make_node("DequantizeLinear", ["kq", "ks"], ["k"]))
+        else:
+            inits.append(nh.from_array(kv, "k"))
+        nodes += [h.make_node(op, ["k", "xf"] if first else ["xf", "k"], ["f"]),
+                  h.make_node("QuantizeLinear", ["f", "sy", "zy"], ["yq"]),
+                  h.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+        model = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, list(x.shape))],
+                           [h.make_tensor_value_info("y", T.FLOAT, None)], inits, opset=13)
+        name = f"qdqbin_{op}_{'first' if first else 'second'}_{'x'.join(map(str, shape))}{'_dq' if dq else ''}"
+        path = save(model, tmp, name)
+        ops, err = ops_after_optimize(path, tmp)
+        kinds = [o[1] for o in (ops or [])]
+        stays = shape == (3, 1, 1)
+        check(f"{name}: {'stays float' if stays else 'one QDQBinary'}",
+              ops is not None and (op in kinds if stays else kinds.count("QDQBinary") == 1 and op not in kinds),
+              f"{kinds} {err}")
+        plain = sinter_outputs(path, {"x": x}, opt_level=1)[0]
+        want = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, {"x": x}, threads=t, isa=isa)[0]
+            check(f"{name} {isa} t{t}: the unfused bytes, equal to ORT's unfused run",
+                  np.array_equal(got, plain) and np.array_equal(got, want),
+                  f"{float(np.max(np.abs(got - plain))):.3g} from -O1, {float(np.max(np.abs(got - want))):.3g} from ORT")
+
+
+def lookup_compose_cases(tmp):
+    """8-bit elementwise ops of one value composed into one table (passes/lookup.c): a QLinearAdd /
+    QLinearMul of a constant scalar, a QLinearMul of x by a lookup of x, a lookup of a lookup,
+    QLinearSigmoid; kept: a per-channel constant operand, operands of two different values. The bytes
+    of the unfused ops (Sinter -O1) and of ONNX Runtime."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((2, 8, 16)).astype(np.float32) * 2
+    x2 = rng.standard_normal((2, 8, 16)).astype(np.float32)
+    u8 = lambda name, v: nh.from_array(np.array(v, np.uint8), name)  # noqa: E731
+    f32 = lambda name, v: nh.from_array(np.array(v, np.float32), name)  # noqa: E731
+    inits = [f32("sx", 0.03), u8("zx", 128), f32("s1", 0.02), u8("z1", 100), f32("s2", 0.05), u8("z2", 30),
+             f32("s3", 0.04), u8("z3", 7), f32("sc", 0.01), u8("kc", 77), u8("kv", rng.integers(0, 255, 16))]
+    cases = {
+        # x + c, then x * (x + c), then that * c, then sigmoid: one table
+        "chain": [h.make_node("QLinearAdd", ["xq", "sx", "zx", "kc", "sc", "zx", "s1", "z1"], ["a"], domain="com.microsoft"),
+                  h.make_node("QLinearMul", ["xq", "sx", "zx", "a", "s1", "z1", "s2", "z2"], ["b"], domain="com.microsoft"),
+                  h.make_node("QLinearMul", ["b", "s2", "z2", "kc", "sc", "zx", "s3", "z3"], ["c"], domain="com.microsoft"),
+                  h.make_node("QLinearSigmoid", ["c", "s3", "z3", "s1", "z1"], ["yq"], domain="com.microsoft")],
+        "per_channel": [h.make_node("QLinearAdd", ["xq", "sx", "zx", "kv", "sc", "zx", "s1", "z1"], ["yq"], domain="com.microsoft")],
+        "two_values": [h.make_node("QLinearAdd", ["xq", "sx", "zx", "kc", "sc", "zx", "s1", "z1"], ["a"], domain="com.microsoft"),
+                       h.make_node("QLinearMul", ["x2q", "sx", "zx", "a", "s1", "z1", "s2", "z2"], ["yq"], domain="com.microsoft")],
+    }
+    for name, body in cases.items():
+        ysc, yz = ("s1", "z1") if name in ("chain", "per_channel") else ("s2", "z2")
+        nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 h.make_node("QuantizeLinear", ["x2", "sx", "zx"], ["x2q"])] + body + [
+                 h.make_node("DequantizeLinear", ["yq", ysc, yz], ["y"])]
+        model = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, list(x.shape)),
+                                   h.make_tensor_value_info("x2", T.FLOAT, list(x2.shape))],
+                           [h.make_tensor_value_info("y", T.FLOAT, None)], inits, opset=13, domains={"com.microsoft": 1})
+        path = save(model, tmp, f"compose_{name}")
+        ops, err = ops_after_optimize(path, tmp)
+        kinds = [o[1] for o in (ops or [])]
+        want_one = name == "chain"
+        kept = "QLinearAdd" if name == "per_channel" else "QLinearMul"
+        ok = ops is not None and (kinds.count("QLinearLookup") == 1 and not {"QLinearAdd", "QLinearMul", "QLinearSigmoid"} & set(kinds)
+                                  if want_one else kept in kinds)
+        check(f"compose lookups {name}: {'one table' if want_one else 'kept'}", ok, f"{kinds} {err}")
+        feeds = {"x": x, "x2": x2}
+        plain = sinter_outputs(path, feeds, opt_level=1)[0]
+        want = ort_outputs(path, feeds)[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, feeds, threads=t, isa=isa)[0]
+            steps = float(np.max(np.abs(got - want))) / float(numpy_helper.to_array([i for i in inits if i.name == ysc][0]))
+            check(f"compose lookups {name} {isa} t{t}: the unfused bytes, within a step of ORT",
+                  np.array_equal(got, plain) and steps <= 1.001, f"{steps:.3g} steps from ORT")
+
+
 def residual_qdq_cases(tmp):
     """ResNet-style residual adds quantized by ORT (QDQ): Sinter moves each QLinearAdd into the conv
     that feeds it (passes/qdq.c): into the epilogue of the channels x positions GEMM (1x1,
@@ -914,6 +1183,10 @@ def main():
         dynamic_lstm_cases(tmp)
         dynamic_bias_cases(tmp)
         pool_qdq_cases(tmp)
+        qdq_move_cases(tmp)
+        qdq_const_binary_cases(tmp)
+        lookup_compose_cases(tmp)
+        qdq_encoder_cases(tmp)
         residual_qdq_cases(tmp)
         branch_residual_cases(tmp)
         nhwc_region_cases(tmp)

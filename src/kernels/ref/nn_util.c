@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/quant.h"
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
 #include "runtime/threadpool.h"
@@ -182,6 +183,47 @@ sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *
   memset(j.busy, 0, sizeof(int) * (size_t)slots);
   sn_parallel_for_dynamic(sn_kernel_pool(c), n, 1, task_range, &j);
   return NULL;
+}
+
+typedef struct qrows_job {
+  const uint8_t *x;
+  uint8_t *y;
+  bool xs8, ys8;
+  int32_t xz;
+  float xs, ys, yz;
+  int64_t rows, n, rb; /* rb rows a block */
+  float *buf;          /* per slot: rb x n floats */
+  size_t buf_floats;
+  sn_nn_rows_fn fn;
+  const void *arg;
+} qrows_job;
+
+static void qrows_blocks(void *p, int64_t b, int64_t e, int slot) {
+  const qrows_job *j = p;
+  float *buf = j->buf + (size_t)slot * j->buf_floats;
+  for (int64_t k = b; k < e; k++) {
+    int64_t r0 = k * j->rb, nr = j->rows - r0 < j->rb ? j->rows - r0 : j->rb, cnt = nr * j->n;
+    sn_dequantize_f32(j->x + r0 * j->n, cnt, j->xs8, j->xz, j->xs, buf);
+    j->fn(j->arg, buf, nr, j->n);
+    sn_quantize_f32(buf, cnt, j->ys, j->yz, j->ys8, j->y + r0 * j->n);
+  }
+}
+
+sn_error *sn_nn_qrows(sn_kernel_ctx *c, const void *x, bool x_signed, int32_t xz, float xs, void *y, bool y_signed,
+                      float ys, float yz, int64_t rows, int64_t n, double cost, sn_nn_rows_fn fn, const void *arg) {
+  if (rows <= 0 || n <= 0) return NULL;
+  /* blocks of about 16 KiB of floats (in L1 between the three steps), whole rows */
+  int64_t rb = 4096 / n;
+  if (rb < 1) rb = 1;
+  if (rb > rows) rb = rows;
+  int64_t blocks = (rows + rb - 1) / rb;
+  int nw = sn_nn_workers(c, cost * (double)rows * (double)n);
+  if (nw > blocks) nw = (int)blocks;
+  qrows_job j = {x, y, x_signed, y_signed, xz, xs, ys, yz, rows, n, rb, NULL, (size_t)((rb * n + 15) & ~(int64_t)15),
+                 fn, arg};
+  j.buf = sn_kernel_scratch(c, sizeof(float) * j.buf_floats * (size_t)sn_nn_slots(c, nw));
+  if (!j.buf) return SN_ERR_OOM();
+  return sn_nn_run_tasks(c, nw, blocks, qrows_blocks, &j);
 }
 
 typedef struct gemm_job {

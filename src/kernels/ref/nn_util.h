@@ -52,6 +52,19 @@ int sn_nn_slots(sn_kernel_ctx *c, int nw);
 sn_error *sn_nn_run_tasks(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, int64_t b, int64_t e, int slot),
                           void *arg);
 
+/* ---- 8-bit rows through a float32 row function ---------------------------------------------------- */
+
+/* fn(arg, rows, nrows, n): nrows contiguous float32 rows of n, transformed in place */
+typedef void (*sn_nn_rows_fn)(const void *arg, float *rows, int64_t nrows, int64_t n);
+/* QuantizeLinear(op(DequantizeLinear(x))) for an op that works row by row (Softmax, LayerNormalization
+ * on trailing axes), without the float tensors: x and y are rows x n 8-bit values (int8 where
+ * x_signed / y_signed, else uint8); each block of rows is dequantized with (xs, xz) into a per-thread
+ * float32 block (kernels/quant.h, the DequantizeLinear kernel), fn runs on it, and the block is
+ * quantized with (ys, yz) (the QuantizeLinear kernel): the same float32 steps as the three ops, so the
+ * same bytes. cost: flops an element, for sn_nn_workers. Fails only for want of scratch memory. */
+sn_error *sn_nn_qrows(sn_kernel_ctx *c, const void *x, bool x_signed, int32_t xz, float xs, void *y, bool y_signed,
+                      float ys, float yz, int64_t rows, int64_t n, double cost, sn_nn_rows_fn fn, const void *arg);
+
 /* GEMM through the reference kernels, split over the pool's threads. ws: from sn_nn_gemm_workspace
  * (reuse it across calls in one kernel), or NULL to take a fresh one from scratch. */
 void *sn_nn_gemm_workspace(sn_kernel_ctx *c, bool dbl);
