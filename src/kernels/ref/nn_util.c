@@ -212,8 +212,9 @@ static void qrows_blocks(void *p, int64_t b, int64_t e, int slot) {
 sn_error *sn_nn_qrows(sn_kernel_ctx *c, const void *x, bool x_signed, int32_t xz, float xs, void *y, bool y_signed,
                       float ys, float yz, int64_t rows, int64_t n, double cost, sn_nn_rows_fn fn, const void *arg) {
   if (rows <= 0 || n <= 0) return NULL;
-  /* blocks of about 16 KiB of floats (in L1 between the three steps), whole rows */
-  int64_t rb = 4096 / n;
+  /* blocks of about 8 KiB of floats (in L1 between the three steps, with what else they read), whole
+   * rows */
+  int64_t rb = 2048 / n;
   if (rb < 1) rb = 1;
   if (rb > rows) rb = rows;
   int64_t blocks = (rows + rb - 1) / rb;
