@@ -165,6 +165,28 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
   return _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
+/* residual16 for the register tiles, from the requantized value as a float: qv = rint(t) + zy, t
+ * already clamped (the code the reference computes, exactly: small integers). With sat the final
+ * clamp to the type's range is left to the saturating packs that narrow the result, which give the
+ * same bytes when every result is below 2^30 in magnitude (res_sat). */
+static inline __attribute__((always_inline)) __m512i residual16f(const sn_qgemm_epi *e, __m512 qv, const uint8_t *r,
+                                                                 bool sat) {
+  __m128i rb = _mm_loadu_si128((const __m128i *)(const void *)r);
+  bool u8 = e->out == SN_QOUT_U8;
+  __m512 rv = _mm512_cvtepi32_ps(u8 ? _mm512_cvtepu8_epi32(rb) : _mm512_cvtepi8_epi32(rb));
+  __m512 va = e->res_is_a ? rv : qv, vb = e->res_is_a ? qv : rv;
+  __m512 t = _mm512_fmadd_ps(va, _mm512_set1_ps(e->rac), _mm512_fmadd_ps(vb, _mm512_set1_ps(e->rbc), _mm512_set1_ps(e->rfix)));
+  if (!sat)
+    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(u8 ? 0.0f : -128.0f)), _mm512_set1_ps(u8 ? 255.0f : 127.0f));
+  return _mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* every residual result of the epilogue below 2^30 in magnitude (fma(a, rac, fma(b, rbc, rfix)) over
+ * 8-bit a and b): the packs' saturation is then the clamp */
+static inline bool res_sat(const sn_qgemm_epi *e) {
+  return 256.0f * (fabsf(e->rac) + fabsf(e->rbc)) + fabsf(e->rfix) < 1073741824.0f;
+}
+
 /* The 24 accumulators started at the epilogue's integer offset instead of zero (the same int32 sum,
  * which wraps either way): per row (row_off) or per column (co, colp) */
 #define INIT4(i, v0, v1, v2, v3) __m512i c##i##0 = (v0), c##i##1 = (v1), c##i##2 = (v2), c##i##3 = (v3)
@@ -187,16 +209,19 @@ static inline __attribute__((always_inline)) __m512i residual16(const sn_qgemm_e
     R[i] = _mm512_permutexvar_epi32(perm, b_);                                                                 \
     if (!ct) _mm512_storeu_si512((void *)row, R[i]);                                                           \
   } while (0)
-#define EPIQ1(acc, off) epiq1(e, acc, colp ? cs[(off) / 16] : sc, lo, hi, zy, needlo, rrow ? rrow + (off) : NULL)
+#define EPIQ1(acc, off) \
+  epiq1(e, acc, colp ? cs[(off) / 16] : sc, lo, hi, zy, zyf, needlo, rsat, rrow ? rrow + (off) : NULL)
 
 static inline __attribute__((always_inline)) __m512i epiq1(const sn_qgemm_epi *e, __m512i acc, __m512 sc, __m512 lo,
-                                                           __m512 hi, __m512i zy, bool needlo, const uint8_t *r) {
+                                                           __m512 hi, __m512i zy, __m512 zyf, bool needlo, bool rsat,
+                                                           const uint8_t *r) {
   __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), sc);
   if (needlo) t = _mm512_max_ps(t, lo);
   t = _mm512_min_ps(hi, t);
-  __m512i q = _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy);
-  if (r) q = residual16(e, q, r, (__mmask16)0xffff);
-  return q;
+  if (r) /* the code as a float (no round trip through int32) into the residual Add */
+    return residual16f(e, _mm512_add_ps(_mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zyf),
+                       r, rsat);
+  return _mm512_add_epi32(_mm512_cvt_roundps_epi32(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zy);
 }
 
 /* The 6 x 64 bytes of a tile (row i in R[i], column n at byte n) stored transposed: column n's 6 bytes
@@ -258,6 +283,8 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
   const bool needlo = e->lo > (u8 ? 0.0f : -128.0f) || e->zy < 0 || res;
   const __m512 lo = _mm512_set1_ps(e->lo - e->zy), hi = _mm512_set1_ps(e->hi - e->zy);
   const __m512i zy = _mm512_set1_epi32((int32_t)e->zy);
+  const __m512 zyf = _mm512_set1_ps(e->zy);
+  const bool rsat = res && res_sat(e);
   /* the packs leave dword (4 lane + s) holding values 4 lane .. 4 lane + 3 of q_s */
   const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
   __m512i R[MR];
