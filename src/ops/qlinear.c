@@ -1246,6 +1246,7 @@ static void qmm_task(void *arg, int64_t tb, int64_t te, int slot) {
     sn_qgemm_epi e = j->e;
     e.col_off = j->coff + j->boff[b] * j->N;
     if (e.row_f) e.row_f = j->rsum + j->aoff[b] * j->M;
+    if (e.row_off) e.row_off = j->rsum + j->aoff[b] * j->M;
     sn_qgemm(false, j->K, j->A + j->aoff[b] * j->M * j->K, j->K, j->Bp + (size_t)j->boff[b] * j->bstride, &e,
              j->y + (size_t)(b * j->M * j->N) * j->es, j->N, m0, m1, n0, n1);
     if (j->epi) j->epi->fn(j->epi->arg, b * j->M + m0, b * j->M + m1, n0, n1);
@@ -1305,14 +1306,21 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
   if (!coff) return (*err = SN_ERR_OOM()), true;
   for (int64_t b = 0; b < nbm; b++) zp_offsets(&p, csum + b * N, K, N, coff + b * N);
   j.coff = coff;
+  /* B's zero point one value (B an activation, quantized per tensor): its term -zw * rowsum(A) is an
+   * offset per row, which the GEMM's register tiles add with the column offsets; per column, the rank-1
+   * term */
+  bool zw_one = p.zw_any;
+  for (int64_t n = 1; n < N && zw_one; n++) zw_one = p.zw[n] == p.zw[0];
   if (p.zw_any) {
     int32_t *rs = sn_kernel_scratch(c, sizeof(int32_t) * (size_t)(na * M));
     if (!rs) return (*err = SN_ERR_OOM()), true;
     sn_qgemm_row_sums(j.A, K, na * M, K, false, rs);
+    if (zw_one)
+      for (int64_t i = 0; i < na * M; i++) rs[i] = (int32_t)((uint32_t)rs[i] * (uint32_t)-p.zw[0]);
     j.rsum = rs;
   }
-  j.e = (sn_qgemm_epi){p.out, NULL, NULL, p.zw_any ? j.rsum : NULL, p.zw_any ? p.zw : NULL, p.scale, 2, p.fbias, 2,
-                       p.zy, p.lo, p.hi};
+  j.e = (sn_qgemm_epi){p.out, zw_one ? j.rsum : NULL, NULL, p.zw_any && !zw_one ? j.rsum : NULL,
+                       p.zw_any && !zw_one ? p.zw : NULL, p.scale, 2, p.fbias, 2, p.zy, p.lo, p.hi};
   j.es = p.out == SN_QOUT_I32 || p.out == SN_QOUT_F32 ? 4 : 1;
   j.y = a->y->data;
   /* column blocks of about 256 KiB of packed B, row blocks of 6 rows' multiples */

@@ -267,8 +267,11 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
     cs[v] = colp ? _mm512_loadu_ps(e->scale + n + 16 * v) : _mm512_setzero_ps();
   }
   __m512i r[MR];
-  for (int i = 0; i < MR; i++) r[i] = _mm512_set1_epi32(!colp && e->row_off ? e->row_off[m + i] : 0);
-#define INITQ(i) INIT4(i, colp ? co[0] : r[i], colp ? co[1] : r[i], colp ? co[2] : r[i], colp ? co[3] : r[i])
+  for (int i = 0; i < MR; i++) r[i] = _mm512_set1_epi32(e->row_off ? e->row_off[m + i] : 0);
+  /* (with both: a product of two activations, whose per-tensor zero points make offsets per row and per
+   * column) */
+#define COLR(i, v) (e->row_off ? _mm512_add_epi32(co[v], r[i]) : co[v])
+#define INITQ(i) INIT4(i, colp ? COLR(i, 0) : r[i], colp ? COLR(i, 1) : r[i], colp ? COLR(i, 2) : r[i], colp ? COLR(i, 3) : r[i])
   INITQ(0);
   INITQ(1);
   INITQ(2);
@@ -276,6 +279,7 @@ static inline __attribute__((always_inline)) void tile6x4_q8(const bool a_signed
   INITQ(4);
   INITQ(5);
 #undef INITQ
+#undef COLR
   KLOOP6X4(ar);
   const bool u8 = e->out == SN_QOUT_U8;
   /* the lower clamp left to the packs: not when a residual reads q, nor when a negative zy could wrap
@@ -487,10 +491,10 @@ static inline __attribute__((always_inline)) void block(const int mr, const bool
   int32_t out[MR][NV * 16] __attribute__((aligned(64)));
   const bool q8fast = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && !e->col_off && !(e->row_f && e->col_f) &&
                       e->scale_axis != 2 && !e->ct;
-  /* the positions x channels conv: per-column offsets and scales, nothing per row (a residual only
+  /* the positions x channels conv: per-column offsets and scales, offsets per row too (a residual only
    * where C is not transposed) */
-  const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !e->row_off &&
-                     !(e->row_f && e->col_f) && e->scale_axis == 2 && !(e->res && e->ct);
+  const bool q8col = (e->out == SN_QOUT_U8 || e->out == SN_QOUT_S8) && e->col_off && !(e->row_f && e->col_f) &&
+                     e->scale_axis == 2 && !(e->res && e->ct);
   const bool i32raw = e->out == SN_QOUT_I32 && !e->row_off && !e->col_off && !(e->row_f && e->col_f) && !e->ct;
   const bool f32fast = e->out == SN_QOUT_F32 && !e->ct;
   for (int64_t n = n0; n < n1; n += NV * 16) {
