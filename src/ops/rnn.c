@@ -993,8 +993,9 @@ typedef struct lstm_job {
   int64_t chunk; /* hidden units per slice */
   int items, nw;
   size_t ws_bytes;
-  /* per slice: the next step it may be claimed for, and the number of its steps done */
-  int64_t *claim, *done;
+  /* per slice: the next step it may be claimed for, and the number of its steps done; per worker: the
+   * step it is on (-1 before it starts) */
+  int64_t *claim, *done, *at;
   /* INT8 recurrent weights (DynamicQuantizeLSTM): per thread, the previous hidden state quantized
    * (batch x H bytes at qa + thread * qa_bytes) with its rows' sums, zero points and scales */
   uint8_t *qa;
@@ -1099,17 +1100,41 @@ static void lstm_rows_worker(void *arg, int w) {
   for (int64_t step = 0; step < j->s->max_len; step++) lstm_part(j, b0, b1, 0, j->s->hidden, step, ws, w, true);
 }
 
+/* the worker whose own slices include slice i */
+static int lstm_owner(const lstm_job *j, int i) {
+  int o = (int)((int64_t)i * j->nw / j->items);
+  while (o > 0 && (int64_t)o * j->items / j->nw > i) o--;
+  while (o + 1 < j->nw && (int64_t)(o + 1) * j->items / j->nw <= i) o++;
+  return o;
+}
+
 static void lstm_seq_worker(void *arg, int w) {
   const lstm_job *j = arg;
   void *ws = (char *)j->s->gemm_ws + (size_t)w * j->ws_bytes;
   const int64_t nsteps = j->s->max_len;
   /* its own slices first (the same every step: their part of R stays in this core's L2), then the
-   * others' from the far end of the thread before it */
+   * others' from the far end of the thread before it, but only those of a worker that has not
+   * started (after a moment for its wake-up) or is a whole step behind: one that is merely late
+   * by a few microseconds takes its own, else its slice would move to this core, and the two
+   * threads would from then on take turns running every slice of a step (measured: 5.6 ms a run
+   * of the 2-layer LSTM at batch 8 on two threads, 3.9 without) */
   const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
+  bool absent[64] = {false}; /* workers found not started (a pool busy elsewhere): not waited for again */
   for (int64_t step = 0; step < nsteps; step++) {
+    __atomic_store_n(&j->at[w], step, __ATOMIC_RELEASE);
     bool first = true;
     for (int k = 0; k < j->items; k++) {
       int i = k < own ? own0 + k : (own0 - 1 - (k - own) + 2 * j->items) % j->items;
+      if (k >= own) {
+        const int o = lstm_owner(j, i);
+        int64_t oat = __atomic_load_n(&j->at[o], __ATOMIC_ACQUIRE);
+        for (int spins = 0; oat < 0 && !absent[o] && spins < 2048; spins++) { /* (its wake-up, once) */
+          sn_cpu_relax();
+          oat = __atomic_load_n(&j->at[o], __ATOMIC_ACQUIRE);
+        }
+        absent[o] = oat < 0;
+        if (oat >= step - 1 && oat >= 0) continue; /* it runs: its slice is its own */
+      }
       int64_t expect = step;
       if (__atomic_compare_exchange_n(&j->claim[i], &expect, step + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
         const int64_t h0 = (int64_t)i * j->chunk, h1 = h0 + j->chunk < j->s->hidden ? h0 + j->chunk : j->s->hidden;
@@ -1171,9 +1196,10 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
     if (items < 2 || items > MAX_SLICES) return false;
     if (nw > items) nw = items;
   }
-  int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0};
+  int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0}, at[MAX_SLICES];
+  for (int k = 0; k < MAX_SLICES; k++) at[k] = -1;
   lstm_job j = {s, dir, reverse, plain, xw, peep, {hs, spare}, cs, tmp, gr, y, chunk, items, nw,
-               (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done, NULL, 0, NULL, NULL, NULL};
+               (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done, at, NULL, 0, NULL, NULL, NULL};
   if (q8) {
     j.qa_bytes = ((size_t)(s->batch * H) + 63) & ~(size_t)63;
     j.qa = sn_kernel_scratch(s->c, j.qa_bytes * (size_t)nw);

@@ -309,7 +309,6 @@ static sn_error *fuse_add(sn_pass_ctx *c, int i, int *uses, bool *done) {
   return absorb_q(c, n, q, done);
 }
 
-/* DQ(a) -> MaxPool -> Q(same scale, zero point, type) => MaxPool(a) (opset 12 for 8-bit input) */
 static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt);
 /* ops whose output elements are elements of their data input(s), moved or selected (MaxPool: a
  * maximum, which an increasing dequantization keeps); data inputs: the first, or every one (Concat) */
@@ -433,10 +432,14 @@ static sn_error *fuse_const_binary(sn_pass_ctx *c, int i, int *uses, bool *done)
     bool lead = true, ok = true;
     int64_t count = 1;
     for (int d = 0; d < kt->rank && ok; d++) {
-      const sn_dim *kd_ = &kt->dims[d], *ad = &at->dims[at->rank - kt->rank + d];
-      if (kd_->v < 0) ok = false;
-      else if (lead && kd_->v == 1 && ad->v != 1) continue;
-      else lead = false, ok = ad->v == kd_->v, count *= kd_->v;
+      int64_t kdim = kt->dims[d].v, adim = at->dims[at->rank - kt->rank + d].v;
+      if (kdim < 0) {
+        ok = false;
+      } else if (!lead || kdim != 1 || adim == 1) {
+        lead = false;
+        ok = adim == kdim;
+        count *= kdim;
+      }
     }
     if (!ok || count < 2) continue;
     int q = next_op(g, uses, n->out[0], "QuantizeLinear");
