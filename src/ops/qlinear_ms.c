@@ -408,6 +408,56 @@ static sn_error *qsm_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
+/* The exponentials come from a table: x is 8-bit, so x - max(x) of a row takes 256 values at most,
+ * and e = exp(x_scale * (x - max)) is table[max - x], table[d] = expf(-x_scale * d) (the dequantized
+ * difference, as ONNX Runtime's kernel builds its table); then y = requant(e / (sum * y_scale)). One
+ * table a run instead of an expf an element: wav2vec2's QOperator softmax 1.07 ms -> a tenth. */
+typedef struct qsm_job {
+  const uint8_t *x;
+  uint8_t *y;
+  const float *table;
+  int64_t len, inner, rows; /* rows = outer * inner reductions */
+  bool s8;
+  float ys, yz;
+} qsm_job;
+
+static void qsm_rows(void *arg, int64_t r0, int64_t r1) {
+  const qsm_job *j = arg;
+  const int64_t len = j->len, inner = j->inner;
+  const int flip = j->s8 ? 0x80 : 0; /* s8 codes as u8 in the same order */
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t base = (r / inner) * len * inner + r % inner;
+    const uint8_t *xr = j->x + base;
+    uint8_t *yr = j->y + base;
+    int mx = 0;
+    for (int64_t k = 0; k < len; k++) {
+      int v = xr[k * inner] ^ flip;
+      mx = v > mx ? v : mx;
+    }
+    if (inner == 1) { /* contiguous: the exponentials into a block (four partial sums), quantized by the
+                       * vector kernel */
+      float e[512], p[4] = {0, 0, 0, 0};
+      const bool one = len <= 512; /* (else a pass for the sum first) */
+      for (int64_t k0 = 0; k0 < len; k0 += 512) {
+        int64_t n = len - k0 < 512 ? len - k0 : 512;
+        for (int64_t k = 0; k < n; k++) p[k & 3] += e[k] = j->table[mx - (xr[k0 + k] ^ flip)];
+      }
+      const float div = ((p[0] + p[1]) + (p[2] + p[3])) * j->ys;
+      for (int64_t k0 = 0; k0 < len; k0 += 512) {
+        int64_t n = len - k0 < 512 ? len - k0 : 512;
+        if (!one)
+          for (int64_t k = 0; k < n; k++) e[k] = j->table[mx - (xr[k0 + k] ^ flip)];
+        sn_quantize_f32(e, n, div, j->yz, j->s8, yr + k0);
+      }
+    } else {
+      float sum = 0;
+      for (int64_t k = 0; k < len; k++) sum += j->table[mx - (xr[k * inner] ^ flip)];
+      const float div = sum * j->ys;
+      for (int64_t k = 0; k < len; k++) yr[k * inner] = requant(j->table[mx - (xr[k * inner] ^ flip)] / div, j->yz, j->s8);
+    }
+  }
+}
+
 static sn_error *qsm_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
   if (!q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 1)
@@ -425,25 +475,13 @@ static sn_error *qsm_run(sn_kernel_ctx *c) {
     len = x->dims[axis];
     for (int d = (int)axis + 1; d < x->rank; d++) inner *= x->dims[d];
   }
-  bool s8 = x->dtype == SINTER_INT8;
-  float xs = ldf(c->in[1]), ys = ldf(c->in[3]), yz = (float)ldz(opt_in(c, 4));
-  int32_t xz = ldz(opt_in(c, 2));
-  float *buf = sn_kernel_scratch(c, sizeof(float) * (size_t)(len ? len : 1));
-  if (!buf) return SN_ERR_OOM();
-  const uint8_t *xd = x->data;
-  uint8_t *yd = y->data;
-  for (int64_t o = 0; o < outer; o++)
-    for (int64_t in = 0; in < inner; in++) {
-      int64_t base = o * len * inner + in;
-      float mx = -INFINITY, sum = 0;
-      for (int64_t k = 0; k < len; k++) {
-        int64_t q = base + k * inner;
-        buf[k] = (float)((s8 ? (int32_t)(int8_t)xd[q] : xd[q]) - xz) * xs;
-        if (buf[k] > mx) mx = buf[k];
-      }
-      for (int64_t k = 0; k < len; k++) sum += buf[k] = expf(buf[k] - mx);
-      for (int64_t k = 0; k < len; k++) yd[base + k * inner] = requant(buf[k] / sum / ys, yz, s8);
-    }
+  if (y->count == 0) return NULL;
+  float table[256];
+  const float xs = ldf(c->in[1]);
+  for (int d = 0; d < 256; d++) table[d] = expf(-xs * (float)d);
+  qsm_job j = {x->data, y->data, table, len, inner, outer * inner, x->dtype == SINTER_INT8, ldf(c->in[3]),
+               (float)ldz(opt_in(c, 4))};
+  sn_nn_run_parts(c, sn_nn_workers(c, 8.0 * (double)x->count), j.rows, qsm_rows, &j);
   return NULL;
 }
 

@@ -493,7 +493,8 @@ def qgap_cases(tmp):
 def qop_extra_cases(tmp):
     """The other com.microsoft ops of ONNX Runtime's QOperator format: QLinearSigmoid, QLinearLeakyRelu
     (every byte value through the table), QLinearAveragePool (pads, strides, count_include_pad,
-    ceil_mode, 1-D to 3-D, channels_last) and QLinearWhere (broadcast); u8 and s8, == ORT within 1 step,
+    ceil_mode, 1-D to 3-D, channels_last), QLinearSoftmax (last and middle axes, long rows, opset 12's
+    coerced form) and QLinearWhere (broadcast); u8 and s8, == ORT within 1 step,
     the same at every ISA"""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
     rng = np.random.default_rng(17)
@@ -530,6 +531,18 @@ def qop_extra_cases(tmp):
             path = one_node(tmp, "qpool", node, [h.make_tensor_value_info("x", xdt, shape)], xdt, params(0.03, 0.02),
                             domains={"com.microsoft": 1})
             compare(f"QLinearAveragePool {shape} {attrs}", path, {"x": xv})
+        # QLinearSoftmax: exponentials from a 256-entry table (ops/qlinear_ms.c); rows of 37 and of 600
+        # (blocks of 512), a middle axis (opset 13), the coerced 2-D form (opset 12)
+        for shape, axis, ver in (([2, 4, 37], -1, 13), ([3, 4, 600], -1, 13), ([2, 5, 7], 1, 13), ([2, 3, 4, 5], 1, 12)):
+            xv = rng.integers(lo, hi, shape).astype(npx)
+            inits = [nh.from_array(np.array(0.08, np.float32), "xs"), nh.from_array(np.array(zs[0], npx), "xz"),
+                     nh.from_array(np.array(1 / 256, np.float32), "ys"),
+                     nh.from_array(np.array(-128 if npx is np.int8 else 0, npx), "yz")]
+            node = h.make_node("QLinearSoftmax", ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft",
+                               axis=axis, opset=ver)
+            path = one_node(tmp, "qsoftmax", node, [h.make_tensor_value_info("x", xdt, shape)], xdt, inits,
+                            domains={"com.microsoft": 1})
+            compare(f"QLinearSoftmax {shape} axis {axis} opset {ver}", path, {"x": xv})
         for cs, xs_, ys_ in (([2, 1, 5], [2, 3, 5], [1, 3, 1]), ([4], [3, 4], [])):
             cond = rng.integers(0, 2, cs).astype(bool)
             xv, yv = rng.integers(lo, hi, xs_).astype(npx), rng.integers(lo, hi, ys_).astype(npx)
