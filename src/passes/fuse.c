@@ -265,16 +265,24 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
     for (int d = 0; d < nd; d++) kin *= k[d], kout *= nk[d];
     const float *src = w->data;
     float *dst = nw->data;
-    for (int64_t pr = 0; pr < pairs; pr++)
-      for (int64_t t = 0; t < kout; t++) {
-        int64_t rem = t, off = 0, stride = 1;
-        for (int d = nd - 1; d >= 0; d--) {
-          off += (rem % nk[d] + k0[d]) * stride;
-          rem /= nk[d];
-          stride *= k[d];
-        }
-        dst[pr * kout + t] = src[pr * kin + off];
+    int64_t *off = sn_malloc(sizeof(int64_t) * (size_t)kout); /* each kept tap's place in the old kernel */
+    if (!off) {
+      sn_tensor_free(nw);
+      e = SN_ERR_OOM();
+      break;
+    }
+    for (int64_t t = 0; t < kout; t++) {
+      int64_t rem = t, o = 0, stride = 1;
+      for (int d = nd - 1; d >= 0; d--) {
+        o += (rem % nk[d] + k0[d]) * stride;
+        rem /= nk[d];
+        stride *= k[d];
       }
+      off[t] = o;
+    }
+    for (int64_t pr = 0; pr < pairs; pr++)
+      for (int64_t t = 0; t < kout; t++) dst[pr * kout + t] = src[pr * kin + off[t]];
+    sn_free(off);
     int wid;
     if ((e = sn_graph_add_initializer(g, g->values[n->in[1]].name, "_trimmed", nw, &wid))) break;
     n = &g->nodes[i];
