@@ -27,6 +27,8 @@ static inline const sn_dtype_info *sn_dt(sn_dtype dt) {
 }
 static inline size_t sn_dtype_size(sn_dtype dt) { return sn_dt(dt)->size; }
 static inline const char *sn_dtype_name(sn_dtype dt) { return sn_dt(dt)->name; }
+/* int8 or uint8: the element types of quantized tensors */
+static inline bool sn_dtype_q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* IEEE half and bfloat16 <-> float (round to nearest even; NaN preserved). */
 float sn_f16_to_f32(uint16_t h);

@@ -626,7 +626,6 @@ static sn_error *convt_run(sn_kernel_ctx *c) { return conv_kernel(c, true); }
 
 /* ---- ConvInteger / QLinearConv ------------------------------------------------------------------------ */
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* Integer convs keep their weights packed for the INT8 GEMM (ops/qlinear.c) next to the attributes. */
 typedef struct qconv_params {
@@ -715,7 +714,7 @@ static sn_error *qconv_prepack(sn_graph *g, sn_node *n, void *params, bool take)
 
 static sn_error *convint_infer(sn_infer_ctx *c) {
   if (c->n_in < 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs inputs x and w");
-  if ((c->in[0]->dtype && !q8(c->in[0]->dtype)) || (c->in[1]->dtype && !q8(c->in[1]->dtype)))
+  if ((c->in[0]->dtype && !sn_dtype_q8(c->in[0]->dtype)) || (c->in[1]->dtype && !sn_dtype_q8(c->in[1]->dtype)))
     return sn_infer_error(c, "x and w must be int8 or uint8");
   return conv_infer_common(c, false, SINTER_INT32, 0, 1, -1);
 }
@@ -725,7 +724,7 @@ static sn_error *qlconv_infer(sn_infer_ctx *c) {
   bool fout = !strcmp(c->node->domain, "sinter") && !c->in[6]; /* sinter:QLinearConv without y_scale: float */
   for (int i = 0; i < 8; i++)
     if (!c->in[i] && i != 2 && i != 5 && i != 7 && !(fout && i == 6)) return sn_infer_error(c, "input %d is required", i);
-  if ((c->in[0]->dtype && !q8(c->in[0]->dtype)) || (c->in[3]->dtype && !q8(c->in[3]->dtype)))
+  if ((c->in[0]->dtype && !sn_dtype_q8(c->in[0]->dtype)) || (c->in[3]->dtype && !sn_dtype_q8(c->in[3]->dtype)))
     return sn_infer_error(c, "x and w must be int8 or uint8");
   sn_dtype ydt = fout ? SINTER_FLOAT : c->in[7] && c->in[7]->dtype ? c->in[7]->dtype : c->in[0]->dtype;
   if (!channels_last(c->node)) return conv_infer_common(c, false, ydt, 0, 3, 8);
@@ -753,7 +752,7 @@ static sn_error *qlconv_infer(sn_infer_ctx *c) {
 static sn_error *int_conv(sn_kernel_ctx *c, const conv_params *p, const sn_tensor *x, const sn_tensor *zx,
                           const sn_tensor *w, const sn_tensor *zw, const sn_tensor *b, conv_shape *s, int32_t *acc) {
   char b1[128];
-  if (!q8(x->dtype) || !q8(w->dtype))
+  if (!sn_dtype_q8(x->dtype) || !sn_dtype_q8(w->dtype))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "x and w must be int8 or uint8 (got %s, %s)",
                            sn_dtype_name(x->dtype), sn_dtype_name(w->dtype));
   if (b && b->dtype != SINTER_INT32)
@@ -848,7 +847,7 @@ static sn_error *qlconv_run(sn_kernel_ctx *c) {
   }
   bool fout = !sy; /* sinter:QLinearConv with a float output */
   sn_dtype ydt = fout ? SINTER_FLOAT : zy ? zy->dtype : x->dtype;
-  if (!fout && !q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
+  if (!fout && !sn_dtype_q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
   if (sx->count != 1 || (sy && sy->count != 1) || (sw->count != 1 && sw->count != s.M))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "x_scale and y_scale must be scalars, w_scale a scalar or one per output channel");

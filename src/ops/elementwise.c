@@ -827,7 +827,6 @@ static sn_error *infer_where(sn_infer_ctx *c) {
 
 enum { QB_ADD, QB_SUB, QB_MUL, QB_DIV };
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 static int qb_op(const sn_node *n) {
   const char *op = sn_attr_str(n, "op", "");
@@ -839,9 +838,9 @@ static sn_error *qb_infer(sn_infer_ctx *c) {
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, c, y_scale, y_zero_point");
   if (qb_op(c->node) < 0) return sn_infer_error(c, "attribute op must be Add, Sub, Mul or Div");
   const sn_type *x = c->in[0];
-  if (x->dtype && !q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   if (c->in[3]->dtype && c->in[3]->dtype != SINTER_FLOAT) return sn_infer_error(c, "c must be float32");
-  if (c->in[5]->dtype && !q8(c->in[5]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  if (c->in[5]->dtype && !sn_dtype_q8(c->in[5]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   if (x->rank >= 0 && c->in[3]->rank > x->rank) return sn_infer_error(c, "c has more axes than x");
   if (!c->out[0]) return NULL;
   if (x->rank < 0)
@@ -883,7 +882,7 @@ static void qb_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qb_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *k = c->in[3];
-  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   if (c->in[2] && c->in[2]->dtype != x->dtype)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
   if (k->dtype != SINTER_FLOAT) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "c must be float32");

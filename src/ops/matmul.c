@@ -423,7 +423,6 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
 
 /* ---- MatMulInteger / QLinearMatMul ---------------------------------------------------------------------- */
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* Integer matmuls keep a constant B packed for the INT8 GEMM (ops/qlinear.c). The sinter-domain
  * QLinearMatMul (made by the QDQ pass) adds transB (B is [N, K], from Gemm), a bias input 8 (int32,
@@ -478,7 +477,7 @@ static bool fast_matmul(sn_kernel_ctx *c, sn_qargs *qa, const mm_shape *s, bool 
 static sn_error *mmint_infer(sn_infer_ctx *c) {
   if (c->n_in < 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs inputs A and B");
   const sn_type *a = c->in[0], *b = c->in[1];
-  if ((a->dtype && !q8(a->dtype)) || (b->dtype && !q8(b->dtype)))
+  if ((a->dtype && !sn_dtype_q8(a->dtype)) || (b->dtype && !sn_dtype_q8(b->dtype)))
     return sn_infer_error(c, "A and B must be int8 or uint8");
   return mm_infer_shape(c, a, b, SINTER_INT32);
 }
@@ -535,7 +534,7 @@ static sn_error *mmint_run(sn_kernel_ctx *c) {
   if (!mm_shape_of(a->rank, a->dims, b->rank, b->dims, &s, msg, sizeof msg))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (A %s, B %s)", msg, sn_tensor_describe(a, b1, sizeof b1),
                            sn_tensor_describe(b, b2, sizeof b2));
-  if (!q8(a->dtype) || !q8(b->dtype))
+  if (!sn_dtype_q8(a->dtype) || !sn_dtype_q8(b->dtype))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "A and B must be int8 or uint8 (got %s, %s)",
                            sn_dtype_name(a->dtype), sn_dtype_name(b->dtype));
   sn_tensor *y;
@@ -547,7 +546,7 @@ static sn_error *mmint_run(sn_kernel_ctx *c) {
   return int_matmul(c, a, b, za, zb, &s, y->data);
 }
 
-static bool qlinear_type(sn_dtype dt) { return q8(dt); }
+static bool qlinear_type(sn_dtype dt) { return sn_dtype_q8(dt); }
 
 static sn_error *qlmm_infer(sn_infer_ctx *c) {
   if (c->n_in < 8) return sn_infer_error(c, "needs 8 inputs, got %d", c->n_in);
@@ -589,12 +588,12 @@ static sn_error *qlmm_run(sn_kernel_ctx *c) {
   if (!mm_shape_of(a->rank, a->dims, b->rank, transB && b->rank == 2 ? bd : b->dims, &s, msg, sizeof msg))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s (a %s, b %s)", msg, sn_tensor_describe(a, b1, sizeof b1),
                            sn_tensor_describe(b, b2, sizeof b2));
-  if (!q8(a->dtype) || !q8(b->dtype))
+  if (!sn_dtype_q8(a->dtype) || !sn_dtype_q8(b->dtype))
     return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "only int8 and uint8 operands are supported (got %s, %s)",
                            sn_dtype_name(a->dtype), sn_dtype_name(b->dtype));
   bool fout = !sy; /* sinter:QLinearMatMul with a float output */
   sn_dtype ydt = fout ? SINTER_FLOAT : zy ? zy->dtype : a->dtype;
-  if (!fout && !q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
+  if (!fout && !sn_dtype_q8(ydt)) return sn_kernel_error(c, SINTER_ERR_NOT_IMPLEMENTED, "output type %s is not supported", sn_dtype_name(ydt));
   if ((sa->count != 1 && sa->count != s.M) || (sb->count != 1 && sb->count != s.N) || (sy && sy->count != 1))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "scales must be per tensor (a_scale may be per row, b_scale per column)");

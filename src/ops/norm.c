@@ -528,14 +528,13 @@ static sn_error *ln_run(sn_kernel_ctx *c) {
  * pass's fusion of a quantized encoder's LayerNormalization. The three ops' float32 steps row block by
  * row block (sn_nn_qrows, the vectorized row kernel), so the same bytes without the float tensors. */
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 static sn_error *qln_infer(sn_infer_ctx *c) {
   if (c->n_in != 7 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[5] || !c->in[6])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, Scale, B, y_scale, y_zero_point (B may be empty)");
   const sn_type *x = c->in[0];
-  if (x->dtype && !q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[6]->dtype && !q8(c->in[6]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[6]->dtype && !sn_dtype_q8(c->in[6]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   SN_TRY(check_float(c, c->in[3], "Scale"));
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (x->rank >= 0 && (axis < -x->rank || axis >= x->rank))
@@ -557,7 +556,7 @@ static void qln_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qln_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *sc = c->in[3], *b = c->in[4];
-  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   if (c->in[2] && c->in[2]->dtype != x->dtype)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
   if (sc->dtype != SINTER_FLOAT || (b && b->dtype != SINTER_FLOAT))

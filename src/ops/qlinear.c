@@ -75,7 +75,6 @@ void sn_qweights_free(sn_qweights *q) {
   sn_free(q);
 }
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 static uint8_t flip_of(sn_dtype dt, bool want_signed) { return (dt == SINTER_INT8) == want_signed ? 0 : 0x80; }
 
 /* Bytes of a conv weight [M, R] (R = Cg * taps) packed in a form's layout */
@@ -106,7 +105,7 @@ static void pack_conv(const uint8_t *w, sn_dtype dt, int form, int64_t M, int64_
 
 sn_error *sn_qweights_conv(const sn_tensor *w, int form, sn_qweights **out) {
   *out = NULL;
-  if (!w || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
+  if (!w || !sn_dtype_q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->count <= 0) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   q->src = w->data, q->dt = w->dtype, q->rows = w->dims[0], q->cols = w->count / w->dims[0], q->form = form;
@@ -163,7 +162,7 @@ const uint8_t *sn_qconv_weight_bytes(sn_kernel_ctx *c, const sn_tensor *w, const
 
 sn_error *sn_qweights_matmul(const sn_tensor *b, bool transB, sn_qweights **out) {
   *out = NULL;
-  if (!b || !q8(b->dtype) || b->rank != 2 || b->count <= 0) return NULL;
+  if (!b || !sn_dtype_q8(b->dtype) || b->rank != 2 || b->count <= 0) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   int64_t K = transB ? b->dims[1] : b->dims[0], N = transB ? b->dims[0] : b->dims[1];
@@ -201,9 +200,9 @@ static int32_t ld_i(const sn_tensor *t, int64_t i) {
 static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qparams *p, sn_error **err) {
   memset(p, 0, sizeof *p);
   const sn_tensor *x = a->x, *w = a->w;
-  if (!q8(x->dtype) || !q8(w->dtype)) return false;
-  if (a->xz && (a->xz->count != 1 || !q8(a->xz->dtype))) return false;
-  if (a->wz && ((a->wz->count != 1 && a->wz->count != nch) || !q8(a->wz->dtype))) return false;
+  if (!sn_dtype_q8(x->dtype) || !sn_dtype_q8(w->dtype)) return false;
+  if (a->xz && (a->xz->count != 1 || !sn_dtype_q8(a->xz->dtype))) return false;
+  if (a->wz && ((a->wz->count != 1 && a->wz->count != nch) || !sn_dtype_q8(a->wz->dtype))) return false;
   if (a->xs && a->xs->count != 1) return false;
   if (a->ws && a->ws->count != 1 && a->ws->count != nch) return false;
   if (a->ys && a->ys->count != 1) return false;
@@ -212,7 +211,7 @@ static bool qparams_make(sn_kernel_ctx *c, const sn_qargs *a, int64_t nch, qpara
   if (a->bias && !(a->bias->dtype == SINTER_INT32 || (fout && a->bias->dtype == SINTER_FLOAT))) return false;
   if (a->xs && !a->ws) return false;
   p->out = !a->xs ? SN_QOUT_I32 : fout ? SN_QOUT_F32 : a->y->dtype == SINTER_UINT8 ? SN_QOUT_U8 : SN_QOUT_S8;
-  if (p->out == SN_QOUT_I32 ? a->y->dtype != SINTER_INT32 : p->out == SN_QOUT_F32 ? a->y->dtype != SINTER_FLOAT : !q8(a->y->dtype))
+  if (p->out == SN_QOUT_I32 ? a->y->dtype != SINTER_INT32 : p->out == SN_QOUT_F32 ? a->y->dtype != SINTER_FLOAT : !sn_dtype_q8(a->y->dtype))
     return false;
   size_t n = (size_t)(nch ? nch : 1);
   p->zw = sn_kernel_scratch(c, sizeof(int32_t) * n);
@@ -572,7 +571,7 @@ static void qdw_task(void *arg, int64_t b, int64_t e, int slot) {
  * per output channel, u8/s8) as int32; whether every tap fits s8. */
 static bool dw_taps(const uint8_t *ws, sn_dtype wdt, const sn_tensor *wz, int64_t M, int64_t K, int32_t *wt) {
   bool wsig = wdt == SINTER_INT8, fits = true, one_z = !wz || wz->count == 1;
-  if (!one_z && q8(wz->dtype)) { /* per-channel zero points all 0 (symmetric weights) */
+  if (!one_z && sn_dtype_q8(wz->dtype)) { /* per-channel zero points all 0 (symmetric weights) */
     const uint8_t *zb = wz->data;
     uint8_t any = 0;
     for (int64_t m = 0; m < wz->count; m++) any |= zb[m];
@@ -611,9 +610,9 @@ static bool dw_taps(const uint8_t *ws, sn_dtype wdt, const sn_tensor *wz, int64_
 
 sn_error *sn_qweights_dwconv(const sn_tensor *w, const sn_tensor *wz, sn_qweights **out) {
   *out = NULL;
-  if (!w || !w->data || !q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->dims[1] != 1 || w->count <= 0) return NULL;
+  if (!w || !w->data || !sn_dtype_q8(w->dtype) || w->rank < 3 || w->dims[0] <= 0 || w->dims[1] != 1 || w->count <= 0) return NULL;
   int64_t M = w->dims[0], K = w->count / M;
-  if (wz && (!wz->data || !q8(wz->dtype) || (wz->count != 1 && wz->count != M))) return NULL;
+  if (wz && (!wz->data || !sn_dtype_q8(wz->dtype) || (wz->count != 1 && wz->count != M))) return NULL;
   sn_qweights *q = sn_calloc(1, sizeof *q);
   if (!q) return SN_ERR_OOM();
   q->src = w->data, q->dt = w->dtype, q->rows = M, q->cols = K, q->form = SN_QFORM_DW, q->cg = 1;

@@ -88,8 +88,8 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
  * required) or a zero point (of input `like`'s type; 0 when absent). A per-channel one is refused by
  * name; a zero scale is taken (the results saturate, as in ONNX Runtime). */
 sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out);
-/* Input i of the sinter:QDQ* row ops (ops/softmax.c): a scale (one positive finite float32) or a zero
- * point (one int8 or uint8; 0 when absent), as a float. */
+/* Input i of the sinter:QDQ* row ops (QDQSoftmax, QDQLayerNormalization, QDQBinary): a scale (one
+ * positive finite float32) or a zero point (one int8 or uint8; 0 when absent), as a float. */
 sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out);
 
 #endif

@@ -15,7 +15,6 @@
 #include "ops/op.h"
 #include "ops/qlinear.h"
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 static float ldf(const sn_tensor *t) { return t ? (float)sn_load_f64(t->dtype, t->data, 0) : 1.0f; }
 static int32_t ldz(const sn_tensor *t) { return t ? (int32_t)sn_load_i64(t->dtype, t->data, 0) : 0; }
 static const sn_tensor *opt_in(const sn_kernel_ctx *c, int i) { return c->n_in > i ? c->in[i] : NULL; }
@@ -224,7 +223,7 @@ static void qbin_worker(void *arg, int w) {
 
 static sn_error *qbin_run(sn_kernel_ctx *c, bool mul) {
   const sn_tensor *a = c->in[0], *b = c->in[3];
-  if (!q8(a->dtype) || b->dtype != a->dtype || !c->in[1] || !c->in[4] || !c->in[6])
+  if (!sn_dtype_q8(a->dtype) || b->dtype != a->dtype || !c->in[1] || !c->in[4] || !c->in[6])
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "A and B must both be int8 or uint8, scales given");
   const sn_tensor *in2[2] = {a, b};
   sn_bcast bc;
@@ -275,7 +274,7 @@ static sn_error *qgap_infer(sn_infer_ctx *c) {
 
 static sn_error *qgap_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
-  if (!q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 3)
+  if (!sn_dtype_q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 3)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8/uint8 of rank >= 3 with x_scale and y_scale");
   bool last = sn_attr_int(c->node, "channels_last", 0) != 0, s8 = x->dtype == SINTER_INT8;
   int64_t dims[SN_MAX_RANK], N = x->dims[0], C = last ? x->dims[x->rank - 1] : x->dims[1];
@@ -373,7 +372,7 @@ static sn_error *qcat_run(sn_kernel_ctx *c) {
   for (int d = (int)axis + 1; d < x0->rank; d++) inner *= x0->dims[d];
   for (int i = 0; i < n; i++) {
     const sn_tensor *t = c->in[2 + 3 * i];
-    if (!t || !q8(t->dtype) || t->dtype != x0->dtype || t->rank != x0->rank || !c->in[3 + 3 * i])
+    if (!t || !sn_dtype_q8(t->dtype) || t->dtype != x0->dtype || t->rank != x0->rank || !c->in[3 + 3 * i])
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %d must match the first in type and rank", i);
     for (int d = 0; d < x0->rank; d++)
       if (d != axis && t->dims[d] != x0->dims[d]) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "input %d shape differs off the axis", i);
@@ -460,7 +459,7 @@ static void qsm_rows(void *arg, int64_t r0, int64_t r1) {
 
 static sn_error *qsm_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
-  if (!q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 1)
+  if (!sn_dtype_q8(x->dtype) || c->n_in < 4 || !c->in[1] || !c->in[3] || x->rank < 1)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8/uint8 with x_scale and y_scale");
   int64_t axis = sn_attr_int(c->node, "axis", -1), ver = sn_attr_int(c->node, "opset", 13);
   if (axis < 0) axis += x->rank;
@@ -502,16 +501,34 @@ sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const 
   return NULL;
 }
 
+/* one per-tensor quantization parameter: a scale (positive finite float32) or an 8-bit zero point */
+sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out) {
+  const sn_tensor *t = c->n_in > i ? c->in[i] : NULL;
+  *out = 0;
+  if (!t) {
+    if (scale) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", name);
+    return NULL;
+  }
+  if (t->count != 1 || (scale ? t->dtype != SINTER_FLOAT : !sn_dtype_q8(t->dtype)))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s must be one %s, not %lld of %s", name,
+                           scale ? "float32" : "int8 or uint8", (long long)t->count, sn_dtype_name(t->dtype));
+  *out = scale ? *(const float *)t->data
+               : (float)(t->dtype == SINTER_INT8 ? *(const int8_t *)t->data : *(const uint8_t *)t->data);
+  if (scale && !(*out > 0 && isfinite(*out)))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is %g, not positive and finite", name, (double)*out);
+  return NULL;
+}
+
 static sn_error *qact_infer(sn_infer_ctx *c) {
   if (c->n_in < 4 || !c->in[0] || !c->in[1] || !c->in[3]) return sn_infer_error(c, "needs X, X_scale, X_zero_point, Y_scale");
-  if (c->in[0]->dtype && !q8(c->in[0]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
+  if (c->in[0]->dtype && !sn_dtype_q8(c->in[0]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
   if (c->out[0]) *c->out[0] = *c->in[0];
   return NULL;
 }
 
 static sn_error *qact_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
-  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "X must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   float xs, xz, ys, yz;
   SN_TRY(sn_qscalar_param(c, 1, true, 0, "X_scale", &xs));
   SN_TRY(sn_qscalar_param(c, 2, false, 0, "X_zero_point", &xz));
@@ -537,7 +554,7 @@ static sn_error *qact_run(sn_kernel_ctx *c) {
 static sn_error *qwhere_infer(sn_infer_ctx *c) {
   if (c->n_in < 9 || !c->in[0] || !c->in[1] || !c->in[4] || !c->in[7])
     return sn_infer_error(c, "needs condition, X, x_scale, x_zero_point, Y, y_scale, y_zero_point, z_scale, z_zero_point");
-  if (c->in[1]->dtype && !q8(c->in[1]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
+  if (c->in[1]->dtype && !sn_dtype_q8(c->in[1]->dtype)) return sn_infer_error(c, "X must be int8 or uint8");
   if (c->in[1]->dtype && c->in[4]->dtype && c->in[4]->dtype != c->in[1]->dtype) return sn_infer_error(c, "X and Y differ in type");
   if (!c->out[0]) return NULL;
   sn_type xy;
@@ -549,7 +566,7 @@ static sn_error *qwhere_infer(sn_infer_ctx *c) {
 
 static sn_error *qwhere_run(sn_kernel_ctx *c) {
   const sn_tensor *cond = c->in[0], *x = c->in[1], *yv = c->in[4];
-  if (c->n_in < 9 || !cond || !x || !yv || cond->dtype != SINTER_BOOL || !q8(x->dtype) || yv->dtype != x->dtype)
+  if (c->n_in < 9 || !cond || !x || !yv || cond->dtype != SINTER_BOOL || !sn_dtype_q8(x->dtype) || yv->dtype != x->dtype)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "condition must be bool and X, Y both int8 or both uint8");
   float xs, xz, ys, yz, zs, zz;
   SN_TRY(sn_qscalar_param(c, 2, true, 1, "x_scale", &xs));
@@ -593,8 +610,8 @@ static sn_error *qwhere_run(sn_kernel_ctx *c) {
 
 static sn_error *qlut_infer(sn_infer_ctx *c) {
   if (c->n_in != 2 || !c->in[0] || !c->in[1]) return sn_infer_error(c, "needs x and a table");
-  if (c->in[0]->dtype && !q8(c->in[0]->dtype)) return sn_infer_error(c, "x must be int8 or uint8");
-  if (c->in[1]->dtype && !q8(c->in[1]->dtype)) return sn_infer_error(c, "the table must be int8 or uint8");
+  if (c->in[0]->dtype && !sn_dtype_q8(c->in[0]->dtype)) return sn_infer_error(c, "x must be int8 or uint8");
+  if (c->in[1]->dtype && !sn_dtype_q8(c->in[1]->dtype)) return sn_infer_error(c, "the table must be int8 or uint8");
   if (!c->out[0]) return NULL;
   sn_ew_type_like(c->out[0], c->in[0], c->in[1]->dtype);
   return NULL;
@@ -612,7 +629,7 @@ static void qlut_part(void *arg, int64_t b, int64_t e) {
 
 static sn_error *qlut_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *t = c->in[1];
-  if (!q8(x->dtype) || !q8(t->dtype) || t->count != 256)
+  if (!sn_dtype_q8(x->dtype) || !sn_dtype_q8(t->dtype) || t->count != 256)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be 8-bit and the table 256 8-bit entries");
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, t->dtype, x->rank, x->dims, &y));

@@ -224,14 +224,13 @@ static sn_error *sm_run(sn_kernel_ctx *c) {
  * y_zero_point's 8-bit type, as the QDQ pass fuses a quantized attention's softmax: the three ops'
  * float32 steps row block by row block (sn_nn_qrows), so the same bytes without the float tensors. */
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 static sn_error *qsm_infer(sn_infer_ctx *c) {
   if (c->n_in != 5 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[4])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, y_scale, y_zero_point");
   const sn_type *x = c->in[0];
-  if (x->dtype && !q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[4]->dtype && !q8(c->in[4]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[4]->dtype && !sn_dtype_q8(c->in[4]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (x->rank >= 0 && axis != -1 && axis != x->rank - 1)
     return sn_infer_error(c, "axis %lld is not the last axis of a rank-%d x", (long long)axis, x->rank);
@@ -243,24 +242,6 @@ static sn_error *qsm_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
-/* one per-tensor quantization parameter: a scale (positive finite float32) or an 8-bit zero point */
-sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out) {
-  const sn_tensor *t = c->n_in > i ? c->in[i] : NULL;
-  *out = 0;
-  if (!t) {
-    if (scale) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is required", name);
-    return NULL;
-  }
-  if (t->count != 1 || (scale ? t->dtype != SINTER_FLOAT : !q8(t->dtype)))
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s must be one %s, not %lld of %s", name,
-                           scale ? "float32" : "int8 or uint8", (long long)t->count, sn_dtype_name(t->dtype));
-  *out = scale ? *(const float *)t->data
-               : (float)(t->dtype == SINTER_INT8 ? *(const int8_t *)t->data : *(const uint8_t *)t->data);
-  if (scale && !(*out > 0 && isfinite(*out)))
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is %g, not positive and finite", name, (double)*out);
-  return NULL;
-}
-
 static void qsm_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
   (void)arg;
   sm_rows_f32(rows, rows, nrows, n, SM_SOFTMAX);
@@ -268,7 +249,7 @@ static void qsm_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qsm_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
-  if (!q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   if (c->in[2] && c->in[2]->dtype != x->dtype)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
   float xs, xz, ys, yz;

@@ -28,7 +28,6 @@ static bool is_lookup(const sn_graph *g, const sn_node *n) {
   return t && t->count == 256 && n->in[0] >= 0;
 }
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* v as a function of a root value: v itself (table NULL: the identity) or QLinearLookup(root, table) */
 typedef struct fnof {
@@ -126,7 +125,7 @@ static sn_error *rewrite(sn_pass_ctx *c, int i, const int *uses, bool *done) {
   *done = false;
   if (!n->op_type || n->n_out != 1 || n->out[0] < 0 || g->values[n->out[0]].type.rank < 0) return NULL;
   const sn_type *yt = &g->values[n->out[0]].type;
-  if (!q8(yt->dtype)) return NULL;
+  if (!sn_dtype_q8(yt->dtype)) return NULL;
   sn_tensor *tab = NULL, *ca = NULL, *cb = NULL;
   sn_error *e = NULL;
   int root = -1;
@@ -174,7 +173,7 @@ static sn_error *rewrite(sn_pass_ctx *c, int i, const int *uses, bool *done) {
       given[0] = ca, given[3] = cb;
     }
   }
-  if (!q8(g->values[root].type.dtype)) goto out;
+  if (!sn_dtype_q8(g->values[root].type.dtype)) goto out;
   if ((e = run_table(c, n, given, yt->dtype, &tab)) || !tab) goto out;
   e = to_lookup(c, i, root, tab);
   *done = !e;

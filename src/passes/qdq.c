@@ -51,7 +51,6 @@ typedef struct dq {
   int axis;
 } dq;
 
-static bool q8(sn_dtype dt) { return dt == SINTER_INT8 || dt == SINTER_UINT8; }
 
 /* sn_node_is, where QuantizeLinear and DequantizeLinear also match ONNX Runtime's com.microsoft twins
  * (quantize_static with UseQDQContribOps: the same computation; the 8-bit checks below still apply) */
@@ -72,7 +71,7 @@ static bool get_dq(const sn_graph *g, int v, dq *d) {
   d->zt = d->z >= 0 ? sn_graph_const(g, d->z) : NULL;
   d->axis = (int)sn_attr_int(n, "axis", 1);
   sn_dtype qt = g->values[d->q].type.dtype;
-  if (!d->st || d->st->dtype != SINTER_FLOAT || !q8(qt) || (d->z >= 0 && (!d->zt || d->zt->dtype != qt))) return false;
+  if (!d->st || d->st->dtype != SINTER_FLOAT || !sn_dtype_q8(qt) || (d->z >= 0 && (!d->zt || d->zt->dtype != qt))) return false;
   for (int64_t i = 0; i < d->st->count; i++) {
     float s = ((const float *)d->st->data)[i];
     if (!(s > 0) || !isfinite(s)) return false;
@@ -157,7 +156,7 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
   if (!get_dq(g, n->in[0], &x) || !get_dq(g, n->in[1], &w)) return NULL;
   if (x.st->count != 1 || (x.zt && x.zt->count != 1)) return NULL;
   const sn_tensor *wt = sn_graph_const(g, w.q);
-  if (!wt || !q8(wt->dtype)) return NULL;
+  if (!wt || !sn_dtype_q8(wt->dtype)) return NULL;
   bool transB = false;
   int64_t nch, axis;
   if (conv) {
@@ -236,7 +235,7 @@ static sn_error *fuse_one(sn_pass_ctx *c, int i, int *uses, bool *done) {
     ys = qn->n_in > 1 ? sn_graph_const(g, qn->in[1]) : NULL;
     yz = qn->n_in > 2 && qn->in[2] >= 0 ? sn_graph_const(g, qn->in[2]) : NULL;
     float s = ys && ys->dtype == SINTER_FLOAT && ys->count == 1 ? *(const float *)ys->data : 0;
-    if (!(s > 0) || !isfinite(s) || !yz || yz->count != 1 || !q8(yz->dtype) || sn_attr_int(qn, "block_size", 0) ||
+    if (!(s > 0) || !isfinite(s) || !yz || yz->count != 1 || !sn_dtype_q8(yz->dtype) || sn_attr_int(qn, "block_size", 0) ||
         g->values[qn->out[0]].type.dtype != yz->dtype)
       q = -1;
   }
@@ -561,7 +560,7 @@ static sn_error *swap_gather(sn_pass_ctx *c, int i, int *uses, bool *done) {
 static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn_dtype *dt) {
   if (!op_is(qn, "QuantizeLinear") || qn->n_in < 3 || qn->in[2] < 0 || sn_attr_int(qn, "block_size", 0)) return false;
   const sn_tensor *ys = sn_graph_const(g, qn->in[1]), *yz = sn_graph_const(g, qn->in[2]);
-  if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !yz || yz->count != 1 || !q8(yz->dtype) ||
+  if (!ys || ys->dtype != SINTER_FLOAT || ys->count != 1 || !yz || yz->count != 1 || !sn_dtype_q8(yz->dtype) ||
       g->values[qn->out[0]].type.dtype != yz->dtype)
     return false;
   *s = *(const float *)ys->data;
@@ -784,7 +783,7 @@ static sn_error *fuse_dynamic(sn_pass_ctx *c, int i, int *uses, bool *done) {
   if (!op_is(d, "DynamicQuantizeLinear") || d->n_out < 3 || d->out[0] != n->in[0]) return NULL;
   if (n->n_in > 2 && n->in[2] >= 0 && n->in[2] != d->out[2]) return NULL;
   const sn_tensor *wt = sn_graph_const(g, n->in[1]);
-  if (!wt || !q8(wt->dtype) || wt->rank != 2) return NULL;
+  if (!wt || !sn_dtype_q8(wt->dtype) || wt->rank != 2) return NULL;
   int64_t N = wt->dims[1];
   const sn_tensor *wz = n->n_in > 3 && n->in[3] >= 0 ? sn_graph_const(g, n->in[3]) : NULL;
   if (n->n_in > 3 && n->in[3] >= 0 && (!wz || wz->dtype != wt->dtype || (wz->count != 1 && wz->count != N))) return NULL;
