@@ -868,8 +868,8 @@ def qdq_encoder_cases(tmp):
 
 def qdq_move_cases(tmp):
     """DQ -> op -> Q with the same scale, zero point and type, the op moving or selecting values
-    (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, Expand, Tile, DepthToSpace,
-    SpaceToDepth, Concat of two such DQs): the op runs on the 8-bit tensor (no DQ / Q left), the same
+    (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather, GatherElements, GatherND, Expand,
+    Tile, DepthToSpace, SpaceToDepth, Concat of two such DQs): the op runs on the 8-bit tensor (no DQ / Q left), the same
     bytes as the unfused graph (Sinter -O1) and as ONNX Runtime; with a different output scale, or a
     Concat of differently quantized inputs, the DQ / Q stay."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
@@ -885,6 +885,9 @@ def qdq_move_cases(tmp):
         "Slice": (h.make_node("Slice", ["xf", "st", "en", "axs", "sp"], ["f"]),
                   [i64("st", [1, 5]), i64("en", [4, 0]), i64("axs", [1, 3]), i64("sp", [1, -2])]),
         "Gather": (h.make_node("Gather", ["xf", "idx"], ["f"], axis=2), [i64("idx", [[5, 0], [2, 2]])]),
+        "GatherElements": (h.make_node("GatherElements", ["xf", "gidx"], ["f"], axis=3),
+                           [i64("gidx", rng.integers(0, 6, (2, 4, 6, 3)))]),
+        "GatherND": (h.make_node("GatherND", ["xf", "nidx"], ["f"]), [i64("nidx", [[0, 1], [1, 3]])]),
         "Expand": (h.make_node("Expand", ["xf1", "eshp"], ["f"]), [i64("eshp", [3, 4, 6, 6])]),
         "Tile": (h.make_node("Tile", ["xf", "reps"], ["f"]), [i64("reps", [1, 2, 1, 3])]),
         "DepthToSpace": (h.make_node("DepthToSpace", ["xf"], ["f"], blocksize=2, mode="CRD"), []),
