@@ -490,6 +490,7 @@ typedef struct pb_job {
   const sn_epilogue *epi; /* applied per row panel as it is finished, or NULL */
   float *pa;              /* A packed once for all workers (sn_sgemm_papb), or NULL */
   int64_t pa_rows;        /* rows per packing item */
+  int64_t rgrp, rgroups;  /* on the shared packed A: rows per item (whole slivers) and items per column chunk */
 } pb_job;
 
 /* rows [m0, m1) x columns [n0, n1) of C */
@@ -544,8 +545,10 @@ static void pb_worker(void *p, int w) {
  * the workspace is not used by sn_sgemm_papb beyond its address, so all share the first) */
 static void pb_dyn_worker(void *p, int w) {
   const pb_job *j = p;
-  int64_t n0 = (int64_t)w * j->chunk, n1 = n0 + j->chunk < j->B->cols ? n0 + j->chunk : j->B->cols;
-  if (n0 < n1) pb_block(j, 0, j->M, n0, n1, j->ws);
+  int64_t cw = w / j->rgroups, g = w % j->rgroups;
+  int64_t n0 = cw * j->chunk, n1 = n0 + j->chunk < j->B->cols ? n0 + j->chunk : j->B->cols;
+  int64_t m0 = g * j->rgrp, m1 = m0 + j->rgrp < j->M ? m0 + j->rgrp : j->M;
+  if (n0 < n1 && m0 < m1) pb_block(j, m0, m1, n0, n1, j->ws);
 }
 
 static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, float alpha, const float *A,
@@ -558,7 +561,7 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
   /* the small-M path too splits from 2e5 FLOP per worker: the pool's workers spin between the
    * steps of a run, so waking one costs a few microseconds, and each worker then streams only its
    * share of B (the LSTM's 1 MB recurrent weights fit the two cores' L2 caches, not one) */
-  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi, NULL, 0};
+  pb_job j = {transA, true, M, 0, lda, ldc, alpha, beta, A, B, C, NULL, 0, epi, NULL, 0, M, 1};
   int64_t align = sn_sgemm_pb_align(B);
   /* Splitting N, every worker packs all of A (M x K) for its share of the product; splitting M,
    * every worker reads all of the packed B (K x N). So M when it is the longer side, long enough for
@@ -599,10 +602,18 @@ static sn_error *sgemm_pb(sn_kernel_ctx *c, void *ws, bool transA, int64_t M, fl
       j.pa_rows = (slivers + np - 1) / np * mr;
       np = (int)((M + j.pa_rows - 1) / j.pa_rows);
       sn_nn_run_dynamic(c, np, pa_pack_worker, &j);
-      int64_t panels = (N + align - 1) / align, per = (panels + (int64_t)nw * 4 - 1) / ((int64_t)nw * 4);
+      int64_t panels = (N + align - 1) / align, per = panels / ((int64_t)nw * 4);
+      if (per < 1) per = 1;
       j.chunk = per * align;
-      int items = (int)((N + j.chunk - 1) / j.chunk);
-      sn_nn_run_dynamic(c, items, pb_dyn_worker, &j);
+      int64_t citems = (N + j.chunk - 1) / j.chunk;
+      /* column chunks that do not divide among the workers (MobileNetV2's 7x7 projections: 5 or 10
+       * panels, 3 : 2 between two threads): the rows cut into groups of whole slivers too */
+      j.rgroups = 1, j.rgrp = M;
+      if (citems % nw && slivers >= nw) {
+        j.rgrp = (slivers + nw - 1) / nw * mr;
+        j.rgroups = (M + j.rgrp - 1) / j.rgrp;
+      }
+      sn_nn_run_dynamic(c, (int)(citems * j.rgroups), pb_dyn_worker, &j);
       return NULL;
     }
     j.pa = NULL;
