@@ -985,6 +985,41 @@ def qdq_const_binary_cases(tmp):
                   f"{float(np.max(np.abs(got - plain))):.3g} from -O1, {float(np.max(np.abs(got - want))):.3g} from ORT")
 
 
+def qdq_layernorm_cases(tmp):
+    """DQ -> LayerNormalization -> Q as one QDQLayerNormalization also without B, over two axes (axis 1
+    of a rank-3 x) and from uint8 to int8: the unfused bytes (Sinter -O1), equal to ONNX Runtime"""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    x = np.random.default_rng(25).standard_normal((2, 4, 6)).astype(np.float32)
+    for name, ln_in, axis in (("nobias", ["xf", "g"], -1), ("axis1", ["xf", "g2", "b2"], 1), ("bias", ["xf", "g", "b"], -1)):
+        inits = [nh.from_array(np.array(np.float32(0.03)), "sx"), nh.from_array(np.array(np.uint8(120)), "zx"),
+                 nh.from_array(np.array(np.float32(0.02)), "sy"), nh.from_array(np.array(np.int8(3)), "zy")]
+        if "g" in ln_in:
+            inits.append(nh.from_array(np.linspace(0.5, 1.5, 6).astype(np.float32), "g"))
+        if "b" in ln_in:
+            inits.append(nh.from_array(np.linspace(-0.2, 0.2, 6).astype(np.float32), "b"))
+        if "g2" in ln_in:
+            inits += [nh.from_array(np.linspace(0.5, 1.5, 24).astype(np.float32).reshape(4, 6), "g2"),
+                      nh.from_array(np.linspace(-0.2, 0.2, 24).astype(np.float32).reshape(4, 6), "b2")]
+        nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 h.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]),
+                 h.make_node("LayerNormalization", ln_in, ["f"], axis=axis),
+                 h.make_node("QuantizeLinear", ["f", "sy", "zy"], ["yq"]),
+                 h.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+        m = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, list(x.shape))],
+                       [h.make_tensor_value_info("y", T.FLOAT, None)], inits, opset=17)
+        path = save(m, tmp, f"qdq_ln_{name}")
+        ops, err = ops_after_optimize(path, tmp)
+        kinds = [o[1] for o in (ops or [])]
+        check(f"QDQ LayerNormalization {name}: one QDQLayerNormalization", ops is not None and
+              kinds.count("QDQLayerNormalization") == 1 and "LayerNormalization" not in kinds, f"{kinds} {err}")
+        plain = sinter_outputs(path, {"x": x}, opt_level=1)[0]
+        want = ort_outputs(path, {"x": x})[0]
+        for isa, t in (("auto", 1), ("auto", 2), ("scalar", 1)):
+            got = sinter_outputs(path, {"x": x}, threads=t, isa=isa)[0]
+            check(f"QDQ LayerNormalization {name} {isa} t{t}: the unfused bytes, equal to ORT",
+                  np.array_equal(got, plain) and np.array_equal(got, want), f"{float(np.abs(got - want).max()):.3g}")
+
+
 def lookup_compose_cases(tmp):
     """8-bit elementwise ops of one value composed into one table (passes/lookup.c): a QLinearAdd /
     QLinearMul of a constant scalar, a QLinearMul of x by a lookup of x, a lookup of a lookup,
@@ -1201,6 +1236,7 @@ def main():
         pool_qdq_cases(tmp)
         qdq_move_cases(tmp)
         qdq_const_binary_cases(tmp)
+        qdq_layernorm_cases(tmp)
         lookup_compose_cases(tmp)
         qdq_encoder_cases(tmp)
         residual_qdq_cases(tmp)
