@@ -838,16 +838,9 @@ static sn_error *qb_infer(sn_infer_ctx *c) {
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, c, y_scale, y_zero_point");
   if (qb_op(c->node) < 0) return sn_infer_error(c, "attribute op must be Add, Sub, Mul or Div");
   const sn_type *x = c->in[0];
-  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
   if (c->in[3]->dtype && c->in[3]->dtype != SINTER_FLOAT) return sn_infer_error(c, "c must be float32");
-  if (c->in[5]->dtype && !sn_dtype_q8(c->in[5]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   if (x->rank >= 0 && c->in[3]->rank > x->rank) return sn_infer_error(c, "c has more axes than x");
-  if (!c->out[0]) return NULL;
-  if (x->rank < 0)
-    sn_type_set_unknown(c->out[0], c->in[5]->dtype);
-  else
-    sn_type_set(c->out[0], c->in[5]->dtype, x->rank, x->dims);
-  return NULL;
+  return sn_qdq_infer_out(c, 5);
 }
 
 typedef struct qb_arg {
@@ -882,9 +875,8 @@ static void qb_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qb_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *k = c->in[3];
-  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[2] && c->in[2]->dtype != x->dtype)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
+  sn_qdq_io q;
+  SN_TRY(sn_qdq_io_read(c, 4, &q));
   if (k->dtype != SINTER_FLOAT) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "c must be float32");
   /* c over x's trailing axes: right-aligned, its leading dimensions 1 and the rest x's */
   bool lead = true, ok = k->rank <= x->rank;
@@ -899,19 +891,14 @@ static sn_error *qb_run(sn_kernel_ctx *c) {
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "c %s is not over the trailing axes of x %s",
                            sn_tensor_describe(k, b1, sizeof b1), sn_tensor_describe(x, b2, sizeof b2));
   }
-  float xs, xz, ys, yz;
-  SN_TRY(sn_qdq_param(c, 1, true, "x_scale", &xs));
-  SN_TRY(sn_qdq_param(c, 2, false, "x_zero_point", &xz));
-  SN_TRY(sn_qdq_param(c, 4, true, "y_scale", &ys));
-  SN_TRY(sn_qdq_param(c, 5, false, "y_zero_point", &yz));
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, c->in[5]->dtype, x->rank, x->dims, &y));
   if (y->count == 0) return NULL;
   int64_t n = k->count > 0 ? k->count : 1;
   qb_arg a = {k->data, qb_op(c->node), sn_attr_int(c->node, "c_first", 0) != 0};
   if (a.op < 0) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "attribute op must be Add, Sub, Mul or Div");
-  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)xz, xs, y->data, y->dtype == SINTER_INT8, ys, yz,
-                     y->count / n, n, 8.0, qb_rows, &a);
+  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)q.xz, q.xs, y->data, y->dtype == SINTER_INT8, q.ys,
+                     q.yz, y->count / n, n, 8.0, qb_rows, &a);
 }
 
 const sn_op sn_ops_elementwise[] = {

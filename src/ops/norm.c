@@ -533,14 +533,11 @@ static sn_error *qln_infer(sn_infer_ctx *c) {
   if (c->n_in != 7 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[5] || !c->in[6])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, Scale, B, y_scale, y_zero_point (B may be empty)");
   const sn_type *x = c->in[0];
-  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[6]->dtype && !sn_dtype_q8(c->in[6]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   SN_TRY(check_float(c, c->in[3], "Scale"));
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (x->rank >= 0 && (axis < -x->rank || axis >= x->rank))
     return sn_infer_error(c, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
-  copy_type(c->out[0], x, c->in[6]->dtype);
-  return NULL;
+  return sn_qdq_infer_out(c, 6);
 }
 
 typedef struct qln_arg {
@@ -556,16 +553,10 @@ static void qln_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qln_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *sc = c->in[3], *b = c->in[4];
-  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[2] && c->in[2]->dtype != x->dtype)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
+  sn_qdq_io q;
+  SN_TRY(sn_qdq_io_read(c, 5, &q));
   if (sc->dtype != SINTER_FLOAT || (b && b->dtype != SINTER_FLOAT))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Scale and B must be float32");
-  float xs, xz, ys, yz;
-  SN_TRY(sn_qdq_param(c, 1, true, "x_scale", &xs));
-  SN_TRY(sn_qdq_param(c, 2, false, "x_zero_point", &xz));
-  SN_TRY(sn_qdq_param(c, 5, true, "y_scale", &ys));
-  SN_TRY(sn_qdq_param(c, 6, false, "y_zero_point", &yz));
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (axis < -x->rank || axis >= x->rank)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is out of range for rank %d", (long long)axis, x->rank);
@@ -575,16 +566,16 @@ static sn_error *qln_run(sn_kernel_ctx *c) {
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, c->in[6]->dtype, x->rank, x->dims, &y));
   if (y->count == 0) return NULL;
-  qln_arg q = {NULL, NULL, sn_attr_float(c->node, "epsilon", 1e-5f)};
+  qln_arg ra = {NULL, NULL, sn_attr_float(c->node, "epsilon", 1e-5f)};
   const void *p;
   SN_TRY(ln_param(c, x, a, sc, false, &p));
-  q.gamma = p;
+  ra.gamma = p;
   if (b) {
     SN_TRY(ln_param(c, x, a, b, false, &p));
-    q.beta = p;
+    ra.beta = p;
   }
-  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)xz, xs, y->data, y->dtype == SINTER_INT8, ys, yz,
-                     rows, inner, SN_LN_COST, qln_rows, &q);
+  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)q.xz, q.xs, y->data, y->dtype == SINTER_INT8, q.ys,
+                     q.yz, rows, inner, SN_LN_COST, qln_rows, &ra);
 }
 
 /* ---- SkipLayerNormalization (com.microsoft) ------------------------------------------------------------

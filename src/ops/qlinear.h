@@ -88,8 +88,14 @@ bool sn_qmatmul(sn_kernel_ctx *c, const sn_qargs *a, int64_t M, int64_t N, int64
  * required) or a zero point (of input `like`'s type; 0 when absent). A per-channel one is refused by
  * name; a zero scale is taken (the results saturate, as in ONNX Runtime). */
 sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const char *name, float *out);
-/* Input i of the sinter:QDQ* row ops (QDQSoftmax, QDQLayerNormalization, QDQBinary): a scale (one
- * positive finite float32) or a zero point (one int8 or uint8; 0 when absent), as a float. */
-sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out);
+/* The sinter:QDQ* row ops (QDQSoftmax, QDQLayerNormalization, QDQBinary): x (input 0) int8 or uint8
+ * with x_scale, x_zero_point at inputs 1, 2 and y_scale, y_zero_point at yi, yi + 1, each one value
+ * (a scale positive and finite, an absent zero point 0); y of y_zero_point's type, shaped like x. */
+typedef struct sn_qdq_io {
+  float xs, xz, ys, yz;
+} sn_qdq_io;
+sn_error *sn_qdq_io_read(sn_kernel_ctx *c, int yi, sn_qdq_io *q);
+/* shape inference of the same: the types checked, the output set (zi: y_zero_point's input) */
+sn_error *sn_qdq_infer_out(sn_infer_ctx *c, int zi);
 
 #endif

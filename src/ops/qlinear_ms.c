@@ -502,7 +502,7 @@ sn_error *sn_qscalar_param(sn_kernel_ctx *c, int i, bool scale, int like, const 
 }
 
 /* one per-tensor quantization parameter: a scale (positive finite float32) or an 8-bit zero point */
-sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out) {
+static sn_error *qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, float *out) {
   const sn_tensor *t = c->n_in > i ? c->in[i] : NULL;
   *out = 0;
   if (!t) {
@@ -516,6 +516,30 @@ sn_error *sn_qdq_param(sn_kernel_ctx *c, int i, bool scale, const char *name, fl
                : (float)(t->dtype == SINTER_INT8 ? *(const int8_t *)t->data : *(const uint8_t *)t->data);
   if (scale && !(*out > 0 && isfinite(*out)))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%s is %g, not positive and finite", name, (double)*out);
+  return NULL;
+}
+
+sn_error *sn_qdq_io_read(sn_kernel_ctx *c, int yi, sn_qdq_io *q) {
+  const sn_tensor *x = c->in[0];
+  if (!sn_dtype_q8(x->dtype))
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[2] && c->in[2]->dtype != x->dtype)
+    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
+  SN_TRY(qdq_param(c, 1, true, "x_scale", &q->xs));
+  SN_TRY(qdq_param(c, 2, false, "x_zero_point", &q->xz));
+  SN_TRY(qdq_param(c, yi, true, "y_scale", &q->ys));
+  return qdq_param(c, yi + 1, false, "y_zero_point", &q->yz);
+}
+
+sn_error *sn_qdq_infer_out(sn_infer_ctx *c, int zi) {
+  const sn_type *x = c->in[0];
+  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
+  if (c->in[zi]->dtype && !sn_dtype_q8(c->in[zi]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
+  if (!c->out[0]) return NULL;
+  if (x->rank < 0)
+    sn_type_set_unknown(c->out[0], c->in[zi]->dtype);
+  else
+    sn_type_set(c->out[0], c->in[zi]->dtype, x->rank, x->dims);
   return NULL;
 }
 

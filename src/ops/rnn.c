@@ -983,6 +983,9 @@ static bool lstm_plain(const rnn_params *p, const rnn_act *act, const float *pee
  * and no thread ever waits for a slice nobody has claimed. Per element the same operations as the
  * serial loop. With enough batch rows the threads split the rows instead (lstm_rows_worker) and
  * never wait at all. */
+/* slices of a step at most (hence workers of the slice split too) */
+#define LSTM_MAX_SLICES 64
+
 typedef struct lstm_job {
   const rnn_shape *s;
   int dir;
@@ -1119,7 +1122,8 @@ static void lstm_seq_worker(void *arg, int w) {
    * threads would from then on take turns running every slice of a step (measured: 5.6 ms a run
    * of the 2-layer LSTM at batch 8 on two threads, 3.9 without) */
   const int own0 = (int)((int64_t)w * j->items / j->nw), own = (int)((int64_t)(w + 1) * j->items / j->nw) - own0;
-  bool absent[64] = {false}; /* workers found not started (a pool busy elsewhere): not waited for again */
+  /* workers found not started (a pool busy elsewhere): not waited for again */
+  bool absent[LSTM_MAX_SLICES] = {false};
   for (int64_t step = 0; step < nsteps; step++) {
     __atomic_store_n(&j->at[w], step, __ATOMIC_RELEASE);
     bool first = true;
@@ -1186,18 +1190,17 @@ static bool lstm_steps_parallel(const rnn_shape *s, int dir, bool reverse, bool 
   const int64_t al = q8 ? 16 : sn_sgemm_pb_align(s->pr);
   int64_t chunk = H;
   int items = 1;
-  enum { MAX_SLICES = 64 };
   if (by_rows) {
     nw = (int)rows_nw;
   } else {
     if (H % al != 0 || H < 2 * al) return false;
     chunk = ((H + nw - 1) / nw + al - 1) / al * al;
     items = (int)((H + chunk - 1) / chunk);
-    if (items < 2 || items > MAX_SLICES) return false;
+    if (items < 2 || items > LSTM_MAX_SLICES) return false;
     if (nw > items) nw = items;
   }
-  int64_t claim[MAX_SLICES] = {0}, done[MAX_SLICES] = {0}, at[MAX_SLICES];
-  for (int k = 0; k < MAX_SLICES; k++) at[k] = -1;
+  int64_t claim[LSTM_MAX_SLICES] = {0}, done[LSTM_MAX_SLICES] = {0}, at[LSTM_MAX_SLICES];
+  for (int k = 0; k < LSTM_MAX_SLICES; k++) at[k] = -1;
   lstm_job j = {s, dir, reverse, plain, xw, peep, {hs, spare}, cs, tmp, gr, y, chunk, items, nw,
                (sn_sgemm_workspace() + 63) & ~(size_t)63, claim, done, at, NULL, 0, NULL, NULL, NULL};
   if (q8) {

@@ -229,17 +229,10 @@ static sn_error *qsm_infer(sn_infer_ctx *c) {
   if (c->n_in != 5 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[4])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, y_scale, y_zero_point");
   const sn_type *x = c->in[0];
-  if (x->dtype && !sn_dtype_q8(x->dtype)) return sn_infer_error(c, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[4]->dtype && !sn_dtype_q8(c->in[4]->dtype)) return sn_infer_error(c, "y_zero_point must be int8 or uint8");
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (x->rank >= 0 && axis != -1 && axis != x->rank - 1)
     return sn_infer_error(c, "axis %lld is not the last axis of a rank-%d x", (long long)axis, x->rank);
-  if (!c->out[0]) return NULL;
-  if (x->rank < 0)
-    sn_type_set_unknown(c->out[0], c->in[4]->dtype);
-  else
-    sn_type_set(c->out[0], c->in[4]->dtype, x->rank, x->dims);
-  return NULL;
+  return sn_qdq_infer_out(c, 4);
 }
 
 static void qsm_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
@@ -249,14 +242,8 @@ static void qsm_rows(const void *arg, float *rows, int64_t nrows, int64_t n) {
 
 static sn_error *qsm_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0];
-  if (!sn_dtype_q8(x->dtype)) return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be int8 or uint8, not %s", sn_dtype_name(x->dtype));
-  if (c->in[2] && c->in[2]->dtype != x->dtype)
-    return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x_zero_point's type %s is not x's", sn_dtype_name(c->in[2]->dtype));
-  float xs, xz, ys, yz;
-  SN_TRY(sn_qdq_param(c, 1, true, "x_scale", &xs));
-  SN_TRY(sn_qdq_param(c, 2, false, "x_zero_point", &xz));
-  SN_TRY(sn_qdq_param(c, 3, true, "y_scale", &ys));
-  SN_TRY(sn_qdq_param(c, 4, false, "y_zero_point", &yz));
+  sn_qdq_io q;
+  SN_TRY(sn_qdq_io_read(c, 3, &q));
   int64_t axis = sn_attr_int(c->node, "axis", -1);
   if (x->rank < 1 || (axis != -1 && axis != x->rank - 1))
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "axis %lld is not the last axis of a rank-%d x", (long long)axis, x->rank);
@@ -264,8 +251,8 @@ static sn_error *qsm_run(sn_kernel_ctx *c) {
   SN_TRY(sn_kernel_output(c, 0, c->in[4]->dtype, x->rank, x->dims, &y));
   int64_t n = x->dims[x->rank - 1];
   if (y->count == 0) return NULL;
-  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)xz, xs, y->data, y->dtype == SINTER_INT8, ys, yz,
-                     y->count / n, n, 20.0, qsm_rows, NULL);
+  return sn_nn_qrows(c, x->data, x->dtype == SINTER_INT8, (int32_t)q.xz, q.xs, y->data, y->dtype == SINTER_INT8, q.ys,
+                     q.yz, y->count / n, n, 20.0, qsm_rows, NULL);
 }
 
 const sn_op sn_ops_softmax[] = {
