@@ -181,7 +181,7 @@ UINT_FUNCS(uint16_t, u16)
 UINT_FUNCS(uint32_t, u32)
 UINT_FUNCS(uint64_t, u64)
 
-#define FLT_FUNCS(T, S, FMOD, POW)                                                                \
+#define FLT_FUNCS(T, S, FMOD, POW, SQRT)                                                               \
   static inline T add_##S(T x, T y) { return x + y; }                                             \
   static inline T sub_##S(T x, T y) { return x - y; }                                             \
   static inline T mul_##S(T x, T y) { return x * y; }                                             \
@@ -194,11 +194,15 @@ UINT_FUNCS(uint64_t, u64)
   static inline T fmod_##S(T x, T y) { return FMOD(x, y); }                                       \
   static inline T max_##S(T x, T y) { return (x > y || isnan(x)) ? x : y; }                       \
   static inline T min_##S(T x, T y) { return (x < y || isnan(x)) ? x : y; }                       \
-  static inline T pow_##S(T x, T y) { return POW(x, y); }                                         \
+  /* squares and cubes by multiplication, as ONNX Runtime computes them (x * x is pow's correctly   \
+   * rounded result); square roots of positive x by sqrt, correctly rounded (pow is within 1 ulp) */\
+  static inline T pow_##S(T x, T y) {                                                             \
+    return y == 2 ? x * x : y == 3 ? x * x * x : y == (T)0.5 && x > 0 ? SQRT(x) : POW(x, y);       \
+  }                                                                                               \
   static inline T prelu_##S(T x, T s) { return x < 0 ? x * s : x; }
 
-FLT_FUNCS(float, f32, fmodf, powf)
-FLT_FUNCS(double, f64, fmod, pow)
+FLT_FUNCS(float, f32, fmodf, powf, sqrtf)
+FLT_FUNCS(double, f64, fmod, pow, sqrt)
 
 /* ---- loops ---------------------------------------------------------------------------------- */
 

@@ -429,6 +429,27 @@ static void test_kernels(void) {
     sn_error_free(e);
     free_all(2, in);
   }
+  /* float Pow by a constant 2, 3 or 0.5: x * x (pow's correctly rounded result), x * x * x (as ONNX
+   * Runtime computes cubes), sqrt for positive x; pow's own answers where sqrt's differ (-0, -inf) */
+  {
+    const int64_t d[] = {8}, ds[] = {1};
+    const float a[] = {1.1f, -2.3f, 3.7e10f, -0.0f, -INFINITY, 0.3f, 7e-23f, NAN};
+    const float ex[] = {2.0f, 3.0f, 0.5f, 1.5f};
+    for (int k = 0; k < 4; k++) {
+      sn_tensor *in[2] = {mk(SINTER_FLOAT, 1, d, a), mk(SINTER_FLOAT, 1, ds, &ex[k])};
+      sn_tensor *y = fold("Pow", 15, 0, NULL, 2, in, &ot, &e);
+      CHECK(!e && y && y->count == 8);
+      for (int i = 0; y && i < 8; i++) {
+        const float x = a[i], got = ((float *)y->data)[i];
+        const float want = k == 0 ? x * x : k == 1 ? x * x * x : k == 2 && x > 0 ? sqrtf(x) : powf(x, ex[k]);
+        CHECK(memcmp(&got, &want, sizeof got) == 0 || (isnan(got) && isnan(want)));
+      }
+      sn_tensor_free(y);
+      sn_error_free(e);
+      e = NULL;
+      free_all(2, in);
+    }
+  }
   /* legacy (opset 6) broadcast with axis: [2,3,2] + [3] at axis 1 */
   {
     const int64_t da[] = {2, 3, 2}, db[] = {3};
