@@ -1,7 +1,7 @@
 /* Level 2 passes: fusions.
  *  - BatchNormalization folded into the weights of the Conv before it, a per-column Mul into those of
  *    the MatMul (and bias Add) before it;
- *  - GELU recognised from its Erf form, LayerNormalization from its decomposed form, and a residual
+ *  - GELU recognised from its Erf or Tanh form, LayerNormalization from its decomposed form, and a residual
  *    Add before a LayerNormalization folded into com.microsoft SkipLayerNormalization;
  *  - Conv / Gemm / MatMul (and the INT8 products com.microsoft DynamicQuantizeMatMul and
  *    MatMulIntegerToFloat) + bias Add + residual Add + activation into one sinter:Fused* node
@@ -297,7 +297,7 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
   return finish(c);
 }
 
-/* ---- GELU from x * 0.5 * (1 + erf(x / sqrt 2)) ---------------------------------------------------- */
+/* ---- GELU from x * 0.5 * (1 + erf(x / sqrt 2)) or x * 0.5 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) -- */
 
 static bool near(double a, double b) { return fabs(a - b) <= 1e-4 * fabs(b); }
 
@@ -314,55 +314,141 @@ static sn_error *make_unary(sn_pass_ctx *c, sn_node *n, const char *op, int x, i
   return NULL;
 }
 
+/* A float32 value as a polynomial of degree <= 3 in one value x: c[0] + c[1] x + c[2] x^2 + c[3] x^3,
+ * through single-use Mul, Add, Sub, Div (by a constant) and Pow (to 1, 2 or 3) nodes over x and scalar
+ * constants. The walk stops at x: the first value it meets that is not such a node, or is read twice
+ * (GELU's x is read by both terms and the final product). The nodes are listed for removal. */
+enum { POLY_MAX_NODES = 16 };
+typedef struct poly_walk {
+  const sn_graph *g;
+  const int *uses;
+  int x; /* -1 until the walk meets it */
+  int nodes[POLY_MAX_NODES], n_nodes;
+} poly_walk;
+
+static bool poly_of(poly_walk *w, int v, double c[4], int depth) {
+  const sn_graph *g = w->g;
+  for (int k = 0; k < 4; k++) c[k] = 0;
+  const double k = sn_graph_const_scalar(g, v);
+  if (!isnan(k)) {
+    c[0] = k;
+    return true;
+  }
+  if (v < 0 || !is_f32(g, v)) return false;
+  const int p = g->values[v].producer;
+  const sn_node *n = p >= 0 ? &g->nodes[p] : NULL;
+  const bool inner = n && v != w->x && w->uses[v] == 1 && n->n_in == 2 && n->n_out == 1 &&
+                     (sn_node_is(n, "Mul") || sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Div") ||
+                      sn_node_is(n, "Pow"));
+  if (!inner) { /* the variable */
+    if (w->x < 0) w->x = v;
+    c[1] = 1;
+    return v == w->x;
+  }
+  if (depth >= 8 || w->n_nodes >= POLY_MAX_NODES) return false;
+  w->nodes[w->n_nodes++] = p;
+  double a[4], b[4];
+  if (!poly_of(w, n->in[0], a, depth + 1)) return false;
+  if (sn_node_is(n, "Pow") || sn_node_is(n, "Div")) { /* by a constant */
+    const double e = sn_graph_const_scalar(g, n->in[1]);
+    if (sn_node_is(n, "Div")) {
+      if (isnan(e) || e == 0) return false;
+      for (int i = 0; i < 4; i++) c[i] = a[i] / e;
+      return true;
+    }
+    if (e != 1 && e != 2 && e != 3) return false;
+    const double one[4] = {1, 0, 0, 0};
+    memcpy(c, one, sizeof one);
+    for (int r = 0; r < (int)e; r++) { /* c *= a */
+      double t[4] = {0, 0, 0, 0};
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+          if (c[i] != 0 && a[j] != 0) {
+            if (i + j > 3) return false;
+            t[i + j] += c[i] * a[j];
+          }
+      memcpy(c, t, sizeof t);
+    }
+    return true;
+  }
+  if (!poly_of(w, n->in[1], b, depth + 1)) return false;
+  if (sn_node_is(n, "Mul")) {
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++)
+        if (a[i] != 0 && b[j] != 0) {
+          if (i + j > 3) return false;
+          c[i + j] += a[i] * b[j];
+        }
+  } else {
+    const double s = sn_node_is(n, "Sub") ? -1 : 1;
+    for (int i = 0; i < 4; i++) c[i] = a[i] + s * b[i];
+  }
+  return true;
+}
+
+/* GELU's last factors: the node that computes 0.5 * x * a from a = 1 + erf(..) or 1 + tanh(..), as
+ * (x * a) * 0.5, (0.5 * a) * x or (x * 0.5) * a (either operand order in each Mul); its index, or -1.
+ * *mid: the Mul before it on a's path, *aux: the x * 0.5 Mul off it (-1 where there is none). */
+static int gelu_tail(const sn_graph *g, const int *uses, int x, int a, int *mid, int *aux) {
+  *mid = *aux = -1;
+  const int j1 = sn_graph_sole_consumer(g, uses, a);
+  if (j1 < 0 || !sn_node_is(&g->nodes[j1], "Mul")) return -1;
+  const int o1 = other_input(&g->nodes[j1], a);
+  if (o1 < 0) return -1;
+  if (o1 == x || near(sn_graph_const_scalar(g, o1), 0.5)) { /* the other factor in a second Mul */
+    const int m = g->nodes[j1].out[0];
+    const int j2 = sn_graph_sole_consumer(g, uses, m);
+    if (j2 < 0 || !sn_node_is(&g->nodes[j2], "Mul")) return -1;
+    const int o2 = other_input(&g->nodes[j2], m);
+    if (o1 == x ? !near(sn_graph_const_scalar(g, o2), 0.5) : o2 != x) return -1;
+    *mid = j1;
+    return j2;
+  }
+  const int hp = g->values[o1].producer; /* a * (x * 0.5) */
+  if (hp < 0 || uses[o1] != 1 || !sn_node_is(&g->nodes[hp], "Mul") ||
+      !near(sn_graph_const_scalar(g, other_input(&g->nodes[hp], x)), 0.5))
+    return -1;
+  *aux = hp;
+  return j1;
+}
+
 sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
-    sn_node *erf = &g->nodes[i];
-    if (!sn_node_is(erf, "Erf") || !is_f32(g, erf->out[0])) continue;
-    /* the scaled input: Div(x, sqrt2) or Mul(x, 1/sqrt2) */
-    int sp = g->values[erf->in[0]].producer;
-    if (sp < 0 || uses[erf->in[0]] != 1) continue;
-    sn_node *sc = &g->nodes[sp];
-    int x = -1;
-    if (sn_node_is(sc, "Div") && near(sn_graph_const_scalar(g, sc->in[1]), 1.4142135623730951)) x = sc->in[0];
-    if (sn_node_is(sc, "Mul")) {
-      if (near(sn_graph_const_scalar(g, sc->in[1]), 0.7071067811865476)) x = sc->in[0];
-      else if (near(sn_graph_const_scalar(g, sc->in[0]), 0.7071067811865476)) x = sc->in[1];
-    }
-    if (x < 0) continue;
-    int ja = sn_graph_sole_consumer(g, uses, erf->out[0]);
-    if (ja < 0 || !sn_node_is(&g->nodes[ja], "Add") || !near(sn_graph_const_scalar(g, other_input(&g->nodes[ja], erf->out[0])), 1.0))
+    sn_node *f = &g->nodes[i];
+    const bool is_erf = sn_node_is(f, "Erf");
+    if (!(is_erf || sn_node_is(f, "Tanh")) || f->n_in != 1 || !is_f32(g, f->out[0])) continue;
+    /* the argument, a polynomial of x: x / sqrt 2 for erf; sqrt(2 / pi) (x + 0.044715 x^3) for tanh */
+    poly_walk w = {g, uses, -1, {0}, 0};
+    double p[4];
+    if (g->values[f->in[0]].producer < 0 || uses[f->in[0]] != 1 || !poly_of(&w, f->in[0], p, 0) || w.x < 0 ||
+        !is_f32(g, w.x) || fabs(p[0]) > 1e-6 || fabs(p[2]) > 1e-6)
       continue;
-    int a = g->nodes[ja].out[0];
-    int jm = sn_graph_sole_consumer(g, uses, a);
-    if (jm < 0 || !sn_node_is(&g->nodes[jm], "Mul")) continue;
-    int other = other_input(&g->nodes[jm], a);
-    int jh = -1, out = -1;
-    if (other == x) {
-      /* (x * (1 + erf)) * 0.5 */
-      jh = sn_graph_sole_consumer(g, uses, g->nodes[jm].out[0]);
-      if (jh < 0 || !sn_node_is(&g->nodes[jh], "Mul") || !near(sn_graph_const_scalar(g, other_input(&g->nodes[jh], g->nodes[jm].out[0])), 0.5))
-        continue;
-      out = g->nodes[jh].out[0];
-    } else {
-      /* (x * 0.5) * (1 + erf) */
-      int hp = other >= 0 ? g->values[other].producer : -1;
-      if (hp < 0 || uses[other] != 1 || !sn_node_is(&g->nodes[hp], "Mul") ||
-          !near(sn_graph_const_scalar(g, other_input(&g->nodes[hp], x)), 0.5))
-        continue;
-      jh = hp;
-      out = g->nodes[jm].out[0];
-    }
-    if ((e = make_unary(c, &g->nodes[jm], "Gelu", x, out))) break;
-    if ((e = sn_node_resolve(g, &g->nodes[jm]))) break;
+    if (is_erf ? !(near(p[1], 0.7071067811865476) && fabs(p[3]) <= 1e-6)
+               : !(near(p[1], 0.7978845608028654) && near(p[3], 0.7978845608028654 * 0.044715)))
+      continue;
+    const int x = w.x;
+    const int ja = sn_graph_sole_consumer(g, uses, f->out[0]);
+    if (ja < 0 || !sn_node_is(&g->nodes[ja], "Add") ||
+        !near(sn_graph_const_scalar(g, other_input(&g->nodes[ja], f->out[0])), 1.0))
+      continue;
+    int mid, aux;
+    const int jt = gelu_tail(g, uses, x, g->nodes[ja].out[0], &mid, &aux);
+    if (jt < 0) continue;
+    const int out = g->nodes[jt].out[0];
+    if (g->values[out].type.rank != g->values[x].type.rank) continue; /* (a constant that broadcasts x up) */
+    if ((e = make_unary(c, &g->nodes[jt], "Gelu", x, out))) break;
+    if (!is_erf && (e = sn_node_set_str(&g->nodes[jt], "approximate", "tanh"))) break;
+    if ((e = sn_node_resolve(g, &g->nodes[jt]))) break;
     /* the Gelu node sits where the last Mul was, after every node it replaces reads x */
-    sn_node_clear(&g->nodes[sp]);
+    for (int k = 0; k < w.n_nodes; k++) sn_node_clear(&g->nodes[w.nodes[k]]);
     sn_node_clear(&g->nodes[i]);
     sn_node_clear(&g->nodes[ja]);
-    if (jh != jm) sn_node_clear(&g->nodes[jh]);
+    if (mid >= 0) sn_node_clear(&g->nodes[mid]);
+    if (aux >= 0) sn_node_clear(&g->nodes[aux]);
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
