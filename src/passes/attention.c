@@ -74,8 +74,9 @@ static int split_heads(const sn_graph *g, const int *uses, int v, const int64_t 
   return x;
 }
 
-/* Exporters compute the final reshape's [B,S,H] from Shape(transposed context)[0] and [1]. Those two
- * numbers are also Shape(q)[0] and [1], so such Shape nodes may read q instead. Returns how many
+/* Exporters compute the final reshape's [B,S,H] from Shape(transposed context)[0] and [1] (or its
+ * Slice [0:2], torch's flatten(2)). Those two numbers are also Shape(q)[0] and [1], so such Shape
+ * nodes may read q instead. Returns how many
  * Shape readers v has (all of that form), or -1 when some reader is anything else but `keep`. */
 static int shape_readers(const sn_graph *g, int v, int keep) {
   int n = 0;
@@ -91,7 +92,19 @@ static int shape_readers(const sn_graph *g, int v, int keep) {
       bool uses_s = false;
       for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
       if (!uses_s) continue;
-      if (!sn_node_is(u, "Gather") || u->in[0] != s->out[0] || sn_attr_int(u, "axis", 0) != 0) return -1;
+      if (u->in[0] != s->out[0]) return -1;
+      if (sn_node_is(u, "Slice")) { /* [B, S] whole (torch's flatten(2)): constant 0 <= start < end <= 2 */
+        int64_t a[4] = {0, 0, 0, 1}; /* starts, ends, axes, steps */
+        if (u->opset < 10 || u->n_in < 3) return -1;
+        for (int k = 1; k < u->n_in && k < 5; k++) {
+          const sn_tensor *t = sn_graph_const(g, u->in[k]);
+          if (!t || t->count != 1 || t->dtype != SINTER_INT64) return -1;
+          a[k - 1] = ((const int64_t *)t->data)[0];
+        }
+        if (a[0] < 0 || a[1] <= a[0] || a[1] > 2 || a[2] != 0 || a[3] != 1) return -1;
+        continue;
+      }
+      if (!sn_node_is(u, "Gather") || sn_attr_int(u, "axis", 0) != 0) return -1;
       const sn_tensor *ix = sn_graph_const(g, u->in[1]);
       if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return -1;
       int64_t d = ((const int64_t *)ix->data)[0];
