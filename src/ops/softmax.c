@@ -46,7 +46,7 @@ static sn_error *sm_infer(sn_infer_ctx *c) {
   return NULL;
 }
 
-#define DEFINE_SM(SFX, T, EXP, LOG, LOWEST, EXPSUM, EXPSUMONLY, MAX)                                                               \
+#define DEFINE_SM(SFX, T, EXP, LOG, LOWEST, EXPSUM, EXPSUMONLY, MAX, SCALE)                                                        \
   /* contiguous rows of n */                                                                                   \
   static void sm_rows_##SFX(const T *x, T *y, int64_t rows, int64_t n, int kind) {                             \
     for (int64_t r = 0; r < rows; r++) {                                                                       \
@@ -67,8 +67,7 @@ static sn_error *sm_infer(sn_infer_ctx *c) {
       T mx = n ? MAX(xr, n) : (T)0;                                                                            \
       if (kind == SM_SOFTMAX) {                                                                                \
         T sum = EXPSUM(xr, yr, n, mx);                                                                         \
-        T inv = (T)1 / sum;                                                                                    \
-        for (int64_t i = 0; i < n; i++) yr[i] *= inv;                                                          \
+        SCALE((T)1 / sum, yr, n);                                                                              \
       } else {                                                                                                 \
         T sum = EXPSUMONLY(xr, n, mx);                                                                         \
         T lse = mx + LOG(sum);                                                                                 \
@@ -138,8 +137,13 @@ static double max_f64(const double *x, int64_t n) {
   return m;
 }
 
-DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum, sn_vexp_shift_sumonly, sn_vmax)
-DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64, max_f64)
+static void scale_f32(float a, float *y, int64_t n) { sn_vscale(a, y, y, n); }
+static void scale_f64(double a, double *y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] *= a;
+}
+
+DEFINE_SM(f32, float, expf, logf, -FLT_MAX, sn_vexp_shift_sum, sn_vexp_shift_sumonly, sn_vmax, scale_f32)
+DEFINE_SM(f64, double, exp, log, -DBL_MAX, expsum_f64, expsumonly_f64, max_f64, scale_f64)
 
 /* rows (outer slices) split over workers */
 typedef struct sm_job {
