@@ -1,4 +1,5 @@
-/* Level 2: multi-head attention into one sinter:Attention node (src/ops/attention.c).
+/* Level 2: multi-head attention into one sinter:Attention node (src/ops/attention.c), from the
+ * four-dimensional form below or the batched one further down (fuse_bmm_attention).
  *
  * The pattern, as exporters write it (projections q, k, v of shape [B,S,H] already computed):
  *   Qh = Transpose(Reshape(q, [B,S,heads,dh]), perm 0,2,1,3)
@@ -76,9 +77,10 @@ static int split_heads(const sn_graph *g, const int *uses, int v, const int64_t 
 
 /* Exporters compute the final reshape's [B,S,H] from Shape(transposed context)[0] and [1] (or its
  * Slice [0:2], torch's flatten(2)). Those two numbers are also Shape(q)[0] and [1], so such Shape
- * nodes may read q instead. Returns how many
- * Shape readers v has (all of that form), or -1 when some reader is anything else but `keep`. */
-static int shape_readers(const sn_graph *g, int v, int keep) {
+ * nodes may read q instead. Returns how many Shape readers v has, all read only at the entries in
+ * the bit mask allow (a Slice [0:2] where it has 0 and 1), or -1 when some reader is anything else
+ * but node `keep`. */
+static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
   int n = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     const sn_node *s = &g->nodes[i];
@@ -101,14 +103,14 @@ static int shape_readers(const sn_graph *g, int v, int keep) {
           if (!t || t->count != 1 || t->dtype != SINTER_INT64) return -1;
           a[k - 1] = ((const int64_t *)t->data)[0];
         }
-        if (a[0] < 0 || a[1] <= a[0] || a[1] > 2 || a[2] != 0 || a[3] != 1) return -1;
+        if ((allow & 3) != 3 || a[0] < 0 || a[1] <= a[0] || a[1] > 2 || a[2] != 0 || a[3] != 1) return -1;
         continue;
       }
       if (!sn_node_is(u, "Gather") || sn_attr_int(u, "axis", 0) != 0) return -1;
       const sn_tensor *ix = sn_graph_const(g, u->in[1]);
       if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return -1;
       int64_t d = ((const int64_t *)ix->data)[0];
-      if (d != 0 && d != 1) return -1;
+      if (d < 0 || d > 1 || !(allow >> d & 1)) return -1;
     }
     n++;
   }
@@ -122,6 +124,276 @@ static bool softmax_last_axis(const sn_graph *g, const sn_node *sm) {
   return axis == -1 || axis == 3;
 }
 
+/* ---- the batched form: heads folded into the batch (BART, Whisper, wav2vec2, CLIP) -------------------
+ *   q3 = Reshape(Transpose(Reshape(q [* c], [B,T,h,dh]), 0,2,1,3), [B*h,T,dh]); k3, v3 alike
+ *   P  = Softmax(MatMul(q3, Transpose(k3, 0,2,1)) [* c or / c] [as [B,h,T,S] + mask, back to [B*h,T,S]], axis -1)
+ *   y  = Reshape(Transpose(Reshape(MatMul(P, v3), [B,h,T,dh]), 0,2,1,3), [B,T,H])
+ * The reshapes that fold and unfold the heads are checked entry by entry (constants, and Gather(Shape(t), i)
+ * read as t's dimension i, times constants): every entry but at most one must be the expected one,
+ * and that one is then fixed by the element count. */
+
+/* coef * (dimension idx of value src), or coef * d for a constant (src -1, d = 1) */
+typedef struct dim_expr {
+  int64_t coef;
+  int src, idx, alt; /* alt: a second value whose dimension idx is as good (-1: none) */
+  sn_dim d;          /* the dimension's inferred size or symbol */
+} dim_expr;
+
+static dim_expr dim_const(int64_t v) { return (dim_expr){v, -1, 0, -1, sn_dim_known(1)}; }
+static dim_expr dim_of(const sn_graph *g, int64_t coef, int v, int idx, int alt) {
+  return (dim_expr){coef, v, idx, alt, g->values[v].type.rank > idx ? g->values[v].type.dims[idx] : sn_dim_unknown()};
+}
+
+/* a one-element int64 value as coef * (a dimension of some tensor) or a constant */
+static bool scalar_expr(const sn_graph *g, int v, int depth, dim_expr *e) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (t) {
+    if (t->count != 1 || (t->dtype != SINTER_INT64 && t->dtype != SINTER_INT32)) return false;
+    *e = dim_const(sn_load_i64(t->dtype, t->data, 0));
+    return true;
+  }
+  int p = producer(g, v);
+  if (p < 0 || depth > 8) return false;
+  const sn_node *n = &g->nodes[p];
+  if (sn_node_is(n, "Unsqueeze") || sn_node_is(n, "Squeeze") || sn_node_is(n, "Reshape") || sn_node_is(n, "Cast"))
+    return scalar_expr(g, n->in[0], depth + 1, e);
+  if (sn_node_is(n, "Gather") && n->n_in == 2 && sn_attr_int(n, "axis", 0) == 0) {
+    int s = producer(g, n->in[0]);
+    const sn_tensor *ix = sn_graph_const(g, n->in[1]);
+    if (s < 0 || !sn_node_is(&g->nodes[s], "Shape") || sn_node_attr(&g->nodes[s], "start") ||
+        sn_node_attr(&g->nodes[s], "end") || !ix || ix->count != 1 || ix->dtype != SINTER_INT64)
+      return false;
+    const int u = g->nodes[s].in[0];
+    const int rank = g->values[u].type.rank;
+    int64_t i = ((const int64_t *)ix->data)[0];
+    if (i < 0) i += rank;
+    if (rank <= 0 || i < 0 || i >= rank) return false;
+    *e = dim_of(g, 1, u, (int)i, -1);
+    return true;
+  }
+  if (sn_node_is(n, "Mul") && n->n_in == 2)
+    for (int side = 0; side < 2; side++) {
+      const double k = sn_graph_const_scalar(g, n->in[side]);
+      if (k == k && fabs(k) < 1e15 && k == (double)(int64_t)k && scalar_expr(g, n->in[1 - side], depth + 1, e)) {
+        e->coef *= (int64_t)k;
+        return true;
+      }
+    }
+  return false;
+}
+
+/* Is v computed from u row by row (the same leading dimensions): through MatMul (or ORT's
+ * DynamicQuantizeMatMul) by a constant matrix, elementwise ops with a constant of rank <= 1,
+ * LayerNormalization over the last axis? */
+static bool row_ancestor(const sn_graph *g, int u, int v) {
+  for (int step = 0; step < 8 && v >= 0; step++) {
+    if (v == u) return true;
+    const int p = producer(g, v);
+    if (p < 0) return false;
+    const sn_node *n = &g->nodes[p];
+    int next = -1;
+    const bool dqmm = n->op_type && n->domain && !strcmp(n->domain, "com.microsoft") &&
+                      !strcmp(n->op_type, "DynamicQuantizeMatMul") && n->n_in >= 2;
+    if ((sn_node_is(n, "MatMul") && n->n_in == 2) || dqmm) {
+      const sn_tensor *w = sn_graph_const(g, n->in[1]);
+      if (w && w->rank == 2) next = n->in[0];
+    } else if ((sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div")) &&
+               n->n_in == 2) {
+      for (int side = 0; side < 2 && next < 0; side++) {
+        const sn_tensor *c = sn_graph_const(g, n->in[1 - side]);
+        if (c && c->rank <= 1) next = n->in[side];
+      }
+    } else if (sn_node_is(n, "LayerNormalization") && sn_attr_int(n, "axis", -1) == -1) {
+      next = n->in[0];
+    }
+    v = next;
+  }
+  return false;
+}
+
+static bool same_dim_src(const sn_graph *g, int a, int b) {
+  return a >= 0 && b >= 0 && (a == b || row_ancestor(g, a, b) || row_ancestor(g, b, a));
+}
+
+/* the value when known (a constant, or a dimension of known size), else -1 */
+static int64_t dim_known(const dim_expr *e) { return e->src < 0 ? e->coef : e->d.v >= 0 ? e->coef * e->d.v : -1; }
+
+static bool dim_is(const sn_graph *g, const dim_expr *a, const dim_expr *want) {
+  const int64_t ka = dim_known(a), kw = dim_known(want);
+  if (ka >= 0 && kw >= 0) return ka == kw;
+  if (a->src < 0 || want->src < 0 || a->coef != want->coef) return false;
+  if (a->idx == want->idx && a->idx <= 1 &&
+      (same_dim_src(g, a->src, want->src) || same_dim_src(g, a->src, want->alt)))
+    return true;
+  return a->d.v < 0 && want->d.v < 0 && sn_dim_same(a->d, want->d); /* the same symbol */
+}
+
+/* Does Reshape node r give the shape want[0..n)? Its shape, a constant or a Concat of one-element
+ * parts, must have n entries, all but at most one equal to want's (the other one is then fixed). */
+static bool reshape_is(const sn_graph *g, const sn_node *r, const dim_expr *want, int n) {
+  if (!sn_node_is(r, "Reshape") || r->n_in != 2 || sn_attr_int(r, "allowzero", 0) ||
+      g->values[r->out[0]].type.rank != n)
+    return false;
+  int misses = 0;
+  const sn_tensor *s = sn_graph_const(g, r->in[1]);
+  if (s) {
+    if (s->dtype != SINTER_INT64 || s->count != n) return false;
+    for (int k = 0; k < n; k++) {
+      const dim_expr e = dim_const(((const int64_t *)s->data)[k]);
+      misses += !dim_is(g, &e, &want[k]);
+    }
+    return misses <= 1;
+  }
+  int p = producer(g, r->in[1]);
+  if (p < 0 || !sn_node_is(&g->nodes[p], "Concat") || g->nodes[p].n_in != n) return false;
+  for (int k = 0; k < n; k++) {
+    dim_expr e;
+    misses += !scalar_expr(g, g->nodes[p].in[k], 0, &e) || !dim_is(g, &e, &want[k]);
+  }
+  return misses <= 1;
+}
+
+/* v = Reshape(Transpose(Reshape(x, [B,T,h,dh]), 0,2,1,3), [B*h,T,dh]) with x [B,T,H] float32, each
+ * step read once (v by node `reader`, and Shape nodes for its dimension 1): x, and the three nodes,
+ * heads and head size. B may also be alt's batch (the decoder's, in cross-attention). */
+static int split_heads3(const sn_graph *g, const int *uses, int v, int reader, int alt, int *nodes, int64_t *heads,
+                        int64_t *dh) {
+  int r3 = producer(g, v);
+  if (r3 < 0 || !sn_node_is(&g->nodes[r3], "Reshape")) return -1;
+  if (uses[v] != 1) { /* (and Shape nodes for its length, T or S, which x has too) */
+    const int n_shapes = shape_readers(g, v, reader, 2);
+    if (n_shapes < 0 || uses[v] != 1 + n_shapes) return -1;
+  }
+  int x = split_heads(g, uses, g->nodes[r3].in[0], P0213, nodes + 1, heads, dh);
+  if (x < 0) return -1;
+  const sn_type *xt = &g->values[x].type;
+  if (xt->dims[2].v != *heads * *dh) return -1; /* (H known: else the element count would not fix T) */
+  const dim_expr w4[4] = {dim_of(g, 1, x, 0, alt), dim_of(g, 1, x, 1, -1), dim_const(*heads), dim_const(*dh)};
+  const dim_expr w3[3] = {dim_of(g, *heads, x, 0, alt), dim_of(g, 1, x, 1, -1), dim_const(*dh)};
+  if (!reshape_is(g, &g->nodes[nodes[2]], w4, 4) || !reshape_is(g, &g->nodes[r3], w3, 3)) return -1;
+  nodes[0] = r3;
+  return x;
+}
+
+/* Softmax node i of rank 3: the batched form into one Attention node (*done), or nothing */
+static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *done) {
+  *done = false;
+  const sn_node *sm = &g->nodes[i];
+  int dead[24], nd = 0;
+  dead[nd++] = i;
+  /* before the softmax: [Reshape <- Add mask <- Reshape] <- [Mul/Div scale] <- MatMul(q3, Transpose(k3)) */
+  int s = sm->in[0], mask = -1, mfwd = -1, mback = -1;
+  double scale = 1.0;
+  int p = producer(g, s);
+  if (p < 0 || uses[s] != 1) return NULL;
+  if (sn_node_is(&g->nodes[p], "Reshape") && uses[g->nodes[p].in[0]] == 1) {
+    int a = producer(g, g->nodes[p].in[0]);
+    if (a < 0 || !sn_node_is(&g->nodes[a], "Add")) return NULL;
+    for (int side = 0; side < 2 && mask < 0; side++) {
+      int f = producer(g, g->nodes[a].in[side]);
+      if (f >= 0 && uses[g->nodes[a].in[side]] == 1 && sn_node_is(&g->nodes[f], "Reshape")) {
+        mask = g->nodes[a].in[1 - side];
+        mfwd = f;
+      }
+    }
+    const sn_type *mt = mask >= 0 ? &g->values[mask].type : NULL;
+    if (!mt || mt->dtype != SINTER_FLOAT || mt->rank < 0 || mt->rank > 4) return NULL;
+    mback = p;
+    dead[nd++] = p;
+    dead[nd++] = a;
+    dead[nd++] = mfwd;
+    s = g->nodes[mfwd].in[0];
+    if (uses[s] != 1) return NULL;
+    p = producer(g, s);
+  }
+  if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
+    double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
+    if (!(k > 0) || !isfinite(k)) return NULL;
+    scale = sn_node_is(&g->nodes[p], "Div") ? 1.0 / k : k;
+    dead[nd++] = p;
+    s = g->nodes[p].in[0];
+    if (uses[s] != 1) return NULL;
+    p = producer(g, s);
+  }
+  if (p < 0 || !sn_node_is(&g->nodes[p], "MatMul")) return NULL;
+  const int mm1 = p;
+  const int kt = g->nodes[mm1].in[1], tk = producer(g, kt);
+  static const int64_t P021[3] = {0, 2, 1};
+  const int64_t *perm;
+  if (tk < 0 || uses[kt] != 1 || !sn_node_is(&g->nodes[tk], "Transpose") ||
+      sn_attr_ints(&g->nodes[tk], "perm", &perm) != 3 || memcmp(perm, P021, sizeof P021))
+    return NULL;
+  int64_t hq, dq, hk, dk, hv, dv;
+  int qn[3], kn[3], vn[3];
+  const int q3 = g->nodes[mm1].in[0], k3 = g->nodes[tk].in[0];
+  int q = split_heads3(g, uses, q3, mm1, -1, qn, &hq, &dq);
+  int k = q < 0 ? -1 : split_heads3(g, uses, k3, tk, q, kn, &hk, &dk);
+  if (q < 0 || k < 0 || hq != hk || dq != dk) return NULL;
+  const int xq = q, xk = k;
+  /* q's scale (q_proj(x) * scaling) joins the Attention's when q is read by nothing else */
+  int qm = producer(g, q), qscale = -1;
+  if (qm >= 0 && uses[q] == 1 && sn_node_is(&g->nodes[qm], "Mul"))
+    for (int side = 0; side < 2 && qscale < 0; side++) {
+      double c = sn_graph_const_scalar(g, g->nodes[qm].in[side]);
+      if (c > 0 && isfinite(c) && g->values[g->nodes[qm].in[1 - side]].type.rank == 3) {
+        scale *= c;
+        q = g->nodes[qm].in[1 - side];
+        qscale = qm;
+      }
+    }
+  const dim_expr B = dim_of(g, 1, xq, 0, -1), T = dim_of(g, 1, xq, 1, -1), S = dim_of(g, 1, xk, 1, -1),
+                 BH = dim_of(g, hq, xq, 0, -1), H = dim_const(hq), D = dim_const(dq);
+  if (mask >= 0) { /* the scores unfolded to [B,h,T,S] for the mask and folded back */
+    const dim_expr w4[4] = {B, H, T, S}, w3[3] = {BH, T, S};
+    if (!reshape_is(g, &g->nodes[mfwd], w4, 4) || !reshape_is(g, &g->nodes[mback], w3, 3)) return NULL;
+  }
+  /* after the softmax: MatMul(P, v3) -> Reshape [B,h,T,dh] -> Transpose 0,2,1,3 -> Reshape [B,T,H] */
+  int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
+  if (mm2 < 0 || !sn_node_is(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) return NULL;
+  const int v3 = g->nodes[mm2].in[1];
+  int v = split_heads3(g, uses, v3, mm2, xq, vn, &hv, &dv);
+  if (v < 0 || hv != hq || dv != dq) return NULL;
+  int r4 = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
+  const dim_expr w4[4] = {B, H, T, D};
+  if (r4 < 0 || !reshape_is(g, &g->nodes[r4], w4, 4)) return NULL;
+  int tc = sn_graph_sole_consumer(g, uses, g->nodes[r4].out[0]);
+  if (tc < 0 || !sn_node_is(&g->nodes[tc], "Transpose") || !perm_is(&g->nodes[tc], P0213)) return NULL;
+  int tv = g->nodes[tc].out[0], rc = -1;
+  for (int r = 0; r < g->n_nodes && rc < 0; r++)
+    if (sn_node_is(&g->nodes[r], "Reshape") && g->nodes[r].in[0] == tv) rc = r;
+  if (rc < 0 || g->values[tv].is_output) return NULL;
+  int n_shapes = shape_readers(g, tv, rc, 3);
+  if (n_shapes < 0 || uses[tv] != 1 + n_shapes) return NULL;
+  const dim_expr w3[3] = {B, T, dim_const(hq * dq)};
+  if (!reshape_is(g, &g->nodes[rc], w3, 3)) return NULL;
+  dead[nd++] = mm1;
+  dead[nd++] = tk;
+  dead[nd++] = mm2;
+  dead[nd++] = r4;
+  dead[nd++] = tc;
+  for (int t = 0; t < 3; t++) dead[nd++] = qn[t], dead[nd++] = kn[t], dead[nd++] = vn[t];
+  if (qscale >= 0) dead[nd++] = qscale;
+  /* the final Reshape becomes the Attention node, in place (after all of q, k, v and the mask) */
+  sn_node *at = &g->nodes[rc];
+  SN_TRY(sn_node_retype(at, "sinter", "Attention", 1, true));
+  at->n_in = 0;
+  SN_TRY(sn_node_add_input(at, q));
+  SN_TRY(sn_node_add_input(at, k));
+  SN_TRY(sn_node_add_input(at, v));
+  if (mask >= 0) SN_TRY(sn_node_add_input(at, mask));
+  SN_TRY(sn_node_set_int(at, "num_heads", hq));
+  SN_TRY(sn_node_set_float(at, "scale", (float)scale));
+  SN_TRY(sn_node_resolve(g, at));
+  for (int r = 0; r < g->n_nodes; r++) {
+    sn_node *sh = &g->nodes[r];
+    if (!sn_node_is(sh, "Shape")) continue;
+    sh->in[0] = sh->in[0] == tv ? q : sh->in[0] == q3 ? q : sh->in[0] == k3 ? k : sh->in[0] == v3 ? v : sh->in[0];
+  }
+  for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
+  *done = true;
+  return NULL;
+}
+
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -129,7 +401,18 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *sm = &g->nodes[i];
-    if (!sn_node_is(sm, "Softmax") || g->values[sm->out[0]].type.dtype != SINTER_FLOAT || !softmax_last_axis(g, sm)) continue;
+    if (!sn_node_is(sm, "Softmax") || g->values[sm->out[0]].type.dtype != SINTER_FLOAT) continue;
+    if (g->values[sm->in[0]].type.rank == 3) { /* heads folded into the batch */
+      const int64_t axis = sn_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
+      bool done = false;
+      if ((axis == -1 || axis == 2) && (e = fuse_bmm_attention(g, uses, i, &done))) break;
+      if (!done) continue;
+      c->changed++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+      continue;
+    }
+    if (!softmax_last_axis(g, sm)) continue;
     int dead[16], nd = 0;
     dead[nd++] = i;
     /* before the softmax: [Add mask] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
@@ -189,7 +472,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     for (int r = 0; r < g->n_nodes && rc < 0; r++)
       if (sn_node_is(&g->nodes[r], "Reshape") && g->nodes[r].in[0] == tv) rc = r;
     if (rc < 0 || g->values[tv].is_output) continue;
-    int n_shapes = shape_readers(g, tv, rc);
+    int n_shapes = shape_readers(g, tv, rc, 3);
     if (n_shapes < 0 || uses[tv] != 1 + n_shapes) continue;
     int y = g->nodes[rc].out[0];
     if (g->values[y].type.rank != 3) continue;
@@ -397,7 +680,7 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
     if (q == k || k == v || q == v) continue;
     /* q may also be read by the Shape nodes fuse-attention pointed at it (they take dims 0 and 1,
      * which the packed tensor shares) */
-    int n_shapes = shape_readers(g, q, i);
+    int n_shapes = shape_readers(g, q, i, 3);
     if (n_shapes < 0 || uses[q] != 1 + n_shapes || uses[k] != 1 || uses[v] != 1) continue;
     bool dq_done;
     if ((e = pack_qkv_dq(g, i, &dq_done))) break;

@@ -206,6 +206,63 @@ def extra_cases():
     cases.append(model_zoo.Case("attention_flatten", m, {"x": rng.standard_normal((2, 7, H)).astype(np.float32)}))
     EXPECT["attention_flatten"] = {"Softmax": 0, "Transpose": 0, "Slice": 0}
     EXACT["attention_flatten"] = {"Attention": 1}
+    # attention with the heads folded into the batch (BART, Whisper, wav2vec2, CLIP: torch.bmm on
+    # [B*h, T, dh]): self-attention with q scaled before the head split and a mask added to the
+    # scores viewed as [B,h,T,S] (S read off the folded keys' Shape), cross-attention whose keys
+    # come from another input of another length (the batch size taken from the decoder's side), and
+    # one that folds the heads into the sequence instead ([B, h*T, dh]: softmax over every head's
+    # keys), which must stay as it is
+    H, heads, dh = 16, 4, 4
+    nodes, inits = [], [i64([0], "ax0"), i64([heads], "c_h"), i64([dh], "c_dh"), i64([-1], "c_m1"),
+                        i64([H], "c_H"), i64(0, "i0"), i64(1, "i1"), i64(heads, "h_s"),
+                        nh.from_array(np.array(dh ** -0.5, np.float32), "scaling")]
+    for w in ("wq", "wk", "wv"):
+        inits.append(nh.from_array(rng.standard_normal((H, H)).astype(np.float32) * 0.4, w))
+        inits.append(nh.from_array(rng.standard_normal(H).astype(np.float32) * 0.1, "b" + w[1]))
+
+    def op(kind, ins, out, **kw):
+        nodes.append(h.make_node(kind, ins, [out], **kw))
+        return out
+
+    def u(x, p):
+        return op("Unsqueeze", [x, "ax0"], f"{p}_u{len(nodes)}")
+
+    def bmm_attention(p, xq, xkv, mask=None, fold_heads=True):
+        sh = op("Shape", [xq], p + "sh")
+        bsz, tgt = op("Gather", [sh, "i0"], p + "bsz", axis=0), op("Gather", [sh, "i1"], p + "tgt", axis=0)
+        bh = op("Mul", [bsz, "h_s"], p + "bh")
+        proj = op("Concat", [u(bh if fold_heads else bsz, p), "c_m1", "c_dh"], p + "proj", axis=0)
+        q = op("Mul", [op("Add", [op("MatMul", [xq, "wq"], p + "qm"), "bq"], p + "qa"), "scaling"], p + "q")
+        q4 = op("Reshape", [q, op("Concat", [u(bsz, p), u(tgt, p), "c_h", "c_dh"], p + "qs", axis=0)], p + "q4")
+        q3 = op("Reshape", [op("Transpose", [q4], p + "qt", perm=[0, 2, 1, 3]), proj], p + "q3")
+        kv = []
+        for t in "kv":
+            x = op("Add", [op("MatMul", [xkv, "w" + t], p + t + "m"), "b" + t], p + t)
+            x4 = op("Reshape", [x, op("Concat", [u(bsz, p), "c_m1", "c_h", "c_dh"], p + t + "s", axis=0)], p + t + "4")
+            kv.append(op("Reshape", [op("Transpose", [x4], p + t + "t", perm=[0, 2, 1, 3]), proj], p + t + "3"))
+        sc = op("MatMul", [q3, op("Transpose", [kv[0]], p + "kT", perm=[0, 2, 1])], p + "sc")
+        if mask:
+            src = op("Gather", [op("Shape", [kv[0]], p + "ksh"), "i1"], p + "src", axis=0)
+            s4 = op("Reshape", [sc, op("Concat", [u(bsz, p), "c_h", u(tgt, p), u(src, p)], p + "s4s", axis=0)], p + "s4")
+            sm = op("Add", [s4, mask], p + "s4m")
+            sc = op("Reshape", [sm, op("Concat", [u(bh, p), u(tgt, p), u(src, p)], p + "s3s", axis=0)], p + "s3")
+        o3 = op("MatMul", [op("Softmax", [sc], p + "p", axis=-1), kv[1]], p + "o3")
+        o4 = op("Reshape", [o3, op("Concat", [u(bsz, p), "c_h", u(tgt, p), "c_dh"], p + "o4s", axis=0)], p + "o4")
+        ot = op("Transpose", [o4], p + "ot", perm=[0, 2, 1, 3])
+        return op("Reshape", [ot, op("Concat", [u(bsz, p), u(tgt, p), "c_H"], p + "ys", axis=0)], "y_" + p)
+
+    outs = [bmm_attention("self", "x", "x", mask="mask"), bmm_attention("cross", "x", "e"),
+            bmm_attention("seqfold", "x", "x", fold_heads=False)]
+    vi = [h.make_tensor_value_info("x", T.FLOAT, ["b", "t", H]), h.make_tensor_value_info("e", T.FLOAT, ["b", "s", H]),
+          h.make_tensor_value_info("mask", T.FLOAT, ["b", 1, "t", "t"])]
+    g = h.make_graph(nodes, "bmm_attention", vi, [h.make_tensor_value_info(o, T.FLOAT, None) for o in outs], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    feeds = {"x": rng.standard_normal((2, 5, H)).astype(np.float32), "e": rng.standard_normal((2, 7, H)).astype(np.float32),
+             "mask": np.where(np.tril(np.ones((5, 5))) > 0, 0, -1e4).astype(np.float32)[None, None].repeat(2, 0)}
+    cases.append(model_zoo.Case("bmm_attention", m, feeds))
+    EXPECT["bmm_attention"] = {}
+    EXACT["bmm_attention"] = {"Attention": 2, "Softmax": 1}
+    TOL["bmm_attention"] = 1e-5
     return cases
 
 
