@@ -274,6 +274,18 @@ void sn_sgemm_papb(int64_t m0, int64_t M, int64_t n0, int64_t n1, float alpha, c
   im->gemm_papb(M, B->cols, K, n0, n1, alpha, pa + (m0 / im->mr) * K * im->mr, B->data, beta, C, ldc, ws);
 }
 
+int64_t sn_sgemm_pa_b_panel(const sn_sgemm_packed *A) {
+  const sn_sgemm_impl *im = usable(A);
+  return im && im->gemm_papb && A->side == SN_GEMM_A && !sn_cpu_use_bf16() ? im->nr : 0;
+}
+
+void sn_sgemm_pa_pb(const sn_sgemm_packed *A, int64_t N, float alpha, const float *pb, float beta, float *C,
+                    int64_t ldc, void *ws) {
+  const sn_sgemm_impl *im = usable(A);
+  SN_PROF_KERNEL(im->name);
+  im->gemm_papb(A->rows, N, A->cols, 0, N, alpha, A->data, pb, beta, C, ldc, ws);
+}
+
 void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
                  float beta, float *C, int64_t ldc, void *ws) {
   int64_t M = A->rows, K = A->cols;

@@ -93,6 +93,13 @@ void sn_sgemm_papb(int64_t m0, int64_t M, int64_t n0, int64_t n1, float alpha, c
                    const sn_sgemm_packed *B, float beta, float *C, int64_t ldc, void *ws);
 void sn_sgemm_pa(const sn_sgemm_packed *A, bool transB, int64_t N, float alpha, const float *B, int64_t ldb,
                  float beta, float *C, int64_t ldc, void *ws);
+/* C = alpha * A * B + beta * C with A packed (sn_sgemm_pack, side A, M x K) and B, K x N, already in
+ * full-K slivers of sn_sgemm_pa_b_panel(A) columns (k-major inside a sliver, columns past N zero),
+ * written so by the caller (convolution's im2col): no packing at all. sn_sgemm_pa_b_panel is 0 when
+ * A cannot be used so on this thread (another ISA, --precision bf16): use sn_sgemm_pa. */
+int64_t sn_sgemm_pa_b_panel(const sn_sgemm_packed *A);
+void sn_sgemm_pa_pb(const sn_sgemm_packed *A, int64_t N, float alpha, const float *pb, float beta, float *C,
+                    int64_t ldc, void *ws);
 
 /* ---- per-ISA implementations ------------------------------------------------------------------------ */
 

@@ -384,7 +384,7 @@ static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const flo
 #define CONV_GCONV_F32(c, s, x, w, b, y, done) conv_gconv_f32(c, s, x, w, b, y, done)
 #define CONV_GCONV_NONE(c, s, x, w, b, y, done) ((void)(x), (void)(w), (void)(b), (void)(y), *(done) = false, (sn_error *)NULL)
 
-#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA, GCONV)                                                                    \
+#define DEFINE_CONV(SFX, T, GEMM, DW2D, PA, GCONV, PANEL, PAPB, SLIVERS)                                                                    \
   /* depthwise (one input channel per group): direct accumulation row by row, last dim vectorizable */      \
   static void conv_depthwise_##SFX(const conv_shape *s, const T *x, const T *w, const T *b, T *y,       \
                                           int64_t t0, int64_t t1) {                                           \
@@ -449,6 +449,7 @@ static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const flo
     const sn_sgemm_packed *pw; /* W packed (group 1), or NULL */                                              \
     bool direct;                                                                                               \
     int64_t blk, nblk, rows, tasks;                                                                            \
+    int64_t nr; /* > 0: the columns go straight into the GEMM's B slivers of nr columns */                     \
     int nw;                                                                                                    \
     char *col, *ws;                                                                                            \
     size_t col_bytes, ws_bytes;                                                                                \
@@ -477,6 +478,9 @@ static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const flo
           PA(j->pw, p1 - p0, xg + p0, insz, yg + p0, O, ws);                                                   \
         else                                                                                                   \
           GEMM(false, false, s->Mg, p1 - p0, rows, 1, wg, rows, xg + p0, insz, 0, yg + p0, O, ws);             \
+      } else if (j->nr) {                                                                                      \
+        SLIVERS(g, s->Cg, xg, p0, p1, j->nr, col);                                                             \
+        PAPB(j->pw, p1 - p0, col, yg + p0, O, ws);                                                             \
       } else {                                                                                                 \
         sn_im2col_##SFX(g, s->Cg, xg, p0, p1, col);                                                            \
         if (j->pw)                                                                                             \
@@ -528,7 +532,9 @@ static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const flo
     j.tasks = s->N * s->G * j.nblk;                                                                            \
     j.nw = nw < j.tasks ? nw : (int)j.tasks;                                                                   \
     j.ws_bytes = (T)0.5 == 0 ? 64 : ((sizeof(T) == 8 ? sn_gemm_ref_workspace(SINTER_DOUBLE) : sn_sgemm_workspace()) + 63) & ~(size_t)63; \
-    j.col_bytes = j.direct ? 64 : (sizeof(T) * (size_t)(j.rows * blk) + 63) & ~(size_t)63;                     \
+    j.nr = j.direct || !pw ? 0 : PANEL(pw);                                                                    \
+    const int64_t cols = j.nr ? (blk + j.nr - 1) / j.nr * j.nr : blk; /* (slivers: whole ones) */              \
+    j.col_bytes = j.direct ? 64 : (sizeof(T) * (size_t)(j.rows * cols) + 63) & ~(size_t)63;                    \
     j.ws = sn_kernel_scratch(c, j.ws_bytes * (size_t)j.nw);                                                    \
     j.col = sn_kernel_scratch(c, j.col_bytes * (size_t)j.nw);                                                  \
     if (!j.ws || !j.col) return SN_ERR_OOM();                                                                  \
@@ -574,13 +580,18 @@ static sn_error *conv_gconv_f32(sn_kernel_ctx *c, const conv_shape *s, const flo
 /* C = W * B with W packed (float32 only; the other instantiations never get a packed W) */
 #define CONV_PA_F32(pw, n, B, ldb, C, ldc, ws) sn_sgemm_pa(pw, false, n, 1.0f, B, ldb, 0.0f, C, ldc, ws)
 #define CONV_PA_NONE(pw, n, B, ldb, C, ldc, ws) ((void)(pw), (void)(B), (void)(C), (void)(ws))
-DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32, CONV_PA_F32, CONV_GCONV_F32)
-DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE)
+#define CONV_PAPB_F32(pw, n, col, C, ldc, ws) sn_sgemm_pa_pb(pw, n, 1.0f, col, 0.0f, C, ldc, ws)
+#define CONV_PAPB_NONE(pw, n, col, C, ldc, ws) ((void)(pw), (void)(col), (void)(C), (void)(ws))
+#define CONV_PANEL_NONE(pw) ((void)(pw), (int64_t)0)
+#define CONV_SLIVERS_NONE(g, C, x, p0, p1, nr, col) ((void)(g), (void)(x), (void)(col))
+DEFINE_CONV(f32, float, sn_sgemm, conv_dw2d_f32, CONV_PA_F32, CONV_GCONV_F32, sn_sgemm_pa_b_panel, CONV_PAPB_F32, \
+            sn_im2col_slivers_f32)
+DEFINE_CONV(f64, double, sn_dgemm_ref, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE, CONV_PANEL_NONE, CONV_PAPB_NONE, CONV_SLIVERS_NONE)
 DEFINE_CONVT(f32, float, sn_nn_sgemm)
 DEFINE_CONVT(f64, double, sn_nn_dgemm)
 #define IGEMM32(ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc, ws)                                             \
   ((void)(ws), sn_igemm_ref(SINTER_INT32, ta, tb, M, N, K, al, A, lda, B, ldb, be, C, ldc))
-DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE)
+DEFINE_CONV(i32, int32_t, IGEMM32, CONV_DW2D_NONE, CONV_PA_NONE, CONV_GCONV_NONE, CONV_PANEL_NONE, CONV_PAPB_NONE, CONV_SLIVERS_NONE)
 
 static sn_error *conv_kernel(sn_kernel_ctx *c, bool transpose) {
   const conv_params *p;

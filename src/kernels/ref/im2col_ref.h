@@ -38,6 +38,11 @@ void sn_im2col_f32(const sn_conv_geom *g, int64_t C, const float *x, int64_t p0,
 void sn_im2col_f64(const sn_conv_geom *g, int64_t C, const double *x, int64_t p0, int64_t p1, double *col);
 void sn_im2col_i32(const sn_conv_geom *g, int64_t C, const int32_t *x, int64_t p0, int64_t p1, int32_t *col);
 
+/* The same columns as full-K GEMM B slivers of nr columns: sliver s (positions p0 + s * nr onwards)
+ * at col + s * C * prod(k) * nr, rows of nr floats, the last sliver's columns past p1 zero. */
+void sn_im2col_slivers_f32(const sn_conv_geom *g, int64_t C, const float *x, int64_t p0, int64_t p1, int64_t nr,
+                           float *col);
+
 /* The adjoint: y[C, in...] += scatter of col (same layout as im2col's) for positions [p0, p1). */
 void sn_col2im_f32(const sn_conv_geom *g, int64_t C, const float *col, int64_t p0, int64_t p1, float *y);
 void sn_col2im_f64(const sn_conv_geom *g, int64_t C, const double *col, int64_t p0, int64_t p1, double *y);
