@@ -39,6 +39,57 @@ static bool conv_weight_only(const sn_graph *g, int v) {
   return uses > 0;
 }
 
+/* Size i of value v where its inferred type does not know it but its producer says: a Transpose
+ * moves sizes, a Reshape to a shape whose entry i is a positive constant (a Concat of one-element
+ * parts: the head size in [B, T, heads, dh]). -1 when unknown. */
+static int64_t known_dim(const sn_graph *g, int v, int i, int depth) {
+  const sn_type *t = &g->values[v].type;
+  if (t->kind != SN_KIND_TENSOR || i < 0 || i >= t->rank) return -1;
+  if (t->dims[i].v >= 0) return t->dims[i].v;
+  const int p = g->values[v].producer;
+  if (p < 0 || depth > 4) return -1;
+  const sn_node *n = &g->nodes[p];
+  if (sn_node_is(n, "Transpose") && n->n_in == 1) {
+    const int64_t *perm;
+    if (sn_attr_ints(n, "perm", &perm) != t->rank) return -1;
+    return perm[i] >= 0 && perm[i] < t->rank ? known_dim(g, n->in[0], (int)perm[i], depth + 1) : -1;
+  }
+  if (sn_node_is(n, "Reshape") && n->n_in == 2) {
+    const sn_tensor *sc = sn_graph_const(g, n->in[1]);
+    int64_t e = -1;
+    if (sc && sc->dtype == SINTER_INT64 && sc->count == t->rank) {
+      e = ((const int64_t *)sc->data)[i];
+    } else {
+      const int q = g->values[n->in[1]].producer;
+      if (q >= 0 && sn_node_is(&g->nodes[q], "Concat") && g->nodes[q].n_in == t->rank) {
+        const sn_tensor *part = sn_graph_const(g, g->nodes[q].in[i]);
+        if (part && part->dtype == SINTER_INT64 && part->count == 1) e = ((const int64_t *)part->data)[0];
+      }
+    }
+    return e > 0 ? e : -1;
+  }
+  return -1;
+}
+
+/* The value Shape node p would give for its input's inferred type, unknown sizes as -1 (NULL: not a
+ * Shape node, or the rank unknown). For Gather / Slice of a shape whose picked sizes are known. */
+static sn_tensor *partial_shape(const sn_graph *g, int v) {
+  const int p = v >= 0 ? g->values[v].producer : -1;
+  if (p < 0 || !sn_node_is(&g->nodes[p], "Shape") || g->nodes[p].n_in != 1) return NULL;
+  const sn_type *t = &g->values[g->nodes[p].in[0]].type;
+  if (t->kind != SN_KIND_TENSOR || t->rank < 0) return NULL;
+  int64_t start = sn_attr_int(&g->nodes[p], "start", 0), end = sn_attr_int(&g->nodes[p], "end", t->rank);
+  if (start < 0) start += t->rank;
+  if (end < 0) end += t->rank;
+  start = start < 0 ? 0 : start > t->rank ? t->rank : start;
+  end = end < start ? start : end > t->rank ? t->rank : end;
+  const int64_t n = end - start;
+  sn_tensor *s;
+  if (sn_tensor_new(SINTER_INT64, 1, &n, &s)) return NULL; /* (no memory: not folded) */
+  for (int64_t i = 0; i < n; i++) ((int64_t *)s->data)[i] = known_dim(g, g->nodes[p].in[0], (int)(start + i), 0);
+  return s;
+}
+
 static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
   sn_graph *g = c->g;
   const sn_tensor *in[64];
@@ -50,16 +101,24 @@ static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
     if (n->n_in > 64 || n->n_out > 64) continue;
     bool ok = true;
     int64_t in_bytes = 0;
+    /* Gather / Slice of a Shape whose input has some sizes known (a head size in a shape of symbolic
+     * batch and length): folded when every size they pick is known (no -1 in the result) */
+    sn_tensor *shape = NULL;
+    if ((sn_node_is(n, "Gather") || sn_node_is(n, "Slice")) && n->n_in >= 2 && !sn_graph_const(g, n->in[0]))
+      shape = partial_shape(g, n->in[0]);
     for (int k = 0; k < n->n_in && ok; k++) {
       if (n->in[k] < 0) {
         in[k] = NULL;
         continue;
       }
-      in[k] = sn_graph_const(g, n->in[k]);
+      in[k] = k == 0 && shape ? shape : sn_graph_const(g, n->in[k]);
       if (!in[k] || in[k]->dtype == SINTER_STRING) ok = false;
       else in_bytes += (int64_t)in[k]->nbytes;
     }
-    if (!ok || (n->n_in == 0 && !sn_node_is(n, "Constant"))) continue;
+    if (!ok || (n->n_in == 0 && !sn_node_is(n, "Constant"))) {
+      sn_tensor_free(shape);
+      continue;
+    }
     /* folding may not blow a tiny input up into a large constant */
     int64_t limit = in_bytes > (1 << 20) ? in_bytes : (1 << 20);
     /* but the 8-bit weight of a float convolution (a QDQ model whose conv input stays float) is
@@ -74,11 +133,23 @@ static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
       int64_t b = type_bytes(t);
       if (t->kind != SN_KIND_TENSOR || b < 0 || b > limit || t->dtype == SINTER_STRING) ok = false;
     }
-    if (!ok) continue;
+    if (!ok) {
+      sn_tensor_free(shape);
+      continue;
+    }
     sn_error *e = c->fold(NULL, g, n, in, out);
+    sn_tensor_free(shape);
     if (e) { /* leave it to fail at run time with its own message */
       sn_error_free(e);
       continue;
+    }
+    if (shape) { /* an unknown size picked: not folded */
+      bool known = n->n_out == 1 && out[0] && out[0]->dtype == SINTER_INT64;
+      for (int64_t k = 0; known && k < out[0]->count; k++) known = ((const int64_t *)out[0]->data)[k] >= 0;
+      if (!known) {
+        for (int o = 0; o < n->n_out; o++) sn_tensor_free(out[o]);
+        continue;
+      }
     }
     for (int o = 0; o < n->n_out; o++) {
       int v = n->out[o];
