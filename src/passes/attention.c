@@ -59,14 +59,63 @@ static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_
   return *heads > 0 && *dh > 0;
 }
 
-/* Follow Transpose(perm) <- Reshape(x) back from v; returns x (rank 3) and the two nodes. */
-static int split_heads(const sn_graph *g, const int *uses, int v, const int64_t *perm, int *nodes, int64_t *heads,
-                       int64_t *dh) {
+/* How many Shape nodes read v only for its size -2 (Gather -2, Slice [-2, -1)): the sequence length
+ * of a [B,h,T,dh] head view, which is size -2 of the [B,T,H] it came from too (GPT-2 reads it for the
+ * causal mask); -1 when v has any other reader but node keep. */
+static int seq_shape_readers(const sn_graph *g, int v, int keep) {
+  int n = 0;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *s = &g->nodes[i];
+    if (!s->op_type || i == keep) continue;
+    bool reads = false;
+    for (int k = 0; k < s->n_in; k++) reads |= s->in[k] == v;
+    if (!reads) continue;
+    if (!sn_node_is(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end") || s->out[0] < 0) return -1;
+    for (int j = 0; j < g->n_nodes; j++) {
+      const sn_node *u = &g->nodes[j];
+      bool uses_s = false;
+      for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
+      if (!uses_s) continue;
+      if (u->in[0] != s->out[0] || (!sn_node_is(u, "Gather") && !sn_node_is(u, "Slice"))) return -1;
+      const bool slice = sn_node_is(u, "Slice");
+      if (slice ? u->opset < 10 || u->n_in < 3 || u->n_in > 5 : u->n_in != 2 || sn_attr_int(u, "axis", 0) != 0)
+        return -1;
+      const int64_t want[4] = {-2, -1, 0, 1}; /* Gather's index; Slice's starts, ends, axes, steps */
+      for (int k = 1; k < u->n_in; k++) {
+        const sn_tensor *t = sn_graph_const(g, u->in[k]);
+        if (!t || t->count != 1 || t->dtype != SINTER_INT64 || ((const int64_t *)t->data)[0] != want[k - 1]) return -1;
+      }
+    }
+    n++;
+  }
+  return n;
+}
+
+/* Follow Transpose(perm) <- Reshape(x) back from v, read by node `consumer` (and, for perm 0,2,1,3,
+ * Shape nodes for the sequence length); returns x (rank 3) and the two nodes. */
+static int split_heads(const sn_graph *g, const int *uses, int v, int consumer, const int64_t *perm, int *nodes,
+                       int64_t *heads, int64_t *dh) {
   int t = producer(g, v);
-  if (t < 0 || uses[v] != 1 || !sn_node_is(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
+  if (t < 0 || !sn_node_is(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
+  if (uses[v] != 1) {
+    const int n = perm == P0213 ? seq_shape_readers(g, v, consumer) : -1;
+    if (n < 0 || uses[v] != 1 + n) return -1;
+  }
   int rv = g->nodes[t].in[0];
   int r = producer(g, rv);
-  if (r < 0 || uses[rv] != 1 || !sn_node_is(&g->nodes[r], "Reshape")) return -1;
+  if (r < 0 || !sn_node_is(&g->nodes[r], "Reshape")) return -1;
+  if (uses[rv] != 1) { /* and 0,2,1,3 views of it read only for the sequence length (GPT-2's keys) */
+    int side = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+      const sn_node *u = &g->nodes[i];
+      if (i == t || !u->op_type || u->n_in < 1 || u->in[0] != rv) continue;
+      if (!sn_node_is(u, "Transpose") || !perm_is(u, P0213) || u->out[0] < 0 ||
+          seq_shape_readers(g, u->out[0], -1) != uses[u->out[0]])
+        return -1;
+      side++;
+    }
+    if (uses[rv] != 1 + side) return -1;
+  }
   int x = g->nodes[r].in[0];
   if (g->values[x].type.rank != 3 || g->values[x].type.dtype != SINTER_FLOAT) return -1;
   if (!heads_of(g, &g->nodes[r], heads, dh)) return -1;
@@ -103,6 +152,9 @@ static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
           if (!t || t->count != 1 || t->dtype != SINTER_INT64) return -1;
           a[k - 1] = ((const int64_t *)t->data)[0];
         }
+        const int rank = g->values[v].type.rank; /* ([:-2] of the 4-D context: GPT-2) */
+        for (int k = 0; k < 2; k++)
+          if (a[k] < 0 && rank > 0) a[k] += rank;
         if ((allow & 3) != 3 || a[0] < 0 || a[1] <= a[0] || a[1] > 2 || a[2] != 0 || a[3] != 1) return -1;
         continue;
       }
@@ -115,6 +167,23 @@ static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
     n++;
   }
   return n;
+}
+
+/* After a fusion: Shape nodes that read the context tv read q (sizes 0 and 1); those that read a
+ * head view of x[i] (the Transpose node heads[i], or another 0,2,1,3 Transpose of its Reshape) read
+ * x[i] (the sequence length, size -2 of both) */
+static void redirect_shapes(sn_graph *g, int tv, int q, const int heads[3], const int x[3]) {
+  for (int r = 0; r < g->n_nodes; r++) {
+    sn_node *sh = &g->nodes[r];
+    if (!sn_node_is(sh, "Shape")) continue;
+    if (sh->in[0] == tv) sh->in[0] = q;
+    const int t = producer(g, sh->in[0]);
+    if (t < 0 || !sn_node_is(&g->nodes[t], "Transpose")) continue;
+    for (int i = 0; i < 3; i++) {
+      const sn_node *h = &g->nodes[heads[i]];
+      if (t == heads[i] || (perm_is(&g->nodes[t], P0213) && g->nodes[t].in[0] == h->in[0])) sh->in[0] = x[i];
+    }
+  }
 }
 
 static bool softmax_last_axis(const sn_graph *g, const sn_node *sm) {
@@ -264,7 +333,7 @@ static int split_heads3(const sn_graph *g, const int *uses, int v, int reader, i
     const int n_shapes = shape_readers(g, v, reader, 2);
     if (n_shapes < 0 || uses[v] != 1 + n_shapes) return -1;
   }
-  int x = split_heads(g, uses, g->nodes[r3].in[0], P0213, nodes + 1, heads, dh);
+  int x = split_heads(g, uses, g->nodes[r3].in[0], r3, P0213, nodes + 1, heads, dh);
   if (x < 0) return -1;
   const sn_type *xt = &g->values[x].type;
   if (xt->dims[2].v != *heads * *dh) return -1; /* (H known: else the element count would not fix T) */
@@ -384,13 +453,37 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
   SN_TRY(sn_node_set_int(at, "num_heads", hq));
   SN_TRY(sn_node_set_float(at, "scale", (float)scale));
   SN_TRY(sn_node_resolve(g, at));
+  redirect_shapes(g, tv, q, (const int[3]){qn[1], kn[1], vn[1]}, (const int[3]){q, k, v});
   for (int r = 0; r < g->n_nodes; r++) {
     sn_node *sh = &g->nodes[r];
     if (!sn_node_is(sh, "Shape")) continue;
-    sh->in[0] = sh->in[0] == tv ? q : sh->in[0] == q3 ? q : sh->in[0] == k3 ? k : sh->in[0] == v3 ? v : sh->in[0];
+    sh->in[0] = sh->in[0] == q3 ? q : sh->in[0] == k3 ? k : sh->in[0] == v3 ? v : sh->in[0];
   }
   for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
   *done = true;
+  return NULL;
+}
+
+/* Where node wi, Where(keep, scores, fill), rewritten in place into Where(keep, 0, fill): the float
+ * mask to add to the scores (*mask) */
+static sn_error *additive_mask(sn_graph *g, int wi, int *mask) {
+  const int keep = g->nodes[wi].in[0];
+  sn_tensor *zero;
+  int zid, mv;
+  SN_TRY(sn_tensor_new(SINTER_FLOAT, 0, NULL, &zero));
+  ((float *)zero->data)[0] = 0.0f;
+  SN_TRY(sn_graph_add_initializer(g, g->values[keep].name, "_zero", zero, &zid));
+  SN_TRY(sn_graph_add_value_like(g, keep, "_additive", &mv));
+  sn_type *t = &g->values[mv].type;
+  *t = g->values[keep].type;
+  t->dtype = SINTER_FLOAT;
+  sn_node *w = &g->nodes[wi];
+  g->values[w->out[0]].producer = -1; /* (the masked scores: read by nothing once fused) */
+  w->in[1] = zid;
+  w->out[0] = mv;
+  g->values[mv].producer = wi;
+  SN_TRY(sn_node_resolve(g, w));
+  *mask = mv;
   return NULL;
 }
 
@@ -415,12 +508,25 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if (!softmax_last_axis(g, sm)) continue;
     int dead[16], nd = 0;
     dead[nd++] = i;
-    /* before the softmax: [Add mask] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
-    int s = sm->in[0], mask = -1;
+    /* before the softmax: [Add mask | Where(keep, ., fill)] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
+    int s = sm->in[0], mask = -1, where = -1;
     double scale = 1.0;
     int p = producer(g, s);
     if (p < 0 || uses[s] != 1) continue;
-    if (sn_node_is(&g->nodes[p], "Add")) {
+    if (sn_node_is(&g->nodes[p], "Where") && g->nodes[p].n_in == 3) {
+      /* GPT-2's causal mask: Where(keep, scores, fill) with fill <= -1e30 is scores + Where(keep, 0,
+       * fill) exactly (a masked score rounds to fill either way), so the Where becomes the additive mask */
+      const sn_node *w = &g->nodes[p];
+      const sn_type *kt = &g->values[w->in[0]].type;
+      const int a = w->in[1], pa = producer(g, a);
+      if (!(sn_graph_const_scalar(g, w->in[2]) <= -1e30) || kt->dtype != SINTER_BOOL || kt->rank < 0 ||
+          kt->rank > 4 || g->values[w->in[2]].type.dtype != SINTER_FLOAT || pa < 0 || uses[a] != 1 ||
+          !(sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") || sn_node_is(&g->nodes[pa], "Mul")))
+        continue;
+      where = p;
+      s = a;
+      p = pa;
+    } else if (sn_node_is(&g->nodes[p], "Add")) {
       const sn_node *add = &g->nodes[p];
       for (int side = 0; side < 2 && mask < 0; side++) {
         int a = add->in[side], pa = producer(g, a);
@@ -448,14 +554,14 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     dead[nd++] = mm1;
     int64_t hq, dq, hk, dk, hv, dv;
     int qn[2], kn[3], vn[2];
-    int q = split_heads(g, uses, g->nodes[mm1].in[0], P0213, qn, &hq, &dq);
-    int k = split_heads(g, uses, g->nodes[mm1].in[1], P0231, kn, &hk, &dk);
+    int q = split_heads(g, uses, g->nodes[mm1].in[0], mm1, P0213, qn, &hq, &dq);
+    int k = split_heads(g, uses, g->nodes[mm1].in[1], mm1, P0231, kn, &hk, &dk);
     int n_kn = 2;
     if (k < 0) {
       /* Kt = Transpose(Transpose(Reshape(k), 0,2,1,3), 0,1,3,2) */
       int kt = g->nodes[mm1].in[1], t2 = producer(g, kt);
       if (t2 >= 0 && uses[kt] == 1 && sn_node_is(&g->nodes[t2], "Transpose") && perm_is(&g->nodes[t2], P0132)) {
-        k = split_heads(g, uses, g->nodes[t2].in[0], P0213, kn, &hk, &dk);
+        k = split_heads(g, uses, g->nodes[t2].in[0], t2, P0213, kn, &hk, &dk);
         kn[2] = t2;
         n_kn = 3;
       }
@@ -464,7 +570,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     /* after the softmax: MatMul(P, Vh) -> Transpose 0,2,1,3 -> Reshape [B,S,H] */
     int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
     if (mm2 < 0 || !sn_node_is(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) continue;
-    int v = split_heads(g, uses, g->nodes[mm2].in[1], P0213, vn, &hv, &dv);
+    int v = split_heads(g, uses, g->nodes[mm2].in[1], mm2, P0213, vn, &hv, &dv);
     if (v < 0 || hv != hq || dv != dq) continue;
     int tc = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
     if (tc < 0 || !sn_node_is(&g->nodes[tc], "Transpose") || !perm_is(&g->nodes[tc], P0213)) continue;
@@ -486,11 +592,11 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if ((e = sn_node_retype(at, "sinter", "Attention", 1, true))) break;
     at->n_in = 0;
     if ((e = sn_node_add_input(at, q)) || (e = sn_node_add_input(at, k)) || (e = sn_node_add_input(at, v))) break;
+    if (where >= 0 && (e = additive_mask(g, where, &mask))) break;
     if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;
     if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;
     if ((e = sn_node_resolve(g, at))) break;
-    for (int r = 0; r < g->n_nodes; r++)
-      if (sn_node_is(&g->nodes[r], "Shape") && g->nodes[r].in[0] == tv) g->nodes[r].in[0] = q;
+    redirect_shapes(g, tv, q, (const int[3]){qn[0], kn[0], vn[0]}, (const int[3]){q, k, v});
     for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
     c->changed++;
     sn_free(uses);

@@ -263,6 +263,55 @@ def extra_cases():
     EXPECT["bmm_attention"] = {}
     EXACT["bmm_attention"] = {"Attention": 2, "Softmax": 1}
     TOL["bmm_attention"] = 1e-5
+    # GPT-2 as torch exports it: q, k, v split from one projection; the causal mask a Where over a
+    # slice of a constant lower-triangular buffer, from the lengths read off the head views' shapes
+    # (and the keys' 0,2,1,3 view kept only for that); the scale the square root of the value head
+    # view's last size (a Shape of symbolic batch and length whose picked size is known, folded).
+    # A second attention whose Where fills with -1e4 (not exactly an additive mask) must stay.
+    nodes, inits = [], [i64([0], "ax0"), i64([heads], "c_h"), i64([dh], "c_dh"), i64([H], "c_H"),
+                        i64(0, "i0"), i64(1, "i1"), i64([-2], "m2"), i64([-1], "m1"), i64([0], "z"),
+                        i64([2], "a2"), i64([3], "a3"), i64([2 ** 62], "big"),
+                        nh.from_array(np.tril(np.ones((64, 64), bool))[None, None], "bias"),
+                        nh.from_array(np.array(0.5, np.float32), "half_f"), nh.from_array(np.array(0.0, np.float32), "zero_f"),
+                        nh.from_array(np.array(np.finfo(np.float32).min, np.float32), "fmin"),
+                        nh.from_array(np.array(-1e4, np.float32), "fill4"),
+                        nh.from_array(rng.standard_normal((H, 3 * H)).astype(np.float32) * 0.4, "wqkv"),
+                        nh.from_array(rng.standard_normal(3 * H).astype(np.float32) * 0.1, "bqkv"),
+                        i64([H, H, H], "splits")]
+
+    def gpt2_attention(p, fill):
+        qkv = op("Add", [op("MatMul", ["x", "wqkv"], p + "m"), "bqkv"], p + "qkv")
+        nodes.append(h.make_node("Split", [qkv, "splits"], [p + "q", p + "k", p + "v"], axis=2))
+        views = []
+        for t in "qkv":
+            sh = op("Shape", [p + t], p + t + "sh")
+            b0, t0 = op("Gather", [sh, "i0"], p + t + "b", axis=0), op("Gather", [sh, "i1"], p + t + "t", axis=0)
+            shp = op("Concat", [u(b0, p), u(t0, p), "c_h", "c_dh"], p + t + "shp", axis=0)
+            views.append(op("Transpose", [op("Reshape", [p + t, shp], p + t + "4")], p + t + "h", perm=[0, 2, 1, 3]))
+        qh, kh, vh = views
+        kT = op("Transpose", [kh], p + "kT", perm=[0, 1, 3, 2])
+        dim = op("Cast", [op("Squeeze", [op("Slice", [op("Shape", [vh], p + "vdsh"), "m1", "big"], p + "vd"), "z"],
+                                   p + "vds")], p + "vdf", to=T.FLOAT)
+        scale = op("Add", ["zero_f", op("Pow", [dim, "half_f"], p + "pw")], p + "sc")
+        sc = op("Div", [op("MatMul", [qh, kT], p + "qk"), scale], p + "s")
+        ql = op("Squeeze", [op("Slice", [op("Shape", [qh], p + "qhsh"), "m2", "m1"], p + "ql1"), "z"], p + "ql")
+        kl = op("Squeeze", [op("Slice", [op("Shape", [kh], p + "khsh"), "m2", "m1"], p + "kl1"), "z"], p + "kl")
+        start = op("Sub", [kl, ql], p + "st")
+        cm = op("Slice", ["bias", u(start, p), u(kl, p), "a2"], p + "cm1")
+        cm = op("Slice", [cm, "z", u(kl, p), "a3"], p + "cm")
+        pr = op("Softmax", [op("Where", [cm, sc, fill], p + "w")], p + "p", axis=-1)
+        ct = op("Transpose", [op("MatMul", [pr, vh], p + "o")], p + "ot", perm=[0, 2, 1, 3])
+        bt = op("Slice", [op("Shape", [ct], p + "csh"), "z", "m2"], p + "bt")
+        return op("Reshape", [ct, op("Concat", [bt, "c_H"], p + "ys", axis=0)], "y_" + p)
+
+    outs = [gpt2_attention("g", "fmin"), gpt2_attention("g4", "fill4")]
+    g = h.make_graph(nodes, "gpt2_attention", [h.make_tensor_value_info("x", T.FLOAT, ["b", "t", H])],
+                     [h.make_tensor_value_info(o, T.FLOAT, None) for o in outs], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    cases.append(model_zoo.Case("gpt2_attention", m, {"x": rng.standard_normal((2, 6, H)).astype(np.float32)}))
+    EXPECT["gpt2_attention"] = {"Pow": 0}
+    EXACT["gpt2_attention"] = {"Attention": 1, "Softmax": 1, "Where": 2}
+    TOL["gpt2_attention"] = 1e-5
     return cases
 
 
