@@ -638,15 +638,79 @@ typedef struct rz2_job {
   int nh, nw_taps;         /* taps per output row / column */
   const int32_t *hi, *wi;  /* their input indices */
   const float *hw, *ww;    /* and weights */
-  float *tmp;              /* per worker: iw floats */
-  int64_t tmp_stride;
+  float *tmp;              /* per worker: iw floats, or RZ2_LINES lines of ow */
+  int64_t tmp_stride, line_stride;
+  bool lines;              /* upsampling rows: horizontal pass first, per input row */
   int nw;
 } rz2_job;
+
+enum { RZ2_LINES = 8 }; /* twice the most taps a row blends (cubic: 4) */
+
+/* the horizontal taps applied to one row xr: ow floats into h */
+static void rz2_hline(const rz2_job *j, const float *restrict xr, float *restrict h) {
+  const int32_t *restrict wi = j->wi;
+  const float *restrict ww = j->ww;
+  const int64_t ow = j->ow;
+  if (j->nw_taps == 2) {
+    for (int64_t o = 0; o < ow; o++) h[o] = ww[2 * o] * xr[wi[2 * o]] + ww[2 * o + 1] * xr[wi[2 * o + 1]];
+  } else {
+    const int n = j->nw_taps;
+    for (int64_t o = 0; o < ow; o++) {
+      float acc = 0;
+      for (int q = 0; q < n; q++) acc += ww[o * n + q] * xr[wi[o * n + q]];
+      h[o] = acc;
+    }
+  }
+}
 
 static void rz2_worker(void *arg, int w) {
   const rz2_job *j = arg;
   const int64_t rows = j->planes * j->oh, r0 = w * rows / j->nw, r1 = (w + 1) * rows / j->nw, iw = j->iw;
   float *t = j->tmp + w * j->tmp_stride;
+  if (j->lines) {
+    /* upsampling rows: each input row's horizontal pass once (a line), each output row a blend of
+     * its lines; lines[RZ2_LINES] recently made, found by (plane, input row) */
+    float *line[RZ2_LINES];
+    int64_t tag[RZ2_LINES];
+    for (int k = 0; k < RZ2_LINES; k++) line[k] = t + k * j->line_stride, tag[k] = -1;
+    int next = 0;
+    for (int64_t r = r0; r < r1; r++) {
+      const int64_t p = r / j->oh, oy = r % j->oh;
+      const int32_t *hi = j->hi + oy * j->nh;
+      const float *hw = j->hw + oy * j->nh;
+      const float *src[RZ2_LINES];
+      for (int q = 0; q < j->nh; q++) {
+        const int64_t key = p * j->ih + hi[q];
+        int k = 0;
+        while (k < RZ2_LINES && tag[k] != key) k++;
+        if (k == RZ2_LINES) { /* (the oldest goes: rows advance, so it is not one of this row's) */
+          k = next;
+          next = (next + 1) % RZ2_LINES;
+          rz2_hline(j, j->x + key * iw, line[k]);
+          tag[k] = key;
+        }
+        src[q] = line[k];
+      }
+      float *restrict yr = j->y + r * j->ow;
+      const int64_t ow = j->ow;
+      const float w0 = hw[0];
+      const float *restrict s0 = src[0];
+      if (j->nh == 2 && hw[1] != 0) { /* (one pass over the row: linear) */
+        const float w1 = hw[1];
+        const float *restrict s1 = src[1];
+        for (int64_t o = 0; o < ow; o++) yr[o] = w0 * s0[o] + w1 * s1[o];
+        continue;
+      }
+      for (int64_t o = 0; o < ow; o++) yr[o] = w0 * s0[o];
+      for (int q = 1; q < j->nh; q++) {
+        const float wq = hw[q];
+        const float *restrict sq = src[q];
+        if (wq != 0)
+          for (int64_t o = 0; o < ow; o++) yr[o] += wq * sq[o];
+      }
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1; r++) {
     const int64_t p = r / j->oh, oy = r % j->oh;
     const float *xp = j->x + p * j->ih * iw;
@@ -661,19 +725,7 @@ static void rz2_worker(void *arg, int w) {
       if (wq != 0)
         for (int64_t x = 0; x < iw; x++) t[x] += wq * sq[x];
     }
-    float *yr = j->y + r * j->ow;
-    const int32_t *wi = j->wi;
-    const float *ww = j->ww;
-    if (j->nw_taps == 2) {
-      for (int64_t o = 0; o < j->ow; o++) yr[o] = ww[2 * o] * t[wi[2 * o]] + ww[2 * o + 1] * t[wi[2 * o + 1]];
-    } else {
-      const int n = j->nw_taps;
-      for (int64_t o = 0; o < j->ow; o++) {
-        float acc = 0;
-        for (int q = 0; q < n; q++) acc += ww[o * n + q] * t[wi[o * n + q]];
-        yr[o] = acc;
-      }
-    }
+    rz2_hline(j, t, j->y + r * j->ow);
   }
 }
 
@@ -711,7 +763,13 @@ static bool resize_last2_f32(sn_kernel_ctx *c, const sn_tensor *X, sn_tensor *Y,
     ww[k] = (float)taps[rank - 1].w[k];
   }
   rz2_job j = {X->data, Y->data, X->count / (ih * iw), ih, iw, oh, ow, nh, nwt, hi, wi, hw, ww, NULL,
-               (iw + 15) / 16 * 16, 1};
+               (iw + 15) / 16 * 16, (ow + 15) / 16 * 16, false, 1};
+  /* more output rows than input rows (and few enough taps): the horizontal pass (a gather per output
+   * element) once per input row instead of once per output row; the vertical blend then vectorizes */
+  if (oh > ih && 2 * nh <= RZ2_LINES) {
+    j.lines = true;
+    j.tmp_stride = RZ2_LINES * j.line_stride;
+  }
   int64_t rows = j.planes * oh;
   j.nw = sn_nn_workers(c, (double)Y->count * (double)(nwt + 1) + (double)rows * (double)(iw * nh));
   if (j.nw > rows) j.nw = (int)rows;
