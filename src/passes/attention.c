@@ -59,37 +59,7 @@ static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_
   return *heads > 0 && *dh > 0;
 }
 
-/* How many Shape nodes read v only for its size -2 (Gather -2, Slice [-2, -1)): the sequence length
- * of a [B,h,T,dh] head view, which is size -2 of the [B,T,H] it came from too (GPT-2 reads it for the
- * causal mask); -1 when v has any other reader but node keep. */
-static int seq_shape_readers(const sn_graph *g, int v, int keep) {
-  int n = 0;
-  for (int i = 0; i < g->n_nodes; i++) {
-    const sn_node *s = &g->nodes[i];
-    if (!s->op_type || i == keep) continue;
-    bool reads = false;
-    for (int k = 0; k < s->n_in; k++) reads |= s->in[k] == v;
-    if (!reads) continue;
-    if (!sn_node_is(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end") || s->out[0] < 0) return -1;
-    for (int j = 0; j < g->n_nodes; j++) {
-      const sn_node *u = &g->nodes[j];
-      bool uses_s = false;
-      for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
-      if (!uses_s) continue;
-      if (u->in[0] != s->out[0] || (!sn_node_is(u, "Gather") && !sn_node_is(u, "Slice"))) return -1;
-      const bool slice = sn_node_is(u, "Slice");
-      if (slice ? u->opset < 10 || u->n_in < 3 || u->n_in > 5 : u->n_in != 2 || sn_attr_int(u, "axis", 0) != 0)
-        return -1;
-      const int64_t want[4] = {-2, -1, 0, 1}; /* Gather's index; Slice's starts, ends, axes, steps */
-      for (int k = 1; k < u->n_in; k++) {
-        const sn_tensor *t = sn_graph_const(g, u->in[k]);
-        if (!t || t->count != 1 || t->dtype != SINTER_INT64 || ((const int64_t *)t->data)[0] != want[k - 1]) return -1;
-      }
-    }
-    n++;
-  }
-  return n;
-}
+static int seq_shape_readers(const sn_graph *g, int v, int keep);
 
 /* Follow Transpose(perm) <- Reshape(x) back from v, read by node `consumer` (and, for perm 0,2,1,3,
  * Shape nodes for the sequence length); returns x (rank 3) and the two nodes. */
@@ -124,12 +94,50 @@ static int split_heads(const sn_graph *g, const int *uses, int v, int consumer, 
   return x;
 }
 
-/* Exporters compute the final reshape's [B,S,H] from Shape(transposed context)[0] and [1] (or its
- * Slice [0:2], torch's flatten(2)). Those two numbers are also Shape(q)[0] and [1], so such Shape
- * nodes may read q instead. Returns how many Shape readers v has, all read only at the entries in
- * the bit mask allow (a Slice [0:2] where it has 0 and 1), or -1 when some reader is anything else
- * but node `keep`. */
-static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
+/* Does node u, reading the shape of a rank-`rank` value, take only sizes the fused form still has?
+ * leading_sizes: sizes 0 and 1 (bits of allow), exporters' [B, S] of the context for the final
+ * reshape: Gather 0 / 1, or Slice [0:2] (torch's flatten(2); [:-2] of the 4-D context, GPT-2) when
+ * allow has both; they are also Shape(q)[0] and [1]. seq_size: size -2 (Gather -2, Slice [-2, -1)),
+ * the sequence length of a [B,h,T,dh] head view, which is size -2 of the [B,T,H] it came from too
+ * (GPT-2 reads it for the causal mask). */
+static bool leading_sizes(const sn_graph *g, const sn_node *u, int rank, unsigned allow) {
+  if (sn_node_is(u, "Slice")) {
+    int64_t a[4] = {0, 0, 0, 1}; /* starts, ends, axes, steps */
+    if (u->opset < 10 || u->n_in < 3) return false;
+    for (int k = 1; k < u->n_in && k < 5; k++) {
+      const sn_tensor *t = sn_graph_const(g, u->in[k]);
+      if (!t || t->count != 1 || t->dtype != SINTER_INT64) return false;
+      a[k - 1] = ((const int64_t *)t->data)[0];
+    }
+    for (int k = 0; k < 2; k++)
+      if (a[k] < 0 && rank > 0) a[k] += rank;
+    return (allow & 3) == 3 && a[0] >= 0 && a[1] > a[0] && a[1] <= 2 && a[2] == 0 && a[3] == 1;
+  }
+  if (!sn_node_is(u, "Gather") || sn_attr_int(u, "axis", 0) != 0) return false;
+  const sn_tensor *ix = sn_graph_const(g, u->in[1]);
+  if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return false;
+  const int64_t d = ((const int64_t *)ix->data)[0];
+  return d >= 0 && d <= 1 && (allow >> d & 1);
+}
+
+static bool seq_size(const sn_graph *g, const sn_node *u, int rank, unsigned allow) {
+  (void)rank, (void)allow;
+  const bool slice = sn_node_is(u, "Slice");
+  if (!slice && !sn_node_is(u, "Gather")) return false;
+  if (slice ? u->opset < 10 || u->n_in < 3 || u->n_in > 5 : u->n_in != 2 || sn_attr_int(u, "axis", 0) != 0)
+    return false;
+  const int64_t want[4] = {-2, -1, 0, 1}; /* Gather's index; Slice's starts, ends, axes, steps */
+  for (int k = 1; k < u->n_in; k++) {
+    const sn_tensor *t = sn_graph_const(g, u->in[k]);
+    if (!t || t->count != 1 || t->dtype != SINTER_INT64 || ((const int64_t *)t->data)[0] != want[k - 1]) return false;
+  }
+  return true;
+}
+
+/* How many Shape nodes read v, every reader of each one taking only sizes that `ok` accepts; -1 when
+ * v has any other reader but node `keep` */
+static int shape_readers_of(const sn_graph *g, int v, int keep,
+                            bool (*ok)(const sn_graph *, const sn_node *, int, unsigned), unsigned allow) {
   int n = 0;
   for (int i = 0; i < g->n_nodes; i++) {
     const sn_node *s = &g->nodes[i];
@@ -137,37 +145,23 @@ static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
     bool reads = false;
     for (int k = 0; k < s->n_in; k++) reads |= s->in[k] == v;
     if (!reads) continue;
-    if (!sn_node_is(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end")) return -1;
+    if (!sn_node_is(s, "Shape") || sn_node_attr(s, "start") || sn_node_attr(s, "end") || s->out[0] < 0) return -1;
     for (int j = 0; j < g->n_nodes; j++) {
       const sn_node *u = &g->nodes[j];
       bool uses_s = false;
       for (int k = 0; u->op_type && k < u->n_in; k++) uses_s |= u->in[k] == s->out[0];
-      if (!uses_s) continue;
-      if (u->in[0] != s->out[0]) return -1;
-      if (sn_node_is(u, "Slice")) { /* [B, S] whole (torch's flatten(2)): constant 0 <= start < end <= 2 */
-        int64_t a[4] = {0, 0, 0, 1}; /* starts, ends, axes, steps */
-        if (u->opset < 10 || u->n_in < 3) return -1;
-        for (int k = 1; k < u->n_in && k < 5; k++) {
-          const sn_tensor *t = sn_graph_const(g, u->in[k]);
-          if (!t || t->count != 1 || t->dtype != SINTER_INT64) return -1;
-          a[k - 1] = ((const int64_t *)t->data)[0];
-        }
-        const int rank = g->values[v].type.rank; /* ([:-2] of the 4-D context: GPT-2) */
-        for (int k = 0; k < 2; k++)
-          if (a[k] < 0 && rank > 0) a[k] += rank;
-        if ((allow & 3) != 3 || a[0] < 0 || a[1] <= a[0] || a[1] > 2 || a[2] != 0 || a[3] != 1) return -1;
-        continue;
-      }
-      if (!sn_node_is(u, "Gather") || sn_attr_int(u, "axis", 0) != 0) return -1;
-      const sn_tensor *ix = sn_graph_const(g, u->in[1]);
-      if (!ix || ix->count != 1 || ix->dtype != SINTER_INT64) return -1;
-      int64_t d = ((const int64_t *)ix->data)[0];
-      if (d < 0 || d > 1 || !(allow >> d & 1)) return -1;
+      if (uses_s && (u->in[0] != s->out[0] || !ok(g, u, g->values[v].type.rank, allow))) return -1;
     }
     n++;
   }
   return n;
 }
+
+static int shape_readers(const sn_graph *g, int v, int keep, unsigned allow) {
+  return shape_readers_of(g, v, keep, leading_sizes, allow);
+}
+
+static int seq_shape_readers(const sn_graph *g, int v, int keep) { return shape_readers_of(g, v, keep, seq_size, 0); }
 
 /* After a fusion: Shape nodes that read the context tv read q (sizes 0 and 1); those that read a
  * head view of x[i] (the Transpose node heads[i], or another 0,2,1,3 Transpose of its Reshape) read
