@@ -481,6 +481,30 @@ static sn_error *additive_mask(sn_graph *g, int wi, int *mask) {
   return NULL;
 }
 
+/* Add node ai, Add(Add(scores, m1), m2), rewritten in place into Add(m1, m2): the one mask (*mask) */
+static sn_error *sum_masks(sn_graph *g, int ai, int m1, int m2, int *mask) {
+  int mv;
+  SN_TRY(sn_graph_add_value_like(g, g->nodes[ai].out[0], "_masks", &mv));
+  const sn_type *t1 = &g->values[m1].type, *t2 = &g->values[m2].type;
+  const int rank = t1->rank > t2->rank ? t1->rank : t2->rank;
+  sn_dim dims[SN_MAX_RANK];
+  for (int d = 0; d < rank; d++) { /* right-aligned; a size where both agree or one is 1 */
+    const int d1 = d - (rank - t1->rank), d2 = d - (rank - t2->rank);
+    const sn_dim a = d1 >= 0 ? t1->dims[d1] : sn_dim_known(1), b = d2 >= 0 ? t2->dims[d2] : sn_dim_known(1);
+    dims[d] = a.v == 1 ? b : b.v == 1 || sn_dim_same(a, b) ? a : sn_dim_unknown();
+  }
+  sn_type_set(&g->values[mv].type, SINTER_FLOAT, rank, dims);
+  sn_node *n = &g->nodes[ai];
+  g->values[n->out[0]].producer = -1; /* (the masked scores: read by nothing once fused) */
+  n->in[0] = m1;
+  n->in[1] = m2;
+  n->out[0] = mv;
+  g->values[mv].producer = ai;
+  SN_TRY(sn_node_resolve(g, n));
+  *mask = mv;
+  return NULL;
+}
+
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -503,7 +527,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     int dead[16], nd = 0;
     dead[nd++] = i;
     /* before the softmax: [Add mask | Where(keep, ., fill)] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
-    int s = sm->in[0], mask = -1, where = -1;
+    int s = sm->in[0], mask = -1, where = -1, mask2 = -1, mask_sum = -1;
     double scale = 1.0;
     int p = producer(g, s);
     if (p < 0 || uses[s] != 1) continue;
@@ -521,18 +545,37 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
       s = a;
       p = pa;
     } else if (sn_node_is(&g->nodes[p], "Add")) {
-      const sn_node *add = &g->nodes[p];
-      for (int side = 0; side < 2 && mask < 0; side++) {
-        int a = add->in[side], pa = producer(g, a);
-        if (pa >= 0 && uses[a] == 1 &&
-            (sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") || sn_node_is(&g->nodes[pa], "Mul"))) {
-          mask = add->in[1 - side];
-          s = a;
+      /* one mask, or two added one after the other (MPNet's relative position bias, then the padding
+       * mask): the outer Add then adds the two masks instead (mask_sum), the Attention their sum */
+      for (int depth = 0; depth < 2 && p >= 0 && sn_node_is(&g->nodes[p], "Add") && mask < 0; depth++) {
+        const sn_node *add = &g->nodes[p];
+        for (int side = 0; side < 2 && mask < 0; side++) {
+          int a = add->in[side], pa = producer(g, a);
+          if (pa >= 0 && uses[a] == 1 && (sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") ||
+                                          sn_node_is(&g->nodes[pa], "Mul"))) {
+            mask = add->in[1 - side];
+            s = a;
+          }
         }
+        if (mask < 0 && depth == 0) { /* (the scores through a second Add) */
+          for (int side = 0; side < 2 && mask2 < 0; side++) {
+            int a = add->in[side], pa = producer(g, a);
+            if (pa >= 0 && uses[a] == 1 && sn_node_is(&g->nodes[pa], "Add")) {
+              mask2 = add->in[1 - side];
+              mask_sum = p;
+              s = a;
+            }
+          }
+          if (mask2 < 0) break;
+        } else if (mask2 < 0 || mask >= 0) {
+          dead[nd++] = p; /* (the outer Add of two stays: it becomes the masks' sum) */
+        }
+        p = producer(g, s);
       }
-      if (mask < 0 || g->values[mask].type.dtype != SINTER_FLOAT) continue;
-      dead[nd++] = p;
-      p = producer(g, s);
+      if (mask < 0 || g->values[mask].type.dtype != SINTER_FLOAT || g->values[mask].type.rank > 4) continue;
+      if (mask2 >= 0 && (g->values[mask2].type.dtype != SINTER_FLOAT || g->values[mask2].type.rank > 4 ||
+                         g->values[mask].type.rank < 0 || g->values[mask2].type.rank < 0))
+        continue;
     }
     if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
       double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
@@ -587,6 +630,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     at->n_in = 0;
     if ((e = sn_node_add_input(at, q)) || (e = sn_node_add_input(at, k)) || (e = sn_node_add_input(at, v))) break;
     if (where >= 0 && (e = additive_mask(g, where, &mask))) break;
+    if (mask_sum >= 0 && (e = sum_masks(g, mask_sum, mask, mask2, &mask))) break;
     if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;
     if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;
     if ((e = sn_node_resolve(g, at))) break;

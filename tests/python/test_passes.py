@@ -312,6 +312,31 @@ def extra_cases():
     EXPECT["gpt2_attention"] = {"Pow": 0}
     EXACT["gpt2_attention"] = {"Attention": 1, "Softmax": 1, "Where": 2}
     TOL["gpt2_attention"] = 1e-5
+    # two masks added one after the other (MPNet: a relative position bias [1,h,S,S], then the padding
+    # mask [B,1,1,S]): one Attention reading their sum
+    nodes, inits = [], [i64([0, 0, heads, dh], "hs4"), i64([0, 0, H], "hs3"),
+                        nh.from_array(np.array(math.sqrt(dh), np.float32), "sqrt_dh")]
+    for w in ("wq", "wk", "wv"):
+        inits.append(nh.from_array(rng.standard_normal((H, H)).astype(np.float32) * 0.4, w))
+    qh, kh, vh = [op("Transpose", [op("Reshape", [op("MatMul", ["x", "w" + t], t + "p"), "hs4"], t + "4")], t + "h",
+                     perm=[0, 2, 3, 1] if t == "k" else [0, 2, 1, 3]) for t in "qkv"]
+    sc = op("Add", [op("Add", [op("Div", [op("MatMul", [qh, kh], "qk"), "sqrt_dh"], "s"), "pos_bias"], "sb"), "pad_mask"],
+            "sm")
+    ct = op("Transpose", [op("MatMul", [op("Softmax", [sc], "p", axis=-1), vh], "o")], "ot", perm=[0, 2, 1, 3])
+    op("Reshape", [ct, "hs3"], "y")
+    vi = [h.make_tensor_value_info("x", T.FLOAT, ["b", "s", H]),
+          h.make_tensor_value_info("pos_bias", T.FLOAT, [1, heads, "s", "s"]),
+          h.make_tensor_value_info("pad_mask", T.FLOAT, ["b", 1, 1, "s"])]
+    g = h.make_graph(nodes, "two_masks", vi, [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    pad = np.zeros((2, 1, 1, 7), np.float32)
+    pad[1, ..., 5:] = np.finfo(np.float32).min
+    feeds = {"x": rng.standard_normal((2, 7, H)).astype(np.float32),
+             "pos_bias": rng.standard_normal((1, heads, 7, 7)).astype(np.float32), "pad_mask": pad}
+    cases.append(model_zoo.Case("two_mask_attention", m, feeds))
+    EXPECT["two_mask_attention"] = {"Softmax": 0}
+    EXACT["two_mask_attention"] = {"Attention": 1, "Add": 1}
+    TOL["two_mask_attention"] = 1e-5
     return cases
 
 
