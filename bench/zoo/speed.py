@@ -17,6 +17,7 @@ for n in sys.argv[1].split(","):
         while time.time() < t_end:
             t0 = time.perf_counter(); s.run(None, feeds); ts.append(time.perf_counter() - t0)
         res["ort"].append(np.median(ts) * 1e3)
+        time.sleep(0.5)  # (ORT's pool threads spin a while after its runs: let them stop first)
         b = subprocess.run([SINTER, "bench", path, *args, "--threads", str(th), "--time", "1.5", "--json", "-", "-q"], capture_output=True, text=True).stdout
         res["sinter"].append(json.loads(b)["results"][0]["latency_s"]["p50"] * 1e3)
     o, sn = np.median(res["ort"]), np.median(res["sinter"])
