@@ -61,10 +61,13 @@ static int64_t known_dim(const sn_graph *g, int v, int i, int depth) {
       e = ((const int64_t *)sc->data)[i];
     } else {
       const int q = g->values[n->in[1]].producer;
-      if (q >= 0 && sn_node_is(&g->nodes[q], "Concat") && g->nodes[q].n_in == t->rank) {
-        const sn_tensor *part = sn_graph_const(g, g->nodes[q].in[i]);
-        if (part && part->dtype == SINTER_INT64 && part->count == 1) e = ((const int64_t *)part->data)[0];
+      bool ones = q >= 0 && sn_node_is(&g->nodes[q], "Concat") && g->nodes[q].n_in == t->rank;
+      for (int k = 0; ones && k < t->rank; k++) { /* part k is entry k only if every part is one entry */
+        const sn_type *pt = &g->values[g->nodes[q].in[k]].type;
+        ones = pt->rank == 0 || (pt->rank == 1 && pt->dims[0].v == 1);
       }
+      const sn_tensor *part = ones ? sn_graph_const(g, g->nodes[q].in[i]) : NULL;
+      if (part && part->dtype == SINTER_INT64 && part->count == 1) e = ((const int64_t *)part->data)[0];
     }
     return e > 0 ? e : -1;
   }
