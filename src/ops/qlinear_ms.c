@@ -128,15 +128,11 @@ static sn_error *dqmm_run(sn_kernel_ctx *c) {
   const sn_tensor *x = c->in[0], *w = opt_in(c, 1), *ws = opt_in(c, 2);
   if (!x || x->dtype != SINTER_FLOAT || !w || !ws)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "needs a float A, B and b_scale");
-  float mn, mx;
-  sn_minmax0_f32(x->data, x->count, &mn, &mx);
-  float scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
-  float zp = 0.0f - mn / scale;
-  zp = rintf(zp < 0.0f ? 0.0f : (zp > 255.0f ? 255.0f : zp));
   uint8_t *xq = sn_kernel_scratch(c, (size_t)(x->count ? x->count : 1));
   if (!xq) return SN_ERR_OOM();
-  sn_quantize_f32(x->data, x->count, scale, zp, false, xq);
-  uint8_t z8 = (uint8_t)(int)zp;
+  float scale;
+  uint8_t z8;
+  sn_nn_dyn_quant_u8(c, x->data, x->count, xq, &scale, &z8);
   sn_tensor xt = *x, st = scalar_view(SINTER_FLOAT, &scale), zt = scalar_view(SINTER_UINT8, &z8);
   xt.dtype = SINTER_UINT8, xt.nbytes = (size_t)x->count, xt.data = xq, xt.owns_data = false;
   sn_qargs qa = {&xt, &st, &zt, w, ws, opt_in(c, 3), NULL, NULL, opt_in(c, 4), 0, NULL, NULL};

@@ -511,20 +511,15 @@ static sn_error *dyn_run(sn_kernel_ctx *c) {
   if (!x || x->kind != SN_KIND_TENSOR || x->dtype != SINTER_FLOAT)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "x must be a float tensor, got %s",
                            x ? sn_tensor_describe(x, b1, sizeof b1) : "nothing");
-  const float *xf = x->data;
-  float mx, mn;
-  sn_minmax0_f32(xf, x->count, &mn, &mx);
-  const float scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
-  float zp = 0.0f - mn / scale;
-  zp = zp < 0.0f ? 0.0f : (zp > 255.0f ? 255.0f : zp);
-  zp = rintf(zp);
   sn_tensor *y, *ys, *yz;
+  float scale;
+  uint8_t zp;
   SN_TRY(sn_kernel_output(c, 0, SINTER_UINT8, x->rank, x->dims, &y));
-  sn_quantize_f32(xf, x->count, scale, zp, false, y->data);
+  sn_nn_dyn_quant_u8(c, x->data, x->count, y->data, &scale, &zp);
   SN_TRY(sn_kernel_output(c, 1, SINTER_FLOAT, 0, NULL, &ys));
   *(float *)ys->data = scale;
   SN_TRY(sn_kernel_output(c, 2, SINTER_UINT8, 0, NULL, &yz));
-  *(uint8_t *)yz->data = (uint8_t)(int)zp;
+  *(uint8_t *)yz->data = zp;
   return NULL;
 }
 

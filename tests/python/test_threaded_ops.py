@@ -157,4 +157,26 @@ for n in (1000, 65537, 3 * 65536 + 77):
     check(f"QLinearLookup of {n} bytes: threads 1 and 2 equal, each byte its table entry (within one step)",
           np.array_equal(got[0], got[1]) and int(np.max(np.abs(got[0].astype(int) - want))) <= 1)
 
+# DynamicQuantizeLinear, its min/max and quantizing passes in parts over the pool: scale, zero point and
+# every byte equal at 1 and 2 threads and to the formula in numpy, with the extremes in different
+# parts (the last element the minimum, the first the maximum), an all-positive tensor (the range still
+# takes 0), below and above the split
+for n in (1000, 262147, 3 * 1048576 + 5):
+    for shift in (0.0, 5.0):
+        x = (rng.standard_normal(n) + shift).astype(np.float32)
+        x[-1], x[0] = x.min() - 1, x.max() + 1
+        m = make_model([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "ys", "yz"])],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n])],
+                       [helper.make_tensor_value_info(v, t, None) for v, t in
+                        (("y", TensorProto.UINT8), ("ys", TensorProto.FLOAT), ("yz", TensorProto.UINT8))])
+        got = [sinter_outputs(m.SerializeToString(), {"x": x}, threads=t) for t in (1, 2)]
+        lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
+        scale = np.float32((np.float32(hi) - np.float32(lo)) / np.float32(255))
+        zp = np.clip(np.rint(np.float32(0) - np.float32(lo) / scale), 0, 255)
+        want = np.clip(np.rint(x / scale) + zp, 0, 255).astype(np.uint8)
+        same = all(np.array_equal(a, b) for a, b in zip(got[0], got[1]))
+        close = float(got[0][1]) == float(scale) and int(got[0][2]) == int(zp) and \
+            int(np.max(np.abs(got[0][0].astype(int) - want))) <= 1
+        check(f"DynamicQuantizeLinear of {n} floats (shift {shift}): threads 1 and 2 equal, and the formula", same and close)
+
 sys.exit(finish())

@@ -2,6 +2,7 @@
 #include "kernels/ref/nn_util.h"
 #include "kernels/gemm.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,52 @@ void sn_nn_run_parts(sn_kernel_ctx *c, int nw, int64_t n, void (*fn)(void *arg, 
   }
   parts_job j = {fn, arg, n, (((n + nw - 1) / nw) + 63) & ~(int64_t)63};
   sn_nn_run(c, (int)((n + j.part - 1) / j.part), run_part, &j);
+}
+
+enum { DQ_MAX_PARTS = 64 };
+typedef struct dq_job {
+  const float *x;
+  uint8_t *y;
+  int64_t n, part;
+  float mn[DQ_MAX_PARTS], mx[DQ_MAX_PARTS];
+  float scale, zp;
+} dq_job;
+
+static void dq_minmax(void *arg, int w) {
+  dq_job *j = arg;
+  const int64_t b = w * j->part, e = b + j->part < j->n ? b + j->part : j->n;
+  sn_minmax0_f32(j->x + b, e - b, &j->mn[w], &j->mx[w]);
+}
+
+static void dq_quantize(void *arg, int64_t b, int64_t e) {
+  const dq_job *j = arg;
+  sn_quantize_f32(j->x + b, e - b, j->scale, j->zp, false, j->y + b);
+}
+
+void sn_nn_dyn_quant_u8(sn_kernel_ctx *c, const float *x, int64_t n, uint8_t *y, float *scale, uint8_t *zp) {
+  dq_job j = {x, y, n, n, {0}, {0}, 0, 0};
+  int nw = c ? sn_nn_workers(c, 4.0 * (double)n) : 1; /* (a few cycles an element, each pass) */
+  if (nw > DQ_MAX_PARTS) nw = DQ_MAX_PARTS;
+  int parts = 1;
+  if (nw > 1) {
+    j.part = (((n + nw - 1) / nw) + 63) & ~(int64_t)63;
+    parts = (int)((n + j.part - 1) / j.part);
+  }
+  if (parts > 1)
+    sn_nn_run(c, parts, dq_minmax, &j);
+  else
+    sn_minmax0_f32(x, n, &j.mn[0], &j.mx[0]);
+  float mn = 0.0f, mx = 0.0f; /* (the range always holds 0) */
+  for (int k = 0; k < parts; k++) {
+    if (j.mn[k] < mn) mn = j.mn[k];
+    if (j.mx[k] > mx) mx = j.mx[k];
+  }
+  j.scale = (mx == mn ? 1.0f : (mx - mn)) / 255.0f;
+  float z = 0.0f - mn / j.scale;
+  j.zp = rintf(z < 0.0f ? 0.0f : (z > 255.0f ? 255.0f : z));
+  sn_nn_run_parts(c, parts > 1 ? nw : 1, n, dq_quantize, &j);
+  *scale = j.scale;
+  *zp = (uint8_t)(int)j.zp;
 }
 
 void sn_nn_run_dynamic(sn_kernel_ctx *c, int n, void (*fn)(void *arg, int w), void *arg) {

@@ -31,6 +31,12 @@ void sn_nn_f32_out_done(sn_tensor *t, const float *buf);
 
 /* ---- threading ----------------------------------------------------------------------------------- */
 
+/* DynamicQuantizeLinear of n floats into y: the range [min(x, 0), max(x, 0)] onto uint8 (scale
+ * range / 255, zero point rounded and clamped), the min/max pass and the quantizing pass split over the
+ * kernel's pool where x is large (BERT-base's activations at batch 8: 0.8-3M floats an op); the same
+ * bytes as on one thread. */
+void sn_nn_dyn_quant_u8(sn_kernel_ctx *c, const float *x, int64_t n, uint8_t *y, float *scale, uint8_t *zp);
+
 /* Workers worth using for a job of about `flops` operations (1 when small or no pool). */
 int sn_nn_workers(sn_kernel_ctx *c, double flops);
 /* Run fn(arg, w) for w in [0, n) on the kernel's pool (workers may run several w in turn). */
