@@ -204,7 +204,7 @@ void sn_im2col_slivers_f32(const sn_conv_geom *g, int64_t C, const float *x, int
           if (h > l) {
             const float *xr = xc + sp->src + l * s;
             if (s == 1)
-              for (int64_t i = l; i < h; i++) dp[i] = xr[i - l];
+              memcpy(dp + l, xr, sizeof(float) * (size_t)(h - l)); /* (libc: wide vectors) */
             else
               for (int64_t i = l; i < h; i++) dp[i] = xr[(i - l) * s];
           }
