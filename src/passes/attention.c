@@ -338,6 +338,22 @@ static int split_heads3(const sn_graph *g, const int *uses, int v, int reader, i
   return x;
 }
 
+/* Max node mi, Max(scores + mask, f), rewritten in place into Max(mask, f): the mask to add (*out) */
+static sn_error *floor_mask(sn_graph *g, int mi, int mask, int *out) {
+  int mv;
+  SN_TRY(sn_graph_add_value_like(g, mask, "_floored", &mv));
+  g->values[mv].type = g->values[mask].type;
+  sn_node *n = &g->nodes[mi];
+  const int k = sn_graph_const(g, n->in[0]) ? 0 : 1; /* the constant's side */
+  g->values[n->out[0]].producer = -1; /* (the clamped scores: read by nothing once fused) */
+  n->in[1 - k] = mask;
+  n->out[0] = mv;
+  g->values[mv].producer = mi;
+  SN_TRY(sn_node_resolve(g, n));
+  *out = mv;
+  return NULL;
+}
+
 /* Softmax node i of rank 3: the batched form into one Attention node (*done), or nothing */
 static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *done) {
   *done = false;
@@ -349,8 +365,22 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
   double scale = 1.0;
   int p = producer(g, s);
   if (p < 0 || uses[s] != 1) return NULL;
+  int floor_max = -1; /* OPT's Max(scores + mask, float min) */
   if (sn_node_is(&g->nodes[p], "Reshape") && uses[g->nodes[p].in[0]] == 1) {
     int a = producer(g, g->nodes[p].in[0]);
+    if (a >= 0 && sn_node_is(&g->nodes[a], "Max") && g->nodes[a].n_in == 2) {
+      /* Max(scores + mask, f) with f <= -1e30 is scores + Max(mask, f) for any |score| below 1e20:
+       * the sum rounds to f either way where the mask is at or below f (-inf where OPT's two masks
+       * overflow), and a fully masked row stays uniform instead of NaN */
+      const sn_node *mx = &g->nodes[a];
+      for (int side = 0; side < 2 && floor_max < 0; side++) {
+        const int in = mx->in[side], pin = producer(g, in);
+        if (sn_graph_const_scalar(g, mx->in[1 - side]) <= -1e30 && g->values[mx->in[1 - side]].type.dtype == SINTER_FLOAT &&
+            pin >= 0 && uses[in] == 1 && sn_node_is(&g->nodes[pin], "Add"))
+          floor_max = a, a = pin;
+      }
+      if (floor_max < 0) return NULL;
+    }
     if (a < 0 || !sn_node_is(&g->nodes[a], "Add")) return NULL;
     for (int side = 0; side < 2 && mask < 0; side++) {
       int f = producer(g, g->nodes[a].in[side]);
@@ -443,6 +473,7 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
   SN_TRY(sn_node_add_input(at, q));
   SN_TRY(sn_node_add_input(at, k));
   SN_TRY(sn_node_add_input(at, v));
+  if (floor_max >= 0) SN_TRY(floor_mask(g, floor_max, mask, &mask));
   if (mask >= 0) SN_TRY(sn_node_add_input(at, mask));
   SN_TRY(sn_node_set_int(at, "num_heads", hq));
   SN_TRY(sn_node_set_float(at, "scale", (float)scale));

@@ -227,7 +227,7 @@ def extra_cases():
     def u(x, p):
         return op("Unsqueeze", [x, "ax0"], f"{p}_u{len(nodes)}")
 
-    def bmm_attention(p, xq, xkv, mask=None, fold_heads=True):
+    def bmm_attention(p, xq, xkv, mask=None, fold_heads=True, floor=False):
         sh = op("Shape", [xq], p + "sh")
         bsz, tgt = op("Gather", [sh, "i0"], p + "bsz", axis=0), op("Gather", [sh, "i1"], p + "tgt", axis=0)
         bh = op("Mul", [bsz, "h_s"], p + "bh")
@@ -245,23 +245,32 @@ def extra_cases():
             src = op("Gather", [op("Shape", [kv[0]], p + "ksh"), "i1"], p + "src", axis=0)
             s4 = op("Reshape", [sc, op("Concat", [u(bsz, p), "c_h", u(tgt, p), u(src, p)], p + "s4s", axis=0)], p + "s4")
             sm = op("Add", [s4, mask], p + "s4m")
+            if floor:  # OPT: Max(scores + mask, float min) before folding back
+                sm = op("Max", [sm, "fmin_bmm"], p + "s4f")
             sc = op("Reshape", [sm, op("Concat", [u(bh, p), u(tgt, p), u(src, p)], p + "s3s", axis=0)], p + "s3")
         o3 = op("MatMul", [op("Softmax", [sc], p + "p", axis=-1), kv[1]], p + "o3")
         o4 = op("Reshape", [o3, op("Concat", [u(bsz, p), "c_h", u(tgt, p), "c_dh"], p + "o4s", axis=0)], p + "o4")
         ot = op("Transpose", [o4], p + "ot", perm=[0, 2, 1, 3])
         return op("Reshape", [ot, op("Concat", [u(bsz, p), u(tgt, p), "c_H"], p + "ys", axis=0)], "y_" + p)
 
+    # OPT clamps the masked scores at the float minimum (its two masks add to -inf): a row whose every
+    # key is masked stays a uniform average there, not NaN
+    inits.append(nh.from_array(np.array(np.finfo(np.float32).min, np.float32), "fmin_bmm"))
     outs = [bmm_attention("self", "x", "x", mask="mask"), bmm_attention("cross", "x", "e"),
-            bmm_attention("seqfold", "x", "x", fold_heads=False)]
+            bmm_attention("seqfold", "x", "x", fold_heads=False), bmm_attention("opt", "x", "x", mask="mask_inf", floor=True)]
     vi = [h.make_tensor_value_info("x", T.FLOAT, ["b", "t", H]), h.make_tensor_value_info("e", T.FLOAT, ["b", "s", H]),
-          h.make_tensor_value_info("mask", T.FLOAT, ["b", 1, "t", "t"])]
+          h.make_tensor_value_info("mask", T.FLOAT, ["b", 1, "t", "t"]),
+          h.make_tensor_value_info("mask_inf", T.FLOAT, ["b", 1, "t", "t"])]
     g = h.make_graph(nodes, "bmm_attention", vi, [h.make_tensor_value_info(o, T.FLOAT, None) for o in outs], inits)
     m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
     feeds = {"x": rng.standard_normal((2, 5, H)).astype(np.float32), "e": rng.standard_normal((2, 7, H)).astype(np.float32),
              "mask": np.where(np.tril(np.ones((5, 5))) > 0, 0, -1e4).astype(np.float32)[None, None].repeat(2, 0)}
+    mask_inf = np.where(np.tril(np.ones((5, 5))) > 0, 0, -np.inf).astype(np.float32)[None, None].repeat(2, 0)
+    mask_inf[1, 0, 2, :] = -np.inf  # a query row with no key left
+    feeds["mask_inf"] = mask_inf
     cases.append(model_zoo.Case("bmm_attention", m, feeds))
     EXPECT["bmm_attention"] = {}
-    EXACT["bmm_attention"] = {"Attention": 2, "Softmax": 1}
+    EXACT["bmm_attention"] = {"Attention": 3, "Softmax": 1}
     TOL["bmm_attention"] = 1e-5
     # GPT-2 as torch exports it: q, k, v split from one projection; the causal mask a Where over a
     # slice of a constant lower-triangular buffer, from the lengths read off the head views' shapes
