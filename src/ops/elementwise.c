@@ -831,7 +831,6 @@ static sn_error *infer_where(sn_infer_ctx *c) {
 
 enum { QB_ADD, QB_SUB, QB_MUL, QB_DIV };
 
-
 static int qb_op(const sn_node *n) {
   const char *op = sn_attr_str(n, "op", "");
   return !strcmp(op, "Add") ? QB_ADD : !strcmp(op, "Sub") ? QB_SUB : !strcmp(op, "Mul") ? QB_MUL : !strcmp(op, "Div") ? QB_DIV : -1;

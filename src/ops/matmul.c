@@ -423,7 +423,6 @@ static sn_error *gemm_run(sn_kernel_ctx *c) {
 
 /* ---- MatMulInteger / QLinearMatMul ---------------------------------------------------------------------- */
 
-
 /* Integer matmuls keep a constant B packed for the INT8 GEMM (ops/qlinear.c). The sinter-domain
  * QLinearMatMul (made by the QDQ pass) adds transB (B is [N, K], from Gemm), a bias input 8 (int32,
  * or float with a float output), a float output when y_scale is absent, and activation = "Relu" or

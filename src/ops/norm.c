@@ -528,7 +528,6 @@ static sn_error *ln_run(sn_kernel_ctx *c) {
  * pass's fusion of a quantized encoder's LayerNormalization. The three ops' float32 steps row block by
  * row block (sn_nn_qrows, the vectorized row kernel), so the same bytes without the float tensors. */
 
-
 static sn_error *qln_infer(sn_infer_ctx *c) {
   if (c->n_in != 7 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[5] || !c->in[6])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, Scale, B, y_scale, y_zero_point (B may be empty)");

@@ -228,7 +228,6 @@ static sn_error *sm_run(sn_kernel_ctx *c) {
  * y_zero_point's 8-bit type, as the QDQ pass fuses a quantized attention's softmax: the three ops'
  * float32 steps row block by row block (sn_nn_qrows), so the same bytes without the float tensors. */
 
-
 static sn_error *qsm_infer(sn_infer_ctx *c) {
   if (c->n_in != 5 || !c->in[0] || !c->in[1] || !c->in[3] || !c->in[4])
     return sn_infer_error(c, "needs x, x_scale, x_zero_point, y_scale, y_zero_point");

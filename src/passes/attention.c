@@ -165,12 +165,15 @@ static int seq_shape_readers(const sn_graph *g, int v, int keep) { return shape_
 
 /* After a fusion: Shape nodes that read the context tv read q (sizes 0 and 1); those that read a
  * head view of x[i] (the Transpose node heads[i], or another 0,2,1,3 Transpose of its Reshape) read
- * x[i] (the sequence length, size -2 of both) */
-static void redirect_shapes(sn_graph *g, int tv, int q, const int heads[3], const int x[3]) {
+ * x[i] (the sequence length, size -2 of both), and so do those that read the batched form's folded
+ * view folded[i] (its size 1; folded NULL in the four-dimensional form) */
+static void redirect_shapes(sn_graph *g, int tv, int q, const int heads[3], const int *folded, const int x[3]) {
   for (int r = 0; r < g->n_nodes; r++) {
     sn_node *sh = &g->nodes[r];
     if (!sn_node_is(sh, "Shape")) continue;
     if (sh->in[0] == tv) sh->in[0] = q;
+    for (int i = 0; folded && i < 3; i++)
+      if (sh->in[0] == folded[i]) sh->in[0] = x[i];
     const int t = producer(g, sh->in[0]);
     if (t < 0 || !sn_node_is(&g->nodes[t], "Transpose")) continue;
     for (int i = 0; i < 3; i++) {
@@ -178,6 +181,25 @@ static void redirect_shapes(sn_graph *g, int tv, int q, const int heads[3], cons
       if (t == heads[i] || (perm_is(&g->nodes[t], P0213) && g->nodes[t].in[0] == h->in[0])) sh->in[0] = x[i];
     }
   }
+}
+
+/* v is a float32 constant at or below -1e30 (a mask's fill: a score added to it rounds to it) */
+static bool mask_floor(const sn_graph *g, int v) {
+  return sn_graph_const_scalar(g, v) <= -1e30 && g->values[v].type.dtype == SINTER_FLOAT;
+}
+
+/* v, read once, is attention's scores: a MatMul, or its Div / Mul by the scale */
+static bool scores_value(const sn_graph *g, const int *uses, int v) {
+  const int p = producer(g, v);
+  return p >= 0 && uses[v] == 1 &&
+         (sn_node_is(&g->nodes[p], "MatMul") || sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"));
+}
+
+/* the input of Add node ai that is the scores (the other one being a mask), or -1 */
+static int scores_side(const sn_graph *g, const int *uses, int ai) {
+  for (int side = 0; side < 2; side++)
+    if (scores_value(g, uses, g->nodes[ai].in[side])) return side;
+  return -1;
 }
 
 static bool softmax_last_axis(const sn_graph *g, const sn_node *sm) {
@@ -338,20 +360,23 @@ static int split_heads3(const sn_graph *g, const int *uses, int v, int reader, i
   return x;
 }
 
+/* A mask node rewritten in place (its inputs already rewired) to write new value mv instead of the
+ * masked scores, which nothing reads once the attention is fused */
+static sn_error *mask_node_output(sn_graph *g, int ni, int mv) {
+  sn_node *n = &g->nodes[ni];
+  g->values[n->out[0]].producer = -1;
+  n->out[0] = mv;
+  g->values[mv].producer = ni;
+  return sn_node_resolve(g, n);
+}
+
 /* Max node mi, Max(scores + mask, f), rewritten in place into Max(mask, f): the mask to add (*out) */
 static sn_error *floor_mask(sn_graph *g, int mi, int mask, int *out) {
-  int mv;
-  SN_TRY(sn_graph_add_value_like(g, mask, "_floored", &mv));
-  g->values[mv].type = g->values[mask].type;
+  SN_TRY(sn_graph_add_value_like(g, mask, "_floored", out));
+  g->values[*out].type = g->values[mask].type;
   sn_node *n = &g->nodes[mi];
-  const int k = sn_graph_const(g, n->in[0]) ? 0 : 1; /* the constant's side */
-  g->values[n->out[0]].producer = -1; /* (the clamped scores: read by nothing once fused) */
-  n->in[1 - k] = mask;
-  n->out[0] = mv;
-  g->values[mv].producer = mi;
-  SN_TRY(sn_node_resolve(g, n));
-  *out = mv;
-  return NULL;
+  n->in[sn_graph_const(g, n->in[0]) ? 1 : 0] = mask; /* (the constant's side stays) */
+  return mask_node_output(g, mi, *out);
 }
 
 /* Softmax node i of rank 3: the batched form into one Attention node (*done), or nothing */
@@ -375,8 +400,7 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
       const sn_node *mx = &g->nodes[a];
       for (int side = 0; side < 2 && floor_max < 0; side++) {
         const int in = mx->in[side], pin = producer(g, in);
-        if (sn_graph_const_scalar(g, mx->in[1 - side]) <= -1e30 && g->values[mx->in[1 - side]].type.dtype == SINTER_FLOAT &&
-            pin >= 0 && uses[in] == 1 && sn_node_is(&g->nodes[pin], "Add"))
+        if (mask_floor(g, mx->in[1 - side]) && pin >= 0 && uses[in] == 1 && sn_node_is(&g->nodes[pin], "Add"))
           floor_max = a, a = pin;
       }
       if (floor_max < 0) return NULL;
@@ -478,12 +502,7 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
   SN_TRY(sn_node_set_int(at, "num_heads", hq));
   SN_TRY(sn_node_set_float(at, "scale", (float)scale));
   SN_TRY(sn_node_resolve(g, at));
-  redirect_shapes(g, tv, q, (const int[3]){qn[1], kn[1], vn[1]}, (const int[3]){q, k, v});
-  for (int r = 0; r < g->n_nodes; r++) {
-    sn_node *sh = &g->nodes[r];
-    if (!sn_node_is(sh, "Shape")) continue;
-    sh->in[0] = sh->in[0] == q3 ? q : sh->in[0] == k3 ? k : sh->in[0] == v3 ? v : sh->in[0];
-  }
+  redirect_shapes(g, tv, q, (const int[3]){qn[1], kn[1], vn[1]}, (const int[3]){q3, k3, v3}, (const int[3]){q, k, v});
   for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
   *done = true;
   return NULL;
@@ -502,14 +521,9 @@ static sn_error *additive_mask(sn_graph *g, int wi, int *mask) {
   sn_type *t = &g->values[mv].type;
   *t = g->values[keep].type;
   t->dtype = SINTER_FLOAT;
-  sn_node *w = &g->nodes[wi];
-  g->values[w->out[0]].producer = -1; /* (the masked scores: read by nothing once fused) */
-  w->in[1] = zid;
-  w->out[0] = mv;
-  g->values[mv].producer = wi;
-  SN_TRY(sn_node_resolve(g, w));
+  g->nodes[wi].in[1] = zid;
   *mask = mv;
-  return NULL;
+  return mask_node_output(g, wi, mv);
 }
 
 /* Add node ai, Add(Add(scores, m1), m2), rewritten in place into Add(m1, m2): the one mask (*mask) */
@@ -525,15 +539,10 @@ static sn_error *sum_masks(sn_graph *g, int ai, int m1, int m2, int *mask) {
     dims[d] = a.v == 1 ? b : b.v == 1 || sn_dim_same(a, b) ? a : sn_dim_unknown();
   }
   sn_type_set(&g->values[mv].type, SINTER_FLOAT, rank, dims);
-  sn_node *n = &g->nodes[ai];
-  g->values[n->out[0]].producer = -1; /* (the masked scores: read by nothing once fused) */
-  n->in[0] = m1;
-  n->in[1] = m2;
-  n->out[0] = mv;
-  g->values[mv].producer = ai;
-  SN_TRY(sn_node_resolve(g, n));
+  g->nodes[ai].in[0] = m1;
+  g->nodes[ai].in[1] = m2;
   *mask = mv;
-  return NULL;
+  return mask_node_output(g, ai, mv);
 }
 
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
@@ -567,45 +576,33 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
        * fill) exactly (a masked score rounds to fill either way), so the Where becomes the additive mask */
       const sn_node *w = &g->nodes[p];
       const sn_type *kt = &g->values[w->in[0]].type;
-      const int a = w->in[1], pa = producer(g, a);
-      if (!(sn_graph_const_scalar(g, w->in[2]) <= -1e30) || kt->dtype != SINTER_BOOL || kt->rank < 0 ||
-          kt->rank > 4 || g->values[w->in[2]].type.dtype != SINTER_FLOAT || pa < 0 || uses[a] != 1 ||
-          !(sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") || sn_node_is(&g->nodes[pa], "Mul")))
+      if (!mask_floor(g, w->in[2]) || kt->dtype != SINTER_BOOL || kt->rank < 0 || kt->rank > 4 ||
+          !scores_value(g, uses, w->in[1]))
         continue;
       where = p;
-      s = a;
-      p = pa;
+      s = w->in[1];
+      p = producer(g, s);
     } else if (sn_node_is(&g->nodes[p], "Add")) {
-      /* one mask, or two added one after the other (MPNet's relative position bias, then the padding
-       * mask): the outer Add then adds the two masks instead (mask_sum), the Attention their sum */
-      for (int depth = 0; depth < 2 && p >= 0 && sn_node_is(&g->nodes[p], "Add") && mask < 0; depth++) {
-        const sn_node *add = &g->nodes[p];
-        for (int side = 0; side < 2 && mask < 0; side++) {
-          int a = add->in[side], pa = producer(g, a);
-          if (pa >= 0 && uses[a] == 1 && (sn_node_is(&g->nodes[pa], "MatMul") || sn_node_is(&g->nodes[pa], "Div") ||
-                                          sn_node_is(&g->nodes[pa], "Mul"))) {
-            mask = add->in[1 - side];
-            s = a;
-          }
+      /* Add(scores, mask); or two masks added in turn (MPNet's relative position bias, then the padding
+       * mask), Add(Add(scores, m1), m2), whose outer Add then adds the masks instead (mask_sum) */
+      int side = scores_side(g, uses, p);
+      for (int k = 0; k < 2 && side < 0 && mask_sum < 0; k++) {
+        const int a = g->nodes[p].in[k], pa = producer(g, a);
+        if (pa >= 0 && uses[a] == 1 && sn_node_is(&g->nodes[pa], "Add") && scores_side(g, uses, pa) >= 0) {
+          mask2 = g->nodes[p].in[1 - k];
+          mask_sum = p;
+          p = pa;
+          side = scores_side(g, uses, p);
         }
-        if (mask < 0 && depth == 0) { /* (the scores through a second Add) */
-          for (int side = 0; side < 2 && mask2 < 0; side++) {
-            int a = add->in[side], pa = producer(g, a);
-            if (pa >= 0 && uses[a] == 1 && sn_node_is(&g->nodes[pa], "Add")) {
-              mask2 = add->in[1 - side];
-              mask_sum = p;
-              s = a;
-            }
-          }
-          if (mask2 < 0) break;
-        } else if (mask2 < 0 || mask >= 0) {
-          dead[nd++] = p; /* (the outer Add of two stays: it becomes the masks' sum) */
-        }
-        p = producer(g, s);
       }
-      if (mask < 0 || g->values[mask].type.dtype != SINTER_FLOAT || g->values[mask].type.rank > 4) continue;
-      if (mask2 >= 0 && (g->values[mask2].type.dtype != SINTER_FLOAT || g->values[mask2].type.rank > 4 ||
-                         g->values[mask].type.rank < 0 || g->values[mask2].type.rank < 0))
+      if (side < 0) continue;
+      mask = g->nodes[p].in[1 - side];
+      s = g->nodes[p].in[side];
+      dead[nd++] = p; /* (the inner Add of two: the outer one stays, as the masks' sum) */
+      p = producer(g, s);
+      const sn_type *m1 = &g->values[mask].type, *m2 = mask2 >= 0 ? &g->values[mask2].type : NULL;
+      if (m1->dtype != SINTER_FLOAT || m1->rank > 4 || (m2 && (m2->dtype != SINTER_FLOAT || m2->rank > 4 ||
+                                                              m1->rank < 0 || m2->rank < 0)))
         continue;
     }
     if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
@@ -665,7 +662,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;
     if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;
     if ((e = sn_node_resolve(g, at))) break;
-    redirect_shapes(g, tv, q, (const int[3]){qn[0], kn[0], vn[0]}, (const int[3]){q, k, v});
+    redirect_shapes(g, tv, q, (const int[3]){qn[0], kn[0], vn[0]}, NULL, (const int[3]){q, k, v});
     for (int t = 0; t < nd; t++) sn_node_clear(&g->nodes[dead[t]]);
     c->changed++;
     sn_free(uses);

@@ -28,7 +28,6 @@ static bool is_lookup(const sn_graph *g, const sn_node *n) {
   return t && t->count == 256 && n->in[0] >= 0;
 }
 
-
 /* v as a function of a root value: v itself (table NULL: the identity) or QLinearLookup(root, table) */
 typedef struct fnof {
   int root;
