@@ -188,17 +188,18 @@ static bool mask_floor(const sn_graph *g, int v) {
   return sn_graph_const_scalar(g, v) <= -1e30 && g->values[v].type.dtype == SINTER_FLOAT;
 }
 
-/* v, read once, is attention's scores: a MatMul, or its Div / Mul by the scale */
-static bool scores_value(const sn_graph *g, const int *uses, int v) {
+/* v, read once (twice with shape_too: also by a Shape), is attention's scores: a MatMul, or its
+ * Div / Mul by the scale */
+static bool scores_value(const sn_graph *g, const int *uses, int v, bool shape_too) {
   const int p = producer(g, v);
-  return p >= 0 && uses[v] == 1 &&
+  return p >= 0 && uses[v] == 1 + shape_too &&
          (sn_node_is(&g->nodes[p], "MatMul") || sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"));
 }
 
 /* the input of Add node ai that is the scores (the other one being a mask), or -1 */
 static int scores_side(const sn_graph *g, const int *uses, int ai) {
   for (int side = 0; side < 2; side++)
-    if (scores_value(g, uses, g->nodes[ai].in[side])) return side;
+    if (scores_value(g, uses, g->nodes[ai].in[side], false)) return side;
   return -1;
 }
 
@@ -508,10 +509,9 @@ static sn_error *fuse_bmm_attention(sn_graph *g, const int *uses, int i, bool *d
   return NULL;
 }
 
-/* Where node wi, Where(keep, scores, fill), rewritten in place into Where(keep, 0, fill): the float
- * mask to add to the scores (*mask) */
-static sn_error *additive_mask(sn_graph *g, int wi, int *mask) {
-  const int keep = g->nodes[wi].in[0];
+/* Where node wi, the scores at input `slot` and the fill at the other, rewritten in place into
+ * Where(keep, ...) with 0 for the scores: the float mask to add to them (*mask) */
+static sn_error *additive_mask(sn_graph *g, int wi, int keep, int slot, int *mask) {
   sn_tensor *zero;
   int zid, mv;
   SN_TRY(sn_tensor_new(SINTER_FLOAT, 0, NULL, &zero));
@@ -521,7 +521,8 @@ static sn_error *additive_mask(sn_graph *g, int wi, int *mask) {
   sn_type *t = &g->values[mv].type;
   *t = g->values[keep].type;
   t->dtype = SINTER_FLOAT;
-  g->nodes[wi].in[1] = zid;
+  g->nodes[wi].in[0] = keep;
+  g->nodes[wi].in[slot] = zid;
   *mask = mv;
   return mask_node_output(g, wi, mv);
 }
@@ -567,20 +568,35 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     int dead[16], nd = 0;
     dead[nd++] = i;
     /* before the softmax: [Add mask | Where(keep, ., fill)] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
-    int s = sm->in[0], mask = -1, where = -1, mask2 = -1, mask_sum = -1;
+    int s = sm->in[0], mask = -1, where = -1, where_scores = -1, where_cond = -1, mask2 = -1, mask_sum = -1;
     double scale = 1.0;
     int p = producer(g, s);
     if (p < 0 || uses[s] != 1) continue;
     if (sn_node_is(&g->nodes[p], "Where") && g->nodes[p].n_in == 3) {
-      /* GPT-2's causal mask: Where(keep, scores, fill) with fill <= -1e30 is scores + Where(keep, 0,
-       * fill) exactly (a masked score rounds to fill either way), so the Where becomes the additive mask */
+      /* GPT-2's causal mask Where(keep, scores, fill) and DistilBERT's masked_fill Where(masked, fill,
+       * scores), fill <= -1e30: scores + the Where with 0 for the scores, exactly (a masked score rounds
+       * to fill either way), so the Where becomes the additive mask. DistilBERT expands its mask to the
+       * scores' shape first (Expand(m, Shape(scores))): the Attention broadcasts m itself. */
       const sn_node *w = &g->nodes[p];
-      const sn_type *kt = &g->values[w->in[0]].type;
-      if (!mask_floor(g, w->in[2]) || kt->dtype != SINTER_BOOL || kt->rank < 0 || kt->rank > 4 ||
-          !scores_value(g, uses, w->in[1]))
-        continue;
+      int cond = w->in[0], ex = producer(g, cond), exshape = -1;
+      if (ex >= 0 && sn_node_is(&g->nodes[ex], "Expand") && uses[cond] == 1) {
+        const int sp = producer(g, g->nodes[ex].in[1]);
+        if (sp >= 0 && sn_node_is(&g->nodes[sp], "Shape") && !sn_node_attr(&g->nodes[sp], "start") &&
+            !sn_node_attr(&g->nodes[sp], "end") && uses[g->nodes[sp].out[0]] == 1)
+          exshape = g->nodes[sp].in[0], cond = g->nodes[ex].in[0];
+      }
+      const sn_type *kt = &g->values[cond].type;
+      if (kt->dtype != SINTER_BOOL || kt->rank < 0 || kt->rank > 4) continue;
+      for (int slot = 1; slot <= 2 && where_scores < 0; slot++) {
+        const int sv = w->in[slot];
+        if (mask_floor(g, w->in[3 - slot]) &&
+            scores_value(g, uses, sv, sv == exshape)) /* (read by the Expand's Shape too) */
+          where_scores = slot;
+      }
+      if (where_scores < 0) continue;
       where = p;
-      s = w->in[1];
+      where_cond = cond;
+      s = w->in[where_scores];
       p = producer(g, s);
     } else if (sn_node_is(&g->nodes[p], "Add")) {
       /* Add(scores, mask); or two masks added in turn (MPNet's relative position bias, then the padding
@@ -619,7 +635,17 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     dead[nd++] = mm1;
     int64_t hq, dq, hk, dk, hv, dv;
     int qn[2], kn[3], vn[2];
-    int q = split_heads(g, uses, g->nodes[mm1].in[0], mm1, P0213, qn, &hq, &dq);
+    /* (DistilBERT scales the query heads before the product: q / sqrt(dh)) */
+    int qin = g->nodes[mm1].in[0], qreader = mm1, qs = producer(g, qin);
+    if (qs >= 0 && uses[qin] == 1 && (sn_node_is(&g->nodes[qs], "Div") || sn_node_is(&g->nodes[qs], "Mul"))) {
+      const double k = sn_graph_const_scalar(g, g->nodes[qs].in[1]);
+      if (!(k > 0) || !isfinite(k) || g->values[g->nodes[qs].in[0]].type.rank != 4) continue;
+      scale *= sn_node_is(&g->nodes[qs], "Div") ? 1.0 / k : k;
+      dead[nd++] = qs;
+      qin = g->nodes[qs].in[0];
+      qreader = qs;
+    }
+    int q = split_heads(g, uses, qin, qreader, P0213, qn, &hq, &dq);
     int k = split_heads(g, uses, g->nodes[mm1].in[1], mm1, P0231, kn, &hk, &dk);
     int n_kn = 2;
     if (k < 0) {
@@ -657,7 +683,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     if ((e = sn_node_retype(at, "sinter", "Attention", 1, true))) break;
     at->n_in = 0;
     if ((e = sn_node_add_input(at, q)) || (e = sn_node_add_input(at, k)) || (e = sn_node_add_input(at, v))) break;
-    if (where >= 0 && (e = additive_mask(g, where, &mask))) break;
+    if (where >= 0 && (e = additive_mask(g, where, where_cond, where_scores, &mask))) break;
     if (mask_sum >= 0 && (e = sum_masks(g, mask_sum, mask, mask2, &mask))) break;
     if (mask >= 0 && (e = sn_node_add_input(at, mask))) break;
     if ((e = sn_node_set_int(at, "num_heads", hq)) || (e = sn_node_set_float(at, "scale", (float)scale))) break;

@@ -346,6 +346,31 @@ def extra_cases():
     EXPECT["two_mask_attention"] = {"Softmax": 0}
     EXACT["two_mask_attention"] = {"Attention": 1, "Add": 1}
     TOL["two_mask_attention"] = 1e-5
+    # DistilBERT: the query heads scaled before the product, and masked_fill: Where(masked, float min,
+    # scores) with the mask expanded to the scores' shape first (a padded key in one batch row)
+    nodes, inits = [], [i64([0, 0, heads, dh], "hs4"), i64([0, 0, H], "hs3"), i64([-1, 1, 1, 7], "mshape"),
+                        i64(0, "zero_i"), nh.from_array(np.array(math.sqrt(dh), np.float32), "sqrt_dh"),
+                        nh.from_array(np.array(np.finfo(np.float32).min, np.float32), "fmin")]
+    for w in ("wq", "wk", "wv"):
+        inits.append(nh.from_array(rng.standard_normal((H, H)).astype(np.float32) * 0.4, w))
+    qh, kh, vh = [op("Transpose", [op("Reshape", [op("MatMul", ["x", "w" + t], t + "p"), "hs4"], t + "4")], t + "h",
+                     perm=[0, 2, 3, 1] if t == "k" else [0, 2, 1, 3]) for t in "qkv"]
+    sc = op("MatMul", [op("Div", [qh, "sqrt_dh"], "qs"), kh], "qk")
+    masked = op("Expand", [op("Reshape", [op("Equal", ["attention_mask", "zero_i"], "eq"), "mshape"], "m4"),
+                           op("Shape", [sc], "scsh")], "mx")
+    ct = op("Transpose", [op("MatMul", [op("Softmax", [op("Where", [masked, "fmin", sc], "w")], "p", axis=-1), vh],
+                             "o")], "ot", perm=[0, 2, 1, 3])
+    op("Reshape", [ct, "hs3"], "y")
+    vi = [h.make_tensor_value_info("x", T.FLOAT, [2, 7, H]), h.make_tensor_value_info("attention_mask", T.INT64, [2, 7])]
+    g = h.make_graph(nodes, "distilbert", vi, [h.make_tensor_value_info("y", T.FLOAT, None)], inits)
+    m = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    am = np.ones((2, 7), np.int64)
+    am[1, 4:] = 0
+    cases.append(model_zoo.Case("distilbert_attention", m, {"x": rng.standard_normal((2, 7, H)).astype(np.float32),
+                                                            "attention_mask": am}))
+    EXPECT["distilbert_attention"] = {"Softmax": 0, "Expand": 0, "Div": 0}
+    EXACT["distilbert_attention"] = {"Attention": 1}
+    TOL["distilbert_attention"] = 1e-5
     return cases
 
 
