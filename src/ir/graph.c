@@ -369,7 +369,9 @@ int64_t sn_attr_int(const sn_node *n, const char *name, int64_t def) {
   const sn_attr *a = sn_node_attr(n, name);
   if (!a) return def;
   if (a->type == SN_ATTR_INT) return a->i;
-  if (a->type == SN_ATTR_FLOAT) return (int64_t)a->f;
+  /* A float where an integer is expected converts only when it is in range (NaN and values past
+   * int64's range would be undefined behaviour to convert; they read as absent). */
+  if (a->type == SN_ATTR_FLOAT) return (a->f >= -9.2e18f && a->f <= 9.2e18f) ? (int64_t)a->f : def;
   return def;
 }
 

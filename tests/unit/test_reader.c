@@ -1,6 +1,7 @@
 /* Tests the ONNX reader (src/onnx): models built as protobuf bytes in memory by a tiny encoder,
  * loaded and checked in the IR; external data; function inlining; corrupt inputs. With arguments
  * (model.onnx or .pb paths) it loads each one instead and reports failures. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,18 @@ static void test_basic(void) {
       CHECK(n->n_out == 1 && n->out[0] == y);
       CHECK(sn_attr_int(n, "some_int", 0) == 7);
       CHECK(sn_attr_float(n, "some_float", 0) == 0.5f);
+      /* a float read as an integer converts only within int64's range (the fuzzer's 1.8e34) */
+      sn_attr *fa = (sn_attr *)sn_node_attr(n, "some_float");
+      if (fa) {
+        fa->f = 3.75f;
+        CHECK(sn_attr_int(n, "some_float", -1) == 3);
+        fa->f = 1.82786e34f;
+        CHECK(sn_attr_int(n, "some_float", -1) == -1);
+        fa->f = -1.82786e34f;
+        CHECK(sn_attr_int(n, "some_float", -1) == -1);
+        fa->f = NAN;
+        CHECK(sn_attr_int(n, "some_float", -1) == -1);
+      }
       CHECK(n->op == NULL);
     }
     sn_model_free(mo);
