@@ -42,10 +42,14 @@ static void elem_merge(sn_type *acc, const sn_type *t) {
     if (!sn_dim_same(acc->dims[i], t->dims[i])) acc->dims[i] = sn_dim_unknown();
 }
 
+/* a type nothing is known of yet: no element type, no rank (a subgraph's capture before the outer
+ * graph is inferred reads so); it may turn out a sequence or an optional */
+static bool type_unknown(const sn_type *t) { return t->kind == SN_KIND_TENSOR && t->dtype == 0 && t->rank < 0; }
+
 static sn_error *infer_need(const sn_infer_ctx *c, int i, int kind, const char *what) {
   const sn_type *t = tin(c, i);
   if (!t) return sn_infer_error(c, "input '%s' is missing", what);
-  if (t->kind != kind)
+  if (t->kind != kind && !type_unknown(t))
     return sn_infer_error(c, "input '%s' must be %s, got %s", what, kind_name(kind), kind_name(t->kind));
   return NULL;
 }
@@ -694,7 +698,7 @@ static sn_error *has_infer(sn_infer_ctx *c) {
   if (c->n_in > 1) return sn_infer_error(c, "takes at most one input");
   if (c->opset < 18) {
     if (!x) return sn_infer_error(c, "needs an input (opset %d)", c->opset);
-    if (x->kind != SN_KIND_OPTIONAL)
+    if (x->kind != SN_KIND_OPTIONAL && !type_unknown(x))
       return sn_infer_error(c, "input must be an optional at opset %d, got %s", c->opset, kind_name(x->kind));
   }
   sn_type *o = tout(c, 0);
@@ -716,7 +720,7 @@ static sn_error *has_run(sn_kernel_ctx *c) {
 static sn_error *get_infer(sn_infer_ctx *c) {
   const sn_type *x = tin(c, 0);
   if (!x) return sn_infer_error(c, "needs an input");
-  if (c->opset < 18 && x->kind != SN_KIND_OPTIONAL)
+  if (c->opset < 18 && x->kind != SN_KIND_OPTIONAL && !type_unknown(x))
     return sn_infer_error(c, "input must be an optional at opset %d, got %s", c->opset, kind_name(x->kind));
   sn_type t = *x;
   if (x->kind == SN_KIND_OPTIONAL) {

@@ -658,6 +658,37 @@ def reductions(seed=19):
     return Case("reductions", m, {"x": x, "xi": xi})
 
 
+def loop_sequence_capture(seed=21):
+    """A Loop body reading sequences of the outer graph by SequenceAt, as torch exports GPT-J's
+    repeat_interleave of the rotary tables: SplitToSequence outside, no type declared for it, so the
+    body is first inferred with the capture's type unknown; the items scaled and gathered in a loop-
+    carried sequence, then concatenated"""
+    rng = np.random.default_rng(seed)
+    b = Builder(seed)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    seq = b.op("SplitToSequence", ["x", b.const(np.ones(5, np.int64), "split")], axis=0)
+    idx = b.op("SplitToSequence", ["k", b.const(np.ones(5, np.int64), "split")], axis=0)
+    empty = b.op("SequenceEmpty", [], dtype=TensorProto.FLOAT)
+    body = helper.make_graph(
+        [helper.make_node("SequenceAt", [seq, "i"], ["item"]),
+         helper.make_node("SequenceAt", [idx, "i"], ["ki"]),
+         helper.make_node("Cast", ["ki"], ["kf"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["item", "kf"], ["scaled"]),
+         helper.make_node("SequenceInsert", ["acc", "scaled"], ["acc_out"]),
+         helper.make_node("Identity", ["cond"], ["cond_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+         helper.make_tensor_sequence_value_info("acc", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_sequence_value_info("acc_out", TensorProto.FLOAT, None)])
+    loop = b.op("Loop", [b.const(np.array(5, np.int64), "trip"), b.const(np.array(True), "cond"), empty], body=body)
+    y = b.op("ConcatFromSequence", [loop], axis=0)
+    m = b.model("loop_sequence_capture", [tensor_in("x", TensorProto.FLOAT, [5, 4]), tensor_in("k", TensorProto.INT64, [5])],
+                [tensor_in(y, TensorProto.FLOAT, [5, 4])], opset=17)
+    return Case("loop_sequence_capture", m, {"x": x, "k": rng.integers(-3, 4, 5).astype(np.int64)})
+
+
 def all_cases():
     return [
         digits(),
@@ -683,6 +714,7 @@ def all_cases():
         roi_heads(),
         scatter_merge(),
         reductions(),
+        loop_sequence_capture(),
     ]
 
 
