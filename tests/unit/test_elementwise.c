@@ -157,6 +157,18 @@ static void test_iter(void) {
     const int64_t *dims1[2] = {s, a};
     CHECK(check_iter(2, ranks1, dims1, 1, 24));
   }
+  /* an empty output beside dims whose product is past int64 (the fuzzer's [.., 7.2e16, 8192]): no
+   * strides computed, no run to visit */
+  {
+    const int64_t a[] = {0, 72055377834794998, 8192}, c[] = {1, 72055377834794998, 8192};
+    const int ranks[2] = {3, 3};
+    const int64_t *dims[2] = {a, c};
+    sn_bcast b;
+    int r;
+    int64_t o[SN_MAX_RANK];
+    CHECK(!sn_bcast_init_auto(&b, 2, ranks, dims, &r, o));
+    CHECK(b.count == 0 && b.rows == 0 && r == 3 && o[0] == 0);
+  }
   /* trailing dim */
   {
     const int64_t a[] = {2, 3, 4, 5}, w[] = {5};

@@ -71,6 +71,7 @@ sn_error *sn_bcast_init(sn_bcast *b, int out_rank, const int64_t *out_dims, int 
                        sn_dims_str(ranks[k] < 0 ? 0 : ranks[k], dims[k], a, sizeof a), k,
                        sn_dims_str(out_rank, out_dims, o, sizeof o));
     }
+    if (count == 0) continue; /* (no strides: other dims' products may not fit in int64) */
     int64_t s = 1;
     for (int d = out_rank - 1; d >= 0; d--) {
       int j = d - (out_rank - ranks[k]);
@@ -82,6 +83,11 @@ sn_error *sn_bcast_init(sn_bcast *b, int out_rank, const int64_t *out_dims, int 
   b->same = true;
   for (int k = 0; k < n_in; k++)
     if (sn_shape_count(ranks[k], dims[k]) != count) b->same = false;
+  if (count == 0) { /* nothing to visit: one empty run */
+    b->rank = 1;
+    for (int k = 0; k < n_in; k++) b->inner_stride[k] = 1;
+    return NULL;
+  }
   /* drop size-1 output dims, merge runs that are contiguous in every input */
   int r = 0;
   for (int d = 0; d < out_rank; d++) {
