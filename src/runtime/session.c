@@ -587,7 +587,13 @@ static sn_error *split_analyze(sn_session *s, const sn_tensor *const *bound, int
    * 76 -> 67 ms; ResNet-50, 0.44, 3% slower split; BERT-small, 0.5, 6% faster; ConvNeXt-Tiny 0.75,
    * within 2%) */
   double need = sn_threadpool_size(s->pool) >= 2 ? 1.0 / 16 : 1.0;
-  se->split = !e && chk.ok && (s->split_mode == SN_SPLIT_ON || chk.act_bytes >= need * chk.weight_bytes);
+  /* and a sample must be worth a run of the plan: a graph of a few small steps over many short rows
+   * (a Softmax over [1536, 12], no weights, 96 bytes a sample) ran 5x slower as 1536 runs of its
+   * batch-1 plan than whole; the models that gain have megabytes of activations a sample */
+  const double min_sample_bytes = 256.0 * 1024;
+  se->split = !e && chk.ok &&
+              (s->split_mode == SN_SPLIT_ON ||
+               (chk.act_bytes >= need * chk.weight_bytes && chk.act_bytes >= min_sample_bytes));
   if (se->split) {
     se->out_rank = sn_calloc((size_t)g->n_outputs, sizeof(int));
     se->out_dims = sn_calloc((size_t)g->n_outputs, sizeof *se->out_dims);
