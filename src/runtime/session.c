@@ -611,6 +611,9 @@ static sn_error *split_analyze(sn_session *s, const sn_tensor *const *bound, int
     if (se->split)
       fprintf(stderr, "sinter: batch %lld split into samples (%.3g MB of activations a sample, %.3g MB of weights)\n",
               (long long)n, chk.act_bytes / 1e6, chk.weight_bytes / 1e6);
+    else if (chk.ok && chk.act_bytes >= need * chk.weight_bytes)
+      fprintf(stderr, "sinter: batch %lld not split: %.3g MB of activations a sample, too little for a run of its own\n",
+              (long long)n, chk.act_bytes / 1e6);
     else if (chk.ok)
       fprintf(stderr, "sinter: batch %lld not split: %.3g MB of activations a sample against %.3g MB of weights\n",
               (long long)n, chk.act_bytes / 1e6, chk.weight_bytes / 1e6);

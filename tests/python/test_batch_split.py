@@ -64,7 +64,7 @@ class M:
 
 # ---- models whose samples stay apart ------------------------------------------------------------
 
-def cnn():
+def cnn(hw=20):
     m = M()
     m.n("Conv", ["x", m.c("w1", rnd(16, 3, 3, 3, scale=0.3)), m.c("b1", rnd(16))], "c1", pads=[1, 1, 1, 1])
     m.n("BatchNormalization", ["c1", m.c("g", rnd(16) + 2), m.c("be", rnd(16)), m.c("mu", rnd(16)),
@@ -81,7 +81,7 @@ def cnn():
     m.n("GlobalAveragePool", "res", "gap")
     m.n("Flatten", "gap", "f", axis=1)
     m.n("Gemm", ["f", m.c("wf", rnd(10, 16, scale=0.3)), m.c("bf", rnd(10))], "y", transB=1)
-    return m.model([vi("x", ["N", 3, 20, 20])], [vi("y", ["N", 10])]), {"x": (3, 20, 20)}
+    return m.model([vi("x", ["N", 3, hw, hw])], [vi("y", ["N", 10])]), {"x": (3, hw, hw)}
 
 
 def encoder():
@@ -332,10 +332,14 @@ def main():
         # one thread: split where a sample's activations outweigh the weights (the CNN), not the MLP
         _, line = decision(path, feeds, tmp, mode="auto", threads=1)
         check("mlp b8 t1 auto: not split", "not split" in line, repr(line))
-        cnn_model, cnn_shapes = cnn()
+        # (at 48x48, 0.8 MB a sample; at 20x20, 0.14 MB, too little to pay a run of the plan per sample)
+        cnn_model, cnn_shapes = cnn(48)
         _, line = decision(save(cnn_model, tmp, "cnn_t1"), feeds_for(cnn_shapes, 3, cnn_model), tmp, mode="auto",
                            threads=1)
-        check("cnn b3 t1 auto: split", "split into samples" in line, repr(line))
+        check("cnn 48x48 b3 t1 auto: split", "split into samples" in line, repr(line))
+        cnn_model, cnn_shapes = cnn()
+        _, line = decision(save(cnn_model, tmp, "cnn_t1s"), feeds_for(cnn_shapes, 3, cnn_model), tmp, mode="auto")
+        check("cnn 20x20 b3 auto: not split (small samples)", "not split" in line and "too little" in line, repr(line))
         # concurrent split runs on one session: the pool is busy with one, the other runs its samples
         # inline; each gets its own frames and its own results
         import sinter_ctypes
