@@ -297,6 +297,103 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
   return finish(c);
 }
 
+/* ---- zero Pad into the Conv or AveragePool that reads it --------------------------------------------
+ * Pad(x, constant 0) of the spatial dims before a Conv (TensorFlow's exports pad explicitly before a
+ * strided convolution: Keras' ZeroPadding2D, "SAME" padding with a stride): the convolution's own pads
+ * grow by as much, the same zeros enter the same sums, and the padded copy goes (with it, on blocked
+ * layouts, the reorders around the Pad). An AveragePool takes it when it counts padding in its mean
+ * (count_include_pad, set when it had no pads of its own) and rounds its output size down. */
+
+/* Pad n's begin/end amounts for each of x's `rank` dims when it pads with constant zeros: true */
+static bool zero_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads) {
+  if (strcmp(sn_attr_str(n, "mode", "constant"), "constant")) return false;
+  for (int k = 0; k < 2 * rank; k++) pads[k] = 0;
+  const int64_t *p;
+  int np = sn_attr_ints(n, "pads", &p); /* (before opset 11) */
+  if (np >= 0) {
+    if (np != 2 * rank || sn_attr_float(n, "value", 0.0f) != 0.0f) return false;
+    memcpy(pads, p, sizeof(int64_t) * (size_t)np);
+    return true;
+  }
+  const sn_tensor *pt = n->n_in > 1 && n->in[1] >= 0 ? sn_graph_const(g, n->in[1]) : NULL;
+  if (!pt || pt->dtype != SINTER_INT64 || pt->rank != 1) return false;
+  if (n->n_in > 2 && n->in[2] >= 0 && sn_graph_const_scalar(g, n->in[2]) != 0.0) return false; /* (NaN too) */
+  const int64_t *pv = pt->data;
+  if (n->n_in > 3 && n->in[3] >= 0) { /* axes (opset 18): pads for those dims only */
+    const sn_tensor *at = sn_graph_const(g, n->in[3]);
+    if (!at || (at->dtype != SINTER_INT64 && at->dtype != SINTER_INT32) || at->rank != 1 || pt->count != 2 * at->count)
+      return false;
+    for (int64_t k = 0; k < at->count; k++) {
+      int64_t a = at->dtype == SINTER_INT64 ? ((const int64_t *)at->data)[k] : ((const int32_t *)at->data)[k];
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank || pads[a] || pads[rank + a]) return false; /* (a repeated axis: the op's error) */
+      pads[a] = pv[k];
+      pads[rank + a] = pv[at->count + k];
+    }
+    return true;
+  }
+  if (pt->count != 2 * rank) return false;
+  memcpy(pads, pv, sizeof(int64_t) * (size_t)(2 * rank));
+  return true;
+}
+
+sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *pad = &g->nodes[i];
+    if (!sn_node_is(pad, "Pad") || pad->n_in < 1 || pad->in[0] < 0 || pad->n_out < 1 || pad->out[0] < 0) continue;
+    const sn_type *xt = &g->values[pad->in[0]].type;
+    const int r = xt->rank, nd = r - 2;
+    if (xt->kind != SN_KIND_TENSOR || r < 3 || r > SN_MAX_RANK) continue;
+    int64_t pp[2 * SN_MAX_RANK];
+    if (!zero_pad_amounts(g, pad, r, pp)) continue;
+    bool ok = !pp[0] && !pp[1] && !pp[r] && !pp[r + 1]; /* neither batch nor channels */
+    for (int d = 2; d < r && ok; d++) ok = pp[d] >= 0 && pp[r + d] >= 0;
+    int j = ok ? sn_graph_sole_consumer(g, uses, pad->out[0]) : -1;
+    if (j < 0) continue;
+    sn_node *op = &g->nodes[j];
+    const bool conv = sn_node_is(op, "Conv"), avg = sn_node_is(op, "AveragePool");
+    if ((!conv && !avg) || op->in[0] != pad->out[0]) continue;
+    if (strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "NOTSET") && strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "VALID"))
+      continue; /* (SAME_*: pads from the size the op sees) */
+    int64_t np[2 * SN_MAX_RANK] = {0};
+    const int64_t *own;
+    int no = sn_attr_ints(op, "pads", &own);
+    if (!strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "VALID")) no = -1; /* (its pads are ignored) */
+    if (no >= 0 && no != 2 * nd) continue;
+    bool own_zero = true;
+    for (int k = 0; k < 2 * nd && no >= 0; k++) {
+      np[k] = own[k];
+      own_zero &= own[k] == 0;
+    }
+    bool set_include = false;
+    if (avg) {
+      if (sn_attr_int(op, "ceil_mode", 0) != 0) continue; /* (windows past the input are dropped there) */
+      if (sn_attr_int(op, "count_include_pad", 0) == 0) {
+        if (!own_zero) continue; /* its own pads are not counted, the Pad's would be */
+        set_include = true;
+      }
+    }
+    for (int d = 0; d < nd; d++) {
+      np[d] += pp[2 + d];
+      np[nd + d] += pp[r + 2 + d];
+    }
+    op->in[0] = pad->in[0];
+    if ((e = sn_node_set_ints(op, "pads", np, 2 * nd))) break;
+    if ((e = sn_node_set_str(op, "auto_pad", "NOTSET"))) break;
+    if (set_include && (e = sn_node_set_int(op, "count_include_pad", 1))) break;
+    sn_node_clear(&g->nodes[i]);
+    if ((e = sn_node_resolve(g, &g->nodes[j]))) break;
+    c->changed++;
+  }
+  sn_free(uses);
+  if (e) return e;
+  return finish(c);
+}
+
 /* ---- GELU from x * 0.5 * (1 + erf(x / sqrt 2)) or x * 0.5 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) -- */
 
 static bool near(double a, double b) { return fabs(a - b) <= 1e-4 * fabs(b); }

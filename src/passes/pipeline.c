@@ -33,6 +33,7 @@ static const pass passes[] = {
      * that meet cancel */
     {"sink-transposes", 2, sn_pass_sink_transposes},
     {"cancel-transposes", 2, sn_pass_cancel_transposes},
+    {"fuse-pad", 2, sn_pass_fuse_pad},
     {"trim-conv-taps", 2, sn_pass_trim_conv_taps},
     {"fuse-gelu", 2, sn_pass_fuse_gelu},
     {"fuse-layernorm", 2, sn_pass_fuse_layernorm},

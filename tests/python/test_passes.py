@@ -501,6 +501,102 @@ def trim_taps_cases(tmp):
             check(f"trim-conv-taps {name}{' (symbolic size)' if symbolic else ''}", not problems, "; ".join(problems))
 
 
+def pad_fusion_cases(tmp):
+    """fuse-pad: a Pad of zeros over the spatial dims goes into the Conv (or the AveragePool counting
+    padding) that alone reads it, in its three forms (pads attribute before opset 11, an input after,
+    with axes at 18), added to the op's own pads; everything that would change a sum stays: another
+    value, another mode, channels padded, a crop, a second reader, SAME padding, a MaxPool, an average
+    not counting its own pads, ceil_mode. Outputs against ONNX Runtime on the original, from the saved
+    -O2 model and from the model optimized at load (-O3: blocked layout)."""
+    import onnxruntime as ort
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    rng = np.random.default_rng(31)
+    C = 16
+
+    def i64(v, name):
+        return nh.from_array(np.array(v, np.int64), name)
+
+    specs = [  # name, opset, x shape, pad node maker, consumer maker, fused?
+        ("conv_tf", 13, [1, C, 15, 15], dict(pads=[0, 0, 0, 0, 0, 0, 1, 1]),
+         dict(op="Conv", group=C, kernel_shape=[3, 3], strides=[2, 2]), True),
+        ("conv_own_pads", 13, [2, C, 9, 11], dict(pads=[0, 0, 1, 2, 0, 0, 3, 0]),
+         dict(op="Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), True),
+        ("conv_axes", 18, [1, C, 9, 9], dict(pads=[1, 1, 2, 0], axes=[2, -1]),
+         dict(op="Conv", kernel_shape=[3, 3], strides=[2, 1]), True),
+        ("conv_attr", 10, [1, C, 9, 9], dict(attr=[0, 0, 2, 1, 0, 0, 0, 1]),
+         dict(op="Conv", kernel_shape=[3, 3]), True),
+        ("conv_1d", 13, [1, C, 20], dict(pads=[0, 0, 2, 0, 0, 1]), dict(op="Conv", kernel_shape=[5], strides=[2]), True),
+        ("conv_valid", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]),
+         dict(op="Conv", kernel_shape=[3, 3], auto_pad="VALID"), True),
+        ("avg_exclude", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]),
+         dict(op="AveragePool", kernel_shape=[3, 3], strides=[2, 2]), True),
+        ("avg_include", 13, [1, C, 10, 10], dict(pads=[0, 0, 0, 1, 0, 0, 1, 1]),
+         dict(op="AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1), True),
+        ("avg_own_pads", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]),
+         dict(op="AveragePool", kernel_shape=[3, 3], pads=[1, 0, 1, 0]), False),
+        ("avg_ceil", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 0, 0]),
+         dict(op="AveragePool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, count_include_pad=1), False),
+        ("maxpool", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]), dict(op="MaxPool", kernel_shape=[3, 3]), False),
+        ("value_1", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], value=1.0), dict(op="Conv", kernel_shape=[3, 3]), False),
+        ("reflect", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], mode="reflect"), dict(op="Conv", kernel_shape=[3, 3]), False),
+        ("channels", 13, [1, C, 9, 9], dict(pads=[0, 1, 1, 1, 0, 0, 1, 1]), dict(op="Conv", kernel_shape=[3, 3], cin=C + 1), False),
+        ("crop", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, -1, 0, 0, 1, 1]), dict(op="Conv", kernel_shape=[3, 3]), False),
+        ("two_readers", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]), dict(op="Conv", kernel_shape=[3, 3], also="Relu"), False),
+        ("same_upper", 13, [1, C, 9, 9], dict(pads=[0, 0, 0, 0, 0, 0, 1, 1]),
+         dict(op="Conv", kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER"), False),
+    ]
+    for name, opset, shape, pspec, cspec, fused in specs:
+        inits, nodes = [], []
+        if "attr" in pspec:
+            nodes.append(h.make_node("Pad", ["x"], ["p"], pads=pspec["attr"]))
+        else:
+            ins = ["x", "pads"]
+            inits.append(i64(pspec["pads"], "pads"))
+            if "value" in pspec or "axes" in pspec:
+                ins.append("cval" if "value" in pspec else "")
+                if "value" in pspec:
+                    inits.append(nh.from_array(np.array(pspec["value"], np.float32), "cval"))
+            if "axes" in pspec:
+                ins.append("axes")
+                inits.append(i64(pspec["axes"], "axes"))
+            nodes.append(h.make_node("Pad", ins, ["p"], **({"mode": pspec["mode"]} if "mode" in pspec else {})))
+        cs = dict(cspec)
+        op, also, cin = cs.pop("op"), cs.pop("also", None), cs.pop("cin", shape[1])
+        if op == "Conv":
+            group = cs.get("group", 1)
+            inits.append(nh.from_array(rng.standard_normal([8 if group == 1 else C, cin // group] + cs["kernel_shape"])
+                                       .astype(np.float32) * 0.3, "w"))
+            nodes.append(h.make_node("Conv", ["p", "w"], ["y"], **cs))
+        else:
+            nodes.append(h.make_node(op, ["p"], ["y"], **cs))
+        outs = [h.make_tensor_value_info("y", T.FLOAT, None)]
+        if also:
+            nodes.append(h.make_node(also, ["p"], ["z"]))
+            outs.append(h.make_tensor_value_info("z", T.FLOAT, None))
+        m = h.make_model(h.make_graph(nodes, "pad", [h.make_tensor_value_info("x", T.FLOAT, shape)], outs, inits),
+                         opset_imports=[h.make_opsetid("", opset)])
+        m.ir_version = 8
+        src = os.path.join(tmp, f"pad_{name}.onnx")
+        dst = os.path.join(tmp, f"pad_{name}.opt.onnx")
+        onnx.save(m, src)
+        r = run_cli("optimize", src, dst, "-O2")
+        problems = [] if r.returncode == 0 else ["sinter optimize failed: " + r.stderr.strip()]
+        if not problems:
+            got = counts(onnx.load(dst))
+            if (got["Pad"] == 0) != fused:
+                problems.append(f"Pad {got['Pad']} after -O2 (want {'none' if fused else 'kept'})")
+            feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
+            # (ONNX Runtime's own optimizer moves a Pad of zeros into a MaxPool, whose padding is -inf:
+            # a window of negative values then reads 0; its unoptimized graph is the reference)
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            ref = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"]).run(None, feeds)
+            names = [o.name for o in outs]
+            problems += output_errors(dst, feeds, names, ref, "output {} (-O2)", tol=1e-5)
+            problems += output_errors(src, feeds, names, ref, "output {} (at load)", tol=1e-5)
+        check(f"fuse-pad {name}", not problems, "; ".join(problems))
+
+
 def main():
     set_verbose(True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -539,6 +635,7 @@ def main():
             problems, summary = check_o3(tmp, name, src, case.feeds, EXPECT_O3[name])
             check(f"{name} -O3", not problems, "; ".join(problems) or summary)
         trim_taps_cases(tmp)
+        pad_fusion_cases(tmp)
         if os.path.exists(RESNET50):
             rng = np.random.default_rng(0)
             feeds = {"image": rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)}

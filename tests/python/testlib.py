@@ -189,8 +189,10 @@ def sinter_outputs(model, feeds, **session):
 
 
 def rel_err(got, want):
-    """max|got - want| / max|want| (1 where want is all zeros)"""
+    """max|got - want| / max|want| (1 where want is all zeros); inf when the shapes differ"""
     import numpy as np
+    if np.shape(got) != np.shape(want):
+        return float("inf")
     scale = float(np.max(np.abs(want))) or 1.0
     return float(np.max(np.abs(got - want))) / scale
 
