@@ -280,7 +280,8 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
 }
 
 /* An elementwise binary op (Add, Sub, Mul, Div) of two values transposed by the same perm, of one
- * shape (known sizes or the same symbols), computes on the untransposed values and is transposed once after:
+ * rank and of the output's shape but where a size is 1 (known sizes or the same symbols: squeeze-
+ * excitation's [N,1,1,C] scale broadcasts as [N,C,1,1] does), computes on the untransposed values and is transposed once after:
  * op(T(a), T(b)) = T(op(a, b)). Done where at least one of the two Transposes has no other reader
  * (it goes), so the Transposes never grow in number. ConvNeXt's residual stream: each block's
  * Linear output (channels-last) is transposed to NCHW and added to the stream; sunk, the additions
@@ -350,7 +351,9 @@ sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
     for (int s = 0; s < 2 && ok; s++) {
       const sn_type *ts = &g->values[src[s] >= 0 ? src[s] : n->in[s]].type;
       ok = ts->rank == rank && ts->dtype == ty->dtype;
-      for (int d = 0; d < rank && ok; d++) ok = sn_dim_same(ts->dims[d], ty->dims[src[s] >= 0 ? inv[d] : d]);
+      /* (a size 1 broadcasts: equal ranks broadcast the same transposed or not) */
+      for (int d = 0; d < rank && ok; d++)
+        ok = sn_dim_same(ts->dims[d], ty->dims[src[s] >= 0 ? inv[d] : d]) || ts->dims[d].v == 1;
     }
     if (!ok) continue;
     for (int s = 0; s < 2 && !e; s++) {
@@ -378,6 +381,235 @@ sn_error *sn_pass_sink_transposes(sn_pass_ctx *c) {
   if (e) return e;
   c->changed += sunk;
   if (!sunk) return NULL;
+  sn_graph_compact(g);
+  sn_graph_update_producers(g);
+  return sn_graph_toposort(g);
+}
+
+/* ---- Transposes moved below the ops that commute with them -------------------------------------------
+ * tf2onnx keeps a TensorFlow graph's activations channels-last between its convolutions: Conv ->
+ * Transpose(to NHWC) -> Relu, hard-swish, Pad, ReduceMean -> Transpose(to NCHW) -> Conv. A Transpose
+ * between the two layouts (perm [0, 2, .., r-1, 1] or [0, r-1, 1, .., r-2], rank 4 or 5: attention's
+ * head transposes are left to its fusion) moves below an op that computes the same on the permuted
+ * value: elementwise unary ops, elementwise binary ops with a one-element constant, Pad (its pads
+ * permuted), a reduction keeping its dims (its axes mapped), Softmax-like ops on one axis (opset 13
+ * on). There it meets the Transpose back and both go (cancel-transposes), so the ops between two
+ * convolutions run in theirs (and join their blocked region at level 3). A Transpose read only by
+ * such ops, Transposes and elementwise binary ops (for sink-transposes) is copied for each reader
+ * first. */
+
+static bool layout_perm(const int64_t *p, int r) {
+  if (r < 4 || r > 5 || p[0] != 0) return false;
+  bool to_last = p[r - 1] == 1, to_second = p[1] == r - 1;
+  for (int d = 1; d < r - 1 && to_last; d++) to_last = p[d] == d + 1;
+  for (int d = 2; d < r && to_second; d++) to_second = p[d] == d - 1;
+  return to_last || to_second;
+}
+
+static bool unary_commutes(const sn_node *n) {
+  static const char *ops[] = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSigmoid", "HardSwish", "Elu",
+                              "Selu", "Softplus", "Softsign", "Neg", "Abs", "Exp", "Log", "Sqrt", "Erf", "Reciprocal",
+                              "Floor", "Ceil", "Round", "Sign", "Cast", "Identity", "Gelu", "Mish", "Celu",
+                              "ThresholdedRelu", "Sin", "Cos", "Not"};
+  for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+    if (sn_node_is(n, ops[k])) return true;
+  return false;
+}
+
+static bool is_reduce(const sn_node *n) {
+  static const char *ops[] = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+                              "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "ReduceLogSum"};
+  for (size_t k = 0; k < sizeof ops / sizeof *ops; k++)
+    if (sn_node_is(n, ops[k])) return true;
+  return false;
+}
+
+/* a reduction's constant axes (attribute, or input 1 from opset 13/18): count, or -1 */
+static int reduce_axes(const sn_graph *g, const sn_node *n, const int64_t **ax) {
+  int na = sn_attr_ints(n, "axes", ax);
+  if (na >= 0) return na;
+  if (n->n_in < 2 || n->in[1] < 0) return -1;
+  const sn_tensor *t = sn_graph_const(g, n->in[1]);
+  if (!t || t->dtype != SINTER_INT64 || t->rank != 1) return -1;
+  *ax = t->data;
+  return (int)t->count;
+}
+
+/* Pad's constant pads (attribute before opset 11, else input 1, no axes input): count, or -1 */
+static int pad_amounts(const sn_graph *g, const sn_node *n, const int64_t **pp) {
+  int np = sn_attr_ints(n, "pads", pp);
+  if (np >= 0) return np;
+  if (n->n_in < 2 || n->in[1] < 0 || (n->n_in > 3 && n->in[3] >= 0)) return -1;
+  const sn_tensor *t = sn_graph_const(g, n->in[1]);
+  if (!t || t->dtype != SINTER_INT64 || t->rank != 1) return -1;
+  *pp = t->data;
+  return (int)t->count;
+}
+
+/* does n compute the same with its input y (rank r) transposed: n reads y once, as an input it
+ * commutes through */
+static bool commutes(const sn_graph *g, const sn_node *n, int y, int r) {
+  if (!n->op_type || n->n_out != 1 || n->out[0] < 0 || n->n_in < 1) return false;
+  int reads = 0;
+  for (int k = 0; k < n->n_in; k++) reads += n->in[k] == y;
+  if (reads != 1) return false;
+  if (g->values[n->out[0]].type.rank != r) return false;
+  if (unary_commutes(n)) { /* (Clip's bounds are scalars) */
+    if (n->in[0] != y) return false;
+    for (int k = 1; k < n->n_in; k++)
+      if (n->in[k] >= 0 && !sn_graph_const(g, n->in[k])) return false;
+    return true;
+  }
+  if (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div") ||
+      sn_node_is(n, "Pow") || sn_node_is(n, "Max") || sn_node_is(n, "Min")) {
+    if (n->n_in != 2) return false;
+    const sn_tensor *t = sn_graph_const(g, n->in[n->in[0] == y]);
+    return t && t->count == 1 && t->rank <= r;
+  }
+  const int64_t *p;
+  if (sn_node_is(n, "Pad")) {
+    if (n->in[0] != y) return false;
+    if (n->n_in > 2 && n->in[2] >= 0 && !sn_graph_const(g, n->in[2])) return false;
+    return pad_amounts(g, n, &p) == 2 * r;
+  }
+  if (is_reduce(n)) {
+    if (n->in[0] != y || !sn_attr_int(n, "keepdims", 1)) return false;
+    int na = reduce_axes(g, n, &p);
+    for (int k = 0; k < na; k++)
+      if (p[k] < -r || p[k] >= r) return false;
+    return na > 0;
+  }
+  if (sn_node_is(n, "Softmax") || sn_node_is(n, "LogSoftmax") || sn_node_is(n, "Hardmax")) {
+    int64_t a = sn_attr_int(n, "axis", -1);
+    return n->in[0] == y && n->opset >= 13 && a >= -r && a < r;
+  }
+  return false;
+}
+
+/* int64 constant of n values for node input k, replacing it */
+static sn_error *set_i64_input(sn_graph *g, int ni, int k, const int64_t *v, int64_t n, const char *suffix) {
+  sn_tensor *t;
+  SN_TRY(sn_tensor_new(SINTER_INT64, 1, &n, &t));
+  memcpy(t->data, v, sizeof(int64_t) * (size_t)n);
+  int id;
+  SN_TRY(sn_graph_add_initializer(g, g->values[g->nodes[ni].in[k]].name, suffix, t, &id));
+  g->nodes[ni].in[k] = id;
+  return NULL;
+}
+
+/* Transpose ti (perm p, rank r) below its sole reader ui: ui reads the Transpose's input, writes a
+ * new value in that layout, and the Transpose makes ui's old output from it */
+static sn_error *push_below(sn_graph *g, int ti, int ui, const int64_t *p, int r) {
+  int64_t inv[SN_MAX_RANK];
+  for (int d = 0; d < r; d++) inv[p[d]] = d;
+  const int x = g->nodes[ti].in[0], y = g->nodes[ti].out[0], z = g->nodes[ui].out[0];
+  sn_node *u = &g->nodes[ui];
+  /* dim d of y is dim p[d] of x: what the op said of y's dim d, it now says of x's dim p[d] */
+  const int64_t *v;
+  if (sn_node_is(u, "Pad")) {
+    int np = pad_amounts(g, u, &v);
+    int64_t q[2 * SN_MAX_RANK];
+    for (int d = 0; d < r; d++) q[p[d]] = v[d], q[r + p[d]] = v[r + d];
+    if (sn_attr_ints(u, "pads", &v) >= 0)
+      SN_TRY(sn_node_set_ints(u, "pads", q, np));
+    else
+      SN_TRY(set_i64_input(g, ui, 1, q, np, "_permuted"));
+  } else if (is_reduce(u)) {
+    int na = reduce_axes(g, u, &v);
+    int64_t q[SN_MAX_RANK];
+    for (int k = 0; k < na; k++) q[k] = p[v[k] < 0 ? v[k] + r : v[k]];
+    if (sn_attr_ints(u, "axes", &v) >= 0)
+      SN_TRY(sn_node_set_ints(u, "axes", q, na));
+    else
+      SN_TRY(set_i64_input(g, ui, 1, q, na, "_permuted"));
+  } else if (sn_node_is(u, "Softmax") || sn_node_is(u, "LogSoftmax") || sn_node_is(u, "Hardmax")) {
+    int64_t a = sn_attr_int(u, "axis", -1);
+    SN_TRY(sn_node_set_int(u, "axis", p[a < 0 ? a + r : a]));
+  }
+  int nz;
+  SN_TRY(sn_graph_add_value_permuted(g, z, "_pushed", inv, r, &nz));
+  u = &g->nodes[ui];
+  for (int k = 0; k < u->n_in; k++)
+    if (u->in[k] == y) u->in[k] = x;
+  u->out[0] = nz;
+  g->nodes[ti].in[0] = nz;
+  g->nodes[ti].out[0] = z;
+  return sn_node_resolve(g, &g->nodes[ui]);
+}
+
+/* a Transpose read by several nodes that all commute with it (or are Transposes): one copy each */
+static sn_error *split_readers(sn_graph *g, const int *uses, int ti, const int64_t *p, int r, bool *split) {
+  *split = false;
+  const int x = g->nodes[ti].in[0], y = g->nodes[ti].out[0];
+  if (uses[y] < 2 || g->values[y].is_output) return NULL;
+  int reads = 0, first = -1;
+  for (int i = 0; i < g->n_nodes; i++) {
+    const sn_node *n = &g->nodes[i];
+    if (!n->op_type) continue;
+    int here = 0;
+    for (int k = 0; k < n->n_in; k++) here += n->in[k] == y;
+    if (!here) continue;
+    /* (a binary op with a non-constant other operand: sink-transposes takes it once that side is
+     * transposed too, and copies left over merge again in cse) */
+    if (!(sn_node_is(n, "Transpose") && here == 1) && !(is_binary_elementwise(n) && here == 1) && !commutes(g, n, y, r))
+      return NULL;
+    reads += here;
+    if (first < 0) first = i;
+  }
+  if (reads != uses[y]) return NULL; /* (a subgraph captures it) */
+  for (int i = first + 1; i < g->n_nodes; i++) {
+    bool reads_y = false;
+    for (int k = 0; k < g->nodes[i].n_in; k++) reads_y |= g->nodes[i].op_type && g->nodes[i].in[k] == y;
+    if (!reads_y) continue;
+    int c;
+    SN_TRY(sn_graph_add_value_like(g, y, "_copy", &c));
+    g->values[c].type = g->values[y].type;
+    SN_TRY(sn_graph_add_transpose(g, x, c, p, r));
+    for (int k = 0; k < g->nodes[i].n_in; k++)
+      if (g->nodes[i].in[k] == y) g->nodes[i].in[k] = c;
+  }
+  *split = true;
+  return NULL;
+}
+
+sn_error *sn_pass_push_transposes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  sn_error *e = NULL;
+  int moved = 0, budget = 4 * g->n_nodes + 64;
+  for (bool again = true; again && !e && budget > 0;) {
+    again = false;
+    int *uses = sn_graph_use_counts(g);
+    if (!uses) return SN_ERR_OOM();
+    for (int i = 0; i < g->n_nodes && !e && budget > 0; i++) {
+      const sn_node *t = &g->nodes[i];
+      if (!sn_node_is(t, "Transpose") || t->n_in < 1 || t->in[0] < 0 || t->out[0] < 0) continue;
+      int64_t p[SN_MAX_RANK];
+      int r = perm_of(g, t, p);
+      if (r < 0 || !layout_perm(p, r) || g->values[t->out[0]].type.rank != r) continue;
+      bool split;
+      if ((e = split_readers(g, uses, i, p, r, &split))) break;
+      if (split) { /* (new readers counts: start the sweep again) */
+        again = true;
+        budget--;
+        break;
+      }
+      int u = sn_graph_sole_consumer(g, uses, g->nodes[i].out[0]);
+      if (u < 0 || g->values[g->nodes[i].out[0]].is_output || !commutes(g, &g->nodes[u], g->nodes[i].out[0], r)) continue;
+      if ((e = push_below(g, i, u, p, r))) break;
+      moved++;
+      budget--;
+      again = true;
+      break; /* (uses changed) */
+    }
+    sn_free(uses);
+    if (!e && again) {
+      sn_graph_update_producers(g);
+      e = sn_graph_toposort(g);
+    }
+  }
+  if (e) return e;
+  c->changed += moved;
+  if (!moved) return NULL;
   sn_graph_compact(g);
   sn_graph_update_producers(g);
   return sn_graph_toposort(g);

@@ -301,7 +301,8 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
  * Pad(x, constant 0) of the spatial dims before a Conv (TensorFlow's exports pad explicitly before a
  * strided convolution: Keras' ZeroPadding2D, "SAME" padding with a stride): the convolution's own pads
  * grow by as much, the same zeros enter the same sums, and the padded copy goes (with it, on blocked
- * layouts, the reorders around the Pad). An AveragePool takes it when it counts padding in its mean
+ * layouts, the reorders around the Pad), also through a Transpose between the two (tf2onnx pads in
+ * NHWC). An AveragePool takes it when it counts padding in its mean
  * (count_include_pad, set when it had no pads of its own) and rounds its output size down. */
 
 /* Pad n's begin/end amounts for each of x's `rank` dims when it pads with constant zeros: true */
@@ -348,15 +349,32 @@ sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
     const sn_type *xt = &g->values[pad->in[0]].type;
     const int r = xt->rank, nd = r - 2;
     if (xt->kind != SN_KIND_TENSOR || r < 3 || r > SN_MAX_RANK) continue;
-    int64_t pp[2 * SN_MAX_RANK];
+    int64_t pp[2 * SN_MAX_RANK], perm[SN_MAX_RANK];
     if (!zero_pad_amounts(g, pad, r, pp)) continue;
+    int j = sn_graph_sole_consumer(g, uses, pad->out[0]), t = -1;
+    /* a Transpose between (tf2onnx pads channels-last, then transposes to NCHW for the Conv): the
+     * pads of its output's dim d are those of the input's dim perm[d] */
+    if (j >= 0 && sn_node_is(&g->nodes[j], "Transpose") && g->nodes[j].n_out == 1) {
+      const int64_t *pv;
+      int np = sn_attr_ints(&g->nodes[j], "perm", &pv);
+      bool valid = np == r || np < 0;
+      for (int d = 0; d < r && valid; d++) {
+        perm[d] = np < 0 ? r - 1 - d : pv[d];
+        valid = perm[d] >= 0 && perm[d] < r;
+      }
+      if (!valid) continue;
+      int64_t tp[2 * SN_MAX_RANK];
+      for (int d = 0; d < r; d++) tp[d] = pp[perm[d]], tp[r + d] = pp[r + perm[d]];
+      memcpy(pp, tp, sizeof tp);
+      t = j;
+      j = sn_graph_sole_consumer(g, uses, g->nodes[t].out[0]);
+    }
     bool ok = !pp[0] && !pp[1] && !pp[r] && !pp[r + 1]; /* neither batch nor channels */
     for (int d = 2; d < r && ok; d++) ok = pp[d] >= 0 && pp[r + d] >= 0;
-    int j = ok ? sn_graph_sole_consumer(g, uses, pad->out[0]) : -1;
-    if (j < 0) continue;
+    if (!ok || j < 0) continue;
     sn_node *op = &g->nodes[j];
     const bool conv = sn_node_is(op, "Conv"), avg = sn_node_is(op, "AveragePool");
-    if ((!conv && !avg) || op->in[0] != pad->out[0]) continue;
+    if ((!conv && !avg) || op->in[0] != (t >= 0 ? g->nodes[t].out[0] : pad->out[0])) continue;
     if (strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "NOTSET") && strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "VALID"))
       continue; /* (SAME_*: pads from the size the op sees) */
     int64_t np[2 * SN_MAX_RANK] = {0};
@@ -381,13 +399,26 @@ sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
       np[d] += pp[2 + d];
       np[nd + d] += pp[r + 2 + d];
     }
-    op->in[0] = pad->in[0];
+    int x = pad->in[0];
+    if (t >= 0) { /* the Transpose now reads x itself: its output is a new, smaller value */
+      int z;
+      if ((e = sn_graph_add_value_permuted(g, x, "_transposed", perm, r, &z))) break;
+      g->nodes[t].in[0] = x;
+      g->nodes[t].out[0] = z;
+      x = z;
+      op = &g->nodes[j];
+    }
+    op->in[0] = x;
     if ((e = sn_node_set_ints(op, "pads", np, 2 * nd))) break;
     if ((e = sn_node_set_str(op, "auto_pad", "NOTSET"))) break;
     if (set_include && (e = sn_node_set_int(op, "count_include_pad", 1))) break;
     sn_node_clear(&g->nodes[i]);
     if ((e = sn_node_resolve(g, &g->nodes[j]))) break;
     c->changed++;
+    if (t >= 0) { /* (new values: the counts grow with them) */
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+    }
   }
   sn_free(uses);
   if (e) return e;

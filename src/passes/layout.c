@@ -4,7 +4,8 @@
  * regions from them through the ops that have a blocked form: MaxPool / AveragePool /
  * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that
  * work unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked
- * tensors of the same channels (broadcast over the spatial dims included), Concat on the channel
+ * tensors of the same channels (broadcast over the spatial dims included) or of a blocked tensor
+ * and a scalar constant, Concat on the channel
  * axis when every part but the last fills whole blocks. Each convolution becomes sinter:NchwcConv
  * with its weights packed now into a new initializer (so a saved model carries them packed) and its
  * bias padded; sinter:ReorderInput goes where a region reads an NCHW value and sinter:ReorderOutput
@@ -58,6 +59,17 @@ static bool spatial_mean(const sn_graph *g, const sn_node *n) {
     w |= ax[k] == 3 || ax[k] == -1;
   }
   return h && w;
+}
+
+/* A float32 constant of one element, finite and at most 65536 in size: it broadcasts over a blocked
+ * value as over the plain one. (The channel lanes past C in the last block then hold op(0, c) rather
+ * than 0, as they do after Sigmoid; what reads them, a convolution's zero weights or a reorder that
+ * drops them, must see finite values, so no infinity or huge factor.) */
+static bool small_scalar(const sn_graph *g, int v) {
+  const sn_tensor *t = sn_graph_const(g, v);
+  if (!t || t->dtype != SINTER_FLOAT || t->count != 1 || t->rank > 4) return false;
+  float c = *(const float *)t->data;
+  return isfinite(c) && fabsf(c) <= 65536.0f;
 }
 
 static int classify(const sn_node *n) {
@@ -426,8 +438,11 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         break;
       }
       case K_BINARY:
-        ok = n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && blk[n->in[0]] && blk[n->in[1]] &&
-             f32_4d(g, n->out[0]) && chans(g, n->in[0]) == chans(g, n->in[1]);
+        ok = n->n_in == 2 && n->n_out == 1 && n->in[0] >= 0 && n->in[1] >= 0 && f32_4d(g, n->out[0]);
+        if (ok && blk[n->in[0]] && blk[n->in[1]])
+          ok = chans(g, n->in[0]) == chans(g, n->in[1]);
+        else if (ok) /* a blocked value and a scalar constant (Keras' hard-swish: x * relu6(x + 3) * (1/6)) */
+          ok = (blk[n->in[0]] && small_scalar(g, n->in[1])) || (blk[n->in[1]] && small_scalar(g, n->in[0]));
         break;
       case K_CONCAT: {
         int64_t ax = sn_attr_int(n, "axis", 0);
@@ -452,6 +467,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       int nin = kind[i] == K_UNARY || kind[i] == K_GAP || kind[i] == K_POOL || kind[i] == K_AFFINE ? 1 : n->n_in;
       for (int j = 0; j < nin && !e; j++) {
         int b;
+        if (kind[i] == K_BINARY && !blk[g->nodes[i].in[j]]) continue; /* (the scalar) */
         if ((e = blocked_in(&L, g->nodes[i].in[j], &b))) break;
         g->nodes[i].in[j] = b;
       }

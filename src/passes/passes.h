@@ -21,6 +21,7 @@ sn_error *sn_pass_eliminate_dead(sn_pass_ctx *c);
 sn_error *sn_pass_fold_batchnorm(sn_pass_ctx *c);
 sn_error *sn_pass_fold_matmul_scale(sn_pass_ctx *c);
 sn_error *sn_pass_sink_transposes(sn_pass_ctx *c); /* basic.c */
+sn_error *sn_pass_push_transposes(sn_pass_ctx *c); /* basic.c */
 sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c);
 sn_error *sn_pass_fuse_pad(sn_pass_ctx *c);
 sn_error *sn_pass_fuse_gelu(sn_pass_ctx *c);

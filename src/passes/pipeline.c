@@ -31,8 +31,13 @@ static const pass passes[] = {
     {"fold-matmul-scale", 2, sn_pass_fold_matmul_scale},
     /* elementwise ops below Transposes (ConvNeXt's residual stream channels-last), then the pairs
      * that meet cancel */
+    {"push-transposes", 2, sn_pass_push_transposes},
     {"sink-transposes", 2, sn_pass_sink_transposes},
     {"cancel-transposes", 2, sn_pass_cancel_transposes},
+    /* (a sunk binary op's Transpose may move on down, to meet its pair) */
+    {"push-transposes", 2, sn_pass_push_transposes},
+    {"cancel-transposes", 2, sn_pass_cancel_transposes},
+    {"cse", 2, sn_pass_cse}, /* (copies of a Transpose that went nowhere) */
     {"fuse-pad", 2, sn_pass_fuse_pad},
     {"trim-conv-taps", 2, sn_pass_trim_conv_taps},
     {"fuse-gelu", 2, sn_pass_fuse_gelu},
