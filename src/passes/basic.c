@@ -255,13 +255,19 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
+  sn_graph_update_producers(g);
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *a = &g->nodes[i];
     if (!a->op_type || !sn_node_is(a, "Transpose") || a->in[0] < 0) continue;
     int j = sn_graph_sole_consumer(g, uses, a->out[0]);
     if (j < 0 || !sn_node_is(&g->nodes[j], "Transpose")) continue;
     sn_node *b = &g->nodes[j];
-    if (g->values[b->out[0]].is_output) continue;
+    /* a graph output keeps its name: the node making the first Transpose's input writes it instead,
+     * where that input is an intermediate read by that Transpose alone */
+    int x = a->in[0], px = g->values[x].producer;
+    bool rename = g->values[b->out[0]].is_output;
+    if (rename && (px < 0 || uses[x] != 1 || g->values[x].role != SN_VAL_INTERMEDIATE || g->values[x].is_output))
+      continue;
     int64_t p1[SN_MAX_RANK], p2[SN_MAX_RANK];
     int r1 = perm_of(g, a, p1), r2 = perm_of(g, b, p2);
     if (r1 < 0 || r1 != r2) continue;
@@ -269,7 +275,14 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
     for (int k = 0; k < r1; k++)
       if (p2[k] < 0 || p2[k] >= r1 || p1[p2[k]] != k) identity = false;
     if (!identity) continue;
-    sn_graph_replace_uses(g, b->out[0], a->in[0]);
+    if (rename) {
+      sn_node *p = &g->nodes[px];
+      for (int k = 0; k < p->n_out; k++)
+        if (p->out[k] == x) p->out[k] = b->out[0];
+      g->values[b->out[0]].producer = px;
+    } else {
+      sn_graph_replace_uses(g, b->out[0], a->in[0]);
+    }
     sn_node_clear(b);
     sn_node_clear(a);
     c->changed++;

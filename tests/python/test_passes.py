@@ -371,6 +371,39 @@ def extra_cases():
     EXPECT["distilbert_attention"] = {"Softmax": 0, "Expand": 0, "Div": 0}
     EXACT["distilbert_attention"] = {"Attention": 1}
     TOL["distilbert_attention"] = 1e-5
+    # tf2onnx's layout: activations NHWC between NCHW convolutions. A hard-swish (Add 3, Clip, Mul 1/6,
+    # Mul), a Pad of zeros in NHWC before a strided depthwise convolution, squeeze-excitation by
+    # ReduceMean over H, W (axes 1, 2) and a [N,1,1,C] scale, a Softmax over the NHWC channels, a
+    # Cast: every Transpose moves down to its pair and both go, the Pad into the convolution. A
+    # Transpose of attention's heads (0, 2, 1, 3) before a Div by a scalar stays where it is.
+    C = 16
+    nodes, inits = [], [nh.from_array(np.array(v, np.float32), n) for n, v in
+                        (("three", 3.0), ("zero", 0.0), ("six", 6.0), ("sixth", 1 / 6), ("eight", 8.0))]
+    inits.append(i64([0, 0, 0, 0, 0, 1, 1, 0], "nhwc_pads"))
+    for name, shape in (("w1", (C, 8, 3, 3)), ("wd", (C, 1, 3, 3)), ("ws1", (4, C, 1, 1)), ("ws2", (C, 4, 1, 1)),
+                        ("w2", (8, C, 1, 1))):
+        inits.append(nh.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name))
+    to_nhwc, to_nchw = dict(perm=[0, 2, 3, 1]), dict(perm=[0, 3, 1, 2])
+    c1 = op("Transpose", [op("Conv", ["x", "w1"], "c1", pads=[1, 1, 1, 1])], "c1t", **to_nhwc)
+    hs = op("Mul", [c1, op("Mul", [op("Clip", [op("Add", [c1, "three"], "a3"), "zero", "six"], "r6"), "sixth"], "hsig")],
+            "hs")
+    pd = op("Transpose", [op("Pad", [hs, "nhwc_pads"], "pd")], "pdt", **to_nchw)
+    dw = op("Transpose", [op("Conv", [pd, "wd"], "dw", group=C, strides=[2, 2])], "dwt", **to_nhwc)
+    r = op("Relu", [dw], "r")
+    se = op("Transpose", [op("ReduceMean", [r], "se", axes=[1, 2], keepdims=1)], "set", **to_nchw)
+    se = op("HardSigmoid", [op("Conv", [op("Relu", [op("Conv", [se, "ws1"], "s1")], "s1r"), "ws2"], "s2")], "s2h")
+    sc = op("Mul", [r, op("Transpose", [se], "s2t", **to_nhwc)], "sc")
+    op("Conv", [op("Transpose", [sc], "sct", **to_nchw), "w2"], "y")
+    op("Transpose", [op("Softmax", [op("Cast", [sc], "scc", to=T.FLOAT)], "sm", axis=-1)], "y2", **to_nchw)
+    op("Div", [op("Transpose", ["q"], "qt", perm=[0, 2, 1, 3]), "eight"], "y3")
+    vi = [h.make_tensor_value_info("x", T.FLOAT, [2, 8, 13, 13]), h.make_tensor_value_info("q", T.FLOAT, [2, 5, 3, 4])]
+    outs = [h.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "y2", "y3")]
+    m = h.make_model(h.make_graph(nodes, "nhwc_between", vi, outs, inits), opset_imports=[h.make_opsetid("", 17)])
+    cases.append(model_zoo.Case("nhwc_between_convs", m, {"x": rng.standard_normal((2, 8, 13, 13)).astype(np.float32),
+                                                          "q": rng.standard_normal((2, 5, 3, 4)).astype(np.float32)}))
+    EXPECT["nhwc_between_convs"] = {"Pad": 0}
+    EXACT["nhwc_between_convs"] = {"Transpose": 1}
+    TOL["nhwc_between_convs"] = 1e-5
     return cases
 
 
