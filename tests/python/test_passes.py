@@ -441,6 +441,8 @@ EXPECT_O3 = {
     "convnext": {"Transpose": 1, "ReorderInput": 4, "NchwcConv": 6, "Mul": 0},
     # squeeze-excitation: its channel Mul folds into the projection convolution (has_scale)
     "efficientnet": {"Conv": 0, "FusedConv": 0, "Mul": 0, "NchwcChannelMul": 0, "ReorderInput": 0, "ReorderOutput": 1},
+    # the hard-swish's Add/Mul by scalars run blocked too: one region, out only for the two outputs
+    "nhwc_between_convs": {"NchwcConv": 5, "NchwcChannelMul": 1, "ReorderInput": 0, "ReorderOutput": 2, "Transpose": 1},
 }
 # the exported torchvision ResNet-50 (bench/): all 53 convolutions and the max pool blocked, one
 # reorder (before Flatten)
@@ -661,7 +663,7 @@ def main():
                 summary = ", ".join(f"{k} {v}" for k, v in sorted(got.items()))
             check(case.name, not problems, "; ".join(problems) or summary)
         # level 3: the blocked layout
-        o3 = [(c.name, c) for c in model_zoo.all_cases() if c.name in EXPECT_O3]
+        o3 = [(c.name, c) for c in model_zoo.all_cases() + extra_cases() if c.name in EXPECT_O3]
         for name, case in o3:
             src = os.path.join(tmp, name + ".onnx")
             onnx.save(case.model, src)
