@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "kernels/ref/nn_util.h"
 #include "ops/op.h"
+#include "runtime/threadpool.h"
 
 typedef enum { MODE_NEAREST, MODE_LINEAR, MODE_CUBIC } resize_mode;
 typedef enum {
@@ -556,47 +557,94 @@ static void contiguous_strides(int rank, const int64_t *dims, int64_t *st) {
   }
 }
 
-/* Nearest: a gather of whole elements, any element type. */
-static void resize_nearest_gather(const sn_tensor *X, sn_tensor *Y, const resize_taps *taps, const void *ex_elem) {
-  const int rank = X->rank;
-  const size_t es = sn_dtype_size(X->dtype);
+/* Nearest: a gather of whole elements, any element type, in parts of the output's rows over the
+ * pool. A row whose source row is the previous one's (upsampling by a whole factor repeats each) is
+ * a copy of it; a row with no extrapolated element gathers without checks (4-byte elements as such). */
+typedef struct nearest_job {
+  const sn_tensor *X;
+  sn_tensor *Y;
+  const resize_taps *taps;
+  const void *ex_elem;
   int64_t ist[SN_MAX_RANK];
-  contiguous_strides(rank, X->dims, ist);
+  int64_t nl, rows;
+  bool last_ex; /* some element of a row extrapolates */
+} nearest_job;
+
+static void nearest_rows(void *arg, int64_t r0, int64_t r1) {
+  const nearest_job *j = arg;
+  const sn_tensor *X = j->X, *Y = j->Y;
+  const resize_taps *taps = j->taps;
+  const int last = X->rank - 1;
+  const size_t es = sn_dtype_size(X->dtype);
   const uint8_t *src = X->data;
   uint8_t *dst = Y->data;
-  if (Y->count == 0) return;
-  if (rank == 0) {
-    memcpy(dst, src, es);
-    return;
-  }
-  const int last = rank - 1;
-  const int64_t nl = Y->dims[last];
+  const int64_t nl = j->nl;
   const resize_taps *tl = &taps[last];
   int64_t ctr[SN_MAX_RANK] = {0};
-  int64_t outer = Y->count / (nl ? nl : 1);
-  for (int64_t o = 0; o < outer; o++) {
+  for (int64_t o = r0, d = last - 1; d >= 0; d--) { /* (row r0's index) */
+    ctr[d] = o % Y->dims[d];
+    o /= Y->dims[d];
+  }
+  int64_t prev_base = -1;
+  bool prev_ex = true;
+  for (int64_t o = r0; o < r1; o++) {
     int64_t base = 0;
     bool ex = false;
     for (int d = 0; d < last; d++) {
-      base += taps[d].idx[ctr[d]] * ist[d];
+      base += taps[d].idx[ctr[d]] * j->ist[d];
       ex |= taps[d].extrap[ctr[d]] != 0;
     }
     uint8_t *row = dst + (size_t)(o * nl) * es;
-    for (int64_t j = 0; j < nl; j++) {
-      const void *from = (ex || tl->extrap[j]) ? ex_elem : src + (size_t)(base + tl->idx[j]) * es;
-      switch (es) {
-        case 1: row[j] = *(const uint8_t *)from; break;
-        case 2: memcpy(row + 2 * j, from, 2); break;
-        case 4: memcpy(row + 4 * j, from, 4); break;
-        case 8: memcpy(row + 8 * j, from, 8); break;
-        default: memcpy(row + (size_t)j * es, from, es); break;
+    if (o > r0 && !ex && !prev_ex && base == prev_base) {
+      memcpy(row, row - (size_t)nl * es, (size_t)nl * es);
+    } else if (!ex && !j->last_ex && es == 4) {
+      const uint32_t *s = (const uint32_t *)(src + (size_t)base * 4);
+      uint32_t *r = (uint32_t *)row;
+      for (int64_t k = 0; k < nl; k++) r[k] = s[tl->idx[k]];
+    } else {
+      for (int64_t k = 0; k < nl; k++) {
+        const void *from = (ex || tl->extrap[k]) ? j->ex_elem : src + (size_t)(base + tl->idx[k]) * es;
+        switch (es) {
+          case 1: row[k] = *(const uint8_t *)from; break;
+          case 2: memcpy(row + 2 * k, from, 2); break;
+          case 4: memcpy(row + 4 * k, from, 4); break;
+          case 8: memcpy(row + 8 * k, from, 8); break;
+          default: memcpy(row + (size_t)k * es, from, es); break;
+        }
       }
     }
+    prev_base = base;
+    prev_ex = ex || j->last_ex;
     for (int d = last - 1; d >= 0; d--) {
       if (++ctr[d] < Y->dims[d]) break;
       ctr[d] = 0;
     }
   }
+}
+
+static void resize_nearest_gather(sn_kernel_ctx *c, const sn_tensor *X, sn_tensor *Y, const resize_taps *taps,
+                                  const void *ex_elem) {
+  const int rank = X->rank;
+  const size_t es = sn_dtype_size(X->dtype);
+  if (Y->count == 0) return;
+  if (rank == 0) {
+    memcpy(Y->data, X->data, es);
+    return;
+  }
+  nearest_job j = {X, Y, taps, ex_elem, {0}, Y->dims[rank - 1], 0, false};
+  contiguous_strides(rank, X->dims, j.ist);
+  j.rows = Y->count / (j.nl ? j.nl : 1);
+  for (int64_t k = 0; k < j.nl; k++) j.last_ex |= taps[rank - 1].extrap[k] != 0;
+  /* parts of at least 64 KiB of output */
+  int64_t parts = (int64_t)((size_t)Y->count * es / 65536) + 1;
+  sn_threadpool *tp = sn_kernel_pool(c);
+  if (parts > sn_threadpool_size(tp)) parts = sn_threadpool_size(tp);
+  if (parts > j.rows) parts = j.rows;
+  if (parts <= 1) {
+    nearest_rows(&j, 0, j.rows);
+    return;
+  }
+  sn_parallel_for(tp, j.rows, nearest_rows, &j);
 }
 
 /* One separable pass over axis d: dst (cur dims with axis d = out) from src (cur dims). */
@@ -838,7 +886,7 @@ static sn_error *resize_run(sn_kernel_ctx *c) {
   if (p->mode == MODE_NEAREST) {
     uint64_t ex_elem = 0;
     resize_store(dt, &ex_elem, 0, p->extrapolation);
-    resize_nearest_gather(X, Y, taps, &ex_elem);
+    resize_nearest_gather(c, X, Y, taps, &ex_elem);
     return NULL;
   }
 

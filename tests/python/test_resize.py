@@ -1,7 +1,11 @@
 """Float32 linear and cubic Resize of the last two axes (ops/resize.c, resize_last2_f32) against ONNX
 Runtime: upsampling rows (each input row's horizontal pass made once and blended, LRASPP's
 21 x 32 x 32 -> 256 x 256 head), downsampling, one axis up and the other down, several planes, the
-coordinate transformations exporters use, on 1 and 2 threads.
+coordinate transformations exporters use, on 1 and 2 threads. And nearest (resize_nearest_gather, any
+element type: rows in parts over the pool, a repeated source row copied, rows without extrapolation
+gathered unchecked): whole and fractional factors, every nearest_mode, tf_half_pixel_for_nn (Keras'
+UpSampling2D through tf2onnx), tf_crop_and_resize with extrapolated rows and columns, 1-byte and 4-byte integer
+elements; equal bit for bit.
 
     SINTER_BUILD=build .venv/bin/python tests/python/test_resize.py
 
@@ -38,7 +42,50 @@ def resize_model(shape, out_hw, mode, ctm):
                       opset=13).SerializeToString()
 
 
+# name, input shape, output sizes (all axes), coordinate transformation, nearest_mode, element type, roi
+NEAREST = [
+    ("x2_tf", [1, 64, 32, 32], [1, 64, 64, 64], "tf_half_pixel_for_nn", "floor", np.float32, None),
+    ("x2_asym", [2, 3, 5, 7], [2, 3, 10, 14], "asymmetric", "floor", np.float32, None),
+    ("x3_half", [1, 5, 4, 6], [1, 5, 12, 18], "half_pixel", "round_prefer_floor", np.float32, None),
+    ("frac_ceil", [1, 2, 7, 9], [1, 2, 11, 20], "half_pixel", "ceil", np.float32, None),
+    ("down_prefer_ceil", [1, 3, 17, 13], [1, 3, 6, 5], "align_corners", "round_prefer_ceil", np.float32, None),
+    ("planes_and_rows", [3, 4, 6, 5], [2, 7, 9, 10], "asymmetric", "floor", np.float32, None),
+    ("u8", [1, 3, 10, 10], [1, 3, 25, 15], "pytorch_half_pixel", "round_prefer_floor", np.uint8, None),
+    ("i32", [2, 9, 7], [2, 18, 20], "half_pixel", "floor", np.int32, None),
+    ("i8_3d", [2, 9, 7], [2, 5, 20], "asymmetric", "ceil", np.int8, None),
+    ("crop_extrapolate", [1, 2, 8, 8], [1, 2, 12, 9], "tf_crop_and_resize", "round_prefer_floor", np.float32,
+     [0, 0, -0.2, 0.1, 1, 1, 1.3, 0.9]),
+    ("crop_extrapolate_u8", [1, 1, 6, 6], [1, 1, 9, 9], "tf_crop_and_resize", "floor", np.uint8,
+     [0, 0, 0.5, -0.5, 1, 1, 1.5, 0.75]),
+]
+
+
+def nearest_model(shape, out, ctm, nm, dtype, roi):
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    inits = [numpy_helper.from_array(np.array(out, np.int64), "sizes")]
+    ins = ["x", "", "", "sizes"]
+    if roi is not None:
+        inits.append(numpy_helper.from_array(np.array(roi, np.float32), "roi"))
+        ins[1] = "roi"
+    node = helper.make_node("Resize", ins, ["y"], mode="nearest", coordinate_transformation_mode=ctm, nearest_mode=nm,
+                            extrapolation_value=7.0)
+    return make_model([node], [helper.make_tensor_value_info("x", elem, shape)],
+                      [helper.make_tensor_value_info("y", elem, None)], inits, opset=13).SerializeToString()
+
+
 def main():
+    for name, shape, out, ctm, nm, dtype, roi in NEAREST:
+        model = nearest_model(shape, out, ctm, nm, dtype, roi)
+        if np.dtype(dtype).kind == "f":
+            x = rng.standard_normal(shape).astype(dtype)
+        else:
+            x = rng.integers(0, 100, shape).astype(dtype)
+        want = ort_outputs(model, {"x": x})[0]
+        for threads in (1, 2):
+            got = sinter_outputs(model, {"x": x}, threads=threads)[0]
+            same = got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want)
+            check(f"nearest {name} threads {threads}", same, f"shape {got.shape} vs {want.shape}, "
+                  f"{int(np.count_nonzero(got != want)) if got.shape == want.shape else '-'} elements differ")
     for name, shape, out_hw, mode, ctm in CASES:
         model = resize_model(shape, out_hw, mode, ctm)
         feeds = {"x": rng.standard_normal(shape).astype(np.float32)}
