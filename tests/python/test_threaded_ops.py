@@ -180,4 +180,25 @@ for n in (1000, 262147, 3 * 1048576 + 5):
         check(f"DynamicQuantizeLinear of {n} floats (shift {shift}): threads 1 and 2 equal, scale and zero point the "
               "formula's, each byte within one step of it", same and close)
 
+# Softmax / LogSoftmax over an axis that is not the last (float32: vectors along the positions after
+# it, parts of the outer slices, or of those positions where the slices are fewer than the threads):
+# YOLOv8's softmax over 16 bins of [1, 16, 4, 8400], a few slices, one slice of 300; 2 threads equal 1
+# bit for bit (each position's sums in the same order), both within 1e-6 of numpy in double (of the
+# output's scale: LogSoftmax's reach -87 here)
+for shape, axis in (((1, 16, 4, 2100), 1), ((3, 7, 5, 40), 1), ((5, 300), 0), ((2, 3, 9), 1)):
+    x = (rng.standard_normal(shape) * 4).astype(np.float32)
+    x.flat[7] = 80.0  # (a large value: the shift by the maximum keeps exp finite)
+    for op in ("Softmax", "LogSoftmax"):
+        m = make_model([helper.make_node(op, ["x"], ["y"], axis=axis)],
+                       [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], opset=13)
+        got = [sinter_outputs(m.SerializeToString(), {"x": x}, threads=t)[0] for t in (1, 2)]
+        xd = x.astype(np.float64)
+        lse = np.log(np.sum(np.exp(xd - xd.max(axis=axis, keepdims=True)), axis=axis, keepdims=True)) + \
+            xd.max(axis=axis, keepdims=True)
+        want = np.exp(xd - lse) if op == "Softmax" else xd - lse
+        err = float(np.max(np.abs(got[0] - want))) if got[0].shape == want.shape else float("inf")
+        check(f"{op} {shape} axis {axis}: threads 1 and 2 equal, within 1e-6 of numpy (of the output's scale)",
+              np.array_equal(got[0], got[1]) and err <= 1e-6 * max(1.0, float(np.max(np.abs(want)))), f"error {err:.2e}")
+
 sys.exit(finish())
