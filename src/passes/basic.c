@@ -448,17 +448,6 @@ static int reduce_axes(const sn_graph *g, const sn_node *n, const int64_t **ax) 
   return (int)t->count;
 }
 
-/* Pad's constant pads (attribute before opset 11, else input 1, no axes input): count, or -1 */
-static int pad_amounts(const sn_graph *g, const sn_node *n, const int64_t **pp) {
-  int np = sn_attr_ints(n, "pads", pp);
-  if (np >= 0) return np;
-  if (n->n_in < 2 || n->in[1] < 0 || (n->n_in > 3 && n->in[3] >= 0)) return -1;
-  const sn_tensor *t = sn_graph_const(g, n->in[1]);
-  if (!t || t->dtype != SINTER_INT64 || t->rank != 1) return -1;
-  *pp = t->data;
-  return (int)t->count;
-}
-
 /* does n compute the same with its input y (rank r) transposed: n reads y once, as an input it
  * commutes through */
 static bool commutes(const sn_graph *g, const sn_node *n, int y, int r) {
@@ -481,9 +470,10 @@ static bool commutes(const sn_graph *g, const sn_node *n, int y, int r) {
   }
   const int64_t *p;
   if (sn_node_is(n, "Pad")) {
+    int64_t pp[2 * SN_MAX_RANK];
     if (n->in[0] != y) return false;
     if (n->n_in > 2 && n->in[2] >= 0 && !sn_graph_const(g, n->in[2])) return false;
-    return pad_amounts(g, n, &p) == 2 * r;
+    return sn_graph_pad_amounts(g, n, r, pp);
   }
   if (is_reduce(n)) {
     if (n->in[0] != y || !sn_attr_int(n, "keepdims", 1)) return false;
@@ -519,14 +509,16 @@ static sn_error *push_below(sn_graph *g, int ti, int ui, const int64_t *p, int r
   sn_node *u = &g->nodes[ui];
   /* dim d of y is dim p[d] of x: what the op said of y's dim d, it now says of x's dim p[d] */
   const int64_t *v;
-  if (sn_node_is(u, "Pad")) {
-    int np = pad_amounts(g, u, &v);
-    int64_t q[2 * SN_MAX_RANK];
-    for (int d = 0; d < r; d++) q[p[d]] = v[d], q[r + p[d]] = v[r + d];
-    if (sn_attr_ints(u, "pads", &v) >= 0)
-      SN_TRY(sn_node_set_ints(u, "pads", q, np));
-    else
-      SN_TRY(set_i64_input(g, ui, 1, q, np, "_permuted"));
+  if (sn_node_is(u, "Pad")) { /* (all dims' amounts now: an axes input goes) */
+    int64_t pp[2 * SN_MAX_RANK], q[2 * SN_MAX_RANK];
+    sn_graph_pad_amounts(g, u, r, pp);
+    for (int d = 0; d < r; d++) q[p[d]] = pp[d], q[r + p[d]] = pp[r + d];
+    if (sn_attr_ints(u, "pads", &v) >= 0) {
+      SN_TRY(sn_node_set_ints(u, "pads", q, 2 * r));
+    } else {
+      SN_TRY(set_i64_input(g, ui, 1, q, 2 * r, "_permuted"));
+      if (g->nodes[ui].n_in > 3) g->nodes[ui].in[3] = -1;
+    }
   } else if (is_reduce(u)) {
     int na = reduce_axes(g, u, &v);
     int64_t q[SN_MAX_RANK];

@@ -94,6 +94,39 @@ bool sn_graph_bn_consts(const sn_graph *g, const sn_node *bn, int64_t C, sn_bn_c
   return true;
 }
 
+bool sn_graph_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads) {
+  if (rank < 0 || rank > SN_MAX_RANK) return false;
+  for (int k = 0; k < 2 * rank; k++) pads[k] = 0;
+  const int64_t *p;
+  int np = sn_attr_ints(n, "pads", &p); /* (before opset 11) */
+  if (np >= 0) {
+    if (np != 2 * rank) return false;
+    memcpy(pads, p, sizeof(int64_t) * (size_t)np);
+    return true;
+  }
+  const sn_tensor *pt = n->n_in > 1 && n->in[1] >= 0 ? sn_graph_const(g, n->in[1]) : NULL;
+  if (!pt || pt->dtype != SINTER_INT64 || pt->rank != 1) return false;
+  const int64_t *pv = pt->data;
+  if (n->n_in > 3 && n->in[3] >= 0) { /* axes (opset 18): pads for those dims only */
+    const sn_tensor *at = sn_graph_const(g, n->in[3]);
+    if (!at || (at->dtype != SINTER_INT64 && at->dtype != SINTER_INT32) || at->rank != 1 || pt->count != 2 * at->count)
+      return false;
+    bool seen[SN_MAX_RANK] = {false};
+    for (int64_t k = 0; k < at->count; k++) {
+      int64_t a = at->dtype == SINTER_INT64 ? ((const int64_t *)at->data)[k] : ((const int32_t *)at->data)[k];
+      if (a < 0) a += rank;
+      if (a < 0 || a >= rank || seen[a]) return false; /* (a repeated axis: the op's error) */
+      seen[a] = true;
+      pads[a] = pv[k];
+      pads[rank + a] = pv[at->count + k];
+    }
+    return true;
+  }
+  if (pt->count != 2 * rank) return false;
+  memcpy(pads, pv, sizeof(int64_t) * (size_t)(2 * rank));
+  return true;
+}
+
 sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id) {
   char name[512];
   for (int k = 0;; k++) {

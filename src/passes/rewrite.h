@@ -33,6 +33,10 @@ typedef struct sn_bn_consts {
   double eps;
 } sn_bn_consts;
 bool sn_graph_bn_consts(const sn_graph *g, const sn_node *bn, int64_t C, sn_bn_consts *out);
+/* Pad n's amounts for a rank-`rank` input as 2 * rank begin/end entries, from its constants (the
+ * attribute before opset 11, then input 1, with opset 18's axes input): true, or false when they are
+ * not constants of that form. */
+bool sn_graph_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads);
 /* Add an initializer value owning `data`, named after `base` with a suffix; returns its id. */
 sn_error *sn_graph_add_initializer(sn_graph *g, const char *base, const char *suffix, sn_tensor *data, int *id);
 /* Set a node attribute (replacing one of the same name). */

@@ -493,6 +493,16 @@ def check_o3(tmp, name, src, feeds, expect):
     return problems, ", ".join(f"{k} {v}" for k, v in sorted(got.items()) if k in expect or k.startswith("Nchwc"))
 
 
+def optimize_o2(tmp, tag, m):
+    """m saved as tmp/tag.onnx (IR 8) and optimized by the CLI at -O2 into tmp/tag.opt.onnx: the two
+    paths and the problems (the CLI's error, if it failed)"""
+    m.ir_version = 8
+    src, dst = os.path.join(tmp, f"{tag}.onnx"), os.path.join(tmp, f"{tag}.opt.onnx")
+    onnx.save(m, src)
+    r = run_cli("optimize", src, dst, "-O2")
+    return src, dst, [] if r.returncode == 0 else ["sinter optimize failed: " + r.stderr.strip()]
+
+
 def trim_taps_cases(tmp):
     """trim-conv-taps: DeepLabV3's ASPP convolutions (3x3 at dilation 12, 24, 36, pads as dilation) on a
     16x16 map; at 24 and 36 only the centre tap reads the input, so -O2 writes them as 1x1 convolutions
@@ -519,12 +529,7 @@ def trim_taps_cases(tmp):
             m = h.make_model(h.make_graph([node], "trim", [h.make_tensor_value_info("x", T.FLOAT, xshape)],
                                           [h.make_tensor_value_info("y", T.FLOAT, None)], [w, b]),
                              opset_imports=[h.make_opsetid("", 13)])
-            m.ir_version = 8
-            src = os.path.join(tmp, f"trim_{name}.onnx")
-            dst = os.path.join(tmp, f"trim_{name}.opt.onnx")
-            onnx.save(m, src)
-            r = run_cli("optimize", src, dst, "-O2")
-            problems = [] if r.returncode == 0 else ["sinter optimize failed: " + r.stderr.strip()]
+            src, dst, problems = optimize_o2(tmp, f"trim_{name}", m)
             if not problems:
                 conv = [n for n in onnx.load(dst).graph.node if n.op_type in ("Conv", "FusedConv")][0]
                 ks = [list(a.ints) for a in conv.attribute if a.name == "kernel_shape"][0]
@@ -610,12 +615,7 @@ def pad_fusion_cases(tmp):
             outs.append(h.make_tensor_value_info("z", T.FLOAT, None))
         m = h.make_model(h.make_graph(nodes, "pad", [h.make_tensor_value_info("x", T.FLOAT, shape)], outs, inits),
                          opset_imports=[h.make_opsetid("", opset)])
-        m.ir_version = 8
-        src = os.path.join(tmp, f"pad_{name}.onnx")
-        dst = os.path.join(tmp, f"pad_{name}.opt.onnx")
-        onnx.save(m, src)
-        r = run_cli("optimize", src, dst, "-O2")
-        problems = [] if r.returncode == 0 else ["sinter optimize failed: " + r.stderr.strip()]
+        src, dst, problems = optimize_o2(tmp, f"pad_{name}", m)
         if not problems:
             got = counts(onnx.load(dst))
             if (got["Pad"] == 0) != fused:
