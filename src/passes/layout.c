@@ -5,7 +5,7 @@
  * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that
  * work unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked
  * tensors of the same channels (broadcast over the spatial dims included) or of a blocked tensor
- * and a scalar constant, Concat on the channel
+ * and a scalar constant, Split on the channel axis into whole blocks (all parts but the last), Concat on the channel
  * axis when every part but the last fills whole blocks. Each convolution becomes sinter:NchwcConv
  * with its weights packed now into a new initializer (so a saved model carries them packed) and its
  * bias padded; sinter:ReorderInput goes where a region reads an NCHW value and sinter:ReorderOutput
@@ -27,7 +27,7 @@
 #include "passes/passes.h"
 #include "runtime/cpu.h"
 
-enum { K_NONE, K_CONV, K_POOL, K_GAP, K_UNARY, K_BINARY, K_CONCAT, K_AFFINE };
+enum { K_NONE, K_CONV, K_POOL, K_GAP, K_UNARY, K_BINARY, K_CONCAT, K_AFFINE, K_SPLIT };
 
 static bool is_sinter(const sn_node *n, const char *op) {
   return n->op_type && n->domain && !strcmp(n->domain, "sinter") && !strcmp(n->op_type, op);
@@ -72,6 +72,39 @@ static bool small_scalar(const sn_graph *g, int v) {
   return isfinite(c) && fabsf(c) <= 65536.0f;
 }
 
+/* Split of a 4-D value along the channels: its part sizes (the split input from opset 13, the
+ * attribute before, equal parts otherwise), when each part but the last fills whole blocks; count,
+ * or -1 */
+static int channel_split(const sn_graph *g, const sn_node *n, int64_t B, int64_t *sizes) {
+  int64_t ax = sn_attr_int(n, "axis", 0);
+  if ((ax != 1 && ax != -3) || n->n_out < 1 || n->n_out > 64 || n->in[0] < 0) return -1;
+  const int64_t C = chans(g, n->in[0]);
+  const int64_t *sv = NULL;
+  int ns = -1;
+  if (n->n_in > 1 && n->in[1] >= 0) {
+    const sn_tensor *t = sn_graph_const(g, n->in[1]);
+    if (!t || t->dtype != SINTER_INT64 || t->rank != 1) return -1;
+    sv = t->data;
+    ns = (int)t->count;
+  } else if (n->opset < 13) {
+    ns = sn_attr_ints(n, "split", &sv);
+  }
+  if (ns >= 0) {
+    if (ns != n->n_out) return -1;
+    memcpy(sizes, sv, sizeof(int64_t) * (size_t)ns);
+  } else {
+    ns = n->n_out;
+    if (C % ns) return -1; /* (opset 18's uneven num_outputs split: left alone) */
+    for (int k = 0; k < ns; k++) sizes[k] = C / ns;
+  }
+  int64_t sum = 0;
+  for (int k = 0; k < ns; k++) {
+    if (sizes[k] <= 0 || (k < ns - 1 && sizes[k] % B)) return -1;
+    sum += sizes[k];
+  }
+  return sum == C ? ns : -1;
+}
+
 static int classify(const sn_node *n) {
   if (sn_node_is(n, "Conv") || is_sinter(n, "FusedConv")) return K_CONV;
   if (sn_node_is(n, "MaxPool") || sn_node_is(n, "AveragePool")) return K_POOL;
@@ -81,6 +114,7 @@ static int classify(const sn_node *n) {
     if (sn_node_is(n, unary[k])) return K_UNARY;
   if (sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul")) return K_BINARY;
   if (sn_node_is(n, "Concat")) return K_CONCAT;
+  if (sn_node_is(n, "Split")) return K_SPLIT;
   if (sn_node_is(n, "BatchNormalization")) return K_AFFINE;
   return K_NONE;
 }
@@ -234,6 +268,40 @@ static sn_error *blocked_in(lay *L, int v, int *out) {
   }
   *out = L->rin[v];
   return NULL;
+}
+
+static sn_error *rewrite_split(lay *L, int i) {
+  sn_graph *g = L->g;
+  int64_t sizes[64];
+  int ns = channel_split(g, &g->nodes[i], L->B, sizes);
+  if (ns < 1) return sn_errorf(SINTER_ERR_INVALID_GRAPH, "layout-nchwc: Split '%s' lost its sizes", g->nodes[i].name);
+  for (int k = 0; k < ns; k++) sizes[k] = (sizes[k] + L->B - 1) / L->B;
+  int x;
+  SN_TRY(blocked_in(L, g->nodes[i].in[0], &x));
+  sn_tensor *t;
+  int64_t n64 = ns;
+  SN_TRY(sn_tensor_new(SINTER_INT64, 1, &n64, &t));
+  memcpy(t->data, sizes, sizeof(int64_t) * (size_t)ns);
+  int sid;
+  SN_TRY(sn_graph_add_initializer(g, g->values[g->nodes[i].out[0]].name, "_nchwc_split", t, &sid));
+  /* a plain opset-13 Split of the 5-D value on axis 1 (its own attributes dropped) */
+  sn_node *n = &g->nodes[i];
+  SN_TRY(sn_node_retype(n, "", "Split", 13, true));
+  SN_TRY(sn_node_set_int(n, "axis", 1));
+  if (n->n_in < 2) SN_TRY(sn_node_add_input(n, sid));
+  n = &g->nodes[i];
+  n->in[0] = x;
+  n->in[1] = sid;
+  n->n_in = 2;
+  for (int k = 0; k < n->n_out; k++) {
+    int y = n->out[k], yb;
+    SN_TRY(sn_graph_add_value_like(g, y, "_nchwc", &yb));
+    blocked_type(&g->values[y].type, L->B, chans(g, y), &g->values[yb].type);
+    n = &g->nodes[i];
+    n->out[k] = yb;
+    L->bid[y] = yb;
+  }
+  return sn_node_resolve(g, &g->nodes[i]);
 }
 
 static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
@@ -444,6 +512,12 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         else if (ok) /* a blocked value and a scalar constant (Keras' hard-swish: x * relu6(x + 3) * (1/6)) */
           ok = (blk[n->in[0]] && small_scalar(g, n->in[1])) || (blk[n->in[1]] && small_scalar(g, n->in[0]));
         break;
+      case K_SPLIT: {
+        int64_t sizes[64];
+        ok = n->in[0] >= 0 && blk[n->in[0]] && f32_4d(g, n->in[0]) && channel_split(g, n, B, sizes) > 0;
+        for (int k = 0; ok && k < n->n_out; k++) ok = n->out[k] >= 0 && f32_4d(g, n->out[k]);
+        break;
+      }
       case K_CONCAT: {
         int64_t ax = sn_attr_int(n, "axis", 0);
         ok = n->n_out == 1 && (ax == 1 || ax == -3) && n->n_in >= 1 && f32_4d(g, n->out[0]);
@@ -454,11 +528,15 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       default: break;
     }
     kind[i] = ok ? k : K_NONE;
-    if (ok) blk[n->out[0]] = true;
+    for (int o = 0; ok && o < (k == K_SPLIT ? n->n_out : 1); o++) blk[n->out[o]] = true;
   }
   /* rewrite the region nodes (in order, so a blocked input's twin exists when it is read) */
   for (int i = 0; i < nn && !e; i++) {
     if (kind[i] == K_NONE) continue;
+    if (kind[i] == K_SPLIT) { /* the blocked value split along its block axis, in whole blocks */
+      if (!(e = rewrite_split(&L, i))) c->changed++;
+      continue;
+    }
     int y = g->nodes[i].out[0], yb;
     if (kind[i] == K_CONV) {
       if ((e = rewrite_conv(&L, i, &ci[i]))) break;
