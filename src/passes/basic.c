@@ -178,11 +178,37 @@ sn_error *sn_pass_fold_constant_nodes(sn_pass_ctx *c) { return fold_nodes(c, tru
 
 /* ---- no-op nodes ------------------------------------------------------------------------------- */
 
-static bool same_static_shape(const sn_type *a, const sn_type *b) {
-  if (!sn_type_is_static(a) || !sn_type_is_static(b) || a->rank != b->rank) return false;
+/* the same shape: each dim the same known size or the same symbol (a batch dim stays one value) */
+static bool same_shape(const sn_type *a, const sn_type *b) {
+  if (a->rank < 0 || a->rank != b->rank) return false;
   for (int i = 0; i < a->rank; i++)
-    if (a->dims[i].v != b->dims[i].v) return false;
+    if (!sn_dim_same(a->dims[i], b->dims[i])) return false;
   return true;
+}
+
+static bool reshape_like(const sn_node *n) {
+  return sn_node_is(n, "Reshape") || sn_node_is(n, "Flatten") || sn_node_is(n, "Squeeze") || sn_node_is(n, "Unsqueeze");
+}
+
+/* A Reshape to a constant shape with no 0 entry (which would copy a size of its input) reading another
+ * reshape-like node's output that nothing else reads: it reads that node's input instead (the same
+ * elements in the same order), and the other goes. tf2onnx's squeeze-excitation: Squeeze [N,C,1,1]
+ * to [N,C], then Reshape to [-1,C,1,1], which is then the identity. */
+static bool skip_inner_reshape(sn_graph *g, const int *uses, sn_node *b) {
+  if (!sn_node_is(b, "Reshape") || b->n_in < 2 || b->in[0] < 0) return false;
+  const sn_tensor *sh = sn_graph_const(g, b->in[1]);
+  if (!sh || sh->dtype != SINTER_INT64) return false;
+  for (int64_t k = 0; k < sh->count; k++)
+    if (((const int64_t *)sh->data)[k] == 0) return false;
+  int x = b->in[0], ai = g->values[x].producer;
+  if (ai < 0 || uses[x] != 1 || g->values[x].is_output) return false;
+  sn_node *a = &g->nodes[ai];
+  if (!reshape_like(a) || a->n_out != 1 || a->out[0] != x || a->in[0] < 0) return false;
+  const sn_type *at = &g->values[a->in[0]].type;
+  if (at->kind != SN_KIND_TENSOR || at->dtype != g->values[x].type.dtype) return false;
+  b->in[0] = a->in[0];
+  sn_node_clear(a);
+  return true; /* (the counts stay: a read its input once, b now does) */
 }
 
 /* A Pad whose pads (the attribute before opset 11, then a constant input) are all zero: any mode
@@ -211,17 +237,19 @@ static bool is_noop(const sn_graph *g, const sn_node *n) {
   if (sn_node_is(n, "Identity")) return true;
   if (sn_node_is(n, "Dropout")) return !(n->n_in > 2 && n->in[2] >= 0); /* training_mode given: keep */
   if (sn_node_is(n, "Cast") || sn_node_is(n, "CastLike")) return x->dtype && x->dtype == y->dtype;
-  if (sn_node_is(n, "Reshape") || sn_node_is(n, "Flatten") || sn_node_is(n, "Squeeze") || sn_node_is(n, "Unsqueeze") ||
-      sn_node_is(n, "Expand"))
-    return x->dtype == y->dtype && same_static_shape(x, y);
+  if (reshape_like(n) || sn_node_is(n, "Expand")) return x->dtype == y->dtype && same_shape(x, y);
   if (sn_node_is(n, "Pad")) return zero_pads(g, n); /* (PyTorch puts one before DenseNet's average pools) */
   return false;
 }
 
 sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c) {
   sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_graph_update_producers(g);
   for (int i = 0; i < g->n_nodes; i++) {
     sn_node *n = &g->nodes[i];
+    if (n->op_type && skip_inner_reshape(g, uses, n)) c->changed++;
     if (!n->op_type || !is_noop(g, n)) continue;
     int x = n->in[0], y = n->out[0];
     if (g->values[y].is_output) {
@@ -230,8 +258,11 @@ sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c) {
     }
     sn_graph_replace_uses(g, y, x);
     sn_node_clear(n);
+    uses[x] += uses[y] - 1; /* (y's readers read x now, n does not) */
+    uses[y] = 0;
     c->changed++;
   }
+  sn_free(uses);
   sn_graph_compact(g);
   return NULL;
 }

@@ -425,6 +425,27 @@ def extra_cases():
                      opset_imports=[h.make_opsetid("", 13)])
     cases.append(model_zoo.Case("channel_split", m, {"x": rng.standard_normal((1, 8, 12, 12)).astype(np.float32)}))
     EXPECT["channel_split"] = {"Split": 3}
+    # tf2onnx's squeeze-excitation with a symbolic batch: GlobalAveragePool, Squeeze to [N, C], Reshape to
+    # [-1, C, 1, 1] (with the Squeeze, the identity), a Reshape of [N, 8, 1, 1] to [-1, 8, 1, 1] (the
+    # identity: the same symbol), all gone; kept: a Reshape whose shape has a 0 (it copies a size of
+    # what it reads), and a Squeeze that something else reads too
+    nodes, inits = [], [i64([2, 3], "hw"), i64([-1, 16, 1, 1], "c11"), i64([-1, 8, 1, 1], "e11"), i64([0, 16, 1, 1], "z11")]
+    for name, shape in (("wx", (16, 16, 3, 3)), ("w1", (8, 16, 1, 1)), ("w2", (16, 8, 1, 1))):
+        inits.append(nh.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name))
+    cx = op("Conv", ["x", "wx"], "cx", pads=[1, 1, 1, 1])
+    sq = op("Squeeze", [op("GlobalAveragePool", [cx], "gap"), "hw"], "sq")
+    s1 = op("Conv", [op("Reshape", [sq, "c11"], "r1"), "w1"], "s1")
+    s2 = op("Sigmoid", [op("Conv", [op("Reshape", [s1, "e11"], "r2"), "w2"], "s2")], "s2s")
+    op("Mul", [cx, s2], "y")
+    sq2 = op("Squeeze", [op("GlobalAveragePool", [op("Relu", [cx], "cxr")], "gap2"), "hw"], "sq2")
+    op("Relu", [sq2], "y2")
+    op("Reshape", [sq2, "z11"], "y3")
+    m = h.make_model(h.make_graph(nodes, "se", [h.make_tensor_value_info("x", T.FLOAT, ["N", 16, 6, 6])],
+                                  [h.make_tensor_value_info(n, T.FLOAT, None) for n in ("y", "y2", "y3")], inits),
+                     opset_imports=[h.make_opsetid("", 13)])
+    cases.append(model_zoo.Case("se_reshapes", m, {"x": rng.standard_normal((2, 16, 6, 6)).astype(np.float32)}))
+    EXPECT["se_reshapes"] = {"Sigmoid": 0}
+    EXACT["se_reshapes"] = {"Reshape": 1, "Squeeze": 1}
     EXPECT["nhwc_between_convs"] = {"Pad": 0}
     EXACT["nhwc_between_convs"] = {"Transpose": 1}
     TOL["nhwc_between_convs"] = 1e-5
