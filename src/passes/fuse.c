@@ -303,7 +303,8 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
  * grow by as much, the same zeros enter the same sums, and the padded copy goes (with it, on blocked
  * layouts, the reorders around the Pad), also through a Transpose between the two (tf2onnx pads in
  * NHWC). An AveragePool takes it when it counts padding in its mean
- * (count_include_pad, set when it had no pads of its own) and rounds its output size down. */
+ * (count_include_pad, set when it had no pads of its own) and rounds its output size down, a MaxPool
+ * when what the Pad reads is never negative (max_takes_zero_pad). */
 
 /* Pad n's begin/end amounts for each of x's `rank` dims when it pads with constant zeros: true */
 static bool zero_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads) {
@@ -313,10 +314,48 @@ static bool zero_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int6
   return sn_graph_pad_amounts(g, n, rank, pads);
 }
 
+/* is v never negative: made by an op whose outputs are all >= 0 (or NaN) */
+static bool nonnegative(const sn_graph *g, int v) {
+  int pi = v >= 0 ? g->values[v].producer : -1;
+  if (pi < 0) return false;
+  const sn_node *p = &g->nodes[pi];
+  if (sn_node_is(p, "Relu") || sn_node_is(p, "Sigmoid") || sn_node_is(p, "HardSigmoid") || sn_node_is(p, "Softmax") ||
+      sn_node_is(p, "Exp") || sn_node_is(p, "Abs"))
+    return true;
+  if (sn_node_is(p, "Clip")) return p->n_in > 1 && sn_graph_const_scalar(g, p->in[1]) >= 0.0;
+  if (p->domain && !strcmp(p->domain, "sinter") && !strncmp(p->op_type, "Fused", 5)) {
+    const char *a = sn_attr_str(p, "activation", "");
+    return !strcmp(a, "Relu") || !strcmp(a, "Sigmoid") || !strcmp(a, "HardSigmoid") ||
+           (!strcmp(a, "Clip") && sn_attr_float(p, "act_alpha", -1.0f) >= 0.0f);
+  }
+  return false;
+}
+
+/* A MaxPool reads padding as -inf, a Pad of zeros writes 0s: the same maxima where the input is never
+ * negative and every window still holds an input element (the pads, its own and the Pad's, under the
+ * window's span; no ceil_mode, whose extra windows may hold none; no indices output). Keras pads
+ * explicitly before its stems' max pools, which read a ReLU. */
+static bool max_takes_zero_pad(const sn_graph *g, int x, const sn_node *op, const int64_t *pp, int r) {
+  const int nd = r - 2;
+  if (!nonnegative(g, x) || sn_attr_int(op, "ceil_mode", 0) || sn_attr_int(op, "storage_order", 0)) return false;
+  if (op->n_out > 1 && op->out[1] >= 0) return false;
+  const int64_t *ks, *dl, *own;
+  if (sn_attr_ints(op, "kernel_shape", &ks) != nd) return false;
+  int ndl = sn_attr_ints(op, "dilations", &dl), no = sn_attr_ints(op, "pads", &own);
+  if ((ndl >= 0 && ndl != nd) || (no >= 0 && no != 2 * nd)) return false;
+  for (int d = 0; d < nd; d++) {
+    int64_t span = (ks[d] - 1) * (ndl >= 0 ? dl[d] : 1) + 1;
+    int64_t b = pp[2 + d] + (no >= 0 ? own[d] : 0), e = pp[r + 2 + d] + (no >= 0 ? own[nd + d] : 0);
+    if (b >= span || e >= span) return false;
+  }
+  return true;
+}
+
 sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
+  sn_graph_update_producers(g);
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *pad = &g->nodes[i];
@@ -348,8 +387,9 @@ sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
     for (int d = 2; d < r && ok; d++) ok = pp[d] >= 0 && pp[r + d] >= 0;
     if (!ok || j < 0) continue;
     sn_node *op = &g->nodes[j];
-    const bool conv = sn_node_is(op, "Conv"), avg = sn_node_is(op, "AveragePool");
-    if ((!conv && !avg) || op->in[0] != (t >= 0 ? g->nodes[t].out[0] : pad->out[0])) continue;
+    const bool conv = sn_node_is(op, "Conv"), avg = sn_node_is(op, "AveragePool"), max = sn_node_is(op, "MaxPool");
+    if ((!conv && !avg && !max) || op->in[0] != (t >= 0 ? g->nodes[t].out[0] : pad->out[0])) continue;
+    if (max && !max_takes_zero_pad(g, pad->in[0], op, pp, r)) continue;
     if (strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "NOTSET") && strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "VALID"))
       continue; /* (SAME_*: pads from the size the op sees) */
     int64_t np[2 * SN_MAX_RANK] = {0};

@@ -597,8 +597,8 @@ def pad_fusion_cases(tmp):
     """fuse-pad: a Pad of zeros over the spatial dims goes into the Conv (or the AveragePool counting
     padding) that alone reads it, in its three forms (pads attribute before opset 11, an input after,
     with axes at 18), added to the op's own pads; everything that would change a sum stays: another
-    value, another mode, channels padded, a crop, a second reader, SAME padding, a MaxPool, an average
-    not counting its own pads, ceil_mode. Outputs against ONNX Runtime on the original, from the saved
+    value, another mode, channels padded, a crop, a second reader, SAME padding, a MaxPool of what may be
+    negative or whose window may then hold padding only, an average not counting its own pads, ceil_mode. Outputs against ONNX Runtime on the original, from the saved
     -O2 model and from the model optimized at load (-O3: blocked layout)."""
     import onnxruntime as ort
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
@@ -629,6 +629,15 @@ def pad_fusion_cases(tmp):
         ("avg_ceil", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 0, 0]),
          dict(op="AveragePool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, count_include_pad=1), False),
         ("maxpool", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1]), dict(op="MaxPool", kernel_shape=[3, 3]), False),
+        # after a Relu (Keras' stems): zeros and -inf padding give the same maxima
+        ("maxpool_relu", 13, [1, C, 11, 11], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], relu=True),
+         dict(op="MaxPool", kernel_shape=[3, 3], strides=[2, 2]), True),
+        ("maxpool_relu_own_pads", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 0, 0, 0, 0, 1], relu=True),
+         dict(op="MaxPool", kernel_shape=[3, 3], pads=[1, 1, 1, 1]), True),
+        ("maxpool_relu_window_in_pad", 13, [1, C, 10, 10], dict(pads=[0, 0, 2, 0, 0, 0, 0, 0], relu=True),
+         dict(op="MaxPool", kernel_shape=[2, 2], pads=[1, 0, 0, 0]), False),
+        ("maxpool_relu_ceil", 13, [1, C, 10, 10], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], relu=True),
+         dict(op="MaxPool", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1), False),
         ("value_1", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], value=1.0), dict(op="Conv", kernel_shape=[3, 3]), False),
         ("reflect", 13, [1, C, 9, 9], dict(pads=[0, 0, 1, 1, 0, 0, 1, 1], mode="reflect"), dict(op="Conv", kernel_shape=[3, 3]), False),
         ("channels", 13, [1, C, 9, 9], dict(pads=[0, 1, 1, 1, 0, 0, 1, 1]), dict(op="Conv", kernel_shape=[3, 3], cin=C + 1), False),
@@ -639,10 +648,14 @@ def pad_fusion_cases(tmp):
     ]
     for name, opset, shape, pspec, cspec, fused in specs:
         inits, nodes = [], []
+        src_x = "x"
+        if pspec.get("relu"):
+            nodes.append(h.make_node("Relu", ["x"], ["xr"]))
+            src_x = "xr"
         if "attr" in pspec:
-            nodes.append(h.make_node("Pad", ["x"], ["p"], pads=pspec["attr"]))
+            nodes.append(h.make_node("Pad", [src_x], ["p"], pads=pspec["attr"]))
         else:
-            ins = ["x", "pads"]
+            ins = [src_x, "pads"]
             inits.append(i64(pspec["pads"], "pads"))
             if "value" in pspec or "axes" in pspec:
                 ins.append("cval" if "value" in pspec else "")
