@@ -304,14 +304,16 @@ sn_error *sn_pass_trim_conv_taps(sn_pass_ctx *c) {
  * layouts, the reorders around the Pad), also through a Transpose between the two (tf2onnx pads in
  * NHWC). An AveragePool takes it when it counts padding in its mean
  * (count_include_pad, set when it had no pads of its own) and rounds its output size down, a MaxPool
- * when what the Pad reads is never negative (max_takes_zero_pad). */
+ * when what the Pad reads is never negative (max_takes_zero_pad); and a Pad of an 8-bit value with
+ * its zero point into the QLinearConv reading it (fuse-qdq makes those of a QDQ model's float Pads). */
 
-/* Pad n's begin/end amounts for each of x's `rank` dims when it pads with constant zeros: true */
-static bool zero_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads) {
+/* Pad n's begin/end amounts for each of x's `rank` dims and its value when it pads with a constant:
+ * true */
+static bool const_pad_amounts(const sn_graph *g, const sn_node *n, int rank, int64_t *pads, double *value) {
   if (strcmp(sn_attr_str(n, "mode", "constant"), "constant")) return false;
-  if (sn_attr_float(n, "value", 0.0f) != 0.0f) return false; /* (before opset 11) */
-  if (n->n_in > 2 && n->in[2] >= 0 && sn_graph_const_scalar(g, n->in[2]) != 0.0) return false; /* (NaN too) */
-  return sn_graph_pad_amounts(g, n, rank, pads);
+  *value = sn_attr_float(n, "value", 0.0f); /* (before opset 11) */
+  if (n->n_in > 2 && n->in[2] >= 0) *value = sn_graph_const_scalar(g, n->in[2]);
+  return !isnan(*value) && sn_graph_pad_amounts(g, n, rank, pads);
 }
 
 /* is v never negative: made by an op whose outputs are all >= 0 (or NaN) */
@@ -364,7 +366,8 @@ sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
     const int r = xt->rank, nd = r - 2;
     if (xt->kind != SN_KIND_TENSOR || r < 3 || r > SN_MAX_RANK) continue;
     int64_t pp[2 * SN_MAX_RANK], perm[SN_MAX_RANK];
-    if (!zero_pad_amounts(g, pad, r, pp)) continue;
+    double value;
+    if (!const_pad_amounts(g, pad, r, pp, &value)) continue;
     int j = sn_graph_sole_consumer(g, uses, pad->out[0]), t = -1;
     /* a Transpose between (tf2onnx pads channels-last, then transposes to NCHW for the Conv): the
      * pads of its output's dim d are those of the input's dim perm[d] */
@@ -388,7 +391,12 @@ sn_error *sn_pass_fuse_pad(sn_pass_ctx *c) {
     if (!ok || j < 0) continue;
     sn_node *op = &g->nodes[j];
     const bool conv = sn_node_is(op, "Conv"), avg = sn_node_is(op, "AveragePool"), max = sn_node_is(op, "MaxPool");
-    if ((!conv && !avg && !max) || op->in[0] != (t >= 0 ? g->nodes[t].out[0] : pad->out[0])) continue;
+    /* (QLinearConv pads with its input's zero point; the QDQ pass's sinter form takes the same inputs) */
+    const bool qconv = sn_node_is(op, "QLinearConv") ||
+                       (op->op_type && op->domain && !strcmp(op->domain, "sinter") && !strcmp(op->op_type, "QLinearConv"));
+    if ((!conv && !avg && !max && !qconv) || op->in[0] != (t >= 0 ? g->nodes[t].out[0] : pad->out[0])) continue;
+    if (qconv ? value != (op->n_in > 2 && op->in[2] >= 0 ? sn_graph_const_scalar(g, op->in[2]) : 0.0) : value != 0.0)
+      continue;
     if (max && !max_takes_zero_pad(g, pad->in[0], op, pp, r)) continue;
     if (strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "NOTSET") && strcmp(sn_attr_str(op, "auto_pad", "NOTSET"), "VALID"))
       continue; /* (SAME_*: pads from the size the op sees) */

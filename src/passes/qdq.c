@@ -25,7 +25,7 @@
  *   DQ(a), DQ(b) -> MatMul -> QuantizeLinear, b an activation (attention's products)  =>  QLinearMatMul;
  *   DQ(W) -> Gather(., idx), W a constant 8-bit table  =>  Gather(W, idx) -> DQ (a quantized embedding
  *     dequantized by the rows a run reads);
- *   DQ(a) -> MaxPool, Reshape, Transpose, Slice, Gather, Concat (of such DQs), ... -> QuantizeLinear
+ *   DQ(a) -> MaxPool, Reshape, Transpose, Slice, Gather, Pad, Concat (of such DQs), ... -> QuantizeLinear
  *     with the same scale and zero point  =>  the op on a itself (fuse_same_q: it moves or selects
  *     values, dequantization is increasing, and quantizing a dequantized value gives it back), as ONNX
  *     Runtime runs it: no float copy of the tensor;
@@ -314,7 +314,7 @@ static bool get_q(const sn_graph *g, const sn_node *qn, float *s, int32_t *z, sn
 static bool moves_values(const sn_node *n, bool *all_inputs) {
   static const char *const one[] = {"MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
                                     "Slice", "Gather", "GatherElements", "GatherND", "Expand", "Tile",
-                                    "DepthToSpace", "SpaceToDepth", "Identity"};
+                                    "DepthToSpace", "SpaceToDepth", "Identity", "Pad"};
   *all_inputs = op_is(n, "Concat");
   if (*all_inputs) return true;
   for (size_t k = 0; k < sizeof one / sizeof *one; k++)
@@ -337,6 +337,12 @@ static sn_error *fuse_same_q(sn_pass_ctx *c, int i, int *uses, bool *done) {
   for (int o = 1; o < n->n_out; o++)
     if (n->out[o] >= 0) return NULL;
   if (op_is(n, "MaxPool") && (n->n_in != 1 || sn_attr_int(n, "storage_order", 0))) return NULL;
+  /* Pad (opset 11 on): edge and reflect move values; constant pads 0, which is the zero point's
+   * value (tf2onnx's explicit padding before strided convolutions stays float in QDQ models) */
+  const bool pad = op_is(n, "Pad"), pad_const = pad && !strcmp(sn_attr_str(n, "mode", "constant"), "constant");
+  if (pad && (n->opset < 11 || n->n_in < 2 || (n->n_in > 3 && n->in[3] >= 0 && !sn_graph_const(g, n->in[3]))))
+    return NULL;
+  if (pad_const && n->n_in > 2 && n->in[2] >= 0 && sn_graph_const_scalar(g, n->in[2]) != 0.0) return NULL;
   int q = next_op(g, uses, n->out[0], "QuantizeLinear");
   float ys;
   int32_t yz;
@@ -356,6 +362,12 @@ static sn_error *fuse_same_q(sn_pass_ctx *c, int i, int *uses, bool *done) {
     dq a;
     get_dq(g, n->in[k], &a);
     n->in[k] = a.q;
+    if (pad && n->n_in > 2) {
+      n->in[2] = pad_const ? a.z : -1; /* (the zero point; none: 0) */
+    } else if (pad_const && a.z >= 0) {
+      sn_error *ae = sn_node_add_input(n, a.z);
+      if (ae) return ae;
+    }
   }
   return absorb_q(c, n, q, done);
 }

@@ -697,6 +697,51 @@ def pad_fusion_cases(tmp):
         check(f"fuse-pad {name}", not problems, "; ".join(problems))
 
 
+def qdq_pad_case(tmp):
+    """A QDQ model (ONNX Runtime's quantize_static, per channel) of TensorFlow's explicit padding: a
+    Pad of zeros left float between DequantizeLinear and QuantizeLinear before a strided depthwise
+    convolution, and a reflect Pad. At -O2 fuse-qdq pads the 8-bit values (with the zero point) and
+    fuse-pad puts the zero Pad into the QLinearConv; the reflect one stays, on 8 bits. Outputs
+    against ONNX Runtime on the same file within 3% of the output scale (its integer kernels
+    requantize as ours do, a step apart at most here and there)."""
+    from onnx import TensorProto as T, helper as h, numpy_helper as nh
+    from onnxruntime.quantization import QuantFormat, quantize_static
+    from testlib import calibration_reader
+    rng = np.random.default_rng(41)
+    inits = [nh.from_array(rng.standard_normal(shape).astype(np.float32) * 0.3, name) for name, shape in
+             (("w1", (16, 8, 3, 3)), ("w2", (16, 1, 3, 3)), ("w3", (16, 16, 3, 3)))]
+    inits += [nh.from_array(np.array([0, 0, 0, 0, 0, 0, 1, 1], np.int64), "tf_pads"),
+              nh.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "ring")]
+    nodes = [h.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]), h.make_node("Relu", ["c1"], ["r1"]),
+             h.make_node("Pad", ["r1", "tf_pads"], ["p1"]),
+             h.make_node("Conv", ["p1", "w2"], ["c2"], group=16, strides=[2, 2]), h.make_node("Relu", ["c2"], ["r2"]),
+             h.make_node("Pad", ["r2", "ring"], ["p2"], mode="reflect"), h.make_node("Conv", ["p2", "w3"], ["y"])]
+    m = h.make_model(h.make_graph(nodes, "tfpad", [h.make_tensor_value_info("x", T.FLOAT, [1, 8, 17, 17])],
+                                  [h.make_tensor_value_info("y", T.FLOAT, None)], inits),
+                     opset_imports=[h.make_opsetid("", 13)])
+    m.ir_version = 8
+    src, qdq = os.path.join(tmp, "tfpad.onnx"), os.path.join(tmp, "tfpad_qdq.onnx")
+    onnx.save(m, src)
+    cal = [{"x": rng.uniform(-1, 1, (1, 8, 17, 17)).astype(np.float32)} for _ in range(4)]
+    quantize_static(src, qdq, calibration_reader(cal), quant_format=QuantFormat.QDQ, per_channel=True)
+    _, dst, problems = optimize_o2(tmp, "tfpad_qdq_opt", onnx.load(qdq))
+    if not problems:
+        got = counts(onnx.load(dst))
+        if got["Pad"] != 1 or got["DequantizeLinear"] > 1:
+            problems.append(f"Pad {got['Pad']} (want 1: the reflect one), DequantizeLinear {got['DequantizeLinear']}")
+        feeds = {"x": rng.uniform(-1, 1, (1, 8, 17, 17)).astype(np.float32)}
+        want = ort_outputs(qdq, feeds)[0]
+        for label, model in (("-O2", dst), ("at load", qdq)):
+            try:
+                out = sinter_ctypes.Session(model).run(feeds)["y"]
+                err = rel_err(out, want)
+                if not err <= 3e-2:
+                    problems.append(f"output ({label}): relative error {err:.2e}")
+            except sinter_ctypes.SinterError as e:
+                problems.append(f"output ({label}): {e}")
+    check("fuse-qdq + fuse-pad: TensorFlow's float Pad in a QDQ model", not problems, "; ".join(problems))
+
+
 def main():
     set_verbose(True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -736,6 +781,7 @@ def main():
             check(f"{name} -O3", not problems, "; ".join(problems) or summary)
         trim_taps_cases(tmp)
         pad_fusion_cases(tmp)
+        qdq_pad_case(tmp)
         if os.path.exists(RESNET50):
             rng = np.random.default_rng(0)
             feeds = {"image": rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)}
