@@ -885,7 +885,7 @@ static sn_error *qb_run(sn_kernel_ctx *c) {
   bool lead = true, ok = k->rank <= x->rank;
   for (int d = 0; d < k->rank && ok; d++) {
     int64_t kd = k->dims[d], xd = x->dims[x->rank - k->rank + d];
-    if (lead && kd == 1 && xd != 1) continue;
+    if (lead && kd == 1) continue; /* (a leading 1 broadcasts, whatever x's size there: 1 too) */
     lead = false;
     ok = kd == xd;
   }

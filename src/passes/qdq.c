@@ -446,7 +446,7 @@ static sn_error *fuse_const_binary(sn_pass_ctx *c, int i, int *uses, bool *done)
       int64_t kdim = kt->dims[d].v, adim = at->dims[at->rank - kt->rank + d].v;
       if (kdim < 0) {
         ok = false;
-      } else if (!lead || kdim != 1 || adim == 1) {
+      } else if (!lead || kdim != 1) { /* (leading 1s broadcast, against a 1 as well) */
         lead = false;
         ok = adim == kdim;
         count *= kdim;

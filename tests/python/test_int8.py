@@ -983,6 +983,31 @@ def qdq_const_binary_cases(tmp):
             check(f"{name} {isa} t{t}: the unfused bytes, equal to ORT's unfused run",
                   np.array_equal(got, plain) and np.array_equal(got, want),
                   f"{float(np.max(np.abs(got - plain))):.3g} from -O1, {float(np.max(np.abs(got - want))):.3g} from ORT")
+    # Keras' input normalization in a quantize_static model: Sub of a [1, 1, 1, C] constant from an NHWC
+    # image at batch 1, its batch declared symbolic or 1 (leading 1s broadcast against a 1 too: the
+    # symbolic one was fused and then refused by the kernel at batch 1, the static one left float)
+    x1 = rng.standard_normal((1, 5, 4, 24)).astype(np.float32)
+    for batch in ("N", 1):
+        inits = [nh.from_array(np.array(np.float32(0.03)), "sx"), nh.from_array(np.array(np.int8(-3)), "zx"),
+                 nh.from_array(np.array(np.float32(0.04)), "sy"), nh.from_array(np.array(np.int8(5)), "zy"),
+                 nh.from_array(rng.standard_normal((1, 1, 1, 24)).astype(np.float32), "k")]
+        nodes = [h.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"]),
+                 h.make_node("DequantizeLinear", ["xq", "sx", "zx"], ["xf"]), h.make_node("Sub", ["xf", "k"], ["f"]),
+                 h.make_node("QuantizeLinear", ["f", "sy", "zy"], ["yq"]),
+                 h.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"])]
+        model = make_model(nodes, [h.make_tensor_value_info("x", T.FLOAT, [batch, 5, 4, 24])],
+                           [h.make_tensor_value_info("y", T.FLOAT, None)], inits, opset=13)
+        path = save(model, tmp, f"qdqbin_lead_ones_{batch}")
+        ops, err = ops_after_optimize(path, tmp)
+        kinds = [o[1] for o in (ops or [])]
+        want = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, {"x": x1})[0]
+        try:
+            got = sinter_outputs(path, {"x": x1})[0]
+            same = np.array_equal(got, want)
+        except Exception as e:  # noqa: BLE001
+            same, err = False, f"{err} {e}"
+        check(f"QDQBinary of a [1,1,1,24] constant, batch {batch}: fused, equal to ORT's unfused run",
+              kinds.count("QDQBinary") == 1 and same, f"{kinds} {err}")
 
 
 def qdq_layernorm_cases(tmp):
