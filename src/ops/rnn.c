@@ -591,7 +591,10 @@ static sn_error *rnn_run(sn_kernel_ctx *c) {
   if (Yh) yh = direct ? Yh->data : sn_kernel_scratch(c, (size_t)scount * es + 1);
   if (Yc) yc = direct ? Yc->data : sn_kernel_scratch(c, (size_t)scount * es + 1);
   if ((Y && !y) || (Yh && !yh) || (Yc && !yc)) return SN_ERR_OOM();
-  if (y) memset(y, 0, (size_t)ycount * es);
+  /* Y's steps past a row's sequence length are zeros; every other element is written */
+  bool ragged = false;
+  for (int64_t b = 0; b < s.batch; b++) ragged = ragged || lens[b] != s.seq;
+  if (y && ragged) memset(y, 0, (size_t)ycount * es);
 
   int64_t work_n = s.seq * s.batch * G * H + s.batch * G * H + 4 * s.batch * H + G * H + H;
   void *work = sn_kernel_scratch(c, (size_t)work_n * es + 64);
