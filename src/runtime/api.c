@@ -118,13 +118,23 @@ void *sinter_tensor_data(sinter_tensor *t) { return t ? t->data : NULL; }
 
 /* ---- sessions ---- */
 
+/* Session creation runs kernels on the caller's thread too (constant folding, prepacking, tuning): its
+ * AMX tile configuration is put back after (runtime/cpu.h, sn_tile_state), as sinter_run does. */
+static sinter_status *create_model(sn_model *m, const sinter_options *opts, sinter_session **out) {
+  sn_tile_state tiles;
+  sn_tile_state_save(&tiles);
+  sinter_status *e = sn_session_create_model(m, opts, out);
+  sn_tile_state_restore(&tiles);
+  return e;
+}
+
 sinter_status *sinter_session_create(const char *model_path, const sinter_options *opts, sinter_session **out) {
   CHECK_ARG(out, "sinter_session_create: out is NULL");
   *out = NULL;
   CHECK_ARG(model_path, "sinter_session_create: model path is NULL");
   sn_model *m;
   SN_TRY(sn_onnx_load_file(model_path, &m));
-  return sn_session_create_model(m, opts, out);
+  return create_model(m, opts, out);
 }
 
 sinter_status *sinter_session_create_from_bytes(const void *data, size_t len, const sinter_options *opts,
@@ -134,7 +144,7 @@ sinter_status *sinter_session_create_from_bytes(const void *data, size_t len, co
   CHECK_ARG(data || len == 0, "sinter_session_create_from_bytes: data is NULL");
   sn_model *m;
   SN_TRY(sn_onnx_load_bytes(data, len, ".", &m));
-  return sn_session_create_model(m, opts, out);
+  return create_model(m, opts, out);
 }
 
 size_t sinter_session_input_count(const sinter_session *s) { return s ? (size_t)s->n_in : 0; }
@@ -205,7 +215,12 @@ sinter_status *sinter_run(sinter_session *s, const char *const *input_names, con
     else
       out_ids[k] = s->out[i].value;
   }
-  if (!e) e = sn_session_run(s, (int)n_inputs, in_ids, inputs, (int)n_outputs, out_ids, outputs);
+  if (!e) {
+    sn_tile_state tiles;
+    sn_tile_state_save(&tiles);
+    e = sn_session_run(s, (int)n_inputs, in_ids, inputs, (int)n_outputs, out_ids, outputs);
+    sn_tile_state_restore(&tiles);
+  }
 done:
   if (in_ids != in_small) sn_free(in_ids);
   if (out_ids != out_small) sn_free(out_ids);

@@ -190,6 +190,27 @@ static bool amx_allowed(void) {
   return v && (thread_cap & 0xff) > SN_ISA_AVX512 && sn_cpu_isa() >= SN_ISA_AVX512;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+void sn_amx_store_config(void *cfg64);          /* x86/tilestate_amx.c */
+void sn_amx_restore_config(const void *cfg64);
+#endif
+
+void sn_tile_state_save(sn_tile_state *st) {
+  pthread_once(&amx_once, amx_request);
+  st->saved = amx_permitted;
+#if defined(__x86_64__) || defined(__i386__)
+  if (st->saved) sn_amx_store_config(st->cfg);
+#endif
+}
+
+void sn_tile_state_restore(const sn_tile_state *st) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (st->saved) sn_amx_restore_config(st->cfg);
+#else
+  (void)st;
+#endif
+}
+
 bool sn_cpu_has_amx_int8(void) {
   pthread_once(&amx_once, amx_request);
   return amx_permitted && cpu.amx_int8 && amx_allowed();

@@ -56,4 +56,17 @@ bool sn_cpu_use_bf16(void);
 bool sn_cpu_has_amx_int8(void);
 bool sn_cpu_has_amx_bf16(void);
 
+/* The calling thread's AMX tile configuration around a run. The AMX kernels leave theirs loaded (reloading
+ * at every call measured slower), and they read the loaded one back before trusting it; other code on the
+ * same thread may not: ONNX Runtime's INT8 GEMM remembers per thread that it loaded its own and then
+ * faults (SIGILL) on tile instructions against ours. So the API's entry points that run kernels on the
+ * caller's thread save its configuration first and put it back after (none: tiles released). Nothing is
+ * done where Linux has not granted the tile data. */
+typedef struct sn_tile_state {
+  _Alignas(64) unsigned char cfg[64];
+  bool saved;
+} sn_tile_state;
+void sn_tile_state_save(sn_tile_state *st);
+void sn_tile_state_restore(const sn_tile_state *st);
+
 #endif
