@@ -6,7 +6,8 @@ Models built with onnx.helper, run by Sinter at every ISA level (scalar, avx2, a
 allows) on 1 and 2 threads, against ONNX Runtime:
   * Gemm (transB=1, bias) + Relu and MatMul + Add + a residual Add: fused into FusedGemm /
     FusedMatMul whose epilogue runs per tile of the small-M kernel; batch M = 1..17, odd N and K
-    (N past a register tile, N below one vector) so every tile shape and the masked tails run;
+    (N past a register tile, N below one vector) so every tile shape and the masked tails run; and
+    85 to 300 rows against a 3 MB weight, whose epilogue runs per column panel of all the rows;
   * LSTM with and without peepholes, 6 and 7 steps, hidden 256 (a multiple of the packed panel width: the steps
     run on two threads, each a slice of the hidden units below batch 8, each its own batch rows from
     8 on (where the recurrent weights fit in L2), batch 40 past the small-M path with a
@@ -101,6 +102,16 @@ def main():
                 if kind == "residual":
                     feeds["r"] = rng.standard_normal((M, N)).astype(np.float32)
                 compare(f"{kind} M={M} N={N} K={K}", model, feeds, levels, 2e-4 * np.sqrt(K))
+    # past the small-M path with a weight larger than half of L2: the epilogue runs on column panels
+    # of all the rows (sn_nn_sgemm_pb_with's pb_block), the last one partial
+    for kind in ("relu", "residual"):
+        K, N = 512, 1500
+        model = gemm_model(K, N, kind)
+        for M in (85, 128, 200, 300):
+            feeds = {"x": rng.standard_normal((M, K)).astype(np.float32)}
+            if kind == "residual":
+                feeds["r"] = rng.standard_normal((M, N)).astype(np.float32)
+            compare(f"{kind} M={M} N={N} K={K}", model, feeds, levels, 2e-4 * np.sqrt(K))
     # (peepholes, then without: the one-pass cell update; 6 and 7 steps: the threaded steps swap the
     # state buffers each step, so an odd count ends in the other one)
     for H, I, peep, seq in ((256, 19, True, 6), (40, 8, True, 6), (256, 19, False, 7)):

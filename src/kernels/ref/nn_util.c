@@ -563,20 +563,24 @@ static void pa_pack_worker(void *p, int w) {
  * when the epilogue reads it back; a multiple of both micro-kernels' row counts (14 and 6). */
 #define PB_EPI_ROWS 84
 
-/* a worker's block of C, the epilogue (if any) applied per panel while the panel is in L2: all the
- * block's rows and as many columns as a quarter of L2 holds, when that is at least 8 panels of B wide
- * (B then streams once: BERT's 128-row products read their 2.4 to 9.4 MB weights twice in panels of
- * 84 + 44 rows; 128 x 3072 x 768 with bias and GELU ran at 152 GFLOP/s in BERT-base against 189 for
- * the bare product); else PB_EPI_ROWS rows at a time over all its columns (a long M: ConvNeXt's 3136
- * rows, whose thin column panels would each pack A again) */
+/* a worker's block of C, the epilogue (if any) applied per panel while the panel is in L2. Where the
+ * block's share of B is larger than half of L2 (so each pass over it streams it from L3 or memory):
+ * all the block's rows and as many columns as a quarter of L2 holds, when that is at least 8 panels
+ * of B wide, so B streams once (BERT's 128-row products read their 2.4 to 9.4 MB weights twice in
+ * panels of 84 + 44 rows; 128 x 3072 x 768 with bias and GELU ran at 152 GFLOP/s in BERT-base against
+ * 189 for the bare product). Else PB_EPI_ROWS rows at a time over all its columns: B rereads from L2
+ * cost less than packing A once per column panel (an LSTM's input projection, 400 x 1024 x 256, ran
+ * 2-4% slower in column panels), and a long M (ConvNeXt's 3136 rows) would make the panels thin. */
 static void pb_block(const pb_job *j, int64_t m0, int64_t m1, int64_t n0, int64_t n1, void *ws) {
   if (!j->epi) {
     pb_tile(j, m0, m1, n0, n1, ws);
     return;
   }
   const int64_t al = sn_sgemm_pb_align(j->B);
-  int64_t w = (int64_t)(sn_cpu_cache_sizes().l2 / 4 / sizeof(float)) / (m1 - m0) / al * al;
-  if (m1 - m0 > PB_EPI_ROWS && w >= 8 * al) {
+  const size_t l2 = sn_cpu_cache_sizes().l2;
+  const size_t bshare = (size_t)((double)j->B->bytes * (double)(n1 - n0) / (double)j->B->cols);
+  int64_t w = (int64_t)(l2 / 4 / sizeof(float)) / (m1 - m0) / al * al;
+  if (m1 - m0 > PB_EPI_ROWS && w >= 8 * al && bshare > l2 / 2) {
     for (int64_t c = n0; c < n1; c += w) {
       int64_t c1 = c + w < n1 ? c + w : n1;
       pb_tile(j, m0, m1, c, c1, ws);
