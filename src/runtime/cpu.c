@@ -190,11 +190,6 @@ static bool amx_allowed(void) {
   return v && (thread_cap & 0xff) > SN_ISA_AVX512 && sn_cpu_isa() >= SN_ISA_AVX512;
 }
 
-#if defined(__x86_64__) || defined(__i386__)
-void sn_amx_store_config(void *cfg64);          /* x86/tilestate_amx.c */
-void sn_amx_restore_config(const void *cfg64);
-#endif
-
 void sn_tile_state_save(sn_tile_state *st) {
   pthread_once(&amx_once, amx_request);
   st->saved = amx_permitted;

@@ -68,5 +68,9 @@ typedef struct sn_tile_state {
 } sn_tile_state;
 void sn_tile_state_save(sn_tile_state *st);
 void sn_tile_state_restore(const sn_tile_state *st);
+/* the two instructions beneath (x86/tilestate_amx.c; only where Linux granted the tile data): store the
+ * thread's 64-byte configuration; load cfg64 unless it is the thread's already (palette 0: release) */
+void sn_amx_store_config(void *cfg64);
+void sn_amx_restore_config(const void *cfg64);
 
 #endif

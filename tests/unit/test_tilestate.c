@@ -14,9 +14,6 @@
 
 #define MODEL SINTER_SOURCE_DIR "/models/digits/digits.onnx"
 
-void sn_amx_store_config(void *cfg64);
-void sn_amx_restore_config(const void *cfg64);
-
 static sinter_session *open_session(const char *precision) {
   sinter_options *o;
   sinter_session *s = NULL;

@@ -578,7 +578,7 @@ static void pb_block(const pb_job *j, int64_t m0, int64_t m1, int64_t n0, int64_
   }
   const int64_t al = sn_sgemm_pb_align(j->B);
   const size_t l2 = sn_cpu_cache_sizes().l2;
-  const size_t bshare = (size_t)((double)j->B->bytes * (double)(n1 - n0) / (double)j->B->cols);
+  const size_t bshare = (size_t)j->B->rows * (size_t)(n1 - n0) * sizeof(float); /* (in float32) */
   int64_t w = (int64_t)(l2 / 4 / sizeof(float)) / (m1 - m0) / al * al;
   if (m1 - m0 > PB_EPI_ROWS && w >= 8 * al && bshare > l2 / 2) {
     for (int64_t c = n0; c < n1; c += w) {

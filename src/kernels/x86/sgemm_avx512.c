@@ -184,11 +184,11 @@ static void sg_pack_bt32(const float *src, int64_t ldb, int64_t kc, float *restr
 #define SM_MUL(a, b) _mm512_mul_ps(a, b)
 #define SM_ADD(a, b) _mm512_add_ps(a, b)
 #define SM_NREG 32
-/* 14 rows x 2 zmm, 16 x 1, 8 x 3, 6 x 4, 4 x 6, 2 x 8: 16 to 28 accumulators and the B vectors in the
- * 32 registers, B loads per FMA 1/m, broadcasts per FMA 1/G. Up to 16 rows in one pass, so 13 to 16
- * rows stream B once (in two passes of 7 + 6 to 8 + 8 they read it twice: 105-122 GFLOP/s at
- * 13-16 x 1024 x 784 against 174 at 12 rows, bench/gemm_bench --small on a Sapphire Rapids-class
- * Xeon, B from L3) */
+/* 9 to 15 rows x 2 zmm, 8 x 3, 6 x 4, 4 x 6, 2 x 8: 16 to 30 accumulators and the B vectors in the
+ * 32 registers, B loads per FMA 1/m, broadcasts per FMA 1/G. Up to 15 rows in one pass, so 13 to 15
+ * rows stream B once (in two passes of 7 + 6 to 8 + 7 they read it twice: 105-116 GFLOP/s at
+ * 13-15 x 1024 x 784 against 174 at 12 rows, bench/gemm_bench --small on a Sapphire Rapids-class
+ * Xeon, B from L3); 16 rows would need 32 accumulators (see SG_SMALL_M) */
 #define SM_MAXR 15
 #define SM_MAXG 8
 #define SM_ROWS_TABLE {0, 8, 8, 6, 6, 4, 4, 3, 3, 2, 2, 2, 2, 2, 2, 2}

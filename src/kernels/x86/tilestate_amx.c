@@ -1,6 +1,6 @@
 /* The calling thread's AMX tile configuration, saved before a run and put back after it (runtime/cpu.h,
  * sn_tile_state). Compiled with -mamx-tile (CMakeLists.txt); called only where Linux granted the tile
- * data (sn_cpu_amx_permitted). */
+ * data (sn_tile_state_save checks). */
 #include "kernels/x86/amx_tiles.h"
 #include "runtime/cpu.h"
 
