@@ -57,12 +57,13 @@ static inline void sg_store_row(float *c, __m512 x0, __m512 x1, __m512 va, float
 #define SG_UKR_DEF(R)                                                                                       \
   __attribute__((noinline)) static void sg_ukr_##R(int64_t kc, const float *restrict a, const float *restrict b, \
                                                    float *C, int64_t ldc, float alpha, float beta, int64_t nr,   \
-                                                   const float *pf) {                                          \
+                                                   const float *pf, int pfs) {                                 \
     if (beta != 0) { SG_R##R(SG_PFC) }                                                                    \
     SG_R##R(SG_DECL) if (pf) {                                                                            \
+      int64_t pfm = ((int64_t)1 << pfs) - 1;                                                              \
       for (int64_t p = 0; p < kc; p++) {                                                                  \
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);                                     \
-        _mm_prefetch((const char *)(pf + p * 16), _MM_HINT_T1);                                           \
+        if (!(p & pfm)) _mm_prefetch((const char *)(pf + (p >> pfs) * 16), _MM_HINT_T1);                  \
         SG_R##R(SG_FMA) a += SG_MR;                                                                       \
         b += SG_NR;                                                                                       \
       }                                                                                                   \
@@ -82,7 +83,7 @@ SG_UKR_DEF(1) SG_UKR_DEF(2) SG_UKR_DEF(3) SG_UKR_DEF(4) SG_UKR_DEF(5) SG_UKR_DEF
 SG_UKR_DEF(8) SG_UKR_DEF(9) SG_UKR_DEF(10) SG_UKR_DEF(11) SG_UKR_DEF(12) SG_UKR_DEF(13) SG_UKR_DEF(14)
 
 typedef void (*sg_ukr_fn)(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
-                          float alpha, float beta, int64_t nr, const float *pf);
+                          float alpha, float beta, int64_t nr, const float *pf, int pfs);
 static const sg_ukr_fn sg_ukrs[SG_MR + 1] = {0,         sg_ukr_1,  sg_ukr_2,  sg_ukr_3,  sg_ukr_4,
                                              sg_ukr_5,  sg_ukr_6,  sg_ukr_7,  sg_ukr_8,  sg_ukr_9,
                                              sg_ukr_10, sg_ukr_11, sg_ukr_12, sg_ukr_13, sg_ukr_14};
@@ -94,11 +95,11 @@ static const sg_ukr_fn sg_ukrs[SG_MR + 1] = {0,         sg_ukr_1,  sg_ukr_2,  sg
  * over two tiles BERT-base (440 MB of weights, none cached between runs) ran 0.90x (1 thread) and
  * 0.81x (2 threads) of its time. */
 static inline void sg_ukr_pf(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
-                             float alpha, float beta, int64_t mr, int64_t nr, const float *pf) {
+                             float alpha, float beta, int64_t mr, int64_t nr, const float *pf, int pfs) {
   if (mr == SG_MR)
-    sg_ukr_14(kc, a, b, C, ldc, alpha, beta, nr, pf);
+    sg_ukr_14(kc, a, b, C, ldc, alpha, beta, nr, pf, pfs);
   else
-    sg_ukrs[mr](kc, a, b, C, ldc, alpha, beta, nr, pf);
+    sg_ukrs[mr](kc, a, b, C, ldc, alpha, beta, nr, pf, pfs);
 }
 #define SG_UKR_PREFETCH 1
 /* partial tiles are cheap: no rows left for the small-M kernel (sgemm_blocked.h, sg_row_rest) */

@@ -175,15 +175,23 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
           apan = wa;
           astr = SG_MR * kc;
         }
+#ifdef SG_UKR_PREFETCH
+        /* the next B block is kc * NR / 16 = 2 kc lines: tile t < 2 << pfs of each column fetches
+         * kc >> pfs of them, one per 1 << pfs steps of k, spread over as many of the column's tiles
+         * as there are (a burst of misses from one or two tiles stalls their own loads) */
+        int pfs = 0;
+        while (pfs < 4 && (4 << pfs) * SG_MR <= mc && (kc >> (pfs + 1)) << (pfs + 1) == kc) pfs++;
+#endif
         for (int64_t jr = 0; jr < nc; jr += SG_NR) {
           int64_t nr = nc - jr < SG_NR ? nc - jr : SG_NR;
           const float *bs = bpan + (jr / SG_NR) * bstr;
           for (int64_t ir = 0; ir < mc; ir += SG_MR) {
             int64_t mr = mc - ir < SG_MR ? mc - ir : SG_MR;
-#ifdef SG_UKR_PREFETCH /* the first two tiles of a column fetch the next column's B block, half each */
-            const float *pf = ir > SG_MR ? NULL : jr + SG_NR < nc ? bs + bstr : pnext;
-            if (pf && ir == SG_MR) pf += kc * (SG_NR / 2);
-            sg_ukr_pf(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr, pf);
+#ifdef SG_UKR_PREFETCH /* the first 2 << pfs tiles of a column fetch the next column's B block */
+            int64_t t = ir / SG_MR;
+            const float *pf = t >= (2 << pfs) ? NULL : jr + SG_NR < nc ? bs + bstr : pnext;
+            if (pf) pf += t * (kc >> pfs) * 16;
+            sg_ukr_pf(kc, apan + t * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr, pf, pfs);
 #else
             sg_ukr(kc, apan + (ir / SG_MR) * astr, bs, C + (i0 + ir) * ldc + j0 + jr, ldc, alpha, bet, mr, nr);
 #endif
