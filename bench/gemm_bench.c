@@ -7,7 +7,8 @@
  * Shapes are M x N x K as MatMul [M,K] x [K,N]. Usage: gemm_bench [--reps N] [--isa avx2|avx512] [--peak]
  * [--small] (--peak: only the peak line; --small: only the small-M sweep, M = 1..16 x N = 1024 x K = 784 /
  * 1024 / 256, the batch-1..16 MLP layers and LSTM gates, packed B as the runtime runs them; --cold: the
- * same sweep, median of calls that cycle through 16 copies of B, so B comes from memory, not cache). */
+ * same sweep, median of calls that cycle through copies of B twice the L3, so B comes from memory, not
+ * cache, then the BERT-base products so, next to the same calls on one cached B). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -111,15 +112,21 @@ static double time_gemm(const shape *s, bool packed, const float *A, const float
   return best;
 }
 
-/* M = 1..16 rows x N = 1024 x K = 784 / 1024 / 256 with packed B (the MLP layers and LSTM gates at
- * batch 1..16): GFLOP/s and % of the FMA peak, best of `reps` runs (and 0.3 s) each, two rounds */
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
 
-/* median time of `runs` calls cycling through nb packed copies of B (nb > 1: together larger than
- * L3, so every call streams its weights from memory, as a model's layers do on a busy machine) */
+/* copies of B to cycle through so that together they are twice the L3 (at least 16, at most 1024):
+ * every call then streams its weights from memory, as a model's layers do when its weights do not
+ * stay cached between runs (BERT-base: 440 MB) */
+static int cold_copies(int64_t N, int64_t K) {
+  double l3 = (double)sn_cpu_cache_sizes().l3, one = 4.0 * (double)N * (double)K;
+  int nb = (int)(2 * l3 / one) + 1;
+  return nb < 16 ? 16 : nb > 1024 ? 1024 : nb;
+}
+
+/* median time of `runs` calls cycling through nb packed copies of B */
 static double time_cold(int64_t M, int64_t N, int64_t K, const float *A, sn_sgemm_packed **pbs, int nb, float *C,
                         void *ws) {
   enum { runs = 301 };
@@ -133,9 +140,25 @@ static double time_cold(int64_t M, int64_t N, int64_t K, const float *A, sn_sgem
   return t[runs / 2];
 }
 
+static sn_sgemm_packed **pack_copies(int64_t N, int64_t K, const float *B, int nb) {
+  sn_sgemm_packed **pbs = calloc((size_t)nb, sizeof *pbs);
+  for (int i = 0; pbs && i < nb; i++)
+    if (!(pbs[i] = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N))) {
+      fprintf(stderr, "out of memory packing %d copies of a %lld x %lld B\n", nb, (long long)K, (long long)N);
+      exit(1);
+    }
+  return pbs;
+}
+
+static void free_copies(sn_sgemm_packed **pbs, int nb) {
+  for (int i = 0; pbs && i < nb; i++) sn_sgemm_packed_free(pbs[i]);
+  free(pbs);
+}
+
+/* M = 1..16 rows x N = 1024 x K = 784 / 1024 / 256 with packed B (the MLP layers and LSTM gates at
+ * batch 1..16): GFLOP/s and % of the FMA peak, best of `reps` runs (and 0.3 s) each, two rounds */
 static int small_sweep(double pk, int reps, bool cold) {
   const int64_t Ks[] = {784, 1024, 256}, N = 1024;
-  enum { NCOLD = 16 };
   void *ws = sn_aligned_alloc(sn_sgemm_workspace());
   printf("\n%-4s %-6s %-6s %10s %8s\n", "M", "N", "K", "GF/s", "% peak");
   for (int k = 0; k < 3; k++) {
@@ -149,15 +172,15 @@ static int small_sweep(double pk, int reps, bool cold) {
     }
     for (int64_t i = 0; i < 16 * K; i++) A[i] = urand();
     for (int64_t i = 0; i < K * N; i++) B[i] = urand();
-    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N), *pbs[NCOLD] = {0};
+    sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N);
     if (!pb) return 1;
-    for (int i = 0; cold && i < NCOLD; i++)
-      if (!(pbs[i] = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N))) return 1;
+    int nb = cold ? cold_copies(N, K) : 0;
+    sn_sgemm_packed **pbs = cold ? pack_copies(N, K, B, nb) : NULL;
     for (int64_t M = 1; M <= 16; M++) {
       shape s = {M, N, K, ""};
       double t = 1e30;
       for (int round = 0; round < 2; round++) {
-        double u = cold ? time_cold(M, N, K, A, pbs, NCOLD, C, ws) : time_gemm(&s, true, A, B, pb, C, ws, reps);
+        double u = cold ? time_cold(M, N, K, A, pbs, nb, C, ws) : time_gemm(&s, true, A, B, pb, C, ws, reps);
         t = u < t ? u : t;
       }
       double gf = 2.0 * (double)M * (double)N * (double)K / t * 1e-9;
@@ -165,7 +188,46 @@ static int small_sweep(double pk, int reps, bool cold) {
              pk > 0 ? 100 * gf / pk : 0);
     }
     sn_sgemm_packed_free(pb);
-    for (int i = 0; i < NCOLD; i++) sn_sgemm_packed_free(pbs[i]);
+    free_copies(pbs, nb);
+    sn_aligned_free(A), sn_aligned_free(B), sn_aligned_free(C);
+  }
+  sn_aligned_free(ws);
+  return 0;
+}
+
+/* --cold, after the small sweep: the BERT-base products with their weights from memory (BERT-base's
+ * 440 MB do not stay cached between runs), median of calls, against the same calls on one cached B */
+static int cold_encoder(double pk) {
+  const shape shapes[] = {{128, 768, 768, "BERT-base QKV/out"},
+                          {128, 3072, 768, "BERT-base FFN up"},
+                          {128, 768, 3072, "BERT-base FFN down"}};
+  void *ws = sn_aligned_alloc(sn_sgemm_workspace());
+  printf("\n%-6s %-6s %-6s  %-24s %6s %14s %8s %14s %8s\n", "M", "N", "K", "shape", "copies", "cold GF/s",
+         "% peak", "cached GF/s", "% peak");
+  for (int i = 0; i < 3; i++) {
+    const shape *s = &shapes[i];
+    float *A = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->K));
+    float *B = sn_aligned_alloc(sizeof(float) * (size_t)(s->K * s->N));
+    float *C = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->N));
+    if (!A || !B || !C || !ws) {
+      fprintf(stderr, "out of memory\n");
+      return 1;
+    }
+    for (int64_t k = 0; k < s->M * s->K; k++) A[k] = urand();
+    for (int64_t k = 0; k < s->K * s->N; k++) B[k] = urand();
+    int nb = cold_copies(s->N, s->K);
+    sn_sgemm_packed **pbs = pack_copies(s->N, s->K, B, nb);
+    double tc = 1e30, th = 1e30;
+    for (int round = 0; round < 2; round++) { /* interleaved: cold, cached */
+      double t = time_cold(s->M, s->N, s->K, A, pbs, nb, C, ws);
+      tc = t < tc ? t : tc;
+      t = time_cold(s->M, s->N, s->K, A, pbs, 1, C, ws);
+      th = t < th ? t : th;
+    }
+    double f = 2.0 * (double)s->M * (double)s->N * (double)s->K * 1e-9;
+    printf("%-6lld %-6lld %-6lld  %-24s %6d %14.1f %7.1f%% %14.1f %7.1f%%\n", (long long)s->M, (long long)s->N,
+           (long long)s->K, s->what, nb, f / tc, pk > 0 ? 100 * f / tc / pk : 0, f / th, pk > 0 ? 100 * f / th / pk : 0);
+    free_copies(pbs, nb);
     sn_aligned_free(A), sn_aligned_free(B), sn_aligned_free(C);
   }
   sn_aligned_free(ws);
@@ -207,7 +269,10 @@ int main(int argc, char **argv) {
   printf("FMA peak, one core: AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n", p512, p256);
   if (peak_only) return 0; /* (bench/compare.py reads the peak from this line) */
   double pk = isa >= SN_ISA_AVX512 ? p512 : isa >= SN_ISA_AVX2 ? p256 : 0;
-  if (small_only) return small_sweep(pk, reps, cold);
+  if (small_only) {
+    int rc = small_sweep(pk, reps, cold);
+    return rc || !cold ? rc : cold_encoder(pk);
+  }
   int cap = sn_cpu_thread_cap();
   bool bf = sn_cpu_has_bf16();
   double pbf = bf ? peak(2) : 0;
