@@ -180,7 +180,8 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
          * kc >> pfs of them, one per 1 << pfs steps of k, spread over as many of the column's tiles
          * as there are (a burst of misses from one or two tiles stalls their own loads) */
         int pfs = 0;
-        while (pfs < 4 && (4 << pfs) * SG_MR <= mc && (kc >> (pfs + 1)) << (pfs + 1) == kc) pfs++;
+        const int64_t ntile = (mc + SG_MR - 1) / SG_MR;
+        while (pfs < 4 && (4 << pfs) <= ntile && (kc >> (pfs + 1)) << (pfs + 1) == kc) pfs++;
 #endif
         for (int64_t jr = 0; jr < nc; jr += SG_NR) {
           int64_t nr = nc - jr < SG_NR ? nc - jr : SG_NR;
