@@ -5,9 +5,13 @@
 
 #define SG_MR 14
 #define SG_NR 32
-#define SG_KC 384
+#define SG_KC 768
 #define SG_MC 336
 #define SG_NC 1024
+/* workspace: a 336 x 384 block of A and a 384 x 1024 one of B, as before kc could reach 768 (the
+ * blocks then shrink to fit: mc 168, a per-block packed nc of 512) */
+#define SG_A_FLOATS (336 * 384)
+#define SG_B_FLOATS (384 * 1024)
 
 /* one row of the tile: c[0:32] = alpha * x + beta * c (c not read when beta == 0), masked columns */
 static inline void sg_store_row(float *c, __m512 x0, __m512 x1, __m512 va, float beta, __mmask16 m0,

@@ -1,6 +1,7 @@
 /* Goto/BLIS-style blocked float32 GEMM driver shared by the x86 kernel files: each includes it once
- * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks: they size the workspace; the
- * blocks used are derived from the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
+ * after defining SG_MR, SG_NR, SG_KC, SG_MC, SG_NC (the largest blocks; the workspace holds the
+ * largest A and B blocks unless SG_A_FLOATS / SG_B_FLOATS say less; the blocks used are derived from
+ * the caches at run time, see sg_blocks), the micro-kernel sg_ukr(),
  * and the small-M kernel sg_small_rows() and sm_pass_rows() (kernels/x86/sgemm_small.h) with
  * SG_SMALL_M (the most rows it takes; see sg_small), and
  * optionally SG_PACK_A_FULL(src, lda, kc, dst), packing one full MR-row sliver of a non-transposed
@@ -23,9 +24,18 @@
 #include "kernels/ref/gemm_ref.h"
 #include "runtime/cpu.h"
 
+/* The workspace: a packed mc x kc block of A and a packed kc x nc block of B (where B is not
+ * prepacked), at most SG_A_FLOATS and SG_B_FLOATS (the ISA file may set them; by default the largest
+ * blocks). sg_blocks keeps mc and the packing nc within them. */
+#ifndef SG_A_FLOATS
+#define SG_A_FLOATS (SG_MC * SG_KC)
+#endif
+#ifndef SG_B_FLOATS
+#define SG_B_FLOATS (SG_KC * SG_NC)
+#endif
 #define SG_ROUND64(x) (((x) + 63) & ~(size_t)63)
-#define SG_A_BYTES SG_ROUND64(sizeof(float) * SG_MC * SG_KC)
-#define SG_WS_BYTES (SG_A_BYTES + SG_ROUND64(sizeof(float) * SG_KC * SG_NC))
+#define SG_A_BYTES SG_ROUND64(sizeof(float) * SG_A_FLOATS)
+#define SG_WS_BYTES (SG_A_BYTES + SG_ROUND64(sizeof(float) * SG_B_FLOATS))
 
 /* pack op(A)[i0:i0+mc, p0:p0+kc] into MR-tall slivers of `stride` floats each (k-major inside a
  * sliver), zero padded */
@@ -99,30 +109,39 @@ static void sg_pack_b(bool tb, const float *B, int64_t ldb, int64_t p0, int64_t 
   }
 }
 
-/* Block sizes from the data caches (read once). kc scales with L1d: 3/4 of it in 64-byte units
- * (384 for 32 KiB), the best of a sweep on Zen 4 with bench/gemm_bench for both the 14x32 and 6x16
- * tiles (a smaller kc, e.g. a B sliver in half of L1, was 5-8% slower: more C tile updates, while
- * both panels stream well from L2). mc: the packed mc x kc block of A in a quarter of L2. Both
- * rounded to the tile and capped by the compile-time maxima that size the workspace. */
+/* Block sizes from the data caches (read once). kc: 3/4 of L1d in 64-byte units (384 for 32 KiB),
+ * the best of a sweep on Zen 4 with bench/gemm_bench for both the 14x32 and 6x16 tiles (a smaller
+ * kc, e.g. a B sliver in half of L1, was 5-8% slower: more C tile updates, while both panels stream
+ * well from L2); all of L1d in 64-byte units where L1d is 48 KiB or more (768 on Sapphire Rapids:
+ * 1024^3 p50 184-187 -> 194-196 GFLOP/s, BERT's K = 768 products in one pass 186-194 -> 196-221, its
+ * B sliver then streams from L2 but C is updated half as often). mc: the packed mc x kc block of A
+ * in a quarter of L2. Both rounded to the tile and capped by the compile-time maxima and the
+ * workspace (SG_A_FLOATS); nc: SG_NC on a prepacked B, and as wide as the workspace holds (SG_B_FLOATS)
+ * where B is packed per block. */
 typedef struct sg_blocking {
-  int64_t kc, mc, nc;
+  int64_t kc, mc, nc, ncp; /* ncp: nc where B is packed per block */
 } sg_blocking;
 
 static sg_blocking sg_blocks(void) {
   static sg_blocking b; /* written once; a race writes the same values */
   if (__atomic_load_n(&b.kc, __ATOMIC_ACQUIRE)) return b;
   sn_cache_sizes cs = sn_cpu_cache_sizes();
-  int64_t kc = (int64_t)(cs.l1d * 3 / 4) / 64;
+  int64_t kc = (int64_t)(cs.l1d >= 48 * 1024 ? cs.l1d : cs.l1d * 3 / 4) / 64;
   kc &= ~(int64_t)7;
   if (kc < 128) kc = 128;
   if (kc > SG_KC) kc = SG_KC;
   int64_t mc = (int64_t)(cs.l2 / 4) / (int64_t)(sizeof(float) * kc);
+  if (mc > SG_A_FLOATS / kc) mc = SG_A_FLOATS / kc;
   mc = mc / SG_MR * SG_MR;
   if (mc < SG_MR) mc = SG_MR;
   if (mc > SG_MC) mc = SG_MC / SG_MR * SG_MR;
-  sg_blocking r = {kc, mc, SG_NC / SG_NR * SG_NR};
+  int64_t ncp = SG_B_FLOATS / kc;
+  if (ncp > SG_NC) ncp = SG_NC;
+  ncp = ncp / SG_NR * SG_NR;
+  sg_blocking r = {kc, mc, SG_NC / SG_NR * SG_NR, ncp};
   b.mc = r.mc;
   b.nc = r.nc;
+  b.ncp = r.ncp;
   __atomic_store_n(&b.kc, r.kc, __ATOMIC_RELEASE);
   return r;
 }
@@ -140,8 +159,9 @@ static void sg_drive(int64_t M, int64_t N, int64_t K, float alpha, bool ta, cons
   int64_t nkb = (K + bl.kc - 1) / bl.kc;
   int64_t kcb = ((K + nkb - 1) / nkb + 3) & ~(int64_t)3;
   if (kcb > bl.kc) kcb = bl.kc;
-  for (int64_t j0 = 0; j0 < N; j0 += bl.nc) {
-    int64_t nc = N - j0 < bl.nc ? N - j0 : bl.nc;
+  const int64_t ncb = pb ? bl.nc : bl.ncp;
+  for (int64_t j0 = 0; j0 < N; j0 += ncb) {
+    int64_t nc = N - j0 < ncb ? N - j0 : ncb;
     for (int64_t p0 = 0; p0 < K; p0 += kcb) {
       int64_t kc = K - p0 < kcb ? K - p0 : kcb;
       float bet = p0 == 0 ? beta : 1.0f;
