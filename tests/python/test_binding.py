@@ -61,6 +61,14 @@ with sinter_ctypes.Session(model, threads=2) as sess:
     x *= -2
     b = sess.run({"x": x})["y"]
     check("an input changed in place is read anew", close({"y": b, "s": want(x)[1]}, x) and not np.array_equal(a, b))
+    x.dtype = np.int32  # the same object, its dtype changed in place: wrapped anew, so refused
+    try:
+        sess.run({"x": x})
+        check("the same array, its dtype changed in place, is refused", False)
+    except sinter_ctypes.SinterError as e:
+        check("the same array, its dtype changed in place, is refused", "int32" in str(e), str(e)[:200])
+    x.dtype = np.float32
+    check("and runs right once it is float32 again", close(sess.run({"x": x}), x))
     x2 = xs[2][:2].copy()
     out = sess.run({"x": x2})
     check("another array object is wrapped", close(out, x2))
