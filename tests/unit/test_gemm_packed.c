@@ -101,10 +101,11 @@ static void test_level(int pack_isa, int run_isa) {
         tally(run_case(pack_isa, run_isa, SN_GEMM_B, M, N, K, t & 1, t & 2, alpha, beta, pad, c0, c1, ws));
       }
     }
-  /* big enough to span several cache blocks; the small-M shapes of batch-1 models */
+  /* big enough to span several cache blocks (K = 1700: three K blocks also where kc is 768); the
+   * small-M shapes of batch-1 models */
   static const int64_t big[][3] = {{340, 40, 520}, {20, 1040, 300}, {680, 33, 40}, {1, 1024, 784}, {3, 1000, 257},
-                                   {8, 300, 1100}, {1, 10, 1024},   {130, 2100, 70}};
-  for (int b = 0; b < 8; b++)
+                                   {8, 300, 1100}, {1, 10, 1024},   {130, 2100, 70}, {40, 200, 1700}};
+  for (int b = 0; b < 9; b++)
     for (int t = 0; t < 4; t++) {
       int64_t M = big[b][0], N = big[b][1], K = big[b][2];
       float alpha = t == 3 ? 0.5f : 1, beta = t == 1 ? -2.0f : 0;

@@ -85,9 +85,10 @@ static void test_impl(const impl *im, void *ws) {
         else
           failed++;
       }
-  /* shapes spanning several cache blocks in every dimension */
-  static const int64_t big[][3] = {{340, 40, 520}, {20, 1040, 100}, {680, 33, 40}};
-  for (int b = 0; b < 3; b++)
+  /* shapes spanning several cache blocks in every dimension (K of 800 and 1700: two and three K
+   * blocks also where kc is 768; N = 600 past the 512 columns a B packed per call is blocked in then) */
+  static const int64_t big[][3] = {{340, 40, 520}, {20, 1040, 100}, {680, 33, 40}, {200, 600, 800}, {50, 70, 1700}};
+  for (int b = 0; b < 5; b++)
     for (int t = 0; t < 4; t++) {
       if (run_case(im, big[b][0], big[b][1], big[b][2], t & 1, t & 2, t == 3 ? 0.5f : 1, t == 1 ? -2.0f : 0, t, ws))
         passed++;
