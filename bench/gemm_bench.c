@@ -112,6 +112,21 @@ static double time_gemm(const shape *s, bool packed, const float *A, const float
   return best;
 }
 
+/* A (M x K) and B (K x N) of s filled with uniform values, C (M x N) for the result; false: out of
+ * memory (whatever was allocated is freed) */
+static bool operands(const shape *s, float **A, float **B, float **C) {
+  *A = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->K));
+  *B = sn_aligned_alloc(sizeof(float) * (size_t)(s->K * s->N));
+  *C = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->N));
+  if (!*A || !*B || !*C) {
+    sn_aligned_free(*A), sn_aligned_free(*B), sn_aligned_free(*C);
+    return false;
+  }
+  for (int64_t k = 0; k < s->M * s->K; k++) (*A)[k] = urand();
+  for (int64_t k = 0; k < s->K * s->N; k++) (*B)[k] = urand();
+  return true;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -206,15 +221,11 @@ static int cold_encoder(double pk) {
          "% peak", "cached GF/s", "% peak");
   for (int i = 0; i < 3; i++) {
     const shape *s = &shapes[i];
-    float *A = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->K));
-    float *B = sn_aligned_alloc(sizeof(float) * (size_t)(s->K * s->N));
-    float *C = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->N));
-    if (!A || !B || !C || !ws) {
+    float *A, *B, *C;
+    if (!operands(s, &A, &B, &C) || !ws) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    for (int64_t k = 0; k < s->M * s->K; k++) A[k] = urand();
-    for (int64_t k = 0; k < s->K * s->N; k++) B[k] = urand();
     int nb = cold_copies(s->N, s->K);
     sn_sgemm_packed **pbs = pack_copies(s->N, s->K, B, nb);
     double tc = 1e30, th = 1e30;
@@ -293,15 +304,11 @@ int main(int argc, char **argv) {
   printf("\n");
   for (int i = 0; i < n; i++) {
     const shape *s = &shapes[i];
-    float *A = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->K));
-    float *B = sn_aligned_alloc(sizeof(float) * (size_t)(s->K * s->N));
-    float *C = sn_aligned_alloc(sizeof(float) * (size_t)(s->M * s->N));
-    if (!A || !B || !C || !ws) {
+    float *A, *B, *C;
+    if (!operands(s, &A, &B, &C) || !ws) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    for (int64_t k = 0; k < s->M * s->K; k++) A[k] = urand();
-    for (int64_t k = 0; k < s->K * s->N; k++) B[k] = urand();
     sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, s->K, s->N, B, s->N), *pbb = NULL;
     if (!pb) return 1;
     if (bf) {
