@@ -178,15 +178,12 @@ static int small_sweep(double pk, int reps, bool cold) {
   printf("\n%-4s %-6s %-6s %10s %8s\n", "M", "N", "K", "GF/s", "% peak");
   for (int k = 0; k < 3; k++) {
     int64_t K = Ks[k];
-    float *A = sn_aligned_alloc(sizeof(float) * (size_t)(16 * K));
-    float *B = sn_aligned_alloc(sizeof(float) * (size_t)(K * N));
-    float *C = sn_aligned_alloc(sizeof(float) * (size_t)(16 * N));
-    if (!A || !B || !C || !ws) {
+    const shape all = {16, N, K, ""}; /* operands for the largest M; each M reads its first rows */
+    float *A, *B, *C;
+    if (!operands(&all, &A, &B, &C) || !ws) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    for (int64_t i = 0; i < 16 * K; i++) A[i] = urand();
-    for (int64_t i = 0; i < K * N; i++) B[i] = urand();
     sn_sgemm_packed *pb = sn_sgemm_pack(SN_GEMM_B, false, K, N, B, N);
     if (!pb) return 1;
     int nb = cold ? cold_copies(N, K) : 0;

@@ -110,8 +110,8 @@ def _info(vi):
 
 class _Binding:
     """One thread's run state for one set of input and output names: their C name arrays, the input
-    arrays last wrapped (reused while the caller feeds the same array objects, unchanged in shape and
-    address), and output buffers Sinter writes into (sinter_run's caller tensors) once a run has
+    arrays last wrapped (reused while the caller feeds the same array objects, unchanged in shape,
+    dtype and layout), and output buffers Sinter writes into (sinter_run's caller tensors) once a run has
     shown their shapes; each run returns copies of them. A run whose outputs change shape (data-
     dependent shapes) gets Sinter's own tensors again."""
 
@@ -120,7 +120,7 @@ class _Binding:
         self.c_in = (C.c_char_p * max(len(names), 1))(*[n.encode() for n in names])
         self.c_out = (C.c_char_p * max(len(outs), 1))(*[n.encode() for n in outs])
         self.tensors = (C.c_void_p * max(len(names), 1))()
-        self.keys = [None] * len(names)  # (fed object, the array wrapped, shape, dtype, address)
+        self.keys = [None] * len(names)  # (fed object, the array wrapped, shape, dtype)
         self.out_arrays = None           # numpy buffers bound as outputs
         self.out_tensors = None          # their wrapped tensors (a C array, handed to sinter_run)
 
@@ -141,15 +141,12 @@ class _Binding:
         self.out_arrays = self.out_tensors = None
 
     def _wrap(self, i, a):
+        """wrap input i anew (run calls it when the fed array is not the one wrapped last time)"""
         L = self.sess._L
         fed = a
         if not (type(a) is np.ndarray and a.flags.c_contiguous):
             # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
             a = np.require(np.asarray(a), requirements="C")
-        k = self.keys[i]
-        if k is not None and k[0] is fed and k[1] is a and k[2] == a.shape and k[3] == a.dtype and \
-                k[4] == a.ctypes.data:
-            return
         code = _DT.get(a.dtype)
         if code is None:
             raise TypeError(f"input {self.names[i]}: numpy dtype {a.dtype} has no Sinter equivalent")
@@ -162,7 +159,7 @@ class _Binding:
         self.tensors[i] = t
         # the key holds the wrapped array alive until the next wrap; a copy made above is never the
         # next call's array, so it is wrapped again then
-        self.keys[i] = (fed, a, a.shape, a.dtype, a.ctypes.data)
+        self.keys[i] = (fed, a, a.shape, a.dtype)
 
     def run(self, feeds):
         L, sess = self.sess._L, self.sess

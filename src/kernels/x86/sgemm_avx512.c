@@ -92,12 +92,13 @@ static const sg_ukr_fn sg_ukrs[SG_MR + 1] = {0,         sg_ukr_1,  sg_ukr_2,  sg
                                              sg_ukr_5,  sg_ukr_6,  sg_ukr_7,  sg_ukr_8,  sg_ukr_9,
                                              sg_ukr_10, sg_ukr_11, sg_ukr_12, sg_ukr_13, sg_ukr_14};
 
-/* pf: when not NULL, kc cache lines from pf (half the kc x NR block of B the next tile column reads;
- * the next tile fetches the other half) fetched into L2 while this tile computes, one line per k: a
- * weight read once per run comes from memory (cold, the GEMM ran at 0.75x of its speed on a warm B).
- * The whole block from the first tile alone, two lines per k, issued its misses in one burst; split
- * over two tiles BERT-base (440 MB of weights, none cached between runs) ran 0.90x (1 thread) and
- * 0.81x (2 threads) of its time. */
+/* pf: when not NULL, kc >> pfs cache lines from pf (this tile's share of the kc x NR block of B the
+ * next tile column reads; sgemm_blocked.h's sg_drive gives 2 << pfs tiles of the column a share each)
+ * fetched into L2 while this tile computes, one line every 1 << pfs steps of k: a weight read once
+ * per run comes from memory (cold, the GEMM ran at 0.75x of its speed on a warm B). The whole block
+ * from the first tile alone issued its misses in one burst (two tiles: BERT-base 0.90x / 0.81x of
+ * its time at 1 / 2 threads; up to 16 tiles: 128 x 3072 x 768 from memory 160-165 -> 178-200
+ * GFLOP/s). */
 static inline void sg_ukr_pf(int64_t kc, const float *restrict a, const float *restrict b, float *C, int64_t ldc,
                              float alpha, float beta, int64_t mr, int64_t nr, const float *pf, int pfs) {
   if (mr == SG_MR)
