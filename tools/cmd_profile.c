@@ -137,6 +137,9 @@ static double step_flops(const sn_plan *p, const sn_node *n, bool *integer) {
     /* packed weights: [MB, CB, kh, kw, b, b] (per output: CB * kh * kw * b MACs) or depthwise [CB, kh, kw, b] */
     double k = b->rank == 6 ? (double)b->dims[1].v * (double)b->dims[2].v * (double)b->dims[3].v * (double)b->dims[4].v
                             : (double)b->dims[1].v * (double)b->dims[2].v;
+    /* grouped: a group's input channels per output (the weight's span also holds other groups' zeros) */
+    const int64_t groups = sn_attr_int(n, "group", 1), cin = sn_attr_int(n, "input_channels", 0);
+    if (b->rank == 6 && groups > 1 && cin > 0) k = (double)(cin / groups) * (double)b->dims[2].v * (double)b->dims[3].v;
     return 2.0 * (double)nout * k;
   }
   /* convolutions: the weight's dims past the first (input channels per group x kernel) per output */

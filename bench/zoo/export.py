@@ -28,6 +28,10 @@ def spec(n):
     if n == "vgg11_bn": return tvm.vgg11_bn(), (torch.randn(1,3,224,224),), ["x"], 17
     if n == "alexnet": return tvm.alexnet(), (torch.randn(1,3,224,224),), ["x"], 17
     if n == "efficientnet_b3": return tvm.efficientnet_b3(), (torch.randn(1,3,300,300),), ["x"], 17
+    if hasattr(tvm, n):  # any other torchvision classifier, at its usual input size
+        size = 299 if n == "inception_v3" else 224
+        kw = {"aux_logits": False, "init_weights": True} if n in ("inception_v3", "googlenet") else {}
+        return getattr(tvm, n)(weights=None, **kw), (torch.randn(1, 3, size, size),), ["x"], 17
     raise SystemExit("unknown " + n)
 for n in sys.argv[1].split(","):
     try:

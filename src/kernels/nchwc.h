@@ -3,6 +3,10 @@
  * block for the portable kernels). Convolution weights are pre-packed at load:
  *   regular (group 1): [ceil(M / b), ceil(C / b), kh, kw, b (input channel), b (output channel)]
  *   depthwise (group = C = M): [ceil(C / b), kh, kw, b]
+ *   grouped (1 < group, not depthwise): [ceil(M / b), span, kh, kw, b, b], where output block ob reads
+ *     only the input blocks [lo(ob), hi(ob)) that hold its groups' input channels (sn_nchwc_group_range)
+ *     and slot j of its span is input block lo(ob) + j; weights of channels outside an output channel's
+ *     group are zero, so a group narrower than a block (ResNeXt's 4 and 8) computes some zeros
  * with zeros for the padded channels, so the padded lanes of an output stay 0 + bias pad (0).
  * Each entry point has a portable version (_ref, any block), an AVX-512 one (block 16) and an AVX2
  * one (block 8); the unsuffixed name dispatches on sn_cpu_isa() and the block. */
@@ -25,6 +29,9 @@ typedef struct sn_nchwc_conv_geom {
   int64_t ih, iw, oh, ow;       /* spatial sizes */
   int64_t kh, kw, sh, sw, dh, dw, ph, pw; /* kernel, strides, dilations, leading pads */
   bool depthwise;
+  /* grouped convolution (not depthwise): group > 1 groups of group_in input and group_out output
+   * channels; 0 or 1: every output block reads every input block */
+  int64_t group, group_in, group_out;
   /* epilogue, in order: + bias[cbo * b] (NULL: none), + res (like y, NULL: none), activation
    * (SN_NCHWC_ACT_*; CLIP clamps to [lo, hi]) */
   const float *bias;
@@ -63,6 +70,27 @@ static inline int64_t sn_nchwc_even_tile(int64_t n, int64_t mt, int64_t i) {
   const int64_t nt = (n + mt - 1) / mt, base = n / nt, extra = n % nt;
   return i < extra * (base + 1) ? base + 1 : base;
 }
+/* The input blocks [*lo, *hi) that output block ob of a grouped convolution reads (every block when
+ * group <= 1): those holding the input channels of the groups of its output channels. */
+static inline void sn_nchwc_group_range(const sn_nchwc_conv_geom *g, int64_t ob, int64_t *lo, int64_t *hi) {
+  if (g->group <= 1 || g->depthwise) {
+    *lo = 0, *hi = g->cbi;
+    return;
+  }
+  const int64_t b = g->block, M = g->group * g->group_out, c1 = (ob + 1) * b < M ? (ob + 1) * b : M;
+  const int64_t g0 = ob * b / g->group_out, g1 = (c1 - 1) / g->group_out;
+  *lo = g0 * g->group_in / b;
+  *hi = ((g1 + 1) * g->group_in + b - 1) / b;
+}
+/* Input blocks per output block in a grouped weight (the widest range), for M and C channels in G groups. */
+int64_t sn_nchwc_group_span(int64_t M, int64_t C, int64_t G, int64_t block);
+/* Floats per weight slot between output blocks: span (grouped) or cbi input blocks of kh * kw taps. */
+static inline int64_t sn_nchwc_weight_stride(const sn_nchwc_conv_geom *g) {
+  const int64_t span = g->group > 1 && !g->depthwise ? sn_nchwc_group_span(g->group * g->group_out,
+                                                                             g->group * g->group_in, g->group, g->block)
+                                                     : g->cbi;
+  return span * g->kh * g->kw * g->in_block * g->block;
+}
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1);
 const char *sn_nchwc_conv_f32_name(const sn_nchwc_conv_geom *g);
 /* per-implementation entry points (tests); AVX-512 needs block 16 and the ISA, AVX2 block 8 and the ISA */
@@ -79,6 +107,12 @@ int64_t sn_nchwc_weight_size(int64_t M, int64_t C, int64_t kh, int64_t kw, int64
                              bool depthwise);
 void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int64_t kw, int64_t block,
                           int64_t in_block, bool depthwise, float *dst);
+
+/* A grouped weight [M, C / G, kh, kw] packed as [ceil(M / b), span, kh, kw, b, b] (see above; dst
+ * zero-filled here), and its size in floats. */
+int64_t sn_nchwc_grouped_weight_size(int64_t M, int64_t C, int64_t G, int64_t kh, int64_t kw, int64_t block);
+void sn_nchwc_pack_grouped_weight(const float *w, int64_t M, int64_t C, int64_t G, int64_t kh, int64_t kw, int64_t block,
+                                  float *dst);
 
 /* ---- reorders ---------------------------------------------------------------------------------- */
 

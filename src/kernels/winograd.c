@@ -10,7 +10,7 @@
 #include "runtime/prof.h"
 
 bool sn_wino_eligible(const sn_nchwc_conv_geom *g) {
-  return !g->depthwise && g->in_block == g->block && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
+  return !g->depthwise && g->group <= 1 && g->in_block == g->block && g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 &&
          g->dh == 1 && g->dw == 1 && g->oh >= 1 && g->ow >= 1 && g->n >= 1 && g->cbi >= 1 && g->cbo >= 1 &&
          g->block >= 1 && g->block <= 64;
 }

@@ -4,8 +4,9 @@
  *       [N, H, W, C] (a Transpose from channels-last folded in)
  *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels; nhwc=1:
  *       [N, H, W, channels] (a Transpose to channels-last folded in)
- *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1 or
- *       depthwise (depthwise=1), attributes of Conv (kernel_shape required) plus channels (the real
+ *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1,
+ *       depthwise (depthwise=1) or grouped (group > 1 with input_channels, the real input channel
+ *       count: W packed per output block over the input blocks its groups read), attributes of Conv (kernel_shape required) plus channels (the real
  *       output channel count), has_bias, has_residual, activation/act_alpha/act_beta as sinter:FusedConv;
  *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
  *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
@@ -43,6 +44,7 @@ enum { OP_RIN, OP_ROUT, OP_CONV, OP_MAXPOOL, OP_AVGPOOL, OP_GAVG, OP_CMUL, OP_AF
 typedef struct nchwc_params {
   int kind;
   int64_t block, channels, in_block;
+  int64_t group, in_channels; /* NchwcConv: groups (1, or > 1 for a grouped weight) and input channels */
   bool nhwc; /* ReorderOutput: write [N, H, W, C] */
   sn_window_attrs w;
   bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
@@ -95,6 +97,15 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
     p->has_bias = sn_attr_int(n, "has_bias", 0) != 0;
     p->has_residual = sn_attr_int(n, "has_residual", 0) != 0;
     p->has_scale = sn_attr_int(n, "has_scale", 0) != 0;
+    p->group = p->depthwise ? 1 : sn_attr_int(n, "group", 1); /* (a depthwise one keeps Conv's group = C) */
+    p->in_channels = sn_attr_int(n, "input_channels", -1);
+    if (p->group < 1 || (p->group > 1 && (p->in_block != p->block || p->has_scale || p->in_channels < 1 ||
+                                          p->in_channels % p->group || p->channels % p->group)))
+      return sn_errorf(SINTER_ERR_INVALID_GRAPH,
+                       "%s: group = %lld needs a blocked input, input_channels and channels (%lld, %lld) that it "
+                       "divides, and no has_scale",
+                       sn_node_desc(n, buf, sizeof buf), (long long)p->group, (long long)p->in_channels,
+                       (long long)p->channels);
     if (n->n_in != 2 + p->has_bias + p->has_residual + p->has_scale)
       return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: %d inputs do not match has_bias/has_residual/has_scale",
                        sn_node_desc(n, buf, sizeof buf), n->n_in);
@@ -293,8 +304,8 @@ static bool bf16_amx(const sn_nchwc_conv_geom *g) { return bf16_amx_taps(g->in_b
 /* Whether a convolution runs in bf16 in this session (--precision bf16): group 1, 16-channel output
  * blocks, on AMX tiles or on the vector kernels where those beat float32 (runtime/cpu.h). The one
  * test conv_bf16_operands and prepack_bf16 share. */
-static bool conv_takes_bf16(bool depthwise, int64_t block, int64_t in_block, int64_t taps) {
-  return sn_cpu_use_bf16() && !depthwise && block == 16 &&
+static bool conv_takes_bf16(bool depthwise, int64_t group, int64_t block, int64_t in_block, int64_t taps) {
+  return sn_cpu_use_bf16() && !depthwise && group <= 1 && block == 16 &&
          (bf16_amx_taps(in_block, taps) || sn_cpu_bf16_vector_fast());
 }
 
@@ -427,7 +438,7 @@ static void cg_epilogue(void *arg, int64_t r0, int64_t r1, int64_t c0, int64_t c
  * weight was packed for it at load (its blocked form then possibly released); false: not taken */
 static bool conv_gemm(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nchwc_params *p, const float *x,
                       const float *w, float *y, sn_error **err) {
-  if (g->depthwise || g->in_block != g->block) return false;
+  if (g->depthwise || g->group > 1 || g->in_block != g->block) return false;
   const int64_t B = g->block, K = g->cbi * g->kh * g->kw * B, N = g->cbo * B, M = g->n * g->oh * g->ow;
   sn_pack_slot *slot = &((nchwc_params *)p)->gemm; /* the params' one mutable field: the cache */
   sn_sgemm_packed *pb = __atomic_load_n(&slot->p, __ATOMIC_ACQUIRE);
@@ -480,7 +491,7 @@ static void release_weight(const sn_graph *g, const sn_node *n, sn_tensor *w) {
  * and strided layers, most of its weights, held once in bf16 instead of in both precisions). */
 static sn_error *prepack_bf16(sn_graph *g, sn_node *n, nchwc_params *p, bool take) {
   const int64_t kh = p->w.kernel[0], kw = p->w.kernel[1];
-  if (!take || p->in_block != 16 || p->has_scale || p->wbf16 || !conv_takes_bf16(p->depthwise, p->block, 16, kh * kw))
+  if (!take || p->in_block != 16 || p->has_scale || p->wbf16 || !conv_takes_bf16(p->depthwise, p->group, p->block, 16, kh * kw))
     return NULL;
   if (n->n_in < 2 || n->in[1] < 0) return NULL;
   const bool s1 = p->w.n_strides < 0 || (p->w.strides[0] == 1 && p->w.strides[1] == 1);
@@ -505,7 +516,8 @@ static sn_error *prepack_bf16(sn_graph *g, sn_node *n, nchwc_params *p, bool tak
 static sn_error *nchwc_prepack(sn_graph *g, sn_node *n, void *params, bool take) {
   nchwc_params *p = params;
   if (p && p->kind == OP_CONV && sn_cpu_use_bf16()) return prepack_bf16(g, n, p, take);
-  if (!p || p->kind != OP_CONV || p->depthwise || p->in_block != p->block || p->has_scale || p->gemm.p) return NULL;
+  if (!p || p->kind != OP_CONV || p->depthwise || p->group > 1 || p->in_block != p->block || p->has_scale || p->gemm.p)
+    return NULL;
   if (n->n_in < 2 || n->in[0] < 0 || n->in[1] < 0 || n->n_out < 1 || n->out[0] < 0) return NULL;
   const sn_type *xt = &g->values[n->in[0]].type, *yt = &g->values[n->out[0]].type;
   sn_value *wv = &g->values[n->in[1]];
@@ -687,7 +699,7 @@ static void conv_images(sn_kernel_ctx *c, const sn_nchwc_conv_geom *g, const nch
   conv_job j = {g, p, x, w, y, 0, 0, 0, 1, xb, wb};
   j.items = sn_nchwc_conv_items(g, &j.rpi, &j.bpi);
   double flops = 2.0 * (double)(g->n * g->cbo * g->oh * g->ow * g->block) * (double)(g->kh * g->kw) *
-                 (p->depthwise ? 1.0 : (double)(g->cbi * g->in_block));
+                 (p->depthwise ? 1.0 : (double)(sn_nchwc_weight_stride(g) / (g->kh * g->kw * g->block)));
   int nw = sn_nn_workers(c, flops);
   j.nw = nw < j.items ? nw : (int)j.items;
   /* items differ in cost (the last block group may be narrower, edge rows touch padding): threads
@@ -821,7 +833,7 @@ static void weight_bf16(const sn_nchwc_conv_geom *g, const float *w, int64_t pai
 static sn_error *conv_bf16_operands(sn_kernel_ctx *c, const nchwc_params *p, sn_nchwc_conv_geom *g,
                                     const sn_tensor *x, const sn_tensor *w, const uint16_t **xb, const uint32_t **wb) {
   /* (AMX tiles, or the vector kernels where those are faster than float32: runtime/cpu.h) */
-  if (!conv_takes_bf16(p->depthwise, g->block, g->in_block, g->kh * g->kw)) return NULL;
+  if (!conv_takes_bf16(p->depthwise, p->group, g->block, g->in_block, g->kh * g->kw)) return NULL;
   const bool nchw = g->in_block == 1; /* (an NCHW input: pairs along the kernel row) */
   if (nchw ? g->dw != 1 : g->in_block != 16 || x->count % 16 || w->count % 256) return NULL;
   const int64_t pairs = nchw ? sn_nchw_weight_bf16_size(g) : w->count / 2;
@@ -879,13 +891,15 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   bool wok = w && w->dtype == SINTER_FLOAT;
   if (wok && p->depthwise)
     wok = w->rank == 4 && w->dims[0] == CBO && w->dims[1] == kh && w->dims[2] == kw && w->dims[3] == B && CBI == CBO;
-  else if (wok)
-    wok = w->rank == 6 && w->dims[0] == CBO && w->dims[1] == CBI && w->dims[2] == kh && w->dims[3] == kw &&
-          w->dims[4] == BI && w->dims[5] == B;
+  else if (wok) /* (a grouped weight holds span input blocks an output block, not CBI) */
+    wok = w->rank == 6 && w->dims[0] == CBO &&
+          w->dims[1] == (p->group > 1 ? sn_nchwc_group_span(p->channels, p->in_channels, p->group, B) : CBI) &&
+          w->dims[2] == kh && w->dims[3] == kw && w->dims[4] == BI && w->dims[5] == B &&
+          (p->group <= 1 || CBI == cdiv(p->in_channels, B));
   if (!wok)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed weight %s does not fit input %s, %lld outputs, %s",
                            w ? sn_tensor_describe(w, b1, sizeof b1) : "(absent)", sn_tensor_describe(x, b2, sizeof b2),
-                           (long long)p->channels, p->depthwise ? "depthwise" : "group 1");
+                           (long long)p->channels, p->depthwise ? "depthwise" : p->group > 1 ? "grouped" : "group 1");
   int at = 2;
   const float *bias = NULL, *res = NULL;
   if (p->has_bias) {
@@ -910,7 +924,9 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CBI, .cbo = CBO, .ih = x->dims[2], .iw = x->dims[3],
                           .oh = win.out[0], .ow = win.out[1], .kh = kh, .kw = kw, .sh = win.stride[0],
                           .sw = win.stride[1], .dh = win.dil[0], .dw = win.dil[1], .ph = win.pad_begin[0],
-                          .pw = win.pad_begin[1], .depthwise = p->depthwise, .bias = bias, .res = res,
+                          .pw = win.pad_begin[1], .depthwise = p->depthwise, .group = p->group,
+                          .group_in = p->in_channels / p->group, .group_out = p->channels / p->group,
+                          .bias = bias, .res = res,
                           .act = SN_NCHWC_ACT_NONE, .lo = -INFINITY, .hi = INFINITY};
   if (p->act == SN_ACT_RELU) g.act = SN_NCHWC_ACT_RELU;
   if (p->act == SN_ACT_CLIP) g.act = SN_NCHWC_ACT_CLIP, g.lo = p->alpha, g.hi = p->beta;

@@ -1,6 +1,7 @@
 /* Level 3: the blocked channel layout (NCHWc) for convolution chains (`layout-nchwc`).
  *
- * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1 or depthwise) and grows
+ * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1, depthwise, or grouped where
+ * few of the multiply-adds its blocks compute are zeros: grouped_waste) and grows
  * regions from them through the ops that have a blocked form: MaxPool / AveragePool /
  * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that
  * work unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked
@@ -122,11 +123,34 @@ static int classify(const sn_node *n) {
 typedef struct conv_info {
   int x, w, b, res; /* value ids (-1 absent) */
   int64_t M, C, kh, kw;
+  int64_t group; /* > 1: a grouped convolution (not depthwise) */
   bool depthwise, nchw_in; /* nchw_in: reads its NCHW input directly (input_block 1) */
 } conv_info;
 
 /* Is n a convolution the blocked kernels take (and is it worth it)? */
-static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_info *ci) {
+/* A grouped convolution on the blocked layout computes, for each output block, every input block its
+ * groups touch: its multiply-adds over the grouped convolution's own (1 when the groups are whole
+ * blocks, 4 for ResNeXt's 4-channel groups at block 16, 1.5 for RegNetX's 24-channel ones). */
+static double grouped_waste(int64_t M, int64_t C, int64_t G, int64_t B) {
+  sn_nchwc_conv_geom q = {.block = B, .in_block = B, .cbi = (C + B - 1) / B, .group = G, .group_in = C / G,
+                          .group_out = M / G};
+  double done = 0;
+  for (int64_t ob = 0; ob * B < M; ob++) {
+    int64_t lo, hi;
+    sn_nchwc_group_range(&q, ob, &lo, &hi);
+    done += (double)(B * B * (hi - lo));
+  }
+  return done / ((double)M * (double)(C / G));
+}
+
+/* The most waste at which a grouped convolution joins the blocked layout; past it, it runs on NCHW
+ * (kernels/gconv.h) between reorders. SINTER_GCONV_WASTE overrides (0: never blocked). */
+static double grouped_max_waste(void) {
+  const char *e = getenv("SINTER_GCONV_WASTE");
+  return e && *e ? atof(e) : 2.0;
+}
+
+static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, int64_t B, conv_info *ci) {
   memset(ci, 0, sizeof *ci);
   ci->b = ci->res = -1;
   if (n->n_out != 1 || n->n_in < 2) return false;
@@ -156,10 +180,14 @@ static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_i
   ci->kh = w->dims[2];
   ci->kw = w->dims[3];
   int64_t group = sn_attr_int(n, "group", 1);
+  ci->group = 1;
   if (group == 1 && w->dims[1] == ci->C)
     ci->depthwise = false;
   else if (group == ci->C && ci->M == ci->C && w->dims[1] == 1)
     ci->depthwise = true;
+  else if (group > 1 && ci->C % group == 0 && ci->M % group == 0 && w->dims[1] == ci->C / group &&
+           grouped_waste(ci->M, ci->C, group, B) <= grouped_max_waste())
+    ci->group = group;
   else
     return false;
   if (chans(g, n->out[0]) != ci->M) return false;
@@ -170,7 +198,7 @@ static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, conv_i
    * rather than reorder it into mostly padding (as MLAS does); inside a region (squeeze-excitation
    * expansions) the padding costs less than leaving it */
   if (ci->C < 16 && !blk[ci->x]) {
-    if (ci->depthwise) return false;
+    if (ci->depthwise || ci->group > 1) return false;
     ci->nchw_in = true;
   }
   return true;
@@ -312,8 +340,12 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   const int64_t BI = ci->nchw_in ? 1 : B;
   int64_t wd[6] = {MB, ci->nchw_in ? ci->C : CB, ci->kh, ci->kw, BI, B};
   if (ci->depthwise) wd[1] = ci->kh, wd[2] = ci->kw, wd[3] = B;
+  if (ci->group > 1) wd[1] = sn_nchwc_group_span(ci->M, ci->C, ci->group, B);
   SN_TRY(sn_tensor_new_uninit(SINTER_FLOAT, ci->depthwise ? 4 : 6, wd, &pw)); /* the packing writes it all */
-  sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, BI, ci->depthwise, pw->data);
+  if (ci->group > 1)
+    sn_nchwc_pack_grouped_weight(w->data, ci->M, ci->C, ci->group, ci->kh, ci->kw, B, pw->data);
+  else
+    sn_nchwc_pack_weight(w->data, ci->M, ci->C, ci->kh, ci->kw, B, BI, ci->depthwise, pw->data);
   /* a weight viewed in the mapped model file: its pages leave the resident set now (a later read
    * faults them back unchanged), not when the graph drops it after the pass, so the file's weights and
    * their blocked copies are not all resident at once (ResNet-50: 80 MB less at the peak of loading) */
@@ -345,6 +377,7 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   SN_TRY(sn_node_set_int(n, "block", B));
   SN_TRY(sn_node_set_int(n, "channels", ci->M));
   SN_TRY(sn_node_set_int(n, "depthwise", ci->depthwise));
+  if (ci->group > 1) SN_TRY(sn_node_set_int(n, "input_channels", ci->C)); /* (group stays Conv's) */
   SN_TRY(sn_node_set_int(n, "has_bias", bid >= 0));
   SN_TRY(sn_node_set_int(n, "has_residual", rin >= 0));
   if (ci->nchw_in) SN_TRY(sn_node_set_int(n, "input_block", 1));
@@ -386,7 +419,8 @@ static sn_error *fold_channel_scales(sn_pass_ctx *c) {
     if (j < 0) continue;
     sn_node *cv = &g->nodes[j];
     if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
-        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0))
+        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0) ||
+        sn_attr_int(cv, "group", 1) > 1)
       continue;
     cv->in[0] = m->in[0];
     if ((e = sn_node_add_input(cv, m->in[1])) || (e = sn_node_set_int(cv, "has_scale", 1))) break;
@@ -491,7 +525,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
     if (k == K_NONE && n->op_type && spatial_mean(g, n)) k = K_GAP;
     bool ok = false;
     switch (k) {
-      case K_CONV: ok = conv_ok(g, n, blk, &ci[i]); break;
+      case K_CONV: ok = conv_ok(g, n, blk, B, &ci[i]); break;
       case K_POOL: {
         bool idx_out = n->n_out > 1 && n->out[1] >= 0;
         const int64_t *ks;

@@ -132,6 +132,41 @@ def resnet(seed=1, batch=2):
     return Case("resnet", m, _image_feeds(seed, (batch, 3, 64, 64)))
 
 
+def resnext(seed=22, batch=2):
+    """ResNeXt / RegNet-style bottlenecks: grouped 3x3 convolutions of 8 (ResNeXt), 16 (RegNetY), 24 (RegNetX:
+    groups straddling 16-channel blocks) and 4 channels a group (the last on NCHW between reorders, the others
+    on the blocked layout), a strided one, a grouped 1x1 (ShuffleNet), output channels a group other than its
+    input's, squeeze-excitation after one (RegNetY), residual adds."""
+    b = Builder(seed)
+    x = b.op("Relu", [b.bn(b.conv("image", 3, 32, 3, stride=2, bias=False), 32)])
+
+    def block(x, cin, width, cout, group, stride, se=False):
+        y = b.op("Relu", [b.bn(b.conv(x, cin, width, 1, pad=0, bias=False), width)])
+        y = b.op("Relu", [b.bn(b.conv(y, width, width, 3, stride=stride, group=group, bias=False), width)])
+        if se:
+            s = b.op("GlobalAveragePool", [y])
+            s = b.op("Relu", [b.conv(s, width, width // 4, 1, pad=0)])
+            y = b.op("Mul", [y, b.op("Sigmoid", [b.conv(s, width // 4, width, 1, pad=0)])])
+        y = b.bn(b.conv(y, width, cout, 1, pad=0, bias=False), cout)
+        if stride != 1 or cin != cout:
+            x = b.bn(b.conv(x, cin, cout, 1, stride=stride, pad=0, bias=False), cout)
+        return b.op("Relu", [b.op("Add", [y, x])])
+
+    x = block(x, 32, 64, 64, 8, 1)             # 8 channels a group: two groups a block
+    x = block(x, 64, 64, 96, 4, 2, se=True)    # 16 a group, strided, squeeze-excitation
+    x = block(x, 96, 96, 96, 4, 1)             # 24 a group: groups across blocks
+    x = block(x, 96, 128, 96, 32, 1)           # 4 a group: NCHW kernel
+    x = b.op("Relu", [b.conv(x, 96, 48, 1, pad=0, group=2)])  # grouped 1x1, 48 -> 24 a group
+    x = b.conv(x, 48, 64, 3, group=4)          # 12 -> 16 a group
+    x = b.op("GlobalAveragePool", [x])
+    x = b.op("Flatten", [x], axis=1)
+    b.nodes[-1].output[0] = "flat"
+    logits = b.gemm("flat", 64, 10)
+    b.nodes[-1].output[0] = "logits"
+    m = b.model("resnext_like", [tensor_in("image", F32, ["N", 3, 40, 40])], [tensor_in("logits", F32, ["N", 10])])
+    return Case("resnext", m, _image_feeds(seed, (batch, 3, 40, 40)))
+
+
 def mobilenetv2(seed=2, batch=2):
     b = Builder(seed)
     x = b.relu6(b.bn(b.conv("image", 3, 16, 3, stride=2, bias=False), 16))
@@ -693,6 +728,7 @@ def all_cases():
     return [
         digits(),
         resnet(),
+        resnext(),
         mobilenetv2(),
         squeezenet(),
         densenet(),

@@ -1,6 +1,8 @@
-"""Grouped convolutions (kernels/gconv.h: 2 to 64 channels per group) and the piecewise-linear activations
-(kernels/vmath.h sn_vpwl) in models, against ONNX Runtime:
-  * Conv with group > 1 and 2..32 channels per group, output channels per
+"""Grouped convolutions and the piecewise-linear activations (kernels/vmath.h sn_vpwl) in models, against
+ONNX Runtime:
+  * Conv with group > 1 and 2..32 channels per group, on the blocked layout (kernels/nchwc.h; groups of
+    whole blocks, of half a block, and across blocks: 8, 12, 16, 24, 32 channels) or, where most of
+    what its blocks would compute is zeros, on NCHW (kernels/gconv.h: 2 to 4 channels), output channels per
     group apart from the input's, 1x1 / 3x3 / 5x5 kernels, strides 1 and 2, dilation 2, asymmetric
     pads, widths from 1 to 70, with and without bias, followed by Relu (fused) or HardSwish, batch 1
     and 3, on 1 and 2 threads, at every ISA level the CPU has (portable: the GEMM path);
@@ -59,7 +61,8 @@ def main():
     cases = [(1, 8, 8, 6, 14, 14, 3, 1, 1, [1, 1, 1, 1]), (3, 4, 4, 4, 9, 17, 3, 2, 1, [1, 1, 1, 1]),
              (1, 2, 3, 5, 5, 1, 1, 1, 1, [0, 0, 0, 0]), (1, 16, 16, 2, 7, 7, 3, 1, 1, [1, 1, 1, 1]),
              (1, 3, 5, 4, 11, 13, 5, 1, 2, [2, 1, 0, 3]), (1, 8, 16, 3, 10, 70, 3, 2, 1, [0, 1, 1, 0]),
-             (1, 32, 32, 2, 6, 6, 3, 1, 1, [1, 1, 1, 1])]
+             (1, 32, 32, 2, 6, 6, 3, 1, 1, [1, 1, 1, 1]), (2, 24, 24, 3, 9, 10, 3, 1, 1, [1, 1, 1, 1]),
+             (1, 12, 16, 4, 8, 15, 3, 2, 1, [1, 0, 1, 1]), (1, 16, 16, 5, 14, 14, 3, 2, 1, [1, 1, 1, 1])]
     for i, (N, Cg, Mg, G, H, W, k, s, d, pads) in enumerate(cases):
         for bias, act in ((True, "Relu"), (False, "HardSwish")):
             model = gconv_model(N, Cg, Mg, G, H, W, k, s, d, pads, bias, act).SerializeToString()

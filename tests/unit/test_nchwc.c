@@ -1,5 +1,5 @@
-/* Unit test: the blocked-layout (NCHWc) kernels - reorders, weight packing, convolution (group 1 and
- * depthwise, with the bias / residual / Relu / Clip epilogue) and pooling - at every block and ISA
+/* Unit test: the blocked-layout (NCHWc) kernels - reorders, weight packing, convolution (group 1,
+ * depthwise and grouped, with the bias / residual / Relu / Clip epilogue) and pooling - at every block and ISA
  * the CPU allows (portable at blocks 8 and 16, AVX-512 at 16, AVX2 at 8), against naive double-precision NCHW
  * loops on awkward shapes: channels that are not a multiple of the block, 1x1 to 7x7 kernels,
  * strides, pads, dilations, odd sizes. Also checks the padded channels of outputs stay zero. */
@@ -61,6 +61,7 @@ static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
 
 /* one convolution case: N images, C -> M channels (depthwise: M = C), H x W, kernel kh x kw */
 static bool nchw_input; /* conv_case: feed X as NCHW (input_block 1) */
+static int64_t groups = 1; /* conv_case: a grouped convolution (not depthwise) of this many groups */
 
 static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H, int64_t W, int64_t kh, int64_t kw,
                       int64_t s, int64_t d, int64_t p, bool dw, bool bias, bool res, int act) {
@@ -68,14 +69,15 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
   const int64_t BI = nchw_input && !dw ? 1 : B, CB = (C + BI - 1) / BI;
   const int64_t OH = out_size(H, kh, s, d, p, p), OW = out_size(W, kw, s, d, p + 1, p); /* asymmetric: right pad p */
   if (OH <= 0 || OW <= 0) return;
-  const int64_t Cg = dw ? 1 : C, K = kh * kw;
+  const int64_t G = dw ? 1 : groups, Cg = dw ? 1 : C / G, Mg = M / G, K = kh * kw;
   float *x = falloc(N * C * H * W), *w = falloc(M * Cg * K), *b = falloc(MB * B), *r = falloc(N * M * OH * OW);
   for (int64_t i = 0; i < N * C * H * W; i++) x[i] = urand();
   for (int64_t i = 0; i < M * Cg * K; i++) w[i] = urand();
   for (int64_t i = 0; i < MB * B; i++) b[i] = i < M ? urand() : 0.f;
   for (int64_t i = 0; i < N * M * OH * OW; i++) r[i] = urand();
   float *xb = falloc(N * CB * H * W * B), *rb = falloc(N * MB * OH * OW * B);
-  float *wb = falloc(sn_nchwc_weight_size(M, C, kh, kw, B, BI, dw)), *yb = falloc(N * MB * OH * OW * B);
+  float *wb = falloc(G > 1 ? sn_nchwc_grouped_weight_size(M, C, G, kh, kw, B) : sn_nchwc_weight_size(M, C, kh, kw, B, BI, dw));
+  float *yb = falloc(N * MB * OH * OW * B);
   float *y = falloc(N * M * OH * OW);
   if (BI == 1)
     memcpy(xb, x, sizeof(float) * (size_t)(N * C * H * W));
@@ -83,8 +85,11 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
     sn_nchwc_reorder_in_f32(x, xb, C, H * W, B, 0, N * CB);
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 1, N * MB); /* in two calls */
   sn_nchwc_reorder_in_f32(r, rb, M, OH * OW, B, 0, 1);
-  sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, dw, wb);
-  sn_nchwc_conv_geom g = {.block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
+  if (G > 1)
+    sn_nchwc_pack_grouped_weight(w, M, C, G, kh, kw, B, wb);
+  else
+    sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, dw, wb);
+  sn_nchwc_conv_geom g = {.group = G, .group_in = C / G, .group_out = Mg, .block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
                           .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .depthwise = dw,
                           .bias = bias ? b : NULL, .res = res ? rb : NULL, .act = act, .lo = -0.5f, .hi = 0.75f};
   for (int64_t i = 0; i < N * MB * OH * OW * B; i++) yb[i] = NAN;
@@ -114,7 +119,7 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
         for (int64_t ox = 0; ox < OW; ox++) {
           double acc = bias ? b[m] : 0, mag = fabs(acc);
           for (int64_t ci = 0; ci < Cg; ci++) {
-            int64_t c = dw ? m : ci;
+            int64_t c = dw ? m : m / Mg * Cg + ci;
             for (int64_t ky = 0; ky < kh; ky++)
               for (int64_t kx = 0; kx < kw; kx++) {
                 int64_t iy = oy * s - p + ky * d, ix = ox * s - p + kx * d;
@@ -134,8 +139,8 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
   if (ok)
     passed++;
   else if (++failed <= 20)
-    printf("FAIL conv %s%s: N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld dw=%d bias=%d res=%d act=%d (max err %g)\n",
-           im->name, BI == 1 ? " (NCHW input)" : "", (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
+    printf("FAIL conv %s%s: G=%lld N=%lld C=%lld M=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld p=%lld dw=%d bias=%d res=%d act=%d (max err %g)\n",
+           im->name, BI == 1 ? " (NCHW input)" : "", (long long)G, (long long)N, (long long)C, (long long)M, (long long)H, (long long)W, (long long)kh, (long long)kw,
            (long long)s, (long long)d, (long long)p, dw, bias, res, act, maxerr);
   free(x), free(w), free(b), free(r), free(xb), free(rb), free(wb), free(yb), free(y);
 }
@@ -310,6 +315,25 @@ int main(void) {
       conv_case(im, a % 2 + 1, stems[a][0], stems[a][1], stems[a][2], stems[a][2] + 2, stems[a][3], stems[a][3],
                 stems[a][4], 1, stems[a][5], false, a % 2 == 0, false, (int)(a % 3));
     nchw_input = false;
+    /* grouped: groups of whole blocks (RegNetY's 16, 32 channels), of parts of a block (ResNeXt's 4 and 8,
+     * 2 output channels per input one), straddling blocks (RegNetX's 24, 40 at block 16 and 8), groups
+     * past a padded last block, 1x1 (ShuffleNet), strides, dilation, several input chunks, residual */
+    static const int64_t grouped[][9] = {/* G, C, M, H, W, k, stride, dilation, pad */
+                                         {4, 64, 64, 9, 11, 3, 1, 1, 1},   {2, 64, 64, 7, 7, 3, 2, 1, 1},
+                                         {8, 32, 32, 10, 19, 3, 1, 1, 1},  {8, 32, 64, 6, 5, 3, 2, 1, 0},
+                                         {6, 48, 48, 7, 9, 3, 1, 1, 1},    {3, 72, 72, 9, 8, 3, 2, 1, 1},
+                                         {5, 120, 80, 5, 6, 3, 1, 2, 2},   {3, 36, 60, 8, 8, 1, 1, 1, 0},
+                                         {4, 24, 44, 11, 9, 5, 1, 1, 2},   {2, 40, 40, 5, 5, 1, 2, 1, 0},
+                                         {16, 1024, 1024, 3, 4, 3, 1, 1, 1}, {7, 7, 14, 6, 6, 3, 1, 1, 1}};
+    for (size_t a = 0; a < sizeof grouped / sizeof *grouped; a++) {
+      const int64_t *q = grouped[a];
+      groups = q[0];
+      conv_case(im, a % 3 == 0 ? 2 : 1, q[1], q[2], q[3], q[4], q[5], q[5], q[6], q[7], q[8], false, a % 2 == 0, false,
+                (int)(a % 3));
+    }
+    groups = 4; /* (a 'same' stride-1 layer: the residual fits the output) */
+    conv_case(im, 1, 64, 64, 8, 8, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU);
+    groups = 1;
     static const int64_t pools[][5] = {/* k, s, d, p, pe */
                                        {3, 2, 1, 1, 1}, {2, 2, 1, 0, 0}, {3, 1, 1, 1, 1}, {3, 2, 1, 0, 1},
                                        {3, 3, 2, 1, 2}, {5, 1, 1, 2, 2}, {1, 1, 1, 0, 0}};

@@ -20,12 +20,15 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
   int64_t rpi, bpi;
   sn_nchwc_conv_items(g, &rpi, &bpi);
   const int64_t row_items = (g->oh + rpi - 1) / rpi, groups = (g->cbo + bpi - 1) / bpi;
+  const int64_t wst = g->depthwise ? 0 : sn_nchwc_weight_stride(g) / (g->kh * g->kw * g->in_block * B);
   float acc[64];
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
     const int64_t cb0 = gi * bpi, cb1 = cb0 + bpi < g->cbo ? cb0 + bpi : g->cbo;
     const int64_t r0 = ri * rpi, r1 = r0 + rpi < g->oh ? r0 + rpi : g->oh;
-    for (int64_t cb = cb0; cb < cb1; cb++)
+    for (int64_t cb = cb0; cb < cb1; cb++) {
+      int64_t lo, hi; /* (the input blocks this output block reads; a grouped weight's slot is ci - lo) */
+      sn_nchwc_group_range(g, cb, &lo, &hi);
       for (int64_t oy = r0; oy < r1; oy++)
         for (int64_t ox = 0; ox < g->ow; ox++) {
           float *yp = y + (((n * g->cbo + cb) * g->oh + oy) * g->ow + ox) * B;
@@ -42,9 +45,9 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
                 for (int64_t l = 0; l < B; l++) acc[l] += xp[l] * wp[l];
               } else {
                 const int64_t BI = g->in_block;
-                for (int64_t ci = 0; ci < g->cbi; ci++) {
+                for (int64_t ci = lo; ci < hi; ci++) {
                   const float *xp = x + (((n * g->cbi + ci) * g->ih + iy) * g->iw + ix) * BI;
-                  const float *wp = w + (((cb * g->cbi + ci) * g->kh + ky) * g->kw + kx) * BI * B;
+                  const float *wp = w + (((cb * wst + ci - lo) * g->kh + ky) * g->kw + kx) * BI * B;
                   for (int64_t i = 0; i < BI; i++) {
                     float xv = xp[i];
                     for (int64_t l = 0; l < B; l++) acc[l] += xv * wp[i * B + l];
@@ -56,6 +59,7 @@ void sn_nchwc_conv_f32_ref(const sn_nchwc_conv_geom *g, const float *x, const fl
           const float *rp = g->res ? g->res + (yp - y) : NULL;
           for (int64_t l = 0; l < B; l++) yp[l] = epi_act(g, rp ? acc[l] + rp[l] : acc[l]);
         }
+    }
   }
 }
 
@@ -87,6 +91,40 @@ void sn_nchwc_pack_weight(const float *w, int64_t M, int64_t C, int64_t kh, int6
           for (int64_t k = 0; k < K; k++) tile[(k * BI + i) * B + l] = src[k];
         }
     }
+}
+
+int64_t sn_nchwc_group_span(int64_t M, int64_t C, int64_t G, int64_t block) {
+  if (G < 1 || M % G || C % G) return 0;
+  sn_nchwc_conv_geom g = {.block = block, .in_block = block, .cbi = (C + block - 1) / block, .group = G,
+                          .group_in = C / G, .group_out = M / G};
+  int64_t span = 0;
+  for (int64_t ob = 0; ob * block < M; ob++) {
+    int64_t lo, hi;
+    sn_nchwc_group_range(&g, ob, &lo, &hi);
+    if (hi - lo > span) span = hi - lo;
+  }
+  return span;
+}
+
+int64_t sn_nchwc_grouped_weight_size(int64_t M, int64_t C, int64_t G, int64_t kh, int64_t kw, int64_t block) {
+  return (M + block - 1) / block * sn_nchwc_group_span(M, C, G, block) * kh * kw * block * block;
+}
+
+void sn_nchwc_pack_grouped_weight(const float *w, int64_t M, int64_t C, int64_t G, int64_t kh, int64_t kw, int64_t block,
+                                  float *dst) {
+  const int64_t B = block, K = kh * kw, span = sn_nchwc_group_span(M, C, G, B), Cg = C / G, Mg = M / G;
+  memset(dst, 0, sizeof(float) * (size_t)sn_nchwc_grouped_weight_size(M, C, G, kh, kw, B));
+  sn_nchwc_conv_geom g = {.block = B, .in_block = B, .cbi = (C + B - 1) / B, .group = G, .group_in = Cg, .group_out = Mg};
+  for (int64_t m = 0; m < M; m++) {
+    const int64_t ob = m / B, grp = m / Mg;
+    int64_t lo, hi;
+    sn_nchwc_group_range(&g, ob, &lo, &hi);
+    for (int64_t c = grp * Cg; c < (grp + 1) * Cg; c++) { /* c's slot in ob's span: input block c / B - lo */
+      float *tile = dst + (ob * span + c / B - lo) * K * B * B;
+      const float *src = w + (m * Cg + c - grp * Cg) * K;
+      for (int64_t k = 0; k < K; k++) tile[(k * B + c % B) * B + m % B] = src[k];
+    }
+  }
 }
 
 void sn_nchwc_reorder_in_f32_ref(const float *x, float *y, int64_t C, int64_t hw, int64_t block, int64_t t0, int64_t t1) {

@@ -34,6 +34,7 @@ typedef struct conv_ctx {
   float *y;         /* this image */
   const float *res; /* this image, or NULL */
   int64_t wstride;  /* floats between the weights of consecutive output blocks */
+  int64_t wlo;      /* the input block of the tile's first weight slot (grouped: its range's first) */
 } conv_ctx;
 
 #define V NC_V
@@ -87,7 +88,7 @@ AI void conv_tile(const conv_ctx *c, int BI, int NB, int NT, bool checked, int64
   const int64_t xs = g->sw * BI;
   for (int64_t ci = c0; ci < c1; ci++) {
     const float *xc = c->x + ci * ipl;
-    const float *wc = c->w + (cb0 * g->cbi + ci) * K * BI * V;
+    const float *wc = c->w + cb0 * c->wstride + (ci - c->wlo) * K * BI * V;
     for (int64_t ky = 0; ky < g->kh; ky++) {
       const int64_t iy = oy * g->sh - g->ph + ky * g->dh;
       if (iy < 0 || iy >= g->ih) continue;
@@ -151,7 +152,7 @@ AI void flat_tile(const conv_ctx *c, int NB, int NT, int64_t cb0, int64_t p0, in
   const float *xp = c->x + c0 * ipl + p0 * V;
   const float *wp[4];
 #pragma GCC unroll 4
-  for (int b = 0; b < NB; b++) wp[b] = c->w + ((cb0 + b) * g->cbi + c0) * V * V;
+  for (int b = 0; b < NB; b++) wp[b] = c->w + (cb0 + b) * c->wstride + (c0 - c->wlo) * V * V;
   for (int64_t ci = c0; ci < c1; ci++) {
 #pragma GCC unroll 14
     for (int t = 0; t < NT; t++) __builtin_prefetch(xp + (NT + t) * V, 0, 3);
@@ -334,13 +335,15 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
   const int64_t BI = g->in_block;
   const bool flat = sn_nchwc_flat(g);
   /* input blocks per chunk: the chunk's weights for one register tile's blocks near 128 KiB */
+  const int64_t wstride = g->depthwise ? 0 : sn_nchwc_weight_stride(g);
+  const int64_t span = g->depthwise ? 1 : wstride / (K * BI * V);
   int64_t tb = bpi < NC_NB_MAX ? bpi : NC_NB_MAX;
   int64_t chunk = (128 * 1024 / 4) / (tb * K * BI * V);
   if (chunk < 1) chunk = 1;
-  if (chunk > g->cbi) chunk = g->cbi;
+  if (chunk > span) chunk = span;
   /* even chunks */
-  int64_t nch = (g->cbi + chunk - 1) / chunk;
-  chunk = (g->cbi + nch - 1) / nch;
+  int64_t nch = (span + chunk - 1) / chunk;
+  chunk = (span + nch - 1) / nch;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t n = t / (groups * row_items), gi = (t / row_items) % groups, ri = t % row_items;
     const int64_t cb0 = gi * bpi, nb = cb0 + bpi < g->cbo ? bpi : g->cbo - cb0;
@@ -367,16 +370,23 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
         }
       continue;
     }
-    conv_ctx c = {g, xn, w, yn, rn, g->cbi * K * BI * V};
-    /* the item's blocks in register tiles of at most NC_NB_MAX */
-    for (int64_t sb = cb0; sb < cb0 + nb; sb += NC_NB_MAX) {
-      const int64_t snb = cb0 + nb - sb < NC_NB_MAX ? cb0 + nb - sb : NC_NB_MAX;
+    conv_ctx c = {g, xn, w, yn, rn, wstride, 0};
+    /* the item's blocks in register tiles of at most NC_NB_MAX that read the same input blocks [lo, hi)
+     * (all of them but in a grouped convolution) */
+    for (int64_t sb = cb0, snb; sb < cb0 + nb; sb += snb) {
+      int64_t blo, bhi, l2, h2; /* (lo, hi above: the interior columns) */
+      sn_nchwc_group_range(g, sb, &blo, &bhi);
+      for (snb = 1; snb < NC_NB_MAX && sb + snb < cb0 + nb; snb++) {
+        sn_nchwc_group_range(g, sb + snb, &l2, &h2);
+        if (l2 != blo || h2 != bhi) break;
+      }
+      c.wlo = blo;
       const tile_fn *row = BI == 1 ? nchw_tiles[snb - 1] : tiles[snb - 1];
       const tile_fn *crow = BI == 1 ? nchw_ctiles[snb - 1] : ctiles[snb - 1];
       const int mt = BI == 1 ? nchw_max_nt[snb - 1] : max_nt[snb - 1];
-      for (int64_t c0 = 0; c0 < g->cbi; c0 += chunk) {
-        const int64_t c1 = c0 + chunk < g->cbi ? c0 + chunk : g->cbi;
-        const bool first = c0 == 0, last = c1 == g->cbi;
+      for (int64_t c0 = blo; c0 < bhi; c0 += chunk) {
+        const int64_t c1 = c0 + chunk < bhi ? c0 + chunk : bhi;
+        const bool first = c0 == blo, last = c1 == bhi;
         if (flat) { /* the item's rows as one row of pixels */
           const int64_t p0 = r0 * g->ow, len = (r1 - r0) * g->ow;
           for (int64_t i = 0, ox = p0, k; i < len; i += k, ox += k) {
