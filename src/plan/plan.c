@@ -38,18 +38,43 @@ static int by_offset(const void *a, const void *b) {
 
 static size_t align_up(size_t n) { return (n + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN; }
 
+/* Is node i a Concat (of the default domain) whose inputs, in order, are the first inputs of a later
+ * Concat on the same axis? (torchvision's DenseNet concatenates, layer after layer, the block's input
+ * and every feature map made so far.) */
+static bool concat_is_prefix(const sn_graph *g, int i) {
+  const sn_node *a = &g->nodes[i];
+  if (!a->op || strcmp(a->op->op_type, "Concat") != 0 || a->op->domain[0] || a->n_in < 1) return false;
+  for (int j = i + 1; j < g->n_nodes; j++) {
+    const sn_node *b = &g->nodes[j];
+    if (!b->op || strcmp(b->op->op_type, "Concat") != 0 || b->op->domain[0] || b->n_in <= a->n_in ||
+        sn_attr_int(b, "axis", 0) != sn_attr_int(a, "axis", 0))
+      continue;
+    bool same = true;
+    for (int k = 0; k < a->n_in && same; k++) same = a->in[k] == b->in[k];
+    if (same) return true;
+  }
+  return false;
+}
+
 /* Concatenation in place: where the concatenated axis has only 1s before it (a batch-1 NCHWc channel
- * concatenation), each input is one contiguous slice of the output, so each input's group (the
- * value and what was written in place over it) is placed inside the output's block at its slice's
- * offset, and Concat finds its inputs already where it would copy them. Only where every input is a
- * planned group of its own that dies at the Concat (so nothing written in place over the output
- * later can clobber a value still read), appears once, fills its whole group block, and starts on an
- * SN_ALIGN boundary. Returns the inputs placed. */
-static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, int i, int *root, int64_t *delta) {
+ * concatenation), each input is one contiguous slice of the output. Concats are taken last to first,
+ * each in one of two ways, after which Concat finds its inputs already where it would copy them:
+ *  - its inputs move into its output's block: each input's group (the value and what was written in
+ *    place over it) is placed at its slice's offset, where every input is a planned group of its own
+ *    that dies at the Concat (so nothing written in place over the output later can clobber a value
+ *    still read), appears once and fills its whole group block. The output may itself sit inside a
+ *    later concatenation's block (an input of it), and its inputs then go there.
+ *  - its output joins its inputs: where those already lie one after another in one block (placed by a
+ *    later Concat that reads them all: DenseNet's, whose block input and feature maps are then written
+ *    once, where the block's last concatenation holds them), the output is the slice they span, if it
+ *    is alone in its group (nothing written in place over it, which would overwrite values still read).
+ * Slices start on SN_ALIGN boundaries. solo[v]: v's group is v alone. Returns the inputs placed. */
+static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, int i, int *root, int64_t *delta,
+                           const bool *solo) {
   const sn_node *n = &g->nodes[i];
   if (!n->op || strcmp(n->op->op_type, "Concat") != 0 || n->op->domain[0] || n->n_in < 2 || n->n_out < 1) return 0;
   int y = n->out[0];
-  if (y < 0 || root[y] != y) return 0;
+  if (y < 0 || root[y] < 0) return 0;
   const sn_type *ty = &types[y];
   int64_t yd[SN_MAX_RANK], axis = sn_attr_int(n, "axis", 0);
   sn_type_dims(ty, yd);
@@ -57,14 +82,35 @@ static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, 
   if (axis < 0 || axis >= ty->rank) return 0;
   for (int k = 0; k < axis; k++)
     if (yd[k] != 1) return 0;
+  /* the output joins its inputs' block */
+  const int x0 = n->in[0];
+  if (x0 >= 0 && root[x0] >= 0 && root[y] == y && solo[y] && root[x0] != y && delta[x0] % SN_ALIGN == 0) {
+    int64_t at = delta[x0];
+    bool ok = true;
+    for (int k = 0; k < n->n_in && ok; k++) {
+      int x = n->in[k];
+      ok = x >= 0 && root[x] == root[x0] && delta[x] == at;
+      if (ok) at += (int64_t)p->bytes[x];
+    }
+    if (ok && at - delta[x0] == (int64_t)p->bytes[y]) {
+      root[y] = root[x0];
+      delta[y] = delta[x0];
+      return n->n_in;
+    }
+  }
+  /* the inputs move into the output's block (which may lie inside another's) */
+  const int R = root[y];
+  const int64_t base = delta[y];
   size_t off = 0;
   for (int k = 0; k < n->n_in; k++) {
     int x = n->in[k];
-    if (x < 0 || root[x] < 0 || p->bytes[root[x]] != p->bytes[x] || off % SN_ALIGN) return 0;
+    if (x < 0 || root[x] < 0 || root[x] == R || p->bytes[root[x]] != p->bytes[x] || delta[x] != 0 ||
+        (base + (int64_t)off) % SN_ALIGN)
+      return 0;
     for (int j = 0; j < k; j++)
       if (root[n->in[j]] == root[x]) return 0; /* an input (or its group) twice */
     for (int v = 0; v < g->n_values; v++)
-      if (root[v] == root[x] && (p->last_step[v] > i || delta[v] != 0)) return 0;
+      if (root[v] == root[x] && p->last_step[v] > i) return 0;
     off += p->bytes[x];
   }
   if (off != p->bytes[y]) return 0;
@@ -72,9 +118,9 @@ static int concat_in_place(const sn_graph *g, const sn_type *types, sn_plan *p, 
   for (int k = 0; k < n->n_in; k++) {
     int x = n->in[k], r = root[x];
     for (int v = 0; v < g->n_values; v++)
-      if (root[v] == r) {
-        root[v] = y;
-        delta[v] = (int64_t)off;
+      if (root[v] == r) { /* (an input that is itself a concatenation in place keeps its inputs inside it) */
+        root[v] = R;
+        delta[v] += base + (int64_t)off;
       }
     off += p->bytes[x];
   }
@@ -170,13 +216,23 @@ sn_error *sn_plan_build(const sn_graph *g, sn_type *types, sn_plan **out) {
     if (!n->op || !(n->op->flags & SN_OP_INPLACE) || n->n_in < 1 || n->n_out < 1) continue;
     int x = n->in[0], y = n->out[0];
     if (x < 0 || y < 0 || root[x] < 0 || root[y] != y || p->last_step[x] != i || p->bytes[x] != p->bytes[y]) continue;
+    /* (not over a concatenation that a later one extends: it may share that one's block) */
+    if (p->first_step[x] >= 0 && concat_is_prefix(g, p->first_step[x])) continue;
     bool read_twice = false;
     for (int k = 1; k < n->n_in; k++) read_twice |= n->in[k] == x;
     if (read_twice) continue;
     root[y] = root[x];
     p->n_inplace++;
   }
-  for (int i = 0; i < nn; i++) p->n_concat_inputs += concat_in_place(g, types, p, i, root, delta);
+  {
+    bool *solo = sn_malloc(sizeof(bool) * nvs);
+    if (!solo) goto oom;
+    for (int v = 0; v < nv; v++) solo[v] = root[v] == v;
+    for (int v = 0; v < nv; v++)
+      if (root[v] >= 0 && root[v] != v) solo[root[v]] = false;
+    for (int i = nn - 1; i >= 0; i--) p->n_concat_inputs += concat_in_place(g, types, p, i, root, delta, solo);
+    sn_free(solo);
+  }
   int nr = 0;
   for (int v = 0; v < nv; v++) {
     if (root[v] != v) continue;

@@ -506,10 +506,11 @@ def batch1(case):
                 note="batch 1: Concat inputs planned inside the output")
 
 
-def densenet(seed=12, batch=2):
+def densenet(seed=12, batch=2, concat_all=False):
     """DenseNet-style: BatchNormalization + Relu before each convolution (not foldable into one), dense
     blocks of Concats that grow by 16 channels, a transition whose average pool PyTorch exports after a
-    Pad of zeros"""
+    Pad of zeros. concat_all: each layer concatenates the block's input and every map so far (one Concat
+    of many inputs, as torchvision exports it) rather than the previous Concat and its new map."""
     b = Builder(seed)
     x = b.op("Relu", [b.conv("image", 3, 32, 3, stride=2)])
 
@@ -518,8 +519,10 @@ def densenet(seed=12, batch=2):
         return b.conv(b.op("Relu", [b.bn(y, 32)]), 32, 16, 3, bias=False)
 
     def block(x, c, n):
+        maps = [x]
         for _ in range(n):
-            x = b.op("Concat", [x, layer(x, c)], axis=1)
+            maps.append(layer(x, c))
+            x = b.op("Concat", list(maps) if concat_all else [x, maps[-1]], axis=1)
             c += 16
         return x, c
 
@@ -532,7 +535,9 @@ def densenet(seed=12, batch=2):
     y = b.gemm(x, c, 10)
     m = b.model("densenet", [tensor_in("image", TensorProto.FLOAT, [batch, 3, 32, 32])],
                 [tensor_in(y, TensorProto.FLOAT, [batch, 10])])
-    return Case("densenet", m, _image_feeds(seed, (batch, 3, 32, 32)))
+    name = ("densenet_all" if concat_all else "densenet") + ("_b1" if batch == 1 else "")
+    # (at batch 1 the planner writes each block's maps where its last Concat holds them)
+    return Case(name, m, _image_feeds(seed, (batch, 3, 32, 32)))
 
 
 def wide_nodes(seed=13, batch=2, parts=80):
@@ -732,6 +737,8 @@ def all_cases():
         mobilenetv2(),
         squeezenet(),
         densenet(),
+        densenet(batch=1),
+        densenet(batch=1, concat_all=True),
         batch1(squeezenet()),
         efficientnet(),
         convnext(),

@@ -127,8 +127,60 @@ static void concat_cases(void) {
   sn_model_free(m);
 }
 
+/* DenseNet's dense block: every layer concatenates the block's input and all feature maps so far, each
+ * Concat's inputs the first ones of the next. The last Concat takes every input into its block, the
+ * earlier ones are the slices those span (nothing copied), and the Relu reading each earlier Concat
+ * does not write over it (the maps there are read again); no two values alive together share bytes
+ * unless the dense block's layout makes them the same data. */
+static void dense_block_case(void) {
+  sn_model *m = sn_model_new();
+  sn_graph *g = sn_graph_new(m, NULL, "dense");
+  m->graph = g;
+  int x = value(g, "x", 64);
+  g->values[x].role = SN_VAL_INPUT;
+  int i0 = value(g, "i0", 32), n1 = value(g, "n1", 16), c1 = value(g, "c1", 48), r1 = value(g, "r1", 48);
+  int n2 = value(g, "n2", 16), c2 = value(g, "c2", 64), r2 = value(g, "r2", 64), n3 = value(g, "n3", 16);
+  int c3 = value(g, "c3", 80), w = value(g, "w", 10);
+  node(g, &plain_op, 1, (int[]){x}, i0);                 /* 0 */
+  node(g, &plain_op, 1, (int[]){i0}, n1);                /* 1 */
+  node(g, &concat_op, 2, (int[]){i0, n1}, c1);           /* 2 */
+  node(g, &inplace_op, 1, (int[]){c1}, r1);              /* 3: not over c1 */
+  node(g, &plain_op, 1, (int[]){r1}, n2);                /* 4 */
+  node(g, &concat_op, 3, (int[]){i0, n1, n2}, c2);       /* 5 */
+  node(g, &inplace_op, 1, (int[]){c2}, r2);              /* 6: not over c2 */
+  node(g, &plain_op, 1, (int[]){r2}, n3);                /* 7 */
+  node(g, &concat_op, 4, (int[]){i0, n1, n2, n3}, c3);   /* 8 */
+  node(g, &plain_op, 1, (int[]){c3}, w);                 /* 9 */
+  g->inputs = sn_malloc(sizeof(int));
+  g->inputs[0] = x;
+  g->n_inputs = 1;
+  sn_plan *p = plan_of(g, w);
+  CHECK(p != NULL, "dense block plan built");
+  if (!p) return;
+  const int64_t o = p->offset[c3];
+  CHECK(p->offset[i0] == o && p->offset[n1] == o + 128 && p->offset[n2] == o + 192 && p->offset[n3] == o + 256,
+        "the block's input and maps one after another inside the last Concat (i0 %lld, n1 %lld, n2 %lld, n3 %lld, c3 %lld)",
+        (long long)p->offset[i0], (long long)p->offset[n1], (long long)p->offset[n2], (long long)p->offset[n3],
+        (long long)o);
+  CHECK(p->offset[c1] == o && p->offset[c2] == o, "the earlier Concats are its leading slices");
+  CHECK(p->n_concat_inputs == 9, "every Concat input placed (got %d)", p->n_concat_inputs);
+  CHECK(p->n_inplace == 0, "no Relu over a Concat that a later one extends (got %d in place)", p->n_inplace);
+  int all[] = {i0, n1, c1, r1, n2, c2, r2, n3, c3, w};
+  for (int i = 0; i < 10; i++)
+    for (int j = i + 1; j < 10; j++) {
+      int vi = all[i], vj = all[j];
+      bool block = vi != r1 && vi != r2 && vi != w && vj != r1 && vj != r2 && vj != w;
+      if (p->offset[vi] >= 0 && p->offset[vj] >= 0 && alive_together(p, vi, vj) && !block)
+        CHECK(!overlap(p, vi, vj), "values %s and %s are alive together but share bytes", g->values[vi].name,
+              g->values[vj].name);
+    }
+  sn_plan_free(p);
+  sn_model_free(m);
+}
+
 int main(void) {
   concat_cases();
+  dense_block_case();
   sn_model *m = sn_model_new();
   sn_graph *g = sn_graph_new(m, NULL, "g");
   m->graph = g;
