@@ -95,3 +95,12 @@ void sn_nchwc_gavg_f32(const float *x, float *y, int64_t hw, int64_t block, int6
     default: sn_nchwc_gavg_f32_ref(x, y, hw, block, t0, t1); break;
   }
 }
+
+void sn_nchwc_affine_f32(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                         int64_t block, bool relu, int64_t t0, int64_t t1) {
+  switch (path(block)) {
+    case 2: sn_nchwc_affine_f32_avx512(x, a, b, y, cb, hw, relu, t0, t1); break;
+    case 1: sn_nchwc_affine_f32_avx2(x, a, b, y, cb, hw, relu, t0, t1); break;
+    default: sn_nchwc_affine_f32_ref(x, a, b, y, cb, hw, block, relu, t0, t1); break;
+  }
+}

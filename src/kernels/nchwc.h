@@ -166,4 +166,17 @@ void sn_nchwc_gavg_f32_ref(const float *x, float *y, int64_t hw, int64_t block, 
 void sn_nchwc_gavg_f32_avx512(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1); /* block 16 */
 void sn_nchwc_gavg_f32_avx2(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1);   /* block 8 */
 
+/* ---- per-channel affine ---------------------------------------------------------------------------- */
+
+/* y = x * a[c] + b[c] per channel of planes t = n * cb + c in [t0, t1) (hw pixels each; a, b: cb * block
+ * floats), then max(0, .) with relu (NaN: 0); y may be x */
+void sn_nchwc_affine_f32(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                         int64_t block, bool relu, int64_t t0, int64_t t1);
+void sn_nchwc_affine_f32_ref(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                             int64_t block, bool relu, int64_t t0, int64_t t1);
+void sn_nchwc_affine_f32_avx512(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                                bool relu, int64_t t0, int64_t t1); /* block 16 */
+void sn_nchwc_affine_f32_avx2(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                              bool relu, int64_t t0, int64_t t1); /* block 8 */
+
 #endif

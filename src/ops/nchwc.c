@@ -17,7 +17,8 @@
  *   NchwcMaxPool, NchwcAveragePool (attributes of MaxPool/AveragePool, 2-D), NchwcGlobalAveragePool
  *   NchwcChannelMul(X [N,CB,H,W,b], S [N,CB,1,1,b]) = X * S  (squeeze-excitation's channel scale)
  *   NchwcChannelAffine(X, A [CB*b], Bc [CB*b]) = X * A + Bc per channel (an inference BatchNormalization
- *     between a Concat and its Relu, DenseNet's; zero past the channels, so padded lanes stay 0)
+ *     between a Concat and its Relu, DenseNet's; zero past the channels, so padded lanes stay 0); relu=1:
+ *     max(0, X * A + Bc) (the Relu after it folded in)
  * Padded channels hold zeros out of every reorder and convolution (bias pads are zero), and every
  * op here keeps finite values finite in them, so padded input lanes (whose weights are zero) add
  * nothing to a convolution. */
@@ -48,6 +49,7 @@ typedef struct nchwc_params {
   bool nhwc; /* ReorderOutput: write [N, H, W, C] */
   sn_window_attrs w;
   bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
+  bool relu; /* NchwcChannelAffine: max(0, .) */
   int act;
   float alpha, beta;
   sn_wino_weights *wino; /* NchwcConv: Winograd weights, made on the first run that takes that path */
@@ -120,6 +122,7 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
     p->alpha = sn_attr_float(n, "act_alpha", da);
     p->beta = sn_attr_float(n, "act_beta", db);
   }
+  if (p->kind == OP_AFFINE) p->relu = sn_attr_int(n, "relu", 0) != 0;
   if (p->kind == OP_AVGPOOL) p->count_include_pad = sn_attr_int(n, "count_include_pad", 0) != 0;
   if (p->kind == OP_MAXPOOL && n->n_out > 1 && n->out[1] >= 0)
     return sn_errorf(SINTER_ERR_NOT_IMPLEMENTED, "%s: no Indices output on the blocked layout",
@@ -1096,18 +1099,13 @@ typedef struct affine_job {
   float *y;
   int64_t cb, planes, hw, B;
   int nw;
+  bool relu;
 } affine_job;
 
 static void affine_task(void *arg, int wk) {
   const affine_job *j = arg;
-  const int64_t B = j->B;
-  for (int64_t t = wk * j->planes / j->nw; t < (wk + 1) * j->planes / j->nw; t++) {
-    const float *av = j->a + (t % j->cb) * B, *bv = j->b + (t % j->cb) * B;
-    const float *xs = j->x + t * j->hw * B;
-    float *ys = j->y + t * j->hw * B;
-    for (int64_t p = 0; p < j->hw; p++)
-      for (int64_t l = 0; l < B; l++) ys[p * B + l] = xs[p * B + l] * av[l] + bv[l];
-  }
+  sn_nchwc_affine_f32(j->x, j->a, j->b, j->y, j->cb, j->hw, j->B, j->relu, wk * j->planes / j->nw,
+                      (wk + 1) * j->planes / j->nw);
 }
 
 static sn_error *affine_run(sn_kernel_ctx *c) {
@@ -1127,7 +1125,8 @@ static sn_error *affine_run(sn_kernel_ctx *c) {
   sn_tensor *y;
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 5, x->dims, &y));
   if (!y->count) return NULL;
-  affine_job j = {x->data, c->in[1]->data, c->in[2]->data, y->data, CB, x->dims[0] * CB, x->dims[2] * x->dims[3], B, 1};
+  affine_job j = {x->data, c->in[1]->data, c->in[2]->data, y->data, CB, x->dims[0] * CB, x->dims[2] * x->dims[3], B, 1,
+                  p->relu};
   int nw = sn_nn_workers(c, 4.0 * (double)y->count);
   j.nw = nw < j.planes ? nw : (int)j.planes;
   sn_nn_run(c, j.nw, affine_task, &j);

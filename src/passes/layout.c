@@ -12,7 +12,8 @@
  * bias padded; sinter:ReorderInput goes where a region reads an NCHW value and sinter:ReorderOutput
  * where something outside a region (or the graph's output) reads a blocked one. A convolution on
  * fewer than 16 channels read from NCHW (the RGB stem) reads that input directly. Then:
- * squeeze-excitation's channel Mul folds into the convolution that reads it (has_scale), and a
+ * squeeze-excitation's channel Mul folds into the convolution that reads it (has_scale), a Relu into
+ * the NchwcChannelAffine it alone reads, and a
  * ReorderOutput read only by a Transpose to NHWC writes NHWC itself.
  * The block is the session ISA's vector width: 16 at AVX-512, 8 at AVX2; at scalar the pass
  * leaves the graph alone (the portable kernels run any block, so a saved model still loads there).
@@ -433,6 +434,35 @@ static sn_error *fold_channel_scales(sn_pass_ctx *c) {
   return e;
 }
 
+/* A Relu that alone reads a blocked per-channel affine (DenseNet's BatchNormalization + Relu before each
+ * convolution) goes into it: one pass over the map instead of two. */
+static sn_error *fold_affine_relu(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  bool folded = false;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *m = &g->nodes[i];
+    if (!is_sinter(m, "NchwcChannelAffine") || sn_attr_int(m, "relu", 0) || m->n_out != 1) continue;
+    int j = sn_graph_sole_consumer(g, uses, m->out[0]);
+    if (j < 0) continue;
+    sn_node *r = &g->nodes[j];
+    if (!sn_node_is(r, "Relu") || r->n_in != 1 || r->n_out != 1 || r->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
+        g->values[m->out[0]].is_output)
+      continue;
+    m->out[0] = r->out[0];
+    sn_node_clear(r);
+    if ((e = sn_node_set_int(m, "relu", 1)) || (e = set_op(m, "sinter", "NchwcChannelAffine")) ||
+        (e = sn_node_resolve(g, m)))
+      break;
+    folded = true;
+  }
+  sn_free(uses);
+  if (!e && folded) sn_graph_compact(g);
+  return e;
+}
+
 /* a Transpose of a 4-D value by perm (a, b, c, d) */
 static bool transpose4(const sn_node *t, int a, int b, int c, int d) {
   const int64_t *perm;
@@ -636,6 +666,7 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
     sn_free(uses);
   }
   if (!e) e = fold_channel_scales(c);
+  if (!e) e = fold_affine_relu(c);
   if (!e) e = fold_nhwc_transposes(c);
   if (!e) e = fold_nhwc_input_transposes(c);
   if (!e && c->changed) {

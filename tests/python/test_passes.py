@@ -478,7 +478,8 @@ EXPECT_O3 = {
     # the BatchNormalization + Relu before each convolution and the Concats stay blocked (NchwcChannelAffine:
     # the 7 BNs that follow no convolution; fold-batchnorm takes the other 5),
     # the Pad of zeros before the average pool goes: one reorder, before Flatten
-    "densenet": {"Conv": 0, "FusedConv": 0, "BatchNormalization": 0, "NchwcChannelAffine": 7, "Pad": 0,
+    # and the Relu after each NchwcChannelAffine goes into it
+    "densenet": {"Conv": 0, "FusedConv": 0, "BatchNormalization": 0, "NchwcChannelAffine": 7, "Relu": 0, "Pad": 0,
                  "ReorderInput": 0, "ReorderOutput": 1, "NchwcAveragePool": 1, "Concat": 5},
     # every Transpose left at -O2 but the one before the pooling folds into a channels-last reorder:
     # the four depthwise and the downsampling convolutions' inputs come from channels-last values

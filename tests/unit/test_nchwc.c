@@ -26,6 +26,8 @@ typedef void (*conv_fn)(const sn_nchwc_conv_geom *, const float *, const float *
 typedef void (*pool_fn)(const sn_nchwc_pool_geom *, const float *, float *, int64_t, int64_t);
 
 typedef void (*gavg_fn)(const float *, float *, int64_t, int64_t, int64_t, int64_t);
+typedef void (*affine_fn)(const float *, const float *, const float *, float *, int64_t, int64_t, int64_t, bool, int64_t,
+                          int64_t);
 
 typedef struct impl {
   const char *name;
@@ -34,6 +36,7 @@ typedef struct impl {
   pool_fn pool;
   gavg_fn gavg;
   sn_isa need;
+  affine_fn affine;
 } impl;
 
 static void gavg_avx512(const float *x, float *y, int64_t hw, int64_t block, int64_t t0, int64_t t1) {
@@ -45,13 +48,24 @@ static void gavg_avx2(const float *x, float *y, int64_t hw, int64_t block, int64
   sn_nchwc_gavg_f32_avx2(x, y, hw, t0, t1);
 }
 
+static void affine_avx512(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                          int64_t block, bool relu, int64_t t0, int64_t t1) {
+  (void)block;
+  sn_nchwc_affine_f32_avx512(x, a, b, y, cb, hw, relu, t0, t1);
+}
+static void affine_avx2(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                        int64_t block, bool relu, int64_t t0, int64_t t1) {
+  (void)block;
+  sn_nchwc_affine_f32_avx2(x, a, b, y, cb, hw, relu, t0, t1);
+}
+
 static const impl impls[] = {
-    {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR},
-    {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR},
-    {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, gavg_avx512, SN_ISA_AVX512},
-    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, gavg_avx2, SN_ISA_AVX2},
-    {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR},
-    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR},
+    {"ref8", 8, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR, sn_nchwc_affine_f32_ref},
+    {"ref16", 16, sn_nchwc_conv_f32_ref, sn_nchwc_pool_f32_ref, sn_nchwc_gavg_f32_ref, SN_ISA_SCALAR, sn_nchwc_affine_f32_ref},
+    {"avx512", 16, sn_nchwc_conv_f32_avx512, sn_nchwc_pool_f32_avx512, gavg_avx512, SN_ISA_AVX512, affine_avx512},
+    {"avx2", 8, sn_nchwc_conv_f32_avx2, sn_nchwc_pool_f32_avx2, gavg_avx2, SN_ISA_AVX2, affine_avx2},
+    {"dispatch16", 16, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR, sn_nchwc_affine_f32},
+    {"dispatch8", 8, sn_nchwc_conv_f32, sn_nchwc_pool_f32, sn_nchwc_gavg_f32, SN_ISA_SCALAR, sn_nchwc_affine_f32},
 };
 
 static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb, int64_t pe) {
@@ -256,6 +270,42 @@ static void reorder_cases(void) {
   }
 }
 
+/* the per-channel affine (DenseNet's BatchNormalization before a convolution), with and without its Relu,
+ * into another buffer and in place, over planes split in two calls: exactly x * a + b (one rounding: the
+ * fused multiply-add of the vector kernels and the portable one may differ by an ulp, so 1e-6 relative),
+ * max(0, .) with NaN giving 0 */
+static void affine_case(const impl *im, int64_t N, int64_t CB, int64_t hw) {
+  const int64_t B = im->block, n = N * CB * hw * B;
+  float *x = falloc(n), *y = falloc(n), *a = falloc(CB * B), *b = falloc(CB * B);
+  for (int relu = 0; relu < 2; relu++)
+    for (int inplace = 0; inplace < 2; inplace++) {
+      for (int64_t i = 0; i < n; i++) x[i] = urand() * 3.f;
+      x[n / 2] = NAN;
+      for (int64_t i = 0; i < CB * B; i++) a[i] = urand(), b[i] = urand();
+      float *ref = falloc(n);
+      for (int64_t i = 0; i < n; i++) {
+        const int64_t c = (i / (hw * B)) % CB, l = i % B;
+        const float v = (float)((double)x[i] * a[c * B + l] + b[c * B + l]);
+        ref[i] = relu && !(v > 0.f) ? 0.f : v;
+      }
+      float *out = inplace ? x : y;
+      im->affine(x, a, b, out, CB, hw, B, relu, 0, N * CB / 2);
+      im->affine(x, a, b, out, CB, hw, B, relu, N * CB / 2, N * CB);
+      int ok = 1;
+      for (int64_t i = 0; i < n && ok; i++) {
+        if (isnan(ref[i]) != isnan(out[i])) ok = 0;
+        else if (!isnan(ref[i]) && !(fabsf(out[i] - ref[i]) <= 1e-6f * (fabsf(ref[i]) + 1.f))) ok = 0;
+      }
+      if (ok)
+        passed++;
+      else if (++failed <= 20)
+        printf("FAIL affine %s: N=%lld CB=%lld hw=%lld relu=%d in place=%d\n", im->name, (long long)N, (long long)CB,
+               (long long)hw, relu, inplace);
+      free(ref);
+    }
+  free(x), free(y), free(a), free(b);
+}
+
 int main(void) {
   reorder_cases();
   for (size_t i = 0; i < sizeof impls / sizeof *impls; i++) {
@@ -334,6 +384,9 @@ int main(void) {
     groups = 4; /* (a 'same' stride-1 layer: the residual fits the output) */
     conv_case(im, 1, 64, 64, 8, 8, 3, 3, 1, 1, 1, false, true, true, SN_NCHWC_ACT_RELU);
     groups = 1;
+    affine_case(im, 1, 3, 49);
+    affine_case(im, 2, 5, 7);
+    affine_case(im, 1, 1, 1);
     static const int64_t pools[][5] = {/* k, s, d, p, pe */
                                        {3, 2, 1, 1, 1}, {2, 2, 1, 0, 0}, {3, 1, 1, 1, 1}, {3, 2, 1, 0, 1},
                                        {3, 3, 2, 1, 2}, {5, 1, 1, 2, 2}, {1, 1, 1, 0, 0}};

@@ -244,3 +244,16 @@ void sn_nchwc_gavg_f32_ref(const float *x, float *y, int64_t hw, int64_t block, 
     for (int64_t l = 0; l < B; l++) y[t * B + l] = acc[l] * inv;
   }
 }
+
+void sn_nchwc_affine_f32_ref(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw,
+                             int64_t block, bool relu, int64_t t0, int64_t t1) {
+  const int64_t B = block;
+  for (int64_t t = t0; t < t1; t++) {
+    const float *av = a + (t % cb) * B, *bv = b + (t % cb) * B;
+    for (int64_t p = 0; p < hw; p++)
+      for (int64_t l = 0; l < B; l++) {
+        const float v = x[(t * hw + p) * B + l] * av[l] + bv[l];
+        y[(t * hw + p) * B + l] = relu && !(v > 0.f) ? 0.f : v;
+      }
+  }
+}

@@ -18,6 +18,7 @@
 #define NC_CONV sn_nchwc_conv_f32_avx512
 #define NC_POOL sn_nchwc_pool_f32_avx512
 #define NC_GAVG sn_nchwc_gavg_f32_avx512
+#define NC_AFFINE sn_nchwc_affine_f32_avx512
 #define NC_TILES                                                                                              \
   TILE(1, 1) TILE(1, 2) TILE(1, 3) TILE(1, 4) TILE(1, 5) TILE(1, 6) TILE(1, 7) TILE(1, 8) TILE(1, 9) TILE(1, 10) \
   TILE(1, 11) TILE(1, 12) TILE(1, 13) TILE(1, 14)                                                             \

@@ -3,7 +3,7 @@
  *   NC_V NC_VEC NC_LOAD(p) NC_STORE(p, v) NC_SET1(f) NC_ZERO() NC_FMA(a, b, c) NC_ADD NC_MUL NC_MAX NC_MIN
  *   NC_MAX_NAN(v, acc): v where v > acc or v is NaN, else acc
  *   NC_NB_MAX: output blocks per register tile (4 with 32 registers, 2 with 16), NC_NT_MAX[NB]
- *   NC_CONV / NC_POOL: the names of the entry points.
+ *   NC_CONV / NC_POOL / NC_GAVG / NC_AFFINE: the names of the entry points.
  *
  * Regular convolution: a register tile of NB output channel blocks x NT output pixels of one row;
  * for every input channel of every tap, NB weight vectors are loaded and each pixel's input scalar
@@ -469,5 +469,18 @@ void NC_GAVG(const float *x, float *y, int64_t hw, int64_t t0, int64_t t1) {
     }
     for (; p < hw; p++) a0 = NC_ADD(a0, NC_LOAD(xp + p * V));
     NC_STORE(y + t * V, NC_MUL(NC_ADD(NC_ADD(a0, a1), NC_ADD(a2, a3)), inv));
+  }
+}
+
+void NC_AFFINE(const float *x, const float *a, const float *b, float *y, int64_t cb, int64_t hw, bool relu, int64_t t0,
+               int64_t t1) {
+  for (int64_t t = t0; t < t1; t++) {
+    const NC_VEC av = NC_LOAD(a + (t % cb) * V), bv = NC_LOAD(b + (t % cb) * V), z = NC_ZERO();
+    const float *xp = x + t * hw * V;
+    float *yp = y + t * hw * V;
+    if (relu) /* (max(v, 0) gives its second operand, 0, where v is NaN) */
+      for (int64_t p = 0; p < hw; p++) NC_STORE(yp + p * V, NC_MAX(NC_FMA(NC_LOAD(xp + p * V), av, bv), z));
+    else
+      for (int64_t p = 0; p < hw; p++) NC_STORE(yp + p * V, NC_FMA(NC_LOAD(xp + p * V), av, bv));
   }
 }
