@@ -40,6 +40,18 @@ def blocked_cases():
         [h.make_node("NchwcConv", ["x4", "w"], ["out"], name="nconv", domain="sinter", kernel_shape=[3, 3],
                      channels=16, block=16)], [h.make_tensor_value_info("x4", T.FLOAT, [1, 16, 8, 8])], [out], [w]), \
         ["nconv", "blocked"]
+    # grouped: 2 groups of 16 channels read one input block each, so the weight holds 1 block a row, not 2
+    yield "grouped blocked conv weight of the dense span", sinter_model(
+        [h.make_node("NchwcConv", ["xb", "w2"], ["out"], name="gconv", domain="sinter", kernel_shape=[3, 3],
+                     pads=[1, 1, 1, 1], channels=32, block=16, group=2, input_channels=32)], [xb], [out],
+        [h.make_tensor("w2", T.FLOAT, [2, 2, 3, 3, 16, 16], np.zeros(9216, np.float32))]), ["gconv", "packed weight"]
+    yield "grouped blocked conv without input_channels", sinter_model(
+        [h.make_node("NchwcConv", ["xb", "w"], ["out"], name="gconv", domain="sinter", kernel_shape=[3, 3],
+                     channels=32, block=16, group=2)], [xb], [out], [w]), ["gconv", "group = 2"]
+    yield "grouped blocked conv input_channels past the input", sinter_model(
+        [h.make_node("NchwcConv", ["xb", "w2"], ["out"], name="gconv", domain="sinter", kernel_shape=[3, 3],
+                     pads=[1, 1, 1, 1], channels=32, block=16, group=2, input_channels=64)], [xb], [out],
+        [h.make_tensor("w2", T.FLOAT, [2, 1, 3, 3, 16, 16], np.zeros(4608, np.float32))]), ["gconv", "packed weight"]
     yield "reorder block out of range", sinter_model(
         [h.make_node("ReorderInput", ["x4"], ["out"], name="rin", domain="sinter", block=0)],
         [h.make_tensor_value_info("x4", T.FLOAT, [1, 16, 8, 8])], [out]), ["rin", "block"]
