@@ -3,7 +3,8 @@
  *   ReorderInput(X [N,C,H,W]) -> [N, ceil(C/b), H, W, b]          attribute block; nhwc=1: X is
  *       [N, H, W, C] (a Transpose from channels-last folded in)
  *   ReorderOutput(X [N,CB,H,W,b]) -> [N, channels, H, W]            attribute channels; nhwc=1:
- *       [N, H, W, channels] (a Transpose to channels-last folded in)
+ *       [N, H, W, channels] (a Transpose to channels-last folded in); squeeze=1: X a 1 x 1 map (a
+ *       spatial ReduceMean without keepdims), Y [N, channels]
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1,
  *       depthwise (depthwise=1) or grouped (group > 1 with input_channels, the real input channel
  *       count: W packed per output block over the input blocks its groups read), attributes of Conv (kernel_shape required) plus channels (the real
@@ -46,7 +47,8 @@ typedef struct nchwc_params {
   int kind;
   int64_t block, channels, in_block;
   int64_t group, in_channels; /* NchwcConv: groups (1, or > 1 for a grouped weight) and input channels */
-  bool nhwc; /* ReorderOutput: write [N, H, W, C] */
+  bool nhwc;    /* ReorderOutput: write [N, H, W, C] */
+  bool squeeze; /* ReorderOutput of a 1 x 1 map: write [N, C] */
   sn_window_attrs w;
   bool depthwise, has_bias, has_residual, has_scale, count_include_pad;
   bool relu; /* NchwcChannelAffine: max(0, .) */
@@ -78,6 +80,7 @@ static sn_error *nchwc_prepare(sn_graph *g, sn_node *n, void **params) {
   p->block = sn_attr_int(n, "block", 16);
   p->channels = sn_attr_int(n, "channels", -1);
   p->nhwc = (p->kind == OP_ROUT || p->kind == OP_RIN) && sn_attr_int(n, "nhwc", 0) != 0;
+  p->squeeze = p->kind == OP_ROUT && sn_attr_int(n, "squeeze", 0) != 0;
   if (p->block < 1 || p->block > 64)
     return sn_errorf(SINTER_ERR_INVALID_GRAPH, "%s: block = %lld must be in [1, 64]", sn_node_desc(n, buf, sizeof buf),
                      (long long)p->block);
@@ -176,6 +179,14 @@ static sn_error *nchwc_infer(sn_infer_ctx *c) {
   if (p->kind == OP_ROUT) {
     if (x->dims[1].v >= 0 && x->dims[1].v != cdiv(p->channels, B))
       return sn_infer_error(c, "%lld blocks do not hold %lld channels", (long long)x->dims[1].v, (long long)p->channels);
+    if (p->squeeze) {
+      if ((x->dims[2].v >= 0 && x->dims[2].v != 1) || (x->dims[3].v >= 0 && x->dims[3].v != 1))
+        return sn_infer_error(c, "squeeze needs a 1 x 1 map, not %lld x %lld", (long long)x->dims[2].v,
+                              (long long)x->dims[3].v);
+      d[0] = x->dims[0], d[1] = sn_dim_known(p->channels);
+      sn_type_set(y, SINTER_FLOAT, 2, d);
+      return NULL;
+    }
     d[0] = x->dims[0], d[1] = sn_dim_known(p->channels), d[2] = x->dims[2], d[3] = x->dims[3];
     if (p->nhwc) d[1] = x->dims[2], d[2] = x->dims[3], d[3] = sn_dim_known(p->channels);
     sn_type_set(y, SINTER_FLOAT, 4, d);
@@ -266,6 +277,9 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
     if (x->dims[1] != cdiv(p->channels, B))
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "%lld blocks do not hold %lld channels",
                              (long long)x->dims[1], (long long)p->channels);
+    if (p->squeeze && (x->dims[2] != 1 || x->dims[3] != 1))
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "squeeze needs a 1 x 1 map, not %s",
+                             sn_tensor_describe(x, b1, sizeof b1));
     dims[0] = x->dims[0], dims[1] = p->channels, dims[2] = x->dims[2], dims[3] = x->dims[3];
     if (p->nhwc) dims[1] = x->dims[2], dims[2] = x->dims[3], dims[3] = p->channels;
     j.C = p->channels;
@@ -273,7 +287,7 @@ static sn_error *reorder_run(sn_kernel_ctx *c, const nchwc_params *p, bool in) {
     j.nhwc = p->nhwc;
   }
   sn_tensor *y;
-  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : 4, dims, &y));
+  SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, in ? 5 : p->squeeze ? 2 : 4, dims, &y)); /* ([N, C] = [N, C, 1, 1]) */
   /* (pixels per plane: the blocked side's H x W) */
   j.x = x->data, j.y = y->data, j.hw = in ? dims[2] * dims[3] : x->dims[2] * x->dims[3], j.B = B, j.in = in;
   if (!j.items || !j.hw || !j.C) return NULL;

@@ -3,7 +3,8 @@
  * Finds the float32 2-D convolutions (Conv, sinter:FusedConv; group 1, depthwise, or grouped where
  * few of the multiply-adds its blocks compute are zeros: grouped_waste) and grows
  * regions from them through the ops that have a blocked form: MaxPool / AveragePool /
- * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*), and the plain ai.onnx ops that
+ * GlobalAveragePool and ReduceMean over H and W (sinter:Nchwc*; without keepdims too, the reorder out
+ * then squeezing the 1 x 1 map), and the plain ai.onnx ops that
  * work unchanged on 5-D blocked tensors - unary activations, Add/Sub/Mul between two blocked
  * tensors of the same channels (broadcast over the spatial dims included) or of a blocked tensor
  * and a scalar constant, Split on the channel axis into whole blocks (all parts but the last), Concat on the channel
@@ -45,7 +46,7 @@ static int64_t chans(const sn_graph *g, int v) { return g->values[v].type.dims[1
 
 /* ReduceMean over the two spatial axes of a 4-D value, keeping them: a global average pool */
 static bool spatial_mean(const sn_graph *g, const sn_node *n) {
-  if (!sn_node_is(n, "ReduceMean") || !sn_attr_int(n, "keepdims", 1) || n->n_in < 1) return false;
+  if (!sn_node_is(n, "ReduceMean") || n->n_in < 1) return false;
   const int64_t *ax;
   int na = sn_attr_ints(n, "axes", &ax);
   if (na < 0 && n->n_in > 1 && n->in[1] >= 0) {
@@ -61,6 +62,14 @@ static bool spatial_mean(const sn_graph *g, const sn_node *n) {
     w |= ax[k] == 3 || ax[k] == -1;
   }
   return h && w;
+}
+
+/* A float32 [N, C] value: a spatial mean without keepdims (timm's and MNASNet's x.mean((2, 3))), whose
+ * blocked form is [N, CB, 1, 1, b] and whose ReorderOutput squeezes the 1 x 1 map */
+static bool f32_2d(const sn_graph *g, int v) {
+  if (v < 0) return false;
+  const sn_type *t = &g->values[v].type;
+  return t->dtype == SINTER_FLOAT && t->rank == 2 && t->dims[1].v > 0;
 }
 
 /* A float32 constant of one element, finite and at most 65536 in size: it broadcasts over a blocked
@@ -205,9 +214,10 @@ static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, int64_
   return true;
 }
 
-/* the blocked type of a 4-D value */
+/* the blocked type of a 4-D value (or of a 2-D spatial mean: a 1 x 1 map) */
 static void blocked_type(const sn_type *t, int64_t B, int64_t C, sn_type *out) {
-  sn_dim d[5] = {t->dims[0], sn_dim_known((C + B - 1) / B), t->dims[2], t->dims[3], sn_dim_known(B)};
+  sn_dim d[5] = {t->dims[0], sn_dim_known((C + B - 1) / B), t->rank == 2 ? sn_dim_known(1) : t->dims[2],
+                 t->rank == 2 ? sn_dim_known(1) : t->dims[3], sn_dim_known(B)};
   sn_type_set(out, SINTER_FLOAT, 5, d);
 }
 
@@ -220,6 +230,7 @@ static sn_error *add_reorder(sn_graph *g, const char *op, int in, int out, int64
   sn_node *n = &g->nodes[idx];
   SN_TRY(sn_node_set_int(n, "block", B));
   if (!strcmp(op, "ReorderOutput")) SN_TRY(sn_node_set_int(n, "channels", C));
+  if (!strcmp(op, "ReorderOutput") && g->values[out].type.rank == 2) SN_TRY(sn_node_set_int(n, "squeeze", 1));
   return sn_node_resolve(g, n);
 }
 
@@ -562,7 +573,9 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         ok = !idx_out && blk[n->in[0]] && f32_4d(g, n->out[0]) && sn_attr_ints(n, "kernel_shape", &ks) == 2;
         break;
       }
-      case K_GAP:
+      case K_GAP: /* (ReduceMean without keepdims: [N, C], read only through a reorder out) */
+        ok = n->n_out == 1 && blk[n->in[0]] && (f32_4d(g, n->out[0]) || (f32_2d(g, n->out[0]) && sn_node_is(n, "ReduceMean")));
+        break;
       case K_UNARY: ok = n->n_out == 1 && blk[n->in[0]] && f32_4d(g, n->out[0]); break;
       case K_AFFINE: {
         sn_bn_consts bc;

@@ -58,6 +58,9 @@ def blocked_cases():
     yield "reorder out of too few blocks", sinter_model(
         [h.make_node("ReorderOutput", ["xb"], ["out"], name="rout", domain="sinter", channels=64, block=16)],
         [xb], [out]), ["rout", "channels"]
+    yield "reorder out squeezing a map larger than 1 x 1", sinter_model(
+        [h.make_node("ReorderOutput", ["xb"], ["out"], name="rout", domain="sinter", channels=32, block=16,
+                     squeeze=1)], [xb], [out]), ["rout", "1 x 1"]
     yield "channel scale of the wrong shape", sinter_model(
         [h.make_node("NchwcChannelMul", ["xb", "s"], ["out"], name="cmul", domain="sinter", block=16)],
         [xb, h.make_tensor_value_info("s", T.FLOAT, [1, 2, 2, 2, 16])], [out]), ["cmul", "scale"]

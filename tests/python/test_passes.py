@@ -449,6 +449,23 @@ def extra_cases():
     EXPECT["nhwc_between_convs"] = {"Pad": 0}
     EXACT["nhwc_between_convs"] = {"Transpose": 1}
     TOL["nhwc_between_convs"] = 1e-5
+    # timm's and MNASNet's head: the spatial mean without keepdims ([N, C]) at opset 13 (axes attribute)
+    # and 18 (axes input), then a Linear
+    for opset in (13, 18):
+        cw = nh.from_array(rng.standard_normal((40, 24, 3, 3)).astype(np.float32) * 0.2, "cw")
+        fw = nh.from_array(rng.standard_normal((40, 10)).astype(np.float32), "fw")
+        inits = [cw, fw]
+        if opset >= 18:
+            inits.append(nh.from_array(np.array([-1, 2], np.int64), "hw"))
+            mean = h.make_node("ReduceMean", ["r", "hw"], ["m"], keepdims=0)
+        else:
+            mean = h.make_node("ReduceMean", ["r"], ["m"], axes=[2, 3], keepdims=0)
+        nodes = [h.make_node("Conv", ["x", "cw"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                 h.make_node("Relu", ["c"], ["r"]), mean, h.make_node("MatMul", ["m", "fw"], ["y"])]
+        m = h.make_model(h.make_graph(nodes, "mean_head", [h.make_tensor_value_info("x", T.FLOAT, ["N", 24, 7, 9])],
+                                      [h.make_tensor_value_info("y", T.FLOAT, ["N", 10])], inits),
+                         opset_imports=[h.make_opsetid("", opset)])
+        cases.append(model_zoo.Case(f"mean_head{opset}", m, {"x": rng.standard_normal((2, 24, 7, 9)).astype(np.float32)}))
     return cases
 
 
@@ -494,6 +511,10 @@ EXPECT_O3 = {
     # squeeze-excitation's Mul folds into the projection after it (has_scale)
     "resnext": {"Conv": 0, "FusedConv": 1, "NchwcConv": 18, "ReorderInput": 1, "ReorderOutput": 2, "Mul": 0,
                 "NchwcGlobalAveragePool": 2},
+    # the spatial mean without keepdims is the blocked global average pool, its reorder out squeezing the
+    # 1 x 1 map into [N, C]
+    "mean_head13": {"ReduceMean": 0, "NchwcGlobalAveragePool": 1, "ReorderOutput": 1, "ReorderInput": 1, "NchwcConv": 1},
+    "mean_head18": {"ReduceMean": 0, "NchwcGlobalAveragePool": 1, "ReorderOutput": 1, "ReorderInput": 1, "NchwcConv": 1},
     # two Splits blocked (the halves, the three equal parts); the uneven one outside: its input reordered
     # out, its 8-channel part read directly by the convolution after it (input_block 1), whose output is
     # reordered out again for the NCHW Concat with the other part; out also the two outputs
