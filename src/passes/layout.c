@@ -416,62 +416,58 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   return NULL;
 }
 
-/* A channel scale read only by a group-1 convolution as its input becomes that convolution's
- * has_scale input: conv(X * S) scales the packed weights (or X) per image instead of writing X * S. */
-static sn_error *fold_channel_scales(sn_pass_ctx *c) {
+/* Every sinter `op` node m whose output one node r alone reads: fold(g, uses, m, r) may merge the two
+ * (clearing the node that goes; true when it did); the graph is compacted after. */
+typedef sn_error *(*fold_fn)(sn_graph *g, const int *uses, sn_node *m, sn_node *r, bool *folded);
+static sn_error *fold_sole_readers(sn_pass_ctx *c, const char *op, fold_fn fold) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
   if (!uses) return SN_ERR_OOM();
   sn_error *e = NULL;
-  bool folded = false;
+  bool any = false;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *m = &g->nodes[i];
-    if (!is_sinter(m, "NchwcChannelMul")) continue;
+    if (!is_sinter(m, op) || m->n_out != 1 || m->out[0] < 0 || uses[m->out[0]] != 1) continue;
     int j = sn_graph_sole_consumer(g, uses, m->out[0]);
     if (j < 0) continue;
-    sn_node *cv = &g->nodes[j];
-    if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
-        sn_attr_int(cv, "depthwise", 0) || sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0) ||
-        sn_attr_int(cv, "group", 1) > 1)
-      continue;
-    cv->in[0] = m->in[0];
-    if ((e = sn_node_add_input(cv, m->in[1])) || (e = sn_node_set_int(cv, "has_scale", 1))) break;
-    sn_node_clear(m);
-    if ((e = set_op(cv, "sinter", "NchwcConv")) || (e = sn_node_resolve(g, cv))) break;
-    folded = true;
+    bool folded = false;
+    e = fold(g, uses, m, &g->nodes[j], &folded);
+    any |= folded;
   }
   sn_free(uses);
-  if (!e && folded) sn_graph_compact(g);
+  if (!e && any) sn_graph_compact(g);
   return e;
+}
+
+/* A channel scale read only by a group-1 convolution as its input becomes that convolution's
+ * has_scale input: conv(X * S) scales the packed weights (or X) per image instead of writing X * S. */
+static sn_error *scale_into_conv(sn_graph *g, const int *uses, sn_node *m, sn_node *cv, bool *folded) {
+  (void)uses;
+  if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || sn_attr_int(cv, "depthwise", 0) ||
+      sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0) || sn_attr_int(cv, "group", 1) > 1)
+    return NULL;
+  cv->in[0] = m->in[0];
+  SN_TRY(sn_node_add_input(cv, m->in[1]));
+  SN_TRY(sn_node_set_int(cv, "has_scale", 1));
+  sn_node_clear(m);
+  SN_TRY(set_op(cv, "sinter", "NchwcConv"));
+  *folded = true;
+  return sn_node_resolve(g, cv);
 }
 
 /* A Relu that alone reads a blocked per-channel affine (DenseNet's BatchNormalization + Relu before each
  * convolution) goes into it: one pass over the map instead of two. */
-static sn_error *fold_affine_relu(sn_pass_ctx *c) {
-  sn_graph *g = c->g;
-  int *uses = sn_graph_use_counts(g);
-  if (!uses) return SN_ERR_OOM();
-  sn_error *e = NULL;
-  bool folded = false;
-  for (int i = 0; i < g->n_nodes && !e; i++) {
-    sn_node *m = &g->nodes[i];
-    if (!is_sinter(m, "NchwcChannelAffine") || sn_attr_int(m, "relu", 0) || m->n_out != 1) continue;
-    int j = sn_graph_sole_consumer(g, uses, m->out[0]);
-    if (j < 0) continue;
-    sn_node *r = &g->nodes[j];
-    if (!sn_node_is(r, "Relu") || r->n_in != 1 || r->n_out != 1 || r->in[0] != m->out[0] || uses[m->out[0]] != 1 ||
-        g->values[m->out[0]].is_output)
-      continue;
-    m->out[0] = r->out[0];
-    sn_node_clear(r);
-    if ((e = sn_node_set_int(m, "relu", 1)) || (e = set_op(m, "sinter", "NchwcChannelAffine")) ||
-        (e = sn_node_resolve(g, m)))
-      break;
-    folded = true;
-  }
-  sn_free(uses);
-  if (!e && folded) sn_graph_compact(g);
-  return e;
+static sn_error *relu_into_affine(sn_graph *g, const int *uses, sn_node *m, sn_node *r, bool *folded) {
+  (void)uses;
+  if (sn_attr_int(m, "relu", 0) || !sn_node_is(r, "Relu") || r->n_in != 1 || r->n_out != 1 || r->in[0] != m->out[0] ||
+      g->values[m->out[0]].is_output)
+    return NULL;
+  m->out[0] = r->out[0];
+  sn_node_clear(r);
+  SN_TRY(sn_node_set_int(m, "relu", 1));
+  SN_TRY(set_op(m, "sinter", "NchwcChannelAffine"));
+  *folded = true;
+  return sn_node_resolve(g, m);
 }
 
 /* a Transpose of a 4-D value by perm (a, b, c, d) */
@@ -678,8 +674,8 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
       if (L.bid[v] >= 0 && uses[v] > 0) e = add_reorder(g, "ReorderOutput", L.bid[v], v, B, chans(g, v));
     sn_free(uses);
   }
-  if (!e) e = fold_channel_scales(c);
-  if (!e) e = fold_affine_relu(c);
+  if (!e) e = fold_sole_readers(c, "NchwcChannelMul", scale_into_conv);
+  if (!e) e = fold_sole_readers(c, "NchwcChannelAffine", relu_into_affine);
   if (!e) e = fold_nhwc_transposes(c);
   if (!e) e = fold_nhwc_input_transposes(c);
   if (!e && c->changed) {
