@@ -10,7 +10,9 @@
  * is broadcast into NB FMAs. Input channels are taken in chunks whose packed weights stay in L2
  * across all the tiles of an item's rows; the partial sums go through y between chunks. Pixels
  * whose window reaches into the padding go one at a time with bounds checks. An NCHW input
- * (in_block 1) is the same loop with one lane per input pixel.
+ * (in_block 1) is the same loop with one lane per input pixel. A grouped convolution is the same loop
+ * over only the input blocks an output block's groups read (sn_nchwc_group_range), its register
+ * tiles joining the output blocks that read the same ones.
  * Depthwise: for 3- and 5-wide kernels at stride 1 or 2 and 7-wide at stride 1 (dilation 1), every row
  * in tiles of up to 8 pixels of one block, each kernel row's input vectors loaded once and shared by its
  * taps, the tiles at a padded end reading zeros for the columns outside (dw_rt); other kernels take NT
@@ -371,8 +373,8 @@ void NC_CONV(const sn_nchwc_conv_geom *g, const float *x, const float *w, float 
       continue;
     }
     conv_ctx c = {g, xn, w, yn, rn, wstride, 0};
-    /* the item's blocks in register tiles of at most NC_NB_MAX that read the same input blocks [lo, hi)
-     * (all of them but in a grouped convolution) */
+    /* the item's blocks in register tiles of at most NC_NB_MAX blocks that read the same input blocks
+     * [blo, bhi) (every input block, except in a grouped convolution) */
     for (int64_t sb = cb0, snb; sb < cb0 + nb; sb += snb) {
       int64_t blo, bhi, l2, h2; /* (lo, hi above: the interior columns) */
       sn_nchwc_group_range(g, sb, &blo, &bhi);
