@@ -30,8 +30,9 @@ typedef struct sn_nchwc_conv_geom {
   int64_t kh, kw, sh, sw, dh, dw, ph, pw; /* kernel, strides, dilations, leading pads */
   bool depthwise;
   /* grouped convolution (not depthwise): group > 1 groups of group_in input and group_out output
-   * channels; 0 or 1: every output block reads every input block */
-  int64_t group, group_in, group_out;
+   * channels, span input blocks a packed output block (sn_nchwc_group_span; 0: computed on each call);
+   * group 0 or 1: every output block reads every input block */
+  int64_t group, group_in, group_out, span;
   /* epilogue, in order: + bias[cbo * b] (NULL: none), + res (like y, NULL: none), activation
    * (SN_NCHWC_ACT_*; CLIP clamps to [lo, hi]) */
   const float *bias;
@@ -86,9 +87,10 @@ static inline void sn_nchwc_group_range(const sn_nchwc_conv_geom *g, int64_t ob,
 int64_t sn_nchwc_group_span(int64_t M, int64_t C, int64_t G, int64_t block);
 /* Floats per weight slot between output blocks: span (grouped) or cbi input blocks of kh * kw taps. */
 static inline int64_t sn_nchwc_weight_stride(const sn_nchwc_conv_geom *g) {
-  const int64_t span = g->group > 1 && !g->depthwise ? sn_nchwc_group_span(g->group * g->group_out,
-                                                                             g->group * g->group_in, g->group, g->block)
-                                                     : g->cbi;
+  int64_t span = g->cbi;
+  if (g->group > 1 && !g->depthwise)
+    span = g->span > 0 ? g->span
+                       : sn_nchwc_group_span(g->group * g->group_out, g->group * g->group_in, g->group, g->block);
   return span * g->kh * g->kw * g->in_block * g->block;
 }
 void sn_nchwc_conv_f32(const sn_nchwc_conv_geom *g, const float *x, const float *w, float *y, int64_t t0, int64_t t1);

@@ -7,8 +7,9 @@
  *       spatial ReduceMean without keepdims), Y [N, channels]
  *   NchwcConv(X, W packed, [B padded to CB*b], [residual like Y])   2-D convolution, group 1,
  *       depthwise (depthwise=1) or grouped (group > 1 with input_channels, the real input channel
- *       count: W packed per output block over the input blocks its groups read), attributes of Conv (kernel_shape required) plus channels (the real
- *       output channel count), has_bias, has_residual, activation/act_alpha/act_beta as sinter:FusedConv;
+ *       count: W packed per output block over the input blocks its groups read), attributes of Conv
+ *       (kernel_shape required) plus channels (the real output channel count), has_bias, has_residual,
+ *       activation/act_alpha/act_beta as sinter:FusedConv;
  *       input_block=1: X is plain NCHW (the stem convolution on few channels writes the blocked
  *       layout straight away, no reorder before it); has_scale=1: a last input S [N, CB, 1, 1, b]
  *       scales X's channels first (squeeze-excitation folded in: conv(X * S)); a 3x3 stride-1
@@ -908,11 +909,15 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
   bool wok = w && w->dtype == SINTER_FLOAT;
   if (wok && p->depthwise)
     wok = w->rank == 4 && w->dims[0] == CBO && w->dims[1] == kh && w->dims[2] == kw && w->dims[3] == B && CBI == CBO;
-  else if (wok) /* (a grouped weight holds span input blocks an output block, not CBI) */
-    wok = w->rank == 6 && w->dims[0] == CBO &&
-          w->dims[1] == (p->group > 1 ? sn_nchwc_group_span(p->channels, p->in_channels, p->group, B) : CBI) &&
-          w->dims[2] == kh && w->dims[3] == kw && w->dims[4] == BI && w->dims[5] == B &&
-          (p->group <= 1 || CBI == cdiv(p->in_channels, B));
+  int64_t span = CBI; /* input blocks a packed output block: CBI, or a grouped weight's span */
+  if (wok && !p->depthwise) {
+    wok = w->rank == 6 && w->dims[0] == CBO && w->dims[2] == kh && w->dims[3] == kw && w->dims[4] == BI &&
+          w->dims[5] == B;
+    /* (computed once a run, here, after the checks that bound it, not by every kernel call) */
+    if (wok && p->group > 1)
+      span = CBI == cdiv(p->in_channels, B) ? sn_nchwc_group_span(p->channels, p->in_channels, p->group, B) : -1;
+    wok = wok && w->dims[1] == span;
+  }
   if (!wok)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed weight %s does not fit input %s, %lld outputs, %s",
                            w ? sn_tensor_describe(w, b1, sizeof b1) : "(absent)", sn_tensor_describe(x, b2, sizeof b2),
@@ -942,7 +947,7 @@ static sn_error *conv_run(sn_kernel_ctx *c) {
                           .oh = win.out[0], .ow = win.out[1], .kh = kh, .kw = kw, .sh = win.stride[0],
                           .sw = win.stride[1], .dh = win.dil[0], .dw = win.dil[1], .ph = win.pad_begin[0],
                           .pw = win.pad_begin[1], .depthwise = p->depthwise, .group = p->group,
-                          .group_in = p->in_channels / p->group, .group_out = p->channels / p->group,
+                          .group_in = p->in_channels / p->group, .group_out = p->channels / p->group, .span = span,
                           .bias = bias, .res = res,
                           .act = SN_NCHWC_ACT_NONE, .lo = -INFINITY, .hi = INFINITY};
   if (p->act == SN_ACT_RELU) g.act = SN_NCHWC_ACT_RELU;

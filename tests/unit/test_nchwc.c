@@ -103,7 +103,10 @@ static void conv_case(const impl *im, int64_t N, int64_t C, int64_t M, int64_t H
     sn_nchwc_pack_grouped_weight(w, M, C, G, kh, kw, B, wb);
   else
     sn_nchwc_pack_weight(w, M, C, kh, kw, B, BI, dw, wb);
-  sn_nchwc_conv_geom g = {.group = G, .group_in = C / G, .group_out = Mg, .block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
+  sn_nchwc_conv_geom g = {.group = G, .group_in = C / G, .group_out = Mg,
+                          /* (odd group counts pass the weight's span, even ones leave the kernel to compute it) */
+                          .span = G > 1 && G % 2 ? sn_nchwc_group_span(M, C, G, B) : 0,
+                          .block = B, .in_block = BI, .n = N, .cbi = CB, .cbo = MB, .ih = H, .iw = W, .oh = OH, .ow = OW, .kh = kh,
                           .kw = kw, .sh = s, .sw = s, .dh = d, .dw = d, .ph = p, .pw = p, .depthwise = dw,
                           .bias = bias ? b : NULL, .res = res ? rb : NULL, .act = act, .lo = -0.5f, .hi = 0.75f};
   for (int64_t i = 0; i < N * MB * OH * OW * B; i++) yb[i] = NAN;
