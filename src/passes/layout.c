@@ -44,7 +44,8 @@ static bool f32_4d(const sn_graph *g, int v) {
 
 static int64_t chans(const sn_graph *g, int v) { return g->values[v].type.dims[1].v; }
 
-/* ReduceMean over the two spatial axes of a 4-D value, keeping them: a global average pool */
+/* ReduceMean over the two spatial axes of a 4-D value: a global average pool (without keepdims, its
+ * [N, C] result is the pool's 1 x 1 map squeezed) */
 static bool spatial_mean(const sn_graph *g, const sn_node *n) {
   if (!sn_node_is(n, "ReduceMean") || n->n_in < 1) return false;
   const int64_t *ax;
@@ -137,7 +138,6 @@ typedef struct conv_info {
   bool depthwise, nchw_in; /* nchw_in: reads its NCHW input directly (input_block 1) */
 } conv_info;
 
-/* Is n a convolution the blocked kernels take (and is it worth it)? */
 /* A grouped convolution on the blocked layout computes, for each output block, every input block its
  * groups touch: its multiply-adds over the grouped convolution's own (1 when the groups are whole
  * blocks, 4 for ResNeXt's 4-channel groups at block 16, 1.5 for RegNetX's 24-channel ones). */
@@ -160,6 +160,7 @@ static double grouped_max_waste(void) {
   return e && *e ? atof(e) : 2.0;
 }
 
+/* Is n a convolution the blocked kernels take at block B (and is it worth it)? */
 static bool conv_ok(const sn_graph *g, const sn_node *n, const bool *blk, int64_t B, conv_info *ci) {
   memset(ci, 0, sizeof *ci);
   ci->b = ci->res = -1;
@@ -416,9 +417,9 @@ static sn_error *rewrite_conv(lay *L, int i, const conv_info *ci) {
   return NULL;
 }
 
-/* Every sinter `op` node m whose output one node r alone reads: fold(g, uses, m, r) may merge the two
- * (clearing the node that goes; true when it did); the graph is compacted after. */
-typedef sn_error *(*fold_fn)(sn_graph *g, const int *uses, sn_node *m, sn_node *r, bool *folded);
+/* Every sinter `op` node m whose output one node r alone reads: fold(g, m, r, &folded) may merge the
+ * two (clearing the node that goes; folded set when it did); the graph is compacted after. */
+typedef sn_error *(*fold_fn)(sn_graph *g, sn_node *m, sn_node *r, bool *folded);
 static sn_error *fold_sole_readers(sn_pass_ctx *c, const char *op, fold_fn fold) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -431,7 +432,7 @@ static sn_error *fold_sole_readers(sn_pass_ctx *c, const char *op, fold_fn fold)
     int j = sn_graph_sole_consumer(g, uses, m->out[0]);
     if (j < 0) continue;
     bool folded = false;
-    e = fold(g, uses, m, &g->nodes[j], &folded);
+    e = fold(g, m, &g->nodes[j], &folded);
     any |= folded;
   }
   sn_free(uses);
@@ -441,8 +442,7 @@ static sn_error *fold_sole_readers(sn_pass_ctx *c, const char *op, fold_fn fold)
 
 /* A channel scale read only by a group-1 convolution as its input becomes that convolution's
  * has_scale input: conv(X * S) scales the packed weights (or X) per image instead of writing X * S. */
-static sn_error *scale_into_conv(sn_graph *g, const int *uses, sn_node *m, sn_node *cv, bool *folded) {
-  (void)uses;
+static sn_error *scale_into_conv(sn_graph *g, sn_node *m, sn_node *cv, bool *folded) {
   if (!is_sinter(cv, "NchwcConv") || cv->in[0] != m->out[0] || sn_attr_int(cv, "depthwise", 0) ||
       sn_attr_int(cv, "input_block", 0) == 1 || sn_attr_int(cv, "has_scale", 0) || sn_attr_int(cv, "group", 1) > 1)
     return NULL;
@@ -457,8 +457,7 @@ static sn_error *scale_into_conv(sn_graph *g, const int *uses, sn_node *m, sn_no
 
 /* A Relu that alone reads a blocked per-channel affine (DenseNet's BatchNormalization + Relu before each
  * convolution) goes into it: one pass over the map instead of two. */
-static sn_error *relu_into_affine(sn_graph *g, const int *uses, sn_node *m, sn_node *r, bool *folded) {
-  (void)uses;
+static sn_error *relu_into_affine(sn_graph *g, sn_node *m, sn_node *r, bool *folded) {
   if (sn_attr_int(m, "relu", 0) || !sn_node_is(r, "Relu") || r->n_in != 1 || r->n_out != 1 || r->in[0] != m->out[0] ||
       g->values[m->out[0]].is_output)
     return NULL;
@@ -570,7 +569,8 @@ sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c) {
         break;
       }
       case K_GAP: /* (ReduceMean without keepdims: [N, C], read only through a reorder out) */
-        ok = n->n_out == 1 && blk[n->in[0]] && (f32_4d(g, n->out[0]) || (f32_2d(g, n->out[0]) && sn_node_is(n, "ReduceMean")));
+        ok = n->n_out == 1 && blk[n->in[0]] &&
+             (f32_4d(g, n->out[0]) || (f32_2d(g, n->out[0]) && sn_node_is(n, "ReduceMean")));
         break;
       case K_UNARY: ok = n->n_out == 1 && blk[n->in[0]] && f32_4d(g, n->out[0]); break;
       case K_AFFINE: {
