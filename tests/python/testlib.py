@@ -270,9 +270,16 @@ class Profile:
                 continue
             digits = len(f[2].split(".")[1]) if "." in f[2] else 0
             self.nodes[f[0]] = {"op": f[1], "mean_s": seconds(f[2], f[3]),
-                                "mean_rounding": 0.5 * 10 ** -digits / float(f[2]),
+                                "mean_rounding": _rounding(f[2], digits),
                                 "share_pct": float(f[4].rstrip("%")), "gflops": float(f[5].rstrip("i")),
                                 "integer": f[5].endswith("i"), "kernel": f[6]}
+
+
+def _rounding(printed, digits):
+    """The most rounding to `digits` decimals may have moved a value printed as `printed`, relative to
+    the value before rounding (which may lie half a unit below the printed one): 2.1 may be 2.05."""
+    half = 0.5 * 10 ** -digits
+    return half / max(float(printed) - half, half)
 
 
 def sinter_profile(model, name, args=(), timeout=600):
