@@ -108,12 +108,13 @@ static double step_flops(const sn_plan *p, const sn_node *n, bool *integer) {
   for (int i = 0; moves[i]; i++)
     if (is(op, moves[i])) return 0;
   if (sinter && is(op, "Attention")) {
-    /* QK^T and PV: 2 * 2 * B * Sq * Sk * H (qkv_packed: one input [B, S, 3H]) */
+    /* QK^T and PV: 2 * 2 * B * Sq * Sk * H (qkv_packed: one input [B, S, 3H]; seq_first: [S, B, .]) */
     if (!sn_type_is_static(a) || a->rank != 3) return 0;
-    if (sn_attr_int(n, "qkv_packed", 0))
-      return 4.0 * (double)a->dims[0].v * (double)a->dims[1].v * (double)a->dims[1].v * (double)(a->dims[2].v / 3);
+    const int sf = sn_attr_int(n, "seq_first", 0) != 0;
+    const double B = (double)a->dims[sf].v, sq = (double)a->dims[!sf].v;
+    if (sn_attr_int(n, "qkv_packed", 0)) return 4.0 * B * sq * sq * (double)(a->dims[2].v / 3);
     if (!b || !sn_type_is_static(b) || b->rank != 3) return 0;
-    return 4.0 * (double)a->dims[0].v * (double)a->dims[1].v * (double)b->dims[1].v * (double)a->dims[2].v;
+    return 4.0 * B * sq * (double)b->dims[!sf].v * (double)a->dims[2].v;
   }
   if (is(op, "Attention")) { /* ai.onnx (opset 23): Q, K, V as [B, H, S, d] or [B, S, H * d] */
     const sn_type *v = in_type(p, n, 2);

@@ -3,6 +3,8 @@
  *           optional additive mask broadcastable to [B,num_heads,Sq,Sk];
  *           or, with qkv_packed=1, one input [B,S,3H] holding Q, K and V side by side (K and V absent)
  *   output  [B,Sq,H]: per head, softmax(Q_h K_h^T * scale + mask) V_h, heads side by side
+ *   seq_first=1: Q, K, V and the output sequence-first, [Sq,B,H] and [Sk,B,H] (torch's
+ *           nn.MultiheadAttention); only the strides differ
  * Heads are read and written in place through GEMM strides, so no head transposes are materialised.
  *
  * On AVX2 / AVX-512 in float32 (attn_head_fused) a head takes blocks of 12 query rows, one pass of
@@ -27,7 +29,8 @@ typedef struct attn_job {
   const float *q, *k, *v, *mask;
   float *out, *scores; /* scores: one [Sq,Sk] block per thread chunk */
   int64_t B, Sq, Sk, H, heads, dh;
-  int64_t lq, lk, lv; /* row strides of Q, K, V (H, or 3H when packed) */
+  int64_t lq, lk, lv, lo; /* row strides of Q, K, V (H, or 3H when packed; times B sequence-first), output */
+  int64_t bq, bk, bv, bo; /* batch strides of the same */
   int64_t ms[4]; /* mask strides for b, head, query, key (0 where broadcast) */
   float scale;
   size_t per_chunk; /* floats of score scratch per chunk */
@@ -61,10 +64,10 @@ static void softmax_row(float *restrict row, const float *restrict m, int64_t ms
  * j->rows score rows */
 static void attn_head_fused(const attn_job *j, int64_t b, int64_t h, float *kt, float *S, void *ws) {
   const sn_sgemm_impl *im = j->im;
-  const float *q = j->q + b * j->Sq * j->lq + h * j->dh;
-  const float *k = j->k + b * j->Sk * j->lk + h * j->dh;
-  const float *v = j->v + b * j->Sk * j->lv + h * j->dh;
-  float *o = j->out + b * j->Sq * j->H + h * j->dh;
+  const float *q = j->q + b * j->bq + h * j->dh;
+  const float *k = j->k + b * j->bk + h * j->dh;
+  const float *v = j->v + b * j->bv + h * j->dh;
+  float *o = j->out + b * j->bo + h * j->dh;
   im->pack_b(true, j->dh, j->Sk, k, j->lk, kt); /* K_h^T: dh x Sk */
   for (int64_t i0 = 0; i0 < j->Sq; i0 += j->rows) {
     int64_t m = j->Sq - i0 < j->rows ? j->Sq - i0 : j->rows;
@@ -74,9 +77,9 @@ static void attn_head_fused(const attn_job *j, int64_t b, int64_t h, float *kt, 
       const float *mr = j->mask ? j->mask + b * j->ms[0] + h * j->ms[1] + (i0 + i) * j->ms[2] : NULL;
       inv[i] = 1.f / softmax_row_sum(S + i * j->Sk, mr, j->ms[3], j->Sk);
     }
-    float *ob = o + i0 * j->H;
-    im->gemm(false, false, m, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, ob, j->H, ws);
-    for (int64_t i = 0; i < m; i++) sn_vscale(inv[i], ob + i * j->H, ob + i * j->H, j->dh);
+    float *ob = o + i0 * j->lo;
+    im->gemm(false, false, m, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, ob, j->lo, ws);
+    for (int64_t i = 0; i < m; i++) sn_vscale(inv[i], ob + i * j->lo, ob + i * j->lo, j->dh);
   }
 }
 
@@ -95,14 +98,14 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
       attn_head_fused(j, b, h, S, S + j->kt_floats, ws);
       continue;
     }
-    const float *q = j->q + b * j->Sq * j->lq + h * j->dh;
-    const float *k = j->k + b * j->Sk * j->lk + h * j->dh;
-    const float *v = j->v + b * j->Sk * j->lv + h * j->dh;
-    float *o = j->out + b * j->Sq * j->H + h * j->dh;
+    const float *q = j->q + b * j->bq + h * j->dh;
+    const float *k = j->k + b * j->bk + h * j->dh;
+    const float *v = j->v + b * j->bv + h * j->dh;
+    float *o = j->out + b * j->bo + h * j->dh;
     sn_sgemm(false, true, j->Sq, j->Sk, j->dh, j->scale, q, j->lq, k, j->lk, 0.f, S, j->Sk, ws);
     for (int64_t i = 0; i < j->Sq; i++)
       softmax_row(S + i * j->Sk, j->mask ? j->mask + b * j->ms[0] + h * j->ms[1] + i * j->ms[2] : NULL, j->ms[3], j->Sk);
-    sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, o, j->H, ws);
+    sn_sgemm(false, false, j->Sq, j->dh, j->Sk, 1.f, S, j->Sk, v, j->lv, 0.f, o, j->lo, ws);
   }
   __atomic_store_n(&j->slot_busy[idx], 0, __ATOMIC_RELEASE);
 }
@@ -110,7 +113,9 @@ static void attn_range(void *arg, int64_t begin, int64_t end) {
 static sn_error *attn_infer(sn_infer_ctx *c) {
   const sn_type *q = c->in[0];
   if (!q || q->dtype != SINTER_FLOAT) return sn_infer_error(c, "Attention takes float32 Q, K, V");
-  if (q->rank >= 0 && q->rank != 3) return sn_infer_error(c, "Q must be [batch, sequence, hidden]");
+  if (q->rank >= 0 && q->rank != 3)
+    return sn_infer_error(c, sn_attr_int(c->node, "seq_first", 0) ? "Q must be [sequence, batch, hidden]"
+                                                                    : "Q must be [batch, sequence, hidden]");
   sn_type_set(c->out[0], SINTER_FLOAT, q->rank, q->dims);
   if (sn_attr_int(c->node, "qkv_packed", 0) && q->rank == 3) {
     sn_dim h = q->dims[2];
@@ -126,6 +131,7 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   int64_t heads = sn_attr_int(c->node, "num_heads", 0);
   float scale = sn_attr_float(c->node, "scale", 1.f);
   bool packed = sn_attr_int(c->node, "qkv_packed", 0) != 0;
+  const int sf = sn_attr_int(c->node, "seq_first", 0) != 0; /* the batch's axis (the sequence's: !sf) */
   if (packed) {
     if (!q || q->rank != 3 || q->dtype != SINTER_FLOAT || q->dims[2] % 3)
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed QKV must be float32 [batch, sequence, 3 * hidden]");
@@ -134,20 +140,26 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   if (!q || !k || !v || q->rank != 3 || k->rank != 3 || v->rank != 3 || q->dtype != SINTER_FLOAT ||
       k->dtype != SINTER_FLOAT || v->dtype != SINTER_FLOAT)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Q, K, V must be float32 [batch, sequence, hidden]");
-  int64_t B = q->dims[0], Sq = q->dims[1], H = packed ? q->dims[2] / 3 : q->dims[2], Sk = k->dims[1];
-  if (heads <= 0 || H % heads || k->dims[0] != B || v->dims[0] != B || (!packed && (k->dims[2] != H || v->dims[2] != H)) ||
-      v->dims[1] != Sk)
+  int64_t B = q->dims[sf], Sq = q->dims[!sf], H = packed ? q->dims[2] / 3 : q->dims[2], Sk = k->dims[!sf];
+  if (heads <= 0 || H % heads || k->dims[sf] != B || v->dims[sf] != B || (!packed && (k->dims[2] != H || v->dims[2] != H)) ||
+      v->dims[!sf] != Sk)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
-                           "shapes Q [%lld,%lld,%lld], K [%lld,%lld,%lld], V [%lld,%lld,%lld] do not fit %lld heads",
-                           (long long)B, (long long)Sq, (long long)H, (long long)k->dims[0], (long long)Sk,
-                           (long long)k->dims[2], (long long)v->dims[0], (long long)v->dims[1], (long long)v->dims[2],
-                           (long long)heads);
-  attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, H, H, H, {0, 0, 0, 0},
-                scale, 0, NULL, 0, 0, NULL, NULL, 0, 0};
+                           "shapes Q [%lld,%lld,%lld], K [%lld,%lld,%lld], V [%lld,%lld,%lld] do not fit %lld heads%s",
+                           (long long)q->dims[0], (long long)q->dims[1], (long long)q->dims[2], (long long)k->dims[0],
+                           (long long)k->dims[1], (long long)k->dims[2], (long long)v->dims[0], (long long)v->dims[1],
+                           (long long)v->dims[2], (long long)heads, sf ? " (sequence first: [S, B, H])" : "");
+  attn_job j = {q->data, k->data, v->data, NULL, NULL, NULL, B, Sq, Sk, H, heads, H / heads, H, H, H, H,
+                0, 0, 0, 0, {0, 0, 0, 0}, scale, 0, NULL, 0, 0, NULL, NULL, 0, 0};
   if (packed) {
     j.k = (const float *)q->data + H;
     j.v = (const float *)q->data + 2 * H;
     j.lq = j.lk = j.lv = 3 * H;
+  }
+  if (sf) { /* a row (one position of one batch) every B rows; a batch one row further */
+    j.bq = j.lq, j.bk = j.lk, j.bv = j.lv, j.bo = j.lo;
+    j.lq *= B, j.lk *= B, j.lv *= B, j.lo *= B;
+  } else {
+    j.bq = Sq * j.lq, j.bk = Sk * j.lk, j.bv = Sk * j.lv, j.bo = Sq * j.lo;
   }
   if (m) {
     /* broadcast the mask to [B, heads, Sq, Sk] by strides */
@@ -165,7 +177,7 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
     j.mask = m->data;
   }
   sn_tensor *y;
-  int64_t yd[3] = {B, Sq, H};
+  int64_t yd[3] = {sf ? Sq : B, sf ? B : Sq, H};
   SN_TRY(sn_kernel_output(c, 0, SINTER_FLOAT, 3, yd, &y));
   j.out = y->data;
   sn_threadpool *tp = sn_kernel_pool(c);

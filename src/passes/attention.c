@@ -546,6 +546,184 @@ static sn_error *sum_masks(sn_graph *g, int ai, int m1, int m2, int *mask) {
   return mask_node_output(g, ai, mv);
 }
 
+/* ---- the sequence-first form: torch's nn.MultiheadAttention (ViT, nn.TransformerEncoder) ----------------
+ *   q3 = Transpose(Reshape(q, [T,B*h,dh]), 1,0,2) [/ c or * c]       q [T,B,H]; K and V over S keys alike:
+ *   kt = Transpose(Reshape(k, [S,B*h,dh]), 1,2,0)   or 1,0,2 then 0,2,1
+ *   v3 = Transpose(Reshape(v, [S,B*h,dh]), 1,0,2)
+ *   P  = Softmax(MatMul(q3, kt) [/ c or * c] [+ mask of [T,S] or [1,T,S]], axis -1)
+ *   y  = Transpose(MatMul(P, v3), 1,0,2)                            [T,B*h,dh], read by one Reshape
+ * becomes y = Attention(q, k, v [, mask]) with seq_first=1, [T,B,H]: the bytes of [T,B*h,dh], so the
+ * Reshape that read y reads the Attention's output unchanged. (batch_first modules transpose x to
+ * [T,B,E] before the projection and back after the output projection.) Where q, k and v are the
+ * thirds of one [T,B,3H] projection (Slices of its last axis, torch's packed in_proj), the Attention
+ * reads that directly (qkv_packed=1) and the Slices go. */
+static const int64_t P102[3] = {1, 0, 2}, P120[3] = {1, 2, 0}, P021x[3] = {0, 2, 1};
+
+static bool perm3_is(const sn_node *n, const int64_t *want) {
+  const int64_t *p;
+  return sn_node_is(n, "Transpose") && sn_attr_ints(n, "perm", &p) == 3 && !memcmp(p, want, sizeof(int64_t) * 3);
+}
+
+/* v = Transpose(Reshape(x, [T,B*h,dh]), perm), v and the Reshape's output read once, x [T,B,H]
+ * float32 with H known: x, nodes[0..1] the Transpose and the Reshape, and the heads and head size.
+ * One head: the Reshape, to x's own shape, is gone (eliminate-noops), v = Transpose(x, perm) and
+ * nodes[1] is -1. */
+static int seq_heads(const sn_graph *g, const int *uses, int v, const int64_t *perm, int *nodes, int64_t *heads,
+                     int64_t *dh) {
+  const int t = producer(g, v);
+  if (t < 0 || uses[v] != 1 || !perm3_is(&g->nodes[t], perm)) return -1;
+  const int rv = g->nodes[t].in[0], r = producer(g, rv);
+  if (r < 0 || !sn_node_is(&g->nodes[r], "Reshape")) {
+    const sn_type *xt = &g->values[rv].type;
+    if (xt->rank != 3 || xt->dtype != SINTER_FLOAT || xt->dims[2].v <= 0) return -1;
+    *heads = 1;
+    *dh = xt->dims[2].v;
+    nodes[0] = t;
+    nodes[1] = -1;
+    return rv;
+  }
+  if (uses[rv] != 1) return -1;
+  const int x = g->nodes[r].in[0];
+  const sn_type *xt = &g->values[x].type, *rt = &g->values[rv].type;
+  if (xt->rank != 3 || xt->dtype != SINTER_FLOAT || rt->rank != 3 || xt->dims[2].v <= 0 || rt->dims[2].v <= 0 ||
+      xt->dims[2].v % rt->dims[2].v)
+    return -1;
+  *dh = rt->dims[2].v;
+  *heads = xt->dims[2].v / *dh;
+  const dim_expr w[3] = {dim_of(g, 1, x, 0, -1), dim_of(g, *heads, x, 1, -1), dim_const(*dh)};
+  if (!reshape_is(g, &g->nodes[r], w, 3)) return -1;
+  nodes[0] = t;
+  nodes[1] = r;
+  return x;
+}
+
+/* a constant one-element int64 input i of node n (absent: dflt), else false */
+static bool const_i64(const sn_graph *g, const sn_node *n, int i, int64_t dflt, int64_t *out) {
+  if (i >= n->n_in || n->in[i] < 0) {
+    *out = dflt;
+    return true;
+  }
+  const sn_tensor *t = sn_graph_const(g, n->in[i]);
+  if (!t || t->count != 1 || t->dtype != SINTER_INT64) return false;
+  *out = ((const int64_t *)t->data)[0];
+  return true;
+}
+
+/* q, k, v the thirds [0,H), [H,2H), [2H,3H) of one [., ., 3H] value's last axis, each by a Slice read
+ * once: that value, the Slices in slices[3]; else -1 */
+static int qkv_thirds(const sn_graph *g, const int *uses, const int qkv[3], int64_t H, int slices[3]) {
+  int x = -1;
+  for (int t = 0; t < 3; t++) {
+    const int n = producer(g, qkv[t]);
+    if (n < 0 || uses[qkv[t]] != 1 || !sn_node_is(&g->nodes[n], "Slice") || g->nodes[n].opset < 10) return -1;
+    const sn_node *sl = &g->nodes[n];
+    int64_t start, end, axis, step;
+    if (!const_i64(g, sl, 1, 0, &start) || !const_i64(g, sl, 2, 0, &end) || !const_i64(g, sl, 3, 0, &axis) ||
+        !const_i64(g, sl, 4, 1, &step))
+      return -1;
+    const sn_type *xt = &g->values[sl->in[0]].type;
+    if (xt->rank != 3 || xt->dims[2].v != 3 * H || (axis != 2 && axis != -1) || step != 1) return -1;
+    if (start < 0) start += 3 * H;
+    if (end < 0) end += 3 * H;
+    if (end > 3 * H) end = 3 * H;
+    if (start != t * H || end != (t + 1) * H || (x >= 0 && sl->in[0] != x)) return -1;
+    x = sl->in[0];
+    slices[t] = n;
+  }
+  return x;
+}
+
+/* Softmax node i of rank 3: the sequence-first form into one Attention node (*done), or nothing */
+static sn_error *fuse_seq_first_attention(sn_graph *g, const int *uses, int i, bool *done) {
+  *done = false;
+  const sn_node *sm = &g->nodes[i];
+  int dead[20], nd = 0;
+  dead[nd++] = i;
+  int s = sm->in[0], mask = -1;
+  double scale = 1.0;
+  int p = producer(g, s);
+  if (p < 0 || uses[s] != 1) return NULL;
+  if (sn_node_is(&g->nodes[p], "Add")) { /* torch's baddbmm(attn_mask, q, k^T) */
+    const int side = scores_side(g, uses, p);
+    if (side < 0) return NULL;
+    mask = g->nodes[p].in[1 - side];
+    const sn_type *mt = &g->values[mask].type;
+    if (mt->dtype != SINTER_FLOAT || mt->rank < 0 || mt->rank > 3 || (mt->rank == 3 && mt->dims[0].v != 1))
+      return NULL; /* ([B*h,T,S] would need unfolding to [B,h,T,S]) */
+    dead[nd++] = p;
+    s = g->nodes[p].in[side];
+    p = producer(g, s);
+  }
+  if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
+    const double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
+    if (!(k > 0) || !isfinite(k) || uses[g->nodes[p].in[0]] != 1) return NULL;
+    scale = sn_node_is(&g->nodes[p], "Div") ? 1.0 / k : k;
+    dead[nd++] = p;
+    s = g->nodes[p].in[0];
+    p = producer(g, s);
+  }
+  if (p < 0 || !sn_node_is(&g->nodes[p], "MatMul")) return NULL;
+  const int mm1 = p;
+  dead[nd++] = mm1;
+  int qin = g->nodes[mm1].in[0];
+  const int qs = producer(g, qin);
+  if (qs >= 0 && uses[qin] == 1 && (sn_node_is(&g->nodes[qs], "Div") || sn_node_is(&g->nodes[qs], "Mul"))) {
+    const double k = sn_graph_const_scalar(g, g->nodes[qs].in[1]);
+    if (!(k > 0) || !isfinite(k)) return NULL;
+    scale *= sn_node_is(&g->nodes[qs], "Div") ? 1.0 / k : k;
+    dead[nd++] = qs;
+    qin = g->nodes[qs].in[0];
+  }
+  int64_t hq, dq, hk = 0, dk = 0, hv, dv;
+  int qn[2], kn[3], vn[2], n_kn = 2;
+  const int q = seq_heads(g, uses, qin, P102, qn, &hq, &dq);
+  int kt = g->nodes[mm1].in[1], k = seq_heads(g, uses, kt, P120, kn, &hk, &dk);
+  if (k < 0) { /* Transpose(Transpose(Reshape(k), 1,0,2), 0,2,1) */
+    const int t2 = producer(g, kt);
+    if (t2 >= 0 && uses[kt] == 1 && perm3_is(&g->nodes[t2], P021x)) {
+      k = seq_heads(g, uses, g->nodes[t2].in[0], P102, kn, &hk, &dk);
+      kn[2] = t2;
+      n_kn = 3;
+    }
+  }
+  if (q < 0 || k < 0 || hq != hk || dq != dk) return NULL;
+  const int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
+  if (mm2 < 0 || !sn_node_is(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) return NULL;
+  const int v = seq_heads(g, uses, g->nodes[mm2].in[1], P102, vn, &hv, &dv);
+  if (v < 0 || hv != hq || dv != dq) return NULL;
+  const sn_type *qt = &g->values[q].type, *kt3 = &g->values[k].type, *vt = &g->values[v].type;
+  if (!sn_dim_same(qt->dims[1], kt3->dims[1]) || !sn_dim_same(qt->dims[1], vt->dims[1]) ||
+      !sn_dim_same(kt3->dims[0], vt->dims[0]))
+    return NULL; /* (one batch; keys and values over the same S) */
+  const int tc = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
+  if (tc < 0 || !perm3_is(&g->nodes[tc], P102)) return NULL;
+  const int tv = g->nodes[tc].out[0], rc = sn_graph_sole_consumer(g, uses, tv);
+  if (rc < 0 || g->values[tv].is_output || !sn_node_is(&g->nodes[rc], "Reshape") || g->nodes[rc].in[0] != tv)
+    return NULL;
+  int slices[3], packed = qkv_thirds(g, uses, (const int[3]){q, k, v}, hq * dq, slices);
+  dead[nd++] = mm2;
+  for (int t = 0; t < 2; t++) dead[nd++] = qn[t], dead[nd++] = vn[t];
+  for (int t = 0; t < n_kn; t++) dead[nd++] = kn[t];
+  for (int t = 0; packed >= 0 && t < 3; t++) dead[nd++] = slices[t];
+  /* the Transpose after the second product becomes the Attention node, in place */
+  sn_node *at = &g->nodes[tc];
+  SN_TRY(sn_node_retype(at, "sinter", "Attention", 1, true));
+  at->n_in = 0;
+  SN_TRY(sn_node_add_input(at, packed >= 0 ? packed : q)); /* (packed: K and V absent, as pack-qkv leaves them) */
+  SN_TRY(sn_node_add_input(at, packed >= 0 ? -1 : k));
+  SN_TRY(sn_node_add_input(at, packed >= 0 ? -1 : v));
+  if (packed >= 0) SN_TRY(sn_node_set_int(at, "qkv_packed", 1));
+  if (mask >= 0) SN_TRY(sn_node_add_input(at, mask));
+  SN_TRY(sn_node_set_int(at, "num_heads", hq));
+  SN_TRY(sn_node_set_float(at, "scale", (float)scale));
+  SN_TRY(sn_node_set_int(at, "seq_first", 1));
+  SN_TRY(sn_node_resolve(g, at));
+  for (int t = 0; t < nd; t++)
+    if (dead[t] >= 0) sn_node_clear(&g->nodes[dead[t]]); /* (one head: no Reshapes, -1) */
+  *done = true;
+  return NULL;
+}
+
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -558,6 +736,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
       const int64_t axis = sn_attr_int(sm, "axis", sm->opset >= 13 ? -1 : 1);
       bool done = false;
       if ((axis == -1 || axis == 2) && (e = fuse_bmm_attention(g, uses, i, &done))) break;
+      if ((axis == -1 || axis == 2) && !done && (e = fuse_seq_first_attention(g, uses, i, &done))) break;
       if (!done) continue;
       c->changed++;
       sn_free(uses);

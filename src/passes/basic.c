@@ -323,6 +323,49 @@ sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c) {
   return NULL;
 }
 
+/* A Transpose that moves only axes of size 1 (the others keep their order) leaves the elements where
+ * they were: a Reshape to its output's shape, which the plan makes a view instead of a copy. Batch 1
+ * of a batch_first nn.MultiheadAttention: [1,T,E] to [T,1,E] before the projections and back after.
+ * Static shapes only (the Reshape's shape is a constant). Runs after the fusions that match
+ * Transposes (cancel-transposes, the attention forms). */
+sn_error *sn_pass_transposes_as_reshapes(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  for (int i = 0; i < g->n_nodes; i++) {
+    sn_node *n = &g->nodes[i];
+    if (!n->op_type || !sn_node_is(n, "Transpose") || n->n_in != 1 || n->in[0] < 0 || n->out[0] < 0) continue;
+    const sn_type *x = &g->values[n->in[0]].type, *y = &g->values[n->out[0]].type;
+    int64_t perm[SN_MAX_RANK], xd[SN_MAX_RANK], yd[SN_MAX_RANK];
+    const int r = perm_of(g, n, perm);
+    if (r < 1 || !sn_type_is_static(x) || !sn_type_is_static(y) || y->rank != r) continue;
+    sn_type_dims(x, xd);
+    sn_type_dims(y, yd);
+    int64_t last = -1;
+    bool moves_data = false;
+    for (int k = 0; k < r && !moves_data; k++) {
+      if (perm[k] < 0 || perm[k] >= r || yd[k] != xd[perm[k]]) moves_data = true;
+      else if (xd[perm[k]] != 1) {
+        moves_data = perm[k] < last;
+        last = perm[k];
+      }
+    }
+    if (moves_data) continue;
+    sn_tensor *shape;
+    int sid;
+    const int64_t len = r;
+    SN_TRY(sn_tensor_new(SINTER_INT64, 1, &len, &shape));
+    memcpy(shape->data, yd, sizeof(int64_t) * (size_t)r);
+    SN_TRY(sn_graph_add_initializer(g, g->values[n->out[0]].name, "_shape", shape, &sid));
+    const int in = n->in[0];
+    SN_TRY(sn_node_retype(n, "", "Reshape", 14, true));
+    n->n_in = 0;
+    SN_TRY(sn_node_add_input(n, in));
+    SN_TRY(sn_node_add_input(n, sid));
+    SN_TRY(sn_node_resolve(g, n));
+    c->changed++;
+  }
+  return NULL;
+}
+
 /* An elementwise binary op (Add, Sub, Mul, Div) of two values transposed by the same perm, of one
  * rank and of the output's shape but where a size is 1 (known sizes or the same symbols: squeeze-
  * excitation's [N,1,1,C] scale broadcasts as [N,C,1,1] does), computes on the untransposed values and is transposed once after:

@@ -14,6 +14,7 @@ sn_error *sn_pass_fold_constant_nodes(sn_pass_ctx *c);
 sn_error *sn_pass_fold_constants(sn_pass_ctx *c);
 sn_error *sn_pass_eliminate_noops(sn_pass_ctx *c);
 sn_error *sn_pass_cancel_transposes(sn_pass_ctx *c);
+sn_error *sn_pass_transposes_as_reshapes(sn_pass_ctx *c);
 sn_error *sn_pass_cancel_squeezes(sn_pass_ctx *c);
 sn_error *sn_pass_cse(sn_pass_ctx *c);
 sn_error *sn_pass_eliminate_dead(sn_pass_ctx *c);

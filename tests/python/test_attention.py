@@ -2,7 +2,8 @@
 precision, on awkward shapes: head sizes 5 to 64, query and key lengths that are not multiples of
 the GEMM's tiles (1, 13, 77, 200), cross-attention (Sq != Sk), every mask form the op broadcasts
 (per key, per query row, per head, causal with -inf, none), the Q/K/V projections packed into one
-GEMM, and one and two threads. Each model must fuse into exactly one Attention node (counted in
+GEMM, and one and two threads; and torch's sequence-first nn.MultiheadAttention form (batch_first or
+not, its packed in_proj sliced in three, masks of [T,S]), whose batch-1 transposes become Reshapes. Each model must fuse into exactly one Attention node (counted in
 `sinter optimize -O2`'s output), and its outputs must be within 2e-5 of the output scale of the
 double-precision result (float32 products of depth dh and Sk: errors of a few 1e-7 are expected).
 CI runs this at every ISA level (SINTER_ISA), so the vector path (K^T packed per head, blocks of
@@ -20,6 +21,8 @@ import tempfile
 import numpy as np
 import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
+
+T_ = T  # (seq_first_model's T is the query length)
 
 from testlib import (check, finish, isa_level, make_model, ort_outputs, rel_err, require_sinter, run_cli, save,
                      sinter_outputs)
@@ -123,6 +126,139 @@ CASES = [
 ]
 
 
+def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_shape=None, scale_on="q",
+                    k_two_transposes=False, seed=0):
+    """torch's nn.MultiheadAttention as torch.onnx exports it (ViT, nn.TransformerEncoder): sequence-
+    first [T,B,E] (batch_first: x [B,T,E] transposed before the projections and back at the end),
+    heads folded into the batch, q3 = Transpose(Reshape(q, [T,B*h,dh]), 1,0,2) scaled (scale_on "q":
+    Div of q3, "scores": Mul of the product), K^T by perm 1,2,0 (or 1,0,2 then 0,2,1), the context
+    transposed back and reshaped to [T*B,E] for the output projection (Gemm). packed (T == S): q, k
+    and v are Slices of one in_proj [T,B,3E]; else they are inputs. Returns (model, feeds, numpy
+    double result, Transposes expected to remain)."""
+    rng = np.random.default_rng(seed)
+    dh = E // heads
+    inits, nodes, inputs, feeds = [], [], [], {}
+
+    def const(name, arr):
+        inits.append(nh.from_array(np.asarray(arr), name))
+        return name
+
+    def inp(name, shape):
+        a = rng.standard_normal(shape).astype(np.float32)
+        inputs.append(h.make_tensor_value_info(name, T_.FLOAT, list(shape)))
+        feeds[name] = a
+        return a.astype(np.float64)
+
+    if packed:
+        assert T == S
+        x = inp("x", (B, T, E) if batch_first else (T, B, E))
+        xs = "x"
+        if batch_first:
+            nodes.append(h.make_node("Transpose", ["x"], ["xs"], perm=[1, 0, 2]))
+            xs, x = "xs", x.transpose(1, 0, 2)
+        w = (rng.standard_normal((E, 3 * E)) / np.sqrt(E)).astype(np.float32)
+        b = (rng.standard_normal(3 * E) * 0.1).astype(np.float32)
+        nodes.append(h.make_node("MatMul", [xs, const("w_in", w)], ["qkv_m"]))
+        nodes.append(h.make_node("Add", [const("b_in", b), "qkv_m"], ["qkv"]))
+        full = x @ w.astype(np.float64) + b
+        vals = {}
+        for t, n in enumerate("qkv"):
+            nodes.append(h.make_node("Slice", ["qkv", const(f"st{n}", np.array([t * E], np.int64)),
+                                               const(f"en{n}", np.array([(t + 1) * E], np.int64)),
+                                               const(f"ax{n}", np.array([-1], np.int64))], [n]))
+            vals[n] = full[..., t * E:(t + 1) * E]
+    else:
+        assert not batch_first
+        vals = {"q": inp("q", (T, B, E)), "k": inp("k", (S, B, E)), "v": inp("v", (S, B, E))}
+    for n, L in (("q", T), ("k", S), ("v", S)):
+        nodes.append(h.make_node("Reshape", [n, const(f"sh{n}", np.array([L, B * heads, dh], np.int64))], [n + "r"]))
+    nodes.append(h.make_node("Transpose", ["qr"], ["q3"], perm=[1, 0, 2]))
+    nodes.append(h.make_node("Transpose", ["vr"], ["v3"], perm=[1, 0, 2]))
+    if k_two_transposes:
+        nodes.append(h.make_node("Transpose", ["kr"], ["k3"], perm=[1, 0, 2]))
+        nodes.append(h.make_node("Transpose", ["k3"], ["kt"], perm=[0, 2, 1]))
+    else:
+        nodes.append(h.make_node("Transpose", ["kr"], ["kt"], perm=[1, 2, 0]))
+    c = np.float32(np.sqrt(dh))
+    if scale_on == "q":
+        nodes.append(h.make_node("Div", ["q3", const("c", np.array(c, np.float32))], ["q3s"]))
+        nodes.append(h.make_node("MatMul", ["q3s", "kt"], ["s"]))
+        scale = 1.0 / np.float64(c)
+    else:
+        nodes.append(h.make_node("MatMul", ["q3", "kt"], ["s0"]))
+        nodes.append(h.make_node("Mul", ["s0", const("c", np.array(1 / c, np.float32))], ["s"]))
+        scale = np.float64(np.float32(1 / c))
+    sm_in, mask = "s", None
+    if mask_shape is not None:
+        mask = np.where(rng.random(mask_shape) < 0.3, -10000.0, rng.standard_normal(mask_shape)).astype(np.float32)
+        inputs.append(h.make_tensor_value_info("mask", T_.FLOAT, list(mask.shape)))
+        feeds["mask"] = mask
+        nodes.append(h.make_node("Add", ["mask", "s"], ["sm"]))  # (torch's baddbmm: the mask first)
+        sm_in = "sm"
+    nodes.append(h.make_node("Softmax", [sm_in], ["p"], axis=-1))
+    nodes.append(h.make_node("MatMul", ["p", "v3"], ["o"]))
+    nodes.append(h.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]))
+    nodes.append(h.make_node("Reshape", ["ot", const("shc", np.array([T * B, E], np.int64))], ["ctx"]))
+    wo = (rng.standard_normal((E, E)) / np.sqrt(E)).astype(np.float32)
+    bo = (rng.standard_normal(E) * 0.1).astype(np.float32)
+    nodes.append(h.make_node("Gemm", ["ctx", const("w_out", wo), const("b_out", bo)], ["proj"], transB=1))
+    nodes.append(h.make_node("Reshape", ["proj", const("shp", np.array([T, B, E], np.int64))],
+                             ["ys" if batch_first else "y"]))
+    if batch_first:
+        nodes.append(h.make_node("Transpose", ["ys"], ["y"], perm=[1, 0, 2]))
+    out_shape = [B, T, E] if batch_first else [T, B, E]
+    m = make_model(nodes, inputs, [h.make_tensor_value_info("y", T_.FLOAT, out_shape)], inits, opset=13)
+
+    def split(a, L):  # [L,B,E] -> [B*h, L, dh]
+        return a.reshape(L, B * heads, dh).transpose(1, 0, 2)
+
+    sc = split(vals["q"], T) @ split(vals["k"], S).transpose(0, 2, 1) * scale
+    if mask is not None:
+        sc = sc + mask.astype(np.float64)
+    sc = sc - sc.max(axis=-1, keepdims=True)
+    pr = np.exp(sc)
+    pr /= pr.sum(axis=-1, keepdims=True)
+    ctx = (pr @ split(vals["v"], S)).transpose(1, 0, 2).reshape(T * B, E)
+    want = (ctx @ wo.T.astype(np.float64) + bo).reshape(T, B, E)
+    if batch_first:
+        want = want.transpose(1, 0, 2)
+    # at batch 1 the batch_first transposes move only a size-1 axis: they become Reshapes
+    return m, feeds, want, 2 if batch_first and B > 1 else 0
+
+
+SEQ_FIRST_CASES = [
+    # name, B, T, S, E, heads, options
+    ("ViT-style: batch 1, batch_first, packed in_proj, 50 tokens", 1, 50, 50, 64, 4,
+     {"batch_first": True, "packed": True}),
+    ("batch 3, batch_first, packed, [T,S] mask, K through two transposes, scaled scores", 3, 17, 17, 48, 3,
+     {"batch_first": True, "packed": True, "mask_shape": (17, 17), "k_two_transposes": True, "scale_on": "scores"}),
+    ("cross-attention 13 x 29, sequence-first inputs, [1,T,S] mask, head size 8", 2, 13, 29, 40, 5,
+     {"mask_shape": (1, 13, 29)}),
+    ("one query, 7 keys, batch 4, one head", 4, 1, 7, 24, 1, {}),
+]
+
+
+def seq_first_cases(tmp):
+    for i, (name, B, T, S, E, heads, opts) in enumerate(SEQ_FIRST_CASES):
+        m, feeds, want, transposes = seq_first_model(B, T, S, E, heads, seed=100 + i, **opts)
+        path = save(m, tmp, f"sf{i}")
+        opt = os.path.join(tmp, f"sf{i}.opt.onnx")
+        r = run_cli("optimize", path, opt, "-O", "2")
+        if not check(f"{name}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
+            continue
+        nodes = onnx.load(opt).graph.node
+        ops = collections.Counter(n.op_type for n in nodes)
+        attn = [n for n in nodes if n.op_type == "Attention"]
+        attrs = {a.name: a.i for a in attn[0].attribute} if attn else {}
+        ok = (len(attn) == 1 and attrs.get("seq_first") == 1 and ops["Softmax"] == 0 and ops["Slice"] == 0 and
+              ops["Transpose"] == transposes and (attrs.get("qkv_packed", 0) == 1) == bool(opts.get("packed")))
+        check(f"{name}: one sequence-first Attention, {transposes} Transposes left", ok, f"{dict(ops)} {attrs}")
+        for threads in (1, 2):
+            got = sinter_outputs(path, feeds, threads=threads)[0]
+            err = rel_err(got.astype(np.float64), want)
+            check(f"{name}, {threads} thread(s): within 2e-5 of numpy in double", err < 2e-5, f"{err:.3g}")
+
+
 def quantized_projections(tmp):
     """The packed-projection model quantized by ONNX Runtime's quantize_dynamic (per tensor, and per
     channel): Sinter turns each projection into a DynamicQuantizeMatMul and packs the three into one
@@ -158,6 +294,7 @@ def main():
     print(f"ISA: {isa_level()}")
     with tempfile.TemporaryDirectory() as tmp:
         quantized_projections(tmp)
+        seq_first_cases(tmp)
         for i, (name, B, Sq, Sk, H, heads, opts) in enumerate(CASES):
             m, feeds, want = attention_model(B, Sq, Sk, H, heads, seed=i, **opts)
             path = save(m, tmp, f"attn{i}")

@@ -61,6 +61,14 @@ def blocked_cases():
     yield "reorder out squeezing a map larger than 1 x 1", sinter_model(
         [h.make_node("ReorderOutput", ["xb"], ["out"], name="rout", domain="sinter", channels=32, block=16,
                      squeeze=1)], [xb], [out]), ["rout", "1 x 1"]
+    q = h.make_tensor_value_info("q", T.FLOAT, [5, 2, 8])
+    k = h.make_tensor_value_info("k", T.FLOAT, [6, 3, 8])
+    yield "sequence-first attention, K of another batch", sinter_model(
+        [h.make_node("Attention", ["q", "k", "k"], ["out"], name="attn", domain="sinter", num_heads=2, seq_first=1)],
+        [q, k], [out]), ["attn", "K [6,3,8]", "sequence first"]
+    yield "sequence-first packed attention, 3H not whole", sinter_model(
+        [h.make_node("Attention", ["q", "", ""], ["out"], name="attn", domain="sinter", num_heads=2, seq_first=1,
+                     qkv_packed=1)], [q], [out]), ["attn", "multiple of 3"]
     yield "channel scale of the wrong shape", sinter_model(
         [h.make_node("NchwcChannelMul", ["xb", "s"], ["out"], name="cmul", domain="sinter", block=16)],
         [xb, h.make_tensor_value_info("s", T.FLOAT, [1, 2, 2, 2, 16])], [out]), ["cmul", "scale"]

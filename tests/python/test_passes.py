@@ -624,6 +624,36 @@ def trim_taps_cases(tmp):
             check(f"trim-conv-taps {name}{' (symbolic size)' if symbolic else ''}", not problems, "; ".join(problems))
 
 
+def transpose_reshape_cases(tmp):
+    """transposes-as-reshapes: a Transpose that moves only axes of size 1 becomes a Reshape (the
+    elements stay where they are); one that reorders two axes of size > 1 stays, and so does one on a
+    symbolic shape. Outputs match ONNX Runtime. Each Transpose is followed by an Add so it is not the
+    graph's last node."""
+    from onnx import TensorProto as T, helper as h
+    rng = np.random.default_rng(22)
+    specs = [  # name, input shape, perm, becomes a Reshape
+        ("batch1_seq_first", [1, 7, 12], [1, 0, 2], True),
+        ("ones_around", [1, 3, 1, 5], [2, 0, 1, 3], True),
+        ("move_one_to_end", [4, 1, 6], [0, 2, 1], True),
+        ("swap_two", [1, 3, 5], [0, 2, 1], False),
+        ("batch2", [2, 7, 12], [1, 0, 2], False),
+        ("symbolic", ["n", 7, 12], [1, 0, 2], False),
+    ]
+    for name, shape, perm, reshaped in specs:
+        nodes = [h.make_node("Transpose", ["x"], ["t"], perm=perm), h.make_node("Add", ["t", "t"], ["y"])]
+        m = h.make_model(h.make_graph(nodes, "tr", [h.make_tensor_value_info("x", T.FLOAT, shape)],
+                                      [h.make_tensor_value_info("y", T.FLOAT, None)]),
+                         opset_imports=[h.make_opsetid("", 13)])
+        src, dst, problems = optimize_o2(tmp, f"tr_{name}", m)
+        if not problems:
+            ops = collections.Counter(n.op_type for n in onnx.load(dst).graph.node)
+            if (ops["Transpose"], ops["Reshape"]) != ((0, 1) if reshaped else (1, 0)):
+                problems.append(f"{dict(ops)}, want {'a Reshape' if reshaped else 'the Transpose'}")
+            feeds = {"x": rng.standard_normal([d if isinstance(d, int) else 2 for d in shape]).astype(np.float32)}
+            problems += output_errors(dst, feeds, ["y"], ort_outputs(src, feeds), "output {}")
+        check(f"transposes-as-reshapes {name}", not problems, "; ".join(problems))
+
+
 def pad_fusion_cases(tmp):
     """fuse-pad: a Pad of zeros over the spatial dims goes into the Conv (or the AveragePool counting
     padding) that alone reads it, in its three forms (pads attribute before opset 11, an input after,
@@ -812,6 +842,7 @@ def main():
             check(f"{name} -O3", not problems, "; ".join(problems) or summary)
         trim_taps_cases(tmp)
         pad_fusion_cases(tmp)
+        transpose_reshape_cases(tmp)
         qdq_pad_case(tmp)
         if os.path.exists(RESNET50):
             rng = np.random.default_rng(0)
