@@ -268,33 +268,50 @@ static bool scalar_expr(const sn_graph *g, int v, int depth, dim_expr *e) {
   return false;
 }
 
-/* Is v computed from u row by row (the same leading dimensions): through MatMul (or ORT's
- * DynamicQuantizeMatMul) by a constant matrix, elementwise ops with a constant of rank <= 1,
- * LayerNormalization over the last axis? */
-static bool row_ancestor(const sn_graph *g, int u, int v) {
-  for (int step = 0; step < 8 && v >= 0; step++) {
-    if (v == u) return true;
-    const int p = producer(g, v);
-    if (p < 0) return false;
-    const sn_node *n = &g->nodes[p];
-    int next = -1;
-    const bool dqmm = n->op_type && n->domain && !strcmp(n->domain, "com.microsoft") &&
-                      !strcmp(n->op_type, "DynamicQuantizeMatMul") && n->n_in >= 2;
-    if ((sn_node_is(n, "MatMul") && n->n_in == 2) || dqmm) {
-      const sn_tensor *w = sn_graph_const(g, n->in[1]);
-      if (w && w->rank == 2) next = n->in[0];
-    } else if ((sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div")) &&
-               n->n_in == 2) {
-      for (int side = 0; side < 2 && next < 0; side++) {
-        const sn_tensor *c = sn_graph_const(g, n->in[1 - side]);
-        if (c && c->rank <= 1) next = n->in[side];
-      }
-    } else if (sn_node_is(n, "LayerNormalization") && sn_attr_int(n, "axis", -1) == -1) {
-      next = n->in[0];
-    }
-    v = next;
+/* One step up from v row by row (the value v is computed from with the same leading dimensions),
+ * or -1: through MatMul (or ORT's DynamicQuantizeMatMul) by a constant matrix, elementwise ops with
+ * a constant of rank <= 1, LayerNormalization over the last axis, a Slice of the last axis. */
+static int row_step(const sn_graph *g, int v) {
+  const int p = producer(g, v);
+  if (p < 0) return -1;
+  const sn_node *n = &g->nodes[p];
+  const bool dqmm = n->op_type && n->domain && !strcmp(n->domain, "com.microsoft") &&
+                    !strcmp(n->op_type, "DynamicQuantizeMatMul") && n->n_in >= 2;
+  if ((sn_node_is(n, "MatMul") && n->n_in == 2) || dqmm) {
+    const sn_tensor *w = sn_graph_const(g, n->in[1]);
+    return w && w->rank == 2 ? n->in[0] : -1;
   }
+  if ((sn_node_is(n, "Add") || sn_node_is(n, "Sub") || sn_node_is(n, "Mul") || sn_node_is(n, "Div")) && n->n_in == 2) {
+    for (int side = 0; side < 2; side++) {
+      const sn_tensor *c = sn_graph_const(g, n->in[1 - side]);
+      if (c && c->rank <= 1) return n->in[side];
+    }
+    return -1;
+  }
+  if (sn_node_is(n, "LayerNormalization") && sn_attr_int(n, "axis", -1) == -1) return n->in[0];
+  if (sn_node_is(n, "Slice") && n->opset >= 10 && n->n_in >= 4) { /* (torch's packed in_proj cut in three) */
+    const sn_tensor *ax = sn_graph_const(g, n->in[3]);
+    const int rank = g->values[n->in[0]].type.rank;
+    if (ax && ax->count == 1 && ax->dtype == SINTER_INT64 && rank > 0) {
+      const int64_t a = ((const int64_t *)ax->data)[0];
+      if (a == -1 || a == rank - 1) return n->in[0];
+    }
+  }
+  return -1;
+}
+
+/* Is v computed from u row by row (row_step, at most 8 steps)? */
+static bool row_ancestor(const sn_graph *g, int u, int v) {
+  for (int step = 0; step < 8 && v >= 0; step++, v = row_step(g, v))
+    if (v == u) return true;
   return false;
+}
+
+/* the furthest value v is computed from row by row (at most 8 steps): two values with the same
+ * root share their leading dimensions, known or not (q, k and v projected from one x) */
+static int row_root(const sn_graph *g, int v) {
+  for (int step = 0, up; step < 8 && (up = row_step(g, v)) >= 0; step++) v = up;
+  return v;
 }
 
 static bool same_dim_src(const sn_graph *g, int a, int b) {
@@ -554,9 +571,8 @@ static sn_error *sum_masks(sn_graph *g, int ai, int m1, int m2, int *mask) {
  *   y  = Transpose(MatMul(P, v3), 1,0,2)                            [T,B*h,dh], read by one Reshape
  * becomes y = Attention(q, k, v [, mask]) with seq_first=1, [T,B,H]: the bytes of [T,B*h,dh], so the
  * Reshape that read y reads the Attention's output unchanged. (batch_first modules transpose x to
- * [T,B,E] before the projection and back after the output projection.) Where q, k and v are the
- * thirds of one [T,B,3H] projection (Slices of its last axis, torch's packed in_proj), the Attention
- * reads that directly (qkv_packed=1) and the Slices go. */
+ * [T,B,E] before the projection and back after the output projection.) torch's packed in_proj cut
+ * in three by Slices is read whole by pack-qkv (qkv_thirds). */
 static const int64_t P102[3] = {1, 0, 2}, P120[3] = {1, 2, 0}, P021x[3] = {0, 2, 1};
 
 static bool perm3_is(const sn_node *n, const int64_t *want) {
@@ -585,10 +601,19 @@ static int seq_heads(const sn_graph *g, const int *uses, int v, const int64_t *p
   if (uses[rv] != 1) return -1;
   const int x = g->nodes[r].in[0];
   const sn_type *xt = &g->values[x].type, *rt = &g->values[rv].type;
-  if (xt->rank != 3 || xt->dtype != SINTER_FLOAT || rt->rank != 3 || xt->dims[2].v <= 0 || rt->dims[2].v <= 0 ||
-      xt->dims[2].v % rt->dims[2].v)
+  /* the head size: the output's last size, or the shape's last entry (a Concat of Shape arithmetic
+   * for the symbolic length and batch, then a constant) */
+  dim_expr last = dim_const(rt->rank == 3 ? rt->dims[2].v : -1);
+  const int ps = producer(g, g->nodes[r].in[1]);
+  const sn_tensor *sc = sn_graph_const(g, g->nodes[r].in[1]);
+  if (last.coef <= 0 && sc && sc->dtype == SINTER_INT64 && sc->count == 3) last.coef = ((const int64_t *)sc->data)[2];
+  if (last.coef <= 0 && ps >= 0 && sn_node_is(&g->nodes[ps], "Concat") && g->nodes[ps].n_in == 3 &&
+      !scalar_expr(g, g->nodes[ps].in[2], 0, &last))
     return -1;
-  *dh = rt->dims[2].v;
+  if (xt->rank != 3 || xt->dtype != SINTER_FLOAT || rt->rank != 3 || xt->dims[2].v <= 0 || last.src >= 0 ||
+      last.coef <= 0 || xt->dims[2].v % last.coef)
+    return -1;
+  *dh = last.coef;
   *heads = xt->dims[2].v / *dh;
   const dim_expr w[3] = {dim_of(g, 1, x, 0, -1), dim_of(g, *heads, x, 1, -1), dim_const(*dh)};
   if (!reshape_is(g, &g->nodes[r], w, 3)) return -1;
@@ -692,27 +717,25 @@ static sn_error *fuse_seq_first_attention(sn_graph *g, const int *uses, int i, b
   const int v = seq_heads(g, uses, g->nodes[mm2].in[1], P102, vn, &hv, &dv);
   if (v < 0 || hv != hq || dv != dq) return NULL;
   const sn_type *qt = &g->values[q].type, *kt3 = &g->values[k].type, *vt = &g->values[v].type;
-  if (!sn_dim_same(qt->dims[1], kt3->dims[1]) || !sn_dim_same(qt->dims[1], vt->dims[1]) ||
-      !sn_dim_same(kt3->dims[0], vt->dims[0]))
+  const bool qk = row_root(g, q) == row_root(g, k), kv = row_root(g, k) == row_root(g, v);
+  if (!(qk || sn_dim_same(qt->dims[1], kt3->dims[1])) || !((qk && kv) || sn_dim_same(qt->dims[1], vt->dims[1])) ||
+      !(kv || sn_dim_same(kt3->dims[0], vt->dims[0])))
     return NULL; /* (one batch; keys and values over the same S) */
   const int tc = sn_graph_sole_consumer(g, uses, g->nodes[mm2].out[0]);
   if (tc < 0 || !perm3_is(&g->nodes[tc], P102)) return NULL;
   const int tv = g->nodes[tc].out[0], rc = sn_graph_sole_consumer(g, uses, tv);
   if (rc < 0 || g->values[tv].is_output || !sn_node_is(&g->nodes[rc], "Reshape") || g->nodes[rc].in[0] != tv)
     return NULL;
-  int slices[3], packed = qkv_thirds(g, uses, (const int[3]){q, k, v}, hq * dq, slices);
   dead[nd++] = mm2;
   for (int t = 0; t < 2; t++) dead[nd++] = qn[t], dead[nd++] = vn[t];
   for (int t = 0; t < n_kn; t++) dead[nd++] = kn[t];
-  for (int t = 0; packed >= 0 && t < 3; t++) dead[nd++] = slices[t];
   /* the Transpose after the second product becomes the Attention node, in place */
   sn_node *at = &g->nodes[tc];
   SN_TRY(sn_node_retype(at, "sinter", "Attention", 1, true));
   at->n_in = 0;
-  SN_TRY(sn_node_add_input(at, packed >= 0 ? packed : q)); /* (packed: K and V absent, as pack-qkv leaves them) */
-  SN_TRY(sn_node_add_input(at, packed >= 0 ? -1 : k));
-  SN_TRY(sn_node_add_input(at, packed >= 0 ? -1 : v));
-  if (packed >= 0) SN_TRY(sn_node_set_int(at, "qkv_packed", 1));
+  SN_TRY(sn_node_add_input(at, q));
+  SN_TRY(sn_node_add_input(at, k));
+  SN_TRY(sn_node_add_input(at, v));
   if (mask >= 0) SN_TRY(sn_node_add_input(at, mask));
   SN_TRY(sn_node_set_int(at, "num_heads", hq));
   SN_TRY(sn_node_set_float(at, "scale", (float)scale));
@@ -1059,6 +1082,20 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
      * which the packed tensor shares) */
     int n_shapes = shape_readers(g, q, i, 3);
     if (n_shapes < 0 || uses[q] != 1 + n_shapes || uses[k] != 1 || uses[v] != 1) continue;
+    /* already one projection, cut in three by Slices (torch's in_proj): the Attention reads it whole */
+    int slices[3];
+    const int64_t H = g->values[q].type.rank == 3 ? g->values[q].type.dims[2].v : -1;
+    const int x3 = H > 0 ? qkv_thirds(g, uses, (const int[3]){q, k, v}, H, slices) : -1;
+    if (x3 >= 0) {
+      at->in[0] = x3;
+      at->in[1] = at->in[2] = -1;
+      if ((e = sn_node_set_int(at, "qkv_packed", 1)) || (e = sn_node_resolve(g, at))) break;
+      for (int t = 0; t < 3; t++) sn_node_clear(&g->nodes[slices[t]]);
+      c->changed++;
+      sn_free(uses);
+      if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+      continue;
+    }
     bool dq_done;
     if ((e = pack_qkv_dq(g, i, &dq_done))) break;
     if (dq_done) {

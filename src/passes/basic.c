@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "ir/infer.h"
 #include "passes/passes.h"
 
 static bool has_graph_attr(const sn_node *n) {
@@ -170,6 +171,13 @@ static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
     c->changed++;
   }
   sn_graph_compact(g);
+  /* the readers of what folded keep the types inferred at load, before these values were known (a
+   * Slice's ends from Shape arithmetic over a symbolic batch: its output's last size unknown): infer
+   * again, keeping whatever the earlier types knew */
+  if (c->changed) {
+    const sn_infer_opts again = {true, NULL, NULL, 0};
+    SN_TRY(sn_graph_resolve_and_infer(g, &again));
+  }
   return NULL;
 }
 

@@ -127,14 +127,16 @@ CASES = [
 
 
 def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_shape=None, scale_on="q",
-                    k_two_transposes=False, seed=0):
+                    k_two_transposes=False, dynamic=False, seed=0):
     """torch's nn.MultiheadAttention as torch.onnx exports it (ViT, nn.TransformerEncoder): sequence-
     first [T,B,E] (batch_first: x [B,T,E] transposed before the projections and back at the end),
     heads folded into the batch, q3 = Transpose(Reshape(q, [T,B*h,dh]), 1,0,2) scaled (scale_on "q":
     Div of q3, "scores": Mul of the product), K^T by perm 1,2,0 (or 1,0,2 then 0,2,1), the context
     transposed back and reshaped to [T*B,E] for the output projection (Gemm). packed (T == S): q, k
     and v are Slices of one in_proj [T,B,3E]; else they are inputs. Returns (model, feeds, numpy
-    double result, Transposes expected to remain)."""
+    double result, Transposes expected to remain). dynamic (packed only): the length and batch symbolic,
+    every shape computed from Shape nodes as the export with dynamic_axes writes it (the Slices' ends
+    from the in_proj's last size, the head reshapes from the input's and the keys' sizes)."""
     rng = np.random.default_rng(seed)
     dh = E // heads
     inits, nodes, inputs, feeds = [], [], [], {}
@@ -145,9 +147,30 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
 
     def inp(name, shape):
         a = rng.standard_normal(shape).astype(np.float32)
-        inputs.append(h.make_tensor_value_info(name, T_.FLOAT, list(shape)))
+        decl = [{B: "b", T: "t"}.get(d, d) if dynamic else d for d in shape]
+        inputs.append(h.make_tensor_value_info(name, T_.FLOAT, decl))
         feeds[name] = a
         return a.astype(np.float64)
+
+    def size(v, i):  # Unsqueeze(Gather(Shape(v), i)): a one-entry shape part
+        nodes.append(h.make_node("Shape", [v], [f"{v}_shape{i}"]))
+        nodes.append(h.make_node("Gather", [f"{v}_shape{i}", const(f"{v}_i{i}", np.array(i, np.int64))], [f"{v}_d{i}"]))
+        return f"{v}_d{i}"
+
+    def part(scalar):
+        nodes.append(h.make_node("Unsqueeze", [scalar, const(scalar + "_ax", np.array([0], np.int64))], [scalar + "_u"]))
+        return scalar + "_u"
+
+    def times(scalar, k):
+        nodes.append(h.make_node("Mul", [scalar, const(f"{scalar}_x{k}", np.array(k, np.int64))], [f"{scalar}x{k}"]))
+        return f"{scalar}x{k}"
+
+    def shape_of(name, parts):  # a constant, or the Concat of one-entry parts (dynamic)
+        if not dynamic:
+            return const(name, np.array(parts, np.int64))
+        ins = [p if isinstance(p, str) else const(f"{name}_{i}", np.array([p], np.int64)) for i, p in enumerate(parts)]
+        nodes.append(h.make_node("Concat", ins, [name], axis=0))
+        return name
 
     if packed:
         assert T == S
@@ -162,16 +185,27 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
         nodes.append(h.make_node("Add", [const("b_in", b), "qkv_m"], ["qkv"]))
         full = x @ w.astype(np.float64) + b
         vals = {}
+        third = None
+        if dynamic:  # torch: E = qkv.size(-1) / 3, the cuts at E * 1, 2, 3
+            nodes.append(h.make_node("Div", [size("qkv", -1), const("three", np.array(3, np.int64))], ["third"]))
+            third = part("third")
         for t, n in enumerate("qkv"):
-            nodes.append(h.make_node("Slice", ["qkv", const(f"st{n}", np.array([t * E], np.int64)),
-                                               const(f"en{n}", np.array([(t + 1) * E], np.int64)),
-                                               const(f"ax{n}", np.array([-1], np.int64))], [n]))
+            cut = [const(f"st{n}", np.array([t * E], np.int64)), const(f"en{n}", np.array([(t + 1) * E], np.int64))]
+            if dynamic:
+                for i, m in enumerate((t, t + 1)):
+                    nodes.append(h.make_node("Mul", [third, const(f"c{n}{i}", np.array([m], np.int64))], [f"cut{n}{i}"]))
+                cut = [f"cut{n}0", f"cut{n}1"]
+            nodes.append(h.make_node("Slice", ["qkv", *cut, const(f"ax{n}", np.array([-1], np.int64))], [n]))
             vals[n] = full[..., t * E:(t + 1) * E]
     else:
         assert not batch_first
         vals = {"q": inp("q", (T, B, E)), "k": inp("k", (S, B, E)), "v": inp("v", (S, B, E))}
     for n, L in (("q", T), ("k", S), ("v", S)):
-        nodes.append(h.make_node("Reshape", [n, const(f"sh{n}", np.array([L, B * heads, dh], np.int64))], [n + "r"]))
+        parts = [L, B * heads, dh]
+        if dynamic:  # torch: q from the input's sizes, k and v from their own length
+            src = xs if n == "q" else n
+            parts = [part(size(src, 0)), part(times(size(src, 1), heads)), dh]
+        nodes.append(h.make_node("Reshape", [n, shape_of(f"sh{n}", parts)], [n + "r"]))
     nodes.append(h.make_node("Transpose", ["qr"], ["q3"], perm=[1, 0, 2]))
     nodes.append(h.make_node("Transpose", ["vr"], ["v3"], perm=[1, 0, 2]))
     if k_two_transposes:
@@ -198,15 +232,21 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
     nodes.append(h.make_node("Softmax", [sm_in], ["p"], axis=-1))
     nodes.append(h.make_node("MatMul", ["p", "v3"], ["o"]))
     nodes.append(h.make_node("Transpose", ["o"], ["ot"], perm=[1, 0, 2]))
-    nodes.append(h.make_node("Reshape", ["ot", const("shc", np.array([T * B, E], np.int64))], ["ctx"]))
+    tb = [T * B, E]
+    if dynamic:  # T * B from the input's sizes (taken for q's reshape)
+        nodes.append(h.make_node("Mul", [f"{xs}_d0", f"{xs}_d1"], ["tb"]))
+        tb = [part("tb"), E]
+    nodes.append(h.make_node("Reshape", ["ot", shape_of("shc", tb)], ["ctx"]))
     wo = (rng.standard_normal((E, E)) / np.sqrt(E)).astype(np.float32)
     bo = (rng.standard_normal(E) * 0.1).astype(np.float32)
     nodes.append(h.make_node("Gemm", ["ctx", const("w_out", wo), const("b_out", bo)], ["proj"], transB=1))
-    nodes.append(h.make_node("Reshape", ["proj", const("shp", np.array([T, B, E], np.int64))],
-                             ["ys" if batch_first else "y"]))
+    tbe = [T, B, E] if not dynamic else [f"{xs}_d0_u", part(f"{xs}_d1"), E]
+    nodes.append(h.make_node("Reshape", ["proj", shape_of("shp", tbe)], ["ys" if batch_first else "y"]))
     if batch_first:
         nodes.append(h.make_node("Transpose", ["ys"], ["y"], perm=[1, 0, 2]))
     out_shape = [B, T, E] if batch_first else [T, B, E]
+    if dynamic:
+        out_shape = ["b", "t", E] if batch_first else ["t", "b", E]
     m = make_model(nodes, inputs, [h.make_tensor_value_info("y", T_.FLOAT, out_shape)], inits, opset=13)
 
     def split(a, L):  # [L,B,E] -> [B*h, L, dh]
@@ -235,6 +275,8 @@ SEQ_FIRST_CASES = [
     ("cross-attention 13 x 29, sequence-first inputs, [1,T,S] mask, head size 8", 2, 13, 29, 40, 5,
      {"mask_shape": (1, 13, 29)}),
     ("one query, 7 keys, batch 4, one head", 4, 1, 7, 24, 1, {}),
+    ("dynamic_axes export: symbolic length and batch, shapes from Shape nodes", 2, 21, 21, 64, 4,
+     {"batch_first": True, "packed": True, "dynamic": True}),
 ]
 
 
