@@ -741,6 +741,7 @@ static sn_error *fuse_seq_first_attention(sn_graph *g, const int *uses, int i, b
   SN_TRY(sn_node_set_float(at, "scale", (float)scale));
   SN_TRY(sn_node_set_int(at, "seq_first", 1));
   SN_TRY(sn_node_resolve(g, at));
+  g->values[tv].type = g->values[q].type; /* [T,B,H], no longer the [T,B*h,dh] of the Transpose */
   for (int t = 0; t < nd; t++)
     if (dead[t] >= 0) sn_node_clear(&g->nodes[dead[t]]); /* (one head: no Reshapes, -1) */
   *done = true;
@@ -1152,6 +1153,152 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
     at->in[1] = at->in[2] = -1;
     if ((e = sn_node_set_int(at, "qkv_packed", 1))) break;
     if ((e = sn_node_resolve(g, at))) break;
+    c->changed++;
+    sn_free(uses);
+    if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
+  }
+  sn_free(uses);
+  if (e) return e;
+  sn_graph_compact(g);
+  return NULL;
+}
+
+/* ---- batch_first: the Transposes around a sequence-first Attention go ------------------------------------
+ * nn.MultiheadAttention(batch_first=True) transposes x [B,T,E] to [T,B,E] before its packed in_proj and
+ * the result back after out_proj:
+ *   p = row-wise ops (MatMul by a constant, bias Add, ...) of Transpose(x, 1,0,2)   read by the Attention
+ *   z = Transpose(Reshape(row-wise ops (Gemm, MatMul, Add) of Reshape(y, [T*B,E]), [T,B,E]), 1,0,2)
+ * where y = Attention(p, qkv_packed=1, seq_first=1). Row-wise ops applied to x itself give p's rows in
+ * [B,T] order: the Attention runs batch-first, the context's rows pass the output projection in that
+ * order, and the last Reshape asks for [B,T,E]: both Transposes go (two copies of [B,T,E] a layer, at
+ * batch > 1; at batch 1 they would only have become Reshapes). Every value between is read once; the
+ * last Reshape's shape a constant without 0 entries or a Concat of three parts. */
+static void swap01(sn_type *t) {
+  if (t->rank < 2) return;
+  const sn_dim d = t->dims[0];
+  t->dims[0] = t->dims[1];
+  t->dims[1] = d;
+}
+
+/* The input that node n computes its output from row by row, or -1: input 0 of MatMul and of Gemm
+ * without transA by a constant matrix (and constant bias); the non-constant side of an elementwise
+ * op whose other side is a constant of rank <= 1 (either side of Add and Mul) */
+static int rowwise_input(const sn_graph *g, const sn_node *n) {
+  if (n->n_in < 1 || n->n_out != 1) return -1;
+  if ((sn_node_is(n, "MatMul") && n->n_in == 2) || (sn_node_is(n, "Gemm") && !sn_attr_int(n, "transA", 0))) {
+    const sn_tensor *w = n->n_in > 1 ? sn_graph_const(g, n->in[1]) : NULL;
+    const sn_tensor *b = n->n_in > 2 && n->in[2] >= 0 ? sn_graph_const(g, n->in[2]) : NULL;
+    return w && w->rank == 2 && (n->n_in < 3 || n->in[2] < 0 || (b && b->rank <= 1)) ? 0 : -1;
+  }
+  const bool comm = sn_node_is(n, "Add") || sn_node_is(n, "Mul");
+  if ((comm || sn_node_is(n, "Sub") || sn_node_is(n, "Div")) && n->n_in == 2)
+    for (int side = 0; side < (comm ? 2 : 1); side++) {
+      const sn_tensor *k = sn_graph_const(g, n->in[1 - side]);
+      if (k && k->rank <= 1 && !sn_graph_const(g, n->in[side])) return side;
+    }
+  return -1;
+}
+
+/* Reshape node ri asks for its shape's entries 0 and 1 swapped: a new constant, or the two parts of a
+ * Concat that ri alone reads swapped; false (nothing changed) for any other shape */
+static sn_error *swap_shape01(sn_graph *g, const int *uses, int ri, bool *ok) {
+  *ok = false;
+  const int sv = g->nodes[ri].in[1];
+  const sn_tensor *s = sn_graph_const(g, sv);
+  if (s) {
+    if (s->dtype != SINTER_INT64 || s->count != 3) return NULL;
+    const int64_t *d = s->data;
+    if (d[0] == 0 || d[1] == 0 || d[2] == 0) return NULL;
+    sn_tensor *t;
+    const int64_t three = 3;
+    SN_TRY(sn_tensor_new(SINTER_INT64, 1, &three, &t));
+    int64_t *o = t->data;
+    o[0] = d[1], o[1] = d[0], o[2] = d[2];
+    int id;
+    SN_TRY(sn_graph_add_initializer(g, g->values[sv].name, "_batch_first", t, &id));
+    g->nodes[ri].in[1] = id;
+    *ok = true;
+    return NULL;
+  }
+  const int p = producer(g, sv);
+  if (p < 0 || uses[sv] != 1 || !sn_node_is(&g->nodes[p], "Concat") || g->nodes[p].n_in != 3) return NULL;
+  sn_node *cc = &g->nodes[p];
+  const int a = cc->in[0];
+  cc->in[0] = cc->in[1];
+  cc->in[1] = a;
+  *ok = true;
+  return NULL;
+}
+
+sn_error *sn_pass_attention_batch_first(sn_pass_ctx *c) {
+  sn_graph *g = c->g;
+  int *uses = sn_graph_use_counts(g);
+  if (!uses) return SN_ERR_OOM();
+  sn_error *e = NULL;
+  for (int i = 0; i < g->n_nodes && !e; i++) {
+    sn_node *at = &g->nodes[i];
+    if (!at->op_type || strcmp(at->op_type, "Attention") || !at->domain || strcmp(at->domain, "sinter") ||
+        !sn_attr_int(at, "seq_first", 0) || !sn_attr_int(at, "qkv_packed", 0) || at->n_in < 1 || at->n_out != 1)
+      continue;
+    /* up from p to the Transpose of x */
+    int in_chain[8], n_in = 0, v = at->in[0], xt = -1, slot = 0; /* v: input `slot` of the node below */
+    while (uses[v] == 1 && n_in < 8) {
+      const int pv = producer(g, v), k = pv < 0 ? -1 : rowwise_input(g, &g->nodes[pv]);
+      if (pv >= 0 && perm3_is(&g->nodes[pv], P102)) {
+        xt = pv;
+        break;
+      }
+      if (k < 0) break;
+      in_chain[n_in++] = pv;
+      slot = k;
+      v = g->nodes[pv].in[k];
+    }
+    if (xt < 0) continue;
+    const int x = g->nodes[xt].in[0];
+    const sn_type *yt = &g->values[at->out[0]].type;
+    if (g->values[x].type.rank != 3 || yt->rank != 3 || yt->dims[2].v <= 0) continue;
+    /* down from y: Reshape to [T*B,E], row-wise ops, Reshape to [T,B,E], Transpose 1,0,2 */
+    int r1 = sn_graph_sole_consumer(g, uses, at->out[0]);
+    if (r1 < 0 || !sn_node_is(&g->nodes[r1], "Reshape") || g->nodes[r1].in[0] != at->out[0] ||
+        g->values[g->nodes[r1].out[0]].type.rank != 2 || g->values[g->nodes[r1].out[0]].type.dims[1].v != yt->dims[2].v)
+      continue;
+    int n_out = 0, w = g->nodes[r1].out[0], r2 = -1;
+    for (int step = 0; step < 5 && r2 < 0; step++) {
+      const int n = sn_graph_sole_consumer(g, uses, w), k = n < 0 ? -1 : rowwise_input(g, &g->nodes[n]);
+      if (n < 0 || g->values[w].is_output) break;
+      if (sn_node_is(&g->nodes[n], "Reshape") && g->nodes[n].in[0] == w) {
+        r2 = n;
+      } else if (n_out < 4 && k >= 0 && g->nodes[n].in[k] == w) {
+        n_out++;
+        w = g->nodes[n].out[0];
+      } else {
+        break;
+      }
+    }
+    if (r2 < 0 || g->nodes[r2].n_in != 2 || sn_attr_int(&g->nodes[r2], "allowzero", 0)) continue;
+    const int r2v = g->nodes[r2].out[0];
+    const sn_type *r2t = &g->values[r2v].type;
+    if (r2t->rank != 3 || !sn_dim_same(r2t->dims[0], yt->dims[0]) || !sn_dim_same(r2t->dims[1], yt->dims[1])) continue;
+    const int tz = sn_graph_sole_consumer(g, uses, r2v);
+    if (tz < 0 || g->values[r2v].is_output || !perm3_is(&g->nodes[tz], P102)) continue;
+    bool ok;
+    if ((e = swap_shape01(g, uses, r2, &ok)) || !ok) continue;
+    /* the rewrite: the chain reads x, its values [B,T,.]; the Attention batch-first; the last
+     * Reshape writes z */
+    sn_node *first = n_in ? &g->nodes[in_chain[n_in - 1]] : &g->nodes[i];
+    first->in[n_in ? slot : 0] = x;
+    for (int k = 0; k < n_in; k++) swap01(&g->values[g->nodes[in_chain[k]].out[0]].type);
+    sn_node_clear(&g->nodes[xt]);
+    at = &g->nodes[i];
+    if ((e = sn_node_set_int(at, "seq_first", 0))) break;
+    swap01(&g->values[at->out[0]].type);
+    const int z = g->nodes[tz].out[0];
+    g->values[r2v].producer = -1;
+    g->nodes[r2].out[0] = z;
+    g->values[z].producer = r2;
+    sn_node_clear(&g->nodes[tz]);
+    for (int k = 0; k < n_in && !e; k++) e = sn_node_resolve(g, &g->nodes[in_chain[k]]);
+    if (e || (e = sn_node_resolve(g, &g->nodes[i])) || (e = sn_node_resolve(g, &g->nodes[r2]))) break;
     c->changed++;
     sn_free(uses);
     if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();

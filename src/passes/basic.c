@@ -173,10 +173,13 @@ static sn_error *fold_nodes(sn_pass_ctx *c, bool constant_nodes_only) {
   sn_graph_compact(g);
   /* the readers of what folded keep the types inferred at load, before these values were known (a
    * Slice's ends from Shape arithmetic over a symbolic batch: its output's last size unknown): infer
-   * again, keeping whatever the earlier types knew */
+   * again, keeping whatever the earlier types knew. Only to sharpen the types the later fusions
+   * match on: should a shape function now refuse the graph, the types stay as they were (each graph
+   * writes its types back only when all of it inferred) and the session fails, if it must, where
+   * the op runs. */
   if (c->changed) {
     const sn_infer_opts again = {true, NULL, NULL, 0};
-    SN_TRY(sn_graph_resolve_and_infer(g, &again));
+    sn_error_free(sn_graph_resolve_and_infer(g, &again));
   }
   return NULL;
 }

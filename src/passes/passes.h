@@ -32,6 +32,7 @@ sn_error *sn_pass_fuse_epilogues(sn_pass_ctx *c);
 sn_error *sn_pass_fold_gemm_transposes(sn_pass_ctx *c);
 sn_error *sn_pass_fuse_attention(sn_pass_ctx *c); /* attention.c */
 sn_error *sn_pass_pack_qkv(sn_pass_ctx *c);       /* attention.c */
+sn_error *sn_pass_attention_batch_first(sn_pass_ctx *c); /* attention.c */
 /* level 3 */
 sn_error *sn_pass_layout_nchwc(sn_pass_ctx *c); /* layout.c */
 sn_error *sn_pass_layout_nhwc8(sn_pass_ctx *c); /* layout_q8.c */

@@ -49,6 +49,7 @@ static const pass passes[] = {
      * so that pack-qkv sees them read by the Attention alone */
     {"eliminate-dead", 2, sn_pass_eliminate_dead},
     {"pack-qkv", 2, sn_pass_pack_qkv},
+    {"attention-batch-first", 2, sn_pass_attention_batch_first},
     {"transposes-as-reshapes", 2, sn_pass_transposes_as_reshapes},
     {"fuse-epilogues", 2, sn_pass_fuse_epilogues},
     {"layout-nchwc", 3, sn_pass_layout_nchwc},
