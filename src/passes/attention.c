@@ -1067,6 +1067,11 @@ fail:
   return e;
 }
 
+/* n is the sinter:Attention node fuse-attention makes */
+static bool is_fused_attention(const sn_node *n) {
+  return n->op_type && !strcmp(n->op_type, "Attention") && n->domain && !strcmp(n->domain, "sinter");
+}
+
 sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
   sn_graph *g = c->g;
   int *uses = sn_graph_use_counts(g);
@@ -1074,8 +1079,7 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *at = &g->nodes[i];
-    if (!at->op_type || strcmp(at->op_type, "Attention") || !at->domain || strcmp(at->domain, "sinter") ||
-        sn_attr_int(at, "qkv_packed", 0) || at->n_in < 3)
+    if (!is_fused_attention(at) || sn_attr_int(at, "qkv_packed", 0) || at->n_in < 3)
       continue;
     int q = at->in[0], k = at->in[1], v = at->in[2];
     if (q == k || k == v || q == v) continue;
@@ -1237,8 +1241,8 @@ sn_error *sn_pass_attention_batch_first(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *at = &g->nodes[i];
-    if (!at->op_type || strcmp(at->op_type, "Attention") || !at->domain || strcmp(at->domain, "sinter") ||
-        !sn_attr_int(at, "seq_first", 0) || !sn_attr_int(at, "qkv_packed", 0) || at->n_in < 1 || at->n_out != 1)
+    if (!is_fused_attention(at) || !sn_attr_int(at, "seq_first", 0) || !sn_attr_int(at, "qkv_packed", 0) ||
+        at->n_in < 1 || at->n_out != 1)
       continue;
     /* up from p to the Transpose of x */
     int in_chain[8], n_in = 0, v = at->in[0], xt = -1, slot = 0; /* v: input `slot` of the node below */

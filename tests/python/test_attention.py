@@ -23,10 +23,29 @@ import numpy as np
 import onnx
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
-T_ = T  # (seq_first_model's T is the query length)
+FLOAT = T.FLOAT  # (seq_first_model's T is the query length)
 
 from testlib import (check, finish, isa_level, make_model, ort_outputs, rel_err, require_sinter, run_cli, save,
                      sinter_outputs)
+
+
+class Parts:
+    """A test graph's pieces: initializers, nodes, declared inputs and their seeded values."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.inits, self.nodes, self.inputs, self.feeds = [], [], [], {}
+
+    def const(self, name, arr):
+        self.inits.append(nh.from_array(np.asarray(arr), name))
+        return name
+
+    def inp(self, name, shape, declared=None):
+        """a float32 input of normal values, declared with `declared` dims (default: shape)"""
+        a = self.rng.standard_normal(shape).astype(np.float32)
+        self.inputs.append(h.make_tensor_value_info(name, T.FLOAT, list(declared or shape)))
+        self.feeds[name] = a
+        return a
 
 
 def attention_model(B, Sq, Sk, H, heads, mask_shape=None, scale_op="Div", packed=False, k_two_transposes=False,
@@ -35,19 +54,9 @@ def attention_model(B, Sq, Sk, H, heads, mask_shape=None, scale_op="Div", packed
     heads merged back. packed: q, k, v are projections x W + b of one input x (Sq == Sk), which the
     optimizer packs into one GEMM; else q (and k, v when Sq == Sk) are inputs. Returns (model, feeds,
     the numpy double result)."""
-    rng = np.random.default_rng(seed)
+    g = Parts(seed)
+    rng, inits, nodes, inputs, feeds, const, inp = g.rng, g.inits, g.nodes, g.inputs, g.feeds, g.const, g.inp
     dh = H // heads
-    inits, nodes, inputs, feeds = [], [], [], {}
-
-    def const(name, arr):
-        inits.append(nh.from_array(np.asarray(arr), name))
-        return name
-
-    def inp(name, shape):
-        a = rng.standard_normal(shape).astype(np.float32)
-        inputs.append(h.make_tensor_value_info(name, T.FLOAT, list(shape)))
-        feeds[name] = a
-        return a
 
     if packed:
         x = inp("x", (B, Sq, H))
@@ -138,20 +147,12 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
     double result, Transposes expected to remain). dynamic (packed only): the length and batch symbolic,
     every shape computed from Shape nodes as the export with dynamic_axes writes it (the Slices' ends
     from the in_proj's last size, the head reshapes from the input's and the keys' sizes)."""
-    rng = np.random.default_rng(seed)
+    g = Parts(seed)
+    rng, inits, nodes, inputs, feeds, const = g.rng, g.inits, g.nodes, g.inputs, g.feeds, g.const
     dh = E // heads
-    inits, nodes, inputs, feeds = [], [], [], {}
-
-    def const(name, arr):
-        inits.append(nh.from_array(np.asarray(arr), name))
-        return name
 
     def inp(name, shape):
-        a = rng.standard_normal(shape).astype(np.float32)
-        decl = [{B: "b", T: "t"}.get(d, d) if dynamic else d for d in shape]
-        inputs.append(h.make_tensor_value_info(name, T_.FLOAT, decl))
-        feeds[name] = a
-        return a.astype(np.float64)
+        return g.inp(name, shape, [{B: "b", T: "t"}.get(d, d) for d in shape] if dynamic else None).astype(np.float64)
 
     def size(v, i):  # Unsqueeze(Gather(Shape(v), i)): a one-entry shape part
         nodes.append(h.make_node("Shape", [v], [f"{v}_shape{i}"]))
@@ -226,7 +227,7 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
     sm_in, mask = "s", None
     if mask_shape is not None:
         mask = np.where(rng.random(mask_shape) < 0.3, -10000.0, rng.standard_normal(mask_shape)).astype(np.float32)
-        inputs.append(h.make_tensor_value_info("mask", T_.FLOAT, list(mask.shape)))
+        inputs.append(h.make_tensor_value_info("mask", FLOAT, list(mask.shape)))
         feeds["mask"] = mask
         nodes.append(h.make_node("Add", ["mask", "s"], ["sm"]))  # (torch's baddbmm: the mask first)
         sm_in = "sm"
@@ -248,7 +249,7 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
     out_shape = [B, T, E] if batch_first else [T, B, E]
     if dynamic:
         out_shape = ["b", "t", E] if batch_first else ["t", "b", E]
-    m = make_model(nodes, inputs, [h.make_tensor_value_info("y", T_.FLOAT, out_shape)], inits, opset=13)
+    m = make_model(nodes, inputs, [h.make_tensor_value_info("y", FLOAT, out_shape)], inits, opset=13)
 
     def split(a, L):  # [L,B,E] -> [B*h, L, dh]
         return a.reshape(L, B * heads, dh).transpose(1, 0, 2)
