@@ -51,6 +51,13 @@ class EinAttn(nn.Module):
         q=s.q(x).view(1,-1,4,8); k=s.k(x).view(1,-1,4,8); v=s.v(x).view(1,-1,4,8)
         a=torch.einsum("bqhd,bkhd->bhqk",q,k)/8**0.5; a=a.softmax(-1); o=torch.einsum("bhqk,bkhd->bqhd",a,v).reshape(1,-1,32)
         return s.ln(F.gelu(o,approximate="tanh")+x)
+class TEnc(nn.Module):  # nn.TransformerEncoder: torch's sequence-first nn.MultiheadAttention, packed in_proj
+    def __init__(s, batch_first):
+        super().__init__(); s.bf=batch_first
+        s.e=nn.TransformerEncoder(nn.TransformerEncoderLayer(128,4,256,dropout=0.0,batch_first=batch_first),2)
+    def forward(s,x):
+        T=x.shape[1] if s.bf else x.shape[0]
+        return s.e(x, mask=torch.triu(torch.full((T,T),float("-inf")),1))
 sel = sys.argv[1].split(",") if len(sys.argv)>1 else None
 models = {
  "unet": (UNet(), (torch.randn(1,3,64,64),), ["x"]),
@@ -60,12 +67,17 @@ models = {
  "sr": (SR(), (torch.rand(1,1,40,40),), ["x"]),
  "vol": (Vol(), (torch.randn(1,1,16,16,16),), ["x"]),
  "einattn": (EinAttn(), (torch.randn(1,10,32),), ["x"]),
+ "tenc_bf": (TEnc(True), (torch.randn(3,30,128),), ["x"]),        # batch_first, batch 3
+ "tenc_dyn": (TEnc(False), (torch.randn(30,2,128),), ["x"]),      # sequence-first, dynamic axes
 }
+dynamic = {"tenc_dyn": {"x": {0: "t", 1: "b"}}}
 for n,(m,args,names) in models.items():
     if sel and n not in sel: continue
     m.eval()
     if n=="seq2seq": m.train(); [setattr(x,"p",0.0) for x in m.modules() if isinstance(x, nn.Dropout)]
     try:
-        with torch.no_grad(): torch.onnx.export(m,args,f"{ZOO}/{n}.onnx",opset_version=17,input_names=names)
+        # (torch 1.13's encoder layers take a fused fast path with no ONNX export under no_grad)
+        with torch.no_grad() if not (n.startswith("tenc") or n == "seq2seq") else torch.enable_grad():
+            torch.onnx.export(m,args,f"{ZOO}/{n}.onnx",opset_version=17,input_names=names,dynamic_axes=dynamic.get(n))
         np.savez(f"{ZOO}/{n}.inputs.npz", **{k:a.numpy() for k,a in zip(names,args)}); print("ok",n)
     except Exception as e: print("FAIL",n,repr(e)[:300])
