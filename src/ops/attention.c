@@ -1,7 +1,8 @@
 /* sinter:Attention, the fused multi-head attention that src/passes/attention.c recognises:
  *   inputs  Q [B,Sq,H], K [B,Sk,H], V [B,Sk,H] (projections already applied, H = num_heads * head_size),
  *           optional additive mask broadcastable to [B,num_heads,Sq,Sk];
- *           or, with qkv_packed=1, one input [B,S,3H] holding Q, K and V side by side (K and V absent)
+ *           or, with qkv_packed=1, one input [B,S,3H] holding Q, K and V side by side (K and V absent);
+ *           or, with kv_packed=1, K [B,Sk,2H] holding K and V side by side (V absent: cross-attention)
  *   output  [B,Sq,H]: per head, softmax(Q_h K_h^T * scale + mask) V_h, heads side by side
  *   seq_first=1: Q, K, V and the output sequence-first, [Sq,B,H] and [Sk,B,H] (torch's
  *           nn.MultiheadAttention); only the strides differ
@@ -130,18 +131,25 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
   const sn_tensor *m = c->n_in > 3 ? c->in[3] : NULL;
   int64_t heads = sn_attr_int(c->node, "num_heads", 0);
   float scale = sn_attr_float(c->node, "scale", 1.f);
-  bool packed = sn_attr_int(c->node, "qkv_packed", 0) != 0;
+  bool packed = sn_attr_int(c->node, "qkv_packed", 0) != 0, kv_packed = !packed && sn_attr_int(c->node, "kv_packed", 0);
   const int sf = sn_attr_int(c->node, "seq_first", 0) != 0; /* the batch's axis (the sequence's: !sf) */
   if (packed) {
     if (!q || q->rank != 3 || q->dtype != SINTER_FLOAT || q->dims[2] % 3)
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "packed QKV must be float32 [batch, sequence, 3 * hidden]");
     k = v = q;
   }
+  if (kv_packed) {
+    if (!k || k->rank != 3 || k->dtype != SINTER_FLOAT || q->rank != 3 || k->dims[2] != 2 * q->dims[2])
+      return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
+                             "packed KV must be float32 [batch, sequence, 2 * hidden] beside Q's [batch, sequence, hidden]");
+    v = k;
+  }
   if (!q || !k || !v || q->rank != 3 || k->rank != 3 || v->rank != 3 || q->dtype != SINTER_FLOAT ||
       k->dtype != SINTER_FLOAT || v->dtype != SINTER_FLOAT)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT, "Q, K, V must be float32 [batch, sequence, hidden]");
   int64_t B = q->dims[sf], Sq = q->dims[!sf], H = packed ? q->dims[2] / 3 : q->dims[2], Sk = k->dims[!sf];
-  if (heads <= 0 || H % heads || k->dims[sf] != B || v->dims[sf] != B || (!packed && (k->dims[2] != H || v->dims[2] != H)) ||
+  if (heads <= 0 || H % heads || k->dims[sf] != B || v->dims[sf] != B ||
+      (!packed && !kv_packed && (k->dims[2] != H || v->dims[2] != H)) ||
       v->dims[!sf] != Sk)
     return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                            "shapes Q [%lld,%lld,%lld], K [%lld,%lld,%lld], V [%lld,%lld,%lld] do not fit %lld heads%s",
@@ -154,6 +162,10 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
     j.k = (const float *)q->data + H;
     j.v = (const float *)q->data + 2 * H;
     j.lq = j.lk = j.lv = 3 * H;
+  }
+  if (kv_packed) {
+    j.v = (const float *)k->data + H;
+    j.lk = j.lv = 2 * H;
   }
   if (sf) { /* a row (one position of one batch) every B rows; a batch one row further */
     j.bq = j.lq, j.bk = j.lk, j.bv = j.lv, j.bo = j.lo;

@@ -572,7 +572,7 @@ static sn_error *sum_masks(sn_graph *g, int ai, int m1, int m2, int *mask) {
  * becomes y = Attention(q, k, v [, mask]) with seq_first=1, [T,B,H]: the bytes of [T,B*h,dh], so the
  * Reshape that read y reads the Attention's output unchanged. (batch_first modules transpose x to
  * [T,B,E] before the projection and back after the output projection.) torch's packed in_proj cut
- * in three by Slices is read whole by pack-qkv (qkv_thirds). */
+ * in three by Slices is read whole by pack-qkv (slice_parts). */
 static const int64_t P102[3] = {1, 0, 2}, P120[3] = {1, 2, 0}, P021x[3] = {0, 2, 1};
 
 static bool perm3_is(const sn_node *n, const int64_t *want) {
@@ -634,26 +634,27 @@ static bool const_i64(const sn_graph *g, const sn_node *n, int i, int64_t dflt, 
   return true;
 }
 
-/* q, k, v the thirds [0,H), [H,2H), [2H,3H) of one [., ., 3H] value's last axis, each by a Slice read
- * once: that value, the Slices in slices[3]; else -1 */
-static int qkv_thirds(const sn_graph *g, const int *uses, const int qkv[3], int64_t H, int slices[3]) {
+/* vals[0..n) the n parts [0,H), [H,2H), ... of one [., ., nH] value's last axis, each by a Slice read
+ * once (q, k, v of torch's packed in_proj; k, v of its cross-attention's): that value, the Slices in
+ * slices[n]; else -1 */
+static int slice_parts(const sn_graph *g, const int *uses, const int *vals, int n, int64_t H, int *slices) {
   int x = -1;
-  for (int t = 0; t < 3; t++) {
-    const int n = producer(g, qkv[t]);
-    if (n < 0 || uses[qkv[t]] != 1 || !sn_node_is(&g->nodes[n], "Slice") || g->nodes[n].opset < 10) return -1;
-    const sn_node *sl = &g->nodes[n];
+  for (int t = 0; t < n; t++) {
+    const int s = producer(g, vals[t]);
+    if (s < 0 || uses[vals[t]] != 1 || !sn_node_is(&g->nodes[s], "Slice") || g->nodes[s].opset < 10) return -1;
+    const sn_node *sl = &g->nodes[s];
     int64_t start, end, axis, step;
     if (!const_i64(g, sl, 1, 0, &start) || !const_i64(g, sl, 2, 0, &end) || !const_i64(g, sl, 3, 0, &axis) ||
         !const_i64(g, sl, 4, 1, &step))
       return -1;
     const sn_type *xt = &g->values[sl->in[0]].type;
-    if (xt->rank != 3 || xt->dims[2].v != 3 * H || (axis != 2 && axis != -1) || step != 1) return -1;
-    if (start < 0) start += 3 * H;
-    if (end < 0) end += 3 * H;
-    if (end > 3 * H) end = 3 * H;
+    if (xt->rank != 3 || xt->dims[2].v != n * H || (axis != 2 && axis != -1) || step != 1) return -1;
+    if (start < 0) start += n * H;
+    if (end < 0) end += n * H;
+    if (end > n * H) end = n * H;
     if (start != t * H || end != (t + 1) * H || (x >= 0 && sl->in[0] != x)) return -1;
     x = sl->in[0];
-    slices[t] = n;
+    slices[t] = s;
   }
   return x;
 }
@@ -941,11 +942,11 @@ static bool projection_of(const sn_graph *g, const int *uses, int v, proj *p) {
   return true;
 }
 
-/* three K x N row-major matrices of es-byte elements side by side: dst is K x 3N */
-static void side_by_side(const void *const src[3], int64_t K, int64_t N, size_t es, void *dst) {
+/* n K x N row-major matrices of es-byte elements side by side: dst is K x nN */
+static void side_by_side(const void *const *src, int n, int64_t K, int64_t N, size_t es, void *dst) {
   const size_t row = (size_t)N * es;
   for (int64_t r = 0; r < K; r++)
-    for (int t = 0; t < 3; t++) memcpy((uint8_t *)dst + (size_t)(r * 3 + t) * row, (const uint8_t *)src[t] + (size_t)r * row, row);
+    for (int t = 0; t < n; t++) memcpy((uint8_t *)dst + (size_t)(r * n + t) * row, (const uint8_t *)src[t] + (size_t)r * row, row);
 }
 
 /* ---- the same for ONNX Runtime's dynamically quantized projections ---------------------------------------- */
@@ -1026,7 +1027,7 @@ static sn_error *pack_qkv_dq(sn_graph *g, int at_index, bool *done) {
   if (!e && any_bias) e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3);
   if (e) goto fail;
   const void *ws[3] = {pr[0].w->data, pr[1].w->data, pr[2].w->data};
-  side_by_side(ws, K, N, 1, w3->data);
+  side_by_side(ws, 3, K, N, 1, w3->data);
   int64_t per = per_col ? N : 1;
   for (int t = 0; t < (per_col ? 3 : 1); t++) {
     put_entries(pr[t].scale, per, sizeof(float), (uint8_t *)s3->data + (size_t)(t * per) * sizeof(float));
@@ -1067,6 +1068,65 @@ fail:
   return e;
 }
 
+/* n projections of one x with weights [K,N] alike as one: a MatMul by the weights side by side,
+ * [K, n*N] (the first with a bias keeps its nodes and takes all the biases, zeros where one has none;
+ * the first of all where none has), its values' types widened to n*N, the others gone. *packed: its
+ * output, or -1 (nothing changed) where they do not fit. */
+static sn_error *pack_projections(sn_graph *g, const proj *p, int n, int *packed) {
+  *packed = -1;
+  const sn_tensor *w[3];
+  int keep = -1; /* the projection whose nodes stay (the first with a bias Add, where any has one) */
+  for (int t = 0; t < n; t++) {
+    w[t] = sn_graph_const(g, p[t].w);
+    if (p[t].x != p[0].x || w[t]->dims[0] != w[0]->dims[0] || w[t]->dims[1] != w[0]->dims[1]) return NULL;
+    if (keep < 0 && p[t].b >= 0) keep = t;
+  }
+  if (keep < 0) keep = 0;
+  const int64_t K = w[0]->dims[0], N = w[0]->dims[1], wd[2] = {K, n * N}, bd = n * N;
+  sn_tensor *wn = NULL, *bn = NULL;
+  SN_TRY(sn_tensor_new_uninit(SINTER_FLOAT, 2, wd, &wn));
+  const void *src[3] = {w[0]->data, w[1]->data, n > 2 ? w[2]->data : NULL};
+  side_by_side(src, n, K, N, sizeof(float), wn->data);
+  const proj *pk = &p[keep];
+  if (pk->b >= 0) { /* (zeros for a projection without a bias: Whisper's K) */
+    sn_error *e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &bn);
+    if (e) {
+      sn_tensor_free(wn);
+      return e;
+    }
+    for (int t = 0; t < n; t++)
+      if (p[t].b >= 0) memcpy((float *)bn->data + t * N, sn_graph_const(g, p[t].b)->data, sizeof(float) * (size_t)N);
+  }
+  const char *suffix = n == 3 ? "_qkv" : "_kv";
+  int wid, bid = -1;
+  sn_error *e = sn_graph_add_initializer(g, g->values[pk->w].name, suffix, wn, &wid);
+  if (e) {
+    sn_tensor_free(bn);
+    return e;
+  }
+  if (bn) SN_TRY(sn_graph_add_initializer(g, g->values[pk->b].name, suffix, bn, &bid));
+  g->nodes[pk->mm].in[1] = wid;
+  for (int t = 0; t < 2; t++) {
+    const int val = t == 0 ? g->nodes[pk->mm].out[0] : pk->add >= 0 ? g->nodes[pk->add].out[0] : -1;
+    sn_type *ty = val >= 0 ? &g->values[val].type : NULL;
+    if (ty && ty->rank > 0) ty->dims[ty->rank - 1] = sn_dim_known(n * N);
+  }
+  SN_TRY(sn_node_resolve(g, &g->nodes[pk->mm]));
+  if (pk->add >= 0) {
+    sn_node *a = &g->nodes[pk->add];
+    a->in[0] = g->nodes[pk->mm].out[0];
+    a->in[1] = bid;
+    SN_TRY(sn_node_resolve(g, a));
+  }
+  for (int t = 0; t < n; t++) {
+    if (t == keep) continue;
+    sn_node_clear(&g->nodes[p[t].mm]);
+    if (p[t].add >= 0) sn_node_clear(&g->nodes[p[t].add]);
+  }
+  *packed = pk->add >= 0 ? g->nodes[pk->add].out[0] : g->nodes[pk->mm].out[0];
+  return NULL;
+}
+
 /* n is the sinter:Attention node fuse-attention makes */
 static bool is_fused_attention(const sn_node *n) {
   return n->op_type && !strcmp(n->op_type, "Attention") && n->domain && !strcmp(n->domain, "sinter");
@@ -1079,83 +1139,53 @@ sn_error *sn_pass_pack_qkv(sn_pass_ctx *c) {
   sn_error *e = NULL;
   for (int i = 0; i < g->n_nodes && !e; i++) {
     sn_node *at = &g->nodes[i];
-    if (!is_fused_attention(at) || sn_attr_int(at, "qkv_packed", 0) || at->n_in < 3)
+    if (!is_fused_attention(at) || sn_attr_int(at, "qkv_packed", 0) || sn_attr_int(at, "kv_packed", 0) ||
+        at->n_in < 3)
       continue;
     int q = at->in[0], k = at->in[1], v = at->in[2];
-    if (q == k || k == v || q == v) continue;
+    if (q == k || k == v || q == v || uses[k] != 1 || uses[v] != 1) continue;
     /* q may also be read by the Shape nodes fuse-attention pointed at it (they take dims 0 and 1,
-     * which the packed tensor shares) */
+     * which the packed tensor shares); else only K and V may pack */
     int n_shapes = shape_readers(g, q, i, 3);
-    if (n_shapes < 0 || uses[q] != 1 + n_shapes || uses[k] != 1 || uses[v] != 1) continue;
-    /* already one projection, cut in three by Slices (torch's in_proj): the Attention reads it whole */
+    const bool q_alone = n_shapes >= 0 && uses[q] == 1 + n_shapes;
+    /* already one projection, cut in three (or K and V in two) by Slices (torch's in_proj): the
+     * Attention reads it whole */
     int slices[3];
     const int64_t H = g->values[q].type.rank == 3 ? g->values[q].type.dims[2].v : -1;
-    const int x3 = H > 0 ? qkv_thirds(g, uses, (const int[3]){q, k, v}, H, slices) : -1;
-    if (x3 >= 0) {
-      at->in[0] = x3;
-      at->in[1] = at->in[2] = -1;
-      if ((e = sn_node_set_int(at, "qkv_packed", 1)) || (e = sn_node_resolve(g, at))) break;
-      for (int t = 0; t < 3; t++) sn_node_clear(&g->nodes[slices[t]]);
+    const int x3 = H > 0 && q_alone ? slice_parts(g, uses, (const int[3]){q, k, v}, 3, H, slices) : -1;
+    const int x2 = H > 0 && x3 < 0 ? slice_parts(g, uses, (const int[2]){k, v}, 2, H, slices) : -1;
+    if (x3 >= 0 || x2 >= 0) {
+      at->in[x3 >= 0 ? 0 : 1] = x3 >= 0 ? x3 : x2;
+      if (x3 >= 0) at->in[1] = -1;
+      at->in[2] = -1;
+      if ((e = sn_node_set_int(at, x3 >= 0 ? "qkv_packed" : "kv_packed", 1)) || (e = sn_node_resolve(g, at))) break;
+      for (int t = 0; t < (x3 >= 0 ? 3 : 2); t++) sn_node_clear(&g->nodes[slices[t]]);
       c->changed++;
       sn_free(uses);
       if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
       continue;
     }
-    bool dq_done;
-    if ((e = pack_qkv_dq(g, i, &dq_done))) break;
+    bool dq_done = false;
+    if (q_alone && (e = pack_qkv_dq(g, i, &dq_done))) break;
     if (dq_done) {
       c->changed++;
       sn_free(uses);
       if (!(uses = sn_graph_use_counts(g))) return SN_ERR_OOM();
       continue;
     }
-    proj pq, pk, pv;
-    if (!projection_of(g, uses, q, &pq) || !projection_of(g, uses, k, &pk) || !projection_of(g, uses, v, &pv)) continue;
-    if (pq.x != pk.x || pq.x != pv.x || (pq.b < 0) != (pk.b < 0) || (pq.b < 0) != (pv.b < 0)) continue;
-    const sn_tensor *wq = sn_graph_const(g, pq.w), *wk = sn_graph_const(g, pk.w), *wv = sn_graph_const(g, pv.w);
-    int64_t K = wq->dims[0], N = wq->dims[1];
-    if (wk->dims[0] != K || wv->dims[0] != K || wk->dims[1] != N || wv->dims[1] != N) continue;
-    int64_t wd[2] = {K, 3 * N}, bd = 3 * N;
-    sn_tensor *w3 = NULL, *b3 = NULL;
-    if ((e = sn_tensor_new_uninit(SINTER_FLOAT, 2, wd, &w3))) break;
-    const void *src[3] = {wq->data, wk->data, wv->data};
-    side_by_side(src, K, N, sizeof(float), w3->data);
-    if (pq.b >= 0) {
-      if ((e = sn_tensor_new(SINTER_FLOAT, 1, &bd, &b3))) {
-        sn_tensor_free(w3);
-        break;
-      }
-      const void *bs[3] = {sn_graph_const(g, pq.b)->data, sn_graph_const(g, pk.b)->data, sn_graph_const(g, pv.b)->data};
-      side_by_side(bs, 1, N, sizeof(float), b3->data);
-    }
-    int wid, bid = -1;
-    const char *base = g->values[pq.w].name;
-    if ((e = sn_graph_add_initializer(g, base, "_qkv", w3, &wid))) {
-      sn_tensor_free(b3);
-      break;
-    }
-    if (b3 && (e = sn_graph_add_initializer(g, g->values[pq.b].name, "_qkv", b3, &bid))) break;
-    /* the Q projection becomes the packed one (its values' types widen to 3N); K's and V's go */
-    g->nodes[pq.mm].in[1] = wid;
-    for (int t = 0; t < 2; t++) {
-      int val = t == 0 ? g->nodes[pq.mm].out[0] : pq.add >= 0 ? g->nodes[pq.add].out[0] : -1;
-      sn_type *ty = val >= 0 ? &g->values[val].type : NULL;
-      if (ty && ty->rank > 0) ty->dims[ty->rank - 1] = sn_dim_known(3 * N);
-    }
-    if ((e = sn_node_resolve(g, &g->nodes[pq.mm]))) break;
-    if (pq.add >= 0) {
-      sn_node *a = &g->nodes[pq.add];
-      a->in[0] = g->nodes[pq.mm].out[0];
-      a->in[1] = bid;
-      if ((e = sn_node_resolve(g, a))) break;
-    }
-    sn_node_clear(&g->nodes[pk.mm]);
-    sn_node_clear(&g->nodes[pv.mm]);
-    if (pk.add >= 0) sn_node_clear(&g->nodes[pk.add]);
-    if (pv.add >= 0) sn_node_clear(&g->nodes[pv.add]);
+    proj p[3];
+    const bool qkv = q_alone && projection_of(g, uses, q, &p[0]) && projection_of(g, uses, k, &p[1]) &&
+                     projection_of(g, uses, v, &p[2]) && p[0].x == p[1].x && p[0].x == p[2].x;
+    /* else cross-attention's K and V, projections of the encoder's output (BART, T5, Whisper) */
+    const bool kv = !qkv && projection_of(g, uses, k, &p[1]) && projection_of(g, uses, v, &p[2]) && p[1].x == p[2].x;
+    int packed = -1;
+    if ((qkv || kv) && (e = pack_projections(g, qkv ? p : p + 1, qkv ? 3 : 2, &packed))) break;
+    if (packed < 0) continue;
     at = &g->nodes[i];
-    at->in[1] = at->in[2] = -1;
-    if ((e = sn_node_set_int(at, "qkv_packed", 1))) break;
+    at->in[qkv ? 0 : 1] = packed;
+    at->in[2] = -1;
+    if (qkv) at->in[1] = -1;
+    if ((e = sn_node_set_int(at, qkv ? "qkv_packed" : "kv_packed", 1))) break;
     if ((e = sn_node_resolve(g, at))) break;
     c->changed++;
     sn_free(uses);

@@ -49,24 +49,31 @@ class Parts:
 
 
 def attention_model(B, Sq, Sk, H, heads, mask_shape=None, scale_op="Div", packed=False, k_two_transposes=False,
-                    seed=0):
+                    k_bias=True, seed=0):
     """The exporters' pattern: heads split by Reshape + Transpose, softmax(Q K^T * scale + mask) V,
     heads merged back. packed: q, k, v are projections x W + b of one input x (Sq == Sk), which the
-    optimizer packs into one GEMM; else q (and k, v when Sq == Sk) are inputs. Returns (model, feeds,
-    the numpy double result)."""
+    optimizer packs into one GEMM; packed "kv": cross-attention, q a projection of x, k and v of a
+    memory m [B,Sk,H] (K and V pack into one GEMM); k_bias False: K's projection has no bias (Whisper);
+    else q (and k, v when Sq == Sk) are inputs. Returns (model, feeds, the numpy double result)."""
     g = Parts(seed)
     rng, inits, nodes, inputs, feeds, const, inp = g.rng, g.inits, g.nodes, g.inputs, g.feeds, g.const, g.inp
     dh = H // heads
 
     if packed:
-        x = inp("x", (B, Sq, H))
+        src = {"q": inp("x", (B, Sq, H))}
+        src["k"] = src["v"] = inp("m", (B, Sk, H)) if packed == "kv" else src["q"]
         ws = {n: (rng.standard_normal((H, H)) / np.sqrt(H)).astype(np.float32) for n in "qkv"}
         bs = {n: rng.standard_normal(H).astype(np.float32) * 0.1 for n in "qkv"}
+        if not k_bias:
+            bs["k"] = np.zeros(H, np.float32)
         vals = {}
         for n in "qkv":
-            nodes.append(h.make_node("MatMul", ["x", const("w" + n, ws[n])], [n + "m"]))
-            nodes.append(h.make_node("Add", [n + "m", const("b" + n, bs[n])], [n]))
-            vals[n] = x.astype(np.float64) @ ws[n].astype(np.float64) + bs[n]
+            xin = "m" if packed == "kv" and n != "q" else "x"
+            biased = n != "k" or k_bias
+            nodes.append(h.make_node("MatMul", [xin, const("w" + n, ws[n])], [n + "m" if biased else n]))
+            if biased:
+                nodes.append(h.make_node("Add", [n + "m", const("b" + n, bs[n])], [n]))
+            vals[n] = src[n].astype(np.float64) @ ws[n].astype(np.float64) + bs[n]
     else:
         vals = {"q": inp("q", (B, Sq, H)).astype(np.float64), "k": inp("k", (B, Sk, H)).astype(np.float64),
                 "v": inp("v", (B, Sk, H)).astype(np.float64)}
@@ -133,18 +140,22 @@ CASES = [
     ("BERT-base heads, 200 tokens, K through two transposes", 1, 200, 200, 768, 12, {"k_two_transposes": True}),
     ("packed Q/K/V projections, 33 tokens, head size 16", 2, 33, 33, 64, 4, {"packed": True, "mask_shape": (2, 1, 1, 33)}),
     ("packed Q/K/V projections, 128 tokens, head size 64", 2, 128, 128, 128, 2, {"packed": True}),
+    ("packed Q/K/V, K's projection without a bias (Whisper)", 2, 24, 24, 64, 4, {"packed": True, "k_bias": False}),
+    ("cross-attention 19 x 37, K/V of one memory packed", 2, 19, 37, 96, 3, {"packed": "kv", "mask_shape": (2, 1, 1, 37)}),
+    ("cross-attention, K/V packed, K without a bias", 1, 8, 50, 64, 2, {"packed": "kv", "k_bias": False}),
 ]
 
 
 def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_shape=None, scale_on="q",
-                    k_two_transposes=False, dynamic=False, seed=0):
+                    k_two_transposes=False, dynamic=False, kv_halves=False, seed=0):
     """torch's nn.MultiheadAttention as torch.onnx exports it (ViT, nn.TransformerEncoder): sequence-
     first [T,B,E] (batch_first: x [B,T,E] transposed before the projections and back at the end),
     heads folded into the batch, q3 = Transpose(Reshape(q, [T,B*h,dh]), 1,0,2) scaled (scale_on "q":
     Div of q3, "scores": Mul of the product), K^T by perm 1,2,0 (or 1,0,2 then 0,2,1), the context
     transposed back and reshaped to [T*B,E] for the output projection (Gemm). packed (T == S): q, k
     and v are Slices of one in_proj [T,B,3E]; else they are inputs. Returns (model, feeds, numpy
-    double result, Transposes expected to remain). dynamic (packed only): the length and batch symbolic,
+    double result, Transposes expected to remain). kv_halves (not packed): k and v the two halves of
+    one [S,B,2E] input, by Slices (torch's cross-attention, kv projection chunked). dynamic (packed only): the length and batch symbolic,
     every shape computed from Shape nodes as the export with dynamic_axes writes it (the Slices' ends
     from the in_proj's last size, the head reshapes from the input's and the keys' sizes)."""
     g = Parts(seed)
@@ -201,7 +212,16 @@ def seq_first_model(B, T, S, E, heads, batch_first=False, packed=False, mask_sha
             vals[n] = full[..., t * E:(t + 1) * E]
     else:
         assert not batch_first
-        vals = {"q": inp("q", (T, B, E)), "k": inp("k", (S, B, E)), "v": inp("v", (S, B, E))}
+        vals = {"q": inp("q", (T, B, E))}
+        if kv_halves:
+            kv = inp("kv", (S, B, 2 * E))
+            for t, n in enumerate("kv"):
+                nodes.append(h.make_node("Slice", ["kv", const(f"st{n}", np.array([t * E], np.int64)),
+                                                   const(f"en{n}", np.array([(t + 1) * E], np.int64)),
+                                                   const(f"ax{n}", np.array([2], np.int64))], [n]))
+                vals[n] = kv[..., t * E:(t + 1) * E]
+        else:
+            vals["k"], vals["v"] = inp("k", (S, B, E)), inp("v", (S, B, E))
     for n, L in (("q", T), ("k", S), ("v", S)):
         parts = [L, B * heads, dh]
         if dynamic:  # torch: q from the input's sizes, k and v from their own length
@@ -278,6 +298,7 @@ SEQ_FIRST_CASES = [
     ("cross-attention 13 x 29, sequence-first inputs, [1,T,S] mask, head size 8", 2, 13, 29, 40, 5,
      {"mask_shape": (1, 13, 29)}),
     ("one query, 7 keys, batch 4, one head", 4, 1, 7, 24, 1, {}),
+    ("cross-attention 9 x 33, K and V the halves of one input", 2, 9, 33, 48, 4, {"kv_halves": True}),
     ("dynamic_axes export: symbolic length and batch, shapes from Shape nodes", 2, 21, 21, 64, 4,
      {"batch_first": True, "packed": True, "dynamic": True}),
 ]
@@ -298,7 +319,8 @@ def seq_first_cases(tmp):
         seq_first = 0 if opts.get("batch_first") and not opts.get("dynamic") else 1
         ok = (len(attn) == 1 and attrs.get("seq_first", 0) == seq_first and ops["Softmax"] == 0 and
               ops["Slice"] == 0 and ops["Transpose"] == transposes and
-              (attrs.get("qkv_packed", 0) == 1) == bool(opts.get("packed")))
+              (attrs.get("qkv_packed", 0) == 1) == bool(opts.get("packed")) and
+              (attrs.get("kv_packed", 0) == 1) == bool(opts.get("kv_halves")))
         check(f"{name}: one Attention (seq_first={seq_first}), {transposes} Transposes left", ok, f"{dict(ops)} {attrs}")
         for threads in (1, 2):
             got = sinter_outputs(path, feeds, threads=threads)[0]
@@ -349,11 +371,15 @@ def main():
             r = run_cli("optimize", path, opt, "-O", "2")
             if not check(f"{name}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
                 continue
-            ops = collections.Counter(n.op_type for n in onnx.load(opt).graph.node)
+            nodes = onnx.load(opt).graph.node
+            ops = collections.Counter(n.op_type for n in nodes)
+            attrs = {a.name: a.i for n in nodes if n.op_type == "Attention" for a in n.attribute}
             want_ops = ops["Attention"] == 1 and ops["Softmax"] == 0 and ops["Transpose"] == 0
-            if opts.get("packed"):
-                want_ops = want_ops and ops["MatMul"] + ops["FusedMatMul"] == 1
-            check(f"{name}: one Attention node, no Softmax or Transpose left", want_ops, dict(ops))
+            if opts.get("packed"):  # one GEMM for Q, K and V, or one for Q and one for K and V
+                kv = opts["packed"] == "kv"
+                want_ops = (want_ops and ops["MatMul"] + ops["FusedMatMul"] == 1 + kv and
+                            attrs.get("kv_packed" if kv else "qkv_packed") == 1)
+            check(f"{name}: one Attention node, no Softmax or Transpose left", want_ops, f"{dict(ops)} {attrs}")
             for threads in (1, 2):
                 got = sinter_outputs(path, feeds, threads=threads)[0]
                 err = rel_err(got.astype(np.float64), want)
