@@ -94,6 +94,33 @@ static int split_heads(const sn_graph *g, const int *uses, int v, int consumer, 
   return x;
 }
 
+/* split_heads, or the same through a scale by a positive constant scalar between the Transpose and
+ * the Reshape (push-transposes moves torch 2's K^T * sqrt(s) of scaled_dot_product_attention there,
+ * a scale commuting with the Transpose): *mul the factor (1 without), *mul_node its node or -1 */
+static int split_heads_scaled(const sn_graph *g, const int *uses, int v, int consumer, const int64_t *perm,
+                              int *nodes, int64_t *heads, int64_t *dh, double *mul, int *mul_node) {
+  *mul = 1.0;
+  *mul_node = -1;
+  const int x = split_heads(g, uses, v, consumer, perm, nodes, heads, dh);
+  if (x >= 0) return x;
+  const int t = producer(g, v);
+  if (t < 0 || uses[v] != 1 || !sn_node_is(&g->nodes[t], "Transpose") || !perm_is(&g->nodes[t], perm)) return -1;
+  const int mv = g->nodes[t].in[0], m = producer(g, mv);
+  if (m < 0 || uses[mv] != 1 || !(sn_node_is(&g->nodes[m], "Mul") || sn_node_is(&g->nodes[m], "Div"))) return -1;
+  const double k = sn_graph_const_scalar(g, g->nodes[m].in[1]);
+  if (!(k > 0) || !isfinite(k)) return -1;
+  const int rv = g->nodes[m].in[0], r = producer(g, rv);
+  if (r < 0 || uses[rv] != 1 || !sn_node_is(&g->nodes[r], "Reshape")) return -1;
+  const int xr = g->nodes[r].in[0];
+  if (g->values[xr].type.rank != 3 || g->values[xr].type.dtype != SINTER_FLOAT || !heads_of(g, &g->nodes[r], heads, dh))
+    return -1;
+  nodes[0] = t;
+  nodes[1] = r;
+  *mul = sn_node_is(&g->nodes[m], "Div") ? 1.0 / k : k;
+  *mul_node = m;
+  return xr;
+}
+
 /* Does node u, reading the shape of a rank-`rank` value, take only sizes the fused form still has?
  * leading_sizes: sizes 0 and 1 (bits of allow), exporters' [B, S] of the context for the final
  * reshape: Gather 0 / 1, or Slice [0:2] (torch's flatten(2); [:-2] of the 4-D context, GPT-2) when
@@ -769,7 +796,7 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
       continue;
     }
     if (!softmax_last_axis(g, sm)) continue;
-    int dead[16], nd = 0;
+    int dead[24], nd = 0;
     dead[nd++] = i;
     /* before the softmax: [Add mask | Where(keep, ., fill)] <- [Div/Mul scale] <- MatMul(Qh, Kt) */
     int s = sm->in[0], mask = -1, where = -1, where_scores = -1, where_cond = -1, mask2 = -1, mask_sum = -1;
@@ -849,19 +876,34 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
       qin = g->nodes[qs].in[0];
       qreader = qs;
     }
-    int q = split_heads(g, uses, qin, qreader, P0213, qn, &hq, &dq);
-    int k = split_heads(g, uses, g->nodes[mm1].in[1], mm1, P0231, kn, &hk, &dk);
+    /* (torch 2's scaled_dot_product_attention scales both sides: q * sqrt(s) and K^T * sqrt(s)) */
+    int kin = g->nodes[mm1].in[1], kreader = mm1, ks = producer(g, kin);
+    if (ks >= 0 && uses[kin] == 1 && (sn_node_is(&g->nodes[ks], "Div") || sn_node_is(&g->nodes[ks], "Mul"))) {
+      const double k = sn_graph_const_scalar(g, g->nodes[ks].in[1]);
+      if (!(k > 0) || !isfinite(k) || g->values[g->nodes[ks].in[0]].type.rank != 4) continue;
+      scale *= sn_node_is(&g->nodes[ks], "Div") ? 1.0 / k : k;
+      dead[nd++] = ks;
+      kin = g->nodes[ks].in[0];
+      kreader = ks;
+    }
+    double qmul, kmul;
+    int qmn, kmn;
+    int q = split_heads_scaled(g, uses, qin, qreader, P0213, qn, &hq, &dq, &qmul, &qmn);
+    int k = split_heads_scaled(g, uses, kin, kreader, P0231, kn, &hk, &dk, &kmul, &kmn);
     int n_kn = 2;
     if (k < 0) {
       /* Kt = Transpose(Transpose(Reshape(k), 0,2,1,3), 0,1,3,2) */
-      int kt = g->nodes[mm1].in[1], t2 = producer(g, kt);
+      int kt = kin, t2 = producer(g, kt);
       if (t2 >= 0 && uses[kt] == 1 && sn_node_is(&g->nodes[t2], "Transpose") && perm_is(&g->nodes[t2], P0132)) {
-        k = split_heads(g, uses, g->nodes[t2].in[0], t2, P0213, kn, &hk, &dk);
+        k = split_heads_scaled(g, uses, g->nodes[t2].in[0], t2, P0213, kn, &hk, &dk, &kmul, &kmn);
         kn[2] = t2;
         n_kn = 3;
       }
     }
     if (q < 0 || k < 0 || hq != hk || dq != dk) continue;
+    scale *= qmul * kmul;
+    if (qmn >= 0) dead[nd++] = qmn;
+    if (kmn >= 0) dead[nd++] = kmn;
     /* after the softmax: MatMul(P, Vh) -> Transpose 0,2,1,3 -> Reshape [B,S,H] */
     int mm2 = sn_graph_sole_consumer(g, uses, sm->out[0]);
     if (mm2 < 0 || !sn_node_is(&g->nodes[mm2], "MatMul") || g->nodes[mm2].in[0] != sm->out[0]) continue;

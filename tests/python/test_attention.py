@@ -89,12 +89,19 @@ def attention_model(B, Sq, Sk, H, heads, mask_shape=None, scale_op="Div", packed
     else:
         nodes.append(h.make_node("Transpose", ["kr"], ["kt"], perm=[0, 2, 3, 1]))
     nodes.append(h.make_node("Transpose", ["vr"], ["vt"], perm=[0, 2, 1, 3]))
-    nodes.append(h.make_node("MatMul", ["qt", "kt"], ["s"]))
     c = float(np.sqrt(dh))
+    if scale_op == "sdpa":  # torch 2's scaled_dot_product_attention: both sides times sqrt(1 / sqrt(dh))
+        r = np.float32(np.sqrt(1.0 / c))
+        nodes.append(h.make_node("Mul", ["qt", const("r", np.array(r, np.float32))], ["qts"]))
+        nodes.append(h.make_node("Mul", ["kt", "r"], ["kts"]))
+        nodes.append(h.make_node("MatMul", ["qts", "kts"], ["ss"]))
+        scale = np.float64(r) * np.float64(r)
+    else:
+        nodes.append(h.make_node("MatMul", ["qt", "kt"], ["s"]))
     if scale_op == "Div":
         nodes.append(h.make_node("Div", ["s", const("c", np.array(c, np.float32))], ["ss"]))
         scale = 1.0 / np.float64(np.float32(c))
-    else:
+    elif scale_op == "Mul":
         nodes.append(h.make_node("Mul", ["s", const("c", np.array(1.0 / c, np.float32))], ["ss"]))
         scale = np.float64(np.float32(1.0 / c))
     sm_in = "ss"
@@ -143,6 +150,8 @@ CASES = [
     ("packed Q/K/V, K's projection without a bias (Whisper)", 2, 24, 24, 64, 4, {"packed": True, "k_bias": False}),
     ("cross-attention 19 x 37, K/V of one memory packed", 2, 19, 37, 96, 3, {"packed": "kv", "mask_shape": (2, 1, 1, 37)}),
     ("cross-attention, K/V packed, K without a bias", 1, 8, 50, 64, 2, {"packed": "kv", "k_bias": False}),
+    ("scaled_dot_product_attention export: Q and K^T both scaled, mask per key", 2, 45, 45, 96, 4,
+     {"scale_op": "sdpa", "mask_shape": (2, 1, 1, 45)}),
 ]
 
 
