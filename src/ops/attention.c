@@ -139,7 +139,7 @@ static sn_error *attn_run(sn_kernel_ctx *c) {
     k = v = q;
   }
   if (kv_packed) {
-    if (!k || k->rank != 3 || k->dtype != SINTER_FLOAT || q->rank != 3 || k->dims[2] != 2 * q->dims[2])
+    if (!q || !k || k->rank != 3 || k->dtype != SINTER_FLOAT || q->rank != 3 || k->dims[2] != 2 * q->dims[2])
       return sn_kernel_error(c, SINTER_ERR_INVALID_ARGUMENT,
                              "packed KV must be float32 [batch, sequence, 2 * hidden] beside Q's [batch, sequence, hidden]");
     v = k;

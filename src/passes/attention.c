@@ -31,6 +31,20 @@ static bool perm_is(const sn_node *n, const int64_t *want) {
 
 static const int64_t P0213[4] = {0, 2, 1, 3}, P0231[4] = {0, 2, 3, 1}, P0132[4] = {0, 1, 3, 2};
 
+/* A scale on the way to a product: *v, read once, made by Div or Mul of a positive finite constant
+ * scalar (input 1) from a value of rank `rank` (-1: any). 1: taken (*scale times the factor, *node
+ * that node, *v its input); 0: no such node; -1: a Div/Mul by anything else (the pattern fails). */
+static int take_scale(const sn_graph *g, const int *uses, int *v, int rank, double *scale, int *node) {
+  const int p = producer(g, *v);
+  if (p < 0 || uses[*v] != 1 || !(sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) return 0;
+  const double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
+  if (!(k > 0) || !isfinite(k) || (rank >= 0 && g->values[g->nodes[p].in[0]].type.rank != rank)) return -1;
+  *scale *= sn_node_is(&g->nodes[p], "Div") ? 1.0 / k : k;
+  *node = p;
+  *v = g->nodes[p].in[0];
+  return 1;
+}
+
 /* The number of heads and head size a head-splitting Reshape uses: from a constant shape, a Concat
  * whose last two parts are constants, or the Reshape's inferred output type. */
 static bool heads_of(const sn_graph *g, const sn_node *r, int64_t *heads, int64_t *dh) {
@@ -707,26 +721,16 @@ static sn_error *fuse_seq_first_attention(sn_graph *g, const int *uses, int i, b
     s = g->nodes[p].in[side];
     p = producer(g, s);
   }
-  if (p >= 0 && (sn_node_is(&g->nodes[p], "Div") || sn_node_is(&g->nodes[p], "Mul"))) {
-    const double k = sn_graph_const_scalar(g, g->nodes[p].in[1]);
-    if (!(k > 0) || !isfinite(k) || uses[g->nodes[p].in[0]] != 1) return NULL;
-    scale = sn_node_is(&g->nodes[p], "Div") ? 1.0 / k : k;
-    dead[nd++] = p;
-    s = g->nodes[p].in[0];
-    p = producer(g, s);
-  }
+  int took = take_scale(g, uses, &s, -1, &scale, &dead[nd]);
+  if (took < 0 || uses[s] != 1) return NULL;
+  nd += took;
+  p = producer(g, s);
   if (p < 0 || !sn_node_is(&g->nodes[p], "MatMul")) return NULL;
   const int mm1 = p;
   dead[nd++] = mm1;
   int qin = g->nodes[mm1].in[0];
-  const int qs = producer(g, qin);
-  if (qs >= 0 && uses[qin] == 1 && (sn_node_is(&g->nodes[qs], "Div") || sn_node_is(&g->nodes[qs], "Mul"))) {
-    const double k = sn_graph_const_scalar(g, g->nodes[qs].in[1]);
-    if (!(k > 0) || !isfinite(k)) return NULL;
-    scale *= sn_node_is(&g->nodes[qs], "Div") ? 1.0 / k : k;
-    dead[nd++] = qs;
-    qin = g->nodes[qs].in[0];
-  }
+  if ((took = take_scale(g, uses, &qin, -1, &scale, &dead[nd])) < 0) return NULL;
+  nd += took;
   int64_t hq, dq, hk = 0, dk = 0, hv, dv;
   int qn[2], kn[3], vn[2], n_kn = 2;
   const int q = seq_heads(g, uses, qin, P102, qn, &hq, &dq);
@@ -866,26 +870,15 @@ sn_error *sn_pass_fuse_attention(sn_pass_ctx *c) {
     dead[nd++] = mm1;
     int64_t hq, dq, hk, dk, hv, dv;
     int qn[2], kn[3], vn[2];
-    /* (DistilBERT scales the query heads before the product: q / sqrt(dh)) */
-    int qin = g->nodes[mm1].in[0], qreader = mm1, qs = producer(g, qin);
-    if (qs >= 0 && uses[qin] == 1 && (sn_node_is(&g->nodes[qs], "Div") || sn_node_is(&g->nodes[qs], "Mul"))) {
-      const double k = sn_graph_const_scalar(g, g->nodes[qs].in[1]);
-      if (!(k > 0) || !isfinite(k) || g->values[g->nodes[qs].in[0]].type.rank != 4) continue;
-      scale *= sn_node_is(&g->nodes[qs], "Div") ? 1.0 / k : k;
-      dead[nd++] = qs;
-      qin = g->nodes[qs].in[0];
-      qreader = qs;
-    }
-    /* (torch 2's scaled_dot_product_attention scales both sides: q * sqrt(s) and K^T * sqrt(s)) */
-    int kin = g->nodes[mm1].in[1], kreader = mm1, ks = producer(g, kin);
-    if (ks >= 0 && uses[kin] == 1 && (sn_node_is(&g->nodes[ks], "Div") || sn_node_is(&g->nodes[ks], "Mul"))) {
-      const double k = sn_graph_const_scalar(g, g->nodes[ks].in[1]);
-      if (!(k > 0) || !isfinite(k) || g->values[g->nodes[ks].in[0]].type.rank != 4) continue;
-      scale *= sn_node_is(&g->nodes[ks], "Div") ? 1.0 / k : k;
-      dead[nd++] = ks;
-      kin = g->nodes[ks].in[0];
-      kreader = ks;
-    }
+    /* the heads scaled before the product: DistilBERT's q / sqrt(dh), and torch 2's
+     * scaled_dot_product_attention's q * sqrt(s) with K^T * sqrt(s) */
+    int qin = g->nodes[mm1].in[0], kin = g->nodes[mm1].in[1], qreader = mm1, kreader = mm1;
+    const int qtook = take_scale(g, uses, &qin, 4, &scale, &dead[nd]);
+    if (qtook < 0) continue;
+    if (qtook) qreader = dead[nd++];
+    const int ktook = take_scale(g, uses, &kin, 4, &scale, &dead[nd]);
+    if (ktook < 0) continue;
+    if (ktook) kreader = dead[nd++];
     double qmul, kmul;
     int qmn, kmn;
     int q = split_heads_scaled(g, uses, qin, qreader, P0213, qn, &hq, &dq, &qmul, &qmn);

@@ -313,20 +313,28 @@ SEQ_FIRST_CASES = [
 ]
 
 
+def optimized_ops(tmp, tag, path, name):
+    """`sinter optimize -O2` of the model at path: (op counts, the Attention nodes' integer
+    attributes), or None when the CLI failed (recorded as a failure)."""
+    opt = os.path.join(tmp, f"{tag}.opt.onnx")
+    r = run_cli("optimize", path, opt, "-O", "2")
+    if not check(f"{name}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
+        return None
+    nodes = onnx.load(opt).graph.node
+    attrs = {a.name: a.i for n in nodes if n.op_type == "Attention" for a in n.attribute}
+    return collections.Counter(n.op_type for n in nodes), attrs
+
+
 def seq_first_cases(tmp):
     for i, (name, B, T, S, E, heads, opts) in enumerate(SEQ_FIRST_CASES):
         m, feeds, want, transposes = seq_first_model(B, T, S, E, heads, seed=100 + i, **opts)
         path = save(m, tmp, f"sf{i}")
-        opt = os.path.join(tmp, f"sf{i}.opt.onnx")
-        r = run_cli("optimize", path, opt, "-O", "2")
-        if not check(f"{name}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
+        got = optimized_ops(tmp, f"sf{i}", path, name)
+        if got is None:
             continue
-        nodes = onnx.load(opt).graph.node
-        ops = collections.Counter(n.op_type for n in nodes)
-        attn = [n for n in nodes if n.op_type == "Attention"]
-        attrs = {a.name: a.i for a in attn[0].attribute} if attn else {}
+        ops, attrs = got
         seq_first = 0 if opts.get("batch_first") and not opts.get("dynamic") else 1
-        ok = (len(attn) == 1 and attrs.get("seq_first", 0) == seq_first and ops["Softmax"] == 0 and
+        ok = (ops["Attention"] == 1 and attrs.get("seq_first", 0) == seq_first and ops["Softmax"] == 0 and
               ops["Slice"] == 0 and ops["Transpose"] == transposes and
               (attrs.get("qkv_packed", 0) == 1) == bool(opts.get("packed")) and
               (attrs.get("kv_packed", 0) == 1) == bool(opts.get("kv_halves")))
@@ -376,13 +384,10 @@ def main():
         for i, (name, B, Sq, Sk, H, heads, opts) in enumerate(CASES):
             m, feeds, want = attention_model(B, Sq, Sk, H, heads, seed=i, **opts)
             path = save(m, tmp, f"attn{i}")
-            opt = os.path.join(tmp, f"attn{i}.opt.onnx")
-            r = run_cli("optimize", path, opt, "-O", "2")
-            if not check(f"{name}: sinter optimize", r.returncode == 0, r.stderr.strip()[-300:]):
+            got = optimized_ops(tmp, f"attn{i}", path, name)
+            if got is None:
                 continue
-            nodes = onnx.load(opt).graph.node
-            ops = collections.Counter(n.op_type for n in nodes)
-            attrs = {a.name: a.i for n in nodes if n.op_type == "Attention" for a in n.attribute}
+            ops, attrs = got
             want_ops = ops["Attention"] == 1 and ops["Softmax"] == 0 and ops["Transpose"] == 0
             if opts.get("packed"):  # one GEMM for Q, K and V, or one for Q and one for K and V
                 kv = opts["packed"] == "kv"

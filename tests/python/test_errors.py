@@ -72,6 +72,9 @@ def blocked_cases():
     yield "packed K/V not twice Q's width", sinter_model(
         [h.make_node("Attention", ["q", "k", ""], ["out"], name="attn", domain="sinter", num_heads=2, kv_packed=1)],
         [q, k], [out]), ["attn", "packed KV"]
+    yield "packed K/V without Q", sinter_model(
+        [h.make_node("Attention", ["", "k", ""], ["out"], name="attn", domain="sinter", num_heads=2, kv_packed=1)],
+        [k], [out]), ["attn"]
     yield "channel scale of the wrong shape", sinter_model(
         [h.make_node("NchwcChannelMul", ["xb", "s"], ["out"], name="cmul", domain="sinter", block=16)],
         [xb, h.make_tensor_value_info("s", T.FLOAT, [1, 2, 2, 2, 16])], [out]), ["cmul", "scale"]
